@@ -1,0 +1,14 @@
+//! The bodies of the fuzz targets, kept in a library so that the seed corpus
+//! under `fuzz/corpus/<target>/` is replayed by an ordinary `cargo test`
+//! (see `tests/corpus.rs`) and by `cargo fuzz run <target> --features libfuzzer`.
+//!
+//! Each target is a `fn(&[u8])` that must never panic, hang or allocate past
+//! the configured limits on any input.
+
+pub mod ws;
+
+/// Every fuzz target by the name of its `fuzz_targets/<name>.rs` binary and
+/// its `corpus/<name>/` folder.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("ws_frame", ws::frame),
+];
