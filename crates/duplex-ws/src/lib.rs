@@ -1,1 +1,55 @@
-//! placeholder
+//! Sans-IO RFC 6455 WebSocket: the opening handshake for both roles, a
+//! frame codec, message assembly and the connection state machine. No
+//! sockets, clocks or async: bytes in, events out, commands in, bytes out.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use duplex_ws::{Config, Connection, Event, Message, Role};
+//!
+//! // A server connection receives a masked text frame ("Hello", RFC 6455 5.7)...
+//! let mut server = Connection::new(Role::Server, Config::default());
+//! server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+//! let Some(Event::Message(Message::Text(text))) = server.poll_event() else { panic!() };
+//! assert_eq!(text, "Hello");
+//!
+//! // ...and echoes it: the bytes to write come out of poll_transmit.
+//! server.send_text(text.as_str()).unwrap();
+//! let mut out = BytesMut::new();
+//! server.poll_transmit(&mut out);
+//! assert_eq!(&out[..], b"\x81\x05Hello");
+//! ```
+//!
+//! See `docs/websocket.md` for driving a connection from a blocking loop or
+//! from tokio, and [`handshake`] for the opening handshake.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod close;
+mod config;
+mod connection;
+mod decoder;
+mod error;
+mod frame;
+pub mod handshake;
+mod mask;
+mod message;
+mod utf8;
+
+pub use close::{CloseCode, CloseFrame};
+pub use config::Config;
+pub use connection::{Connection, Event, State};
+pub use decoder::{FrameDecoder, Role};
+pub use error::{Error, ProtocolError};
+pub use frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+pub use handshake::HandshakeError;
+pub use mask::apply_mask;
+pub use message::{Message, Utf8Bytes};
+pub use utf8::{InvalidUtf8, Utf8Validator};

@@ -1,0 +1,565 @@
+//! The connection state machine: every rule that spans frames, the close
+//! handshake, and what goes out in answer. All states and transitions of a
+//! WebSocket connection live in this module, and the same rules apply to
+//! both roles except where RFC 6455 says otherwise (masking, who closes TCP).
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::close::{CloseCode, CloseFrame, ClosePayloadError};
+use crate::config::Config;
+use crate::decoder::{FrameDecoder, Role};
+use crate::error::{Error, ProtocolError};
+use crate::frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
+use crate::mask::apply_mask;
+use crate::message::{Message, Utf8Bytes};
+use crate::utf8::{self, Utf8Validator};
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// This side sent a close frame and waits for the peer's.
+    Closing,
+    /// The close handshake is over, or the connection failed. Nothing more
+    /// is sent or received; see [`Connection::should_close_transport`].
+    Closed,
+}
+
+/// What the peer sent, as the application sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete message (when [`Config::assemble_messages`] is on).
+    Message(Message),
+    /// One data frame (when [`Config::assemble_messages`] is off). Text
+    /// fragments have been UTF-8 checked so far; a code point may still be
+    /// split across two fragments.
+    Fragment {
+        /// `Text` or `Binary` for a message's first frame, `Continuation`
+        /// for the rest.
+        opcode: OpCode,
+        /// The unmasked payload.
+        payload: Bytes,
+        /// The last frame of the message.
+        fin: bool,
+    },
+    /// A ping; answered already if [`Config::auto_pong`] is on.
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer's close frame (`None`: it carried no status code, which
+    /// RFC 6455 reports as 1005). The reply has been queued.
+    Close(Option<CloseFrame>),
+    /// The peer broke the protocol. A close frame with the error's code has
+    /// been queued, and the transport should be closed once it is written.
+    Failed(ProtocolError),
+}
+
+/// A message being assembled from fragments.
+#[derive(Debug)]
+struct Assembly {
+    opcode: OpCode,
+    /// The fragments so far; unused (empty) when messages are not assembled.
+    data: BytesMut,
+    /// Payload bytes received so far, counted even when not kept.
+    len: u64,
+}
+
+/// A sans-IO WebSocket connection after the opening handshake.
+///
+/// Feed it received bytes with [`Connection::receive`], take events with
+/// [`Connection::poll_event`], give it commands (`send`, `ping`, `close`),
+/// and write out what [`Connection::poll_transmit`] hands back.
+pub struct Connection {
+    role: Role,
+    config: Config,
+    state: State,
+    decoder: FrameDecoder,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    /// The message being received, if its first frame has arrived.
+    incoming: Option<Assembly>,
+    /// UTF-8 state of the incoming text message.
+    utf8: Utf8Validator,
+    /// Bytes of the pending frame's payload already fed to `utf8`.
+    validated: usize,
+    /// The outgoing message started with `send_frame` and not yet finished.
+    outgoing: Option<OpCode>,
+    sent_close: bool,
+    received_close: bool,
+    failed: bool,
+    transport_eof: bool,
+    close_deadline: Option<Instant>,
+    timed_out: bool,
+}
+
+impl Connection {
+    /// A connection that has completed its handshake in `role`.
+    pub fn new(role: Role, config: Config) -> Self {
+        let decoder = FrameDecoder::new(role, config.max_frame_size);
+        Self {
+            role,
+            config,
+            state: State::Open,
+            decoder,
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
+            incoming: None,
+            utf8: Utf8Validator::new(),
+            validated: 0,
+            outgoing: None,
+            sent_close: false,
+            received_close: false,
+            failed: false,
+            transport_eof: false,
+            close_deadline: None,
+            timed_out: false,
+        }
+    }
+
+    /// The local role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Hands received bytes to the connection (one copy). Call
+    /// [`Connection::poll_event`] until it returns `None` afterwards.
+    #[inline]
+    pub fn receive(&mut self, data: &[u8]) {
+        if !(self.received_close || self.failed) {
+            self.read_buf.extend_from_slice(data);
+        }
+    }
+
+    /// The read buffer, for adapters that read from the socket straight into
+    /// it (no copy). Bytes appended here are treated exactly as if passed to
+    /// [`Connection::receive`].
+    pub fn read_buf(&mut self) -> &mut BytesMut {
+        &mut self.read_buf
+    }
+
+    /// The transport reached end of file: the peer will send nothing more.
+    pub fn receive_eof(&mut self) {
+        self.transport_eof = true;
+        self.state = State::Closed;
+    }
+
+    /// Whether the close handshake completed cleanly (both close frames
+    /// exchanged, no protocol failure).
+    pub fn is_clean_close(&self) -> bool {
+        self.sent_close && self.received_close && !self.failed
+    }
+
+    /// Whether the adapter should now close the transport (after writing
+    /// what [`Connection::poll_transmit`] handed out).
+    ///
+    /// A server closes TCP as soon as the close handshake is over (RFC 6455
+    /// section 7.1.1); a client waits for the server to do so, for at most
+    /// [`Config::close_timeout`]. After a failure either side closes at once.
+    pub fn should_close_transport(&self) -> bool {
+        self.state == State::Closed
+            && (self.role == Role::Server || self.failed || self.transport_eof || self.timed_out)
+    }
+
+    /// The next event, or `None` when more bytes are needed.
+    #[inline]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            if self.received_close || self.failed {
+                // Nothing after a close frame, or after a failure, is read
+                // (RFC 6455 sections 5.5.1 and 7.1.7).
+                self.read_buf.clear();
+                return None;
+            }
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(frame)) => match self.on_frame(frame) {
+                    Ok(Some(event)) => return Some(event),
+                    Ok(None) => continue,
+                    Err(e) => return Some(self.fail(e)),
+                },
+                Ok(None) => {
+                    return match self.check_pending_frame() {
+                        Ok(()) => None,
+                        Err(e) => Some(self.fail(e)),
+                    };
+                }
+                Err(e) => return Some(self.fail(e)),
+            }
+        }
+    }
+
+    /// Rules that can be judged before a frame's payload has arrived: the
+    /// sequence, the message size, and the UTF-8 of what has come so far.
+    fn check_pending_frame(&mut self) -> Result<(), ProtocolError> {
+        let Some(header) = self.decoder.pending_header().copied() else {
+            return Ok(());
+        };
+        if header.opcode.is_control() {
+            return Ok(());
+        }
+        let kind = self.check_data_header(&header)?;
+        if kind == OpCode::Text {
+            let fresh = self.decoder.unmask_partial(&mut self.read_buf);
+            self.validated += fresh.len();
+            self.utf8
+                .feed(fresh)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        Ok(())
+    }
+
+    /// Checks a data frame header against the message in progress and the
+    /// size limit; returns the kind of message it belongs to.
+    #[inline]
+    fn check_data_header(&self, header: &FrameHeader) -> Result<OpCode, ProtocolError> {
+        let (kind, so_far) = match (header.opcode, &self.incoming) {
+            (OpCode::Continuation, Some(a)) => (a.opcode, a.len),
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (opcode, None) => (opcode, 0),
+        };
+        let len = so_far + header.payload_len;
+        if len > self.config.max_message_size as u64 {
+            return Err(ProtocolError::MessageTooLarge {
+                len,
+                limit: self.config.max_message_size,
+            });
+        }
+        Ok(kind)
+    }
+
+    #[inline]
+    fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
+        let Frame { header, payload } = frame;
+        match header.opcode {
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => self.on_data(header, payload),
+            OpCode::Ping => {
+                if self.config.auto_pong && !self.sent_close {
+                    self.write_frame(OpCode::Pong, true, &payload);
+                }
+                Ok(Some(Event::Ping(payload)))
+            }
+            OpCode::Pong => Ok(Some(Event::Pong(payload))),
+            OpCode::Close => self.on_close(payload).map(Some),
+        }
+    }
+
+    #[inline]
+    fn on_data(
+        &mut self,
+        header: FrameHeader,
+        payload: Bytes,
+    ) -> Result<Option<Event>, ProtocolError> {
+        // The common case first: a whole text or binary message in one frame.
+        if header.fin
+            && self.incoming.is_none()
+            && self.validated == 0
+            && self.config.assemble_messages
+        {
+            match header.opcode {
+                OpCode::Text => {
+                    self.check_data_header(&header)?;
+                    utf8::validate(&payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    return Ok(Some(Event::Message(Message::Text(
+                        Utf8Bytes::from_validated(payload),
+                    ))));
+                }
+                OpCode::Binary => {
+                    self.check_data_header(&header)?;
+                    return Ok(Some(Event::Message(Message::Binary(payload))));
+                }
+                _ => {}
+            }
+        }
+        let kind = self.check_data_header(&header)?;
+        let validated = std::mem::take(&mut self.validated);
+        if kind == OpCode::Text {
+            let fresh = payload.get(validated..).unwrap_or_default();
+            self.utf8
+                .feed(fresh)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            if header.fin {
+                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        let assembly = self.incoming.get_or_insert_with(|| Assembly {
+            opcode: kind,
+            data: BytesMut::new(),
+            len: 0,
+        });
+        assembly.len += payload.len() as u64;
+        if !self.config.assemble_messages {
+            if header.fin {
+                self.incoming = None;
+            }
+            return Ok(Some(Event::Fragment {
+                opcode: header.opcode,
+                payload,
+                fin: header.fin,
+            }));
+        }
+        assembly.data.extend_from_slice(&payload);
+        if !header.fin {
+            return Ok(None);
+        }
+        let Some(Assembly { data, .. }) = self.incoming.take() else {
+            return Ok(None);
+        };
+        let data = data.freeze();
+        Ok(Some(Event::Message(match kind {
+            OpCode::Text => Message::Text(Utf8Bytes::from_validated(data)),
+            _ => Message::Binary(data),
+        })))
+    }
+
+    fn on_close(&mut self, payload: Bytes) -> Result<Event, ProtocolError> {
+        let frame = CloseFrame::parse(payload).map_err(|e| match e {
+            ClosePayloadError::InvalidCode => ProtocolError::InvalidCloseFrame,
+            ClosePayloadError::InvalidReason => ProtocolError::InvalidUtf8,
+        })?;
+        self.received_close = true;
+        if !self.sent_close {
+            // Echo the status code, as RFC 6455 section 5.5.1 suggests.
+            let reply = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
+            self.write_close(reply.as_ref());
+        }
+        self.state = State::Closed;
+        Ok(Event::Close(frame))
+    }
+
+    /// Fails the connection (RFC 6455 section 7.1.7): queue a close frame
+    /// with the error's code unless one went out already, and stop reading.
+    fn fail(&mut self, error: ProtocolError) -> Event {
+        self.failed = true;
+        if !self.sent_close {
+            let frame = CloseFrame::new(error.close_code(), "");
+            self.write_close(Some(&frame));
+        }
+        self.state = State::Closed;
+        self.read_buf.clear();
+        Event::Failed(error)
+    }
+
+    fn ensure_can_send(&self) -> Result<(), Error> {
+        if self.sent_close || self.state == State::Closed {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends a whole message, split into frames of at most
+    /// [`Config::max_outgoing_frame_size`] if that is set.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        match message.into() {
+            Message::Text(text) => self.send_data(OpCode::Text, text.as_bytes()),
+            Message::Binary(data) => self.send_data(OpCode::Binary, &data),
+        }
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.send_data(OpCode::Text, text.as_bytes())
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.send_data(OpCode::Binary, data)
+    }
+
+    fn send_data(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        self.ensure_can_send()?;
+        if self.outgoing.is_some() {
+            return Err(Error::FrameSequence(
+                "a fragmented message is still being sent",
+            ));
+        }
+        match self.config.max_outgoing_frame_size {
+            Some(max) if max > 0 && payload.len() > max => {
+                let mut chunks = payload.chunks(max).peekable();
+                let mut op = opcode;
+                while let Some(chunk) = chunks.next() {
+                    self.write_frame(op, chunks.peek().is_none(), chunk);
+                    op = OpCode::Continuation;
+                }
+            }
+            _ => self.write_frame(opcode, true, payload),
+        }
+        Ok(())
+    }
+
+    /// Frame-level sending: one data frame. `opcode` is `Text` or `Binary`
+    /// for a message's first frame and `Continuation` after it; `fin` ends
+    /// the message. Control frames go through `ping`, `pong` and `close`.
+    pub fn send_frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool) -> Result<(), Error> {
+        self.ensure_can_send()?;
+        match (opcode, self.outgoing) {
+            (OpCode::Continuation, None) => {
+                return Err(Error::FrameSequence(
+                    "continuation without a message in progress",
+                ));
+            }
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(Error::FrameSequence(
+                    "new message before the last one finished",
+                ));
+            }
+            (OpCode::Close | OpCode::Ping | OpCode::Pong, _) => {
+                return Err(Error::FrameSequence(
+                    "control frames are sent with ping, pong and close",
+                ));
+            }
+            _ => {}
+        }
+        self.outgoing = if fin {
+            None
+        } else {
+            Some(if opcode == OpCode::Continuation {
+                self.outgoing.unwrap_or(opcode)
+            } else {
+                opcode
+            })
+        };
+        self.write_frame(opcode, fin, payload);
+        Ok(())
+    }
+
+    /// Sends a ping with up to 125 bytes of payload.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Sends an unsolicited pong (a one-way heartbeat) or a manual answer to
+    /// a ping when [`Config::auto_pong`] is off.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        self.ensure_can_send()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::ControlPayloadTooLong);
+        }
+        self.write_frame(opcode, true, payload);
+        Ok(())
+    }
+
+    /// Starts the close handshake with `code` and a `reason` of at most 123
+    /// bytes. Messages still arriving are delivered until the peer's close.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.ensure_can_send()?;
+        if !code.is_sendable() {
+            return Err(Error::UnsendableCloseCode(code));
+        }
+        if reason.len() > CloseFrame::MAX_REASON_LEN {
+            return Err(Error::ControlPayloadTooLong);
+        }
+        self.write_close(Some(&CloseFrame::new(code, reason)));
+        self.state = if self.received_close {
+            State::Closed
+        } else {
+            State::Closing
+        };
+        Ok(())
+    }
+
+    fn write_close(&mut self, frame: Option<&CloseFrame>) {
+        let mut payload = BytesMut::new();
+        if let Some(frame) = frame {
+            payload.reserve(frame.encoded_len());
+            frame.encode(&mut payload);
+        }
+        self.write_frame(OpCode::Close, true, &payload);
+        self.sent_close = true;
+    }
+
+    /// Appends one frame to the write buffer, masking it on a client.
+    #[inline]
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = match self.role {
+            Role::Client => Some(self.config.rng.next_u32().to_ne_bytes()),
+            Role::Server => None,
+        };
+        let header = FrameHeader::new(opcode, fin, mask, payload.len() as u64);
+        self.write_buf.reserve(header.encoded_len() + payload.len());
+        header.encode(&mut self.write_buf);
+        let start = self.write_buf.len();
+        self.write_buf.extend_from_slice(payload);
+        if let (Some(key), Some(body)) = (mask, self.write_buf.get_mut(start..)) {
+            apply_mask(body, key, 0);
+        }
+    }
+
+    /// Moves the bytes waiting to be written into `out`; returns how many.
+    /// Without a copy when `out` is empty.
+    #[inline]
+    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> usize {
+        let n = self.write_buf.len();
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.write_buf);
+        } else {
+            out.extend_from_slice(&self.write_buf);
+            self.write_buf.clear();
+        }
+        n
+    }
+
+    /// Whether [`Connection::poll_transmit`] has bytes to hand out.
+    pub fn has_pending_transmit(&self) -> bool {
+        !self.write_buf.is_empty()
+    }
+
+    /// When the connection next needs [`Connection::handle_timeout`]: the
+    /// end of the close timeout, once one is running.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.close_deadline
+    }
+
+    /// Tells the connection the time. Starts the close timer when the
+    /// connection has begun closing since the last call (so call this after
+    /// every batch of input and commands), and ends the wait when it runs
+    /// out.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let waiting = match self.state {
+            State::Open => false,
+            State::Closing => true,
+            State::Closed => !self.should_close_transport(),
+        };
+        if !waiting {
+            self.close_deadline = None;
+            return;
+        }
+        match self.close_deadline {
+            None => self.close_deadline = Some(now + self.config.close_timeout),
+            Some(deadline) if now >= deadline => {
+                self.timed_out = true;
+                self.state = State::Closed;
+                self.close_deadline = None;
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("buffered_in", &self.read_buf.len())
+            .field("buffered_out", &self.write_buf.len())
+            .finish_non_exhaustive()
+    }
+}

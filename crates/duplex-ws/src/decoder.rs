@@ -1,0 +1,307 @@
+//! Parsing frames out of a byte stream: the frame-level API.
+//!
+//! [`FrameDecoder`] enforces the rules that concern a frame on its own
+//! (masking by role, reserved opcodes and bits, control frame limits, the
+//! frame size limit). Rules that span frames (fragmentation, UTF-8, message
+//! size) belong to [`crate::Connection`].
+
+use bytes::{Buf, BytesMut};
+
+use crate::error::ProtocolError;
+use crate::frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
+use crate::mask::apply_mask;
+
+/// Which end of the connection this is. A server receives masked frames
+/// and sends unmasked ones; a client the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that accepted the connection.
+    Server,
+    /// The end that opened the connection.
+    Client,
+}
+
+/// A frame whose header has been parsed but whose payload is still
+/// arriving.
+#[derive(Debug, Clone, Copy)]
+struct PendingFrame {
+    header: FrameHeader,
+    header_len: usize,
+    /// Payload bytes already unmasked in place (and handed out by
+    /// [`FrameDecoder::unmask_partial`]).
+    unmasked: usize,
+}
+
+/// Decodes frames from a buffer, unmasking payloads in place.
+#[derive(Debug, Clone)]
+pub struct FrameDecoder {
+    role: Role,
+    max_frame_size: usize,
+    allow_rsv1: bool,
+    pending: Option<PendingFrame>,
+}
+
+impl FrameDecoder {
+    /// A decoder for the local `role`, refusing frames over
+    /// `max_frame_size` payload bytes.
+    pub fn new(role: Role, max_frame_size: usize) -> Self {
+        Self {
+            role,
+            max_frame_size,
+            allow_rsv1: false,
+            pending: None,
+        }
+    }
+
+    /// Accept RSV1 (an extension such as permessage-deflate defines it).
+    pub fn set_allow_rsv1(&mut self, allow: bool) {
+        self.allow_rsv1 = allow;
+    }
+
+    /// The header of the frame whose payload is still arriving, if any.
+    pub fn pending_header(&self) -> Option<&FrameHeader> {
+        self.pending.as_ref().map(|p| &p.header)
+    }
+
+    /// Takes the next complete frame from the front of `buf`.
+    ///
+    /// `Ok(None)` means more bytes are needed; in that case `buf` has been
+    /// given the capacity the rest of the frame needs, so a reader can fill
+    /// it without reallocating.
+    #[inline]
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        let pending = match self.pending {
+            Some(p) => p,
+            None => match self.parse_header(buf)? {
+                Some(p) => p,
+                None => return Ok(None),
+            },
+        };
+        let payload_len = pending.header.payload_len as usize;
+        let total = pending.header_len + payload_len;
+        if buf.len() < total {
+            self.pending = Some(pending);
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        self.pending = None;
+        buf.advance(pending.header_len);
+        let mut payload = buf.split_to(payload_len);
+        if let Some(key) = pending.header.mask {
+            if let Some(rest) = payload.get_mut(pending.unmasked..) {
+                apply_mask(rest, key, pending.unmasked);
+            }
+        }
+        Ok(Some(Frame {
+            header: pending.header,
+            payload: payload.freeze(),
+        }))
+    }
+
+    /// Unmasks, in place, the payload bytes of the pending frame that have
+    /// arrived since the last call, and returns them. Lets a text message be
+    /// validated before its frame is complete.
+    pub fn unmask_partial<'a>(&mut self, buf: &'a mut BytesMut) -> &'a [u8] {
+        let Some(pending) = self.pending.as_mut() else {
+            return &[];
+        };
+        let start = pending.header_len + pending.unmasked;
+        let Some(fresh) = buf.get_mut(start..) else {
+            return &[];
+        };
+        if let Some(key) = pending.header.mask {
+            apply_mask(fresh, key, pending.unmasked);
+        }
+        pending.unmasked += fresh.len();
+        fresh
+    }
+
+    /// Parses and checks a header at the front of `buf`.
+    #[inline]
+    fn parse_header(&self, buf: &[u8]) -> Result<Option<PendingFrame>, ProtocolError> {
+        let Some(&[b0, b1]) = buf.first_chunk::<2>() else {
+            return Ok(None);
+        };
+        let bits = b0 & 0x0f;
+        let opcode = OpCode::from_bits(bits).ok_or(ProtocolError::ReservedOpCode(bits))?;
+        let fin = b0 & 0x80 != 0;
+        let rsv1 = b0 & 0x40 != 0;
+        if b0 & 0x30 != 0 || (rsv1 && !self.allow_rsv1) {
+            return Err(ProtocolError::ReservedBits);
+        }
+        let masked = b1 & 0x80 != 0;
+        match (self.role, masked) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
+            _ => {}
+        }
+        let rest = buf.get(2..).unwrap_or_default();
+        let (payload_len, mut header_len) = match b1 & 0x7f {
+            126 => match rest.first_chunk::<2>() {
+                Some(b) => (u64::from(u16::from_be_bytes(*b)), 4),
+                None => return Ok(None),
+            },
+            127 => match rest.first_chunk::<8>() {
+                Some(b) => (u64::from_be_bytes(*b), 10),
+                None => return Ok(None),
+            },
+            len => (u64::from(len), 2),
+        };
+        if opcode.is_control() {
+            if payload_len > MAX_CONTROL_PAYLOAD as u64 {
+                return Err(ProtocolError::ControlFrameTooLong);
+            }
+            if !fin {
+                return Err(ProtocolError::FragmentedControlFrame);
+            }
+        }
+        if payload_len >> 63 != 0 {
+            return Err(ProtocolError::InvalidLength);
+        }
+        if payload_len > self.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooLarge {
+                len: payload_len,
+                limit: self.max_frame_size,
+            });
+        }
+        let mask = if masked {
+            match buf.get(header_len..).and_then(|b| b.first_chunk::<4>()) {
+                Some(key) => {
+                    header_len += 4;
+                    Some(*key)
+                }
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        Ok(Some(PendingFrame {
+            header: FrameHeader {
+                fin,
+                rsv1,
+                rsv2: false,
+                rsv3: false,
+                opcode,
+                mask,
+                payload_len,
+            },
+            header_len,
+            unmasked: 0,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(role: Role, bytes: &[u8]) -> Result<Vec<Frame>, ProtocolError> {
+        let mut dec = FrameDecoder::new(role, 1 << 20);
+        let mut buf = BytesMut::from(bytes);
+        let mut frames = Vec::new();
+        while let Some(f) = dec.decode(&mut buf)? {
+            frames.push(f);
+        }
+        Ok(frames)
+    }
+
+    #[test]
+    fn rfc_examples() {
+        // Section 5.7: unmasked "Hello", masked "Hello", fragmented "Hel"+"lo",
+        // an unmasked ping.
+        let frames = decode_all(Role::Client, &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]).unwrap();
+        assert_eq!(&frames[0].payload[..], b"Hello");
+        let frames = decode_all(
+            Role::Server,
+            &[
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+            ],
+        )
+        .unwrap();
+        assert_eq!(&frames[0].payload[..], b"Hello");
+        assert_eq!(frames[0].header.mask, Some([0x37, 0xfa, 0x21, 0x3d]));
+        let frames = decode_all(
+            Role::Client,
+            &[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f],
+        )
+        .unwrap();
+        assert_eq!(frames.len(), 2);
+        assert!(!frames[0].header.fin);
+        assert_eq!(frames[1].header.opcode, OpCode::Continuation);
+        let frames = decode_all(Role::Client, &[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]).unwrap();
+        assert_eq!(frames[0].header.opcode, OpCode::Ping);
+        // 256 bytes and 64 KiB binary messages, unmasked.
+        let mut long = vec![0x82, 0x7e, 0x01, 0x00];
+        long.extend(std::iter::repeat_n(7u8, 256));
+        assert_eq!(
+            decode_all(Role::Client, &long).unwrap()[0].payload.len(),
+            256
+        );
+        let mut longer = vec![0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0];
+        longer.extend(std::iter::repeat_n(7u8, 65536));
+        assert_eq!(
+            decode_all(Role::Client, &longer).unwrap()[0].payload.len(),
+            65536
+        );
+    }
+
+    #[test]
+    fn frame_rules() {
+        use ProtocolError::*;
+        let cases: &[(&[u8], ProtocolError)] = &[
+            (&[0x83, 0x80, 0, 0, 0, 0], ReservedOpCode(3)),
+            (&[0x8b, 0x80, 0, 0, 0, 0], ReservedOpCode(0xb)),
+            (&[0xc1, 0x80, 0, 0, 0, 0], ReservedBits),
+            (&[0xa1, 0x80, 0, 0, 0, 0], ReservedBits),
+            (&[0x91, 0x80, 0, 0, 0, 0], ReservedBits),
+            (&[0x81, 0x00], UnmaskedClientFrame),
+            (&[0x89, 0xfe, 0x00, 0x7e], ControlFrameTooLong),
+            (&[0x09, 0x80, 0, 0, 0, 0], FragmentedControlFrame),
+            (&[0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0], InvalidLength),
+            (
+                &[0x82, 0xff, 0, 0, 0, 0, 0, 0x20, 0, 1],
+                FrameTooLarge {
+                    len: 0x200001,
+                    limit: 1 << 20,
+                },
+            ),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(
+                decode_all(Role::Server, bytes),
+                Err(*expected),
+                "{bytes:x?}"
+            );
+        }
+        assert_eq!(
+            decode_all(Role::Client, &[0x81, 0x80, 0, 0, 0, 0]),
+            Err(MaskedServerFrame)
+        );
+    }
+
+    #[test]
+    fn partial_unmasking_then_completion() {
+        let key = [9, 8, 7, 6];
+        let text = b"partial payload here";
+        let mut masked = text.to_vec();
+        apply_mask(&mut masked, key, 0);
+        let mut wire = vec![0x81, 0x80 | text.len() as u8];
+        wire.extend_from_slice(&key);
+        wire.extend_from_slice(&masked);
+        let mut dec = FrameDecoder::new(Role::Server, 1024);
+        let mut buf = BytesMut::new();
+        let mut seen = Vec::new();
+        for chunk in wire.chunks(5) {
+            buf.extend_from_slice(chunk);
+            match dec.decode(&mut buf).unwrap() {
+                Some(frame) => {
+                    assert_eq!(&frame.payload[..], text);
+                    assert_eq!(seen, &text[..seen.len()]);
+                    return;
+                }
+                None => seen.extend_from_slice(dec.unmask_partial(&mut buf)),
+            }
+        }
+        panic!("frame never completed");
+    }
+}

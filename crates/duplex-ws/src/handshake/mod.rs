@@ -1,0 +1,283 @@
+//! The opening handshake of RFC 6455 section 4, for both roles.
+
+mod client;
+mod server;
+
+pub use client::{ClientHandshake, ClientRequest, Response};
+pub use server::{Request, ServerHandshake};
+
+use base64::Engine as _;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::HeaderMap;
+use sha1::{Digest, Sha1};
+
+/// The GUID appended to the key (RFC 6455 section 1.3).
+const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)).
+pub fn accept_key(key: &[u8]) -> String {
+    let mut sha = Sha1::new();
+    sha.update(key);
+    sha.update(GUID);
+    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+}
+
+/// Bounds on the handshake head, with safe defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeLimits {
+    /// The most bytes of request or response head. Default 16 KiB.
+    pub max_head_size: usize,
+    /// The most header lines. Default 64.
+    pub max_headers: usize,
+}
+
+impl Default for HandshakeLimits {
+    fn default() -> Self {
+        Self {
+            max_head_size: 16 * 1024,
+            max_headers: 64,
+        }
+    }
+}
+
+/// Why a handshake was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// The head is over [`HandshakeLimits::max_head_size`].
+    #[error("handshake head over the size limit")]
+    HeadTooLarge,
+    /// More header lines than [`HandshakeLimits::max_headers`].
+    #[error("too many header lines")]
+    TooManyHeaders,
+    /// Not parseable as HTTP/1.x.
+    #[error("malformed HTTP head: {0}")]
+    Malformed(&'static str),
+    /// The request method is not GET.
+    #[error("the handshake method must be GET")]
+    MethodNotGet,
+    /// HTTP/1.0 (a WebSocket handshake needs 1.1 or later).
+    #[error("the handshake needs HTTP/1.1 or later")]
+    HttpVersion,
+    /// No Host header.
+    #[error("missing Host header")]
+    MissingHost,
+    /// `Upgrade` does not list `websocket`.
+    #[error("Upgrade header does not name websocket")]
+    MissingUpgrade,
+    /// `Connection` does not list `Upgrade`.
+    #[error("Connection header does not name Upgrade")]
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Key` missing, repeated, or not base64 of 16 bytes.
+    #[error("missing or invalid Sec-WebSocket-Key")]
+    InvalidKey,
+    /// `Sec-WebSocket-Version` is not 13.
+    #[error("unsupported Sec-WebSocket-Version (only 13)")]
+    UnsupportedVersion,
+    /// The server answered with a status other than 101.
+    #[error("server answered {0} instead of 101")]
+    UnexpectedStatus(u16),
+    /// `Sec-WebSocket-Accept` missing or not the value for our key.
+    #[error("Sec-WebSocket-Accept does not match the key")]
+    AcceptMismatch,
+    /// The server picked a subprotocol the client did not offer, or the
+    /// application accepted with one the client did not offer.
+    #[error("subprotocol that was not offered")]
+    UnofferedProtocol,
+    /// The server answered with an extension the client did not offer.
+    #[error("extension that was not offered")]
+    UnofferedExtension,
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::HeadTooLarge | Self::TooManyHeaders => 431,
+            Self::MethodNotGet => 405,
+            Self::UnsupportedVersion => 426,
+            _ => 400,
+        }
+    }
+
+    /// The complete HTTP response a server sends before closing.
+    pub fn response(&self) -> Bytes {
+        let extra: &[(&str, &str)] = match self {
+            Self::MethodNotGet => &[("Allow", "GET")],
+            Self::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
+            _ => &[],
+        };
+        error_response(self.status(), extra, &self.to_string())
+    }
+}
+
+/// A complete, closing HTTP/1.1 error response with a plain-text body.
+pub fn error_response(status: u16, extra_headers: &[(&str, &str)], body: &str) -> Bytes {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let mut out = BytesMut::with_capacity(128 + body.len());
+    out.put_slice(format!("HTTP/1.1 {status} {reason}\r\n").as_bytes());
+    for (name, value) in extra_headers {
+        put_header(&mut out, name, value);
+    }
+    put_header(&mut out, "Content-Type", "text/plain; charset=utf-8");
+    put_header(&mut out, "Content-Length", &body.len().to_string());
+    put_header(&mut out, "Connection", "close");
+    out.put_slice(b"\r\n");
+    out.put_slice(body.as_bytes());
+    out.freeze()
+}
+
+fn put_header(out: &mut BytesMut, name: &str, value: &str) {
+    out.put_slice(name.as_bytes());
+    out.put_slice(b": ");
+    out.put_slice(value.as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+/// Whether any `name` header's comma-separated tokens include `token`,
+/// compared case-insensitively.
+fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// Every comma-separated element of every `name` header, trimmed, in order.
+fn header_list(headers: &HeaderMap, name: http::header::HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Extension offers split at top-level commas only: a quoted parameter
+/// value may itself contain a comma.
+fn extension_list(headers: &HeaderMap) -> Vec<String> {
+    let mut out = Vec::new();
+    for value in headers.get_all(http::header::SEC_WEBSOCKET_EXTENSIONS) {
+        let Ok(value) = value.to_str() else { continue };
+        let mut in_quotes = false;
+        let mut start = 0;
+        for (i, c) in value.char_indices() {
+            match c {
+                '"' => in_quotes = !in_quotes,
+                ',' if !in_quotes => {
+                    push_trimmed(&mut out, value.get(start..i));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        push_trimmed(&mut out, value.get(start..));
+    }
+    out
+}
+
+fn push_trimmed(out: &mut Vec<String>, item: Option<&str>) {
+    if let Some(item) = item.map(str::trim).filter(|s| !s.is_empty()) {
+        out.push(item.to_owned());
+    }
+}
+
+/// Parsed head of an HTTP/1.x message, copied out of the read buffer.
+struct Head {
+    headers: HeaderMap,
+    len: usize,
+}
+
+/// Copies httparse's borrowed headers into an owned map.
+fn to_header_map(parsed: &[httparse::Header<'_>]) -> Result<HeaderMap, HandshakeError> {
+    let mut headers = HeaderMap::with_capacity(parsed.len());
+    for h in parsed {
+        let name = http::header::HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| HandshakeError::Malformed("invalid header name"))?;
+        let value = http::HeaderValue::from_bytes(h.value)
+            .map_err(|_| HandshakeError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+fn map_parse_error(e: httparse::Error) -> HandshakeError {
+    match e {
+        httparse::Error::TooManyHeaders => HandshakeError::TooManyHeaders,
+        httparse::Error::Version => HandshakeError::Malformed("invalid HTTP version"),
+        httparse::Error::Status => HandshakeError::Malformed("invalid status"),
+        httparse::Error::Token => HandshakeError::Malformed("invalid token"),
+        httparse::Error::NewLine => HandshakeError::Malformed("invalid line ending"),
+        httparse::Error::HeaderName => HandshakeError::Malformed("invalid header name"),
+        httparse::Error::HeaderValue => HandshakeError::Malformed("invalid header value"),
+    }
+}
+
+/// Checks the head size limit after a partial parse.
+fn check_partial_size(buffered: usize, limits: &HandshakeLimits) -> Result<(), HandshakeError> {
+    if buffered > limits.max_head_size {
+        Err(HandshakeError::HeadTooLarge)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_sample_accept_key() {
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn extension_offers_split_outside_quotes() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            http::header::SEC_WEBSOCKET_EXTENSIONS,
+            http::HeaderValue::from_static(
+                "permessage-deflate; client_max_window_bits, x-foo; a=\"1,2\"",
+            ),
+        );
+        headers.append(
+            http::header::SEC_WEBSOCKET_EXTENSIONS,
+            http::HeaderValue::from_static("permessage-deflate"),
+        );
+        assert_eq!(
+            extension_list(&headers),
+            [
+                "permessage-deflate; client_max_window_bits",
+                "x-foo; a=\"1,2\"",
+                "permessage-deflate"
+            ]
+        );
+    }
+
+    #[test]
+    fn error_responses_are_well_formed() {
+        let r = HandshakeError::UnsupportedVersion.response();
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let mut resp = httparse::Response::new(&mut headers);
+        let status = resp.parse(&r).unwrap();
+        assert!(status.is_complete());
+        assert_eq!(resp.code, Some(426));
+        assert!(
+            resp.headers
+                .iter()
+                .any(|h| h.name == "Sec-WebSocket-Version" && h.value == b"13")
+        );
+        assert_eq!(HandshakeError::HeadTooLarge.status(), 431);
+        assert_eq!(HandshakeError::MethodNotGet.status(), 405);
+    }
+}

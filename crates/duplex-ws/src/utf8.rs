@@ -1,0 +1,162 @@
+//! Incremental UTF-8 validation that fails on the first byte that can no
+//! longer start or continue a valid sequence, even when the message arrives
+//! in pieces (Autobahn 6.4.x checks exactly this).
+
+/// Why a text payload was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidUtf8;
+
+/// Validates a text message fed in any number of pieces.
+///
+/// A code point split across pieces is held (at most 3 bytes) until the next
+/// piece completes it; an invalid prefix is reported at once.
+#[derive(Debug, Default, Clone)]
+pub struct Utf8Validator {
+    partial: [u8; 4],
+    partial_len: usize,
+}
+
+impl Utf8Validator {
+    /// A validator at the start of a message.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a code point is split across the last piece and the next.
+    pub fn is_mid_code_point(&self) -> bool {
+        self.partial_len != 0
+    }
+
+    /// Validates the next piece of the message.
+    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.partial_len != 0 {
+            let width = char_width(self.partial[0]);
+            let take = (width - self.partial_len).min(input.len());
+            let (head, rest) = input.split_at(take);
+            let end = self.partial_len + take;
+            self.partial
+                .get_mut(self.partial_len..end)
+                .ok_or(InvalidUtf8)?
+                .copy_from_slice(head);
+            self.partial_len = end;
+            let pending = self.partial.get(..end).ok_or(InvalidUtf8)?;
+            match std::str::from_utf8(pending) {
+                Ok(_) => self.partial_len = 0,
+                Err(e) if e.error_len().is_none() => return Ok(()),
+                Err(_) => return Err(InvalidUtf8),
+            }
+            input = rest;
+        }
+        if input.is_ascii() {
+            return Ok(());
+        }
+        match simdutf8::compat::from_utf8(input) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                let tail = input.get(e.valid_up_to()..).ok_or(InvalidUtf8)?;
+                self.partial
+                    .get_mut(..tail.len())
+                    .ok_or(InvalidUtf8)?
+                    .copy_from_slice(tail);
+                self.partial_len = tail.len();
+                Ok(())
+            }
+            Err(_) => Err(InvalidUtf8),
+        }
+    }
+
+    /// Ends the message: an unfinished code point is an error. Resets the
+    /// validator for the next message.
+    pub fn finish(&mut self) -> Result<(), InvalidUtf8> {
+        let complete = self.partial_len == 0;
+        *self = Self::default();
+        if complete { Ok(()) } else { Err(InvalidUtf8) }
+    }
+}
+
+/// Validates a complete text payload in one call.
+#[inline]
+pub(crate) fn validate(input: &[u8]) -> Result<(), InvalidUtf8> {
+    if input.is_ascii() || simdutf8::basic::from_utf8(input).is_ok() {
+        Ok(())
+    } else {
+        Err(InvalidUtf8)
+    }
+}
+
+/// How many bytes the sequence led by `first` takes; 1 for bytes that cannot
+/// lead one, so the next check rejects them.
+fn char_width(first: u8) -> usize {
+    match first {
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_split(bytes: &[u8], at: &[usize]) -> Result<(), InvalidUtf8> {
+        let mut v = Utf8Validator::new();
+        let mut start = 0;
+        for &cut in at {
+            v.feed(&bytes[start..cut])?;
+            start = cut;
+        }
+        v.feed(&bytes[start..])?;
+        v.finish()
+    }
+
+    #[test]
+    fn accepts_valid_text_split_anywhere() {
+        let text = "κόσμε 𝄞 hello €".as_bytes();
+        for i in 0..=text.len() {
+            for j in i..=text.len() {
+                assert_eq!(feed_split(text, &[i, j]), Ok(()), "cut at {i},{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_text_split_anywhere() {
+        let bad: &[&[u8]] = &[
+            b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
+            b"\xf4\x90\x80\x80",
+            b"\xc0\xaf",
+            b"\xff",
+            b"abc\xe2\x82",
+        ];
+        for bytes in bad {
+            for i in 0..=bytes.len() {
+                assert_eq!(
+                    feed_split(bytes, &[i]),
+                    Err(InvalidUtf8),
+                    "{bytes:?} cut at {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fails_on_the_first_impossible_byte() {
+        // 0xf4 0x90 can never be valid: rejected before the rest arrives.
+        let mut v = Utf8Validator::new();
+        assert_eq!(v.feed(b"ok\xf4"), Ok(()));
+        assert!(v.is_mid_code_point());
+        assert_eq!(v.feed(b"\x90"), Err(InvalidUtf8));
+        // A surrogate half is rejected at its second byte.
+        let mut v = Utf8Validator::new();
+        assert_eq!(v.feed(b"\xed"), Ok(()));
+        assert_eq!(v.feed(b"\xa0"), Err(InvalidUtf8));
+    }
+
+    #[test]
+    fn whole_payload_validation() {
+        assert_eq!(validate(b"plain"), Ok(()));
+        assert_eq!(validate("ü".as_bytes()), Ok(()));
+        assert_eq!(validate(b"\xed\xa0\x80"), Err(InvalidUtf8));
+    }
+}
