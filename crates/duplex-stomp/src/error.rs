@@ -1,0 +1,224 @@
+//! The crate's one error type.
+
+use crate::frame::Command;
+
+/// Everything that can go wrong in this crate.
+///
+/// Variants are grouped by whose fault they are: [`Error::is_peer_fault`]
+/// says whether the remote end broke the protocol (which ends the connection,
+/// with an `ERROR` frame when we are the server), or whether the local caller
+/// misused the API (nothing was sent, the connection is unaffected unless the
+/// variant says otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- peer faults: framing ----
+    /// A header line (bytes before its LF) is longer than the configured limit.
+    #[error("header line longer than {limit} bytes")]
+    HeaderLineTooLong {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A frame has more header lines than the configured limit.
+    #[error("more than {limit} headers in one frame")]
+    TooManyHeaders {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A frame body is larger than the configured limit.
+    #[error("frame body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A whole frame (command, headers, body and NUL) is larger than the
+    /// configured limit.
+    #[error("frame larger than {limit} bytes")]
+    FrameTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The command line is not one of the fifteen STOMP commands.
+    #[error("unknown command")]
+    UnknownCommand,
+    /// A header line has no colon or an empty name.
+    #[error("malformed header line")]
+    MalformedHeader,
+    /// A backslash escape that the negotiated version does not define
+    /// (such as `\t`, or `\r` in STOMP 1.1).
+    #[error("undefined escape sequence in a header")]
+    InvalidEscape,
+    /// A command or header is not valid UTF-8.
+    #[error("header is not valid UTF-8")]
+    InvalidUtf8,
+    /// The `content-length` header is not a decimal octet count.
+    #[error("invalid content-length header")]
+    InvalidContentLength,
+    /// The octet after a `content-length` body is not the NUL that ends a frame.
+    #[error("frame body not followed by NUL")]
+    MissingNul,
+    /// A frame other than `SEND`, `MESSAGE` or `ERROR` carries a body.
+    #[error("{command} frames must not have a body")]
+    BodyNotAllowed {
+        /// The command of the offending frame.
+        command: Command,
+    },
+
+    // ---- peer faults: protocol ----
+    /// A frame lacks a header that its command requires.
+    #[error("{command} frame lacks the required {header} header")]
+    MissingHeader {
+        /// The command of the frame.
+        command: Command,
+        /// The missing header.
+        header: &'static str,
+    },
+    /// A header holds a value its command does not allow (an unknown `ack`
+    /// mode, a malformed `heart-beat`).
+    #[error("invalid {header} header")]
+    InvalidHeader {
+        /// The header at fault.
+        header: &'static str,
+    },
+    /// A frame that is not allowed in the current state or from this role
+    /// (a `SEND` before `CONNECT`, a `MESSAGE` from a client).
+    #[error("unexpected {command} frame")]
+    UnexpectedFrame {
+        /// The command of the frame.
+        command: Command,
+    },
+    /// Client and server share no protocol version.
+    #[error("no common protocol version")]
+    NoCommonVersion,
+    /// The server's authentication hook refused the credentials.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// The peer sent nothing, not even a heart-beat, for longer than the
+    /// negotiated interval plus the tolerance.
+    #[error("peer silent for longer than the heart-beat interval")]
+    HeartBeatTimeout,
+    /// The client did not send `CONNECT` within the configured time.
+    #[error("no CONNECT frame within the connect timeout")]
+    ConnectTimeout,
+    /// The server sent an `ERROR` frame.
+    #[error("server error: {message}")]
+    ServerError {
+        /// The `message` header of the `ERROR` frame (empty when absent).
+        message: String,
+    },
+    /// A `SUBSCRIBE` reused an identifier that is still subscribed.
+    #[error("subscription id already in use")]
+    DuplicateSubscription,
+    /// An `UNSUBSCRIBE` named no existing subscription.
+    #[error("unknown subscription")]
+    UnknownSubscription,
+    /// A `BEGIN` reused an identifier that is still open.
+    #[error("transaction id already in use")]
+    DuplicateTransaction,
+    /// A frame named a transaction that is not open.
+    #[error("unknown transaction")]
+    UnknownTransaction,
+    /// A broker or session limit (subscriptions, transactions, frames per
+    /// transaction, queue depth) was reached by the peer.
+    #[error("limit reached: {what}")]
+    LimitReached {
+        /// Which limit.
+        what: &'static str,
+    },
+
+    // ---- local misuse ----
+    /// The command needs a connected session.
+    #[error("session is not connected")]
+    NotConnected,
+    /// The session has ended; nothing more can be sent.
+    #[error("session is closed")]
+    Closed,
+    /// A header cannot be written in the negotiated version (a line feed in a
+    /// STOMP 1.0 value, a colon in a `CONNECT` header name, a carriage return
+    /// where it cannot be escaped).
+    #[error("header cannot be encoded: {reason}")]
+    Unencodable {
+        /// What made it unencodable.
+        reason: &'static str,
+    },
+    /// The command does not exist in the negotiated version (`NACK` in 1.0).
+    #[error("{what} is not available in the negotiated STOMP version")]
+    UnsupportedByVersion {
+        /// The feature.
+        what: &'static str,
+    },
+    /// The caller named a subscription this session does not have.
+    #[error("no such local subscription")]
+    NoSuchSubscription,
+    /// The caller named a transaction this session has not begun.
+    #[error("no such local transaction")]
+    NoSuchTransaction,
+    /// A local frame of the wrong kind for this role (a client sending
+    /// `MESSAGE`, a server sending `SEND`).
+    #[error("{command} cannot be sent by this side")]
+    WrongRole {
+        /// The command.
+        command: Command,
+    },
+    /// Too many receipts are outstanding.
+    #[error("too many outstanding receipts")]
+    TooManyReceipts,
+}
+
+impl Error {
+    /// Whether the remote peer caused this error (as opposed to the local
+    /// caller). Peer faults end the connection.
+    pub fn is_peer_fault(&self) -> bool {
+        !matches!(
+            self,
+            Error::NotConnected
+                | Error::Closed
+                | Error::Unencodable { .. }
+                | Error::UnsupportedByVersion { .. }
+                | Error::NoSuchSubscription
+                | Error::NoSuchTransaction
+                | Error::WrongRole { .. }
+                | Error::TooManyReceipts
+        )
+    }
+
+    /// A short text for the `message` header of an `ERROR` frame: ASCII, no
+    /// colon, backslash or line break, so it encodes the same in every
+    /// version (it may be sent before a version is negotiated).
+    pub fn error_message(&self) -> &'static str {
+        match self {
+            Error::HeaderLineTooLong { .. } => "header line too long",
+            Error::TooManyHeaders { .. } => "too many headers",
+            Error::BodyTooLarge { .. } => "frame body too large",
+            Error::FrameTooLarge { .. } => "frame too large",
+            Error::UnknownCommand => "unknown command",
+            Error::MalformedHeader => "malformed header",
+            Error::InvalidEscape => "undefined escape sequence",
+            Error::InvalidUtf8 => "header is not valid UTF-8",
+            Error::InvalidContentLength => "invalid content-length",
+            Error::MissingNul => "frame not terminated by NUL",
+            Error::BodyNotAllowed { .. } => "frame must not have a body",
+            Error::MissingHeader { .. } => "missing required header",
+            Error::InvalidHeader { .. } => "invalid header value",
+            Error::UnexpectedFrame { .. } => "unexpected frame",
+            Error::NoCommonVersion => "no common protocol version",
+            Error::AuthenticationFailed => "authentication failed",
+            Error::HeartBeatTimeout => "heart-beat timeout",
+            Error::ConnectTimeout => "connect timeout",
+            Error::ServerError { .. } => "server error",
+            Error::DuplicateSubscription => "subscription id already in use",
+            Error::UnknownSubscription => "unknown subscription",
+            Error::DuplicateTransaction => "transaction id already in use",
+            Error::UnknownTransaction => "unknown transaction",
+            Error::LimitReached { .. } => "limit reached",
+            Error::NotConnected
+            | Error::Closed
+            | Error::Unencodable { .. }
+            | Error::UnsupportedByVersion { .. }
+            | Error::NoSuchSubscription
+            | Error::NoSuchTransaction
+            | Error::WrongRole { .. }
+            | Error::TooManyReceipts => "internal error",
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Sans-IO STOMP 1.0, 1.1 and 1.2: a frame codec, client and server session
+//! machines, and an in-memory broker. Nothing here touches a socket, a clock
+//! or a thread: bytes and the time go in, events and bytes come out.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use duplex_stomp::{Command, Decoded, Frame, FrameDecoder, Limits, Version};
+//!
+//! // Encode a SEND frame for STOMP 1.2 (a content-length is added).
+//! let frame = Frame::new(Command::Send)
+//!     .with_header("destination", "/queue/a")
+//!     .with_body(&b"hello\0world"[..]);
+//! let mut wire = BytesMut::new();
+//! frame.encode(Version::V1_2, &mut wire).unwrap();
+//!
+//! // Decode it again, one octet at a time, after a heart-beat.
+//! let mut decoder = FrameDecoder::new(Limits::default());
+//! let mut items = Vec::new();
+//! for byte in b"\n".iter().chain(wire.iter()) {
+//!     decoder.receive(&[*byte]);
+//!     while let Some(item) = decoder.decode().unwrap() {
+//!         items.push(item);
+//!     }
+//! }
+//! assert_eq!(items, vec![Decoded::HeartBeat, Decoded::Frame(frame)]);
+//! ```
+//!
+//! See `docs/stomp.md` for the sessions and the broker.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod decoder;
+mod error;
+mod escape;
+mod frame;
+mod version;
+
+pub use decoder::{Decoded, FrameDecoder, Limits};
+pub use error::Error;
+pub use frame::{Command, Frame, Header, encode_frame};
+pub use version::Version;
