@@ -1,0 +1,117 @@
+//! The crate's one error type.
+
+/// Everything that can go wrong in this crate.
+///
+/// Most variants are the peer's fault (a malformed packet or payload, a bad
+/// handshake query, a broken heartbeat): the session must end, an HTTP
+/// request gets `400 Bad Request`. [`Error::is_local`] picks out the few that
+/// are the local caller's misuse instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- packets -------------------------------------------------------
+    /// A packet with no bytes at all (not even its type).
+    #[error("empty packet")]
+    EmptyPacket,
+    /// The packet type is not one of `0`..=`6`.
+    #[error("unknown packet type {0:#04x}")]
+    UnknownPacketType(u8),
+    /// A binary packet whose type is not `message` (only messages carry binary).
+    #[error("binary packet of type {0} is not a message")]
+    BinaryNotMessage(u8),
+    /// Text that is not valid UTF-8.
+    #[error("packet text is not valid UTF-8")]
+    InvalidUtf8,
+    /// A `b`-prefixed packet whose data is not valid base64.
+    #[error("invalid base64 in a binary packet")]
+    InvalidBase64,
+
+    // ---- payloads ------------------------------------------------------
+    /// A v3 length prefix that is not a decimal number followed by its
+    /// separator (`:` in string payloads, `0xff` in binary ones), or is too long.
+    #[error("invalid length prefix in a payload")]
+    InvalidLength,
+    /// The payload ends before the packet its length announced.
+    #[error("payload ends inside a packet")]
+    Truncated,
+    /// A v3 string payload length that ends in the middle of a surrogate pair.
+    #[error("a payload length ends inside a character")]
+    LengthSplitsCharacter,
+    /// A v3 binary payload whose packet header is neither 0 (string) nor 1 (binary).
+    #[error("binary payload header {0:#04x} is neither 0 (string) nor 1 (binary)")]
+    InvalidPayloadHeader(u8),
+    /// A payload (or an announced packet length) above `max_payload`.
+    #[error("payload larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// More packets in one payload than `max_packets`.
+    #[error("more than {limit} packets in one payload")]
+    TooManyPackets {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A payload with no packets where one is required (an empty body).
+    #[error("empty payload")]
+    EmptyPayload,
+    /// A binary (`application/octet-stream`) polling body in protocol v4,
+    /// where binary travels base64-encoded inside text payloads.
+    #[error("binary polling body in Engine.IO v4")]
+    BinaryBodyInV4,
+    /// A JSONP POST body without exactly one `d` field.
+    #[error("JSONP body has no single `d` field")]
+    InvalidJsonpBody,
+
+    // ---- open packet ---------------------------------------------------
+    /// The `open` packet's JSON does not parse as the handshake data.
+    #[error("invalid open packet: {0}")]
+    InvalidOpenPacket(#[source] serde_json::Error),
+
+    // ---- handshake query -----------------------------------------------
+    /// The query has no `EIO` parameter.
+    #[error("missing EIO query parameter")]
+    MissingProtocolVersion,
+    /// `EIO` is neither `3` nor `4`, or the server does not accept it.
+    #[error("unsupported Engine.IO protocol version")]
+    UnsupportedProtocolVersion,
+    /// The query has no `transport` parameter.
+    #[error("missing transport query parameter")]
+    MissingTransport,
+    /// `transport` is neither `polling` nor `websocket`.
+    #[error("unknown transport")]
+    UnknownTransport,
+    /// A reserved parameter (`EIO`, `transport`, `sid`, `b64`, `j`) appears twice.
+    #[error("query parameter `{0}` appears more than once")]
+    DuplicateQueryParameter(&'static str),
+    /// A percent-escape that does not decode to UTF-8.
+    #[error("query parameter is not valid UTF-8 after percent-decoding")]
+    InvalidQueryEncoding,
+
+    // ---- session -------------------------------------------------------
+    /// A `ping` from the client in v4 or a `pong` in v3: the heartbeat runs
+    /// the other way round in each version.
+    #[error("heartbeat packet in the wrong direction")]
+    InvalidHeartbeatDirection,
+
+    // ---- local misuse --------------------------------------------------
+    /// `receive` was called after `finish` on a payload decoder.
+    #[error("payload decoder used after finish")]
+    ReceiveAfterFinish,
+    /// A packet that this encoding cannot carry (a binary `open`, say).
+    #[error("packet cannot be encoded this way")]
+    Unencodable,
+}
+
+impl Error {
+    /// Whether the local caller misused the API (as opposed to the peer
+    /// sending something wrong).
+    pub fn is_local(&self) -> bool {
+        matches!(self, Error::ReceiveAfterFinish | Error::Unencodable)
+    }
+
+    /// Whether the peer is at fault.
+    pub fn is_peer_fault(&self) -> bool {
+        !self.is_local()
+    }
+}
