@@ -26,7 +26,7 @@
 #                        permessage-deflate cases; "" runs those too)
 #   AUTOBAHN_ROLES       roles to run (default "server client")
 #   AUTOBAHN_TIMEOUT     seconds one role may take before it is stopped and
-#                        counted as failed (default 900)
+#                        counted as failed (default 600)
 #   AUTOBAHN_SERVER_CMD  command that starts the server under test; the suite
 #                        appends `--addr 127.0.0.1:PORT` and tests
 #                        ws://127.0.0.1:PORT/echo
@@ -55,7 +55,7 @@ DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
 cases="${AUTOBAHN_CASES-*}"
 exclude="${AUTOBAHN_EXCLUDE-12.* 13.*}"
 roles="${AUTOBAHN_ROLES:-server client}"
-role_timeout="${AUTOBAHN_TIMEOUT:-900}"
+role_timeout="${AUTOBAHN_TIMEOUT:-600}"
 server_cmd="${AUTOBAHN_SERVER_CMD:-$(printf '%q' "$DUPLEX_BIN") conformance-server}"
 client_cmd="${AUTOBAHN_CLIENT_CMD:-$(printf '%q' "$DUPLEX_BIN") autobahn-client}"
 python3="${AUTOBAHN_PYTHON3:-python3}"
@@ -134,8 +134,9 @@ show_log() {
 
 # Patterns -> JSON list; only digits, dots and stars are accepted.
 patterns_json() {
-    local p list=()
-    for p in $1; do
+    local p words list=()
+    read -r -a words <<<"$1" # no pathname expansion of the stars
+    for p in "${words[@]}"; do
         if [[ ! $p =~ ^[0-9.*]+$ ]]; then
             echo "autobahn: bad case pattern '$p'" >&2
             return 1
@@ -175,9 +176,14 @@ install() {
     local log="$logs/install.log"
     : >"$log"
     if [[ ! -x "$python27" ]] || ! "$python27" -c 'import sys; sys.exit(sys.version_info[:2] != (2, 7))' 2>/dev/null; then
-        echo "autobahn: Python 2.7 not found at $python27; autobahntestsuite needs it."
+        echo "autobahn: no Python 2.7 at $python27; autobahntestsuite is Python 2.7 code and needs it."
         echo "autobahn: install it with 'pyenv install 2.7.18' (or point AUTOBAHN_PYTHON27 at a 2.7 interpreter)."
         return 1
+    fi
+    # Two runs sharing one cache install one after the other.
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"$cache/.install.lock"
+        flock -w 900 9 || { echo "autobahn: $cache is locked by another install"; return 1; }
     fi
     if py27_env_ok; then
         return 0
@@ -291,7 +297,7 @@ run_client_role() {
     rc=$?
     # updateReports writes the report before its connection closes; allow a
     # moment anyway in case the client exits without waiting for the close.
-    for ((i = 0; i < 50; i++)); do
+    for ((i = 0; i < 50 && rc == 0; i++)); do
         [[ -s "$out/client/index.json" ]] && break
         sleep 0.1
     done
@@ -320,6 +326,9 @@ if ! "$python3" -m unittest discover -s "$helpers" -p 'test_*.py' >"$logs/report
     exit 1
 fi
 
+if ! patterns_json "$cases" >/dev/null || ! patterns_json "$exclude" >/dev/null; then
+    exit 1
+fi
 for role in $roles; do
     if [[ $role != server && $role != client ]]; then
         echo "autobahn: unknown role '$role' in AUTOBAHN_ROLES (server, client)"
@@ -338,6 +347,7 @@ if ! install; then
     done
     exit 1
 fi
+exec 9>&- # release the install lock
 timings="install $((SECONDS - started)) s"
 
 status=0

@@ -111,6 +111,9 @@ def main(argv=None):
     try:
         with open(args.index, encoding="utf-8") as f:
             index = json.load(f)
+    except FileNotFoundError:
+        print("autobahn %s: no report (%s is missing)" % (args.role, args.index))
+        return 1
     except (OSError, ValueError) as e:
         print("autobahn %s: no usable report (%s)" % (args.role, e))
         return 1

@@ -123,7 +123,19 @@ class MainTest(unittest.TestCase):
         code, lines = self.run_main(None)
         self.assertEqual(code, 1)
         self.assertEqual(len(lines), 1)
-        self.assertTrue(lines[0].startswith("autobahn client: no usable report ("))
+        self.assertTrue(lines[0].startswith("autobahn client: no report ("))
+        self.assertTrue(lines[0].endswith("index.json is missing)"))
+
+    def test_a_truncated_report_fails_with_one_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "index.json")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write('{"duplex": {"1.1.1": ')
+            out = io.StringIO()
+            with redirect_stdout(out):
+                code = report.main(["--role", "server", path])
+        self.assertEqual(code, 1)
+        self.assertTrue(out.getvalue().startswith("autobahn server: no usable report ("))
 
 
 if __name__ == "__main__":
