@@ -5,10 +5,14 @@
 //! Each target is a `fn(&[u8])` that must never panic, hang or allocate past
 //! the configured limits on any input.
 
+pub mod engineio;
 pub mod ws;
 
 /// Every fuzz target by the name of its `fuzz_targets/<name>.rs` binary and
 /// its `corpus/<name>/` folder.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("ws_frame", ws::frame),
+    ("engineio_payload_v4", engineio::payload_v4),
+    ("engineio_payload_v3_string", engineio::payload_v3_string),
+    ("engineio_payload_v3_binary", engineio::payload_v3_binary),
 ];
