@@ -245,7 +245,7 @@ run_server_role() {
            show_log "$server_log"; return 1 ;;
     esac
 
-    (cd "$out/server" && exec timeout -k 10 "$role_timeout" "$py27_env/bin/wstest" -m fuzzingclient -s "$spec") >"$wstest_log" 2>&1 &
+    (cd "$out/server" && exec timeout -k 10 "$role_timeout" "$py27_env/bin/python" "$helpers/wstest_loopback.py" -m fuzzingclient -s "$spec") >"$wstest_log" 2>&1 &
     wpid=$!
     pids+=("$wpid")
     wait "$wpid"
@@ -279,7 +279,7 @@ run_client_role() {
     write_spec fuzzingserver.json.in "$port" "$out/client" "$spec" || return 1
     expected="$(expected_cases "$spec")" || { echo "autobahn client: could not count the cases of $spec"; return 1; }
 
-    (cd "$out/client" && exec "$py27_env/bin/wstest" -m fuzzingserver -s "$spec" --webport 0) >"$wstest_log" 2>&1 &
+    (cd "$out/client" && exec "$py27_env/bin/python" "$helpers/wstest_loopback.py" -m fuzzingserver -s "$spec" --webport 0) >"$wstest_log" 2>&1 &
     spid=$!
     pids+=("$spid")
     wait_port "$spid" "$port" 60
