@@ -163,6 +163,13 @@ pub enum Error {
     /// Too many receipts are outstanding.
     #[error("too many outstanding receipts")]
     TooManyReceipts,
+    /// A frame the caller asked to send is not valid STOMP (a `SUBSCRIBE`
+    /// without `id`, an `ACK` for a message that needs none).
+    #[error("invalid frame: {reason}")]
+    InvalidLocalFrame {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -179,6 +186,7 @@ impl Error {
                 | Error::NoSuchTransaction
                 | Error::WrongRole { .. }
                 | Error::TooManyReceipts
+                | Error::InvalidLocalFrame { .. }
         )
     }
 
@@ -218,7 +226,8 @@ impl Error {
             | Error::NoSuchSubscription
             | Error::NoSuchTransaction
             | Error::WrongRole { .. }
-            | Error::TooManyReceipts => "internal error",
+            | Error::TooManyReceipts
+            | Error::InvalidLocalFrame { .. } => "internal error",
         }
     }
 }

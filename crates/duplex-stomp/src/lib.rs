@@ -38,13 +38,21 @@
     )
 )]
 
+mod ack;
+pub mod client;
 mod decoder;
 mod error;
 mod escape;
 mod frame;
+mod heartbeat;
+pub mod server;
 mod version;
 
+pub use ack::{AckMode, Message};
+pub use client::{ClientConfig, ClientEvent, ClientSession, ClientState};
 pub use decoder::{Decoded, FrameDecoder, Limits};
 pub use error::Error;
 pub use frame::{Command, Frame, Header, encode_frame};
+pub use heartbeat::{HeartBeat, HeartBeatIntervals};
+pub use server::{ServerConfig, ServerEvent, ServerSession, ServerState};
 pub use version::Version;
