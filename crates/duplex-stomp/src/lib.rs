@@ -39,6 +39,7 @@
 )]
 
 mod ack;
+pub mod broker;
 pub mod client;
 mod decoder;
 mod error;
@@ -49,6 +50,7 @@ pub mod server;
 mod version;
 
 pub use ack::{AckMode, Message};
+pub use broker::{Broker, BrokerConfig, BrokerOutput, ConnectionId};
 pub use client::{ClientConfig, ClientEvent, ClientSession, ClientState};
 pub use decoder::{Decoded, FrameDecoder, Limits};
 pub use error::Error;
