@@ -1,0 +1,54 @@
+//! Sans-IO [Socket.IO](https://github.com/socketio/socket.io-protocol):
+//! protocol v5 and, for old clients, v4.
+//!
+//! * [`Packet`] and [`Decoder`]: the packet codec
+//!   `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`, with binary
+//!   attachments travelling as separate messages after the packet.
+//! * [`Value`]: payloads with binary data, deconstructed into
+//!   `{"_placeholder":true,"num":N}` plus attachments, and reconstructed.
+//!
+//! Each Socket.IO packet is the data of one Engine.IO `message` packet (see
+//! `duplex-engineio`), attachments each one binary message. Nothing here
+//! touches a socket, a clock or a runtime.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use duplex_socketio::{Decoder, DecoderConfig, Packet, Value};
+//!
+//! // Decode an event with an ack id from a client...
+//! let mut decoder = Decoder::new(DecoderConfig::default());
+//! let packet = decoder
+//!     .receive_text(Bytes::from_static(br#"2/admin,456["project:delete",123]"#))
+//!     .unwrap()
+//!     .unwrap();
+//! assert_eq!(packet.event_name().as_deref(), Some("project:delete"));
+//! assert_eq!(packet.namespace, "/admin");
+//!
+//! // ...and answer it with an ack carrying a binary buffer.
+//! let ack = Packet::ack_with("/admin", &[Bytes::from_static(&[3, 2, 1]).into()], 456).unwrap();
+//! let wire = ack.encode();
+//! assert_eq!(&wire.text[..], br#"61-/admin,456[{"_placeholder":true,"num":0}]"#);
+//! assert_eq!(wire.attachments, [Bytes::from_static(&[3, 2, 1])]);
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod decoder;
+mod error;
+mod packet;
+mod str;
+mod value;
+
+pub use decoder::{Decoder, DecoderConfig};
+pub use error::Error;
+pub use packet::{DEFAULT_NAMESPACE, EncodedPacket, Packet, PacketType, ProtocolVersion};
+pub use str::Str;
+pub use value::Value;
