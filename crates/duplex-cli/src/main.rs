@@ -1,0 +1,84 @@
+//! The `duplex` binary: the demo server, the server every outside
+//! conformance suite is pointed at, and the Autobahn client driver.
+
+mod autobahn;
+mod http_server;
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+
+/// duplex: real-time, two-way protocols for Rust.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the demo server.
+    ///
+    /// Endpoints: /echo (WebSocket echo: text back as text, binary as binary).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
+    /// Run the server that the outside conformance suites are pointed at,
+    /// with test settings.
+    ///
+    /// Endpoints: /echo (WebSocket echo, for Autobahn|Testsuite's fuzzingclient).
+    ConformanceServer {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+    },
+    /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
+    /// run every case (echoing each message), then ask for the reports.
+    AutobahnClient {
+        /// The fuzzingserver's URL, e.g. ws://127.0.0.1:9001.
+        url: String,
+        /// The agent name the reports are filed under.
+        #[arg(long, default_value = "duplex")]
+        agent: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("duplex: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { addr } => http_server::run(addr, "duplex demo server").await,
+            Command::ConformanceServer { addr } => {
+                http_server::run(addr, "duplex conformance server").await
+            }
+            Command::AutobahnClient { url, agent } => autobahn::run(&url, &agent).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("duplex: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

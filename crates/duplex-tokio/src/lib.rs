@@ -1,0 +1,47 @@
+//! The tokio + hyper runtime adapter for the duplex sans-IO crates: it moves
+//! bytes and timers between sockets and the protocol machines, and decides
+//! nothing about any protocol itself.
+//!
+//! ```no_run
+//! use futures_util::{SinkExt, StreamExt};
+//!
+//! # async fn demo() -> Result<(), duplex_tokio::Error> {
+//! // A WebSocket echo server on a raw TCP listener...
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! tokio::spawn(async move {
+//!     while let Ok((tcp, _)) = listener.accept().await {
+//!         tokio::spawn(async move {
+//!             let mut ws = duplex_tokio::accept(tcp).await?;
+//!             while let Some(msg) = ws.next().await {
+//!                 ws.send(msg?).await?;
+//!             }
+//!             Ok::<_, duplex_tokio::Error>(())
+//!         });
+//!     }
+//! });
+//! // ...and a client talking to it.
+//! let (mut ws, _) = duplex_tokio::connect(&format!("ws://{addr}/")).await?;
+//! ws.send("hello".into()).await?;
+//! assert_eq!(ws.next().await.transpose()?, Some("hello".into()));
+//! ws.close().await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod client;
+mod error;
+mod server;
+mod stream;
+mod tls;
+
+pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with};
+pub use error::Error;
+pub use server::{
+    Acceptance, Rejection, ServerConfig, Upgrade, UpgradedIo, accept, accept_with, upgrade,
+};
+pub use stream::{StreamConfig, WebSocketStream};
+pub use tls::MaybeTlsStream;
+
+/// The sans-IO WebSocket crate this adapter drives.
+pub use duplex_ws as ws;

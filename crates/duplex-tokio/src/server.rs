@@ -1,0 +1,184 @@
+//! Accepting WebSocket connections: from a raw transport (the handshake read
+//! from bytes), or from a request hyper already parsed (the upgrade path).
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use duplex_ws::handshake::{Request, ServerHandshake};
+use duplex_ws::{Config, Connection, HandshakeError, Role};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::{Error, StreamConfig, WebSocketStream};
+
+/// How a server answers a valid upgrade request.
+#[derive(Debug, Clone, Default)]
+pub struct Acceptance {
+    /// The subprotocol to agree to; must be one the client offered.
+    pub protocol: Option<String>,
+    /// Further response headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A refusal of a valid upgrade request (e.g. an Origin not allowed).
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// The HTTP status, e.g. 403.
+    pub status: u16,
+    /// A short plain-text body.
+    pub body: String,
+}
+
+/// Settings for accepting connections.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// The connection settings.
+    pub connection: Config,
+    /// The adapter's IO settings.
+    pub stream: StreamConfig,
+    /// The longest a client may take to send its handshake. Default 10 s.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            connection: Config::default(),
+            stream: StreamConfig::default(),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Accepts a WebSocket on a fresh transport with the default settings,
+/// agreeing to no subprotocol.
+pub async fn accept<S>(io: S) -> Result<WebSocketStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    accept_with(io, ServerConfig::default(), |_| Ok(Acceptance::default()))
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// Accepts a WebSocket, letting `choose` inspect the request (path, Origin,
+/// subprotocols, extension offers) and accept or reject it. Returns the
+/// stream and the request.
+pub async fn accept_with<S, F>(
+    mut io: S,
+    config: ServerConfig,
+    choose: F,
+) -> Result<(WebSocketStream<S>, Request), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Acceptance, Rejection>,
+{
+    let read = read_request(&mut io);
+    let (request, leftover) = match tokio::time::timeout(config.handshake_timeout, read).await {
+        Err(_) => return Err(Error::HandshakeTimeout),
+        Ok(Err(Error::Handshake(e))) => {
+            write_and_close(&mut io, &e.response()).await;
+            return Err(e.into());
+        }
+        Ok(other) => other?,
+    };
+    let acceptance = match choose(&request) {
+        Ok(a) => a,
+        Err(rejection) => {
+            write_and_close(&mut io, &request.reject(rejection.status, &rejection.body)).await;
+            return Err(Error::Handshake(HandshakeError::UnexpectedStatus(
+                rejection.status,
+            )));
+        }
+    };
+    let headers: Vec<(&str, &str)> = acceptance
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let response = request.accept(acceptance.protocol.as_deref(), None, &headers)?;
+    io.write_all(&response).await?;
+    let conn = Connection::new(Role::Server, config.connection);
+    Ok((
+        WebSocketStream::from_parts(io, conn, &leftover, config.stream),
+        request,
+    ))
+}
+
+async fn read_request<S: AsyncRead + Unpin>(io: &mut S) -> Result<(Request, BytesMut), Error> {
+    let mut handshake = ServerHandshake::new();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = io.read(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::HandshakeEof);
+        }
+        if let Some(request) = handshake.receive(buf.get(..n).unwrap_or_default())? {
+            return Ok((request, handshake.into_remaining()));
+        }
+    }
+}
+
+/// Best effort: the peer is being refused, so a failed write changes nothing.
+async fn write_and_close<S: AsyncWrite + Unpin>(io: &mut S, response: &Bytes) {
+    let _ = io.write_all(response).await;
+    let _ = io.shutdown().await;
+}
+
+/// The hyper upgrade path: checks an already-parsed request and returns the
+/// 101 response to send plus a future that yields the WebSocket once hyper
+/// hands over the connection.
+///
+/// ```no_run
+/// # async fn handler(mut req: hyper::Request<hyper::body::Incoming>) {
+/// use futures_util::{SinkExt, StreamExt};
+/// let (response, upgrade) = duplex_tokio::upgrade(&mut req, Default::default(), None).unwrap();
+/// tokio::spawn(async move {
+///     let mut ws = upgrade.await.unwrap();
+///     while let Some(Ok(msg)) = ws.next().await {
+///         let _ = ws.send(msg).await;
+///     }
+/// });
+/// // ...return `response` from the hyper service.
+/// # }
+/// ```
+pub fn upgrade<B>(
+    req: &mut http::Request<B>,
+    config: ServerConfig,
+    protocol: Option<&str>,
+) -> Result<(http::Response<()>, Upgrade), HandshakeError> {
+    let request = Request::from_http(req)?;
+    let response = request.accept_http(protocol, None)?;
+    let on_upgrade = hyper::upgrade::on(req);
+    Ok((response, Upgrade { on_upgrade, config }))
+}
+
+/// The WebSocket half of [`upgrade`]: await it once the 101 has been sent.
+#[derive(Debug)]
+pub struct Upgrade {
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    config: ServerConfig,
+}
+
+/// The transport hyper hands over after an upgrade.
+pub type UpgradedIo = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+
+impl std::future::IntoFuture for Upgrade {
+    type Output = Result<WebSocketStream<UpgradedIo>, Error>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let upgraded = self
+                .on_upgrade
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+            let conn = Connection::new(Role::Server, self.config.connection);
+            Ok(WebSocketStream::from_parts(
+                hyper_util::rt::TokioIo::new(upgraded),
+                conn,
+                &[],
+                self.config.stream,
+            ))
+        })
+    }
+}

@@ -1,0 +1,267 @@
+//! [`WebSocketStream`]: a [`duplex_ws::Connection`] driven over any tokio
+//! `AsyncRead + AsyncWrite`, as a `Stream` of messages and a `Sink` of
+//! messages. It moves bytes and timers only; every protocol decision is the
+//! connection's.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use duplex_ws::{CloseCode, CloseFrame, Connection, Event, Message, State};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+
+use crate::Error;
+
+/// Adapter settings that are about IO, not about the protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamConfig {
+    /// The sink reports not-ready while this many bytes wait to be written.
+    /// Default 64 KiB.
+    pub write_high_water: usize,
+    /// How much read-buffer room to ask for before each read. Default 8 KiB.
+    pub read_chunk: usize,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            write_high_water: 64 * 1024,
+            read_chunk: 8 * 1024,
+        }
+    }
+}
+
+/// A WebSocket over `S`, after the opening handshake.
+///
+/// As a [`Stream`] it yields received messages (pings are answered by the
+/// connection) and ends after the close handshake; as a [`Sink`] it sends
+/// messages. Closing the sink runs the close handshake with 1000.
+pub struct WebSocketStream<S> {
+    io: S,
+    conn: Connection,
+    config: StreamConfig,
+    /// Bytes taken from the connection and not yet written.
+    out: BytesMut,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// The peer's close frame, once received.
+    peer_close: Option<Option<CloseFrame>>,
+    /// A protocol failure to report once the close frame is out.
+    failure: Option<duplex_ws::ProtocolError>,
+    read_eof: bool,
+    shutdown_done: bool,
+}
+
+impl<S> std::fmt::Debug for WebSocketStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketStream")
+            .field("conn", &self.conn)
+            .field("unwritten", &self.out.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+    /// Wraps a transport whose handshake is done. `leftover` holds bytes
+    /// read after the handshake head (frames a peer pipelined).
+    pub fn from_parts(io: S, mut conn: Connection, leftover: &[u8], config: StreamConfig) -> Self {
+        conn.receive(leftover);
+        Self {
+            io,
+            conn,
+            config,
+            out: BytesMut::new(),
+            timer: None,
+            peer_close: None,
+            failure: None,
+            read_eof: false,
+            shutdown_done: false,
+        }
+    }
+
+    /// The sans-IO connection, for frame-level sends and inspection.
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The underlying transport.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The peer's close frame, once the stream has ended with one
+    /// (`Some(None)`: a close frame without a status code).
+    pub fn peer_close(&self) -> Option<&Option<CloseFrame>> {
+        self.peer_close.as_ref()
+    }
+
+    /// Sends a ping.
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.conn.ping(payload)?;
+        std::future::poll_fn(|cx| self.poll_write_out(cx)).await
+    }
+
+    /// Starts the close handshake with `code` and `reason`, then drives the
+    /// connection until it ends (messages still arriving are dropped).
+    pub async fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if self.conn.state() == State::Open {
+            self.conn.close(code, reason)?;
+        }
+        std::future::poll_fn(|cx| self.poll_until_closed(cx)).await
+    }
+
+    /// Writes everything the connection has to send.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.conn.poll_transmit(&mut self.out);
+        while !self.out.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+            self.out.advance(n);
+        }
+        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads once into the connection. `Ready(Ok(false))` is end of file.
+    fn poll_read_in(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
+        let chunk = self.config.read_chunk;
+        let buf = self.conn.read_buf();
+        if buf.capacity() - buf.len() < chunk / 2 {
+            buf.reserve(chunk);
+        }
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            buf
+        ))?;
+        if n == 0 {
+            self.read_eof = true;
+            self.conn.receive_eof();
+        }
+        Poll::Ready(Ok(n != 0))
+    }
+
+    /// Tells the connection the time and arms the timer it asks for.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) {
+        loop {
+            self.conn.handle_timeout(Instant::now());
+            let Some(deadline) = self.conn.poll_timeout() else {
+                self.timer = None;
+                return;
+            };
+            let deadline = tokio::time::Instant::from_std(deadline);
+            match &mut self.timer {
+                Some(t) if t.deadline() == deadline => {}
+                slot => *slot = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            match self.timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => continue,
+                _ => return,
+            }
+        }
+    }
+
+    /// Writes what is pending and, once the connection says so, shuts the
+    /// transport down. `Ready` when the connection is over.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.poll_write_out(cx))?;
+        if !self.shutdown_done {
+            ready!(Pin::new(&mut self.io).poll_shutdown(cx))?;
+            self.shutdown_done = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Drives the connection until its end: reads (discarding messages),
+    /// writes, and honours the close timeout.
+    fn poll_until_closed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            match ready!(self.poll_next_message(cx)) {
+                Some(Ok(_)) => continue,
+                Some(Err(Error::Protocol(_))) | None => return Poll::Ready(Ok(())),
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        loop {
+            while let Some(event) = self.conn.poll_event() {
+                match event {
+                    Event::Message(m) => return Poll::Ready(Some(Ok(m))),
+                    Event::Close(frame) => self.peer_close = Some(frame),
+                    Event::Failed(e) => self.failure = Some(e),
+                    Event::Ping(_) | Event::Pong(_) | Event::Fragment { .. } => {}
+                }
+            }
+            // Answers (pongs, close replies) go out even if nobody sends.
+            if let Poll::Ready(Err(e)) = self.poll_write_out(cx) {
+                return Poll::Ready(Some(Err(e)));
+            }
+            if self.conn.should_close_transport() {
+                if let Err(e) = ready!(self.poll_finish(cx)) {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                return Poll::Ready(self.failure.take().map(|e| Err(Error::Protocol(e))));
+            }
+            if self.read_eof {
+                // EOF before the close handshake finished: an abnormal
+                // closure (1006) as far as the application is concerned.
+                return Poll::Ready(None);
+            }
+            self.poll_timer(cx);
+            if self.conn.should_close_transport() {
+                continue;
+            }
+            match ready!(self.poll_read_in(cx)) {
+                Ok(_) => continue,
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_message(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.out.len() > this.config.write_high_water {
+            ready!(this.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        let this = self.get_mut();
+        this.conn.send(item)?;
+        this.conn.poll_transmit(&mut this.out);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_write_out(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.conn.state() == State::Open {
+            this.conn.close(CloseCode::NORMAL, "")?;
+        }
+        this.poll_until_closed(cx)
+    }
+}
