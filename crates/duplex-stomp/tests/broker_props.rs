@@ -266,17 +266,14 @@ impl Model {
         let id = |c: u8| ConnectionId(u64::from(c));
         match *op {
             Op::Connect { conn, version } => {
-                if !self.clients.contains_key(&conn) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = self.clients.entry(conn) {
                     let version = Version::ALL[usize::from(version)];
                     broker.connect(id(conn), version);
-                    self.clients.insert(
-                        conn,
-                        Client {
-                            version,
-                            subs: BTreeMap::new(),
-                            tx: None,
-                        },
-                    );
+                    slot.insert(Client {
+                        version,
+                        subs: BTreeMap::new(),
+                        tx: None,
+                    });
                 }
             }
             Op::Disconnect { conn, graceful } => {
