@@ -6,6 +6,12 @@
 //!   attachments travelling as separate messages after the packet.
 //! * [`Value`]: payloads with binary data, deconstructed into
 //!   `{"_placeholder":true,"num":N}` plus attachments, and reconstructed.
+//! * [`Namespaces`]: the per-connection namespace handshake (CONNECT,
+//!   CONNECT_ERROR, DISCONNECT), v4's implicit default namespace, and the
+//!   connect timeout.
+//! * [`Acks`]: ack id allocation and matching, with timeouts.
+//! * [`Rooms`] and [`Broadcast`]: room membership and the recipients of a
+//!   broadcast encoded once.
 //!
 //! Each Socket.IO packet is the data of one Engine.IO `message` packet (see
 //! `duplex-engineio`), attachments each one binary message. Nothing here
@@ -41,11 +47,20 @@
     )
 )]
 
+mod acks;
 mod decoder;
 mod error;
+mod namespaces;
 mod packet;
+mod rooms;
 mod str;
 mod value;
+
+pub use acks::Acks;
+pub use namespaces::{
+    NamespaceState, Namespaces, NamespacesConfig, NamespacesEvent, Received, Role,
+};
+pub use rooms::{Broadcast, Rooms};
 
 pub use decoder::{Decoder, DecoderConfig};
 pub use error::Error;
