@@ -828,7 +828,7 @@ proptest! {
 /// masks, payloads and lengths around the limits.
 fn raw_frame() -> impl Strategy<Value = (u8, bool, [u8; 4], Vec<u8>)> {
     let first = prop_oneof![
-        3 => prop::sample::select(vec![0x81u8, 0x01, 0x80, 0x00, 0x82, 0x02, 0x88, 0x89, 0x8a]),
+        7 => prop::sample::select(vec![0x81u8, 0x01, 0x80, 0x00, 0x82, 0x02, 0x88, 0x89, 0x8a]),
         1 => any::<u8>(),
     ];
     let payload = prop_oneof![
@@ -840,7 +840,7 @@ fn raw_frame() -> impl Strategy<Value = (u8, bool, [u8; 4], Vec<u8>)> {
             p
         }),
     ];
-    (first, prop::bool::weighted(0.9), any::<[u8; 4]>(), payload)
+    (first, prop::bool::weighted(0.97), any::<[u8; 4]>(), payload)
 }
 
 fn hostile_stream(role: Role) -> impl Strategy<Value = Vec<u8>> {
@@ -1345,5 +1345,53 @@ proptest! {
     #[test]
     fn client_commands_never_panic_and_misuse_writes_nothing(commands in vec(command(), 0..24)) {
         check_commands(Role::Client, &commands)?;
+    }
+}
+
+/// A head of exactly `len` bytes: `head` (ending in the blank line) with an
+/// `X-Pad` header grown to fit.
+fn padded_head(head: &[u8], len: usize) -> Vec<u8> {
+    let mut out = head[..head.len() - 2].to_vec();
+    let pad = len - out.len() - "X-Pad: \r\n\r\n".len();
+    out.extend_from_slice(format!("X-Pad: {}\r\n\r\n", "p".repeat(pad)).as_bytes());
+    assert_eq!(out.len(), len);
+    out
+}
+
+/// Both ends hold the handshake head to the same limit: a head of
+/// `max_head_size` bytes is accepted, one byte more is refused.
+#[test]
+#[ignore = "bug: ClientHandshake accepts a response head of max_head_size + 1 bytes (the server refuses it)"]
+fn both_handshake_ends_enforce_the_same_head_limit() {
+    let limit = HandshakeLimits::default().max_head_size;
+    let mut rng = StdRng::seed_from_u64(9);
+    let request = ClientRequest {
+        host: "a".into(),
+        ..ClientRequest::default()
+    };
+    let (client, request_bytes) = ClientHandshake::new(&request, &mut rng);
+    let parsed = ServerHandshake::new()
+        .receive(&request_bytes)
+        .unwrap()
+        .unwrap();
+    let response = parsed.accept(None, None, &[]).unwrap();
+    drop(client);
+    for (len, accepted) in [(limit, true), (limit + 1, false)] {
+        let server = ServerHandshake::new().receive(&padded_head(&request_bytes, len));
+        assert_eq!(
+            server.is_ok(),
+            accepted,
+            "request head of {len}: {server:?}"
+        );
+        let (mut client, _) = ClientHandshake::new(&request, &mut StdRng::seed_from_u64(9));
+        let got = client.receive(&padded_head(&response, len));
+        match (accepted, got) {
+            (true, Ok(Some(_))) => {}
+            (false, Err(HandshakeError::HeadTooLarge)) => {}
+            (_, got) => panic!(
+                "response head of {len} bytes (limit {limit}): {:?}",
+                got.map(|r| r.is_some())
+            ),
+        }
     }
 }
