@@ -6,6 +6,7 @@
 //! the configured limits on any input.
 
 pub mod engineio;
+pub mod socketio;
 pub mod ws;
 
 /// Every fuzz target by the name of its `fuzz_targets/<name>.rs` binary and
@@ -15,4 +16,5 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("engineio_payload_v4", engineio::payload_v4),
     ("engineio_payload_v3_string", engineio::payload_v3_string),
     ("engineio_payload_v3_binary", engineio::payload_v3_binary),
+    ("socketio_decoder", socketio::decoder),
 ];
