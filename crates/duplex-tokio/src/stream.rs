@@ -191,6 +191,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        match ready!(self.poll_next_inner(cx)) {
+            // Once the peer's close frame is in, the peer may reset the
+            // transport before our reply lands; the handshake is over for
+            // it, so that is the end of the stream, not an error.
+            Some(Err(Error::Io(_))) if self.peer_close.is_some() => Poll::Ready(None),
+            other => Poll::Ready(other),
+        }
+    }
+
+    fn poll_next_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
             while let Some(event) = self.conn.poll_event() {
                 match event {
