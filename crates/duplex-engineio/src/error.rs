@@ -115,3 +115,99 @@ impl Error {
         !self.is_local()
     }
 }
+
+/// The error codes of the reference server's HTTP error responses
+/// (`400 {"code":3,"message":"Bad request"}`), which clients report to
+/// their users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ServerErrorCode {
+    /// 0: `transport` missing or unknown.
+    UnknownTransport = 0,
+    /// 1: `sid` names no session.
+    UnknownSid = 1,
+    /// 2: a handshake (no `sid`) with a method other than GET.
+    BadHandshakeMethod = 2,
+    /// 3: anything else wrong with the request.
+    BadRequest = 3,
+    /// 4: refused by the application.
+    Forbidden = 4,
+    /// 5: `EIO` missing or not supported.
+    UnsupportedProtocolVersion = 5,
+}
+
+impl ServerErrorCode {
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The reference server's message for the code.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::UnknownTransport => "Transport unknown",
+            Self::UnknownSid => "Session ID unknown",
+            Self::BadHandshakeMethod => "Bad handshake method",
+            Self::BadRequest => "Bad request",
+            Self::Forbidden => "Forbidden",
+            Self::UnsupportedProtocolVersion => "Unsupported protocol version",
+        }
+    }
+
+    /// The HTTP status: 403 for [`ServerErrorCode::Forbidden`], 400 otherwise.
+    pub fn http_status(self) -> u16 {
+        if self == Self::Forbidden { 403 } else { 400 }
+    }
+
+    /// The JSON body, `{"code":<code>,"message":"<message>"}`.
+    pub fn json_body(self) -> String {
+        format!(
+            "{{\"code\":{},\"message\":\"{}\"}}",
+            self.code(),
+            self.message()
+        )
+    }
+}
+
+impl Error {
+    /// The code the reference server answers this error with, for errors
+    /// found in a request (its query or its body).
+    pub fn server_error_code(&self) -> ServerErrorCode {
+        match self {
+            Error::MissingTransport | Error::UnknownTransport => ServerErrorCode::UnknownTransport,
+            Error::MissingProtocolVersion | Error::UnsupportedProtocolVersion => {
+                ServerErrorCode::UnsupportedProtocolVersion
+            }
+            _ => ServerErrorCode::BadRequest,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_error_bodies() {
+        assert_eq!(
+            Error::UnknownTransport.server_error_code().json_body(),
+            r#"{"code":0,"message":"Transport unknown"}"#
+        );
+        assert_eq!(
+            Error::UnsupportedProtocolVersion
+                .server_error_code()
+                .json_body(),
+            r#"{"code":5,"message":"Unsupported protocol version"}"#
+        );
+        assert_eq!(
+            ServerErrorCode::UnknownSid.json_body(),
+            r#"{"code":1,"message":"Session ID unknown"}"#
+        );
+        assert_eq!(
+            Error::Truncated.server_error_code(),
+            ServerErrorCode::BadRequest
+        );
+        assert_eq!(ServerErrorCode::Forbidden.http_status(), 403);
+        assert_eq!(ServerErrorCode::BadHandshakeMethod.http_status(), 400);
+    }
+}

@@ -73,7 +73,8 @@ pub struct HandshakeQuery {
 impl HandshakeQuery {
     /// Parses a query string (without the leading `?`). Parameters other
     /// than the five reserved ones are ignored; each reserved one may
-    /// appear once.
+    /// appear once. `transport` is checked before `EIO`, in the reference
+    /// server's order.
     pub fn parse(query: &str) -> Result<Self, Error> {
         let mut eio = None;
         let mut transport = None;
@@ -95,17 +96,17 @@ impl HandshakeQuery {
             }
             *slot = Some(percent_decode(value.as_bytes())?);
         }
-        let version = match eio.as_deref() {
-            None => return Err(Error::MissingProtocolVersion),
-            Some("4") => ProtocolVersion::V4,
-            Some("3") => ProtocolVersion::V3,
-            Some(_) => return Err(Error::UnsupportedProtocolVersion),
-        };
         let transport = match transport.as_deref() {
             None => return Err(Error::MissingTransport),
             Some("polling") => TransportKind::Polling,
             Some("websocket") => TransportKind::WebSocket,
             Some(_) => return Err(Error::UnknownTransport),
+        };
+        let version = match eio.as_deref() {
+            None => return Err(Error::MissingProtocolVersion),
+            Some("4") => ProtocolVersion::V4,
+            Some("3") => ProtocolVersion::V3,
+            Some(_) => return Err(Error::UnsupportedProtocolVersion),
         };
         Ok(Self {
             version,
@@ -316,6 +317,10 @@ mod tests {
         assert!(matches!(
             HandshakeQuery::parse("transport=polling"),
             Err(Error::MissingProtocolVersion)
+        ));
+        assert!(matches!(
+            HandshakeQuery::parse("EIO=abc&transport=abc"),
+            Err(Error::UnknownTransport)
         ));
         assert!(matches!(
             HandshakeQuery::parse("EIO=abc&transport=polling"),

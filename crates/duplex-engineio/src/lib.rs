@@ -46,7 +46,7 @@ mod payload;
 mod session;
 mod utf8;
 
-pub use error::Error;
+pub use error::{Error, ServerErrorCode};
 pub use handshake::{HandshakeQuery, OpenPacket, ProtocolVersion, TransportKind};
 pub use packet::{PROBE, Packet, PacketType, WsMessage};
 pub use payload::{
