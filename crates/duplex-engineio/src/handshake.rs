@@ -348,7 +348,7 @@ mod tests {
         ));
         assert!(matches!(
             HandshakeQuery::parse(""),
-            Err(Error::MissingProtocolVersion)
+            Err(Error::MissingTransport)
         ));
     }
 
