@@ -171,13 +171,13 @@ impl Packet {
         };
         let kind = PacketType::from_digit(first).ok_or(Error::UnknownPacketType(first))?;
         // Cutting after an ASCII digit keeps the rest valid UTF-8.
-        let data = || Utf8Bytes::try_from_bytes(text.clone().into_bytes().slice(1..));
+        let data = || Utf8Bytes::from_checked(text.clone().into_bytes().slice(1..));
         Ok(match kind {
-            PacketType::Open => Packet::Open(data()?),
+            PacketType::Open => Packet::Open(data()),
             PacketType::Close => Packet::Close,
-            PacketType::Ping => Packet::Ping(data()?),
-            PacketType::Pong => Packet::Pong(data()?),
-            PacketType::Message => Packet::Message(data()?),
+            PacketType::Ping => Packet::Ping(data()),
+            PacketType::Pong => Packet::Pong(data()),
+            PacketType::Message => Packet::Message(data()),
             PacketType::Upgrade => Packet::Upgrade,
             PacketType::Noop => Packet::Noop,
         })
@@ -255,7 +255,7 @@ impl Packet {
                 let mut out = BytesMut::with_capacity(1 + self.text().len());
                 self.encode_text_into(&mut out);
                 // Only a digit and already-valid text went in.
-                WsMessage::Text(Utf8Bytes::try_from_bytes(out.freeze()).unwrap_or_default())
+                WsMessage::Text(Utf8Bytes::from_checked(out.freeze()))
             }
         }
     }

@@ -31,6 +31,13 @@ impl Utf8Bytes {
         }
     }
 
+    /// Wraps bytes already known to be UTF-8 (a slice of checked text cut
+    /// at a character boundary).
+    pub(crate) fn from_checked(bytes: Bytes) -> Self {
+        debug_assert!(simdutf8::basic::from_utf8(&bytes).is_ok());
+        Self(bytes)
+    }
+
     /// The text.
     ///
     /// `#![forbid(unsafe_code)]` rules out an unchecked conversion, so this
