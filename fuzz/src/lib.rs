@@ -12,8 +12,14 @@ pub mod ws;
 
 /// Every fuzz target by the name of its `fuzz_targets/<name>.rs` binary and
 /// its `corpus/<name>/` folder.
+// The (name, body) pairs read best spelled out; no alias needed.
+#[allow(clippy::type_complexity)]
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("ws_frame", ws::frame),
+    ("ws_request_head", ws::request_head),
+    ("ws_response_head", ws::response_head),
+    ("ws_server_connection", ws::server_connection),
+    ("ws_client_connection", ws::client_connection),
     ("engineio_payload_v4", engineio::payload_v4),
     ("engineio_payload_v3_string", engineio::payload_v3_string),
     ("engineio_payload_v3_binary", engineio::payload_v3_binary),
