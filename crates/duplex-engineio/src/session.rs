@@ -224,7 +224,10 @@ impl Default for UpgradeConfig {
 pub enum UpgradeEvent {
     /// Send `3probe` on the new transport.
     SendProbePong,
-    /// Send `6` (noop) on the old polling transport, to end a pending GET.
+    /// Send `6` (noop) on the old polling transport if a GET is pending, to
+    /// end it (the reference skips the noop when no GET is waiting). While
+    /// the upgrade is [`UpgradeState::Probed`], a GET that arrives should be
+    /// answered with `6` at once.
     SendNoop,
     /// The client sent `5`: the new transport is the session's now; flush
     /// the queued packets down it and close the old one.
