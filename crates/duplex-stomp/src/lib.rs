@@ -51,10 +51,12 @@ mod version;
 
 pub use ack::{AckMode, Message};
 pub use broker::{Broker, BrokerConfig, BrokerOutput, ConnectionId};
-pub use client::{ClientConfig, ClientEvent, ClientSession, ClientState};
+pub use client::{ClientConfig, ClientEvent, ClientSession, ClientState, Connected};
 pub use decoder::{Decoded, FrameDecoder, Limits};
 pub use error::Error;
 pub use frame::{Command, Frame, Header, encode_frame};
 pub use heartbeat::{HeartBeat, HeartBeatIntervals};
-pub use server::{ServerConfig, ServerEvent, ServerSession, ServerState};
+pub use server::{
+    Accepted, Authenticator, ConnectRequest, ServerConfig, ServerEvent, ServerSession, ServerState,
+};
 pub use version::Version;
