@@ -50,7 +50,9 @@ amqp_port="$(free_port 25672)"
 dist_port="$(free_port $((amqp_port + 1)))"
 epmd_port="$(free_port 24369)"
 
-export HOME="$state"
+# The Erlang cookie goes to $HOME: the broker and rabbitmqctl get the state
+# folder as HOME, cargo keeps the real one.
+rabbit_home="$state"
 export RABBITMQ_CONF_ENV_FILE="$state/rabbitmq-env.conf"
 export RABBITMQ_CONFIG_FILE="$state/rabbitmq.conf"
 export RABBITMQ_ENABLED_PLUGINS_FILE="$state/enabled_plugins"
@@ -77,7 +79,7 @@ EOF
 rabbit_pid=""
 cleanup() {
     if [[ -n "$rabbit_pid" ]]; then
-        "$rabbit_bin/rabbitmqctl" stop >>"$log" 2>&1 || kill "$rabbit_pid" 2>/dev/null
+        HOME="$rabbit_home" "$rabbit_bin/rabbitmqctl" stop >>"$log" 2>&1 || kill "$rabbit_pid" 2>/dev/null
         for _ in $(seq 1 30); do
             kill -0 "$rabbit_pid" 2>/dev/null || break
             sleep 1
@@ -91,7 +93,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "starting RabbitMQ (STOMP on 127.0.0.1:$stomp_port, state in $state)"
-"$rabbit_bin/rabbitmq-server" >>"$log" 2>&1 &
+HOME="$rabbit_home" "$rabbit_bin/rabbitmq-server" >>"$log" 2>&1 &
 rabbit_pid=$!
 
 ready=""
