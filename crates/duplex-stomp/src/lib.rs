@@ -60,3 +60,8 @@ pub use server::{
     Accepted, Authenticator, ConnectRequest, ServerConfig, ServerEvent, ServerSession, ServerState,
 };
 pub use version::Version;
+
+/// The guide `docs/stomp.md`, compiled so that its examples stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/stomp.md")]
+pub struct StompGuide;
