@@ -143,8 +143,12 @@ impl ClientSession {
     /// the current time; later times come through
     /// [`ClientSession::handle_timeout`].
     pub fn new(config: ClientConfig, now: Instant) -> Result<ClientSession, Error> {
+        // Until CONNECTED says otherwise nothing is unescaped: an early ERROR
+        // from a server of any version then still reads, never fails.
+        let mut decoder = FrameDecoder::new(config.limits);
+        decoder.set_version(Version::V1_0);
         let mut session = ClientSession {
-            decoder: FrameDecoder::new(config.limits),
+            decoder,
             state: ClientState::Connecting,
             version: config
                 .versions
@@ -233,7 +237,8 @@ impl ClientSession {
     // ---- bytes and time in, bytes out ----
 
     /// Hands received bytes to the session. They are decoded lazily by
-    /// [`ClientSession::poll_event`].
+    /// [`ClientSession::poll_event`]: call it until `None` after each
+    /// `receive`, so that no more than one partial frame stays buffered.
     pub fn receive(&mut self, data: &[u8]) {
         if self.state == ClientState::Closed {
             return;

@@ -70,9 +70,11 @@ enum Scan {
     /// Between frames: EOLs here are heart-beats.
     Idle,
     /// Reading the command (when `command` is `None`) and header lines;
-    /// `line_start` is where the next unread line begins.
+    /// `line_start` is where the next unread line begins, `scanned` how far
+    /// its LF has been looked for.
     Head {
         line_start: usize,
+        scanned: usize,
         command: Option<Command>,
     },
     /// Reading the body, which starts at `body_start`. Without a
@@ -186,12 +188,14 @@ impl FrameDecoder {
                         self.content_length = None;
                         self.scan = Scan::Head {
                             line_start: 0,
+                            scanned: 0,
                             command: None,
                         };
                     }
                 },
                 Scan::Head {
                     line_start,
+                    scanned,
                     command,
                 } => {
                     // The specification's own DISCONNECT and RECEIPT examples end
@@ -206,8 +210,8 @@ impl FrameDecoder {
                         self.scan = Scan::Idle;
                         return Ok(Some(Decoded::Frame(frame)));
                     }
-                    let tail = self.buf.get(line_start..).unwrap_or_default();
-                    let lf = memchr::memchr(b'\n', tail).map(|i| line_start + i);
+                    let tail = self.buf.get(scanned..).unwrap_or_default();
+                    let lf = memchr::memchr(b'\n', tail).map(|i| scanned + i);
                     // Limits are judged by the first octet position that breaks
                     // one, so that a partial line and the whole line agree.
                     let known_end = lf.unwrap_or(self.buf.len());
@@ -236,7 +240,14 @@ impl FrameDecoder {
                         }
                         (false, false) => {}
                     }
-                    let Some(lf) = lf else { return Ok(None) };
+                    let Some(lf) = lf else {
+                        self.scan = Scan::Head {
+                            line_start,
+                            scanned: self.buf.len(),
+                            command,
+                        };
+                        return Ok(None);
+                    };
                     let mut end = lf;
                     if end > line_start && self.buf.get(end - 1) == Some(&b'\r') {
                         end -= 1;
@@ -247,6 +258,7 @@ impl FrameDecoder {
                             let command = Command::parse(line).ok_or(Error::UnknownCommand)?;
                             self.scan = Scan::Head {
                                 line_start: lf + 1,
+                                scanned: lf + 1,
                                 command: Some(command),
                             };
                         }
@@ -293,6 +305,7 @@ impl FrameDecoder {
                             });
                             self.scan = Scan::Head {
                                 line_start: lf + 1,
+                                scanned: lf + 1,
                                 command: Some(command),
                             };
                         }

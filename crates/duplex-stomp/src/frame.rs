@@ -193,12 +193,12 @@ impl Header {
 
     /// The header name.
     pub fn name(&self) -> &str {
-        std::str::from_utf8(&self.name).unwrap_or_default()
+        simdutf8::basic::from_utf8(&self.name).unwrap_or_default()
     }
 
     /// The header value.
     pub fn value(&self) -> &str {
-        std::str::from_utf8(&self.value).unwrap_or_default()
+        simdutf8::basic::from_utf8(&self.value).unwrap_or_default()
     }
 
     /// The header name as the shared buffer it was decoded into.

@@ -189,8 +189,12 @@ impl fmt::Debug for ServerSession {
 impl ServerSession {
     /// A session for a connection accepted at `now`.
     pub fn new(config: ServerConfig, now: Instant) -> ServerSession {
+        // Before CONNECT nothing is unescaped (CONNECT never is), so any early
+        // frame reads far enough to be refused with its receipt id.
+        let mut decoder = FrameDecoder::new(config.limits);
+        decoder.set_version(Version::V1_0);
         ServerSession {
-            decoder: FrameDecoder::new(config.limits),
+            decoder,
             state: ServerState::AwaitingConnect,
             version: Version::V1_0,
             out: BytesMut::new(),
@@ -226,7 +230,8 @@ impl ServerSession {
     // ---- bytes and time in, bytes out ----
 
     /// Hands received bytes to the session; they are decoded by
-    /// [`ServerSession::poll_event`].
+    /// [`ServerSession::poll_event`]: call it until `None` after each
+    /// `receive`, so that no more than one partial frame stays buffered.
     pub fn receive(&mut self, data: &[u8]) {
         if self.state == ServerState::Closed {
             return;

@@ -637,3 +637,27 @@ fn server_error_frames_reach_the_client_and_close_it() {
     assert_eq!(f.body().as_ref(), b"details");
     assert!(c.is_closed());
 }
+
+#[test]
+fn an_error_before_connected_reads_without_unescaping() {
+    // A 1.0 server may put a raw backslash in its ERROR; before CONNECTED
+    // the client reads headers as they are rather than failing on them.
+    let mut c = ClientSession::new(ClientConfig::new("h"), Instant::now()).unwrap();
+    c.receive(b"ERROR\nmessage:bad login \\o/\n\n\0");
+    let ev = drain_client(&mut c);
+    let [ClientEvent::Error(f)] = ev.as_slice() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(f.header("message"), Some("bad login \\o/"));
+    assert!(c.is_closed());
+    // Likewise the server refuses an early frame with its receipt id intact.
+    let mut s = ServerSession::new(server_config(), Instant::now());
+    s.receive(b"SEND\nreceipt:a\\tb\n\n\0");
+    assert_eq!(
+        drain_server(&mut s),
+        vec![ServerEvent::Failed(Error::UnexpectedFrame {
+            command: Command::Send
+        })]
+    );
+    assert_eq!(server_output(&mut s)[0].header("receipt-id"), Some("a\\tb"));
+}
