@@ -396,6 +396,7 @@ fn connection(role: Role, data: &[u8]) {
     let mut model = Model::default();
     let mut now = Instant::now();
     conn.handle_timeout(now);
+    let mut largest_chunk = 0;
 
     while !input.is_empty() {
         let state_before = conn.state();
@@ -418,9 +419,12 @@ fn connection(role: Role, data: &[u8]) {
                     poll_events(&mut conn, &mut model, max_frame_size, max_message_size);
                     let buffered = conn.read_buf().len();
                     assert!(buffered < MAX_HEADER_LEN + max_frame_size.max(1));
+                    // BytesMut grows by doubling: at most twice the most
+                    // that was ever buffered at once.
+                    largest_chunk = largest_chunk.max(piece.len());
                     let capacity = conn.read_buf().capacity();
                     assert!(
-                        capacity <= 2 * (MAX_HEADER_LEN + max_frame_size + chunk),
+                        capacity <= 2 * (MAX_HEADER_LEN + max_frame_size + largest_chunk),
                         "read buffer capacity {capacity} for a frame limit of {max_frame_size}"
                     );
                     let sent = transmit(&mut conn, &mut peer);
