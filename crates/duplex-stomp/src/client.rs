@@ -10,7 +10,8 @@
 //! ```
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::Instant;
+use std::fmt;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
 
@@ -22,7 +23,7 @@ use crate::heartbeat::{HeartBeat, HeartBeatIntervals, HeartBeatTimer};
 use crate::version::Version;
 
 /// How a [`ClientSession`] connects.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// The `host` header: the virtual host to connect to.
     pub host: String,
@@ -48,6 +49,26 @@ pub struct ClientConfig {
     pub limits: Limits,
     /// Most receipts awaited at once. Default 1024.
     pub max_pending_receipts: usize,
+    /// How long to wait for `CONNECTED`. Default 30 s.
+    pub connect_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("host", &self.host)
+            .field("login", &self.login)
+            .field("passcode", &self.passcode.as_ref().map(|_| "<redacted>"))
+            .field("versions", &self.versions)
+            .field("heart_beat", &self.heart_beat)
+            .field("heart_beat_tolerance", &self.heart_beat_tolerance)
+            .field("use_stomp_command", &self.use_stomp_command)
+            .field("connect_headers", &self.connect_headers)
+            .field("limits", &self.limits)
+            .field("max_pending_receipts", &self.max_pending_receipts)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
 }
 
 impl ClientConfig {
@@ -58,12 +79,13 @@ impl ClientConfig {
             login: None,
             passcode: None,
             versions: Version::ALL.to_vec(),
-            heart_beat: HeartBeat::every(std::time::Duration::from_secs(10)),
+            heart_beat: HeartBeat::every(Duration::from_secs(10)),
             heart_beat_tolerance: 2,
             use_stomp_command: false,
             connect_headers: Vec::new(),
             limits: Limits::default(),
             max_pending_receipts: 1024,
+            connect_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -136,6 +158,7 @@ pub struct ClientSession {
     transactions: HashSet<String>,
     receipts: HashSet<String>,
     next_id: u64,
+    connect_deadline: Option<Instant>,
 }
 
 impl ClientSession {
@@ -164,6 +187,7 @@ impl ClientSession {
             transactions: HashSet::new(),
             receipts: HashSet::new(),
             next_id: 0,
+            connect_deadline: config.connect_timeout.and_then(|t| now.checked_add(t)),
             config,
         };
         session.write_connect()?;
@@ -264,14 +288,21 @@ impl ClientSession {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             ClientState::Connected | ClientState::Disconnecting { .. } => self.timer.poll_timeout(),
-            ClientState::Connecting | ClientState::Closed => None,
+            ClientState::Connecting => self.connect_deadline,
+            ClientState::Closed => None,
         }
     }
 
     /// Tells the session the time: sends due heart-beats and notices a
-    /// silent server (reported as [`ClientEvent::Failed`]).
+    /// silent server or a missing `CONNECTED` (reported as
+    /// [`ClientEvent::Failed`]).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if self.state == ClientState::Connecting && self.connect_deadline.is_some_and(|d| now >= d)
+        {
+            self.fail(Error::ConnectTimeout);
+            return;
+        }
         if !matches!(
             self.state,
             ClientState::Connected | ClientState::Disconnecting { .. }

@@ -97,8 +97,9 @@ pub enum Error {
     /// negotiated interval plus the tolerance.
     #[error("peer silent for longer than the heart-beat interval")]
     HeartBeatTimeout,
-    /// The client did not send `CONNECT` within the configured time.
-    #[error("no CONNECT frame within the connect timeout")]
+    /// The `CONNECT`/`CONNECTED` exchange did not finish within the
+    /// configured time.
+    #[error("connection not established within the connect timeout")]
     ConnectTimeout,
     /// The server sent an `ERROR` frame.
     #[error("server error: {message}")]

@@ -38,6 +38,23 @@ impl Version {
         }
     }
 
+    /// The WebSocket subprotocol that carries this version
+    /// (`v10.stomp`, `v11.stomp`, `v12.stomp`).
+    pub fn websocket_subprotocol(self) -> &'static str {
+        match self {
+            Version::V1_0 => "v10.stomp",
+            Version::V1_1 => "v11.stomp",
+            Version::V1_2 => "v12.stomp",
+        }
+    }
+
+    /// The version named by a WebSocket subprotocol, if it is a STOMP one.
+    pub fn from_websocket_subprotocol(name: &str) -> Option<Version> {
+        Version::ALL
+            .into_iter()
+            .find(|v| v.websocket_subprotocol() == name)
+    }
+
     /// Whether header names and values are escaped in this version (outside
     /// `CONNECT` and `CONNECTED`, which never are).
     pub fn escapes_headers(self) -> bool {
@@ -103,5 +120,14 @@ mod tests {
         assert_eq!(Version::negotiate(None, &[Version::V1_2]), None);
         assert_eq!(Version::negotiate(Some("2.0,2.1"), &Version::ALL), None);
         assert_eq!(Version::list(&Version::ALL), "1.0,1.1,1.2");
+        assert_eq!(
+            Version::from_websocket_subprotocol("v12.stomp"),
+            Some(Version::V1_2)
+        );
+        assert_eq!(
+            Version::from_websocket_subprotocol("v10.stomp"),
+            Some(Version::V1_0)
+        );
+        assert_eq!(Version::from_websocket_subprotocol("stomp"), None);
     }
 }

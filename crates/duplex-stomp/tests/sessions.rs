@@ -661,3 +661,26 @@ fn an_error_before_connected_reads_without_unescaping() {
     );
     assert_eq!(server_output(&mut s)[0].header("receipt-id"), Some("a\\tb"));
 }
+
+#[test]
+fn a_server_that_never_answers_connect_is_timed_out() {
+    let t0 = Instant::now();
+    let mut config = ClientConfig::new("h");
+    config.connect_timeout = Some(Duration::from_secs(3));
+    config.passcode = Some("secret".into());
+    assert!(
+        !format!("{config:?}").contains("secret"),
+        "passcode is redacted"
+    );
+    let mut c = ClientSession::new(config, t0).unwrap();
+    assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+    c.handle_timeout(t0 + Duration::from_secs(2));
+    assert!(!c.is_closed());
+    c.handle_timeout(t0 + Duration::from_secs(3));
+    assert!(c.is_closed());
+    assert_eq!(
+        drain_client(&mut c),
+        vec![ClientEvent::Failed(Error::ConnectTimeout)]
+    );
+    assert_eq!(c.poll_timeout(), None);
+}
