@@ -390,12 +390,16 @@ impl FrameDecoder {
     ) -> Result<Frame, Error> {
         let raw = self.buf.split_to(body_end + 1).freeze();
         let escaping = command.escaping(self.version);
-        let mut headers = Vec::with_capacity(self.spans.len());
-        for span in &self.spans {
-            let line = raw.get(span.start..span.end).unwrap_or_default();
-            if simdutf8::basic::from_utf8(line).is_err() {
+        // One check for all header lines: they are separated by ASCII line
+        // ends, so the block is UTF-8 exactly when every line is.
+        if let (Some(first), Some(last)) = (self.spans.first(), self.spans.last()) {
+            let block = raw.get(first.start..last.end).unwrap_or_default();
+            if simdutf8::basic::from_utf8(block).is_err() {
                 return Err(Error::InvalidUtf8);
             }
+        }
+        let mut headers = Vec::with_capacity(self.spans.len());
+        for span in &self.spans {
             let name = raw.slice(span.start..span.colon);
             if name.as_ref() == b"content-length" {
                 continue;
