@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod contenders;
+pub mod loadgen;
 mod wire;
 mod workload;
 
