@@ -547,11 +547,33 @@ fn run_receiver<'a>(
     settings: &ReceiverSettings,
     chunks: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Outcome, TestCaseError> {
+    run_receiver_with(role, settings, chunks, Feed::Receive)
+}
+
+/// How bytes reach the connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Feed {
+    /// `Connection::receive`.
+    Receive,
+    /// Appended to `Connection::read_buf`, as an adapter reading straight
+    /// into it does.
+    ReadBuf,
+}
+
+fn run_receiver_with<'a>(
+    role: Role,
+    settings: &ReceiverSettings,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    feed: Feed,
+) -> Result<Outcome, TestCaseError> {
     let mut conn = Connection::new(role, settings.config());
     let mut events = Vec::new();
     let mut transmitted = Vec::new();
     for chunk in chunks {
-        conn.receive(chunk);
+        match feed {
+            Feed::Receive => conn.receive(chunk),
+            Feed::ReadBuf => conn.read_buf().extend_from_slice(chunk),
+        }
         while let Some(event) = conn.poll_event() {
             events.push(event);
         }
@@ -684,6 +706,8 @@ proptest! {
         prop_assert_eq!(&split, &whole);
         let bytewise = run_receiver(receiver, &settings, wire.chunks(1))?;
         prop_assert_eq!(&bytewise, &whole);
+        let direct = run_receiver_with(receiver, &settings, split_by(&wire, &sizes), Feed::ReadBuf)?;
+        prop_assert_eq!(&direct, &whole);
     }
 }
 
