@@ -1,0 +1,74 @@
+//! The HTTP transports browsers fall back to when a WebSocket cannot get
+//! through, as sans-IO state machines: long-polling and streaming, with an
+//! Engine.IO, a SockJS and a Server-Sent Events dialect.
+//!
+//! A machine is handed HTTP requests as data ([`Request`]), WebSocket
+//! messages and the current time, and answers with what to write
+//! ([`Transmit`]: complete responses, streaming responses chunk by chunk,
+//! WebSocket accepts, messages and closes, all by request id), with
+//! application [`Event`]s (session opened, message, closed), and with when
+//! it next wants to be woken. It never touches a socket or a clock; an
+//! adapter moves the bytes and the time.
+//!
+//! * [`EngineIoServer`]: Engine.IO v4 (and v3) polling, WebSocket and the
+//!   upgrade between them, as the reference server answers.
+//! * `SockJsServer`: SockJS 0.3.3, every transport.
+//! * `SseServer`: one-way push over `text/event-stream` with resumption
+//!   from `Last-Event-ID`.
+//!
+//! The adapter loop is the same for all three:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use duplex_polling::{EngineIoConfig, EngineIoServer, Event, Message, Request, RequestId, Transmit};
+//! use http::Method;
+//!
+//! let mut server = EngineIoServer::new(EngineIoConfig::default());
+//! let t0 = Instant::now();
+//! // 1. Requests (and WebSocket messages, aborts, timeouts) go in...
+//! server.handle_request(Request::new(RequestId(1), Method::GET, "/?EIO=4&transport=polling"), t0);
+//! // 2. ...application events come out, and the application answers...
+//! while let Some(event) = server.poll_event() {
+//!     if let Event::Opened { session, .. } = event {
+//!         server.send(&session, Message::text("welcome"), t0).unwrap();
+//!     }
+//! }
+//! // 3. ...then everything to write, by request id...
+//! while let Some(transmit) = server.poll_transmit() {
+//!     match transmit {
+//!         Transmit::Response { request, response } => assert_eq!(request, RequestId(1)),
+//!         other => unreachable!("{other:?}"),
+//!     }
+//! }
+//! // 4. ...and the adapter sleeps until a socket is ready or this instant.
+//! assert_eq!(server.poll_timeout(), Some(t0 + Duration::from_secs(25)));
+//! ```
+#![forbid(unsafe_code)]
+// The SockJS and Server-Sent Events dialects (next commits) use the rest of the shared helpers.
+#![allow(dead_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod endpoint;
+mod engineio;
+mod error;
+mod http;
+mod id;
+mod queue;
+mod session;
+mod timer;
+
+pub use crate::endpoint::Endpoint;
+pub use crate::engineio::{EngineIoConfig, EngineIoServer};
+pub use crate::error::{CloseReason, Error};
+pub use crate::http::{Cors, Event, Message, OpenInfo, Request, Response, Transmit, TransportName};
+pub use crate::id::{RequestId, SessionId};
+pub use crate::queue::{OverflowPolicy, QueueConfig};
+pub use duplex_engineio::{ProtocolVersion, Utf8Bytes};
