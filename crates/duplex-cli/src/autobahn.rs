@@ -10,7 +10,11 @@ pub(crate) async fn run(base: &str, agent: &str) -> Result<(), Box<dyn std::erro
     println!("autobahn-client: {count} cases");
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={agent}");
-        match duplex_tokio::connect(&url).await {
+        let config = duplex_tokio::ClientConfig {
+            deflate: Some(Default::default()),
+            ..Default::default()
+        };
+        match duplex_tokio::connect_with(&url, config).await {
             Ok((mut ws, _)) => {
                 while let Some(Ok(msg)) = ws.next().await {
                     if ws.send(msg).await.is_err() {

@@ -61,7 +61,11 @@ fn text_response(status: StatusCode, body: &'static str) -> Response<Body> {
 
 /// Upgrades to a WebSocket that sends every message back unchanged.
 fn websocket_echo(req: &mut Request<Incoming>) -> Response<Body> {
-    match duplex_tokio::upgrade(req, Default::default(), None) {
+    let config = duplex_tokio::ServerConfig {
+        deflate: Some(Default::default()),
+        ..Default::default()
+    };
+    match duplex_tokio::upgrade(req, config, None) {
         Ok((response, upgrade)) => {
             tokio::spawn(async move {
                 let Ok(mut ws) = upgrade.await else { return };

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use duplex_ws::handshake::{ClientHandshake, ClientRequest, Response};
-use duplex_ws::{Config, Connection, Role};
+use duplex_ws::{Config, Connection, DeflateConfig, Role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -22,6 +22,8 @@ pub struct ClientConfig {
     pub headers: Vec<(String, String)>,
     /// The longest the TCP connect plus handshake may take. Default 10 s.
     pub handshake_timeout: Duration,
+    /// Offer permessage-deflate with these settings. Default `None`.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for ClientConfig {
@@ -32,6 +34,7 @@ impl Default for ClientConfig {
             protocols: Vec::new(),
             headers: Vec::new(),
             handshake_timeout: Duration::from_secs(10),
+            deflate: None,
         }
     }
 }
@@ -86,7 +89,11 @@ pub async fn connect_with(
             target,
             origin: None,
             protocols: config.protocols.clone(),
-            extensions: Vec::new(),
+            extensions: config
+                .deflate
+                .iter()
+                .map(DeflateConfig::client_offer)
+                .collect(),
             headers: config.headers.clone(),
         };
         client_handshake(io, request, config).await
@@ -118,7 +125,14 @@ where
         }
     };
     let leftover = handshake.into_remaining();
-    let conn = Connection::new(Role::Client, config.connection);
+    let deflate = match &config.deflate {
+        Some(d) => d.accept_response(&response.extensions)?,
+        None => None,
+    };
+    let mut conn = Connection::new(Role::Client, config.connection);
+    if let Some(params) = deflate {
+        conn.enable_permessage_deflate(&params);
+    }
     Ok((
         WebSocketStream::from_parts(io, conn, &leftover, config.stream),
         response,

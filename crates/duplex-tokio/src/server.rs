@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use duplex_ws::handshake::{Request, ServerHandshake};
-use duplex_ws::{Config, Connection, HandshakeError, Role};
+use duplex_ws::{Config, Connection, DeflateConfig, DeflateParams, HandshakeError, Role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::{Error, StreamConfig, WebSocketStream};
@@ -37,6 +37,10 @@ pub struct ServerConfig {
     pub stream: StreamConfig,
     /// The longest a client may take to send its handshake. Default 10 s.
     pub handshake_timeout: Duration,
+    /// Agree to permessage-deflate when the client offers it. Default
+    /// `None`: compression costs memory per connection (see
+    /// `docs/websocket.md`), so it is opt-in.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +49,7 @@ impl Default for ServerConfig {
             connection: Config::default(),
             stream: StreamConfig::default(),
             handshake_timeout: Duration::from_secs(10),
+            deflate: None,
         }
     }
 }
@@ -95,13 +100,35 @@ where
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    let response = request.accept(acceptance.protocol.as_deref(), None, &headers)?;
+    let deflate = negotiate(&request, config.deflate.as_ref());
+    let response = request.accept(
+        acceptance.protocol.as_deref(),
+        deflate.as_ref().map(|(_, header)| header.as_str()),
+        &headers,
+    )?;
     io.write_all(&response).await?;
-    let conn = Connection::new(Role::Server, config.connection);
+    let conn = server_connection(config.connection, deflate.as_ref().map(|(p, _)| p));
     Ok((
         WebSocketStream::from_parts(io, conn, &leftover, config.stream),
         request,
     ))
+}
+
+/// The permessage-deflate agreement for `request`, if compression is on
+/// and the client offered something acceptable.
+fn negotiate(
+    request: &Request,
+    deflate: Option<&DeflateConfig>,
+) -> Option<(DeflateParams, String)> {
+    deflate.and_then(|d| d.negotiate(&request.extension_offers()))
+}
+
+fn server_connection(config: Config, deflate: Option<&DeflateParams>) -> Connection {
+    let mut conn = Connection::new(Role::Server, config);
+    if let Some(params) = deflate {
+        conn.enable_permessage_deflate(params);
+    }
+    conn
 }
 
 async fn read_request<S: AsyncRead + Unpin>(io: &mut S) -> Result<(Request, BytesMut), Error> {
@@ -147,9 +174,20 @@ pub fn upgrade<B>(
     protocol: Option<&str>,
 ) -> Result<(http::Response<()>, Upgrade), HandshakeError> {
     let request = Request::from_http(req)?;
-    let response = request.accept_http(protocol, None)?;
+    let deflate = negotiate(&request, config.deflate.as_ref());
+    let response = request.accept_http(
+        protocol,
+        deflate.as_ref().map(|(_, header)| header.as_str()),
+    )?;
     let on_upgrade = hyper::upgrade::on(req);
-    Ok((response, Upgrade { on_upgrade, config }))
+    Ok((
+        response,
+        Upgrade {
+            on_upgrade,
+            config,
+            deflate: deflate.map(|(params, _)| params),
+        },
+    ))
 }
 
 /// The WebSocket half of [`upgrade`]: await it once the 101 has been sent.
@@ -157,6 +195,7 @@ pub fn upgrade<B>(
 pub struct Upgrade {
     on_upgrade: hyper::upgrade::OnUpgrade,
     config: ServerConfig,
+    deflate: Option<DeflateParams>,
 }
 
 /// The transport hyper hands over after an upgrade.
@@ -172,7 +211,7 @@ impl std::future::IntoFuture for Upgrade {
                 .on_upgrade
                 .await
                 .map_err(|e| Error::Io(std::io::Error::other(e)))?;
-            let conn = Connection::new(Role::Server, self.config.connection);
+            let conn = server_connection(self.config.connection, self.deflate.as_ref());
             Ok(WebSocketStream::from_parts(
                 hyper_util::rt::TokioIo::new(upgraded),
                 conn,

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use crate::close::{CloseCode, CloseFrame, ClosePayloadError};
 use crate::config::Config;
 use crate::decoder::{FrameDecoder, Role};
+use crate::deflate::{DeflateCodec, DeflateParams, InflateError};
 use crate::error::{Error, ProtocolError};
 use crate::frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::mask::apply_mask;
@@ -61,8 +62,11 @@ pub enum Event {
 #[derive(Debug)]
 struct Assembly {
     opcode: OpCode,
-    /// The fragments so far; unused (empty) when messages are not assembled.
-    data: BytesMut,
+    /// The message was compressed (RSV1 on its first frame).
+    compressed: bool,
+    /// The payload so far (decompressed); unused (empty) when messages are
+    /// not assembled.
+    data: Vec<u8>,
     /// Payload bytes received so far, counted even when not kept.
     len: u64,
 }
@@ -93,6 +97,10 @@ pub struct Connection {
     transport_eof: bool,
     close_deadline: Option<Instant>,
     timed_out: bool,
+    /// permessage-deflate, once agreed in the handshake.
+    deflate: Option<DeflateCodec>,
+    /// Reused output buffer of the compressor.
+    compressed: Vec<u8>,
 }
 
 impl Connection {
@@ -116,7 +124,21 @@ impl Connection {
             transport_eof: false,
             close_deadline: None,
             timed_out: false,
+            deflate: None,
+            compressed: Vec::new(),
         }
+    }
+
+    /// Turns on permessage-deflate with the parameters the handshake agreed
+    /// (see [`crate::DeflateConfig`]). Call before any data is exchanged.
+    pub fn enable_permessage_deflate(&mut self, params: &DeflateParams) {
+        self.deflate = Some(DeflateCodec::new(self.role, params));
+        self.decoder.set_allow_rsv1(true);
+    }
+
+    /// Whether permessage-deflate is on.
+    pub fn is_deflate_enabled(&self) -> bool {
+        self.deflate.is_some()
     }
 
     /// The local role.
@@ -210,7 +232,9 @@ impl Connection {
             return Ok(());
         }
         let kind = self.check_data_header(&header)?;
-        if kind == OpCode::Text {
+        // Compressed bytes say nothing about the text's UTF-8 until inflated.
+        let compressed = header.rsv1 || self.incoming.as_ref().is_some_and(|a| a.compressed);
+        if kind == OpCode::Text && !compressed {
             let fresh = self.decoder.unmask_partial(&mut self.read_buf);
             self.validated += fresh.len();
             self.utf8
@@ -243,11 +267,16 @@ impl Connection {
     #[inline]
     fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
         let Frame { header, payload } = frame;
+        // RSV1 gets past the decoder only with permessage-deflate, and then
+        // only on a message's first frame.
+        if header.rsv1 && !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            return Err(ProtocolError::ReservedBits);
+        }
         match header.opcode {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => self.on_data(header, payload),
             OpCode::Ping => {
                 if self.config.auto_pong && !self.sent_close {
-                    self.write_frame(OpCode::Pong, true, &payload);
+                    self.write_frame(OpCode::Pong, true, false, &payload);
                 }
                 Ok(Some(Event::Ping(payload)))
             }
@@ -264,6 +293,7 @@ impl Connection {
     ) -> Result<Option<Event>, ProtocolError> {
         // The common case first: a whole text or binary message in one frame.
         if header.fin
+            && !header.rsv1
             && self.incoming.is_none()
             && self.validated == 0
             && self.config.assemble_messages
@@ -284,6 +314,13 @@ impl Connection {
             }
         }
         let kind = self.check_data_header(&header)?;
+        let compressed = match (header.opcode, &self.incoming) {
+            (OpCode::Continuation, Some(a)) => a.compressed,
+            _ => header.rsv1,
+        };
+        if compressed {
+            return self.on_compressed_data(header, kind, &payload);
+        }
         let validated = std::mem::take(&mut self.validated);
         if kind == OpCode::Text {
             let fresh = payload.get(validated..).unwrap_or_default();
@@ -296,7 +333,8 @@ impl Connection {
         }
         let assembly = self.incoming.get_or_insert_with(|| Assembly {
             opcode: kind,
-            data: BytesMut::new(),
+            compressed: false,
+            data: Vec::new(),
             len: 0,
         });
         assembly.len += payload.len() as u64;
@@ -311,17 +349,81 @@ impl Connection {
             }));
         }
         assembly.data.extend_from_slice(&payload);
-        if !header.fin {
+        self.finish_message(header.fin)
+    }
+
+    /// Hands out the assembled message if `fin` ended it.
+    fn finish_message(&mut self, fin: bool) -> Result<Option<Event>, ProtocolError> {
+        if !fin {
             return Ok(None);
         }
-        let Some(Assembly { data, .. }) = self.incoming.take() else {
+        let Some(Assembly { opcode, data, .. }) = self.incoming.take() else {
             return Ok(None);
         };
-        let data = data.freeze();
-        Ok(Some(Event::Message(match kind {
+        let data = Bytes::from(data);
+        Ok(Some(Event::Message(match opcode {
             OpCode::Text => Message::Text(Utf8Bytes::from_validated(data)),
             _ => Message::Binary(data),
         })))
+    }
+
+    /// One frame of a permessage-deflate message: inflated as it arrives,
+    /// bounded by the message limit, and UTF-8 checked as it comes out.
+    fn on_compressed_data(
+        &mut self,
+        header: FrameHeader,
+        kind: OpCode,
+        payload: &[u8],
+    ) -> Result<Option<Event>, ProtocolError> {
+        let limit = self.config.max_message_size;
+        let assemble = self.config.assemble_messages;
+        let Some(codec) = self.deflate.as_mut() else {
+            return Err(ProtocolError::ReservedBits);
+        };
+        let assembly = self.incoming.get_or_insert_with(|| Assembly {
+            opcode: kind,
+            compressed: true,
+            data: Vec::new(),
+            len: 0,
+        });
+        let mut fragment = Vec::new();
+        let (out, start, room) = if assemble {
+            let start = assembly.data.len();
+            (&mut assembly.data, start, limit)
+        } else {
+            let room = limit.saturating_sub(assembly.len as usize);
+            (&mut fragment, 0, room)
+        };
+        codec
+            .decompress(payload, header.fin, out, room)
+            .map_err(|e| match e {
+                InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+                InflateError::TooLarge => ProtocolError::MessageTooLarge {
+                    len: (room as u64).saturating_add(1),
+                    limit,
+                },
+            })?;
+        let fresh = out.get(start..).unwrap_or_default();
+        assembly.len += fresh.len() as u64;
+        if kind == OpCode::Text {
+            self.utf8
+                .feed(fresh)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            if header.fin {
+                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        if !assemble {
+            if header.fin {
+                self.incoming = None;
+            }
+            return Ok(Some(Event::Fragment {
+                opcode: header.opcode,
+                payload: Bytes::from(fragment),
+                fin: header.fin,
+            }));
+        }
+        self.finish_message(header.fin)
     }
 
     fn on_close(&mut self, payload: Bytes) -> Result<Event, ProtocolError> {
@@ -361,42 +463,58 @@ impl Connection {
     }
 
     /// Sends a whole message, split into frames of at most
-    /// [`Config::max_outgoing_frame_size`] if that is set.
+    /// [`Config::max_outgoing_frame_size`] if that is set, and compressed
+    /// if permessage-deflate is on.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        match message.into() {
-            Message::Text(text) => self.send_data(OpCode::Text, text.as_bytes()),
-            Message::Binary(data) => self.send_data(OpCode::Binary, &data),
-        }
+        let message = message.into();
+        self.send_data(message_opcode(&message), message.as_bytes(), true)
+    }
+
+    /// Sends a message without compressing it, even with permessage-deflate
+    /// on (for data that is already compressed, such as images).
+    pub fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        self.send_data(message_opcode(&message), message.as_bytes(), false)
     }
 
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.send_data(OpCode::Text, text.as_bytes())
+        self.send_data(OpCode::Text, text.as_bytes(), true)
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.send_data(OpCode::Binary, data)
+        self.send_data(OpCode::Binary, data, true)
     }
 
-    fn send_data(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+    fn send_data(&mut self, opcode: OpCode, payload: &[u8], compress: bool) -> Result<(), Error> {
         self.ensure_can_send()?;
         if self.outgoing.is_some() {
             return Err(Error::FrameSequence(
                 "a fragmented message is still being sent",
             ));
         }
+        let mut compressed = std::mem::take(&mut self.compressed);
+        let (payload, rsv1) = match self.deflate.as_mut() {
+            Some(codec) if compress && codec.wants(payload.len()) => {
+                codec.compress(payload, &mut compressed);
+                (compressed.as_slice(), true)
+            }
+            _ => (payload, false),
+        };
         match self.config.max_outgoing_frame_size {
             Some(max) if max > 0 && payload.len() > max => {
                 let mut chunks = payload.chunks(max).peekable();
-                let mut op = opcode;
+                let mut first = true;
                 while let Some(chunk) = chunks.next() {
-                    self.write_frame(op, chunks.peek().is_none(), chunk);
-                    op = OpCode::Continuation;
+                    let op = if first { opcode } else { OpCode::Continuation };
+                    self.write_frame(op, chunks.peek().is_none(), rsv1 && first, chunk);
+                    first = false;
                 }
             }
-            _ => self.write_frame(opcode, true, payload),
+            _ => self.write_frame(opcode, true, rsv1, payload),
         }
+        self.compressed = compressed;
         Ok(())
     }
 
@@ -432,7 +550,7 @@ impl Connection {
                 opcode
             })
         };
-        self.write_frame(opcode, fin, payload);
+        self.write_frame(opcode, fin, false, payload);
         Ok(())
     }
 
@@ -452,7 +570,7 @@ impl Connection {
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(Error::ControlPayloadTooLong);
         }
-        self.write_frame(opcode, true, payload);
+        self.write_frame(opcode, true, false, payload);
         Ok(())
     }
 
@@ -481,18 +599,19 @@ impl Connection {
             payload.reserve(frame.encoded_len());
             frame.encode(&mut payload);
         }
-        self.write_frame(OpCode::Close, true, &payload);
+        self.write_frame(OpCode::Close, true, false, &payload);
         self.sent_close = true;
     }
 
     /// Appends one frame to the write buffer, masking it on a client.
     #[inline]
-    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: &[u8]) {
         let mask = match self.role {
             Role::Client => Some(self.config.rng.next_u32().to_ne_bytes()),
             Role::Server => None,
         };
-        let header = FrameHeader::new(opcode, fin, mask, payload.len() as u64);
+        let mut header = FrameHeader::new(opcode, fin, mask, payload.len() as u64);
+        header.rsv1 = rsv1;
         self.write_buf.reserve(header.encoded_len() + payload.len());
         header.encode(&mut self.write_buf);
         let start = self.write_buf.len();
@@ -550,6 +669,13 @@ impl Connection {
             }
             Some(_) => {}
         }
+    }
+}
+
+fn message_opcode(message: &Message) -> OpCode {
+    match message {
+        Message::Text(_) => OpCode::Text,
+        Message::Binary(_) => OpCode::Binary,
     }
 }
 

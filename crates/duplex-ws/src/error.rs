@@ -37,6 +37,9 @@ pub enum ProtocolError {
     /// A text message or close reason that is not UTF-8.
     #[error("invalid UTF-8 in a text message or close reason")]
     InvalidUtf8,
+    /// A permessage-deflate message that does not inflate.
+    #[error("invalid permessage-deflate data")]
+    InvalidCompressedData,
     /// A close payload of one byte, or a status code that may not be sent.
     #[error("invalid close frame payload or status code")]
     InvalidCloseFrame,
@@ -62,7 +65,7 @@ impl ProtocolError {
     /// The close code this error is answered with.
     pub fn close_code(self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }

@@ -397,3 +397,72 @@ fn client_masks_and_fragments() {
     let frames = sent_frames(&mut Connection::new(Role::Client, Config::default()));
     assert!(frames.is_empty());
 }
+
+mod permessage_deflate {
+    use super::*;
+    use duplex_ws::DeflateConfig;
+
+    /// A client and a server that agreed on `offer`, as the handshake would.
+    fn pair(client: DeflateConfig, server: DeflateConfig) -> (Connection, Connection) {
+        let (params, response) = server.negotiate(&[client.client_offer()]).expect("agreed");
+        let client_params = client
+            .accept_response(&[response])
+            .expect("valid answer")
+            .expect("agreed");
+        let mut c = Connection::new(Role::Client, Config::default());
+        c.enable_permessage_deflate(&client_params);
+        let mut s = Connection::new(Role::Server, Config::default());
+        s.enable_permessage_deflate(&params);
+        (c, s)
+    }
+
+    fn deliver(from: &mut Connection, to: &mut Connection) -> Vec<Event> {
+        let mut out = BytesMut::new();
+        from.poll_transmit(&mut out);
+        to.receive(&out);
+        events(to)
+    }
+
+    #[test]
+    fn messages_round_trip_compressed_both_ways() {
+        for (c, s) in [
+            (DeflateConfig::default(), DeflateConfig::default()),
+            (
+                DeflateConfig {
+                    client_no_context_takeover: true,
+                    server_no_context_takeover: true,
+                    client_max_window_bits: 9,
+                    server_max_window_bits: 10,
+                    ..DeflateConfig::default()
+                },
+                DeflateConfig::default(),
+            ),
+        ] {
+            let (mut client, mut server) = pair(c, s);
+            for text in [
+                "hello world 1234",
+                "",
+                &"chat message ".repeat(100),
+                "hello world 1234",
+            ] {
+                client.send_text(text).unwrap();
+                assert_eq!(
+                    deliver(&mut client, &mut server),
+                    [Event::Message(Message::Text(text.into()))]
+                );
+                server.send_text(text).unwrap();
+                assert_eq!(
+                    deliver(&mut server, &mut client),
+                    [Event::Message(Message::Text(text.into()))]
+                );
+            }
+            client
+                .send_uncompressed(Message::Binary(Bytes::from_static(b"raw")))
+                .unwrap();
+            assert_eq!(
+                deliver(&mut client, &mut server),
+                [Event::Message(Message::Binary(Bytes::from_static(b"raw")))]
+            );
+        }
+    }
+}

@@ -1385,7 +1385,6 @@ fn padded_head(head: &[u8], len: usize) -> Vec<u8> {
 /// Both ends hold the handshake head to the same limit: a head of
 /// `max_head_size` bytes is accepted, one byte more is refused.
 #[test]
-#[ignore = "bug: ClientHandshake accepts a response head of max_head_size + 1 bytes (the server refuses it)"]
 fn both_handshake_ends_enforce_the_same_head_limit() {
     let limit = HandshakeLimits::default().max_head_size;
     let mut rng = StdRng::seed_from_u64(9);

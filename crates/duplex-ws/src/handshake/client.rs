@@ -123,6 +123,9 @@ impl ClientHandshake {
                 check_partial_size(self.buf.len(), &self.limits)?;
                 return Ok(None);
             }
+            httparse::Status::Complete(len) if len > self.limits.max_head_size => {
+                return Err(HandshakeError::HeadTooLarge);
+            }
             httparse::Status::Complete(len) => len,
         };
         let status = resp.code.unwrap_or(0);

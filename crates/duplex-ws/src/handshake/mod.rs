@@ -86,6 +86,10 @@ pub enum HandshakeError {
     /// The server answered with an extension the client did not offer.
     #[error("extension that was not offered")]
     UnofferedExtension,
+    /// The server's permessage-deflate parameters break RFC 7692 or go
+    /// beyond what the client offered.
+    #[error("invalid permessage-deflate response")]
+    InvalidExtensionResponse,
 }
 
 impl HandshakeError {
