@@ -12,7 +12,11 @@ fn every_corpus_folder_has_a_target_and_replays_cleanly() {
         if !dir.is_dir() {
             continue;
         }
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         let target = duplex_fuzz::TARGETS
             .iter()
             .find(|(t, _)| *t == name)
@@ -26,7 +30,10 @@ fn every_corpus_folder_has_a_target_and_replays_cleanly() {
         }
     }
     for (name, _) in duplex_fuzz::TARGETS {
-        assert!(root.join(name).is_dir(), "fuzz target {name} has no seed corpus folder");
+        assert!(
+            root.join(name).is_dir(),
+            "fuzz target {name} has no seed corpus folder"
+        );
     }
     assert!(replayed > 0, "no seed was replayed");
 }
