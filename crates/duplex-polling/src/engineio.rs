@@ -532,7 +532,9 @@ impl EngineIoServer {
             s.heartbeat.stop();
             s.close_deadline = Some(now + self.config.close_timeout);
             if let Some((conn, _)) = s.upgrade.take() {
-                self.close_websocket(conn, 1000);
+                if self.connections.remove(&conn).is_some() {
+                    self.close_websocket(conn, 1000);
+                }
             }
             self.events.push_back(Event::Closed {
                 session: session.clone(),
