@@ -74,17 +74,15 @@ impl Client {
                         self.take(packets);
                     }
                 }
-                Transmit::WebSocketMessage { message, .. } => {
-                    if let Message::Text(t) = message {
-                        let p =
-                            Packet::decode_text_bytes(Bytes::from(t.as_str().to_owned())).unwrap();
-                        self.take(vec![p]);
-                    }
+                Transmit::WebSocketMessage {
+                    message: Message::Text(t),
+                    ..
+                } => {
+                    let p = Packet::decode_text_bytes(Bytes::from(t.as_str().to_owned())).unwrap();
+                    self.take(vec![p]);
                 }
-                Transmit::CloseWebSocket { connection, .. } => {
-                    if self.ws == Some(connection) {
-                        self.ws = None;
-                    }
+                Transmit::CloseWebSocket { connection, .. } if self.ws == Some(connection) => {
+                    self.ws = None;
                 }
                 _ => {}
             }
