@@ -14,8 +14,9 @@ use duplex_ws::handshake::{
     ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, ServerHandshake,
 };
 use duplex_ws::{
-    CloseCode, CloseFrame, Config, Connection, Error, Event, Frame, FrameDecoder, FrameHeader,
-    MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message, OpCode, ProtocolError, Role, State, apply_mask,
+    CloseCode, CloseFrame, Config, Connection, DeflateConfig, DeflateParams, Error, Event, Frame,
+    FrameDecoder, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message, OpCode, ProtocolError,
+    Role, State, apply_mask,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -852,7 +853,9 @@ proptest! {
 /// masks, payloads and lengths around the limits.
 fn raw_frame() -> impl Strategy<Value = (u8, bool, [u8; 4], Vec<u8>)> {
     let first = prop_oneof![
-        7 => prop::sample::select(vec![0x81u8, 0x01, 0x80, 0x00, 0x82, 0x02, 0x88, 0x89, 0x8a]),
+        7 => prop::sample::select(vec![
+            0x81u8, 0x01, 0x80, 0x00, 0x82, 0x02, 0x88, 0x89, 0x8a, 0xc1, 0xc2, 0x41, 0x42,
+        ]),
         1 => any::<u8>(),
     ];
     let payload = prop_oneof![
@@ -863,6 +866,8 @@ fn raw_frame() -> impl Strategy<Value = (u8, bool, [u8; 4], Vec<u8>)> {
             p.extend_from_slice(r.as_bytes());
             p
         }),
+        // Real DEFLATE data, from tiny to a bomb of a few hundred KiB.
+        (vec(any::<u8>(), 1..40), 1usize..10_000).prop_map(|(unit, n)| deflated(&unit.repeat(n))),
     ];
     (first, prop::bool::weighted(0.97), any::<[u8; 4]>(), payload)
 }
@@ -880,12 +885,34 @@ fn hostile_stream(role: Role) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![1 => vec(any::<u8>(), 0..2048), 3 => frames]
 }
 
+/// `data` compressed as a permessage-deflate message payload (no context
+/// takeover, so it inflates on its own).
+fn deflated(data: &[u8]) -> Vec<u8> {
+    let config = DeflateConfig {
+        client_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    let (client_params, _) = negotiate(&config, &config);
+    let mut client = Connection::new(
+        Role::Client,
+        Config::default().with_rng(StdRng::seed_from_u64(7)),
+    );
+    client.enable_permessage_deflate(&client_params);
+    client.send_binary(data).unwrap();
+    let wire = take_transmit(&mut client);
+    let mut dec = FrameDecoder::new(Role::Server, usize::MAX >> 1);
+    dec.set_allow_rsv1(true);
+    let frame = dec.decode(&mut BytesMut::from(&wire[..])).unwrap().unwrap();
+    frame.payload.to_vec()
+}
+
 fn bounded_run(
     role: Role,
     stream: &[u8],
     sizes: &[usize],
     max_frame_size: usize,
     max_message_size: usize,
+    deflate: bool,
 ) -> Result<(), TestCaseError> {
     let settings = ReceiverSettings {
         max_frame_size,
@@ -894,6 +921,14 @@ fn bounded_run(
         assemble_messages: true,
     };
     let mut conn = Connection::new(role, settings.config());
+    if deflate {
+        let (client, server) = negotiate(&DeflateConfig::default(), &DeflateConfig::default());
+        conn.enable_permessage_deflate(if role == Role::Client {
+            &client
+        } else {
+            &server
+        });
+    }
     let largest_chunk = sizes.iter().copied().max().unwrap_or(1);
     // BytesMut grows by doubling, so twice the most that can be buffered.
     let capacity_bound = 2 * (MAX_HEADER_LEN + max_frame_size + largest_chunk);
@@ -940,8 +975,9 @@ proptest! {
         sizes in vec(1usize..100, 1..6),
         max_frame_size in 0usize..256,
         max_message_size in 0usize..600,
+        deflate in any::<bool>(),
     ) {
-        bounded_run(Role::Server, &stream, &sizes, max_frame_size, max_message_size)?;
+        bounded_run(Role::Server, &stream, &sizes, max_frame_size, max_message_size, deflate)?;
     }
 
     #[test]
@@ -950,8 +986,9 @@ proptest! {
         sizes in vec(1usize..100, 1..6),
         max_frame_size in 0usize..256,
         max_message_size in 0usize..600,
+        deflate in any::<bool>(),
     ) {
-        bounded_run(Role::Client, &stream, &sizes, max_frame_size, max_message_size)?;
+        bounded_run(Role::Client, &stream, &sizes, max_frame_size, max_message_size, deflate)?;
     }
 }
 
@@ -1417,4 +1454,260 @@ fn both_handshake_ends_enforce_the_same_head_limit() {
             ),
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// 6. permessage-deflate (RFC 7692)
+// ---------------------------------------------------------------------------
+
+fn deflate_config() -> impl Strategy<Value = DeflateConfig> {
+    (
+        any::<[bool; 2]>(),
+        9u8..=15,
+        9u8..=15,
+        0u32..=9,
+        prop_oneof![3 => Just(0usize), 1 => 0usize..64],
+    )
+        .prop_map(
+            |([server_nct, client_nct], server_bits, client_bits, level, threshold)| {
+                DeflateConfig {
+                    server_no_context_takeover: server_nct,
+                    client_no_context_takeover: client_nct,
+                    server_max_window_bits: server_bits,
+                    client_max_window_bits: client_bits,
+                    level,
+                    compress_threshold: threshold,
+                }
+            },
+        )
+}
+
+/// Runs the extension negotiation: the client's offer, the server's
+/// choice, the client's check of the answer. Returns (client, server)
+/// parameters.
+fn negotiate(client: &DeflateConfig, server: &DeflateConfig) -> (DeflateParams, DeflateParams) {
+    let offer = client.client_offer();
+    let (server_params, response) = server
+        .negotiate(&[offer.clone()])
+        .unwrap_or_else(|| panic!("server declined {offer:?}"));
+    let client_params = client
+        .accept_response(&[response.clone()])
+        .unwrap_or_else(|e| panic!("client refused {response:?} to {offer:?}: {e}"))
+        .unwrap_or_else(|| panic!("client saw no agreement in {response:?}"));
+    (client_params, server_params)
+}
+
+/// A message and whether to send it with `send_uncompressed`.
+fn deflate_message() -> impl Strategy<Value = (Message, bool)> {
+    let message = prop_oneof![
+        ".{0,60}".prop_map(Message::from),
+        vec(any::<u8>(), 0..200).prop_map(Message::from),
+        Just(Message::from(String::new())),
+        Just(Message::from(Vec::new())),
+        (1usize..5000).prop_map(|n| Message::from("chat message ".repeat(n / 13 + 1))),
+        (1usize..5000).prop_map(|n| Message::from(vec![0u8; n])),
+    ];
+    (message, prop::bool::weighted(0.2))
+}
+
+proptest! {
+    #![proptest_config(cases(48))]
+
+    /// Both ends of a negotiation agree on every shared parameter, and never
+    /// on a window wider than either side allows.
+    #[test]
+    fn deflate_negotiation_agrees(client in deflate_config(), server in deflate_config()) {
+        let (c, s) = negotiate(&client, &server);
+        prop_assert_eq!(c.server_no_context_takeover, s.server_no_context_takeover);
+        prop_assert_eq!(c.client_no_context_takeover, s.client_no_context_takeover);
+        prop_assert_eq!(c.server_max_window_bits, s.server_max_window_bits);
+        prop_assert_eq!(c.client_max_window_bits, s.client_max_window_bits);
+        prop_assert!(s.server_max_window_bits <= server.server_max_window_bits.max(9));
+        prop_assert!(s.server_max_window_bits <= client.server_max_window_bits.max(9));
+        prop_assert!(c.client_max_window_bits <= client.client_max_window_bits.max(9));
+        prop_assert!(c.client_max_window_bits <= server.client_max_window_bits.max(9));
+        prop_assert!(s.server_no_context_takeover >= server.server_no_context_takeover);
+        prop_assert!(s.client_no_context_takeover >= client.client_no_context_takeover);
+    }
+
+    /// With permessage-deflate agreed, messages (compressed or not, whole or
+    /// auto-fragmented) arrive as sent in both directions, and the receiver
+    /// sees the same events whatever the split of the stream.
+    #[test]
+    fn deflate_messages_round_trip_and_split(
+        client_config in deflate_config(),
+        server_config in deflate_config(),
+        sender_is_client in any::<bool>(),
+        messages in vec(deflate_message(), 0..8),
+        max_outgoing in proptest::option::of(1usize..64),
+        assemble in any::<bool>(),
+        sizes in vec(1usize..100, 1..4),
+    ) {
+        let (client_params, server_params) = negotiate(&client_config, &server_config);
+        let sender_role = if sender_is_client { Role::Client } else { Role::Server };
+        let receiver_role = peer_of(sender_role);
+        let params_of = |role| if role == Role::Client { client_params } else { server_params };
+        let mut sender = Connection::new(
+            sender_role,
+            Config { max_outgoing_frame_size: max_outgoing, ..Config::default() }
+                .with_rng(StdRng::seed_from_u64(4)),
+        );
+        sender.enable_permessage_deflate(&params_of(sender_role));
+        for (m, plain) in &messages {
+            if *plain {
+                sender.send_uncompressed(m.clone()).unwrap();
+            } else {
+                sender.send(m.clone()).unwrap();
+            }
+        }
+        sender.close(CloseCode::NORMAL, "").unwrap();
+        let wire = take_transmit(&mut sender);
+        // Compressed messages carry RSV1 on their first frame only.
+        let frames = decode_transmitted_deflate(sender_role, &wire)?;
+        for f in &frames {
+            prop_assert!(!f.header.rsv1 || matches!(f.header.opcode, OpCode::Text | OpCode::Binary));
+        }
+
+        let run = |chunks: Vec<&[u8]>| {
+            let mut receiver = Connection::new(
+                receiver_role,
+                Config { assemble_messages: assemble, ..Config::default() }
+                    .with_rng(StdRng::seed_from_u64(6)),
+            );
+            receiver.enable_permessage_deflate(&params_of(receiver_role));
+            let mut events = Vec::new();
+            for chunk in chunks {
+                receiver.receive(chunk);
+                events.extend(std::iter::from_fn(|| receiver.poll_event()));
+            }
+            (events, take_transmit(&mut receiver))
+        };
+        let whole = run(vec![&wire[..]]);
+        prop_assert_eq!(&run(split_by(&wire, &sizes)), &whole);
+        prop_assert_eq!(&run(wire.chunks(1).collect()), &whole);
+
+        let (mut events, _) = whole;
+        prop_assert_eq!(events.pop(), Some(Event::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))));
+        let received = reassemble(events, assemble)?;
+        let sent: Vec<Message> = messages.into_iter().map(|(m, _)| m).collect();
+        prop_assert_eq!(received, sent);
+    }
+
+    /// A deflate bomb (a small compressed message that inflates past the
+    /// limit) is refused with 1009, and what fits is delivered.
+    #[test]
+    fn deflate_bombs_stop_at_the_message_limit(len in 0usize..40_000, limit in 0usize..3000) {
+        let payload = vec![b'a'; len];
+        let (wire, event) = compressed_client_message(&payload, limit);
+        if len <= limit {
+            prop_assert_eq!(event, Some(Event::Message(Message::from(payload))));
+        } else {
+            let refused = matches!(event, Some(Event::Failed(ProtocolError::MessageTooLarge { .. })));
+            prop_assert!(refused, "{} bytes ({} on the wire) over a limit of {}: {:?}", len, wire, limit, event);
+        }
+    }
+
+    /// The message limit applies to the message, not to its compressed
+    /// form: an incompressible message that fits is delivered even though
+    /// deflate made it a little longer on the wire.
+    #[test]
+    #[ignore = "bug: a compressed message whose wire size is over max_message_size is refused (1009) even when it inflates to within the limit"]
+    fn deflate_limit_applies_to_the_inflated_size(
+        len in 0usize..3000,
+        slack in 0usize..24,
+        seed in any::<u64>(),
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let payload: Vec<u8> = (0..len).map(|_| rand::RngCore::next_u32(&mut rng) as u8).collect();
+        let limit = len + slack;
+        let (wire, event) = compressed_client_message(&payload, limit);
+        let delivered = event == Some(Event::Message(Message::from(payload)));
+        prop_assert!(
+            delivered,
+            "{} bytes ({} compressed on the wire), limit {}: {:?}",
+            len, wire, limit, event.map(|e| match e { Event::Message(m) => format!("message of {}", m.len()), e => format!("{e:?}") })
+        );
+    }
+}
+
+/// Like `decode_transmitted`, with RSV1 allowed.
+fn decode_transmitted_deflate(sender: Role, bytes: &[u8]) -> Result<Vec<Frame>, TestCaseError> {
+    let mut dec = FrameDecoder::new(peer_of(sender), 1 << 24);
+    dec.set_allow_rsv1(true);
+    let mut buf = BytesMut::from(bytes);
+    let mut frames = Vec::new();
+    while let Some(frame) = dec
+        .decode(&mut buf)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?
+    {
+        frames.push(frame);
+    }
+    prop_assert!(buf.is_empty());
+    Ok(frames)
+}
+
+/// The messages in `events`, reassembled by hand in fragment mode.
+fn reassemble(events: Vec<Event>, assembled: bool) -> Result<Vec<Message>, TestCaseError> {
+    let mut out = Vec::new();
+    let mut current: Option<(OpCode, Vec<u8>)> = None;
+    for e in events {
+        match (assembled, e) {
+            (true, Event::Message(m)) => out.push(m),
+            (
+                false,
+                Event::Fragment {
+                    opcode,
+                    payload,
+                    fin,
+                },
+            ) => {
+                match (&mut current, opcode) {
+                    (None, OpCode::Text | OpCode::Binary) => {
+                        current = Some((opcode, payload.to_vec()))
+                    }
+                    (Some((_, data)), OpCode::Continuation) => data.extend_from_slice(&payload),
+                    _ => {
+                        return Err(TestCaseError::fail(format!(
+                            "fragment out of order: {opcode:?}"
+                        )));
+                    }
+                }
+                if fin {
+                    let (kind, data) = current.take().unwrap();
+                    out.push(match kind {
+                        OpCode::Text => Message::from(String::from_utf8(data).unwrap()),
+                        _ => Message::from(data),
+                    });
+                }
+            }
+            (_, other) => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
+        }
+    }
+    prop_assert!(current.is_none());
+    Ok(out)
+}
+
+/// A client compresses `payload` with default deflate parameters; a server
+/// with `limit` as its message limit receives it. Returns the wire size of
+/// the frame and the server's first event.
+fn compressed_client_message(payload: &[u8], limit: usize) -> (usize, Option<Event>) {
+    let (client_params, server_params) =
+        negotiate(&DeflateConfig::default(), &DeflateConfig::default());
+    let mut client = Connection::new(
+        Role::Client,
+        Config::default().with_rng(StdRng::seed_from_u64(5)),
+    );
+    client.enable_permessage_deflate(&client_params);
+    client.send_binary(payload).unwrap();
+    let wire = take_transmit(&mut client);
+    let mut server = Connection::new(
+        Role::Server,
+        Config {
+            max_message_size: limit,
+            ..Config::default()
+        },
+    );
+    server.enable_permessage_deflate(&server_params);
+    server.receive(&wire);
+    (wire.len(), server.poll_event())
 }
