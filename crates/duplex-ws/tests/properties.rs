@@ -1488,10 +1488,10 @@ fn deflate_config() -> impl Strategy<Value = DeflateConfig> {
 fn negotiate(client: &DeflateConfig, server: &DeflateConfig) -> (DeflateParams, DeflateParams) {
     let offer = client.client_offer();
     let (server_params, response) = server
-        .negotiate(&[offer.clone()])
+        .negotiate(std::slice::from_ref(&offer))
         .unwrap_or_else(|| panic!("server declined {offer:?}"));
     let client_params = client
-        .accept_response(&[response.clone()])
+        .accept_response(std::slice::from_ref(&response))
         .unwrap_or_else(|e| panic!("client refused {response:?} to {offer:?}: {e}"))
         .unwrap_or_else(|| panic!("client saw no agreement in {response:?}"));
     (client_params, server_params)
