@@ -45,6 +45,9 @@ pub(crate) async fn run(addr: SocketAddr, name: &str) -> Result<(), Box<dyn std:
 async fn route(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     Ok(match req.uri().path() {
         "/echo" => websocket_echo(&mut req),
+        p if p == "/engine.io" || p.starts_with("/engine.io/") => {
+            crate::socketio::engineio(req).await
+        }
         _ => text_response(StatusCode::NOT_FOUND, "not found\n"),
     })
 }

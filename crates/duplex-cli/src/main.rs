@@ -3,6 +3,7 @@
 
 mod autobahn;
 mod http_server;
+mod socketio;
 
 use std::net::SocketAddr;
 
@@ -67,8 +68,12 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { addr } => http_server::run(addr, "duplex demo server").await,
+            Command::Serve { addr } => {
+                socketio::init(socketio::Settings::Reference);
+                http_server::run(addr, "duplex demo server").await
+            }
             Command::ConformanceServer { addr } => {
+                socketio::init(socketio::Settings::Conformance);
                 http_server::run(addr, "duplex conformance server").await
             }
             Command::AutobahnClient { url, agent } => autobahn::run(&url, &agent).await,

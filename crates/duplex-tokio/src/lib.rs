@@ -30,7 +30,9 @@
 #![forbid(unsafe_code)]
 
 mod client;
+pub mod engineio;
 mod error;
+pub mod polling;
 mod server;
 mod stream;
 mod tls;
