@@ -12,7 +12,7 @@
 //!
 //! * [`EngineIoServer`]: Engine.IO v4 (and v3) polling, WebSocket and the
 //!   upgrade between them, as the reference server answers.
-//! * `SockJsServer`: SockJS 0.3.3, every transport.
+//! * [`SockJsServer`]: SockJS 0.3.3, every transport.
 //! * `SseServer`: one-way push over `text/event-stream` with resumption
 //!   from `Last-Event-ID`.
 //!
@@ -63,6 +63,7 @@ mod http;
 mod id;
 mod queue;
 mod session;
+mod sockjs;
 mod timer;
 
 pub use crate::endpoint::Endpoint;
@@ -71,4 +72,5 @@ pub use crate::error::{CloseReason, Error};
 pub use crate::http::{Cors, Event, Message, OpenInfo, Request, Response, Transmit, TransportName};
 pub use crate::id::{RequestId, SessionId};
 pub use crate::queue::{OverflowPolicy, QueueConfig};
+pub use crate::sockjs::{SockJsConfig, SockJsServer};
 pub use duplex_engineio::{ProtocolVersion, Utf8Bytes};
