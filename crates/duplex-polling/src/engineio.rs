@@ -598,7 +598,6 @@ impl EngineIoServer {
             now,
         );
         let mut core = SessionCore::new(
-            sid.clone(),
             Timing {
                 disconnect_delay: None,
                 heartbeat: None,

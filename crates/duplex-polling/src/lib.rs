@@ -13,7 +13,7 @@
 //! * [`EngineIoServer`]: Engine.IO v4 (and v3) polling, WebSocket and the
 //!   upgrade between them, as the reference server answers.
 //! * [`SockJsServer`]: SockJS 0.3.3, every transport.
-//! * `SseServer`: one-way push over `text/event-stream` with resumption
+//! * [`SseServer`]: one-way push over `text/event-stream` with resumption
 //!   from `Last-Event-ID`.
 //!
 //! The adapter loop is the same for all three:
@@ -44,8 +44,6 @@
 //! assert_eq!(server.poll_timeout(), Some(t0 + Duration::from_secs(25)));
 //! ```
 #![forbid(unsafe_code)]
-// The SockJS and Server-Sent Events dialects (next commits) use the rest of the shared helpers.
-#![allow(dead_code)]
 #![cfg_attr(
     not(test),
     deny(
@@ -64,6 +62,7 @@ mod id;
 mod queue;
 mod session;
 mod sockjs;
+mod sse;
 mod timer;
 
 pub use crate::endpoint::Endpoint;
@@ -73,4 +72,5 @@ pub use crate::http::{Cors, Event, Message, OpenInfo, Request, Response, Transmi
 pub use crate::id::{RequestId, SessionId};
 pub use crate::queue::{OverflowPolicy, QueueConfig};
 pub use crate::sockjs::{SockJsConfig, SockJsServer};
+pub use crate::sse::{SseConfig, SseServer};
 pub use duplex_engineio::{ProtocolVersion, Utf8Bytes};

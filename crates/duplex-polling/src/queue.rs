@@ -111,11 +111,6 @@ impl<T> OutQueue<T> {
         self.items.is_empty()
     }
 
-    /// Items waiting, application messages and control packets.
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
     /// How many more application messages fit by count.
     pub(crate) fn free_slots(&self) -> usize {
         self.config.max_messages.saturating_sub(self.messages)

@@ -41,8 +41,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::RequestId;
 use crate::queue::{OutQueue, QueueConfig};
-use crate::{RequestId, SessionId};
 
 /// Where a session is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +114,6 @@ pub(crate) enum Due {
 /// The dialect-independent part of a session.
 #[derive(Debug)]
 pub(crate) struct SessionCore<T> {
-    pub(crate) id: SessionId,
     lifecycle: Lifecycle,
     receiver: Option<Receiver>,
     /// Messages waiting for a receiver.
@@ -126,9 +125,8 @@ pub(crate) struct SessionCore<T> {
 
 impl<T> SessionCore<T> {
     /// A new, open session without a receiver, created at `now`.
-    pub(crate) fn new(id: SessionId, timing: Timing, queue: QueueConfig, now: Instant) -> Self {
+    pub(crate) fn new(timing: Timing, queue: QueueConfig, now: Instant) -> Self {
         Self {
-            id,
             lifecycle: Lifecycle::Open,
             receiver: None,
             queue: OutQueue::new(queue),
@@ -235,14 +233,11 @@ impl<T> SessionCore<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     const S: Duration = Duration::from_secs(1);
 
     fn core(now: Instant) -> SessionCore<&'static str> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         SessionCore::new(
-            SessionId::generate(&mut rng),
             Timing {
                 disconnect_delay: Some(5 * S),
                 heartbeat: Some(25 * S),

@@ -938,7 +938,7 @@ impl SockJsServer {
         self.sessions.insert(
             sid.clone(),
             SjsSession {
-                core: SessionCore::new(sid.clone(), timing, self.config.queue, now),
+                core: SessionCore::new(timing, self.config.queue, now),
                 key,
                 close_frame: None,
             },

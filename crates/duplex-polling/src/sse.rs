@@ -1,0 +1,669 @@
+//! The Server-Sent Events dialect: one-way push over `text/event-stream`,
+//! resumable.
+//!
+//! Every event carries `id: <session>:<sequence>`. A browser's
+//! `EventSource` reconnects by itself when a stream ends (the response
+//! limit, a proxy timeout, a network change) and sends the last id it saw
+//! in `Last-Event-ID`; the machine finds the session from it and replays
+//! what the client missed from a bounded buffer of written events, so
+//! nothing is lost or repeated. If the buffer no longer reaches back far
+//! enough the old session ends with [`CloseReason::ReplayGap`] and a new
+//! one starts, so a gap is never silent.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET` without `Last-Event-ID` | a new session's stream: `retry:`, then events; [`Event::Opened`] |
+//! | `GET` with `Last-Event-ID: <session>:<n>` | the same session, events after `n` first (taking over a stream still open) |
+//! | `GET` for a session the application closed | 204, which tells `EventSource` to stop |
+//! | other methods | 405 |
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use duplex_engineio::Utf8Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use rand::{RngCore, SeedableRng, rngs::StdRng};
+
+use crate::http::{Cors, OpenInfo, Response, query_param, text_response};
+use crate::queue::{Full, OverflowPolicy, QueueConfig};
+use crate::session::{Due, Receiver, SessionCore, Timing};
+use crate::timer::Timers;
+use crate::{
+    CloseReason, Error, Event, Message, Request, RequestId, SessionId, Transmit, TransportName,
+};
+
+/// The `Last-Event-ID` request header.
+static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+/// Settings of a Server-Sent Events endpoint.
+pub struct SseConfig {
+    /// Sent as `retry:` at the start of every stream: how long the browser
+    /// waits before reconnecting. Default 3 s; `None` leaves the browser's
+    /// own default.
+    pub retry: Option<Duration>,
+    /// A comment line (`:`) this often on an idle stream, so that proxies
+    /// keep it open. Default 15 s.
+    pub heartbeat_interval: Duration,
+    /// How long a session waits for its client to reconnect. Default 30 s.
+    pub disconnect_delay: Duration,
+    /// A stream ends after this many bytes of events, so that browsers
+    /// free what they hold; the client reconnects and resumes. Default
+    /// 128 KiB.
+    pub response_limit: usize,
+    /// Events kept after being written, for resumption. Default 256.
+    pub replay_capacity: usize,
+    /// Most sessions at once; more get 503. Default 65,536.
+    pub max_sessions: usize,
+    /// Bounds of each session's queue of events not yet written.
+    pub queue: QueueConfig,
+    /// CORS and the Origin allow-list. Default: CORS on, any origin.
+    pub cors: Cors,
+    /// The source of session ids. Default: seeded from the OS.
+    pub rng: Box<dyn RngCore + Send>,
+}
+
+impl Default for SseConfig {
+    fn default() -> Self {
+        Self {
+            retry: Some(Duration::from_secs(3)),
+            heartbeat_interval: Duration::from_secs(15),
+            disconnect_delay: Duration::from_secs(30),
+            response_limit: 128 * 1024,
+            replay_capacity: 256,
+            max_sessions: 65_536,
+            queue: QueueConfig::default(),
+            cors: Cors::permissive(),
+            rng: Box::new(StdRng::from_os_rng()),
+        }
+    }
+}
+
+impl SseConfig {
+    /// Replaces the random source, e.g. with a seeded one in tests.
+    pub fn with_rng(mut self, rng: impl RngCore + Send + 'static) -> Self {
+        self.rng = Box::new(rng);
+        self
+    }
+}
+
+impl std::fmt::Debug for SseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseConfig")
+            .field("retry", &self.retry)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("disconnect_delay", &self.disconnect_delay)
+            .field("response_limit", &self.response_limit)
+            .field("replay_capacity", &self.replay_capacity)
+            .field("max_sessions", &self.max_sessions)
+            .field("queue", &self.queue)
+            .field("cors", &self.cors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One event, numbered in its session.
+#[derive(Clone, Debug)]
+struct SseEvent {
+    seq: u64,
+    event: Option<Utf8Bytes>,
+    data: Utf8Bytes,
+}
+
+impl SseEvent {
+    fn weight(&self) -> usize {
+        self.data.len() + self.event.as_ref().map_or(0, Utf8Bytes::len)
+    }
+
+    /// `id:`, `event:`, one `data:` line per line of the data, blank line.
+    fn encode(&self, session: &SessionId, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(session.as_str().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        out.push(b'\n');
+        if let Some(event) = &self.event {
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(event.as_bytes());
+            out.push(b'\n');
+        }
+        // Any of CRLF, CR, LF ends a line in the event stream format.
+        let data = self.data.as_str();
+        let mut rest = data;
+        loop {
+            let cut = rest.find(['\r', '\n']);
+            let (line, next) = match cut {
+                Some(i) => {
+                    let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+                    (&rest[..i], Some(&rest[i + skip..]))
+                }
+                None => (rest, None),
+            };
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+            match next {
+                Some(n) => rest = n,
+                None => break,
+            }
+        }
+        out.push(b'\n');
+    }
+}
+
+#[derive(Debug)]
+struct SseSession {
+    core: SessionCore<SseEvent>,
+    next_seq: u64,
+    /// The highest sequence number written to some stream.
+    written_upto: u64,
+    /// Written events, oldest first, for resumption.
+    replay: VecDeque<SseEvent>,
+}
+
+/// A sans-IO Server-Sent Events endpoint.
+///
+/// ```
+/// use std::time::Instant;
+/// use duplex_polling::{Event, Message, Request, RequestId, SseConfig, SseServer, Transmit};
+/// use http::Method;
+///
+/// let mut server = SseServer::new(SseConfig::default());
+/// let now = Instant::now();
+/// server.handle_request(Request::new(RequestId(1), Method::GET, "/"), now);
+/// let Some(Event::Opened { session, .. }) = server.poll_event() else { panic!() };
+/// assert!(matches!(server.poll_transmit(), Some(Transmit::StreamStart { .. })));
+/// assert!(matches!(server.poll_transmit(), Some(Transmit::StreamChunk { .. }))); // retry:
+/// server.send(&session, Message::text("hello"), now).unwrap();
+/// let Some(Transmit::StreamChunk { data, .. }) = server.poll_transmit() else { panic!() };
+/// assert_eq!(data, format!("id: {session}:1\ndata: hello\n\n"));
+/// ```
+pub struct SseServer {
+    config: SseConfig,
+    sessions: HashMap<SessionId, SseSession>,
+    streams: HashMap<RequestId, SessionId>,
+    timers: Timers,
+    dirty: Vec<SessionId>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    now: Option<Instant>,
+}
+
+impl std::fmt::Debug for SseServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseServer")
+            .field("config", &self.config)
+            .field("sessions", &self.sessions.len())
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SseServer {
+    /// An endpoint with these settings and no sessions.
+    pub fn new(config: SseConfig) -> Self {
+        Self {
+            config,
+            sessions: HashMap::new(),
+            streams: HashMap::new(),
+            timers: Timers::default(),
+            dirty: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            now: None,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SseConfig {
+        &self.config
+    }
+
+    /// Requests carry no body here; anything is refused.
+    pub fn body_limit(&self) -> usize {
+        0
+    }
+
+    /// Sessions in the table (open, and closed ones still answering 204).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Streams open.
+    pub fn connection_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Whether `session` is open.
+    pub fn is_open(&self, session: &SessionId) -> bool {
+        self.sessions.get(session).is_some_and(|s| s.core.is_open())
+    }
+
+    /// How many more events `session` can queue before `send` overflows.
+    pub fn send_capacity(&self, session: &SessionId) -> Option<usize> {
+        self.sessions
+            .get(session)
+            .filter(|s| s.core.is_open())
+            .map(|s| s.core.queue.free_slots())
+    }
+
+    fn touch(&mut self, now: Instant) {
+        self.now = Some(self.now.map_or(now, |t| t.max(now)));
+    }
+
+    // ---- inputs ------------------------------------------------------------
+
+    /// A request arrived.
+    pub fn handle_request(&mut self, request: Request, now: Instant) {
+        self.touch(now);
+        let id = request.id;
+        if !self.config.cors.allows(&request) {
+            return self.respond(id, text_response(StatusCode::FORBIDDEN, "Forbidden"));
+        }
+        if request.method == Method::OPTIONS && self.config.cors.enabled {
+            let mut headers = HeaderMap::new();
+            self.config.cors.apply(&request, &mut headers, false);
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, OPTIONS"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("86400"),
+            );
+            return self.respond(
+                id,
+                Response::new(StatusCode::NO_CONTENT, headers, Bytes::new()),
+            );
+        }
+        if request.method != Method::GET {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ALLOW, HeaderValue::from_static("GET, OPTIONS"));
+            return self.respond(
+                id,
+                Response::new(StatusCode::METHOD_NOT_ALLOWED, headers, Bytes::new()),
+            );
+        }
+        let last = request
+            .header_str(&LAST_EVENT_ID)
+            .map(str::to_owned)
+            .or_else(|| query_param(&request.query, "lastEventId"))
+            .and_then(|v| self.parse_event_id(&v));
+        match last {
+            Some((sid, seq)) => self.resume(&request, sid, seq, now),
+            None => self.open(&request, now),
+        }
+        self.flush();
+    }
+
+    /// The client went away: the session waits `disconnect_delay` for it to
+    /// reconnect.
+    pub fn abort(&mut self, request: RequestId, now: Instant) {
+        self.touch(now);
+        let Some(sid) = self.streams.remove(&request) else {
+            return;
+        };
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            s.core.detach_request(request, now);
+        }
+        self.reschedule(&sid);
+    }
+
+    /// Server-Sent Events have no WebSockets; ignored.
+    pub fn websocket_message(&mut self, _connection: RequestId, _message: Message, _now: Instant) {}
+
+    /// Server-Sent Events have no WebSockets; same as [`SseServer::abort`].
+    pub fn websocket_closed(&mut self, connection: RequestId, now: Instant) {
+        self.abort(connection, now);
+    }
+
+    /// Advances the timers: comment heartbeats and disconnect delays.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.touch(now);
+        for sid in self.timers.take_due(now) {
+            let Some(s) = self.sessions.get_mut(&sid) else {
+                continue;
+            };
+            match s.core.on_timeout(now) {
+                Due::Nothing => {}
+                Due::Heartbeat(receiver) => {
+                    let request = receiver.request();
+                    self.transmits.push_back(Transmit::StreamChunk {
+                        request,
+                        data: Bytes::from_static(b":\n\n"),
+                    });
+                    if s.core.wrote(3) {
+                        s.core.detach(now);
+                        self.end_stream(request);
+                    }
+                }
+                Due::Expired => {
+                    let was_open = s.core.is_open();
+                    self.sessions.remove(&sid);
+                    if was_open {
+                        self.events.push_back(Event::Closed {
+                            session: sid.clone(),
+                            reason: CloseReason::Expired,
+                        });
+                    }
+                }
+            }
+            self.reschedule(&sid);
+        }
+        self.flush();
+    }
+
+    // ---- outputs -----------------------------------------------------------
+
+    /// The next thing for the adapter to write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.flush();
+        self.transmits.pop_front()
+    }
+
+    /// The next application event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    // ---- commands ----------------------------------------------------------
+
+    /// Sends `message` as an unnamed event (`message` in the browser).
+    /// Server-Sent Events carry text only.
+    pub fn send(
+        &mut self,
+        session: &SessionId,
+        message: Message,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let Message::Text(data) = message else {
+            return Err(Error::BinaryNotSupported);
+        };
+        self.push(session, None, data, now)
+    }
+
+    /// Sends an event named `event` (`addEventListener(event, ...)` in the
+    /// browser). The name may not contain a line break.
+    pub fn send_event(
+        &mut self,
+        session: &SessionId,
+        event: &str,
+        data: impl Into<String>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        if event.contains(['\r', '\n']) {
+            return Err(Error::InvalidEventName);
+        }
+        self.push(
+            session,
+            Some(Utf8Bytes::from(event.to_owned())),
+            Utf8Bytes::from(data.into()),
+            now,
+        )
+    }
+
+    fn push(
+        &mut self,
+        session: &SessionId,
+        event: Option<Utf8Bytes>,
+        data: Utf8Bytes,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.touch(now);
+        let s = self
+            .sessions
+            .get_mut(session)
+            .filter(|s| s.core.is_open())
+            .ok_or(Error::NoSuchSession)?;
+        let item = SseEvent {
+            seq: s.next_seq,
+            event,
+            data,
+        };
+        let weight = item.weight();
+        match s.core.queue.push(item, weight) {
+            Ok(()) => {
+                s.next_seq += 1;
+                self.dirty.push(session.clone());
+                Ok(())
+            }
+            Err(Full) => {
+                if s.core.queue.policy() == OverflowPolicy::CloseSession {
+                    self.close_with(session, CloseReason::QueueOverflow, now);
+                }
+                Err(Error::QueueFull)
+            }
+        }
+    }
+
+    /// Closes `session`: what is queued is written, the stream ends, and a
+    /// reconnecting client is told to stop (204) until `disconnect_delay`
+    /// passes. [`Event::Closed`] follows at once.
+    pub fn close(&mut self, session: &SessionId, now: Instant) -> Result<(), Error> {
+        self.touch(now);
+        if !self.is_open(session) {
+            return Err(Error::NoSuchSession);
+        }
+        self.close_with(session, CloseReason::Application, now);
+        Ok(())
+    }
+
+    // ---- logic -------------------------------------------------------------
+
+    fn parse_event_id(&self, value: &str) -> Option<(SessionId, u64)> {
+        let (sid, seq) = value.trim().rsplit_once(':')?;
+        let seq = seq.parse().ok()?;
+        let (sid, _) = self.sessions.get_key_value(sid)?;
+        Some((sid.clone(), seq))
+    }
+
+    fn open(&mut self, request: &Request, now: Instant) {
+        if self.sessions.len() >= self.config.max_sessions {
+            return self.respond(
+                request.id,
+                text_response(StatusCode::SERVICE_UNAVAILABLE, "Too many sessions"),
+            );
+        }
+        let mut sid = SessionId::generate(self.config.rng.as_mut());
+        while self.sessions.contains_key(&sid) {
+            sid = SessionId::generate(self.config.rng.as_mut());
+        }
+        let timing = Timing {
+            disconnect_delay: Some(self.config.disconnect_delay),
+            heartbeat: Some(self.config.heartbeat_interval),
+            stream_limit: self.config.response_limit,
+        };
+        self.sessions.insert(
+            sid.clone(),
+            SseSession {
+                core: SessionCore::new(timing, self.config.queue, now),
+                next_seq: 1,
+                written_upto: 0,
+                replay: VecDeque::new(),
+            },
+        );
+        self.events.push_back(Event::Opened {
+            session: sid.clone(),
+            info: OpenInfo::from_request(TransportName::ServerSentEvents, request),
+        });
+        self.start_stream(request, &sid, now);
+    }
+
+    fn resume(&mut self, request: &Request, sid: SessionId, seen: u64, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return self.open(request, now);
+        };
+        if seen >= s.next_seq {
+            // An id this session never gave out.
+            return self.open(request, now);
+        }
+        let gap =
+            seen < s.written_upto && s.replay.front().is_none_or(|first| first.seq > seen + 1);
+        if gap {
+            if s.core.is_open() {
+                self.close_with(&sid, CloseReason::ReplayGap, now);
+            }
+            return self.open(request, now);
+        }
+        // Put what the client missed back in front of what it never got.
+        let mut missed = Vec::new();
+        while s.replay.back().is_some_and(|e| e.seq > seen) {
+            if let Some(e) = s.replay.pop_back() {
+                missed.push(e);
+            }
+        }
+        missed.reverse();
+        s.written_upto = s.written_upto.min(seen);
+        s.core.queue.requeue_front(missed.into_iter().map(|e| {
+            let w = e.weight();
+            (e, w)
+        }));
+        if !s.core.is_open() && s.core.queue.is_empty() {
+            // Closed, and nothing left to say: tell EventSource to stop.
+            return self.respond(
+                request.id,
+                Response::new(StatusCode::NO_CONTENT, HeaderMap::new(), Bytes::new()),
+            );
+        }
+        if let Some(old) = s.core.detach(now) {
+            // The client moved on; its old stream is dead or soon will be.
+            self.end_stream(old.request());
+        }
+        self.start_stream(request, &sid, now);
+    }
+
+    fn start_stream(&mut self, request: &Request, sid: &SessionId, now: Instant) {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(
+            HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        );
+        self.config.cors.apply(request, &mut headers, false);
+        self.transmits.push_back(Transmit::StreamStart {
+            request: request.id,
+            status: StatusCode::OK,
+            headers,
+        });
+        let prelude = match self.config.retry {
+            Some(retry) => format!("retry: {}\n\n", retry.as_millis()),
+            None => ":\n\n".to_owned(),
+        };
+        self.transmits.push_back(Transmit::StreamChunk {
+            request: request.id,
+            data: Bytes::from(prelude),
+        });
+        if let Some(s) = self.sessions.get_mut(sid) {
+            s.core.attach(
+                Receiver::Stream {
+                    request: request.id,
+                    written: 0,
+                },
+                now,
+            );
+            self.streams.insert(request.id, sid.clone());
+            self.dirty.push(sid.clone());
+        }
+        self.reschedule(sid);
+    }
+
+    fn close_with(&mut self, sid: &SessionId, reason: CloseReason, now: Instant) {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        if !s.core.close() {
+            return;
+        }
+        self.events.push_back(Event::Closed {
+            session: sid.clone(),
+            reason,
+        });
+        // Deliver what is queued, then end the stream.
+        self.write_queued(sid, now);
+        if let Some(r) = self.sessions.get_mut(sid).and_then(|s| s.core.detach(now)) {
+            self.end_stream(r.request());
+        }
+        if reason == CloseReason::ReplayGap {
+            // Nothing of it can be delivered any more.
+            self.sessions.remove(sid);
+        }
+        self.reschedule(sid);
+    }
+
+    /// Writes queued events to the attached stream, up to its byte limit.
+    fn write_queued(&mut self, sid: &SessionId, now: Instant) {
+        let capacity = self.config.replay_capacity;
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        let Some(receiver) = s.core.receiver() else {
+            return;
+        };
+        let request = receiver.request();
+        let mut chunk = Vec::new();
+        let mut limit_reached = false;
+        while !limit_reached {
+            let Some(event) = s.core.queue.pop() else {
+                break;
+            };
+            let before = chunk.len();
+            event.encode(sid, &mut chunk);
+            limit_reached = s.core.wrote(chunk.len() - before);
+            s.written_upto = event.seq;
+            s.replay.push_back(event);
+            while s.replay.len() > capacity {
+                s.replay.pop_front();
+            }
+        }
+        if !chunk.is_empty() {
+            self.transmits.push_back(Transmit::StreamChunk {
+                request,
+                data: Bytes::from(chunk),
+            });
+        }
+        // A closed session's stream ends once it has said everything.
+        if limit_reached || (!s.core.is_open() && s.core.queue.is_empty()) {
+            s.core.detach(now);
+            self.end_stream(request);
+        }
+    }
+
+    fn end_stream(&mut self, request: RequestId) {
+        if self.streams.remove(&request).is_some() {
+            self.transmits.push_back(Transmit::StreamEnd { request });
+        }
+    }
+
+    fn reschedule(&mut self, sid: &SessionId) {
+        let deadline = self.sessions.get(sid).and_then(|s| s.core.deadline());
+        self.timers.set(sid, deadline);
+    }
+
+    fn flush(&mut self) {
+        let Some(now) = self.now else {
+            return;
+        };
+        for sid in std::mem::take(&mut self.dirty) {
+            self.write_queued(&sid, now);
+            self.reschedule(&sid);
+        }
+    }
+
+    fn respond(&mut self, request: RequestId, response: Response) {
+        self.transmits
+            .push_back(Transmit::Response { request, response });
+    }
+}
+
+crate::endpoint::delegate_endpoint!(SseServer, |s, session, _code, _reason, now| s
+    .close(session, now));
