@@ -6,6 +6,7 @@
 //! the configured limits on any input.
 
 pub mod engineio;
+pub mod polling;
 pub mod socketio;
 pub mod stomp;
 pub mod ws;
@@ -26,4 +27,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("socketio_decoder", socketio::decoder),
     ("stomp_frame", stomp::frame),
     ("stomp_server", stomp::server),
+    ("polling_engineio", polling::engineio),
+    ("polling_sockjs", polling::sockjs),
+    ("polling_sse", polling::sse),
 ];

@@ -53,6 +53,8 @@ pub trait Endpoint {
     ) -> Result<(), Error>;
     /// The most body bytes a request may carry.
     fn body_limit(&self) -> usize;
+    /// Sessions held (open, and closed ones still answering their close).
+    fn session_count(&self) -> usize;
 }
 
 /// Implements [`Endpoint`] by delegating to the inherent methods.
@@ -108,6 +110,9 @@ macro_rules! delegate_endpoint {
             }
             fn body_limit(&self) -> usize {
                 <$ty>::body_limit(self)
+            }
+            fn session_count(&self) -> usize {
+                <$ty>::session_count(self)
             }
         }
     };
