@@ -48,6 +48,9 @@ async fn route(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible>
         p if p == "/engine.io" || p.starts_with("/engine.io/") => {
             crate::socketio::engineio(req).await
         }
+        p if p == "/socket.io" || p.starts_with("/socket.io/") => {
+            crate::socketio::socketio(req).await
+        }
         _ => text_response(StatusCode::NOT_FOUND, "not found\n"),
     })
 }

@@ -56,10 +56,16 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The conformance server runs on one thread, as the Node reference
+    // does: requests that arrive together on separate connections are then
+    // handled in arrival order (the official suites race a GET against a
+    // POST `1` and expect the GET first; a multi-threaded scheduler, with
+    // its LIFO slot, often runs the later one first).
+    let mut builder = match cli.command {
+        Command::ConformanceServer { .. } => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("duplex: cannot start the runtime: {e}");

@@ -33,6 +33,7 @@ mod client;
 pub mod engineio;
 mod error;
 pub mod polling;
+pub mod socketio;
 mod server;
 mod stream;
 mod tls;

@@ -256,6 +256,35 @@ impl<E, A> Clone for PollingService<E, A> {
     }
 }
 
+/// A [`PollingService`] that does not keep it alive (for applications that
+/// hand out handles to themselves).
+pub struct WeakPollingService<E, A> {
+    shared: Weak<Shared<E, A>>,
+}
+
+impl<E, A> Clone for WeakPollingService<E, A> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<E, A> std::fmt::Debug for WeakPollingService<E, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakPollingService").finish_non_exhaustive()
+    }
+}
+
+impl<E, A> WeakPollingService<E, A> {
+    /// The service, if it still exists.
+    pub fn upgrade(&self) -> Option<PollingService<E, A>> {
+        self.shared
+            .upgrade()
+            .map(|shared| PollingService { shared })
+    }
+}
+
 impl<E, A> std::fmt::Debug for PollingService<E, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PollingService")
@@ -310,6 +339,13 @@ where
         }
     }
 
+    /// A handle that does not keep the service alive.
+    pub fn downgrade(&self) -> WeakPollingService<E, A> {
+        WeakPollingService {
+            shared: Arc::downgrade(&self.shared),
+        }
+    }
+
     /// The path prefix this service is mounted at.
     pub fn mount(&self) -> &str {
         &self.shared.mount
@@ -323,6 +359,14 @@ where
             let mut guard = lock(&self.shared.core);
             let core = &mut *guard;
             let now = Instant::now();
+            // Time first: an input that arrives after a deadline must see
+            // the machines as they are after it, even if the timer task
+            // has not woken yet.
+            if core.next_deadline().is_some_and(|at| at <= now) {
+                core.endpoint.handle_timeout(now);
+                core.app
+                    .handle_timeout(&mut core.endpoint, now, &mut core.deferred);
+            }
             let r = f(&mut core.endpoint, &mut core.app, now, &mut core.deferred);
             core.pump(now);
             self.rearm(core);
