@@ -214,6 +214,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             if let Poll::Ready(Err(e)) = self.poll_write_out(cx) {
                 return Poll::Ready(Some(Err(e)));
             }
+            // A peer that sends pings but never reads would otherwise grow
+            // our write buffer without bound: stop reading until it drains
+            // (the pending write has registered the waker).
+            if self.out.len() > self.config.write_high_water {
+                return Poll::Pending;
+            }
             if self.conn.should_close_transport() {
                 if let Err(e) = ready!(self.poll_finish(cx)) {
                     return Poll::Ready(Some(Err(e)));

@@ -248,14 +248,17 @@ impl Connection {
     /// size limit; returns the kind of message it belongs to.
     #[inline]
     fn check_data_header(&self, header: &FrameHeader) -> Result<OpCode, ProtocolError> {
-        let (kind, so_far) = match (header.opcode, &self.incoming) {
-            (OpCode::Continuation, Some(a)) => (a.opcode, a.len),
+        let (kind, so_far, compressed) = match (header.opcode, &self.incoming) {
+            (OpCode::Continuation, Some(a)) => (a.opcode, a.len, a.compressed),
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
             (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
-            (opcode, None) => (opcode, 0),
+            (opcode, None) => (opcode, 0, header.rsv1),
         };
+        // A compressed message is held to the limit by its inflated size,
+        // checked while inflating; its wire size says nothing (an
+        // incompressible message grows a little).
         let len = so_far + header.payload_len;
-        if len > self.config.max_message_size as u64 {
+        if !compressed && len > self.config.max_message_size as u64 {
             return Err(ProtocolError::MessageTooLarge {
                 len,
                 limit: self.config.max_message_size,
@@ -495,12 +498,16 @@ impl Connection {
             ));
         }
         let mut compressed = std::mem::take(&mut self.compressed);
-        let (payload, rsv1) = match self.deflate.as_mut() {
+        let use_compressed = match self.deflate.as_mut() {
             Some(codec) if compress && codec.wants(payload.len()) => {
-                codec.compress(payload, &mut compressed);
-                (compressed.as_slice(), true)
+                codec.compress(payload, &mut compressed)
             }
-            _ => (payload, false),
+            _ => false,
+        };
+        let (payload, rsv1) = if use_compressed {
+            (compressed.as_slice(), true)
+        } else {
+            (payload, false)
         };
         match self.config.max_outgoing_frame_size {
             Some(max) if max > 0 && payload.len() > max => {

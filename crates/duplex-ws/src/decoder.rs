@@ -11,6 +11,9 @@ use crate::error::ProtocolError;
 use crate::frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::mask::apply_mask;
 
+/// The most read-buffer room reserved at once for a frame still arriving.
+const RESERVE_STEP: usize = 64 * 1024;
+
 /// Which end of the connection this is. A server receives masked frames
 /// and sends unmasked ones; a client the reverse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,7 +84,9 @@ impl FrameDecoder {
         let total = pending.header_len + payload_len;
         if buf.len() < total {
             self.pending = Some(pending);
-            buf.reserve(total - buf.len());
+            // Grow with what arrives, not with what a header announces: a
+            // 14-byte header must not reserve 16 MiB on its own.
+            buf.reserve((total - buf.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         self.pending = None;

@@ -325,8 +325,11 @@ impl DeflateCodec {
         len >= self.threshold
     }
 
-    /// Compresses one whole message into `out` (without the sync-flush tail).
-    pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) {
+    /// Compresses one whole message into `out` (without the sync-flush
+    /// tail). Returns false when the message should rather go uncompressed:
+    /// compression made it no smaller and, the context being reset after
+    /// every message, skipping it leaves the two ends' windows in step.
+    pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
         out.clear();
         out.reserve(input.len() / 2 + 16);
         let mut consumed = 0usize;
@@ -365,7 +368,9 @@ impl DeflateCodec {
         }
         if self.reset_compressor {
             self.compress.reset();
+            return out.len() < input.len();
         }
+        true
     }
 
     /// Inflates one frame's worth of a compressed message, appending to
