@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -33,13 +33,23 @@ pub(crate) async fn run(addr: SocketAddr, name: &str) -> Result<(), Box<dyn std:
         let _ = tcp.set_nodelay(true);
         tokio::spawn(async move {
             let conn = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service_fn(route))
+                .serve_connection(TokioIo::new(tcp), service_fn(route_all))
                 .with_upgrades();
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });
     }
+}
+
+/// The SockJS/STOMP endpoints (streaming bodies), then everything else.
+async fn route_all(
+    req: Request<Incoming>,
+) -> Result<Response<Either<Body, duplex_tokio::sockjs::SockJsBody>>, Infallible> {
+    if crate::sockjs_stomp::handles(req.uri().path()) {
+        return Ok(crate::sockjs_stomp::route(req).await.map(Either::Right));
+    }
+    route(req).await.map(|r| r.map(Either::Left))
 }
 
 async fn route(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {

@@ -4,6 +4,7 @@
 mod autobahn;
 mod http_server;
 mod socketio;
+mod sockjs_stomp;
 
 use std::net::SocketAddr;
 
@@ -26,6 +27,13 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Also serve STOMP over TCP on this address (off unless given).
+        #[arg(long)]
+        stomp_addr: Option<SocketAddr>,
+        /// Relay STOMP clients to the external broker at this address
+        /// (RabbitMQ's STOMP plugin) instead of the embedded broker.
+        #[arg(long)]
+        stomp_relay: Option<String>,
     },
     /// Run the server that the outside conformance suites are pointed at,
     /// with test settings.
@@ -35,6 +43,13 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: SocketAddr,
+        /// Serve STOMP over TCP on this address.
+        #[arg(long, default_value = "127.0.0.1:61613")]
+        stomp_addr: SocketAddr,
+        /// Relay STOMP clients to the external broker at this address
+        /// (RabbitMQ's STOMP plugin) instead of the embedded broker.
+        #[arg(long)]
+        stomp_relay: Option<String>,
     },
     /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
     /// run every case (echoing each message), then ask for the reports.
@@ -74,12 +89,30 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { addr } => {
+            Command::Serve {
+                addr,
+                stomp_addr,
+                stomp_relay,
+            } => {
                 socketio::init(socketio::Settings::Reference);
+                sockjs_stomp::init(sockjs_stomp::Settings {
+                    stomp_addr,
+                    relay: stomp_relay,
+                })
+                .await?;
                 http_server::run(addr, "duplex demo server").await
             }
-            Command::ConformanceServer { addr } => {
+            Command::ConformanceServer {
+                addr,
+                stomp_addr,
+                stomp_relay,
+            } => {
                 socketio::init(socketio::Settings::Conformance);
+                sockjs_stomp::init(sockjs_stomp::Settings {
+                    stomp_addr: Some(stomp_addr),
+                    relay: stomp_relay,
+                })
+                .await?;
                 http_server::run(addr, "duplex conformance server").await
             }
             Command::AutobahnClient { url, agent } => autobahn::run(&url, &agent).await,

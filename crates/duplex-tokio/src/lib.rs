@@ -33,8 +33,10 @@ mod client;
 pub mod engineio;
 mod error;
 pub mod polling;
-pub mod socketio;
 mod server;
+pub mod socketio;
+pub mod sockjs;
+pub mod stomp;
 mod stream;
 mod tls;
 

@@ -1,0 +1,240 @@
+//! [`SockJsSocket`]: one SockJS session as the application sees it, shaped
+//! like a WebSocket whatever transport the client picked.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+
+use duplex_polling::{CloseReason, Message, OpenInfo, SessionId};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::sync::{mpsc, oneshot};
+
+use super::service::{Command, Control};
+
+/// What can go wrong when sending on or closing a [`SockJsSocket`].
+#[derive(Debug, thiserror::Error)]
+pub enum SockJsError {
+    /// The session is closed (by the client, the application, a timeout).
+    #[error("the SockJS session is closed")]
+    Closed,
+    /// The endpoint refused the message (binary data on a session that
+    /// carries only text).
+    #[error(transparent)]
+    Session(duplex_polling::Error),
+}
+
+/// Sends `Control::Release` when the last handle on a session is dropped.
+#[derive(Debug)]
+pub(crate) struct SessionGuard {
+    session: SessionId,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl SessionGuard {
+    pub(crate) fn new(session: SessionId, control: mpsc::UnboundedSender<Control>) -> Self {
+        Self { session, control }
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let _ = self.control.send(Control::Release(self.session.clone()));
+    }
+}
+
+type SendFuture = Pin<Box<dyn Future<Output = Result<(), SockJsError>> + Send>>;
+
+/// The sending half of a session: cheap to clone, usable from any task.
+/// The session stays open while the socket or any sender is alive.
+#[derive(Clone)]
+pub struct SockJsSender {
+    session: SessionId,
+    commands: mpsc::Sender<Command>,
+    _guard: Arc<SessionGuard>,
+}
+
+impl std::fmt::Debug for SockJsSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SockJsSender")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SockJsSender {
+    /// Queues `message` on the session; waits while the session's queue is
+    /// full (a client that does not poll slows the sender down).
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SockJsError> {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Send {
+            session: self.session.clone(),
+            message: message.into(),
+            reply,
+        };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| SockJsError::Closed)?;
+        rx.await.map_err(|_| SockJsError::Closed)?
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<(), SockJsError> {
+        self.send(Message::text(text)).await
+    }
+
+    /// Closes the session with `code` and `reason` (`c[code,"reason"]`, or
+    /// a WebSocket close on the raw endpoint), after the queued messages.
+    pub async fn close(&self, code: u16, reason: &str) -> Result<(), SockJsError> {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Close {
+            session: self.session.clone(),
+            code,
+            reason: reason.to_owned(),
+            reply,
+        };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| SockJsError::Closed)?;
+        rx.await.map_err(|_| SockJsError::Closed)?
+    }
+}
+
+/// One SockJS session: a [`Stream`] of received messages and a [`Sink`]
+/// of messages to send, closed with a code and a reason, as a WebSocket is.
+///
+/// The stream ends when the session closes ([`SockJsSocket::close_reason`]
+/// says why). Dropping the socket and every [`SockJsSender`] closes the
+/// session with `1000 "Normal closure"`.
+pub struct SockJsSocket {
+    sender: SockJsSender,
+    info: OpenInfo,
+    incoming: mpsc::Receiver<Message>,
+    closed: Arc<OnceLock<CloseReason>>,
+    sending: Option<SendFuture>,
+}
+
+impl std::fmt::Debug for SockJsSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SockJsSocket")
+            .field("session", &self.sender.session)
+            .field("transport", &self.info.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SockJsSocket {
+    pub(crate) fn new(
+        session: SessionId,
+        info: OpenInfo,
+        incoming: mpsc::Receiver<Message>,
+        commands: mpsc::Sender<Command>,
+        closed: Arc<OnceLock<CloseReason>>,
+        guard: Arc<SessionGuard>,
+    ) -> SockJsSocket {
+        SockJsSocket {
+            sender: SockJsSender {
+                session,
+                commands,
+                _guard: guard,
+            },
+            info,
+            incoming,
+            closed,
+            sending: None,
+        }
+    }
+
+    /// The session id (the server's own, not the client's session key).
+    pub fn id(&self) -> &SessionId {
+        &self.sender.session
+    }
+
+    /// The request that opened the session: transport, path, query,
+    /// headers.
+    pub fn info(&self) -> &OpenInfo {
+        &self.info
+    }
+
+    /// A sender for other tasks.
+    pub fn sender(&self) -> SockJsSender {
+        self.sender.clone()
+    }
+
+    /// The next received message; `None` once the session is closed.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.incoming.recv().await
+    }
+
+    /// Sends a message (see [`SockJsSender::send`]).
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SockJsError> {
+        self.sender.send(message).await
+    }
+
+    /// Closes the session (see [`SockJsSender::close`]).
+    pub async fn close(&self, code: u16, reason: &str) -> Result<(), SockJsError> {
+        self.sender.close(code, reason).await
+    }
+
+    /// Why the session closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.closed.get().copied()
+    }
+}
+
+impl Stream for SockJsSocket {
+    type Item = Message;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.get_mut().incoming.poll_recv(cx)
+    }
+}
+
+impl SockJsSocket {
+    fn poll_sending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SockJsError>> {
+        if let Some(fut) = self.sending.as_mut() {
+            let result = ready!(fut.as_mut().poll(cx));
+            self.sending = None;
+            result?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Sink<Message> for SockJsSocket {
+    type Error = SockJsError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SockJsError>> {
+        self.get_mut().poll_sending(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), SockJsError> {
+        let this = self.get_mut();
+        let sender = this.sender.clone();
+        this.sending = Some(Box::pin(async move { sender.send(item).await }));
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SockJsError>> {
+        self.get_mut().poll_sending(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SockJsError>> {
+        let this = self.get_mut();
+        ready!(this.poll_sending(cx))?;
+        if this.closed.get().is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        let sender = this.sender.clone();
+        this.sending = Some(Box::pin(async move {
+            match sender.close(1000, "Normal closure").await {
+                Ok(()) | Err(SockJsError::Closed) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }));
+        this.poll_sending(cx)
+    }
+}

@@ -1,0 +1,137 @@
+//! The server-side driver of one STOMP connection on the embedded broker:
+//! bytes between the transport and a [`ServerSession`], frames between the
+//! session and the broker task, and the session's timer.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use duplex_stomp::{Frame, ServerEvent, ServerSession};
+use tokio::sync::mpsc;
+
+use super::BrokerHandle;
+use super::transport::Transport;
+
+/// Moves whatever the session wants written into `chunks` (one chunk per
+/// call, so that a message transport carries one frame per message).
+pub(crate) fn take_server(session: &mut ServerSession, chunks: &mut Vec<Bytes>) {
+    if session.has_transmit() {
+        let mut out = BytesMut::new();
+        session.poll_transmit(&mut out);
+        chunks.push(out.freeze());
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes `chunks` within `limit`; `false` when the peer is gone or stuck.
+pub(crate) async fn write<T: Transport>(
+    io: &mut T,
+    chunks: &mut Vec<Bytes>,
+    limit: Duration,
+) -> bool {
+    if chunks.is_empty() {
+        return true;
+    }
+    let batch = std::mem::take(chunks);
+    matches!(
+        tokio::time::timeout(limit, io.send(batch)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Serves one connection on the embedded broker until it ends.
+pub(crate) async fn serve<T: Transport>(
+    mut io: T,
+    mut session: ServerSession,
+    broker: BrokerHandle,
+    outbox_len: usize,
+    write_timeout: Duration,
+) {
+    let id = broker.allocate_id();
+    let (outbox_tx, mut outbox) = mpsc::channel::<Frame>(outbox_len.max(1));
+    let mut outbox_tx = Some(outbox_tx);
+    let mut registered = false;
+    let mut chunks = Vec::new();
+    let mut errored = false;
+    loop {
+        let deadline = session.poll_timeout();
+        tokio::select! {
+            received = io.recv() => match received {
+                Some(Ok(data)) => session.receive(&data),
+                Some(Err(e)) => {
+                    tracing::debug!(connection = id.0, "STOMP transport failed: {e}");
+                    break;
+                }
+                None => break,
+            },
+            frame = outbox.recv(), if registered => match frame {
+                Some(frame) => {
+                    deliver(&mut session, &frame, &mut chunks);
+                    // Take what else is ready, so a burst costs one write.
+                    while let Ok(frame) = outbox.try_recv() {
+                        deliver(&mut session, &frame, &mut chunks);
+                    }
+                }
+                None => {
+                    // The broker let go of this connection: it read too
+                    // slowly (or the broker is gone).
+                    registered = false;
+                    let _ = session.send_error(
+                        "slow consumer",
+                        None,
+                        "the client did not read its messages fast enough",
+                    );
+                    take_server(&mut session, &mut chunks);
+                }
+            },
+            () = sleep_until(deadline) => {
+                session.handle_timeout(Instant::now());
+                take_server(&mut session, &mut chunks);
+            }
+        }
+        while let Some(event) = session.poll_event() {
+            take_server(&mut session, &mut chunks);
+            match event {
+                ServerEvent::Connected(accepted) => {
+                    if let Some(tx) = outbox_tx.take() {
+                        registered = broker.connect(id, accepted.version, tx).await;
+                    }
+                }
+                ServerEvent::Frame(frame) => {
+                    broker.frame(id, frame).await;
+                }
+                ServerEvent::Failed(e) => {
+                    errored = true;
+                    tracing::debug!(connection = id.0, "STOMP client failed: {e}");
+                }
+            }
+        }
+        take_server(&mut session, &mut chunks);
+        if !write(&mut io, &mut chunks, write_timeout).await {
+            break;
+        }
+        if session.is_closed() {
+            break;
+        }
+    }
+    if registered || outbox_tx.is_none() {
+        broker.disconnect(id).await;
+    }
+    io.close(errored).await;
+}
+
+/// Hands one broker frame to the session. A message whose headers the
+/// session's version cannot carry stays unacknowledged in the broker until
+/// the subscription ends (see duplex-stomp's known limits).
+fn deliver(session: &mut ServerSession, frame: &Frame, chunks: &mut Vec<Bytes>) {
+    if let Err(e) = session.send_frame(frame) {
+        tracing::debug!("STOMP frame not deliverable: {e}");
+    }
+    take_server(session, chunks);
+}

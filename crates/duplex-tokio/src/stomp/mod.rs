@@ -1,0 +1,68 @@
+//! STOMP on tokio: a server over TCP, WebSocket and SockJS on the embedded
+//! broker or relayed to an external one, and a client over TCP and
+//! WebSocket.
+//!
+//! Everything STOMP is decided by `duplex-stomp`'s machines
+//! ([`duplex_stomp::ServerSession`], [`duplex_stomp::ClientSession`],
+//! [`duplex_stomp::Broker`]); this module moves their bytes, runs their
+//! timers and owns their tasks:
+//!
+//! * one task owns the embedded [`duplex_stomp::Broker`] ([`BrokerHandle`]);
+//!   each connection talks to it over a channel and gets its frames back
+//!   through a bounded outbox;
+//! * one task per connection drives its session: bytes in, events to the
+//!   broker (or the relay's upstream session), frames out, a timer until
+//!   the session's `poll_timeout()`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use duplex_stomp::{AckMode, ClientConfig, ClientEvent};
+//! use duplex_tokio::stomp::{StompClient, StompServer};
+//!
+//! let server = StompServer::embedded();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! tokio::spawn(async move { server.serve_tcp(listener).await });
+//!
+//! let mut client = StompClient::connect(addr, ClientConfig::new("/")).await?;
+//! client.subscribe("/topic/news", AckMode::Auto).await?;
+//! client.send("/topic/news", &[], "hello").await?;
+//! let Some(ClientEvent::Message(m)) = client.next_event().await else { panic!() };
+//! assert_eq!(m.body().as_ref(), b"hello");
+//! # Ok(()) }
+//! ```
+
+mod broker;
+mod client;
+mod connection;
+mod relay;
+mod server;
+mod transport;
+
+pub use broker::BrokerHandle;
+pub use client::StompClient;
+pub use relay::RelayConfig;
+pub use server::{StompBackend, StompServer};
+
+/// What can go wrong for a [`StompClient`].
+#[derive(Debug, thiserror::Error)]
+pub enum StompError {
+    /// The transport failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The WebSocket could not be opened.
+    #[error("WebSocket: {0}")]
+    WebSocket(#[from] crate::Error),
+    /// The session refused a local command, or the peer broke the protocol.
+    #[error(transparent)]
+    Stomp(#[from] duplex_stomp::Error),
+    /// The server answered with an `ERROR` frame.
+    #[error("server error: {}", .0.header("message").unwrap_or(""))]
+    Refused(Box<duplex_stomp::Frame>),
+    /// The connection is over.
+    #[error("connection closed")]
+    Closed,
+    /// The server did not answer in time.
+    #[error("timed out")]
+    Timeout,
+}
