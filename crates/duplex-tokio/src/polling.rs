@@ -339,6 +339,13 @@ where
         }
     }
 
+    /// Requests waiting for the endpoint's answer (parked long-polls) and
+    /// WebSockets open, for statistics and leak checks.
+    pub fn in_flight(&self) -> (usize, usize) {
+        let core = lock(&self.shared.core);
+        (core.replies.len(), core.websockets.len())
+    }
+
     /// A handle that does not keep the service alive.
     pub fn downgrade(&self) -> WeakPollingService<E, A> {
         WeakPollingService {

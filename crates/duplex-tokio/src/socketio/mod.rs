@@ -524,6 +524,11 @@ impl SocketIo {
     pub fn session_count(&self) -> usize {
         self.service.with(|eio, _, _, _| eio.session_count())
     }
+
+    /// Parked requests and open WebSockets (see [`PollingService::in_flight`]).
+    pub fn in_flight(&self) -> (usize, usize) {
+        self.service.in_flight()
+    }
 }
 
 /// One client's membership of one namespace, as handlers see it.
