@@ -7,7 +7,11 @@
 # STOMP, Erlang distribution, epmd) on 127.0.0.1, every bit of state (Mnesia,
 # logs, config, cookie) in a temporary folder, stopped again on exit. Runs
 # `cargo run --release -p duplex-stomp --example rabbitmq_interop` against
-# it, which prints `stomp rabbitmq: N passed, N failed`.
+# it, which prints `stomp rabbitmq: N passed, N failed`. Then the relay:
+# two `duplex conformance-server --stomp-relay` processes in front of the
+# same RabbitMQ, a subscriber on one and a publisher on the other
+# (duplex-tokio's `stomp_relay` test, `relay_to_external_broker`), printing
+# `stomp relay: N passed, N failed`.
 #
 # Environment: DUPLEX_ROOT, DUPLEX_CACHE, DUPLEX_OUT as set by
 # scripts/conformance.sh (defaults work when run on its own).
@@ -77,7 +81,12 @@ log.file = false
 EOF
 
 rabbit_pid=""
+relay_pids=()
 cleanup() {
+    for pid in "${relay_pids[@]}"; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
     if [[ -n "$rabbit_pid" ]]; then
         HOME="$rabbit_home" "$rabbit_bin/rabbitmqctl" stop >>"$log" 2>&1 || kill "$rabbit_pid" 2>/dev/null
         for _ in $(seq 1 30); do
@@ -122,4 +131,44 @@ status=${PIPESTATUS[0]}
 if ((status != 0)); then
     say "FAILED (exit $status; details in $out/stomp-rabbitmq.txt and $log)"
 fi
-exit "$status"
+
+# ---- the relay: two duplex servers sharing this RabbitMQ -------------------
+say "relay: two duplex servers relaying to RabbitMQ"
+bin="${DUPLEX_BIN:-}"
+if [[ -z "$bin" ]]; then
+    if ! cargo build --release --quiet -p duplex-cli 2>>"$log"; then
+        echo "stomp relay: 0 passed, 1 failed"
+        exit 1
+    fi
+    bin="$root/target/release/duplex"
+fi
+relay_ports=()
+port=61700
+for _ in 1 2; do
+    port="$(free_port $((port + 1)))"
+    relay_ports+=("$port")
+    "$bin" conformance-server --addr 127.0.0.1:0 --stomp-addr "127.0.0.1:$port" \
+        --stomp-relay "127.0.0.1:$stomp_port" >>"$log" 2>&1 &
+    relay_pids+=($!)
+done
+for port in "${relay_ports[@]}"; do
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+done
+relay_out="$out/stomp-relay.txt"
+DUPLEX_RELAY_SERVERS="127.0.0.1:${relay_ports[0]},127.0.0.1:${relay_ports[1]}" \
+    timeout 600 cargo test --quiet -p duplex-tokio --test stomp_relay -- \
+    --ignored --exact relay_to_external_broker >"$relay_out" 2>>"$log"
+relay_status=$?
+passed="$(grep -o '[0-9]* passed' "$relay_out" | tail -n1 | cut -d' ' -f1)"
+failed="$(grep -o '[0-9]* failed' "$relay_out" | tail -n1 | cut -d' ' -f1)"
+if ((relay_status != 0)); then
+    failed="${failed:-1}"
+    ((failed == 0)) && failed=1
+    say "relay FAILED (exit $relay_status; details in $relay_out and $log)"
+fi
+echo "stomp relay: ${passed:-0} passed, ${failed:-0} failed"
+((status != 0 || relay_status != 0)) && exit 1
+exit 0
