@@ -49,7 +49,10 @@ free_port() {
 }
 
 state="$(mktemp -d "${TMPDIR:-/tmp}/duplex-rabbitmq.XXXXXX")"
-stomp_port="$(free_port 61613)"
+# Not 61613: `duplex conformance-server` listens there by default, and
+# one started meanwhile by another suite would take the port from under
+# the broker while it boots.
+stomp_port="$(free_port 61653)"
 amqp_port="$(free_port 25672)"
 dist_port="$(free_port $((amqp_port + 1)))"
 epmd_port="$(free_port 24369)"

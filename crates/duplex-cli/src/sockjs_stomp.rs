@@ -36,14 +36,20 @@ pub(crate) async fn init(settings: Settings) -> Result<(), Box<dyn std::error::E
         None => StompServer::embedded(),
     };
     if let Some(addr) = settings.stomp_addr {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        match &settings.relay {
-            Some(relay) => println!("STOMP over TCP on {local}, relayed to {relay}"),
-            None => println!("STOMP over TCP on {local}"),
+        // Another server on the port (a second conformance server, a local
+        // broker) costs only the TCP listener, not the HTTP endpoints.
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let local = listener.local_addr()?;
+                match &settings.relay {
+                    Some(relay) => println!("STOMP over TCP on {local}, relayed to {relay}"),
+                    None => println!("STOMP over TCP on {local}"),
+                }
+                let server = stomp.clone();
+                tokio::spawn(async move { server.serve_tcp(listener).await });
+            }
+            Err(e) => eprintln!("duplex: STOMP over TCP disabled: cannot listen on {addr}: {e}"),
         }
-        let server = stomp.clone();
-        tokio::spawn(async move { server.serve_tcp(listener).await });
     }
     let _ = ENDPOINTS.set(Endpoints { stomp });
     Ok(())
