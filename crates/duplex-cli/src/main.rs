@@ -98,6 +98,7 @@ fn main() -> std::process::ExitCode {
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr,
                     relay: stomp_relay,
+                    conformance: false,
                 })
                 .await?;
                 http_server::run(addr, "duplex demo server").await
@@ -111,6 +112,7 @@ fn main() -> std::process::ExitCode {
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr: Some(stomp_addr),
                     relay: stomp_relay,
+                    conformance: true,
                 })
                 .await?;
                 http_server::run(addr, "duplex conformance server").await

@@ -1,14 +1,17 @@
 //! The STOMP and SockJS endpoints: STOMP over TCP (`--stomp-addr`), STOMP
 //! over WebSocket at `/stomp` (subprotocols `v10.stomp`, `v11.stomp`,
-//! `v12.stomp`), all on one embedded broker or relayed to an external one
-//! (`--stomp-relay`).
+//! `v12.stomp`) and STOMP over SockJS at `/sockjs/stomp`, all on one
+//! embedded broker or relayed to an external one (`--stomp-relay`); and the
+//! SockJS test services of the sockjs-protocol suite under `/sockjs/`
+//! (`echo`, `close`, `disabled_websocket_echo`, `cookie_needed_echo`).
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use duplex_tokio::sockjs::SockJsBody;
+use duplex_tokio::sockjs::{SockJsBody, SockJsConfig, SockJsService, SockJsSocket};
 use duplex_tokio::stomp::{RelayConfig, StompServer};
+use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
@@ -20,10 +23,74 @@ pub(crate) struct Settings {
     /// Relay every STOMP client to the broker at this address instead of
     /// using the embedded broker.
     pub(crate) relay: Option<String>,
+    /// Serve the sockjs-protocol suite's test services, with its streaming
+    /// response limit (4096 bytes).
+    pub(crate) conformance: bool,
 }
 
 struct Endpoints {
     stomp: StompServer,
+    sockjs: Vec<SockJsService>,
+}
+
+/// The suite's streaming response limit.
+const SUITE_RESPONSE_LIMIT: usize = 4096;
+
+/// Sends every message back on its session.
+async fn echo(mut socket: SockJsSocket) {
+    while let Some(message) = socket.next().await {
+        if socket.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Closes every session as soon as it opens.
+async fn go_away(socket: SockJsSocket) {
+    let _ = socket.close(3000, "Go away!").await;
+}
+
+fn sockjs_services(stomp: &StompServer, conformance: bool) -> Vec<SockJsService> {
+    let limit = |config: SockJsConfig| SockJsConfig {
+        response_limit: if conformance {
+            SUITE_RESPONSE_LIMIT
+        } else {
+            config.response_limit
+        },
+        ..config
+    };
+    let stomp = stomp.clone();
+    let mut services = vec![
+        SockJsService::new("/sockjs/echo", limit(SockJsConfig::default()), echo),
+        SockJsService::new("/sockjs/stomp", SockJsConfig::default(), move |socket| {
+            let stomp = stomp.clone();
+            async move { stomp.serve_sockjs(socket).await }
+        }),
+    ];
+    if conformance {
+        services.push(SockJsService::new(
+            "/sockjs/close",
+            limit(SockJsConfig::default()),
+            go_away,
+        ));
+        services.push(SockJsService::new(
+            "/sockjs/disabled_websocket_echo",
+            limit(SockJsConfig {
+                websocket: false,
+                ..SockJsConfig::default()
+            }),
+            echo,
+        ));
+        services.push(SockJsService::new(
+            "/sockjs/cookie_needed_echo",
+            limit(SockJsConfig {
+                cookie_needed: true,
+                ..SockJsConfig::default()
+            }),
+            echo,
+        ));
+    }
+    services
 }
 
 static ENDPOINTS: OnceLock<Endpoints> = OnceLock::new();
@@ -51,13 +118,16 @@ pub(crate) async fn init(settings: Settings) -> Result<(), Box<dyn std::error::E
             Err(e) => eprintln!("duplex: STOMP over TCP disabled: cannot listen on {addr}: {e}"),
         }
     }
-    let _ = ENDPOINTS.set(Endpoints { stomp });
+    let sockjs = sockjs_services(&stomp, settings.conformance);
+    let _ = ENDPOINTS.set(Endpoints { stomp, sockjs });
     Ok(())
 }
 
 /// Whether `path` is one of these endpoints.
 pub(crate) fn handles(path: &str) -> bool {
-    ENDPOINTS.get().is_some() && path == "/stomp"
+    ENDPOINTS
+        .get()
+        .is_some_and(|e| path == "/stomp" || e.sockjs.iter().any(|s| s.matches(path)))
 }
 
 /// Answers a request for one of these endpoints.
@@ -65,6 +135,13 @@ pub(crate) async fn route(mut req: Request<Incoming>) -> Response<SockJsBody> {
     let Some(endpoints) = ENDPOINTS.get() else {
         return text(StatusCode::NOT_FOUND, "not found\n".into());
     };
+    if let Some(service) = endpoints
+        .sockjs
+        .iter()
+        .find(|s| s.matches(req.uri().path()))
+    {
+        return service.handle(req).await;
+    }
     match endpoints.stomp.upgrade(&mut req) {
         Ok(response) => response.map(|()| SockJsBody::empty()),
         Err(e) => {

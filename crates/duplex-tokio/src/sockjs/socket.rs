@@ -114,7 +114,9 @@ pub struct SockJsSocket {
     info: OpenInfo,
     incoming: mpsc::Receiver<Message>,
     closed: Arc<OnceLock<CloseReason>>,
-    sending: Option<SendFuture>,
+    /// The sink's send in flight. In a mutex only so that the socket is
+    /// `Sync` (it is reached through `&mut self`, never locked).
+    sending: std::sync::Mutex<Option<SendFuture>>,
 }
 
 impl std::fmt::Debug for SockJsSocket {
@@ -144,7 +146,7 @@ impl SockJsSocket {
             info,
             incoming,
             closed,
-            sending: None,
+            sending: std::sync::Mutex::new(None),
         }
     }
 
@@ -174,6 +176,11 @@ impl SockJsSocket {
         self.sender.send(message).await
     }
 
+    /// Sends a text message.
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<(), SockJsError> {
+        self.sender.send_text(text).await
+    }
+
     /// Closes the session (see [`SockJsSender::close`]).
     pub async fn close(&self, code: u16, reason: &str) -> Result<(), SockJsError> {
         self.sender.close(code, reason).await
@@ -194,10 +201,17 @@ impl Stream for SockJsSocket {
 }
 
 impl SockJsSocket {
+    fn sending(&mut self) -> &mut Option<SendFuture> {
+        self.sending
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn poll_sending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SockJsError>> {
-        if let Some(fut) = self.sending.as_mut() {
+        let slot = self.sending();
+        if let Some(fut) = slot.as_mut() {
             let result = ready!(fut.as_mut().poll(cx));
-            self.sending = None;
+            *slot = None;
             result?;
         }
         Poll::Ready(Ok(()))
@@ -214,7 +228,7 @@ impl Sink<Message> for SockJsSocket {
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), SockJsError> {
         let this = self.get_mut();
         let sender = this.sender.clone();
-        this.sending = Some(Box::pin(async move { sender.send(item).await }));
+        *this.sending() = Some(Box::pin(async move { sender.send(item).await }));
         Ok(())
     }
 
@@ -229,7 +243,7 @@ impl Sink<Message> for SockJsSocket {
             return Poll::Ready(Ok(()));
         }
         let sender = this.sender.clone();
-        this.sending = Some(Box::pin(async move {
+        *this.sending() = Some(Box::pin(async move {
             match sender.close(1000, "Normal closure").await {
                 Ok(()) | Err(SockJsError::Closed) => Ok(()),
                 Err(e) => Err(e),

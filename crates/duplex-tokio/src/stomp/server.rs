@@ -10,7 +10,7 @@ use duplex_ws::HandshakeError;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
-use super::transport::{ByteStream, Transport, WebSocketTransport};
+use super::transport::{ByteStream, SockJsTransport, Transport, WebSocketTransport};
 use super::{BrokerHandle, RelayConfig, connection, relay};
 use crate::WebSocketStream;
 
@@ -217,6 +217,13 @@ impl StompServer {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         self.serve_transport(WebSocketTransport(ws)).await;
+    }
+
+    /// Serves one STOMP connection over a SockJS session (one frame per
+    /// message) until it ends; mount a [`crate::sockjs::SockJsService`] whose
+    /// handler calls this.
+    pub async fn serve_sockjs(&self, socket: crate::sockjs::SockJsSocket) {
+        self.serve_transport(SockJsTransport(socket)).await;
     }
 
     /// The subprotocol to agree to among those a client offered: the first

@@ -108,3 +108,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for WebSocketTransport<
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), closing).await;
     }
 }
+
+/// A SockJS session carrying one STOMP frame per message. SockJS carries
+/// text only: a frame that is not UTF-8 (a binary body) cannot be sent, and
+/// ends the connection.
+pub(crate) struct SockJsTransport(pub(crate) crate::sockjs::SockJsSocket);
+
+impl Transport for SockJsTransport {
+    async fn recv(&mut self) -> Option<io::Result<Bytes>> {
+        match self.0.recv().await? {
+            crate::sockjs::Message::Text(t) => Some(Ok(t.into_bytes())),
+            crate::sockjs::Message::Binary(b) => Some(Ok(b)),
+        }
+    }
+
+    async fn send(&mut self, chunks: Vec<Bytes>) -> io::Result<()> {
+        for chunk in chunks {
+            let text = String::from_utf8(chunk.to_vec()).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a STOMP frame that is not UTF-8 cannot travel over SockJS",
+                )
+            })?;
+            self.0.send_text(text).await.map_err(io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self, error: bool) {
+        let (code, reason) = if error {
+            (1002, "STOMP protocol error")
+        } else {
+            (1000, "Normal closure")
+        };
+        let _ = self.0.close(code, reason).await;
+    }
+}
