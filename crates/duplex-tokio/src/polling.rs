@@ -113,6 +113,10 @@ enum WsOut {
     Close(u16, String),
 }
 
+/// Most timer deadlines handled one by one in a catch-up; past it the
+/// machines are told the current time at once.
+const MAX_CATCH_UP_STEPS: usize = 1024;
+
 /// Most messages waiting to be written on one WebSocket; past it the
 /// client is not reading, and the connection is closed.
 const WEBSOCKET_QUEUE: usize = 4096;
@@ -214,6 +218,30 @@ impl<E: Endpoint, A: Application<E>> Core<E, A> {
                 }
             }
         }
+    }
+
+    /// Runs every timer due by `now`, each at its own deadline, as a
+    /// punctual clock would have: a machine that computes its next deadline
+    /// from the time it is told (the pong wait after a ping) then does not
+    /// inherit the runtime's timer lateness. And an input that arrives after
+    /// a deadline sees the machines as they are after it, even if the timer
+    /// task has not woken yet.
+    fn catch_up(&mut self, now: Instant) {
+        // Bounded, in case a deadline does not move when it is handled.
+        for _ in 0..MAX_CATCH_UP_STEPS {
+            match self.next_deadline() {
+                Some(at) if at <= now => {
+                    self.endpoint.handle_timeout(at);
+                    self.app
+                        .handle_timeout(&mut self.endpoint, at, &mut self.deferred);
+                    self.pump(at);
+                }
+                _ => return,
+            }
+        }
+        self.endpoint.handle_timeout(now);
+        self.app
+            .handle_timeout(&mut self.endpoint, now, &mut self.deferred);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -366,14 +394,7 @@ where
             let mut guard = lock(&self.shared.core);
             let core = &mut *guard;
             let now = Instant::now();
-            // Time first: an input that arrives after a deadline must see
-            // the machines as they are after it, even if the timer task
-            // has not woken yet.
-            if core.next_deadline().is_some_and(|at| at <= now) {
-                core.endpoint.handle_timeout(now);
-                core.app
-                    .handle_timeout(&mut core.endpoint, now, &mut core.deferred);
-            }
+            core.catch_up(now);
             let r = f(&mut core.endpoint, &mut core.app, now, &mut core.deferred);
             core.pump(now);
             self.rearm(core);
@@ -665,11 +686,8 @@ where
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let service = PollingService { shared };
-        service.with(|endpoint, app, now, deferred| {
-            endpoint.handle_timeout(now);
-            app.handle_timeout(endpoint, now, deferred);
-        });
+        // `with` runs every timer that is due.
+        PollingService { shared }.with(|_, _, _, _| {});
     }
 }
 

@@ -25,7 +25,7 @@
 //!         .on("join", |socket, args, _| {
 //!             if let Some(Value::String(room)) = args.first() {
 //!                 socket.join(room);
-//!                 let _ = socket.to(room).emit("joined", vec![socket.id().into()]);
+//!                 let _ = socket.to(room).emit("joined", vec![socket.id().as_str().into()]);
 //!             }
 //!         })
 //!     })
