@@ -46,7 +46,7 @@ async fn echo(mut socket: SockJsSocket) {
 }
 
 /// Closes every session as soon as it opens.
-async fn go_away(socket: SockJsSocket) {
+async fn go_away(mut socket: SockJsSocket) {
     let _ = socket.close(3000, "Go away!").await;
 }
 

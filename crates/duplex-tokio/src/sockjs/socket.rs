@@ -171,18 +171,22 @@ impl SockJsSocket {
         self.incoming.recv().await
     }
 
-    /// Sends a message (see [`SockJsSender::send`]).
-    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SockJsError> {
+    /// Sends a message (see [`SockJsSender::send`]), after any message
+    /// still in flight through the [`Sink`].
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), SockJsError> {
+        std::future::poll_fn(|cx| self.poll_sending(cx)).await?;
         self.sender.send(message).await
     }
 
     /// Sends a text message.
-    pub async fn send_text(&self, text: impl Into<String>) -> Result<(), SockJsError> {
-        self.sender.send_text(text).await
+    pub async fn send_text(&mut self, text: impl Into<String>) -> Result<(), SockJsError> {
+        self.send(Message::text(text)).await
     }
 
-    /// Closes the session (see [`SockJsSender::close`]).
-    pub async fn close(&self, code: u16, reason: &str) -> Result<(), SockJsError> {
+    /// Closes the session (see [`SockJsSender::close`]), after any message
+    /// still in flight through the [`Sink`].
+    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), SockJsError> {
+        std::future::poll_fn(|cx| self.poll_sending(cx)).await?;
         self.sender.close(code, reason).await
     }
 
