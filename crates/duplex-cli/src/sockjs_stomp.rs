@@ -33,6 +33,9 @@ struct Endpoints {
     sockjs: Vec<SockJsService>,
 }
 
+/// The conformance server's STOMP heart-beat, both ways.
+const SUITE_HEART_BEAT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The suite's streaming response limit.
 const SUITE_RESPONSE_LIMIT: usize = 4096;
 
@@ -98,10 +101,18 @@ static ENDPOINTS: OnceLock<Endpoints> = OnceLock::new();
 /// Starts the broker (or relay) and the STOMP TCP listener. Call once,
 /// inside the runtime, before serving HTTP.
 pub(crate) async fn init(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let stomp = match &settings.relay {
+    let mut stomp = match &settings.relay {
         Some(addr) => StompServer::relay(RelayConfig::new(addr.clone())),
         None => StompServer::embedded(),
     };
+    if settings.conformance {
+        // Heart-beats every second, so that interop checks of them take
+        // seconds, not the default's tens of seconds.
+        stomp = stomp.with_session_config(|| duplex_stomp::ServerConfig {
+            heart_beat: duplex_stomp::HeartBeat::every(SUITE_HEART_BEAT),
+            ..Default::default()
+        });
+    }
     if let Some(addr) = settings.stomp_addr {
         // Another server on the port (a second conformance server, a local
         // broker) costs only the TCP listener, not the HTTP endpoints.
