@@ -261,20 +261,26 @@ fn run<E: Endpoint>(mut machine: E, data: &[u8]) {
     }
     // Every client goes away; after enough time nothing may be left.
     for r in std::mem::take(&mut obs.pending) {
+        obs.finished.insert(r);
+        obs.streaming.remove(&r);
         machine.abort(r, now);
+        obs.drain(&mut machine);
     }
-    for ws in std::mem::take(&mut obs.sockets) {
+    while let Some(ws) = obs.sockets.pop() {
+        obs.finished.insert(ws);
         machine.websocket_closed(ws, now);
+        obs.drain(&mut machine);
     }
-    obs.drain(&mut machine);
     for _ in 0..64 {
         now += Duration::from_secs(60);
         machine.handle_timeout(now);
         obs.drain(&mut machine);
         for r in std::mem::take(&mut obs.pending) {
+            obs.finished.insert(r);
+            obs.streaming.remove(&r);
             machine.abort(r, now);
+            obs.drain(&mut machine);
         }
-        obs.drain(&mut machine);
     }
     assert_eq!(machine.session_count(), 0, "sessions left behind");
     assert_eq!(machine.poll_timeout(), None, "timers left behind");

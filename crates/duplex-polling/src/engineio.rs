@@ -244,6 +244,12 @@ impl EngineIoServer {
         &self.config
     }
 
+    /// The CORS settings and Origin allow-list, which the application may
+    /// change at any time; they apply from the next request on.
+    pub fn cors_mut(&mut self) -> &mut Cors {
+        &mut self.config.cors
+    }
+
     /// The most body bytes a request may carry; read at most one more.
     pub fn body_limit(&self) -> usize {
         self.config.max_http_buffer_size

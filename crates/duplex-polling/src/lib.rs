@@ -16,6 +16,11 @@
 //! * [`SseServer`]: one-way push over `text/event-stream` with resumption
 //!   from `Last-Event-ID`.
 //!
+//! All three implement [`Endpoint`], so one adapter loop drives any of them
+//! (`docs/transports.md` has the state diagrams and the dialects side by
+//! side). Every queue and buffer is bounded ([`QueueConfig`], body limits,
+//! response limits, session counts) with documented defaults.
+//!
 //! The adapter loop is the same for all three:
 //!
 //! ```

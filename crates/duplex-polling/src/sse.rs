@@ -220,6 +220,12 @@ impl SseServer {
         &self.config
     }
 
+    /// The CORS settings and Origin allow-list, which the application may
+    /// change at any time; they apply from the next request on.
+    pub fn cors_mut(&mut self) -> &mut Cors {
+        &mut self.config.cors
+    }
+
     /// Requests carry no body here; anything is refused.
     pub fn body_limit(&self) -> usize {
         0

@@ -487,3 +487,20 @@ fn v3_websocket_binary_carries_the_type_byte() {
         Message::binary(vec![4u8, 9, 9])
     );
 }
+
+#[test]
+fn origin_allow_list_can_change_at_runtime() {
+    let mut d = default_driver();
+    d.machine.cors_mut().allowed_origins = Some(vec!["https://a.example".into()]);
+    let r = d
+        .request(Method::GET, "/?EIO=4&transport=polling")
+        .header("Origin", "https://b.example");
+    let id = d.send_request(r);
+    assert_eq!(d.status(id), 403);
+    d.machine.cors_mut().allowed_origins = None;
+    let r = d
+        .request(Method::GET, "/?EIO=4&transport=polling")
+        .header("Origin", "https://b.example");
+    let id = d.send_request(r);
+    assert_eq!(d.status(id), 200);
+}
