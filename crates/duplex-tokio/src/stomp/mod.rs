@@ -66,3 +66,9 @@ pub enum StompError {
     #[error("timed out")]
     Timeout,
 }
+
+/// The guide `docs/sockjs-stomp.md`, compiled so that its examples stay
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../../docs/sockjs-stomp.md")]
+pub struct SockJsStompGuide;
