@@ -13,6 +13,13 @@
 # connection, the invalid-namespace error, ordering) and prints
 #   socketio-client-<mode>: N passed, N failed
 #
+# Then the other way round: the duplex Socket.IO client (the example
+# crates/duplex-tokio/examples/socketio_client_interop.rs, built here in
+# release) against the Node reference server (npm socket.io,
+# scripts/conformance/socketio/reference-server.mjs, on 127.0.0.1) in the
+# same three modes, reconnection included; each prints
+#   socketio-rust-client-<mode>: N passed, N failed
+#
 # Run it through the driver:  DUPLEX_SUITES=socketio scripts/conformance.sh
 # It installs the npm packages pinned in scripts/conformance/socketio/
 # (package-lock.json) into $DUPLEX_CACHE/socketio with `npm ci` (reused while
@@ -23,6 +30,7 @@
 # Environment, besides the driver's DUPLEX_ROOT, DUPLEX_CACHE, DUPLEX_OUT
 # and DUPLEX_BIN (all optional):
 #   SOCKETIO_MODES     modes to run (default "polling websocket upgrade")
+#   SOCKETIO_RUST_CLIENT=0   skip the duplex client against the Node server
 #   SOCKETIO_TIMEOUT   seconds one mode may take (default 120)
 set -uo pipefail
 
@@ -46,6 +54,11 @@ fail_all() {
     for mode in $modes; do
         echo "socketio-client-$mode: 0 passed, 1 failed"
     done
+    if [[ "${SOCKETIO_RUST_CLIENT:-1}" != 0 ]]; then
+        for mode in $modes; do
+            echo "socketio-rust-client-$mode: 0 passed, 1 failed"
+        done
+    fi
     exit 1
 }
 
@@ -146,5 +159,46 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
     say "the server exited during the run"
     tail -n 15 "$out/server.log"
     status=1
+fi
+
+# The duplex client against the Node reference server.
+if [[ "${SOCKETIO_RUST_CLIENT:-1}" != 0 ]]; then
+    example="$DUPLEX_ROOT/target/release/examples/socketio_client_interop"
+    if ! (cd "$DUPLEX_ROOT" && cargo build --release -p duplex-tokio --example socketio_client_interop --quiet) >"$out/rust-client-build.log" 2>&1; then
+        say "could not build the duplex client example (see $out/rust-client-build.log)"
+        tail -n 15 "$out/rust-client-build.log"
+        for mode in $modes; do
+            echo "socketio-rust-client-$mode: 0 passed, 1 failed"
+        done
+        exit 1
+    fi
+    ref_port="$(free_port)"
+    node "$cache/reference-server.mjs" "$ref_port" >"$out/reference-server.log" 2>&1 &
+    ref_pid=$!
+    pids+=("$ref_pid")
+    wait_port "$ref_pid" "$ref_port" 30
+    case $? in
+        0) ;;
+        *) say "the Node reference server did not start"
+           tail -n 15 "$out/reference-server.log"
+           for mode in $modes; do
+               echo "socketio-rust-client-$mode: 0 passed, 1 failed"
+           done
+           exit 1 ;;
+    esac
+    for mode in $modes; do
+        log="$out/rust-client-$mode.log"
+        timeout -k 5 "$mode_timeout" "$example" "http://127.0.0.1:$ref_port" "$mode" --reference >"$log" 2>&1
+        rc=$?
+        grep -E '^  FAIL ' "$log"
+        if ! grep -E "^socketio-rust-client-$mode: [0-9]+ passed, [0-9]+ failed$" "$log"; then
+            echo "socketio-rust-client-$mode: 0 passed, 1 failed"
+            ((rc == 124)) && say "rust client $mode: did not finish within $mode_timeout s"
+            tail -n 10 "$log"
+            status=1
+        elif ((rc != 0)); then
+            status=1
+        fi
+    done
 fi
 exit $status

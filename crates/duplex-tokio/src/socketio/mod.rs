@@ -49,6 +49,7 @@
 //! and `Send`).
 
 mod app;
+pub mod client;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

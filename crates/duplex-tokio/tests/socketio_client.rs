@@ -1,0 +1,117 @@
+//! The duplex Socket.IO client against the duplex Socket.IO server over
+//! loopback, in the three transport modes, with the checks of
+//! examples/socketio_client_interop.rs (which the conformance script runs
+//! against the Node reference server), reconnection included.
+
+mod socketio_common;
+
+#[allow(dead_code)]
+#[path = "../examples/socketio_client_interop.rs"]
+mod interop;
+
+use std::time::Duration;
+
+use duplex_polling::TransportName;
+use duplex_tokio::socketio::client::ClientTransports;
+use duplex_tokio::socketio::{NamespaceHandlers, SocketIo, SocketIoConfig, Value};
+
+/// The conformance handlers plus `transport` and `kill`, as the reference
+/// server of the conformance script has them.
+fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
+    ns.on_connect(|socket| {
+        let auth = socket.handshake().auth.clone();
+        let _ = socket.emit("auth", vec![auth]);
+    })
+    .on("message", |socket, args, _| {
+        let _ = socket.emit("message-back", args);
+    })
+    .on("message-with-ack", |_, args, ack| {
+        if let Some(ack) = ack {
+            let _ = ack.send(args);
+        }
+    })
+    .on("server-ack", |socket, args, _| {
+        let back = socket.clone();
+        socket.emit_with_ack(
+            "please-ack",
+            args,
+            Some(Duration::from_secs(5)),
+            move |reply| {
+                if let Ok(reply) = reply {
+                    let _ = back.emit("client-acked", reply);
+                }
+            },
+        );
+    })
+    .on("transport", |socket, _, ack| {
+        let name = match socket.transport() {
+            Some(TransportName::Polling) => "polling",
+            Some(TransportName::WebSocket) => "websocket",
+            _ => "unknown",
+        };
+        if let Some(ack) = ack {
+            let _ = ack.send(vec![Value::from(name)]);
+        }
+    })
+    .on("kill", |socket, _, _| socket.close_connection())
+}
+
+async fn server() -> String {
+    let io = SocketIo::builder(SocketIoConfig {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        ..SocketIoConfig::default()
+    })
+    .namespace("/", handlers)
+    .namespace("/custom", handlers)
+    .build();
+    let addr = socketio_common::serve(io).await;
+    format!("http://{addr}")
+}
+
+async fn check(transports: ClientTransports) {
+    let url = server().await;
+    let results = interop::run_checks(&url, transports, true).await;
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(results.len(), 10);
+}
+
+#[tokio::test]
+async fn over_polling() {
+    check(ClientTransports::Polling).await;
+}
+
+#[tokio::test]
+async fn over_websocket() {
+    check(ClientTransports::WebSocket).await;
+}
+
+#[tokio::test]
+async fn over_polling_upgraded_to_websocket() {
+    check(ClientTransports::PollingThenWebSocket).await;
+}
+
+#[test]
+fn backoff_doubles_with_jitter_up_to_the_maximum() {
+    use rand::SeedableRng;
+    let config = duplex_tokio::socketio::client::ClientConfig::new("http://127.0.0.1:1");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    for attempt in 0..10 {
+        let base = 1000.0 * 2f64.powi(attempt);
+        for _ in 0..50 {
+            let d = config.backoff(attempt as u32, &mut rng).as_secs_f64() * 1000.0;
+            assert!(d <= 5000.0 + 1e-6, "{d}");
+            assert!(d >= (base * 0.5).min(5000.0) - 1e-6, "{attempt}: {d}");
+            assert!(d <= base * 1.5 + 1e-6, "{attempt}: {d}");
+        }
+    }
+    let no_jitter = duplex_tokio::socketio::client::ClientConfig {
+        randomization_factor: 0.0,
+        ..config
+    };
+    assert_eq!(no_jitter.backoff(1, &mut rng), Duration::from_secs(2));
+}
