@@ -22,7 +22,10 @@ struct Cli {
 enum Command {
     /// Run the demo server.
     ///
-    /// Endpoints: /echo (WebSocket echo: text back as text, binary as binary).
+    /// Endpoints: /echo (WebSocket echo: text back as text, binary as binary);
+    /// /stomp (STOMP over WebSocket, v10/v11/v12.stomp), /sockjs/stomp (STOMP
+    /// over SockJS) and /sockjs/echo (SockJS echo), on the embedded broker
+    /// or --stomp-relay; STOMP over TCP with --stomp-addr.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -38,7 +41,10 @@ enum Command {
     /// Run the server that the outside conformance suites are pointed at,
     /// with test settings.
     ///
-    /// Endpoints: /echo (WebSocket echo, for Autobahn|Testsuite's fuzzingclient).
+    /// Endpoints: /echo (WebSocket echo, for Autobahn|Testsuite's fuzzingclient);
+    /// the sockjs-protocol suite's services /sockjs/echo, /sockjs/close,
+    /// /sockjs/disabled_websocket_echo, /sockjs/cookie_needed_echo (4096-byte
+    /// streaming limit); STOMP at /stomp, /sockjs/stomp and --stomp-addr.
     ConformanceServer {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]

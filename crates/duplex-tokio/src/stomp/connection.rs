@@ -72,16 +72,17 @@ pub(crate) async fn serve<T: Transport>(
             },
             frame = outbox.recv(), if registered => match frame {
                 Some(frame) => {
-                    deliver(&mut session, &frame, &mut chunks);
+                    errored |= deliver(&mut session, &frame, &mut chunks);
                     // Take what else is ready, so a burst costs one write.
                     while let Ok(frame) = outbox.try_recv() {
-                        deliver(&mut session, &frame, &mut chunks);
+                        errored |= deliver(&mut session, &frame, &mut chunks);
                     }
                 }
                 None => {
                     // The broker let go of this connection: it read too
                     // slowly (or the broker is gone).
                     registered = false;
+                    errored = true;
                     let _ = session.send_error(
                         "slow consumer",
                         None,
@@ -126,12 +127,14 @@ pub(crate) async fn serve<T: Transport>(
     io.close(errored).await;
 }
 
-/// Hands one broker frame to the session. A message whose headers the
+/// Hands one broker frame to the session; `true` for an `ERROR` (the
+/// broker has dropped the connection). A message whose headers the
 /// session's version cannot carry stays unacknowledged in the broker until
 /// the subscription ends (see duplex-stomp's known limits).
-fn deliver(session: &mut ServerSession, frame: &Frame, chunks: &mut Vec<Bytes>) {
+fn deliver(session: &mut ServerSession, frame: &Frame, chunks: &mut Vec<Bytes>) -> bool {
     if let Err(e) = session.send_frame(frame) {
         tracing::debug!("STOMP frame not deliverable: {e}");
     }
     take_server(session, chunks);
+    frame.command() == duplex_stomp::Command::Error
 }
