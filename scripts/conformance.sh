@@ -25,7 +25,10 @@ if ! (cd "$root" && cargo build --release -p duplex-cli --quiet); then
     echo "conformance: release build failed"
     exit 1
 fi
-export DUPLEX_BIN="$root/target/release/duplex"
+# Where cargo put it: CARGO_TARGET_DIR moves the target folder.
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+export DUPLEX_BIN="$target_dir/release/duplex"
 
 failed=()
 for suite in "$root"/scripts/conformance/suite-*.sh; do
