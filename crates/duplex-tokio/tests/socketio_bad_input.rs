@@ -150,3 +150,35 @@ async fn ten_thousand_abandoned_sessions_all_expire() {
     );
     assert_eq!(io.in_flight(), (0, 0), "no request or socket left behind");
 }
+
+#[tokio::test]
+async fn a_parked_poll_whose_client_goes_away_is_aborted() {
+    use tokio::io::AsyncWriteExt;
+    let service = engineio::echo(echo_config(), "/engine.io");
+    let addr = serve(service.clone()).await;
+    let http = Http::new(addr, "/engine.io");
+    let sid = http.open().await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        format!(
+            "GET /engine.io/?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            sid_query(&sid)
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while service.in_flight().0 == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(service.in_flight().0, 1, "the GET is parked");
+    drop(tcp);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while service.in_flight().0 == 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(service.in_flight(), (0, 0), "the parked GET was aborted");
+    // As the reference ("poll connection closed prematurely"): the session ends.
+    assert_eq!(http.get(&sid_query(&sid)).await.status, 400);
+}

@@ -382,3 +382,26 @@ async fn typed_handlers_and_per_socket_state() {
     send(&mut ws, r#"423["move",{"x":0,"y":0}]"#).await;
     assert_eq!(next(&mut ws).await.unwrap(), r#"433[{"x":0,"y":0,"n":2}]"#);
 }
+
+#[tokio::test]
+async fn engineio_v3_clients_get_socketio_v4_with_the_implicit_default_namespace() {
+    let (_io, addr) = conformance_server(SocketIoConfig {
+        allow_eio3: true,
+        ..config()
+    })
+    .await;
+    let mut ws = ws_connect(addr, "/socket.io/?EIO=3&transport=websocket").await;
+    assert!(next(&mut ws).await.unwrap().starts_with("0{"));
+    // v4: `/` is connected at once, without a CONNECT from the client.
+    assert_eq!(next(&mut ws).await.unwrap(), "40");
+    assert_eq!(next(&mut ws).await.unwrap(), r#"42["auth",{}]"#);
+    send(&mut ws, r#"42["message",1]"#).await;
+    assert_eq!(next(&mut ws).await.unwrap(), r#"42["message-back",1]"#);
+    // v3 clients ping, the server pongs.
+    send(&mut ws, "2").await;
+    assert_eq!(next(&mut ws).await.unwrap(), "3");
+    // Without allow_eio3 the handshake is refused.
+    let (_io, addr) = conformance_server(config()).await;
+    let http = Http::new(addr, "/socket.io");
+    assert_eq!(http.get("EIO=3&transport=polling").await.status, 400);
+}

@@ -1,0 +1,94 @@
+//! A small Socket.IO chat server: rooms, broadcasts to all but the sender,
+//! acks, per-socket state, and the server mounted next to other routes.
+//!
+//! ```text
+//! cargo run -p duplex-tokio --example socketio_chat -- 127.0.0.1:3000
+//! ```
+//!
+//! Then, from Node: `io("http://127.0.0.1:3000")`, `emit("join", "lobby")`,
+//! `emit("say", "hello", ack)`; other members of the room get `said`.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use duplex_tokio::socketio::{SocketIo, SocketIoConfig, Value};
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+/// The room a socket is in, kept in its extensions.
+#[derive(Clone)]
+struct Room(String);
+
+fn chat() -> SocketIo {
+    SocketIo::builder(SocketIoConfig::default())
+        .namespace("/", |ns| {
+            ns.on_connect(|socket| {
+                let _ = socket.emit("welcome", vec![socket.id().as_str().into()]);
+            })
+            .on("join", |socket, args, ack| {
+                let Some(room) = args.first().and_then(Value::as_str).map(str::to_owned) else {
+                    return;
+                };
+                if let Some(Room(old)) = socket.extensions().insert(Room(room.clone())) {
+                    socket.leave(&old);
+                }
+                socket.join(&room);
+                let _ = socket
+                    .to(&room)
+                    .emit("joined", vec![socket.id().as_str().into()]);
+                if let Some(ack) = ack {
+                    let _ = ack.send(vec![Value::from(room)]);
+                }
+            })
+            .on("say", |socket, args, ack| {
+                let room = socket.extensions().get::<Room>().map(|r| r.0.clone());
+                let sent = match room {
+                    Some(room) => socket.to(&room).emit("said", args).unwrap_or(0),
+                    None => socket.broadcast().emit("said", args).unwrap_or(0),
+                };
+                if let Some(ack) = ack {
+                    let _ = ack.send(vec![Value::from(sent as i64)]);
+                }
+            })
+            .on_disconnect(|socket, reason| println!("{} left: {reason}", socket.id()))
+        })
+        .build()
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
+    let io = chat();
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!(
+        "chat on http://{}/ (Socket.IO at /socket.io/)",
+        listener.local_addr()?
+    );
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let io = io.clone();
+        // A router: Socket.IO under its mount path, something else elsewhere.
+        let route = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let io = io.clone();
+            async move {
+                if req.uri().path().starts_with("/socket.io/") {
+                    return Ok::<_, Infallible>(io.handle(req).await);
+                }
+                let mut resp =
+                    hyper::Response::new(Full::new(Bytes::from_static(b"chat server\n")));
+                if req.uri().path() != "/" {
+                    *resp.status_mut() = hyper::StatusCode::NOT_FOUND;
+                }
+                Ok(resp)
+            }
+        });
+        tokio::spawn(
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), route)
+                .with_upgrades(),
+        );
+    }
+}
