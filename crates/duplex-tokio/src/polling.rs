@@ -529,6 +529,7 @@ where
                             Ok(ws) => service.run_websocket(id, ws, outgoing).await,
                             Err(e) => tracing::debug!(%id, "upgrade failed: {e}"),
                         }
+                        lock(&service.shared.core).websockets.remove(&id);
                         service.with(|endpoint, _, now, _| endpoint.websocket_closed(id, now));
                     });
                     response.map(|()| Full::new(Bytes::new()))

@@ -107,6 +107,7 @@ async fn garbage_websocket_frames_close_the_connection() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(io.session_count(), 0);
+    assert_eq!(io.in_flight(), (0, 0), "no WebSocket left behind");
 }
 
 #[tokio::test]

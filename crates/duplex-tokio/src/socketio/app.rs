@@ -616,6 +616,9 @@ impl SocketIoApp {
         else {
             return Err((SendError::Closed, callback));
         };
+        if state.acks.len() >= self.config.max_pending_acks {
+            return Err((SendError::TooManyPendingAcks, callback));
+        }
         // The callback is parked first so that the id is known; taken back
         // if the send fails.
         let id = match state.acks.register(callback, deadline) {
