@@ -12,7 +12,8 @@
 //! not); divide the total instruction count by N.
 //! Contenders: duplex-frame, duplex-connection, tungstenite,
 //! fastwebsockets, soketto, websocket-codec. An optional third argument
-//! picks the workload: text_16B (default), text_125B, binary_16KiB.
+//! picks the workload: text_16B (default), text_125B, binary_16KiB,
+//! binary_1MiB.
 
 use std::hint::black_box;
 
@@ -55,7 +56,8 @@ fn run<D: Decode>(workload: &Workload, frames: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: decode_count <contender> <frames> [text_16B|text_125B|binary_16KiB]";
+    let usage =
+        "usage: decode_count <contender> <frames> [text_16B|text_125B|binary_16KiB|binary_1MiB]";
     let (Some(name), Some(frames)) = (args.get(1), args.get(2)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -65,6 +67,7 @@ fn main() {
         None | Some("text_16B") => Kind::Text16,
         Some("text_125B") => Kind::Text125,
         Some("binary_16KiB") => Kind::Binary16K,
+        Some("binary_1MiB") => Kind::Binary1M,
         Some(other) => {
             eprintln!("unknown workload {other}; {usage}");
             std::process::exit(2);
