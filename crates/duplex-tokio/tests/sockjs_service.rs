@@ -327,7 +327,7 @@ async fn sessions_abandoned_by_the_thousand_all_expire() {
     let opened = Arc::new(AtomicUsize::new(0));
     let expired = Arc::new(AtomicUsize::new(0));
     let config = SockJsConfig {
-        disconnect_delay: Duration::from_millis(1500),
+        disconnect_delay: Duration::from_secs(3),
         ..Default::default()
     };
     let (o, e) = (opened.clone(), expired.clone());
