@@ -36,6 +36,7 @@ pub mod polling;
 mod server;
 pub mod socketio;
 pub mod sockjs;
+pub mod sse;
 pub mod stomp;
 mod stream;
 mod tls;
