@@ -59,6 +59,11 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), SockJsError>>,
     },
     Inspect(Box<dyn FnOnce(&SockJsServer) + Send>),
+    CloseAll {
+        code: u16,
+        reason: String,
+        reply: oneshot::Sender<usize>,
+    },
 }
 
 /// Notices sent from destructors, which cannot wait: one per request,
@@ -224,6 +229,22 @@ impl SockJsService {
             .await
             .ok()?;
         rx.await.ok()
+    }
+
+    /// Closes every open session with `code` and `reason` (what is queued
+    /// goes out first, then `c[code,"reason"]`) and returns how many there
+    /// were. For a server shutting down: `close_all(3000, "Server shutting down")`.
+    pub async fn close_all(&self, code: u16, reason: &str) -> usize {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::CloseAll {
+            code,
+            reason: reason.to_owned(),
+            reply,
+        };
+        if self.shared.commands.send(command).await.is_err() {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
     }
 
     /// Answers one HTTP request under the prefix.
@@ -587,6 +608,18 @@ impl Task {
                 let _ = reply.send(result);
             }
             Command::Inspect(f) => f(&self.server),
+            Command::CloseAll {
+                code,
+                reason,
+                reply,
+            } => {
+                let open: Vec<SessionId> = self.sessions.keys().cloned().collect();
+                let closed = open
+                    .iter()
+                    .filter(|session| self.server.close(session, code, &reason, now).is_ok())
+                    .count();
+                let _ = reply.send(closed);
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use duplex_stomp::{Frame, ServerEvent, ServerSession};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::BrokerHandle;
 use super::transport::Transport;
@@ -52,6 +52,7 @@ pub(crate) async fn serve<T: Transport>(
     broker: BrokerHandle,
     outbox_len: usize,
     write_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let id = broker.allocate_id();
     let (outbox_tx, mut outbox) = mpsc::channel::<Frame>(outbox_len.max(1));
@@ -59,9 +60,23 @@ pub(crate) async fn serve<T: Transport>(
     let mut registered = false;
     let mut chunks = Vec::new();
     let mut errored = false;
+    let mut stopping = false;
+    let mut going_away = false;
     loop {
         let deadline = session.poll_timeout();
         tokio::select! {
+            changed = shutdown.wait_for(|down| *down), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    // What the broker already handed over goes out first.
+                    while let Ok(frame) = outbox.try_recv() {
+                        deliver(&mut session, &frame, &mut chunks);
+                    }
+                    going_away = true;
+                    let _ = session.send_error("server shutting down", None, "The server is shutting down.");
+                    take_server(&mut session, &mut chunks);
+                }
+            },
             received = io.recv() => match received {
                 Some(Ok(data)) => session.receive(&data),
                 Some(Err(e)) => {
@@ -124,7 +139,11 @@ pub(crate) async fn serve<T: Transport>(
     if registered || outbox_tx.is_none() {
         broker.disconnect(id).await;
     }
-    io.close(errored).await;
+    if going_away {
+        io.close_going_away().await;
+    } else {
+        io.close(errored).await;
+    }
 }
 
 /// Hands one broker frame to the session; `true` for an `ERROR` (the

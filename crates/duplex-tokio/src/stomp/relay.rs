@@ -21,6 +21,7 @@ use duplex_stomp::{
     ServerSession, Version,
 };
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 use super::connection::{sleep_until, take_server, write};
 use super::transport::{ByteStream, Transport};
@@ -142,6 +143,7 @@ pub(crate) async fn serve<T: Transport>(
     mut session: ServerSession,
     relay: Arc<RelayConfig>,
     write_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let mut upstream: Option<Upstream> = None;
     let mut pending: VecDeque<Frame> = VecDeque::new();
@@ -153,6 +155,8 @@ pub(crate) async fn serve<T: Transport>(
     };
     let mut up_chunks = Vec::new();
     let mut errored = false;
+    let mut stopping = false;
+    let mut going_away = false;
     loop {
         let deadline = [
             session.poll_timeout(),
@@ -162,6 +166,13 @@ pub(crate) async fn serve<T: Transport>(
         .flatten()
         .min();
         tokio::select! {
+            changed = shutdown.wait_for(|down| *down), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    going_away = true;
+                    out.refuse(&mut session, "server shutting down", "The server is shutting down.");
+                }
+            },
             received = io.recv() => match received {
                 Some(Ok(data)) => session.receive(&data),
                 _ => break,
@@ -306,7 +317,11 @@ pub(crate) async fn serve<T: Transport>(
         }
         up.io.close(false).await;
     }
-    io.close(errored).await;
+    if going_away {
+        io.close_going_away().await;
+    } else {
+        io.close(errored).await;
+    }
 }
 
 async fn recv_upstream(upstream: &mut Option<Upstream>) -> Option<std::io::Result<Bytes>> {

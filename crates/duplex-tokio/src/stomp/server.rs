@@ -35,6 +35,8 @@ struct Inner {
     websocket: Arc<WebSocketConfigFn>,
     outbox: usize,
     write_timeout: Duration,
+    /// Flips to `true` once: every connection then ends with `ERROR`.
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// A STOMP server: serves connections from any transport on one backend.
@@ -76,6 +78,7 @@ impl StompServer {
                 websocket: Arc::new(crate::ServerConfig::default),
                 outbox: 1024,
                 write_timeout: Duration::from_secs(30),
+                shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
             }),
         }
     }
@@ -151,6 +154,21 @@ impl StompServer {
         &self.inner.backend
     }
 
+    /// Ends every connection this server and its clones serve, and every
+    /// one they are handed later: frames the broker already queued for a
+    /// client are written, then an `ERROR` with the message `server
+    /// shutting down`, then the transport is closed (WebSocket 1001, SockJS
+    /// 3000, TCP FIN). Accepting new TCP connections is the caller's to
+    /// stop.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Connections being served now (every transport).
+    pub fn connection_count(&self) -> usize {
+        self.inner.shutdown.receiver_count()
+    }
+
     fn new_session(&self) -> ServerSession {
         let mut config = (self.inner.session)();
         if let Some(auth) = &self.inner.authenticator {
@@ -170,11 +188,19 @@ impl StompServer {
                     broker.clone(),
                     self.inner.outbox,
                     self.inner.write_timeout,
+                    self.inner.shutdown.subscribe(),
                 )
                 .await;
             }
             StompBackend::Relay(config) => {
-                relay::serve(io, session, config.clone(), self.inner.write_timeout).await;
+                relay::serve(
+                    io,
+                    session,
+                    config.clone(),
+                    self.inner.write_timeout,
+                    self.inner.shutdown.subscribe(),
+                )
+                .await;
             }
         }
     }

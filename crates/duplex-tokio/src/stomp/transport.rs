@@ -26,6 +26,12 @@ pub(crate) trait Transport: Send {
     /// STOMP session ended with an `ERROR` frame, for transports whose
     /// close carries a status.
     fn close(&mut self, error: bool) -> impl Future<Output = ()> + Send;
+    /// Ends the connection because the server is shutting down (after the
+    /// `ERROR` that says so), for transports whose close carries a status:
+    /// WebSocket 1001, SockJS 3000. A byte stream just closes.
+    fn close_going_away(&mut self) -> impl Future<Output = ()> + Send {
+        self.close(true)
+    }
 }
 
 /// A byte stream: TCP, TLS, a test duplex pipe.
@@ -107,6 +113,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for WebSocketTransport<
         // A peer that never answers the close frame is not waited for long.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), closing).await;
     }
+
+    async fn close_going_away(&mut self) {
+        let closing = self
+            .0
+            .close_with(duplex_ws::CloseCode::GOING_AWAY, "server shutting down");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), closing).await;
+    }
 }
 
 /// A SockJS session carrying one STOMP frame per message. SockJS carries
@@ -142,5 +155,9 @@ impl Transport for SockJsTransport {
             (1000, "Normal closure")
         };
         let _ = self.0.close(code, reason).await;
+    }
+
+    async fn close_going_away(&mut self) {
+        let _ = self.0.close(3000, "Server shutting down").await;
     }
 }
