@@ -15,41 +15,90 @@ use tokio::net::TcpListener;
 
 type Body = Full<Bytes>;
 
-/// Listens on `addr` and serves every endpoint until the process ends.
-pub(crate) async fn run(addr: SocketAddr, name: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// Listens on `addr` and serves every endpoint until `stop` completes;
+/// then stops accepting, lets each connection finish the request it is
+/// answering (keep-alive off), and returns once they have, or at
+/// `drain_until()`'s deadline.
+pub(crate) async fn run(
+    addr: SocketAddr,
+    name: &str,
+    stop: impl std::future::Future<Output = std::time::Instant>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     println!("{name} listening on http://{local}/ (WebSocket echo at ws://{local}/echo)");
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Out of file descriptors and similar: keep serving the rest.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
+    let connections = tokio_util::task::TaskTracker::new();
+    let closing = tokio_util::sync::CancellationToken::new();
+    tokio::pin!(stop);
+    let deadline = loop {
+        let (tcp, peer) = tokio::select! {
+            deadline = &mut stop => break deadline,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and similar: keep serving the rest.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
         };
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(async move {
+        let closing = closing.clone();
+        connections.spawn(async move {
             let conn = http1::Builder::new()
                 .serve_connection(TokioIo::new(tcp), service_fn(route_all))
                 .with_upgrades();
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = closing.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });
+    };
+    drop(listener);
+    closing.cancel();
+    connections.close();
+    let tracked = crate::demo::tasks();
+    tracked.close();
+    let all = async {
+        connections.wait().await;
+        tracked.wait().await;
+    };
+    if tokio::time::timeout_at(deadline.into(), all).await.is_err() {
+        tracing::warn!(
+            "shutdown: {} connections still open at the deadline",
+            connections.len()
+        );
     }
+    Ok(())
 }
 
-/// The SockJS/STOMP endpoints (streaming bodies), then everything else.
+/// The demo's endpoints, the SockJS/STOMP endpoints (streaming bodies),
+/// then everything else.
 async fn route_all(
     req: Request<Incoming>,
-) -> Result<Response<Either<Body, duplex_tokio::sockjs::SockJsBody>>, Infallible> {
-    if crate::sockjs_stomp::handles(req.uri().path()) {
-        return Ok(crate::sockjs_stomp::route(req).await.map(Either::Right));
+) -> Result<
+    Response<Either<Either<Body, duplex_tokio::sockjs::SockJsBody>, crate::demo::DemoBody>>,
+    Infallible,
+> {
+    if crate::demo::handles(req.uri().path()) {
+        return Ok(crate::demo::route(req).await.map(Either::Right));
     }
-    route(req).await.map(|r| r.map(Either::Left))
+    if crate::sockjs_stomp::handles(req.uri().path()) {
+        return Ok(crate::sockjs_stomp::route(req)
+            .await
+            .map(|b| Either::Left(Either::Right(b))));
+    }
+    route(req)
+        .await
+        .map(|r| r.map(|b| Either::Left(Either::Left(b))))
 }
 
 async fn route(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
@@ -83,11 +132,26 @@ fn websocket_echo(req: &mut Request<Incoming>) -> Response<Body> {
     };
     match duplex_tokio::upgrade(req, config, None) {
         Ok((response, upgrade)) => {
-            tokio::spawn(async move {
+            crate::demo::tasks().spawn(async move {
                 let Ok(mut ws) = upgrade.await else { return };
-                while let Some(Ok(msg)) = ws.next().await {
-                    if ws.send(msg).await.is_err() {
-                        break;
+                let _open = crate::demo::count_connection(crate::demo::Transport::Echo);
+                let stop = crate::demo::shutdown_token();
+                loop {
+                    tokio::select! {
+                        msg = ws.next() => match msg {
+                            Some(Ok(msg)) => {
+                                crate::demo::count_echo(msg.len());
+                                if ws.send(msg).await.is_err() {
+                                    break;
+                                }
+                            }
+                            _ => break,
+                        },
+                        () = stop.cancelled() => {
+                            let going_away = ws.close_with(duplex_ws::CloseCode::GOING_AWAY, "server shutting down");
+                            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), going_away).await;
+                            break;
+                        }
                     }
                 }
             });

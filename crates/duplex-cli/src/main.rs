@@ -2,6 +2,7 @@
 //! conformance suite is pointed at, and the Autobahn client driver.
 
 mod autobahn;
+mod demo;
 mod http_server;
 mod socketio;
 mod sockjs_stomp;
@@ -20,14 +21,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the demo server.
+    /// Run the demo server: a chat in the browser over every transport.
     ///
-    /// Endpoints: /echo (WebSocket echo: text back as text, binary as binary);
-    /// /stomp (STOMP over WebSocket, v10/v11/v12.stomp), /sockjs/stomp (STOMP
-    /// over SockJS) and /sockjs/echo (SockJS echo), on the embedded broker
-    /// or --stomp-relay; STOMP over TCP with --stomp-addr.
+    /// Endpoints:
+    ///   /                 the chat page (embedded HTML, CSS, JavaScript)
+    ///   /ws               the page's WebSocket (JSON chat messages; permessage-deflate)
+    ///   /poll/            the page's long-polling client (SockJS dialect, xhr)
+    ///   /sse/events       the page's Server-Sent Events stream
+    ///   /sse/send         POST ?session=ID: the SSE client's upstream
+    ///   /socket.io/       Socket.IO: chat events join/say/latency, emits chat/presence;
+    ///                     message, message-with-ack, server-ack on / and /custom
+    ///   /stomp            STOMP over WebSocket (v10/v11/v12.stomp)
+    ///   /sockjs/stomp     STOMP over SockJS; /sockjs/echo: SockJS echo
+    ///                     chat rooms are STOMP destinations /topic/chat.<room>
+    ///   /echo             WebSocket echo (text as text, binary as binary)
+    ///   /stats            JSON: connections per transport, messages and bytes, sessions expired
+    ///
+    /// STOMP over TCP only with --stomp-addr. Ctrl-C or SIGTERM shuts down
+    /// gracefully: every client gets its protocol's close. Logs go to stderr,
+    /// filtered by RUST_LOG (default info).
+    #[command(verbatim_doc_comment)]
     Serve {
-        /// Address to listen on.
+        /// Address to listen on (port 0: any free port; the URL is printed).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
         /// Also serve STOMP over TCP on this address (off unless given).
@@ -37,6 +52,10 @@ enum Command {
         /// (RabbitMQ's STOMP plugin) instead of the embedded broker.
         #[arg(long)]
         stomp_relay: Option<String>,
+        /// Seconds a graceful shutdown may take before the remaining
+        /// connections are dropped.
+        #[arg(long, default_value_t = 5.0)]
+        shutdown_timeout: f64,
     },
     /// Run the server that the outside conformance suites are pointed at,
     /// with test settings.
@@ -99,6 +118,7 @@ fn main() -> std::process::ExitCode {
                 addr,
                 stomp_addr,
                 stomp_relay,
+                shutdown_timeout,
             } => {
                 socketio::init(socketio::Settings::Reference);
                 sockjs_stomp::init(sockjs_stomp::Settings {
@@ -107,7 +127,28 @@ fn main() -> std::process::ExitCode {
                     conformance: false,
                 })
                 .await?;
-                http_server::run(addr, "duplex demo server").await
+                let (stomp, sockjs) =
+                    sockjs_stomp::endpoints().ok_or("the STOMP endpoints did not start")?;
+                socketio::install(demo::init(stomp, sockjs, socketio::conformance_handlers));
+                let timeout = std::time::Duration::try_from_secs_f64(shutdown_timeout)
+                    .map_err(|e| format!("--shutdown-timeout: {e}"))?;
+                let stop = async move {
+                    let signal = shutdown_signal().await;
+                    tracing::info!("{signal}: shutting down (at most {timeout:?})");
+                    tokio::spawn(async {
+                        let again = shutdown_signal().await;
+                        eprintln!("duplex: {again} again: exiting now");
+                        std::process::exit(130);
+                    });
+                    let deadline = std::time::Instant::now() + timeout;
+                    demo::shutdown(deadline).await;
+                    // The HTTP connections get a last moment to finish
+                    // writing what they were told.
+                    deadline.max(std::time::Instant::now() + std::time::Duration::from_secs(1))
+                };
+                http_server::run(addr, "duplex demo server", stop).await?;
+                tracing::info!("shut down");
+                Ok(())
             }
             Command::ConformanceServer {
                 addr,
@@ -121,7 +162,12 @@ fn main() -> std::process::ExitCode {
                     conformance: true,
                 })
                 .await?;
-                http_server::run(addr, "duplex conformance server").await
+                http_server::run(
+                    addr,
+                    "duplex conformance server",
+                    std::future::pending::<std::time::Instant>(),
+                )
+                .await
             }
             Command::AutobahnClient { url, agent } => autobahn::run(&url, &agent).await,
         }
@@ -132,5 +178,31 @@ fn main() -> std::process::ExitCode {
             eprintln!("duplex: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM; returns the signal's name.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let terminate = async {
+            match term.as_mut() {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            () = terminate => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }

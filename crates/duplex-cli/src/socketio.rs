@@ -69,7 +69,7 @@ fn socketio_config() -> SocketIoConfig {
 }
 
 /// The handlers of shared/conformance/socketio-suites.md, on `/` and `/custom`.
-fn conformance_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
+pub(crate) fn conformance_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     ns.on_connect(|socket| {
         let auth = socket.handshake().auth.clone();
         let _ = socket.emit("auth", vec![auth]);
@@ -99,6 +99,12 @@ fn socketio_server() -> &'static SocketIo {
             .namespace("/custom", conformance_handlers)
             .build()
     })
+}
+
+/// Serves `io` at `/socket.io/` instead of the conformance-only server
+/// (`duplex serve` adds the chat's events); call before serving.
+pub(crate) fn install(io: SocketIo) {
+    let _ = SOCKETIO.set(io);
 }
 
 /// `/socket.io/`: the Socket.IO endpoint.

@@ -134,6 +134,12 @@ pub(crate) async fn init(settings: Settings) -> Result<(), Box<dyn std::error::E
     Ok(())
 }
 
+/// The STOMP server and the SockJS services, once [`init`] has run (for
+/// the demo's statistics and shutdown).
+pub(crate) fn endpoints() -> Option<(StompServer, Vec<SockJsService>)> {
+    ENDPOINTS.get().map(|e| (e.stomp.clone(), e.sockjs.clone()))
+}
+
 /// Whether `path` is one of these endpoints.
 pub(crate) fn handles(path: &str) -> bool {
     ENDPOINTS
