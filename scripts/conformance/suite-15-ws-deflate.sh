@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# permessage-deflate interop with npm `ws` (perMessageDeflate on), both roles:
+#
+#   ws client -> `duplex conformance-server` /echo, in three deflate
+#                configurations (defaults, no context takeover, small
+#                windows); prints "ws-deflate ws-client: N passed, N failed"
+#   duplex client (crates/duplex-tokio/examples/ws_deflate_interop.rs,
+#                built here in release) -> a ws echo server, in the same
+#                three configurations; prints
+#                "ws-deflate duplex-client: N passed, N failed"
+#
+# Run it through the driver:  DUPLEX_SUITES=ws-deflate scripts/conformance.sh
+# npm `ws` (pinned in scripts/conformance/ws-deflate/package.json) goes into
+# $DUPLEX_CACHE/ws-deflate; everything listens on 127.0.0.1, every wait is
+# bounded, and everything started here is stopped on exit. Logs go to
+# $DUPLEX_OUT/ws-deflate/. Exits non-zero on any failure.
+set -uo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
+DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
+DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
+DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
+cache="$DUPLEX_CACHE/ws-deflate"
+out="$DUPLEX_OUT/ws-deflate"
+mkdir -p "$cache" "$out"
+
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+}
+trap cleanup EXIT INT TERM
+
+fail() {
+    echo "ws-deflate: $*"
+    echo "ws-deflate ws-client: 0 passed, 1 failed"
+    echo "ws-deflate duplex-client: 0 passed, 1 failed"
+    exit 1
+}
+
+# Waits up to 20 s for a line matching $2 in file $1; prints the match.
+wait_for_line() {
+    local i
+    for i in $(seq 1 200); do
+        if grep -m1 -E "$2" "$1" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+cp "$here/ws-deflate/package.json" "$here/ws-deflate/interop.mjs" "$cache/"
+if ! (cd "$cache" && npm install --no-audit --no-fund --loglevel=error >"$out/npm.log" 2>&1); then
+    fail "npm install failed (see $out/npm.log)"
+fi
+[[ -x "$DUPLEX_BIN" ]] || fail "no duplex binary at $DUPLEX_BIN"
+if ! (cd "$DUPLEX_ROOT" && cargo build --release --quiet -p duplex-tokio --example ws_deflate_interop) >"$out/build.log" 2>&1; then
+    fail "building the duplex client failed (see $out/build.log)"
+fi
+client_bin="$(dirname "$DUPLEX_BIN")/examples/ws_deflate_interop"
+
+status=0
+
+# ws client against the duplex server. Port 0 is not an option of
+# conformance-server, so pick a free one.
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --stomp-addr 127.0.0.1:0 >"$out/duplex-server.log" 2>&1 &
+pids+=($!)
+if wait_for_line "$out/duplex-server.log" "listening" >/dev/null; then
+    timeout 120 node "$cache/interop.mjs" client "ws://127.0.0.1:$port/echo" | tee "$out/ws-client.log" || status=1
+else
+    echo "ws-deflate: the duplex server did not start (see $out/duplex-server.log)"
+    echo "ws-deflate ws-client: 0 passed, 1 failed"
+    status=1
+fi
+
+# The duplex client against a ws server.
+node "$cache/interop.mjs" server >"$out/ws-server.log" 2>&1 &
+pids+=($!)
+if line="$(wait_for_line "$out/ws-server.log" "^listening [0-9]+")"; then
+    timeout 120 "$client_bin" "ws://127.0.0.1:${line#listening }/" | tee "$out/duplex-client.log" || status=1
+else
+    echo "ws-deflate: the ws server did not start (see $out/ws-server.log)"
+    echo "ws-deflate duplex-client: 0 passed, 1 failed"
+    status=1
+fi
+exit $status
