@@ -203,6 +203,14 @@ async fn sockjs_sessions(services: &[SockJsService]) -> usize {
     total
 }
 
+async fn sockjs_connections(services: &[SockJsService]) -> usize {
+    let mut total = 0;
+    for service in services {
+        total += service.inspect(|s| s.connection_count()).await.unwrap_or(0);
+    }
+    total
+}
+
 async fn stats_response(demo: &Demo) -> Response<DemoBody> {
     let sockjs = sockjs_sessions(&demo.sockjs).await;
     let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
@@ -232,20 +240,31 @@ async fn stats_response(demo: &Demo) -> Response<DemoBody> {
     resp
 }
 
-/// Whether every client has been told and has gone: no chat member or
-/// WebSocket task left, no Socket.IO, STOMP or SockJS session left.
-async fn quiet(demo: &Demo) -> bool {
+/// What is still open: chat members and WebSocket tasks, Socket.IO and
+/// STOMP connections, SockJS requests held open (a closed SockJS session
+/// keeps answering polls with its close frame until it expires, so its
+/// count says nothing; a client between two polls is waited for by the
+/// caller's settle time). Empty once every client has been told and has
+/// gone.
+async fn remaining(demo: &Demo) -> Vec<(&'static str, usize)> {
     let open = Transport::ALL
         .iter()
-        .map(|t| STATS.open_count(*t))
-        .sum::<i64>();
-    open == 0
-        && TASKS.is_empty()
-        && demo.io.session_count() == 0
-        && demo.stomp.connection_count() == 0
-        && sockjs_sessions(&demo.sockjs).await == 0
-        && demo.poll.inspect(|s| s.session_count()).await.unwrap_or(0) == 0
+        .map(|t| usize::try_from(STATS.open_count(*t)).unwrap_or(0))
+        .sum::<usize>();
+    let mut sockjs = demo.sockjs.clone();
+    sockjs.push(demo.poll.clone());
+    let all = [
+        ("chat members and WebSockets", open.max(TASKS.len())),
+        ("Socket.IO sessions", demo.io.session_count()),
+        ("STOMP connections", demo.stomp.connection_count()),
+        ("SockJS requests", sockjs_connections(&sockjs).await),
+    ];
+    all.into_iter().filter(|(_, n)| *n > 0).collect()
 }
+
+/// How long nothing may be open before the shutdown is done: a polling
+/// client between two requests comes back within it for its close frame.
+const SETTLE: Duration = Duration::from_millis(300);
 
 /// Closes every client properly, then waits (at most until `deadline`)
 /// for them to have been told: chat members get `bye` and their transport's
@@ -288,12 +307,23 @@ pub(crate) async fn shutdown(deadline: Instant) {
     let sse = demo.sse.close_all().await;
     tracing::info!(sse, sockjs, "sessions closed; waiting for clients");
     TASKS.close();
-    while Instant::now() < deadline {
-        if quiet(demo).await {
-            tracing::info!("every client is gone");
+    let mut quiet_since: Option<Instant> = None;
+    loop {
+        let left = remaining(demo).await;
+        let now = Instant::now();
+        if left.is_empty() {
+            let since = *quiet_since.get_or_insert(now);
+            if now - since >= SETTLE {
+                tracing::info!("every client is gone");
+                return;
+            }
+        } else {
+            quiet_since = None;
+        }
+        if now >= deadline {
+            tracing::warn!("shutdown timeout: still open: {left:?}");
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    tracing::warn!("shutdown timeout: some clients did not take their close");
 }
