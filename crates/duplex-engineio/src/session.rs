@@ -153,10 +153,12 @@ impl Heartbeat {
             self.deadline = None;
             return;
         }
-        if self.next_ping.is_some_and(|p| p <= now) {
+        if let Some(due) = self.next_ping.filter(|p| *p <= now) {
             self.ping_owed = true;
             self.next_ping = None;
-            self.deadline = Some(now + self.config.ping_timeout);
+            // From when the ping was due, not from when we were woken: a
+            // late timer must not stretch the session's lifetime.
+            self.deadline = Some(due + self.config.ping_timeout);
         }
     }
 
@@ -408,6 +410,16 @@ mod tests {
         assert!(drain(&mut hb).is_empty());
         assert_eq!(hb.poll_timeout(), Some(t0 + 300 * MS));
         hb.handle_timeout(t0 + 300 * MS);
+        assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
+        assert_eq!(hb.poll_timeout(), Some(t0 + 500 * MS));
+    }
+
+    #[test]
+    fn a_late_wake_up_does_not_stretch_the_pong_deadline() {
+        let t0 = Instant::now();
+        let mut hb = Heartbeat::new(ProtocolVersion::V4, conformance(), t0);
+        // The runtime woke us 40 ms after the ping was due.
+        hb.handle_timeout(t0 + 340 * MS);
         assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
         assert_eq!(hb.poll_timeout(), Some(t0 + 500 * MS));
     }
