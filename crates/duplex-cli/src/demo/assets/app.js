@@ -113,7 +113,12 @@
         this.h.open('Server-Sent Events from /sse/events, POST to /sse/send');
         this.flush();
       });
-      this.es.onmessage = (e) => this.h.message(e.data);
+      this.es.onmessage = (e) => {
+        this.h.message(e.data);
+        // The server ends the stream right after `bye`; reconnecting would
+        // find it gone.
+        if (JSON.parse(e.data).type === 'bye') this.finish('server going away');
+      };
       this.es.onerror = () => {
         // EventSource reconnects by itself (and resumes from the last event
         // id); CLOSED means the server said it is over (204).
