@@ -23,12 +23,21 @@ const STEP: Duration = Duration::from_secs(10);
 struct Server {
     child: Child,
     addr: String,
+    stomp_addr: String,
 }
 
 impl Server {
     fn start() -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "5"])
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--stomp-addr",
+                "127.0.0.1:0",
+                "--shutdown-timeout",
+                "5",
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -37,13 +46,18 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
+            // Keep reading so the server never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
-            // Keep draining so the server never blocks on a full pipe.
-            for _ in lines {}
         });
+        let stomp_line = rx
+            .recv_timeout(STEP)
+            .expect("duplex serve printed no STOMP line");
+        let stomp_addr = stomp_line
+            .strip_prefix("STOMP over TCP on ")
+            .unwrap_or_else(|| panic!("not the STOMP line: {stomp_line:?}"))
+            .to_owned();
         let line = rx
             .recv_timeout(STEP)
             .expect("duplex serve printed no URL line");
@@ -56,7 +70,11 @@ impl Server {
             .trim_end_matches('/')
             .to_owned();
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            stomp_addr,
+        }
     }
 
     fn interrupt(&self) {
@@ -316,6 +334,15 @@ async fn serve_answers_every_endpoint_then_closes_every_client_on_sigint() {
         other => panic!("expected the chat message over STOMP, got {other:?}"),
     }
 
+    // ---- STOMP over TCP (--stomp-addr) -----------------------------------------
+    let mut stomp_tcp = StompClient::connect(server.stomp_addr.as_str(), ClientConfig::new("/"))
+        .await
+        .expect("STOMP CONNECT over TCP");
+    stomp_tcp
+        .subscribe("/topic/chat.lobby", AckMode::Auto)
+        .await
+        .unwrap();
+
     // ---- the page's long-polling transport (/poll, SockJS xhr) --------------
     let poll_url = "/poll/000/pollsession1".to_owned();
     let opened = http(&addr, "POST", &format!("{poll_url}/xhr"), "").await;
@@ -457,7 +484,7 @@ async fn serve_answers_every_endpoint_then_closes_every_client_on_sigint() {
     assert_eq!(stats["connections"]["polling"], 1, "{stats}");
     assert_eq!(stats["connections"]["sse"], 1, "{stats}");
     assert_eq!(stats["connections"]["echo"], 1, "{stats}");
-    assert_eq!(stats["connections"]["stomp"], 1, "{stats}");
+    assert_eq!(stats["connections"]["stomp"], 2, "{stats}");
     assert_eq!(stats["connections"]["socket.io"], 1, "{stats}");
     assert!(
         stats["connections"]["sockjs"].as_u64().unwrap() >= 1,
@@ -494,6 +521,18 @@ async fn serve_answers_every_endpoint_then_closes_every_client_on_sigint() {
             assert_eq!(frame.header("message"), Some("server shutting down"));
         }
         other => panic!("expected ERROR, got {other:?}"),
+    }
+
+    // STOMP over TCP: the same ERROR (after any chat message sent to it).
+    loop {
+        match timeout(STEP, stomp_tcp.next_event()).await.unwrap() {
+            Some(ClientEvent::Error(frame)) => {
+                assert_eq!(frame.header("message"), Some("server shutting down"));
+                break;
+            }
+            Some(ClientEvent::Message(_)) => {}
+            other => panic!("expected ERROR, got {other:?}"),
+        }
     }
 
     // Long-polling: `bye` in an `a[...]` frame, then c[3000,...].
