@@ -233,11 +233,22 @@ impl ServerSession {
     /// [`ServerSession::poll_event`]: call it until `None` after each
     /// `receive`, so that no more than one partial frame stays buffered.
     pub fn receive(&mut self, data: &[u8]) {
-        if self.state == ServerState::Closed {
-            return;
+        match self.state {
+            ServerState::Closed => return,
+            // After DISCONNECT nothing more is read (STOMP 1.2: the client
+            // must not send more frames), so nothing is kept either: a client
+            // that keeps sending must not grow the buffer while the receipt
+            // is on its way.
+            ServerState::Disconnecting { .. } => {}
+            ServerState::AwaitingConnect | ServerState::Connected => self.decoder.receive(data),
         }
-        self.decoder.receive(data);
         self.timer.on_receive();
+    }
+
+    /// Received bytes not yet decoded (at most one partial frame after
+    /// [`ServerSession::poll_event`] has returned `None`).
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered()
     }
 
     /// Appends the bytes to write to `out`; returns how many.

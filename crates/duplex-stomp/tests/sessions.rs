@@ -386,9 +386,13 @@ fn graceful_disconnect_with_receipt() {
             receipt: receipt.clone()
         }
     );
-    // Frames after DISCONNECT are not read.
+    // Frames after DISCONNECT are not read, nor kept.
     s.receive(b"SEND\ndestination:/q\n\n\0");
     assert_eq!(drain_server(&mut s), vec![]);
+    for _ in 0..64 {
+        s.receive(&[b'x'; 64 * 1024]);
+    }
+    assert_eq!(s.buffered(), 0);
     s.send_receipt(&receipt).unwrap();
     assert!(s.is_closed());
     assert_eq!(s2c(&mut s, &mut c), vec![ClientEvent::Disconnected]);
