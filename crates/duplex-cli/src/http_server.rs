@@ -46,7 +46,11 @@ pub(crate) async fn run(
         let _ = tcp.set_nodelay(true);
         let closing = closing.clone();
         connections.spawn(async move {
+            // hyper enforces the header read timeout only with a timer: a
+            // client that trickles its request head is dropped after 10 s.
             let conn = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
                 .serve_connection(TokioIo::new(tcp), service_fn(route_all))
                 .with_upgrades();
             tokio::pin!(conn);

@@ -535,6 +535,14 @@ impl Task {
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         loop {
+            // Due timers first: with `biased` and a busy channel, the sleep
+            // branch below might never be polled, starving heart-beats and
+            // expiry under steady load.
+            let now = Instant::now();
+            if self.server.poll_timeout().is_some_and(|t| t <= now) {
+                self.server.handle_timeout(now);
+                self.pump();
+            }
             let deadline = self.server.poll_timeout();
             tokio::select! {
                 biased;
