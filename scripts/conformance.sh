@@ -30,6 +30,20 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
 export DUPLEX_BIN="$target_dir/release/duplex"
 
+# A misspelt name must not turn into "all suites passed" with nothing run.
+known=()
+for suite in "$root"/scripts/conformance/suite-*.sh; do
+    name="$(basename "$suite" .sh)"
+    name="${name#suite-}"
+    known+=("${name#[0-9][0-9]-}")
+done
+for wanted in ${DUPLEX_SUITES:-}; do
+    if [[ " ${known[*]} " != *" $wanted "* ]]; then
+        echo "conformance: unknown suite '$wanted' (known: ${known[*]})"
+        exit 1
+    fi
+done
+
 failed=()
 for suite in "$root"/scripts/conformance/suite-*.sh; do
     name="$(basename "$suite" .sh)"

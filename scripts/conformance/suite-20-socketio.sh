@@ -163,7 +163,7 @@ fi
 
 # The duplex client against the Node reference server.
 if [[ "${SOCKETIO_RUST_CLIENT:-1}" != 0 ]]; then
-    example="$DUPLEX_ROOT/target/release/examples/socketio_client_interop"
+    example="$(dirname "$DUPLEX_BIN")/examples/socketio_client_interop"
     if ! (cd "$DUPLEX_ROOT" && cargo build --release -p duplex-tokio --example socketio_client_interop --quiet) >"$out/rust-client-build.log" 2>&1; then
         say "could not build the duplex client example (see $out/rust-client-build.log)"
         tail -n 15 "$out/rust-client-build.log"
