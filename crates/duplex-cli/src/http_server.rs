@@ -161,17 +161,6 @@ fn websocket_echo(req: &mut Request<Incoming>) -> Response<Body> {
             });
             response.map(|()| Full::new(Bytes::new()))
         }
-        Err(e) => {
-            let mut resp = Response::new(Full::new(Bytes::from(e.to_string())));
-            *resp.status_mut() =
-                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            if e.status() == 426 {
-                resp.headers_mut().insert(
-                    http::header::SEC_WEBSOCKET_VERSION,
-                    http::HeaderValue::from_static("13"),
-                );
-            }
-            resp
-        }
+        Err(e) => e.http_response().map(|body| Full::new(Bytes::from(body))),
     }
 }

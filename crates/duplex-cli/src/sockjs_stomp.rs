@@ -162,17 +162,8 @@ pub(crate) async fn route(mut req: Request<Incoming>) -> Response<SockJsBody> {
     match endpoints.stomp.upgrade(&mut req) {
         Ok(response) => response.map(|()| SockJsBody::empty()),
         Err(e) => {
-            let mut resp = text(
-                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-                format!("{e}\n"),
-            );
-            if e.status() == 426 {
-                resp.headers_mut().insert(
-                    http::header::SEC_WEBSOCKET_VERSION,
-                    http::HeaderValue::from_static("13"),
-                );
-            }
-            resp
+            let (parts, body) = e.http_response().into_parts();
+            Response::from_parts(parts, SockJsBody::full(body))
         }
     }
 }

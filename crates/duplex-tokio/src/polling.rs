@@ -461,17 +461,7 @@ where
             match crate::upgrade(&mut req, (self.shared.websocket_config)(), None) {
                 Ok(pair) => Some(pair),
                 Err(e) => {
-                    let mut resp = plain(
-                        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-                        &format!("{e}\n"),
-                    );
-                    if e.status() == 426 {
-                        resp.headers.insert(
-                            header::SEC_WEBSOCKET_VERSION,
-                            HeaderValue::from_static("13"),
-                        );
-                    }
-                    return into_http(resp);
+                    return e.http_response().map(|body| Full::new(Bytes::from(body)));
                 }
             }
         } else {

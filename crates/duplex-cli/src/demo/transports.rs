@@ -44,18 +44,9 @@ pub(super) fn websocket_upgrade(hub: Arc<Hub>, req: &mut Request<Incoming>) -> R
             });
             response.map(|()| Full::new(Bytes::new()).boxed())
         }
-        Err(e) => {
-            let mut resp = Response::new(Full::new(Bytes::from(format!("{e}\n"))).boxed());
-            *resp.status_mut() =
-                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            if e.status() == 426 {
-                resp.headers_mut().insert(
-                    http::header::SEC_WEBSOCKET_VERSION,
-                    http::HeaderValue::from_static("13"),
-                );
-            }
-            resp
-        }
+        Err(e) => e
+            .http_response()
+            .map(|body| Full::new(Bytes::from(body)).boxed()),
     }
 }
 

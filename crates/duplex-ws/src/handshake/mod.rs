@@ -103,14 +103,36 @@ impl HandshakeError {
         }
     }
 
-    /// The complete HTTP response a server sends before closing.
-    pub fn response(&self) -> Bytes {
-        let extra: &[(&str, &str)] = match self {
+    /// The headers this refusal must carry: `Allow` on a 405 (RFC 9110),
+    /// the supported version on a 426 (RFC 6455 section 4.4).
+    pub fn extra_headers(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
             Self::MethodNotGet => &[("Allow", "GET")],
             Self::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
             _ => &[],
-        };
-        error_response(self.status(), extra, &self.to_string())
+        }
+    }
+
+    /// The complete HTTP response a server sends before closing.
+    pub fn response(&self) -> Bytes {
+        error_response(self.status(), self.extra_headers(), &self.to_string())
+    }
+
+    /// The same refusal as an `http::Response`, for HTTP stacks (hyper,
+    /// axum) that write their own responses; map the body to theirs.
+    pub fn http_response(&self) -> http::Response<String> {
+        let mut response = http::Response::new(format!("{self}\n"));
+        *response.status_mut() =
+            http::StatusCode::from_u16(self.status()).unwrap_or(http::StatusCode::BAD_REQUEST);
+        let headers = response.headers_mut();
+        for (name, value) in self.extra_headers() {
+            headers.insert(*name, http::HeaderValue::from_static(value));
+        }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
     }
 }
 
@@ -283,5 +305,10 @@ mod tests {
         );
         assert_eq!(HandshakeError::HeadTooLarge.status(), 431);
         assert_eq!(HandshakeError::MethodNotGet.status(), 405);
+        let http = HandshakeError::MethodNotGet.http_response();
+        assert_eq!(http.status(), 405);
+        assert_eq!(http.headers()["allow"], "GET");
+        let http = HandshakeError::UnsupportedVersion.http_response();
+        assert_eq!(http.headers()["sec-websocket-version"], "13");
     }
 }
