@@ -484,6 +484,35 @@ impl EngineIoServer {
 
     // ---- commands ----------------------------------------------------------
 
+    /// Queues several messages that only make sense together (a Socket.IO
+    /// binary packet: its text, then each attachment), all or none: a
+    /// queue with room for only some of them refuses them all, so the
+    /// client never gets a packet without its attachments.
+    pub fn send_all(
+        &mut self,
+        session: &SessionId,
+        messages: Vec<Message>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.touch(now);
+        let s = self
+            .sessions
+            .get(session)
+            .filter(|s| s.core.is_open())
+            .ok_or(Error::NoSuchSession)?;
+        let bytes = messages.iter().map(Message::len).sum();
+        if !s.core.queue.fits(messages.len(), bytes) {
+            if s.core.queue.policy() == OverflowPolicy::CloseSession {
+                self.close_session(session, CloseReason::QueueOverflow, now);
+            }
+            return Err(Error::QueueFull);
+        }
+        for message in messages {
+            self.send(session, message, now)?;
+        }
+        Ok(())
+    }
+
     /// Queues a message for `session`; it goes out with the next poll (or at
     /// once on a WebSocket or to a parked GET).
     ///

@@ -87,6 +87,12 @@ impl<T> OutQueue<T> {
         Ok(())
     }
 
+    /// Whether `count` messages of `bytes` bytes in all would be accepted.
+    pub(crate) fn fits(&self, count: usize, bytes: usize) -> bool {
+        self.messages.saturating_add(count) <= self.config.max_messages
+            && self.bytes.saturating_add(bytes) <= self.config.max_bytes
+    }
+
     /// Queues one of the protocol's own packets (never refused).
     pub(crate) fn push_control(&mut self, item: T) {
         self.items.push_back(Queued { item, weight: None });

@@ -326,6 +326,43 @@ fn full_queue_rejects_or_closes_per_policy() {
     assert_no_state(&d);
 }
 
+#[test]
+fn messages_that_belong_together_are_queued_all_or_none() {
+    let mut d = driver(EngineIoConfig {
+        queue: QueueConfig {
+            max_messages: 3,
+            ..QueueConfig::default()
+        },
+        ..EngineIoConfig::default()
+    });
+    let sid = open_polling(&mut d, "EIO=4&transport=polling");
+    let session = d.opened()[0].clone();
+    let now = d.now;
+    d.machine.send(&session, Message::text("1"), now).unwrap();
+    // A packet and two attachments: three messages, two free slots.
+    let packet = vec![
+        Message::text("451-[\"e\",{\"_placeholder\":true,\"num\":0}]"),
+        Message::Binary(bytes::Bytes::from_static(&[1])),
+    ];
+    let mut too_many = packet.clone();
+    too_many.push(Message::Binary(bytes::Bytes::from_static(&[2])));
+    assert!(matches!(
+        d.machine.send_all(&session, too_many, now),
+        Err(Error::QueueFull)
+    ));
+    assert_eq!(
+        d.machine.send_capacity(&session),
+        Some(2),
+        "nothing of it was queued"
+    );
+    d.machine.send_all(&session, packet, now).unwrap();
+    let pull = d.get(&format!("/?EIO=4&transport=polling&sid={sid}"));
+    assert_eq!(
+        d.body(pull),
+        "41\x1e4451-[\"e\",{\"_placeholder\":true,\"num\":0}]\x1ebAQ=="
+    );
+}
+
 // ---- CORS ------------------------------------------------------------------
 
 #[test]

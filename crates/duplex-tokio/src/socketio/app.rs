@@ -131,13 +131,15 @@ fn send_encoded(
 ) -> Result<(), SendError> {
     let text = duplex_polling::Utf8Bytes::try_from_bytes(packet.text.clone())
         .map_err(|_| SendError::Encode)?;
-    eio.send(session, Message::Text(text), now)
-        .map_err(|_| SendError::Closed)?;
-    for attachment in &packet.attachments {
-        eio.send(session, Message::Binary(attachment.clone()), now)
-            .map_err(|_| SendError::Closed)?;
-    }
-    Ok(())
+    let messages = std::iter::once(Message::Text(text))
+        .chain(packet.attachments.iter().cloned().map(Message::Binary))
+        .collect();
+    // All or none: a text packet whose attachments were refused would make
+    // the client read the next packet as an attachment.
+    eio.send_all(session, messages, now).map_err(|e| match e {
+        duplex_polling::Error::QueueFull => SendError::QueueFull,
+        _ => SendError::Closed,
+    })
 }
 
 fn reason_of(close: CloseReason) -> DisconnectReason {

@@ -240,9 +240,13 @@ impl std::fmt::Display for DisconnectReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
-    /// The socket is disconnected (or its session's queue is full).
+    /// The socket is disconnected.
     #[error("socket disconnected")]
     Closed,
+    /// The session's outgoing queue is full (the client reads too slowly);
+    /// nothing of the packet was queued.
+    #[error("the session's send queue is full")]
+    QueueFull,
     /// The event could not be encoded (an invalid namespace).
     #[error("cannot encode the packet")]
     Encode,
