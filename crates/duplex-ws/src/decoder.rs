@@ -147,8 +147,19 @@ impl FrameDecoder {
         if buf.len() < total {
             self.pending = Some(pending);
             // Grow with what arrives, not with what a header announces: a
-            // 14-byte header must not reserve 16 MiB on its own.
-            buf.reserve((total - buf.len()).min(RESERVE_STEP));
+            // 14-byte header must not reserve 16 MiB on its own. Once an
+            // eighth of a large frame is in, reserve the rest at once, so
+            // the buffer is grown (and its contents copied) once per frame
+            // rather than step by step; a peer can make us hold at most 8
+            // times what it has sent.
+            let missing = total - buf.len();
+            let arrived = buf.len().saturating_sub(pending.header_len);
+            let step = if arrived >= payload_len / 8 {
+                missing
+            } else {
+                missing.min(RESERVE_STEP)
+            };
+            buf.reserve(step);
             return Ok(None);
         }
         self.pending = None;
