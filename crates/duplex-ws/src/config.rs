@@ -23,7 +23,8 @@ pub struct Config {
     /// peer's close frame (and, for a client, for the server to close TCP).
     /// Default 5 s.
     pub close_timeout: Duration,
-    /// The source of client masking keys. Default: seeded from the OS.
+    /// The source of client masking keys. Default: seeded from the OS on
+    /// first use.
     pub rng: Box<dyn RngCore + Send>,
 }
 
@@ -44,8 +45,33 @@ impl Default for Config {
             assemble_messages: true,
             max_outgoing_frame_size: None,
             close_timeout: Duration::from_secs(5),
-            rng: Box::new(StdRng::from_os_rng()),
+            rng: Box::new(LazyOsRng(None)),
         }
+    }
+}
+
+/// `StdRng` seeded from the OS on first use. A server never masks, so it
+/// never pays for the seeding syscall or the generator's 320 bytes.
+struct LazyOsRng(Option<Box<StdRng>>);
+
+impl LazyOsRng {
+    fn get(&mut self) -> &mut StdRng {
+        self.0
+            .get_or_insert_with(|| Box::new(StdRng::from_os_rng()))
+    }
+}
+
+impl RngCore for LazyOsRng {
+    fn next_u32(&mut self) -> u32 {
+        self.get().next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.get().next_u64()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.get().fill_bytes(dest);
     }
 }
 
