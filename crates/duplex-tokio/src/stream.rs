@@ -132,14 +132,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     fn poll_read_in(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
         let chunk = self.config.read_chunk;
         let buf = self.conn.read_buf();
-        if buf.capacity() - buf.len() < chunk / 2 {
-            buf.reserve(chunk);
-        }
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut self.io),
-            cx,
-            buf
-        ))?;
+        let n = if buf.capacity() == 0 {
+            // Nothing read yet: an idle connection should hold no read
+            // buffer, so the first read goes through the stack and the
+            // buffer is allocated only once bytes have arrived.
+            let mut first = [0u8; 2048];
+            let mut read = tokio::io::ReadBuf::new(&mut first);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+            self.conn.receive(read.filled());
+            read.filled().len()
+        } else {
+            if buf.capacity() - buf.len() < chunk / 2 {
+                buf.reserve(chunk);
+            }
+            ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.io),
+                cx,
+                buf
+            ))?
+        };
         if n == 0 {
             self.read_eof = true;
             self.conn.receive_eof();
