@@ -7,7 +7,8 @@
 // then each loops for <seconds>: emit `message-with-ack` with a string of
 // <bytes> characters and wait for the ack carrying it back (the handler
 // both servers have). Prints one JSON line: acks, seconds, acks per second,
-// p50/p99 round trip in microseconds, and any wrong echo (which fails).
+// p50/p99 round trip in microseconds, any wrong echo (which fails) and
+// the clients dropped on the way (closed, or no ack within 10 s).
 import { io } from "socket.io-client";
 
 const [url, transport, clients, seconds, bytes] = process.argv.slice(2);
@@ -43,6 +44,7 @@ for (let i = 0; i < count; i += 20) {
 
 let acks = 0;
 let wrong = 0;
+let dropped = 0;
 const rtt = [];
 const start = performance.now();
 const end = start + Number(seconds) * 1000;
@@ -50,7 +52,15 @@ await Promise.all(
   sockets.map(async (socket) => {
     while (performance.now() < end) {
       const t0 = performance.now();
-      const back = await socket.timeout(10000).emitWithAck("message-with-ack", payload);
+      let back;
+      try {
+        back = await socket.timeout(10000).emitWithAck("message-with-ack", payload);
+      } catch {
+        // Closed (a missed heartbeat under load) or no ack in 10 s: this
+        // client stops; the run reports it.
+        dropped++;
+        return;
+      }
       rtt.push(performance.now() - t0);
       if (back !== payload) wrong++;
       acks++;
@@ -72,6 +82,7 @@ console.log(
     p50_us: pct(0.5),
     p99_us: pct(0.99),
     wrong,
+    dropped,
   }),
 );
 process.exit(wrong === 0 ? 0 : 1);

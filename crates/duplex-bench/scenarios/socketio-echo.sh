@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Socket.IO echo load: the Node reference server (npm socket.io 4.8.1, the
-# handlers of scripts/conformance/socketio/reference-server.mjs) next to
-# `duplex conformance-server`, both driven by the same Node load client
+# Socket.IO echo load: the Node reference server (npm socket.io 4.8.1,
+# socketio-echo-server.mjs, with the heartbeat settings of the duplex
+# conformance server) next to `duplex conformance-server`, both on one
+# thread, both driven by the same Node load client
 # (socketio-echo-client.mjs, npm socket.io-client) over loopback.
 #
 #   crates/duplex-bench/scenarios/socketio-echo.sh [seconds] [rounds]
@@ -38,7 +39,7 @@ if [[ ! -d "$cache/node_modules/socket.io-client" ]]; then
     cp "$helpers/package.json" "$helpers/package-lock.json" "$cache/"
     (cd "$cache" && timeout 600 npm ci --no-audit --no-fund >/dev/null)
 fi
-cp "$helpers/reference-server.mjs" "$here/socketio-echo-client.mjs" "$cache/"
+cp "$here/socketio-echo-server.mjs" "$here/socketio-echo-client.mjs" "$cache/"
 
 if [[ -z "${DUPLEX_BIN:-}" ]]; then
     (cd "$root" && cargo build --release -q -p duplex-cli)
@@ -61,7 +62,7 @@ wait_port() {
 }
 
 node_port="$(free_port)"
-(cd "$cache" && exec node reference-server.mjs "$node_port") >"$cache/node-server.log" 2>&1 &
+(cd "$cache" && exec node socketio-echo-server.mjs "$node_port") >"$cache/node-server.log" 2>&1 &
 node_pid=$!
 pids+=("$node_pid")
 duplex_port="$(free_port)"

@@ -1,0 +1,27 @@
+// The Node reference Socket.IO server (npm socket.io) for the echo load,
+// with the settings `duplex conformance-server` uses (pingInterval 300 ms,
+// pingTimeout 200 ms, maxHttpBufferSize 1e6) so both servers run the same
+// heartbeat; like that server it runs on one thread.
+//
+//   node socketio-echo-server.mjs <port>
+//
+// Listens on 127.0.0.1 only; `message-with-ack` acks with its arguments.
+import { createServer } from "node:http";
+import { Server } from "socket.io";
+
+const port = Number(process.argv[2]);
+const httpServer = createServer();
+const io = new Server(httpServer, {
+  pingInterval: 300,
+  pingTimeout: 200,
+  maxHttpBufferSize: 1e6,
+});
+io.on("connection", (socket) => {
+  socket.on("message-with-ack", (...args) => {
+    const ack = args.pop();
+    if (typeof ack === "function") ack(...args);
+  });
+});
+httpServer.listen(port, "127.0.0.1", () => {
+  console.log(`socket.io echo server on http://127.0.0.1:${port}`);
+});
