@@ -64,7 +64,8 @@ def main():
         reply, rest = read_frame(sock, rest)
         if not reply.startswith(b"RECEIPT"):
             raise ConnectionError(reply[:200])
-        if rest:
+        # RabbitMQ ends each frame with an EOL after the NUL.
+        if rest.strip(b"\r\n"):
             raise ConnectionError("unexpected bytes after the receipt")
         sock.setblocking(False)
         sel.register(sock, selectors.EVENT_READ, i)

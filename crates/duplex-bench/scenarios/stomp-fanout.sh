@@ -6,7 +6,7 @@
 #
 #   crates/duplex-bench/scenarios/stomp-fanout.sh [subscribers] [messages] [rounds]
 #
-# Defaults: 100 subscribers, 2000 messages of 200 bytes, 2 rounds
+# Defaults: 100 subscribers, 20000 messages of 200 bytes, 2 rounds
 # (interleaved). RabbitMQ is started as in
 # scripts/conformance/suite-30-stomp-rabbitmq.sh: a private node on
 # 127.0.0.1 with its state in a temporary folder, stopped on exit; duplex on
@@ -14,7 +14,7 @@
 set -euo pipefail
 
 subs="${1:-100}"
-messages="${2:-2000}"
+messages="${2:-20000}"
 rounds="${3:-2}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
