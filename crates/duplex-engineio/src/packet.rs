@@ -2,6 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Buf as _;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::{Error, ProtocolVersion, Utf8Bytes};
@@ -170,8 +171,17 @@ impl Packet {
             return Err(Error::EmptyPacket);
         };
         let kind = PacketType::from_digit(first).ok_or(Error::UnknownPacketType(first))?;
-        // Cutting after an ASCII digit keeps the rest valid UTF-8.
-        let data = || Utf8Bytes::from_checked(text.clone().into_bytes().slice(1..));
+        // Cutting after an ASCII digit keeps the rest valid UTF-8. The text
+        // is consumed, not cloned, and a bare type digit (a pong `3`) yields
+        // an empty payload without touching a reference count.
+        let data = move || {
+            let mut bytes = text.into_bytes();
+            if bytes.len() == 1 {
+                return Utf8Bytes::from_checked(Bytes::new());
+            }
+            bytes.advance(1);
+            Utf8Bytes::from_checked(bytes)
+        };
         Ok(match kind {
             PacketType::Open => Packet::Open(data()),
             PacketType::Close => Packet::Close,
