@@ -25,12 +25,8 @@ cache="$DUPLEX_CACHE/ws-deflate"
 out="$DUPLEX_OUT/ws-deflate"
 mkdir -p "$cache" "$out"
 
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 
 fail() {
     echo "ws-deflate: $*"
@@ -49,8 +45,9 @@ wait_for_line() {
     return 1
 }
 
+ensure_node "$out/install.log" || fail "could not install nodejs/npm (see $out/install.log)"
 cp "$here/ws-deflate/package.json" "$here/ws-deflate/interop.mjs" "$cache/"
-if ! (cd "$cache" && npm install --no-audit --no-fund --loglevel=error >"$out/npm.log" 2>&1); then
+if ! (cd "$cache" && timeout 300 npm install --no-audit --no-fund --loglevel=error >"$out/npm.log" 2>&1); then
     fail "npm install failed (see $out/npm.log)"
 fi
 [[ -x "$DUPLEX_BIN" ]] || fail "no duplex binary at $DUPLEX_BIN"

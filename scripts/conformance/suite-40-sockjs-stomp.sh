@@ -62,35 +62,13 @@ fail_all() {
     exit 1
 }
 
-pids=()
-cleanup() {
-    local pid i
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null
-    done
-    for pid in "${pids[@]}"; do
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 
-for tool in node npm; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        say "installing nodejs and npm (apt-get)"
-        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } >>"$out/install.log" 2>&1; then
-            say "could not install nodejs/npm (see $out/install.log)"
-            fail_all
-        fi
-        break
-    fi
-done
+if ! ensure_node "$out/install.log"; then
+    say "could not install nodejs/npm (see $out/install.log)"
+    fail_all
+fi
 if ! python3 -c 'import venv' >/dev/null 2>&1; then
     say "installing python3-venv (apt-get)"
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } >>"$out/install.log" 2>&1; then

@@ -62,24 +62,8 @@ fail_all() {
     exit 1
 }
 
-pids=()
-cleanup() {
-    local pid i
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null
-    done
-    for pid in "${pids[@]}"; do
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 
 apt_updated=""
 apt_install() {
