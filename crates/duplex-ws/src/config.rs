@@ -19,6 +19,12 @@ pub struct Config {
     /// Split outgoing messages into frames of at most this many payload
     /// bytes. Default `None`: one frame per message.
     pub max_outgoing_frame_size: Option<usize>,
+    /// A server keeps the payload of a message sent as [`bytes::Bytes`]
+    /// uncopied (its own slice in a vectored write) from this many bytes
+    /// up; shorter ones are copied next to their header, which costs less
+    /// than one more slice. Clients mask, so they always copy. Default
+    /// 1024 (see `docs/benchmarks.md`, "Sending without copying").
+    pub min_shared_payload: usize,
     /// How long to wait, once this side has sent its close frame, for the
     /// peer's close frame (and, for a client, for the server to close TCP).
     /// Default 5 s.
@@ -44,6 +50,7 @@ impl Default for Config {
             auto_pong: true,
             assemble_messages: true,
             max_outgoing_frame_size: None,
+            min_shared_payload: 1024,
             close_timeout: Duration::from_secs(5),
             rng: Box::new(LazyOsRng(None)),
         }
@@ -83,6 +90,7 @@ impl std::fmt::Debug for Config {
             .field("auto_pong", &self.auto_pong)
             .field("assemble_messages", &self.assemble_messages)
             .field("max_outgoing_frame_size", &self.max_outgoing_frame_size)
+            .field("min_shared_payload", &self.min_shared_payload)
             .field("close_timeout", &self.close_timeout)
             .finish_non_exhaustive()
     }

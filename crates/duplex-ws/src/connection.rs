@@ -82,7 +82,11 @@ pub struct Connection {
     state: State,
     decoder: FrameDecoder,
     read_buf: BytesMut,
+    /// Frames to write, copied: small ones, control frames and everything
+    /// a client masks. It follows `queued` on the wire.
     write_buf: BytesMut,
+    /// Frames to write before `write_buf`, with payloads kept uncopied.
+    queued: crate::transmit::Transmit,
     /// The message being received, if its first frame has arrived.
     incoming: Option<Assembly>,
     /// UTF-8 state of the incoming text message.
@@ -114,6 +118,7 @@ impl Connection {
             decoder,
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
+            queued: crate::transmit::Transmit::new(),
             incoming: None,
             utf8: Utf8Validator::new(),
             validated: 0,
@@ -468,29 +473,45 @@ impl Connection {
     /// Sends a whole message, split into frames of at most
     /// [`Config::max_outgoing_frame_size`] if that is set, and compressed
     /// if permessage-deflate is on.
+    ///
+    /// The payload's [`Bytes`] are kept, not copied, when the frame needs
+    /// no change on the way out: on a server, for a message that is not
+    /// compressed and has at least [`Config::min_shared_payload`] bytes;
+    /// take them with [`Connection::poll_transmit_chunks`] to write them
+    /// uncopied. A client masks every frame, so it always copies.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
-        self.send_data(message_opcode(&message), message.as_bytes(), true)
+        let opcode = message_opcode(&message);
+        self.send_data(opcode, Payload::Shared(message_bytes(message)), true)
     }
 
     /// Sends a message without compressing it, even with permessage-deflate
-    /// on (for data that is already compressed, such as images).
+    /// on (for data that is already compressed, such as images). The
+    /// payload is kept uncopied as with [`Connection::send`].
     pub fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
-        self.send_data(message_opcode(&message), message.as_bytes(), false)
+        let opcode = message_opcode(&message);
+        self.send_data(opcode, Payload::Shared(message_bytes(message)), false)
     }
 
-    /// Sends a text message.
+    /// Sends a text message (copied; [`Connection::send`] with a
+    /// [`Utf8Bytes`] avoids the copy).
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.send_data(OpCode::Text, text.as_bytes(), true)
+        self.send_data(OpCode::Text, Payload::Borrowed(text.as_bytes()), true)
     }
 
-    /// Sends a binary message.
+    /// Sends a binary message (copied; [`Connection::send`] with a
+    /// [`Bytes`] avoids the copy).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.send_data(OpCode::Binary, data, true)
+        self.send_data(OpCode::Binary, Payload::Borrowed(data), true)
     }
 
-    fn send_data(&mut self, opcode: OpCode, payload: &[u8], compress: bool) -> Result<(), Error> {
+    fn send_data(
+        &mut self,
+        opcode: OpCode,
+        payload: Payload<'_>,
+        compress: bool,
+    ) -> Result<(), Error> {
         self.ensure_can_send()?;
         if self.outgoing.is_some() {
             return Err(Error::FrameSequence(
@@ -500,29 +521,60 @@ impl Connection {
         let mut compressed = std::mem::take(&mut self.compressed);
         let use_compressed = match self.deflate.as_mut() {
             Some(codec) if compress && codec.wants(payload.len()) => {
-                codec.compress(payload, &mut compressed)
+                codec.compress(payload.as_slice(), &mut compressed)
             }
             _ => false,
         };
         let (payload, rsv1) = if use_compressed {
-            (compressed.as_slice(), true)
+            (Payload::Borrowed(compressed.as_slice()), true)
         } else {
             (payload, false)
         };
+        let len = payload.len();
         match self.config.max_outgoing_frame_size {
-            Some(max) if max > 0 && payload.len() > max => {
-                let mut chunks = payload.chunks(max).peekable();
-                let mut first = true;
-                while let Some(chunk) = chunks.next() {
-                    let op = if first { opcode } else { OpCode::Continuation };
-                    self.write_frame(op, chunks.peek().is_none(), rsv1 && first, chunk);
-                    first = false;
+            Some(max) if max > 0 && len > max => {
+                let mut start = 0;
+                while start < len {
+                    let end = len.min(start.saturating_add(max));
+                    let op = if start == 0 {
+                        opcode
+                    } else {
+                        OpCode::Continuation
+                    };
+                    self.write_payload(op, end == len, rsv1 && start == 0, &payload, start..end);
+                    start = end;
                 }
             }
-            _ => self.write_frame(opcode, true, rsv1, payload),
+            _ => self.write_payload(opcode, true, rsv1, &payload, 0..len),
         }
         self.compressed = compressed;
         Ok(())
+    }
+
+    /// Writes `payload[range]` as one frame: queued uncopied when a server
+    /// has it as [`Bytes`] and it is long enough to be worth a slice of its
+    /// own in the vectored write, copied otherwise.
+    fn write_payload(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        rsv1: bool,
+        payload: &Payload<'_>,
+        range: std::ops::Range<usize>,
+    ) {
+        match payload {
+            Payload::Shared(bytes)
+                if self.role == Role::Server
+                    && range.len() >= self.config.min_shared_payload
+                    && range.end <= bytes.len() =>
+            {
+                self.write_frame_shared(opcode, fin, rsv1, bytes.slice(range));
+            }
+            _ => {
+                let slice = payload.as_slice().get(range).unwrap_or_default();
+                self.write_frame(opcode, fin, rsv1, slice);
+            }
+        }
     }
 
     /// Frame-level sending: one data frame. `opcode` is `Text` or `Binary`
@@ -628,23 +680,66 @@ impl Connection {
         }
     }
 
-    /// Moves the bytes waiting to be written into `out`; returns how many.
-    /// Without a copy when `out` is empty.
+    /// Appends one unmasked frame whose payload is queued as it is. Only a
+    /// server sends unmasked frames.
+    fn write_frame_shared(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
+        let mut header = FrameHeader::new(opcode, fin, None, payload.len() as u64);
+        header.rsv1 = rsv1;
+        let mut buf = [0u8; crate::frame::MAX_HEADER_LEN];
+        let n = header.encode_to_array(&mut buf);
+        if self.write_buf.is_empty() {
+            self.queued.push_header(buf, n);
+        } else {
+            // The header joins the copied frames before it: one slice fewer
+            // for the vectored write, and `write_buf` must go first anyway.
+            self.write_buf
+                .extend_from_slice(buf.get(..n).unwrap_or_default());
+            self.queued.push_bytes(self.write_buf.split().freeze());
+        }
+        self.queued.push_bytes(payload);
+    }
+
+    /// Moves the bytes waiting to be written into `out`, flattened into one
+    /// buffer; returns how many. Without a copy when `out` is empty and no
+    /// payload was queued uncopied; otherwise those payloads are copied
+    /// here (use [`Connection::poll_transmit_chunks`] to avoid that).
     #[inline]
     pub fn poll_transmit(&mut self, out: &mut BytesMut) -> usize {
-        let n = self.write_buf.len();
-        if out.is_empty() {
+        let n = self.queued.len() + self.write_buf.len();
+        if self.queued.is_empty() && out.is_empty() {
             std::mem::swap(out, &mut self.write_buf);
         } else {
+            out.reserve(n);
+            self.queued.flatten_into(out);
             out.extend_from_slice(&self.write_buf);
             self.write_buf.clear();
         }
         n
     }
 
+    /// Moves the bytes waiting to be written to the end of `out` as chunks:
+    /// frame headers and copied frames, and the payloads [`Connection::send`]
+    /// kept uncopied; returns how many bytes. Write them with one vectored
+    /// write (`writev`) per call, advancing `out` by what was written (see
+    /// [`crate::Transmit`]). The same bytes, in the same order, as
+    /// [`Connection::poll_transmit`] would give.
+    pub fn poll_transmit_chunks(&mut self, out: &mut crate::transmit::Transmit) -> usize {
+        let n = self.queued.len() + self.write_buf.len();
+        out.append(&mut self.queued);
+        if !self.write_buf.is_empty() {
+            out.push_bytes(self.write_buf.split().freeze());
+        }
+        n
+    }
+
     /// Whether [`Connection::poll_transmit`] has bytes to hand out.
     pub fn has_pending_transmit(&self) -> bool {
-        !self.write_buf.is_empty()
+        !self.write_buf.is_empty() || !self.queued.is_empty()
+    }
+
+    /// How many bytes wait to be handed out by [`Connection::poll_transmit`].
+    pub fn pending_transmit_len(&self) -> usize {
+        self.write_buf.len() + self.queued.len()
     }
 
     /// When the connection next needs [`Connection::handle_timeout`]: the
@@ -679,6 +774,33 @@ impl Connection {
     }
 }
 
+/// A payload to send: borrowed ones are always copied, shared ones may be
+/// queued as they are.
+enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Shared(Bytes),
+}
+
+impl Payload<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Borrowed(b) => b,
+            Self::Shared(b) => b,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+}
+
+fn message_bytes(message: Message) -> Bytes {
+    match message {
+        Message::Text(text) => text.into_bytes(),
+        Message::Binary(bytes) => bytes,
+    }
+}
+
 fn message_opcode(message: &Message) -> OpCode {
     match message {
         Message::Text(_) => OpCode::Text,
@@ -692,7 +814,7 @@ impl std::fmt::Debug for Connection {
             .field("role", &self.role)
             .field("state", &self.state)
             .field("buffered_in", &self.read_buf.len())
-            .field("buffered_out", &self.write_buf.len())
+            .field("buffered_out", &self.pending_transmit_len())
             .finish_non_exhaustive()
     }
 }

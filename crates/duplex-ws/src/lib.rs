@@ -42,6 +42,7 @@ mod frame;
 pub mod handshake;
 mod mask;
 mod message;
+mod transmit;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
@@ -54,4 +55,5 @@ pub use frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode}
 pub use handshake::HandshakeError;
 pub use mask::apply_mask;
 pub use message::{Message, Utf8Bytes};
+pub use transmit::Transmit;
 pub use utf8::{InvalidUtf8, Utf8Validator};
