@@ -3,13 +3,13 @@
 //! messages. It moves bytes and timers only; every protocol decision is the
 //! connection's.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
-use duplex_ws::{CloseCode, CloseFrame, Connection, Event, Message, State};
+use duplex_ws::{CloseCode, CloseFrame, Connection, Event, Message, State, Transmit};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -45,8 +45,12 @@ pub struct WebSocketStream<S> {
     io: S,
     conn: Connection,
     config: StreamConfig,
-    /// Bytes taken from the connection and not yet written.
+    /// Bytes taken from the connection and not yet written, flattened
+    /// (for transports that cannot write vectored).
     out: BytesMut,
+    /// Bytes taken from the connection and not yet written, as chunks whose
+    /// large payloads were never copied (for transports that write vectored).
+    chunks: Transmit,
     timer: Option<Pin<Box<Sleep>>>,
     /// The peer's close frame, once received.
     peer_close: Option<Option<CloseFrame>>,
@@ -60,7 +64,7 @@ impl<S> std::fmt::Debug for WebSocketStream<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocketStream")
             .field("conn", &self.conn)
-            .field("unwritten", &self.out.len())
+            .field("unwritten", &(self.out.len() + self.chunks.len()))
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +79,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             conn,
             config,
             out: BytesMut::new(),
+            chunks: Transmit::new(),
             timer: None,
             peer_close: None,
             failure: None,
@@ -114,15 +119,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         std::future::poll_fn(|cx| self.poll_until_closed(cx)).await
     }
 
+    /// Takes what the connection has to send: as chunks when the transport
+    /// writes vectored (a TCP stream does), so that large payloads go out
+    /// uncopied; flattened into one buffer otherwise, since writing a
+    /// header on its own would cost a packet or a TLS record.
+    fn take_transmit(&mut self) {
+        if self.io.is_write_vectored() {
+            self.conn.poll_transmit_chunks(&mut self.chunks);
+        } else {
+            self.conn.poll_transmit(&mut self.out);
+        }
+    }
+
+    /// Bytes taken from the connection and not yet written.
+    fn unwritten(&self) -> usize {
+        self.out.len() + self.chunks.len()
+    }
+
     /// Writes everything the connection has to send.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.conn.poll_transmit(&mut self.out);
+        self.take_transmit();
         while !self.out.is_empty() {
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out))?;
             if n == 0 {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             self.out.advance(n);
+        }
+        while !self.chunks.is_empty() {
+            // Up to 64 slices a call, as tokio-util's `poll_write_buf`;
+            // whatever a partial write leaves goes out on the next turn.
+            let mut slices = [IoSlice::new(&[]); 64];
+            let count = self.chunks.chunks_vectored(&mut slices);
+            let written = slices.get(..count).unwrap_or_default();
+            let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, written))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+            self.chunks.advance(n);
         }
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
         Poll::Ready(Ok(()))
@@ -228,7 +262,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             // A peer that sends pings but never reads would otherwise grow
             // our write buffer without bound: stop reading until it drains
             // (the pending write has registered the waker).
-            if self.out.len() > self.config.write_high_water {
+            if self.unwritten() > self.config.write_high_water {
                 return Poll::Pending;
             }
             if self.conn.should_close_transport() {
@@ -267,7 +301,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
-        if this.out.len() > this.config.write_high_water {
+        if this.unwritten() > this.config.write_high_water {
             ready!(this.poll_write_out(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -275,8 +309,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
         let this = self.get_mut();
+        // `send` keeps a large payload's `Bytes` as they are.
         this.conn.send(item)?;
-        this.conn.poll_transmit(&mut this.out);
+        this.take_transmit();
         Ok(())
     }
 
