@@ -545,7 +545,14 @@ impl Connection {
                     start = end;
                 }
             }
-            _ => self.write_payload(opcode, true, rsv1, &payload, 0..len),
+            // One frame: a shared payload is moved into the queue, which
+            // saves the two reference-count updates of a slice.
+            _ => match payload {
+                Payload::Shared(bytes) if self.shares(len) => {
+                    self.write_frame_shared(opcode, true, rsv1, bytes);
+                }
+                _ => self.write_frame(opcode, true, rsv1, payload.as_slice()),
+            },
         }
         self.compressed = compressed;
         Ok(())
@@ -563,11 +570,7 @@ impl Connection {
         range: std::ops::Range<usize>,
     ) {
         match payload {
-            Payload::Shared(bytes)
-                if self.role == Role::Server
-                    && range.len() >= self.config.min_shared_payload
-                    && range.end <= bytes.len() =>
-            {
+            Payload::Shared(bytes) if self.shares(range.len()) && range.end <= bytes.len() => {
                 self.write_frame_shared(opcode, fin, rsv1, bytes.slice(range));
             }
             _ => {
@@ -678,6 +681,13 @@ impl Connection {
         if let (Some(key), Some(body)) = (mask, self.write_buf.get_mut(start..)) {
             apply_mask(body, key, 0);
         }
+    }
+
+    /// Whether a shared payload of `len` bytes is queued uncopied: only
+    /// unmasked (server) frames, and only long enough ones.
+    #[inline]
+    fn shares(&self, len: usize) -> bool {
+        self.role == Role::Server && len >= self.config.min_shared_payload
     }
 
     /// Appends one unmasked frame whose payload is queued as it is. Only a

@@ -95,7 +95,7 @@ fn setup() -> impl Strategy<Value = Setup> {
     (
         prop::sample::select(vec![Role::Server, Role::Client]),
         prop_oneof![Just(None), (1usize..2000).prop_map(Some)],
-        prop::sample::select(vec![0usize, 1, 126, 1024]),
+        prop::sample::select(vec![0usize, 1, 126, 1024, 4096]),
         prop::bool::weighted(0.25),
     )
         .prop_map(|(role, max_frame, min_shared, deflate)| Setup {
@@ -300,6 +300,8 @@ fn fragments_of_a_large_payload_are_slices_of_it() {
         Role::Server,
         Config {
             max_outgoing_frame_size: Some(4096),
+            // The last fragment (1808 bytes) is shared too.
+            min_shared_payload: 1024,
             ..Config::default()
         },
     );
