@@ -52,6 +52,10 @@ pub enum Error {
 pub enum ServerImpl {
     /// duplex-tokio's `accept` and `WebSocketStream`.
     Duplex,
+    /// The same with `Config::min_shared_payload` at `usize::MAX`: every
+    /// payload copied into the write buffer, as before duplex-ws could send
+    /// without copying (for comparing the two in one build).
+    DuplexCopy,
     /// tokio-tungstenite's `accept_async` and `WebSocketStream`.
     Tungstenite,
     /// fastwebsockets behind hyper's upgrade, with `FragmentCollector`.
@@ -87,7 +91,8 @@ pub async fn echo_server(
         tcp.set_nodelay(true)?;
         tokio::spawn(async move {
             let result = match imp {
-                ServerImpl::Duplex => echo_duplex(tcp).await,
+                ServerImpl::Duplex => echo_duplex(tcp, false).await,
+                ServerImpl::DuplexCopy => echo_duplex(tcp, true).await,
                 ServerImpl::Tungstenite => echo_tungstenite(tcp).await,
                 ServerImpl::FastWebSockets => echo_fastwebsockets(tcp).await,
             };
@@ -98,8 +103,15 @@ pub async fn echo_server(
     }
 }
 
-async fn echo_duplex(tcp: TcpStream) -> Result<(), String> {
-    let mut ws = duplex_tokio::accept(tcp).await.map_err(|e| e.to_string())?;
+async fn echo_duplex(tcp: TcpStream, copy: bool) -> Result<(), String> {
+    let mut config = duplex_tokio::ServerConfig::default();
+    if copy {
+        config.connection.min_shared_payload = usize::MAX;
+    }
+    let (mut ws, _) =
+        duplex_tokio::accept_with(tcp, config, |_| Ok(duplex_tokio::Acceptance::default()))
+            .await
+            .map_err(|e| e.to_string())?;
     while let Some(msg) = ws.next().await {
         let msg = msg.map_err(|e| e.to_string())?;
         ws.send(msg).await.map_err(|e| e.to_string())?;
@@ -489,6 +501,7 @@ mod tests {
     async fn every_server_echoes_the_load() {
         for imp in [
             ServerImpl::Duplex,
+            ServerImpl::DuplexCopy,
             ServerImpl::Tungstenite,
             ServerImpl::FastWebSockets,
         ] {
@@ -505,6 +518,14 @@ mod tests {
             let report = run_load(&config).await.unwrap();
             assert_eq!(report.messages, 150, "{imp:?}");
             assert!(report.p50 <= report.p99 && report.p99 <= report.max);
+            // Large enough for duplex to echo the payload uncopied.
+            let large = LoadConfig {
+                size: 70_000,
+                messages: 5,
+                ..config.clone()
+            };
+            let report = run_load(&large).await.unwrap();
+            assert_eq!(report.messages, 15, "{imp:?}, 70 kB");
             let idle = run_idle(
                 &config.target,
                 20,

@@ -84,6 +84,7 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum Impl {
     Duplex,
+    DuplexCopy,
     Tungstenite,
     Fastwebsockets,
 }
@@ -118,6 +119,7 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
         } => {
             let imp = match implementation {
                 Impl::Duplex => ServerImpl::Duplex,
+                Impl::DuplexCopy => ServerImpl::DuplexCopy,
                 Impl::Tungstenite => ServerImpl::Tungstenite,
                 Impl::Fastwebsockets => ServerImpl::FastWebSockets,
             };

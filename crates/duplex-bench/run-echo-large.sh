@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The large-message echo figures of docs/benchmarks.md ("Sending without
+# copying"): duplex with its uncopied send path against duplex copying every
+# payload (`--impl duplex-copy`, Config::min_shared_payload = usize::MAX,
+# same build), with tokio-tungstenite and fastwebsockets alongside.
+#
+#   cargo build --release -p duplex-bench
+#   flock /tmp/duplex-heavy.lock bash crates/duplex-bench/run-echo-large.sh [rounds]
+#
+# Each round runs every server (interleaved, so a change in machine load hits
+# all alike) for each case "connections size messages". Every process is
+# bounded in time; only 127.0.0.1 is used.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN=${BIN:-target/release/duplex-bench}
+ROUNDS=${1:-3}
+PORT=${PORT:-9401}
+IMPLS=${IMPLS:-duplex duplex-copy fastwebsockets tungstenite}
+CASES=${CASES:-"1 16384 5000;10 16384 1000;1 1048576 200;10 1048576 40"}
+
+server_pid=
+start_server() {
+    "$BIN" echo-server --impl "$1" --addr "127.0.0.1:$PORT" --max-seconds 300 >/dev/null 2>&1 &
+    server_pid=$!
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "server $1 did not start" >&2
+    return 1
+}
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+}
+trap stop_server EXIT
+
+IFS=';' read -ra cases <<<"$CASES"
+for round in $(seq "$ROUNDS"); do
+    for impl in $IMPLS; do
+        start_server "$impl"
+        for c in "${cases[@]}"; do
+            set -- $c
+            printf 'round=%s impl=%s ' "$round" "$impl"
+            "$BIN" load --url "ws://127.0.0.1:$PORT/" --connections "$1" --size "$2" \
+                --messages "$3" --timeout-secs 120
+        done
+        stop_server
+        PORT=$((PORT + 1))
+    done
+done
