@@ -190,16 +190,25 @@ fn check_send_paths(len: usize, payload: &Bytes) {
     let mut copied = BytesMut::new();
     send_copied(&mut server(usize::MAX), payload, &mut copied);
     let mut chunks = Transmit::new();
-    let mut conn = server(Config::default().min_shared_payload);
-    send_chunked(&mut conn, payload, &mut chunks);
+    // As timed below: every payload shared.
+    send_chunked(&mut server(0), payload, &mut chunks);
     let copied_by_chunks = copied_bytes(&chunks, payload);
+    let slices = chunks.chunk_count();
+    assert_eq!(flat(&mut chunks), &copied[..], "same bytes, len {len}");
+    // With the default threshold.
+    send_chunked(
+        &mut server(Config::default().min_shared_payload),
+        payload,
+        &mut chunks,
+    );
+    let copied_by_default = copied_bytes(&chunks, payload);
+    assert_eq!(flat(&mut chunks), &copied[..], "same bytes, len {len}");
     println!(
         "send {len} B: copy path copies {} B/message into the write buffer (then the socket write \
-         copies from there), chunk path copies {copied_by_chunks} B/message ({} slices)",
+         copies from there); chunk path copies {copied_by_chunks} B/message ({slices} slices), \
+         {copied_by_default} B with the default min_shared_payload",
         copied.len(),
-        chunks.chunk_count()
     );
-    assert_eq!(flat(&mut chunks), &copied[..], "same bytes, len {len}");
 }
 
 fn send(c: &mut Criterion) {
