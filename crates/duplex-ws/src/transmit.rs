@@ -17,6 +17,25 @@ use crate::frame::MAX_HEADER_LEN;
 /// [`Buf::chunks_vectored`], writes them with one vectored write, and calls
 /// [`Buf::advance`] with what the write accepted, so a partial write resumes
 /// exactly where it stopped (tokio-util's `poll_write_buf` does all three).
+///
+/// ```
+/// use bytes::{Buf, Bytes};
+/// use duplex_ws::{Config, Connection, Role, Transmit};
+///
+/// let mut server = Connection::new(Role::Server, Config::default());
+/// let payload = Bytes::from(vec![7u8; 16 * 1024]);
+/// server.send(payload.clone()).unwrap();
+///
+/// let mut out = Transmit::new();
+/// server.poll_transmit_chunks(&mut out);
+/// let mut slices = [std::io::IoSlice::new(&[]); 8];
+/// assert_eq!(out.chunks_vectored(&mut slices), 2); // the header, the payload
+/// assert_eq!(slices[1].as_ptr(), payload.as_ptr()); // not copied
+///
+/// // A vectored write took 100 bytes: the rest is still queued, in order.
+/// out.advance(100);
+/// assert_eq!(out.remaining(), 4 + 16 * 1024 - 100);
+/// ```
 #[derive(Default)]
 pub struct Transmit {
     chunks: VecDeque<Chunk>,
