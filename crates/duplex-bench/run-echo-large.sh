@@ -9,7 +9,8 @@
 #
 # Each round runs every server (interleaved, so a change in machine load hits
 # all alike) for each case "connections size messages". Every process is
-# bounded in time; only 127.0.0.1 is used.
+# bounded in time; only 127.0.0.1 is used. Besides the load client's rates
+# and latencies, each line ends with the server's CPU time for that case.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,7 +18,7 @@ BIN=${BIN:-target/release/duplex-bench}
 ROUNDS=${1:-3}
 PORT=${PORT:-9401}
 IMPLS=${IMPLS:-duplex duplex-copy fastwebsockets tungstenite}
-CASES=${CASES:-"1 16384 5000;10 16384 1000;1 1048576 200;10 1048576 40"}
+CASES=${CASES:-"1 16384 40000;10 16384 4000;1 1048576 1000;10 1048576 100"}
 
 server_pid=
 start_server() {
@@ -35,6 +36,11 @@ stop_server() {
     wait "$server_pid" 2>/dev/null || true
 }
 trap stop_server EXIT
+TICK_MS=$((1000 / $(getconf CLK_TCK)))
+server_cpu_ms() {
+    # utime + stime, fields 14 and 15 of /proc/PID/stat, in clock ticks.
+    awk -v t="$TICK_MS" '{print ($14 + $15) * t}' "/proc/$server_pid/stat"
+}
 
 IFS=';' read -ra cases <<<"$CASES"
 for round in $(seq "$ROUNDS"); do
@@ -43,8 +49,12 @@ for round in $(seq "$ROUNDS"); do
         for c in "${cases[@]}"; do
             set -- $c
             printf 'round=%s impl=%s ' "$round" "$impl"
+            before=$(server_cpu_ms)
             "$BIN" load --url "ws://127.0.0.1:$PORT/" --connections "$1" --size "$2" \
-                --messages "$3" --timeout-secs 120
+                --messages "$3" --timeout-secs 120 | tr -d '\n'
+            # The server's CPU time (user + system) for this case: steadier
+            # than wall-clock rates on a shared machine.
+            echo " server_cpu_ms=$(($(server_cpu_ms) - before))"
         done
         stop_server
         PORT=$((PORT + 1))
