@@ -11,7 +11,7 @@
 use super::{Connection, Event};
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode};
-use crate::mask::apply_mask_ascii;
+use crate::mask::{apply_mask, apply_mask_ascii};
 use crate::utf8;
 
 /// What the peer sent, borrowing whole single-frame messages from the
@@ -125,12 +125,16 @@ impl Connection {
         let Some(payload) = self.read_buf.get_mut(start..start + len) else {
             return Ok(None);
         };
-        let ascii = match header.mask {
-            Some(key) => apply_mask_ascii(payload, key),
-            None => payload.is_ascii(),
-        };
-        if header.opcode == OpCode::Text && !ascii {
-            utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+        if header.opcode == OpCode::Text {
+            let ascii = match header.mask {
+                Some(key) => apply_mask_ascii(payload, key),
+                None => false,
+            };
+            if !ascii {
+                utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        } else if let Some(key) = header.mask {
+            apply_mask(payload, key, 0);
         }
         self.read_pos = start + len;
         Ok(Some((header.opcode, start, start + len)))
