@@ -147,6 +147,46 @@ impl Decode for DuplexConnectionRef {
     }
 }
 
+/// duplex at the connection level, draining each read with
+/// [`Connection::drain_events_ref`]: runs of small messages in one loop.
+#[derive(Debug)]
+pub struct DuplexConnectionDrain {
+    reader: WireReader,
+    conn: Connection,
+}
+
+impl Decode for DuplexConnectionDrain {
+    const NAME: &'static str = "duplex-connection-drain";
+
+    fn new(reader: WireReader) -> Self {
+        Self {
+            reader,
+            conn: Connection::new(Role::Server, Config::default()),
+        }
+    }
+
+    #[inline]
+    fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, mut sink: F) {
+        let mut done = 0;
+        // Each batch ends on a read boundary, so draining whole reads
+        // takes exactly `messages` messages.
+        while done < messages {
+            self.conn.receive(self.reader.next_chunk(READ_CHUNK));
+            self.conn.drain_events_ref(|event| {
+                match event {
+                    EventRef::Text(text) => sink(text.as_bytes()),
+                    EventRef::Binary(data) => sink(data),
+                    EventRef::Other(Event::Message(Message::Text(text))) => sink(text.as_bytes()),
+                    EventRef::Other(Event::Message(Message::Binary(data))) => sink(&data),
+                    EventRef::Other(other) => panic!("duplex connection: unexpected {other:?}"),
+                }
+                done += 1;
+            });
+        }
+        assert_eq!(done, messages, "a batch ends on a read boundary");
+    }
+}
+
 /// tungstenite 0.30 at the protocol level: `WebSocket::read` over an
 /// in-memory `Read + Write` stream (it reads into its own buffer).
 #[derive(Debug)]

@@ -26,8 +26,8 @@ mod wire;
 mod workload;
 
 pub use contenders::{
-    Decode, DuplexConnection, DuplexConnectionRef, DuplexFrameDecoder, FastWebSockets, Soketto,
-    Tungstenite, WebsocketCodec, baseline_copy, baseline_copy_xor,
+    Decode, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef, DuplexFrameDecoder,
+    FastWebSockets, Soketto, Tungstenite, WebsocketCodec, baseline_copy, baseline_copy_xor,
 };
 pub use wire::{READ_CHUNK, WireReader};
 pub use workload::{Digest, Kind, Workload};

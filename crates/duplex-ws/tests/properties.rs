@@ -564,6 +564,8 @@ enum Feed {
     /// Appended to `Connection::read_buf`, events taken with
     /// `poll_event_ref` and `poll_event` in turn.
     Mixed,
+    /// `Connection::receive`, events taken with `drain_events_ref`.
+    Drain,
 }
 
 /// A borrowed event as the owned event it stands for.
@@ -586,8 +588,11 @@ fn run_receiver_with<'a>(
     let mut transmitted = Vec::new();
     for chunk in chunks {
         match feed {
-            Feed::Receive | Feed::Borrowed => conn.receive(chunk),
+            Feed::Receive | Feed::Borrowed | Feed::Drain => conn.receive(chunk),
             Feed::ReadBuf | Feed::Mixed => conn.read_buf().extend_from_slice(chunk),
+        }
+        if feed == Feed::Drain {
+            conn.drain_events_ref(|event| events.push(owned(event)));
         }
         let mut borrowed = feed == Feed::Borrowed;
         loop {
@@ -739,6 +744,10 @@ proptest! {
         prop_assert_eq!(&borrowed_whole, &whole);
         let mixed = run_receiver_with(receiver, &settings, split_by(&wire, &sizes), Feed::Mixed)?;
         prop_assert_eq!(&mixed, &whole);
+        let drained = run_receiver_with(receiver, &settings, split_by(&wire, &sizes), Feed::Drain)?;
+        prop_assert_eq!(&drained, &whole);
+        let drained_whole = run_receiver_with(receiver, &settings, [&wire[..]], Feed::Drain)?;
+        prop_assert_eq!(&drained_whole, &whole);
     }
 }
 
