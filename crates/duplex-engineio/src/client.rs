@@ -975,3 +975,130 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Input {
+        Body(Vec<&'static str>),
+        GetError,
+        PostDone,
+        PostError,
+        WsOpen,
+        Ws(&'static str),
+        WsClosed(bool),
+        Send,
+        Close,
+        Wait(u64),
+    }
+
+    const PACKETS: [&str; 12] = [
+        r#"0{"sid":"s","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200}"#,
+        "1",
+        "2",
+        "2probe",
+        "3probe",
+        "4hi",
+        "bAQI=",
+        "5",
+        "6",
+        "9",
+        "",
+        "0{",
+    ];
+
+    fn input() -> impl Strategy<Value = Input> {
+        let packet = proptest::sample::select(&PACKETS[..]);
+        prop_oneof![
+            proptest::collection::vec(packet.clone(), 0..4).prop_map(Input::Body),
+            Just(Input::GetError),
+            Just(Input::PostDone),
+            Just(Input::PostError),
+            Just(Input::WsOpen),
+            packet.prop_map(Input::Ws),
+            any::<bool>().prop_map(Input::WsClosed),
+            Just(Input::Send),
+            Just(Input::Close),
+            (0u64..600).prop_map(Input::Wait),
+        ]
+    }
+
+    proptest! {
+        /// Driven as a real adapter drives it (reports only for requests
+        /// it asked for), the session never panics, never has two GETs or
+        /// two POSTs in flight while open, and reports `Closed` once.
+        #[test]
+        fn never_two_requests_in_flight(
+            upgrade in any::<bool>(),
+            websocket in any::<bool>(),
+            inputs in proptest::collection::vec(input(), 0..60),
+        ) {
+            let t0 = Instant::now();
+            let config = ClientConfig {
+                upgrade,
+                transport: if websocket { TransportKind::WebSocket } else { TransportKind::Polling },
+                ..ClientConfig::default()
+            };
+            let mut s = ClientSession::new(config, t0);
+            let (mut now, mut gets, mut posts, mut ws, mut closed) = (t0, 0u32, 0u32, false, 0u32);
+            for input in inputs {
+                match input {
+                    Input::Body(packets) if gets > 0 => {
+                        gets -= 1;
+                        s.handle_get_response(Bytes::from(packets.join("\x1e")), now);
+                    }
+                    Input::GetError if gets > 0 => {
+                        gets -= 1;
+                        s.handle_get_error();
+                    }
+                    Input::PostDone if posts > 0 => {
+                        posts -= 1;
+                        s.handle_post_done();
+                    }
+                    Input::PostError if posts > 0 => {
+                        posts -= 1;
+                        s.handle_post_error();
+                    }
+                    Input::WsOpen if ws => s.handle_ws_open(),
+                    Input::Ws(p) if ws => {
+                        s.handle_ws_message(WsMessage::Text(Utf8Bytes::from(p.to_owned())), now);
+                    }
+                    Input::WsClosed(error) if ws => {
+                        ws = false;
+                        s.handle_ws_closed(error);
+                    }
+                    Input::Send => s.send_message(Utf8Bytes::from_static("x")),
+                    Input::Close => s.close(),
+                    Input::Wait(ms) => {
+                        now += Duration::from_millis(ms);
+                        s.handle_timeout(now);
+                    }
+                    _ => {}
+                }
+                while let Some(t) = s.poll_transmit() {
+                    match t {
+                        Transmit::Get => gets += 1,
+                        Transmit::Post(_) => posts += 1,
+                        Transmit::OpenWebSocket => ws = true,
+                        Transmit::CloseWebSocket => ws = false,
+                        Transmit::WebSocket(_) => {}
+                    }
+                }
+                while let Some(e) = s.poll_event() {
+                    if matches!(e, ClientEvent::Closed(_)) {
+                        closed += 1;
+                    }
+                }
+                prop_assert!(gets <= 1, "two GETs in flight");
+                if s.state() != ClientState::Closed {
+                    prop_assert!(posts <= 1, "two POSTs in flight");
+                }
+                prop_assert!(closed <= 1);
+                prop_assert_eq!(closed == 1, s.state() == ClientState::Closed);
+            }
+        }
+    }
+}
