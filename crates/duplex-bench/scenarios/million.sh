@@ -181,7 +181,7 @@ for i in $(seq 0 $(( PAIRS - 1 ))); do
     client_pids+=("$cpid")
     pair_start=$SECONDS
     # Wait (bounded) for this client's ramp to end: its "ramped" line.
-    while ! grep -q '^ramped ' "$WORK/client.$i" && kill -0 "$cpid" 2>/dev/null \
+    while ! grep -qs '^ramped ' "$WORK/client.$i" && kill -0 "$cpid" 2>/dev/null \
         && [ $(( SECONDS - pair_start )) -lt "$RAMP_TIMEOUT" ]; do
         sleep 0.2
     done
