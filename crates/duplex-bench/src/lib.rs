@@ -21,7 +21,10 @@
 #![forbid(unsafe_code)]
 
 mod contenders;
+pub mod fdlimit;
 pub mod loadgen;
+pub mod procstat;
+pub mod ramp;
 mod wire;
 mod workload;
 
