@@ -147,19 +147,18 @@ impl FrameDecoder {
         if buf.len() < total {
             self.pending = Some(pending);
             // Grow with what arrives, not with what a header announces: a
-            // 14-byte header must not reserve 16 MiB on its own. Once an
-            // eighth of a large frame is in, reserve the rest at once, so
-            // the buffer is grown (and its contents copied) once per frame
-            // rather than step by step; a peer can make us hold at most 8
-            // times what it has sent.
-            let missing = total - buf.len();
+            // 14-byte header must not reserve 16 MiB on its own. Room for
+            // eight times what has arrived (and at least 64 KiB more) is reserved,
+            // so a peer can make us hold at most 8 times what it has sent,
+            // and a large frame's buffer is grown (and its contents copied)
+            // twice or three times rather than at every read.
             let arrived = buf.len().saturating_sub(pending.header_len);
-            let step = if arrived >= payload_len / 8 {
-                missing
-            } else {
-                missing.min(RESERVE_STEP)
-            };
-            buf.reserve(step);
+            let room = pending
+                .header_len
+                .saturating_add(arrived.saturating_mul(8))
+                .max(buf.len().saturating_add(RESERVE_STEP))
+                .min(total);
+            buf.reserve(room.saturating_sub(buf.len()));
             return Ok(None);
         }
         self.pending = None;
