@@ -22,6 +22,7 @@
 
 mod contenders;
 pub mod loadgen;
+pub mod sioload;
 mod wire;
 mod workload;
 
