@@ -25,6 +25,7 @@ pub mod fdlimit;
 pub mod loadgen;
 pub mod procstat;
 pub mod ramp;
+pub mod sioload;
 mod wire;
 mod workload;
 

@@ -7,6 +7,8 @@
 //! duplex-bench idle --url ws://127.0.0.1:9001/ --connections 10000 --server-pid PID
 //! duplex-bench idle --url ws://127.0.0.1:9001/ --connections 1000000 --source-addrs 64 \
 //!     --report-every 50000 --server-pid PID
+//! duplex-bench sio-server --addr 127.0.0.1:3000
+//! duplex-bench sio-load --url http://127.0.0.1:3000 --transport polling --clients 1000 --seconds 5
 //! ```
 //!
 //! Each runs on one tokio current-thread runtime; every loop is bounded in
@@ -19,6 +21,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use duplex_bench::loadgen::{self, LoadConfig, ServerImpl, Target};
 use duplex_bench::ramp::{self, Progress, RampConfig, RampReport, Shard, Snapshot, Sources, Stop};
+use duplex_bench::sioload;
 use duplex_bench::{fdlimit, procstat};
 
 #[derive(Parser)]
@@ -130,6 +133,57 @@ enum Command {
         #[arg(long)]
         nofile: Option<u64>,
     },
+    /// Serves Socket.IO at /socket.io/ (duplex-tokio) on one current-thread
+    /// runtime; `message-with-ack` acks with its arguments.
+    SioServer {
+        /// A loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Engine.IO pingInterval, in milliseconds.
+        #[arg(long, default_value_t = 25_000)]
+        ping_interval_ms: u64,
+        /// Engine.IO pingTimeout, in milliseconds.
+        #[arg(long, default_value_t = 20_000)]
+        ping_timeout_ms: u64,
+        /// Stop accepting and exit after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        max_seconds: u64,
+    },
+    /// C Socket.IO clients on one transport, each emitting
+    /// `message-with-ack` and awaiting its ack for S seconds; prints one
+    /// JSON line (acks/s, round-trip percentiles, CPU used).
+    SioLoad {
+        /// The server, http://127.0.0.1:PORT
+        #[arg(long)]
+        url: String,
+        /// The one transport the clients use.
+        #[arg(long, value_enum)]
+        transport: SioTransport,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        /// Seconds the clients emit for, once all are connected.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Characters in each event's string argument.
+        #[arg(long, default_value_t = 16)]
+        size: usize,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 50)]
+        connect_concurrency: usize,
+        /// A client waiting longer than this for one ack stops (dropped).
+        #[arg(long, default_value_t = 10)]
+        step_timeout_secs: u64,
+        /// Server process ids whose CPU use to report (repeatable).
+        #[arg(long)]
+        server_pid: Vec<u32>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SioTransport {
+    Websocket,
+    Polling,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -298,6 +352,91 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                     report.held.connections,
                     stop_reason(&report)
                 )));
+            }
+        }
+        Command::SioServer {
+            addr,
+            ping_interval_ms,
+            ping_timeout_ms,
+            max_seconds,
+        } => {
+            let listener = tokio::net::TcpListener::bind(loadgen::ensure_loopback(addr)?).await?;
+            println!(
+                "duplex Socket.IO echo server on http://{}/ (pid {}, stops after {max_seconds} s)",
+                listener.local_addr()?,
+                std::process::id()
+            );
+            sioload::echo_server(
+                listener,
+                Duration::from_millis(ping_interval_ms),
+                Duration::from_millis(ping_timeout_ms),
+                Duration::from_secs(max_seconds),
+            )
+            .await
+            .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
+        }
+        Command::SioLoad {
+            url,
+            transport,
+            clients,
+            seconds,
+            size,
+            connect_concurrency,
+            step_timeout_secs,
+            server_pid,
+        } => {
+            let addr = url
+                .strip_prefix("http://")
+                .map(|a| a.trim_end_matches('/').replace("localhost", "127.0.0.1"))
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+                .ok_or_else(|| loadgen::Error::BadUrl(url.clone()))?;
+            let transport = match transport {
+                SioTransport::Websocket => sioload::Transport::WebSocket,
+                SioTransport::Polling => sioload::Transport::Polling,
+            };
+            let config = sioload::LoadConfig {
+                addr,
+                transport,
+                clients,
+                duration: Duration::try_from_secs_f64(seconds)
+                    .map_err(|_| loadgen::Error::BadUrl(format!("--seconds {seconds}")))?,
+                size,
+                connect_concurrency,
+                step_timeout: Duration::from_secs(step_timeout_secs),
+                server_pids: server_pid,
+            };
+            let r = sioload::run_load(&config)
+                .await
+                .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
+            let json_opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
+            let servers_cpu: Vec<String> = r.server_cpu.iter().map(|&c| json_opt(c)).collect();
+            let servers_rss: Vec<String> = r
+                .server_rss_kib
+                .iter()
+                .map(|k| k.map_or("null".to_string(), |k| k.to_string()))
+                .collect();
+            println!(
+                "{{\"client\":\"rust\",\"transport\":\"{}\",\"clients\":{},\"acks\":{},\"seconds\":{:.3},\
+                 \"acks_per_s\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"wrong\":{},\"dropped\":{},\
+                 \"client_cpu\":{},\"server_cpu\":[{}],\"server_rss_kib\":[{}]}}",
+                transport.name(),
+                r.clients,
+                r.acks,
+                r.elapsed.as_secs_f64(),
+                r.acks_per_sec(),
+                micros(r.p50),
+                micros(r.p99),
+                r.wrong,
+                r.dropped,
+                json_opt(r.client_cpu),
+                servers_cpu.join(","),
+                servers_rss.join(","),
+            );
+            if r.wrong > 0 {
+                return Err(loadgen::Error::Io(std::io::Error::other(format!(
+                    "{} acks carried the wrong arguments",
+                    r.wrong
+                ))));
             }
         }
     }
