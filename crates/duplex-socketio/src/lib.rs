@@ -53,6 +53,7 @@ mod error;
 mod namespaces;
 mod packet;
 mod rooms;
+pub mod server;
 mod str;
 mod value;
 
