@@ -502,3 +502,143 @@ fn engineio_versions_map_to_socketio_revisions() {
     assert_eq!(version_for_engineio(3), ProtocolVersion::V4);
     assert_eq!(version_for_engineio(4), ProtocolVersion::V5);
 }
+
+/// One step of a random drive of the machine.
+#[derive(Debug, Clone)]
+enum Step {
+    Text(usize, String),
+    Binary(usize, Vec<u8>),
+    EmitWithAck(usize, u64),
+    Disconnect(usize),
+    Close(usize),
+    Closed(usize),
+    Open(usize, bool),
+    Advance(u64),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let session = 0..3usize;
+    // Mostly plausible packets, some noise.
+    let text = prop_oneof![
+        Just("0".to_owned()),
+        Just("0/a,".to_owned()),
+        Just("1".to_owned()),
+        Just(r#"2["e",1]"#.to_owned()),
+        Just(r#"2/a,5["e"]"#.to_owned()),
+        (0..4u64).prop_map(|id| format!(r#"3{id}["r"]"#)),
+        Just(r#"51-["b",{"_placeholder":true,"num":0}]"#.to_owned()),
+        ".{0,12}",
+    ];
+    prop_oneof![
+        (session.clone(), text).prop_map(|(s, t)| Step::Text(s, t)),
+        (
+            session.clone(),
+            proptest::collection::vec(any::<u8>(), 0..4)
+        )
+            .prop_map(|(s, b)| Step::Binary(s, b)),
+        (session.clone(), 0..3000u64).prop_map(|(s, ms)| Step::EmitWithAck(s, ms)),
+        session.clone().prop_map(Step::Disconnect),
+        session.clone().prop_map(Step::Close),
+        session.clone().prop_map(Step::Closed),
+        (session, any::<bool>()).prop_map(|(s, v4)| Step::Open(s, v4)),
+        (0..2000u64).prop_map(Step::Advance),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever the clients send and the caller does, in any order: no
+    /// panic, each awaited ack has exactly one outcome, and every socket
+    /// that disconnects had been accepted, once.
+    #[test]
+    fn random_drives_keep_the_books(steps in proptest::collection::vec(step(), 0..60)) {
+        const SESSIONS: [&str; 3] = ["s0", "s1", "s2"];
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut s: Server<&'static str, u64> = Server::new(
+            ServerConfig {
+                connect_timeout: Some(Duration::from_millis(1500)),
+                max_namespaces: 2,
+                ..ServerConfig::default()
+            }
+            .with_rng(StdRng::seed_from_u64(1)),
+        );
+        let mut tokens = 0u64;
+        let mut outcomes = std::collections::HashMap::new();
+        let mut live = std::collections::HashSet::new();
+        for step in steps {
+            match step {
+                Step::Text(i, t) => s.receive_text(&SESSIONS[i], Bytes::from(t)),
+                Step::Binary(i, b) => s.receive_binary(&SESSIONS[i], Bytes::from(b)),
+                Step::EmitWithAck(i, ms) => {
+                    let deadline = Some(now + Duration::from_millis(ms));
+                    match s.emit_with_ack(&SESSIONS[i], "/", "q", &[], deadline, tokens) {
+                        Ok(_) => { outcomes.insert(tokens, 0u32); }
+                        Err((_, token)) => proptest::prop_assert_eq!(token, tokens),
+                    }
+                    tokens += 1;
+                }
+                Step::Disconnect(i) => s.disconnect(&SESSIONS[i], "/"),
+                Step::Close(i) => s.close(&SESSIONS[i], DisconnectReason::ServerShuttingDown),
+                Step::Closed(i) => s.closed(&SESSIONS[i], DisconnectReason::TransportClose),
+                Step::Open(i, v4) => {
+                    // A session key is opened once at a time, as the endpoint's are.
+                    if s.connections.contains_key(&SESSIONS[i]) {
+                        continue;
+                    }
+                    let version = if v4 { ProtocolVersion::V4 } else { ProtocolVersion::V5 };
+                    s.open(SESSIONS[i], version, now);
+                }
+                Step::Advance(ms) => {
+                    now += Duration::from_millis(ms);
+                    if s.poll_timeout().is_some_and(|at| at <= now) {
+                        s.handle_timeout(now);
+                    }
+                }
+            }
+            while let Some(event) = s.poll_event() {
+                match event {
+                    ServerEvent::ConnectRequest { session, namespace, .. } => {
+                        if let Ok(id) = s.accept(&session, &namespace) {
+                            proptest::prop_assert!(live.insert(id));
+                        }
+                    }
+                    ServerEvent::Ack { token, .. } => {
+                        let seen = outcomes.get_mut(&token);
+                        proptest::prop_assert!(seen.is_some(), "unknown token {}", token);
+                        if let Some(seen) = seen {
+                            *seen += 1;
+                        }
+                    }
+                    ServerEvent::Disconnect { socket, .. } => {
+                        proptest::prop_assert!(live.remove(&socket));
+                    }
+                    ServerEvent::Event { socket, .. } => {
+                        proptest::prop_assert!(live.contains(&socket));
+                    }
+                }
+            }
+            while s.poll_transmit().is_some() {}
+        }
+        // Closing everything settles every ack.
+        for session in SESSIONS {
+            s.closed(&session, DisconnectReason::TransportClose);
+        }
+        while let Some(event) = s.poll_event() {
+            match event {
+                ServerEvent::Ack { token, .. } => {
+                    if let Some(seen) = outcomes.get_mut(&token) {
+                        *seen += 1;
+                    }
+                }
+                ServerEvent::Disconnect { socket, .. } => {
+                    proptest::prop_assert!(live.remove(&socket));
+                }
+                _ => {}
+            }
+        }
+        proptest::prop_assert!(live.is_empty());
+        proptest::prop_assert!(outcomes.values().all(|n| *n == 1), "{:?}", outcomes);
+        proptest::prop_assert_eq!(s.poll_timeout(), None);
+    }
+}
