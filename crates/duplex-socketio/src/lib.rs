@@ -56,6 +56,7 @@ mod error;
 mod namespaces;
 mod packet;
 mod rooms;
+pub mod server;
 mod str;
 mod value;
 
