@@ -15,8 +15,9 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use duplex_bench::{
-    Decode, Digest, DuplexConnection, DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK,
-    Soketto, Tungstenite, WebsocketCodec, WireReader, Workload, baseline_copy, baseline_copy_xor,
+    Decode, Digest, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef,
+    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Soketto, Tungstenite, WebsocketCodec,
+    WireReader, Workload, baseline_copy, baseline_copy_xor,
 };
 
 fn verify<D: Decode>(d: &mut D, workload: &Workload, when: &str) {
@@ -54,6 +55,8 @@ fn workload_group(c: &mut Criterion, kind: Kind) {
     });
     contender::<DuplexFrameDecoder>(&mut group, &workload);
     contender::<DuplexConnection>(&mut group, &workload);
+    contender::<DuplexConnectionRef>(&mut group, &workload);
+    contender::<DuplexConnectionDrain>(&mut group, &workload);
     contender::<Tungstenite>(&mut group, &workload);
     contender::<FastWebSockets>(&mut group, &workload);
     contender::<Soketto>(&mut group, &workload);

@@ -18,8 +18,9 @@
 use std::hint::black_box;
 
 use duplex_bench::{
-    Decode, Digest, DuplexConnection, DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK,
-    Soketto, Tungstenite, WebsocketCodec, WireReader, Workload,
+    Decode, Digest, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef,
+    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Soketto, Tungstenite, WebsocketCodec,
+    WireReader, Workload,
 };
 
 #[inline(never)]
@@ -77,6 +78,8 @@ fn main() {
     match name.as_str() {
         "duplex-frame" => run::<DuplexFrameDecoder>(&workload, frames),
         "duplex-connection" => run::<DuplexConnection>(&workload, frames),
+        "duplex-connection-ref" => run::<DuplexConnectionRef>(&workload, frames),
+        "duplex-connection-drain" => run::<DuplexConnectionDrain>(&workload, frames),
         "tungstenite" => run::<Tungstenite>(&workload, frames),
         "fastwebsockets" => run::<FastWebSockets>(&workload, frames),
         "soketto" => run::<Soketto>(&workload, frames),

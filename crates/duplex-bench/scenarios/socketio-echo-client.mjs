@@ -7,8 +7,9 @@
 // then each loops for <seconds>: emit `message-with-ack` with a string of
 // <bytes> characters and wait for the ack carrying it back (the handler
 // both servers have). Prints one JSON line: acks, seconds, acks per second,
-// p50/p99 round trip in microseconds, any wrong echo (which fails) and
-// the clients dropped on the way (closed, or no ack within 10 s).
+// p50/p99 round trip in microseconds, any wrong echo (which fails), the
+// clients dropped on the way (closed, or no ack within 10 s) and the CPU
+// this process used over the run, in cores (1.0 = one core busy).
 import { io } from "socket.io-client";
 
 const [url, transport, clients, seconds, bytes] = process.argv.slice(2);
@@ -46,6 +47,7 @@ let acks = 0;
 let wrong = 0;
 let dropped = 0;
 const rtt = [];
+const cpuBefore = process.cpuUsage();
 const start = performance.now();
 const end = start + Number(seconds) * 1000;
 await Promise.all(
@@ -68,6 +70,7 @@ await Promise.all(
   }),
 );
 const elapsed = (performance.now() - start) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
 rtt.sort((a, b) => a - b);
 const pct = (p) => Math.round(1000 * (rtt[Math.min(rtt.length - 1, Math.floor(p * rtt.length))] ?? 0));
 for (const socket of sockets) socket.disconnect();
@@ -83,6 +86,8 @@ console.log(
     p99_us: pct(0.99),
     wrong,
     dropped,
+    client: "node",
+    client_cpu: Number(((cpu.user + cpu.system) / 1e6 / elapsed).toFixed(3)),
   }),
 );
 process.exit(wrong === 0 ? 0 : 1);

@@ -1,19 +1,22 @@
 // The Node reference Socket.IO server (npm socket.io) for the echo load,
-// with the settings `duplex conformance-server` uses (pingInterval 300 ms,
-// pingTimeout 200 ms, maxHttpBufferSize 1e6) so both servers run the same
-// heartbeat; like that server it runs on one thread.
+// with the heartbeat given (default: the settings `duplex
+// conformance-server` uses, pingInterval 300 ms, pingTimeout 200 ms) and
+// maxHttpBufferSize 1e6, so both servers run the same heartbeat; like the
+// duplex servers of the scenario it runs on one thread.
 //
-//   node socketio-echo-server.mjs <port>
+//   node socketio-echo-server.mjs <port> [pingInterval ms] [pingTimeout ms]
 //
 // Listens on 127.0.0.1 only; `message-with-ack` acks with its arguments.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
 const port = Number(process.argv[2]);
+const pingInterval = Number(process.argv[3] ?? 300);
+const pingTimeout = Number(process.argv[4] ?? 200);
 const httpServer = createServer();
 const io = new Server(httpServer, {
-  pingInterval: 300,
-  pingTimeout: 200,
+  pingInterval,
+  pingTimeout,
   maxHttpBufferSize: 1e6,
 });
 io.on("connection", (socket) => {
@@ -23,5 +26,5 @@ io.on("connection", (socket) => {
   });
 });
 httpServer.listen(port, "127.0.0.1", () => {
-  console.log(`socket.io echo server on http://127.0.0.1:${port}`);
+  console.log(`socket.io echo server on http://127.0.0.1:${port} (ping ${pingInterval}/${pingTimeout} ms)`);
 });

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, BytesMut};
-use duplex_ws::{Config, Connection, Event, FrameDecoder, Message, OpCode, Role, Utf8Validator};
+use duplex_ws::{
+    Config, Connection, Event, EventRef, FrameDecoder, Message, OpCode, Role, Utf8Validator,
+};
 use tokio_util::codec::Decoder;
 
 use crate::wire::{READ_CHUNK, WireReader};
@@ -103,6 +105,85 @@ impl Decode for DuplexConnection {
             }
             done += 1;
         }
+    }
+}
+
+/// duplex at the connection level with borrowed events:
+/// [`Connection::poll_event_ref`], which hands out single-frame messages
+/// as slices of the read buffer instead of cutting `Bytes` out of it.
+#[derive(Debug)]
+pub struct DuplexConnectionRef {
+    reader: WireReader,
+    conn: Connection,
+}
+
+impl Decode for DuplexConnectionRef {
+    const NAME: &'static str = "duplex-connection-ref";
+
+    fn new(reader: WireReader) -> Self {
+        Self {
+            reader,
+            conn: Connection::new(Role::Server, Config::default()),
+        }
+    }
+
+    #[inline]
+    fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, mut sink: F) {
+        let mut done = 0;
+        while done < messages {
+            match self.conn.poll_event_ref() {
+                Some(EventRef::Text(text)) => sink(text.as_bytes()),
+                Some(EventRef::Binary(data)) => sink(data),
+                Some(EventRef::Other(Event::Message(Message::Text(text)))) => sink(text.as_bytes()),
+                Some(EventRef::Other(Event::Message(Message::Binary(data)))) => sink(&data),
+                Some(EventRef::Other(other)) => panic!("duplex connection: unexpected {other:?}"),
+                None => {
+                    self.conn.receive(self.reader.next_chunk(READ_CHUNK));
+                    continue;
+                }
+            }
+            done += 1;
+        }
+    }
+}
+
+/// duplex at the connection level, draining each read with
+/// [`Connection::drain_events_ref`]: runs of small messages in one loop.
+#[derive(Debug)]
+pub struct DuplexConnectionDrain {
+    reader: WireReader,
+    conn: Connection,
+}
+
+impl Decode for DuplexConnectionDrain {
+    const NAME: &'static str = "duplex-connection-drain";
+
+    fn new(reader: WireReader) -> Self {
+        Self {
+            reader,
+            conn: Connection::new(Role::Server, Config::default()),
+        }
+    }
+
+    #[inline]
+    fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, mut sink: F) {
+        let mut done = 0;
+        // Each batch ends on a read boundary, so draining whole reads
+        // takes exactly `messages` messages.
+        while done < messages {
+            self.conn.receive(self.reader.next_chunk(READ_CHUNK));
+            self.conn.drain_events_ref(|event| {
+                match event {
+                    EventRef::Text(text) => sink(text.as_bytes()),
+                    EventRef::Binary(data) => sink(data),
+                    EventRef::Other(Event::Message(Message::Text(text))) => sink(text.as_bytes()),
+                    EventRef::Other(Event::Message(Message::Binary(data))) => sink(&data),
+                    EventRef::Other(other) => panic!("duplex connection: unexpected {other:?}"),
+                }
+                done += 1;
+            });
+        }
+        assert_eq!(done, messages, "a batch ends on a read boundary");
     }
 }
 

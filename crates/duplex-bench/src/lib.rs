@@ -21,13 +21,17 @@
 #![forbid(unsafe_code)]
 
 mod contenders;
+pub mod fdlimit;
 pub mod loadgen;
+pub mod procstat;
+pub mod ramp;
+pub mod sioload;
 mod wire;
 mod workload;
 
 pub use contenders::{
-    Decode, DuplexConnection, DuplexFrameDecoder, FastWebSockets, Soketto, Tungstenite,
-    WebsocketCodec, baseline_copy, baseline_copy_xor,
+    Decode, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef, DuplexFrameDecoder,
+    FastWebSockets, Soketto, Tungstenite, WebsocketCodec, baseline_copy, baseline_copy_xor,
 };
 pub use wire::{READ_CHUNK, WireReader};
 pub use workload::{Digest, Kind, Workload};

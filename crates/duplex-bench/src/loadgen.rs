@@ -83,9 +83,20 @@ pub async fn echo_server(
     let deadline = tokio::time::Instant::now() + run_for;
     let mut accepted = 0u64;
     loop {
-        let (tcp, _) = tokio::select! {
-            r = listener.accept() => r?,
+        let accepted_now = tokio::select! {
+            r = listener.accept() => r,
             () = tokio::time::sleep_until(deadline) => return Ok(accepted),
+        };
+        let tcp = match accepted_now {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of descriptors (EMFILE) and the like: the held
+                // connections are still served, and accepting resumes
+                // when some close, as duplex's own servers do.
+                eprintln!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         accepted += 1;
         tcp.set_nodelay(true)?;
@@ -215,7 +226,12 @@ const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 /// Opens a TCP connection and performs the opening handshake with a fixed
 /// key, checking the 101 and the accept value.
 pub async fn raw_connect(target: &Target) -> Result<TcpStream, Error> {
-    let mut tcp = TcpStream::connect(target.addr).await?;
+    handshake(TcpStream::connect(target.addr).await?, target).await
+}
+
+/// Performs the opening handshake on a connected socket with a fixed key,
+/// checking the 101 and the accept value.
+pub async fn handshake(mut tcp: TcpStream, target: &Target) -> Result<TcpStream, Error> {
     tcp.set_nodelay(true)?;
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -402,24 +418,11 @@ impl IdleReport {
     }
 }
 
-/// The resident set size of process `pid`, in KiB (Linux only).
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+pub use crate::procstat::rss_kib;
 
 /// The kernel's TCP memory in pages (the `mem` field of /proc/net/sockstat).
 pub fn tcp_mem_pages() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
-    let line = stat.lines().find(|l| l.starts_with("TCP:"))?;
-    let mut fields = line.split_whitespace();
-    while let Some(f) = fields.next() {
-        if f == "mem" {
-            return fields.next()?.parse().ok();
-        }
-    }
-    None
+    crate::procstat::sockstat().map(|t| t.mem_pages)
 }
 
 /// Opens `connections` connections, `concurrency` handshakes at a time,

@@ -5,6 +5,10 @@
 //! duplex-bench echo-server --impl duplex --addr 127.0.0.1:9001
 //! duplex-bench load --url ws://127.0.0.1:9001/ --connections 100 --messages 2000 --size 16
 //! duplex-bench idle --url ws://127.0.0.1:9001/ --connections 10000 --server-pid PID
+//! duplex-bench idle --url ws://127.0.0.1:9001/ --connections 1000000 --source-addrs 64 \
+//!     --report-every 50000 --server-pid PID
+//! duplex-bench sio-server --addr 127.0.0.1:3000
+//! duplex-bench sio-load --url http://127.0.0.1:3000 --transport polling --clients 1000 --seconds 5
 //! ```
 //!
 //! Each runs on one tokio current-thread runtime; every loop is bounded in
@@ -16,6 +20,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use duplex_bench::loadgen::{self, LoadConfig, ServerImpl, Target};
+use duplex_bench::ramp::{self, Progress, RampConfig, RampReport, Shard, Snapshot, Sources, Stop};
+use duplex_bench::sioload;
+use duplex_bench::{fdlimit, procstat};
 
 #[derive(Parser)]
 #[command(about = "duplex loopback benchmarks: echo servers and a load generator")]
@@ -37,6 +44,13 @@ enum Command {
         /// Stop accepting and exit after this many seconds.
         #[arg(long, default_value_t = 600)]
         max_seconds: u64,
+        /// The listen backlog (the kernel caps it at net.core.somaxconn).
+        #[arg(long, default_value_t = 1024)]
+        backlog: u32,
+        /// Raise the descriptor limit to this (the hard limit too, as root,
+        /// up to fs.nr_open); without it the soft limit rises to the hard.
+        #[arg(long)]
+        nofile: Option<u64>,
     },
     /// C connections, each sending M messages of S bytes one at a time and
     /// awaiting each echo; prints msgs/s and round-trip percentiles.
@@ -58,14 +72,17 @@ enum Command {
         timeout_secs: u64,
     },
     /// Opens N connections and holds them idle; prints handshakes/s and the
-    /// server's RSS growth per connection.
+    /// server's RSS growth per connection, and with --report-every the
+    /// server's RSS and the kernel's socket memory as the count ramps up.
+    /// Stops ramping at the target, at the first failure, or when
+    /// MemAvailable falls below --min-available-mib.
     Idle {
         /// The server, ws://127.0.0.1:PORT/
         #[arg(long)]
         url: String,
-        /// Connections to open and hold.
+        /// Connections to open and hold (all shards together).
         #[arg(long, default_value_t = 10_000)]
-        connections: usize,
+        connections: u64,
         /// Handshakes in flight at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
@@ -75,10 +92,98 @@ enum Command {
         /// Seconds to hold the connections before measuring.
         #[arg(long, default_value_t = 2)]
         hold_secs: u64,
-        /// Give up after this many seconds.
+        /// End the hold as soon as this file exists (--hold-secs becomes
+        /// the longest wait): lets a harness measure with every client
+        /// process's connections held, then release them together.
+        #[arg(long)]
+        hold_until: Option<std::path::PathBuf>,
+        /// Give up ramping after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
+        /// Bind each socket to an explicit (address, port) among this many
+        /// addresses from 127.0.0.2 up, so that (address, port) pairs do not
+        /// run out; 0 connects from 127.0.0.1 with a kernel-chosen port.
+        #[arg(long, default_value_t = 0)]
+        source_addrs: u32,
+        /// The source ports used on each source address, LO-HI.
+        #[arg(long, default_value = "10000-60999")]
+        source_ports: String,
+        /// This process's part, i/n, of a run split across n client
+        /// processes (each takes every n-th source address and 1/n of the
+        /// connections).
+        #[arg(long, default_value = "0/1")]
+        shard: String,
+        /// Print a progress line every this many connections (0: none).
+        #[arg(long, default_value_t = 0)]
+        report_every: u64,
+        /// Stop ramping when the machine's MemAvailable falls below this.
+        #[arg(long, default_value_t = 2048)]
+        min_available_mib: u64,
+        /// One connect plus handshake must finish within this.
+        #[arg(long, default_value_t = 10)]
+        connect_timeout_secs: u64,
+        /// Stop ramping after more failures than this.
+        #[arg(long, default_value_t = 0)]
+        max_errors: u64,
+        /// After the hold, echo one message on this many held connections.
+        #[arg(long, default_value_t = 0)]
+        verify: usize,
+        /// Raise the descriptor limit to this (see echo-server --nofile);
+        /// by default, to the connection count plus a margin.
+        #[arg(long)]
+        nofile: Option<u64>,
     },
+    /// Serves Socket.IO at /socket.io/ (duplex-tokio) on one current-thread
+    /// runtime; `message-with-ack` acks with its arguments.
+    SioServer {
+        /// A loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Engine.IO pingInterval, in milliseconds.
+        #[arg(long, default_value_t = 25_000)]
+        ping_interval_ms: u64,
+        /// Engine.IO pingTimeout, in milliseconds.
+        #[arg(long, default_value_t = 20_000)]
+        ping_timeout_ms: u64,
+        /// Stop accepting and exit after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        max_seconds: u64,
+    },
+    /// C Socket.IO clients on one transport, each emitting
+    /// `message-with-ack` and awaiting its ack for S seconds; prints one
+    /// JSON line (acks/s, round-trip percentiles, CPU used).
+    SioLoad {
+        /// The server, http://127.0.0.1:PORT
+        #[arg(long)]
+        url: String,
+        /// The one transport the clients use.
+        #[arg(long, value_enum)]
+        transport: SioTransport,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        /// Seconds the clients emit for, once all are connected.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Characters in each event's string argument.
+        #[arg(long, default_value_t = 16)]
+        size: usize,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 50)]
+        connect_concurrency: usize,
+        /// A client waiting longer than this for one ack stops (dropped).
+        #[arg(long, default_value_t = 10)]
+        step_timeout_secs: u64,
+        /// Server process ids whose CPU use to report (repeatable).
+        #[arg(long)]
+        server_pid: Vec<u32>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SioTransport {
+    Websocket,
+    Polling,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -116,6 +221,8 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             implementation,
             addr,
             max_seconds,
+            backlog,
+            nofile,
         } => {
             let imp = match implementation {
                 Impl::Duplex => ServerImpl::Duplex,
@@ -123,11 +230,20 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 Impl::Tungstenite => ServerImpl::Tungstenite,
                 Impl::Fastwebsockets => ServerImpl::FastWebSockets,
             };
-            let listener = tokio::net::TcpListener::bind(loadgen::ensure_loopback(addr)?).await?;
+            let (soft, _) = fdlimit::raise_nofile(nofile);
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            socket.bind(loadgen::ensure_loopback(addr)?)?;
+            let listener = socket.listen(backlog)?;
             println!(
-                "{imp:?} echo server on ws://{}/ (pid {}, stops after {max_seconds} s)",
+                "{imp:?} echo server on ws://{}/ (pid {}, stops after {max_seconds} s, backlog {backlog}, nofile {})",
                 listener.local_addr()?,
-                std::process::id()
+                std::process::id(),
+                limit(soft),
             );
             let accepted =
                 loadgen::echo_server(imp, listener, Duration::from_secs(max_seconds)).await?;
@@ -166,33 +282,298 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             concurrency,
             server_pid,
             hold_secs,
+            hold_until,
             timeout_secs,
+            source_addrs,
+            source_ports,
+            shard,
+            report_every,
+            min_available_mib,
+            connect_timeout_secs,
+            max_errors,
+            verify,
+            nofile,
         } => {
-            let r = loadgen::run_idle(
-                &Target::parse(&url)?,
-                connections,
-                concurrency,
-                Duration::from_secs(hold_secs),
-                server_pid,
-                Duration::from_secs(timeout_secs),
-            )
-            .await?;
-            print!(
-                "connections={} elapsed={:.3}s handshakes/s={:.0}",
-                r.connections,
-                r.elapsed.as_secs_f64(),
-                r.handshakes_per_sec()
+            let usage = |e: String| loadgen::Error::Io(std::io::Error::other(e));
+            let shard = Shard::parse(&shard).map_err(usage)?;
+            let sources = if source_addrs == 0 {
+                if shard != Shard::WHOLE {
+                    return Err(usage("--shard needs --source-addrs".into()));
+                }
+                None
+            } else {
+                let ports = parse_ports(&source_ports).map_err(usage)?;
+                Some(Sources::new(source_addrs, shard, ports).map_err(usage)?)
+            };
+            // This shard's share: the first `connections % count` shards
+            // take one more.
+            let (i, n) = (u64::from(shard.index), u64::from(shard.count));
+            let share = connections / n + u64::from(i < connections % n);
+            let (soft, hard) = fdlimit::raise_nofile(Some(nofile.unwrap_or(share + 1024)));
+            println!(
+                "idle: {share} connections to {url} (shard {}/{}), {} source addresses x {source_ports} ports, nofile {}/{}, nr_open {}, stop below {min_available_mib} MiB available",
+                shard.index,
+                shard.count,
+                sources.as_ref().map_or(0, |s| s.addrs().len()),
+                limit(soft),
+                limit(hard),
+                fdlimit::nr_open().map_or("?".into(), |v| v.to_string()),
             );
-            if let (Some((before, after)), Some(per)) = (r.server_rss_kib, r.rss_per_connection()) {
-                print!(" server_rss_kib={before}->{after} rss_per_conn={per:.0}B");
+            let config = RampConfig {
+                target: Target::parse(&url)?,
+                connections: share,
+                concurrency,
+                sources,
+                server_pid,
+                report_every,
+                min_available_kib: min_available_mib * 1024,
+                connect_timeout: Duration::from_secs(connect_timeout_secs),
+                ramp_timeout: Duration::from_secs(timeout_secs),
+                max_errors,
+                max_conflicts: share / 100 + 100,
+                hold: Duration::from_secs(hold_secs),
+                release: hold_until,
+                verify,
+            };
+            let mut previous = (0u64, Duration::ZERO);
+            let report = ramp::run(&config, |progress, s| match progress {
+                Progress::Step => {
+                    let rate = (s.connections - previous.0) as f64
+                        / (s.elapsed - previous.1).as_secs_f64().max(1e-9);
+                    previous = (s.connections, s.elapsed);
+                    println!("step {} rate={rate:.0}/s", describe(s, config.server_pid));
+                }
+                // A harness waits for this line to know the ramp is over.
+                Progress::Ramped => println!("ramped {}", describe(s, config.server_pid)),
+            })
+            .await;
+            print_report(&report, config.server_pid);
+            if report.stop != Stop::Reached {
+                return Err(usage(format!(
+                    "stopped at {} of {share} connections: {}",
+                    report.held.connections,
+                    stop_reason(&report)
+                )));
             }
-            if let Some((before, after)) = r.tcp_mem_pages {
-                print!(" kernel_tcp_mem_pages={before}->{after}");
+        }
+        Command::SioServer {
+            addr,
+            ping_interval_ms,
+            ping_timeout_ms,
+            max_seconds,
+        } => {
+            let listener = tokio::net::TcpListener::bind(loadgen::ensure_loopback(addr)?).await?;
+            println!(
+                "duplex Socket.IO echo server on http://{}/ (pid {}, stops after {max_seconds} s)",
+                listener.local_addr()?,
+                std::process::id()
+            );
+            sioload::echo_server(
+                listener,
+                Duration::from_millis(ping_interval_ms),
+                Duration::from_millis(ping_timeout_ms),
+                Duration::from_secs(max_seconds),
+            )
+            .await
+            .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
+        }
+        Command::SioLoad {
+            url,
+            transport,
+            clients,
+            seconds,
+            size,
+            connect_concurrency,
+            step_timeout_secs,
+            server_pid,
+        } => {
+            let addr = url
+                .strip_prefix("http://")
+                .map(|a| a.trim_end_matches('/').replace("localhost", "127.0.0.1"))
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+                .ok_or_else(|| loadgen::Error::BadUrl(url.clone()))?;
+            let transport = match transport {
+                SioTransport::Websocket => sioload::Transport::WebSocket,
+                SioTransport::Polling => sioload::Transport::Polling,
+            };
+            let config = sioload::LoadConfig {
+                addr,
+                transport,
+                clients,
+                duration: Duration::try_from_secs_f64(seconds)
+                    .map_err(|_| loadgen::Error::BadUrl(format!("--seconds {seconds}")))?,
+                size,
+                connect_concurrency,
+                step_timeout: Duration::from_secs(step_timeout_secs),
+                server_pids: server_pid,
+            };
+            let r = sioload::run_load(&config)
+                .await
+                .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
+            let json_opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
+            let servers_cpu: Vec<String> = r.server_cpu.iter().map(|&c| json_opt(c)).collect();
+            let servers_rss: Vec<String> = r
+                .server_rss_kib
+                .iter()
+                .map(|k| k.map_or("null".to_string(), |k| k.to_string()))
+                .collect();
+            println!(
+                "{{\"client\":\"rust\",\"transport\":\"{}\",\"clients\":{},\"acks\":{},\"seconds\":{:.3},\
+                 \"acks_per_s\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"wrong\":{},\"dropped\":{},\
+                 \"client_cpu\":{},\"server_cpu\":[{}],\"server_rss_kib\":[{}]}}",
+                transport.name(),
+                r.clients,
+                r.acks,
+                r.elapsed.as_secs_f64(),
+                r.acks_per_sec(),
+                micros(r.p50),
+                micros(r.p99),
+                r.wrong,
+                r.dropped,
+                json_opt(r.client_cpu),
+                servers_cpu.join(","),
+                servers_rss.join(","),
+            );
+            if r.wrong > 0 {
+                return Err(loadgen::Error::Io(std::io::Error::other(format!(
+                    "{} acks carried the wrong arguments",
+                    r.wrong
+                ))));
             }
-            println!();
         }
     }
     Ok(())
+}
+
+/// Parses `LO-HI`.
+fn parse_ports(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let bad = || format!("bad port range {text:?}: expected LO-HI");
+    let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
+    Ok(lo.trim().parse().map_err(|_| bad())?..=hi.trim().parse().map_err(|_| bad())?)
+}
+
+fn limit(value: Option<u64>) -> String {
+    value.map_or("unlimited".into(), |v| v.to_string())
+}
+
+/// One snapshot as `key=value` fields, memory in MiB.
+fn describe(s: &Snapshot, server_pid: Option<u32>) -> String {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let mut line = format!(
+        "connections={} elapsed={:.1}s",
+        s.connections,
+        s.elapsed.as_secs_f64()
+    );
+    if let Some(rss) = s.server_rss_kib {
+        line += &format!(" server_rss={:.1}MiB", mib(rss));
+    } else if server_pid.is_some() {
+        line += " server_rss=gone";
+    }
+    if let Some(rss) = s.client_rss_kib {
+        line += &format!(" client_rss={:.1}MiB", mib(rss));
+    }
+    if let Some(m) = s.mem {
+        line += &format!(
+            " mem_available={:.0}MiB slab={:.1}MiB sunreclaim={:.1}MiB",
+            mib(m.available_kib),
+            mib(m.slab_kib),
+            mib(m.sunreclaim_kib)
+        );
+    }
+    if let Some(t) = s.tcp {
+        line += &format!(
+            " tcp_inuse={} tcp_tw={} tcp_mem_pages={}",
+            t.inuse, t.tw, t.mem_pages
+        );
+    }
+    if let Some(c) = s.conntrack {
+        line += &format!(" conntrack={c}");
+    }
+    for name in procstat::SOCKET_SLABS {
+        if let Some(bytes) = s.slab_bytes(name) {
+            line += &format!(" slab_{name}={:.1}MiB", bytes as f64 / 1048576.0);
+        }
+    }
+    line
+}
+
+fn stop_reason(r: &RampReport) -> String {
+    match &r.stop {
+        Stop::Reached => "reached the target".into(),
+        Stop::MemoryFloor { available_kib } => {
+            format!("MemAvailable fell to {} MiB", available_kib / 1024)
+        }
+        Stop::Errors => format!(
+            "{} failed connections, the first: {}",
+            r.errors,
+            r.first_error.as_deref().unwrap_or("?")
+        ),
+        Stop::SourcesExhausted => "every source (address, port) pair is used".into(),
+        Stop::Conflicts => format!("{} source pairs were already taken", r.conflicts),
+        Stop::Timeout => "the ramp timed out".into(),
+    }
+}
+
+fn print_report(r: &RampReport, server_pid: Option<u32>) {
+    println!("held {}", describe(&r.held, server_pid));
+    // The summary line keeps the fields earlier runs printed.
+    print!(
+        "connections={} elapsed={:.3}s handshakes/s={:.0}",
+        r.ramped.connections,
+        r.ramped.elapsed.as_secs_f64(),
+        r.handshakes_per_sec()
+    );
+    if let (Some(before), Some(after), Some(per)) = (
+        r.baseline.server_rss_kib,
+        r.held.server_rss_kib,
+        r.server_rss_per_connection(),
+    ) {
+        print!(" server_rss_kib={before}->{after} rss_per_conn={per:.0}B");
+    }
+    if let (Some(before), Some(after)) = (r.baseline.tcp, r.held.tcp) {
+        print!(
+            " kernel_tcp_mem_pages={}->{}",
+            before.mem_pages, after.mem_pages
+        );
+    }
+    if let Some(per) = r.slab_per_connection() {
+        print!(" slab_per_conn={per:.0}B");
+    }
+    let (echoed, tried) = r.verified;
+    if tried > 0 {
+        print!(" verified={echoed}/{tried}");
+    }
+    print!(
+        " errors={} conflicts={} closed_in={:.1}s stop=\"{}\"",
+        r.errors,
+        r.conflicts,
+        r.closed_in.as_secs_f64(),
+        stop_reason(r)
+    );
+    println!();
+    // Where the kernel's memory went: the slab caches that grew most.
+    let mut grown: Vec<(String, i64, u64)> = r
+        .held
+        .slabs
+        .iter()
+        .map(|c| {
+            let before = r.baseline.slab_bytes(&c.name).unwrap_or(0);
+            (c.name.clone(), c.bytes as i64 - before as i64, c.objsize)
+        })
+        .collect();
+    grown.sort_by_key(|(_, delta, _)| -*delta);
+    if !grown.is_empty() {
+        let n = r.held.connections.max(1) as f64;
+        print!("slab growth:");
+        for (name, delta, objsize) in grown.iter().take(8) {
+            print!(
+                " {name}={:.1}MiB({:.0}B/conn,obj {objsize}B)",
+                *delta as f64 / 1048576.0,
+                *delta as f64 / n
+            );
+        }
+        println!();
+    }
 }
 
 fn micros(d: Duration) -> f64 {

@@ -10,6 +10,8 @@
 //! * [`OpenPacket`] and [`HandshakeQuery`]: the handshake.
 //! * [`Heartbeat`] and [`Upgrade`]: the session timers, driven by
 //!   `handle_timeout(now)` / `poll_timeout()`.
+//! * [`client::ClientSession`]: the client side of a v4 session (handshake,
+//!   heartbeat watchdog, polling requests, the upgrade probe).
 //!
 //! Nothing here touches a socket, a clock or a runtime.
 //!
@@ -38,6 +40,7 @@
     )
 )]
 
+pub mod client;
 mod error;
 mod handshake;
 pub mod jsonp;

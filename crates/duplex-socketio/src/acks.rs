@@ -54,10 +54,15 @@ impl<T> Acks<T> {
     /// Allocates the ack id of an outgoing event, remembering `token` until
     /// the ack arrives or `deadline` passes.
     pub fn register(&mut self, token: T, deadline: Option<Instant>) -> Result<u64, Error> {
+        self.try_register(token, deadline).map_err(|(e, _)| e)
+    }
+
+    /// As [`Acks::register`], handing the token back when it is refused
+    /// (for tokens that must not be lost, like a callback still to call).
+    pub fn try_register(&mut self, token: T, deadline: Option<Instant>) -> Result<u64, (Error, T)> {
         if self.pending.len() >= self.max_pending {
-            return Err(Error::TooManyPendingAcks {
-                limit: self.max_pending,
-            });
+            let limit = self.max_pending;
+            return Err((Error::TooManyPendingAcks { limit }, token));
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use crate::packet::decode_text;
 use crate::value::check_placeholders;
-use crate::{Error, Packet, ProtocolVersion};
+use crate::{Error, Packet, ProtocolVersion, Str};
 
 /// Decoder limits and protocol version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +65,9 @@ struct Pending {
 pub struct Decoder {
     config: DecoderConfig,
     pending: Option<Pending>,
+    /// The namespace of the last packet outside `/`, shared with the next
+    /// packet in the same namespace instead of cut from its message.
+    last_namespace: Str,
 }
 
 impl Decoder {
@@ -73,6 +76,7 @@ impl Decoder {
         Self {
             config,
             pending: None,
+            last_namespace: Str::default(),
         }
     }
 
@@ -87,6 +91,12 @@ impl Decoder {
     }
 
     /// Decodes a text message.
+    ///
+    /// The text need not have been checked as UTF-8: the decoder proves
+    /// it is, in the same pass that checks the payload's JSON, and rejects
+    /// it with [`Error::InvalidUtf8`] otherwise. (So the UTF-8 check a
+    /// WebSocket text frame or an Engine.IO text packet already had costs
+    /// nothing more here for ASCII text.)
     pub fn receive_text(&mut self, text: Bytes) -> Result<Option<Packet>, Error> {
         if let Some(pending) = self.pending.take() {
             return Err(Error::MissingAttachments {
@@ -94,8 +104,12 @@ impl Decoder {
                 received: pending.packet.attachments.len(),
             });
         }
-        let (packet, expected) =
-            decode_text(text, self.config.version, self.config.max_attachments)?;
+        let (packet, expected) = decode_text(
+            text,
+            self.config.version,
+            self.config.max_attachments,
+            &mut self.last_namespace,
+        )?;
         if !packet.packet_type.is_binary() || expected == 0 {
             return self.complete(packet);
         }

@@ -12,6 +12,8 @@
 //! * [`Acks`]: ack id allocation and matching, with timeouts.
 //! * [`Rooms`] and [`Broadcast`]: room membership and the recipients of a
 //!   broadcast encoded once.
+//! * [`client::Client`]: the client side (namespaces, buffered emits,
+//!   acks, binary packets, the reconnection backoff).
 //!
 //! Each Socket.IO packet is the data of one Engine.IO `message` packet (see
 //! `duplex-engineio`), attachments each one binary message. Nothing here
@@ -48,11 +50,13 @@
 )]
 
 mod acks;
+pub mod client;
 mod decoder;
 mod error;
 mod namespaces;
 mod packet;
 mod rooms;
+pub mod server;
 mod str;
 mod value;
 

@@ -3,10 +3,14 @@
 
 use std::fmt::Write as _;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 
 use crate::{Error, Str, Value};
+
+mod json;
+
+use json::{Shape, shape};
 
 /// Socket.IO protocol revision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -374,314 +378,100 @@ impl<'de> Visitor<'de> for FirstString {
     }
 }
 
-/// The top-level shape of a JSON payload, read without building it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Shape {
-    Array { empty: bool },
-    Object,
-    String,
-    Other,
-}
+/// Namespaces up to this many bytes are kept by the decoder for the next
+/// packet; a longer one is cut from its message each time.
+const CACHED_NAMESPACE_MAX: usize = 64;
 
-struct ShapeVisitor;
-
-impl<'de> Visitor<'de> for ShapeVisitor {
-    type Value = Shape;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
-        let mut empty = true;
-        while seq.next_element::<IgnoredAny>()?.is_some() {
-            empty = false;
-        }
-        Ok(Shape::Array { empty })
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Shape::Object)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
-        Ok(Shape::String)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
-        Ok(Shape::Other)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
-        Ok(Shape::Other)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
-        Ok(Shape::Other)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
-        Ok(Shape::Other)
-    }
-    fn visit_unit<E>(self) -> Result<Shape, E> {
-        Ok(Shape::Other)
-    }
-}
-
-/// Checks that `json` is one JSON value and returns its top-level shape.
-///
-/// Every packet's payload is checked here, as the reference parser's
-/// `JSON.parse` does, so a malformed packet closes the connection. A
-/// single pass over the bytes ([`scan_json`]) accepts the payloads seen in
-/// practice; anything it does not accept (an error, or nesting deeper than
-/// it tracks) goes to serde_json, which gives the final answer and the
-/// error message. Callgrind showed serde_json's `IgnoredAny` walk taking
-/// half the instructions of a whole packet decode.
-pub(crate) fn shape(json: &[u8]) -> Result<Shape, Error> {
-    match scan_json(json) {
-        Some(shape) => Ok(shape),
-        None => shape_by_serde(json),
-    }
-}
-
-/// Whether `b` ends the fast run inside a string: the quote, the
-/// backslash, or a control character (JSON forbids them unescaped).
-fn is_string_stop(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
-
-/// Containers open around the current position, as one bit each (set for
-/// an object); deeper nesting than the bits hold is left to serde_json.
-#[derive(Default)]
-struct Nesting {
-    bits: u64,
-    depth: u32,
-}
-
-impl Nesting {
-    fn push(&mut self, object: bool) -> Option<()> {
-        if self.depth >= u64::BITS {
-            return None;
-        }
-        self.bits = (self.bits << 1) | u64::from(object);
-        self.depth += 1;
-        Some(())
-    }
-
-    fn pop(&mut self) {
-        self.bits >>= 1;
-        self.depth -= 1;
-    }
-
-    /// `Some(true)` inside an object, `Some(false)` inside an array.
-    fn top(&self) -> Option<bool> {
-        (self.depth > 0).then_some(self.bits & 1 == 1)
-    }
-}
-
-fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = json.get(i) {
-        i += 1;
-    }
-    i
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// The high bit of every byte of `word` (little-endian) that
-/// [`is_string_stop`]; the lowest set bit is exact (higher ones may be
-/// false positives from borrows, which only the first match avoids).
-fn string_stops(word: u64) -> u64 {
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let zero_quote = quote.wrapping_sub(ONES) & !quote;
-    let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
-    let control = word.wrapping_sub(ONES * 0x20) & !word;
-    (zero_quote | zero_backslash | control) & (ONES * 0x80)
-}
-
-/// The index after the string opening at `i` (which holds `"`). The text
-/// is already known to be UTF-8.
-fn scan_string(json: &[u8], mut i: usize) -> Option<usize> {
-    i += 1;
-    loop {
-        // Eight bytes at a time up to the next quote, backslash or control
-        // character: strings are most of a payload's bytes.
-        while let Some(chunk) = json.get(i..i + 8) {
-            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
-            let stops = string_stops(word);
-            if stops != 0 {
-                i += (stops.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
-        let &b = json.get(i)?;
-        if !is_string_stop(b) {
-            i += 1;
-            continue;
-        }
-        match b {
-            b'"' => return Some(i + 1),
-            b'\\' => match json.get(i + 1)? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                b'u' => {
-                    let hex = json.get(i + 2..i + 6)?;
-                    if !hex.iter().all(u8::is_ascii_hexdigit) {
-                        return None;
-                    }
-                    i += 6;
-                }
-                _ => return None,
-            },
-            _ => return None,
-        }
-    }
-}
-
-fn scan_digits(json: &[u8], mut i: usize) -> (usize, bool) {
-    let start = i;
-    while json.get(i).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-    }
-    (i, i > start)
-}
-
-/// The index after the number starting at `i`:
-/// `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn scan_number(json: &[u8], mut i: usize) -> Option<usize> {
-    if json.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    match json.get(i)? {
-        b'0' => i += 1,
-        b'1'..=b'9' => i = scan_digits(json, i).0,
-        _ => return None,
-    }
-    if json.get(i) == Some(&b'.') {
-        let (end, any) = scan_digits(json, i + 1);
-        if !any {
-            return None;
-        }
-        i = end;
-    }
-    if let Some(b'e' | b'E') = json.get(i) {
-        i += 1;
-        if let Some(b'+' | b'-') = json.get(i) {
-            i += 1;
-        }
-        let (end, any) = scan_digits(json, i);
-        if !any {
-            return None;
-        }
-        i = end;
-    }
-    Some(i)
-}
-
-/// One pass over `json` (already valid UTF-8) checking the JSON grammar
-/// (RFC 8259). `None` when it is not sure the text is valid: the caller
-/// then asks serde_json.
-fn scan_json(json: &[u8]) -> Option<Shape> {
-    let mut i = skip_whitespace(json, 0);
-    let shape = match json.get(i)? {
-        b'[' => Shape::Array {
-            empty: json.get(skip_whitespace(json, i + 1)) == Some(&b']'),
-        },
-        b'{' => Shape::Object,
-        b'"' => Shape::String,
-        // A number alone may be out of serde_json's range (`1e999`).
-        b'-' | b'0'..=b'9' => return None,
-        _ => Shape::Other,
-    };
-    let mut nesting = Nesting::default();
-    'value: loop {
-        // A value starts at `i` (after whitespace).
-        i = skip_whitespace(json, i);
-        match json.get(i)? {
-            b'"' => i = scan_string(json, i)?,
-            b'[' => {
-                nesting.push(false)?;
-                i = skip_whitespace(json, i + 1);
-                if json.get(i) != Some(&b']') {
-                    continue 'value;
-                }
-                nesting.pop();
-                i += 1;
-            }
-            b'{' => {
-                nesting.push(true)?;
-                i = skip_whitespace(json, i + 1);
-                match json.get(i)? {
-                    b'}' => {
-                        nesting.pop();
-                        i += 1;
-                    }
-                    b'"' => {
-                        i = skip_whitespace(json, scan_string(json, i)?);
-                        if json.get(i) != Some(&b':') {
-                            return None;
-                        }
-                        i += 1;
-                        continue 'value;
-                    }
-                    _ => return None,
-                }
-            }
-            b't' if json.get(i..i + 4) == Some(b"true") => i += 4,
-            b'f' if json.get(i..i + 5) == Some(b"false") => i += 5,
-            b'n' if json.get(i..i + 4) == Some(b"null") => i += 4,
-            b'-' | b'0'..=b'9' => i = scan_number(json, i)?,
-            _ => return None,
-        }
-        // After a value: close containers, or go on to the next element.
-        loop {
-            i = skip_whitespace(json, i);
-            let Some(object) = nesting.top() else {
-                return (i == json.len()).then_some(shape);
-            };
-            match (json.get(i)?, object) {
-                (b',', false) => {
-                    i += 1;
-                    continue 'value;
-                }
-                (b',', true) => {
-                    i = skip_whitespace(json, i + 1);
-                    if json.get(i) != Some(&b'"') {
-                        return None;
-                    }
-                    i = skip_whitespace(json, scan_string(json, i)?);
-                    if json.get(i) != Some(&b':') {
-                        return None;
-                    }
-                    i += 1;
-                    continue 'value;
-                }
-                (b']', false) | (b'}', true) => {
-                    nesting.pop();
-                    i += 1;
-                }
-                _ => return None,
-            }
-        }
-    }
-}
-
-/// serde_json's answer: the reference for what [`scan_json`] accepts, and
-/// the error for what it does not.
-fn shape_by_serde(json: &[u8]) -> Result<Shape, Error> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let shape = de
-        .deserialize_any(ShapeVisitor)
-        .map_err(Error::InvalidJson)?;
-    de.end().map_err(Error::InvalidJson)?;
-    Ok(shape)
+/// Where the parts of a packet's text lie, once all of them are checked.
+struct Layout {
+    packet_type: PacketType,
+    /// The announced attachment count (binary types).
+    attachments: usize,
+    /// The byte range of the namespace, unless it is the default one.
+    namespace: Option<(usize, usize)>,
+    /// Whether the namespace is the decoder's last one.
+    namespace_is_last: bool,
+    ack_id: Option<u64>,
+    /// Where the JSON payload starts: the text's length if there is none.
+    data: usize,
 }
 
 /// Parses the text of a packet; returns it with the announced attachment
 /// count (binary types), the attachments themselves still to come.
+///
+/// `last_namespace` is the namespace of an earlier packet: a packet in the
+/// same namespace shares its bytes instead of cutting its own from the
+/// message. (Cutting a slice from a freshly received `Bytes` allocates a
+/// shared header; a connection mostly talks in one namespace.) With the
+/// namespace kept apart, the payload is the message itself advanced past
+/// the header, which allocates nothing.
 pub(crate) fn decode_text(
-    text: Bytes,
+    mut text: Bytes,
     version: ProtocolVersion,
     max_attachments: usize,
+    last_namespace: &mut Str,
 ) -> Result<(Packet, usize), Error> {
-    if simdutf8::basic::from_utf8(&text).is_err() {
-        return Err(Error::InvalidUtf8);
+    let layout = match parse_text(&text, version, max_attachments, last_namespace) {
+        Ok(layout) => layout,
+        Err(error) => return Err(invalid_utf8_first(&text, error)),
+    };
+    let namespace = match layout.namespace {
+        None => Str::from_static(DEFAULT_NAMESPACE),
+        Some(_) if layout.namespace_is_last => last_namespace.clone(),
+        Some((start, end)) => new_namespace(&text, start, end, last_namespace),
+    };
+    let data = (layout.data < text.len()).then(|| {
+        text.advance(layout.data);
+        // Starts after an ASCII byte of UTF-8 text: still UTF-8.
+        Str::slice_checked(text)
+    });
+    Ok((
+        Packet {
+            packet_type: layout.packet_type,
+            namespace,
+            ack_id: layout.ack_id,
+            data,
+            attachments: Vec::new(),
+        },
+        layout.attachments,
+    ))
+}
+
+/// The namespace `text[start..end]`, kept as the decoder's last one if
+/// short.
+fn new_namespace(text: &Bytes, start: usize, end: usize, last: &mut Str) -> Str {
+    // `parse_text` checked it is UTF-8.
+    if end.saturating_sub(start) > CACHED_NAMESPACE_MAX {
+        return Str::slice_checked(text.slice(start..end));
     }
-    let s: &[u8] = &text;
+    let bytes = text.get(start..end).unwrap_or_default();
+    let namespace = Str::slice_checked(Bytes::copy_from_slice(bytes));
+    *last = namespace.clone();
+    namespace
+}
+
+/// The error for text that failed to parse: `InvalidUtf8` if it is not
+/// UTF-8 at all, as when the whole text was checked before anything else,
+/// so the answer does not depend on which part was read first.
+#[cold]
+fn invalid_utf8_first(text: &[u8], error: Error) -> Error {
+    if simdutf8::basic::from_utf8(text).is_err() {
+        Error::InvalidUtf8
+    } else {
+        error
+    }
+}
+
+/// Checks the whole text and finds its parts. Every byte is accounted
+/// for: the header is ASCII by its grammar, the namespace is checked as
+/// UTF-8 here, and the payload by the JSON check, which proves it UTF-8 as
+/// it goes; so a packet that parses is UTF-8 throughout.
+fn parse_text(
+    s: &[u8],
+    version: ProtocolVersion,
+    max_attachments: usize,
+    last_namespace: &Str,
+) -> Result<Layout, Error> {
     let (&first, _) = s.split_first().ok_or(Error::EmptyPacket)?;
     let packet_type =
         PacketType::from_id(first.wrapping_sub(b'0')).ok_or(Error::UnknownPacketType(first))?;
@@ -710,61 +500,79 @@ pub(crate) fn decode_text(
     }
 
     let rest = s.get(i..).unwrap_or_default();
-    let namespace = if rest.first() == Some(&b'/') {
-        let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
-        let ns = text.slice(i..i + end);
-        i += (end + 1).min(rest.len());
-        // Cut before an ASCII `,` (or at the end): still UTF-8.
-        Str::slice_checked(ns)
-    } else {
-        Str::from_static(DEFAULT_NAMESPACE)
-    };
-
-    let rest = s.get(i..).unwrap_or_default();
-    let json_start = memchr::memchr3(b'[', b'{', b'"', rest).unwrap_or(rest.len());
-    let id_part = rest.get(..json_start).unwrap_or_default();
-    let mut ack_id = None;
-    if !id_part.is_empty() {
-        if !id_part.iter().all(u8::is_ascii_digit) {
-            return Err(if id_part.contains(&b',') {
-                Error::InvalidNamespace
-            } else {
-                Error::InvalidAckId
-            });
+    let mut namespace = None;
+    let mut namespace_is_last = false;
+    if rest.first() == Some(&b'/') {
+        let end = find_comma(rest);
+        let ns = rest.get(..end).unwrap_or_default();
+        // The last namespace was checked when it arrived.
+        namespace_is_last = ns == last_namespace.as_bytes();
+        if !namespace_is_last && !ns.is_ascii() && simdutf8::basic::from_utf8(ns).is_err() {
+            return Err(Error::InvalidUtf8);
         }
+        namespace = Some((i, i + end));
+        i += (end + 1).min(rest.len());
+    }
+
+    // The ack id: digits up to the payload, which opens with `[`, `{` or
+    // `"` (or there is none).
+    let rest = s.get(i..).unwrap_or_default();
+    let id_len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if !matches!(rest.get(id_len), None | Some(b'[' | b'{' | b'"')) {
+        return Err(ack_id_error(rest));
+    }
+    let mut ack_id = None;
+    if id_len > 0 {
         let mut id: u64 = 0;
-        for &d in id_part {
+        for &d in rest.get(..id_len).unwrap_or_default() {
             id = id
                 .checked_mul(10)
                 .and_then(|id| id.checked_add(u64::from(d - b'0')))
                 .ok_or(Error::InvalidAckId)?;
         }
         ack_id = Some(id);
-        i += id_part.len();
+        i += id_len;
     }
 
-    let data = (i < s.len()).then(|| Str::slice_checked(text.slice(i..)));
-    validate(packet_type, ack_id, data.as_ref(), version)?;
-    Ok((
-        Packet {
-            packet_type,
-            namespace,
-            ack_id,
-            data,
-            attachments: Vec::new(),
-        },
+    let data = s.get(i..).filter(|d| !d.is_empty());
+    validate(packet_type, ack_id, data, version)?;
+    Ok(Layout {
+        packet_type,
         attachments,
-    ))
+        namespace,
+        namespace_is_last,
+        ack_id,
+        data: i,
+    })
+}
+
+/// The end of the namespace at the start of `rest`: its comma, or the end.
+fn find_comma(rest: &[u8]) -> usize {
+    // Namespaces are short: a plain loop finds the comma before a
+    // vectorized search would have started.
+    rest.iter().position(|&b| b == b',').unwrap_or(rest.len())
+}
+
+/// Why the bytes after the namespace are neither an ack id nor a
+/// payload: a second comma means a malformed namespace.
+#[cold]
+fn ack_id_error(rest: &[u8]) -> Error {
+    let json_start = memchr::memchr3(b'[', b'{', b'"', rest).unwrap_or(rest.len());
+    if rest.get(..json_start).unwrap_or_default().contains(&b',') {
+        Error::InvalidNamespace
+    } else {
+        Error::InvalidAckId
+    }
 }
 
 fn validate(
     packet_type: PacketType,
     ack_id: Option<u64>,
-    data: Option<&Str>,
+    data: Option<&[u8]>,
     version: ProtocolVersion,
 ) -> Result<(), Error> {
     use PacketType as T;
-    let shape = data.map(|d| shape(d.as_bytes())).transpose()?;
+    let shape = data.map(shape).transpose()?;
     let invalid = |expected| {
         Err(Error::InvalidPayload {
             packet_type,
@@ -803,194 +611,4 @@ fn validate(
         _ => {}
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod json_scan_tests {
-    use proptest::prelude::*;
-
-    use super::{Shape, scan_json, shape_by_serde};
-
-    /// Whatever the fast scanner accepts, serde_json accepts with the same
-    /// shape (it may hand hard cases to serde_json, never accept more).
-    fn agrees(json: &str) {
-        let serde = shape_by_serde(json.as_bytes()).ok();
-        if let Some(fast) = scan_json(json.as_bytes()) {
-            assert_eq!(Some(fast), serde, "{json:?}");
-        }
-    }
-
-    #[test]
-    fn accepts_common_payloads_with_their_shape() {
-        for (json, shape) in [
-            (
-                r#"["message",1,"2",{"3":[true]}]"#,
-                Shape::Array { empty: false },
-            ),
-            (" [ ] ", Shape::Array { empty: true }),
-            (
-                r#"{"sid":"abc","n":-1.5e+3,"z":0,"a":[null,false,{}]}"#,
-                Shape::Object,
-            ),
-            (r#""caf\u00e9 \"x\" \\ \/ \b\f\n\r\t""#, Shape::String),
-            ("true", Shape::Other),
-            ("\t\r\n null \n", Shape::Other),
-            (r#"["é ☃ 😀"]"#, Shape::Array { empty: false }),
-        ] {
-            assert_eq!(scan_json(json.as_bytes()), Some(shape), "{json:?}");
-            agrees(json);
-        }
-    }
-
-    #[test]
-    fn rejects_what_json_forbids() {
-        for json in [
-            "",
-            " ",
-            "[",
-            "]",
-            "[1,]",
-            "[,1]",
-            "{\"a\"}",
-            "{\"a\":}",
-            "{\"a\":1,}",
-            "{1:2}",
-            "[01]",
-            "[1.]",
-            "[.5]",
-            "[1e]",
-            "[-]",
-            "[+1]",
-            "[\"\\x\"]",
-            "[\"\\u12g4\"]",
-            "[\"a\u{1}\"]",
-            "[\"open]",
-            "[1] x",
-            "[1][2]",
-            "[tru]",
-            "[nul]",
-            "[True]",
-            "{\"a\":1]",
-            "[1}",
-            "\"a\" \"b\"",
-            "{,}",
-            "[1 2]",
-        ] {
-            assert_eq!(scan_json(json.as_bytes()), None, "{json:?}");
-            assert!(shape_by_serde(json.as_bytes()).is_err(), "{json:?}");
-        }
-    }
-
-    #[test]
-    fn word_scan_finds_the_first_stop_byte() {
-        for stop in [b'"', b'\\', 0x00, 0x1f] {
-            for at in 0..8 {
-                for filler in [b'a', b' ', 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
-                    let mut bytes = [filler; 8];
-                    bytes[at] = stop;
-                    let found = super::string_stops(u64::from_le_bytes(bytes));
-                    assert_eq!(
-                        found.trailing_zeros() / 8,
-                        at as u32,
-                        "{stop} {at} {filler}"
-                    );
-                }
-            }
-        }
-        for filler in [
-            b'a', b' ', 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']', 0x21, 0x5b, 0x5d,
-        ] {
-            assert_eq!(super::string_stops(u64::from_le_bytes([filler; 8])), 0);
-        }
-    }
-
-    #[test]
-    fn deep_nesting_goes_to_serde() {
-        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
-        assert_eq!(scan_json(deep.as_bytes()), None);
-        assert_eq!(
-            super::shape(deep.as_bytes()).ok(),
-            Some(Shape::Array { empty: false })
-        );
-    }
-
-    fn token() -> impl Strategy<Value = &'static str> {
-        prop::sample::select(vec![
-            "[",
-            "]",
-            "{",
-            "}",
-            ",",
-            ":",
-            "\"",
-            "\\",
-            "\\\"",
-            "\\u00e9",
-            "\\uZ",
-            "\\n",
-            "\\q",
-            "a",
-            "0",
-            "1",
-            "9",
-            "-",
-            ".",
-            "e",
-            "E",
-            "+",
-            " ",
-            "\n",
-            "\u{1}",
-            "é",
-            "😀",
-            "true",
-            "false",
-            "null",
-            "\"k\":",
-            "\"s\"",
-            "[1,2]",
-            "{\"a\":1}",
-        ])
-    }
-
-    fn value() -> impl Strategy<Value = serde_json::Value> {
-        let leaf = prop_oneof![
-            Just(serde_json::Value::Null),
-            any::<bool>().prop_map(serde_json::Value::from),
-            any::<i64>().prop_map(serde_json::Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(serde_json::Value::from),
-            ".{0,10}".prop_map(serde_json::Value::from),
-        ];
-        leaf.prop_recursive(4, 32, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
-                prop::collection::vec((".{0,5}", inner), 0..4)
-                    .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest! {
-        #[test]
-        fn token_soup_never_accepted_beyond_serde(tokens in prop::collection::vec(token(), 0..16)) {
-            agrees(&tokens.concat());
-        }
-
-        #[test]
-        fn every_serialized_container_takes_the_fast_path(v in value(), pretty in any::<bool>()) {
-            let json = if pretty {
-                serde_json::to_string_pretty(&v)
-            } else {
-                serde_json::to_string(&v)
-            }
-            .unwrap();
-            if v.is_array() || v.is_object() || v.is_string() {
-                prop_assert_eq!(scan_json(json.as_bytes()), shape_by_serde(json.as_bytes()).ok());
-            } else {
-                agrees(&json);
-            }
-        }
-    }
 }

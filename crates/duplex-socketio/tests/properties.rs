@@ -142,6 +142,43 @@ proptest! {
         }
         let _ = decoder.finish();
     }
+
+    /// The UTF-8 check folded into the header parse and the JSON pass
+    /// answers as a whole-text check done first would: text that is not
+    /// UTF-8 anywhere (header, namespace, payload) is `InvalidUtf8`, and
+    /// whatever decodes is UTF-8 with a payload serde_json accepts.
+    #[test]
+    fn utf8_is_checked_everywhere_and_first(
+        parts in proptest::collection::vec(prop_oneof![
+            prop::sample::select(vec![
+                "2", "3", "0", "5", "1-", "/", "/ns", ",", "17", "[", "]", "{", "}", ":", "\"",
+                "\"k\":", "1", "true", "é", "\\n", " ",
+            ]).prop_map(|s: &str| s.as_bytes().to_vec()),
+            prop::sample::select(vec![
+                &b"\xff"[..], b"\x80", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc3\xa9",
+            ]).prop_map(<[u8]>::to_vec),
+        ], 0..14),
+        namespaces in proptest::collection::vec("/[a-z\u{e9}]{0,3}", 0..3),
+    ) {
+        let text = parts.concat();
+        let mut decoder = Decoder::default();
+        // Earlier packets set the decoder's last namespace, which a later
+        // packet may share.
+        for ns in namespaces {
+            let _ = decoder.receive_text(Bytes::from(format!("1{ns},")));
+        }
+        let result = decoder.receive_text(Bytes::from(text.clone()));
+        if std::str::from_utf8(&text).is_err() {
+            prop_assert!(matches!(result, Err(duplex_socketio::Error::InvalidUtf8)), "{:?} {:?}", text, result);
+        }
+        if let Ok(Some(packet)) = result {
+            prop_assert!(std::str::from_utf8(&text).is_ok());
+            prop_assert!(std::str::from_utf8(packet.namespace.as_bytes()).is_ok());
+            if let Some(data) = &packet.data {
+                prop_assert!(serde_json::from_slice::<serde::de::IgnoredAny>(data.as_bytes()).is_ok());
+            }
+        }
+    }
 }
 
 #[test]

@@ -675,6 +675,38 @@ fn decoding_slices_the_message_without_copying() {
         .receive_text(text.clone())
         .unwrap()
         .unwrap();
-    assert_eq!(p.namespace.as_bytes().as_ptr(), text[1..].as_ptr());
+    assert_eq!(p.namespace, "/admin");
     assert_eq!(p.data.unwrap().as_bytes().as_ptr(), text[8..].as_ptr());
+}
+
+#[test]
+fn packets_in_the_same_namespace_share_its_bytes() {
+    let mut decoder = Decoder::default();
+    let mut decode = |text: &'static [u8]| {
+        decoder
+            .receive_text(Bytes::from_static(text))
+            .unwrap()
+            .unwrap()
+    };
+    let first = decode(br#"2/admin,["a"]"#);
+    let second = decode(br#"3/admin,1["b"]"#);
+    assert_eq!(second.namespace, "/admin");
+    assert_eq!(
+        first.namespace.as_bytes().as_ptr(),
+        second.namespace.as_bytes().as_ptr()
+    );
+    // Another namespace, then the default one, then back.
+    let other = decode(br#"2/other,["c"]"#);
+    assert_eq!(other.namespace, "/other");
+    assert_eq!(decode(br#"2["d"]"#).namespace, "/");
+    assert_eq!(decode(br#"1/other,"#).namespace, "/other");
+    assert_eq!(decode(br#"2/admin,["e"]"#).namespace, "/admin");
+    assert_eq!(decode(b"1/admin").namespace, "/admin");
+    // A long namespace is cut from its message, not kept.
+    let long = format!("2/{},[\"f\"]", "n".repeat(100));
+    let text = Bytes::from(long.clone());
+    let p = decoder.receive_text(text.clone()).unwrap().unwrap();
+    assert_eq!(p.namespace, long[1..102]);
+    assert_eq!(p.namespace.as_bytes().as_ptr(), text[1..].as_ptr());
+    assert_eq!(p.data.unwrap(), "[\"f\"]");
 }

@@ -10,7 +10,13 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let addr = listener.local_addr()?;
 //! tokio::spawn(async move {
-//!     while let Ok((tcp, _)) = listener.accept().await {
+//!     loop {
+//!         // accept fails when file descriptors run out (EMFILE): wait
+//!         // for some to be freed rather than stop serving for good.
+//!         let Ok((tcp, _)) = listener.accept().await else {
+//!             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+//!             continue;
+//!         };
 //!         tokio::spawn(async move {
 //!             let mut ws = duplex_tokio::accept(tcp).await?;
 //!             while let Some(msg) = ws.next().await {

@@ -17,6 +17,9 @@ use crate::mask::apply_mask;
 use crate::message::{Message, Utf8Bytes};
 use crate::utf8::{self, Utf8Validator};
 
+mod event_ref;
+pub use event_ref::EventRef;
+
 /// Where the connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -82,6 +85,10 @@ pub struct Connection {
     state: State,
     decoder: FrameDecoder,
     read_buf: BytesMut,
+    /// Bytes at the front of `read_buf` already handed out as borrowed
+    /// events ([`Connection::poll_event_ref`]); dropped from the buffer at
+    /// the next read or owned poll, once no borrow can point into them.
+    read_pos: usize,
     /// Frames to write, copied: small ones, control frames and everything
     /// a client masks. It follows `queued` on the wire.
     write_buf: BytesMut,
@@ -117,6 +124,7 @@ impl Connection {
             state: State::Open,
             decoder,
             read_buf: BytesMut::new(),
+            read_pos: 0,
             write_buf: BytesMut::new(),
             queued: crate::transmit::Transmit::new(),
             incoming: None,
@@ -166,6 +174,7 @@ impl Connection {
     #[inline]
     pub fn receive(&mut self, data: &[u8]) {
         if !(self.received_close || self.failed) {
+            self.drop_consumed();
             self.read_buf.extend_from_slice(data);
         }
     }
@@ -174,7 +183,18 @@ impl Connection {
     /// it (no copy). Bytes appended here are treated exactly as if passed to
     /// [`Connection::receive`].
     pub fn read_buf(&mut self) -> &mut BytesMut {
+        self.drop_consumed();
         &mut self.read_buf
+    }
+
+    /// Drops the bytes borrowed events were cut from. Done once per read
+    /// rather than once per frame: that is what makes borrowed events cheap.
+    #[inline]
+    fn drop_consumed(&mut self) {
+        if self.read_pos != 0 {
+            bytes::Buf::advance(&mut self.read_buf, self.read_pos);
+            self.read_pos = 0;
+        }
     }
 
     /// The transport reached end of file: the peer will send nothing more.
@@ -203,6 +223,7 @@ impl Connection {
     /// The next event, or `None` when more bytes are needed.
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.drop_consumed();
         loop {
             if self.received_close || self.failed {
                 // Nothing after a close frame, or after a failure, is read
@@ -459,6 +480,7 @@ impl Connection {
         }
         self.state = State::Closed;
         self.read_buf.clear();
+        self.read_pos = 0;
         Event::Failed(error)
     }
 

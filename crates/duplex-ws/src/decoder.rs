@@ -147,19 +147,18 @@ impl FrameDecoder {
         if buf.len() < total {
             self.pending = Some(pending);
             // Grow with what arrives, not with what a header announces: a
-            // 14-byte header must not reserve 16 MiB on its own. Once an
-            // eighth of a large frame is in, reserve the rest at once, so
-            // the buffer is grown (and its contents copied) once per frame
-            // rather than step by step; a peer can make us hold at most 8
-            // times what it has sent.
-            let missing = total - buf.len();
+            // 14-byte header must not reserve 16 MiB on its own. Room for
+            // eight times what has arrived (and at least 64 KiB more) is reserved,
+            // so a peer can make us hold at most 8 times what it has sent,
+            // and a large frame's buffer is grown (and its contents copied)
+            // twice or three times rather than at every read.
             let arrived = buf.len().saturating_sub(pending.header_len);
-            let step = if arrived >= payload_len / 8 {
-                missing
-            } else {
-                missing.min(RESERVE_STEP)
-            };
-            buf.reserve(step);
+            let room = pending
+                .header_len
+                .saturating_add(arrived.saturating_mul(8))
+                .max(buf.len().saturating_add(RESERVE_STEP))
+                .min(total);
+            buf.reserve(room.saturating_sub(buf.len()));
             return Ok(None);
         }
         self.pending = None;
@@ -194,6 +193,63 @@ impl FrameDecoder {
         }
         pending.unmasked += fresh.len();
         fresh
+    }
+
+    /// Whether a frame's payload is still arriving.
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// The header of a whole, final, uncompressed text or binary frame with
+    /// a 7-bit length at the front of `buf`, masked as the role requires
+    /// and within the frame limit, with its length; `None` for anything
+    /// else (which [`FrameDecoder::peek_complete`] judges). The small
+    /// message's path: one compare of the first byte replaces the general
+    /// parser's checks, which cost more than unmasking 16 bytes.
+    #[inline(always)]
+    pub(crate) fn peek_short_data(&self, buf: &[u8]) -> Option<(FrameHeader, usize)> {
+        let &[b0, b1] = buf.first_chunk::<2>()?;
+        let opcode = match b0 {
+            0x81 => OpCode::Text,
+            0x82 => OpCode::Binary,
+            _ => return None,
+        };
+        let len = usize::from(b1 & 0x7f);
+        let (mask, header_len) = match (self.role, b1 & 0x80 != 0) {
+            (Role::Server, true) => (Some(*buf.get(2..6)?.first_chunk::<4>()?), 6),
+            (Role::Client, false) => (None, 2),
+            _ => return None,
+        };
+        if len >= 126 || len > self.max_frame_size || buf.len() < header_len + len {
+            return None;
+        }
+        Some((
+            FrameHeader {
+                fin: true,
+                rsv1: false,
+                rsv2: false,
+                rsv3: false,
+                opcode,
+                mask,
+                payload_len: len as u64,
+            },
+            header_len,
+        ))
+    }
+
+    /// Parses and checks the header of a frame that lies whole at the front
+    /// of `buf`, without consuming or unmasking anything: the header and its
+    /// length, or `None` if the frame is not all there yet.
+    #[inline]
+    pub(crate) fn peek_complete(
+        &self,
+        buf: &[u8],
+    ) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+        Ok(self.parse_header(buf)?.and_then(|p| {
+            let total = (p.header_len as u64).checked_add(p.header.payload_len)?;
+            (total <= buf.len() as u64).then_some((p.header, p.header_len))
+        }))
     }
 
     /// Parses and checks a header at the front of `buf`.

@@ -9,14 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use duplex_ws::handshake::{
     ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, ServerHandshake,
 };
 use duplex_ws::{
-    CloseCode, CloseFrame, Config, Connection, DeflateConfig, DeflateParams, Error, Event, Frame,
-    FrameDecoder, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message, OpCode, ProtocolError,
-    Role, State, apply_mask,
+    CloseCode, CloseFrame, Config, Connection, DeflateConfig, DeflateParams, Error, Event,
+    EventRef, Frame, FrameDecoder, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message,
+    OpCode, ProtocolError, Role, State, apply_mask,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -559,6 +559,22 @@ enum Feed {
     /// Appended to `Connection::read_buf`, as an adapter reading straight
     /// into it does.
     ReadBuf,
+    /// `Connection::receive`, events taken with `poll_event_ref`.
+    Borrowed,
+    /// Appended to `Connection::read_buf`, events taken with
+    /// `poll_event_ref` and `poll_event` in turn.
+    Mixed,
+    /// `Connection::receive`, events taken with `drain_events_ref`.
+    Drain,
+}
+
+/// A borrowed event as the owned event it stands for.
+fn owned(event: EventRef<'_>) -> Event {
+    match event {
+        EventRef::Text(text) => Event::Message(Message::Text(text.into())),
+        EventRef::Binary(data) => Event::Message(Message::Binary(Bytes::copy_from_slice(data))),
+        EventRef::Other(event) => event,
+    }
 }
 
 fn run_receiver_with<'a>(
@@ -572,11 +588,24 @@ fn run_receiver_with<'a>(
     let mut transmitted = Vec::new();
     for chunk in chunks {
         match feed {
-            Feed::Receive => conn.receive(chunk),
-            Feed::ReadBuf => conn.read_buf().extend_from_slice(chunk),
+            Feed::Receive | Feed::Borrowed | Feed::Drain => conn.receive(chunk),
+            Feed::ReadBuf | Feed::Mixed => conn.read_buf().extend_from_slice(chunk),
         }
-        while let Some(event) = conn.poll_event() {
+        if feed == Feed::Drain {
+            conn.drain_events_ref(|event| events.push(owned(event)));
+        }
+        let mut borrowed = feed == Feed::Borrowed;
+        loop {
+            let event = if borrowed {
+                conn.poll_event_ref().map(owned)
+            } else {
+                conn.poll_event()
+            };
+            let Some(event) = event else { break };
             events.push(event);
+            if feed == Feed::Mixed {
+                borrowed = !borrowed;
+            }
         }
         transmitted.extend(take_transmit(&mut conn));
         // An incomplete frame at most stays buffered.
@@ -709,6 +738,16 @@ proptest! {
         prop_assert_eq!(&bytewise, &whole);
         let direct = run_receiver_with(receiver, &settings, split_by(&wire, &sizes), Feed::ReadBuf)?;
         prop_assert_eq!(&direct, &whole);
+        let borrowed = run_receiver_with(receiver, &settings, split_by(&wire, &sizes), Feed::Borrowed)?;
+        prop_assert_eq!(&borrowed, &whole);
+        let borrowed_whole = run_receiver_with(receiver, &settings, [&wire[..]], Feed::Borrowed)?;
+        prop_assert_eq!(&borrowed_whole, &whole);
+        let mixed = run_receiver_with(receiver, &settings, split_by(&wire, &sizes), Feed::Mixed)?;
+        prop_assert_eq!(&mixed, &whole);
+        let drained = run_receiver_with(receiver, &settings, split_by(&wire, &sizes), Feed::Drain)?;
+        prop_assert_eq!(&drained, &whole);
+        let drained_whole = run_receiver_with(receiver, &settings, [&wire[..]], Feed::Drain)?;
+        prop_assert_eq!(&drained_whole, &whole);
     }
 }
 

@@ -1,26 +1,26 @@
-//! The Socket.IO server's state over the Engine.IO machine: one
-//! connection per Engine.IO session (a packet decoder and the namespace
-//! handshake table of duplex-socketio), one socket per connected namespace
-//! (with its acks), and the rooms of every namespace.
+//! The driver of duplex-socketio's sans-IO [`Server`] machine, as the
+//! [`Application`] of the Engine.IO endpoint: it feeds the machine each
+//! session's messages and the time, writes what the machine wants written
+//! on the sessions, and turns the machine's plain events into calls of the
+//! application's handlers (queued on [`Deferred`], run outside the lock).
 //!
-//! The protocol pieces are duplex-socketio's ([`Decoder`], [`Namespaces`],
-//! [`Acks`], [`Rooms`], [`Packet`]); this module wires them to the sessions
-//! of the endpoint and to the handlers. It touches no socket and no clock:
-//! the time comes in as an argument, like every sans-IO machine, so it can
-//! move below the adapter as it is.
+//! Every protocol decision (namespace answers, what ends a connection,
+//! acks and their timeouts, broadcast recipients, disconnect reasons) is
+//! the machine's. What stays here is the application's part: which
+//! namespaces exist and their middleware, the handlers, and what the
+//! handles ([`Socket`], [`AckSender`]) carry beyond a socket id: the
+//! handshake's headers and query, and the per-socket extensions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bytes::Bytes;
 use duplex_polling::{CloseReason, EngineIoServer, Event, Message, OpenInfo, SessionId};
-use duplex_socketio::{
-    Acks, Broadcast, Decoder, DecoderConfig, EncodedPacket, Namespaces, NamespacesConfig,
-    NamespacesEvent, Packet, PacketType, ProtocolVersion, Received, Role, Rooms, Str, Value,
+use duplex_socketio::server::{
+    AckFailure, INVALID_NAMESPACE, Server, ServerConfig, ServerEvent, Transmit,
+    version_for_engineio,
 };
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use duplex_socketio::{Broadcast, EncodedPacket, Packet};
 
 use super::{
     AckCallback, AckError, AckSender, DisconnectReason, Handshake, NamespaceHandlers, Registry,
@@ -28,96 +28,38 @@ use super::{
 };
 use crate::polling::{Application, Deferred, WeakPollingService};
 
-/// One socket: a connection's membership of one namespace.
-struct SocketState {
-    id: SocketId,
-    acks: Acks<AckCallback>,
+/// What a socket's handles carry beyond its id.
+struct SocketMeta {
     handshake: Arc<Handshake>,
     extensions: Arc<Mutex<http::Extensions>>,
 }
 
-/// One Engine.IO session carrying Socket.IO.
-struct Connection {
-    decoder: Decoder,
-    namespaces: Namespaces,
-    sockets: HashMap<String, SocketState>,
-    info: Arc<OpenInfo>,
-    version: ProtocolVersion,
-    /// Why the server is closing it, when the server closes it.
-    closing: Option<DisconnectReason>,
-}
-
-impl Connection {
-    fn deadline(&self) -> Option<Instant> {
-        self.sockets
-            .values()
-            .filter_map(|s| s.acks.poll_timeout())
-            .chain(self.namespaces.poll_timeout())
-            .min()
-    }
-}
-
-/// A namespace in use: its handlers, sockets and rooms.
-pub(crate) struct Space {
-    handlers: Arc<NamespaceHandlers>,
-    rooms: Rooms<SocketId>,
-    sockets: HashMap<SocketId, SessionId>,
-}
-
-/// Deadlines by session, earliest first.
+/// What writing the machine's transmits gave.
 #[derive(Default)]
-struct Timers {
-    by_time: BTreeSet<(Instant, SessionId)>,
-    by_session: HashMap<SessionId, Instant>,
-}
-
-impl Timers {
-    fn set(&mut self, session: &SessionId, at: Option<Instant>) {
-        if let Some(old) = self.by_session.remove(session) {
-            if Some(old) == at {
-                self.by_session.insert(session.clone(), old);
-                return;
-            }
-            self.by_time.remove(&(old, session.clone()));
-        }
-        if let Some(at) = at {
-            self.by_time.insert((at, session.clone()));
-            self.by_session.insert(session.clone(), at);
-        }
-    }
-
-    fn next(&self) -> Option<Instant> {
-        self.by_time.first().map(|(at, _)| *at)
-    }
-
-    fn take_due(&mut self, now: Instant) -> Vec<SessionId> {
-        let mut due = Vec::new();
-        while self.by_time.first().is_some_and(|(at, _)| *at <= now) {
-            if let Some((_, session)) = self.by_time.pop_first() {
-                self.by_session.remove(&session);
-                due.push(session);
-            }
-        }
-        due
-    }
+struct Flushed {
+    /// Packets the endpoint queued.
+    sent: usize,
+    /// The first refusal of the endpoint, if any.
+    error: Option<SendError>,
 }
 
 /// The Socket.IO layer, as the [`Application`] of the Engine.IO endpoint.
 pub struct SocketIoApp {
-    config: SocketIoConfig,
+    server: Server<SessionId, AckCallback>,
     registry: Registry,
-    connections: HashMap<SessionId, Connection>,
-    spaces: HashMap<String, Space>,
-    timers: Timers,
-    rng: StdRng,
+    /// The handlers of each namespace in use.
+    handlers: HashMap<String, Arc<NamespaceHandlers>>,
+    /// What each connection was opened with, for its handshakes.
+    infos: HashMap<SessionId, Arc<OpenInfo>>,
+    sockets: HashMap<SocketId, SocketMeta>,
     handle: Option<WeakPollingService<EngineIoServer, SocketIoApp>>,
 }
 
 impl std::fmt::Debug for SocketIoApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketIoApp")
-            .field("connections", &self.connections.len())
-            .field("namespaces", &self.spaces.len())
+            .field("server", &self.server)
+            .field("sockets", &self.sockets.len())
             .finish_non_exhaustive()
     }
 }
@@ -126,22 +68,22 @@ impl std::fmt::Debug for SocketIoApp {
 fn send_encoded(
     eio: &mut EngineIoServer,
     session: &SessionId,
-    packet: &EncodedPacket,
+    packet: EncodedPacket,
     now: Instant,
 ) -> Result<(), SendError> {
-    let text = duplex_polling::Utf8Bytes::try_from_bytes(packet.text.clone())
-        .map_err(|_| SendError::Encode)?;
+    let text =
+        duplex_polling::Utf8Bytes::try_from_bytes(packet.text).map_err(|_| SendError::Encode)?;
     let messages = std::iter::once(Message::Text(text))
-        .chain(packet.attachments.iter().cloned().map(Message::Binary))
+        .chain(packet.attachments.into_iter().map(Message::Binary))
         .collect();
-    // All or none: a text packet whose attachments were refused would make
-    // the client read the next packet as an attachment.
+    // All or none, as the machine asks (see `Transmit::Packet`).
     eio.send_all(session, messages, now).map_err(|e| match e {
         duplex_polling::Error::QueueFull => SendError::QueueFull,
         _ => SendError::Closed,
     })
 }
 
+/// The disconnect reason of a session the endpoint closed.
 fn reason_of(close: CloseReason) -> DisconnectReason {
     match close {
         CloseReason::Client => DisconnectReason::TransportClose,
@@ -152,26 +94,30 @@ fn reason_of(close: CloseReason) -> DisconnectReason {
     }
 }
 
+/// A machine refusal as the handles report it.
+fn send_error(error: &duplex_socketio::Error) -> SendError {
+    match error {
+        duplex_socketio::Error::InvalidState => SendError::Closed,
+        duplex_socketio::Error::TooManyPendingAcks { .. } => SendError::TooManyPendingAcks,
+        _ => SendError::Encode,
+    }
+}
+
 impl SocketIoApp {
     pub(crate) fn new(config: SocketIoConfig, registry: Registry) -> Self {
-        let mut spaces = HashMap::new();
-        for (name, handlers) in &registry.fixed {
-            spaces.insert(
-                name.clone(),
-                Space {
-                    handlers: handlers.clone(),
-                    rooms: Rooms::new(),
-                    sockets: HashMap::new(),
-                },
-            );
-        }
+        let server = Server::new(ServerConfig {
+            connect_timeout: Some(config.connect_timeout),
+            max_namespaces: config.max_namespaces_per_connection,
+            max_pending_acks: config.max_pending_acks,
+            max_attachments: config.max_attachments,
+            ..ServerConfig::default()
+        });
         Self {
-            config,
+            server,
+            handlers: registry.fixed.clone(),
             registry,
-            connections: HashMap::new(),
-            spaces,
-            timers: Timers::default(),
-            rng: StdRng::from_os_rng(),
+            infos: HashMap::new(),
+            sockets: HashMap::new(),
             handle: None,
         }
     }
@@ -189,400 +135,188 @@ impl SocketIoApp {
 
     /// Number of Engine.IO sessions carrying Socket.IO.
     pub(crate) fn connection_count(&self) -> usize {
-        self.connections.len()
+        self.server.connection_count()
     }
 
-    fn socket_handle(&self, session: &SessionId, namespace: &str) -> Option<Socket> {
-        let conn = self.connections.get(session)?;
-        let state = conn.sockets.get(namespace)?;
+    fn socket_handle(&self, session: &SessionId, namespace: &str, id: &SocketId) -> Option<Socket> {
+        let meta = self.sockets.get(id)?;
         Some(Socket {
             io: self.io()?,
             session: session.clone(),
             namespace: Arc::from(namespace),
-            id: state.id.clone(),
-            handshake: state.handshake.clone(),
-            extensions: state.extensions.clone(),
+            id: id.clone(),
+            handshake: meta.handshake.clone(),
+            extensions: meta.extensions.clone(),
         })
     }
 
-    fn reschedule(&mut self, session: &SessionId) {
-        let at = self.connections.get(session).and_then(Connection::deadline);
-        self.timers.set(session, at);
-    }
+    // ---- moving bytes and events -------------------------------------------
 
-    /// Ends a connection from the server side: the disconnect handlers get
-    /// `reason` once the endpoint reports the session closed.
-    fn fail(
-        &mut self,
-        eio: &mut EngineIoServer,
-        session: &SessionId,
-        reason: DisconnectReason,
-        now: Instant,
-    ) {
-        if let Some(conn) = self.connections.get_mut(session) {
-            conn.closing.get_or_insert(reason);
+    /// Writes what the machine wants written.
+    fn flush(&mut self, eio: &mut EngineIoServer, now: Instant) -> Flushed {
+        let mut flushed = Flushed::default();
+        while let Some(transmit) = self.server.poll_transmit() {
+            match transmit {
+                Transmit::Packet { session, packet } => {
+                    match send_encoded(eio, &session, packet, now) {
+                        Ok(()) => flushed.sent += 1,
+                        Err(e) => {
+                            flushed.error.get_or_insert(e);
+                        }
+                    }
+                }
+                Transmit::Close { session } => {
+                    let _ = eio.close(&session, now);
+                }
+            }
         }
-        let _ = eio.close(session, now);
+        flushed
     }
 
-    fn on_opened(
+    /// Writes, and hands the machine's events to the handlers, until the
+    /// machine has nothing more.
+    fn run(&mut self, eio: &mut EngineIoServer, now: Instant, deferred: &mut Deferred) {
+        loop {
+            self.flush(eio, now);
+            let Some(event) = self.server.poll_event() else {
+                return;
+            };
+            self.on_server_event(event, deferred);
+        }
+    }
+
+    fn on_server_event(
         &mut self,
-        eio: &mut EngineIoServer,
-        session: SessionId,
-        info: OpenInfo,
-        now: Instant,
+        event: ServerEvent<SessionId, AckCallback>,
         deferred: &mut Deferred,
     ) {
-        let version = match info.engineio_version {
-            Some(duplex_polling::ProtocolVersion::V3) => ProtocolVersion::V4,
-            _ => ProtocolVersion::V5,
-        };
-        let mut namespaces = Namespaces::new(
-            NamespacesConfig {
-                version,
-                role: Role::Server,
-                connect_timeout: Some(self.config.connect_timeout),
-                max_namespaces: self.config.max_namespaces_per_connection,
-            },
-            now,
-        );
-        let implicit = namespaces.poll_transmit();
-        self.connections.insert(
-            session.clone(),
-            Connection {
-                decoder: Decoder::new(DecoderConfig {
-                    version,
-                    max_attachments: self.config.max_attachments,
-                    ..DecoderConfig::default()
-                }),
-                namespaces,
-                sockets: HashMap::new(),
-                info: Arc::new(info),
-                version,
-                closing: None,
-            },
-        );
-        if let Some(packet) = implicit {
-            // v4: the default namespace is connected without a CONNECT.
-            let _ = send_encoded(eio, &session, &packet.encode(), now);
-            self.establish(&session, "/", Value::Object(Vec::new()), deferred);
-        }
-        self.reschedule(&session);
-    }
-
-    fn on_message(
-        &mut self,
-        eio: &mut EngineIoServer,
-        session: SessionId,
-        message: Message,
-        now: Instant,
-        deferred: &mut Deferred,
-    ) {
-        let Some(conn) = self.connections.get_mut(&session) else {
-            return;
-        };
-        let decoded = match message {
-            Message::Text(text) => conn.decoder.receive_text(text.into_bytes()),
-            Message::Binary(data) => conn.decoder.receive_binary(data),
-        };
-        match decoded {
-            Ok(None) => {}
-            Ok(Some(packet)) => self.on_packet(eio, &session, packet, now, deferred),
-            Err(e) => {
-                tracing::debug!(%session, "Socket.IO parse error: {e}");
-                self.fail(eio, &session, DisconnectReason::ParseError, now);
+        match event {
+            ServerEvent::ConnectRequest {
+                session,
+                namespace,
+                auth,
+                implicit,
+            } => self.on_connect_request(session, namespace, auth, implicit, deferred),
+            ServerEvent::Event {
+                session,
+                namespace,
+                socket,
+                name,
+                args,
+                ack_id,
+            } => {
+                let Some(handlers) = self.handlers.get(&namespace) else {
+                    return;
+                };
+                let handler = handlers
+                    .events
+                    .get(&name)
+                    .cloned()
+                    .or_else(|| handlers.on_any.clone());
+                let Some(handler) = handler else {
+                    return;
+                };
+                let Some(socket) = self.socket_handle(&session, &namespace, &socket) else {
+                    return;
+                };
+                let ack = ack_id.map(|id| AckSender {
+                    socket: socket.clone(),
+                    id,
+                });
+                deferred.push(move || handler(socket, name, args, ack));
             }
-        }
-        self.reschedule(&session);
-    }
-
-    fn on_packet(
-        &mut self,
-        eio: &mut EngineIoServer,
-        session: &SessionId,
-        packet: Packet,
-        now: Instant,
-        deferred: &mut Deferred,
-    ) {
-        let Some(conn) = self.connections.get_mut(session) else {
-            return;
-        };
-        let received = match conn.namespaces.on_receive(&packet) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(%session, "Socket.IO protocol error: {e}");
-                return self.fail(eio, session, DisconnectReason::ParseError, now);
+            ServerEvent::Ack { token, result } => {
+                let result = result.map_err(|failure| match failure {
+                    AckFailure::Timeout => AckError::Timeout,
+                    AckFailure::Disconnected => AckError::Disconnected,
+                });
+                deferred.push(move || token(result));
             }
-        };
-        match received {
-            Received::ConnectRequest => {
-                self.on_connect_request(eio, session, packet, now, deferred)
+            ServerEvent::Disconnect {
+                session,
+                namespace,
+                socket,
+                reason,
+            } => {
+                let handle = self.socket_handle(&session, &namespace, &socket);
+                self.sockets.remove(&socket);
+                let handler = self
+                    .handlers
+                    .get(&namespace)
+                    .and_then(|h| h.on_disconnect.clone());
+                if let (Some(handler), Some(handle)) = (handler, handle) {
+                    deferred.push(move || handler(handle, reason));
+                }
             }
-            Received::Disconnected => {
-                let namespace = namespace_key(&packet, conn.version);
-                self.remove_socket(
-                    session,
-                    &namespace,
-                    DisconnectReason::ClientNamespaceDisconnect,
-                    deferred,
-                );
-            }
-            Received::Message if packet.packet_type.is_event() => {
-                self.on_event(eio, session, packet, now, deferred);
-            }
-            Received::Message => self.on_ack(eio, session, packet, now, deferred),
-            Received::Connected | Received::Refused | Received::Ignored => {}
         }
     }
 
+    /// The application's part of a CONNECT: does the namespace exist, does
+    /// its middleware let the socket in.
     fn on_connect_request(
         &mut self,
-        eio: &mut EngineIoServer,
-        session: &SessionId,
-        packet: Packet,
-        now: Instant,
+        session: SessionId,
+        namespace: String,
+        auth: duplex_socketio::Value,
+        implicit: bool,
         deferred: &mut Deferred,
     ) {
-        let Some(conn) = self.connections.get_mut(session) else {
-            return;
-        };
-        let namespace = namespace_key(&packet, conn.version);
         let Some(handlers) = self.registry.find(&namespace) else {
-            if let Ok(refusal) = conn.namespaces.refuse(&namespace, "Invalid namespace") {
-                let _ = send_encoded(eio, session, &refusal.encode(), now);
+            if !implicit {
+                let _ = self
+                    .server
+                    .reject(&session, &namespace, INVALID_NAMESPACE, None);
             }
             return;
         };
-        let auth = match packet.value() {
-            Ok(Some(v)) => v,
-            Ok(None) => Value::Object(Vec::new()),
-            Err(_) => return self.fail(eio, session, DisconnectReason::ParseError, now),
+        let Some(info) = self.infos.get(&session) else {
+            return;
         };
         let handshake = Handshake {
             namespace: namespace.clone(),
-            auth: auth.clone(),
-            headers: conn.info.headers.clone(),
-            query: conn.info.query.clone(),
+            auth,
+            headers: info.headers.clone(),
+            query: info.query.clone(),
         };
-        for middleware in &handlers.middlewares {
-            if let Err(refusal) = middleware(&handshake) {
-                let packet = refusal.packet(&namespace, conn.version);
-                if let Ok(packet) = packet {
-                    if conn.namespaces.on_send(&packet).is_ok() {
-                        let _ = send_encoded(eio, session, &packet.encode(), now);
-                    }
-                }
-                return;
-            }
-        }
-        let id = SocketId::from(random_id(&mut self.rng));
-        match conn.namespaces.accept(&namespace, id.as_str()) {
-            Ok(answer) => {
-                if send_encoded(eio, session, &answer.encode(), now).is_err() {
+        // v4's default namespace is granted at open, before any middleware.
+        if !implicit {
+            for middleware in &handlers.middlewares {
+                if let Err(refusal) = middleware(&handshake) {
+                    let _ = self.server.reject(
+                        &session,
+                        &namespace,
+                        &refusal.message,
+                        refusal.data.as_ref(),
+                    );
                     return;
                 }
             }
-            Err(_) => return,
         }
-        self.spaces
-            .entry(namespace.clone())
-            .or_insert_with(|| Space {
-                handlers,
-                rooms: Rooms::new(),
-                sockets: HashMap::new(),
-            });
-        self.insert_socket(session, &namespace, id, handshake, deferred);
-    }
-
-    /// Registers the socket of an already granted namespace (v4's implicit one).
-    fn establish(
-        &mut self,
-        session: &SessionId,
-        namespace: &str,
-        auth: Value,
-        deferred: &mut Deferred,
-    ) {
-        let Some(handlers) = self.registry.find(namespace) else {
+        let Ok(id) = self.server.accept(&session, &namespace) else {
             return;
         };
-        let Some(conn) = self.connections.get(session) else {
-            return;
-        };
-        let handshake = Handshake {
-            namespace: namespace.to_owned(),
-            auth,
-            headers: conn.info.headers.clone(),
-            query: conn.info.query.clone(),
-        };
-        self.spaces
-            .entry(namespace.to_owned())
-            .or_insert_with(|| Space {
-                handlers,
-                rooms: Rooms::new(),
-                sockets: HashMap::new(),
-            });
-        let id = SocketId::from(random_id(&mut self.rng));
-        self.insert_socket(session, namespace, id, handshake, deferred);
-    }
-
-    fn insert_socket(
-        &mut self,
-        session: &SessionId,
-        namespace: &str,
-        id: SocketId,
-        handshake: Handshake,
-        deferred: &mut Deferred,
-    ) {
-        let Some(conn) = self.connections.get_mut(session) else {
-            return;
-        };
-        conn.sockets.insert(
-            namespace.to_owned(),
-            SocketState {
-                id: id.clone(),
-                acks: Acks::new(self.config.max_pending_acks),
+        self.handlers.entry(namespace.clone()).or_insert(handlers);
+        self.sockets.insert(
+            id.clone(),
+            SocketMeta {
                 handshake: Arc::new(handshake),
                 extensions: Arc::new(Mutex::new(http::Extensions::new())),
             },
         );
-        let Some(space) = self.spaces.get_mut(namespace) else {
-            return;
-        };
-        space.sockets.insert(id.clone(), session.clone());
-        space.rooms.add_socket(id.clone());
-        // As the reference: every socket is in a room named by its id.
-        space.rooms.join(id.clone(), id.as_str());
-        let handler = space.handlers.on_connect.clone();
-        if let (Some(handler), Some(socket)) = (handler, self.socket_handle(session, namespace)) {
+        let handler = self
+            .handlers
+            .get(&namespace)
+            .and_then(|h| h.on_connect.clone());
+        if let (Some(handler), Some(socket)) =
+            (handler, self.socket_handle(&session, &namespace, &id))
+        {
             deferred.push(move || handler(socket));
         }
     }
 
-    /// Forgets a socket and runs its disconnect handler.
-    fn remove_socket(
-        &mut self,
-        session: &SessionId,
-        namespace: &str,
-        reason: DisconnectReason,
-        deferred: &mut Deferred,
-    ) {
-        let socket = self.socket_handle(session, namespace);
-        let Some(state) = self
-            .connections
-            .get_mut(session)
-            .and_then(|c| c.sockets.remove(namespace))
-        else {
-            return;
-        };
-        self.drop_socket_state(namespace, state, socket, reason, deferred);
-    }
-
-    fn drop_socket_state(
-        &mut self,
-        namespace: &str,
-        mut state: SocketState,
-        socket: Option<Socket>,
-        reason: DisconnectReason,
-        deferred: &mut Deferred,
-    ) {
-        for (_, callback) in state.acks.clear() {
-            deferred.push(move || callback(Err(AckError::Disconnected)));
-        }
-        let Some(space) = self.spaces.get_mut(namespace) else {
-            return;
-        };
-        space.sockets.remove(&state.id);
-        space.rooms.remove_socket(&state.id);
-        if let (Some(handler), Some(socket)) = (space.handlers.on_disconnect.clone(), socket) {
-            deferred.push(move || handler(socket, reason));
-        }
-    }
-
-    fn on_event(
-        &mut self,
-        eio: &mut EngineIoServer,
-        session: &SessionId,
-        packet: Packet,
-        now: Instant,
-        deferred: &mut Deferred,
-    ) {
-        let Some(conn) = self.connections.get(session) else {
-            return;
-        };
-        let namespace = namespace_key(&packet, conn.version);
-        let mut args = match packet.value() {
-            Ok(Some(Value::Array(items))) => items,
-            _ => return self.fail(eio, session, DisconnectReason::ParseError, now),
-        };
-        let name = match args.first() {
-            Some(Value::String(name)) => name.clone(),
-            _ => return self.fail(eio, session, DisconnectReason::ParseError, now),
-        };
-        args.remove(0);
-        let Some(space) = self.spaces.get(&namespace) else {
-            return;
-        };
-        let handler = space
-            .handlers
-            .events
-            .get(&name)
-            .cloned()
-            .or_else(|| space.handlers.on_any.clone());
-        let Some(handler) = handler else {
-            return;
-        };
-        let Some(socket) = self.socket_handle(session, &namespace) else {
-            return;
-        };
-        let ack = packet.ack_id.map(|id| AckSender {
-            socket: socket.clone(),
-            id,
-        });
-        deferred.push(move || handler(socket, name, args, ack));
-    }
-
-    fn on_ack(
-        &mut self,
-        _eio: &mut EngineIoServer,
-        session: &SessionId,
-        packet: Packet,
-        _now: Instant,
-        deferred: &mut Deferred,
-    ) {
-        let Some(conn) = self.connections.get_mut(session) else {
-            return;
-        };
-        let namespace = namespace_key(&packet, conn.version);
-        let Some(state) = conn.sockets.get_mut(&namespace) else {
-            return;
-        };
-        let Some(callback) = packet.ack_id.and_then(|id| state.acks.resolve(id)) else {
-            return;
-        };
-        let args = match packet.value() {
-            Ok(Some(Value::Array(items))) => items,
-            _ => Vec::new(),
-        };
-        deferred.push(move || callback(Ok(args)));
-    }
-
-    fn on_closed(&mut self, session: &SessionId, reason: CloseReason, deferred: &mut Deferred) {
-        self.timers.set(session, None);
-        let Some(conn) = self.connections.get(session) else {
-            return;
-        };
-        let reason = conn.closing.unwrap_or_else(|| reason_of(reason));
-        let mut namespaces: Vec<String> = conn.sockets.keys().cloned().collect();
-        namespaces.sort();
-        for namespace in namespaces {
-            self.remove_socket(session, &namespace, reason, deferred);
-        }
-        self.connections.remove(session);
-    }
-
     // ---- commands from handles ---------------------------------------------
 
-    /// Sends `packet` to one socket, after checking its namespace is connected.
+    /// Sends `packet` (an event or ack) to one socket.
     pub(crate) fn send_packet(
         &mut self,
         eio: &mut EngineIoServer,
@@ -590,11 +324,13 @@ impl SocketIoApp {
         packet: &Packet,
         now: Instant,
     ) -> Result<(), SendError> {
-        let conn = self.connections.get_mut(session).ok_or(SendError::Closed)?;
-        conn.namespaces
-            .on_send(packet)
-            .map_err(|_| SendError::Closed)?;
-        send_encoded(eio, session, &packet.encode(), now)
+        self.server
+            .send(session, packet)
+            .map_err(|e| send_error(&e))?;
+        match self.flush(eio, now).error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Sends an event that wants an ack; `callback` gets the ack, or an error
@@ -606,53 +342,24 @@ impl SocketIoApp {
         session: &SessionId,
         namespace: &str,
         event: &str,
-        args: &[Value],
+        args: &[duplex_socketio::Value],
         deadline: Option<Instant>,
         callback: AckCallback,
         now: Instant,
     ) -> Result<(), (SendError, AckCallback)> {
-        let Some(state) = self
-            .connections
-            .get_mut(session)
-            .and_then(|c| c.sockets.get_mut(namespace))
-        else {
-            return Err((SendError::Closed, callback));
-        };
-        if state.acks.len() >= self.config.max_pending_acks {
-            return Err((SendError::TooManyPendingAcks, callback));
+        let id = self
+            .server
+            .emit_with_ack(session, namespace, event, args, deadline, callback)
+            .map_err(|(e, callback)| (send_error(&e), callback))?;
+        if let Some(error) = self.flush(eio, now).error {
+            let callback = self.server.cancel_ack(session, namespace, id);
+            return Err((error, callback.unwrap_or_else(|| Box::new(|_| {}))));
         }
-        // The callback is parked first so that the id is known; taken back
-        // if the send fails.
-        let id = match state.acks.register(callback, deadline) {
-            Ok(id) => id,
-            Err(_) => {
-                return Err((
-                    SendError::TooManyPendingAcks,
-                    Box::new(|_| {}) as AckCallback,
-                ));
-            }
-        };
-        let packet =
-            match Packet::event_with(Str::from(namespace.to_owned()), event, args, Some(id)) {
-                Ok(p) => p,
-                Err(_) => {
-                    let cb = state.acks.resolve(id);
-                    return Err((SendError::Encode, cb.unwrap_or_else(|| Box::new(|_| {}))));
-                }
-            };
-        if let Err(e) = self.send_packet(eio, session, &packet, now) {
-            let cb = self
-                .connections
-                .get_mut(session)
-                .and_then(|c| c.sockets.get_mut(namespace))
-                .and_then(|s| s.acks.resolve(id));
-            return Err((e, cb.unwrap_or_else(|| Box::new(|_| {}))));
-        }
-        self.reschedule(session);
         Ok(())
     }
 
-    /// Sends `packet` (an event) to every recipient of `target` in `namespace`.
+    /// Sends `packet` (an event) to every recipient of `target` in
+    /// `namespace`; returns how many the endpoint took.
     pub(crate) fn broadcast(
         &mut self,
         eio: &mut EngineIoServer,
@@ -661,19 +368,8 @@ impl SocketIoApp {
         packet: &Packet,
         now: Instant,
     ) -> usize {
-        let Some(space) = self.spaces.get(namespace) else {
-            return 0;
-        };
-        let encoded = packet.encode();
-        let mut sent = 0;
-        for socket in space.rooms.recipients(target) {
-            if let Some(session) = space.sockets.get(socket) {
-                if send_encoded(eio, session, &encoded, now).is_ok() {
-                    sent += 1;
-                }
-            }
-        }
-        sent
+        self.server.broadcast(namespace, target, packet);
+        self.flush(eio, now).sent
     }
 
     /// The ids of the sockets `target` reaches in `namespace`.
@@ -682,54 +378,33 @@ impl SocketIoApp {
         namespace: &str,
         target: &Broadcast<SocketId>,
     ) -> Vec<SocketId> {
-        self.spaces
-            .get(namespace)
-            .map(|space| space.rooms.recipients(target).cloned().collect())
-            .unwrap_or_default()
+        self.server.recipients(namespace, target)
     }
 
     /// Handles of sockets by id in `namespace`.
     pub(crate) fn sockets(&self, namespace: &str, ids: &[SocketId]) -> Vec<Socket> {
-        let Some(space) = self.spaces.get(namespace) else {
-            return Vec::new();
-        };
         ids.iter()
-            .filter_map(|id| space.sockets.get(id))
-            .filter_map(|session| self.socket_handle(session, namespace))
+            .filter_map(|id| {
+                let session = self.server.session_of(namespace, id)?;
+                self.socket_handle(session, namespace, id)
+            })
             .collect()
     }
 
     pub(crate) fn join(&mut self, namespace: &str, socket: &SocketId, rooms: &[String]) {
-        if let Some(space) = self.spaces.get_mut(namespace) {
-            if space.sockets.contains_key(socket) {
-                for room in rooms {
-                    space.rooms.join(socket.clone(), room.clone());
-                }
-            }
-        }
+        self.server.join(namespace, socket, rooms.iter().cloned());
     }
 
     pub(crate) fn leave(&mut self, namespace: &str, socket: &SocketId, room: &str) {
-        if let Some(space) = self.spaces.get_mut(namespace) {
-            space.rooms.leave(socket, room);
-        }
+        self.server.leave(namespace, socket, room);
     }
 
     pub(crate) fn rooms_of(&self, namespace: &str, socket: &SocketId) -> Vec<String> {
-        let mut rooms: Vec<String> = self
-            .spaces
-            .get(namespace)
-            .map(|s| s.rooms.rooms_of(socket).map(str::to_owned).collect())
-            .unwrap_or_default();
-        rooms.sort();
-        rooms
+        self.server.rooms_of(namespace, socket)
     }
 
     pub(crate) fn is_connected(&self, session: &SessionId, namespace: &str, id: &SocketId) -> bool {
-        self.connections
-            .get(session)
-            .and_then(|c| c.sockets.get(namespace))
-            .is_some_and(|s| &s.id == id)
+        self.server.is_connected(session, namespace, id)
     }
 
     /// The server leaves a namespace of a connection: `DISCONNECT` to the
@@ -742,16 +417,8 @@ impl SocketIoApp {
         now: Instant,
         deferred: &mut Deferred,
     ) {
-        let Ok(packet) = Packet::disconnect(Str::from(namespace.to_owned())) else {
-            return;
-        };
-        let _ = self.send_packet(eio, session, &packet, now);
-        self.remove_socket(
-            session,
-            namespace,
-            DisconnectReason::ServerNamespaceDisconnect,
-            deferred,
-        );
+        self.server.disconnect(session, namespace);
+        self.run(eio, now, deferred);
     }
 
     /// Closes the whole connection (every namespace) from the server.
@@ -761,7 +428,9 @@ impl SocketIoApp {
         session: &SessionId,
         now: Instant,
     ) {
-        self.fail(eio, session, DisconnectReason::ServerShuttingDown, now);
+        self.server
+            .close(session, DisconnectReason::ServerShuttingDown);
+        self.flush(eio, now);
     }
 }
 
@@ -774,73 +443,32 @@ impl Application<EngineIoServer> for SocketIoApp {
         deferred: &mut Deferred,
     ) {
         match event {
-            Event::Opened { session, info } => self.on_opened(eio, session, info, now, deferred),
-            Event::Message { session, message } => {
-                self.on_message(eio, session, message, now, deferred);
+            Event::Opened { session, info } => {
+                let version = version_for_engineio(match info.engineio_version {
+                    Some(duplex_polling::ProtocolVersion::V3) => 3,
+                    _ => 4,
+                });
+                self.infos.insert(session.clone(), Arc::new(info));
+                self.server.open(session, version, now);
             }
-            Event::Closed { session, reason } => self.on_closed(&session, reason, deferred),
+            Event::Message { session, message } => match message {
+                Message::Text(text) => self.server.receive_text(&session, text.into_bytes()),
+                Message::Binary(data) => self.server.receive_binary(&session, data),
+            },
+            Event::Closed { session, reason } => {
+                self.server.closed(&session, reason_of(reason));
+                self.infos.remove(&session);
+            }
         }
+        self.run(eio, now, deferred);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        self.server.poll_timeout()
     }
 
     fn handle_timeout(&mut self, eio: &mut EngineIoServer, now: Instant, deferred: &mut Deferred) {
-        for session in self.timers.take_due(now) {
-            let Some(conn) = self.connections.get_mut(&session) else {
-                continue;
-            };
-            conn.namespaces.handle_timeout(now);
-            let mut expired = Vec::new();
-            for state in conn.sockets.values_mut() {
-                state.acks.handle_timeout(now);
-                while let Some((_, callback)) = state.acks.poll_expired() {
-                    expired.push(callback);
-                }
-            }
-            for callback in expired {
-                deferred.push(move || callback(Err(AckError::Timeout)));
-            }
-            if conn.namespaces.poll_event() == Some(NamespacesEvent::ConnectTimeout) {
-                self.fail(eio, &session, DisconnectReason::ForcedServerClose, now);
-            }
-            self.reschedule(&session);
-        }
+        self.server.handle_timeout(now);
+        self.run(eio, now, deferred);
     }
-}
-
-/// The namespace a packet is for (v4 namespaces may carry a query).
-fn namespace_key(packet: &Packet, version: ProtocolVersion) -> String {
-    match version {
-        ProtocolVersion::V4 => packet.namespace_and_query().0.to_owned(),
-        ProtocolVersion::V5 => packet.namespace.as_str().to_owned(),
-    }
-}
-
-/// A socket id: 20 random alphanumeric characters.
-fn random_id(rng: &mut StdRng) -> String {
-    (0..20)
-        .map(|_| char::from(rng.sample(rand::distr::Alphanumeric)))
-        .collect()
-}
-
-/// The CONNECT_ERROR for a refusal by middleware.
-pub(crate) fn connect_error_packet(
-    namespace: &str,
-    message: &str,
-    data: Option<&serde_json::Value>,
-    version: ProtocolVersion,
-) -> Result<Packet, duplex_socketio::Error> {
-    let Some(data) = data.filter(|_| version == ProtocolVersion::V5) else {
-        return Packet::connect_error(Str::from(namespace.to_owned()), message, version);
-    };
-    let mut object = serde_json::Map::new();
-    object.insert("message".into(), serde_json::Value::from(message));
-    object.insert("data".into(), data.clone());
-    let json = serde_json::to_vec(&object).map_err(duplex_socketio::Error::Serialize)?;
-    let mut packet = Packet::connect_error(Str::from(namespace.to_owned()), message, version)?;
-    packet.data = Some(Str::from_utf8(Bytes::from(json))?);
-    debug_assert_eq!(packet.packet_type, PacketType::ConnectError);
-    Ok(packet)
 }

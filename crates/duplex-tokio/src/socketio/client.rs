@@ -27,33 +27,39 @@
 //! # }
 //! ```
 //!
-//! The Engine.IO client side (answering pings, the ping watchdog, the
-//! probe of the upgrade) lives here because no sans-IO crate has a client
-//! machine for it yet; the Socket.IO side uses duplex-socketio's `Decoder`,
-//! `Namespaces` (client role) and `Acks`.
+//! This module is the driver only: it owns the HTTP client, the WebSocket,
+//! the tokio timers and the channels to the application. Every protocol
+//! decision is made by two sans-IO machines it feeds:
+//! [`duplex_engineio::client::ClientSession`] (the handshake, the ping
+//! watchdog, when to GET and POST, the upgrade probe) and
+//! [`duplex_socketio::client::Client`] (namespaces, buffered emits, acks,
+//! binary packets, and when to reconnect).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use duplex_engineio::{
-    Limits, OpenPacket, Packet as EioPacket, PayloadFormat, ProtocolVersion as EioVersion,
-    Utf8Bytes, WsMessage, decode_payload,
+use duplex_engineio::client::{
+    ClientConfig as EioConfig, ClientEvent as EioEvent, ClientSession, CloseReason,
+    Transmit as EioTransmit,
 };
-use duplex_socketio::{
-    Acks, Decoder, DecoderConfig, Namespaces, NamespacesConfig, Packet, ProtocolVersion, Received,
-    Role, Str, Value,
+use duplex_engineio::{Limits, TransportKind, Utf8Bytes, WsMessage};
+use duplex_socketio::Value;
+use duplex_socketio::client::{
+    AckFailure, Backoff, Client as SioClient, ClientConfig as SioConfig, ClientEvent as SioEvent,
+    Reconnection, Transmit as SioTransmit,
 };
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, sleep_until};
+use tokio::task::JoinHandle;
+use tokio::time::sleep_until;
 
-use super::AckError;
+use super::{AckError, SendError};
 
 /// Which transports the client uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,20 +120,18 @@ impl ClientConfig {
         }
     }
 
-    fn endpoint(&self, scheme_ws: bool, transport: &str, sid: Option<&str>) -> String {
+    /// The URL of a request whose Engine.IO query (`EIO`, `transport`,
+    /// `sid`) the session gave.
+    fn endpoint(&self, websocket: bool, eio_query: &str) -> String {
         let mut base = self.url.clone();
-        if scheme_ws {
+        if websocket {
             if let Some(rest) = base.strip_prefix("https://") {
                 base = format!("wss://{rest}");
             } else if let Some(rest) = base.strip_prefix("http://") {
                 base = format!("ws://{rest}");
             }
         }
-        let mut url = format!("{base}{}?EIO=4&transport={transport}", self.path);
-        if let Some(sid) = sid {
-            url.push_str("&sid=");
-            url.push_str(sid);
-        }
+        let mut url = format!("{base}{}?{eio_query}", self.path);
         for (k, v) in &self.query {
             url.push('&');
             url.push_str(&form_encode(k));
@@ -137,19 +141,46 @@ impl ClientConfig {
         url
     }
 
+    /// The reconnection delays, for duplex-socketio's policy.
+    fn backoff_policy(&self) -> Backoff {
+        Backoff {
+            delay: self.reconnection_delay,
+            delay_max: self.reconnection_delay_max,
+            randomization_factor: self.randomization_factor,
+        }
+    }
+
     /// The delay before reconnection attempt `attempt` (0-based):
     /// `reconnection_delay * 2^attempt`, spread by the randomization
-    /// factor, at most `reconnection_delay_max`.
+    /// factor, at most `reconnection_delay_max` (duplex-socketio's
+    /// [`Backoff::delay`]).
     pub fn backoff(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
-        let base = self.reconnection_delay.as_secs_f64() * 2f64.powi(attempt.min(30) as i32);
-        let jitter = self.randomization_factor.clamp(0.0, 1.0);
-        let spread = base * jitter * rng.random::<f64>();
-        let ms = if rng.random::<bool>() {
-            base - spread
-        } else {
-            base + spread
-        };
-        Duration::from_secs_f64(ms.max(0.0)).min(self.reconnection_delay_max)
+        self.backoff_policy().delay_with(attempt, rng)
+    }
+
+    fn engineio(&self) -> EioConfig {
+        EioConfig {
+            transport: match self.transports {
+                ClientTransports::WebSocket => TransportKind::WebSocket,
+                _ => TransportKind::Polling,
+            },
+            upgrade: self.transports == ClientTransports::PollingThenWebSocket,
+            open_after_upgrade: true,
+            handshake_timeout: self.timeout,
+            upgrade_timeout: self.timeout,
+            limits: self.limits,
+        }
+    }
+
+    fn socketio(&self) -> SioConfig {
+        SioConfig {
+            reconnection: Reconnection {
+                enabled: self.reconnection,
+                attempts: self.reconnection_attempts,
+                backoff: self.backoff_policy(),
+            },
+            ..SioConfig::default()
+        }
     }
 }
 
@@ -340,329 +371,404 @@ impl ClientSocket {
     }
 }
 
-/// A namespace the application asked for.
-struct Wanted {
-    auth: Option<Value>,
-    events: mpsc::UnboundedSender<ClientEvent>,
-    /// Emits waiting for the namespace to connect.
-    buffer: VecDeque<Command>,
-    acks: Acks<AckReply>,
-    connected: bool,
+type Http = HttpClient<HttpConnector, Full<Bytes>>;
+
+/// What the IO tasks of a connection report, tagged with the connection's
+/// number so that reports of a dropped connection are ignored.
+enum Io {
+    Get(u64, Result<Bytes, ()>),
+    Post(u64, Result<(), ()>),
+    WsOpen(u64),
+    WsMessage(u64, WsMessage),
+    /// The WebSocket closed (`true`: failed or could not be opened).
+    WsClosed(u64, bool),
 }
 
-/// What a transport reports.
-enum Incoming {
-    Packet(EioPacket),
-    /// The transport ended (the reason for the socket).
-    Closed(&'static str),
+/// One Engine.IO connection: its session machine and its IO.
+struct Conn {
+    id: u64,
+    session: ClientSession,
+    /// The long-polling GET in flight; aborted with the connection.
+    get: Option<JoinHandle<()>>,
+    /// The WebSocket's writer; dropping it closes the WebSocket once what
+    /// was written is flushed.
+    ws: Option<mpsc::UnboundedSender<WsMessage>>,
 }
 
-/// A live transport: packets out through `outgoing`, packets in through
-/// the connection's `incoming` channel; its tasks stop when it is dropped.
-struct Transport {
-    outgoing: mpsc::UnboundedSender<EioPacket>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Transport {
+impl Drop for Conn {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
+        if let Some(get) = &self.get {
+            get.abort();
         }
     }
 }
 
-type Http = HttpClient<HttpConnector, Full<Bytes>>;
-
-async fn http_get(http: &Http, url: &str) -> Result<Bytes, &'static str> {
-    let req = http::Request::get(url)
-        .body(Full::new(Bytes::new()))
-        .map_err(|_| "transport error")?;
-    let resp = http.request(req).await.map_err(|_| "transport error")?;
-    if !resp.status().is_success() {
-        return Err("transport error");
-    }
-    Ok(resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| "transport error")?
-        .to_bytes())
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
-async fn http_post(http: &Http, url: &str, body: Bytes) -> Result<(), &'static str> {
+async fn http_get(http: &Http, url: &str) -> Result<Bytes, ()> {
+    let req = http::Request::get(url)
+        .body(Full::new(Bytes::new()))
+        .map_err(drop)?;
+    let resp = http.request(req).await.map_err(drop)?;
+    if !resp.status().is_success() {
+        return Err(());
+    }
+    Ok(resp.into_body().collect().await.map_err(drop)?.to_bytes())
+}
+
+async fn http_post(http: &Http, url: &str, body: Bytes) -> Result<(), ()> {
     let req = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "text/plain;charset=UTF-8")
         .body(Full::new(body))
-        .map_err(|_| "transport error")?;
-    let resp = http.request(req).await.map_err(|_| "transport error")?;
+        .map_err(drop)?;
+    let resp = http.request(req).await.map_err(drop)?;
     let ok = resp.status().is_success();
     let _ = resp.into_body().collect().await;
-    if ok { Ok(()) } else { Err("transport error") }
+    if ok { Ok(()) } else { Err(()) }
 }
 
-/// Starts the long-polling tasks of session `sid`. The GET loop stops after
-/// its current request when `pause` fires (the upgrade).
-fn polling_transport(
-    config: &ClientConfig,
-    http: &Http,
-    sid: &str,
-    incoming: mpsc::UnboundedSender<Incoming>,
-    mut pause: Option<oneshot::Receiver<()>>,
-    paused: Option<oneshot::Sender<()>>,
-) -> Transport {
-    let url = config.endpoint(false, "polling", Some(sid));
-    let limits = config.limits;
-    let reader = {
-        let http = http.clone();
-        let url = url.clone();
-        let incoming = incoming.clone();
-        tokio::spawn(async move {
-            loop {
-                let body = match http_get(&http, &url).await {
-                    Ok(b) => b,
-                    Err(reason) => {
-                        let _ = incoming.send(Incoming::Closed(reason));
-                        return;
-                    }
-                };
-                for packet in decode_payload(body, PayloadFormat::V4, limits) {
-                    match packet {
-                        Ok(p) => {
-                            let close = matches!(p, EioPacket::Close);
-                            let _ = incoming.send(Incoming::Packet(p));
-                            if close {
+/// Opens the WebSocket at `url` and moves messages both ways until either
+/// side ends.
+async fn websocket_task(
+    url: String,
+    connect_timeout: Duration,
+    id: u64,
+    mut outgoing: mpsc::UnboundedReceiver<WsMessage>,
+    io: mpsc::UnboundedSender<Io>,
+) {
+    let ws = match tokio::time::timeout(connect_timeout, crate::connect(&url)).await {
+        Ok(Ok((ws, _))) => ws,
+        _ => {
+            let _ = io.send(Io::WsClosed(id, true));
+            return;
+        }
+    };
+    let _ = io.send(Io::WsOpen(id));
+    let (mut sink, mut stream) = ws.split();
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                let message = match message {
+                    Some(Ok(duplex_ws::Message::Text(t))) => {
+                        match Utf8Bytes::try_from_bytes(t.into_bytes()) {
+                            Ok(t) => WsMessage::Text(t),
+                            Err(_) => {
+                                let _ = io.send(Io::WsClosed(id, true));
                                 return;
                             }
                         }
-                        Err(_) => {
-                            let _ = incoming.send(Incoming::Closed("parse error"));
-                            return;
-                        }
                     }
+                    Some(Ok(duplex_ws::Message::Binary(b))) => WsMessage::Binary(b),
+                    Some(Err(_)) => {
+                        let _ = io.send(Io::WsClosed(id, true));
+                        return;
+                    }
+                    None => {
+                        let _ = io.send(Io::WsClosed(id, false));
+                        return;
+                    }
+                };
+                let _ = io.send(Io::WsMessage(id, message));
+            }
+            next = outgoing.recv() => {
+                let Some(first) = next else {
+                    let _ = sink.close().await;
+                    return;
+                };
+                let mut batch = vec![first];
+                while let Ok(m) = outgoing.try_recv() {
+                    batch.push(m);
                 }
-                if let Some(rx) = &mut pause {
-                    if rx.try_recv().is_ok() {
-                        if let Some(done) = paused {
-                            let _ = done.send(());
-                        }
+                for m in batch {
+                    let m = match m {
+                        WsMessage::Text(t) => duplex_ws::Message::Text(t.as_str().into()),
+                        WsMessage::Binary(b) => duplex_ws::Message::Binary(b),
+                    };
+                    if sink.feed(m).await.is_err() {
+                        let _ = io.send(Io::WsClosed(id, true));
                         return;
                     }
                 }
-            }
-        })
-    };
-    let (tx, mut rx) = mpsc::unbounded_channel::<EioPacket>();
-    let writer = {
-        let http = http.clone();
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while let Ok(p) = rx.try_recv() {
-                    batch.push(p);
-                }
-                let body = PayloadFormat::V4.encode_to_bytes(&batch);
-                if let Err(reason) = http_post(&http, &url, body).await {
-                    let _ = incoming.send(Incoming::Closed(reason));
+                if sink.flush().await.is_err() {
+                    let _ = io.send(Io::WsClosed(id, true));
                     return;
                 }
             }
-        })
-    };
-    Transport {
-        outgoing: tx,
-        tasks: vec![reader, writer],
+        }
     }
 }
 
-/// Opens a WebSocket (a new session, or `sid`'s upgrade) and starts its
-/// reader and writer tasks.
-async fn websocket_transport(
-    config: &ClientConfig,
-    sid: Option<&str>,
-    incoming: mpsc::UnboundedSender<Incoming>,
-) -> Result<Transport, &'static str> {
-    let url = config.endpoint(true, "websocket", sid);
-    let (ws, _) = crate::connect(&url).await.map_err(|_| "transport error")?;
-    let (mut sink, mut stream) = ws.split();
-    let reader = tokio::spawn(async move {
-        while let Some(message) = stream.next().await {
-            let ws = match message {
-                Ok(duplex_ws::Message::Text(t)) => {
-                    match Utf8Bytes::try_from_bytes(t.into_bytes()) {
-                        Ok(t) => WsMessage::Text(t),
-                        Err(_) => break,
+/// The manager's task: feeds the two machines and carries out what they
+/// ask for.
+struct Driver {
+    config: ClientConfig,
+    http: Http,
+    io: mpsc::UnboundedSender<Io>,
+    commands: mpsc::UnboundedSender<Command>,
+    socketio: SioClient<AckReply>,
+    sockets: HashMap<String, mpsc::UnboundedSender<ClientEvent>>,
+    conn: Option<Conn>,
+    next_conn: u64,
+}
+
+impl Driver {
+    /// Starts a new Engine.IO connection.
+    fn connect(&mut self) {
+        self.next_conn += 1;
+        self.conn = Some(Conn {
+            id: self.next_conn,
+            session: ClientSession::new(self.config.engineio(), now()),
+            get: None,
+            ws: None,
+        });
+    }
+
+    /// Moves everything the machines have to say until they are quiet.
+    fn pump(&mut self) {
+        loop {
+            let mut progress = false;
+            let t = now();
+            let mut closed = None;
+            if let Some(conn) = &mut self.conn {
+                while let Some(event) = conn.session.poll_event() {
+                    progress = true;
+                    let result = match event {
+                        EioEvent::Opened(_) => {
+                            self.socketio.on_open(t);
+                            Ok(())
+                        }
+                        EioEvent::Message(text) => self.socketio.receive_text(text.into_bytes(), t),
+                        EioEvent::Binary(data) => self.socketio.receive_binary(data, t),
+                        EioEvent::Upgraded | EioEvent::UpgradeFailed => {
+                            tracing::debug!("Socket.IO client: {event:?}");
+                            Ok(())
+                        }
+                        EioEvent::Closed(reason) => {
+                            closed = Some(reason);
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!("Socket.IO client: {e}");
+                        conn.session.close_with(CloseReason::ParseError);
                     }
                 }
-                Ok(duplex_ws::Message::Binary(b)) => WsMessage::Binary(b),
-                Err(_) => break,
-            };
-            match EioPacket::from_websocket(ws, EioVersion::V4) {
-                Ok(p) => {
-                    let _ = incoming.send(Incoming::Packet(p));
-                }
-                Err(_) => {
-                    let _ = incoming.send(Incoming::Closed("parse error"));
-                    return;
+            }
+            progress |= self.feed_session();
+            if let Some(conn) = &mut self.conn {
+                while let Some(transmit) = conn.session.poll_transmit() {
+                    progress = true;
+                    perform(&self.config, &self.http, &self.io, conn, transmit);
                 }
             }
-        }
-        let _ = incoming.send(Incoming::Closed("transport close"));
-    });
-    let (tx, mut rx) = mpsc::unbounded_channel::<EioPacket>();
-    let writer = tokio::spawn(async move {
-        while let Some(packet) = rx.recv().await {
-            let message = match packet.to_websocket(EioVersion::V4) {
-                WsMessage::Text(t) => duplex_ws::Message::Text(t.as_str().into()),
-                WsMessage::Binary(b) => duplex_ws::Message::Binary(b),
-            };
-            if sink.feed(message).await.is_err() {
-                return;
+            if let Some(reason) = closed {
+                tracing::debug!("Socket.IO client: connection closed: {}", reason.as_str());
+                self.conn = None;
+                self.socketio.on_close(reason.as_str(), t);
             }
-            if rx.is_empty() && sink.flush().await.is_err() {
+            while let Some(event) = self.socketio.poll_event() {
+                progress = true;
+                self.dispatch(event);
+            }
+            if !progress {
                 return;
             }
         }
-        let _ = sink.close().await;
-    });
-    Ok(Transport {
-        outgoing: tx,
-        tasks: vec![reader, writer],
-    })
-}
+    }
 
-/// An open Engine.IO session.
-struct Session {
-    open: OpenPacket,
-    transport: Transport,
-    incoming: mpsc::UnboundedReceiver<Incoming>,
-    /// Packets received during the handshake or upgrade, not yet handled.
-    pending: VecDeque<EioPacket>,
-}
+    /// Hands the Socket.IO machine's messages to the Engine.IO session.
+    fn feed_session(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(transmit) = self.socketio.poll_transmit() {
+            progress = true;
+            let Some(conn) = &mut self.conn else { continue };
+            match transmit {
+                SioTransmit::Text(text) => {
+                    if let Ok(text) = Utf8Bytes::try_from_bytes(text) {
+                        conn.session.send_message(text);
+                    }
+                }
+                SioTransmit::Binary(data) => conn.session.send_binary(data),
+            }
+        }
+        progress
+    }
 
-async fn next_incoming(
-    rx: &mut mpsc::UnboundedReceiver<Incoming>,
-    deadline: Instant,
-) -> Result<EioPacket, &'static str> {
-    match tokio::time::timeout_at(deadline, rx.recv()).await {
-        Err(_) => Err("timeout"),
-        Ok(None) => Err("transport close"),
-        Ok(Some(Incoming::Closed(reason))) => Err(reason),
-        Ok(Some(Incoming::Packet(p))) => Ok(p),
+    fn dispatch(&mut self, event: SioEvent<AckReply>) {
+        let (namespace, event) = match event {
+            SioEvent::Connect { namespace, sid } => (namespace, ClientEvent::Connect { sid }),
+            SioEvent::ConnectError { namespace, data } => {
+                (namespace, ClientEvent::ConnectError { data })
+            }
+            SioEvent::Event {
+                namespace,
+                name,
+                args,
+                ack_id,
+            } => {
+                let ack = ack_id.map(|id| ClientAck {
+                    commands: self.commands.clone(),
+                    namespace: namespace.clone(),
+                    id,
+                });
+                (namespace, ClientEvent::Event { name, args, ack })
+            }
+            SioEvent::Disconnect { namespace, reason } => {
+                (namespace, ClientEvent::Disconnect { reason })
+            }
+            SioEvent::AckReceived { token, args, .. } => {
+                let _ = token.send(Ok(args));
+                return;
+            }
+            SioEvent::AckFailed { token, failure, .. } => {
+                let _ = token.send(Err(match failure {
+                    AckFailure::Timeout => AckError::Timeout,
+                    AckFailure::Disconnected => AckError::Disconnected,
+                    AckFailure::TooManyPending => AckError::Send(SendError::TooManyPendingAcks),
+                    AckFailure::BufferFull => AckError::Send(SendError::QueueFull),
+                }));
+                return;
+            }
+            SioEvent::Removed { namespace } => {
+                self.sockets.remove(&namespace);
+                return;
+            }
+            SioEvent::Reconnect => {
+                self.connect();
+                return;
+            }
+            SioEvent::GaveUp => return,
+        };
+        if let Some(socket) = self.sockets.get(&namespace) {
+            let _ = socket.send(event);
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        let t = now();
+        match command {
+            Command::Join {
+                namespace,
+                auth,
+                events,
+            } => match self.socketio.join(&namespace, auth) {
+                Ok(()) => {
+                    self.sockets.insert(namespace, events);
+                }
+                Err(e) => {
+                    let data = Value::Object(vec![("message".into(), Value::from(e.to_string()))]);
+                    let _ = events.send(ClientEvent::ConnectError { data });
+                }
+            },
+            Command::Emit {
+                namespace,
+                event,
+                args,
+                ack,
+            } => {
+                let ack = ack.map(|(reply, timeout)| (reply, timeout.map(|d| t + d)));
+                if let Err(e) = self.socketio.emit(&namespace, &event, &args, ack, t) {
+                    tracing::debug!("Socket.IO client: emit {event:?}: {e}");
+                }
+            }
+            Command::Ack {
+                namespace,
+                id,
+                args,
+            } => {
+                if let Err(e) = self.socketio.ack(&namespace, id, &args) {
+                    tracing::debug!("Socket.IO client: ack {id}: {e}");
+                }
+            }
+            Command::Leave { namespace } => self.socketio.leave(&namespace),
+            Command::Close => self.close(),
+        }
+    }
+
+    /// Closes for good: DISCONNECTs and the Engine.IO close go out first.
+    fn close(&mut self) {
+        self.socketio.close();
+        self.feed_session();
+        if let Some(conn) = &mut self.conn {
+            conn.session.close();
+        }
+        self.pump();
+    }
+
+    fn handle_timeout(&mut self) {
+        let t = now();
+        if let Some(conn) = &mut self.conn {
+            conn.session.handle_timeout(t);
+        }
+        self.socketio.handle_timeout(t);
+    }
+
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        let session = self.conn.as_ref().and_then(|c| c.session.poll_timeout());
+        match (session, self.socketio.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_io(&mut self, io: Io) {
+        let Some(conn) = &mut self.conn else { return };
+        let t = now();
+        let session = &mut conn.session;
+        match io {
+            Io::Get(id, Ok(body)) if id == conn.id => session.handle_get_response(body, t),
+            Io::Get(id, Err(())) if id == conn.id => session.handle_get_error(),
+            Io::Post(id, Ok(())) if id == conn.id => session.handle_post_done(),
+            Io::Post(id, Err(())) if id == conn.id => session.handle_post_error(),
+            Io::WsOpen(id) if id == conn.id => session.handle_ws_open(),
+            Io::WsMessage(id, message) if id == conn.id => session.handle_ws_message(message, t),
+            Io::WsClosed(id, error) if id == conn.id => session.handle_ws_closed(error),
+            // A report of a connection already dropped.
+            _ => {}
+        }
     }
 }
 
-/// The Engine.IO handshake on the configured transports, with the upgrade.
-async fn open_session(config: &ClientConfig, http: &Http) -> Result<Session, &'static str> {
-    let deadline = Instant::now() + config.timeout;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    if config.transports == ClientTransports::WebSocket {
-        let transport = tokio::time::timeout_at(deadline, websocket_transport(config, None, tx))
-            .await
-            .map_err(|_| "timeout")??;
-        let first = next_incoming(&mut rx, deadline).await?;
-        let open = OpenPacket::from_packet(&first).map_err(|_| "parse error")?;
-        return Ok(Session {
-            open,
-            transport,
-            incoming: rx,
-            pending: VecDeque::new(),
-        });
-    }
-    let body = tokio::time::timeout_at(
-        deadline,
-        http_get(http, &config.endpoint(false, "polling", None)),
-    )
-    .await
-    .map_err(|_| "timeout")??;
-    let mut packets = decode_payload(body, PayloadFormat::V4, config.limits);
-    let open = match packets.next() {
-        Some(Ok(p)) => OpenPacket::from_packet(&p).map_err(|_| "parse error")?,
-        _ => return Err("parse error"),
-    };
-    let mut pending: VecDeque<EioPacket> = packets.filter_map(Result::ok).collect();
-    let upgrade = config.transports == ClientTransports::PollingThenWebSocket
-        && open.upgrades.iter().any(|u| u == "websocket");
-    if !upgrade {
-        let transport = polling_transport(config, http, &open.sid, tx, None, None);
-        return Ok(Session {
-            open,
-            transport,
-            incoming: rx,
-            pending,
-        });
-    }
-    let (pause_tx, pause_rx) = oneshot::channel();
-    let (paused_tx, paused_rx) = oneshot::channel();
-    let polling = polling_transport(
-        config,
-        http,
-        &open.sid,
-        tx.clone(),
-        Some(pause_rx),
-        Some(paused_tx),
-    );
-    // The upgrade: probe on the WebSocket, then pause polling (the server
-    // releases the parked GET with a noop), then `5` on the WebSocket.
-    let websocket = match websocket_transport(config, Some(&open.sid), tx).await {
-        Ok(ws) => ws,
-        // The WebSocket cannot get through: stay on polling.
-        Err(_) => {
-            return Ok(Session {
-                open,
-                transport: polling,
-                incoming: rx,
-                pending,
+/// Carries out one thing the Engine.IO session asked for.
+fn perform(
+    config: &ClientConfig,
+    http: &Http,
+    io: &mpsc::UnboundedSender<Io>,
+    conn: &mut Conn,
+    transmit: EioTransmit,
+) {
+    let id = conn.id;
+    match transmit {
+        EioTransmit::Get => {
+            let url = config.endpoint(false, &conn.session.query(TransportKind::Polling));
+            let (http, io) = (http.clone(), io.clone());
+            conn.get = Some(tokio::spawn(async move {
+                let _ = io.send(Io::Get(id, http_get(&http, &url).await));
+            }));
+        }
+        EioTransmit::Post(body) => {
+            let url = config.endpoint(false, &conn.session.query(TransportKind::Polling));
+            let (http, io) = (http.clone(), io.clone());
+            // Not aborted with the connection: the last one carries its close.
+            tokio::spawn(async move {
+                let _ = io.send(Io::Post(id, http_post(&http, &url, body).await));
             });
         }
-    };
-    let probe = EioPacket::Ping(Utf8Bytes::from_static(duplex_engineio::PROBE));
-    let _ = websocket.outgoing.send(probe);
-    loop {
-        match next_incoming(&mut rx, deadline).await? {
-            EioPacket::Pong(data) if data.as_str() == duplex_engineio::PROBE => break,
-            EioPacket::Ping(data) if data.is_empty() => {
-                let _ = polling.outgoing.send(EioPacket::pong());
+        EioTransmit::OpenWebSocket => {
+            let url = config.endpoint(true, &conn.session.query(TransportKind::WebSocket));
+            let (tx, rx) = mpsc::unbounded_channel();
+            conn.ws = Some(tx);
+            tokio::spawn(websocket_task(url, config.timeout, id, rx, io.clone()));
+        }
+        EioTransmit::WebSocket(message) => {
+            if let Some(ws) = &conn.ws {
+                let _ = ws.send(message);
             }
-            other => pending.push_back(other),
         }
+        EioTransmit::CloseWebSocket => conn.ws = None,
     }
-    let _ = pause_tx.send(());
-    // Packets the last GETs bring arrive through the same channel; the
-    // loop keeps them in order until the GET loop has stopped.
-    let mut paused_rx = paused_rx;
-    loop {
-        tokio::select! {
-            done = &mut paused_rx => {
-                if done.is_err() {
-                    return Err("transport error");
-                }
-                break;
-            }
-            incoming = rx.recv() => match incoming {
-                Some(Incoming::Packet(EioPacket::Noop)) => {}
-                Some(Incoming::Packet(p)) => pending.push_back(p),
-                Some(Incoming::Closed(reason)) => return Err(reason),
-                None => return Err("transport close"),
-            },
-            () = sleep_until(deadline) => return Err("timeout"),
-        }
-    }
-    while let Ok(incoming) = rx.try_recv() {
-        match incoming {
-            Incoming::Packet(EioPacket::Noop) => {}
-            Incoming::Packet(p) => pending.push_back(p),
-            Incoming::Closed(reason) => return Err(reason),
-        }
-    }
-    let _ = websocket.outgoing.send(EioPacket::Upgrade);
-    drop(polling);
-    Ok(Session {
-        open,
-        transport: websocket,
-        incoming: rx,
-        pending,
-    })
 }
 
 async fn manager_task(
@@ -670,374 +776,40 @@ async fn manager_task(
     mut commands: mpsc::UnboundedReceiver<Command>,
     commands_tx: mpsc::UnboundedSender<Command>,
 ) {
-    let http: Http = HttpClient::builder(TokioExecutor::new()).build_http();
-    let mut wanted: HashMap<String, Wanted> = HashMap::new();
-    let mut attempt: u32 = 0;
-    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let (io_tx, mut io_rx) = mpsc::unbounded_channel();
+    let mut driver = Driver {
+        socketio: SioClient::new(config.socketio()),
+        http: HttpClient::builder(TokioExecutor::new()).build_http(),
+        config,
+        io: io_tx,
+        commands: commands_tx,
+        sockets: HashMap::new(),
+        conn: None,
+        next_conn: 0,
+    };
+    driver.connect();
     loop {
-        match open_session(&config, &http).await {
-            Ok(session) => {
-                attempt = 0;
-                let closed = run_session(session, &mut wanted, &mut commands, &commands_tx).await;
-                if closed {
-                    return;
-                }
-            }
-            Err(reason) => {
-                tracing::debug!("Socket.IO client: connection failed: {reason}");
-                let data = Value::Object(vec![("message".into(), Value::from(reason))]);
-                for w in wanted.values() {
-                    let _ = w
-                        .events
-                        .send(ClientEvent::ConnectError { data: data.clone() });
-                }
-            }
-        }
-        if !config.reconnection || config.reconnection_attempts.is_some_and(|n| attempt >= n) {
-            for w in wanted.values_mut() {
-                fail_acks(w);
-            }
+        driver.pump();
+        if driver.socketio.is_done() {
             return;
         }
-        let wake = Instant::now() + config.backoff(attempt, &mut rng);
-        attempt = attempt.saturating_add(1);
-        // Commands keep coming while waiting: buffer them.
-        loop {
-            tokio::select! {
-                () = sleep_until(wake) => break,
-                command = commands.recv() => match command {
-                    None | Some(Command::Close) => return,
-                    Some(command) => offline(command, &mut wanted),
-                },
-            }
-        }
-    }
-}
-
-fn fail_acks(w: &mut Wanted) {
-    for (_, reply) in w.acks.clear() {
-        let _ = reply.send(Err(AckError::Disconnected));
-    }
-}
-
-/// A command while no session is open.
-fn offline(command: Command, wanted: &mut HashMap<String, Wanted>) {
-    match command {
-        Command::Join {
-            namespace,
-            auth,
-            events,
-        } => {
-            wanted.insert(
-                namespace,
-                Wanted {
-                    auth,
-                    events,
-                    buffer: VecDeque::new(),
-                    acks: Acks::new(1024),
-                    connected: false,
-                },
-            );
-        }
-        Command::Emit { ref namespace, .. } => {
-            if let Some(w) = wanted.get_mut(namespace) {
-                w.buffer.push_back(command);
-            }
-        }
-        Command::Leave { namespace } => {
-            if let Some(mut w) = wanted.remove(&namespace) {
-                fail_acks(&mut w);
-                let _ = w.events.send(ClientEvent::Disconnect {
-                    reason: "io client disconnect",
-                });
-            }
-        }
-        Command::Ack { .. } | Command::Close => {}
-    }
-}
-
-/// Drives one Engine.IO session. True if the application closed the
-/// manager (no reconnection).
-async fn run_session(
-    mut session: Session,
-    wanted: &mut HashMap<String, Wanted>,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-    commands_tx: &mpsc::UnboundedSender<Command>,
-) -> bool {
-    let ping_window = Duration::from_millis(session.open.ping_interval + session.open.ping_timeout);
-    let mut watchdog = Instant::now() + ping_window;
-    let mut decoder = Decoder::new(DecoderConfig::default());
-    let mut namespaces = Namespaces::new(
-        NamespacesConfig {
-            version: ProtocolVersion::V5,
-            role: Role::Client,
-            connect_timeout: None,
-            ..NamespacesConfig::default()
-        },
-        std::time::Instant::now(),
-    );
-    let out = session.transport.outgoing.clone();
-    let send = |packet: &Packet| {
-        let wire = packet.encode();
-        if let Ok(text) = Utf8Bytes::try_from_bytes(wire.text) {
-            let _ = out.send(EioPacket::Message(text));
-        }
-        for a in wire.attachments {
-            let _ = out.send(EioPacket::Binary(a));
-        }
-    };
-    for (name, w) in wanted.iter() {
-        let data = w.auth.as_ref().map(|a| a.encode().0);
-        if let Ok(packet) = Packet::connect(Str::from(name.clone()), data) {
-            if namespaces.on_send(&packet).is_ok() {
-                send(&packet);
-            }
-        }
-    }
-    let reason: &'static str = loop {
-        let next_ack = wanted
-            .values()
-            .filter_map(|w| w.acks.poll_timeout())
-            .min()
-            .map(Instant::from_std);
-        let packet = if let Some(p) = session.pending.pop_front() {
-            p
-        } else {
-            tokio::select! {
-                incoming = session.incoming.recv() => match incoming {
-                    Some(Incoming::Packet(p)) => p,
-                    Some(Incoming::Closed(reason)) => break reason,
-                    None => break "transport close",
-                },
-                command = commands.recv() => {
-                    match command {
-                        None | Some(Command::Close) => {
-                            for (name, w) in wanted.iter_mut() {
-                                if w.connected {
-                                    if let Ok(p) = Packet::disconnect(Str::from(name.clone())) {
-                                        send(&p);
-                                    }
-                                }
-                                fail_acks(w);
-                                let _ = w.events.send(ClientEvent::Disconnect { reason: "io client disconnect" });
-                            }
-                            let _ = out.send(EioPacket::Close);
-                            // Let the writer flush the close.
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            return true;
-                        }
-                        Some(command) => {
-                            online(command, wanted, &mut namespaces, &send);
-                            continue;
-                        }
-                    }
-                }
-                () = sleep_until(watchdog) => break "ping timeout",
-                () = async {
-                    match next_ack {
-                        Some(at) => sleep_until(at).await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    let now = std::time::Instant::now();
-                    for w in wanted.values_mut() {
-                        w.acks.handle_timeout(now);
-                        while let Some((_, reply)) = w.acks.poll_expired() {
-                            let _ = reply.send(Err(AckError::Timeout));
-                        }
-                    }
-                    continue;
+        let wake = driver.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            io = io_rx.recv() => {
+                if let Some(io) = io {
+                    driver.on_io(io);
                 }
             }
-        };
-        let decoded = match packet {
-            EioPacket::Ping(_) => {
-                watchdog = Instant::now() + ping_window;
-                let _ = out.send(EioPacket::pong());
-                continue;
-            }
-            EioPacket::Close => break "transport close",
-            EioPacket::Message(text) => decoder.receive_text(text.into_bytes()),
-            EioPacket::Binary(data) => decoder.receive_binary(data),
-            _ => continue,
-        };
-        let packet = match decoded {
-            Ok(Some(p)) => p,
-            Ok(None) => continue,
-            Err(_) => break "parse error",
-        };
-        let name = packet.namespace.as_str().to_owned();
-        match namespaces.on_receive(&packet) {
-            Ok(Received::Connected) => {
-                let sid = packet
-                    .value()
-                    .ok()
-                    .flatten()
-                    .and_then(|v| v.get("sid").and_then(Value::as_str).map(str::to_owned))
-                    .unwrap_or_default();
-                let buffered: Vec<Command> = match wanted.get_mut(&name) {
-                    Some(w) => {
-                        w.connected = true;
-                        let _ = w.events.send(ClientEvent::Connect { sid });
-                        w.buffer.drain(..).collect()
-                    }
-                    None => Vec::new(),
-                };
-                for command in buffered {
-                    online(command, wanted, &mut namespaces, &send);
+            command = commands.recv() => match command {
+                Some(command) => driver.command(command),
+                None => driver.close(),
+            },
+            () = async {
+                match wake {
+                    Some(at) => sleep_until(at).await,
+                    None => std::future::pending().await,
                 }
-            }
-            Ok(Received::Refused) => {
-                if let Some(mut w) = wanted.remove(&name) {
-                    let data = packet.value().ok().flatten().unwrap_or(Value::Null);
-                    fail_acks(&mut w);
-                    let _ = w.events.send(ClientEvent::ConnectError { data });
-                }
-            }
-            Ok(Received::Disconnected) => {
-                if let Some(mut w) = wanted.remove(&name) {
-                    fail_acks(&mut w);
-                    let _ = w.events.send(ClientEvent::Disconnect {
-                        reason: "io server disconnect",
-                    });
-                }
-            }
-            Ok(Received::Message) if packet.packet_type.is_event() => {
-                let Some(w) = wanted.get(&name) else { continue };
-                let mut args = match packet.value() {
-                    Ok(Some(Value::Array(items))) => items,
-                    _ => continue,
-                };
-                let event = match args.first() {
-                    Some(Value::String(s)) => s.clone(),
-                    _ => continue,
-                };
-                args.remove(0);
-                let ack = packet.ack_id.map(|id| ClientAck {
-                    commands: commands_tx.clone(),
-                    namespace: name.clone(),
-                    id,
-                });
-                let _ = w.events.send(ClientEvent::Event {
-                    name: event,
-                    args,
-                    ack,
-                });
-            }
-            Ok(Received::Message) => {
-                let Some(w) = wanted.get_mut(&name) else {
-                    continue;
-                };
-                if let Some(reply) = packet.ack_id.and_then(|id| w.acks.resolve(id)) {
-                    let args = match packet.value() {
-                        Ok(Some(Value::Array(items))) => items,
-                        _ => Vec::new(),
-                    };
-                    let _ = reply.send(Ok(args));
-                }
-            }
-            Ok(_) => {}
-            Err(_) => break "parse error",
+            } => driver.handle_timeout(),
         }
-    };
-    for w in wanted.values_mut() {
-        if std::mem::take(&mut w.connected) {
-            let _ = w.events.send(ClientEvent::Disconnect { reason });
-        }
-    }
-    false
-}
-
-/// A command while a session is open.
-fn online(
-    command: Command,
-    wanted: &mut HashMap<String, Wanted>,
-    namespaces: &mut Namespaces,
-    send: &impl Fn(&Packet),
-) {
-    match command {
-        Command::Join {
-            namespace,
-            auth,
-            events,
-        } => {
-            let data = auth.as_ref().map(|a| a.encode().0);
-            wanted.insert(
-                namespace.clone(),
-                Wanted {
-                    auth,
-                    events,
-                    buffer: VecDeque::new(),
-                    acks: Acks::new(1024),
-                    connected: false,
-                },
-            );
-            if let Ok(packet) = Packet::connect(Str::from(namespace), data) {
-                if namespaces.on_send(&packet).is_ok() {
-                    send(&packet);
-                }
-            }
-        }
-        Command::Emit {
-            namespace,
-            event,
-            args,
-            ack,
-        } => {
-            let Some(w) = wanted.get_mut(&namespace) else {
-                if let Some((reply, _)) = ack {
-                    let _ = reply.send(Err(AckError::Disconnected));
-                }
-                return;
-            };
-            if !w.connected {
-                w.buffer.push_back(Command::Emit {
-                    namespace,
-                    event,
-                    args,
-                    ack,
-                });
-                return;
-            }
-            let id = match ack {
-                Some((reply, timeout)) => {
-                    let deadline = timeout.map(|t| std::time::Instant::now() + t);
-                    match w.acks.register(reply, deadline) {
-                        Ok(id) => Some(id),
-                        Err(_) => return,
-                    }
-                }
-                None => None,
-            };
-            if let Ok(packet) = Packet::event_with(Str::from(namespace), &event, &args, id) {
-                send(&packet);
-            }
-        }
-        Command::Ack {
-            namespace,
-            id,
-            args,
-        } => {
-            if wanted.get(&namespace).is_some_and(|w| w.connected) {
-                if let Ok(packet) = Packet::ack_with(Str::from(namespace), &args, id) {
-                    send(&packet);
-                }
-            }
-        }
-        Command::Leave { namespace } => {
-            if let Some(mut w) = wanted.remove(&namespace) {
-                if w.connected {
-                    if let Ok(packet) = Packet::disconnect(Str::from(namespace)) {
-                        let _ = namespaces.on_send(&packet);
-                        send(&packet);
-                    }
-                }
-                fail_acks(&mut w);
-                let _ = w.events.send(ClientEvent::Disconnect {
-                    reason: "io client disconnect",
-                });
-            }
-        }
-        Command::Close => {}
     }
 }

@@ -61,13 +61,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use duplex_polling::{Cors, EngineIoConfig, EngineIoServer, SessionId, TransportName};
-use duplex_socketio::{Broadcast, Packet, ProtocolVersion, Str};
+use duplex_socketio::{Broadcast, Packet, Str};
 use http::HeaderMap;
 use hyper::body::Body;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use duplex_socketio::Value;
+pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
 
@@ -156,29 +157,6 @@ impl SocketIoConfig {
     }
 }
 
-/// A socket's id: unique among the sockets of the server.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SocketId(Arc<str>);
-
-impl SocketId {
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for SocketId {
-    fn from(s: String) -> Self {
-        Self(Arc::from(s))
-    }
-}
-
-impl std::fmt::Display for SocketId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// What a socket was connected with.
 #[derive(Debug, Clone)]
 pub struct Handshake {
@@ -190,50 +168,6 @@ pub struct Handshake {
     pub headers: HeaderMap,
     /// The query string of that request.
     pub query: String,
-}
-
-/// Why a socket disconnected, with the reference's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// The transport closed (the client went away, or sent an Engine.IO close).
-    TransportClose,
-    /// The transport failed.
-    TransportError,
-    /// The client did not answer pings.
-    PingTimeout,
-    /// The client sent something that does not parse.
-    ParseError,
-    /// The client left the namespace.
-    ClientNamespaceDisconnect,
-    /// The server made the socket leave the namespace.
-    ServerNamespaceDisconnect,
-    /// The server closed the connection.
-    ServerShuttingDown,
-    /// The server closed the connection (connect timeout, application close).
-    ForcedServerClose,
-}
-
-impl DisconnectReason {
-    /// The reference's text for the reason (`"transport close"`...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TransportClose => "transport close",
-            Self::TransportError => "transport error",
-            Self::PingTimeout => "ping timeout",
-            Self::ParseError => "parse error",
-            Self::ClientNamespaceDisconnect => "client namespace disconnect",
-            Self::ServerNamespaceDisconnect => "server namespace disconnect",
-            Self::ServerShuttingDown => "server shutting down",
-            Self::ForcedServerClose => "forced server close",
-        }
-    }
-}
-
-impl std::fmt::Display for DisconnectReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Why an emit failed.
@@ -287,14 +221,6 @@ impl ConnectRefusal {
             message: message.into(),
             data: None,
         }
-    }
-
-    fn packet(
-        &self,
-        namespace: &str,
-        version: ProtocolVersion,
-    ) -> Result<Packet, duplex_socketio::Error> {
-        app::connect_error_packet(namespace, &self.message, self.data.as_ref(), version)
     }
 }
 

@@ -1,0 +1,113 @@
+//! Decodes one Socket.IO packet N times with one contender, for counting
+//! instructions per packet under callgrind (repeatable where wall-clock
+//! time on a shared machine is not). The workloads and the per-packet work
+//! are those of the `socketio` bench's decode group: each decode starts
+//! from a fresh copy of the received text and yields the namespace and the
+//! ack id.
+//!
+//! ```text
+//! cargo build --profile bench -p duplex-bench --example socketio_count
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured*' \
+//!     target/release/examples/socketio_count duplex chat 100000
+//! ```
+//!
+//! Only `measured` is counted (set up and the checked warm-up decode are
+//! not); divide the total instruction count by N. Contenders: duplex,
+//! socketioxide. Workloads: small, chat, ack.
+
+use std::hint::black_box;
+
+use bytes::Bytes;
+use duplex_socketio::{Decoder, DecoderConfig};
+use socketioxide_core::Str;
+use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
+use socketioxide_parser_common::CommonParser;
+
+const SMALL: &str = r#"2["message",1,"2",{"3":[true]}]"#;
+const CHAT: &str = r#"2/chat,17["message",{"user":"ann","room":"general","text":"hello there, how is everyone doing today?"}]"#;
+const ACK: &str = r#"3/chat,17[{"ok":true,"id":"m-123456","ts":1700000000}]"#;
+
+/// One decode, as in the bench: (namespace length, ack id).
+trait Contender {
+    fn decode(&mut self, wire: &str) -> (usize, Option<u64>);
+}
+
+struct Duplex(Decoder);
+
+impl Contender for Duplex {
+    fn decode(&mut self, wire: &str) -> (usize, Option<u64>) {
+        let packet = self
+            .0
+            .receive_text(Bytes::copy_from_slice(wire.as_bytes()))
+            .expect("valid")
+            .expect("whole");
+        (packet.namespace.len(), packet.ack_id)
+    }
+}
+
+struct Socketioxide(ParseConfig, ParserState);
+
+impl Contender for Socketioxide {
+    fn decode(&mut self, wire: &str) -> (usize, Option<u64>) {
+        let packet = CommonParser
+            .decode_str(&self.0, &self.1, Str::from(wire.to_owned()))
+            .expect("valid");
+        let ack = match &packet.inner {
+            socketioxide_core::packet::PacketData::Event(_, ack) => ack.map(|a| a as u64),
+            socketioxide_core::packet::PacketData::EventAck(_, ack) => Some(*ack as u64),
+            _ => None,
+        };
+        (packet.ns.len(), ack)
+    }
+}
+
+#[inline(never)]
+fn measured<C: Contender>(c: &mut C, wire: &str, n: usize) -> usize {
+    let mut sum = 0usize;
+    for _ in 0..n {
+        let (ns, ack) = c.decode(black_box(wire));
+        sum = sum.wrapping_add(ns).wrapping_add(ack.unwrap_or(0) as usize);
+    }
+    black_box(sum)
+}
+
+fn run<C: Contender>(mut c: C, wire: &str, n: usize) -> (usize, Option<u64>) {
+    let first = c.decode(wire);
+    measured(&mut c, wire, n);
+    first
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: socketio_count <duplex|socketioxide> <small|chat|ack> <packets>";
+    let (Some(name), Some(workload), Some(n)) = (args.get(1), args.get(2), args.get(3)) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let n: usize = n.parse().expect("packets is a number");
+    let wire = match workload.as_str() {
+        "small" => SMALL,
+        "chat" => CHAT,
+        "ack" => ACK,
+        other => {
+            eprintln!("unknown workload {other}; {usage}");
+            std::process::exit(2);
+        }
+    };
+    // Both contenders must read the same packet.
+    let expected = Socketioxide(ParseConfig::default(), ParserState::default()).decode(wire);
+    let got = match name.as_str() {
+        "duplex" => run(Duplex(Decoder::new(DecoderConfig::default())), wire, n),
+        "socketioxide" => run(
+            Socketioxide(ParseConfig::default(), ParserState::default()),
+            wire,
+            n,
+        ),
+        other => {
+            eprintln!("unknown contender {other}; {usage}");
+            std::process::exit(2);
+        }
+    };
+    assert_eq!(got, expected, "{name} read {workload} differently");
+    println!("{name}: decoded {workload} {n} times");
+}

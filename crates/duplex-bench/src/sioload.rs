@@ -1,0 +1,894 @@
+//! The Socket.IO echo load (`scenarios/socketio-echo.sh`): a duplex
+//! Socket.IO echo server on one current-thread runtime, and a lean load
+//! client that speaks Engine.IO v4 / Socket.IO v5 over raw TCP, over
+//! WebSocket or HTTP long-polling, so that one client process can drive a
+//! thousand connections without being the limit (npm socket.io-client
+//! could not: it ran at 100 % of a core at 100 clients).
+//!
+//! The client does what socket.io-client does on the wire, minus its
+//! bookkeeping: the Engine.IO handshake, the Socket.IO `CONNECT` to `/`,
+//! then for each event `42<id>["message-with-ack","xxx…"]` and waiting for
+//! `43<id>["xxx…"]`, answering every ping with a pong. Over polling each
+//! client keeps a GET parked on one keep-alive connection and POSTs on a
+//! second one, as the browser client does. Every ack is compared with the
+//! text the server must send back.
+//!
+//! Every loop is bounded: the server stops after a deadline, each client
+//! stops emitting at the run's end, every round trip has a time limit, and
+//! only loopback addresses are accepted.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use duplex_tokio::socketio::{SocketIo, SocketIoConfig};
+use duplex_ws::{FrameHeader, OpCode, apply_mask};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::loadgen::{ensure_loopback, rss_kib};
+
+/// What went wrong in a Socket.IO load run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A socket operation failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The target is not a loopback address.
+    #[error("{0} is not a loopback address")]
+    NotLoopback(String),
+    /// The URL could not be understood.
+    #[error("bad url {0}: expected http://127.0.0.1:PORT")]
+    BadUrl(String),
+    /// The server said something this client does not expect.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The server closed the connection (or the Engine.IO session).
+    #[error("closed by the server")]
+    Closed,
+    /// A step did not finish within its time limit.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+impl From<crate::loadgen::Error> for Error {
+    fn from(e: crate::loadgen::Error) -> Self {
+        match e {
+            crate::loadgen::Error::NotLoopback(a) => Self::NotLoopback(a),
+            other => Self::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// Serves Socket.IO at `/socket.io/` on `listener` with the given
+/// heartbeat, `message-with-ack` acking its arguments (the handler of the
+/// Node reference echo server), until `run_for` has passed. Returns how
+/// many TCP connections it accepted.
+pub async fn echo_server(
+    listener: TcpListener,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    run_for: Duration,
+) -> Result<u64, Error> {
+    ensure_loopback(listener.local_addr()?)?;
+    let config = SocketIoConfig {
+        ping_interval,
+        ping_timeout,
+        ..SocketIoConfig::default()
+    };
+    let io = SocketIo::builder(config)
+        .namespace("/", |ns| {
+            ns.on("message-with-ack", |_, args, ack| {
+                if let Some(ack) = ack {
+                    let _ = ack.send(args);
+                }
+            })
+        })
+        .build();
+    let deadline = tokio::time::Instant::now() + run_for;
+    let mut accepted = 0u64;
+    loop {
+        let (tcp, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of descriptors: keep serving the connections open.
+                    eprintln!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => return Ok(accepted),
+        };
+        accepted += 1;
+        let _ = tcp.set_nodelay(true);
+        let io = io.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let io = io.clone();
+                async move { Ok::<_, Infallible>(io.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+/// Which Engine.IO transport the clients use (one only, no upgrade).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// WebSocket from the start (`transport=websocket`).
+    WebSocket,
+    /// HTTP long-polling (`transport=polling`).
+    Polling,
+}
+
+impl Transport {
+    /// The name used in the query string and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WebSocket => "websocket",
+            Self::Polling => "polling",
+        }
+    }
+}
+
+/// How a Socket.IO load run goes.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// The server (loopback).
+    pub addr: SocketAddr,
+    /// The transport every client uses.
+    pub transport: Transport,
+    /// Concurrent clients, each with one event in flight.
+    pub clients: usize,
+    /// How long the clients emit, once all are connected.
+    pub duration: Duration,
+    /// Characters in the string each event carries.
+    pub size: usize,
+    /// Handshakes in flight at once while connecting.
+    pub connect_concurrency: usize,
+    /// The longest one round trip (or one handshake) may take; a client
+    /// that waits longer is counted as dropped and stops.
+    pub step_timeout: Duration,
+    /// Server processes whose CPU time to report over the measured window.
+    pub server_pids: Vec<u32>,
+}
+
+/// What a Socket.IO load run measured.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// Clients connected.
+    pub clients: usize,
+    /// Acks received with the right echo, all clients together.
+    pub acks: u64,
+    /// Wall time from the first emit to the last client stopping.
+    pub elapsed: Duration,
+    /// Median round trip (emit to ack).
+    pub p50: Duration,
+    /// 99th percentile round trip.
+    pub p99: Duration,
+    /// Acks whose arguments differed from what was sent.
+    pub wrong: u64,
+    /// Clients that stopped early (closed, or a round trip over the limit).
+    pub dropped: u64,
+    /// CPU the client process used over the run, in cores (1.0 = one core
+    /// busy all the time), from /proc.
+    pub client_cpu: Option<f64>,
+    /// CPU each server process in `server_pids` used over the run, in cores.
+    pub server_cpu: Vec<Option<f64>>,
+    /// Resident set of each server process at the end, in KiB.
+    pub server_rss_kib: Vec<Option<u64>>,
+}
+
+impl LoadReport {
+    /// Acks per second.
+    pub fn acks_per_sec(&self) -> f64 {
+        self.acks as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// User plus system CPU time of process `pid` so far, in clock ticks
+/// (Linux; fields 14 and 15 of /proc/PID/stat, all threads included).
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it do not.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Clock ticks per second of /proc/PID/stat: `USER_HZ`, 100 on every
+/// Linux architecture tokio runs on.
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// Connects every client, then has each emit events one at a time for
+/// `duration`, each awaiting its ack.
+pub async fn run_load(config: &LoadConfig) -> Result<LoadReport, Error> {
+    ensure_loopback(config.addr)?;
+    let host = config.addr.to_string();
+    let payload = "x".repeat(config.size);
+
+    // Connect everyone first, a bounded number of handshakes at a time.
+    let mut sessions = Vec::with_capacity(config.clients);
+    let mut tasks = JoinSet::new();
+    let mut started = 0;
+    while sessions.len() < config.clients {
+        while started < config.clients && tasks.len() < config.connect_concurrency.max(1) {
+            let (addr, host, transport) = (config.addr, host.clone(), config.transport);
+            let limit = config.step_timeout;
+            tasks.spawn(async move {
+                let connect = async {
+                    Ok::<_, Error>(match transport {
+                        Transport::WebSocket => Session::Ws(WsSession::connect(addr, &host).await?),
+                        Transport::Polling => {
+                            Session::Poll(PollSession::connect(addr, &host).await?)
+                        }
+                    })
+                };
+                tokio::time::timeout(limit, connect)
+                    .await
+                    .map_err(|_| Error::Timeout(limit))?
+            });
+            started += 1;
+        }
+        match tasks.join_next().await {
+            Some(joined) => {
+                sessions.push(joined.map_err(|e| Error::Io(std::io::Error::other(e)))??)
+            }
+            None => break,
+        }
+    }
+
+    let pids = &config.server_pids;
+    let me = std::process::id();
+    let client_before = cpu_ticks(me);
+    let servers_before: Vec<_> = pids.iter().map(|&p| cpu_ticks(p)).collect();
+    let start = Instant::now();
+    let end = start + config.duration;
+    let mut runs = JoinSet::new();
+    for session in sessions {
+        let payload = payload.clone();
+        let limit = config.step_timeout;
+        runs.spawn(async move { session.run(&payload, end, limit).await });
+    }
+    let mut all = Vec::new();
+    let (mut wrong, mut dropped) = (0, 0);
+    while let Some(joined) = runs.join_next().await {
+        let outcome = joined.map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        all.extend(outcome.latencies);
+        wrong += outcome.wrong;
+        if let Some(e) = outcome.stopped_by {
+            dropped += 1;
+            if dropped == 1 {
+                eprintln!("a client stopped early: {e}");
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    let secs = elapsed.as_secs_f64();
+    let usage = |before: Option<u64>, pid: u32| {
+        let spent = cpu_ticks(pid)?.checked_sub(before?)?;
+        Some(spent as f64 / TICKS_PER_SEC / secs)
+    };
+    let client_cpu = usage(client_before, me);
+    let server_cpu = pids
+        .iter()
+        .zip(servers_before)
+        .map(|(&pid, before)| usage(before, pid))
+        .collect();
+    let server_rss_kib = pids.iter().map(|&p| rss_kib(p)).collect();
+    all.sort_unstable();
+    let pick = |q: usize| all.get(all.len() * q / 100).copied().unwrap_or_default();
+    Ok(LoadReport {
+        clients: config.clients,
+        acks: all.len() as u64,
+        elapsed,
+        p50: pick(50),
+        p99: pick(99),
+        wrong,
+        dropped,
+        client_cpu,
+        server_cpu,
+        server_rss_kib,
+    })
+}
+
+/// What one client's run gave.
+struct Outcome {
+    /// One round trip per right ack.
+    latencies: Vec<Duration>,
+    /// Acks with the wrong arguments.
+    wrong: u64,
+    /// Why the client stopped before the end, if it did.
+    stopped_by: Option<Error>,
+}
+
+/// One connected client.
+enum Session {
+    Ws(WsSession),
+    Poll(PollSession),
+}
+
+impl Session {
+    /// Emits until `end`, one event in flight, then closes.
+    async fn run(mut self, payload: &str, end: Instant, limit: Duration) -> Outcome {
+        let mut outcome = Outcome {
+            latencies: Vec::with_capacity(1024),
+            wrong: 0,
+            stopped_by: None,
+        };
+        let mut event = Vec::with_capacity(payload.len() + 40);
+        let mut expected = Vec::with_capacity(payload.len() + 20);
+        let mut id: u64 = 0;
+        while Instant::now() < end {
+            id += 1;
+            event.clear();
+            expected.clear();
+            // What socket.io-client sends for emitWithAck, and the ack the
+            // server must answer with: the same arguments.
+            event.extend_from_slice(format!("42{id}[\"message-with-ack\",\"").as_bytes());
+            event.extend_from_slice(payload.as_bytes());
+            event.extend_from_slice(b"\"]");
+            expected.extend_from_slice(format!("43{id}[\"").as_bytes());
+            expected.extend_from_slice(payload.as_bytes());
+            expected.extend_from_slice(b"\"]");
+            let sent = Instant::now();
+            let round_trip = async {
+                match &mut self {
+                    Session::Ws(s) => s.round_trip(&event, id).await,
+                    Session::Poll(s) => s.round_trip(&event, id).await,
+                }
+            };
+            match tokio::time::timeout(limit, round_trip).await {
+                Ok(Ok(ack)) => {
+                    if ack == expected {
+                        outcome.latencies.push(sent.elapsed());
+                    } else {
+                        outcome.wrong += 1;
+                    }
+                }
+                Ok(Err(e)) => {
+                    outcome.stopped_by = Some(e);
+                    return outcome;
+                }
+                Err(_) => {
+                    outcome.stopped_by = Some(Error::Timeout(limit));
+                    return outcome;
+                }
+            }
+        }
+        // Leave politely, briefly: the servers then free the session now
+        // rather than at the next heartbeat.
+        let close = async {
+            match &mut self {
+                Session::Ws(s) => s.close().await,
+                Session::Poll(s) => s.close().await,
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+        outcome
+    }
+}
+
+/// The ack id of a Socket.IO ACK packet inside an Engine.IO message
+/// (`43<id>…`), if `packet` is one.
+fn ack_id(packet: &[u8]) -> Option<u64> {
+    let digits = packet.strip_prefix(b"43")?;
+    let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(digits.get(..len)?).ok()?.parse().ok()
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The `sid` of an Engine.IO open packet (`0{"sid":"…",…}`).
+fn open_sid(packet: &[u8]) -> Result<String, Error> {
+    let bad = || {
+        Error::Protocol(format!(
+            "not an open packet: {}",
+            String::from_utf8_lossy(packet)
+        ))
+    };
+    let json = packet.strip_prefix(b"0").ok_or_else(bad)?;
+    let at = find(json, b"\"sid\":\"").ok_or_else(bad)? + 7;
+    let rest = json.get(at..).ok_or_else(bad)?;
+    let len = rest.iter().position(|&b| b == b'"').ok_or_else(bad)?;
+    let sid = rest.get(..len).ok_or_else(bad)?;
+    String::from_utf8(sid.to_vec()).map_err(|_| bad())
+}
+
+/// A client WebSocket carrying Engine.IO packets, one per text frame.
+struct WsSession {
+    tcp: TcpStream,
+    /// Bytes read and not yet consumed start at `pos`.
+    buf: Vec<u8>,
+    pos: usize,
+    key: [u8; 4],
+    out: Vec<u8>,
+}
+
+/// RFC 6455's sample key and the accept value it must get.
+const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+impl WsSession {
+    async fn connect(addr: SocketAddr, host: &str) -> Result<Self, Error> {
+        let mut tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let request = format!(
+            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await?;
+        let mut buf = Vec::with_capacity(8192);
+        let head_end = loop {
+            if let Some(i) = find(&buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            if buf.len() > 8192 {
+                return Err(Error::Protocol("response head over 8 KiB".into()));
+            }
+            if tcp.read_buf(&mut buf).await? == 0 {
+                return Err(Error::Closed);
+            }
+        };
+        let head = String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default()).into_owned();
+        let accepted = head.starts_with("HTTP/1.1 101")
+            && head.lines().any(|l| {
+                l.to_ascii_lowercase().starts_with("sec-websocket-accept:")
+                    && l.trim_end().ends_with(WS_ACCEPT)
+            });
+        if !accepted {
+            let first = head.lines().next().unwrap_or_default().to_string();
+            return Err(Error::Protocol(format!("upgrade refused: {first}")));
+        }
+        let key = (addr.port() as u32 ^ std::process::id()).to_le_bytes();
+        let mut ws = Self {
+            tcp,
+            buf,
+            pos: head_end,
+            key,
+            out: Vec::with_capacity(256),
+        };
+        let open = ws.next_packet().await?;
+        open_sid(ws.buf.get(open).unwrap_or_default())?;
+        ws.send(b"40").await?;
+        loop {
+            let packet = ws.next_packet().await?;
+            match ws.buf.get(packet).unwrap_or_default() {
+                b"2" => ws.send(b"3").await?,
+                p if p.starts_with(b"40") => return Ok(ws),
+                p if p.starts_with(b"44") => {
+                    return Err(Error::Protocol(format!(
+                        "CONNECT refused: {}",
+                        String::from_utf8_lossy(p)
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends one Engine.IO packet as a masked text frame.
+    async fn send(&mut self, text: &[u8]) -> Result<(), Error> {
+        self.out.clear();
+        FrameHeader::new(OpCode::Text, true, Some(self.key), text.len() as u64)
+            .encode(&mut self.out);
+        let start = self.out.len();
+        self.out.extend_from_slice(text);
+        if let Some(payload) = self.out.get_mut(start..) {
+            apply_mask(payload, self.key, 0);
+        }
+        self.tcp.write_all(&self.out).await?;
+        Ok(())
+    }
+
+    /// The next text message, as a range of `buf`, valid until the next
+    /// call; answers WebSocket pings on the way.
+    async fn next_packet(&mut self) -> Result<Range<usize>, Error> {
+        loop {
+            let available = self.buf.get(self.pos..).unwrap_or_default();
+            if let Some((fin, opcode, header, len)) = parse_ws_header(available)? {
+                if available.len() >= header + len {
+                    let payload = self.pos + header..self.pos + header + len;
+                    self.pos += header + len;
+                    if !fin {
+                        return Err(Error::Protocol("fragmented message".into()));
+                    }
+                    match opcode {
+                        1 => return Ok(payload),
+                        8 => return Err(Error::Closed),
+                        9 => {
+                            let data = self.buf.get(payload).unwrap_or_default().to_vec();
+                            self.send_control(OpCode::Pong, &data).await?;
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+            }
+            // Keep the partial frame at the front, then read more.
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(8192);
+            }
+            if self.tcp.read_buf(&mut self.buf).await? == 0 {
+                return Err(Error::Closed);
+            }
+        }
+    }
+
+    async fn send_control(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), Error> {
+        self.out.clear();
+        FrameHeader::new(opcode, true, Some(self.key), data.len() as u64).encode(&mut self.out);
+        let start = self.out.len();
+        self.out.extend_from_slice(data);
+        if let Some(payload) = self.out.get_mut(start..) {
+            apply_mask(payload, self.key, 0);
+        }
+        self.tcp.write_all(&self.out).await?;
+        Ok(())
+    }
+
+    /// Emits `event` and returns the ACK with id `id`.
+    async fn round_trip(&mut self, event: &[u8], id: u64) -> Result<Vec<u8>, Error> {
+        self.send(event).await?;
+        loop {
+            let packet = self.next_packet().await?;
+            let text = self.buf.get(packet).unwrap_or_default();
+            if text == b"2" {
+                self.send(b"3").await?;
+            } else if ack_id(text) == Some(id) {
+                return Ok(text.to_vec());
+            } else if text.starts_with(b"1") {
+                return Err(Error::Closed);
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Error> {
+        self.send_control(OpCode::Close, &1000u16.to_be_bytes())
+            .await?;
+        let mut sink = [0u8; 256];
+        while self.tcp.read(&mut sink).await? > 0 {}
+        Ok(())
+    }
+}
+
+/// FIN, opcode, header length and payload length of an unmasked server
+/// frame at the start of `bytes`, or `None` if the header is incomplete.
+fn parse_ws_header(bytes: &[u8]) -> Result<Option<(bool, u8, usize, usize)>, Error> {
+    let (Some(&b0), Some(&b1)) = (bytes.first(), bytes.get(1)) else {
+        return Ok(None);
+    };
+    if b1 & 0x80 != 0 {
+        return Err(Error::Protocol("masked server frame".into()));
+    }
+    let (header, len) = match b1 & 0x7f {
+        126 => match bytes.get(2..4) {
+            Some(&[a, b]) => (4, u16::from_be_bytes([a, b]) as usize),
+            _ => return Ok(None),
+        },
+        127 => match bytes.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            Some(b) => (
+                10,
+                usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX),
+            ),
+            None => return Ok(None),
+        },
+        n => (2, n as usize),
+    };
+    if len > 16 << 20 {
+        return Err(Error::Protocol("server frame over 16 MiB".into()));
+    }
+    Ok(Some((b0 & 0x80 != 0, b0 & 0x0f, header, len)))
+}
+
+/// One keep-alive HTTP/1.1 connection to the server.
+struct HttpConn {
+    tcp: TcpStream,
+    buf: Vec<u8>,
+    /// The last response's body (de-chunked).
+    body: Vec<u8>,
+    host: String,
+}
+
+impl HttpConn {
+    async fn open(addr: SocketAddr, host: &str) -> Result<Self, Error> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        Ok(Self {
+            tcp,
+            buf: Vec::with_capacity(4096),
+            body: Vec::with_capacity(1024),
+            host: host.to_string(),
+        })
+    }
+
+    async fn send_get(&mut self, path: &str) -> Result<(), Error> {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: */*\r\n\r\n",
+            self.host
+        );
+        self.tcp.write_all(request.as_bytes()).await?;
+        Ok(())
+    }
+
+    async fn send_post(&mut self, path: &str, body: &[u8]) -> Result<(), Error> {
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAccept: */*\r\n\
+             Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        self.tcp.write_all(&request).await?;
+        Ok(())
+    }
+
+    /// Reads one response; its body is left in `self.body`. Fails on any
+    /// status but 200.
+    async fn read_response(&mut self) -> Result<(), Error> {
+        loop {
+            self.body.clear();
+            if let Some(consumed) = parse_response(&self.buf, &mut self.body)? {
+                self.buf.drain(..consumed);
+                return Ok(());
+            }
+            if self.buf.capacity() - self.buf.len() < 2048 {
+                self.buf.reserve(4096);
+            }
+            if self.tcp.read_buf(&mut self.buf).await? == 0 {
+                return Err(Error::Closed);
+            }
+        }
+    }
+}
+
+/// Parses one whole HTTP/1.1 response at the start of `bytes` (a
+/// `Content-Length` body or a chunked one), copying its body into `body`;
+/// returns the bytes it spans, or `None` if it is not all there yet.
+fn parse_response(bytes: &[u8], body: &mut Vec<u8>) -> Result<Option<usize>, Error> {
+    let Some(head_len) = find(bytes, b"\r\n\r\n").map(|i| i + 4) else {
+        return Ok(None);
+    };
+    let head = std::str::from_utf8(bytes.get(..head_len).unwrap_or_default())
+        .map_err(|_| Error::Protocol("response head is not UTF-8".into()))?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.1 200") {
+        return Err(Error::Protocol(format!("response: {status}")));
+    }
+    let mut length = None;
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(
+                value
+                    .parse::<usize>()
+                    .map_err(|_| Error::Protocol(format!("content-length {value}")))?,
+            );
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.eq_ignore_ascii_case("chunked");
+        }
+    }
+    let rest = bytes.get(head_len..).unwrap_or_default();
+    if !chunked {
+        let length = length.unwrap_or(0);
+        return Ok(rest.get(..length).map(|b| {
+            body.extend_from_slice(b);
+            head_len + length
+        }));
+    }
+    let mut at = 0;
+    loop {
+        let Some(line_end) = rest.get(at..).and_then(|r| find(r, b"\r\n")) else {
+            return Ok(None);
+        };
+        let size_line = std::str::from_utf8(rest.get(at..at + line_end).unwrap_or_default())
+            .map_err(|_| Error::Protocol("chunk size".into()))?;
+        let hex = size_line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(hex, 16)
+            .map_err(|_| Error::Protocol(format!("chunk size {hex}")))?;
+        at += line_end + 2;
+        if size == 0 {
+            // No trailers from these servers: the last chunk ends with CRLF.
+            return Ok(rest.get(at..at + 2).map(|_| head_len + at + 2));
+        }
+        let Some(chunk) = rest.get(at..at + size) else {
+            return Ok(None);
+        };
+        body.extend_from_slice(chunk);
+        at += size + 2;
+    }
+}
+
+/// A polling client: a GET kept parked on one connection, POSTs on another.
+struct PollSession {
+    get: HttpConn,
+    post: HttpConn,
+    path: String,
+    addr: SocketAddr,
+    /// When the POST connection last finished a request.
+    post_used: Instant,
+}
+
+/// A keep-alive connection idle this long is replaced before the next POST:
+/// Node's HTTP server closes idle ones after 5 s (`keepAliveTimeout`), which
+/// the wait for a thousand handshakes can exceed; a browser's connection
+/// pool opens a new one then too.
+const POST_IDLE_LIMIT: Duration = Duration::from_secs(4);
+
+impl PollSession {
+    async fn connect(addr: SocketAddr, host: &str) -> Result<Self, Error> {
+        let mut get = HttpConn::open(addr, host).await?;
+        get.send_get("/socket.io/?EIO=4&transport=polling").await?;
+        get.read_response().await?;
+        let sid = open_sid(get.body.split(|&b| b == 0x1e).next().unwrap_or_default())?;
+        let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+        let post = HttpConn::open(addr, host).await?;
+        let mut session = Self {
+            get,
+            post,
+            path,
+            addr,
+            post_used: Instant::now(),
+        };
+        session.post_packet(b"40").await?;
+        session.get.send_get(&session.path).await?;
+        loop {
+            session.get.read_response().await?;
+            let (mut connected, mut ping) = (false, false);
+            for packet in session.get.body.split(|&b| b == 0x1e) {
+                match packet {
+                    b"2" => ping = true,
+                    p if p.starts_with(b"40") => connected = true,
+                    p if p.starts_with(b"44") || p.starts_with(b"1") => {
+                        return Err(Error::Protocol(format!(
+                            "CONNECT refused: {}",
+                            String::from_utf8_lossy(p)
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            // Park the next GET at once, as the browser client does.
+            session.get.send_get(&session.path).await?;
+            if ping {
+                session.post_packet(b"3").await?;
+            }
+            if connected {
+                return Ok(session);
+            }
+        }
+    }
+
+    async fn post_packet(&mut self, packet: &[u8]) -> Result<(), Error> {
+        if self.post_used.elapsed() > POST_IDLE_LIMIT {
+            self.post = HttpConn::open(self.addr, &self.post.host).await?;
+        }
+        self.post.send_post(&self.path, packet).await?;
+        self.post.read_response().await?;
+        self.post_used = Instant::now();
+        if self.post.body != b"ok" {
+            return Err(Error::Protocol(format!(
+                "POST answered {}",
+                String::from_utf8_lossy(&self.post.body)
+            )));
+        }
+        Ok(())
+    }
+
+    /// POSTs `event` and reads the parked GETs until the ACK with id `id`
+    /// arrives, parking the next GET as soon as each one returns.
+    async fn round_trip(&mut self, event: &[u8], id: u64) -> Result<Vec<u8>, Error> {
+        self.post_packet(event).await?;
+        loop {
+            self.get.read_response().await?;
+            self.get.send_get(&self.path).await?;
+            let (mut ack, mut ping) = (None, false);
+            for packet in self.get.body.split(|&b| b == 0x1e) {
+                if packet == b"2" {
+                    ping = true;
+                } else if ack_id(packet) == Some(id) {
+                    ack = Some(packet.to_vec());
+                } else if packet.starts_with(b"1") {
+                    return Err(Error::Closed);
+                }
+            }
+            if ping {
+                self.post_packet(b"3").await?;
+            }
+            if let Some(ack) = ack {
+                return Ok(ack);
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Error> {
+        // Engine.IO close: the server ends the session and answers the
+        // parked GET.
+        self.post_packet(b"1").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_content_length_and_chunked_responses() {
+        let mut body = Vec::new();
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP";
+        assert_eq!(parse_response(r, &mut body).unwrap(), Some(r.len() - 4));
+        assert_eq!(body, b"ok");
+        body.clear();
+        let c = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\n40{\r\n2\r\n}x\r\n0\r\n\r\n";
+        assert_eq!(parse_response(c, &mut body).unwrap(), Some(c.len()));
+        assert_eq!(body, b"40{}x");
+        body.clear();
+        assert_eq!(parse_response(&c[..c.len() - 1], &mut body).unwrap(), None);
+        assert!(parse_response(b"HTTP/1.1 400 Bad\r\n\r\n", &mut body).is_err());
+    }
+
+    #[test]
+    fn reads_ack_ids_and_sids() {
+        assert_eq!(ack_id(b"4312[\"x\"]"), Some(12));
+        assert_eq!(ack_id(b"42[\"x\"]"), None);
+        assert_eq!(
+            open_sid(b"0{\"sid\":\"abc\",\"upgrades\":[]}").unwrap(),
+            "abc"
+        );
+        assert!(open_sid(b"40{\"sid\":\"abc\"}").is_err());
+    }
+
+    /// The lean client against duplex's server, over both transports:
+    /// every ack comes back right and nobody is dropped.
+    #[tokio::test(flavor = "current_thread")]
+    async fn echoes_over_both_transports() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(echo_server(
+            listener,
+            Duration::from_millis(100),
+            Duration::from_millis(1000),
+            Duration::from_secs(30),
+        ));
+        for transport in [Transport::WebSocket, Transport::Polling] {
+            let config = LoadConfig {
+                addr,
+                transport,
+                clients: 5,
+                // Longer than the ping interval, so pings are answered too.
+                duration: Duration::from_millis(400),
+                size: 16,
+                connect_concurrency: 2,
+                step_timeout: Duration::from_secs(10),
+                server_pids: vec![std::process::id()],
+            };
+            let report = run_load(&config).await.unwrap();
+            assert!(report.acks > 10, "{transport:?}: {report:?}");
+            assert_eq!((report.wrong, report.dropped), (0, 0), "{transport:?}");
+            assert!(report.p50 <= report.p99);
+        }
+        server.abort();
+    }
+}

@@ -1,0 +1,699 @@
+//! The client side of Socket.IO v5, sans-IO: the namespaces a client wants
+//! and their CONNECT / CONNECT_ERROR / DISCONNECT handshake (through
+//! [`Namespaces`] in the client role), emits buffered until their namespace
+//! is connected, acknowledgements both ways (through [`Acks`]), binary
+//! packets reassembled (through [`Decoder`]), and the reconnection policy
+//! ([`Reconnection`], [`Backoff`]).
+//!
+//! [`Client`] sits above one Engine.IO connection at a time and is told
+//! when it opens ([`Client::on_open`]) and closes ([`Client::on_close`]),
+//! fed with its messages ([`Client::receive_text`],
+//! [`Client::receive_binary`]), and hands out the messages to send
+//! ([`Client::poll_transmit`]). When the connection is lost it decides
+//! whether and when to open a new one ([`ClientEvent::Reconnect`],
+//! [`ClientEvent::GaveUp`]). Time and randomness are inputs.
+
+mod backoff;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::{RngCore, SeedableRng, rngs::StdRng};
+
+pub use backoff::{Backoff, Reconnection};
+
+use crate::{
+    Acks, Decoder, DecoderConfig, Error, Namespaces, NamespacesConfig, Packet, ProtocolVersion,
+    Received, Role, Str, Value,
+};
+
+/// The disconnect reason when the server left the namespace (DISCONNECT).
+pub const IO_SERVER_DISCONNECT: &str = "io server disconnect";
+/// The disconnect reason when this side left the namespace or closed.
+pub const IO_CLIENT_DISCONNECT: &str = "io client disconnect";
+
+/// Client settings.
+pub struct ClientConfig {
+    /// Decoder limits. Default: [`DecoderConfig::default`] (v5).
+    pub decoder: DecoderConfig,
+    /// Most acks awaited per namespace. Default 1024.
+    pub max_pending_acks: usize,
+    /// Most emits buffered per namespace while it is not connected (the
+    /// reference buffers without limit). Default 1024.
+    pub max_buffered: usize,
+    /// Most namespaces on the connection. Default 64.
+    pub max_namespaces: usize,
+    /// Whether and when to reconnect.
+    pub reconnection: Reconnection,
+    /// The random source of the backoff's jitter. Default: a generator
+    /// seeded from the OS.
+    pub rng: Box<dyn RngCore + Send>,
+}
+
+impl ClientConfig {
+    /// Replaces the random source, e.g. with a seeded one in tests.
+    pub fn with_rng(mut self, rng: impl RngCore + Send + 'static) -> Self {
+        self.rng = Box::new(rng);
+        self
+    }
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            decoder: DecoderConfig::default(),
+            max_pending_acks: 1024,
+            max_buffered: 1024,
+            max_namespaces: 64,
+            reconnection: Reconnection::default(),
+            rng: Box::new(StdRng::from_os_rng()),
+        }
+    }
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("decoder", &self.decoder)
+            .field("max_pending_acks", &self.max_pending_acks)
+            .field("max_buffered", &self.max_buffered)
+            .field("max_namespaces", &self.max_namespaces)
+            .field("reconnection", &self.reconnection)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message to send on the Engine.IO connection, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// A text message (UTF-8): a packet.
+    Text(Bytes),
+    /// A binary message: an attachment of the packet before it.
+    Binary(Bytes),
+}
+
+/// Why an awaited ack will not come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckFailure {
+    /// Its deadline passed.
+    Timeout,
+    /// The namespace was left, refused or disconnected by the server, the
+    /// client closed, or reconnection gave up.
+    Disconnected,
+    /// Too many acks were already awaited on the namespace; the event was
+    /// not sent.
+    TooManyPending,
+    /// The namespace is not connected and its buffer is full; the event
+    /// was not sent.
+    BufferFull,
+}
+
+/// What happened, for the application (or the adapter) to act on.
+#[derive(Debug)]
+pub enum ClientEvent<T> {
+    /// The namespace is connected (again).
+    Connect {
+        /// The namespace.
+        namespace: String,
+        /// The socket id the server gave (empty if it gave none).
+        sid: String,
+    },
+    /// The namespace could not connect: the server refused it (followed by
+    /// [`ClientEvent::Removed`]) or the connection could not be opened
+    /// (`{"message": <reason>}`; the client retries).
+    ConnectError {
+        /// The namespace.
+        namespace: String,
+        /// The CONNECT_ERROR payload.
+        data: Value,
+    },
+    /// An event from the server.
+    Event {
+        /// The namespace.
+        namespace: String,
+        /// The event name.
+        name: String,
+        /// Its arguments, binaries in place.
+        args: Vec<Value>,
+        /// The ack id to answer with [`Client::ack`], if the server asked.
+        ack_id: Option<u64>,
+    },
+    /// The answer to an emit that asked for one.
+    AckReceived {
+        /// The namespace.
+        namespace: String,
+        /// The token given to [`Client::emit`].
+        token: T,
+        /// The ack's arguments.
+        args: Vec<Value>,
+    },
+    /// No answer will come to an emit that asked for one.
+    AckFailed {
+        /// The namespace.
+        namespace: String,
+        /// The token given to [`Client::emit`].
+        token: T,
+        /// Why.
+        failure: AckFailure,
+    },
+    /// The namespace disconnected: [`IO_SERVER_DISCONNECT`],
+    /// [`IO_CLIENT_DISCONNECT`] (both followed by [`ClientEvent::Removed`])
+    /// or the reason the connection closed (`"transport close"`,
+    /// `"ping timeout"`, ...; the namespace connects again after
+    /// reconnection).
+    Disconnect {
+        /// The namespace.
+        namespace: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The namespace is no longer wanted: no more events for it.
+    Removed {
+        /// The namespace.
+        namespace: String,
+    },
+    /// Time to open a new Engine.IO connection (after the backoff).
+    Reconnect,
+    /// Reconnection is off or exhausted, or the client closed: nothing
+    /// more will happen.
+    GaveUp,
+}
+
+/// A namespace the application asked for.
+#[derive(Debug)]
+struct Socket<T> {
+    auth: Option<Value>,
+    connected: bool,
+    /// Encoded emits waiting for the namespace to connect, with their ack
+    /// ids (to drop them when the ack times out first).
+    buffer: VecDeque<(Option<u64>, Packet)>,
+    acks: Acks<T>,
+}
+
+/// Where the client is between connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// An Engine.IO connection is being opened.
+    Connecting,
+    /// The connection is open.
+    Open,
+    /// Waiting for the backoff to open a new one.
+    Waiting(Instant),
+    /// Closed or given up.
+    Done,
+}
+
+/// The Socket.IO client of one manager (the reference's `Manager` and its
+/// `Socket`s), generic over the token `T` the caller attaches to emits that
+/// want an ack (a channel, a callback id).
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::Bytes;
+/// use duplex_socketio::client::{Client, ClientConfig, ClientEvent, Transmit};
+///
+/// let now = Instant::now();
+/// let mut client: Client<&str> = Client::new(ClientConfig::default());
+/// client.join("/", None).unwrap();
+/// client.emit("/", "hello", &[1.into()], Some(("my-ack", None)), now).unwrap(); // buffered
+/// client.on_open(now);
+/// assert_eq!(client.poll_transmit(), Some(Transmit::Text(Bytes::from_static(b"0"))));
+/// client.receive_text(Bytes::from_static(br#"0{"sid":"abc"}"#), now).unwrap();
+/// assert!(matches!(client.poll_event(), Some(ClientEvent::Connect { sid, .. }) if sid == "abc"));
+/// assert_eq!(client.poll_transmit(), Some(Transmit::Text(Bytes::from_static(br#"20["hello",1]"#))));
+/// client.receive_text(Bytes::from_static(b"30[\"ok\"]"), now).unwrap();
+/// assert!(matches!(client.poll_event(), Some(ClientEvent::AckReceived { token: "my-ack", .. })));
+/// ```
+#[derive(Debug)]
+pub struct Client<T> {
+    config: ClientConfig,
+    sockets: BTreeMap<String, Socket<T>>,
+    /// The namespace handshake of the open connection.
+    handshake: Option<Namespaces>,
+    decoder: Decoder,
+    phase: Phase,
+    /// Failed connection attempts since the last successful one.
+    attempt: u32,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<ClientEvent<T>>,
+}
+
+impl<T> Client<T> {
+    /// A client whose first Engine.IO connection the caller opens now.
+    pub fn new(config: ClientConfig) -> Self {
+        Self {
+            decoder: Decoder::new(config.decoder),
+            config,
+            sockets: BTreeMap::new(),
+            handshake: None,
+            phase: Phase::Connecting,
+            attempt: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Whether `namespace` is connected.
+    pub fn is_connected(&self, namespace: &str) -> bool {
+        self.sockets.get(namespace).is_some_and(|s| s.connected)
+    }
+
+    /// Whether the Engine.IO connection is open.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Whether the client closed or gave up.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Failed connection attempts since the last successful one.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Joins `namespace` with the `auth` payload: CONNECT now if the
+    /// connection is open, else once it is (and again after each
+    /// reconnection).
+    pub fn join(&mut self, namespace: &str, auth: Option<Value>) -> Result<(), Error> {
+        if !namespace.starts_with('/') || namespace.contains(',') {
+            return Err(Error::InvalidNamespace);
+        }
+        if self.phase == Phase::Done {
+            return Err(Error::InvalidState);
+        }
+        if let Some(socket) = self.sockets.get_mut(namespace) {
+            socket.auth = auth;
+            return Ok(());
+        }
+        if self.sockets.len() >= self.config.max_namespaces {
+            return Err(Error::TooManyNamespaces {
+                limit: self.config.max_namespaces,
+            });
+        }
+        self.sockets.insert(
+            namespace.to_owned(),
+            Socket {
+                auth,
+                connected: false,
+                buffer: VecDeque::new(),
+                acks: Acks::new(self.config.max_pending_acks),
+            },
+        );
+        self.send_connect(namespace);
+        Ok(())
+    }
+
+    /// Leaves `namespace`: DISCONNECT if it is connected or connecting,
+    /// its awaited acks fail, and [`ClientEvent::Disconnect`] with
+    /// [`IO_CLIENT_DISCONNECT`] then [`ClientEvent::Removed`] follow.
+    pub fn leave(&mut self, namespace: &str) {
+        let Some(socket) = self.sockets.remove(namespace) else {
+            return;
+        };
+        self.send_disconnect(namespace);
+        self.drop_socket(namespace, socket, IO_CLIENT_DISCONNECT);
+    }
+
+    /// Emits `event` with `args` on `namespace`, now if it is connected,
+    /// else once it is. With `ack`, the token comes back in
+    /// [`ClientEvent::AckReceived`] or [`ClientEvent::AckFailed`] (after the
+    /// deadline, if any, even while the emit is still buffered).
+    pub fn emit(
+        &mut self,
+        namespace: &str,
+        event: &str,
+        args: &[Value],
+        ack: Option<(T, Option<Instant>)>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let Some(socket) = self.sockets.get_mut(namespace) else {
+            if let Some((token, _)) = ack {
+                self.fail(namespace, token, AckFailure::Disconnected);
+            }
+            return Ok(());
+        };
+        if !socket.connected && socket.buffer.len() >= self.config.max_buffered {
+            if let Some((token, _)) = ack {
+                self.fail(namespace, token, AckFailure::BufferFull);
+            }
+            return Ok(());
+        }
+        let id = match ack {
+            None => None,
+            Some((token, deadline)) => {
+                if socket.acks.len() >= self.config.max_pending_acks {
+                    self.fail(namespace, token, AckFailure::TooManyPending);
+                    return Ok(());
+                }
+                // Deadlines already past expire at the next timer check.
+                let deadline = deadline.map(|d| d.max(now));
+                Some(socket.acks.register(token, deadline)?)
+            }
+        };
+        let packet = match Packet::event_with(Str::from(namespace.to_owned()), event, args, id) {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(token) = id.and_then(|id| socket.acks.resolve(id)) {
+                    self.fail(namespace, token, AckFailure::Disconnected);
+                }
+                return Err(e);
+            }
+        };
+        if socket.connected {
+            self.send(&packet);
+        } else {
+            socket.buffer.push_back((id, packet));
+        }
+        Ok(())
+    }
+
+    /// Answers the server's event `id` on `namespace` with `args` (dropped
+    /// if the namespace is not connected: the server forgot it).
+    pub fn ack(&mut self, namespace: &str, id: u64, args: &[Value]) -> Result<(), Error> {
+        if !self.is_connected(namespace) {
+            return Ok(());
+        }
+        let packet = Packet::ack_with(Str::from(namespace.to_owned()), args, id)?;
+        self.send(&packet);
+        Ok(())
+    }
+
+    /// Closes the client for good: DISCONNECT for every connected
+    /// namespace, every awaited ack fails, every namespace gets
+    /// [`ClientEvent::Disconnect`] ([`IO_CLIENT_DISCONNECT`]) and
+    /// [`ClientEvent::Removed`], then [`ClientEvent::GaveUp`]. The caller
+    /// then closes the Engine.IO connection.
+    pub fn close(&mut self) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        for (namespace, socket) in std::mem::take(&mut self.sockets) {
+            if socket.connected {
+                self.send_disconnect(&namespace);
+            }
+            self.drop_socket(&namespace, socket, IO_CLIENT_DISCONNECT);
+        }
+        self.handshake = None;
+        self.phase = Phase::Done;
+        self.events.push_back(ClientEvent::GaveUp);
+    }
+
+    /// The Engine.IO connection opened at `now`: CONNECT every namespace.
+    pub fn on_open(&mut self, now: Instant) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.phase = Phase::Open;
+        self.attempt = 0;
+        self.decoder = Decoder::new(self.config.decoder);
+        self.handshake = Some(Namespaces::new(
+            NamespacesConfig {
+                version: ProtocolVersion::V5,
+                role: Role::Client,
+                connect_timeout: None,
+                max_namespaces: self.config.max_namespaces,
+            },
+            now,
+        ));
+        let names: Vec<String> = self.sockets.keys().cloned().collect();
+        for name in names {
+            self.send_connect(&name);
+        }
+    }
+
+    /// The Engine.IO connection closed at `now` (or could not be opened)
+    /// for `reason` (the reference client's words: `"transport close"`,
+    /// `"ping timeout"`, `"timeout"`...). Connected namespaces get
+    /// [`ClientEvent::Disconnect`]; if the connection never opened, every
+    /// namespace gets [`ClientEvent::ConnectError`]. Then the reconnection
+    /// policy decides: [`ClientEvent::Reconnect`] after the backoff, or
+    /// [`ClientEvent::GaveUp`].
+    pub fn on_close(&mut self, reason: &'static str, now: Instant) {
+        let was_open = match self.phase {
+            Phase::Open => true,
+            Phase::Connecting => false,
+            Phase::Waiting(_) | Phase::Done => return,
+        };
+        self.handshake = None;
+        self.transmits.clear();
+        if was_open {
+            for (namespace, socket) in &mut self.sockets {
+                if std::mem::take(&mut socket.connected) {
+                    self.events.push_back(ClientEvent::Disconnect {
+                        namespace: namespace.clone(),
+                        reason,
+                    });
+                }
+            }
+        } else {
+            let data = Value::Object(vec![("message".to_owned(), Value::from(reason))]);
+            for namespace in self.sockets.keys() {
+                self.events.push_back(ClientEvent::ConnectError {
+                    namespace: namespace.clone(),
+                    data: data.clone(),
+                });
+            }
+        }
+        if self.config.reconnection.allows(self.attempt) {
+            let delay = self
+                .config
+                .reconnection
+                .backoff
+                .delay_with(self.attempt, self.config.rng.as_mut());
+            self.attempt = self.attempt.saturating_add(1);
+            self.phase = Phase::Waiting(now + delay);
+        } else {
+            for (namespace, socket) in std::mem::take(&mut self.sockets) {
+                self.fail_all(&namespace, socket);
+                self.events.push_back(ClientEvent::Removed { namespace });
+            }
+            self.phase = Phase::Done;
+            self.events.push_back(ClientEvent::GaveUp);
+        }
+    }
+
+    /// A text message arrived. An error is the server's fault: close the
+    /// connection (`"parse error"`).
+    pub fn receive_text(&mut self, text: Bytes, now: Instant) -> Result<(), Error> {
+        match self.decoder.receive_text(text)? {
+            Some(packet) => self.on_packet(packet, now),
+            None => Ok(()),
+        }
+    }
+
+    /// A binary message arrived (an attachment). An error is the server's
+    /// fault: close the connection (`"parse error"`).
+    pub fn receive_binary(&mut self, data: Bytes, now: Instant) -> Result<(), Error> {
+        match self.decoder.receive_binary(data)? {
+            Some(packet) => self.on_packet(packet, now),
+            None => Ok(()),
+        }
+    }
+
+    /// Advances the timers to `now`: acks expire, the backoff ends.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (namespace, socket) in &mut self.sockets {
+            socket.acks.handle_timeout(now);
+            while let Some((id, token)) = socket.acks.poll_expired() {
+                // As the reference: a timed-out emit still buffered is not sent.
+                socket.buffer.retain(|(b, _)| *b != Some(id));
+                expired.push((namespace.clone(), token));
+            }
+        }
+        for (namespace, token) in expired {
+            self.fail(&namespace, token, AckFailure::Timeout);
+        }
+        if let Phase::Waiting(at) = self.phase {
+            if at <= now {
+                self.phase = Phase::Connecting;
+                self.events.push_back(ClientEvent::Reconnect);
+            }
+        }
+    }
+
+    /// When [`Client::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let acks = self
+            .sockets
+            .values()
+            .filter_map(|s| s.acks.poll_timeout())
+            .min();
+        let retry = match self.phase {
+            Phase::Waiting(at) => Some(at),
+            _ => None,
+        };
+        match (acks, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next message to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<ClientEvent<T>> {
+        self.events.pop_front()
+    }
+
+    fn on_packet(&mut self, packet: Packet, _now: Instant) -> Result<(), Error> {
+        let Some(handshake) = self.handshake.as_mut() else {
+            return Ok(());
+        };
+        let received = handshake.on_receive(&packet)?;
+        let name = packet.namespace.as_str().to_owned();
+        match received {
+            Received::Connected => {
+                let sid = packet
+                    .value()
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.get("sid").and_then(Value::as_str).map(str::to_owned))
+                    .unwrap_or_default();
+                let Some(socket) = self.sockets.get_mut(&name) else {
+                    // Left while connecting: the DISCONNECT is on its way.
+                    return Ok(());
+                };
+                socket.connected = true;
+                let buffered: Vec<Packet> = socket.buffer.drain(..).map(|(_, p)| p).collect();
+                self.events.push_back(ClientEvent::Connect {
+                    namespace: name,
+                    sid,
+                });
+                for p in &buffered {
+                    self.send(p);
+                }
+            }
+            Received::Refused => {
+                if let Some(socket) = self.sockets.remove(&name) {
+                    let data = packet.value().ok().flatten().unwrap_or(Value::Null);
+                    self.fail_all(&name, socket);
+                    self.events.push_back(ClientEvent::ConnectError {
+                        namespace: name.clone(),
+                        data,
+                    });
+                    self.events
+                        .push_back(ClientEvent::Removed { namespace: name });
+                }
+            }
+            Received::Disconnected => {
+                if let Some(socket) = self.sockets.remove(&name) {
+                    self.drop_socket(&name, socket, IO_SERVER_DISCONNECT);
+                }
+            }
+            Received::Message if packet.packet_type.is_event() => {
+                if !self.sockets.contains_key(&name) {
+                    return Ok(());
+                }
+                let mut args = match packet.value() {
+                    Ok(Some(Value::Array(items))) => items.into_iter(),
+                    _ => return Ok(()),
+                };
+                let Some(Value::String(event)) = args.next() else {
+                    return Ok(());
+                };
+                self.events.push_back(ClientEvent::Event {
+                    namespace: name,
+                    name: event,
+                    args: args.collect(),
+                    ack_id: packet.ack_id,
+                });
+            }
+            Received::Message => {
+                let Some(socket) = self.sockets.get_mut(&name) else {
+                    return Ok(());
+                };
+                // Unknown, answered or expired ids are ignored, as the reference.
+                if let Some(token) = packet.ack_id.and_then(|id| socket.acks.resolve(id)) {
+                    let args = match packet.value() {
+                        Ok(Some(Value::Array(items))) => items,
+                        _ => Vec::new(),
+                    };
+                    self.events.push_back(ClientEvent::AckReceived {
+                        namespace: name,
+                        token,
+                        args,
+                    });
+                }
+            }
+            // A server does not ask a client to join; late refusals and
+            // packets of other namespaces need nothing.
+            Received::ConnectRequest | Received::Ignored => {}
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, packet: &Packet) {
+        let wire = packet.encode();
+        self.transmits.push_back(Transmit::Text(wire.text));
+        self.transmits
+            .extend(wire.attachments.into_iter().map(Transmit::Binary));
+    }
+
+    fn send_connect(&mut self, namespace: &str) {
+        let Some(handshake) = self.handshake.as_mut() else {
+            return;
+        };
+        let auth = self
+            .sockets
+            .get(namespace)
+            .and_then(|s| s.auth.as_ref())
+            .map(|a| a.encode().0);
+        let Ok(packet) = Packet::connect(Str::from(namespace.to_owned()), auth) else {
+            return;
+        };
+        if handshake.on_send(&packet).is_ok() {
+            self.send(&packet);
+        }
+    }
+
+    fn send_disconnect(&mut self, namespace: &str) {
+        let Some(handshake) = self.handshake.as_mut() else {
+            return;
+        };
+        if handshake.state(namespace).is_none() {
+            return;
+        }
+        if let Ok(packet) = Packet::disconnect(Str::from(namespace.to_owned())) {
+            if handshake.on_send(&packet).is_ok() {
+                self.send(&packet);
+            }
+        }
+    }
+
+    /// Ends a namespace that was removed from `sockets`.
+    fn drop_socket(&mut self, namespace: &str, socket: Socket<T>, reason: &'static str) {
+        self.fail_all(namespace, socket);
+        self.events.push_back(ClientEvent::Disconnect {
+            namespace: namespace.to_owned(),
+            reason,
+        });
+        self.events.push_back(ClientEvent::Removed {
+            namespace: namespace.to_owned(),
+        });
+    }
+
+    fn fail_all(&mut self, namespace: &str, mut socket: Socket<T>) {
+        for (_, token) in socket.acks.clear() {
+            self.fail(namespace, token, AckFailure::Disconnected);
+        }
+    }
+
+    fn fail(&mut self, namespace: &str, token: T, failure: AckFailure) {
+        self.events.push_back(ClientEvent::AckFailed {
+            namespace: namespace.to_owned(),
+            token,
+            failure,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,775 @@
+//! The Socket.IO server as one sans-IO machine: every connection (one per
+//! Engine.IO session) with its packet decoder, namespace handshake and
+//! sockets, every namespace in use with its rooms, the acks each socket
+//! awaits and all their timers.
+//!
+//! It decides everything the protocol decides: how a v4 connection gets
+//! its default namespace, what answers a CONNECT (the `sid`, or a
+//! CONNECT_ERROR whose `data` only v5 carries), which packets are ignored
+//! and which end the connection, when the connect timeout closes a
+//! connection, which sockets a broadcast reaches, and the reason every
+//! disconnection is reported with. What it leaves to its caller is what an
+//! application decides: which namespaces exist, whether a CONNECT is
+//! accepted (middleware), and what to do with events.
+//!
+//! The verbs are those of the other machines of duplex:
+//!
+//! * input: [`Server::open`], [`Server::receive_text`] and
+//!   [`Server::receive_binary`] for the messages of a session,
+//!   [`Server::closed`] when the session is gone;
+//! * commands: [`Server::accept`], [`Server::reject`], [`Server::send`],
+//!   [`Server::emit_with_ack`], [`Server::broadcast`], [`Server::join`],
+//!   [`Server::leave`], [`Server::disconnect`], [`Server::close`];
+//! * output: [`Server::poll_event`] (plain [`ServerEvent`]s) and
+//!   [`Server::poll_transmit`] (packets to send, sessions to close);
+//! * time: [`Server::poll_timeout`] and [`Server::handle_timeout`].
+//!
+//! ```
+//! use std::time::Instant;
+//! use bytes::Bytes;
+//! use duplex_socketio::ProtocolVersion;
+//! use duplex_socketio::server::{Server, ServerConfig, ServerEvent, Transmit};
+//!
+//! let now = Instant::now();
+//! let mut server: Server<&str, ()> = Server::new(ServerConfig::default());
+//! server.open("session-1", ProtocolVersion::V5, now);
+//! server.receive_text(&"session-1", Bytes::from_static(b"0"));
+//! let Some(ServerEvent::ConnectRequest { session, namespace, .. }) = server.poll_event() else {
+//!     panic!("a CONNECT asks to join");
+//! };
+//! let sid = server.accept(&session, &namespace).unwrap();
+//! let Some(Transmit::Packet { packet, .. }) = server.poll_transmit() else {
+//!     panic!("the answer");
+//! };
+//! assert_eq!(packet.text, format!(r#"0{{"sid":"{sid}"}}"#));
+//!
+//! server.receive_text(&"session-1", Bytes::from_static(br#"2["hello","world"]"#));
+//! let Some(ServerEvent::Event { name, args, .. }) = server.poll_event() else {
+//!     panic!("an event");
+//! };
+//! assert_eq!((name.as_str(), args), ("hello", vec!["world".into()]));
+//! ```
+
+mod timers;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::Rng;
+
+use crate::{
+    Acks, Broadcast, DEFAULT_NAMESPACE, Decoder, DecoderConfig, Error, Namespaces,
+    NamespacesConfig, NamespacesEvent, Packet, ProtocolVersion, Received, Role, Rooms, Str, Value,
+};
+use timers::Timers;
+
+pub use types::{AckFailure, DisconnectReason, ServerConfig, ServerEvent, SocketId, Transmit};
+
+/// The message of the CONNECT_ERROR that answers a CONNECT for a namespace
+/// the server does not have (the reference's text).
+pub const INVALID_NAMESPACE: &str = "Invalid namespace";
+
+/// The Socket.IO revision an Engine.IO connection of protocol `engineio`
+/// carries: v4 over Engine.IO 3 (and older), v5 over Engine.IO 4.
+pub fn version_for_engineio(engineio: u8) -> ProtocolVersion {
+    if engineio <= 3 {
+        ProtocolVersion::V4
+    } else {
+        ProtocolVersion::V5
+    }
+}
+
+/// One socket: a connection's membership of one namespace.
+#[derive(Debug)]
+struct SocketState<T> {
+    id: SocketId,
+    acks: Acks<T>,
+}
+
+/// One Engine.IO session carrying Socket.IO.
+#[derive(Debug)]
+struct Connection<T> {
+    decoder: Decoder,
+    namespaces: Namespaces,
+    sockets: HashMap<String, SocketState<T>>,
+    version: ProtocolVersion,
+    /// Why the server is closing it, once it decided to.
+    closing: Option<DisconnectReason>,
+    /// v4: the default namespace, granted on the wire at open, still has
+    /// no socket and no answer from the caller.
+    implicit_pending: bool,
+}
+
+impl<T> Connection<T> {
+    fn deadline(&self) -> Option<Instant> {
+        self.sockets
+            .values()
+            .filter_map(|s| s.acks.poll_timeout())
+            .chain(self.namespaces.poll_timeout())
+            .min()
+    }
+
+    /// The namespace a packet is for (v4 namespaces may carry a query).
+    fn namespace_of(&self, packet: &Packet) -> String {
+        match self.version {
+            ProtocolVersion::V4 => packet.namespace_and_query().0.to_owned(),
+            ProtocolVersion::V5 => packet.namespace.as_str().to_owned(),
+        }
+    }
+}
+
+/// A namespace with at least one socket: its rooms, and the connection of
+/// each socket.
+#[derive(Debug)]
+struct Space<K> {
+    rooms: Rooms<SocketId>,
+    sockets: HashMap<SocketId, K>,
+}
+
+/// The Socket.IO server machine over any number of Engine.IO sessions,
+/// each named by the caller's key `K`; `T` is the caller's token for an
+/// awaited ack.
+///
+/// See the [module documentation](self) for the verbs. Every call may
+/// queue events and transmits: drain [`Server::poll_event`] and
+/// [`Server::poll_transmit`] after each, and re-read
+/// [`Server::poll_timeout`].
+pub struct Server<K, T> {
+    config: ServerConfig,
+    connections: HashMap<K, Connection<T>>,
+    spaces: HashMap<String, Space<K>>,
+    timers: Timers<K>,
+    events: VecDeque<ServerEvent<K, T>>,
+    transmits: VecDeque<Transmit<K>>,
+}
+
+impl<K, T> std::fmt::Debug for Server<K, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .field("connections", &self.connections.len())
+            .field("namespaces", &self.spaces.len())
+            .field("events", &self.events.len())
+            .field("transmits", &self.transmits.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
+    /// A server with no connection yet.
+    pub fn new(config: ServerConfig) -> Self {
+        Self {
+            config,
+            connections: HashMap::new(),
+            spaces: HashMap::new(),
+            timers: Timers::default(),
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Number of connections (Engine.IO sessions carrying Socket.IO).
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    // ---- input --------------------------------------------------------
+
+    /// An Engine.IO session opened at `now`, speaking Socket.IO `version`
+    /// (see [`version_for_engineio`]). Its connect timeout starts; in v4
+    /// the default namespace is granted at once (`0` is sent) and comes out
+    /// as an implicit [`ServerEvent::ConnectRequest`].
+    pub fn open(&mut self, session: K, version: ProtocolVersion, now: Instant) {
+        let mut namespaces = Namespaces::new(
+            NamespacesConfig {
+                version,
+                role: Role::Server,
+                connect_timeout: self.config.connect_timeout,
+                max_namespaces: self.config.max_namespaces,
+            },
+            now,
+        );
+        let implicit = namespaces.poll_transmit();
+        let connection = Connection {
+            decoder: Decoder::new(DecoderConfig {
+                version,
+                max_attachments: self.config.max_attachments,
+                max_attachment_bytes: self.config.max_attachment_bytes,
+            }),
+            namespaces,
+            sockets: HashMap::new(),
+            version,
+            closing: None,
+            implicit_pending: implicit.is_some(),
+        };
+        if let Some(old) = self.connections.insert(session.clone(), connection) {
+            // A key reused while still open: the old connection is gone.
+            self.drop_sockets(&session, old, DisconnectReason::TransportClose);
+        }
+        if let Some(packet) = implicit {
+            self.transmits.push_back(Transmit::Packet {
+                session: session.clone(),
+                packet: packet.encode(),
+            });
+            self.events.push_back(ServerEvent::ConnectRequest {
+                session: session.clone(),
+                namespace: DEFAULT_NAMESPACE.to_owned(),
+                auth: Value::Object(Vec::new()),
+                implicit: true,
+            });
+        }
+        self.reschedule(&session);
+    }
+
+    /// A text message of `session`. Unknown sessions are ignored.
+    pub fn receive_text(&mut self, session: &K, text: Bytes) {
+        let Some(conn) = self.connections.get_mut(session) else {
+            return;
+        };
+        let decoded = conn.decoder.receive_text(text);
+        self.on_decoded(session, decoded);
+    }
+
+    /// A binary message of `session` (an attachment). Unknown sessions are
+    /// ignored.
+    pub fn receive_binary(&mut self, session: &K, data: Bytes) {
+        let Some(conn) = self.connections.get_mut(session) else {
+            return;
+        };
+        let decoded = conn.decoder.receive_binary(data);
+        self.on_decoded(session, decoded);
+    }
+
+    /// The Engine.IO session is gone, for `reason` as the transport saw it.
+    /// Every socket of it disconnects, with the reason the server closed it
+    /// for if it did ([`Server::close`]), else `reason`.
+    pub fn closed(&mut self, session: &K, reason: DisconnectReason) {
+        self.timers.set(session, None);
+        let Some(conn) = self.connections.remove(session) else {
+            return;
+        };
+        let reason = conn.closing.unwrap_or(reason);
+        self.drop_sockets(session, conn, reason);
+    }
+
+    fn on_decoded(&mut self, session: &K, decoded: Result<Option<Packet>, Error>) {
+        match decoded {
+            Ok(None) => {}
+            Ok(Some(packet)) => self.on_packet(session, packet),
+            Err(_) => self.close(session, DisconnectReason::ParseError),
+        }
+        self.reschedule(session);
+    }
+
+    fn on_packet(&mut self, session: &K, packet: Packet) {
+        let Some(conn) = self.connections.get_mut(session) else {
+            return;
+        };
+        let Ok(received) = conn.namespaces.on_receive(&packet) else {
+            // A second CONNECT, or too many namespaces: the reference
+            // closes on what its parser refuses.
+            return self.close(session, DisconnectReason::ParseError);
+        };
+        let namespace = conn.namespace_of(&packet);
+        match received {
+            Received::ConnectRequest => {
+                let auth = match packet.value() {
+                    Ok(Some(v)) => v,
+                    Ok(None) => Value::Object(Vec::new()),
+                    Err(_) => return self.close(session, DisconnectReason::ParseError),
+                };
+                self.events.push_back(ServerEvent::ConnectRequest {
+                    session: session.clone(),
+                    namespace,
+                    auth,
+                    implicit: false,
+                });
+            }
+            Received::Disconnected => {
+                if namespace == DEFAULT_NAMESPACE {
+                    conn.implicit_pending = false;
+                }
+                self.remove_socket(
+                    session,
+                    &namespace,
+                    DisconnectReason::ClientNamespaceDisconnect,
+                );
+            }
+            Received::Message if packet.packet_type.is_event() => {
+                self.on_event(session, namespace, packet);
+            }
+            Received::Message => {
+                let Some(state) = conn.sockets.get_mut(&namespace) else {
+                    return;
+                };
+                // Unknown, answered or expired ids are ignored, as the reference does.
+                let Some(token) = packet.ack_id.and_then(|id| state.acks.resolve(id)) else {
+                    return;
+                };
+                let args = match packet.value() {
+                    Ok(Some(Value::Array(items))) => items,
+                    _ => Vec::new(),
+                };
+                self.events.push_back(ServerEvent::Ack {
+                    token,
+                    result: Ok(args),
+                });
+            }
+            Received::Connected | Received::Refused | Received::Ignored => {}
+        }
+    }
+
+    fn on_event(&mut self, session: &K, namespace: String, packet: Packet) {
+        let mut args = match packet.value() {
+            Ok(Some(Value::Array(items))) => items,
+            _ => return self.close(session, DisconnectReason::ParseError),
+        };
+        let name = match args.first() {
+            Some(Value::String(name)) => name.clone(),
+            _ => return self.close(session, DisconnectReason::ParseError),
+        };
+        args.remove(0);
+        let Some(socket) = self
+            .connections
+            .get(session)
+            .and_then(|c| c.sockets.get(&namespace))
+            .map(|s| s.id.clone())
+        else {
+            // Connected on the wire but never accepted (v4's default
+            // namespace left unanswered): nobody to hand it to.
+            return;
+        };
+        self.events.push_back(ServerEvent::Event {
+            session: session.clone(),
+            namespace,
+            socket,
+            name,
+            args,
+            ack_id: packet.ack_id,
+        });
+    }
+
+    // ---- commands -----------------------------------------------------
+
+    /// Grants a [`ServerEvent::ConnectRequest`]: queues the answer (`{"sid"}`
+    /// in v5, an empty CONNECT in v4; nothing for v4's implicit default
+    /// namespace, already granted) and creates the socket, in no room but
+    /// the one named by its id. Returns the socket's id.
+    ///
+    /// [`Error::InvalidState`] if no request for `namespace` awaits an answer.
+    pub fn accept(&mut self, session: &K, namespace: &str) -> Result<SocketId, Error> {
+        let id = self.fresh_id();
+        let conn = self
+            .connections
+            .get_mut(session)
+            .ok_or(Error::InvalidState)?;
+        if conn.implicit_pending && namespace == DEFAULT_NAMESPACE {
+            conn.implicit_pending = false;
+        } else {
+            let answer = conn.namespaces.accept(namespace, id.as_str())?;
+            self.transmits.push_back(Transmit::Packet {
+                session: session.clone(),
+                packet: answer.encode(),
+            });
+        }
+        conn.sockets.insert(
+            namespace.to_owned(),
+            SocketState {
+                id: id.clone(),
+                acks: Acks::new(self.config.max_pending_acks),
+            },
+        );
+        let space = self
+            .spaces
+            .entry(namespace.to_owned())
+            .or_insert_with(|| Space {
+                rooms: Rooms::new(),
+                sockets: HashMap::new(),
+            });
+        space.sockets.insert(id.clone(), session.clone());
+        space.rooms.add_socket(id.clone());
+        // As the reference: every socket is in a room named by its id.
+        space.rooms.join(id.clone(), id.as_str());
+        Ok(id)
+    }
+
+    /// Refuses a [`ServerEvent::ConnectRequest`] (or a CONNECT for a
+    /// namespace that does not exist: use [`INVALID_NAMESPACE`] as the
+    /// message) with a CONNECT_ERROR: `{"message","data"}` in v5, the
+    /// message alone in v4, whose ERROR packet has no room for `data`.
+    /// Refusing v4's implicit default namespace sends the ERROR and
+    /// forgets the namespace.
+    pub fn reject(
+        &mut self,
+        session: &K,
+        namespace: &str,
+        message: &str,
+        data: Option<&serde_json::Value>,
+    ) -> Result<(), Error> {
+        let conn = self
+            .connections
+            .get_mut(session)
+            .ok_or(Error::InvalidState)?;
+        let packet = connect_error_packet(namespace, message, data, conn.version)?;
+        if conn.implicit_pending && namespace == DEFAULT_NAMESPACE {
+            conn.implicit_pending = false;
+            // Granted on the wire at open: the ERROR takes it back.
+            conn.namespaces
+                .on_send(&Packet::disconnect(Str::from_static(DEFAULT_NAMESPACE))?)?;
+        } else {
+            conn.namespaces.on_send(&packet)?;
+        }
+        self.transmits.push_back(Transmit::Packet {
+            session: session.clone(),
+            packet: packet.encode(),
+        });
+        Ok(())
+    }
+
+    /// Queues an event or ack `packet` for a connected namespace of
+    /// `session` ([`Error::InvalidState`] otherwise, or for any other type
+    /// of packet: the handshake is the machine's).
+    pub fn send(&mut self, session: &K, packet: &Packet) -> Result<(), Error> {
+        if !(packet.packet_type.is_event() || packet.packet_type.is_ack()) {
+            return Err(Error::InvalidState);
+        }
+        let conn = self
+            .connections
+            .get_mut(session)
+            .ok_or(Error::InvalidState)?;
+        conn.namespaces.on_send(packet)?;
+        self.transmits.push_back(Transmit::Packet {
+            session: session.clone(),
+            packet: packet.encode(),
+        });
+        Ok(())
+    }
+
+    /// Queues `event` with `args` asking for an ack; the outcome comes out
+    /// as a [`ServerEvent::Ack`] with `token`: the client's answer, or a
+    /// failure at `deadline` or when the socket disconnects. Returns the
+    /// ack id; on error the token comes back.
+    pub fn emit_with_ack(
+        &mut self,
+        session: &K,
+        namespace: &str,
+        event: &str,
+        args: &[Value],
+        deadline: Option<Instant>,
+        token: T,
+    ) -> Result<u64, (Error, T)> {
+        let Some(conn) = self.connections.get_mut(session) else {
+            return Err((Error::InvalidState, token));
+        };
+        let Some(state) = conn.sockets.get_mut(namespace) else {
+            return Err((Error::InvalidState, token));
+        };
+        let packet = match Packet::event_with(Str::from(namespace.to_owned()), event, args, None) {
+            Ok(p) => p,
+            Err(e) => return Err((e, token)),
+        };
+        // Checked before the ack is parked, so that a refusal leaves nothing behind.
+        if let Err(e) = conn.namespaces.on_send(&packet) {
+            return Err((e, token));
+        }
+        let id = state.acks.try_register(token, deadline)?;
+        let packet = Packet {
+            ack_id: Some(id),
+            ..packet
+        };
+        self.transmits.push_back(Transmit::Packet {
+            session: session.clone(),
+            packet: packet.encode(),
+        });
+        self.reschedule(session);
+        Ok(id)
+    }
+
+    /// Takes back the token of an awaited ack (the event could not be
+    /// written after all); no [`ServerEvent::Ack`] will come for it.
+    pub fn cancel_ack(&mut self, session: &K, namespace: &str, id: u64) -> Option<T> {
+        let token = self
+            .connections
+            .get_mut(session)?
+            .sockets
+            .get_mut(namespace)?
+            .acks
+            .resolve(id);
+        self.reschedule(session);
+        token
+    }
+
+    /// Queues `packet` (an event, encoded once) for every socket of
+    /// `namespace` that `target` reaches; returns how many.
+    pub fn broadcast(
+        &mut self,
+        namespace: &str,
+        target: &Broadcast<SocketId>,
+        packet: &Packet,
+    ) -> usize {
+        let Some(space) = self.spaces.get(namespace) else {
+            return 0;
+        };
+        let encoded = packet.encode();
+        let before = self.transmits.len();
+        for socket in space.rooms.recipients(target) {
+            if let Some(session) = space.sockets.get(socket) {
+                self.transmits.push_back(Transmit::Packet {
+                    session: session.clone(),
+                    packet: encoded.clone(),
+                });
+            }
+        }
+        self.transmits.len() - before
+    }
+
+    /// Puts `socket` of `namespace` in each of `rooms` (nothing if it is
+    /// not connected).
+    pub fn join<R: Into<String>>(
+        &mut self,
+        namespace: &str,
+        socket: &SocketId,
+        rooms: impl IntoIterator<Item = R>,
+    ) {
+        if let Some(space) = self.spaces.get_mut(namespace) {
+            if space.sockets.contains_key(socket) {
+                for room in rooms {
+                    space.rooms.join(socket.clone(), room);
+                }
+            }
+        }
+    }
+
+    /// Takes `socket` of `namespace` out of `room`.
+    pub fn leave(&mut self, namespace: &str, socket: &SocketId, room: &str) {
+        if let Some(space) = self.spaces.get_mut(namespace) {
+            space.rooms.leave(socket, room);
+        }
+    }
+
+    /// The server makes `session` leave `namespace`: DISCONNECT to the
+    /// client, then [`ServerEvent::Disconnect`] with
+    /// [`DisconnectReason::ServerNamespaceDisconnect`]. The connection and
+    /// its other namespaces stay.
+    pub fn disconnect(&mut self, session: &K, namespace: &str) {
+        let Some(conn) = self.connections.get_mut(session) else {
+            return;
+        };
+        if let Ok(packet) = Packet::disconnect(Str::from(namespace.to_owned())) {
+            if conn.namespaces.on_send(&packet).is_ok() {
+                self.transmits.push_back(Transmit::Packet {
+                    session: session.clone(),
+                    packet: packet.encode(),
+                });
+            }
+        }
+        if namespace == DEFAULT_NAMESPACE {
+            conn.implicit_pending = false;
+        }
+        self.remove_socket(
+            session,
+            namespace,
+            DisconnectReason::ServerNamespaceDisconnect,
+        );
+        self.reschedule(session);
+    }
+
+    /// Closes the whole connection from the server: queues
+    /// [`Transmit::Close`]; its sockets disconnect with `reason` once the
+    /// session is reported [`Server::closed`]. The first reason given wins.
+    pub fn close(&mut self, session: &K, reason: DisconnectReason) {
+        let Some(conn) = self.connections.get_mut(session) else {
+            return;
+        };
+        if conn.closing.is_none() {
+            conn.closing = Some(reason);
+            self.transmits.push_back(Transmit::Close {
+                session: session.clone(),
+            });
+        }
+    }
+
+    // ---- queries ------------------------------------------------------
+
+    /// The sockets of `namespace` that `target` reaches.
+    pub fn recipients(&self, namespace: &str, target: &Broadcast<SocketId>) -> Vec<SocketId> {
+        self.spaces
+            .get(namespace)
+            .map(|space| space.rooms.recipients(target).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The connection of `socket` in `namespace`.
+    pub fn session_of(&self, namespace: &str, socket: &SocketId) -> Option<&K> {
+        self.spaces.get(namespace)?.sockets.get(socket)
+    }
+
+    /// The socket of `session` in `namespace`, if connected.
+    pub fn socket_id(&self, session: &K, namespace: &str) -> Option<&SocketId> {
+        Some(&self.connections.get(session)?.sockets.get(namespace)?.id)
+    }
+
+    /// Whether `socket` is still `session`'s socket in `namespace`.
+    pub fn is_connected(&self, session: &K, namespace: &str, socket: &SocketId) -> bool {
+        self.socket_id(session, namespace) == Some(socket)
+    }
+
+    /// The rooms `socket` of `namespace` is in (including the one named by
+    /// its id), sorted.
+    pub fn rooms_of(&self, namespace: &str, socket: &SocketId) -> Vec<String> {
+        let mut rooms: Vec<String> = self
+            .spaces
+            .get(namespace)
+            .map(|s| s.rooms.rooms_of(socket).map(str::to_owned).collect())
+            .unwrap_or_default();
+        rooms.sort();
+        rooms
+    }
+
+    // ---- output and time ----------------------------------------------
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ServerEvent<K, T>> {
+        self.events.pop_front()
+    }
+
+    /// The next packet to send or session to close.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<K>> {
+        self.transmits.pop_front()
+    }
+
+    /// When [`Server::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Advances the timers to `now`: expired acks fail with
+    /// [`AckFailure::Timeout`], and a connection that joined no namespace
+    /// within the connect timeout is closed
+    /// ([`DisconnectReason::ForcedServerClose`]).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for session in self.timers.take_due(now) {
+            let Some(conn) = self.connections.get_mut(&session) else {
+                continue;
+            };
+            conn.namespaces.handle_timeout(now);
+            let mut namespaces: Vec<&String> = conn.sockets.keys().collect();
+            namespaces.sort();
+            let namespaces: Vec<String> = namespaces.into_iter().cloned().collect();
+            for namespace in namespaces {
+                if let Some(state) = conn.sockets.get_mut(&namespace) {
+                    state.acks.handle_timeout(now);
+                    while let Some((_, token)) = state.acks.poll_expired() {
+                        self.events.push_back(ServerEvent::Ack {
+                            token,
+                            result: Err(AckFailure::Timeout),
+                        });
+                    }
+                }
+            }
+            if conn.namespaces.poll_event() == Some(NamespacesEvent::ConnectTimeout) {
+                self.close(&session, DisconnectReason::ForcedServerClose);
+            }
+            self.reschedule(&session);
+        }
+    }
+
+    // ---- internals ----------------------------------------------------
+
+    fn reschedule(&mut self, session: &K) {
+        let at = self.connections.get(session).and_then(Connection::deadline);
+        self.timers.set(session, at);
+    }
+
+    /// A socket id not in use: 20 random alphanumeric characters.
+    fn fresh_id(&mut self) -> SocketId {
+        loop {
+            let id: String = (0..20)
+                .map(|_| char::from(self.config.rng.sample(rand::distr::Alphanumeric)))
+                .collect();
+            let id = SocketId::from(id);
+            if !self.spaces.values().any(|s| s.sockets.contains_key(&id)) {
+                return id;
+            }
+        }
+    }
+
+    /// Forgets a socket: its acks fail, then it disconnects with `reason`.
+    fn remove_socket(&mut self, session: &K, namespace: &str, reason: DisconnectReason) {
+        let Some(state) = self
+            .connections
+            .get_mut(session)
+            .and_then(|c| c.sockets.remove(namespace))
+        else {
+            return;
+        };
+        self.drop_socket(session, namespace.to_owned(), state, reason);
+    }
+
+    fn drop_sockets(&mut self, session: &K, conn: Connection<T>, reason: DisconnectReason) {
+        let mut sockets: Vec<(String, SocketState<T>)> = conn.sockets.into_iter().collect();
+        sockets.sort_by(|a, b| a.0.cmp(&b.0));
+        for (namespace, state) in sockets {
+            self.drop_socket(session, namespace, state, reason);
+        }
+    }
+
+    fn drop_socket(
+        &mut self,
+        session: &K,
+        namespace: String,
+        mut state: SocketState<T>,
+        reason: DisconnectReason,
+    ) {
+        for (_, token) in state.acks.clear() {
+            self.events.push_back(ServerEvent::Ack {
+                token,
+                result: Err(AckFailure::Disconnected),
+            });
+        }
+        if let Some(space) = self.spaces.get_mut(&namespace) {
+            space.sockets.remove(&state.id);
+            space.rooms.remove_socket(&state.id);
+            if space.sockets.is_empty() {
+                // Dynamic namespaces come and go; an empty one costs nothing to recreate.
+                self.spaces.remove(&namespace);
+            }
+        }
+        self.events.push_back(ServerEvent::Disconnect {
+            session: session.clone(),
+            namespace,
+            socket: state.id,
+            reason,
+        });
+    }
+}
+
+/// The CONNECT_ERROR refusing `namespace`: v5 carries `data` next to the
+/// message, v4's ERROR packet the message alone.
+fn connect_error_packet(
+    namespace: &str,
+    message: &str,
+    data: Option<&serde_json::Value>,
+    version: ProtocolVersion,
+) -> Result<Packet, Error> {
+    let mut packet = Packet::connect_error(Str::from(namespace.to_owned()), message, version)?;
+    if let Some(data) = data.filter(|_| version == ProtocolVersion::V5) {
+        let mut object = serde_json::Map::new();
+        object.insert("message".into(), serde_json::Value::from(message));
+        object.insert("data".into(), data.clone());
+        let json = serde_json::to_vec(&object).map_err(Error::Serialize)?;
+        packet.data = Some(Str::from_utf8(Bytes::from(json))?);
+    }
+    Ok(packet)
+}

@@ -1,0 +1,233 @@
+//! The plain data the server machine takes and gives: its configuration,
+//! socket ids, disconnect reasons, events and transmits.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+use crate::{EncodedPacket, Value};
+
+/// Settings of a [`Server`](super::Server), defaulted as the reference
+/// server's options.
+pub struct ServerConfig {
+    /// `connectTimeout`: a connection that joins no namespace within it is
+    /// closed. Default 45 s; `None` never times out.
+    pub connect_timeout: Option<Duration>,
+    /// Most namespaces one connection may join (or ask to join) at once.
+    /// Default 64.
+    pub max_namespaces: usize,
+    /// Most acks one socket may await at once. Default 1024.
+    pub max_pending_acks: usize,
+    /// Most binary attachments in one packet. Default 10 (the reference
+    /// parser's `maxAttachments`).
+    pub max_attachments: usize,
+    /// Most bytes the attachments of one packet may add up to. Default
+    /// 10,000,000.
+    pub max_attachment_bytes: usize,
+    /// Where socket ids come from. Default: seeded from the OS generator.
+    pub rng: Box<dyn RngCore + Send>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let decoder = crate::DecoderConfig::default();
+        Self {
+            connect_timeout: Some(Duration::from_secs(45)),
+            max_namespaces: 64,
+            max_pending_acks: 1024,
+            max_attachments: decoder.max_attachments,
+            max_attachment_bytes: decoder.max_attachment_bytes,
+            rng: Box::new(StdRng::from_os_rng()),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The same settings with socket ids drawn from `rng` (a seeded one
+    /// makes tests deterministic).
+    pub fn with_rng(mut self, rng: impl RngCore + Send + 'static) -> Self {
+        self.rng = Box::new(rng);
+        self
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_namespaces", &self.max_namespaces)
+            .field("max_pending_acks", &self.max_pending_acks)
+            .field("max_attachments", &self.max_attachments)
+            .field("max_attachment_bytes", &self.max_attachment_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A socket's id: the `sid` of its namespace's CONNECT answer, unique among
+/// the sockets of the server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketId(Arc<str>);
+
+impl SocketId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SocketId {
+    fn from(s: String) -> Self {
+        Self(Arc::from(s))
+    }
+}
+
+impl From<&str> for SocketId {
+    fn from(s: &str) -> Self {
+        Self(Arc::from(s))
+    }
+}
+
+impl fmt::Display for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a socket disconnected, with the reference's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The transport closed (the client went away, or sent an Engine.IO close).
+    TransportClose,
+    /// The transport failed.
+    TransportError,
+    /// The client did not answer pings.
+    PingTimeout,
+    /// The client sent something that does not parse.
+    ParseError,
+    /// The client left the namespace.
+    ClientNamespaceDisconnect,
+    /// The server made the socket leave the namespace.
+    ServerNamespaceDisconnect,
+    /// The server closed the connection.
+    ServerShuttingDown,
+    /// The server closed the connection (connect timeout, application close).
+    ForcedServerClose,
+}
+
+impl DisconnectReason {
+    /// The reference's text for the reason (`"transport close"`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TransportClose => "transport close",
+            Self::TransportError => "transport error",
+            Self::PingTimeout => "ping timeout",
+            Self::ParseError => "parse error",
+            Self::ClientNamespaceDisconnect => "client namespace disconnect",
+            Self::ServerNamespaceDisconnect => "server namespace disconnect",
+            Self::ServerShuttingDown => "server shutting down",
+            Self::ForcedServerClose => "forced server close",
+        }
+    }
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an awaited ack will never come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AckFailure {
+    /// Its deadline passed first.
+    Timeout,
+    /// The socket disconnected first.
+    Disconnected,
+}
+
+/// What the server machine reports, in the order it happened.
+///
+/// `K` is the caller's session key (the Engine.IO session id), `T` the
+/// caller's token for an awaited ack (a callback, a channel...).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent<K, T> {
+    /// A client asks to join `namespace`. Answer with
+    /// [`Server::accept`](super::Server::accept) or
+    /// [`Server::reject`](super::Server::reject) before feeding the
+    /// session's next message: until then the namespace's packets are
+    /// ignored, as the reference ignores packets for a namespace not joined.
+    ConnectRequest {
+        /// The connection.
+        session: K,
+        /// The namespace, without a v4 query.
+        namespace: String,
+        /// The CONNECT packet's payload (`{}` without one).
+        auth: Value,
+        /// v4's default namespace, already granted on the wire when the
+        /// connection opened: `accept` only registers its socket. Left
+        /// unanswered, its packets are ignored.
+        implicit: bool,
+    },
+    /// An event from the client on a connected socket.
+    Event {
+        /// The connection.
+        session: K,
+        /// The namespace.
+        namespace: String,
+        /// The socket.
+        socket: SocketId,
+        /// The event's name.
+        name: String,
+        /// The arguments after the name, binary attachments in place.
+        args: Vec<Value>,
+        /// The id to acknowledge with, if the client asked for an ack
+        /// (answer with [`Packet::ack_with`](crate::Packet::ack_with) and
+        /// [`Server::send`](super::Server::send)).
+        ack_id: Option<u64>,
+    },
+    /// The outcome of an ack the server awaited
+    /// ([`Server::emit_with_ack`](super::Server::emit_with_ack)).
+    Ack {
+        /// The token given with the event.
+        token: T,
+        /// The client's ack arguments, or why none will come.
+        result: Result<Vec<Value>, AckFailure>,
+    },
+    /// A socket left its namespace. Its awaited acks have been reported
+    /// failed just before.
+    Disconnect {
+        /// The connection.
+        session: K,
+        /// The namespace.
+        namespace: String,
+        /// The socket.
+        socket: SocketId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+/// What the server machine wants done on the Engine.IO sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transmit<K> {
+    /// Send the packet on `session`: its text as one Engine.IO text
+    /// message, then each attachment as one binary message, all or none (a
+    /// text packet whose attachments were refused would make the client
+    /// read the next packet as an attachment).
+    Packet {
+        /// The connection.
+        session: K,
+        /// The encoded packet (broadcasts share its bytes).
+        packet: EncodedPacket,
+    },
+    /// Close the Engine.IO session; report it back with
+    /// [`Server::closed`](super::Server::closed) once closed.
+    Close {
+        /// The connection.
+        session: K,
+    },
+}
