@@ -224,6 +224,26 @@ impl Connection {
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.drop_consumed();
+        if self.takes_single_frames() {
+            // The small whole message: checked and unmasked in place by the
+            // borrowed path's code, then cut out once.
+            if let Some((header, header_len)) = self.decoder.peek_short_data(&self.read_buf) {
+                match self.take_single_frame(header, header_len) {
+                    Ok(Some((opcode, start, end))) => {
+                        self.read_pos = 0;
+                        let mut payload = self.read_buf.split_to(end).freeze();
+                        bytes::Buf::advance(&mut payload, start);
+                        return Some(Event::Message(if opcode == OpCode::Text {
+                            Message::Text(Utf8Bytes::from_validated(payload))
+                        } else {
+                            Message::Binary(payload)
+                        }));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Some(self.fail(e)),
+                }
+            }
+        }
         loop {
             if self.received_close || self.failed {
                 // Nothing after a close frame, or after a failure, is read

@@ -75,7 +75,7 @@ impl Connection {
     /// stands: no message or frame in progress, nothing ended, and
     /// messages assembled.
     #[inline(always)]
-    fn takes_single_frames(&self) -> bool {
+    pub(super) fn takes_single_frames(&self) -> bool {
         !(self.received_close
             || self.failed
             || self.incoming.is_some()
@@ -112,7 +112,7 @@ impl Connection {
     /// message limit, unmasks it in place, checks its UTF-8 and returns its
     /// kind and where its payload lies in the read buffer.
     #[inline(always)]
-    fn take_single_frame(
+    pub(super) fn take_single_frame(
         &mut self,
         header: FrameHeader,
         header_len: usize,
