@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("socketio_client", socketio::client),
     ("stomp_frame", stomp::frame),
     ("stomp_server", stomp::server),
+    ("stomp_client_session", stomp::client_session),
     ("polling_engineio", polling::engineio),
     ("polling_sockjs", polling::sockjs),
     ("polling_sse", polling::sse),
