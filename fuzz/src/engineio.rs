@@ -241,7 +241,11 @@ pub fn client_session(data: &[u8]) {
                 }
             }
             10 => {
-                let text = String::from_utf8_lossy(input.sized()).into_owned();
+                // A v4 polling body joins packets with 0x1e and has no way
+                // to escape it: a text holding one arrives as two packets,
+                // here as in the reference (see docs/fuzzing.md), so the
+                // application's texts leave it out.
+                let text = String::from_utf8_lossy(input.sized()).replace('\x1e', " ");
                 s.send_message(Utf8Bytes::from(text));
             }
             11 => s.send_binary(Bytes::copy_from_slice(input.sized())),
