@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("stomp_frame", stomp::frame),
     ("stomp_server", stomp::server),
     ("stomp_client_session", stomp::client_session),
+    ("stomp_broker", stomp::broker),
     ("polling_engineio", polling::engineio),
     ("polling_sockjs", polling::sockjs),
     ("polling_sse", polling::sse),

@@ -344,3 +344,196 @@ pub fn client_session(data: &[u8]) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// stomp_broker
+// ---------------------------------------------------------------------------
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use duplex_stomp::{Command, Frame};
+
+const DESTINATIONS: [&str; 4] = ["/queue/a", "/queue/b", "/topic/t", "/queue/a"];
+
+/// A `Broker` with three connections sending it frames built from the
+/// input, with small limits so that every one of them is reached.
+///
+/// Input: commands, one byte (low two bits: the connection, the rest: the
+/// command modulo 12) with their arguments: 0 connect (byte: the version);
+/// 1 disconnect; 2 SEND (destination byte, byte: bit 0 in the last
+/// transaction, bit 1 with a receipt); 3 SUBSCRIBE (subscription byte,
+/// destination byte, ack-mode byte); 4 UNSUBSCRIBE (subscription byte); 5
+/// ACK, 6 NACK the connection's last message (byte: bit 0 in the last
+/// transaction); 7 BEGIN, 8 COMMIT, 9 ABORT (transaction byte); 10 a frame
+/// of any command with headers `id`, `destination`, `ack`, `transaction`
+/// taken from the input (command byte, then four length-prefixed values);
+/// 11 ACK an id from the input (length byte, bytes).
+///
+/// Checks: no panic; frames go only to registered connections, and a
+/// connection sent an `ERROR` is forgotten; a `MESSAGE` names a
+/// subscription of its connection and carries an `ack` header exactly
+/// when that subscription acknowledges; no connection holds more
+/// unacknowledged deliveries than its subscriptions allow.
+pub fn broker(data: &[u8]) {
+    let config = BrokerConfig {
+        max_unacked: 2,
+        max_queue_depth: 3,
+        max_topic_backlog: 2,
+        max_subscriptions: 3,
+        max_transactions: 2,
+        max_transaction_frames: 3,
+        max_destinations: 3,
+    };
+    let mut broker = Broker::new(config);
+    let mut input = Input(data);
+    // Per connection: subscriptions (id to whether it acknowledges), the
+    // last message's `ack` header, the last transaction.
+    let mut subs: [HashMap<String, bool>; 3] = Default::default();
+    let mut last_ack: [Option<String>; 3] = Default::default();
+    let mut last_tx: [String; 3] = Default::default();
+    while !input.0.is_empty() {
+        let byte = input.byte();
+        let c = usize::from(byte & 3) % 3;
+        let id = ConnectionId(c as u64);
+        let frame = match (byte >> 2) % 12 {
+            0 => {
+                let version = match input.byte() % 3 {
+                    0 => Version::V1_0,
+                    1 => Version::V1_1,
+                    _ => Version::V1_2,
+                };
+                broker.connect(id, version);
+                subs[c].clear();
+                None
+            }
+            1 => {
+                broker.disconnect(id);
+                subs[c].clear();
+                None
+            }
+            2 => {
+                let dest = DESTINATIONS[usize::from(input.byte()) % 4];
+                let how = input.byte();
+                let mut f = Frame::new(Command::Send)
+                    .with_header("destination", dest)
+                    .with_body(Bytes::from_static(b"m"));
+                if how & 1 != 0 {
+                    f = f.with_header("transaction", &last_tx[c]);
+                }
+                if how & 2 != 0 {
+                    f = f.with_header("receipt", "r");
+                }
+                Some(f)
+            }
+            3 => {
+                let sub = format!("s{}", input.byte() % 4);
+                let dest = DESTINATIONS[usize::from(input.byte()) % 4];
+                let ack = ["auto", "client", "client-individual"][usize::from(input.byte()) % 3];
+                Some(
+                    Frame::new(Command::Subscribe)
+                        .with_header("id", &sub)
+                        .with_header("destination", dest)
+                        .with_header("ack", ack),
+                )
+            }
+            4 => {
+                let sub = format!("s{}", input.byte() % 4);
+                Some(Frame::new(Command::Unsubscribe).with_header("id", &sub))
+            }
+            op @ (5 | 6) => {
+                let in_tx = input.byte() & 1 != 0;
+                let command = if op == 5 { Command::Ack } else { Command::Nack };
+                let mut f =
+                    Frame::new(command).with_header("id", last_ack[c].as_deref().unwrap_or("none"));
+                if in_tx {
+                    f = f.with_header("transaction", &last_tx[c]);
+                }
+                Some(f)
+            }
+            op @ 7..=9 => {
+                let tx = format!("t{}", input.byte() % 3);
+                last_tx[c] = tx.clone();
+                let command = match op {
+                    7 => Command::Begin,
+                    8 => Command::Commit,
+                    _ => Command::Abort,
+                };
+                Some(Frame::new(command).with_header("transaction", &tx))
+            }
+            10 => {
+                let command = match input.byte() % 8 {
+                    0 => Command::Send,
+                    1 => Command::Subscribe,
+                    2 => Command::Unsubscribe,
+                    3 => Command::Ack,
+                    4 => Command::Nack,
+                    5 => Command::Begin,
+                    6 => Command::Commit,
+                    _ => Command::Abort,
+                };
+                let mut f = Frame::new(command);
+                for name in ["id", "destination", "ack", "transaction"] {
+                    let value = String::from_utf8_lossy(input.sized()).into_owned();
+                    if !value.is_empty() {
+                        f = f.with_header(name, &value);
+                    }
+                }
+                Some(f)
+            }
+            _ => {
+                let value = String::from_utf8_lossy(input.sized()).into_owned();
+                Some(Frame::new(Command::Ack).with_header("id", &value))
+            }
+        };
+        if let Some(frame) = frame {
+            // What the broker will hold the subscription to, as it reads it.
+            if frame.command() == Command::Subscribe
+                && broker.is_connected(id)
+                && let Some(sub) = frame.header("id")
+            {
+                let acks = !matches!(frame.header("ack"), None | Some("auto"));
+                subs[c].entry(sub.to_owned()).or_insert(acks);
+            }
+            broker.handle_frame(id, frame);
+        }
+        while let Some(out) = broker.poll_output() {
+            let Ok(k) = usize::try_from(out.connection.0) else {
+                panic!("unknown connection {:?}", out.connection);
+            };
+            let f = &out.frame;
+            match f.command() {
+                Command::Error => {
+                    assert!(
+                        !broker.is_connected(out.connection),
+                        "ERROR but still known"
+                    );
+                    if let Some(s) = subs.get_mut(k) {
+                        s.clear();
+                    }
+                }
+                Command::Message => {
+                    assert!(
+                        broker.is_connected(out.connection),
+                        "a MESSAGE to a stranger"
+                    );
+                    let sub = f.header("subscription").unwrap_or_default();
+                    let acks = subs.get(k).and_then(|s| s.get(sub));
+                    assert!(acks.is_some(), "a MESSAGE for unknown subscription {sub}");
+                    let ack = f.header("ack").or(f.header("message-id"));
+                    if let Some(slot) = last_ack.get_mut(k) {
+                        *slot = ack.map(str::to_owned);
+                    }
+                }
+                _ => assert!(broker.is_connected(out.connection)),
+            }
+        }
+        for (k, s) in subs.iter().enumerate() {
+            let held = broker.unacked(ConnectionId(k as u64));
+            assert!(
+                held <= s.len().max(1) * config.max_unacked,
+                "{held} unacked"
+            );
+        }
+    }
+}
