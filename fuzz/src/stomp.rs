@@ -490,7 +490,9 @@ pub fn broker(data: &[u8]) {
             // What the broker will hold the subscription to, as it reads it.
             if frame.command() == Command::Subscribe
                 && broker.is_connected(id)
-                && let Some(sub) = frame.header("id")
+                // A 1.0 subscription may lack an id: its destination
+                // stands in.
+                && let Some(sub) = frame.header("id").or(frame.header("destination"))
             {
                 let acks = !matches!(frame.header("ack"), None | Some("auto"));
                 subs[c].entry(sub.to_owned()).or_insert(acks);
