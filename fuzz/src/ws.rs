@@ -666,3 +666,169 @@ pub fn server_connection(data: &[u8]) {
 pub fn client_connection(data: &[u8]) {
     connection(Role::Client, data);
 }
+
+// ---------------------------------------------------------------------------
+// ws_borrowed_events
+// ---------------------------------------------------------------------------
+
+/// How the differential target takes events from one of its connections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Taker {
+    /// `receive`, then `poll_event`: the reference.
+    Owned,
+    /// `receive`, then `poll_event_ref`.
+    Borrowed,
+    /// Appended to `read_buf` as an adapter reading into it does, then
+    /// `poll_event_ref` and `poll_event` in turn.
+    Mixed,
+    /// `receive`, then `drain_events_ref` (and `poll_event` for whatever
+    /// it leaves, which must be nothing new).
+    Drain,
+}
+
+/// A borrowed event as the owned event it stands for.
+fn owned_event(event: duplex_ws::EventRef<'_>) -> Event {
+    match event {
+        duplex_ws::EventRef::Text(text) => Event::Message(duplex_ws::Message::Text(text.into())),
+        duplex_ws::EventRef::Binary(data) => Event::Message(duplex_ws::Message::Binary(
+            bytes::Bytes::copy_from_slice(data),
+        )),
+        duplex_ws::EventRef::Other(event) => event,
+    }
+}
+
+/// Everything observable about one connection after the stream.
+#[derive(Debug, PartialEq)]
+struct Observed {
+    events: Vec<Event>,
+    transmitted: Vec<u8>,
+    state: State,
+    clean: bool,
+}
+
+fn run_taker(
+    role: Role,
+    config: &dyn Fn() -> Config,
+    deflate: Option<&DeflateParams>,
+    chunks: &[&[u8]],
+    taker: Taker,
+) -> Observed {
+    let mut conn = Connection::new(role, config());
+    if let Some(params) = deflate {
+        conn.enable_permessage_deflate(params);
+    }
+    let mut events = Vec::new();
+    let mut transmitted = BytesMut::new();
+    for chunk in chunks {
+        match taker {
+            Taker::Mixed => conn.read_buf().extend_from_slice(chunk),
+            _ => conn.receive(chunk),
+        }
+        if taker == Taker::Drain {
+            conn.drain_events_ref(|event| events.push(owned_event(event)));
+        }
+        let mut borrowed = matches!(taker, Taker::Borrowed | Taker::Mixed);
+        loop {
+            let event = if borrowed {
+                conn.poll_event_ref().map(owned_event)
+            } else {
+                conn.poll_event()
+            };
+            let Some(event) = event else { break };
+            events.push(event);
+            if taker == Taker::Mixed {
+                borrowed = !borrowed;
+            }
+        }
+        conn.poll_transmit(&mut transmitted);
+    }
+    Observed {
+        events,
+        transmitted: transmitted.to_vec(),
+        state: conn.state(),
+        clean: conn.is_clean_close(),
+    }
+}
+
+/// The same bytes, split alike, fed to four connections that take their
+/// events with `poll_event`, `poll_event_ref`, both in turn (reading
+/// straight into `read_buf`), and `drain_events_ref`.
+///
+/// Input: a settings byte (bit 0: client role, bit 1 auto-pong, bit 2
+/// message assembly off, bits 3-4 permessage-deflate as in
+/// `deflate_params`), a frame-limit byte (0: 128 KiB, else units of 4
+/// bytes), a message-limit byte (0: 256 KiB, else units of 8 bytes), a
+/// count byte `k` and `k` chunk sizes (cycled; 0 counts as 1; none: the
+/// stream whole), then the stream.
+///
+/// Checks: the four see the same events (borrowed ones made owned), send
+/// the same bytes and end in the same state; the reference's events obey
+/// the limits and nothing follows a `Close` or `Failed`.
+pub fn borrowed_events(data: &[u8]) {
+    let mut input = Input(data);
+    let flags = input.byte();
+    let role = if flags & 1 != 0 {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let max_frame_size = match input.byte() {
+        0 => 1 << 17,
+        n => usize::from(n) * 4,
+    };
+    let max_message_size = match input.byte() {
+        0 => 1 << 18,
+        n => usize::from(n) * 8,
+    };
+    let count = usize::from(input.byte());
+    let sizes: Vec<usize> = input
+        .bytes(count)
+        .iter()
+        .map(|&s| usize::from(s).max(1))
+        .collect();
+    let stream = input.rest();
+    let mut chunks = Vec::new();
+    let mut rest = stream;
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (head, tail) = rest.split_at((*size).min(rest.len()));
+        chunks.push(head);
+        rest = tail;
+    }
+    if sizes.is_empty() && !stream.is_empty() {
+        chunks.push(stream);
+    }
+    let config = || {
+        Config {
+            max_frame_size,
+            max_message_size,
+            auto_pong: flags & 2 != 0,
+            assemble_messages: flags & 4 == 0,
+            ..Config::default()
+        }
+        .with_rng(CountingRng(0))
+    };
+    let deflate = deflate_params((flags >> 3) & 3).map(|(client, server)| match role {
+        Role::Client => client,
+        Role::Server => server,
+    });
+
+    let reference = run_taker(role, &config, deflate.as_ref(), &chunks, Taker::Owned);
+    for (i, event) in reference.events.iter().enumerate() {
+        match event {
+            Event::Close(_) | Event::Failed(_) => {
+                assert_eq!(i + 1, reference.events.len(), "event after the end");
+            }
+            Event::Message(m) => assert!(m.len() <= max_message_size),
+            Event::Fragment { payload, .. } => assert!(payload.len() <= max_frame_size),
+            Event::Ping(p) | Event::Pong(p) => assert!(p.len() <= MAX_CONTROL_PAYLOAD),
+        }
+    }
+    decode_sent(role, deflate.is_some(), &reference.transmitted);
+    for taker in [Taker::Borrowed, Taker::Mixed, Taker::Drain] {
+        let other = run_taker(role, &config, deflate.as_ref(), &chunks, taker);
+        assert_eq!(other, reference, "{taker:?} differs from poll_event");
+    }
+}
