@@ -125,17 +125,7 @@ impl Connection {
         let Some(payload) = self.read_buf.get_mut(start..start + len) else {
             return Ok(None);
         };
-        if header.opcode == OpCode::Text {
-            let ascii = match header.mask {
-                Some(key) => apply_mask_ascii(payload, key),
-                None => false,
-            };
-            if !ascii {
-                utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-        } else if let Some(key) = header.mask {
-            apply_mask(payload, key, 0);
-        }
+        unmask_and_check(payload, &header)?;
         self.read_pos = start + len;
         Ok(Some((header.opcode, start, start + len)))
     }
@@ -196,25 +186,37 @@ impl Connection {
             let Some(payload) = unread.get_mut(header_len..header_len + len) else {
                 return;
             };
+            if let Err(e) = unmask_and_check(payload, &header) {
+                let failed = self.fail(e);
+                sink(EventRef::Other(failed));
+                return;
+            }
             let event = if header.opcode == OpCode::Text {
-                let ascii = match header.mask {
-                    Some(key) => apply_mask_ascii(payload, key),
-                    None => false,
-                };
-                if !ascii && utf8::validate(payload).is_err() {
-                    let failed = self.fail(ProtocolError::InvalidUtf8);
-                    sink(EventRef::Other(failed));
-                    return;
-                }
                 EventRef::Text(utf8::as_str(payload).unwrap_or_default())
             } else {
-                if let Some(key) = header.mask {
-                    apply_mask(payload, key, 0);
-                }
                 EventRef::Binary(payload)
             };
             sink(event);
             self.read_pos += header_len + len;
         }
     }
+}
+
+/// Unmasks a whole single-frame message's payload in place and, for text,
+/// checks its UTF-8: ASCII is proven in the unmask pass, only the rest gets
+/// the full check.
+#[inline(always)]
+fn unmask_and_check(payload: &mut [u8], header: &FrameHeader) -> Result<(), ProtocolError> {
+    if header.opcode == OpCode::Text {
+        let ascii = match header.mask {
+            Some(key) => apply_mask_ascii(payload, key),
+            None => false,
+        };
+        if !ascii {
+            utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+    } else if let Some(key) = header.mask {
+        apply_mask(payload, key, 0);
+    }
+    Ok(())
 }
