@@ -415,6 +415,8 @@ mod tests {
     fn check_all(workload: &Workload, max_read: usize) {
         check::<DuplexFrameDecoder>(workload, max_read);
         check::<DuplexConnection>(workload, max_read);
+        check::<DuplexConnectionRef>(workload, max_read);
+        check::<DuplexConnectionDrain>(workload, max_read);
         check::<Tungstenite>(workload, max_read);
         check::<FastWebSockets>(workload, max_read);
         check::<Soketto>(workload, max_read);
