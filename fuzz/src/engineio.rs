@@ -4,6 +4,7 @@
 //! split at a point taken from the input, checks that both agree, and that
 //! whatever decoded re-encodes to a body that decodes to the same packets.
 
+use crate::input::Input;
 use bytes::Bytes;
 use duplex_engineio::{Limits, Packet, PayloadDecoder, PayloadFormat, decode_payload_vec};
 
@@ -81,33 +82,6 @@ use duplex_engineio::client::{
     ClientConfig, ClientEvent, ClientSession, ClientState, CloseReason, Transmit,
 };
 use duplex_engineio::{TransportKind, Utf8Bytes, WsMessage};
-
-/// Reads commands off the front of the input; runs dry as zeros.
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn bytes(&mut self, n: usize) -> &'a [u8] {
-        let (head, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        head
-    }
-
-    /// A length byte, then that many bytes.
-    fn sized(&mut self) -> &'a [u8] {
-        let n = usize::from(self.byte());
-        self.bytes(n)
-    }
-}
 
 /// Packets the server sends, so that a short input reaches the deep states
 /// (an open with an upgrade, the probe answer, pings) that random bytes

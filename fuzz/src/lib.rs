@@ -6,6 +6,7 @@
 //! the configured limits on any input.
 
 pub mod engineio;
+mod input;
 pub mod polling;
 pub mod socketio;
 pub mod stomp;

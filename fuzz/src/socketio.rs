@@ -5,6 +5,7 @@
 //! bytes. Every complete packet must re-encode to messages that decode to
 //! the same packet, and its payload must rebuild into a value.
 
+use crate::input::Input;
 use bytes::Bytes;
 use duplex_socketio::{Decoder, DecoderConfig, Packet, ProtocolVersion};
 
@@ -75,43 +76,6 @@ use duplex_socketio::server::{
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-
-/// Reads commands off the front of the input; runs dry as zeros.
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn bytes(&mut self, n: usize) -> &'a [u8] {
-        let (head, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        head
-    }
-
-    /// A length byte, then that many bytes.
-    fn sized(&mut self) -> &'a [u8] {
-        let n = usize::from(self.byte());
-        self.bytes(n)
-    }
-
-    /// One of `table`, by the next byte.
-    fn pick<T: Copy>(&mut self, table: &[T]) -> Option<T> {
-        let i = usize::from(self.byte());
-        table.get(i % table.len().max(1)).copied()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
 
 const NAMESPACES: [&str; 3] = ["/", "/a", "/b"];
 const ROOMS: [&str; 3] = ["r0", "r1", "r2"];

@@ -1,5 +1,6 @@
 //! Fuzz targets for duplex-stomp.
 
+use crate::input::Input;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -157,28 +158,6 @@ pub fn server(data: &[u8]) {
 // ---------------------------------------------------------------------------
 
 use duplex_stomp::{AckMode, ClientEvent, ClientSession, ClientState, Message};
-
-/// Reads commands off the front of the input; runs dry as zeros.
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn sized(&mut self) -> &'a [u8] {
-        let n = usize::from(self.byte());
-        let (head, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        head
-    }
-}
 
 /// A server frame that fits the session's state, so that short inputs get
 /// connected, receive messages for real subscriptions and see receipts.

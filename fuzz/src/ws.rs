@@ -5,6 +5,7 @@
 //! them (documented on each target), so that a seed can be written by hand
 //! and the fuzzer can mutate settings and data alike.
 
+use crate::input::Input;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -16,40 +17,6 @@ use duplex_ws::{
     FrameDecoder, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Role, State, apply_mask,
 };
 use rand::RngCore;
-
-/// Reads settings and commands off the front of the input; runs dry as
-/// zeros, so every input is a complete program.
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn bytes(&mut self, n: usize) -> &'a [u8] {
-        let (head, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        head
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from_be_bytes([self.byte(), self.byte()])
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn rest(&mut self) -> &'a [u8] {
-        self.bytes(usize::MAX)
-    }
-}
 
 /// A deterministic stand-in for the OS generator, so that a crash replays.
 struct CountingRng(u64);
