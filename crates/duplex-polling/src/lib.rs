@@ -68,6 +68,7 @@ mod queue;
 mod session;
 mod sockjs;
 mod sse;
+mod sse_client;
 mod timer;
 
 pub use crate::endpoint::Endpoint;
@@ -78,4 +79,5 @@ pub use crate::id::{RequestId, SessionId};
 pub use crate::queue::{OverflowPolicy, QueueConfig};
 pub use crate::sockjs::{SockJsConfig, SockJsServer};
 pub use crate::sse::{SseConfig, SseServer};
+pub use crate::sse_client::{SseEvent, SseParser, SseParserConfig};
 pub use duplex_engineio::{ProtocolVersion, Utf8Bytes};
