@@ -74,7 +74,8 @@ pub(crate) struct Args {
     /// answer (ack, receipt, close handshake) may take.
     #[arg(long, default_value_t = 10.0, help_heading = "Output")]
     pub timeout: f64,
-    /// Close after this many received messages or events.
+    /// Close after this many received messages or events (the end of
+    /// stdin then closes nothing: only the count, or Ctrl-C, does).
     #[arg(long, help_heading = "Output")]
     pub count: Option<u64>,
     /// Once stdin has ended and nothing is pending, keep receiving this many
@@ -107,7 +108,7 @@ pub(crate) struct Args {
     pub close_reason: String,
 
     /// Emit EVENT with JSON arguments once connected (repeatable):
-    /// --emit chat '"hi"' '{"to":"all"}'.
+    /// --emit chat '"hi"' '{"to":"all"}'. `{"$base64":"…"}` is binary.
     #[arg(long, num_args = 1.., value_names = ["EVENT", "JSON"], help_heading = "Socket.IO")]
     pub emit: Vec<String>,
     /// `--emit` by occurrence (clap's derive flattens them; see
@@ -266,6 +267,12 @@ impl Args {
                 Ok((k.to_owned(), v.trim().to_owned()))
             })
             .collect()
+    }
+
+    /// Whether the end of stdin starts the end of the run: not when the
+    /// run waits for `--count` arrivals.
+    pub(crate) fn eof_closes(&self) -> bool {
+        self.count.is_none()
     }
 
     /// Whether `--count` is reached after `received` arrivals.

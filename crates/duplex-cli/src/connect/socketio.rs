@@ -93,7 +93,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
     let mut linger = Linger::new();
     let mut received = 0u64;
     let result = loop {
-        if input.ended() {
+        if input.ended() && args.eof_closes() {
             linger.arm(wait);
         }
         tokio::select! {
@@ -219,8 +219,33 @@ fn to_json(value: &Value) -> serde_json::Value {
 }
 
 /// One JSON value.
-fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
-    serde_json::from_str::<serde_json::Value>(text).map(Value::from)
+fn parse_json(text: &str) -> Result<Value, String> {
+    let json = serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string())?;
+    from_json(json)
+}
+
+/// A JSON value as a Socket.IO value; `{"$base64": "…"}` stands for
+/// binary data (sent as an attachment).
+fn from_json(json: serde_json::Value) -> Result<Value, String> {
+    Ok(match json {
+        serde_json::Value::Object(map) => {
+            if let (1, Some(serde_json::Value::String(b64))) = (map.len(), map.get("$base64")) {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| format!("$base64: {e}"))?;
+                return Ok(Value::Binary(bytes.into()));
+            }
+            Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| Ok((k, from_json(v)?)))
+                    .collect::<Result<_, String>>()?,
+            )
+        }
+        serde_json::Value::Array(items) => {
+            Value::Array(items.into_iter().map(from_json).collect::<Result<_, _>>()?)
+        }
+        other => Value::from(other),
+    })
 }
 
 /// A stdin line `event [json args]`: the name, then JSON values separated
@@ -230,7 +255,7 @@ fn parse_line(line: &str) -> Result<(String, Vec<Value>), String> {
     let (event, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let values = serde_json::Deserializer::from_str(rest)
         .into_iter::<serde_json::Value>()
-        .map(|v| v.map(Value::from))
+        .map(|v| v.map_err(|e| e.to_string()).and_then(from_json))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("arguments of {event}: {e}"))?;
     Ok((event.to_owned(), values))
@@ -293,6 +318,17 @@ mod tests {
         let (event, values) = parse_line("ping").unwrap();
         assert_eq!((event.as_str(), values.len()), ("ping", 0));
         assert!(parse_line("chat {oops").is_err());
+    }
+
+    #[test]
+    fn base64_objects_are_binary() {
+        let value = parse_json(r#"[{"$base64":"aGk="},{"$base64":"aGk=","x":1}]"#).unwrap();
+        let Value::Array(items) = value else {
+            panic!("{value:?}")
+        };
+        assert_eq!(items[0], Value::Binary(bytes::Bytes::from_static(b"hi")));
+        assert!(matches!(items[1], Value::Object(_)));
+        assert!(parse_json(r#"{"$base64":"***"}"#).is_err());
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
     let result = loop {
         if pending.is_empty() {
             receipt_deadline.disarm();
-            if input.ended() {
+            if input.ended() && args.eof_closes() {
                 linger.arm(wait);
             }
         } else {

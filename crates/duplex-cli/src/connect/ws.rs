@@ -87,6 +87,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
                         Err(Failure::Usage(msg) | Failure::Failed(msg)) => out.warn(&format!("line not sent: {msg}")),
                     }
                 }
+                UserEvent::Eof if !args.eof_closes() => {}
                 UserEvent::Eof | UserEvent::Interrupt => {
                     start_close(&mut ws, close_code, &args.close_reason, &mut close_deadline, timeout).await?;
                 }
