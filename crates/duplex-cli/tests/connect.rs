@@ -722,3 +722,174 @@ fn sse_reconnects_after_a_drop_with_last_event_id_until_204() {
     let drops = run.records().iter().filter(|r| r["type"] == "drop").count();
     assert_eq!(drops, 2, "{run:?}");
 }
+
+// ---- TLS -----------------------------------------------------------------------
+
+/// A private CA and a certificate it signed for 127.0.0.1, made with the
+/// `openssl` command into a fresh directory: (ca.pem, server.pem,
+/// server.key).
+fn make_certificates() -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("duplex-connect-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("the openssl command (it makes the test certificates)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=duplex test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        std::fs::read(dir.join("server.pem")).unwrap(),
+        std::fs::read(dir.join("server.key")).unwrap(),
+    )
+}
+
+/// A wss:// echo server on a loopback port, on a runtime of its own.
+fn tls_echo_server(cert: &[u8], key: &[u8]) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key).unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends here.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut ws) = duplex_tokio::accept(tls).await else {
+                        return;
+                    };
+                    while let Some(Ok(message)) = ws.next().await {
+                        if ws.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    format!("wss://127.0.0.1:{}/", addr.port())
+}
+
+#[test]
+fn wss_with_a_private_ca_or_insecure_and_refused_otherwise() {
+    let (ca, cert, key) = make_certificates();
+    let url = tls_echo_server(&cert, &key);
+    let ca = ca.to_str().unwrap();
+    let run = connect(&[&url, "--ca", ca], "over tls\n");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "over tls\n"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("--insecure"), "{run:?}");
+    // The Mozilla roots alone do not know this CA.
+    let run = connect(&[&url], "x\n");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("TLS"), "{run:?}");
+    let run = connect(&[&url, "--insecure"], "anyway\n");
+    assert_eq!((run.code, run.stdout.as_str()), (0, "anyway\n"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("--insecure: the server's certificate is not verified"),
+        "{run:?}"
+    );
+    // A --ca that is not a certificate is a usage error.
+    let run = connect(&[&url, "--ca", "/dev/null"], "");
+    assert_eq!(run.code, 2, "{run:?}");
+}

@@ -9,6 +9,7 @@ mod output;
 mod socketio;
 mod sse;
 mod stomp;
+mod tls;
 mod ws;
 
 use std::process::ExitCode;
@@ -25,12 +26,14 @@ Examples:
     duplex connect ws://127.0.0.1:8080/echo
     echo aGVsbG8= | duplex connect ws://127.0.0.1:8080/echo --binary base64
     duplex connect wss://example.org/feed --subprotocol chat --header 'Authorization: Bearer x' --jsonl
+    duplex connect wss://127.0.0.1:8443/ --ca ca.pem     (or --insecure, with a warning)
   Socket.IO (namespace in the URL path; stdin lines are `event [json args]`):
     duplex connect --socketio http://127.0.0.1:8080/ --emit message-with-ack '\"hi\"' --ack </dev/null
     duplex connect --socketio http://127.0.0.1:8080/custom --transport websocket --auth '{\"token\":\"t\"}'
   STOMP (over TCP or WebSocket; stdin lines are `DESTINATION BODY`):
     duplex connect --stomp tcp://127.0.0.1:61613 --subscribe /topic/news --ack client
     duplex connect --stomp ws://127.0.0.1:8080/stomp --send /topic/news hello </dev/null
+    duplex connect --stomp wss://broker.example.org/ws --login guest --passcode guest --subscribe /queue/jobs
   Server-Sent Events (resumes with Last-Event-ID after a drop):
     duplex connect --sse http://127.0.0.1:8080/sse/events --count 3
 
@@ -159,6 +162,13 @@ pub(crate) struct Args {
         help_heading = "STOMP"
     )]
     pub heart_beat: String,
+
+    /// Also trust the CA certificates in this PEM file (wss://).
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub ca: Option<std::path::PathBuf>,
+    /// Do not verify the server's certificate (wss://); a warning says so.
+    #[arg(long, help_heading = "TLS")]
+    pub insecure: bool,
 
     /// Resume from this event id (sent as Last-Event-ID on the first
     /// request too).

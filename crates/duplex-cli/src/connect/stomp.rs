@@ -34,7 +34,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
     config.heart_beat = heart_beat(&args.heart_beat)?;
     config.connect_timeout = Some(timeout);
 
-    let mut client = connect(&args.url, config, timeout).await?;
+    let mut client = connect(args, out, config, timeout).await?;
     let connected = client.connected();
     out.news(
         "connected",
@@ -144,10 +144,12 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
 /// Opens the session over TCP (`tcp://host:port`) or WebSocket (`ws://`,
 /// `wss://`).
 async fn connect(
-    url: &str,
+    args: &Args,
+    out: &Out,
     config: ClientConfig,
     timeout: Duration,
 ) -> Result<StompClient, Failure> {
+    let url = args.url.as_str();
     let parsed = url::Url::parse(url).map_err(|e| Failure::usage(format!("{url}: {e}")))?;
     let client = match parsed.scheme() {
         "tcp" | "stomp" => {
@@ -157,12 +159,29 @@ async fn connect(
             let port = parsed.port().unwrap_or(61613);
             StompClient::connect((host.trim_matches(['[', ']']), port), config).await
         }
-        "ws" | "wss" => {
+        "ws" => {
             let websocket = duplex_tokio::ClientConfig {
                 handshake_timeout: timeout,
                 ..duplex_tokio::ClientConfig::default()
             };
             StompClient::connect_websocket(url, config, websocket).await
+        }
+        "wss" => {
+            // What connect_websocket offers: the versions' subprotocols,
+            // highest first.
+            let mut versions = config.versions.clone();
+            versions.sort_unstable_by(|a, b| b.cmp(a));
+            let websocket = duplex_tokio::ClientConfig {
+                handshake_timeout: timeout,
+                protocols: versions
+                    .iter()
+                    .map(|v| v.websocket_subprotocol().to_owned())
+                    .collect(),
+                ..duplex_tokio::ClientConfig::default()
+            };
+            let tls = super::tls::config(args, out)?;
+            let (ws, _) = super::tls::connect(url, websocket, tls).await?;
+            StompClient::over_websocket(ws, config).await
         }
         other => {
             return Err(Failure::usage(format!(

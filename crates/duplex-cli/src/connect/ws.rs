@@ -2,11 +2,14 @@
 //! stdout, through duplex-tokio's `connect_with`.
 
 use std::pin::Pin;
+use std::time::Duration;
 
+use duplex_tokio::ws::handshake::Response;
 use duplex_tokio::ws::{CloseCode, DeflateConfig, Message};
-use duplex_tokio::{ClientConfig, ClientIo, WebSocketStream, connect_with};
+use duplex_tokio::{ClientConfig, WebSocketStream, connect_with};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::input::{Input, UserEvent};
 use super::output::{decode, encode};
@@ -37,9 +40,28 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         deflate: args.deflate.then(DeflateConfig::default),
         ..ClientConfig::default()
     };
-    let (mut ws, response) = connect_with(&args.url, config)
-        .await
-        .map_err(|e| Failure::failed(format!("{}: {e}", args.url)))?;
+    if args.url.starts_with("wss:") {
+        let tls = super::tls::config(args, out)?;
+        let (ws, response) = super::tls::connect(&args.url, config, tls).await?;
+        session(ws, &response, args, out, close_code, timeout, ping_every).await
+    } else {
+        let (ws, response) = connect_with(&args.url, config)
+            .await
+            .map_err(|e| Failure::failed(format!("{}: {e}", args.url)))?;
+        session(ws, &response, args, out, close_code, timeout, ping_every).await
+    }
+}
+
+/// Moves lines and messages until the close handshake ends.
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: WebSocketStream<S>,
+    response: &Response,
+    args: &Args,
+    out: &Out,
+    close_code: CloseCode,
+    timeout: Duration,
+    ping_every: Option<Duration>,
+) -> Result<(), Failure> {
     out.news(
         "open",
         json!({
@@ -128,12 +150,12 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
 
 /// Sends our close frame; what the peer still sends keeps arriving until
 /// its close frame.
-async fn start_close(
-    ws: &mut WebSocketStream<ClientIo>,
+async fn start_close<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
     code: CloseCode,
     reason: &str,
     deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>,
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) -> Result<(), Failure> {
     if deadline.is_some() {
         return Ok(());
