@@ -347,6 +347,7 @@ fn help_shows_an_example_per_protocol() {
         "duplex connect --stomp tcp://",
         "duplex connect --stomp ws://",
         "duplex connect --sse http://",
+        "duplex connect --sockjs http://",
         "--binary",
         "--jsonl",
         "--emit",
@@ -604,6 +605,50 @@ fn stomp_refusals_exit_1() {
     let run = connect(&["--stomp", "tcp://127.0.0.1:1"], "");
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+}
+
+// ---- SockJS --------------------------------------------------------------------
+
+#[test]
+fn sockjs_echoes_over_every_transport() {
+    let server = Server::start();
+    let url = server.url("http", "/sockjs/echo");
+    for (transport, segment) in [
+        ("upgrade", "websocket"),
+        ("websocket", "websocket"),
+        ("streaming", "xhr_streaming"),
+        ("polling", "xhr"),
+    ] {
+        let run = connect(
+            &[
+                "--sockjs",
+                &url,
+                "--transport",
+                transport,
+                "--count",
+                "3",
+                "--jsonl",
+            ],
+            "plain\nwith \"quotes\" and \\ \u{2028}\n\n",
+        );
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        let records = run.records();
+        assert_eq!(records[0]["type"], "open", "{transport}: {run:?}");
+        assert_eq!(records[0]["transport"], segment, "{transport}: {run:?}");
+        let data: Vec<&str> = records[1..]
+            .iter()
+            .map(|r| r["data"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            data,
+            ["plain", "with \"quotes\" and \\ \u{2028}", ""],
+            "{transport}"
+        );
+    }
+    let run = connect(&["--sockjs", &server.url("http", "/nothing")], "");
+    assert_eq!(run.code, 1, "{run:?}");
+    let run = connect(&["--socketio", &url, "--transport", "streaming"], "");
+    assert_eq!(run.code, 2, "{run:?}");
 }
 
 // ---- Server-Sent Events ----------------------------------------------------------

@@ -7,6 +7,7 @@
 mod input;
 mod output;
 mod socketio;
+mod sockjs;
 mod sse;
 mod stomp;
 mod tls;
@@ -34,6 +35,8 @@ Examples:
     duplex connect --stomp tcp://127.0.0.1:61613 --subscribe /topic/news --ack client
     duplex connect --stomp ws://127.0.0.1:8080/stomp --send /topic/news hello </dev/null
     duplex connect --stomp wss://broker.example.org/ws --login guest --passcode guest --subscribe /queue/jobs
+  SockJS (transport from /info, or forced with --transport websocket|streaming|polling):
+    duplex connect --sockjs http://127.0.0.1:8080/sockjs/echo --transport polling
   Server-Sent Events (resumes with Last-Event-ID after a drop):
     duplex connect --sse http://127.0.0.1:8080/sse/events --count 3
 
@@ -42,7 +45,7 @@ When stdin ends the client finishes what is pending (acks, receipts, the
 WebSocket close handshake), waits --wait seconds for more, and closes.";
 
 /// Connect to a server as a client: WebSocket by default, or Socket.IO,
-/// STOMP or Server-Sent Events.
+/// STOMP, SockJS or Server-Sent Events.
 ///
 /// Lines read from stdin are sent; what arrives is printed on stdout, one
 /// line each (or one JSON object each with --jsonl). Connection news goes
@@ -57,11 +60,14 @@ pub(crate) struct Args {
     pub url: String,
 
     /// Speak Socket.IO (v5, Engine.IO v4) to the server at the URL.
-    #[arg(long, conflicts_with_all = ["stomp", "sse"], help_heading = "Protocol")]
+    #[arg(long, conflicts_with_all = ["stomp", "sse", "sockjs"], help_heading = "Protocol")]
     pub socketio: bool,
     /// Speak STOMP (over TCP with tcp://, over WebSocket with ws://).
-    #[arg(long, conflicts_with = "sse", help_heading = "Protocol")]
+    #[arg(long, conflicts_with_all = ["sse", "sockjs"], help_heading = "Protocol")]
     pub stomp: bool,
+    /// Speak SockJS to the service at the URL (http://host:port/prefix).
+    #[arg(long, conflicts_with = "sse", help_heading = "Protocol")]
+    pub sockjs: bool,
     /// Read a Server-Sent Events stream (text/event-stream).
     #[arg(long, help_heading = "Protocol")]
     pub sse: bool,
@@ -205,8 +211,11 @@ pub(crate) enum Transport {
     Websocket,
     /// HTTP long-polling only.
     Polling,
-    /// Long-polling first, then upgraded to WebSocket.
+    /// Long-polling first, then upgraded to WebSocket (SockJS: the best
+    /// transport the server's /info allows).
     Upgrade,
+    /// SockJS only: xhr_streaming.
+    Streaming,
 }
 
 /// Why `duplex connect` stopped early; the variant picks the exit code.
@@ -318,6 +327,8 @@ pub(crate) fn main(args: Args) -> ExitCode {
             stomp::run(&args, &out).await
         } else if args.sse {
             sse::run(&args, &out).await
+        } else if args.sockjs {
+            sockjs::run(&args, &out).await
         } else {
             ws::run(&args, &out).await
         }

@@ -52,6 +52,11 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         Transport::Websocket => ClientTransports::WebSocket,
         Transport::Polling => ClientTransports::Polling,
         Transport::Upgrade => ClientTransports::PollingThenWebSocket,
+        Transport::Streaming => {
+            return Err(Failure::usage(
+                "--transport streaming is SockJS's, not Socket.IO's",
+            ));
+        }
     };
     config.reconnection = !args.no_reconnect;
     config.timeout = timeout;
