@@ -346,6 +346,7 @@ fn help_shows_an_example_per_protocol() {
         "duplex connect --socketio http://",
         "duplex connect --stomp tcp://",
         "duplex connect --stomp ws://",
+        "duplex connect --stomp sockjs+http://",
         "duplex connect --sse http://",
         "duplex connect --sockjs http://",
         "--binary",
@@ -532,6 +533,38 @@ fn stomp_sends_await_receipts_over_tcp_and_websocket() {
         );
         assert_eq!(run.code, 0, "{url}: {run:?}");
         assert_eq!(run.lines(), ["receipt send-1", "receipt send-2"]);
+    }
+}
+
+#[test]
+fn stomp_over_sockjs_on_every_transport() {
+    let server = Server::start();
+    let url = format!("sockjs+{}", server.url("http", "/sockjs/stomp"));
+    for transport in ["upgrade", "websocket", "streaming", "polling"] {
+        let body = format!("héllo over {transport}");
+        let run = connect(
+            &[
+                "--stomp",
+                &url,
+                "--transport",
+                transport,
+                "--subscribe",
+                "/topic/sockjs",
+                "--send",
+                "/topic/sockjs",
+                &body,
+                "--count",
+                "1",
+            ],
+            "",
+        );
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        assert_eq!(
+            run.lines(),
+            ["receipt subscribe-1", body.as_str()],
+            "{transport}"
+        );
+        assert!(run.stderr.contains("STOMP 1.2"), "{transport}: {run:?}");
     }
 }
 

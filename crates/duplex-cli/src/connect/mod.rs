@@ -34,6 +34,7 @@ Examples:
   STOMP (over TCP or WebSocket; stdin lines are `DESTINATION BODY`):
     duplex connect --stomp tcp://127.0.0.1:61613 --subscribe /topic/news --ack client
     duplex connect --stomp ws://127.0.0.1:8080/stomp --send /topic/news hello </dev/null
+    duplex connect --stomp sockjs+http://127.0.0.1:8080/sockjs/stomp --transport polling --subscribe /topic/news
     duplex connect --stomp wss://broker.example.org/ws --login guest --passcode guest --subscribe /queue/jobs
   SockJS (transport from /info, or forced with --transport websocket|streaming|polling):
     duplex connect --sockjs http://127.0.0.1:8080/sockjs/echo --transport polling
@@ -55,14 +56,15 @@ WebSocket close handshake), waits --wait seconds for more, and closes.";
 #[command(after_help = EXAMPLES)]
 pub(crate) struct Args {
     /// The server: ws:// or wss:// for WebSocket; http://host:port[/namespace]
-    /// with --socketio; tcp://host:port or ws://… with --stomp; http://… with
-    /// --sse.
+    /// with --socketio; tcp://host:port, ws://… or sockjs+http://… with
+    /// --stomp; http://host:port/prefix with --sockjs; http://… with --sse.
     pub url: String,
 
     /// Speak Socket.IO (v5, Engine.IO v4) to the server at the URL.
     #[arg(long, conflicts_with_all = ["stomp", "sse", "sockjs"], help_heading = "Protocol")]
     pub socketio: bool,
-    /// Speak STOMP (over TCP with tcp://, over WebSocket with ws://).
+    /// Speak STOMP (over TCP with tcp://, over WebSocket with ws:// or
+    /// wss://, over SockJS with sockjs+http://).
     #[arg(long, conflicts_with_all = ["sse", "sockjs"], help_heading = "Protocol")]
     pub stomp: bool,
     /// Speak SockJS to the service at the URL (http://host:port/prefix).

@@ -34,181 +34,253 @@ enum Received {
 /// Runs the SockJS client until input ends (and `--wait` passes), the
 /// server closes the session, or `--count` messages arrived.
 pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
-    let base: http::Uri = args
-        .url
-        .trim_end_matches('/')
-        .parse()
-        .map_err(|e| Failure::usage(format!("{}: {e}", args.url)))?;
-    if base.scheme_str() != Some("http") {
-        return Err(Failure::usage(format!(
-            "{}: --sockjs wants an http:// URL (no TLS for SockJS yet)",
-            args.url
-        )));
-    }
-    let authority = base
-        .authority()
-        .ok_or_else(|| Failure::usage(format!("{}: no host", args.url)))?
-        .to_string();
-    let prefix = base.path().trim_end_matches('/').to_owned();
     let timeout = args.timeout()?;
     let wait = args.wait()?;
-    let http: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-
-    let transport = match args.transport {
-        Transport::Websocket => SockJsClientTransport::WebSocket,
-        Transport::Polling => SockJsClientTransport::XhrPolling,
-        Transport::Streaming => SockJsClientTransport::XhrStreaming,
-        Transport::Upgrade => {
-            let info = request(
-                &http,
-                "GET",
-                &format!("http://{authority}{prefix}/info"),
-                None,
-                timeout,
-            )
-            .await?;
-            let info: serde_json::Value = serde_json::from_slice(&info)
-                .map_err(|e| Failure::failed(format!("{prefix}/info: {e}")))?;
-            if info["websocket"] == true {
-                SockJsClientTransport::WebSocket
-            } else {
-                SockJsClientTransport::XhrStreaming
-            }
-        }
-    };
-    let mut client = SockJsClient::new(&prefix, transport, &mut rand::rng());
-    let (tx, mut rx) = mpsc::channel::<Received>(64);
-    // WebSocket sends go through this channel to the task owning the socket.
-    let (ws_out, ws_out_rx) = mpsc::channel::<String>(64);
-    let receiver = match transport {
-        SockJsClientTransport::WebSocket => {
-            let url = format!("ws://{authority}{}", client.receive_path());
-            let config = duplex_tokio::ClientConfig {
-                handshake_timeout: timeout,
-                ..duplex_tokio::ClientConfig::default()
-            };
-            let (ws, _) = duplex_tokio::connect_with(&url, config)
-                .await
-                .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
-            tokio::spawn(websocket_task(ws, tx, ws_out_rx))
-        }
-        _ => {
-            let url = format!("http://{authority}{}", client.receive_path());
-            // A poll is answered only when there is something to say: at
-            // the latest the server's heartbeat, 25 s by default.
-            tokio::spawn(xhr_task(
-                http.clone(),
-                url,
-                tx,
-                timeout.max(Duration::from_secs(35)),
-            ))
-        }
-    };
-    let send_url = format!("http://{authority}{}", client.send_path());
-
+    let mut conn = SockJsConn::open(&args.url, args.transport, timeout).await?;
+    out.news(
+        "open",
+        json!({"url": args.url, "transport": conn.transport_name()}),
+        &format!("connected to {} ({})", args.url, conn.transport_name()),
+    );
     let mut input = Input::new();
     let mut linger = Linger::new();
-    let mut open_deadline = Linger::new();
-    open_deadline.arm(timeout);
     let mut received = 0u64;
     let result = loop {
         if input.ended() && args.eof_closes() {
             linger.arm(wait);
         }
         tokio::select! {
-            report = rx.recv() => {
-                match report {
-                    Some(Received::Bytes(bytes)) => {
-                        let fed = if transport == SockJsClientTransport::WebSocket {
-                            match std::str::from_utf8(&bytes) {
-                                Ok(frame) => client.receive_frame(frame),
-                                Err(_) => Err(duplex_polling::Error::BrokenJson),
-                            }
-                        } else {
-                            client.receive_stream(&bytes)
-                        };
-                        if let Err(e) = fed {
-                            break Err(Failure::failed(format!("not SockJS: {e}")));
-                        }
-                    }
-                    Some(Received::Ended) => client.stream_ended(),
-                    Some(Received::Failed(e)) => break Err(Failure::failed(e)),
-                    None => break Err(Failure::failed("the connection closed")),
-                }
-                let mut done = None;
-                while let Some(event) = client.poll_event() {
-                    match event {
-                        SockJsClientEvent::Open => {
-                            open_deadline.disarm();
-                            out.news(
-                                "open",
-                                json!({"url": args.url, "transport": transport.path_segment()}),
-                                &format!("connected to {} ({})", args.url, transport.path_segment()),
-                            );
-                        }
-                        SockJsClientEvent::Message(text) => {
-                            out.data("message", json!({"data": text}), &text);
-                            received += 1;
-                            if args.count_reached(received) {
-                                done = Some(Ok(()));
-                                break;
-                            }
-                        }
-                        SockJsClientEvent::Heartbeat => {}
-                        SockJsClientEvent::Closed { code, reason } => {
-                            out.news(
-                                "close",
-                                json!({"code": code, "reason": reason}),
-                                &format!("closed by the server ({code} {reason})"),
-                            );
-                            done = Some(Ok(()));
-                            break;
-                        }
+            event = conn.next_event() => match event {
+                Ok(SockJsClientEvent::Message(text)) => {
+                    out.data("message", json!({"data": text}), &text);
+                    received += 1;
+                    if args.count_reached(received) {
+                        break Ok(());
                     }
                 }
-                if let Some(result) = done {
-                    break result;
+                Ok(SockJsClientEvent::Closed { code, reason }) => {
+                    out.news(
+                        "close",
+                        json!({"code": code, "reason": reason}),
+                        &format!("closed by the server ({code} {reason})"),
+                    );
+                    break Ok(());
                 }
-            }
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            },
             event = input.next() => match event {
                 UserEvent::Line(line) => {
-                    if let Err(e) = client.send(&line) {
-                        out.warn(&format!("line not sent: {e}"));
+                    if let Err(e) = conn.send(&line).await {
+                        break Err(e);
                     }
                 }
                 UserEvent::Eof => {}
                 UserEvent::Interrupt => break Ok(()),
             },
             () = linger.done() => break Ok(()),
-            () = open_deadline.done() => {
-                break Err(Failure::failed(format!("{}: no open frame within {timeout:?}", args.url)));
-            }
-        }
-        // What was typed goes out once the session is open, batched.
-        if let Some(batch) = client.poll_send() {
-            let sent = if transport == SockJsClientTransport::WebSocket {
-                ws_out
-                    .send(batch)
-                    .await
-                    .map_err(|_| Failure::failed("the WebSocket closed"))
-            } else {
-                request(&http, "POST", &send_url, Some(batch), timeout)
-                    .await
-                    .map(|_| ())
-            };
-            if let Err(e) = sent {
-                break Err(e);
-            }
         }
     };
-    // Dropping the WebSocket's sender makes its task close it with 1000.
-    drop(ws_out);
-    if transport == SockJsClientTransport::WebSocket {
-        let _ = tokio::time::timeout(timeout, receiver).await;
-    } else {
-        receiver.abort();
-    }
+    conn.close().await;
     result
+}
+
+/// An open SockJS session: the sans-IO client plus the task that receives
+/// for it.
+pub(super) struct SockJsConn {
+    client: SockJsClient,
+    rx: mpsc::Receiver<Received>,
+    /// The WebSocket task's queue of batches (WebSocket transport only).
+    ws_out: Option<mpsc::Sender<String>>,
+    receiver: tokio::task::JoinHandle<()>,
+    http: HttpClient,
+    send_url: String,
+    timeout: Duration,
+}
+
+impl SockJsConn {
+    /// Opens a session of the service at `url` (`http://host:port/prefix`)
+    /// and waits (at most `timeout`) for its open frame.
+    pub(super) async fn open(
+        url: &str,
+        transport: Transport,
+        timeout: Duration,
+    ) -> Result<SockJsConn, Failure> {
+        let base: http::Uri = url
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|e| Failure::usage(format!("{url}: {e}")))?;
+        if base.scheme_str() != Some("http") {
+            return Err(Failure::usage(format!(
+                "{url}: SockJS wants an http:// URL (no TLS for SockJS yet)"
+            )));
+        }
+        let authority = base
+            .authority()
+            .ok_or_else(|| Failure::usage(format!("{url}: no host")))?
+            .to_string();
+        let prefix = base.path().trim_end_matches('/').to_owned();
+        let http: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let transport = match transport {
+            Transport::Websocket => SockJsClientTransport::WebSocket,
+            Transport::Polling => SockJsClientTransport::XhrPolling,
+            Transport::Streaming => SockJsClientTransport::XhrStreaming,
+            Transport::Upgrade => {
+                let info_url = format!("http://{authority}{prefix}/info");
+                let info = request(&http, "GET", &info_url, None, timeout).await?;
+                let info: serde_json::Value = serde_json::from_slice(&info)
+                    .map_err(|e| Failure::failed(format!("{info_url}: {e}")))?;
+                if info["websocket"] == true {
+                    SockJsClientTransport::WebSocket
+                } else {
+                    SockJsClientTransport::XhrStreaming
+                }
+            }
+        };
+        let client = SockJsClient::new(&prefix, transport, &mut rand::rng());
+        let (tx, rx) = mpsc::channel::<Received>(64);
+        let (receiver, ws_out) = match transport {
+            SockJsClientTransport::WebSocket => {
+                let ws_url = format!("ws://{authority}{}", client.receive_path());
+                let config = duplex_tokio::ClientConfig {
+                    handshake_timeout: timeout,
+                    ..duplex_tokio::ClientConfig::default()
+                };
+                let (ws, _) = duplex_tokio::connect_with(&ws_url, config)
+                    .await
+                    .map_err(|e| Failure::failed(format!("{ws_url}: {e}")))?;
+                let (ws_out, ws_out_rx) = mpsc::channel::<String>(64);
+                (
+                    tokio::spawn(websocket_task(ws, tx, ws_out_rx)),
+                    Some(ws_out),
+                )
+            }
+            _ => {
+                let poll_url = format!("http://{authority}{}", client.receive_path());
+                // A poll is answered only when there is something to say:
+                // at the latest the server's heartbeat, 25 s by default.
+                let poll_timeout = timeout.max(Duration::from_secs(35));
+                (
+                    tokio::spawn(xhr_task(http.clone(), poll_url, tx, poll_timeout)),
+                    None,
+                )
+            }
+        };
+        let send_url = format!("http://{authority}{}", client.send_path());
+        let mut conn = SockJsConn {
+            client,
+            rx,
+            ws_out,
+            receiver,
+            http,
+            send_url,
+            timeout,
+        };
+        // xhr_streaming's prelude reads as a heartbeat before the open.
+        let opened = tokio::time::timeout(timeout, async {
+            loop {
+                match conn.next_event().await {
+                    Ok(SockJsClientEvent::Heartbeat) => {}
+                    other => return other,
+                }
+            }
+        })
+        .await;
+        match opened {
+            Ok(Ok(SockJsClientEvent::Open)) => Ok(conn),
+            Ok(Ok(SockJsClientEvent::Closed { code, reason })) => {
+                conn.close().await;
+                Err(Failure::failed(format!(
+                    "{url}: closed at once ({code} {reason})"
+                )))
+            }
+            Ok(Ok(other)) => {
+                conn.close().await;
+                Err(Failure::failed(format!(
+                    "{url}: {other:?} before the open frame"
+                )))
+            }
+            Ok(Err(e)) => {
+                conn.close().await;
+                Err(e)
+            }
+            Err(_) => {
+                conn.close().await;
+                Err(Failure::failed(format!(
+                    "{url}: no open frame within {timeout:?}"
+                )))
+            }
+        }
+    }
+
+    /// The transport's path segment (`websocket`, `xhr_streaming`, `xhr`).
+    pub(super) fn transport_name(&self) -> &'static str {
+        self.client.transport().path_segment()
+    }
+
+    /// The next event. Cancel-safe: what arrived is fed to the client as
+    /// soon as it is received.
+    pub(super) async fn next_event(&mut self) -> Result<SockJsClientEvent, Failure> {
+        loop {
+            if let Some(event) = self.client.poll_event() {
+                return Ok(event);
+            }
+            match self.rx.recv().await {
+                Some(Received::Bytes(bytes)) => {
+                    let fed = if self.client.transport() == SockJsClientTransport::WebSocket {
+                        match std::str::from_utf8(&bytes) {
+                            Ok(frame) => self.client.receive_frame(frame),
+                            Err(_) => Err(duplex_polling::Error::BrokenJson),
+                        }
+                    } else {
+                        self.client.receive_stream(&bytes)
+                    };
+                    fed.map_err(|e| Failure::failed(format!("not SockJS: {e}")))?;
+                }
+                Some(Received::Ended) => self.client.stream_ended(),
+                Some(Received::Failed(e)) => return Err(Failure::failed(e)),
+                None => return Err(Failure::failed("the connection closed")),
+            }
+        }
+    }
+
+    /// Sends one message (over the WebSocket, or as a POST to `xhr_send`).
+    pub(super) async fn send(&mut self, text: &str) -> Result<(), Failure> {
+        self.client
+            .send(text)
+            .map_err(|e| Failure::failed(format!("not sent: {e}")))?;
+        let Some(batch) = self.client.poll_send() else {
+            return Ok(());
+        };
+        match &self.ws_out {
+            Some(ws_out) => ws_out
+                .send(batch)
+                .await
+                .map_err(|_| Failure::failed("the WebSocket closed")),
+            None => request(
+                &self.http,
+                "POST",
+                &self.send_url,
+                Some(batch),
+                self.timeout,
+            )
+            .await
+            .map(|_| ()),
+        }
+    }
+
+    /// Ends the session: the WebSocket closes with 1000; a polling
+    /// transport just stops (the server expires the session).
+    pub(super) async fn close(self) {
+        match self.ws_out {
+            Some(ws_out) => {
+                // Dropping the sender makes the task close the WebSocket.
+                drop(ws_out);
+                let _ = tokio::time::timeout(self.timeout, self.receiver).await;
+            }
+            None => self.receiver.abort(),
+        }
+    }
 }
 
 /// Owns the WebSocket: frames in to `tx`, batches from `sends` out; closes
@@ -333,4 +405,53 @@ async fn open(
         .await
         .map_err(|_| Failure::failed(format!("{url}: no answer within {timeout:?}")))?
         .map_err(|e| Failure::failed(format!("{url}: {e}")))
+}
+
+/// Carries a byte stream over a SockJS session, for protocols whose frames
+/// delimit themselves (STOMP over SockJS): the other end of `io` is handed
+/// to a byte-stream client. Bytes read from `io` go out as text messages
+/// (cut at character boundaries: SockJS carries text); messages received
+/// are written to `io`. Ends, closing the session, when either side does.
+pub(super) async fn bridge(mut conn: SockJsConn, io: tokio::io::DuplexStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut reader, mut writer) = tokio::io::split(io);
+    let mut buf = vec![0u8; 16 * 1024];
+    // Bytes of a character cut by the read.
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        tokio::select! {
+            read = reader.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                pending.extend_from_slice(buf.get(..n).unwrap_or_default());
+                let valid = match std::str::from_utf8(&pending) {
+                    Ok(text) => text.len(),
+                    // Only a character cut at the end may wait for more.
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => break,
+                };
+                if valid == 0 {
+                    continue;
+                }
+                let text: Vec<u8> = pending.drain(..valid).collect();
+                let Ok(text) = String::from_utf8(text) else { break };
+                if conn.send(&text).await.is_err() {
+                    break;
+                }
+            }
+            event = conn.next_event() => match event {
+                Ok(SockJsClientEvent::Message(text)) => {
+                    if writer.write_all(text.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(SockJsClientEvent::Closed { .. }) | Err(_) => break,
+                Ok(_) => {}
+            },
+        }
+    }
+    let _ = writer.shutdown().await;
+    conn.close().await;
 }

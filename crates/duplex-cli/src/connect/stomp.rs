@@ -183,9 +183,18 @@ async fn connect(
             let (ws, _) = super::tls::connect(url, websocket, tls).await?;
             StompClient::over_websocket(ws, config).await
         }
+        "sockjs+http" => {
+            let http_url = url.strip_prefix("sockjs+").unwrap_or(url);
+            let conn = super::sockjs::SockJsConn::open(http_url, args.transport, timeout).await?;
+            // STOMP frames delimit themselves, so the session can carry
+            // them as a byte stream.
+            let (client_end, bridge_end) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(super::sockjs::bridge(conn, bridge_end));
+            StompClient::over_stream(client_end, config).await
+        }
         other => {
             return Err(Failure::usage(format!(
-                "{url}: --stomp wants tcp://, ws:// or wss://, not {other}://"
+                "{url}: --stomp wants tcp://, ws://, wss:// or sockjs+http://, not {other}://"
             )));
         }
     };
