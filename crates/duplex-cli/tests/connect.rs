@@ -971,3 +971,97 @@ fn wss_with_a_private_ca_or_insecure_and_refused_otherwise() {
     let run = connect(&[&url, "--ca", "/dev/null"], "");
     assert_eq!(run.code, 2, "{run:?}");
 }
+
+// ---- a person at a terminal ----------------------------------------------------
+
+/// A tmux session running one command, killed when dropped.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let name = format!("duplex-connect-test-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "160",
+                "-y",
+                "40",
+                command,
+            ])
+            .status()
+            .expect("the tmux command (this test types into a terminal)");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { name }
+    }
+
+    fn send_keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen once `want` holds for it, within [`STEP`].
+    fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let screen = self.screen();
+            if want(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn interactive_in_a_terminal_prompts_shows_arrivals_and_closes_on_ctrl_c() {
+    let server = Server::start();
+    let tmux = Tmux::start(&format!(
+        "RUST_LOG=warn '{BIN}' connect --socketio {} ; echo EXIT=$? ; sleep 60",
+        server.url("http", "/")
+    ));
+    // Connected, the server's first event shown, and the prompt below it.
+    let screen = tmux.wait_for("the prompt", |s| {
+        s.contains("connected to /") && s.contains("auth {}") && s.lines().any(|l| l == ">")
+    });
+    assert!(!screen.contains("EXIT="), "{screen}");
+    tmux.send_keys(&[r#"message "typed" 42"#, "Enter"]);
+    let screen = tmux.wait_for("the echoed event", |s| {
+        s.contains(r#"message-back "typed" 42"#)
+    });
+    // The typed line stays on the screen above what arrived.
+    assert!(screen.contains(r#"> message "typed" 42"#), "{screen}");
+    tmux.send_keys(&["C-c"]);
+    let screen = tmux.wait_for("the exit", |s| s.contains("EXIT="));
+    assert!(screen.contains("closed"), "{screen}");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+}

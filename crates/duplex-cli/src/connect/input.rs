@@ -5,9 +5,15 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 
+use super::Out;
+
 /// The user's side of the loop: stdin lines until end of input, and
 /// Ctrl-C.
-pub(crate) struct Input {
+pub(crate) struct Input<'a> {
+    /// Where the prompt goes, when a person is typing.
+    prompt: Option<&'a Out>,
+    /// The prompt for the next line is on the screen.
+    prompted: bool,
     lines: Option<Lines<BufReader<Stdin>>>,
     interrupt: Pin<Box<dyn Future<Output = ()>>>,
     interrupted: bool,
@@ -24,10 +30,13 @@ pub(crate) enum UserEvent {
     Interrupt,
 }
 
-impl Input {
-    /// Reads stdin and listens for Ctrl-C.
-    pub(crate) fn new() -> Input {
+impl<'a> Input<'a> {
+    /// Reads stdin and listens for Ctrl-C; prompts through `out` when a
+    /// person is at the terminal.
+    pub(crate) fn new(out: &'a Out) -> Input<'a> {
         Input {
+            prompt: out.interactive().then_some(out),
+            prompted: false,
             lines: Some(BufReader::new(tokio::io::stdin()).lines()),
             interrupt: Box::pin(async {
                 if tokio::signal::ctrl_c().await.is_err() {
@@ -48,10 +57,16 @@ impl Input {
     /// The next thing the user did. Cancel-safe: it is raced against the
     /// connection. Pends forever once stdin ended and Ctrl-C was seen.
     pub(crate) async fn next(&mut self) -> UserEvent {
+        if let (Some(out), false, true) = (self.prompt, self.prompted, self.lines.is_some()) {
+            out.show_prompt();
+            self.prompted = true;
+        }
         let Input {
             lines,
             interrupt,
             interrupted,
+            prompt,
+            prompted,
         } = self;
         let seen = *interrupted;
         let interrupt = async {
@@ -71,13 +86,19 @@ impl Input {
                 *interrupted = true;
                 UserEvent::Interrupt
             }
-            line = read => match line {
-                Ok(Some(line)) => UserEvent::Line(line.trim_end_matches('\r').to_owned()),
-                Ok(None) | Err(_) => {
-                    *lines = None;
-                    UserEvent::Eof
+            line = read => {
+                *prompted = false;
+                if let Some(out) = prompt {
+                    out.prompt_answered();
                 }
-            },
+                match line {
+                    Ok(Some(line)) => UserEvent::Line(line.trim_end_matches('\r').to_owned()),
+                    Ok(None) | Err(_) => {
+                        *lines = None;
+                        UserEvent::Eof
+                    }
+                }
+            }
         }
     }
 }

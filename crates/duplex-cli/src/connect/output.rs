@@ -1,12 +1,21 @@
 //! Printing what arrives: plain lines, or one JSON object a line.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use super::{Encoding, Failure};
+
+/// Whether the interactive prompt (`> ` on stderr) is on the screen now,
+/// waiting for a line: what is printed meanwhile first erases it, then
+/// shows it again below.
+static PROMPT_SHOWN: AtomicBool = AtomicBool::new(false);
+
+/// The interactive prompt.
+const PROMPT: &str = "> ";
 
 /// Where `duplex connect` writes: data on stdout, connection news on
 /// stderr (or both as JSON objects on stdout with `--jsonl`).
@@ -27,30 +36,56 @@ impl Out {
         self.jsonl
     }
 
+    /// Whether to show a prompt for stdin lines: a person at a terminal
+    /// (stdin and stderr both one), and neither --quiet nor --jsonl.
+    pub(crate) fn interactive(&self) -> bool {
+        !self.jsonl
+            && !self.quiet
+            && std::io::stdin().is_terminal()
+            && std::io::stderr().is_terminal()
+    }
+
+    /// Shows the prompt (stdin is about to be read).
+    pub(crate) fn show_prompt(&self) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "{PROMPT}");
+        let _ = stderr.flush();
+        PROMPT_SHOWN.store(true, Ordering::Relaxed);
+    }
+
+    /// The user ended a line: the prompt is no longer on the last line.
+    pub(crate) fn prompt_answered(&self) {
+        PROMPT_SHOWN.store(false, Ordering::Relaxed);
+    }
+
     /// Something that arrived: `plain` as a line, or `fields` with `type`
     /// and `timestamp` added.
     pub(crate) fn data(&self, kind: &str, fields: Value, plain: &str) {
-        if self.jsonl {
-            self.record(kind, fields);
-        } else {
-            line_to_stdout(plain);
-        }
+        around_prompt(|| {
+            if self.jsonl {
+                self.record(kind, fields);
+            } else {
+                line_to_stdout(plain);
+            }
+        });
     }
 
     /// News about the connection (opened, closed, reconnecting): on stderr
     /// unless `--quiet`, or a record on stdout with `--jsonl`.
     pub(crate) fn news(&self, kind: &str, fields: Value, plain: &str) {
-        if self.jsonl {
-            self.record(kind, fields);
-        } else if !self.quiet {
-            eprintln!("{plain}");
-        }
+        around_prompt(|| {
+            if self.jsonl {
+                self.record(kind, fields);
+            } else if !self.quiet {
+                eprintln!("{plain}");
+            }
+        });
     }
 
     /// A problem that does not end the connection (a line that could not be
     /// sent): always one line on stderr.
     pub(crate) fn warn(&self, msg: &str) {
-        eprintln!("duplex connect: {msg}");
+        around_prompt(|| eprintln!("duplex connect: {msg}"));
     }
 
     fn record(&self, kind: &str, fields: Value) {
@@ -65,6 +100,24 @@ impl Out {
         }
         object.insert("timestamp".into(), json!(timestamp()));
         line_to_stdout(&Value::Object(object).to_string());
+    }
+}
+
+/// Runs `print` on a line of its own: a prompt on the screen is erased
+/// first (carriage return, erase line) and shown again after.
+fn around_prompt(print: impl FnOnce()) {
+    let shown = PROMPT_SHOWN.swap(false, Ordering::Relaxed);
+    if shown {
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "\r\x1b[K");
+        let _ = stderr.flush();
+    }
+    print();
+    if shown {
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "{PROMPT}");
+        let _ = stderr.flush();
+        PROMPT_SHOWN.store(true, Ordering::Relaxed);
     }
 }
 

@@ -94,7 +94,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         emit(&socket, out, &event, values, want_acks, timeout).await?;
     }
 
-    let mut input = Input::new();
+    let mut input = Input::new(out);
     let mut linger = Linger::new();
     let mut received = 0u64;
     let result = loop {

@@ -42,7 +42,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         json!({"url": args.url, "transport": conn.transport_name()}),
         &format!("connected to {} ({})", args.url, conn.transport_name()),
     );
-    let mut input = Input::new();
+    let mut input = Input::new(out);
     let mut linger = Linger::new();
     let mut received = 0u64;
     let result = loop {

@@ -77,7 +77,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         pending.insert(receipt);
     }
 
-    let mut input = Input::new();
+    let mut input = Input::new(out);
     let mut linger = Linger::new();
     let mut receipt_deadline = Linger::new();
     let mut received = 0u64;

@@ -75,7 +75,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         },
     );
 
-    let mut input = Input::new();
+    let mut input = Input::new(out);
     let mut ping = ping_every.map(|every| {
         let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
