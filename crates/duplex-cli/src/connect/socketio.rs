@@ -59,6 +59,11 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         }
     };
     config.reconnection = !args.no_reconnect;
+    // A query in the URL goes on every request, as the reference client
+    // does with `query`.
+    if let Ok(parsed) = url::Url::parse(&args.url) {
+        config.query = parsed.query_pairs().into_owned().collect();
+    }
     config.timeout = timeout;
     let manager = Manager::new(config);
     let mut socket = manager.socket(&namespace, auth);
@@ -271,7 +276,12 @@ fn parse_line(line: &str) -> Result<(String, Vec<Value>), String> {
 fn split_url(url: &str) -> Result<(String, String), Failure> {
     let parsed = url::Url::parse(url).map_err(|e| Failure::usage(format!("{url}: {e}")))?;
     match parsed.scheme() {
-        "http" | "https" => {}
+        "http" => {}
+        "https" => {
+            return Err(Failure::usage(format!(
+                "{url}: https:// is not supported yet (duplex-tokio's Socket.IO client has no TLS for polling)"
+            )));
+        }
         other => {
             return Err(Failure::usage(format!(
                 "{url}: --socketio wants an http:// URL, not {other}://"
