@@ -2,6 +2,7 @@
 //! conformance suite is pointed at, and the Autobahn client driver.
 
 mod autobahn;
+mod connect;
 mod demo;
 mod http_server;
 mod socketio;
@@ -9,7 +10,7 @@ mod sockjs_stomp;
 
 use std::net::SocketAddr;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// duplex: real-time, two-way protocols for Rust.
 #[derive(Debug, Parser)]
@@ -85,6 +86,9 @@ enum Command {
         #[arg(long, default_value = "duplex")]
         agent: String,
     },
+    /// Connect to a server as a client (WebSocket, Socket.IO, STOMP, SSE):
+    /// stdin lines out, what arrives on stdout.
+    Connect(Box<connect::Args>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -95,7 +99,18 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // The client picks its own runtime and exit codes (2: usage).
+    let cli = match cli.command {
+        Command::Connect(mut args) => {
+            if let Some(("connect", sub)) = matches.subcommand() {
+                args.group_emits(sub);
+            }
+            return connect::main(*args);
+        }
+        command => Cli { command },
+    };
     // The conformance server runs on one thread, as the Node reference
     // does: requests that arrive together on separate connections are then
     // handled in arrival order (the official suites race a GET against a
@@ -170,6 +185,7 @@ fn main() -> std::process::ExitCode {
                 .await
             }
             Command::AutobahnClient { url, agent } => autobahn::run(&url, &agent).await,
+            Command::Connect(_) => Ok(()),
         }
     });
     match result {

@@ -67,7 +67,9 @@ mod id;
 mod queue;
 mod session;
 mod sockjs;
+mod sockjs_client;
 mod sse;
+mod sse_client;
 mod timer;
 
 pub use crate::endpoint::Endpoint;
@@ -77,5 +79,9 @@ pub use crate::http::{Cors, Event, Message, OpenInfo, Request, Response, Transmi
 pub use crate::id::{RequestId, SessionId};
 pub use crate::queue::{OverflowPolicy, QueueConfig};
 pub use crate::sockjs::{SockJsConfig, SockJsServer};
+pub use crate::sockjs_client::{
+    SockJsClient, SockJsClientConfig, SockJsClientEvent, SockJsClientTransport,
+};
 pub use crate::sse::{SseConfig, SseServer};
+pub use crate::sse_client::{SseEvent, SseParser, SseParserConfig};
 pub use duplex_engineio::{ProtocolVersion, Utf8Bytes};

@@ -1,0 +1,136 @@
+//! What the user says: stdin lines, Ctrl-C, and when to stop.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
+
+use super::Out;
+
+/// The user's side of the loop: stdin lines until end of input, and
+/// Ctrl-C.
+pub(crate) struct Input<'a> {
+    /// Where the prompt goes, when a person is typing.
+    prompt: Option<&'a Out>,
+    /// The prompt for the next line is on the screen.
+    prompted: bool,
+    lines: Option<Lines<BufReader<Stdin>>>,
+    interrupt: Pin<Box<dyn Future<Output = ()>>>,
+    interrupted: bool,
+}
+
+/// What the user did.
+#[derive(Debug)]
+pub(crate) enum UserEvent {
+    /// A line (without its line ending).
+    Line(String),
+    /// Stdin ended (or could not be read).
+    Eof,
+    /// Ctrl-C.
+    Interrupt,
+}
+
+impl<'a> Input<'a> {
+    /// Reads stdin and listens for Ctrl-C; prompts through `out` when a
+    /// person is at the terminal.
+    pub(crate) fn new(out: &'a Out) -> Input<'a> {
+        Input {
+            prompt: out.interactive().then_some(out),
+            prompted: false,
+            lines: Some(BufReader::new(tokio::io::stdin()).lines()),
+            interrupt: Box::pin(async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    // No signal handling here: Ctrl-C then kills the
+                    // process, which is the best left to do.
+                    std::future::pending::<()>().await;
+                }
+            }),
+            interrupted: false,
+        }
+    }
+
+    /// Whether stdin has ended.
+    pub(crate) fn ended(&self) -> bool {
+        self.lines.is_none()
+    }
+
+    /// The next thing the user did. Cancel-safe: it is raced against the
+    /// connection. Pends forever once stdin ended and Ctrl-C was seen.
+    pub(crate) async fn next(&mut self) -> UserEvent {
+        if let (Some(out), false, true) = (self.prompt, self.prompted, self.lines.is_some()) {
+            out.show_prompt();
+            self.prompted = true;
+        }
+        let Input {
+            lines,
+            interrupt,
+            interrupted,
+            prompt,
+            prompted,
+        } = self;
+        let seen = *interrupted;
+        let interrupt = async {
+            if seen {
+                std::future::pending::<()>().await;
+            }
+            interrupt.as_mut().await;
+        };
+        let read = async {
+            match lines.as_mut() {
+                Some(lines) => lines.next_line().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = interrupt => {
+                *interrupted = true;
+                UserEvent::Interrupt
+            }
+            line = read => {
+                *prompted = false;
+                if let Some(out) = prompt {
+                    out.prompt_answered();
+                }
+                match line {
+                    Ok(Some(line)) => UserEvent::Line(line.trim_end_matches('\r').to_owned()),
+                    Ok(None) | Err(_) => {
+                        *lines = None;
+                        UserEvent::Eof
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A sleep that is off until armed: the `--wait` linger after input ends.
+pub(crate) struct Linger {
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Linger {
+    /// Not armed.
+    pub(crate) fn new() -> Linger {
+        Linger { sleep: None }
+    }
+
+    /// Arms it for `after`, unless it already is.
+    pub(crate) fn arm(&mut self, after: Duration) {
+        if self.sleep.is_none() {
+            self.sleep = Some(Box::pin(tokio::time::sleep(after)));
+        }
+    }
+
+    /// Disarms it (something is pending again).
+    pub(crate) fn disarm(&mut self) {
+        self.sleep = None;
+    }
+
+    /// Completes when the armed time passes; pends while disarmed.
+    pub(crate) async fn done(&mut self) {
+        match self.sleep.as_mut() {
+            Some(sleep) => sleep.as_mut().await,
+            None => std::future::pending().await,
+        }
+    }
+}

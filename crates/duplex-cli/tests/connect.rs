@@ -1,0 +1,1067 @@
+//! `duplex connect` as a user runs it: the built binary in a subprocess,
+//! driven through stdin and read from stdout, against `duplex serve` on a
+//! free loopback port (and, for the SSE drop, a scripted loopback server).
+//! Every wait is bounded.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Every wait in these tests is bounded by this.
+const STEP: Duration = Duration::from_secs(20);
+
+const BIN: &str = env!("CARGO_BIN_EXE_duplex");
+
+/// `duplex serve` on free loopback ports, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    stomp_addr: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--stomp-addr",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start duplex serve");
+        let lines = lines_of(child.stdout.take().expect("stdout"));
+        let stomp_line = lines.recv_timeout(STEP).expect("no STOMP line");
+        let stomp_addr = stomp_line
+            .strip_prefix("STOMP over TCP on ")
+            .unwrap_or_else(|| panic!("not the STOMP line: {stomp_line:?}"))
+            .to_owned();
+        let line = lines.recv_timeout(STEP).expect("no URL line");
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        // Keep draining so the server never blocks on a full pipe.
+        std::thread::spawn(move || while lines.recv().is_ok() {});
+        Server {
+            child,
+            addr,
+            stomp_addr,
+        }
+    }
+
+    fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lines of a pipe, as they come, on a channel.
+fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A finished `duplex connect`.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    fn records(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    }
+}
+
+/// Runs `duplex connect ARGS` with `stdin` as its whole input; fails the
+/// test if it runs longer than [`STEP`].
+fn connect(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(BIN)
+        .arg("connect")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start duplex connect");
+    let mut input = child.stdin.take().expect("stdin");
+    let stdin = stdin.to_owned();
+    std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+        // Dropped here: end of input.
+    });
+    let out = read_all(child.stdout.take().expect("stdout"));
+    let err = read_all(child.stderr.take().expect("stderr"));
+    let code = wait(&mut child, STEP);
+    Run {
+        code,
+        stdout: out.recv_timeout(STEP).expect("stdout"),
+        stderr: err.recv_timeout(STEP).expect("stderr"),
+    }
+}
+
+fn read_all(mut pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    rx
+}
+
+/// The exit code, within `limit` (the process is killed past it).
+fn wait(child: &mut Child, limit: Duration) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code().expect("exited, not killed by a signal");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("duplex connect still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+/// The next line of `lines` that satisfies `want`, within [`STEP`].
+fn line_where(lines: &Receiver<String>, want: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("the expected line did not come");
+        if want(&line) {
+            return line;
+        }
+    }
+}
+
+// ---- WebSocket ---------------------------------------------------------------
+
+#[test]
+fn websocket_text_lines_are_echoed_and_closed_with_1000() {
+    let server = Server::start();
+    let run = connect(&[&server.url("ws", "/echo")], "hello\nwörld\r\n\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines(), ["hello", "wörld", ""]);
+    assert!(run.stderr.contains("connected to ws://"), "{run:?}");
+    assert!(run.stderr.contains("closed (1000)"), "{run:?}");
+    let quiet = connect(&[&server.url("ws", "/echo"), "--quiet"], "x\n");
+    assert_eq!(
+        (quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()),
+        (0, "x\n", "")
+    );
+}
+
+#[test]
+fn websocket_binary_in_base64_and_hex() {
+    let server = Server::start();
+    let url = server.url("ws", "/echo");
+    let run = connect(&[&url, "--binary"], "AAEC/w==\n");
+    assert_eq!((run.code, run.lines()), (0, vec!["AAEC/w=="]), "{run:?}");
+    let run = connect(&[&url, "--binary", "hex"], "00ff10\nnot hex\nABCD\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines(), ["00ff10", "abcd"]);
+    // A line that does not decode is reported, not sent.
+    assert!(run.stderr.contains("line not sent: not hex"), "{run:?}");
+}
+
+#[test]
+fn websocket_json_lines_carry_type_data_and_timestamp() {
+    let server = Server::start();
+    let input =
+        "plain\n{\"type\":\"binary\",\"data\":\"aGk=\"}\n{\"type\":\"text\",\"data\":\"t\"}\n";
+    let run = connect(&[&server.url("ws", "/echo"), "--jsonl"], input);
+    assert_eq!(run.code, 0, "{run:?}");
+    let records = run.records();
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["open", "text", "binary", "text", "close"]);
+    assert_eq!(records[1]["data"], "plain");
+    assert_eq!(records[2]["data"], "aGk=");
+    assert_eq!(records[2]["encoding"], "base64");
+    assert_eq!(records[3]["data"], "t");
+    assert_eq!(records[4]["code"], 1000);
+    for r in &records {
+        assert!(r["timestamp"].as_f64().unwrap() > 1.6e9, "{r}");
+    }
+}
+
+#[test]
+fn websocket_subprotocol_deflate_headers_and_pings() {
+    let server = Server::start();
+    let run = connect(
+        &[
+            &server.url("ws", "/stomp"),
+            "--subprotocol",
+            "v12.stomp",
+            "--jsonl",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.records()[0]["protocol"], "v12.stomp", "{run:?}");
+    let run = connect(
+        &[
+            &server.url("ws", "/ws"),
+            "--deflate",
+            "--header",
+            "X-Test: 1",
+            "--ping-interval",
+            "0.05",
+            "--count",
+            "1",
+            "--jsonl",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let records = run.records();
+    assert!(
+        records[0]["extensions"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("permessage-deflate"),
+        "{run:?}"
+    );
+    let welcome: Value = serde_json::from_str(records[1]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(welcome["type"], "welcome");
+}
+
+#[test]
+fn websocket_interactive_until_ctrl_c_closes_with_the_given_code() {
+    let server = Server::start();
+    let mut child = Command::new(BIN)
+        .args([
+            "connect",
+            &server.url("ws", "/echo"),
+            "--close-code",
+            "4000",
+            "--close-reason",
+            "bye now",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start duplex connect");
+    let mut stdin = child.stdin.take().unwrap();
+    let out = lines_of(child.stdout.take().unwrap());
+    let err = lines_of(child.stderr.take().unwrap());
+    line_where(&err, |l| l.starts_with("connected to"));
+    for word in ["one", "two"] {
+        writeln!(stdin, "{word}").unwrap();
+        stdin.flush().unwrap();
+        assert_eq!(line_where(&out, |_| true), word);
+    }
+    interrupt(&child);
+    // The echo server answers with our code (and no reason).
+    let closed = line_where(&err, |l| l.starts_with("closed"));
+    assert!(closed.starts_with("closed (4000"), "{closed}");
+    // A close code other than 1000/1001 from the server is a failure.
+    assert_eq!(wait(&mut child, STEP), 1);
+}
+
+#[test]
+fn websocket_exit_codes_say_refused_or_usage() {
+    let refused = connect(&["ws://127.0.0.1:1/"], "");
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert_eq!(refused.stderr.lines().count(), 1, "{refused:?}");
+    assert!(
+        refused.stderr.starts_with("duplex connect: "),
+        "{refused:?}"
+    );
+    for args in [
+        &["ws://127.0.0.1:1/", "--close-code", "1005"][..],
+        &["ws://127.0.0.1:1/", "--header", "novalue"],
+        &["ws://127.0.0.1:1/", "--timeout", "-1"],
+        &["ws://127.0.0.1:1/", "--no-such-flag"],
+        &["--socketio", "--stomp", "http://127.0.0.1:1/"],
+        &["--stomp", "http://127.0.0.1:1/"],
+        &["--stomp", "tcp://127.0.0.1:1", "--ack"],
+    ] {
+        let run = connect(args, "");
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+    }
+}
+
+#[test]
+fn help_shows_an_example_per_protocol() {
+    let out = Command::new(BIN)
+        .args(["connect", "--help"])
+        .output()
+        .expect("run duplex connect --help");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for item in [
+        "duplex connect ws://",
+        "duplex connect --socketio http://",
+        "duplex connect --stomp tcp://",
+        "duplex connect --stomp ws://",
+        "duplex connect --stomp sockjs+http://",
+        "duplex connect --sse http://",
+        "duplex connect --sockjs http://",
+        "--binary",
+        "--jsonl",
+        "--emit",
+        "--subscribe",
+        "Exit codes",
+    ] {
+        assert!(help.contains(item), "{item} missing from:\n{help}");
+    }
+}
+
+// ---- Socket.IO -----------------------------------------------------------------
+
+#[test]
+fn socketio_acks_on_every_transport() {
+    let server = Server::start();
+    for transport in ["websocket", "polling", "upgrade"] {
+        let run = connect(
+            &[
+                "--socketio",
+                &server.url("http", "/"),
+                "--transport",
+                transport,
+                "--emit",
+                "message-with-ack",
+                "\"hi\"",
+                "{\"n\":1}",
+                "--emit",
+                "message-with-ack",
+                "--ack",
+            ],
+            "",
+        );
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        let lines = run.lines();
+        assert!(
+            lines.contains(&r#"ack message-with-ack "hi" {"n":1}"#),
+            "{transport}: {run:?}"
+        );
+        assert!(
+            lines.contains(&"ack message-with-ack"),
+            "{transport}: {run:?}"
+        );
+    }
+}
+
+#[test]
+fn socketio_events_with_binary_auth_and_server_acks_as_json_lines() {
+    let server = Server::start();
+    let run = connect(
+        &[
+            "--socketio",
+            &server.url("http", "/custom"),
+            "--auth",
+            r#"{"token":"t"}"#,
+            "--emit",
+            "message",
+            r#"{"$base64":"AAEC"}"#,
+            "\"text\"",
+            "--emit",
+            "server-ack",
+            "7",
+            "--jsonl",
+            "--count",
+            "4",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let records = run.records();
+    let events: Vec<(&str, &Value)> = records
+        .iter()
+        .filter(|r| r["type"] == "event")
+        .map(|r| (r["event"].as_str().unwrap(), &r["args"]))
+        .collect();
+    assert_eq!(records[0]["type"], "connect");
+    assert_eq!(records[0]["namespace"], "/custom");
+    assert!(
+        events.contains(&("auth", &serde_json::json!([{"token": "t"}]))),
+        "{run:?}"
+    );
+    assert!(
+        events.contains(&("message-back", &serde_json::json!(["AAEC", "text"]))),
+        "{run:?}"
+    );
+    assert!(
+        events.contains(&("please-ack", &serde_json::json!([7]))),
+        "{run:?}"
+    );
+    // The tool acknowledged please-ack; the server says so.
+    assert!(
+        events.contains(&("client-acked", &serde_json::json!([]))),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn socketio_interactive_lines_are_emitted() {
+    let server = Server::start();
+    let run = connect(
+        &["--socketio", &server.url("http", ""), "--ack", "--quiet"],
+        "message-with-ack \"line\" 2 [true]\nbad {json\n\n",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.lines()
+            .contains(&r#"ack message-with-ack "line" 2 [true]"#),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("line not sent"), "{run:?}");
+}
+
+#[test]
+fn socketio_refusals_exit_1() {
+    let server = Server::start();
+    let run = connect(&["--socketio", &server.url("http", "/nowhere")], "");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("Invalid namespace"), "{run:?}");
+    let run = connect(
+        &[
+            "--socketio",
+            "http://127.0.0.1:1",
+            "--timeout",
+            "1",
+            "--no-reconnect",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let run = connect(
+        &["--socketio", "http://127.0.0.1:1", "--emit", "x", "{bad"],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+}
+
+// ---- STOMP ---------------------------------------------------------------------
+
+#[test]
+fn stomp_sends_await_receipts_over_tcp_and_websocket() {
+    let server = Server::start();
+    let tcp = format!("tcp://{}", server.stomp_addr);
+    let ws = server.url("ws", "/stomp");
+    for url in [&tcp, &ws] {
+        let run = connect(
+            &[
+                "--stomp",
+                url,
+                "--subscribe",
+                "/topic/t",
+                "--send",
+                "/topic/t",
+                "hello",
+                "--header",
+                "x-k: v",
+                "--count",
+                "1",
+                "--jsonl",
+            ],
+            "",
+        );
+        assert_eq!(run.code, 0, "{url}: {run:?}");
+        let records = run.records();
+        assert_eq!(records[0]["type"], "connected");
+        assert_eq!(records[0]["version"], "1.2");
+        assert!(
+            records
+                .iter()
+                .any(|r| r["type"] == "receipt" && r["receipt-id"] == "subscribe-1"),
+            "{run:?}"
+        );
+        let message = records
+            .iter()
+            .find(|r| r["type"] == "message")
+            .expect("a message");
+        assert_eq!(message["destination"], "/topic/t");
+        assert_eq!(message["body"], "hello");
+        assert_eq!(message["headers"]["x-k"], "v");
+        // Lines from stdin are `DESTINATION BODY`, each with a receipt.
+        let run = connect(
+            &["--stomp", url, "--heart-beat", "100,100"],
+            "/topic/u one\n/topic/u two\n",
+        );
+        assert_eq!(run.code, 0, "{url}: {run:?}");
+        assert_eq!(run.lines(), ["receipt send-1", "receipt send-2"]);
+    }
+}
+
+#[test]
+fn stomp_over_sockjs_on_every_transport() {
+    let server = Server::start();
+    let url = format!("sockjs+{}", server.url("http", "/sockjs/stomp"));
+    for transport in ["upgrade", "websocket", "streaming", "polling"] {
+        let body = format!("héllo over {transport}");
+        let run = connect(
+            &[
+                "--stomp",
+                &url,
+                "--transport",
+                transport,
+                "--subscribe",
+                "/topic/sockjs",
+                "--send",
+                "/topic/sockjs",
+                &body,
+                "--count",
+                "1",
+            ],
+            "",
+        );
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        assert_eq!(
+            run.lines(),
+            ["receipt subscribe-1", body.as_str()],
+            "{transport}"
+        );
+        assert!(run.stderr.contains("STOMP 1.2"), "{transport}: {run:?}");
+    }
+}
+
+#[test]
+fn stomp_ack_modes_consume_queue_messages() {
+    let server = Server::start();
+    let tcp = format!("tcp://{}", server.stomp_addr);
+    for (mode, queue) in [
+        ("auto", "/queue/auto"),
+        ("client", "/queue/client"),
+        ("client-individual", "/queue/individual"),
+    ] {
+        // Queued before anyone subscribes.
+        let run = connect(
+            &["--stomp", &tcp, "--send", queue, "a", "--send", queue, "b"],
+            "",
+        );
+        assert_eq!(run.code, 0, "{mode}: {run:?}");
+        assert_eq!(run.lines(), ["receipt send-1", "receipt send-2"]);
+        let run = connect(
+            &[
+                "--stomp",
+                &tcp,
+                "--subscribe",
+                queue,
+                "--ack",
+                mode,
+                "--count",
+                "2",
+                "--jsonl",
+            ],
+            "",
+        );
+        assert_eq!(run.code, 0, "{mode}: {run:?}");
+        let records = run.records();
+        let messages: Vec<&Value> = records.iter().filter(|r| r["type"] == "message").collect();
+        let bodies: Vec<&str> = messages
+            .iter()
+            .map(|r| r["body"].as_str().unwrap())
+            .collect();
+        assert_eq!(bodies, ["a", "b"], "{mode}: {run:?}");
+        if mode != "auto" {
+            let acked = messages.iter().all(|r| r["headers"]["ack"].is_string());
+            assert!(acked, "{mode}: 1.2 messages carry an ack id: {run:?}");
+        }
+        // Acknowledged (or auto): nothing comes back for a new subscriber.
+        let run = connect(
+            &[
+                "--stomp",
+                &tcp,
+                "--subscribe",
+                queue,
+                "--ack",
+                mode,
+                "--wait",
+                "0.5",
+            ],
+            "",
+        );
+        assert_eq!(run.code, 0, "{mode}: {run:?}");
+        assert_eq!(
+            run.lines(),
+            ["receipt subscribe-1"],
+            "{mode}: redelivered? {run:?}"
+        );
+    }
+}
+
+#[test]
+fn stomp_refusals_exit_1() {
+    let run = connect(&["--stomp", "tcp://127.0.0.1:1"], "");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+}
+
+// ---- SockJS --------------------------------------------------------------------
+
+#[test]
+fn sockjs_echoes_over_every_transport() {
+    let server = Server::start();
+    let url = server.url("http", "/sockjs/echo");
+    for (transport, segment) in [
+        ("upgrade", "websocket"),
+        ("websocket", "websocket"),
+        ("streaming", "xhr_streaming"),
+        ("polling", "xhr"),
+    ] {
+        let run = connect(
+            &[
+                "--sockjs",
+                &url,
+                "--transport",
+                transport,
+                "--count",
+                "3",
+                "--jsonl",
+            ],
+            "plain\nwith \"quotes\" and \\ \u{2028}\n\n",
+        );
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        let records = run.records();
+        assert_eq!(records[0]["type"], "open", "{transport}: {run:?}");
+        assert_eq!(records[0]["transport"], segment, "{transport}: {run:?}");
+        let data: Vec<&str> = records[1..]
+            .iter()
+            .map(|r| r["data"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            data,
+            ["plain", "with \"quotes\" and \\ \u{2028}", ""],
+            "{transport}"
+        );
+    }
+    let run = connect(&["--sockjs", &server.url("http", "/nothing")], "");
+    assert_eq!(run.code, 1, "{run:?}");
+    let run = connect(&["--socketio", &url, "--transport", "streaming"], "");
+    assert_eq!(run.code, 2, "{run:?}");
+}
+
+// ---- Server-Sent Events ----------------------------------------------------------
+
+#[test]
+fn sse_prints_events_and_resumes_a_session_by_last_event_id() {
+    let server = Server::start();
+    let url = server.url("http", "/sse/events");
+    let run = connect(&["--sse", &url, "--count", "2", "--jsonl"], "");
+    assert_eq!(run.code, 0, "{run:?}");
+    let records = run.records();
+    assert_eq!(records[0]["type"], "open");
+    let session_event = &records[1];
+    assert_eq!(session_event["event"], "session");
+    let session: Value = serde_json::from_str(session_event["data"].as_str().unwrap()).unwrap();
+    let session = session["session"].as_str().unwrap().to_owned();
+    assert_eq!(session_event["id"], format!("{session}:1"));
+    let last = records[2]["id"].as_str().unwrap().to_owned();
+    assert_eq!(last, format!("{session}:2"));
+
+    // Something happens on the session while nobody listens...
+    let mut tcp = std::net::TcpStream::connect(&server.addr).unwrap();
+    tcp.set_read_timeout(Some(STEP)).unwrap();
+    let body = r#"{"type":"join","room":"lobby","name":"sse-user"}"#;
+    write!(
+        tcp,
+        "POST /sse/send?session={session} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+
+    // ...and the resumed stream has it, numbered after the last id seen.
+    let run = connect(
+        &["--sse", &url, "--last-event-id", &last, "--count", "1"],
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let text = run.stdout;
+    assert!(
+        text.starts_with(&format!("id: {session}:3\nevent: message\ndata: {{")),
+        "{text}"
+    );
+    assert!(text.contains("joined"), "{text}");
+    assert!(
+        run.stderr.contains(&format!("resuming after {last}")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn sse_reconnects_after_a_drop_with_last_event_id_until_204() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let script = std::thread::spawn(move || {
+        let answers = [
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\nretry: 20\nid: 1\ndata: first\n\nid: 2\ndata: cut off",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n\u{feff}id: 3\nevent: second\ndata: a\ndata: b\n\n",
+            "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+        ];
+        let mut requests = Vec::new();
+        for answer in answers {
+            let (mut tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(STEP)).unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8];
+            while !head.ends_with(b"\r\n\r\n") {
+                assert_eq!(tcp.read(&mut byte).unwrap(), 1, "request cut short");
+                head.push(byte[0]);
+            }
+            requests.push(String::from_utf8(head).unwrap().to_ascii_lowercase());
+            tcp.write_all(answer.as_bytes()).unwrap();
+            // Closing the connection is the drop.
+        }
+        requests
+    });
+    let run = connect(&["--sse", &format!("http://{addr}/events"), "--jsonl"], "");
+    let requests = script.join().unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!requests[0].contains("last-event-id"), "{}", requests[0]);
+    assert!(
+        requests[0].contains("accept: text/event-stream"),
+        "{}",
+        requests[0]
+    );
+    // The id of the cut-off event's line was read whole, so it counts.
+    assert!(
+        requests[1].contains("last-event-id: 2\r\n"),
+        "{}",
+        requests[1]
+    );
+    assert!(
+        requests[2].contains("last-event-id: 3\r\n"),
+        "{}",
+        requests[2]
+    );
+    let events: Vec<(String, String, String)> = run
+        .records()
+        .iter()
+        .filter(|r| r["type"] == "event")
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap().to_owned();
+            (s("id"), s("event"), s("data"))
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("1".into(), "message".into(), "first".into()),
+            ("3".into(), "second".into(), "a\nb".into()),
+        ]
+    );
+    let drops = run.records().iter().filter(|r| r["type"] == "drop").count();
+    assert_eq!(drops, 2, "{run:?}");
+}
+
+// ---- TLS -----------------------------------------------------------------------
+
+/// A private CA and a certificate it signed for 127.0.0.1, made with the
+/// `openssl` command into a fresh directory: (ca.pem, server.pem,
+/// server.key).
+fn make_certificates() -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("duplex-connect-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("the openssl command (it makes the test certificates)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=duplex test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        std::fs::read(dir.join("server.pem")).unwrap(),
+        std::fs::read(dir.join("server.key")).unwrap(),
+    )
+}
+
+/// A wss:// echo server on a loopback port, on a runtime of its own.
+fn tls_echo_server(cert: &[u8], key: &[u8]) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key).unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends here.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut ws) = duplex_tokio::accept(tls).await else {
+                        return;
+                    };
+                    while let Some(Ok(message)) = ws.next().await {
+                        if ws.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    format!("wss://127.0.0.1:{}/", addr.port())
+}
+
+#[test]
+fn wss_with_a_private_ca_or_insecure_and_refused_otherwise() {
+    let (ca, cert, key) = make_certificates();
+    let url = tls_echo_server(&cert, &key);
+    let ca = ca.to_str().unwrap();
+    let run = connect(&[&url, "--ca", ca], "over tls\n");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "over tls\n"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("--insecure"), "{run:?}");
+    // The Mozilla roots alone do not know this CA.
+    let run = connect(&[&url], "x\n");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("TLS"), "{run:?}");
+    let run = connect(&[&url, "--insecure"], "anyway\n");
+    assert_eq!((run.code, run.stdout.as_str()), (0, "anyway\n"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("--insecure: the server's certificate is not verified"),
+        "{run:?}"
+    );
+    // A --ca that is not a certificate is a usage error.
+    let run = connect(&[&url, "--ca", "/dev/null"], "");
+    assert_eq!(run.code, 2, "{run:?}");
+}
+
+// ---- a person at a terminal ----------------------------------------------------
+
+/// A tmux session running one command, killed when dropped.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let name = format!("duplex-connect-test-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "160",
+                "-y",
+                "40",
+                command,
+            ])
+            .status()
+            .expect("the tmux command (this test types into a terminal)");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { name }
+    }
+
+    fn send_keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen once `want` holds for it, within [`STEP`].
+    fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let screen = self.screen();
+            if want(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn interactive_in_a_terminal_prompts_shows_arrivals_and_closes_on_ctrl_c() {
+    let server = Server::start();
+    let tmux = Tmux::start(&format!(
+        "RUST_LOG=warn '{BIN}' connect --socketio {} ; echo EXIT=$? ; sleep 60",
+        server.url("http", "/")
+    ));
+    // Connected, the server's first event shown, and the prompt below it.
+    let screen = tmux.wait_for("the prompt", |s| {
+        s.contains("connected to /") && s.contains("auth {}") && s.lines().any(|l| l == ">")
+    });
+    assert!(!screen.contains("EXIT="), "{screen}");
+    tmux.send_keys(&[r#"message "typed" 42"#, "Enter"]);
+    let screen = tmux.wait_for("the echoed event", |s| {
+        s.contains(r#"message-back "typed" 42"#)
+    });
+    // The typed line stays on the screen above what arrived.
+    assert!(screen.contains(r#"> message "typed" 42"#), "{screen}");
+    tmux.send_keys(&["C-c"]);
+    let screen = tmux.wait_for("the exit", |s| s.contains("EXIT="));
+    assert!(screen.contains("closed"), "{screen}");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+}
