@@ -565,6 +565,26 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Ends the session with the `ERROR` frame `error` decides: its
+    /// [`Error::error_message`] as the `message` header, its text as the
+    /// body, and `receipt_id` when the offending frame asked for a receipt.
+    /// For the server's own decisions ([`Error::ShuttingDown`],
+    /// [`Error::SlowConsumer`]) and a relay's refusals; works in every
+    /// state but `Closed`.
+    pub fn abort(&mut self, error: &Error, receipt_id: Option<&str>) -> Result<(), Error> {
+        if self.state == ServerState::Closed {
+            return Err(Error::Closed);
+        }
+        self.write_error(
+            error.error_message(),
+            receipt_id,
+            &[],
+            error.to_string().as_bytes(),
+        );
+        self.close();
+        Ok(())
+    }
+
     /// Sends `RECEIPT` for `receipt_id`.
     pub fn send_receipt(&mut self, receipt_id: &str) -> Result<(), Error> {
         self.send_frame(&Frame::new(Command::Receipt).with_header("receipt-id", receipt_id))
