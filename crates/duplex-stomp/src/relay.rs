@@ -81,7 +81,9 @@ impl RelayConfig {
         config.passcode.clone_from(&self.passcode);
         config.versions = vec![version];
         config.heart_beat = self.heart_beat;
-        config.connect_timeout = Some(self.connect_timeout);
+        // The relay keeps this deadline itself: it covers opening the
+        // connection too, and starts when the relay is told the time.
+        config.connect_timeout = None;
         config
     }
 }
@@ -149,6 +151,14 @@ pub struct Relay {
     /// The receipt of the client's `DISCONNECT`, answered when the broker
     /// confirms its own.
     disconnect_receipt: Option<String>,
+    /// When the broker must have answered `CONNECT`, from the client's
+    /// `CONNECT` on.
+    connect_deadline: Option<Instant>,
+    /// Received bytes come without a time, so after the client's `CONNECT`
+    /// the relay asks for the time (a `poll_timeout` already passed) to
+    /// start [`Relay::connect_deadline`] from the right moment.
+    wants_clock: bool,
+    /// The last time the relay was told.
     now: Instant,
 }
 
@@ -182,6 +192,8 @@ impl Relay {
             to_upstream: BytesMut::new(),
             events: VecDeque::new(),
             disconnect_receipt: None,
+            connect_deadline: None,
+            wants_clock: false,
             now,
         }
     }
@@ -266,6 +278,22 @@ impl Relay {
     /// notice silent peers and missed connect deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if std::mem::take(&mut self.wants_clock) {
+            self.connect_deadline = now.checked_add(self.config.connect_timeout);
+        }
+        if self.connect_deadline.is_some_and(|at| now >= at) {
+            self.connect_deadline = None;
+            match self.state {
+                RelayState::OpeningUpstream => self.refuse(Error::UpstreamUnavailable, None),
+                RelayState::Handshaking => self.refuse(
+                    Error::UpstreamFailed {
+                        cause: Box::new(Error::ConnectTimeout),
+                    },
+                    None,
+                ),
+                _ => {}
+            }
+        }
         self.client.handle_timeout(now);
         if let Some(up) = self.upstream.as_mut() {
             up.handle_timeout(now);
@@ -296,11 +324,17 @@ impl Relay {
         if self.state == RelayState::Closed {
             return None;
         }
-        let up = self.upstream.as_ref().and_then(ClientSession::poll_timeout);
-        match (self.client.poll_timeout(), up) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        if self.wants_clock {
+            return Some(self.now);
         }
+        [
+            self.client.poll_timeout(),
+            self.upstream.as_ref().and_then(ClientSession::poll_timeout),
+            self.connect_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ---- transitions ----
@@ -349,6 +383,7 @@ impl Relay {
                     Ok(up) => {
                         self.upstream = Some(up);
                         self.upstream_open = true;
+                        self.wants_clock = true;
                         self.state = RelayState::OpeningUpstream;
                         self.events.push_back(RelayEvent::OpenUpstream);
                     }
@@ -384,6 +419,7 @@ impl Relay {
         match event {
             ClientEvent::Connected(_) => {
                 self.state = RelayState::Relaying;
+                self.connect_deadline = None;
                 if let Some(held) = self.held.take() {
                     self.to_client.extend(held);
                 }
@@ -420,13 +456,8 @@ impl Relay {
                 self.events.push_back(RelayEvent::Failed(error));
             }
             ClientEvent::Failed(cause) => {
-                let error = if self.state == RelayState::OpeningUpstream {
-                    // The connect deadline passed before a connection.
-                    Error::UpstreamUnavailable
-                } else {
-                    Error::UpstreamFailed {
-                        cause: Box::new(cause),
-                    }
+                let error = Error::UpstreamFailed {
+                    cause: Box::new(cause),
                 };
                 self.refuse(error, None);
             }
@@ -483,6 +514,8 @@ impl Relay {
             self.events.push_back(RelayEvent::CloseUpstream);
         }
         self.state = RelayState::Closed;
+        self.connect_deadline = None;
+        self.wants_clock = false;
         self.pending.clear();
         self.held = None;
     }
