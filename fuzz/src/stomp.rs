@@ -531,7 +531,8 @@ use duplex_stomp::{Relay, RelayConfig, RelayEvent, RelayState, Side};
 ///
 /// Input: commands, one byte each with their arguments: 0 client bytes,
 /// 1 upstream bytes (length byte, bytes); 2 a fitting client frame, 3 a
-/// fitting broker frame (kind byte); 4 upstream connected; 5 upstream
+/// fitting broker frame (kind byte; from 128 on, receipts answer the
+/// client's `DISCONNECT`); 4 upstream connected; 5 upstream
 /// failed; 6 upstream closed; 7 client closed; 8 shutdown; 9 advance the
 /// clock (byte: tens of milliseconds); 10 advance to the next deadline.
 ///
@@ -541,6 +542,24 @@ use duplex_stomp::{Relay, RelayConfig, RelayEvent, RelayState, Side};
 /// comes at most once and `CloseUpstream` only after it; a closed relay
 /// wants no timer and writes nothing more to the client.
 pub fn relay(data: &[u8]) {
+    let run = run_relay(data);
+    if run.relayed {
+        // Once both sides were connected, the client heard CONNECTED first.
+        assert!(
+            run.to_client.starts_with(b"CONNECTED\n"),
+            "relayed without CONNECTED"
+        );
+    }
+}
+
+/// What a relay program did: whether both sessions got connected, and
+/// what the client received.
+struct RelayRun {
+    relayed: bool,
+    to_client: BytesMut,
+}
+
+fn run_relay(data: &[u8]) -> RelayRun {
     let mut input = Input(data);
     let t0 = Instant::now();
     let server = ServerConfig {
@@ -565,6 +584,7 @@ pub fn relay(data: &[u8]) {
     let mut to_client = BytesMut::new();
     let (mut opened, mut closed_upstream) = (0, 0);
     let mut broker_connected = false;
+    let mut relayed = false;
     while !input.is_empty() {
         let was_closed = r.is_closed();
         match input.byte() % 11 {
@@ -572,7 +592,10 @@ pub fn relay(data: &[u8]) {
             1 => r.receive(Side::Upstream, input.sized()),
             2 => r.receive(Side::Client, relay_client_frame(input.byte()).as_bytes()),
             3 => {
-                let frame = server_frame(input.byte(), "0", "r");
+                // The upper half answers the client's DISCONNECT.
+                let kind = input.byte();
+                let receipt = if kind >= 128 { "bye" } else { "r" };
+                let frame = server_frame(kind, "0", receipt);
                 if frame.starts_with(b"CONNECTED") && r.state() == RelayState::Handshaking {
                     broker_connected = true;
                 }
@@ -595,6 +618,7 @@ pub fn relay(data: &[u8]) {
             }
         }
         assert!(r.pending_frames() <= 4, "pending past the bound");
+        relayed |= r.state() == RelayState::Relaying;
         while let Some(event) = r.poll_event() {
             match event {
                 RelayEvent::OpenUpstream => opened += 1,
@@ -644,6 +668,7 @@ pub fn relay(data: &[u8]) {
             Err(e) => panic!("the relay wrote an undecodable stream: {e:?}"),
         }
     }
+    RelayRun { relayed, to_client }
 }
 
 /// A client frame that fits a relay's client, so that short inputs connect
@@ -658,5 +683,65 @@ fn relay_client_frame(kind: u8) -> &'static str {
         5 => "UNSUBSCRIBE\nid:nope\n\n\0",
         6 => "DISCONNECT\nreceipt:bye\n\n\0",
         _ => "\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_relay;
+
+    /// The seeds exercise what they are named after, not only the refusal
+    /// paths.
+    #[test]
+    fn relay_seeds_reach_the_states_they_are_named_after() {
+        let seed = |name: &str| {
+            let path = format!("{}/corpus/stomp_relay/{name}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let text = |run: &super::RelayRun| String::from_utf8_lossy(&run.to_client).into_owned();
+
+        let run = run_relay(&seed("connect_relay_disconnect"));
+        assert!(run.relayed, "{}", text(&run));
+        assert!(text(&run).starts_with("CONNECTED\n"), "{}", text(&run));
+        assert!(text(&run).contains("MESSAGE\n"), "{}", text(&run));
+        assert!(text(&run).contains("receipt-id:bye"), "{}", text(&run));
+
+        let run = run_relay(&seed("pending_overflow"));
+        assert!(!run.relayed);
+        assert!(
+            text(&run).contains("message:too many frames"),
+            "{}",
+            text(&run)
+        );
+
+        let run = run_relay(&seed("upstream_failed"));
+        assert!(
+            text(&run).contains("message:broker unavailable"),
+            "{}",
+            text(&run)
+        );
+
+        let run = run_relay(&seed("broker_error"));
+        assert!(
+            text(&run).starts_with("ERROR\nmessage:no"),
+            "{}",
+            text(&run)
+        );
+
+        let run = run_relay(&seed("connect_timeout"));
+        assert!(!run.relayed);
+        assert!(
+            text(&run).starts_with("ERROR\nmessage:broker unavailable"),
+            "{}",
+            text(&run)
+        );
+
+        let run = run_relay(&seed("silent_broker"));
+        assert!(run.relayed, "{}", text(&run));
+        assert!(
+            text(&run).contains("message:broker failed"),
+            "{}",
+            text(&run)
+        );
     }
 }
