@@ -278,6 +278,10 @@ impl Relay {
     /// notice silent peers and missed connect deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if self.state == RelayState::Closed {
+            // Both sessions are done with: no heart-beats pile up unsent.
+            return;
+        }
         if std::mem::take(&mut self.wants_clock) {
             self.connect_deadline = now.checked_add(self.config.connect_timeout);
         }
@@ -292,6 +296,9 @@ impl Relay {
                     None,
                 ),
                 _ => {}
+            }
+            if self.state == RelayState::Closed {
+                return;
             }
         }
         self.client.handle_timeout(now);
