@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("stomp_server", stomp::server),
     ("stomp_client_session", stomp::client_session),
     ("stomp_broker", stomp::broker),
+    ("stomp_relay", stomp::relay),
     ("polling_engineio", polling::engineio),
     ("polling_sockjs", polling::sockjs),
     ("polling_sse", polling::sse),

@@ -518,3 +518,230 @@ pub fn broker(data: &[u8]) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// stomp_relay
+// ---------------------------------------------------------------------------
+
+use duplex_stomp::{Relay, RelayConfig, RelayEvent, RelayState, Side};
+
+/// A `Relay` between a client and a broker both played by the input, with
+/// the adapter's reports (upstream connected, failed, closed; the client
+/// gone; shutdown) and the clock in the input too.
+///
+/// Input: commands, one byte each with their arguments: 0 client bytes,
+/// 1 upstream bytes (length byte, bytes); 2 a fitting client frame, 3 a
+/// fitting broker frame (kind byte; from 128 on, receipts answer the
+/// client's `DISCONNECT`); 4 upstream connected; 5 upstream
+/// failed; 6 upstream closed; 7 client closed; 8 shutdown; 9 advance the
+/// clock (byte: tens of milliseconds); 10 advance to the next deadline.
+///
+/// Checks: no panic; pending frames stay within the bound; what the
+/// client gets decodes as server frames, never a `CONNECTED` after an
+/// `ERROR` and never a `CONNECTED` before the broker's; `OpenUpstream`
+/// comes at most once and `CloseUpstream` only after it; a closed relay
+/// wants no timer and writes nothing more to the client.
+pub fn relay(data: &[u8]) {
+    let run = run_relay(data);
+    if run.relayed {
+        // Once both sides were connected, the client heard CONNECTED first.
+        assert!(
+            run.to_client.starts_with(b"CONNECTED\n"),
+            "relayed without CONNECTED"
+        );
+    }
+}
+
+/// What a relay program did: whether both sessions got connected, and
+/// what the client received.
+struct RelayRun {
+    relayed: bool,
+    to_client: BytesMut,
+}
+
+fn run_relay(data: &[u8]) -> RelayRun {
+    let mut input = Input(data);
+    let t0 = Instant::now();
+    let server = ServerConfig {
+        rng: Box::new(rand::rngs::StdRng::seed_from_u64(0)),
+        limits: Limits {
+            max_headers: 16,
+            max_header_line: 256,
+            max_body: 1024,
+            max_frame: 4096,
+        },
+        heart_beat: duplex_stomp::HeartBeat::every(Duration::from_millis(50)),
+        ..ServerConfig::default()
+    };
+    let config = RelayConfig {
+        heart_beat: duplex_stomp::HeartBeat::every(Duration::from_millis(70)),
+        connect_timeout: Duration::from_millis(500),
+        max_pending_frames: 4,
+        ..RelayConfig::default()
+    };
+    let mut r = Relay::new(ServerSession::new(server, t0), config, t0);
+    let mut now = t0;
+    let mut to_client = BytesMut::new();
+    let (mut opened, mut closed_upstream) = (0, 0);
+    let mut broker_connected = false;
+    let mut relayed = false;
+    while !input.is_empty() {
+        let was_closed = r.is_closed();
+        match input.byte() % 11 {
+            0 => r.receive(Side::Client, input.sized()),
+            1 => r.receive(Side::Upstream, input.sized()),
+            2 => r.receive(Side::Client, relay_client_frame(input.byte()).as_bytes()),
+            3 => {
+                // The upper half answers the client's DISCONNECT.
+                let kind = input.byte();
+                let receipt = if kind >= 128 { "bye" } else { "r" };
+                let frame = server_frame(kind, "0", receipt);
+                if frame.starts_with(b"CONNECTED") && r.state() == RelayState::Handshaking {
+                    broker_connected = true;
+                }
+                r.receive(Side::Upstream, &frame);
+            }
+            4 => r.handle_upstream_connected(),
+            5 => r.handle_upstream_failed(),
+            6 => r.handle_upstream_closed(),
+            7 => r.handle_client_closed(),
+            8 => r.shutdown(),
+            9 => {
+                now += Duration::from_millis(u64::from(input.byte()) * 10);
+                r.handle_timeout(now);
+            }
+            _ => {
+                if let Some(at) = r.poll_timeout() {
+                    now = now.max(at);
+                    r.handle_timeout(now);
+                }
+            }
+        }
+        assert!(r.pending_frames() <= 4, "pending past the bound");
+        relayed |= r.state() == RelayState::Relaying;
+        while let Some(event) = r.poll_event() {
+            match event {
+                RelayEvent::OpenUpstream => opened += 1,
+                RelayEvent::CloseUpstream => closed_upstream += 1,
+                RelayEvent::Failed(_) => {}
+            }
+        }
+        assert!(
+            opened <= 1 && closed_upstream <= opened,
+            "{opened} opened, {closed_upstream} closed"
+        );
+        let mut wrote = false;
+        while let Some(chunk) = r.poll_transmit(Side::Client) {
+            wrote = true;
+            to_client.extend_from_slice(&chunk);
+        }
+        assert!(!(was_closed && wrote), "wrote to the client after the end");
+        while r.poll_transmit(Side::Upstream).is_some() {}
+        if r.is_closed() {
+            assert_eq!(r.poll_timeout(), None, "a closed relay wants a timer");
+        }
+    }
+    let mut d = FrameDecoder::new(Limits::default());
+    d.set_version(Version::V1_0);
+    d.receive(&to_client);
+    let mut ended = false;
+    loop {
+        match d.decode() {
+            Ok(Some(Decoded::Frame(f))) => {
+                assert!(!ended, "a frame after ERROR");
+                assert!(f.command().is_server_command());
+                match f.command() {
+                    Command::Connected => {
+                        assert!(broker_connected, "CONNECTED before the broker's");
+                        let v = f
+                            .header("version")
+                            .and_then(Version::parse)
+                            .unwrap_or(Version::V1_0);
+                        d.set_version(v);
+                    }
+                    Command::Error => ended = true,
+                    _ => {}
+                }
+            }
+            Ok(Some(Decoded::HeartBeat)) => {}
+            Ok(None) => break,
+            Err(e) => panic!("the relay wrote an undecodable stream: {e:?}"),
+        }
+    }
+    RelayRun { relayed, to_client }
+}
+
+/// A client frame that fits a relay's client, so that short inputs connect
+/// and exchange frames.
+fn relay_client_frame(kind: u8) -> &'static str {
+    match kind % 8 {
+        0 => "CONNECT\naccept-version:1.2\nhost:/\nheart-beat:40,40\n\n\0",
+        1 => "CONNECT\naccept-version:1.0\nhost:/\n\n\0",
+        2 => "SEND\ndestination:/queue/a\nreceipt:r\n\nhi\0",
+        3 => "SUBSCRIBE\nid:0\ndestination:/queue/a\nack:client\n\n\0",
+        4 => "ACK\nid:a1\n\n\0",
+        5 => "UNSUBSCRIBE\nid:nope\n\n\0",
+        6 => "DISCONNECT\nreceipt:bye\n\n\0",
+        _ => "\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_relay;
+
+    /// The seeds exercise what they are named after, not only the refusal
+    /// paths.
+    #[test]
+    fn relay_seeds_reach_the_states_they_are_named_after() {
+        let seed = |name: &str| {
+            let path = format!("{}/corpus/stomp_relay/{name}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let text = |run: &super::RelayRun| String::from_utf8_lossy(&run.to_client).into_owned();
+
+        let run = run_relay(&seed("connect_relay_disconnect"));
+        assert!(run.relayed, "{}", text(&run));
+        assert!(text(&run).starts_with("CONNECTED\n"), "{}", text(&run));
+        assert!(text(&run).contains("MESSAGE\n"), "{}", text(&run));
+        assert!(text(&run).contains("receipt-id:bye"), "{}", text(&run));
+
+        let run = run_relay(&seed("pending_overflow"));
+        assert!(!run.relayed);
+        assert!(
+            text(&run).contains("message:too many frames"),
+            "{}",
+            text(&run)
+        );
+
+        let run = run_relay(&seed("upstream_failed"));
+        assert!(
+            text(&run).contains("message:broker unavailable"),
+            "{}",
+            text(&run)
+        );
+
+        let run = run_relay(&seed("broker_error"));
+        assert!(
+            text(&run).starts_with("ERROR\nmessage:no"),
+            "{}",
+            text(&run)
+        );
+
+        let run = run_relay(&seed("connect_timeout"));
+        assert!(!run.relayed);
+        assert!(
+            text(&run).starts_with("ERROR\nmessage:broker unavailable"),
+            "{}",
+            text(&run)
+        );
+
+        let run = run_relay(&seed("silent_broker"));
+        assert!(run.relayed, "{}", text(&run));
+        assert!(
+            text(&run).contains("message:broker failed"),
+            "{}",
+            text(&run)
+        );
+    }
+}

@@ -8,7 +8,13 @@ use crate::frame::Command;
 /// says whether the remote end broke the protocol (which ends the connection,
 /// with an `ERROR` frame when we are the server), or whether the local caller
 /// misused the API (nothing was sent, the connection is unaffected unless the
-/// variant says otherwise).
+/// variant says otherwise). For a relay the upstream broker is a remote peer
+/// too: its failures count as peer faults.
+///
+/// [`Error::error_message`] and the `Display` text are what a server puts in
+/// the `message` header and the body of the `ERROR` frame it answers with
+/// ([`crate::ServerSession::abort`]), so no variant carries text that a
+/// client must not see (such as a broker's address).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -127,6 +133,47 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// The client sent more frames than the relay holds while the upstream
+    /// broker has not yet answered `CONNECT`.
+    #[error("more than {limit} frames before the broker answered")]
+    TooManyPendingFrames {
+        /// The configured bound ([`crate::relay::RelayConfig::max_pending_frames`]).
+        limit: usize,
+    },
+    /// The client read its messages too slowly: the frames waiting for it
+    /// reached the server's bound.
+    #[error("the client did not read its messages fast enough")]
+    SlowConsumer,
+    /// A client frame that the relay's upstream session cannot carry (an
+    /// unknown subscription or transaction, which the broker would refuse
+    /// too).
+    #[error("frame cannot be relayed: {cause}")]
+    NotRelayable {
+        /// Why the upstream session refused it.
+        cause: Box<Error>,
+    },
+
+    // ---- the relay's upstream broker (a remote peer too) ----
+    /// The relay could not reach the upstream broker. Deliberately says
+    /// nothing of the broker's address: this text goes to clients.
+    #[error("the upstream broker cannot be reached")]
+    UpstreamUnavailable,
+    /// The upstream broker's connection ended while the client's was open.
+    #[error("the upstream broker closed the connection")]
+    UpstreamClosed,
+    /// The upstream session failed (malformed input, a silent broker, no
+    /// `CONNECTED` in time).
+    #[error("the upstream broker failed: {cause}")]
+    UpstreamFailed {
+        /// What went wrong on the upstream hop.
+        cause: Box<Error>,
+    },
+
+    // ---- local decisions ----
+    /// The server is shutting down and ends every connection.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+
     // ---- local misuse ----
     /// The command needs a connected session.
     #[error("session is not connected")]
@@ -188,6 +235,7 @@ impl Error {
                 | Error::WrongRole { .. }
                 | Error::TooManyReceipts
                 | Error::InvalidLocalFrame { .. }
+                | Error::ShuttingDown
         )
     }
 
@@ -220,6 +268,13 @@ impl Error {
             Error::DuplicateTransaction => "transaction id already in use",
             Error::UnknownTransaction => "unknown transaction",
             Error::LimitReached { .. } => "limit reached",
+            Error::TooManyPendingFrames { .. } => "too many frames",
+            Error::SlowConsumer => "slow consumer",
+            Error::NotRelayable { .. } => "frame not relayable",
+            Error::UpstreamUnavailable => "broker unavailable",
+            Error::UpstreamClosed => "broker connection lost",
+            Error::UpstreamFailed { .. } => "broker failed",
+            Error::ShuttingDown => "server shutting down",
             Error::NotConnected
             | Error::Closed
             | Error::Unencodable { .. }

@@ -76,18 +76,24 @@ pub struct HeartBeatIntervals {
 /// Sends heart-beats on a fixed schedule and notices a silent peer.
 ///
 /// The machine never reads a clock, and `receive` is not told the time, so
-/// incoming data only sets a flag; the next `handle_timeout(now)` moves the
-/// receive deadline to `now + receive * tolerance`. A silent peer is
-/// therefore noticed between one and two deadlines after its last octet.
-/// Outgoing heart-beats are sent every `send` interval whether or not frames
-/// went out in between: an extra LF now and then is cheaper than the risk of
-/// the peer timing out on a guess about when bytes left.
+/// incoming data only sets a flag; the timer looks at it every quarter of
+/// the receive interval (a check), and the last check that found data
+/// stands for the peer's last octet, at most one check late. The peer is
+/// declared silent one check before `receive * tolerance` has passed since
+/// that check, so a peer silent for `receive * tolerance` is always
+/// noticed, and one silent for less than `receive * (tolerance - 1/4)`
+/// never is. Outgoing heart-beats are sent every `send` interval whether or
+/// not frames went out in between: an extra LF now and then is cheaper
+/// than the risk of the peer timing out on a guess about when bytes left.
 #[derive(Debug, Clone)]
 pub(crate) struct HeartBeatTimer {
     intervals: HeartBeatIntervals,
     tolerance: u32,
     next_send: Option<Instant>,
-    receive_deadline: Option<Instant>,
+    /// When the receive side is next looked at.
+    next_check: Option<Instant>,
+    /// The last check that found data (or when the timer was armed).
+    last_heard: Instant,
     received: bool,
 }
 
@@ -98,13 +104,18 @@ pub(crate) struct Tick {
     pub(crate) peer_silent: bool,
 }
 
+/// How many checks per receive interval.
+const CHECKS_PER_INTERVAL: u32 = 4;
+
 impl HeartBeatTimer {
     pub(crate) fn disarmed() -> HeartBeatTimer {
         HeartBeatTimer {
             intervals: HeartBeatIntervals::default(),
             tolerance: 2,
             next_send: None,
-            receive_deadline: None,
+            next_check: None,
+            // Never read while disarmed; arm sets it.
+            last_heard: Instant::now(),
             received: false,
         }
     }
@@ -113,15 +124,14 @@ impl HeartBeatTimer {
         self.intervals = intervals;
         self.tolerance = tolerance.max(1);
         self.next_send = intervals.send.and_then(|d| now.checked_add(d));
-        self.receive_deadline = intervals
-            .receive
-            .and_then(|d| now.checked_add(d * self.tolerance));
+        self.last_heard = now;
         self.received = false;
+        self.next_check = self.receive_step().and_then(|step| now.checked_add(step));
     }
 
     pub(crate) fn disarm(&mut self) {
         self.next_send = None;
-        self.receive_deadline = None;
+        self.next_check = None;
     }
 
     pub(crate) fn intervals(&self) -> HeartBeatIntervals {
@@ -133,20 +143,41 @@ impl HeartBeatTimer {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        match (self.next_send, self.receive_deadline) {
+        match (self.next_send, self.next_check) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
+    /// The time between checks, at least a millisecond.
+    fn receive_step(&self) -> Option<Duration> {
+        self.intervals
+            .receive
+            .map(|every| (every / CHECKS_PER_INTERVAL).max(Duration::from_millis(1)))
+    }
+
+    /// When the peer counts as silent unless a check finds data first.
+    fn silent_at(&self, step: Duration) -> Option<Instant> {
+        let limit = self.intervals.receive?.checked_mul(self.tolerance)?;
+        self.last_heard
+            .checked_add(limit.saturating_sub(step).max(step))
+    }
+
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Tick {
         let mut tick = Tick::default();
-        if let (Some(deadline), Some(every)) = (self.receive_deadline, self.intervals.receive) {
-            if self.received {
-                self.received = false;
-                self.receive_deadline = now.checked_add(every * self.tolerance);
-            } else if now >= deadline {
+        if let (Some(check), Some(step)) = (self.next_check, self.receive_step()) {
+            if std::mem::take(&mut self.received) {
+                self.last_heard = now;
+            }
+            let silent_at = self.silent_at(step);
+            if silent_at.is_some_and(|at| now >= at) {
                 tick.peer_silent = true;
+            } else if now >= check {
+                let next = now.checked_add(step);
+                self.next_check = match (next, silent_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
         }
         if let (Some(due), Some(every)) = (self.next_send, self.intervals.send) {
@@ -221,7 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn timer_sends_on_schedule_and_detects_silence() {
+    fn timer_sends_on_schedule_and_detects_silence_within_the_tolerance() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut timer = HeartBeatTimer::disarmed();
@@ -239,12 +270,55 @@ mod tests {
         let tick = timer.handle_timeout(t0 + ms(100));
         assert!(tick.send_heart_beat && !tick.peer_silent);
         assert_eq!(timer.poll_timeout(), Some(t0 + ms(200)));
-        // Data keeps the peer alive past its first deadline.
-        timer.on_receive();
-        assert!(!timer.handle_timeout(t0 + ms(1999)).peer_silent);
-        assert!(!timer.handle_timeout(t0 + ms(2500)).peer_silent);
-        // deadline moved to 1999 + 2000 = 3999
-        assert!(!timer.handle_timeout(t0 + ms(3998)).peer_silent);
-        assert!(timer.handle_timeout(t0 + ms(3999)).peer_silent);
+    }
+
+    /// Drives the timer as an adapter would (waking at each deadline, the
+    /// peer sending steadily until `last_data`) and returns when silence
+    /// was noticed.
+    fn silence_noticed(receive: u64, tolerance: u32, last_data: u64) -> Duration {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut timer = HeartBeatTimer::disarmed();
+        timer.arm(
+            HeartBeatIntervals {
+                send: None,
+                receive: Some(ms(receive)),
+            },
+            tolerance,
+            t0,
+        );
+        let mut previous = t0;
+        loop {
+            let at = timer.poll_timeout().expect("armed");
+            if previous < t0 + ms(last_data) {
+                // Some data landed since the previous wake-up.
+                timer.on_receive();
+            }
+            previous = at;
+            if timer.handle_timeout(at).peer_silent {
+                return at - t0;
+            }
+            assert!(at - t0 < ms(100 * receive), "never noticed");
+        }
+    }
+
+    #[test]
+    fn silence_is_noticed_by_tolerance_times_the_interval_after_the_last_octet() {
+        let ms = Duration::from_millis;
+        for last in [0, 1, 249, 250, 251, 999, 1000, 1001, 1600, 3333] {
+            let noticed = silence_noticed(1000, 2, last);
+            let silent_for = noticed - ms(last);
+            assert!(silent_for <= ms(2000), "last {last}: {silent_for:?} > 2x");
+            assert!(
+                silent_for >= ms(1750),
+                "last {last}: {silent_for:?} too eager"
+            );
+        }
+        // Tolerance 1 still waits most of an interval.
+        let silent_for = silence_noticed(1000, 1, 400) - ms(400);
+        assert!(
+            silent_for <= ms(1000) && silent_for >= ms(750),
+            "{silent_for:?}"
+        );
     }
 }

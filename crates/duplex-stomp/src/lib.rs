@@ -1,6 +1,7 @@
 //! Sans-IO STOMP 1.0, 1.1 and 1.2: a frame codec, client and server session
-//! machines, and an in-memory broker. Nothing here touches a socket, a clock
-//! or a thread: bytes and the time go in, events and bytes come out.
+//! machines, an in-memory broker and a relay to an external broker. Nothing
+//! here touches a socket, a clock or a thread: bytes and the time go in,
+//! events and bytes come out.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -46,6 +47,7 @@ mod error;
 mod escape;
 mod frame;
 mod heartbeat;
+pub mod relay;
 pub mod server;
 mod version;
 
@@ -56,6 +58,7 @@ pub use decoder::{Decoded, FrameDecoder, Limits};
 pub use error::Error;
 pub use frame::{Command, Frame, Header, encode_frame};
 pub use heartbeat::{HeartBeat, HeartBeatIntervals};
+pub use relay::{Relay, RelayConfig, RelayEvent, RelayState, Side};
 pub use server::{
     Accepted, Authenticator, ConnectRequest, ServerConfig, ServerEvent, ServerSession, ServerState,
 };

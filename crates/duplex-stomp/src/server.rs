@@ -72,14 +72,18 @@ pub struct ServerConfig {
     /// What the server can send and wants to receive. Default 10 s both
     /// ways.
     pub heart_beat: HeartBeat,
-    /// How many receive intervals of silence mean the client is gone.
-    /// Default 2.
+    /// How many receive intervals of silence mean the client is gone: a
+    /// client silent for `interval * tolerance` after its last octet is
+    /// always dropped, one silent for less than `interval * (tolerance -
+    /// 1/4)` never is. Default 2.
     pub heart_beat_tolerance: u32,
     /// The `server` header of `CONNECTED`.
     pub server_name: String,
     /// Limits on received frames.
     pub limits: Limits,
-    /// How long a client may take to send `CONNECT`. Default 30 s.
+    /// How long a client may take to send `CONNECT`; `None` waits forever.
+    /// Default 10 s: plenty for any real client, and short enough that a
+    /// listener does not hold silent sockets for long.
     pub connect_timeout: Option<Duration>,
     /// Checks `login`/`passcode`/`host`; `None` accepts everyone.
     pub authenticator: Option<Authenticator>,
@@ -95,7 +99,7 @@ impl Default for ServerConfig {
             heart_beat_tolerance: 2,
             server_name: concat!("duplex-stomp/", env!("CARGO_PKG_VERSION")).to_owned(),
             limits: Limits::default(),
-            connect_timeout: Some(Duration::from_secs(30)),
+            connect_timeout: Some(Duration::from_secs(10)),
             authenticator: None,
             rng: Box::new(rand::rngs::StdRng::from_os_rng()),
         }
@@ -562,6 +566,26 @@ impl ServerSession {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Ends the session with the `ERROR` frame `error` decides: its
+    /// [`Error::error_message`] as the `message` header, its text as the
+    /// body, and `receipt_id` when the offending frame asked for a receipt.
+    /// For the server's own decisions ([`Error::ShuttingDown`],
+    /// [`Error::SlowConsumer`]) and a relay's refusals; works in every
+    /// state but `Closed`.
+    pub fn abort(&mut self, error: &Error, receipt_id: Option<&str>) -> Result<(), Error> {
+        if self.state == ServerState::Closed {
+            return Err(Error::Closed);
+        }
+        self.write_error(
+            error.error_message(),
+            receipt_id,
+            &[],
+            error.to_string().as_bytes(),
+        );
+        self.close();
         Ok(())
     }
 

@@ -205,10 +205,15 @@ async fn upstream_refusal_and_absence_reach_the_client_as_error() {
     let gone = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gone_addr = gone.local_addr().unwrap().to_string();
     drop(gone);
-    let relay = serve(StompServer::relay(RelayConfig::new(gone_addr))).await;
+    let relay = serve(StompServer::relay(RelayConfig::new(gone_addr.clone()))).await;
     match StompClient::connect(relay, config(Version::V1_2)).await {
         Err(StompError::Refused(frame)) => {
             assert_eq!(frame.header("message"), Some("broker unavailable"));
+            // The broker's address is the operator's business, not the
+            // client's: it is in no header and not in the body.
+            let port = gone_addr.rsplit(':').next().unwrap_or_default();
+            assert!(frame.headers().iter().all(|h| !h.value().contains(port)));
+            assert!(!String::from_utf8_lossy(frame.body()).contains(port));
         }
         other => panic!("expected ERROR, got {other:?}"),
     }

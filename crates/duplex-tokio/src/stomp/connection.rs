@@ -73,7 +73,7 @@ pub(crate) async fn serve<T: Transport>(
                         deliver(&mut session, &frame, &mut chunks);
                     }
                     going_away = true;
-                    let _ = session.send_error("server shutting down", None, "The server is shutting down.");
+                    let _ = session.abort(&duplex_stomp::Error::ShuttingDown, None);
                     take_server(&mut session, &mut chunks);
                 }
             },
@@ -98,11 +98,7 @@ pub(crate) async fn serve<T: Transport>(
                     // slowly (or the broker is gone).
                     registered = false;
                     errored = true;
-                    let _ = session.send_error(
-                        "slow consumer",
-                        None,
-                        "the client did not read its messages fast enough",
-                    );
+                    let _ = session.abort(&duplex_stomp::Error::SlowConsumer, None);
                     take_server(&mut session, &mut chunks);
                 }
             },

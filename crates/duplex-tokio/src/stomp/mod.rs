@@ -4,15 +4,17 @@
 //!
 //! Everything STOMP is decided by `duplex-stomp`'s machines
 //! ([`duplex_stomp::ServerSession`], [`duplex_stomp::ClientSession`],
-//! [`duplex_stomp::Broker`]); this module moves their bytes, runs their
-//! timers and owns their tasks:
+//! [`duplex_stomp::Broker`], [`duplex_stomp::Relay`]), down to the text of
+//! every `ERROR` frame; this module moves their bytes, runs their timers,
+//! opens their connections and owns their tasks:
 //!
 //! * one task owns the embedded [`duplex_stomp::Broker`] ([`BrokerHandle`]);
 //!   each connection talks to it over a channel and gets its frames back
 //!   through a bounded outbox;
 //! * one task per connection drives its session: bytes in, events to the
-//!   broker (or the relay's upstream session), frames out, a timer until
-//!   the session's `poll_timeout()`.
+//!   broker, frames out, a timer until the session's `poll_timeout()`;
+//!   with a relay, the task also moves the bytes of the connection to the
+//!   upstream broker, opened when the relay asks.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,29 +2,28 @@
 //! external STOMP broker (RabbitMQ's STOMP plugin, ActiveMQ, Artemis), so
 //! several duplex servers share one broker.
 //!
-//! Two session machines meet here and nothing else: a [`ServerSession`]
-//! facing the client (version, login check, heart-beats, validation) and a
-//! [`ClientSession`] facing the broker. Client frames are forwarded upstream
-//! as they are (subscription ids, ack ids and receipt ids are the client's
-//! own), and the broker's `MESSAGE`, `RECEIPT` and `ERROR` frames come back
-//! the same way. Both hops use the version the client negotiated, so `ACK`
-//! headers mean the same on both. Heart-beats are kept on each hop by its
-//! own session; a silence on either side ends both.
+//! Every decision (held `CONNECTED`, pending frames, refusals, receipts,
+//! heart-beats on both hops) is [`duplex_stomp::Relay`]'s; this driver
+//! opens the upstream TCP connection when the machine asks (raced with
+//! the client's reads, never blocking them), moves bytes and sleeps until
+//! `poll_timeout`.
 
-use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use duplex_stomp::{
-    ClientConfig, ClientEvent, ClientSession, Command, Frame, HeartBeat, ServerEvent,
-    ServerSession, Version,
-};
+use bytes::Bytes;
+use duplex_stomp::{HeartBeat, Relay, RelayEvent, ServerSession, Side};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::connection::{sleep_until, take_server, write};
+use super::connection::{sleep_until, write};
 use super::transport::{ByteStream, Transport};
+
+/// How long the last bytes to a broker that is being left may take.
+const UPSTREAM_FAREWELL: Duration = Duration::from_secs(1);
 
 /// Where and how the relay connects upstream.
 #[derive(Clone, Debug)]
@@ -49,274 +48,142 @@ pub struct RelayConfig {
 impl RelayConfig {
     /// Defaults for a broker at `addr`.
     pub fn new(addr: impl Into<String>) -> RelayConfig {
+        let d = duplex_stomp::RelayConfig::default();
         RelayConfig {
             addr: addr.into(),
-            host: "/".to_owned(),
-            login: Some("guest".to_owned()),
-            passcode: Some("guest".to_owned()),
-            heart_beat: HeartBeat::every(Duration::from_secs(10)),
-            connect_timeout: Duration::from_secs(10),
-            max_pending_frames: 1024,
+            host: d.host,
+            login: d.login,
+            passcode: d.passcode,
+            heart_beat: d.heart_beat,
+            connect_timeout: d.connect_timeout,
+            max_pending_frames: d.max_pending_frames,
         }
     }
 
-    fn client_config(&self, version: Version) -> ClientConfig {
-        let mut config = ClientConfig::new(self.host.clone());
-        config.login.clone_from(&self.login);
-        config.passcode.clone_from(&self.passcode);
-        config.versions = vec![version];
-        config.heart_beat = self.heart_beat;
-        config.connect_timeout = Some(self.connect_timeout);
-        config
+    /// The machine's settings: everything but the address, which only
+    /// this driver knows (so no text sent to a client can name it).
+    fn machine(&self) -> duplex_stomp::RelayConfig {
+        duplex_stomp::RelayConfig {
+            host: self.host.clone(),
+            login: self.login.clone(),
+            passcode: self.passcode.clone(),
+            heart_beat: self.heart_beat,
+            connect_timeout: self.connect_timeout,
+            max_pending_frames: self.max_pending_frames,
+        }
     }
 }
 
-struct Upstream {
-    io: ByteStream<TcpStream>,
-    session: ClientSession,
-    connected: bool,
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// What [`Upstream::next`] saw.
+enum UpstreamNews {
+    Connected(io::Result<TcpStream>),
+    Received(Option<io::Result<Bytes>>),
+}
+
+/// The upstream connection, as far as the driver has got with it.
+enum Upstream {
+    /// Not asked for, or closed.
+    None,
+    /// Being opened: polled beside the client's reads.
+    Connecting(Connecting),
+    /// Open.
+    Open(ByteStream<TcpStream>),
 }
 
 impl Upstream {
-    async fn open(config: &RelayConfig, version: Version) -> Result<Upstream, String> {
-        let connect = TcpStream::connect(config.addr.as_str());
-        let tcp = match tokio::time::timeout(config.connect_timeout, connect).await {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => return Err(format!("cannot reach {}: {e}", config.addr)),
-            Err(_) => return Err(format!("cannot reach {}: timed out", config.addr)),
-        };
-        let _ = tcp.set_nodelay(true);
-        let session = ClientSession::new(config.client_config(version), Instant::now())
-            .map_err(|e| e.to_string())?;
-        Ok(Upstream {
-            io: ByteStream::new(tcp),
-            session,
-            connected: false,
-        })
-    }
-
-    fn take(&mut self, chunks: &mut Vec<Bytes>) {
-        if self.session.has_transmit() {
-            let mut out = BytesMut::new();
-            self.session.poll_transmit(&mut out);
-            chunks.push(out.freeze());
+    /// What happens next upstream: the connect attempt ends, or bytes
+    /// arrive; forever when there is no connection.
+    async fn next(&mut self) -> UpstreamNews {
+        match self {
+            Upstream::Connecting(attempt) => UpstreamNews::Connected(attempt.await),
+            Upstream::Open(io) => UpstreamNews::Received(io.recv().await),
+            Upstream::None => std::future::pending().await,
         }
     }
-}
 
-/// Where the client's outgoing bytes go: held back from `CONNECT` until
-/// the broker has answered, so that a broker refusing the connection turns
-/// into an `ERROR` instead of a `CONNECTED`.
-struct ClientOut {
-    holding: bool,
-    held: Vec<Bytes>,
-    chunks: Vec<Bytes>,
-}
-
-impl ClientOut {
-    fn take(&mut self, session: &mut ServerSession) {
-        let target = if self.holding {
-            &mut self.held
-        } else {
-            &mut self.chunks
-        };
-        take_server(session, target);
-    }
-
-    fn release(&mut self) {
-        self.holding = false;
-        self.chunks.append(&mut self.held);
-    }
-
-    /// Replaces everything held (the `CONNECTED`) with an `ERROR`.
-    fn refuse(&mut self, session: &mut ServerSession, message: &str, body: &str) {
-        self.held.clear();
-        self.holding = false;
-        let _ = session.send_error(message, None, body);
-        self.take(session);
+    /// Writes out the last bytes (briefly) and closes.
+    async fn close(&mut self, last: Vec<Bytes>) {
+        if let Upstream::Open(mut io) = std::mem::replace(self, Upstream::None) {
+            let mut last = last;
+            let _ = write(&mut io, &mut last, UPSTREAM_FAREWELL).await;
+            io.close(false).await;
+        }
     }
 }
 
 /// Serves one client connection through its own upstream session.
 pub(crate) async fn serve<T: Transport>(
     mut io: T,
-    mut session: ServerSession,
+    session: ServerSession,
     relay: Arc<RelayConfig>,
     write_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut upstream: Option<Upstream> = None;
-    let mut pending: VecDeque<Frame> = VecDeque::new();
-    let mut disconnect_receipt: Option<String> = None;
-    let mut out = ClientOut {
-        holding: false,
-        held: Vec::new(),
-        chunks: Vec::new(),
-    };
-    let mut up_chunks = Vec::new();
+    let mut machine = Relay::new(session, relay.machine(), Instant::now());
+    let mut upstream = Upstream::None;
     let mut errored = false;
     let mut stopping = false;
     let mut going_away = false;
-    loop {
-        let deadline = [
-            session.poll_timeout(),
-            upstream.as_ref().and_then(|u| u.session.poll_timeout()),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+    let mut client_open = true;
+    while client_open && !machine.is_closed() {
         tokio::select! {
             changed = shutdown.wait_for(|down| *down), if !stopping => {
+                // An error means the server is gone without a shutdown:
+                // stop listening and carry on.
                 stopping = true;
                 if changed.is_ok() {
                     going_away = true;
-                    out.refuse(&mut session, "server shutting down", "The server is shutting down.");
+                    machine.shutdown();
                 }
             },
             received = io.recv() => match received {
-                Some(Ok(data)) => session.receive(&data),
-                _ => break,
-            },
-            received = recv_upstream(&mut upstream) => match received {
-                Some(Ok(data)) => {
-                    if let Some(up) = upstream.as_mut() {
-                        up.session.receive(&data);
-                    }
-                }
+                Some(Ok(data)) => machine.receive(Side::Client, &data),
                 _ => {
-                    upstream = None;
-                    if !session.is_closed() {
-                        errored = true;
-                        out.refuse(&mut session, "broker connection lost", "the upstream broker closed the connection");
-                    }
+                    client_open = false;
+                    machine.handle_client_closed();
                 }
             },
-            () = sleep_until(deadline) => {
-                let now = Instant::now();
-                session.handle_timeout(now);
-                out.take(&mut session);
-                if let Some(up) = upstream.as_mut() {
-                    up.session.handle_timeout(now);
-                    up.take(&mut up_chunks);
+            news = upstream.next() => match news {
+                UpstreamNews::Connected(Ok(tcp)) => {
+                    let _ = tcp.set_nodelay(true);
+                    upstream = Upstream::Open(ByteStream::new(tcp));
+                    machine.handle_upstream_connected();
                 }
+                UpstreamNews::Connected(Err(e)) => {
+                    // The address goes to the log only, never to the client.
+                    tracing::debug!(broker = %relay.addr, "STOMP relay cannot reach the broker: {e}");
+                    upstream = Upstream::None;
+                    machine.handle_upstream_failed();
+                }
+                UpstreamNews::Received(Some(Ok(data))) => machine.receive(Side::Upstream, &data),
+                UpstreamNews::Received(_) => {
+                    upstream = Upstream::None;
+                    machine.handle_upstream_closed();
+                }
+            },
+            () = sleep_until(machine.poll_timeout()) => machine.handle_timeout(Instant::now()),
+        }
+        errored |= apply_events(&mut machine, &mut upstream, &relay).await;
+        let mut up_chunks = drain(&mut machine, Side::Upstream);
+        if let Upstream::Open(up) = &mut upstream {
+            if !write(up, &mut up_chunks, write_timeout).await {
+                upstream = Upstream::None;
+                machine.handle_upstream_closed();
+                errored |= apply_events(&mut machine, &mut upstream, &relay).await;
             }
         }
-
-        while let Some(event) = session.poll_event() {
-            match event {
-                ServerEvent::Connected(accepted) => {
-                    // The CONNECTED just queued waits for the broker's.
-                    out.holding = true;
-                    out.take(&mut session);
-                    match Upstream::open(&relay, accepted.version).await {
-                        Ok(mut up) => {
-                            up.take(&mut up_chunks);
-                            upstream = Some(up);
-                        }
-                        Err(reason) => {
-                            errored = true;
-                            out.refuse(&mut session, "broker unavailable", &reason);
-                        }
-                    }
-                }
-                ServerEvent::Frame(frame) => match upstream.as_mut() {
-                    Some(up) if up.connected => {
-                        forward(up, &frame, &mut disconnect_receipt, &mut session);
-                        up.take(&mut up_chunks);
-                        out.take(&mut session);
-                    }
-                    _ if pending.len() < relay.max_pending_frames => pending.push_back(frame),
-                    _ => {
-                        errored = true;
-                        out.refuse(
-                            &mut session,
-                            "too many frames",
-                            "too many frames before the broker answered",
-                        );
-                    }
-                },
-                ServerEvent::Failed(e) => {
-                    errored = true;
-                    tracing::debug!("STOMP client failed: {e}");
-                }
-            }
-            out.take(&mut session);
-        }
-
-        if let Some(up) = upstream.as_mut() {
-            while let Some(event) = up.session.poll_event() {
-                match event {
-                    ClientEvent::Connected(_) => {
-                        up.connected = true;
-                        out.release();
-                        while let Some(frame) = pending.pop_front() {
-                            forward(up, &frame, &mut disconnect_receipt, &mut session);
-                        }
-                    }
-                    ClientEvent::Message(message) => {
-                        if let Err(e) = session.send_frame(message.frame()) {
-                            tracing::debug!("STOMP frame not deliverable: {e}");
-                        }
-                    }
-                    ClientEvent::Receipt { receipt_id } => {
-                        let _ = session.send_receipt(&receipt_id);
-                    }
-                    ClientEvent::Disconnected => {
-                        if let Some(receipt) = disconnect_receipt.take() {
-                            let _ = session.send_receipt(&receipt);
-                        }
-                    }
-                    ClientEvent::Error(frame) => {
-                        errored = true;
-                        if out.holding {
-                            out.held.clear();
-                            out.holding = false;
-                        }
-                        if session.send_frame(&frame).is_err() {
-                            let _ = session.send_error("broker error", None, "");
-                        }
-                    }
-                    ClientEvent::Failed(e) => {
-                        errored = true;
-                        out.refuse(&mut session, "broker failed", &e.to_string());
-                    }
-                }
-                out.take(&mut session);
-            }
-            up.take(&mut up_chunks);
-        }
-
-        out.take(&mut session);
-        if let Some(up) = upstream.as_mut() {
-            if !write(&mut up.io, &mut up_chunks, write_timeout).await {
-                upstream = None;
-                if !session.is_closed() {
-                    errored = true;
-                    out.refuse(
-                        &mut session,
-                        "broker connection lost",
-                        "writing to the upstream broker failed",
-                    );
-                }
-            }
-        }
-        if !write(&mut io, &mut out.chunks, write_timeout).await {
-            break;
-        }
-        if session.is_closed() {
-            break;
+        let mut chunks = drain(&mut machine, Side::Client);
+        if client_open && !write(&mut io, &mut chunks, write_timeout).await {
+            client_open = false;
+            machine.handle_client_closed();
+            errored |= apply_events(&mut machine, &mut upstream, &relay).await;
         }
     }
-    if let Some(mut up) = upstream {
-        // The client left without DISCONNECT: end the upstream session
-        // politely, without waiting for its receipt.
-        if up.session.disconnect().is_ok() {
-            let mut chunks = Vec::new();
-            up.take(&mut chunks);
-            let _ = write(&mut up.io, &mut chunks, Duration::from_secs(1)).await;
-        }
-        up.io.close(false).await;
-    }
+    // Whatever is still open upstream (the client went away mid-session)
+    // gets the machine's farewell.
+    upstream.close(drain(&mut machine, Side::Upstream)).await;
     if going_away {
         io.close_going_away().await;
     } else {
@@ -324,26 +191,31 @@ pub(crate) async fn serve<T: Transport>(
     }
 }
 
-async fn recv_upstream(upstream: &mut Option<Upstream>) -> Option<std::io::Result<Bytes>> {
-    match upstream {
-        Some(up) => up.io.recv().await,
-        None => std::future::pending().await,
+/// Carries out the machine's requests; `true` when the relay failed.
+async fn apply_events(machine: &mut Relay, upstream: &mut Upstream, relay: &RelayConfig) -> bool {
+    let mut failed = false;
+    while let Some(event) = machine.poll_event() {
+        match event {
+            RelayEvent::OpenUpstream => {
+                let addr = relay.addr.clone();
+                *upstream = Upstream::Connecting(Box::pin(async move {
+                    TcpStream::connect(addr.as_str()).await
+                }));
+            }
+            RelayEvent::CloseUpstream => {
+                // Dropping a connect attempt cancels it.
+                upstream.close(drain(machine, Side::Upstream)).await;
+                *upstream = Upstream::None;
+            }
+            RelayEvent::Failed(e) => {
+                failed = true;
+                tracing::debug!("STOMP relay ended: {e}");
+            }
+        }
     }
+    failed
 }
 
-/// Sends one client frame upstream. A frame the upstream session refuses
-/// (an unknown subscription or transaction, which the broker would refuse
-/// too) ends the client's connection with `ERROR`.
-fn forward(
-    up: &mut Upstream,
-    frame: &Frame,
-    disconnect_receipt: &mut Option<String>,
-    session: &mut ServerSession,
-) {
-    if frame.command() == Command::Disconnect {
-        disconnect_receipt.clone_from(&frame.header("receipt").map(str::to_owned));
-    }
-    if let Err(e) = up.session.send_frame(frame) {
-        let _ = session.send_error(&e.to_string(), frame.header("receipt"), "");
-    }
+fn drain(machine: &mut Relay, side: Side) -> Vec<Bytes> {
+    std::iter::from_fn(|| machine.poll_transmit(side)).collect()
 }

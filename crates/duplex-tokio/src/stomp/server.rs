@@ -106,7 +106,9 @@ impl StompServer {
     }
 
     /// Session settings (versions, heart-beats, limits, connect timeout)
-    /// made fresh for every connection by `f`. An authenticator set with
+    /// made fresh for every connection by `f` (defaults: 10 s to send
+    /// `CONNECT`, a silent client dropped after twice the negotiated
+    /// heart-beat interval; see `docs/stomp.md`). An authenticator set with
     /// [`StompServer::with_authenticator`] replaces the one `f` sets.
     pub fn with_session_config(
         mut self,
