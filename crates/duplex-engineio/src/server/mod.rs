@@ -422,6 +422,12 @@ impl<C: Copy + Eq + Hash> Server<C> {
         self.connections.len()
     }
 
+    /// Whether handshakes in `version` are accepted (v3 only with
+    /// `allow_eio3`).
+    pub fn accepts(&self, version: ProtocolVersion) -> bool {
+        version == ProtocolVersion::V4 || self.config.allow_eio3
+    }
+
     /// Whether a session `sid` is held (open or closing).
     pub fn contains(&self, sid: &str) -> bool {
         self.sessions.contains_key(sid)
@@ -692,7 +698,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
         version: ProtocolVersion,
         now: Instant,
     ) {
-        if version == ProtocolVersion::V3 && !self.config.allow_eio3 {
+        if !self.accepts(version) {
             let refusal = Refusal::Code(ServerErrorCode::UnsupportedProtocolVersion);
             return self.refuse(connection, refusal);
         }
@@ -991,7 +997,6 @@ impl<C: Copy + Eq + Hash> Server<C> {
         if !fits {
             if s.queue.close_on_overflow() {
                 self.close_session(sid, CloseReason::QueueOverflow);
-                self.flush();
             }
             return Err(Error::QueueFull);
         }
@@ -1004,8 +1009,9 @@ impl<C: Copy + Eq + Hash> Server<C> {
             // Fits: checked for all of them above.
             s.queue.push(packet, len);
         }
+        // Goes out at the next flush: a `close` right after still sees the
+        // message queued and sends it before the `1`, in the same answer.
         self.dirty.push(sid.clone());
-        self.flush();
         Ok(())
     }
 
