@@ -66,6 +66,7 @@ mod http;
 mod id;
 mod queue;
 mod session;
+mod shell;
 mod sockjs;
 mod sse;
 mod timer;
