@@ -46,13 +46,12 @@ pub(crate) struct Full;
 #[derive(Debug)]
 struct Queued<T> {
     item: T,
-    /// Content bytes of an application message; `None` for the protocol's
-    /// own packets (pings, pongs), which never count against the bounds:
-    /// refusing a heartbeat would kill a healthy session.
-    weight: Option<usize>,
+    /// Content bytes of the message.
+    bytes: usize,
 }
 
-/// A FIFO of outgoing items with bounds on application messages.
+/// A FIFO of outgoing application messages with bounds on their count
+/// and bytes.
 #[derive(Debug)]
 pub(crate) struct OutQueue<T> {
     items: VecDeque<Queued<T>>,
@@ -80,10 +79,7 @@ impl<T> OutQueue<T> {
         }
         self.messages += 1;
         self.bytes += bytes;
-        self.items.push_back(Queued {
-            item,
-            weight: Some(bytes),
-        });
+        self.items.push_back(Queued { item, bytes });
         Ok(())
     }
 
@@ -94,10 +90,7 @@ impl<T> OutQueue<T> {
         for (item, bytes) in items.rev() {
             self.messages += 1;
             self.bytes += bytes;
-            self.items.push_front(Queued {
-                item,
-                weight: Some(bytes),
-            });
+            self.items.push_front(Queued { item, bytes });
         }
     }
 
@@ -126,10 +119,8 @@ impl<T> OutQueue<T> {
     /// Takes the oldest item.
     pub(crate) fn pop(&mut self) -> Option<T> {
         let q = self.items.pop_front()?;
-        if let Some(bytes) = q.weight {
-            self.messages -= 1;
-            self.bytes -= bytes;
-        }
+        self.messages -= 1;
+        self.bytes -= q.bytes;
         Some(q.item)
     }
 }
