@@ -300,3 +300,277 @@ pub fn client_session(data: &[u8]) {
         assert_eq!(closed, s.state() == ClientState::Closed);
     }
 }
+
+// ---------------------------------------------------------------------------
+// engineio_server
+// ---------------------------------------------------------------------------
+
+use std::collections::{HashMap, HashSet};
+
+use duplex_engineio::ProtocolVersion;
+use duplex_engineio::server::{
+    PostBody, QueueLimits, Server, ServerConfig, ServerEvent, ServerTransmit, SessionId,
+};
+use rand::SeedableRng;
+
+/// Packets a client sends, so that a short input reaches the deep states
+/// (the probe, the upgrade, pongs, a close) that random bytes would seldom
+/// spell.
+const SERVER_PACKETS: [&str; 12] = [
+    "2probe", "5", "3", "2", "4hi", "4", "1", "6", "bAQI=", "3probe", "0", "9",
+];
+
+/// Connection ids stand for requests; a WebSocket keeps its request's id.
+type Conn = u64;
+
+/// duplex-engineio's server session driven as its HTTP binding drives it.
+///
+/// Input: a settings byte (bit 0: accept v3, bit 1: no upgrades, bit 2:
+/// close on queue overflow), then commands, one byte each with their
+/// arguments (a "pick" byte chooses among the sessions or connections
+/// known): 0 handshake (byte: bit 0 WebSocket, bit 1 v3); 1 poll (pick); 2
+/// POST of table packets (pick, count byte, index bytes); 3 POST of raw
+/// bytes (pick, byte: bit 0 octet-stream, bit 1 JSONP, sized bytes); 4
+/// upgrade (pick); 5 table packet on a WebSocket (pick, index); 6 raw text
+/// or binary on a WebSocket (pick, byte, sized bytes); 7 a request or
+/// WebSocket gone (pick); 8 send (pick, sized text); 9 send_all of two
+/// (pick); 10 close (pick); 11 advance the clock by tens of milliseconds
+/// without `handle_timeout` (the next input must run the timers itself); 12
+/// advance and `handle_timeout`; 13 jump to the next deadline.
+///
+/// Checks: every request is answered at most once and only requests handed
+/// in are; WebSocket messages and closes only on accepted, unclosed
+/// connections; `Opened` once per session, messages only between `Opened`
+/// and `Closed`, `Closed` once; after any input no deadline is at or
+/// before its time; once every session is closed and the close timeout
+/// passed, nothing is left.
+pub fn server(data: &[u8]) {
+    let mut input = Input(data);
+    let settings = input.byte();
+    let config = ServerConfig {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        upgrade_timeout: Duration::from_millis(1000),
+        max_payload: 200,
+        allow_upgrades: settings & 2 == 0,
+        allow_eio3: settings & 1 != 0,
+        max_sessions: 8,
+        queue: QueueLimits {
+            max_messages: 4,
+            max_bytes: 256,
+            close_on_overflow: settings & 4 != 0,
+        },
+        ..ServerConfig::default()
+    }
+    .with_rng(rand::rngs::StdRng::seed_from_u64(u64::from(settings)));
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut s = Server::<Conn>::new(config);
+    let mut next: Conn = 0;
+    // Requests handed in and not answered; accepted WebSockets not closed.
+    let mut waiting: HashSet<Conn> = HashSet::new();
+    let mut sockets: HashSet<Conn> = HashSet::new();
+    let mut answered: HashSet<Conn> = HashSet::new();
+    let mut sessions: Vec<SessionId> = Vec::new();
+    let mut versions: HashMap<SessionId, ProtocolVersion> = HashMap::new();
+    let mut closed: HashSet<SessionId> = HashSet::new();
+
+    while !input.is_empty() {
+        next += 1;
+        let pick = |input: &mut Input, list: &[SessionId]| -> String {
+            let i = usize::from(input.byte());
+            list.get(i % list.len().max(1))
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default()
+        };
+        let mut conns: Vec<Conn> = sockets.union(&waiting).copied().collect();
+        conns.sort_unstable();
+        let pick_conn = |input: &mut Input| -> Conn {
+            let i = usize::from(input.byte());
+            conns.get(i % conns.len().max(1)).copied().unwrap_or(0)
+        };
+        let command = input.byte() % 14;
+        match command {
+            0 => {
+                let b = input.byte();
+                let transport = if b & 1 != 0 {
+                    TransportKind::WebSocket
+                } else {
+                    TransportKind::Polling
+                };
+                let version = if b & 2 != 0 {
+                    ProtocolVersion::V3
+                } else {
+                    ProtocolVersion::V4
+                };
+                waiting.insert(next);
+                s.handle_handshake(next, transport, version, now);
+            }
+            1 => {
+                let sid = pick(&mut input, &sessions);
+                waiting.insert(next);
+                s.handle_poll(&sid, next, now);
+            }
+            2 => {
+                let sid = pick(&mut input, &sessions);
+                let n = usize::from(input.byte() % 8);
+                let packets: Vec<&str> = input
+                    .bytes(n)
+                    .iter()
+                    .filter_map(|&i| SERVER_PACKETS.get(usize::from(i) % SERVER_PACKETS.len()))
+                    .copied()
+                    .collect();
+                let body = Bytes::from(packets.join("\x1e"));
+                waiting.insert(next);
+                let body = PostBody::Payload {
+                    body,
+                    octet_stream: false,
+                };
+                s.handle_post(&sid, next, body, now);
+            }
+            3 => {
+                let sid = pick(&mut input, &sessions);
+                let kind = input.byte();
+                let bytes = Bytes::copy_from_slice(input.sized());
+                let body = if kind & 2 != 0 {
+                    PostBody::Jsonp(bytes)
+                } else {
+                    PostBody::Payload {
+                        body: bytes,
+                        octet_stream: kind & 1 != 0,
+                    }
+                };
+                waiting.insert(next);
+                s.handle_post(&sid, next, body, now);
+            }
+            4 => {
+                let sid = pick(&mut input, &sessions);
+                waiting.insert(next);
+                s.handle_upgrade(&sid, next, now);
+            }
+            5 => {
+                let conn = pick_conn(&mut input);
+                let p = SERVER_PACKETS
+                    .get(usize::from(input.byte()) % SERVER_PACKETS.len())
+                    .copied()
+                    .unwrap_or_default();
+                if sockets.contains(&conn) {
+                    let text = Utf8Bytes::from(p.to_owned());
+                    s.handle_message(conn, WsMessage::Text(text), now);
+                }
+            }
+            6 => {
+                let conn = pick_conn(&mut input);
+                let binary = input.byte() & 1 != 0;
+                let data = input.sized();
+                if sockets.contains(&conn) {
+                    let message = if binary {
+                        WsMessage::Binary(Bytes::copy_from_slice(data))
+                    } else {
+                        let text = String::from_utf8_lossy(data).into_owned();
+                        WsMessage::Text(Utf8Bytes::from(text))
+                    };
+                    s.handle_message(conn, message, now);
+                }
+            }
+            7 => {
+                let conn = pick_conn(&mut input);
+                if sockets.remove(&conn) || waiting.remove(&conn) {
+                    s.handle_closed(conn, now);
+                }
+            }
+            8 => {
+                let sid = pick(&mut input, &sessions);
+                let text = String::from_utf8_lossy(input.sized()).into_owned();
+                let _ = s.send(&sid, WsMessage::Text(Utf8Bytes::from(text)), now);
+            }
+            9 => {
+                let sid = pick(&mut input, &sessions);
+                let two = vec![
+                    WsMessage::Text(Utf8Bytes::from("x".to_owned())),
+                    WsMessage::Binary(Bytes::from_static(b"\x01")),
+                ];
+                let _ = s.send_all(&sid, two, now);
+            }
+            10 => {
+                let sid = pick(&mut input, &sessions);
+                let _ = s.close(&sid, now);
+            }
+            11 => now += Duration::from_millis(u64::from(input.byte()) * 10),
+            12 => {
+                now += Duration::from_millis(u64::from(input.byte()) * 10);
+                s.handle_timeout(now);
+            }
+            _ => {
+                if let Some(deadline) = s.poll_timeout() {
+                    now = now.max(deadline);
+                    s.handle_timeout(now);
+                }
+            }
+        }
+        while let Some(t) = s.poll_transmit() {
+            match t {
+                ServerTransmit::Packets { request, .. }
+                | ServerTransmit::PostAccepted { request }
+                | ServerTransmit::Refuse { request, .. } => {
+                    assert!(
+                        waiting.remove(&request),
+                        "an answer to {request} not waiting"
+                    );
+                    assert!(answered.insert(request), "{request} answered twice");
+                }
+                ServerTransmit::AcceptWebSocket { connection } => {
+                    assert!(
+                        waiting.remove(&connection),
+                        "accepting {connection} not waiting"
+                    );
+                    assert!(answered.insert(connection), "{connection} answered twice");
+                    sockets.insert(connection);
+                }
+                ServerTransmit::Send { connection, .. } => {
+                    assert!(
+                        sockets.contains(&connection),
+                        "a message on a closed WebSocket"
+                    );
+                }
+                ServerTransmit::CloseWebSocket { connection, .. } => {
+                    assert!(sockets.remove(&connection), "closing a closed WebSocket");
+                }
+            }
+        }
+        while let Some(e) = s.poll_event() {
+            match e {
+                ServerEvent::Opened {
+                    session, version, ..
+                } => {
+                    assert!(!versions.contains_key(&session), "Opened twice");
+                    versions.insert(session.clone(), version);
+                    sessions.push(session);
+                }
+                ServerEvent::Message { session, .. } => {
+                    assert!(versions.contains_key(&session), "a message before Opened");
+                    assert!(!closed.contains(&session), "a message after Closed");
+                }
+                ServerEvent::Closed { session, .. } => {
+                    assert!(versions.contains_key(&session), "Closed before Opened");
+                    assert!(closed.insert(session), "Closed twice");
+                }
+            }
+        }
+        // Every input runs the timers due by its time (11 only moves the
+        // clock).
+        assert!(
+            command == 11 || s.poll_timeout().is_none_or(|d| d > now),
+            "a deadline at or before the last input"
+        );
+    }
+    for sid in &sessions {
+        let _ = s.close(sid.as_str(), now);
+    }
+    for conn in waiting.iter().chain(sockets.iter()) {
+        s.handle_closed(*conn, now);
+    }
+    s.handle_timeout(now + Duration::from_secs(60));
+    assert_eq!(s.session_count(), 0, "sessions left behind");
+    assert_eq!(s.connection_count(), 0, "connections left behind");
+}

@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("engineio_payload_v3_string", engineio::payload_v3_string),
     ("engineio_payload_v3_binary", engineio::payload_v3_binary),
     ("engineio_client_session", engineio::client_session),
+    ("engineio_server", engineio::server),
     ("socketio_decoder", socketio::decoder),
     ("socketio_server", socketio::server),
     ("socketio_client", socketio::client),

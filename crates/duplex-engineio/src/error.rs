@@ -101,13 +101,26 @@ pub enum Error {
     /// A packet that this encoding cannot carry (a binary `open`, say).
     #[error("packet cannot be encoded this way")]
     Unencodable,
+    /// The application named a server session that is closed or never
+    /// existed.
+    #[error("no open session with this id")]
+    NoSuchSession,
+    /// The server session's send queue is full.
+    #[error("send queue full")]
+    QueueFull,
 }
 
 impl Error {
     /// Whether the local caller misused the API (as opposed to the peer
     /// sending something wrong).
     pub fn is_local(&self) -> bool {
-        matches!(self, Error::ReceiveAfterFinish | Error::Unencodable)
+        matches!(
+            self,
+            Error::ReceiveAfterFinish
+                | Error::Unencodable
+                | Error::NoSuchSession
+                | Error::QueueFull
+        )
     }
 
     /// Whether the peer is at fault.

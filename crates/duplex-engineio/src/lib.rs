@@ -12,6 +12,10 @@
 //!   `handle_timeout(now)` / `poll_timeout()`.
 //! * [`client::ClientSession`]: the client side of a v4 session (handshake,
 //!   heartbeat watchdog, polling requests, the upgrade probe).
+//! * [`server::Server`]: the server side of every session of an endpoint
+//!   (handshake, heartbeat, polling and WebSocket packet flow, the
+//!   upgrade), transport-agnostic: an HTTP binding such as duplex-polling's
+//!   `EngineIoServer` frames its answers.
 //!
 //! Nothing here touches a socket, a clock or a runtime.
 //!
@@ -46,6 +50,7 @@ mod handshake;
 pub mod jsonp;
 mod packet;
 mod payload;
+pub mod server;
 mod session;
 mod utf8;
 

@@ -42,6 +42,12 @@ impl SessionId {
         Self(Arc::from(URL_SAFE_NO_PAD.encode(raw)))
     }
 
+    /// Wraps the text of an id made elsewhere (an Engine.IO `sid` made by
+    /// duplex-engineio's session machine) without copying it.
+    pub(crate) fn from_shared(id: Arc<str>) -> Self {
+        Self(id)
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -11,7 +11,9 @@
 //! adapter moves the bytes and the time.
 //!
 //! * [`EngineIoServer`]: Engine.IO v4 (and v3) polling, WebSocket and the
-//!   upgrade between them, as the reference server answers.
+//!   upgrade between them, as the reference server answers: the HTTP
+//!   binding of duplex-engineio's session machine
+//!   ([`duplex_engineio::server::Server`]), which holds the sessions.
 //! * [`SockJsServer`]: SockJS 0.3.3, every transport.
 //! * [`SseServer`]: one-way push over `text/event-stream` with resumption
 //!   from `Last-Event-ID`.
@@ -66,6 +68,7 @@ mod http;
 mod id;
 mod queue;
 mod session;
+mod shell;
 mod sockjs;
 mod sockjs_client;
 mod sse;

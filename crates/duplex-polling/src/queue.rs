@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-/// What [`send`](crate::EngineIoServer::send) does when a session's queue is
+/// What a dialect's `send` ([`EngineIoServer::send`](crate::EngineIoServer::send), ...) does when a session's queue is
 /// full: the application sees its client falling behind either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OverflowPolicy {
@@ -46,13 +46,12 @@ pub(crate) struct Full;
 #[derive(Debug)]
 struct Queued<T> {
     item: T,
-    /// Content bytes of an application message; `None` for the protocol's
-    /// own packets (pings, pongs), which never count against the bounds:
-    /// refusing a heartbeat would kill a healthy session.
-    weight: Option<usize>,
+    /// Content bytes of the message.
+    bytes: usize,
 }
 
-/// A FIFO of outgoing items with bounds on application messages.
+/// A FIFO of outgoing application messages with bounds on their count
+/// and bytes.
 #[derive(Debug)]
 pub(crate) struct OutQueue<T> {
     items: VecDeque<Queued<T>>,
@@ -80,22 +79,8 @@ impl<T> OutQueue<T> {
         }
         self.messages += 1;
         self.bytes += bytes;
-        self.items.push_back(Queued {
-            item,
-            weight: Some(bytes),
-        });
+        self.items.push_back(Queued { item, bytes });
         Ok(())
-    }
-
-    /// Whether `count` messages of `bytes` bytes in all would be accepted.
-    pub(crate) fn fits(&self, count: usize, bytes: usize) -> bool {
-        self.messages.saturating_add(count) <= self.config.max_messages
-            && self.bytes.saturating_add(bytes) <= self.config.max_bytes
-    }
-
-    /// Queues one of the protocol's own packets (never refused).
-    pub(crate) fn push_control(&mut self, item: T) {
-        self.items.push_back(Queued { item, weight: None });
     }
 
     /// Puts already accepted messages back at the front, in order (a
@@ -105,10 +90,7 @@ impl<T> OutQueue<T> {
         for (item, bytes) in items.rev() {
             self.messages += 1;
             self.bytes += bytes;
-            self.items.push_front(Queued {
-                item,
-                weight: Some(bytes),
-            });
+            self.items.push_front(Queued { item, bytes });
         }
     }
 
@@ -137,10 +119,8 @@ impl<T> OutQueue<T> {
     /// Takes the oldest item.
     pub(crate) fn pop(&mut self) -> Option<T> {
         let q = self.items.pop_front()?;
-        if let Some(bytes) = q.weight {
-            self.messages -= 1;
-            self.bytes -= bytes;
-        }
+        self.messages -= 1;
+        self.bytes -= q.bytes;
         Some(q.item)
     }
 }
@@ -150,22 +130,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bounds_count_messages_and_bytes_but_not_control_packets() {
+    fn bounds_count_messages_and_bytes() {
         let mut q = OutQueue::new(QueueConfig {
             max_messages: 2,
             max_bytes: 10,
             overflow: OverflowPolicy::Reject,
         });
         q.push("a", 4).unwrap();
-        q.push_control("ping");
         assert_eq!(q.push("b", 7), Err(Full), "bytes bound");
         q.push("c", 6).unwrap();
         assert_eq!(q.push("d", 0), Err(Full), "count bound");
-        q.push_control("pong");
         assert_eq!(q.free_slots(), 0);
         assert_eq!(q.pop(), Some("a"));
         assert_eq!(q.free_slots(), 1);
-        assert_eq!(q.drain(), ["ping", "c", "pong"]);
+        assert_eq!(q.drain(), ["c"]);
         assert!(q.is_empty());
         q.push("e", 10).unwrap();
         q.requeue_front([("x", 5), ("y", 5)].into_iter());

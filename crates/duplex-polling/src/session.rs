@@ -29,15 +29,15 @@
 //!
 //! | input | detached | attached |
 //! |---|---|---|
-//! | receiving request | attach; expiry stops, heartbeat starts | `Busy`: Engine.IO closes the session, SockJS answers `c[2010,...]`, SSE takes over |
+//! | receiving request | attach; expiry stops, heartbeat starts | `Busy`: SockJS answers `c[2010,...]`, SSE takes over |
 //! | poll answered / stream limit / abort | — | detach; expiry starts |
 //! | heartbeat due | — | heartbeat frame on the receiver |
 //! | disconnect delay passed | expired: the dialect closes (Open) or forgets (Closing) the session | — |
 //! | close | Open → Closing | Open → Closing |
 //!
-//! Engine.IO runs with no disconnect delay and no receiver heartbeat: its
-//! own ping/pong heartbeat (duplex-engineio's `Heartbeat`) ends dead
-//! sessions instead.
+//! Engine.IO sessions do not use this module: their lifecycle, receiver
+//! and heartbeat are duplex-engineio's `server::Server`, and the Engine.IO
+//! dialect here is only its HTTP binding.
 
 use std::time::{Duration, Instant};
 
@@ -175,16 +175,6 @@ impl<T> SessionCore<T> {
         } else {
             None
         }
-    }
-
-    /// Hands the receiver slot to `receiver` at once, whatever was there
-    /// (an Engine.IO upgrade completing; a Server-Sent Events takeover).
-    /// Returns the old one.
-    pub(crate) fn replace(&mut self, receiver: Receiver, now: Instant) -> Option<Receiver> {
-        let old = self.receiver.take();
-        self.next_heartbeat = None;
-        self.attach(receiver, now);
-        old
     }
 
     /// Counts `bytes` written on a streaming receiver; true once it reached

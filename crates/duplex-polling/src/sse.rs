@@ -17,7 +17,7 @@
 //! | `GET` for a session the application closed | 204, which tells `EventSource` to stop |
 //! | other methods | 405 |
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,7 +29,7 @@ use rand::{RngCore, SeedableRng, rngs::StdRng};
 use crate::http::{Cors, OpenInfo, Response, query_param, text_response};
 use crate::queue::{Full, OverflowPolicy, QueueConfig};
 use crate::session::{Due, Receiver, SessionCore, Timing};
-use crate::timer::Timers;
+use crate::shell::{DialectSession, Shell};
 use crate::{
     CloseReason, Error, Event, Message, Request, RequestId, SessionId, Transmit, TransportName,
 };
@@ -152,6 +152,14 @@ impl SseEvent {
     }
 }
 
+impl DialectSession for SseSession {
+    type Item = SseEvent;
+
+    fn core(&self) -> &SessionCore<SseEvent> {
+        &self.core
+    }
+}
+
 #[derive(Debug)]
 struct SseSession {
     core: SessionCore<SseEvent>,
@@ -181,21 +189,16 @@ struct SseSession {
 /// ```
 pub struct SseServer {
     config: SseConfig,
-    sessions: HashMap<SessionId, SseSession>,
-    streams: HashMap<RequestId, SessionId>,
-    timers: Timers,
-    dirty: Vec<SessionId>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<Event>,
-    now: Option<Instant>,
+    /// Sessions, and the session of each open stream.
+    shell: Shell<SseSession, SessionId>,
 }
 
 impl std::fmt::Debug for SseServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SseServer")
             .field("config", &self.config)
-            .field("sessions", &self.sessions.len())
-            .field("streams", &self.streams.len())
+            .field("sessions", &self.shell.sessions.len())
+            .field("streams", &self.shell.connections.len())
             .finish_non_exhaustive()
     }
 }
@@ -205,13 +208,7 @@ impl SseServer {
     pub fn new(config: SseConfig) -> Self {
         Self {
             config,
-            sessions: HashMap::new(),
-            streams: HashMap::new(),
-            timers: Timers::default(),
-            dirty: Vec::new(),
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
-            now: None,
+            shell: Shell::default(),
         }
     }
 
@@ -233,29 +230,26 @@ impl SseServer {
 
     /// Sessions in the table (open, and closed ones still answering 204).
     pub fn session_count(&self) -> usize {
-        self.sessions.len()
+        self.shell.sessions.len()
     }
 
     /// Streams open.
     pub fn connection_count(&self) -> usize {
-        self.streams.len()
+        self.shell.connections.len()
     }
 
     /// Whether `session` is open.
     pub fn is_open(&self, session: &SessionId) -> bool {
-        self.sessions.get(session).is_some_and(|s| s.core.is_open())
+        self.shell.is_open(session)
     }
 
     /// How many more events `session` can queue before `send` overflows.
     pub fn send_capacity(&self, session: &SessionId) -> Option<usize> {
-        self.sessions
-            .get(session)
-            .filter(|s| s.core.is_open())
-            .map(|s| s.core.queue.free_slots())
+        self.shell.send_capacity(session)
     }
 
     fn touch(&mut self, now: Instant) {
-        self.now = Some(self.now.map_or(now, |t| t.max(now)));
+        self.shell.touch(now);
     }
 
     // ---- inputs ------------------------------------------------------------
@@ -307,10 +301,10 @@ impl SseServer {
     /// reconnect.
     pub fn abort(&mut self, request: RequestId, now: Instant) {
         self.touch(now);
-        let Some(sid) = self.streams.remove(&request) else {
+        let Some(sid) = self.shell.connections.remove(&request) else {
             return;
         };
-        if let Some(s) = self.sessions.get_mut(&sid) {
+        if let Some(s) = self.shell.sessions.get_mut(&sid) {
             s.core.detach_request(request, now);
         }
         self.reschedule(&sid);
@@ -327,15 +321,15 @@ impl SseServer {
     /// Advances the timers: comment heartbeats and disconnect delays.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.touch(now);
-        for sid in self.timers.take_due(now) {
-            let Some(s) = self.sessions.get_mut(&sid) else {
+        for sid in self.shell.timers.take_due(now) {
+            let Some(s) = self.shell.sessions.get_mut(&sid) else {
                 continue;
             };
             match s.core.on_timeout(now) {
                 Due::Nothing => {}
                 Due::Heartbeat(receiver) => {
                     let request = receiver.request();
-                    self.transmits.push_back(Transmit::StreamChunk {
+                    self.shell.transmits.push_back(Transmit::StreamChunk {
                         request,
                         data: Bytes::from_static(b":\n\n"),
                     });
@@ -346,9 +340,9 @@ impl SseServer {
                 }
                 Due::Expired => {
                     let was_open = s.core.is_open();
-                    self.sessions.remove(&sid);
+                    self.shell.sessions.remove(&sid);
                     if was_open {
-                        self.events.push_back(Event::Closed {
+                        self.shell.events.push_back(Event::Closed {
                             session: sid.clone(),
                             reason: CloseReason::Expired,
                         });
@@ -365,17 +359,17 @@ impl SseServer {
     /// The next thing for the adapter to write.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.flush();
-        self.transmits.pop_front()
+        self.shell.transmits.pop_front()
     }
 
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.shell.events.pop_front()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        self.shell.timers.next()
     }
 
     // ---- commands ----------------------------------------------------------
@@ -423,6 +417,7 @@ impl SseServer {
     ) -> Result<(), Error> {
         self.touch(now);
         let s = self
+            .shell
             .sessions
             .get_mut(session)
             .filter(|s| s.core.is_open())
@@ -436,7 +431,7 @@ impl SseServer {
         match s.core.queue.push(item, weight) {
             Ok(()) => {
                 s.next_seq += 1;
-                self.dirty.push(session.clone());
+                self.shell.dirty.push(session.clone());
                 Ok(())
             }
             Err(Full) => {
@@ -465,27 +460,24 @@ impl SseServer {
     fn parse_event_id(&self, value: &str) -> Option<(SessionId, u64)> {
         let (sid, seq) = value.trim().rsplit_once(':')?;
         let seq = seq.parse().ok()?;
-        let (sid, _) = self.sessions.get_key_value(sid)?;
+        let (sid, _) = self.shell.sessions.get_key_value(sid)?;
         Some((sid.clone(), seq))
     }
 
     fn open(&mut self, request: &Request, now: Instant) {
-        if self.sessions.len() >= self.config.max_sessions {
+        if self.shell.sessions.len() >= self.config.max_sessions {
             return self.respond(
                 request.id,
                 text_response(StatusCode::SERVICE_UNAVAILABLE, "Too many sessions"),
             );
         }
-        let mut sid = SessionId::generate(self.config.rng.as_mut());
-        while self.sessions.contains_key(&sid) {
-            sid = SessionId::generate(self.config.rng.as_mut());
-        }
+        let sid = self.shell.new_session_id(self.config.rng.as_mut());
         let timing = Timing {
             disconnect_delay: Some(self.config.disconnect_delay),
             heartbeat: Some(self.config.heartbeat_interval),
             stream_limit: self.config.response_limit,
         };
-        self.sessions.insert(
+        self.shell.sessions.insert(
             sid.clone(),
             SseSession {
                 core: SessionCore::new(timing, self.config.queue, now),
@@ -494,7 +486,7 @@ impl SseServer {
                 replay: VecDeque::new(),
             },
         );
-        self.events.push_back(Event::Opened {
+        self.shell.events.push_back(Event::Opened {
             session: sid.clone(),
             info: OpenInfo::from_request(TransportName::ServerSentEvents, request),
         });
@@ -502,7 +494,7 @@ impl SseServer {
     }
 
     fn resume(&mut self, request: &Request, sid: SessionId, seen: u64, now: Instant) {
-        let Some(s) = self.sessions.get_mut(&sid) else {
+        let Some(s) = self.shell.sessions.get_mut(&sid) else {
             return self.open(request, now);
         };
         if seen >= s.next_seq {
@@ -556,7 +548,7 @@ impl SseServer {
             HeaderValue::from_static("no"),
         );
         self.config.cors.apply(request, &mut headers, false);
-        self.transmits.push_back(Transmit::StreamStart {
+        self.shell.transmits.push_back(Transmit::StreamStart {
             request: request.id,
             status: StatusCode::OK,
             headers,
@@ -565,11 +557,11 @@ impl SseServer {
             Some(retry) => format!("retry: {}\n\n", retry.as_millis()),
             None => ":\n\n".to_owned(),
         };
-        self.transmits.push_back(Transmit::StreamChunk {
+        self.shell.transmits.push_back(Transmit::StreamChunk {
             request: request.id,
             data: Bytes::from(prelude),
         });
-        if let Some(s) = self.sessions.get_mut(sid) {
+        if let Some(s) = self.shell.sessions.get_mut(sid) {
             s.core.attach(
                 Receiver::Stream {
                     request: request.id,
@@ -577,31 +569,36 @@ impl SseServer {
                 },
                 now,
             );
-            self.streams.insert(request.id, sid.clone());
-            self.dirty.push(sid.clone());
+            self.shell.connections.insert(request.id, sid.clone());
+            self.shell.dirty.push(sid.clone());
         }
         self.reschedule(sid);
     }
 
     fn close_with(&mut self, sid: &SessionId, reason: CloseReason, now: Instant) {
-        let Some(s) = self.sessions.get_mut(sid) else {
+        let Some(s) = self.shell.sessions.get_mut(sid) else {
             return;
         };
         if !s.core.close() {
             return;
         }
-        self.events.push_back(Event::Closed {
+        self.shell.events.push_back(Event::Closed {
             session: sid.clone(),
             reason,
         });
         // Deliver what is queued, then end the stream.
         self.write_queued(sid, now);
-        if let Some(r) = self.sessions.get_mut(sid).and_then(|s| s.core.detach(now)) {
+        if let Some(r) = self
+            .shell
+            .sessions
+            .get_mut(sid)
+            .and_then(|s| s.core.detach(now))
+        {
             self.end_stream(r.request());
         }
         if reason == CloseReason::ReplayGap {
             // Nothing of it can be delivered any more.
-            self.sessions.remove(sid);
+            self.shell.sessions.remove(sid);
         }
         self.reschedule(sid);
     }
@@ -609,7 +606,7 @@ impl SseServer {
     /// Writes queued events to the attached stream, up to its byte limit.
     fn write_queued(&mut self, sid: &SessionId, now: Instant) {
         let capacity = self.config.replay_capacity;
-        let Some(s) = self.sessions.get_mut(sid) else {
+        let Some(s) = self.shell.sessions.get_mut(sid) else {
             return;
         };
         let Some(receiver) = s.core.receiver() else {
@@ -632,7 +629,7 @@ impl SseServer {
             }
         }
         if !chunk.is_empty() {
-            self.transmits.push_back(Transmit::StreamChunk {
+            self.shell.transmits.push_back(Transmit::StreamChunk {
                 request,
                 data: Bytes::from(chunk),
             });
@@ -645,29 +642,29 @@ impl SseServer {
     }
 
     fn end_stream(&mut self, request: RequestId) {
-        if self.streams.remove(&request).is_some() {
-            self.transmits.push_back(Transmit::StreamEnd { request });
+        if self.shell.connections.remove(&request).is_some() {
+            self.shell
+                .transmits
+                .push_back(Transmit::StreamEnd { request });
         }
     }
 
     fn reschedule(&mut self, sid: &SessionId) {
-        let deadline = self.sessions.get(sid).and_then(|s| s.core.deadline());
-        self.timers.set(sid, deadline);
+        self.shell.reschedule(sid);
     }
 
     fn flush(&mut self) {
-        let Some(now) = self.now else {
+        let Some((now, dirty)) = self.shell.take_dirty() else {
             return;
         };
-        for sid in std::mem::take(&mut self.dirty) {
+        for sid in dirty {
             self.write_queued(&sid, now);
             self.reschedule(&sid);
         }
     }
 
     fn respond(&mut self, request: RequestId, response: Response) {
-        self.transmits
-            .push_back(Transmit::Response { request, response });
+        self.shell.respond(request, response);
     }
 }
 

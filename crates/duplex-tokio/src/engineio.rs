@@ -1,5 +1,6 @@
 //! A raw Engine.IO endpoint (no Socket.IO on top): duplex-polling's
-//! [`EngineIoServer`] machine served over hyper by [`PollingService`].
+//! [`EngineIoServer`] (the HTTP binding of duplex-engineio's server session
+//! machine) served over hyper by [`PollingService`].
 //!
 //! ```no_run
 //! use duplex_tokio::engineio::{self, EngineIoConfig};

@@ -113,10 +113,6 @@ enum WsOut {
     Close(u16, String),
 }
 
-/// Most timer deadlines handled one by one in a catch-up; past it the
-/// machines are told the current time at once.
-const MAX_CATCH_UP_STEPS: usize = 1024;
-
 /// Most messages waiting to be written on one WebSocket; past it the
 /// client is not reading, and the connection is closed.
 const WEBSOCKET_QUEUE: usize = 4096;
@@ -220,28 +216,20 @@ impl<E: Endpoint, A: Application<E>> Core<E, A> {
         }
     }
 
-    /// Runs every timer due by `now`, each at its own deadline, as a
-    /// punctual clock would have: a machine that computes its next deadline
-    /// from the time it is told (the pong wait after a ping) then does not
-    /// inherit the runtime's timer lateness. And an input that arrives after
-    /// a deadline sees the machines as they are after it, even if the timer
-    /// task has not woken yet.
-    fn catch_up(&mut self, now: Instant) {
-        // Bounded, in case a deadline does not move when it is handled.
-        for _ in 0..MAX_CATCH_UP_STEPS {
-            match self.next_deadline() {
-                Some(at) if at <= now => {
-                    self.endpoint.handle_timeout(at);
-                    self.app
-                        .handle_timeout(&mut self.endpoint, at, &mut self.deferred);
-                    self.pump(at);
-                }
-                _ => return,
-            }
+    /// Tells the machines the time if a deadline of theirs passed, so that
+    /// an input arriving after it sees them as they are after it even if
+    /// the timer task has not woken yet. Running each due timer at its own
+    /// deadline (a late wake-up must not stretch a ping timeout) is the
+    /// endpoint's own business: duplex-engineio's session machine does it
+    /// with every input.
+    fn tick(&mut self, now: Instant) {
+        if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
+            self.endpoint.handle_timeout(now);
         }
-        self.endpoint.handle_timeout(now);
-        self.app
-            .handle_timeout(&mut self.endpoint, now, &mut self.deferred);
+        if self.app.poll_timeout().is_some_and(|at| at <= now) {
+            self.app
+                .handle_timeout(&mut self.endpoint, now, &mut self.deferred);
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -394,7 +382,7 @@ where
             let mut guard = lock(&self.shared.core);
             let core = &mut *guard;
             let now = Instant::now();
-            core.catch_up(now);
+            core.tick(now);
             let r = f(&mut core.endpoint, &mut core.app, now, &mut core.deferred);
             core.pump(now);
             self.rearm(core);

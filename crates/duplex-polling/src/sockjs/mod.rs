@@ -21,7 +21,7 @@
 
 mod frame;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -40,7 +40,7 @@ use crate::http::{
 };
 use crate::queue::{Full, OverflowPolicy, QueueConfig};
 use crate::session::{Attach, Due, Lifecycle, Receiver, SessionCore, Timing};
-use crate::timer::Timers;
+use crate::shell::{DialectSession, Shell};
 use crate::{
     CloseReason, Error, Event, Message, Request, RequestId, SessionId, Transmit, TransportName,
 };
@@ -229,6 +229,14 @@ fn is_iframe(name: &str) -> bool {
     chars.all(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || matches!(c, '-' | '.' | '_'))
 }
 
+impl DialectSession for SjsSession {
+    type Item = Utf8Bytes;
+
+    fn core(&self) -> &SessionCore<Utf8Bytes> {
+        &self.core
+    }
+}
+
 #[derive(Debug)]
 struct SjsSession {
     core: SessionCore<Utf8Bytes>,
@@ -273,14 +281,8 @@ struct Conn {
 /// ```
 pub struct SockJsServer {
     config: SockJsConfig,
-    sessions: HashMap<SessionId, SjsSession>,
+    shell: Shell<SjsSession, Conn>,
     by_key: HashMap<String, SessionId>,
-    connections: HashMap<RequestId, Conn>,
-    timers: Timers,
-    dirty: Vec<SessionId>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<Event>,
-    now: Option<Instant>,
     iframe: Bytes,
     iframe_etag: HeaderValue,
 }
@@ -289,8 +291,8 @@ impl std::fmt::Debug for SockJsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SockJsServer")
             .field("config", &self.config)
-            .field("sessions", &self.sessions.len())
-            .field("connections", &self.connections.len())
+            .field("sessions", &self.shell.sessions.len())
+            .field("connections", &self.shell.connections.len())
             .finish_non_exhaustive()
     }
 }
@@ -310,14 +312,8 @@ impl SockJsServer {
             iframe: Bytes::from(page),
             iframe_etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
             config,
-            sessions: HashMap::new(),
+            shell: Shell::default(),
             by_key: HashMap::new(),
-            connections: HashMap::new(),
-            timers: Timers::default(),
-            dirty: Vec::new(),
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
-            now: None,
         }
     }
 
@@ -340,29 +336,26 @@ impl SockJsServer {
     /// Sessions in the table, open and closing (a closing session answers
     /// its close frame until the disconnect delay passes).
     pub fn session_count(&self) -> usize {
-        self.sessions.len()
+        self.shell.sessions.len()
     }
 
     /// Requests and connections held (parked polls, streams, WebSockets).
     pub fn connection_count(&self) -> usize {
-        self.connections.len()
+        self.shell.connections.len()
     }
 
     /// Whether `session` is open.
     pub fn is_open(&self, session: &SessionId) -> bool {
-        self.sessions.get(session).is_some_and(|s| s.core.is_open())
+        self.shell.is_open(session)
     }
 
     /// How many more messages `session` can queue before `send` overflows.
     pub fn send_capacity(&self, session: &SessionId) -> Option<usize> {
-        self.sessions
-            .get(session)
-            .filter(|s| s.core.is_open())
-            .map(|s| s.core.queue.free_slots())
+        self.shell.send_capacity(session)
     }
 
     fn touch(&mut self, now: Instant) {
-        self.now = Some(self.now.map_or(now, |t| t.max(now)));
+        self.shell.touch(now);
     }
 
     // ---- inputs ------------------------------------------------------------
@@ -435,11 +428,11 @@ impl SockJsServer {
     /// WebSocket dropped.
     pub fn abort(&mut self, request: RequestId, now: Instant) {
         self.touch(now);
-        let Some(conn) = self.connections.remove(&request) else {
+        let Some(conn) = self.shell.connections.remove(&request) else {
             return;
         };
         let sid = conn.session;
-        let Some(s) = self.sessions.get_mut(&sid) else {
+        let Some(s) = self.shell.sessions.get_mut(&sid) else {
             return;
         };
         if s.core.detach_request(request, now).is_none() {
@@ -453,7 +446,7 @@ impl SockJsServer {
             // As sockjs-node: the session is over, and later requests learn
             // why until it expires.
             s.close_frame = Some(INTERRUPTED.to_owned());
-            self.events.push_back(Event::Closed {
+            self.shell.events.push_back(Event::Closed {
                 session: sid.clone(),
                 reason: CloseReason::Interrupted,
             });
@@ -467,7 +460,7 @@ impl SockJsServer {
     /// A message arrived on a WebSocket this endpoint accepted.
     pub fn websocket_message(&mut self, connection: RequestId, message: Message, now: Instant) {
         self.touch(now);
-        let Some(conn) = self.connections.get(&connection) else {
+        let Some(conn) = self.shell.connections.get(&connection) else {
             return;
         };
         let sid = conn.session.clone();
@@ -475,7 +468,7 @@ impl SockJsServer {
             return;
         }
         if conn.framing == Framing::RawWebSocket {
-            self.events.push_back(Event::Message {
+            self.shell.events.push_back(Event::Message {
                 session: sid,
                 message,
             });
@@ -501,7 +494,7 @@ impl SockJsServer {
         match parsed {
             Ok(messages) => {
                 for m in messages {
-                    self.events.push_back(Event::Message {
+                    self.shell.events.push_back(Event::Message {
                         session: sid.clone(),
                         message: Message::Text(m),
                     });
@@ -520,8 +513,8 @@ impl SockJsServer {
     /// Advances the timers: heartbeats and disconnect delays.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.touch(now);
-        for sid in self.timers.take_due(now) {
-            let Some(s) = self.sessions.get_mut(&sid) else {
+        for sid in self.shell.timers.take_due(now) {
+            let Some(s) = self.shell.sessions.get_mut(&sid) else {
                 continue;
             };
             match s.core.on_timeout(now) {
@@ -542,17 +535,17 @@ impl SockJsServer {
     /// The next thing for the adapter to write.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.flush();
-        self.transmits.pop_front()
+        self.shell.transmits.pop_front()
     }
 
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.shell.events.pop_front()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        self.shell.timers.next()
     }
 
     // ---- commands ----------------------------------------------------------
@@ -568,17 +561,19 @@ impl SockJsServer {
     ) -> Result<(), Error> {
         self.touch(now);
         let s = self
+            .shell
             .sessions
             .get_mut(session)
             .filter(|s| s.core.is_open())
             .ok_or(Error::NoSuchSession)?;
         if let Some(Receiver::WebSocket(conn)) = s.core.receiver() {
             if self
+                .shell
                 .connections
                 .get(&conn)
                 .is_some_and(|c| c.framing == Framing::RawWebSocket)
             {
-                self.transmits.push_back(Transmit::WebSocketMessage {
+                self.shell.transmits.push_back(Transmit::WebSocketMessage {
                     connection: conn,
                     message,
                 });
@@ -591,7 +586,7 @@ impl SockJsServer {
         let len = text.len();
         match s.core.queue.push(text, len) {
             Ok(()) => {
-                self.dirty.push(session.clone());
+                self.shell.dirty.push(session.clone());
                 Ok(())
             }
             Err(Full) => {
@@ -722,16 +717,16 @@ impl SockJsServer {
             }
         };
         let existing = self.by_key.get(key).cloned();
-        if existing.is_none() && self.sessions.len() >= self.config.max_sessions {
+        if existing.is_none() && self.shell.sessions.len() >= self.config.max_sessions {
             return self.respond(id, too_many_sessions());
         }
         if let Some(prelude) = framing.prelude() {
-            self.transmits.push_back(Transmit::StreamStart {
+            self.shell.transmits.push_back(Transmit::StreamStart {
                 request: id,
                 status: StatusCode::OK,
                 headers: headers.clone(),
             });
-            self.transmits.push_back(Transmit::StreamChunk {
+            self.shell.transmits.push_back(Transmit::StreamChunk {
                 request: id,
                 data: prelude,
             });
@@ -758,14 +753,14 @@ impl SockJsServer {
             Some(sid) => sid,
             None => {
                 let sid = self.new_session(Some(key.to_owned()), now);
-                self.events.push_back(Event::Opened {
+                self.shell.events.push_back(Event::Opened {
                     session: sid.clone(),
                     info: OpenInfo::from_request(transport_name, request),
                 });
                 sid
             }
         };
-        self.connections.insert(
+        self.shell.connections.insert(
             id,
             Conn {
                 session: sid.clone(),
@@ -773,7 +768,7 @@ impl SockJsServer {
                 headers,
             },
         );
-        let Some(s) = self.sessions.get_mut(&sid) else {
+        let Some(s) = self.shell.sessions.get_mut(&sid) else {
             return;
         };
         match s.core.attach(receiver, now) {
@@ -786,7 +781,12 @@ impl SockJsServer {
                 let frame = s.close_frame.clone().unwrap_or_default();
                 self.write_queued(&sid, now);
                 self.write_frame(&sid, &frame, now);
-                if let Some(r) = self.sessions.get_mut(&sid).and_then(|s| s.core.detach(now)) {
+                if let Some(r) = self
+                    .shell
+                    .sessions
+                    .get_mut(&sid)
+                    .and_then(|s| s.core.detach(now))
+                {
                     self.end_request(r.request());
                 }
             }
@@ -859,7 +859,7 @@ impl SockJsServer {
         };
         if self.is_open(&sid) {
             for m in messages {
-                self.events.push_back(Event::Message {
+                self.shell.events.push_back(Event::Message {
                     session: sid.clone(),
                     message: Message::Text(m),
                 });
@@ -886,11 +886,11 @@ impl SockJsServer {
                 text_response(StatusCode::BAD_REQUEST, "Not a valid websocket request"),
             );
         }
-        if self.sessions.len() >= self.config.max_sessions {
+        if self.shell.sessions.len() >= self.config.max_sessions {
             return self.respond(id, too_many_sessions());
         }
         let raw = headers.is_none();
-        self.transmits.push_back(Transmit::AcceptWebSocket {
+        self.shell.transmits.push_back(Transmit::AcceptWebSocket {
             request: id,
             headers: HeaderMap::new(),
         });
@@ -905,7 +905,7 @@ impl SockJsServer {
         } else {
             TransportName::WebSocket
         };
-        self.connections.insert(
+        self.shell.connections.insert(
             id,
             Conn {
                 session: sid.clone(),
@@ -913,13 +913,13 @@ impl SockJsServer {
                 headers: HeaderMap::new(),
             },
         );
-        if let Some(s) = self.sessions.get_mut(&sid) {
+        if let Some(s) = self.shell.sessions.get_mut(&sid) {
             s.core.attach(Receiver::WebSocket(id), now);
         }
         if !raw {
             self.write_frame(&sid, "o", now);
         }
-        self.events.push_back(Event::Opened {
+        self.shell.events.push_back(Event::Opened {
             session: sid.clone(),
             info: OpenInfo::from_request(transport, request),
         });
@@ -927,10 +927,7 @@ impl SockJsServer {
     }
 
     fn new_session(&mut self, key: Option<String>, now: Instant) -> SessionId {
-        let mut sid = SessionId::generate(self.config.rng.as_mut());
-        while self.sessions.contains_key(&sid) {
-            sid = SessionId::generate(self.config.rng.as_mut());
-        }
+        let sid = self.shell.new_session_id(self.config.rng.as_mut());
         let raw_websocket = key.is_none();
         let timing = Timing {
             // WebSocket sessions end with their connection, not by a timer.
@@ -941,7 +938,7 @@ impl SockJsServer {
         if let Some(key) = &key {
             self.by_key.insert(key.clone(), sid.clone());
         }
-        self.sessions.insert(
+        self.shell.sessions.insert(
             sid.clone(),
             SjsSession {
                 core: SessionCore::new(timing, self.config.queue, now),
@@ -962,14 +959,14 @@ impl SockJsServer {
         why: CloseReason,
         now: Instant,
     ) {
-        let Some(s) = self.sessions.get_mut(sid) else {
+        let Some(s) = self.shell.sessions.get_mut(sid) else {
             return;
         };
         if !s.core.close() {
             return;
         }
         s.close_frame = Some(close_frame(code, reason));
-        self.events.push_back(Event::Closed {
+        self.shell.events.push_back(Event::Closed {
             session: sid.clone(),
             reason: why,
         });
@@ -977,12 +974,13 @@ impl SockJsServer {
             // A WebSocket session: say goodbye on the socket and forget it.
             if let Some(Receiver::WebSocket(conn)) = s.core.receiver() {
                 let raw = self
+                    .shell
                     .connections
                     .get(&conn)
                     .is_some_and(|c| c.framing == Framing::RawWebSocket);
                 if raw {
-                    self.connections.remove(&conn);
-                    self.transmits.push_back(Transmit::CloseWebSocket {
+                    self.shell.connections.remove(&conn);
+                    self.shell.transmits.push_back(Transmit::CloseWebSocket {
                         connection: conn,
                         code,
                         reason: reason.to_owned(),
@@ -1001,7 +999,12 @@ impl SockJsServer {
             let frame = close_frame(code, reason);
             self.write_queued(sid, now);
             self.write_frame(sid, &frame, now);
-            if let Some(r) = self.sessions.get_mut(sid).and_then(|s| s.core.detach(now)) {
+            if let Some(r) = self
+                .shell
+                .sessions
+                .get_mut(sid)
+                .and_then(|s| s.core.detach(now))
+            {
                 self.end_request(r.request());
             }
         }
@@ -1009,10 +1012,10 @@ impl SockJsServer {
     }
 
     fn broken_framing(&mut self, sid: &SessionId, _now: Instant) {
-        if let Some(s) = self.sessions.get_mut(sid) {
+        if let Some(s) = self.shell.sessions.get_mut(sid) {
             if let Some(Receiver::WebSocket(conn)) = s.core.receiver() {
-                self.connections.remove(&conn);
-                self.transmits.push_back(Transmit::CloseWebSocket {
+                self.shell.connections.remove(&conn);
+                self.shell.transmits.push_back(Transmit::CloseWebSocket {
                     connection: conn,
                     code: 1002,
                     reason: "Broken framing.".into(),
@@ -1024,16 +1027,16 @@ impl SockJsServer {
 
     /// Forgets a session; tells the application if `reason` is given.
     fn remove(&mut self, sid: &SessionId, reason: Option<CloseReason>) {
-        let Some(s) = self.sessions.remove(sid) else {
+        let Some(s) = self.shell.sessions.remove(sid) else {
             return;
         };
         if let Some(key) = &s.key {
             self.by_key.remove(key);
         }
         if let Some(r) = s.core.receiver() {
-            if self.connections.remove(&r.request()).is_some() {
+            if self.shell.connections.remove(&r.request()).is_some() {
                 if let Receiver::WebSocket(conn) = r {
-                    self.transmits.push_back(Transmit::CloseWebSocket {
+                    self.shell.transmits.push_back(Transmit::CloseWebSocket {
                         connection: conn,
                         code: 1000,
                         reason: "Normal closure".into(),
@@ -1041,9 +1044,9 @@ impl SockJsServer {
                 }
             }
         }
-        self.timers.set(sid, None);
+        self.shell.timers.set(sid, None);
         if let (Some(reason), true) = (reason, s.core.is_open()) {
-            self.events.push_back(Event::Closed {
+            self.shell.events.push_back(Event::Closed {
                 session: sid.clone(),
                 reason,
             });
@@ -1052,7 +1055,7 @@ impl SockJsServer {
 
     /// Writes what the queue holds as one `a[...]` frame to the receiver.
     fn write_queued(&mut self, sid: &SessionId, now: Instant) {
-        let Some(s) = self.sessions.get_mut(sid) else {
+        let Some(s) = self.shell.sessions.get_mut(sid) else {
             return;
         };
         if s.core.queue.is_empty() || s.core.receiver().is_none() {
@@ -1066,14 +1069,14 @@ impl SockJsServer {
     /// Writes one frame to the session's receiver, ending a poll after it and
     /// a stream once over its limit.
     fn write_frame(&mut self, sid: &SessionId, frame: &str, now: Instant) {
-        let Some(receiver) = self.sessions.get(sid).and_then(|s| s.core.receiver()) else {
+        let Some(receiver) = self.shell.sessions.get(sid).and_then(|s| s.core.receiver()) else {
             return;
         };
         let request = receiver.request();
         let Some(written) = self.put_frame(request, frame) else {
             return;
         };
-        let Some(s) = self.sessions.get_mut(sid) else {
+        let Some(s) = self.shell.sessions.get_mut(sid) else {
             return;
         };
         match receiver {
@@ -1093,19 +1096,20 @@ impl SockJsServer {
     /// Writes one frame to a request, attached or not; `None` if the request
     /// is unknown. A long-poll is answered (and forgotten) with it.
     fn put_frame(&mut self, request: RequestId, frame: &str) -> Option<usize> {
-        let conn = self.connections.get(&request)?;
+        let conn = self.shell.connections.get(&request)?;
         let data = conn.framing.wrap(frame);
         let len = data.len();
         if conn.framing.is_polling() {
             let headers = conn.headers.clone();
-            self.connections.remove(&request);
+            self.shell.connections.remove(&request);
             self.respond(request, Response::new(StatusCode::OK, headers, data));
         } else if conn.framing.is_streaming() {
-            self.transmits
+            self.shell
+                .transmits
                 .push_back(Transmit::StreamChunk { request, data });
         } else {
             let message = Message::Text(Utf8Bytes::from(frame.to_owned()));
-            self.transmits.push_back(Transmit::WebSocketMessage {
+            self.shell.transmits.push_back(Transmit::WebSocketMessage {
                 connection: request,
                 message,
             });
@@ -1115,13 +1119,15 @@ impl SockJsServer {
 
     /// Ends a streaming response or closes a WebSocket; forgets the request.
     fn end_request(&mut self, request: RequestId) {
-        let Some(conn) = self.connections.remove(&request) else {
+        let Some(conn) = self.shell.connections.remove(&request) else {
             return;
         };
         if conn.framing.is_streaming() {
-            self.transmits.push_back(Transmit::StreamEnd { request });
+            self.shell
+                .transmits
+                .push_back(Transmit::StreamEnd { request });
         } else if matches!(conn.framing, Framing::WebSocket | Framing::RawWebSocket) {
-            self.transmits.push_back(Transmit::CloseWebSocket {
+            self.shell.transmits.push_back(Transmit::CloseWebSocket {
                 connection: request,
                 code: 1000,
                 reason: "Normal closure".into(),
@@ -1130,15 +1136,14 @@ impl SockJsServer {
     }
 
     fn reschedule(&mut self, sid: &SessionId) {
-        let deadline = self.sessions.get(sid).and_then(|s| s.core.deadline());
-        self.timers.set(sid, deadline);
+        self.shell.reschedule(sid);
     }
 
     fn flush(&mut self) {
-        let Some(now) = self.now else {
+        let Some((now, dirty)) = self.shell.take_dirty() else {
             return;
         };
-        for sid in std::mem::take(&mut self.dirty) {
+        for sid in dirty {
             if self.is_open(&sid) {
                 self.write_queued(&sid, now);
                 self.reschedule(&sid);
@@ -1149,8 +1154,7 @@ impl SockJsServer {
     // ---- rendering ---------------------------------------------------------
 
     fn respond(&mut self, request: RequestId, response: Response) {
-        self.transmits
-            .push_back(Transmit::Response { request, response });
+        self.shell.respond(request, response);
     }
 
     fn set_cookie(&self, request: &Request, headers: &mut HeaderMap) {

@@ -1,0 +1,159 @@
+//! The part every dialect's endpoint shares: its session and connection
+//! tables, the deadline set, the sessions with output waiting, what is to
+//! be written, the application events, and the latest time it was told.
+//!
+//! A dialect (SockJS, Server-Sent Events) keeps one [`Shell`] and writes
+//! only what its protocol decides: which transition a request causes and
+//! how frames look. The bookkeeping below is the same for all of them.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use rand::RngCore;
+
+use crate::http::Response;
+use crate::session::SessionCore;
+use crate::timer::Timers;
+use crate::{Event, RequestId, SessionId, Transmit};
+
+/// A dialect's session: it has a [`SessionCore`], and may have timers of
+/// its own.
+pub(crate) trait DialectSession {
+    /// What its queue holds.
+    type Item;
+
+    /// The shared part.
+    fn core(&self) -> &SessionCore<Self::Item>;
+
+    /// When the session next needs `handle_timeout`.
+    fn deadline(&self) -> Option<Instant> {
+        self.core().deadline()
+    }
+}
+
+/// The tables and queues of one endpoint, with sessions `S` and, per
+/// request or connection id, `C`.
+#[derive(Debug)]
+pub(crate) struct Shell<S, C> {
+    pub(crate) sessions: HashMap<SessionId, S>,
+    pub(crate) connections: HashMap<RequestId, C>,
+    pub(crate) timers: Timers,
+    /// Sessions whose queue may have something for their receiver.
+    pub(crate) dirty: Vec<SessionId>,
+    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<Event>,
+    /// The latest time an input carried.
+    pub(crate) now: Option<Instant>,
+}
+
+impl<S, C> Default for Shell<S, C> {
+    fn default() -> Self {
+        Self {
+            sessions: HashMap::new(),
+            connections: HashMap::new(),
+            timers: Timers::default(),
+            dirty: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            now: None,
+        }
+    }
+}
+
+impl<S: DialectSession, C> Shell<S, C> {
+    /// Records the time an input carried; the clock never runs backwards.
+    pub(crate) fn touch(&mut self, now: Instant) {
+        self.now = Some(self.now.map_or(now, |t| t.max(now)));
+    }
+
+    /// A session id not in the table, from `rng`.
+    pub(crate) fn new_session_id(&self, rng: &mut dyn RngCore) -> SessionId {
+        let mut sid = SessionId::generate(rng);
+        while self.sessions.contains_key(&sid) {
+            sid = SessionId::generate(rng);
+        }
+        sid
+    }
+
+    /// Whether `session` is open.
+    pub(crate) fn is_open(&self, session: &SessionId) -> bool {
+        self.sessions
+            .get(session)
+            .is_some_and(|s| s.core().is_open())
+    }
+
+    /// How many more messages `session` can queue.
+    pub(crate) fn send_capacity(&self, session: &SessionId) -> Option<usize> {
+        self.sessions
+            .get(session)
+            .filter(|s| s.core().is_open())
+            .map(|s| s.core().queue.free_slots())
+    }
+
+    /// Files `session` under its next deadline (or none).
+    pub(crate) fn reschedule(&mut self, session: &SessionId) {
+        let deadline = self.sessions.get(session).and_then(S::deadline);
+        self.timers.set(session, deadline);
+    }
+
+    /// Answers `request` with a complete response.
+    pub(crate) fn respond(&mut self, request: RequestId, response: Response) {
+        self.transmits
+            .push_back(Transmit::Response { request, response });
+    }
+
+    /// The sessions to flush, with the time to flush them at; none before
+    /// the first input.
+    pub(crate) fn take_dirty(&mut self) -> Option<(Instant, Vec<SessionId>)> {
+        let now = self.now?;
+        Some((now, std::mem::take(&mut self.dirty)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::queue::QueueConfig;
+    use crate::session::Timing;
+
+    struct Plain(SessionCore<u8>);
+
+    impl DialectSession for Plain {
+        type Item = u8;
+        fn core(&self) -> &SessionCore<u8> {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn clock_never_runs_back_and_dirty_waits_for_the_first_input() {
+        let t0 = Instant::now();
+        let mut shell = Shell::<Plain, ()>::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let sid = shell.new_session_id(&mut rng);
+        shell.dirty.push(sid.clone());
+        assert!(shell.take_dirty().is_none(), "no time yet");
+        shell.touch(t0 + Duration::from_secs(2));
+        shell.touch(t0);
+        let timing = Timing {
+            disconnect_delay: Some(Duration::from_secs(5)),
+            heartbeat: None,
+            stream_limit: usize::MAX,
+        };
+        let core = SessionCore::new(timing, QueueConfig::default(), t0);
+        shell.sessions.insert(sid.clone(), Plain(core));
+        assert_ne!(shell.new_session_id(&mut rng), sid);
+        assert_eq!(
+            shell.take_dirty(),
+            Some((t0 + Duration::from_secs(2), vec![sid.clone()]))
+        );
+        assert!(shell.is_open(&sid));
+        assert_eq!(shell.send_capacity(&sid), Some(1024));
+        shell.reschedule(&sid);
+        assert_eq!(shell.timers.next(), Some(t0 + Duration::from_secs(5)));
+    }
+}
