@@ -437,6 +437,21 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         Ok(())
     }
 
+    /// Answers a [`ServerEvent::ConnectRequest`] for a namespace the
+    /// application does not have, as the reference does: a CONNECT_ERROR
+    /// with [`INVALID_NAMESPACE`]; except for v4's implicit default
+    /// namespace, already granted on the wire at open, which is left
+    /// without a socket (its packets are ignored) rather than taken back.
+    ///
+    /// [`Error::InvalidState`] if the session is unknown.
+    pub fn reject_unknown(&mut self, session: &K, namespace: &str) -> Result<(), Error> {
+        let conn = self.connections.get(session).ok_or(Error::InvalidState)?;
+        if conn.implicit_pending && namespace == DEFAULT_NAMESPACE {
+            return Ok(());
+        }
+        self.reject(session, namespace, INVALID_NAMESPACE, None)
+    }
+
     /// Queues an event or ack `packet` for a connected namespace of
     /// `session` ([`Error::InvalidState`] otherwise, or for any other type
     /// of packet: the handshake is the machine's).
