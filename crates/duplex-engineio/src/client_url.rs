@@ -43,6 +43,10 @@ const QUERY_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// The protocol revision [`ClientSession`](crate::client::ClientSession)
+/// speaks, hence the `EIO` of its requests.
+pub const CLIENT_PROTOCOL: ProtocolVersion = ProtocolVersion::V4;
+
 /// The query parameters the Engine.IO protocol itself sets, which an
 /// application's query cannot override.
 pub const RESERVED_PARAMETERS: [&str; 3] = ["EIO", "transport", "sid"];

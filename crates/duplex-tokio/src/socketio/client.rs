@@ -35,7 +35,7 @@
 //! [`duplex_socketio::client::Client`] (namespaces, buffered emits, acks,
 //! binary packets, and when to reconnect).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,6 +43,7 @@ use duplex_engineio::client::{
     ClientConfig as EioConfig, ClientEvent as EioEvent, ClientSession, CloseReason,
     Transmit as EioTransmit,
 };
+use duplex_engineio::client_url::{CLIENT_PROTOCOL, EngineIoUrl, POLLING_POST_CONTENT_TYPE};
 use duplex_engineio::{Limits, TransportKind, Utf8Bytes, WsMessage};
 use duplex_socketio::Value;
 use duplex_socketio::client::{
@@ -55,6 +56,7 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rand::Rng;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::sleep_until;
@@ -95,7 +97,9 @@ pub struct ClientConfig {
     pub randomization_factor: f64,
     /// `timeout`: the longest the Engine.IO handshake may take. Default 20 s.
     pub timeout: Duration,
-    /// Extra query parameters of every request.
+    /// Extra query parameters of every request, after the Engine.IO ones
+    /// (pairs named `EIO`, `transport` or `sid` are left out: those are
+    /// the protocol's, as in the reference client).
     pub query: Vec<(String, String)>,
     /// Most packets in one polling response. Default: the reference's 1 MB
     /// `maxPayload` worth of limits.
@@ -120,25 +124,9 @@ impl ClientConfig {
         }
     }
 
-    /// The URL of a request whose Engine.IO query (`EIO`, `transport`,
-    /// `sid`) the session gave.
-    fn endpoint(&self, websocket: bool, eio_query: &str) -> String {
-        let mut base = self.url.clone();
-        if websocket {
-            if let Some(rest) = base.strip_prefix("https://") {
-                base = format!("wss://{rest}");
-            } else if let Some(rest) = base.strip_prefix("http://") {
-                base = format!("ws://{rest}");
-            }
-        }
-        let mut url = format!("{base}{}?{eio_query}", self.path);
-        for (k, v) in &self.query {
-            url.push('&');
-            url.push_str(&form_encode(k));
-            url.push('=');
-            url.push_str(&form_encode(v));
-        }
-        url
+    /// Where the Engine.IO requests go (duplex-engineio builds each URL).
+    fn engineio_url(&self) -> EngineIoUrl {
+        EngineIoUrl::new(&self.url, &self.path).with_query(self.query.iter().cloned())
     }
 
     /// The reconnection delays, for duplex-socketio's policy.
@@ -184,16 +172,74 @@ impl ClientConfig {
     }
 }
 
-fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+/// Most commands (emits, acks, joins...) waiting for the manager's task.
+/// When it is full, [`ClientSocket::try_emit`] says so,
+/// [`ClientSocket::emit`] and [`ClientAck::send`] drop theirs (logged),
+/// [`ClientSocket::emit_with_ack`] waits for room, and the commands that
+/// change what the connection is ([`Manager::socket`],
+/// [`ClientSocket::disconnect`], [`Manager::close`]) are queued as soon as
+/// there is room, never lost.
+pub const COMMAND_QUEUE: usize = 1024;
+
+/// Most events waiting in one [`ClientSocket`] for the application to take
+/// them with [`ClientSocket::next_event`]. When one is full, the manager
+/// stops reading from the server until the application catches up (its
+/// commands and timers still run, so an ack timeout or the ping watchdog
+/// can still end a wait).
+pub const EVENT_QUEUE: usize = 256;
+
+/// Most messages waiting for the WebSocket writer. When it is full, the
+/// manager stops taking commands until the writer catches up; the
+/// protocol's own replies (pongs, the close) still queue behind it.
+pub const WS_WRITE_QUEUE: usize = 256;
+
+/// Most IO reports (responses, WebSocket messages) waiting for the
+/// manager's task; the IO tasks wait for room, which holds back reading
+/// from the server.
+const IO_QUEUE: usize = 64;
+
+/// Why the client could not do what was asked, or why one of its requests
+/// failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The manager's command queue is full ([`COMMAND_QUEUE`]): its task
+    /// is behind, nothing was queued.
+    #[error("the manager's command queue is full")]
+    QueueFull,
+    /// The manager's task has ended ([`Manager::close`], or reconnection
+    /// gave up).
+    #[error("the manager is closed")]
+    Closed,
+    /// A request to the server could not be made from the configured URL.
+    #[error("invalid request: {0}")]
+    Request(#[from] http::Error),
+    /// An HTTP request failed in transit.
+    #[error("HTTP request failed: {0}")]
+    Http(#[from] hyper_util::client::legacy::Error),
+    /// An HTTP response's body could not be read.
+    #[error("reading the response failed: {0}")]
+    Body(#[from] hyper::Error),
+    /// The server answered a request with an error status.
+    #[error("the server answered {0}")]
+    Status(http::StatusCode),
+    /// The WebSocket could not be opened, or failed.
+    #[error("WebSocket: {0}")]
+    WebSocket(#[from] crate::Error),
+    /// The WebSocket was not opened within the client's timeout.
+    #[error("the WebSocket did not open in time")]
+    WebSocketTimeout,
+    /// The server sent a WebSocket text message that is not UTF-8.
+    #[error("the server sent text that is not UTF-8")]
+    InvalidText,
+}
+
+impl ClientError {
+    /// Whether the server is at fault (an error status, bad text), rather
+    /// than this side or the network between.
+    pub fn is_peer_fault(&self) -> bool {
+        matches!(self, Self::Status(_) | Self::InvalidText)
     }
-    out
 }
 
 /// What happens to a client socket.
@@ -229,22 +275,55 @@ pub enum ClientEvent {
     },
 }
 
+/// The sending side of the manager's command queue, shared by every
+/// handle.
+#[derive(Clone, Debug)]
+struct Commands(mpsc::Sender<Command>);
+
+impl Commands {
+    /// Queues `command` if there is room.
+    fn try_send(&self, command: Command) -> Result<(), ClientError> {
+        self.0.try_send(command).map_err(|e| match e {
+            TrySendError::Full(_) => ClientError::QueueFull,
+            TrySendError::Closed(_) => ClientError::Closed,
+        })
+    }
+
+    /// Queues `command` now if there is room, else as soon as there is
+    /// (for the commands that must not be lost).
+    fn send_eventually(&self, command: Command) {
+        match self.0.try_send(command) {
+            Ok(()) | Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Full(command)) => {
+                let tx = self.0.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(command).await;
+                });
+            }
+        }
+    }
+}
+
 /// Answers an event that asked for an ack.
 #[derive(Debug)]
 pub struct ClientAck {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: Commands,
     namespace: String,
     id: u64,
 }
 
 impl ClientAck {
-    /// Acknowledges with `args`.
+    /// Acknowledges with `args` (dropped, and logged, if the manager's
+    /// command queue is full: the server's ack then times out).
     pub fn send(self, args: Vec<Value>) {
-        let _ = self.commands.send(Command::Ack {
+        let command = Command::Ack {
             namespace: self.namespace,
             id: self.id,
             args,
-        });
+        };
+        if let Err(e) = self.commands.try_send(command) {
+            tracing::warn!("Socket.IO client: ack {} not sent: {e}", self.id);
+        }
     }
 }
 
@@ -254,7 +333,7 @@ enum Command {
     Join {
         namespace: String,
         auth: Option<Value>,
-        events: mpsc::UnboundedSender<ClientEvent>,
+        events: mpsc::Sender<ClientEvent>,
     },
     Emit {
         namespace: String,
@@ -284,22 +363,23 @@ impl std::fmt::Debug for Command {
 /// its own until [`Manager::close`] or until reconnection gives up.
 #[derive(Clone, Debug)]
 pub struct Manager {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: Commands,
 }
 
 impl Manager {
     /// Starts connecting to the server (on the current tokio runtime).
     pub fn new(config: ClientConfig) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(manager_task(config, rx, tx.clone()));
-        Self { commands: tx }
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let commands = Commands(tx);
+        tokio::spawn(manager_task(config, rx, commands.clone()));
+        Self { commands }
     }
 
     /// A socket on `namespace`, connecting with `auth` (now, or as soon as
     /// the connection is up, and again after each reconnection).
     pub fn socket(&self, namespace: &str, auth: Option<Value>) -> ClientSocket {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let _ = self.commands.send(Command::Join {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        self.commands.send_eventually(Command::Join {
             namespace: namespace.to_owned(),
             auth,
             events: tx,
@@ -311,18 +391,18 @@ impl Manager {
         }
     }
 
-    /// Closes the connection for good.
+    /// Closes the connection for good, after the commands already queued.
     pub fn close(&self) {
-        let _ = self.commands.send(Command::Close);
+        self.commands.send_eventually(Command::Close);
     }
 }
 
 /// A namespace of a [`Manager`]'s connection.
 #[derive(Debug)]
 pub struct ClientSocket {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: Commands,
     namespace: String,
-    events: mpsc::UnboundedReceiver<ClientEvent>,
+    events: mpsc::Receiver<ClientEvent>,
 }
 
 impl ClientSocket {
@@ -337,16 +417,30 @@ impl ClientSocket {
     }
 
     /// Emits `event`; buffered while the namespace is not connected.
+    /// Dropped, and logged, if the manager's command queue is full (see
+    /// [`ClientSocket::try_emit`] to know).
     pub fn emit(&self, event: &str, args: Vec<Value>) {
-        let _ = self.commands.send(Command::Emit {
+        if let Err(e) = self.try_emit(event, args) {
+            tracing::warn!("Socket.IO client: emit {event:?} dropped: {e}");
+        }
+    }
+
+    /// As [`ClientSocket::emit`], saying whether the event was queued:
+    /// [`ClientError::QueueFull`] if the manager's command queue
+    /// ([`COMMAND_QUEUE`]) is full, [`ClientError::Closed`] once the
+    /// manager has ended.
+    pub fn try_emit(&self, event: &str, args: Vec<Value>) -> Result<(), ClientError> {
+        self.commands.try_send(Command::Emit {
             namespace: self.namespace.clone(),
             event: event.to_owned(),
             args,
             ack: None,
-        });
+        })
     }
 
-    /// Emits `event` asking for an ack, and waits for it (at most `timeout`).
+    /// Emits `event` asking for an ack, and waits for it (at most `timeout`,
+    /// counted once the event is queued; waiting for room in a full
+    /// command queue comes first).
     pub async fn emit_with_ack(
         &self,
         event: &str,
@@ -354,18 +448,21 @@ impl ClientSocket {
         timeout: Option<Duration>,
     ) -> Result<Vec<Value>, AckError> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.commands.send(Command::Emit {
+        let command = Command::Emit {
             namespace: self.namespace.clone(),
             event: event.to_owned(),
             args,
             ack: Some((tx, timeout)),
-        });
+        };
+        if self.commands.0.send(command).await.is_err() {
+            return Err(AckError::Disconnected);
+        }
         rx.await.unwrap_or(Err(AckError::Disconnected))
     }
 
     /// Leaves the namespace (sends DISCONNECT); the connection stays.
     pub fn disconnect(&self) {
-        let _ = self.commands.send(Command::Leave {
+        self.commands.send_eventually(Command::Leave {
             namespace: self.namespace.clone(),
         });
     }
@@ -376,12 +473,13 @@ type Http = HttpClient<HttpConnector, Full<Bytes>>;
 /// What the IO tasks of a connection report, tagged with the connection's
 /// number so that reports of a dropped connection are ignored.
 enum Io {
-    Get(u64, Result<Bytes, ()>),
-    Post(u64, Result<(), ()>),
+    Get(u64, Result<Bytes, ClientError>),
+    Post(u64, Result<(), ClientError>),
     WsOpen(u64),
     WsMessage(u64, WsMessage),
-    /// The WebSocket closed (`true`: failed or could not be opened).
-    WsClosed(u64, bool),
+    /// The WebSocket closed: cleanly (`None`), or failed or could not be
+    /// opened.
+    WsClosed(u64, Option<ClientError>),
 }
 
 /// One Engine.IO connection: its session machine and its IO.
@@ -392,7 +490,42 @@ struct Conn {
     get: Option<JoinHandle<()>>,
     /// The WebSocket's writer; dropping it closes the WebSocket once what
     /// was written is flushed.
-    ws: Option<mpsc::UnboundedSender<WsMessage>>,
+    ws: Option<mpsc::Sender<WsMessage>>,
+    /// Messages for the WebSocket that found its queue full, in order;
+    /// while any wait, the manager takes no commands (see
+    /// [`WS_WRITE_QUEUE`]).
+    ws_backlog: VecDeque<WsMessage>,
+}
+
+impl Conn {
+    /// Queues `message` for the WebSocket writer, behind any backlog.
+    fn write_ws(&mut self, message: WsMessage) {
+        let Some(ws) = &self.ws else { return };
+        if !self.ws_backlog.is_empty() {
+            self.ws_backlog.push_back(message);
+            return;
+        }
+        if let Err(TrySendError::Full(message)) = ws.try_send(message) {
+            self.ws_backlog.push_back(message);
+        }
+    }
+
+    /// Drops the WebSocket's writer once the backlog is written, which
+    /// closes the WebSocket after it.
+    fn close_ws(&mut self) {
+        let (Some(ws), backlog) = (self.ws.take(), std::mem::take(&mut self.ws_backlog)) else {
+            return;
+        };
+        if !backlog.is_empty() {
+            tokio::spawn(async move {
+                for message in backlog {
+                    if ws.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
 }
 
 impl Drop for Conn {
@@ -407,26 +540,27 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-async fn http_get(http: &Http, url: &str) -> Result<Bytes, ()> {
-    let req = http::Request::get(url)
-        .body(Full::new(Bytes::new()))
-        .map_err(drop)?;
-    let resp = http.request(req).await.map_err(drop)?;
+async fn http_get(http: &Http, url: &str) -> Result<Bytes, ClientError> {
+    let req = http::Request::get(url).body(Full::new(Bytes::new()))?;
+    let resp = http.request(req).await?;
     if !resp.status().is_success() {
-        return Err(());
+        return Err(ClientError::Status(resp.status()));
     }
-    Ok(resp.into_body().collect().await.map_err(drop)?.to_bytes())
+    Ok(resp.into_body().collect().await?.to_bytes())
 }
 
-async fn http_post(http: &Http, url: &str, body: Bytes) -> Result<(), ()> {
+async fn http_post(http: &Http, url: &str, body: Bytes) -> Result<(), ClientError> {
     let req = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "text/plain;charset=UTF-8")
-        .body(Full::new(body))
-        .map_err(drop)?;
-    let resp = http.request(req).await.map_err(drop)?;
-    let ok = resp.status().is_success();
+        .header(http::header::CONTENT_TYPE, POLLING_POST_CONTENT_TYPE)
+        .body(Full::new(body))?;
+    let resp = http.request(req).await?;
+    let status = resp.status();
     let _ = resp.into_body().collect().await;
-    if ok { Ok(()) } else { Err(()) }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(ClientError::Status(status))
+    }
 }
 
 /// Opens the WebSocket at `url` and moves messages both ways until either
@@ -435,17 +569,24 @@ async fn websocket_task(
     url: String,
     connect_timeout: Duration,
     id: u64,
-    mut outgoing: mpsc::UnboundedReceiver<WsMessage>,
-    io: mpsc::UnboundedSender<Io>,
+    mut outgoing: mpsc::Receiver<WsMessage>,
+    io: mpsc::Sender<Io>,
 ) {
     let ws = match tokio::time::timeout(connect_timeout, crate::connect(&url)).await {
         Ok(Ok((ws, _))) => ws,
-        _ => {
-            let _ = io.send(Io::WsClosed(id, true));
+        Ok(Err(e)) => {
+            let _ = io.send(Io::WsClosed(id, Some(e.into()))).await;
+            return;
+        }
+        Err(_) => {
+            let error = ClientError::WebSocketTimeout;
+            let _ = io.send(Io::WsClosed(id, Some(error))).await;
             return;
         }
     };
-    let _ = io.send(Io::WsOpen(id));
+    if io.send(Io::WsOpen(id)).await.is_err() {
+        return;
+    }
     let (mut sink, mut stream) = ws.split();
     loop {
         tokio::select! {
@@ -455,22 +596,26 @@ async fn websocket_task(
                         match Utf8Bytes::try_from_bytes(t.into_bytes()) {
                             Ok(t) => WsMessage::Text(t),
                             Err(_) => {
-                                let _ = io.send(Io::WsClosed(id, true));
+                                let error = ClientError::InvalidText;
+                                let _ = io.send(Io::WsClosed(id, Some(error))).await;
                                 return;
                             }
                         }
                     }
                     Some(Ok(duplex_ws::Message::Binary(b))) => WsMessage::Binary(b),
-                    Some(Err(_)) => {
-                        let _ = io.send(Io::WsClosed(id, true));
+                    Some(Err(e)) => {
+                        let _ = io.send(Io::WsClosed(id, Some(e.into()))).await;
                         return;
                     }
                     None => {
-                        let _ = io.send(Io::WsClosed(id, false));
+                        let _ = io.send(Io::WsClosed(id, None)).await;
                         return;
                     }
                 };
-                let _ = io.send(Io::WsMessage(id, message));
+                // Waiting for room here holds back reading from the server.
+                if io.send(Io::WsMessage(id, message)).await.is_err() {
+                    return;
+                }
             }
             next = outgoing.recv() => {
                 let Some(first) = next else {
@@ -486,13 +631,13 @@ async fn websocket_task(
                         WsMessage::Text(t) => duplex_ws::Message::Text(t.as_str().into()),
                         WsMessage::Binary(b) => duplex_ws::Message::Binary(b),
                     };
-                    if sink.feed(m).await.is_err() {
-                        let _ = io.send(Io::WsClosed(id, true));
+                    if let Err(e) = sink.feed(m).await {
+                        let _ = io.send(Io::WsClosed(id, Some(e.into()))).await;
                         return;
                     }
                 }
-                if sink.flush().await.is_err() {
-                    let _ = io.send(Io::WsClosed(id, true));
+                if let Err(e) = sink.flush().await {
+                    let _ = io.send(Io::WsClosed(id, Some(e.into()))).await;
                     return;
                 }
             }
@@ -504,11 +649,16 @@ async fn websocket_task(
 /// ask for.
 struct Driver {
     config: ClientConfig,
+    url: EngineIoUrl,
     http: Http,
-    io: mpsc::UnboundedSender<Io>,
-    commands: mpsc::UnboundedSender<Command>,
+    io: mpsc::Sender<Io>,
+    commands: Commands,
     socketio: SioClient<AckReply>,
-    sockets: HashMap<String, mpsc::UnboundedSender<ClientEvent>>,
+    sockets: HashMap<String, mpsc::Sender<ClientEvent>>,
+    /// Events that found their socket's queue full, in order; while any
+    /// wait, the manager reads nothing from the server (see
+    /// [`EVENT_QUEUE`]).
+    undelivered: VecDeque<(mpsc::Sender<ClientEvent>, ClientEvent)>,
     conn: Option<Conn>,
     next_conn: u64,
 }
@@ -522,6 +672,7 @@ impl Driver {
             session: ClientSession::new(self.config.engineio(), now()),
             get: None,
             ws: None,
+            ws_backlog: VecDeque::new(),
         });
     }
 
@@ -560,7 +711,14 @@ impl Driver {
             if let Some(conn) = &mut self.conn {
                 while let Some(transmit) = conn.session.poll_transmit() {
                     progress = true;
-                    perform(&self.config, &self.http, &self.io, conn, transmit);
+                    perform(
+                        &self.config,
+                        &self.url,
+                        &self.http,
+                        &self.io,
+                        conn,
+                        transmit,
+                    );
                 }
             }
             if let Some(reason) = closed {
@@ -642,7 +800,19 @@ impl Driver {
             SioEvent::GaveUp => return,
         };
         if let Some(socket) = self.sockets.get(&namespace) {
-            let _ = socket.send(event);
+            self.deliver(socket.clone(), event);
+        }
+    }
+
+    /// Hands `event` to its socket, behind any undelivered ones.
+    fn deliver(&mut self, socket: mpsc::Sender<ClientEvent>, event: ClientEvent) {
+        if !self.undelivered.is_empty() {
+            self.undelivered.push_back((socket, event));
+            return;
+        }
+        // A socket dropped by the application takes nothing more.
+        if let Err(TrySendError::Full(event)) = socket.try_send(event) {
+            self.undelivered.push_back((socket, event));
         }
     }
 
@@ -659,7 +829,7 @@ impl Driver {
                 }
                 Err(e) => {
                     let data = Value::Object(vec![("message".into(), Value::from(e.to_string()))]);
-                    let _ = events.send(ClientEvent::ConnectError { data });
+                    self.deliver(events, ClientEvent::ConnectError { data });
                 }
             },
             Command::Emit {
@@ -719,14 +889,58 @@ impl Driver {
         let session = &mut conn.session;
         match io {
             Io::Get(id, Ok(body)) if id == conn.id => session.handle_get_response(body, t),
-            Io::Get(id, Err(())) if id == conn.id => session.handle_get_error(),
+            Io::Get(id, Err(e)) if id == conn.id => {
+                tracing::debug!("Socket.IO client: poll: {e}");
+                session.handle_get_error();
+            }
             Io::Post(id, Ok(())) if id == conn.id => session.handle_post_done(),
-            Io::Post(id, Err(())) if id == conn.id => session.handle_post_error(),
+            Io::Post(id, Err(e)) if id == conn.id => {
+                tracing::debug!("Socket.IO client: post: {e}");
+                session.handle_post_error();
+            }
             Io::WsOpen(id) if id == conn.id => session.handle_ws_open(),
             Io::WsMessage(id, message) if id == conn.id => session.handle_ws_message(message, t),
-            Io::WsClosed(id, error) if id == conn.id => session.handle_ws_closed(error),
+            Io::WsClosed(id, error) if id == conn.id => {
+                if let Some(e) = &error {
+                    tracing::debug!("Socket.IO client: WebSocket: {e}");
+                }
+                session.handle_ws_closed(error.is_some());
+            }
             // A report of a connection already dropped.
             _ => {}
+        }
+    }
+
+    /// The WebSocket writer whose backlog waits for room, if any.
+    fn blocked_ws(&self) -> Option<mpsc::Sender<WsMessage>> {
+        let conn = self.conn.as_ref()?;
+        if conn.ws_backlog.is_empty() {
+            return None;
+        }
+        conn.ws.clone()
+    }
+
+    /// Moves the first backlogged WebSocket message into the room `permit`
+    /// holds.
+    fn write_backlog(&mut self, permit: Option<mpsc::OwnedPermit<WsMessage>>) {
+        let Some(conn) = &mut self.conn else { return };
+        let Some(message) = conn.ws_backlog.pop_front() else {
+            return;
+        };
+        match permit {
+            Some(permit) => {
+                permit.send(message);
+            }
+            // The writer is gone: its session hears of it from the task.
+            None => conn.ws_backlog.clear(),
+        }
+    }
+
+    /// Moves the first undelivered event into the room `permit` holds (or
+    /// drops it, its socket gone).
+    fn deliver_first(&mut self, permit: Option<mpsc::OwnedPermit<ClientEvent>>) {
+        if let (Some((_, event)), Some(permit)) = (self.undelivered.pop_front(), permit) {
+            permit.send(event);
         }
     }
 }
@@ -734,56 +948,67 @@ impl Driver {
 /// Carries out one thing the Engine.IO session asked for.
 fn perform(
     config: &ClientConfig,
+    url: &EngineIoUrl,
     http: &Http,
-    io: &mpsc::UnboundedSender<Io>,
+    io: &mpsc::Sender<Io>,
     conn: &mut Conn,
     transmit: EioTransmit,
 ) {
     let id = conn.id;
+    let sid = conn.session.sid();
     match transmit {
         EioTransmit::Get => {
-            let url = config.endpoint(false, &conn.session.query(TransportKind::Polling));
+            let url = url.url(CLIENT_PROTOCOL, TransportKind::Polling, sid);
             let (http, io) = (http.clone(), io.clone());
             conn.get = Some(tokio::spawn(async move {
-                let _ = io.send(Io::Get(id, http_get(&http, &url).await));
+                let _ = io.send(Io::Get(id, http_get(&http, &url).await)).await;
             }));
         }
         EioTransmit::Post(body) => {
-            let url = config.endpoint(false, &conn.session.query(TransportKind::Polling));
+            let url = url.url(CLIENT_PROTOCOL, TransportKind::Polling, sid);
             let (http, io) = (http.clone(), io.clone());
             // Not aborted with the connection: the last one carries its close.
             tokio::spawn(async move {
-                let _ = io.send(Io::Post(id, http_post(&http, &url, body).await));
+                let _ = io
+                    .send(Io::Post(id, http_post(&http, &url, body).await))
+                    .await;
             });
         }
         EioTransmit::OpenWebSocket => {
-            let url = config.endpoint(true, &conn.session.query(TransportKind::WebSocket));
-            let (tx, rx) = mpsc::unbounded_channel();
+            let url = url.url(CLIENT_PROTOCOL, TransportKind::WebSocket, sid);
+            let (tx, rx) = mpsc::channel(WS_WRITE_QUEUE);
             conn.ws = Some(tx);
+            conn.ws_backlog.clear();
             tokio::spawn(websocket_task(url, config.timeout, id, rx, io.clone()));
         }
-        EioTransmit::WebSocket(message) => {
-            if let Some(ws) = &conn.ws {
-                let _ = ws.send(message);
-            }
-        }
-        EioTransmit::CloseWebSocket => conn.ws = None,
+        EioTransmit::WebSocket(message) => conn.write_ws(message),
+        EioTransmit::CloseWebSocket => conn.close_ws(),
+    }
+}
+
+/// Room in `sender`'s queue, once there is (`None`: its receiver is gone).
+async fn room<T>(sender: Option<mpsc::Sender<T>>) -> Option<mpsc::OwnedPermit<T>> {
+    match sender {
+        Some(sender) => sender.reserve_owned().await.ok(),
+        None => std::future::pending().await,
     }
 }
 
 async fn manager_task(
     config: ClientConfig,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    commands_tx: mpsc::UnboundedSender<Command>,
+    mut commands: mpsc::Receiver<Command>,
+    commands_tx: Commands,
 ) {
-    let (io_tx, mut io_rx) = mpsc::unbounded_channel();
+    let (io_tx, mut io_rx) = mpsc::channel(IO_QUEUE);
     let mut driver = Driver {
         socketio: SioClient::new(config.socketio()),
         http: HttpClient::builder(TokioExecutor::new()).build_http(),
+        url: config.engineio_url(),
         config,
         io: io_tx,
         commands: commands_tx,
         sockets: HashMap::new(),
+        undelivered: VecDeque::new(),
         conn: None,
         next_conn: 0,
     };
@@ -791,16 +1016,21 @@ async fn manager_task(
     loop {
         driver.pump();
         if driver.socketio.is_done() {
-            return;
+            break;
         }
         let wake = driver.poll_timeout().map(tokio::time::Instant::from_std);
+        let ws_blocked = driver.blocked_ws();
+        let app_blocked = driver.undelivered.front().map(|(socket, _)| socket.clone());
+        let (reading, taking_commands) = (app_blocked.is_none(), ws_blocked.is_none());
         tokio::select! {
-            io = io_rx.recv() => {
+            permit = room(ws_blocked), if !taking_commands => driver.write_backlog(permit),
+            permit = room(app_blocked), if !reading => driver.deliver_first(permit),
+            io = io_rx.recv(), if reading => {
                 if let Some(io) = io {
                     driver.on_io(io);
                 }
             }
-            command = commands.recv() => match command {
+            command = commands.recv(), if taking_commands => match command {
                 Some(command) => driver.command(command),
                 None => driver.close(),
             },
@@ -811,5 +1041,10 @@ async fn manager_task(
                 }
             } => driver.handle_timeout(),
         }
+    }
+    // The last events (the disconnects of the close) still reach the
+    // sockets the application holds.
+    for (socket, event) in driver.undelivered {
+        let _ = socket.send(event).await;
     }
 }
