@@ -8,6 +8,7 @@
 //! * [`disconnect_reason`]: the reason a socket disconnects with when its
 //!   Engine.IO session closes, from the Engine.IO close reason (the
 //!   reference server hands the engine's reason through to the sockets).
+//! * [`DEFAULT_PATH`]: where the Engine.IO endpoint of Socket.IO is.
 //! * [`packet_messages`]: an encoded packet as the Engine.IO messages that
 //!   carry it, to be queued all or none.
 //!
@@ -39,6 +40,10 @@ use duplex_engineio::{ProtocolVersion as EngineIoVersion, Utf8Bytes, WsMessage};
 
 use crate::server::DisconnectReason;
 use crate::{EncodedPacket, Error, ProtocolVersion};
+
+/// The path Socket.IO's Engine.IO endpoint is served at unless configured
+/// otherwise (the reference server's and client's `path` option).
+pub const DEFAULT_PATH: &str = "/socket.io/";
 
 /// The Socket.IO revision an Engine.IO session of protocol `engineio`
 /// carries: v4 over Engine.IO 3 (`EIO=3`), v5 over Engine.IO 4 (`EIO=4`).

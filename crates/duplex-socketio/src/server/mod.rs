@@ -76,7 +76,10 @@ pub use types::{AckFailure, DisconnectReason, ServerConfig, ServerEvent, SocketI
 pub const INVALID_NAMESPACE: &str = "Invalid namespace";
 
 /// The Socket.IO revision an Engine.IO connection of protocol `engineio`
-/// carries: v4 over Engine.IO 3 (and older), v5 over Engine.IO 4.
+/// carries: v4 over Engine.IO 3 (and older), v5 over Engine.IO 4. The
+/// numeric form of
+/// [`engineio_binding::socketio_version`](crate::engineio_binding::socketio_version),
+/// for an `EIO` value read as a number.
 pub fn version_for_engineio(engineio: u8) -> ProtocolVersion {
     if engineio <= 3 {
         ProtocolVersion::V4

@@ -50,6 +50,7 @@ use duplex_socketio::client::{
     AckFailure, Backoff, Client as SioClient, ClientConfig as SioConfig, ClientEvent as SioEvent,
     Reconnection, Transmit as SioTransmit,
 };
+use duplex_socketio::engineio_binding::DEFAULT_PATH;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
@@ -109,16 +110,18 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// The defaults, for the server at `url`.
     pub fn new(url: &str) -> Self {
+        // The reference client's defaults, as the sans-IO machines keep them.
+        let reconnection = Reconnection::default();
         Self {
             url: url.trim_end_matches('/').to_owned(),
-            path: "/socket.io/".to_owned(),
+            path: DEFAULT_PATH.to_owned(),
             transports: ClientTransports::PollingThenWebSocket,
-            reconnection: true,
-            reconnection_attempts: None,
-            reconnection_delay: Duration::from_secs(1),
-            reconnection_delay_max: Duration::from_secs(5),
-            randomization_factor: 0.5,
-            timeout: Duration::from_secs(20),
+            reconnection: reconnection.enabled,
+            reconnection_attempts: reconnection.attempts,
+            reconnection_delay: reconnection.backoff.delay,
+            reconnection_delay_max: reconnection.backoff.delay_max,
+            randomization_factor: reconnection.backoff.randomization_factor,
+            timeout: EioConfig::default().handshake_timeout,
             query: Vec::new(),
             limits: Limits::default(),
         }

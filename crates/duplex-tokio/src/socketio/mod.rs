@@ -61,6 +61,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use duplex_polling::{Cors, EngineIoConfig, EngineIoServer, SessionId, TransportName};
+use duplex_socketio::engineio_binding::DEFAULT_PATH;
 use duplex_socketio::{Broadcast, Packet, Str};
 use http::HeaderMap;
 use hyper::body::Body;
@@ -418,7 +419,7 @@ impl SocketIo {
         SocketIoBuilder {
             config,
             registry: Registry::default(),
-            mount: "/socket.io".to_owned(),
+            mount: DEFAULT_PATH.trim_end_matches('/').to_owned(),
         }
     }
 
