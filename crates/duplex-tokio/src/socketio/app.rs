@@ -431,6 +431,8 @@ impl Application<EngineIoServer> for SocketIoApp {
     ) {
         match event {
             Event::Opened { session, info } => {
+                // Every Engine.IO session has a revision; `None` belongs to
+                // the other dialects of the endpoint trait.
                 let version =
                     socketio_version(info.engineio_version.unwrap_or(EngineIoVersion::V4));
                 self.infos.insert(session.clone(), Arc::new(info));

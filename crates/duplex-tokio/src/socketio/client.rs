@@ -48,7 +48,7 @@ use duplex_engineio::{Limits, TransportKind, Utf8Bytes, WsMessage};
 use duplex_socketio::Value;
 use duplex_socketio::client::{
     AckFailure, Backoff, Client as SioClient, ClientConfig as SioConfig, ClientEvent as SioEvent,
-    Reconnection, Transmit as SioTransmit,
+    Reconnection, Transmit as SioTransmit, local_connect_error,
 };
 use duplex_socketio::engineio_binding::DEFAULT_PATH;
 use futures_util::{SinkExt, StreamExt};
@@ -831,7 +831,7 @@ impl Driver {
                     self.sockets.insert(namespace, events);
                 }
                 Err(e) => {
-                    let data = Value::Object(vec![("message".into(), Value::from(e.to_string()))]);
+                    let data = local_connect_error(&e.to_string());
                     self.deliver(events, ClientEvent::ConnectError { data });
                 }
             },
