@@ -713,28 +713,16 @@ impl Operator {
 }
 
 /// Deserializes event arguments: the single argument as `T`, or all of them
-/// as a sequence. Binary values become arrays of byte numbers.
+/// as a sequence. Binary values become arrays of byte numbers
+/// ([`Value::from_args`]).
 pub fn from_args<T: DeserializeOwned>(args: &[Value]) -> Result<T, serde_json::Error> {
-    let json = match args {
-        [one] => to_json(one),
-        many => serde_json::Value::Array(many.iter().map(to_json).collect()),
-    };
-    serde_json::from_value(json)
+    Value::from_args(args)
 }
 
-/// A [`Value`] as plain JSON; binary values become arrays of byte numbers.
+/// A [`Value`] as plain JSON; binary values become arrays of byte numbers
+/// ([`Value::to_json`]).
 pub fn to_json(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Number(n) => serde_json::Value::Number(n.clone()),
-        Value::String(s) => serde_json::Value::String(s.clone()),
-        Value::Binary(b) => serde_json::Value::Array(b.iter().map(|x| (*x).into()).collect()),
-        Value::Array(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
-        Value::Object(pairs) => {
-            serde_json::Value::Object(pairs.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
-    }
+    value.to_json()
 }
 
 impl<B> hyper::service::Service<http::Request<B>> for SocketIo
