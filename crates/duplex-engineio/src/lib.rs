@@ -45,6 +45,7 @@
 )]
 
 pub mod client;
+pub mod client_url;
 mod error;
 mod handshake;
 pub mod jsonp;

@@ -12,6 +12,9 @@
 //! * [`Acks`]: ack id allocation and matching, with timeouts.
 //! * [`Rooms`] and [`Broadcast`]: room membership and the recipients of a
 //!   broadcast encoded once.
+//! * [`engineio_binding`]: Socket.IO over Engine.IO (the revision each
+//!   Engine.IO protocol carries, the disconnect reason of each Engine.IO
+//!   close, a packet as the Engine.IO messages that carry it).
 //! * [`client::Client`]: the client side (namespaces, buffered emits,
 //!   acks, binary packets, the reconnection backoff).
 //!
@@ -52,6 +55,7 @@
 mod acks;
 pub mod client;
 mod decoder;
+pub mod engineio_binding;
 mod error;
 mod namespaces;
 mod packet;

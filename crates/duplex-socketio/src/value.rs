@@ -57,6 +57,41 @@ impl Value {
         }
     }
 
+    /// The value as plain JSON; binary values become arrays of byte
+    /// numbers.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(n) => serde_json::Value::Number(n.clone()),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::Binary(b) => serde_json::Value::Array(b.iter().map(|x| (*x).into()).collect()),
+            Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
+            Value::Object(pairs) => serde_json::Value::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Event arguments as a `T`: the single argument, or all of them as a
+    /// sequence (so a handler of one argument takes it as itself, and one
+    /// of several as a tuple or a `Vec`). Binary values read as arrays of
+    /// byte numbers.
+    pub fn from_args<T: serde::de::DeserializeOwned>(
+        args: &[Value],
+    ) -> Result<T, serde_json::Error> {
+        let json = match args {
+            [one] => one.to_json(),
+            many => serde_json::Value::Array(many.iter().map(Value::to_json).collect()),
+        };
+        serde_json::from_value(json)
+    }
+
     /// Whether there is binary data anywhere inside.
     pub fn has_binary(&self) -> bool {
         match self {
@@ -326,5 +361,33 @@ impl From<i64> for Value {
 impl From<bool> for Value {
     fn from(b: bool) -> Self {
         Value::Bool(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_reads_as_byte_numbers() {
+        let value = Value::Object(vec![
+            ("z".to_owned(), Value::Binary(Bytes::from_static(&[1, 255]))),
+            ("a".to_owned(), Value::Array(vec![Value::Null, true.into()])),
+        ]);
+        assert_eq!(
+            value.to_json(),
+            serde_json::json!({"z": [1, 255], "a": [null, true]})
+        );
+    }
+
+    #[test]
+    fn one_argument_is_itself_several_are_a_sequence() {
+        let one: String = Value::from_args(&["hi".into()]).unwrap();
+        assert_eq!(one, "hi");
+        let two: (String, i64) = Value::from_args(&["a".into(), 2.into()]).unwrap();
+        assert_eq!(two, ("a".to_owned(), 2));
+        let none: Vec<i64> = Value::from_args(&[]).unwrap();
+        assert!(none.is_empty());
+        assert!(Value::from_args::<i64>(&["x".into()]).is_err());
     }
 }

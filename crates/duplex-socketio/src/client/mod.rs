@@ -29,6 +29,14 @@ use crate::{
     Received, Role, Str, Value,
 };
 
+/// The payload of a [`ClientEvent::ConnectError`] this side makes itself
+/// (the connection could not be opened, or a join was refused before
+/// reaching the server): `{"message": <message>}`, the shape of a v5
+/// server's CONNECT_ERROR, so that applications read both alike.
+pub fn local_connect_error(message: &str) -> Value {
+    Value::Object(vec![("message".to_owned(), Value::from(message))])
+}
+
 /// The disconnect reason when the server left the namespace (DISCONNECT).
 pub const IO_SERVER_DISCONNECT: &str = "io server disconnect";
 /// The disconnect reason when this side left the namespace or closed.
@@ -450,7 +458,7 @@ impl<T> Client<T> {
                 }
             }
         } else {
-            let data = Value::Object(vec![("message".to_owned(), Value::from(reason))]);
+            let data = local_connect_error(reason);
             for namespace in self.sockets.keys() {
                 self.events.push_back(ClientEvent::ConnectError {
                     namespace: namespace.clone(),

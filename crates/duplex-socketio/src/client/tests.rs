@@ -472,3 +472,22 @@ fn hostile_messages_never_panic() {
         }
     }
 }
+
+#[test]
+fn a_local_connect_error_reads_like_a_server_s() {
+    let t0 = Instant::now();
+    let mut c = client(fast());
+    c.join("/private", None).unwrap();
+    c.on_open(t0);
+    let _ = sent(&mut c);
+    recv(&mut c, r#"4/private,{"message":"Not authorized"}"#, t0);
+    let ev = events(&mut c);
+    assert!(
+        matches!(
+            ev.as_slice(),
+            [ClientEvent::ConnectError { data, .. }, ClientEvent::Removed { .. }]
+                if *data == local_connect_error("Not authorized")
+        ),
+        "{ev:?}"
+    );
+}

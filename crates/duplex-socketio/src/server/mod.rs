@@ -76,7 +76,10 @@ pub use types::{AckFailure, DisconnectReason, ServerConfig, ServerEvent, SocketI
 pub const INVALID_NAMESPACE: &str = "Invalid namespace";
 
 /// The Socket.IO revision an Engine.IO connection of protocol `engineio`
-/// carries: v4 over Engine.IO 3 (and older), v5 over Engine.IO 4.
+/// carries: v4 over Engine.IO 3 (and older), v5 over Engine.IO 4. The
+/// numeric form of
+/// [`engineio_binding::socketio_version`](crate::engineio_binding::socketio_version),
+/// for an `EIO` value read as a number.
 pub fn version_for_engineio(engineio: u8) -> ProtocolVersion {
     if engineio <= 3 {
         ProtocolVersion::V4
@@ -435,6 +438,21 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             packet: packet.encode(),
         });
         Ok(())
+    }
+
+    /// Answers a [`ServerEvent::ConnectRequest`] for a namespace the
+    /// application does not have, as the reference does: a CONNECT_ERROR
+    /// with [`INVALID_NAMESPACE`]; except for v4's implicit default
+    /// namespace, already granted on the wire at open, which is left
+    /// without a socket (its packets are ignored) rather than taken back.
+    ///
+    /// [`Error::InvalidState`] if the session is unknown.
+    pub fn reject_unknown(&mut self, session: &K, namespace: &str) -> Result<(), Error> {
+        let conn = self.connections.get(session).ok_or(Error::InvalidState)?;
+        if conn.implicit_pending && namespace == DEFAULT_NAMESPACE {
+            return Ok(());
+        }
+        self.reject(session, namespace, INVALID_NAMESPACE, None)
     }
 
     /// Queues an event or ack `packet` for a connected namespace of

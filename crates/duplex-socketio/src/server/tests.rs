@@ -642,3 +642,48 @@ proptest::proptest! {
         proptest::prop_assert_eq!(s.poll_timeout(), None);
     }
 }
+
+#[test]
+fn unknown_namespaces_get_the_reference_error_but_v4_s_implicit_one_stays_silent() {
+    let now = Instant::now();
+    let mut s = server();
+    s.open("v5", ProtocolVersion::V5, now);
+    text(&mut s, "v5", "0/nope,");
+    events(&mut s);
+    s.reject_unknown(&"v5", "/nope").unwrap();
+    assert_eq!(
+        sent(&mut s),
+        [("v5", r#"4/nope,{"message":"Invalid namespace"}"#.to_owned())]
+    );
+    // v5's default namespace has no implicit grant: refused like any other.
+    text(&mut s, "v5", "0");
+    events(&mut s);
+    s.reject_unknown(&"v5", "/").unwrap();
+    assert_eq!(
+        sent(&mut s),
+        [("v5", r#"4{"message":"Invalid namespace"}"#.to_owned())]
+    );
+
+    // v4 without a `/` namespace: the grant sent at open is not taken back,
+    // and the namespace's packets are ignored.
+    s.open("v4", ProtocolVersion::V4, now);
+    assert_eq!(sent(&mut s), [("v4", "0".to_owned())]);
+    events(&mut s);
+    s.reject_unknown(&"v4", "/").unwrap();
+    assert!(sent(&mut s).is_empty());
+    text(&mut s, "v4", r#"2["hi"]"#);
+    assert!(events(&mut s).is_empty());
+    // Other v4 namespaces are refused with the message alone.
+    text(&mut s, "v4", "0/nope,");
+    events(&mut s);
+    s.reject_unknown(&"v4", "/nope").unwrap();
+    assert_eq!(
+        sent(&mut s),
+        [("v4", r#"4/nope,"Invalid namespace""#.to_owned())]
+    );
+
+    assert!(matches!(
+        s.reject_unknown(&"gone", "/"),
+        Err(Error::InvalidState)
+    ));
+}

@@ -15,11 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use duplex_polling::{CloseReason, EngineIoServer, Event, Message, OpenInfo, SessionId};
-use duplex_socketio::server::{
-    AckFailure, INVALID_NAMESPACE, Server, ServerConfig, ServerEvent, Transmit,
-    version_for_engineio,
-};
+use duplex_engineio::{ProtocolVersion as EngineIoVersion, WsMessage};
+use duplex_polling::{EngineIoServer, Event, Message, OpenInfo, SessionId};
+use duplex_socketio::engineio_binding::{disconnect_reason, packet_messages, socketio_version};
+use duplex_socketio::server::{AckFailure, Server, ServerConfig, ServerEvent, Transmit};
 use duplex_socketio::{Broadcast, EncodedPacket, Packet};
 
 use super::{
@@ -64,34 +63,26 @@ impl std::fmt::Debug for SocketIoApp {
     }
 }
 
-/// Sends one encoded packet (text, then its attachments) on a session.
+/// Sends one encoded packet on a session, as the Engine.IO messages the
+/// binding makes of it, all or none.
 fn send_encoded(
     eio: &mut EngineIoServer,
     session: &SessionId,
     packet: EncodedPacket,
     now: Instant,
 ) -> Result<(), SendError> {
-    let text =
-        duplex_polling::Utf8Bytes::try_from_bytes(packet.text).map_err(|_| SendError::Encode)?;
-    let messages = std::iter::once(Message::Text(text))
-        .chain(packet.attachments.into_iter().map(Message::Binary))
+    let messages = packet_messages(packet)
+        .map_err(|_| SendError::Encode)?
+        .into_iter()
+        .map(|m| match m {
+            WsMessage::Text(text) => Message::Text(text),
+            WsMessage::Binary(data) => Message::Binary(data),
+        })
         .collect();
-    // All or none, as the machine asks (see `Transmit::Packet`).
     eio.send_all(session, messages, now).map_err(|e| match e {
         duplex_polling::Error::QueueFull => SendError::QueueFull,
         _ => SendError::Closed,
     })
-}
-
-/// The disconnect reason of a session the endpoint closed.
-fn reason_of(close: CloseReason) -> DisconnectReason {
-    match close {
-        CloseReason::Client => DisconnectReason::TransportClose,
-        CloseReason::PingTimeout => DisconnectReason::PingTimeout,
-        CloseReason::ParseError => DisconnectReason::ParseError,
-        CloseReason::Application => DisconnectReason::ForcedServerClose,
-        _ => DisconnectReason::TransportError,
-    }
 }
 
 /// A machine refusal as the handles report it.
@@ -262,11 +253,7 @@ impl SocketIoApp {
         deferred: &mut Deferred,
     ) {
         let Some(handlers) = self.registry.find(&namespace) else {
-            if !implicit {
-                let _ = self
-                    .server
-                    .reject(&session, &namespace, INVALID_NAMESPACE, None);
-            }
+            let _ = self.server.reject_unknown(&session, &namespace);
             return;
         };
         let Some(info) = self.infos.get(&session) else {
@@ -444,10 +431,10 @@ impl Application<EngineIoServer> for SocketIoApp {
     ) {
         match event {
             Event::Opened { session, info } => {
-                let version = version_for_engineio(match info.engineio_version {
-                    Some(duplex_polling::ProtocolVersion::V3) => 3,
-                    _ => 4,
-                });
+                // Every Engine.IO session has a revision; `None` belongs to
+                // the other dialects of the endpoint trait.
+                let version =
+                    socketio_version(info.engineio_version.unwrap_or(EngineIoVersion::V4));
                 self.infos.insert(session.clone(), Arc::new(info));
                 self.server.open(session, version, now);
             }
@@ -456,7 +443,8 @@ impl Application<EngineIoServer> for SocketIoApp {
                 Message::Binary(data) => self.server.receive_binary(&session, data),
             },
             Event::Closed { session, reason } => {
-                self.server.closed(&session, reason_of(reason));
+                self.server
+                    .closed(&session, disconnect_reason(reason.as_str()));
                 self.infos.remove(&session);
             }
         }

@@ -50,27 +50,29 @@
 
 mod app;
 pub mod client;
+mod socket;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use duplex_polling::{Cors, EngineIoConfig, EngineIoServer, SessionId, TransportName};
-use duplex_socketio::{Broadcast, Packet, Str};
+use duplex_polling::{Cors, EngineIoConfig, EngineIoServer};
+use duplex_socketio::Broadcast;
+use duplex_socketio::engineio_binding::DEFAULT_PATH;
 use http::HeaderMap;
 use hyper::body::Body;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use duplex_socketio::Value;
 pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
+pub use socket::{AckSender, Operator, Socket};
 
 use crate::polling::{PollingService, ResponseBody};
 
@@ -418,7 +420,7 @@ impl SocketIo {
         SocketIoBuilder {
             config,
             registry: Registry::default(),
-            mount: "/socket.io".to_owned(),
+            mount: DEFAULT_PATH.trim_end_matches('/').to_owned(),
         }
     }
 
@@ -462,278 +464,17 @@ impl SocketIo {
     }
 }
 
-/// One client's membership of one namespace, as handlers see it.
-#[derive(Clone)]
-pub struct Socket {
-    io: SocketIo,
-    session: SessionId,
-    namespace: Arc<str>,
-    id: SocketId,
-    handshake: Arc<Handshake>,
-    extensions: Arc<Mutex<http::Extensions>>,
-}
-
-impl std::fmt::Debug for Socket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Socket")
-            .field("id", &self.id)
-            .field("namespace", &self.namespace)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Socket {
-    /// The socket's id (its namespace CONNECT answer's `sid`).
-    pub fn id(&self) -> &SocketId {
-        &self.id
-    }
-
-    /// The namespace.
-    pub fn namespace(&self) -> &str {
-        &self.namespace
-    }
-
-    /// The Engine.IO session id of the connection.
-    pub fn session_id(&self) -> &str {
-        self.session.as_str()
-    }
-
-    /// What the socket connected with (auth payload, headers, query).
-    pub fn handshake(&self) -> &Handshake {
-        &self.handshake
-    }
-
-    /// Per-socket state for the application, kept as long as the socket.
-    pub fn extensions(&self) -> std::sync::MutexGuard<'_, http::Extensions> {
-        self.extensions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The transport the connection uses now.
-    pub fn transport(&self) -> Option<TransportName> {
-        self.io
-            .service
-            .with(|eio, _, _, _| eio.transport(&self.session))
-    }
-
-    /// Whether the socket is still connected.
-    pub fn connected(&self) -> bool {
-        self.io
-            .service
-            .with(|_, app, _, _| app.is_connected(&self.session, &self.namespace, &self.id))
-    }
-
-    /// Emits `event` with `args` to this socket.
-    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), SendError> {
-        let packet = Packet::event_with(Str::from(self.namespace.to_string()), event, &args, None)
-            .map_err(|_| SendError::Encode)?;
-        self.io
-            .service
-            .with(|eio, app, now, _| app.send_packet(eio, &self.session, &packet, now))
-    }
-
-    /// Emits `event` with `data` serialized to JSON as its one argument.
-    pub fn emit_json<T: Serialize>(&self, event: &str, data: &T) -> Result<(), SendError> {
-        let value = serde_json::to_value(data).map_err(|_| SendError::Encode)?;
-        self.emit(event, vec![Value::from(value)])
-    }
-
-    /// Emits `event` asking for an ack: `callback` gets the client's ack
-    /// arguments, or [`AckError::Timeout`] after `timeout` (`None`: wait
-    /// until the socket disconnects).
-    pub fn emit_with_ack(
-        &self,
-        event: &str,
-        args: Vec<Value>,
-        timeout: Option<Duration>,
-        callback: impl FnOnce(Result<Vec<Value>, AckError>) + Send + 'static,
-    ) {
-        let failed = self.io.service.with(|eio, app, now, _| {
-            app.emit_with_ack(
-                eio,
-                &self.session,
-                &self.namespace,
-                event,
-                &args,
-                timeout.map(|t| now + t),
-                Box::new(callback),
-                now,
-            )
-            .err()
-        });
-        if let Some((error, callback)) = failed {
-            callback(Err(AckError::Send(error)));
-        }
-    }
-
-    /// As [`Socket::emit_with_ack`], awaiting the ack.
-    pub async fn emit_with_ack_async(
-        &self,
-        event: &str,
-        args: Vec<Value>,
-        timeout: Option<Duration>,
-    ) -> Result<Vec<Value>, AckError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.emit_with_ack(event, args, timeout, move |result| {
-            let _ = tx.send(result);
-        });
-        rx.await.unwrap_or(Err(AckError::Disconnected))
-    }
-
-    /// Puts the socket in `room`.
-    pub fn join(&self, room: &str) {
-        self.join_all(&[room]);
-    }
-
-    /// Puts the socket in each of `rooms`.
-    pub fn join_all(&self, rooms: &[&str]) {
-        let rooms: Vec<String> = rooms.iter().map(|r| (*r).to_owned()).collect();
-        self.io
-            .service
-            .with(|_, app, _, _| app.join(&self.namespace, &self.id, &rooms));
-    }
-
-    /// Takes the socket out of `room`.
-    pub fn leave(&self, room: &str) {
-        self.io
-            .service
-            .with(|_, app, _, _| app.leave(&self.namespace, &self.id, room));
-    }
-
-    /// The rooms the socket is in (including the one named by its id).
-    pub fn rooms(&self) -> Vec<String> {
-        self.io
-            .service
-            .with(|_, app, _, _| app.rooms_of(&self.namespace, &self.id))
-    }
-
-    /// Emits to the members of `room`, except this socket.
-    pub fn to(&self, room: &str) -> Operator {
-        self.broadcast().to(room)
-    }
-
-    /// Emits to every socket of the namespace except this one.
-    pub fn broadcast(&self) -> Operator {
-        Operator {
-            io: self.io.clone(),
-            namespace: self.namespace.clone(),
-            target: Broadcast::all().except_socket(self.id.clone()),
-        }
-    }
-
-    /// Makes the socket leave the namespace (the client gets a DISCONNECT);
-    /// the connection and its other namespaces stay.
-    pub fn disconnect(&self) {
-        self.io.service.with(|eio, app, now, deferred| {
-            app.disconnect_socket(eio, &self.session, &self.namespace, now, deferred);
-        });
-    }
-
-    /// Closes the whole connection (every namespace of it).
-    pub fn close_connection(&self) {
-        self.io
-            .service
-            .with(|eio, app, now, _| app.close_connection(eio, &self.session, now));
-    }
-}
-
-/// The answer to an event that asked for an ack.
-#[derive(Debug)]
-pub struct AckSender {
-    socket: Socket,
-    id: u64,
-}
-
-impl AckSender {
-    /// Acknowledges with `args` (binary attachments allowed).
-    pub fn send(self, args: Vec<Value>) -> Result<(), SendError> {
-        let packet = Packet::ack_with(Str::from(self.socket.namespace.to_string()), &args, self.id)
-            .map_err(|_| SendError::Encode)?;
-        let socket = &self.socket;
-        socket
-            .io
-            .service
-            .with(|eio, app, now, _| app.send_packet(eio, &socket.session, &packet, now))
-    }
-
-    /// Acknowledges with `data` serialized to JSON as the one argument.
-    pub fn send_json<T: Serialize>(self, data: &T) -> Result<(), SendError> {
-        let value = serde_json::to_value(data).map_err(|_| SendError::Encode)?;
-        self.send(vec![Value::from(value)])
-    }
-}
-
-/// A selection of sockets of one namespace to emit to.
-#[derive(Clone, Debug)]
-pub struct Operator {
-    io: SocketIo,
-    namespace: Arc<str>,
-    target: Broadcast<SocketId>,
-}
-
-impl Operator {
-    /// Narrows to the members of `room` (several calls: any of the rooms).
-    pub fn to(mut self, room: &str) -> Self {
-        self.target = self.target.and_to(room);
-        self
-    }
-
-    /// Leaves out the members of `room`.
-    pub fn except(mut self, room: &str) -> Self {
-        self.target = self.target.except_room(room);
-        self
-    }
-
-    /// Emits `event` with `args` to every selected socket; returns how many
-    /// it was sent to.
-    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, SendError> {
-        let packet = Packet::event_with(Str::from(self.namespace.to_string()), event, &args, None)
-            .map_err(|_| SendError::Encode)?;
-        Ok(self.io.service.with(|eio, app, now, _| {
-            app.broadcast(eio, &self.namespace, &self.target, &packet, now)
-        }))
-    }
-
-    /// The selected sockets.
-    pub fn sockets(&self) -> Vec<Socket> {
-        self.io.service.with(|_, app, _, _| {
-            let ids = app.recipients(&self.namespace, &self.target);
-            app.sockets(&self.namespace, &ids)
-        })
-    }
-
-    /// Makes every selected socket leave the namespace.
-    pub fn disconnect_sockets(&self) {
-        for socket in self.sockets() {
-            socket.disconnect();
-        }
-    }
-}
-
 /// Deserializes event arguments: the single argument as `T`, or all of them
-/// as a sequence. Binary values become arrays of byte numbers.
+/// as a sequence. Binary values become arrays of byte numbers
+/// ([`Value::from_args`]).
 pub fn from_args<T: DeserializeOwned>(args: &[Value]) -> Result<T, serde_json::Error> {
-    let json = match args {
-        [one] => to_json(one),
-        many => serde_json::Value::Array(many.iter().map(to_json).collect()),
-    };
-    serde_json::from_value(json)
+    Value::from_args(args)
 }
 
-/// A [`Value`] as plain JSON; binary values become arrays of byte numbers.
+/// A [`Value`] as plain JSON; binary values become arrays of byte numbers
+/// ([`Value::to_json`]).
 pub fn to_json(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Number(n) => serde_json::Value::Number(n.clone()),
-        Value::String(s) => serde_json::Value::String(s.clone()),
-        Value::Binary(b) => serde_json::Value::Array(b.iter().map(|x| (*x).into()).collect()),
-        Value::Array(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
-        Value::Object(pairs) => {
-            serde_json::Value::Object(pairs.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
-    }
+    value.to_json()
 }
 
 impl<B> hyper::service::Service<http::Request<B>> for SocketIo
