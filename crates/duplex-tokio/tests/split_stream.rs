@@ -262,3 +262,113 @@ async fn ping_flood_from_a_peer_that_never_reads_is_bounded() {
         flooder.abort();
     }
 }
+
+/// A SockJS endpoint whose sockets are split: a reader task hands each
+/// message to a writer task that sends it back through the `Sink`.
+async fn sockjs_split_echo_server() -> std::net::SocketAddr {
+    use duplex_tokio::sockjs::{SockJsConfig, SockJsService, SockJsSocket};
+    use hyper::server::conn::http1;
+    use hyper_util::rt::TokioIo;
+
+    async fn split_echo(socket: SockJsSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let (tx, mut rx) = mpsc::channel(16);
+        let writer = tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                if sink.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        while let Some(msg) = stream.next().await {
+            if tx.send(msg).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let _ = writer.await;
+    }
+
+    let service = SockJsService::new("/echo", SockJsConfig::default(), split_echo);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Text message `i` of `size` ASCII bytes, numbered at both ends (SockJS
+/// carries text), built from a cached pattern as [`payload`] is.
+fn text_payload(i: u32, size: usize) -> String {
+    thread_local! {
+        static PATTERN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    let n = format!("{i:08}");
+    PATTERN.with_borrow_mut(|p| {
+        if p.len() != size - 16 {
+            *p = (0..size - 16)
+                .map(|j| (b'a' + (j % 26) as u8) as char)
+                .collect();
+        }
+        let mut s = String::with_capacity(size);
+        s.push_str(&n);
+        s.push_str(p);
+        s.push_str(&n);
+        s
+    })
+}
+
+/// A split duplex WebSocket client on the SockJS raw WebSocket endpoint
+/// (one WebSocket message per SockJS message; the framed transport's JSON
+/// would make a debug build spend its time in serde, not in the sockets).
+async fn sockjs_split_client(addr: std::net::SocketAddr, count: u32, size: usize) {
+    let url = format!("ws://{addr}/echo/websocket");
+    let (ws, _) = duplex_tokio::connect(&url).await.unwrap();
+    let (mut sink, mut stream) = ws.split();
+    let writer = tokio::spawn(async move {
+        for i in 0..count {
+            sink.send(Message::from(text_payload(i, size)))
+                .await
+                .unwrap();
+        }
+        sink
+    });
+    let reader = tokio::spawn(async move {
+        for i in 0..count {
+            let msg = stream.next().await.expect("stream ended early").unwrap();
+            let Message::Text(text) = msg else {
+                panic!("echo {i} came back binary")
+            };
+            assert!(text.as_str() == text_payload(i, size), "echo {i}");
+        }
+        stream
+    });
+    let (sink, stream) = (writer.await.unwrap(), reader.await.unwrap());
+    let mut ws = sink.reunite(stream).unwrap();
+    ws.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockjs_socket_split_1mib() {
+    let addr = sockjs_split_echo_server().await;
+    bounded("SockJS 64 x 1 MiB", sockjs_split_client(addr, 64, MIB)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockjs_socket_split_64kib() {
+    let addr = sockjs_split_echo_server().await;
+    bounded(
+        "SockJS 2,000 x 64 KiB",
+        sockjs_split_client(addr, 2_000, KIB64),
+    )
+    .await;
+}
