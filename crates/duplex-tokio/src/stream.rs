@@ -353,9 +353,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             // What the sink queued does not count: the sink has its own
             // back-pressure, and a peer may be waiting for us to read
             // before it reads that.
-            if self.unwritten() - self.sent_unwritten.min(self.unwritten())
-                > self.config.write_high_water
-            {
+            if self.unwritten().saturating_sub(self.sent_unwritten) > self.config.write_high_water {
                 return Poll::Pending;
             }
             if self.conn.should_close_transport() {
