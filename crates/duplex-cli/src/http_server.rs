@@ -7,7 +7,6 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -46,11 +45,12 @@ pub(crate) async fn run(
         let _ = tcp.set_nodelay(true);
         let closing = closing.clone();
         connections.spawn(async move {
-            // hyper enforces the header read timeout only with a timer: a
-            // client that trickles its request head is dropped after 10 s.
-            let conn = http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(10))
+            // Request heads of every endpoint, upgrades included, are held
+            // to duplex-ws's handshake limits (16 KiB, 64 headers, 431
+            // beyond) and must arrive within 10 s; hyper's own bounds are
+            // far larger.
+            let conn = duplex_tokio::HttpLimits::default()
+                .http1_builder()
                 .serve_connection(TokioIo::new(tcp), service_fn(route_all))
                 .with_upgrades();
             tokio::pin!(conn);

@@ -570,6 +570,99 @@ async fn serve_answers_every_endpoint_then_closes_every_client_on_sigint() {
     assert!(interrupted.elapsed() < Duration::from_secs(12));
 }
 
+/// Sends a request head with `lines` extra header lines of `value_len`
+/// bytes each (as a WebSocket upgrade if `upgrade`); returns the status and
+/// whether the server closed the connection afterwards.
+async fn head_status(
+    addr: &str,
+    path: &str,
+    upgrade: bool,
+    lines: usize,
+    value_len: usize,
+) -> (u16, bool) {
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    if upgrade {
+        head.push_str(
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+        );
+    }
+    let value = "v".repeat(value_len);
+    for i in 0..lines {
+        head.push_str(&format!("X-Filler-{i}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    // Refused early, the rest of the head may not be taken: that is fine.
+    let _ = tcp.write_all(head.as_bytes()).await;
+    let mut seen = Vec::new();
+    let head_end = loop {
+        if let Some(i) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut buf = [0u8; 4096];
+        let n = timeout(STEP, tcp.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap_or(0);
+        assert!(n > 0, "{path}: closed without an answer");
+        seen.extend_from_slice(&buf[..n]);
+    };
+    let status = parse_response(&seen[..head_end + 4]).status;
+    let mut rest = [0u8; 4096];
+    let closed = loop {
+        match timeout(Duration::from_secs(1), tcp.read(&mut rest)).await {
+            Ok(Ok(0) | Err(_)) => break true,
+            Ok(Ok(_)) => continue,
+            Err(_) => break false,
+        }
+    };
+    (status, closed)
+}
+
+/// Issue #20: a 64 KiB request head was upgraded to a WebSocket (hyper's
+/// limits are far above duplex-ws's 16 KiB). Every endpoint, upgrades
+/// included, answers an oversized head or too many headers with 431 and
+/// closes; ordinary heads are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_oversized_heads_with_431_and_a_close() {
+    let server = Server::start();
+    let addr = server.addr.as_str();
+    for (path, upgrade) in [
+        ("/echo", true),
+        ("/ws", true),
+        ("/socket.io/?EIO=4&transport=websocket", true),
+        ("/", false),
+        ("/socket.io/?EIO=4&transport=polling", false),
+        ("/sockjs/stomp/info", false),
+    ] {
+        // 64 KiB in 60 lines: too large.
+        assert_eq!(
+            head_status(addr, path, upgrade, 60, 1024).await,
+            (431, true),
+            "{path}: 64 KiB head"
+        );
+        // 70 short lines: too many.
+        assert_eq!(
+            head_status(addr, path, upgrade, 70, 1).await,
+            (431, true),
+            "{path}: 70 headers"
+        );
+    }
+    // Within the limits (12 KiB over 50 lines): served as before.
+    assert_eq!(head_status(addr, "/", false, 50, 240).await.0, 200);
+    assert_eq!(
+        head_status(addr, "/echo", true, 50, 240).await,
+        (101, false)
+    );
+    let (mut ws, _) = duplex_tokio::connect(&format!("ws://{addr}/echo"))
+        .await
+        .expect("an ordinary upgrade");
+    ws.send("hello".into()).await.unwrap();
+    let echoed = timeout(STEP, ws.next()).await.expect("an echo in time");
+    assert_eq!(echoed.unwrap().unwrap(), "hello".into());
+}
+
 #[test]
 fn help_lists_every_endpoint_and_option() {
     let out = Command::new(env!("CARGO_BIN_EXE_duplex"))

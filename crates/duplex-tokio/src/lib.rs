@@ -38,6 +38,7 @@
 mod client;
 pub mod engineio;
 mod error;
+mod limits;
 pub mod polling;
 mod server;
 pub mod socketio;
@@ -49,6 +50,7 @@ mod tls;
 
 pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with};
 pub use error::Error;
+pub use limits::HttpLimits;
 pub use server::{
     Acceptance, Rejection, ServerConfig, Upgrade, UpgradedIo, accept, accept_with, upgrade,
 };

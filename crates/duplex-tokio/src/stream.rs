@@ -5,13 +5,15 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use duplex_ws::{CloseCode, CloseFrame, Connection, Event, Message, State, Transmit};
 use futures_core::Stream;
 use futures_sink::Sink;
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
@@ -20,8 +22,11 @@ use crate::Error;
 /// Adapter settings that are about IO, not about the protocol.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamConfig {
-    /// The sink reports not-ready while this many bytes wait to be written.
-    /// Default 64 KiB.
+    /// The sink reports not-ready while this many bytes wait to be written,
+    /// and the stream stops reading while this many bytes of the
+    /// connection's own answers (pongs, close replies) wait, so that a peer
+    /// that pings without reading cannot grow the write buffer without
+    /// bound. Default 64 KiB.
     pub write_high_water: usize,
     /// How much read-buffer room to ask for before each read. Default 8 KiB.
     pub read_chunk: usize,
@@ -36,13 +41,66 @@ impl Default for StreamConfig {
     }
 }
 
+/// Which half of a possibly split stream is polling: the [`Stream`] side
+/// (and the inherent methods) or the [`Sink`] side.
+#[derive(Debug, Clone, Copy)]
+enum Half {
+    Reader,
+    Writer,
+}
+
+/// The tasks waiting on the transport, one slot per half.
+///
+/// Both halves of a split stream read and write the same transport: the
+/// reader flushes pongs and close replies, and whatever the writer queued,
+/// the writer flushes what it sent, and closing reads until the peer's
+/// close frame. A tokio socket keeps one waker per direction, the last one
+/// it was polled with, so polling it with each half's own waker would leave
+/// the other half asleep for good. The transport and the timer are polled
+/// with one waker that wakes both slots instead.
+#[derive(Debug, Default)]
+struct Waiters {
+    reader: AtomicWaker,
+    writer: AtomicWaker,
+}
+
+impl Waiters {
+    fn slot(&self, half: Half) -> &AtomicWaker {
+        match half {
+            Half::Reader => &self.reader,
+            Half::Writer => &self.writer,
+        }
+    }
+}
+
+impl Wake for Waiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // A slot is emptied when it is woken or when its half stops
+        // waiting, so a half that waits for nothing is not disturbed.
+        self.reader.wake();
+        self.writer.wake();
+    }
+}
+
 /// A WebSocket over `S`, after the opening handshake.
 ///
 /// As a [`Stream`] it yields received messages (pings are answered by the
 /// connection) and ends after the close handshake; as a [`Sink`] it sends
 /// messages. Closing the sink runs the close handshake with 1000.
+///
+/// It may be split (`futures_util::StreamExt::split`) into a reader task and
+/// a writer task: whichever of them moves bytes, the other is woken when the
+/// transport is ready for it.
 pub struct WebSocketStream<S> {
     io: S,
+    /// The tasks of the two halves, woken together by `waker`.
+    waiters: Arc<Waiters>,
+    /// The waker the transport and the timer are polled with.
+    waker: Waker,
     conn: Connection,
     config: StreamConfig,
     /// Bytes taken from the connection and not yet written, flattened
@@ -51,6 +109,11 @@ pub struct WebSocketStream<S> {
     /// Bytes taken from the connection and not yet written, as chunks whose
     /// large payloads were never copied (for transports that write vectored).
     chunks: Transmit,
+    /// How many of the unwritten bytes were queued by the sink (with any
+    /// answers queued before them): the reader does not wait on these, or a
+    /// split reader would stop reading while its writer's large message
+    /// waits for a peer that is itself blocked writing to us.
+    sent_unwritten: usize,
     timer: Option<Pin<Box<Sleep>>>,
     /// The peer's close frame, once received.
     peer_close: Option<Option<CloseFrame>>,
@@ -74,12 +137,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// read after the handshake head (frames a peer pipelined).
     pub fn from_parts(io: S, mut conn: Connection, leftover: &[u8], config: StreamConfig) -> Self {
         conn.receive(leftover);
+        let waiters = Arc::new(Waiters::default());
         Self {
             io,
+            waker: Waker::from(Arc::clone(&waiters)),
+            waiters,
             conn,
             config,
             out: BytesMut::new(),
             chunks: Transmit::new(),
+            sent_unwritten: 0,
             timer: None,
             peer_close: None,
             failure: None,
@@ -107,7 +174,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Sends a ping.
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.conn.ping(payload)?;
-        std::future::poll_fn(|cx| self.poll_write_out(cx)).await
+        std::future::poll_fn(|cx| self.poll_as(Half::Reader, cx, Self::poll_write_out)).await
     }
 
     /// Starts the close handshake with `code` and `reason`, then drives the
@@ -116,7 +183,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         if self.conn.state() == State::Open {
             self.conn.close(code, reason)?;
         }
-        std::future::poll_fn(|cx| self.poll_until_closed(cx)).await
+        std::future::poll_fn(|cx| self.poll_as(Half::Reader, cx, Self::poll_until_closed)).await
+    }
+
+    /// Runs `poll` on behalf of `half`: the half's task is registered in its
+    /// slot and the transport sees the shared waker, so that the task is
+    /// woken even if the other half polls the transport after it. The slot
+    /// is emptied once `poll` is done waiting.
+    fn poll_as<T>(
+        &mut self,
+        half: Half,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Self, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        self.waiters.slot(half).register(cx.waker());
+        let waker = self.waker.clone();
+        let out = poll(self, &mut Context::from_waker(&waker));
+        if out.is_ready() {
+            drop(self.waiters.slot(half).take());
+        }
+        out
     }
 
     /// Takes what the connection has to send: as chunks when the transport
@@ -145,6 +231,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             self.out.advance(n);
+            self.sent_unwritten = self.sent_unwritten.saturating_sub(n);
         }
         while !self.chunks.is_empty() {
             // Up to 64 slices a call, as tokio-util's `poll_write_buf`;
@@ -157,6 +244,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             self.chunks.advance(n);
+            self.sent_unwritten = self.sent_unwritten.saturating_sub(n);
         }
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
         Poll::Ready(Ok(()))
@@ -260,9 +348,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 return Poll::Ready(Some(Err(e)));
             }
             // A peer that sends pings but never reads would otherwise grow
-            // our write buffer without bound: stop reading until it drains
-            // (the pending write has registered the waker).
-            if self.unwritten() > self.config.write_high_water {
+            // our write buffer without bound: stop reading until our
+            // answers drain (the pending write has registered the waker).
+            // What the sink queued does not count: the sink has its own
+            // back-pressure, and a peer may be waiting for us to read
+            // before it reads that.
+            if self.unwritten().saturating_sub(self.sent_unwritten) > self.config.write_high_water {
                 return Poll::Pending;
             }
             if self.conn.should_close_transport() {
@@ -292,7 +383,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
     type Item = Result<Message, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().poll_next_message(cx)
+        self.get_mut()
+            .poll_as(Half::Reader, cx, Self::poll_next_message)
     }
 }
 
@@ -302,7 +394,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         if this.unwritten() > this.config.write_high_water {
-            ready!(this.poll_write_out(cx))?;
+            ready!(this.poll_as(Half::Writer, cx, Self::poll_write_out))?;
         }
         Poll::Ready(Ok(()))
     }
@@ -312,11 +404,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
         // `send` keeps a large payload's `Bytes` as they are.
         this.conn.send(item)?;
         this.take_transmit();
+        this.sent_unwritten = this.unwritten();
         Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.get_mut().poll_write_out(cx)
+        self.get_mut()
+            .poll_as(Half::Writer, cx, Self::poll_write_out)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -324,6 +418,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
         if this.conn.state() == State::Open {
             this.conn.close(CloseCode::NORMAL, "")?;
         }
-        this.poll_until_closed(cx)
+        this.poll_as(Half::Writer, cx, Self::poll_until_closed)
     }
 }
