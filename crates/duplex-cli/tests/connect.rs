@@ -717,10 +717,9 @@ fn sse_prints_events_and_resumes_a_session_by_last_event_id() {
     assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
 
     // ...and the resumed stream has it, numbered after the last id seen.
-    let run = connect(
-        &["--sse", &url, "--last-event-id", &last, "--count", "1"],
-        "",
-    );
+    // `=`: a session id may begin with '-', which would read as a flag.
+    let last_event_id = format!("--last-event-id={last}");
+    let run = connect(&["--sse", &url, &last_event_id, "--count", "1"], "");
     assert_eq!(run.code, 0, "{run:?}");
     let text = run.stdout;
     assert!(
