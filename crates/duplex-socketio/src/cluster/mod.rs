@@ -15,7 +15,11 @@
 //!   cluster (the uids seen, who is gone after the heartbeat timeout).
 //! * [`LocalAdapter`] and [`InMemoryAdapter`]: the room bookkeeping the
 //!   local server routes its rooms through, and what each incoming message
-//!   means for the local sockets ([`InMemoryAdapter::apply`]).
+//!   means for the local sockets.
+//! * [`ClusterNode`]: one namespace's adapter as a machine, tying the
+//!   above together: `receive(channel, payload)`, `poll_transmit()`,
+//!   `poll_subscription()`, `poll_event()`, `handle_timeout(now)`,
+//!   `poll_timeout()`.
 //!
 //! Nothing here talks to Redis: the IO layer subscribes to the channels
 //! named here, feeds received payloads in, publishes what comes out, and
@@ -26,12 +30,14 @@ mod heartbeat;
 mod local;
 mod message;
 pub mod msgpack;
+mod node;
 mod requests;
 pub mod sharded;
 
 pub use heartbeat::{Heartbeats, HeartbeatsConfig};
 pub use local::{InMemoryAdapter, LocalAction, LocalAdapter, RoomChange};
 pub use message::{FetchedSocket, Format, Opts, WirePacket};
+pub use node::{ClusterNode, NodeEvent, Protocol, Subscription, Transmit};
 pub use requests::{Answer, Expected, RequestEvent, RequestKind, Requests, RequestsConfig};
 
 /// An error of the cluster protocol.

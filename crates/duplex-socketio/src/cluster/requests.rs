@@ -215,6 +215,11 @@ impl Requests {
         self.pending.contains_key(request_id) || self.acks.contains_key(request_id)
     }
 
+    /// The kind of pending request `request_id`.
+    pub fn kind_of(&self, request_id: &str) -> Option<RequestKind> {
+        self.pending.get(request_id).map(|p| p.kind)
+    }
+
     /// Requests awaiting answers, broadcasts with acks included.
     pub fn len(&self) -> usize {
         self.pending.len() + self.acks.len()
