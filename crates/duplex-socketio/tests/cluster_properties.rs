@@ -316,3 +316,20 @@ proptest! {
         prop_assert_eq!(unique, expected);
     }
 }
+
+/// Nesting deeper than the decoder's limit is refused, not recursed into
+/// until the stack runs out.
+#[test]
+fn deep_nesting_is_refused() {
+    let mut bytes = vec![0x91u8; 100_000];
+    bytes.push(0xc0);
+    assert!(msgpack::decode(&bytes).is_err());
+    assert!(ClusterMessage::decode(&bytes).is_err());
+    let json = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+    assert!(ClusterMessage::decode(json.as_bytes()).is_err());
+    assert!(ClassicRequest::decode(json.as_bytes()).is_err());
+    // Lengths that promise more than there is do not allocate for it.
+    assert!(msgpack::decode(&[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
+    assert!(msgpack::decode(&[0xdf, 0xff, 0xff, 0xff, 0xff]).is_err());
+    assert!(msgpack::decode(&[0xc6, 0xff, 0xff, 0xff, 0xff]).is_err());
+}

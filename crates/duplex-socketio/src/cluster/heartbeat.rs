@@ -112,9 +112,15 @@ impl Heartbeats {
         if self.next_heartbeat.is_some_and(|t| t <= now) {
             self.publish(ClusterBody::Heartbeat, now);
         }
-        while self.next_cleanup <= now {
+        if self.next_cleanup <= now {
+            // Only the last cleanup tick due matters: silence only grows,
+            // so whoever an earlier tick would remove, it removes too. This
+            // keeps a late call from looping once per missed tick.
+            let every = self.config.cleanup_every.max(Duration::from_millis(1));
+            let behind = now.saturating_duration_since(self.next_cleanup);
+            let missed = u32::try_from(behind.as_nanos() / every.as_nanos()).unwrap_or(u32::MAX);
+            let tick = self.next_cleanup + every.saturating_mul(missed);
             let timeout = self.config.timeout;
-            let tick = self.next_cleanup;
             let silent: Vec<String> = self
                 .nodes
                 .iter()
@@ -124,7 +130,7 @@ impl Heartbeats {
             for uid in silent {
                 self.remove(&uid);
             }
-            self.next_cleanup += self.config.cleanup_every.max(Duration::from_millis(1));
+            self.next_cleanup = tick + every;
         }
     }
 
