@@ -537,6 +537,10 @@ fn numbers_are_written_as_notepack_writes_them() {
 fn notepack_format_boundaries_match_byte_for_byte() {
     fn from_fixture(v: serde_json::Value) -> Value {
         match v {
+            serde_json::Value::Object(map) if map.contains_key("$num") => {
+                let f: f64 = map["$num"].as_str().unwrap().parse().unwrap();
+                Value::Number(serde_json::Number::from_f64(f).unwrap())
+            }
             serde_json::Value::Object(map) if map.contains_key("$bin") => {
                 Value::Binary(Bytes::from(hex(map["$bin"].as_str().unwrap())))
             }
@@ -552,13 +556,27 @@ fn notepack_format_boundaries_match_byte_for_byte() {
             serde_json::Value::String(s) => Value::String(s),
         }
     }
-    let cases: Vec<(serde_json::Value, String)> =
+    let fixtures: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/notepack-edges.json")).unwrap();
+    let cases: Vec<(serde_json::Value, String)> =
+        serde_json::from_value(fixtures["notepack"].clone()).unwrap();
     assert!(cases.len() > 50);
     for (json, h) in cases {
         let value = from_fixture(json);
         let bytes = hex(&h);
         assert_eq!(msgpack::encode(&value), bytes, "{value:?}");
         assert_eq!(msgpack::decode(&bytes).unwrap(), value, "{h}");
+    }
+
+    // The messages Node sends as JSON: numbers as Number#toString writes
+    // them (1e+21, 1e-7, 123456789012345680000), JSON.stringify's escapes,
+    // Buffers as {"type":"Buffer","data":[..]}.
+    let cases: Vec<(serde_json::Value, String)> =
+        serde_json::from_value(fixtures["json"].clone()).unwrap();
+    assert!(cases.len() > 10);
+    for (json, h) in cases {
+        let value = from_fixture(json);
+        let text = String::from_utf8(hex(&h)).unwrap();
+        assert_eq!(String::from_utf8(msgpack::to_json(&value)).unwrap(), text);
     }
 }

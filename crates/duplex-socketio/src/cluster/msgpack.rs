@@ -319,16 +319,50 @@ pub fn write_json(out: &mut Vec<u8>, value: &Value) {
 }
 
 fn write_json_number(out: &mut Vec<u8>, n: &serde_json::Number) {
-    if n.is_f64() {
-        let f = n.as_f64().unwrap_or(0.0);
-        if f.is_finite() && f.floor() == f && f.abs() <= MAX_SAFE {
-            #[allow(clippy::cast_possible_truncation)]
-            let i = f as i64;
-            out.extend_from_slice(i.to_string().as_bytes());
-            return;
-        }
+    match n.as_f64() {
+        Some(f) if n.is_f64() => out.extend_from_slice(js_number(f).as_bytes()),
+        _ => out.extend_from_slice(n.to_string().as_bytes()),
     }
-    out.extend_from_slice(n.to_string().as_bytes());
+}
+
+/// A number as JavaScript's `Number.prototype.toString` writes it (what
+/// `JSON.stringify` writes): the shortest digits that read back the same,
+/// in fixed notation from 1e-7 up to 1e21 and as `d.ddde+X` beyond.
+pub fn js_number(f: f64) -> String {
+    if !f.is_finite() {
+        // JSON.stringify writes NaN and the infinities as null.
+        return "null".to_owned();
+    }
+    if f == 0.0 {
+        return "0".to_owned();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits, as JavaScript
+    // picks them: "1.2345e20", "5e-324".
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i64 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let k = i64::try_from(digits.len()).unwrap_or(i64::MAX);
+    let n = exp + 1;
+    let zeros = |count: i64| "0".repeat(usize::try_from(count).unwrap_or(0));
+    let body = if k <= n && n <= 21 {
+        format!("{digits}{}", zeros(n - k))
+    } else if 0 < n && n <= 21 {
+        let (int, frac) = digits.split_at(usize::try_from(n).unwrap_or(0).min(digits.len()));
+        format!("{int}.{frac}")
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", zeros(-n))
+    } else {
+        let e = n - 1;
+        let sign = if e < 0 { '-' } else { '+' };
+        let (first, rest) = digits.split_at(1.min(digits.len()));
+        if rest.is_empty() {
+            format!("{first}e{sign}{}", e.abs())
+        } else {
+            format!("{first}.{rest}e{sign}{}", e.abs())
+        }
+    };
+    if f < 0.0 { format!("-{body}") } else { body }
 }
 
 /// Parses JSON text into a [`Value`], keeping key order (Buffers stay the
