@@ -415,3 +415,27 @@ fn sharded_dynamic_mode_subscribes_to_public_rooms_only() {
     node.del_all(&sid(1));
     assert_eq!(drain(&mut node), base);
 }
+
+#[test]
+fn the_adapter_enum_routes_locally_or_through_the_cluster() {
+    use duplex_socketio::cluster::Adapter;
+    let mut local = Adapter::default();
+    local.add_all(&sid(1), &[sid(1), "r".into()]);
+    assert_eq!(
+        local.broadcast(WirePacket::event("e", []), &Opts::rooms(["r"])),
+        [sid(1)]
+    );
+    assert!(local.poll_transmit().is_none());
+    assert!(local.cluster().is_none());
+
+    let node = ClusterNode::new(classic(), "aaaaaa", "/", RequestsConfig::default());
+    let mut cluster = Adapter::Cluster(Box::new(node));
+    cluster.add_all(&sid(1), &[sid(1), "r".into()]);
+    assert_eq!(
+        cluster.broadcast(WirePacket::event("e", []), &Opts::rooms(["r"])),
+        [sid(1)]
+    );
+    let t = cluster.poll_transmit().unwrap();
+    assert_eq!(t.channel, "socket.io#/#r#");
+    assert!(!t.sharded);
+}

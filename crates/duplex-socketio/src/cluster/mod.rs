@@ -16,6 +16,8 @@
 //! * [`LocalAdapter`] and [`InMemoryAdapter`]: the room bookkeeping the
 //!   local server routes its rooms through, and what each incoming message
 //!   means for the local sockets.
+//! * [`Adapter`]: what the local server routes its rooms and broadcasts
+//!   through: [`InMemoryAdapter`] by default, or a [`ClusterNode`].
 //! * [`ClusterNode`]: one namespace's adapter as a machine, tying the
 //!   above together: `receive(channel, payload)`, `poll_transmit()`,
 //!   `poll_subscription()`, `poll_event()`, `handle_timeout(now)`,
@@ -25,6 +27,7 @@
 //! named here, feeds received payloads in, publishes what comes out, and
 //! tells the server count (`PUBSUB NUMSUB`/`SHARDNUMSUB`).
 
+mod adapter;
 pub mod classic;
 mod heartbeat;
 mod local;
@@ -34,6 +37,7 @@ mod node;
 mod requests;
 pub mod sharded;
 
+pub use adapter::Adapter;
 pub use heartbeat::{Heartbeats, HeartbeatsConfig};
 pub use local::{InMemoryAdapter, LocalAction, LocalAdapter, RoomChange};
 pub use message::{FetchedSocket, Format, Opts, WirePacket};
