@@ -439,3 +439,46 @@ fn the_adapter_enum_routes_locally_or_through_the_cluster() {
     assert_eq!(t.channel, "socket.io#/#r#");
     assert!(!t.sharded);
 }
+
+#[test]
+fn all_rooms_lists_every_node_in_classic_and_the_local_ones_in_sharded() {
+    for protocol in [classic(), sharded(SubscriptionMode::Dynamic)] {
+        let is_classic = matches!(protocol, Protocol::Classic { .. });
+        let mut bus = Bus::new(protocol, &["aaaaaa", "bbbbbb"]);
+        bus.connect(0, &sid(1), &["x"]);
+        bus.connect(1, &sid(2), &["y"]);
+        bus.take_actions();
+        let count = bus.server_count();
+        bus.nodes[0].all_rooms("q", count, Instant::now()).unwrap();
+        bus.run();
+        for (i, acts) in bus.take_actions().into_iter().enumerate() {
+            for a in acts {
+                if let LocalAction::AllRooms {
+                    rooms,
+                    requester,
+                    request_id,
+                } = a
+                {
+                    bus.nodes[i].answer_all_rooms(&requester, &request_id, rooms);
+                }
+            }
+        }
+        bus.run();
+        match bus.results[0].as_slice() {
+            [RequestEvent::Completed { result, .. }] => match result.as_slice() {
+                [Answer::Rooms(rooms)] => {
+                    let mut rooms = rooms.clone();
+                    rooms.sort();
+                    let mut expected = vec![sid(1), "x".to_string()];
+                    if is_classic {
+                        expected.extend([sid(2), "y".to_string()]);
+                    }
+                    expected.sort();
+                    assert_eq!(rooms, expected);
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+}

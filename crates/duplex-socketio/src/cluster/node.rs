@@ -368,14 +368,19 @@ impl ClusterNode {
         Ok(())
     }
 
-    /// `allRooms` (classic): every room of every node.
+    /// `allRooms` (classic): every room of every node. The sharded
+    /// adapter has no such request, so there it is the local rooms, at
+    /// once.
     pub fn all_rooms(
         &mut self,
         request_id: &str,
         server_count: usize,
         now: Instant,
     ) -> Result<(), Error> {
-        let expected = server_count.saturating_sub(1);
+        let expected = match self.channels {
+            Channels::Classic(..) => server_count.saturating_sub(1),
+            Channels::Sharded(_) => 0,
+        };
         self.requests.start(
             request_id,
             RequestKind::AllRooms,
@@ -388,12 +393,7 @@ impl ClusterNode {
                 uid: self.uid.clone(),
                 request_id: request_id.to_owned(),
             };
-            match &self.channels {
-                Channels::Classic(..) => self.publish_request(&request),
-                // The sharded adapter has no such request: the local rooms
-                // are all it can tell.
-                Channels::Sharded(_) => {}
-            }
+            self.publish_request(&request);
         }
         self.forward_request_events();
         Ok(())
