@@ -54,6 +54,7 @@
 
 mod acks;
 pub mod client;
+pub mod cluster;
 mod decoder;
 pub mod engineio_binding;
 mod error;

@@ -1,0 +1,770 @@
+//! One namespace's adapter as a machine: the local rooms, the requests in
+//! flight and the messages to publish, for the classic or the sharded
+//! protocol. The IO layer feeds it what Redis delivers
+//! ([`ClusterNode::receive`]), publishes what [`ClusterNode::poll_transmit`]
+//! yields, keeps the subscriptions [`ClusterNode::poll_subscription`] asks
+//! for, and tells the server count (NUMSUB / SHARDNUMSUB) when a request
+//! needs it; the local server carries out [`NodeEvent::Local`] actions.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::classic::{ClassicBroadcast, ClassicChannels, ClassicRequest, ClassicResponse};
+use super::sharded::{ClusterBody, ClusterMessage, ShardedChannels, SubscriptionMode};
+use super::{
+    Answer, Error, Expected, FetchedSocket, InMemoryAdapter, LocalAction, LocalAdapter, Opts,
+    RequestEvent, RequestKind, Requests, RequestsConfig, RoomChange, WirePacket,
+};
+use crate::Value;
+
+/// Which protocol, with its options.
+#[derive(Clone, Debug)]
+pub enum Protocol {
+    /// `createAdapter`: PUBLISH / SUBSCRIBE / PSUBSCRIBE.
+    Classic {
+        /// The `key` option (`socket.io`).
+        key: String,
+        /// `publishOnSpecificResponseChannel` (false in 8.3.0).
+        specific_response_channel: bool,
+    },
+    /// `createShardedAdapter`: SPUBLISH / SSUBSCRIBE.
+    Sharded {
+        /// The `channelPrefix` option (`socket.io`).
+        prefix: String,
+        /// The `subscriptionMode` option.
+        mode: SubscriptionMode,
+    },
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Protocol::Classic {
+            key: super::classic::DEFAULT_KEY.to_owned(),
+            specific_response_channel: false,
+        }
+    }
+}
+
+/// A message to publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The channel.
+    pub channel: String,
+    /// The bytes.
+    pub payload: Vec<u8>,
+    /// SPUBLISH (sharded) rather than PUBLISH.
+    pub sharded: bool,
+}
+
+/// A subscription change the IO layer makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subscription {
+    /// SUBSCRIBE (SSUBSCRIBE when sharded) to a channel.
+    Subscribe(String),
+    /// PSUBSCRIBE to a pattern (classic broadcasts).
+    PatternSubscribe(String),
+    /// UNSUBSCRIBE (SUNSUBSCRIBE when sharded) from a channel.
+    Unsubscribe(String),
+}
+
+/// What the node has for the local server.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeEvent {
+    /// Something to do to local sockets, or to answer.
+    Local(LocalAction),
+    /// A request of this node completed, timed out, or got a client's
+    /// count or ack.
+    Request(RequestEvent),
+}
+
+#[derive(Debug)]
+enum Channels {
+    Classic(ClassicChannels, bool),
+    Sharded(ShardedChannels),
+}
+
+/// One namespace's adapter in a cluster.
+#[derive(Debug)]
+pub struct ClusterNode {
+    uid: String,
+    nsp: String,
+    channels: Channels,
+    rooms: InMemoryAdapter,
+    requests: Requests,
+    transmits: VecDeque<Transmit>,
+    subscriptions: VecDeque<Subscription>,
+    events: VecDeque<NodeEvent>,
+}
+
+impl ClusterNode {
+    /// The adapter of namespace `nsp` on node `uid` (6 characters in
+    /// classic mode, 16 hex digits in sharded mode, random: an input).
+    /// Its subscriptions are queued at once.
+    pub fn new(protocol: Protocol, uid: &str, nsp: &str, requests: RequestsConfig) -> Self {
+        let channels = match &protocol {
+            Protocol::Classic {
+                key,
+                specific_response_channel,
+            } => Channels::Classic(
+                ClassicChannels::new(key, nsp, uid),
+                *specific_response_channel,
+            ),
+            Protocol::Sharded { prefix, mode } => {
+                Channels::Sharded(ShardedChannels::new(prefix, nsp, uid, *mode))
+            }
+        };
+        let mut subscriptions = VecDeque::new();
+        match &channels {
+            Channels::Classic(c, _) => {
+                subscriptions.push_back(Subscription::PatternSubscribe(c.broadcast_pattern()));
+                for ch in c.subscriptions() {
+                    subscriptions.push_back(Subscription::Subscribe(ch.to_owned()));
+                }
+            }
+            Channels::Sharded(c) => {
+                subscriptions.push_back(Subscription::Subscribe(c.main.clone()));
+                subscriptions.push_back(Subscription::Subscribe(c.response.clone()));
+            }
+        }
+        Self {
+            uid: uid.to_owned(),
+            nsp: nsp.to_owned(),
+            channels,
+            rooms: InMemoryAdapter::new(),
+            requests: Requests::new(requests),
+            transmits: VecDeque::new(),
+            subscriptions,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// This node's uid.
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// The local rooms.
+    pub fn rooms(&self) -> &InMemoryAdapter {
+        &self.rooms
+    }
+
+    /// The channel whose subscriber count is the server count (NUMSUB of
+    /// the request channel, or SHARDNUMSUB of the main channel).
+    pub fn count_channel(&self) -> &str {
+        match &self.channels {
+            Channels::Classic(c, _) => &c.request,
+            Channels::Sharded(c) => &c.main,
+        }
+    }
+
+    // ---- local room operations ----------------------------------------
+
+    /// Socket `sid` joins `rooms` (its own id among them on connecting).
+    pub fn add_all(&mut self, sid: &str, rooms: &[String]) {
+        let changes = self.rooms.add_all(sid, rooms);
+        self.room_changes(changes, None);
+    }
+
+    /// Socket `sid` leaves `room`.
+    pub fn del(&mut self, sid: &str, room: &str) {
+        let changes = self.rooms.del(sid, room);
+        self.room_changes(changes, None);
+    }
+
+    /// Socket `sid` leaves every room.
+    pub fn del_all(&mut self, sid: &str) {
+        let changes = self.rooms.del_all(sid);
+        self.room_changes(changes, Some(sid));
+    }
+
+    /// `leaving` is the socket whose rooms are all being deleted: Node
+    /// still counts it among the sockets while it emits `delete-room`.
+    fn room_changes(&mut self, changes: Vec<RoomChange>, leaving: Option<&str>) {
+        let Channels::Sharded(c) = &self.channels else {
+            return;
+        };
+        for change in changes {
+            let (room, subscribe) = match &change {
+                RoomChange::Created(r) => (r, true),
+                RoomChange::Deleted(r) => (r, false),
+            };
+            // A room named after a socket id is private (`sids.has(room)`).
+            let private = self.rooms.has_socket(room) || leaving == Some(room.as_str());
+            if c.room_has_channel(private) {
+                let channel = c.room_channel(room);
+                self.subscriptions.push_back(if subscribe {
+                    Subscription::Subscribe(channel)
+                } else {
+                    Subscription::Unsubscribe(channel)
+                });
+            }
+        }
+    }
+
+    // ---- operations of the local server --------------------------------
+
+    /// `io.to(..).emit(..)`: publishes unless `local`, and returns the
+    /// local sockets to send `packet` to.
+    pub fn broadcast(&mut self, packet: WirePacket, opts: &Opts) -> Vec<String> {
+        if !opts.is_local() {
+            match &self.channels {
+                Channels::Classic(c, _) => {
+                    let message = ClassicBroadcast {
+                        uid: self.uid.clone(),
+                        packet: packet.with_nsp(&self.nsp),
+                        opts: opts.clone(),
+                    };
+                    let channel = c.broadcast_channel(opts);
+                    self.publish(channel, message.encode());
+                }
+                Channels::Sharded(_) => self.publish_message(ClusterBody::Broadcast {
+                    packet,
+                    request_id: None,
+                    opts: opts.clone(),
+                }),
+            }
+        }
+        self.rooms.select(opts)
+    }
+
+    /// A broadcast with acks under `request_id` (random: an input): every
+    /// other node answers with its client count, then each client's ack,
+    /// forwarded as [`NodeEvent::Request`] until `timeout`. Returns the
+    /// local sockets.
+    pub fn broadcast_with_ack(
+        &mut self,
+        request_id: &str,
+        packet: WirePacket,
+        opts: &Opts,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<Vec<String>, Error> {
+        if !opts.is_local() {
+            self.requests
+                .start_broadcast_ack(request_id, timeout, now)?;
+            match &self.channels {
+                Channels::Classic(..) => {
+                    let request = ClassicRequest::Broadcast {
+                        uid: self.uid.clone(),
+                        request_id: request_id.to_owned(),
+                        packet: packet.with_nsp(&self.nsp),
+                        opts: opts.clone(),
+                    };
+                    self.publish_request(&request);
+                }
+                Channels::Sharded(_) => self.publish_message(ClusterBody::Broadcast {
+                    packet,
+                    request_id: Some(request_id.to_owned()),
+                    opts: opts.clone(),
+                }),
+            }
+        }
+        Ok(self.rooms.select(opts))
+    }
+
+    /// `socketsJoin` (or `socketsLeave`) cluster-wide. Returns the local
+    /// sockets to move now: in classic mode none unless `local`, since the
+    /// node applies its own request when Redis delivers it back, as Node's
+    /// does.
+    pub fn sockets_rooms(&mut self, opts: &Opts, rooms: &[String], leave: bool) -> Vec<String> {
+        if opts.is_local() {
+            return self.rooms.select(opts);
+        }
+        match &self.channels {
+            Channels::Classic(..) => {
+                let request = ClassicRequest::Rooms {
+                    uid: self.uid.clone(),
+                    leave,
+                    opts: Opts {
+                        flags: None,
+                        ..opts.clone()
+                    },
+                    rooms: rooms.to_vec(),
+                };
+                self.publish_request(&request);
+                Vec::new()
+            }
+            Channels::Sharded(_) => {
+                self.publish_message(ClusterBody::SocketsRooms {
+                    leave,
+                    opts: opts.clone(),
+                    rooms: rooms.to_vec(),
+                });
+                self.rooms.select(opts)
+            }
+        }
+    }
+
+    /// `disconnectSockets` cluster-wide; local sockets as for
+    /// [`Self::sockets_rooms`].
+    pub fn disconnect_sockets(&mut self, opts: &Opts, close: bool) -> Vec<String> {
+        if opts.is_local() {
+            return self.rooms.select(opts);
+        }
+        match &self.channels {
+            Channels::Classic(..) => {
+                let request = ClassicRequest::Disconnect {
+                    uid: self.uid.clone(),
+                    opts: Opts {
+                        flags: None,
+                        ..opts.clone()
+                    },
+                    close,
+                };
+                self.publish_request(&request);
+                Vec::new()
+            }
+            Channels::Sharded(_) => {
+                self.publish_message(ClusterBody::DisconnectSockets {
+                    opts: opts.clone(),
+                    close,
+                });
+                self.rooms.select(opts)
+            }
+        }
+    }
+
+    /// `fetchSockets` cluster-wide: `local` is this node's part (from
+    /// [`LocalAdapter::select`]), `server_count` the current NUMSUB. The
+    /// result comes as [`RequestEvent::Completed`] (at once when there is
+    /// no other node).
+    pub fn fetch_sockets(
+        &mut self,
+        request_id: &str,
+        opts: &Opts,
+        local: Vec<FetchedSocket>,
+        server_count: usize,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let expected = server_count.saturating_sub(1);
+        let remote = !opts.is_local() && expected > 0;
+        self.requests.start(
+            request_id,
+            RequestKind::Fetch,
+            Expected::Count(if remote { expected } else { 0 }),
+            vec![Answer::Sockets(local)],
+            now,
+        )?;
+        if remote {
+            match &self.channels {
+                Channels::Classic(..) => {
+                    let request = ClassicRequest::Fetch {
+                        uid: self.uid.clone(),
+                        request_id: request_id.to_owned(),
+                        opts: Opts {
+                            flags: None,
+                            ..opts.clone()
+                        },
+                    };
+                    self.publish_request(&request);
+                }
+                Channels::Sharded(_) => self.publish_message(ClusterBody::FetchSockets {
+                    opts: opts.clone(),
+                    request_id: request_id.to_owned(),
+                }),
+            }
+        }
+        self.forward_request_events();
+        Ok(())
+    }
+
+    /// `allRooms` (classic): every room of every node. The sharded
+    /// adapter has no such request, so there it is the local rooms, at
+    /// once.
+    pub fn all_rooms(
+        &mut self,
+        request_id: &str,
+        server_count: usize,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let expected = match self.channels {
+            Channels::Classic(..) => server_count.saturating_sub(1),
+            Channels::Sharded(_) => 0,
+        };
+        self.requests.start(
+            request_id,
+            RequestKind::AllRooms,
+            Expected::Count(expected),
+            vec![Answer::Rooms(self.rooms.all_rooms())],
+            now,
+        )?;
+        if expected > 0 {
+            let request = ClassicRequest::AllRooms {
+                uid: self.uid.clone(),
+                request_id: request_id.to_owned(),
+            };
+            self.publish_request(&request);
+        }
+        self.forward_request_events();
+        Ok(())
+    }
+
+    /// `serverSideEmit`: `data` is `[event, ...args]`; with `ack`, a
+    /// request id (an input) and the server count, the other nodes'
+    /// answers come as [`RequestEvent::Completed`] or `TimedOut`.
+    pub fn server_side_emit(
+        &mut self,
+        data: Vec<Value>,
+        ack: Option<(&str, usize)>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let request_id = match ack {
+            Some((id, server_count)) => {
+                let expected = server_count.saturating_sub(1);
+                self.requests.start(
+                    id,
+                    RequestKind::ServerSideEmit,
+                    Expected::Count(expected),
+                    Vec::new(),
+                    now,
+                )?;
+                self.forward_request_events();
+                if expected == 0 {
+                    return Ok(());
+                }
+                Some(id.to_owned())
+            }
+            None => None,
+        };
+        match &self.channels {
+            Channels::Classic(..) => {
+                let request = ClassicRequest::ServerSideEmit {
+                    uid: self.uid.clone(),
+                    request_id,
+                    data,
+                };
+                self.publish_request(&request);
+            }
+            Channels::Sharded(_) => self.publish_message(ClusterBody::ServerSideEmit {
+                request_id,
+                packet: data,
+            }),
+        }
+        Ok(())
+    }
+
+    // ---- answers to other nodes --------------------------------------
+
+    /// Answers a [`LocalAction::Fetch`] with the sockets' details.
+    pub fn answer_fetch(&mut self, requester: &str, request_id: &str, sockets: Vec<FetchedSocket>) {
+        match &self.channels {
+            Channels::Classic(..) => self.publish_response(
+                requester,
+                &ClassicResponse::Fetch {
+                    request_id: request_id.to_owned(),
+                    sockets,
+                },
+            ),
+            Channels::Sharded(_) => self.publish_reply(
+                requester,
+                ClusterBody::FetchSocketsResponse {
+                    request_id: request_id.to_owned(),
+                    sockets,
+                },
+            ),
+        }
+    }
+
+    /// Answers a [`LocalAction::ServerSideEmit`] with the argument the
+    /// listener passed to its callback (once).
+    pub fn answer_server_side_emit(&mut self, requester: &str, request_id: &str, value: Value) {
+        match &self.channels {
+            // Node publishes this one on the shared response channel,
+            // whatever `publishOnSpecificResponseChannel` says.
+            Channels::Classic(c, _) => {
+                let response = ClassicResponse::ServerSideEmit {
+                    request_id: request_id.to_owned(),
+                    data: value,
+                };
+                let channel = c.response.clone();
+                self.publish(channel, response.encode());
+            }
+            Channels::Sharded(_) => self.publish_reply(
+                requester,
+                ClusterBody::ServerSideEmitResponse {
+                    request_id: request_id.to_owned(),
+                    packet: value,
+                },
+            ),
+        }
+    }
+
+    /// Tells the requester of a broadcast with acks how many local clients
+    /// it reached (also when 0, so that it need not wait).
+    pub fn answer_client_count(&mut self, requester: &str, request_id: &str, client_count: u64) {
+        match &self.channels {
+            Channels::Classic(..) => self.publish_response(
+                requester,
+                &ClassicResponse::BroadcastClientCount {
+                    request_id: request_id.to_owned(),
+                    client_count,
+                },
+            ),
+            Channels::Sharded(_) => self.publish_reply(
+                requester,
+                ClusterBody::BroadcastClientCount {
+                    request_id: request_id.to_owned(),
+                    client_count,
+                },
+            ),
+        }
+    }
+
+    /// Forwards one local client's ack of a broadcast to its requester.
+    pub fn answer_client_ack(&mut self, requester: &str, request_id: &str, value: Value) {
+        match &self.channels {
+            Channels::Classic(..) => self.publish_response(
+                requester,
+                &ClassicResponse::BroadcastAck {
+                    request_id: request_id.to_owned(),
+                    packet: value,
+                },
+            ),
+            Channels::Sharded(_) => self.publish_reply(
+                requester,
+                ClusterBody::BroadcastAck {
+                    request_id: request_id.to_owned(),
+                    packet: value,
+                },
+            ),
+        }
+    }
+
+    /// Answers a classic [`LocalAction::SocketIds`].
+    pub fn answer_socket_ids(&mut self, requester: &str, request_id: &str, sockets: Vec<String>) {
+        self.publish_response(
+            requester,
+            &ClassicResponse::Sockets {
+                request_id: request_id.to_owned(),
+                sockets,
+            },
+        );
+    }
+
+    /// Answers a classic [`LocalAction::AllRooms`].
+    pub fn answer_all_rooms(&mut self, requester: &str, request_id: &str, rooms: Vec<String>) {
+        self.publish_response(
+            requester,
+            &ClassicResponse::AllRooms {
+                request_id: request_id.to_owned(),
+                rooms,
+            },
+        );
+    }
+
+    /// Answers a classic [`LocalAction::Done`] once its action is carried
+    /// out.
+    pub fn answer_done(&mut self, requester: &str, request_id: &str) {
+        self.publish_response(
+            requester,
+            &ClassicResponse::Done {
+                request_id: request_id.to_owned(),
+            },
+        );
+    }
+
+    // ---- input from Redis ------------------------------------------------
+
+    /// A message Redis delivered on `channel`. Malformed messages are
+    /// refused with the error (Node logs and drops them); the caller
+    /// drops them too.
+    pub fn receive(&mut self, channel: &str, payload: &[u8]) -> Result<(), Error> {
+        match &self.channels {
+            Channels::Classic(c, _) => {
+                if channel == c.request {
+                    let request = ClassicRequest::decode(payload)?;
+                    let requests = &self.requests;
+                    if let Some(action) =
+                        self.rooms
+                            .classic_request(&self.uid, |id| requests.is_own(id), &request)
+                    {
+                        self.events.push_back(NodeEvent::Local(action));
+                    }
+                } else if channel.starts_with(c.response.as_str()) {
+                    let response = ClassicResponse::decode(payload)?;
+                    self.classic_response(response);
+                } else if c.room_of(channel).is_some() {
+                    let message = ClassicBroadcast::decode(payload)?;
+                    if let Some(action) = self
+                        .rooms
+                        .classic_broadcast(c, &self.uid, &self.nsp, channel, &message)
+                    {
+                        self.events.push_back(NodeEvent::Local(action));
+                    }
+                }
+            }
+            Channels::Sharded(_) => {
+                let message = ClusterMessage::decode(payload)?;
+                if message.uid == self.uid || message.nsp != self.nsp {
+                    return Ok(());
+                }
+                if message.body.is_response() {
+                    self.sharded_response(message);
+                } else if let Some(action) =
+                    self.rooms.cluster_message(&self.uid, &self.nsp, &message)
+                {
+                    self.events.push_back(NodeEvent::Local(action));
+                }
+            }
+        }
+        self.forward_request_events();
+        Ok(())
+    }
+
+    fn classic_response(&mut self, response: ClassicResponse) {
+        let is_fetch = self.requests.kind_of(response.request_id()) == Some(RequestKind::Fetch);
+        match response {
+            ClassicResponse::BroadcastClientCount {
+                request_id,
+                client_count,
+            } => {
+                self.requests.handle_client_count(&request_id, client_count);
+            }
+            ClassicResponse::BroadcastAck { request_id, packet } => {
+                self.requests.handle_client_ack(&request_id, packet);
+            }
+            ClassicResponse::Sockets {
+                request_id,
+                sockets,
+            } => {
+                // `{requestId, sockets: []}` answers a fetch too.
+                let answer = if is_fetch && sockets.is_empty() {
+                    Answer::Sockets(Vec::new())
+                } else {
+                    Answer::SocketIds(sockets)
+                };
+                self.requests.handle_answer(&request_id, None, answer);
+            }
+            ClassicResponse::AllRooms { request_id, rooms } => {
+                self.requests
+                    .handle_answer(&request_id, None, Answer::Rooms(rooms));
+            }
+            ClassicResponse::Fetch {
+                request_id,
+                sockets,
+            } => {
+                self.requests
+                    .handle_answer(&request_id, None, Answer::Sockets(sockets));
+            }
+            ClassicResponse::ServerSideEmit { request_id, data } => {
+                self.requests
+                    .handle_answer(&request_id, None, Answer::Emit(data));
+            }
+            ClassicResponse::Done { request_id } => {
+                self.requests.handle_answer(&request_id, None, Answer::Done);
+            }
+        }
+    }
+
+    fn sharded_response(&mut self, message: ClusterMessage) {
+        let from = Some(message.uid.as_str());
+        match message.body {
+            ClusterBody::BroadcastClientCount {
+                request_id,
+                client_count,
+            } => {
+                self.requests.handle_client_count(&request_id, client_count);
+            }
+            ClusterBody::BroadcastAck { request_id, packet } => {
+                self.requests.handle_client_ack(&request_id, packet);
+            }
+            ClusterBody::FetchSocketsResponse {
+                request_id,
+                sockets,
+            } => {
+                self.requests
+                    .handle_answer(&request_id, from, Answer::Sockets(sockets));
+            }
+            ClusterBody::ServerSideEmitResponse { request_id, packet } => {
+                self.requests
+                    .handle_answer(&request_id, from, Answer::Emit(packet));
+            }
+            _ => {}
+        }
+    }
+
+    // ---- time and output ----------------------------------------------
+
+    /// Expires requests and broadcast acks.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.requests.handle_timeout(now);
+        self.forward_request_events();
+    }
+
+    /// When [`Self::handle_timeout`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.requests.poll_timeout()
+    }
+
+    /// The next message to publish.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next subscription change.
+    pub fn poll_subscription(&mut self) -> Option<Subscription> {
+        self.subscriptions.pop_front()
+    }
+
+    /// The next event for the local server.
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.events.pop_front()
+    }
+
+    fn forward_request_events(&mut self) {
+        while let Some(e) = self.requests.poll_event() {
+            self.events.push_back(NodeEvent::Request(e));
+        }
+    }
+
+    fn publish(&mut self, channel: String, payload: Vec<u8>) {
+        let sharded = matches!(self.channels, Channels::Sharded(_));
+        self.transmits.push_back(Transmit {
+            channel,
+            payload,
+            sharded,
+        });
+    }
+
+    fn publish_request(&mut self, request: &ClassicRequest) {
+        if let Channels::Classic(c, _) = &self.channels {
+            let channel = c.request.clone();
+            self.publish(channel, request.encode());
+        }
+    }
+
+    fn publish_response(&mut self, requester: &str, response: &ClassicResponse) {
+        if let Channels::Classic(c, specific) = &self.channels {
+            let channel = if *specific {
+                format!("{}{requester}#", c.response)
+            } else {
+                c.response.clone()
+            };
+            self.publish(channel, response.encode());
+        }
+    }
+
+    fn publish_message(&mut self, body: ClusterBody) {
+        if let Channels::Sharded(c) = &self.channels {
+            let message = ClusterMessage {
+                uid: self.uid.clone(),
+                nsp: self.nsp.clone(),
+                body,
+            };
+            let channel = c.channel_for(&message);
+            self.publish(channel, message.encode());
+        }
+    }
+
+    fn publish_reply(&mut self, requester: &str, body: ClusterBody) {
+        if let Channels::Sharded(c) = &self.channels {
+            let message = ClusterMessage {
+                uid: self.uid.clone(),
+                nsp: self.nsp.clone(),
+                body,
+            };
+            let channel = c.response_channel_of(requester);
+            self.publish(channel, message.encode());
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! Requests awaiting other nodes' answers: how many answers are expected,
+//! what is collected, and when to give up. Time is an input.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::{Error, FetchedSocket};
+use crate::Value;
+
+/// Limits of [`Requests`].
+#[derive(Clone, Debug)]
+pub struct RequestsConfig {
+    /// How long to wait for answers: Node's `requestsTimeout` and
+    /// `DEFAULT_TIMEOUT`, 5 s.
+    pub timeout: Duration,
+    /// Requests in flight at most (each holds its collected answers);
+    /// 1024 by default.
+    pub max_pending: usize,
+    /// Events not yet polled at most; the oldest are dropped beyond it.
+    /// 4096 by default.
+    pub max_events: usize,
+}
+
+impl Default for RequestsConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            max_pending: 1024,
+            max_events: 4096,
+        }
+    }
+}
+
+/// What a request asks the other nodes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// Classic SOCKETS: socket ids, merged into a set.
+    Sockets,
+    /// Classic ALL_ROOMS: rooms, merged into a set.
+    AllRooms,
+    /// REMOTE_FETCH / FETCH_SOCKETS: sockets, appended.
+    Fetch,
+    /// SERVER_SIDE_EMIT with an ack: one value per node.
+    ServerSideEmit,
+    /// A legacy sid-form REMOTE_JOIN/LEAVE/DISCONNECT: the first answer
+    /// completes it.
+    Single,
+}
+
+/// How many answers complete a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// A count: the server count (NUMSUB) less this node.
+    Count(usize),
+    /// The uids of the other nodes, as the heartbeat cluster knows them:
+    /// each must answer, or leave.
+    Nodes(HashSet<String>),
+}
+
+/// One node's answer to a request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// Socket ids (SOCKETS).
+    SocketIds(Vec<String>),
+    /// Rooms (ALL_ROOMS).
+    Rooms(Vec<String>),
+    /// Sockets (FETCH).
+    Sockets(Vec<FetchedSocket>),
+    /// The argument of a server-side emit callback.
+    Emit(Value),
+    /// A legacy request done.
+    Done,
+}
+
+/// What became of requests, and the acks of broadcasts, for the caller.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RequestEvent {
+    /// Every expected answer arrived. `result` is the collected answers:
+    /// `SocketIds`/`Rooms` deduplicated in arrival order (local ones
+    /// first), `Sockets` appended, one `Emit` value per node in order.
+    Completed {
+        /// The request.
+        request_id: String,
+        /// Its kind.
+        kind: RequestKind,
+        /// What was collected.
+        result: Vec<Answer>,
+    },
+    /// The timeout came first. Node rejects fetches and room listings,
+    /// and calls a server-side emit's ack with the error and the partial
+    /// `result`.
+    TimedOut {
+        /// The request.
+        request_id: String,
+        /// Its kind.
+        kind: RequestKind,
+        /// What had been collected.
+        result: Vec<Answer>,
+        /// Node's error text for it.
+        error: String,
+    },
+    /// A node's count of the clients a broadcast with acks reached.
+    ClientCount {
+        /// The broadcast.
+        request_id: String,
+        /// The count.
+        client_count: u64,
+    },
+    /// One client's ack of a broadcast.
+    ClientAck {
+        /// The broadcast.
+        request_id: String,
+        /// The first argument of its ack.
+        value: Value,
+    },
+}
+
+#[derive(Debug)]
+struct Pending {
+    kind: RequestKind,
+    expected: Expected,
+    received: usize,
+    deadline: Instant,
+    result: Vec<Answer>,
+}
+
+/// The requests this node awaits answers to, and the broadcasts with acks
+/// whose answers it still forwards.
+#[derive(Debug)]
+pub struct Requests {
+    config: RequestsConfig,
+    pending: HashMap<String, Pending>,
+    /// Broadcasts with acks, until their `timeout` flag: Node cannot know
+    /// when every ack is in, so it just forgets them then.
+    acks: HashMap<String, Instant>,
+    events: VecDeque<RequestEvent>,
+}
+
+impl Requests {
+    /// No requests yet.
+    pub fn new(config: RequestsConfig) -> Self {
+        Self {
+            config,
+            pending: HashMap::new(),
+            acks: HashMap::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Starts awaiting answers to `request_id`, which has just been
+    /// published. `local` is this node's own part (its rooms, its
+    /// sockets), counted first as Node does. Completes at once when no
+    /// answer is expected.
+    pub fn start(
+        &mut self,
+        request_id: &str,
+        kind: RequestKind,
+        expected: Expected,
+        local: Vec<Answer>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        if self.pending.contains_key(request_id) || self.acks.contains_key(request_id) {
+            return Err(Error::DuplicateRequestId(request_id.to_owned()));
+        }
+        if self.pending.len() + self.acks.len() >= self.config.max_pending {
+            return Err(Error::TooManyRequests {
+                limit: self.config.max_pending,
+            });
+        }
+        let mut pending = Pending {
+            kind,
+            expected,
+            received: 0,
+            deadline: now + self.config.timeout,
+            result: Vec::new(),
+        };
+        for answer in local {
+            merge(&mut pending, answer);
+        }
+        if is_complete(&pending) {
+            self.push(RequestEvent::Completed {
+                request_id: request_id.to_owned(),
+                kind,
+                result: pending.result,
+            });
+        } else {
+            self.pending.insert(request_id.to_owned(), pending);
+        }
+        Ok(())
+    }
+
+    /// Starts forwarding the client counts and acks of broadcast
+    /// `request_id` until `timeout` (the broadcast's `timeout` flag).
+    pub fn start_broadcast_ack(
+        &mut self,
+        request_id: &str,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<(), Error> {
+        if self.pending.contains_key(request_id) || self.acks.contains_key(request_id) {
+            return Err(Error::DuplicateRequestId(request_id.to_owned()));
+        }
+        if self.pending.len() + self.acks.len() >= self.config.max_pending {
+            return Err(Error::TooManyRequests {
+                limit: self.config.max_pending,
+            });
+        }
+        self.acks.insert(request_id.to_owned(), now + timeout);
+        Ok(())
+    }
+
+    /// Whether `request_id` is one of this node's (a node ignores its own
+    /// requests coming back on the request channel).
+    pub fn is_own(&self, request_id: &str) -> bool {
+        self.pending.contains_key(request_id) || self.acks.contains_key(request_id)
+    }
+
+    /// The kind of pending request `request_id`.
+    pub fn kind_of(&self, request_id: &str) -> Option<RequestKind> {
+        self.pending.get(request_id).map(|p| p.kind)
+    }
+
+    /// Requests awaiting answers, broadcasts with acks included.
+    pub fn len(&self) -> usize {
+        self.pending.len() + self.acks.len()
+    }
+
+    /// Whether nothing is awaited.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An answer from node `from` (its uid, when the message carries one)
+    /// to `request_id`. Returns whether a request took it; answers to
+    /// unknown or finished requests are ignored, as in Node.
+    pub fn handle_answer(&mut self, request_id: &str, from: Option<&str>, answer: Answer) -> bool {
+        let Some(pending) = self.pending.get_mut(request_id) else {
+            return false;
+        };
+        match &mut pending.expected {
+            Expected::Count(_) => pending.received += 1,
+            Expected::Nodes(missing) => {
+                if let Some(uid) = from {
+                    missing.remove(uid);
+                }
+                pending.received += 1;
+            }
+        }
+        merge(pending, answer);
+        self.complete_if_done(request_id);
+        true
+    }
+
+    /// A node's client count for broadcast `request_id`.
+    pub fn handle_client_count(&mut self, request_id: &str, client_count: u64) -> bool {
+        if !self.acks.contains_key(request_id) {
+            return false;
+        }
+        self.push(RequestEvent::ClientCount {
+            request_id: request_id.to_owned(),
+            client_count,
+        });
+        true
+    }
+
+    /// A client's ack of broadcast `request_id`.
+    pub fn handle_client_ack(&mut self, request_id: &str, value: Value) -> bool {
+        if !self.acks.contains_key(request_id) {
+            return false;
+        }
+        self.push(RequestEvent::ClientAck {
+            request_id: request_id.to_owned(),
+            value,
+        });
+        true
+    }
+
+    /// Node `uid` left the heartbeat cluster: requests stop waiting for it.
+    pub fn node_left(&mut self, uid: &str) {
+        let ids: Vec<String> = self
+            .pending
+            .iter_mut()
+            .filter_map(|(id, p)| match &mut p.expected {
+                Expected::Nodes(missing) => missing.remove(uid).then(|| id.clone()),
+                Expected::Count(_) => None,
+            })
+            .collect();
+        for id in ids {
+            self.complete_if_done(&id);
+        }
+    }
+
+    /// Expires requests whose deadline is `now` or past.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.acks.retain(|_, deadline| *deadline > now);
+        let mut expired: Vec<(String, Instant)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, p)| (id.clone(), p.deadline))
+            .collect();
+        // Oldest first, so that events come in the order Node's timers fire.
+        expired.sort_by_key(|(_, d)| *d);
+        for (id, _) in expired {
+            if let Some(p) = self.pending.remove(&id) {
+                let error = match &p.expected {
+                    Expected::Count(n) => Error::Timeout {
+                        received: p.received,
+                        expected: *n,
+                    },
+                    Expected::Nodes(missing) => Error::TimeoutMissing {
+                        missing: missing.len(),
+                    },
+                };
+                self.push(RequestEvent::TimedOut {
+                    request_id: id,
+                    kind: p.kind,
+                    result: p.result,
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+
+    /// When [`Self::handle_timeout`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.pending
+            .values()
+            .map(|p| p.deadline)
+            .chain(self.acks.values().copied())
+            .min()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<RequestEvent> {
+        self.events.pop_front()
+    }
+
+    fn complete_if_done(&mut self, request_id: &str) {
+        let done = self.pending.get(request_id).is_some_and(is_complete);
+        if done {
+            if let Some(p) = self.pending.remove(request_id) {
+                self.push(RequestEvent::Completed {
+                    request_id: request_id.to_owned(),
+                    kind: p.kind,
+                    result: p.result,
+                });
+            }
+        }
+    }
+
+    fn push(&mut self, event: RequestEvent) {
+        if self.events.len() >= self.config.max_events {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+}
+
+fn is_complete(p: &Pending) -> bool {
+    match &p.expected {
+        Expected::Count(n) => p.received >= *n,
+        Expected::Nodes(missing) => missing.is_empty(),
+    }
+}
+
+/// Adds an answer to what a request collected: ids and rooms as a set,
+/// the rest appended.
+fn merge(p: &mut Pending, answer: Answer) {
+    match answer {
+        Answer::SocketIds(new) => set_extend(&mut p.result, new, Answer::SocketIds, |a| match a {
+            Answer::SocketIds(v) => Some(v),
+            _ => None,
+        }),
+        Answer::Rooms(new) => set_extend(&mut p.result, new, Answer::Rooms, |a| match a {
+            Answer::Rooms(v) => Some(v),
+            _ => None,
+        }),
+        Answer::Sockets(new) => {
+            if let Some(Answer::Sockets(all)) = p.result.first_mut() {
+                all.extend(new);
+            } else {
+                p.result.push(Answer::Sockets(new));
+            }
+        }
+        other => p.result.push(other),
+    }
+}
+
+fn set_extend(
+    result: &mut Vec<Answer>,
+    new: Vec<String>,
+    make: fn(Vec<String>) -> Answer,
+    get: fn(&mut Answer) -> Option<&mut Vec<String>>,
+) {
+    if result.first_mut().and_then(get).is_none() {
+        result.insert(0, make(Vec::new()));
+    }
+    if let Some(all) = result.first_mut().and_then(get) {
+        let mut seen: HashSet<String> = all.iter().cloned().collect();
+        for item in new {
+            if seen.insert(item.clone()) {
+                all.push(item);
+            }
+        }
+    }
+}
