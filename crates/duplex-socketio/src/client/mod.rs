@@ -22,6 +22,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
+pub use crate::error::AckFailure;
 pub use backoff::{Backoff, Reconnection};
 
 use crate::{
@@ -100,22 +101,6 @@ pub enum Transmit {
     Text(Bytes),
     /// A binary message: an attachment of the packet before it.
     Binary(Bytes),
-}
-
-/// Why an awaited ack will not come.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AckFailure {
-    /// Its deadline passed.
-    Timeout,
-    /// The namespace was left, refused or disconnected by the server, the
-    /// client closed, or reconnection gave up.
-    Disconnected,
-    /// Too many acks were already awaited on the namespace; the event was
-    /// not sent.
-    TooManyPending,
-    /// The namespace is not connected and its buffer is full; the event
-    /// was not sent.
-    BufferFull,
 }
 
 /// What happened, for the application (or the adapter) to act on.

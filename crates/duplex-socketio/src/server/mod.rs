@@ -69,7 +69,8 @@ use crate::{
 };
 use timers::Timers;
 
-pub use types::{AckFailure, DisconnectReason, ServerConfig, ServerEvent, SocketId, Transmit};
+pub use crate::error::AckFailure;
+pub use types::{DisconnectReason, ServerConfig, ServerEvent, SocketId, Transmit};
 
 /// The message of the CONNECT_ERROR that answers a CONNECT for a namespace
 /// the server does not have (the reference's text).
