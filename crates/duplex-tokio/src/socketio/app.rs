@@ -436,8 +436,8 @@ impl Application<EngineIoServer> for SocketIoApp {
                 self.server.open(session, version, now);
             }
             Event::Message { session, message } => match message {
-                Message::Text(text) => self.server.receive_text(&session, text.into_bytes()),
-                Message::Binary(data) => self.server.receive_binary(&session, data),
+                Message::Text(text) => self.server.handle_text(&session, text.into_bytes()),
+                Message::Binary(data) => self.server.handle_binary(&session, data),
             },
             Event::Closed { session, reason } => {
                 self.server

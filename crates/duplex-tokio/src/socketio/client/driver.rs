@@ -65,11 +65,11 @@ impl Driver {
                     progress = true;
                     let result = match event {
                         EioEvent::Opened(_) => {
-                            self.socketio.on_open(t);
+                            self.socketio.handle_open(t);
                             Ok(())
                         }
-                        EioEvent::Message(text) => self.socketio.receive_text(text.into_bytes(), t),
-                        EioEvent::Binary(data) => self.socketio.receive_binary(data, t),
+                        EioEvent::Message(text) => self.socketio.handle_text(text.into_bytes(), t),
+                        EioEvent::Binary(data) => self.socketio.handle_binary(data, t),
                         EioEvent::Upgraded | EioEvent::UpgradeFailed => {
                             tracing::debug!("Socket.IO client: {event:?}");
                             Ok(())
@@ -102,7 +102,7 @@ impl Driver {
             if let Some(reason) = closed {
                 tracing::debug!("Socket.IO client: connection closed: {}", reason.as_str());
                 self.conn = None;
-                self.socketio.on_close(reason.as_str(), t);
+                self.socketio.handle_close(reason.as_str(), t);
             }
             while let Some(event) = self.socketio.poll_event() {
                 progress = true;
