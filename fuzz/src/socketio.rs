@@ -179,12 +179,12 @@ pub fn server(data: &[u8]) {
         let op = input.byte() % 16;
         let session = input.byte() % 4;
         match op {
-            0 => s.receive_text(&session, Bytes::copy_from_slice(input.sized())),
+            0 => s.handle_text(&session, Bytes::copy_from_slice(input.sized())),
             1 => {
                 let text = input.pick(&TO_SERVER).unwrap_or_default();
-                s.receive_text(&session, Bytes::from_static(text.as_bytes()));
+                s.handle_text(&session, Bytes::from_static(text.as_bytes()));
             }
-            2 => s.receive_binary(&session, Bytes::copy_from_slice(input.sized())),
+            2 => s.handle_binary(&session, Bytes::copy_from_slice(input.sized())),
             3 => {
                 let v4 = input.byte() & 1 != 0;
                 let version = if v4 {
@@ -481,18 +481,18 @@ pub fn client(data: &[u8]) {
                 };
                 if m.open {
                     let result = match message {
-                        Ok(text) => c.receive_text(text, now),
-                        Err(data) => c.receive_binary(data, now),
+                        Ok(text) => c.handle_text(text, now),
+                        Err(data) => c.handle_binary(data, now),
                     };
                     if result.is_err() {
-                        c.on_close("parse error", now);
+                        c.handle_close("parse error", now);
                         m.open = false;
                     }
                 }
             }
             3 => {
                 if m.connecting {
-                    c.on_open(now);
+                    c.handle_open(now);
                     m.connecting = false;
                     m.open = true;
                 }
@@ -500,7 +500,7 @@ pub fn client(data: &[u8]) {
             4 => {
                 let why = input.pick(&CLOSE_REASONS).unwrap_or("transport close");
                 if m.connecting || m.open {
-                    c.on_close(why, now);
+                    c.handle_close(why, now);
                     m.connecting = false;
                     m.open = false;
                 }

@@ -123,7 +123,7 @@ pub fn server(data: &[u8]) {
                     broker.disconnect(id);
                 }
             }
-            while let Some(o) = broker.poll_output() {
+            while let Some(o) = broker.poll_transmit() {
                 if o.connection == id {
                     let _ = session.send_frame(&o.frame);
                 }
@@ -478,7 +478,7 @@ pub fn broker(data: &[u8]) {
             }
             broker.handle_frame(id, frame);
         }
-        while let Some(out) = broker.poll_output() {
+        while let Some(out) = broker.poll_transmit() {
             let Ok(k) = usize::try_from(out.connection.0) else {
                 panic!("unknown connection {:?}", out.connection);
             };

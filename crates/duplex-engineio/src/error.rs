@@ -1,4 +1,15 @@
 //! The crate's one error type.
+//!
+//! The workspace's one error convention (the same in duplex-ws,
+//! duplex-engineio, duplex-socketio, duplex-polling and duplex-stomp): one
+//! `Error` per crate whose every value answers three questions.
+//! [`Error::is_peer_fault`] says the remote end broke the protocol, which
+//! ends the session; [`Error::is_local`] (its negation) says the local
+//! caller misused the API, which sends nothing; [`Error::answer`] gives what
+//! the protocol answers a peer fault with, here the reference server's
+//! error code with its HTTP status and JSON body (a request over polling
+//! gets that answer, a WebSocket transport is closed), and `None` for a
+//! local fault.
 
 /// Everything that can go wrong in this crate.
 ///
@@ -123,9 +134,17 @@ impl Error {
         )
     }
 
-    /// Whether the peer is at fault.
+    /// Whether the peer is at fault: the session ends, a request is
+    /// answered with [`Error::answer`].
     pub fn is_peer_fault(&self) -> bool {
         !self.is_local()
+    }
+
+    /// What the server answers a peer fault with (the HTTP status and JSON
+    /// body of [`ServerErrorCode`]); `None` for the caller's faults, which
+    /// the peer never hears of.
+    pub fn answer(&self) -> Option<ServerErrorCode> {
+        self.is_peer_fault().then(|| self.server_error_code())
     }
 }
 
@@ -222,5 +241,16 @@ mod tests {
         );
         assert_eq!(ServerErrorCode::Forbidden.http_status(), 403);
         assert_eq!(ServerErrorCode::BadHandshakeMethod.http_status(), 400);
+    }
+
+    #[test]
+    fn peer_faults_carry_an_answer_and_local_ones_none() {
+        let peer = Error::UnknownTransport;
+        assert!(peer.is_peer_fault() && !peer.is_local());
+        assert_eq!(peer.answer(), Some(ServerErrorCode::UnknownTransport));
+        assert_eq!(Error::Truncated.answer(), Some(ServerErrorCode::BadRequest));
+        let local = Error::QueueFull;
+        assert!(local.is_local() && !local.is_peer_fault());
+        assert_eq!(local.answer(), None);
     }
 }

@@ -122,7 +122,7 @@ impl Heartbeat {
     }
 
     /// Records a packet received from the client at `now`.
-    pub fn on_packet(&mut self, packet_type: PacketType, now: Instant) -> Result<(), Error> {
+    pub fn handle_packet(&mut self, packet_type: PacketType, now: Instant) -> Result<(), Error> {
         if self.state != HeartbeatState::Alive {
             return Ok(());
         }
@@ -260,10 +260,10 @@ pub enum UpgradeState {
 /// use duplex_engineio::{Packet, Upgrade, UpgradeConfig, UpgradeEvent, UpgradeState};
 /// let now = Instant::now();
 /// let mut up = Upgrade::new(UpgradeConfig::default(), now);
-/// up.on_packet(&Packet::probe_ping(), now);
+/// up.handle_packet(&Packet::probe_ping(), now);
 /// assert_eq!(up.poll_event(), Some(UpgradeEvent::SendProbePong));
 /// assert_eq!(up.poll_event(), Some(UpgradeEvent::SendNoop));
-/// up.on_packet(&Packet::Upgrade, now);
+/// up.handle_packet(&Packet::Upgrade, now);
 /// assert_eq!(up.poll_event(), Some(UpgradeEvent::Completed));
 /// assert_eq!(up.state(), UpgradeState::Completed);
 /// ```
@@ -308,7 +308,7 @@ impl Upgrade {
 
     /// Records a packet received on the new transport. Once the upgrade
     /// completed, packets belong to the session and are ignored here.
-    pub fn on_packet(&mut self, packet: &Packet, now: Instant) {
+    pub fn handle_packet(&mut self, packet: &Packet, now: Instant) {
         if !self.is_pending() {
             return;
         }
@@ -445,13 +445,13 @@ mod tests {
         let mut hb = Heartbeat::new(ProtocolVersion::V4, conformance(), t0);
         hb.handle_timeout(t0 + 300 * MS);
         assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
-        hb.on_packet(PacketType::Pong, t0 + 350 * MS).unwrap();
+        hb.handle_packet(PacketType::Pong, t0 + 350 * MS).unwrap();
         assert_eq!(hb.poll_timeout(), Some(t0 + 650 * MS));
         hb.handle_timeout(t0 + 649 * MS);
         assert!(drain(&mut hb).is_empty());
         hb.handle_timeout(t0 + 650 * MS);
         assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
-        hb.on_packet(PacketType::Pong, t0 + 700 * MS).unwrap();
+        hb.handle_packet(PacketType::Pong, t0 + 700 * MS).unwrap();
         hb.handle_timeout(t0 + 1000 * MS);
         assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
         assert_eq!(hb.state(), HeartbeatState::Alive);
@@ -462,7 +462,7 @@ mod tests {
         let t0 = Instant::now();
         let mut hb = Heartbeat::new(ProtocolVersion::V4, conformance(), t0);
         assert!(matches!(
-            hb.on_packet(PacketType::Ping, t0),
+            hb.handle_packet(PacketType::Ping, t0),
             Err(Error::InvalidHeartbeatDirection)
         ));
     }
@@ -472,20 +472,22 @@ mod tests {
         let t0 = Instant::now();
         let mut hb = Heartbeat::new(ProtocolVersion::V3, conformance(), t0);
         assert_eq!(hb.poll_timeout(), Some(t0 + 500 * MS));
-        hb.on_packet(PacketType::Ping, t0 + 100 * MS).unwrap();
-        hb.on_packet(PacketType::Ping, t0 + 101 * MS).unwrap();
+        hb.handle_packet(PacketType::Ping, t0 + 100 * MS).unwrap();
+        hb.handle_packet(PacketType::Ping, t0 + 101 * MS).unwrap();
         assert_eq!(
             drain(&mut hb),
             [HeartbeatEvent::SendPong, HeartbeatEvent::SendPong]
         );
         assert_eq!(hb.poll_timeout(), Some(t0 + 601 * MS));
-        hb.on_packet(PacketType::Message, t0 + 200 * MS).unwrap();
+        hb.handle_packet(PacketType::Message, t0 + 200 * MS)
+            .unwrap();
         hb.handle_timeout(t0 + 699 * MS);
         assert!(drain(&mut hb).is_empty());
         hb.handle_timeout(t0 + 700 * MS);
         assert_eq!(drain(&mut hb), [HeartbeatEvent::TimedOut]);
         assert!(matches!(
-            Heartbeat::new(ProtocolVersion::V3, conformance(), t0).on_packet(PacketType::Pong, t0),
+            Heartbeat::new(ProtocolVersion::V3, conformance(), t0)
+                .handle_packet(PacketType::Pong, t0),
             Err(Error::InvalidHeartbeatDirection)
         ));
     }
@@ -506,7 +508,7 @@ mod tests {
         let t0 = Instant::now();
         let mut up = Upgrade::new(UpgradeConfig::default(), t0);
         assert_eq!(up.poll_timeout(), Some(t0 + Duration::from_secs(10)));
-        up.on_packet(&Packet::probe_ping(), t0 + MS);
+        up.handle_packet(&Packet::probe_ping(), t0 + MS);
         assert_eq!(up.state(), UpgradeState::Probed);
         assert_eq!(up.poll_event(), Some(UpgradeEvent::SendProbePong));
         assert_eq!(up.poll_event(), Some(UpgradeEvent::SendNoop));
@@ -514,11 +516,11 @@ mod tests {
         assert_eq!(up.poll_timeout(), Some(t0 + 101 * MS));
         up.handle_timeout(t0 + 101 * MS);
         assert_eq!(up.poll_event(), Some(UpgradeEvent::SendNoop));
-        up.on_packet(&Packet::Upgrade, t0 + 150 * MS);
+        up.handle_packet(&Packet::Upgrade, t0 + 150 * MS);
         assert_eq!(up.poll_event(), Some(UpgradeEvent::Completed));
         assert_eq!(up.poll_event(), None);
         assert_eq!(up.poll_timeout(), None);
-        up.on_packet(&Packet::message("after"), t0 + 200 * MS);
+        up.handle_packet(&Packet::message("after"), t0 + 200 * MS);
         assert_eq!(up.state(), UpgradeState::Completed);
     }
 
@@ -526,10 +528,10 @@ mod tests {
     fn upgrade_aborts_on_unexpected_packet_or_timeout() {
         let t0 = Instant::now();
         let mut up = Upgrade::new(UpgradeConfig::default(), t0);
-        up.on_packet(&Packet::message("hi"), t0);
+        up.handle_packet(&Packet::message("hi"), t0);
         assert_eq!(up.poll_event(), Some(UpgradeEvent::Aborted));
         let mut up = Upgrade::new(UpgradeConfig::default(), t0);
-        up.on_packet(&Packet::ping(), t0);
+        up.handle_packet(&Packet::ping(), t0);
         assert_eq!(up.state(), UpgradeState::Aborted);
         let mut up = Upgrade::new(UpgradeConfig::default(), t0);
         up.handle_timeout(t0 + Duration::from_secs(10));

@@ -1,4 +1,15 @@
 //! The crate's one error type, and why a session ended.
+//!
+//! The workspace's one error convention (the same in duplex-ws,
+//! duplex-engineio, duplex-socketio, duplex-polling and duplex-stomp): one
+//! `Error` per crate whose every value answers three questions.
+//! [`Error::is_peer_fault`] says the client sent a request the protocol
+//! does not allow; [`Error::is_local`] (its negation) says the application
+//! misused a command, which sends nothing; [`Error::answer`] gives what the
+//! dialect answers a peer fault with, here an HTTP status, and `None` for
+//! a local fault.
+
+use http::StatusCode;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -80,18 +91,51 @@ impl Error {
     /// Whether the local caller misused the API (as opposed to the peer
     /// sending something wrong).
     pub fn is_local(&self) -> bool {
-        matches!(
-            self,
+        match self {
+            Error::EngineIo(e) => e.is_local(),
             Error::NoSuchSession
-                | Error::QueueFull
-                | Error::BinaryNotSupported
-                | Error::InvalidEventName
-        )
+            | Error::QueueFull
+            | Error::BinaryNotSupported
+            | Error::InvalidEventName => true,
+            _ => false,
+        }
     }
 
-    /// Whether the peer is at fault.
+    /// Whether the peer is at fault: the request is answered with
+    /// [`Error::answer`].
     pub fn is_peer_fault(&self) -> bool {
         !self.is_local()
+    }
+
+    /// The HTTP status a peer fault is answered with (sockjs-node's 500 for
+    /// a SockJS body or callback it cannot use, Engine.IO's 400 or 403);
+    /// `None` for the caller's faults, which the peer never hears of.
+    pub fn answer(&self) -> Option<StatusCode> {
+        Some(match self {
+            Error::EngineIo(e) => {
+                return e.answer().map(|code| {
+                    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+                });
+            }
+            Error::UnknownSid
+            | Error::BadHandshakeMethod
+            | Error::TransportMismatch
+            | Error::ConcurrentReceive
+            | Error::NotWebSocket => StatusCode::BAD_REQUEST,
+            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::PayloadExpected
+            | Error::BrokenJson
+            | Error::MissingCallback
+            | Error::InvalidCallback => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Error::TooManySessions => StatusCode::SERVICE_UNAVAILABLE,
+            Error::NoSuchSession
+            | Error::QueueFull
+            | Error::BinaryNotSupported
+            | Error::InvalidEventName => return None,
+        })
     }
 }
 
@@ -147,5 +191,28 @@ impl CloseReason {
 impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_faults_carry_a_status_and_local_ones_none() {
+        let peer = Error::TooManySessions;
+        assert!(peer.is_peer_fault() && !peer.is_local());
+        assert_eq!(peer.answer(), Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(
+            Error::PayloadTooLarge { limit: 1 }.answer(),
+            Some(StatusCode::PAYLOAD_TOO_LARGE)
+        );
+        assert_eq!(
+            Error::EngineIo(duplex_engineio::Error::UnknownTransport).answer(),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        let local = Error::EngineIo(duplex_engineio::Error::QueueFull);
+        assert!(local.is_local() && local.answer().is_none());
+        assert_eq!(Error::QueueFull.answer(), None);
     }
 }

@@ -4,8 +4,8 @@
 //! arrives.
 //!
 //! Frames come one at a time from a WebSocket message or an `xhr`
-//! response ([`SockJsClient::receive_frame`]), or as a byte stream of
-//! `\n`-ended frames from `xhr_streaming` ([`SockJsClient::receive_stream`],
+//! response ([`SockJsClient::handle_frame`]), or as a byte stream of
+//! `\n`-ended frames from `xhr_streaming` ([`SockJsClient::receive`],
 //! split-invariant; its 2 KiB `h` prelude reads as a heartbeat).
 //!
 //! ```
@@ -14,12 +14,12 @@
 //! let mut rng = rand::rng();
 //! let mut client = SockJsClient::new("/echo", SockJsClientTransport::XhrPolling, &mut rng);
 //! assert!(client.receive_path().ends_with("/xhr"));
-//! client.receive_frame("o").unwrap();
-//! client.receive_frame(r#"a["hi","there"]"#).unwrap();
+//! client.handle_frame("o").unwrap();
+//! client.handle_frame(r#"a["hi","there"]"#).unwrap();
 //! assert_eq!(client.poll_event(), Some(SockJsClientEvent::Open));
 //! assert_eq!(client.poll_event(), Some(SockJsClientEvent::Message("hi".into())));
 //! client.send("back").unwrap();
-//! assert_eq!(client.poll_send().as_deref(), Some(r#"["back"]"#));
+//! assert_eq!(client.poll_transmit().as_deref(), Some(r#"["back"]"#));
 //! ```
 
 use std::collections::VecDeque;
@@ -176,7 +176,7 @@ impl SockJsClient {
     /// Feeds one whole frame (a WebSocket message, an `xhr` response body;
     /// a trailing `\n` is ignored). A frame that is not SockJS fails with
     /// [`Error::BrokenJson`]; the session should then be dropped.
-    pub fn receive_frame(&mut self, frame: &str) -> Result<(), Error> {
+    pub fn handle_frame(&mut self, frame: &str) -> Result<(), Error> {
         let frame = frame.strip_suffix('\n').unwrap_or(frame);
         if frame.len() > self.config.max_frame_size {
             return Err(Error::PayloadTooLarge {
@@ -220,21 +220,21 @@ impl SockJsClient {
 
     /// Feeds bytes of an `xhr_streaming` response: frames each ending in
     /// `\n`, cut anywhere.
-    pub fn receive_stream(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         let mut rest = data;
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
             let (head, tail) = rest.split_at(end);
             self.extend_line(head)?;
             let line = std::mem::take(&mut self.line);
             let text = std::str::from_utf8(&line).map_err(|_| Error::BrokenJson)?;
-            self.receive_frame(text)?;
+            self.handle_frame(text)?;
             rest = tail.get(1..).unwrap_or_default();
         }
         self.extend_line(rest)
     }
 
     /// Forgets a partial `xhr_streaming` frame when its response ended.
-    pub fn stream_ended(&mut self) {
+    pub fn handle_stream_end(&mut self) {
         self.line.clear();
     }
 
@@ -260,7 +260,7 @@ impl SockJsClient {
     /// Every queued message as one JSON array of strings: a WebSocket
     /// message, or the body of a `POST` to [`SockJsClient::send_path`].
     /// `None` while nothing is queued or the session is not open yet.
-    pub fn poll_send(&mut self) -> Option<String> {
+    pub fn poll_transmit(&mut self) -> Option<String> {
         if self.state != State::Open || self.outgoing.is_empty() {
             return None;
         }
@@ -328,10 +328,10 @@ mod tests {
     #[test]
     fn frames_become_events() {
         let mut c = client(SockJsClientTransport::XhrPolling);
-        assert!(c.poll_send().is_none());
+        assert!(c.poll_transmit().is_none());
         c.send("early").unwrap();
         // Nothing goes out before the open frame.
-        assert!(c.poll_send().is_none());
+        assert!(c.poll_transmit().is_none());
         for frame in [
             "o\n",
             "h",
@@ -339,7 +339,7 @@ mod tests {
             r#"m"old""#,
             r#"c[3000,"Go away!"]"#,
         ] {
-            c.receive_frame(frame).unwrap();
+            c.handle_frame(frame).unwrap();
         }
         assert_eq!(
             events(&mut c),
@@ -358,18 +358,21 @@ mod tests {
         assert!(c.is_closed());
         assert!(matches!(c.send("late"), Err(Error::NoSuchSession)));
         // The repeated close frame of later requests is no news.
-        c.receive_frame(r#"c[3000,"Go away!"]"#).unwrap();
+        c.handle_frame(r#"c[3000,"Go away!"]"#).unwrap();
         assert!(c.poll_event().is_none());
     }
 
     #[test]
     fn sends_are_batched_as_a_json_array() {
         let mut c = client(SockJsClientTransport::WebSocket);
-        c.receive_frame("o").unwrap();
+        c.handle_frame("o").unwrap();
         c.send("x").unwrap();
         c.send("\"quoted\"\n").unwrap();
-        assert_eq!(c.poll_send().as_deref(), Some(r#"["x","\"quoted\"\n"]"#));
-        assert!(c.poll_send().is_none());
+        assert_eq!(
+            c.poll_transmit().as_deref(),
+            Some(r#"["x","\"quoted\"\n"]"#)
+        );
+        assert!(c.poll_transmit().is_none());
     }
 
     #[test]
@@ -377,16 +380,16 @@ mod tests {
         for frame in ["", "x", "a[1]", "a[", "c[1]", "oo"] {
             let mut c = client(SockJsClientTransport::XhrPolling);
             if frame.starts_with('a') {
-                c.receive_frame("o").unwrap();
+                c.handle_frame("o").unwrap();
             }
-            assert!(c.receive_frame(frame).is_err(), "{frame:?}");
+            assert!(c.handle_frame(frame).is_err(), "{frame:?}");
         }
         // A message before the open frame.
         let mut c = client(SockJsClientTransport::XhrPolling);
-        assert!(c.receive_frame(r#"a["x"]"#).is_err());
+        assert!(c.handle_frame(r#"a["x"]"#).is_err());
         // A second open.
-        c.receive_frame("o").unwrap();
-        assert!(c.receive_frame("o").is_err());
+        c.handle_frame("o").unwrap();
+        assert!(c.handle_frame("o").is_err());
     }
 
     #[test]
@@ -394,14 +397,14 @@ mod tests {
         let mut stream = vec![b'h'; 2048];
         stream.extend_from_slice(b"\no\na[\"\xC3\xA9t\xC3\xA9\",\"x\"]\nh\nc[3000,\"Go away!\"]\n");
         let mut whole = client(SockJsClientTransport::XhrStreaming);
-        whole.receive_stream(&stream).unwrap();
+        whole.receive(&stream).unwrap();
         let expected = events(&mut whole);
         assert_eq!(expected.len(), 6, "{expected:?}");
         assert_eq!(expected[2], SockJsClientEvent::Message("été".into()));
         for at in (0..stream.len()).step_by(7).chain(2040..stream.len()) {
             let mut c = client(SockJsClientTransport::XhrStreaming);
-            c.receive_stream(&stream[..at]).unwrap();
-            c.receive_stream(&stream[at..]).unwrap();
+            c.receive(&stream[..at]).unwrap();
+            c.receive(&stream[at..]).unwrap();
             assert_eq!(events(&mut c), expected, "split at {at}");
         }
     }
@@ -416,13 +419,13 @@ mod tests {
         let mut c =
             SockJsClient::with_config("/p", SockJsClientTransport::XhrStreaming, &mut rng, config);
         assert!(matches!(
-            c.receive_stream(&[b'h'; 17]),
+            c.receive(&[b'h'; 17]),
             Err(Error::PayloadTooLarge { limit: 16 })
         ));
         let mut c =
             SockJsClient::with_config("/p", SockJsClientTransport::XhrPolling, &mut rng, config);
-        c.receive_frame("o").unwrap();
-        assert!(c.receive_frame(r#"a["1","2"]"#).is_err());
+        c.handle_frame("o").unwrap();
+        assert!(c.handle_frame(r#"a["1","2"]"#).is_err());
         c.send("1").unwrap();
         c.send("2").unwrap();
         assert!(matches!(c.send("3"), Err(Error::QueueFull)));

@@ -1,6 +1,19 @@
-//! The crate's one error type.
+//! The crate's one error type, and why an awaited ack will not come.
+//!
+//! The workspace's one error convention (the same in duplex-ws,
+//! duplex-engineio, duplex-socketio, duplex-polling and duplex-stomp): one
+//! `Error` per crate whose every value answers three questions.
+//! [`Error::is_peer_fault`] says the remote end broke the protocol, which
+//! ends the connection; [`Error::is_local`] (its negation) says the local
+//! caller misused the API, which sends nothing; [`Error::answer`] gives what
+//! the protocol answers a peer fault with, here the disconnect the
+//! reference gives a packet it cannot use (the Engine.IO connection closes
+//! with `"parse error"`), and `None` for a local fault. A refused
+//! namespace is not an error: it is the application's CONNECT_ERROR
+//! ([`crate::server::Server::reject`]).
 
 use crate::PacketType;
+use crate::server::DisconnectReason;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -117,5 +130,45 @@ impl Error {
     /// Whether the peer is at fault (the connection should be closed).
     pub fn is_peer_fault(&self) -> bool {
         !self.is_local()
+    }
+
+    /// What a peer fault is answered with: the connection closes with
+    /// [`DisconnectReason::ParseError`], as the reference closes it on a
+    /// packet it cannot use. `None` for the caller's faults, which the peer
+    /// never hears of.
+    pub fn answer(&self) -> Option<DisconnectReason> {
+        self.is_peer_fault().then_some(DisconnectReason::ParseError)
+    }
+}
+
+/// Why an awaited ack will not come, on either side (the server reports
+/// only [`AckFailure::Timeout`] and [`AckFailure::Disconnected`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AckFailure {
+    /// Its deadline passed.
+    Timeout,
+    /// The socket disconnected first: the namespace was left, refused or
+    /// disconnected, the connection closed, or reconnection gave up.
+    Disconnected,
+    /// Too many acks were already awaited on the namespace; the event was
+    /// not sent (client only).
+    TooManyPending,
+    /// The namespace is not connected and its buffer is full; the event
+    /// was not sent (client only).
+    BufferFull,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_faults_close_with_parse_error_and_local_ones_answer_nothing() {
+        let peer = Error::DuplicateConnect;
+        assert!(peer.is_peer_fault() && !peer.is_local());
+        assert_eq!(peer.answer(), Some(DisconnectReason::ParseError));
+        let local = Error::InvalidState;
+        assert!(local.is_local() && !local.is_peer_fault());
+        assert_eq!(local.answer(), None);
     }
 }

@@ -72,7 +72,7 @@ pub use namespaces::{
 pub use rooms::{Broadcast, Rooms};
 
 pub use decoder::{Decoder, DecoderConfig};
-pub use error::Error;
+pub use error::{AckFailure, Error};
 pub use packet::{DEFAULT_NAMESPACE, EncodedPacket, Packet, PacketType, ProtocolVersion};
 pub use str::Str;
 pub use value::Value;

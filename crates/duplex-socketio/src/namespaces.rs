@@ -106,7 +106,7 @@ pub enum NamespacesEvent {
 /// let now = Instant::now();
 /// let mut ns = Namespaces::new(NamespacesConfig::default(), now);
 /// let connect = Decoder::default().receive_text(Bytes::from_static(b"0/admin,")).unwrap().unwrap();
-/// assert_eq!(ns.on_receive(&connect).unwrap(), Received::ConnectRequest);
+/// assert_eq!(ns.handle_packet(&connect).unwrap(), Received::ConnectRequest);
 /// let answer = ns.accept("/admin", "oSO0OpakMV_3jnilAAAA").unwrap();
 /// assert_eq!(&answer.encode().text[..], br#"0/admin,{"sid":"oSO0OpakMV_3jnilAAAA"}"#);
 /// assert!(ns.is_connected("/admin"));
@@ -175,7 +175,7 @@ impl Namespaces {
     }
 
     /// Applies a received packet.
-    pub fn on_receive(&mut self, packet: &Packet) -> Result<Received, Error> {
+    pub fn handle_packet(&mut self, packet: &Packet) -> Result<Received, Error> {
         use NamespaceState as S;
         let key = self.key(packet);
         let state = self.states.get(key.as_bytes()).copied();
@@ -210,7 +210,7 @@ impl Namespaces {
     }
 
     /// Checks and records a packet this side is about to send.
-    pub fn on_send(&mut self, packet: &Packet) -> Result<(), Error> {
+    pub fn prepare_send(&mut self, packet: &Packet) -> Result<(), Error> {
         use NamespaceState as S;
         let key = self.key(packet);
         let state = self.states.get(key.as_bytes()).copied();
@@ -245,7 +245,7 @@ impl Namespaces {
             ProtocolVersion::V5 => Packet::connect_ok(ns, sid)?,
             ProtocolVersion::V4 => Packet::connect(ns, None)?,
         };
-        self.on_send(&packet)?;
+        self.prepare_send(&packet)?;
         Ok(packet)
     }
 
@@ -257,7 +257,7 @@ impl Namespaces {
             message,
             self.config.version,
         )?;
-        self.on_send(&packet)?;
+        self.prepare_send(&packet)?;
         Ok(packet)
     }
 

@@ -29,37 +29,40 @@ fn v5_server_handshake_as_the_conformance_suite_expects() {
     assert_eq!(ns.poll_transmit(), None, "v5 connects nothing implicitly");
     // An event before any CONNECT is ignored (the connect timeout closes).
     assert_eq!(
-        ns.on_receive(&v5(r#"2["message"]"#)).unwrap(),
+        ns.handle_packet(&v5(r#"2["message"]"#)).unwrap(),
         Received::Ignored
     );
-    assert_eq!(ns.on_receive(&v5("0")).unwrap(), Received::ConnectRequest);
+    assert_eq!(
+        ns.handle_packet(&v5("0")).unwrap(),
+        Received::ConnectRequest
+    );
     assert_eq!(ns.state("/"), Some(NamespaceState::RequestedByPeer));
     let answer = ns.accept("/", "sid1").unwrap();
     assert_eq!(&answer.encode().text[..], br#"0{"sid":"sid1"}"#);
     assert!(ns.is_connected("/"));
     assert_eq!(
-        ns.on_receive(&v5(r#"2["message",1]"#)).unwrap(),
+        ns.handle_packet(&v5(r#"2["message",1]"#)).unwrap(),
         Received::Message
     );
-    assert_eq!(ns.on_receive(&v5("31[]")).unwrap(), Received::Message);
+    assert_eq!(ns.handle_packet(&v5("31[]")).unwrap(), Received::Message);
     // `/custom`, then leaving it.
     assert_eq!(
-        ns.on_receive(&v5("0/custom,")).unwrap(),
+        ns.handle_packet(&v5("0/custom,")).unwrap(),
         Received::ConnectRequest
     );
     ns.accept("/custom", "sid2").unwrap();
     assert_eq!(
-        ns.on_receive(&v5("1/custom,")).unwrap(),
+        ns.handle_packet(&v5("1/custom,")).unwrap(),
         Received::Disconnected
     );
     assert_eq!(ns.state("/custom"), None);
     assert_eq!(
-        ns.on_receive(&v5(r#"2/custom,["x"]"#)).unwrap(),
+        ns.handle_packet(&v5(r#"2/custom,["x"]"#)).unwrap(),
         Received::Ignored
     );
     // An unknown namespace is refused: `44/random,{"message":"Invalid namespace"}`.
     assert_eq!(
-        ns.on_receive(&v5("0/random")).unwrap(),
+        ns.handle_packet(&v5("0/random")).unwrap(),
         Received::ConnectRequest
     );
     let refusal = ns.refuse("/random", "Invalid namespace").unwrap();
@@ -69,7 +72,7 @@ fn v5_server_handshake_as_the_conformance_suite_expects() {
     );
     assert_eq!(ns.state("/random"), None);
     // Leaving `/` (`41`): nothing to send, the namespace is gone.
-    assert_eq!(ns.on_receive(&v5("1")).unwrap(), Received::Disconnected);
+    assert_eq!(ns.handle_packet(&v5("1")).unwrap(), Received::Disconnected);
     assert!(ns.connected().next().is_none());
 }
 
@@ -77,20 +80,20 @@ fn v5_server_handshake_as_the_conformance_suite_expects() {
 fn protocol_violations() {
     let t0 = Instant::now();
     let mut ns = Namespaces::new(NamespacesConfig::default(), t0);
-    ns.on_receive(&v5("0")).unwrap();
+    ns.handle_packet(&v5("0")).unwrap();
     assert!(matches!(
-        ns.on_receive(&v5("0")),
+        ns.handle_packet(&v5("0")),
         Err(Error::DuplicateConnect)
     ));
     ns.accept("/", "a").unwrap();
     assert!(matches!(
-        ns.on_receive(&v5("0")),
+        ns.handle_packet(&v5("0")),
         Err(Error::DuplicateConnect)
     ));
     // Local misuse: granting what was never requested, sending outside a namespace.
     assert!(matches!(ns.accept("/nope", "b"), Err(Error::InvalidState)));
     let event = Packet::event_with("/other", "x", &[], None).unwrap();
-    let err = ns.on_send(&event).unwrap_err();
+    let err = ns.prepare_send(&event).unwrap_err();
     assert!(err.is_local());
     // Too many namespaces.
     let mut ns = Namespaces::new(
@@ -100,9 +103,9 @@ fn protocol_violations() {
         },
         t0,
     );
-    ns.on_receive(&v5("0")).unwrap();
+    ns.handle_packet(&v5("0")).unwrap();
     assert!(matches!(
-        ns.on_receive(&v5("0/admin,")),
+        ns.handle_packet(&v5("0/admin,")),
         Err(Error::TooManyNamespaces { limit: 1 })
     ));
 }
@@ -115,28 +118,30 @@ fn client_side_uses_the_same_table() {
         ..NamespacesConfig::default()
     };
     let mut ns = Namespaces::new(config, t0);
-    ns.on_send(&Packet::connect("/admin", Some(r#"{"token":"123"}"#.into())).unwrap())
+    ns.prepare_send(&Packet::connect("/admin", Some(r#"{"token":"123"}"#.into())).unwrap())
         .unwrap();
     assert_eq!(ns.state("/admin"), Some(NamespaceState::RequestedByLocal));
     assert_eq!(
-        ns.on_receive(&v5(r#"0/admin,{"sid":"iLnRaVGHY4B75TeVAAAB"}"#))
+        ns.handle_packet(&v5(r#"0/admin,{"sid":"iLnRaVGHY4B75TeVAAAB"}"#))
             .unwrap(),
         Received::Connected
     );
-    ns.on_send(&Packet::connect("/", None).unwrap()).unwrap();
+    ns.prepare_send(&Packet::connect("/", None).unwrap())
+        .unwrap();
     assert_eq!(
-        ns.on_receive(&v5(r#"4{"message":"Not authorized"}"#))
+        ns.handle_packet(&v5(r#"4{"message":"Not authorized"}"#))
             .unwrap(),
         Received::Refused
     );
     assert_eq!(ns.state("/"), None);
     // A late refusal is ignored.
     assert_eq!(
-        ns.on_receive(&v5(r#"4{"message":"Not authorized"}"#))
+        ns.handle_packet(&v5(r#"4{"message":"Not authorized"}"#))
             .unwrap(),
         Received::Ignored
     );
-    ns.on_send(&Packet::disconnect("/admin").unwrap()).unwrap();
+    ns.prepare_send(&Packet::disconnect("/admin").unwrap())
+        .unwrap();
     assert_eq!(ns.state("/admin"), None);
 }
 
@@ -153,7 +158,7 @@ fn v4_default_namespace_is_implicit() {
     assert_eq!(ns.poll_transmit(), None);
     // A namespace with a query is keyed by its path; v4 grants carry no payload.
     let p = packet(ProtocolVersion::V4, "0/admin?token=1234,");
-    assert_eq!(ns.on_receive(&p).unwrap(), Received::ConnectRequest);
+    assert_eq!(ns.handle_packet(&p).unwrap(), Received::ConnectRequest);
     assert_eq!(
         &ns.accept("/admin", "x").unwrap().encode().text[..],
         b"0/admin,"
@@ -173,7 +178,7 @@ fn v4_default_namespace_is_implicit() {
     assert_eq!(client.state("/"), Some(NamespaceState::RequestedByLocal));
     assert_eq!(
         client
-            .on_receive(&packet(ProtocolVersion::V4, "0"))
+            .handle_packet(&packet(ProtocolVersion::V4, "0"))
             .unwrap(),
         Received::Connected
     );
@@ -191,14 +196,14 @@ fn connect_timeout() {
     ns.handle_timeout(t0 + Duration::from_millis(999));
     assert_eq!(ns.poll_event(), None);
     // A CONNECT that was never granted does not count.
-    ns.on_receive(&v5("0")).unwrap();
+    ns.handle_packet(&v5("0")).unwrap();
     ns.handle_timeout(t0 + Duration::from_millis(1000));
     assert_eq!(ns.poll_event(), Some(NamespacesEvent::ConnectTimeout));
     assert_eq!(ns.poll_event(), None);
     assert_eq!(ns.poll_timeout(), None);
 
     let mut ns = Namespaces::new(config, t0);
-    ns.on_receive(&v5("0")).unwrap();
+    ns.handle_packet(&v5("0")).unwrap();
     ns.accept("/", "a").unwrap();
     ns.handle_timeout(t0 + Duration::from_secs(5));
     assert_eq!(ns.poll_event(), None);

@@ -88,7 +88,7 @@ fn main() -> std::io::Result<()> {
                     ServerEvent::Failed(_) => broker.disconnect(*id),
                 }
                 // The broker's frames go to whichever sessions they are for.
-                while let Some(out) = broker.poll_output() {
+                while let Some(out) = broker.poll_transmit() {
                     if let Some(target) = connections.get_mut(&out.connection) {
                         // A message a 1.0 peer cannot receive (a line feed in
                         // a header) stays unacknowledged until it leaves.
@@ -125,7 +125,7 @@ fn main() -> std::io::Result<()> {
             if conn.peer_gone || finished {
                 broker.disconnect(*id);
                 connections.remove(id);
-                while let Some(out) = broker.poll_output() {
+                while let Some(out) = broker.poll_transmit() {
                     if let Some(target) = connections.get_mut(&out.connection) {
                         let _ = target.session.send_frame(&out.frame);
                     }

@@ -50,7 +50,7 @@
 //! * Subscriptions and open transactions per connection, frames per
 //!   transaction and the number of destinations are capped too; exceeding a
 //!   cap is an `ERROR`.
-//! * Output frames wait in [`Broker::poll_output`] until taken; one input
+//! * Output frames wait in [`Broker::poll_transmit`] until taken; one input
 //!   produces at most a bounded number of them, so a caller that drains the
 //!   output after every call keeps it small.
 
@@ -255,7 +255,7 @@ impl Broker {
     }
 
     /// The next frame to send, if any.
-    pub fn poll_output(&mut self) -> Option<BrokerOutput> {
+    pub fn poll_transmit(&mut self) -> Option<BrokerOutput> {
         self.output.pop_front()
     }
 

@@ -1,4 +1,14 @@
 //! The crate's one error type.
+//!
+//! The workspace's one error convention (the same in duplex-ws,
+//! duplex-engineio, duplex-socketio, duplex-polling and duplex-stomp): one
+//! `Error` per crate whose every value answers three questions.
+//! [`Error::is_peer_fault`] says the remote end broke the protocol, which
+//! ends the connection; [`Error::is_local`] (its negation) says the local
+//! caller misused the API, which sends nothing; [`Error::answer`] gives what
+//! the protocol answers a peer fault with, here the `message` header of the
+//! `ERROR` frame a server sends before it closes, and `None` for a local
+//! fault.
 
 use crate::frame::Command;
 
@@ -239,6 +249,21 @@ impl Error {
         )
     }
 
+    /// Whether the local caller misused the API: nothing was sent, and the
+    /// connection is unaffected unless the variant says otherwise.
+    pub fn is_local(&self) -> bool {
+        !self.is_peer_fault()
+    }
+
+    /// What a server answers a peer fault with: the `message` header of the
+    /// `ERROR` frame ([`Error::error_message`]; the frame's body is the
+    /// `Display` text). `None` for the caller's faults and for
+    /// [`Error::ShuttingDown`], which the peer hears of as the server's own
+    /// decision through [`Error::error_message`] instead.
+    pub fn answer(&self) -> Option<&'static str> {
+        self.is_peer_fault().then(|| self.error_message())
+    }
+
     /// A short text for the `message` header of an `ERROR` frame: ASCII, no
     /// colon, backslash or line break, so it encodes the same in every
     /// version (it may be sent before a version is negotiated).
@@ -285,5 +310,20 @@ impl Error {
             | Error::TooManyReceipts
             | Error::InvalidLocalFrame { .. } => "internal error",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_faults_carry_an_error_message_and_local_ones_none() {
+        let peer = Error::BodyTooLarge { limit: 8 };
+        assert!(peer.is_peer_fault() && !peer.is_local());
+        assert_eq!(peer.answer(), Some("frame body too large"));
+        let local = Error::NotConnected;
+        assert!(local.is_local() && !local.is_peer_fault());
+        assert_eq!(local.answer(), None);
     }
 }

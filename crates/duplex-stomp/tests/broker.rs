@@ -25,7 +25,7 @@ fn subscribe(id: &str, dest: &str, ack: &str) -> Frame {
 }
 
 fn out(b: &mut Broker) -> Vec<(ConnectionId, Frame)> {
-    std::iter::from_fn(|| b.poll_output())
+    std::iter::from_fn(|| b.poll_transmit())
         .map(|o| (o.connection, o.frame))
         .collect()
 }

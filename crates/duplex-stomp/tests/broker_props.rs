@@ -179,7 +179,7 @@ impl Model {
     /// Takes every broker output, checking the guarantee on each delivery.
     fn absorb(&mut self, broker: &mut Broker) -> Result<usize, TestCaseError> {
         let mut n = 0;
-        while let Some(out) = broker.poll_output() {
+        while let Some(out) = broker.poll_transmit() {
             n += 1;
             let conn = u8::try_from(out.connection.0).unwrap();
             let f = out.frame;

@@ -41,7 +41,7 @@ impl Hub {
                 ServerEvent::Frame(frame) => self.broker.handle_frame(id, frame),
                 ServerEvent::Failed(_) => self.broker.disconnect(id),
             }
-            while let Some(out) = self.broker.poll_output() {
+            while let Some(out) = self.broker.poll_transmit() {
                 if let Some(s) = self.sessions.get_mut(&out.connection) {
                     s.send_frame(&out.frame).unwrap();
                 }

@@ -1,17 +1,50 @@
-//! The adapter's error type.
+//! The adapter's one error type.
+//!
+//! Every fallible function of duplex-tokio returns [`Error`], whatever the
+//! protocol: a WebSocket connection, a STOMP client, a Socket.IO emit or
+//! ack, the Socket.IO client. The sans-IO crates' errors travel inside it
+//! unchanged ([`Error::Protocol`], [`Error::Stomp`]...), so their
+//! `is_peer_fault()` and `answer()` stay reachable, and
+//! [`Error::is_peer_fault`] says in one place whether the remote end is to
+//! blame. The old per-protocol names ([`crate::stomp::StompError`],
+//! [`crate::socketio::SendError`], [`crate::socketio::AckError`],
+//! [`crate::socketio::client::ClientError`]) are aliases of it. The enum is
+//! `#[non_exhaustive]` so that the SockJS and SSE drivers' errors can join
+//! it without breaking a caller's `match`.
 
 use duplex_ws::{HandshakeError, ProtocolError};
 
 /// Everything that can go wrong in the adapter.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
+    // ---- transport -------------------------------------------------------
     /// The transport failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A `ws://` or `wss://` URL that cannot be used.
+    #[error("invalid WebSocket URL: {0}")]
+    InvalidUrl(String),
+    /// `wss://` without the `tls` feature, or a TLS failure.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The connection (or the task that owns it) is over: a STOMP client's
+    /// connection closed, a Socket.IO socket disconnected, a Socket.IO
+    /// client's manager ended ([`crate::socketio::client::Manager::close`],
+    /// or reconnection gave up).
+    #[error("connection closed")]
+    Closed,
+    /// The peer did not answer in time (a STOMP `CONNECTED` or receipt, a
+    /// Socket.IO ack).
+    #[error("timed out")]
+    Timeout,
+
+    // ---- WebSocket -------------------------------------------------------
     /// The opening handshake was refused (by us, or by the server).
     #[error("handshake failed: {0}")]
     Handshake(#[from] HandshakeError),
-    /// The handshake did not finish within the handshake timeout.
+    /// The handshake did not finish within the handshake timeout (the
+    /// Socket.IO client's WebSocket did not open in time).
     #[error("handshake timed out")]
     HandshakeTimeout,
     /// The transport closed before the handshake finished.
@@ -24,12 +57,51 @@ pub enum Error {
     /// A local misuse of the connection (sending after close, and so on).
     #[error(transparent)]
     Local(duplex_ws::Error),
-    /// A `ws://` or `wss://` URL that cannot be used.
-    #[error("invalid WebSocket URL: {0}")]
-    InvalidUrl(String),
-    /// `wss://` without the `tls` feature, or a TLS failure.
-    #[error("TLS: {0}")]
-    Tls(String),
+
+    // ---- STOMP -----------------------------------------------------------
+    /// The STOMP session refused a local command, or the peer broke the
+    /// protocol ([`duplex_stomp::Error::is_peer_fault`] tells which).
+    #[error(transparent)]
+    Stomp(#[from] duplex_stomp::Error),
+    /// The STOMP server answered with an `ERROR` frame.
+    #[error("server error: {}", .0.header("message").unwrap_or(""))]
+    Refused(Box<duplex_stomp::Frame>),
+
+    // ---- Socket.IO -------------------------------------------------------
+    /// A send queue is full (a session's outgoing queue because the client
+    /// reads too slowly, the Socket.IO client's command queue
+    /// ([`crate::socketio::client::COMMAND_QUEUE`]) or a namespace's buffer):
+    /// nothing was queued.
+    #[error("the send queue is full")]
+    QueueFull,
+    /// A Socket.IO event could not be encoded (an invalid namespace, a value
+    /// that does not serialize).
+    #[error("cannot encode the packet")]
+    Encode,
+    /// Too many Socket.IO acks awaited on this socket; the event was not
+    /// sent.
+    #[error("too many acknowledgements pending")]
+    TooManyPendingAcks,
+    /// The socket disconnected before the awaited ack arrived.
+    #[error("socket disconnected before acknowledging")]
+    Disconnected,
+
+    // ---- HTTP (the Socket.IO client's polling transport) ------------------
+    /// A request to the server could not be made from the configured URL.
+    #[error("invalid request: {0}")]
+    Request(#[from] http::Error),
+    /// An HTTP request failed in transit.
+    #[error("HTTP request failed: {0}")]
+    Http(#[from] hyper_util::client::legacy::Error),
+    /// An HTTP response's body could not be read.
+    #[error("reading the response failed: {0}")]
+    Body(#[from] hyper::Error),
+    /// The server answered a request with an error status.
+    #[error("the server answered {0}")]
+    Status(http::StatusCode),
+    /// The server sent a WebSocket text message that is not UTF-8.
+    #[error("the server sent text that is not UTF-8")]
+    InvalidText,
 }
 
 impl From<duplex_ws::Error> for Error {
@@ -38,5 +110,51 @@ impl From<duplex_ws::Error> for Error {
             duplex_ws::Error::Protocol(p) => Self::Protocol(p),
             other => Self::Local(other),
         }
+    }
+}
+
+impl From<duplex_socketio::AckFailure> for Error {
+    fn from(failure: duplex_socketio::AckFailure) -> Self {
+        match failure {
+            duplex_socketio::AckFailure::Timeout => Self::Timeout,
+            duplex_socketio::AckFailure::Disconnected => Self::Disconnected,
+            duplex_socketio::AckFailure::TooManyPending => Self::TooManyPendingAcks,
+            duplex_socketio::AckFailure::BufferFull => Self::QueueFull,
+        }
+    }
+}
+
+impl Error {
+    /// Whether the remote end is at fault (it broke a protocol, refused a
+    /// handshake or a frame, answered with an error status or bad text),
+    /// rather than this side or the network between.
+    pub fn is_peer_fault(&self) -> bool {
+        match self {
+            Self::Handshake(_)
+            | Self::Protocol(_)
+            | Self::Refused(_)
+            | Self::Status(_)
+            | Self::InvalidText => true,
+            Self::Stomp(e) => e.is_peer_fault(),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_faults_are_told_apart_from_local_and_network_ones() {
+        assert!(
+            Error::from(duplex_ws::Error::Protocol(ProtocolError::InvalidUtf8)).is_peer_fault()
+        );
+        assert!(!Error::from(duplex_ws::Error::Closed).is_peer_fault());
+        assert!(Error::Stomp(duplex_stomp::Error::UnknownCommand).is_peer_fault());
+        assert!(!Error::Stomp(duplex_stomp::Error::NotConnected).is_peer_fault());
+        assert!(Error::Status(http::StatusCode::BAD_REQUEST).is_peer_fault());
+        assert!(!Error::QueueFull.is_peer_fault());
+        assert!(!Error::Io(std::io::ErrorKind::BrokenPipe.into()).is_peer_fault());
     }
 }

@@ -1,5 +1,18 @@
 //! The crate's errors: what the peer did wrong, separate from what the local
 //! caller did wrong.
+//!
+//! The workspace's one error convention (the same in duplex-ws,
+//! duplex-engineio, duplex-socketio, duplex-polling and duplex-stomp): one
+//! `Error` per crate whose every value answers three questions.
+//! [`Error::is_peer_fault`] says the remote end broke the protocol, which
+//! ends the connection; [`Error::is_local`] (its negation) says the local
+//! caller misused the API, which sends nothing and leaves the connection as
+//! it was; [`Error::answer`] gives what the protocol answers a peer fault
+//! with, here the close code of the close frame, and `None` for a local
+//! fault. In this crate the peer's faults also have a type of their own,
+//! [`ProtocolError`], wrapped by [`Error::Protocol`]; the opening
+//! handshake's refusals are [`crate::HandshakeError`], whose answer is an
+//! HTTP status.
 
 use crate::close::CloseCode;
 
@@ -95,4 +108,44 @@ pub enum Error {
     /// last one finished).
     #[error("frame out of sequence: {0}")]
     FrameSequence(&'static str),
+}
+
+impl Error {
+    /// Whether the peer broke the protocol (the connection closes with
+    /// [`Error::answer`]), as opposed to the local caller.
+    pub fn is_peer_fault(&self) -> bool {
+        matches!(self, Self::Protocol(_))
+    }
+
+    /// Whether the local caller misused the API: nothing was sent and the
+    /// connection is as it was.
+    pub fn is_local(&self) -> bool {
+        !self.is_peer_fault()
+    }
+
+    /// The close code the connection answers a peer fault with; `None` for
+    /// the caller's faults, which the peer never hears of.
+    pub fn answer(&self) -> Option<CloseCode> {
+        match self {
+            Self::Protocol(p) => Some(p.close_code()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_faults_carry_their_close_code_and_local_ones_none() {
+        let peer = Error::from(ProtocolError::MessageTooLarge { len: 9, limit: 8 });
+        assert!(peer.is_peer_fault() && !peer.is_local());
+        assert_eq!(peer.answer(), Some(CloseCode::MESSAGE_TOO_BIG));
+        let peer = Error::from(ProtocolError::InvalidUtf8);
+        assert_eq!(peer.answer(), Some(CloseCode::INVALID_PAYLOAD));
+        let local = Error::Closed;
+        assert!(local.is_local() && !local.is_peer_fault());
+        assert_eq!(local.answer(), None);
+    }
 }

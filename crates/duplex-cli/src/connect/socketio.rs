@@ -228,27 +228,54 @@ fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
+/// Why a JSON argument (from `--auth`, `--emit` or a stdin line) cannot be
+/// sent; its text is what the user is told.
+#[derive(Debug)]
+enum ArgError {
+    /// Not JSON.
+    Json(serde_json::Error),
+    /// A `{"$base64": …}` whose string is not base64.
+    Base64(base64::DecodeError),
+    /// A stdin line whose arguments after the event name are unusable.
+    Arguments {
+        /// The line's event name.
+        event: String,
+        /// What is wrong with them.
+        cause: Box<ArgError>,
+    },
+}
+
+impl std::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Json(e) => write!(f, "{e}"),
+            Self::Base64(e) => write!(f, "$base64: {e}"),
+            Self::Arguments { event, cause } => write!(f, "arguments of {event}: {cause}"),
+        }
+    }
+}
+
 /// One JSON value.
-fn parse_json(text: &str) -> Result<Value, String> {
-    let json = serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string())?;
+fn parse_json(text: &str) -> Result<Value, ArgError> {
+    let json = serde_json::from_str::<serde_json::Value>(text).map_err(ArgError::Json)?;
     from_json(json)
 }
 
 /// A JSON value as a Socket.IO value; `{"$base64": "…"}` stands for
 /// binary data (sent as an attachment).
-fn from_json(json: serde_json::Value) -> Result<Value, String> {
+fn from_json(json: serde_json::Value) -> Result<Value, ArgError> {
     Ok(match json {
         serde_json::Value::Object(map) => {
             if let (1, Some(serde_json::Value::String(b64))) = (map.len(), map.get("$base64")) {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(b64)
-                    .map_err(|e| format!("$base64: {e}"))?;
+                    .map_err(ArgError::Base64)?;
                 return Ok(Value::Binary(bytes.into()));
             }
             Value::Object(
                 map.into_iter()
                     .map(|(k, v)| Ok((k, from_json(v)?)))
-                    .collect::<Result<_, String>>()?,
+                    .collect::<Result<_, ArgError>>()?,
             )
         }
         serde_json::Value::Array(items) => {
@@ -260,14 +287,17 @@ fn from_json(json: serde_json::Value) -> Result<Value, String> {
 
 /// A stdin line `event [json args]`: the name, then JSON values separated
 /// by whitespace.
-fn parse_line(line: &str) -> Result<(String, Vec<Value>), String> {
+fn parse_line(line: &str) -> Result<(String, Vec<Value>), ArgError> {
     let line = line.trim();
     let (event, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let values = serde_json::Deserializer::from_str(rest)
         .into_iter::<serde_json::Value>()
-        .map(|v| v.map_err(|e| e.to_string()).and_then(from_json))
+        .map(|v| v.map_err(ArgError::Json).and_then(from_json))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("arguments of {event}: {e}"))?;
+        .map_err(|e| ArgError::Arguments {
+            event: event.to_owned(),
+            cause: Box::new(e),
+        })?;
     Ok((event.to_owned(), values))
 }
 

@@ -229,15 +229,15 @@ impl SockJsConn {
                 Some(Received::Bytes(bytes)) => {
                     let fed = if self.client.transport() == SockJsClientTransport::WebSocket {
                         match std::str::from_utf8(&bytes) {
-                            Ok(frame) => self.client.receive_frame(frame),
+                            Ok(frame) => self.client.handle_frame(frame),
                             Err(_) => Err(duplex_polling::Error::BrokenJson),
                         }
                     } else {
-                        self.client.receive_stream(&bytes)
+                        self.client.receive(&bytes)
                     };
                     fed.map_err(|e| Failure::failed(format!("not SockJS: {e}")))?;
                 }
-                Some(Received::Ended) => self.client.stream_ended(),
+                Some(Received::Ended) => self.client.handle_stream_end(),
                 Some(Received::Failed(e)) => return Err(Failure::failed(e)),
                 None => return Err(Failure::failed("the connection closed")),
             }
@@ -249,7 +249,7 @@ impl SockJsConn {
         self.client
             .send(text)
             .map_err(|e| Failure::failed(format!("not sent: {e}")))?;
-        let Some(batch) = self.client.poll_send() else {
+        let Some(batch) = self.client.poll_transmit() else {
             return Ok(());
         };
         match &self.ws_out {

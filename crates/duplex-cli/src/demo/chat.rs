@@ -26,6 +26,48 @@ use super::stats::{Stats, Transport};
 /// joins).
 pub(crate) const DEFAULT_ROOMS: [&str; 3] = ["lobby", "rust", "random"];
 /// Messages kept per room for members who join later.
+/// Why the hub refused a member's `join` or `say`; its text is what the
+/// member is told (the `error` document, the ack's `error` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A name empty or over [`MAX_NAME`] characters.
+    BadName,
+    /// A room name that [`valid_room`] refuses.
+    BadRoom,
+    /// [`MAX_ROOMS`] rooms exist already.
+    TooManyRooms,
+    /// The member is not (or no longer) registered.
+    NotConnected,
+    /// A blank message.
+    EmptyMessage,
+    /// A message over [`MAX_TEXT`] characters.
+    MessageTooLong,
+    /// `say` before `join`.
+    NotJoined,
+    /// The server is shutting down and registers no new member.
+    ShuttingDown,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadName => write!(f, "a name has 1 to {MAX_NAME} characters"),
+            Self::BadRoom => write!(
+                f,
+                "a room name has 1 to {MAX_NAME} letters, digits, '-' or '_'"
+            ),
+            Self::TooManyRooms => f.write_str("too many rooms"),
+            Self::NotConnected => f.write_str("not connected"),
+            Self::EmptyMessage => f.write_str("empty message"),
+            Self::MessageTooLong => write!(f, "a message has at most {MAX_TEXT} characters"),
+            Self::NotJoined => f.write_str("join a room first"),
+            Self::ShuttingDown => f.write_str("server shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 const HISTORY: usize = 50;
 /// Messages waiting for one member; past it the member reads too slowly
 /// and is dropped.
@@ -220,11 +262,11 @@ impl Hub {
                 Some("join") => {
                     let room = msg.get("room").and_then(Value::as_str).unwrap_or("");
                     let name = msg.get("name").and_then(Value::as_str).unwrap_or("");
-                    self.join(id, room, name).err()
+                    self.join(id, room, name).err().map(|r| r.to_string())
                 }
                 Some("say") => {
                     let text = msg.get("text").and_then(Value::as_str).unwrap_or("");
-                    self.say(id, text).err()
+                    self.say(id, text).err().map(|r| r.to_string())
                 }
                 Some("ping") => {
                     let pong = Outgoing::new("pong", json!({ "id": msg.get("id") }));
@@ -254,26 +296,24 @@ impl Hub {
     /// Puts the member in `room` under `name` (leaving its previous room);
     /// the member gets `joined` (history and who is there), the room a
     /// `presence`. Returns the `joined` document.
-    pub(crate) fn join(&self, id: MemberId, room: &str, name: &str) -> Result<Value, String> {
+    pub(crate) fn join(&self, id: MemberId, room: &str, name: &str) -> Result<Value, Refusal> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME {
-            return Err(format!("a name has 1 to {MAX_NAME} characters"));
+            return Err(Refusal::BadName);
         }
         if !valid_room(room) {
-            return Err(format!(
-                "a room name has 1 to {MAX_NAME} letters, digits, '-' or '_'"
-            ));
+            return Err(Refusal::BadRoom);
         }
         let mut state = self.lock();
         if !state.rooms.contains_key(room) {
             if state.rooms.len() >= MAX_ROOMS {
-                return Err("too many rooms".to_owned());
+                return Err(Refusal::TooManyRooms);
             }
             state.rooms.insert(room.to_owned(), Room::default());
             let _ = self.subscribe.send(room.to_owned());
         }
         let Some(member) = state.members.get_mut(&id) else {
-            return Err("not connected".to_owned());
+            return Err(Refusal::NotConnected);
         };
         let previous = member.room.replace(room.to_owned());
         member.name = Some(name.to_owned());
@@ -305,21 +345,21 @@ impl Hub {
     }
 
     /// The member says `text` in its room.
-    pub(crate) fn say(&self, id: MemberId, text: &str) -> Result<(), String> {
+    pub(crate) fn say(&self, id: MemberId, text: &str) -> Result<(), Refusal> {
         let text = text.trim();
         if text.is_empty() {
-            return Err("empty message".to_owned());
+            return Err(Refusal::EmptyMessage);
         }
         if text.chars().count() > MAX_TEXT {
-            return Err(format!("a message has at most {MAX_TEXT} characters"));
+            return Err(Refusal::MessageTooLong);
         }
         let (room, body) = {
             let state = self.lock();
             let Some(member) = state.members.get(&id) else {
-                return Err("not connected".to_owned());
+                return Err(Refusal::NotConnected);
             };
             let (Some(room), Some(name)) = (&member.room, &member.name) else {
-                return Err("join a room first".to_owned());
+                return Err(Refusal::NotJoined);
             };
             let body = json!({
                 "from": name,

@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
-use super::chat::{Hub, MemberId, Outgoing};
+use super::chat::{Hub, MemberId, Outgoing, Refusal};
 use super::{DemoBody, STATS, TASKS, Transport, text};
 
 /// The longest a closing handshake may take before the connection is
@@ -282,7 +282,7 @@ pub(super) fn socketio_chat(ns: NamespaceHandlers, hub: Arc<Hub>) -> NamespaceHa
         STATS.received(args_len(&args));
         let hub = &join_hub;
         let Some(id) = member_of(hub, &socket) else {
-            reply(ack, Err("server shutting down".to_owned()));
+            reply(ack, Err(Refusal::ShuttingDown));
             return;
         };
         let doc = args.first().map(socketio::to_json).unwrap_or_default();
@@ -296,7 +296,7 @@ pub(super) fn socketio_chat(ns: NamespaceHandlers, hub: Arc<Hub>) -> NamespaceHa
         let text = args.first().and_then(Value::as_str).unwrap_or("");
         let result = match socket.extensions().get::<SocketMember>().copied() {
             Some(SocketMember(id)) => hub.say(id, text).map(|()| json!({ "ok": true })),
-            None => Err("join a room first".to_owned()),
+            None => Err(Refusal::NotJoined),
         };
         reply(ack, result);
     })
@@ -319,11 +319,11 @@ fn args_len(args: &[Value]) -> usize {
         .sum()
 }
 
-fn reply(ack: Option<socketio::AckSender>, result: Result<serde_json::Value, String>) {
+fn reply(ack: Option<socketio::AckSender>, result: Result<serde_json::Value, Refusal>) {
     if let Some(ack) = ack {
         let doc = match result {
             Ok(doc) => doc,
-            Err(message) => json!({ "error": message }),
+            Err(refusal) => json!({ "error": refusal.to_string() }),
         };
         let _ = ack.send_json(&doc);
     }

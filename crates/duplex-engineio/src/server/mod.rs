@@ -942,7 +942,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
                     .and_then(|s| s.upgrade.as_mut())
                 {
                     match &packet {
-                        Ok(p) => upgrade.on_packet(p, now),
+                        Ok(p) => upgrade.handle_packet(p, now),
                         Err(_) => upgrade.abort(),
                     }
                 }
@@ -961,7 +961,10 @@ impl<C: Copy + Eq + Hash> Server<C> {
         let Some(s) = self.sessions.get_mut(sid) else {
             return false;
         };
-        if s.heartbeat.on_packet(packet.packet_type(), now).is_err() {
+        if s.heartbeat
+            .handle_packet(packet.packet_type(), now)
+            .is_err()
+        {
             self.close_session(sid, CloseReason::TransportError);
             return false;
         }

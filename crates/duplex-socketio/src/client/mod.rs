@@ -6,9 +6,9 @@
 //! ([`Reconnection`], [`Backoff`]).
 //!
 //! [`Client`] sits above one Engine.IO connection at a time and is told
-//! when it opens ([`Client::on_open`]) and closes ([`Client::on_close`]),
-//! fed with its messages ([`Client::receive_text`],
-//! [`Client::receive_binary`]), and hands out the messages to send
+//! when it opens ([`Client::handle_open`]) and closes ([`Client::handle_close`]),
+//! fed with its messages ([`Client::handle_text`],
+//! [`Client::handle_binary`]), and hands out the messages to send
 //! ([`Client::poll_transmit`]). When the connection is lost it decides
 //! whether and when to open a new one ([`ClientEvent::Reconnect`],
 //! [`ClientEvent::GaveUp`]). Time and randomness are inputs.
@@ -22,6 +22,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
+pub use crate::error::AckFailure;
 pub use backoff::{Backoff, Reconnection};
 
 use crate::{
@@ -100,22 +101,6 @@ pub enum Transmit {
     Text(Bytes),
     /// A binary message: an attachment of the packet before it.
     Binary(Bytes),
-}
-
-/// Why an awaited ack will not come.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AckFailure {
-    /// Its deadline passed.
-    Timeout,
-    /// The namespace was left, refused or disconnected by the server, the
-    /// client closed, or reconnection gave up.
-    Disconnected,
-    /// Too many acks were already awaited on the namespace; the event was
-    /// not sent.
-    TooManyPending,
-    /// The namespace is not connected and its buffer is full; the event
-    /// was not sent.
-    BufferFull,
 }
 
 /// What happened, for the application (or the adapter) to act on.
@@ -226,12 +211,12 @@ enum Phase {
 /// let mut client: Client<&str> = Client::new(ClientConfig::default());
 /// client.join("/", None).unwrap();
 /// client.emit("/", "hello", &[1.into()], Some(("my-ack", None)), now).unwrap(); // buffered
-/// client.on_open(now);
+/// client.handle_open(now);
 /// assert_eq!(client.poll_transmit(), Some(Transmit::Text(Bytes::from_static(b"0"))));
-/// client.receive_text(Bytes::from_static(br#"0{"sid":"abc"}"#), now).unwrap();
+/// client.handle_text(Bytes::from_static(br#"0{"sid":"abc"}"#), now).unwrap();
 /// assert!(matches!(client.poll_event(), Some(ClientEvent::Connect { sid, .. }) if sid == "abc"));
 /// assert_eq!(client.poll_transmit(), Some(Transmit::Text(Bytes::from_static(br#"20["hello",1]"#))));
-/// client.receive_text(Bytes::from_static(b"30[\"ok\"]"), now).unwrap();
+/// client.handle_text(Bytes::from_static(b"30[\"ok\"]"), now).unwrap();
 /// assert!(matches!(client.poll_event(), Some(ClientEvent::AckReceived { token: "my-ack", .. })));
 /// ```
 #[derive(Debug)]
@@ -411,7 +396,7 @@ impl<T> Client<T> {
     }
 
     /// The Engine.IO connection opened at `now`: CONNECT every namespace.
-    pub fn on_open(&mut self, now: Instant) {
+    pub fn handle_open(&mut self, now: Instant) {
         if self.phase == Phase::Done {
             return;
         }
@@ -440,7 +425,7 @@ impl<T> Client<T> {
     /// namespace gets [`ClientEvent::ConnectError`]. Then the reconnection
     /// policy decides: [`ClientEvent::Reconnect`] after the backoff, or
     /// [`ClientEvent::GaveUp`].
-    pub fn on_close(&mut self, reason: &'static str, now: Instant) {
+    pub fn handle_close(&mut self, reason: &'static str, now: Instant) {
         let was_open = match self.phase {
             Phase::Open => true,
             Phase::Connecting => false,
@@ -486,7 +471,7 @@ impl<T> Client<T> {
 
     /// A text message arrived. An error is the server's fault: close the
     /// connection (`"parse error"`).
-    pub fn receive_text(&mut self, text: Bytes, now: Instant) -> Result<(), Error> {
+    pub fn handle_text(&mut self, text: Bytes, now: Instant) -> Result<(), Error> {
         match self.decoder.receive_text(text)? {
             Some(packet) => self.on_packet(packet, now),
             None => Ok(()),
@@ -495,7 +480,7 @@ impl<T> Client<T> {
 
     /// A binary message arrived (an attachment). An error is the server's
     /// fault: close the connection (`"parse error"`).
-    pub fn receive_binary(&mut self, data: Bytes, now: Instant) -> Result<(), Error> {
+    pub fn handle_binary(&mut self, data: Bytes, now: Instant) -> Result<(), Error> {
         match self.decoder.receive_binary(data)? {
             Some(packet) => self.on_packet(packet, now),
             None => Ok(()),
@@ -555,7 +540,7 @@ impl<T> Client<T> {
         let Some(handshake) = self.handshake.as_mut() else {
             return Ok(());
         };
-        let received = handshake.on_receive(&packet)?;
+        let received = handshake.handle_packet(&packet)?;
         let name = packet.namespace.as_str().to_owned();
         match received {
             Received::Connected => {
@@ -657,7 +642,7 @@ impl<T> Client<T> {
         let Ok(packet) = Packet::connect(Str::from(namespace.to_owned()), auth) else {
             return;
         };
-        if handshake.on_send(&packet).is_ok() {
+        if handshake.prepare_send(&packet).is_ok() {
             self.send(&packet);
         }
     }
@@ -670,7 +655,7 @@ impl<T> Client<T> {
             return;
         }
         if let Ok(packet) = Packet::disconnect(Str::from(namespace.to_owned())) {
-            if handshake.on_send(&packet).is_ok() {
+            if handshake.prepare_send(&packet).is_ok() {
                 self.send(&packet);
             }
         }

@@ -44,14 +44,14 @@ fn text(s: &str) -> Transmit {
 }
 
 fn recv(c: &mut Client<u32>, s: &str, now: Instant) {
-    c.receive_text(Bytes::from(s.to_owned()), now).unwrap();
+    c.handle_text(Bytes::from(s.to_owned()), now).unwrap();
 }
 
 /// A client with `/` connected at `t0`.
 fn connected(t0: Instant) -> Client<u32> {
     let mut c = client(fast());
     c.join("/", None).unwrap();
-    c.on_open(t0);
+    c.handle_open(t0);
     assert_eq!(sent(&mut c), [text("0")]);
     recv(&mut c, r#"0{"sid":"s"}"#, t0);
     assert!(matches!(events(&mut c).as_slice(), [ClientEvent::Connect { sid, .. }] if sid == "s"));
@@ -73,7 +73,7 @@ fn connects_every_namespace_with_its_auth_and_flushes_buffered_emits() {
         sent(&mut c).is_empty(),
         "nothing before the connection opens"
     );
-    c.on_open(t0);
+    c.handle_open(t0);
     assert_eq!(
         sent(&mut c),
         [text("0"), text(r#"0/admin,{"token":"abc"}"#)]
@@ -90,7 +90,7 @@ fn connect_error_removes_the_namespace_and_fails_its_acks() {
     let mut c = client(fast());
     c.join("/private", None).unwrap();
     c.emit("/private", "x", &[], Some((7, None)), t0).unwrap();
-    c.on_open(t0);
+    c.handle_open(t0);
     let _ = sent(&mut c);
     recv(
         &mut c,
@@ -112,9 +112,9 @@ fn connect_error_removes_the_namespace_and_fails_its_acks() {
     );
     assert!(sent(&mut c).is_empty(), "the buffered emit is never sent");
     // Not retried on the next connection either.
-    c.on_close("transport close", t0);
+    c.handle_close("transport close", t0);
     c.handle_timeout(t0 + Duration::from_secs(1));
-    c.on_open(t0 + Duration::from_secs(1));
+    c.handle_open(t0 + Duration::from_secs(1));
     assert!(sent(&mut c).is_empty());
 }
 
@@ -165,7 +165,7 @@ fn a_buffered_emit_whose_ack_times_out_is_not_sent() {
             ..
         }]
     ));
-    c.on_open(t0 + 60 * MS);
+    c.handle_open(t0 + 60 * MS);
     recv(&mut c, r#"0{"sid":"s"}"#, t0 + 60 * MS);
     assert_eq!(sent(&mut c), [text("0"), text(r#"2["kept"]"#)]);
 }
@@ -180,9 +180,9 @@ fn binary_event_reassembled_and_binary_ack_sent() {
         t0,
     );
     assert!(events(&mut c).is_empty(), "waits for the attachments");
-    c.receive_binary(Bytes::from_static(&[1, 2]), t0).unwrap();
+    c.handle_binary(Bytes::from_static(&[1, 2]), t0).unwrap();
     assert!(events(&mut c).is_empty());
-    c.receive_binary(Bytes::from_static(&[3]), t0).unwrap();
+    c.handle_binary(Bytes::from_static(&[3]), t0).unwrap();
     let ev = events(&mut c);
     let [
         ClientEvent::Event {
@@ -212,15 +212,15 @@ fn binary_event_reassembled_and_binary_ack_sent() {
     );
     // A text packet before the last attachment is the server's fault.
     recv(&mut c, r#"51-["x",{"_placeholder":true,"num":0}]"#, t0);
-    assert!(c.receive_text(Bytes::from_static(b"2[\"y\"]"), t0).is_err());
-    assert!(c.receive_binary(Bytes::from_static(&[1]), t0).is_err());
+    assert!(c.handle_text(Bytes::from_static(b"2[\"y\"]"), t0).is_err());
+    assert!(c.handle_binary(Bytes::from_static(&[1]), t0).is_err());
 }
 
 #[test]
 fn transport_close_disconnects_then_reconnects_after_the_backoff() {
     let t0 = Instant::now();
     let mut c = connected(t0);
-    c.on_close("ping timeout", t0);
+    c.handle_close("ping timeout", t0);
     assert!(matches!(
         events(&mut c).as_slice(),
         [ClientEvent::Disconnect {
@@ -241,7 +241,7 @@ fn transport_close_disconnects_then_reconnects_after_the_backoff() {
     ));
     assert_eq!(c.poll_timeout(), None);
     // The new connection fails to open: connect_error, attempt 1 (200 ms +- 50 %).
-    c.on_close("timeout", at);
+    c.handle_close("timeout", at);
     let ev = events(&mut c);
     assert!(
         matches!(ev.as_slice(), [ClientEvent::ConnectError { data, .. }] if data.get("message").and_then(Value::as_str) == Some("timeout")),
@@ -259,7 +259,7 @@ fn transport_close_disconnects_then_reconnects_after_the_backoff() {
         events(&mut c).as_slice(),
         [ClientEvent::Reconnect]
     ));
-    c.on_open(at2);
+    c.handle_open(at2);
     assert_eq!(c.attempt(), 0, "a successful open resets the backoff");
     assert_eq!(sent(&mut c), [text("0")]);
     recv(&mut c, r#"0{"sid":"again"}"#, at2);
@@ -276,7 +276,7 @@ fn reconnection_backoff_stays_within_bounds_over_many_attempts() {
     c.join("/", None).unwrap();
     let mut now = t0;
     for attempt in 0..30u32 {
-        c.on_close("transport error", now);
+        c.handle_close("transport error", now);
         let at = c.poll_timeout().unwrap();
         let base = 100.0 * 2f64.powi(attempt as i32);
         let waited = (at - now).as_secs_f64() * 1000.0;
@@ -304,14 +304,14 @@ fn gives_up_after_the_attempts_and_fails_acks() {
     });
     c.join("/", None).unwrap();
     c.emit("/", "x", &[], Some((5, None)), t0).unwrap();
-    c.on_close("transport error", t0);
+    c.handle_close("transport error", t0);
     let _ = events(&mut c);
     c.handle_timeout(t0 + Duration::from_secs(1));
     assert!(matches!(
         events(&mut c).as_slice(),
         [ClientEvent::Reconnect]
     ));
-    c.on_close("transport error", t0 + Duration::from_secs(1));
+    c.handle_close("transport error", t0 + Duration::from_secs(1));
     let ev = events(&mut c);
     assert!(
         matches!(
@@ -336,7 +336,7 @@ fn gives_up_after_the_attempts_and_fails_acks() {
         enabled: false,
         ..fast()
     });
-    off.on_close("transport close", t0);
+    off.handle_close("transport close", t0);
     assert!(matches!(events(&mut off).as_slice(), [ClientEvent::GaveUp]));
 }
 
@@ -409,7 +409,7 @@ fn close_disconnects_everything_and_stops() {
             .count(),
         2
     );
-    c.on_close("forced close", t0);
+    c.handle_close("forced close", t0);
     assert!(events(&mut c).is_empty(), "no reconnection after close");
     assert!(c.join("/", None).is_err());
 }
@@ -433,7 +433,7 @@ fn limits_on_buffer_and_pending_acks() {
             ..
         }]
     ));
-    c.on_open(t0);
+    c.handle_open(t0);
     recv(&mut c, "0{\"sid\":\"s\"}", t0);
     let _ = events(&mut c);
     c.emit("/", "c", &[], Some((3, None)), t0).unwrap();
@@ -465,9 +465,9 @@ fn hostile_messages_never_panic() {
     for first in inputs {
         for second in inputs {
             let mut c = connected(t0);
-            let _ = c.receive_text(Bytes::from_static(first), t0);
-            let _ = c.receive_binary(Bytes::from_static(&[1]), t0);
-            let _ = c.receive_text(Bytes::from_static(second), t0);
+            let _ = c.handle_text(Bytes::from_static(first), t0);
+            let _ = c.handle_binary(Bytes::from_static(&[1]), t0);
+            let _ = c.handle_text(Bytes::from_static(second), t0);
             let _ = events(&mut c);
         }
     }
@@ -478,7 +478,7 @@ fn a_local_connect_error_reads_like_a_server_s() {
     let t0 = Instant::now();
     let mut c = client(fast());
     c.join("/private", None).unwrap();
-    c.on_open(t0);
+    c.handle_open(t0);
     let _ = sent(&mut c);
     recv(&mut c, r#"4/private,{"message":"Not authorized"}"#, t0);
     let ev = events(&mut c);

@@ -14,8 +14,8 @@
 //!
 //! The verbs are those of the other machines of duplex:
 //!
-//! * input: [`Server::open`], [`Server::receive_text`] and
-//!   [`Server::receive_binary`] for the messages of a session,
+//! * input: [`Server::open`], [`Server::handle_text`] and
+//!   [`Server::handle_binary`] for the messages of a session,
 //!   [`Server::closed`] when the session is gone;
 //! * commands: [`Server::accept`], [`Server::reject`], [`Server::send`],
 //!   [`Server::emit_with_ack`], [`Server::broadcast`], [`Server::join`],
@@ -33,7 +33,7 @@
 //! let now = Instant::now();
 //! let mut server: Server<&str, ()> = Server::new(ServerConfig::default());
 //! server.open("session-1", ProtocolVersion::V5, now);
-//! server.receive_text(&"session-1", Bytes::from_static(b"0"));
+//! server.handle_text(&"session-1", Bytes::from_static(b"0"));
 //! let Some(ServerEvent::ConnectRequest { session, namespace, .. }) = server.poll_event() else {
 //!     panic!("a CONNECT asks to join");
 //! };
@@ -43,7 +43,7 @@
 //! };
 //! assert_eq!(packet.text, format!(r#"0{{"sid":"{sid}"}}"#));
 //!
-//! server.receive_text(&"session-1", Bytes::from_static(br#"2["hello","world"]"#));
+//! server.handle_text(&"session-1", Bytes::from_static(br#"2["hello","world"]"#));
 //! let Some(ServerEvent::Event { name, args, .. }) = server.poll_event() else {
 //!     panic!("an event");
 //! };
@@ -69,7 +69,8 @@ use crate::{
 };
 use timers::Timers;
 
-pub use types::{AckFailure, DisconnectReason, ServerConfig, ServerEvent, SocketId, Transmit};
+pub use crate::error::AckFailure;
+pub use types::{DisconnectReason, ServerConfig, ServerEvent, SocketId, Transmit};
 
 /// The message of the CONNECT_ERROR that answers a CONNECT for a namespace
 /// the server does not have (the reference's text).
@@ -236,7 +237,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     }
 
     /// A text message of `session`. Unknown sessions are ignored.
-    pub fn receive_text(&mut self, session: &K, text: Bytes) {
+    pub fn handle_text(&mut self, session: &K, text: Bytes) {
         let Some(conn) = self.connections.get_mut(session) else {
             return;
         };
@@ -246,7 +247,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
 
     /// A binary message of `session` (an attachment). Unknown sessions are
     /// ignored.
-    pub fn receive_binary(&mut self, session: &K, data: Bytes) {
+    pub fn handle_binary(&mut self, session: &K, data: Bytes) {
         let Some(conn) = self.connections.get_mut(session) else {
             return;
         };
@@ -279,7 +280,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         let Some(conn) = self.connections.get_mut(session) else {
             return;
         };
-        let Ok(received) = conn.namespaces.on_receive(&packet) else {
+        let Ok(received) = conn.namespaces.handle_packet(&packet) else {
             // A second CONNECT, or too many namespaces: the reference
             // closes on what its parser refuses.
             return self.close(session, DisconnectReason::ParseError);
@@ -429,9 +430,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             conn.implicit_pending = false;
             // Granted on the wire at open: the ERROR takes it back.
             conn.namespaces
-                .on_send(&Packet::disconnect(Str::from_static(DEFAULT_NAMESPACE))?)?;
+                .prepare_send(&Packet::disconnect(Str::from_static(DEFAULT_NAMESPACE))?)?;
         } else {
-            conn.namespaces.on_send(&packet)?;
+            conn.namespaces.prepare_send(&packet)?;
         }
         self.transmits.push_back(Transmit::Packet {
             session: session.clone(),
@@ -466,7 +467,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .connections
             .get_mut(session)
             .ok_or(Error::InvalidState)?;
-        conn.namespaces.on_send(packet)?;
+        conn.namespaces.prepare_send(packet)?;
         self.transmits.push_back(Transmit::Packet {
             session: session.clone(),
             packet: packet.encode(),
@@ -498,7 +499,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             Err(e) => return Err((e, token)),
         };
         // Checked before the ack is parked, so that a refusal leaves nothing behind.
-        if let Err(e) = conn.namespaces.on_send(&packet) {
+        if let Err(e) = conn.namespaces.prepare_send(&packet) {
             return Err((e, token));
         }
         let id = state.acks.try_register(token, deadline)?;
@@ -585,7 +586,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             return;
         };
         if let Ok(packet) = Packet::disconnect(Str::from(namespace.to_owned())) {
-            if conn.namespaces.on_send(&packet).is_ok() {
+            if conn.namespaces.prepare_send(&packet).is_ok() {
                 self.transmits.push_back(Transmit::Packet {
                     session: session.clone(),
                     packet: packet.encode(),

@@ -19,7 +19,7 @@ fn server_with(config: ServerConfig) -> Srv {
 }
 
 fn text(server: &mut Srv, session: &'static str, data: &'static str) {
-    server.receive_text(&session, Bytes::from_static(data.as_bytes()));
+    server.handle_text(&session, Bytes::from_static(data.as_bytes()));
 }
 
 /// Every queued transmit as `(session, text)`, or `(session, "<close>")`.
@@ -55,7 +55,7 @@ fn connect(server: &mut Srv, session: &'static str, namespace: &'static str) -> 
     } else {
         format!("0{namespace},")
     };
-    server.receive_text(&session, Bytes::from(packet));
+    server.handle_text(&session, Bytes::from(packet));
     match server.poll_event() {
         Some(ServerEvent::ConnectRequest { namespace: ns, .. }) => assert_eq!(ns, namespace),
         other => panic!("expected a connect request, got {other:?}"),
@@ -128,7 +128,7 @@ fn binary_events_complete_with_their_attachments() {
         r#"51-["upload",{"_placeholder":true,"num":0}]"#,
     );
     assert!(events(&mut s).is_empty());
-    s.receive_binary(&"a", Bytes::from_static(&[1, 2, 3]));
+    s.handle_binary(&"a", Bytes::from_static(&[1, 2, 3]));
     match events(&mut s).as_slice() {
         [
             ServerEvent::Event {
@@ -485,7 +485,7 @@ fn protocol_violations_close_the_connection() {
     ] {
         let mut s = server();
         connected(&mut s, "a", "/", now);
-        s.receive_text(&"a", Bytes::from_static(bad.as_bytes()));
+        s.handle_text(&"a", Bytes::from_static(bad.as_bytes()));
         assert_eq!(sent(&mut s), [("a", "<close>".to_owned())], "{bad}");
     }
     let mut s = server_with(ServerConfig {
@@ -568,8 +568,8 @@ proptest::proptest! {
         let mut live = std::collections::HashSet::new();
         for step in steps {
             match step {
-                Step::Text(i, t) => s.receive_text(&SESSIONS[i], Bytes::from(t)),
-                Step::Binary(i, b) => s.receive_binary(&SESSIONS[i], Bytes::from(b)),
+                Step::Text(i, t) => s.handle_text(&SESSIONS[i], Bytes::from(t)),
+                Step::Binary(i, b) => s.handle_binary(&SESSIONS[i], Bytes::from(b)),
                 Step::EmitWithAck(i, ms) => {
                     let deadline = Some(now + Duration::from_millis(ms));
                     match s.emit_with_ack(&SESSIONS[i], "/", "q", &[], deadline, tokens) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::{EncodedPacket, Value};
+use crate::{AckFailure, EncodedPacket, Value};
 
 /// Settings of a [`Server`](super::Server), defaulted as the reference
 /// server's options.
@@ -138,15 +138,6 @@ impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Why an awaited ack will never come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AckFailure {
-    /// Its deadline passed first.
-    Timeout,
-    /// The socket disconnected first.
-    Disconnected,
 }
 
 /// What the server machine reports, in the order it happened.

@@ -18,7 +18,7 @@ use std::time::Instant;
 use duplex_engineio::{ProtocolVersion as EngineIoVersion, WsMessage};
 use duplex_polling::{EngineIoServer, Event, Message, OpenInfo, SessionId};
 use duplex_socketio::engineio_binding::{disconnect_reason, packet_messages, socketio_version};
-use duplex_socketio::server::{AckFailure, Server, ServerConfig, ServerEvent, Transmit};
+use duplex_socketio::server::{Server, ServerConfig, ServerEvent, Transmit};
 use duplex_socketio::{Broadcast, EncodedPacket, Packet};
 
 use super::{
@@ -217,10 +217,7 @@ impl SocketIoApp {
                 deferred.push(move || handler(socket, name, args, ack));
             }
             ServerEvent::Ack { token, result } => {
-                let result = result.map_err(|failure| match failure {
-                    AckFailure::Timeout => AckError::Timeout,
-                    AckFailure::Disconnected => AckError::Disconnected,
-                });
+                let result = result.map_err(AckError::from);
                 deferred.push(move || token(result));
             }
             ServerEvent::Disconnect {
@@ -439,8 +436,8 @@ impl Application<EngineIoServer> for SocketIoApp {
                 self.server.open(session, version, now);
             }
             Event::Message { session, message } => match message {
-                Message::Text(text) => self.server.receive_text(&session, text.into_bytes()),
-                Message::Binary(data) => self.server.receive_binary(&session, data),
+                Message::Text(text) => self.server.handle_text(&session, text.into_bytes()),
+                Message::Binary(data) => self.server.handle_binary(&session, data),
             },
             Event::Closed { session, reason } => {
                 self.server

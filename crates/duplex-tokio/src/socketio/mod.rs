@@ -172,39 +172,16 @@ pub struct Handshake {
     pub query: String,
 }
 
-/// Why an emit failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The socket is disconnected.
-    #[error("socket disconnected")]
-    Closed,
-    /// The session's outgoing queue is full (the client reads too slowly);
-    /// nothing of the packet was queued.
-    #[error("the session's send queue is full")]
-    QueueFull,
-    /// The event could not be encoded (an invalid namespace).
-    #[error("cannot encode the packet")]
-    Encode,
-    /// Too many acks awaited on this socket.
-    #[error("too many acknowledgements pending")]
-    TooManyPendingAcks,
-}
+/// Why an emit failed ([`crate::Error::Closed`], [`crate::Error::QueueFull`],
+/// [`crate::Error::Encode`], [`crate::Error::TooManyPendingAcks`]): the
+/// adapter's one [`crate::Error`], under the name it had when it was a type
+/// of its own.
+pub type SendError = crate::Error;
 
-/// Why no ack arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AckError {
-    /// The timeout passed first.
-    #[error("acknowledgement timed out")]
-    Timeout,
-    /// The socket disconnected first.
-    #[error("socket disconnected before acknowledging")]
-    Disconnected,
-    /// The event could not be sent.
-    #[error("event not sent: {0}")]
-    Send(SendError),
-}
+/// Why no ack arrived ([`crate::Error::Timeout`],
+/// [`crate::Error::Disconnected`], or the [`SendError`] that kept the event
+/// from being sent): the adapter's one [`crate::Error`].
+pub type AckError = crate::Error;
 
 /// A refusal of a CONNECT by middleware: the client's `connect_error`
 /// gets `message` (and `data`, if any).

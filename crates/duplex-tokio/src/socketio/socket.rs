@@ -114,7 +114,7 @@ impl Socket {
             .err()
         });
         if let Some((error, callback)) = failed {
-            callback(Err(AckError::Send(error)));
+            callback(Err(error));
         }
     }
 

@@ -140,7 +140,7 @@ async fn run(mut broker: Broker, mut commands: mpsc::Receiver<Command>) {
 /// Hands every output frame to its connection's outbox.
 fn route(broker: &mut Broker, outboxes: &mut HashMap<ConnectionId, mpsc::Sender<Frame>>) {
     let mut touched = Vec::new();
-    while let Some(out) = broker.poll_output() {
+    while let Some(out) = broker.poll_transmit() {
         let Some(outbox) = outboxes.get(&out.connection) else {
             continue;
         };

@@ -46,28 +46,9 @@ pub use client::StompClient;
 pub use relay::RelayConfig;
 pub use server::{StompBackend, StompServer};
 
-/// What can go wrong for a [`StompClient`].
-#[derive(Debug, thiserror::Error)]
-pub enum StompError {
-    /// The transport failed.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The WebSocket could not be opened.
-    #[error("WebSocket: {0}")]
-    WebSocket(#[from] crate::Error),
-    /// The session refused a local command, or the peer broke the protocol.
-    #[error(transparent)]
-    Stomp(#[from] duplex_stomp::Error),
-    /// The server answered with an `ERROR` frame.
-    #[error("server error: {}", .0.header("message").unwrap_or(""))]
-    Refused(Box<duplex_stomp::Frame>),
-    /// The connection is over.
-    #[error("connection closed")]
-    Closed,
-    /// The server did not answer in time.
-    #[error("timed out")]
-    Timeout,
-}
+/// What can go wrong for a [`StompClient`]: the adapter's one
+/// [`crate::Error`], under the name it had when it was a type of its own.
+pub type StompError = crate::Error;
 
 /// The guide `docs/sockjs-stomp.md`, compiled so that its examples stay
 /// true.

@@ -10,8 +10,7 @@ use duplex_engineio::client::{
 use duplex_engineio::client_url::{CLIENT_PROTOCOL, EngineIoUrl};
 use duplex_engineio::{TransportKind, Utf8Bytes, WsMessage};
 use duplex_socketio::client::{
-    AckFailure, Client as SioClient, ClientEvent as SioEvent, Transmit as SioTransmit,
-    local_connect_error,
+    Client as SioClient, ClientEvent as SioEvent, Transmit as SioTransmit, local_connect_error,
 };
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
@@ -22,7 +21,7 @@ use tokio::time::sleep_until;
 use super::handles::{AckReply, ClientAck, Command, Commands};
 use super::io::{Conn, Http, IO_QUEUE, Io, http_get, http_post, now, websocket_task};
 use super::{ClientConfig, ClientEvent, WS_WRITE_QUEUE};
-use crate::socketio::{AckError, SendError};
+use crate::socketio::AckError;
 
 /// The manager's task: feeds the two machines and carries out what they
 /// ask for.
@@ -66,11 +65,11 @@ impl Driver {
                     progress = true;
                     let result = match event {
                         EioEvent::Opened(_) => {
-                            self.socketio.on_open(t);
+                            self.socketio.handle_open(t);
                             Ok(())
                         }
-                        EioEvent::Message(text) => self.socketio.receive_text(text.into_bytes(), t),
-                        EioEvent::Binary(data) => self.socketio.receive_binary(data, t),
+                        EioEvent::Message(text) => self.socketio.handle_text(text.into_bytes(), t),
+                        EioEvent::Binary(data) => self.socketio.handle_binary(data, t),
                         EioEvent::Upgraded | EioEvent::UpgradeFailed => {
                             tracing::debug!("Socket.IO client: {event:?}");
                             Ok(())
@@ -103,7 +102,7 @@ impl Driver {
             if let Some(reason) = closed {
                 tracing::debug!("Socket.IO client: connection closed: {}", reason.as_str());
                 self.conn = None;
-                self.socketio.on_close(reason.as_str(), t);
+                self.socketio.handle_close(reason.as_str(), t);
             }
             while let Some(event) = self.socketio.poll_event() {
                 progress = true;
@@ -160,12 +159,7 @@ impl Driver {
                 return;
             }
             SioEvent::AckFailed { token, failure, .. } => {
-                let _ = token.send(Err(match failure {
-                    AckFailure::Timeout => AckError::Timeout,
-                    AckFailure::Disconnected => AckError::Disconnected,
-                    AckFailure::TooManyPending => AckError::Send(SendError::TooManyPendingAcks),
-                    AckFailure::BufferFull => AckError::Send(SendError::QueueFull),
-                }));
+                let _ = token.send(Err(AckError::from(failure)));
                 return;
             }
             SioEvent::Removed { namespace } => {

@@ -130,11 +130,11 @@ pub(super) async fn websocket_task(
     let ws = match tokio::time::timeout(connect_timeout, crate::connect(&url)).await {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(e)) => {
-            let _ = io.send(Io::WsClosed(id, Some(e.into()))).await;
+            let _ = io.send(Io::WsClosed(id, Some(e))).await;
             return;
         }
         Err(_) => {
-            let error = ClientError::WebSocketTimeout;
+            let error = ClientError::HandshakeTimeout;
             let _ = io.send(Io::WsClosed(id, Some(error))).await;
             return;
         }
@@ -159,7 +159,7 @@ pub(super) async fn websocket_task(
                     }
                     Some(Ok(duplex_ws::Message::Binary(b))) => WsMessage::Binary(b),
                     Some(Err(e)) => {
-                        let _ = io.send(Io::WsClosed(id, Some(e.into()))).await;
+                        let _ = io.send(Io::WsClosed(id, Some(e))).await;
                         return;
                     }
                     None => {
@@ -187,12 +187,12 @@ pub(super) async fn websocket_task(
                         WsMessage::Binary(b) => duplex_ws::Message::Binary(b),
                     };
                     if let Err(e) = sink.feed(m).await {
-                        let _ = io.send(Io::WsClosed(id, Some(e.into()))).await;
+                        let _ = io.send(Io::WsClosed(id, Some(e))).await;
                         return;
                     }
                 }
                 if let Err(e) = sink.flush().await {
-                    let _ = io.send(Io::WsClosed(id, Some(e.into()))).await;
+                    let _ = io.send(Io::WsClosed(id, Some(e))).await;
                     return;
                 }
             }

@@ -184,48 +184,9 @@ pub const EVENT_QUEUE: usize = 256;
 pub const WS_WRITE_QUEUE: usize = 256;
 
 /// Why the client could not do what was asked, or why one of its requests
-/// failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The manager's command queue is full ([`COMMAND_QUEUE`]): its task
-    /// is behind, nothing was queued.
-    #[error("the manager's command queue is full")]
-    QueueFull,
-    /// The manager's task has ended ([`Manager::close`], or reconnection
-    /// gave up).
-    #[error("the manager is closed")]
-    Closed,
-    /// A request to the server could not be made from the configured URL.
-    #[error("invalid request: {0}")]
-    Request(#[from] http::Error),
-    /// An HTTP request failed in transit.
-    #[error("HTTP request failed: {0}")]
-    Http(#[from] hyper_util::client::legacy::Error),
-    /// An HTTP response's body could not be read.
-    #[error("reading the response failed: {0}")]
-    Body(#[from] hyper::Error),
-    /// The server answered a request with an error status.
-    #[error("the server answered {0}")]
-    Status(http::StatusCode),
-    /// The WebSocket could not be opened, or failed.
-    #[error("WebSocket: {0}")]
-    WebSocket(#[from] crate::Error),
-    /// The WebSocket was not opened within the client's timeout.
-    #[error("the WebSocket did not open in time")]
-    WebSocketTimeout,
-    /// The server sent a WebSocket text message that is not UTF-8.
-    #[error("the server sent text that is not UTF-8")]
-    InvalidText,
-}
-
-impl ClientError {
-    /// Whether the server is at fault (an error status, bad text), rather
-    /// than this side or the network between.
-    pub fn is_peer_fault(&self) -> bool {
-        matches!(self, Self::Status(_) | Self::InvalidText)
-    }
-}
+/// failed: the adapter's one [`crate::Error`], under the name it had when it
+/// was a type of its own.
+pub type ClientError = crate::Error;
 
 /// What happens to a client socket.
 #[derive(Debug)]
