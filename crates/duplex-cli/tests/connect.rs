@@ -306,8 +306,21 @@ fn websocket_interactive_until_ctrl_c_closes_with_the_given_code() {
     // The echo server answers with our code (and no reason).
     let closed = line_where(&err, |l| l.starts_with("closed"));
     assert!(closed.starts_with("closed (4000"), "{closed}");
-    // A close code other than 1000/1001 from the server is a failure.
-    assert_eq!(wait(&mut child, STEP), 1);
+    // Our own code echoed back ends cleanly.
+    assert_eq!(wait(&mut child, STEP), 0);
+}
+
+#[test]
+fn websocket_wait_keeps_receiving_after_end_of_input() {
+    let server = Server::start();
+    let started = Instant::now();
+    let run = connect(&[&server.url("ws", "/ws"), "--wait", "1", "--jsonl"], "");
+    assert_eq!(run.code, 0, "{run:?}");
+    // Closed only once --wait was over, with the welcome printed meanwhile.
+    assert!(started.elapsed() >= Duration::from_millis(950), "{run:?}");
+    let records = run.records();
+    assert_eq!(records[1]["type"], "text", "{run:?}");
+    assert_eq!(records.last().unwrap()["code"], 1000, "{run:?}");
 }
 
 #[test]
@@ -1008,5 +1021,6 @@ fn interactive_in_a_terminal_prompts_shows_arrivals_and_closes_on_ctrl_c() {
     tmux.send_keys(&["C-c"]);
     let screen = tmux.wait_for("the exit", |s| s.contains("EXIT="));
     assert!(screen.contains("closed"), "{screen}");
-    assert!(screen.contains("EXIT=0"), "{screen}");
+    // The prompt is gone: the exit starts a line of its own.
+    assert!(screen.lines().any(|l| l == "EXIT=0"), "{screen}");
 }

@@ -84,17 +84,25 @@ impl<'a> Input<'a> {
         tokio::select! {
             () = interrupt => {
                 *interrupted = true;
+                if let Some(out) = prompt {
+                    out.drop_prompt();
+                }
                 UserEvent::Interrupt
             }
             line = read => {
                 *prompted = false;
-                if let Some(out) = prompt {
-                    out.prompt_answered();
-                }
                 match line {
-                    Ok(Some(line)) => UserEvent::Line(line.trim_end_matches('\r').to_owned()),
+                    Ok(Some(line)) => {
+                        if let Some(out) = prompt {
+                            out.prompt_answered();
+                        }
+                        UserEvent::Line(line.trim_end_matches('\r').to_owned())
+                    }
                     Ok(None) | Err(_) => {
                         *lines = None;
+                        if let Some(out) = prompt {
+                            out.drop_prompt();
+                        }
                         UserEvent::Eof
                     }
                 }

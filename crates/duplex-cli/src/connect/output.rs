@@ -58,6 +58,17 @@ impl Out {
         PROMPT_SHOWN.store(false, Ordering::Relaxed);
     }
 
+    /// No more lines will be read (Ctrl-C, end of input): a prompt on the
+    /// screen is erased and not shown again, so that what is printed last,
+    /// and the shell's own prompt after the exit, start on a clean line.
+    pub(crate) fn drop_prompt(&self) {
+        if PROMPT_SHOWN.swap(false, Ordering::Relaxed) {
+            let mut stderr = std::io::stderr().lock();
+            let _ = write!(stderr, "\r\x1b[K");
+            let _ = stderr.flush();
+        }
+    }
+
     /// Something that arrived: `plain` as a line, or `fields` with `type`
     /// and `timestamp` added.
     pub(crate) fn data(&self, kind: &str, fields: Value, plain: &str) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use duplex_stomp::{AckMode, ClientConfig, ClientEvent, Frame, HeartBeat, Message};
-use duplex_tokio::stomp::StompClient;
+use duplex_tokio::stomp::{StompClient, StompError};
 use serde_json::json;
 
 use super::input::{Input, Linger, UserEvent};
@@ -135,7 +135,14 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         }
     };
     if result.is_ok() {
-        client.disconnect().await.map_err(Failure::failed)?;
+        match client.disconnect().await {
+            // RabbitMQ's Web-STOMP closes the WebSocket on DISCONNECT
+            // before its RECEIPT reaches us. Every frame we sent has its
+            // receipt by now, so the server hanging up is the end we asked
+            // for, not a failure.
+            Ok(()) | Err(StompError::Closed) => {}
+            Err(e) => return Err(Failure::failed(e)),
+        }
         out.news("close", json!({}), "disconnected");
     }
     result

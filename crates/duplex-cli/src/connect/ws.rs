@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::input::{Input, UserEvent};
+use super::input::{Input, Linger, UserEvent};
 use super::output::{decode, encode};
 use super::{Args, Encoding, Failure, Out};
 
@@ -82,6 +82,9 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         timer
     });
     let mut received = 0u64;
+    let wait = args.wait()?;
+    // Armed when stdin ends with --wait: receiving goes on until it fires.
+    let mut linger = Linger::new();
     // Armed once our close frame is out: the peer gets --timeout to answer.
     let mut close_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let result = loop {
@@ -110,10 +113,14 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                 }
                 UserEvent::Eof if !args.eof_closes() => {}
+                UserEvent::Eof if !wait.is_zero() => linger.arm(wait),
                 UserEvent::Eof | UserEvent::Interrupt => {
                     start_close(&mut ws, close_code, &args.close_reason, &mut close_deadline, timeout).await?;
                 }
             },
+            () = linger.done(), if !closing => {
+                start_close(&mut ws, close_code, &args.close_reason, &mut close_deadline, timeout).await?;
+            }
             () = tick(&mut ping), if !closing => {
                 if let Err(e) = ws.ping(b"").await {
                     break Err(Failure::failed(e));
@@ -124,6 +131,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
+    let we_closed = close_deadline.is_some();
     let peer = ws.peer_close().cloned();
     let (code, reason) = match &peer {
         Some(Some(frame)) => (Some(frame.code.0), frame.reason.as_str().to_owned()),
@@ -142,6 +150,9 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     match code {
         // A normal close, going away, or none at all after ours.
         None | Some(1000 | 1001) => Ok(()),
+        // Our own code sent back: the answer RFC 6455 (5.5.1) asks for
+        // and real servers (Node `ws`, duplex serve) give, not an error.
+        Some(code) if we_closed && code == close_code.0 => Ok(()),
         Some(other) => Err(Failure::failed(format!(
             "the server closed with {other} {reason}"
         ))),
