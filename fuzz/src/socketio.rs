@@ -31,7 +31,7 @@ fn redecode(packet: &Packet, version: ProtocolVersion) -> Packet {
     let wire = packet.encode();
     let mut decoder = Decoder::new(config(version));
     let mut again = decoder
-        .receive_text(wire.text)
+        .receive_text(wire.text.into_bytes())
         .expect("re-encoded text decodes");
     for attachment in wire.attachments {
         assert!(again.is_none(), "complete before its attachments");

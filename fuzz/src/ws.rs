@@ -656,7 +656,9 @@ enum Taker {
 /// A borrowed event as the owned event it stands for.
 fn owned_event(event: duplex_ws::EventRef<'_>) -> Event {
     match event {
-        duplex_ws::EventRef::Text(text) => Event::Message(duplex_ws::Message::Text(text.into())),
+        duplex_ws::EventRef::Text(text) => Event::Message(duplex_ws::Message::Text(
+            duplex_ws::Utf8Bytes::copy_from_str(text),
+        )),
         duplex_ws::EventRef::Binary(data) => Event::Message(duplex_ws::Message::Binary(
             bytes::Bytes::copy_from_slice(data),
         )),

@@ -114,7 +114,7 @@ fn duplex_encode(emit: &Emit, args: &[Value]) -> (Bytes, Vec<Bytes>) {
     let packet =
         Packet::event_with(emit.namespace, emit.name, args, emit.ack_id).expect("valid namespace");
     let encoded = packet.encode();
-    (encoded.text, encoded.attachments)
+    (encoded.text.into_bytes(), encoded.attachments)
 }
 
 fn socketioxide_encode(emit: &Emit) -> (Bytes, Vec<Bytes>) {

@@ -53,8 +53,10 @@ mod packet;
 mod payload;
 pub mod server;
 mod session;
-mod utf8;
 
+/// Text packets hold the workspace's one checked UTF-8 byte type.
+pub use duplex_core::Utf8Bytes;
+use duplex_core::utf8;
 pub use error::{Error, ServerErrorCode};
 pub use handshake::{HandshakeQuery, OpenPacket, ProtocolVersion, TransportKind};
 pub use packet::{PROBE, Packet, PacketType, WsMessage};
@@ -66,4 +68,3 @@ pub use session::{
     Heartbeat, HeartbeatConfig, HeartbeatEvent, HeartbeatState, Upgrade, UpgradeConfig,
     UpgradeEvent, UpgradeState,
 };
-pub use utf8::Utf8Bytes;

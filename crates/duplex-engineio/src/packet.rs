@@ -177,10 +177,10 @@ impl Packet {
         let data = move || {
             let mut bytes = text.into_bytes();
             if bytes.len() == 1 {
-                return Utf8Bytes::from_checked(Bytes::new());
+                return Utf8Bytes::from_validated(Bytes::new());
             }
             bytes.advance(1);
-            Utf8Bytes::from_checked(bytes)
+            Utf8Bytes::from_validated(bytes)
         };
         Ok(match kind {
             PacketType::Open => Packet::Open(data()),
@@ -195,7 +195,7 @@ impl Packet {
 
     /// Decodes a text packet from bytes, checking UTF-8 first.
     pub fn decode_text_bytes(bytes: Bytes) -> Result<Self, Error> {
-        Self::decode_text(Utf8Bytes::try_from_bytes(bytes)?)
+        Self::decode_text(Utf8Bytes::from_utf8(bytes)?)
     }
 
     /// Decodes the part after the `b` of a base64 packet in a polling
@@ -265,7 +265,7 @@ impl Packet {
                 let mut out = BytesMut::with_capacity(1 + self.text().len());
                 self.encode_text_into(&mut out);
                 // Only a digit and already-valid text went in.
-                WsMessage::Text(Utf8Bytes::from_checked(out.freeze()))
+                WsMessage::Text(Utf8Bytes::from_validated(out.freeze()))
             }
         }
     }

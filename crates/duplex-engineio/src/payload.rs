@@ -456,7 +456,7 @@ impl Framer {
             {
                 Packet::decode_base64(bytes.get(1..).unwrap_or_default(), version)
             }
-            Body::Text => Packet::decode_text(Utf8Bytes::try_from_bytes(bytes)?),
+            Body::Text => Packet::decode_text(Utf8Bytes::from_utf8(bytes)?),
         }
     }
 }

@@ -5,7 +5,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use duplex_engineio::{ProtocolVersion, Utf8Bytes};
+use duplex_core::Utf8Bytes;
+use duplex_engineio::ProtocolVersion;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 

@@ -87,4 +87,5 @@ pub use crate::sockjs_client::{
 };
 pub use crate::sse::{SseConfig, SseServer};
 pub use crate::sse_client::{SseEvent, SseParser, SseParserConfig};
-pub use duplex_engineio::{ProtocolVersion, Utf8Bytes};
+pub use duplex_core::Utf8Bytes;
+pub use duplex_engineio::ProtocolVersion;

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use duplex_engineio::Utf8Bytes;
+use duplex_core::Utf8Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use rand::{RngCore, SeedableRng, rngs::StdRng};

@@ -29,17 +29,17 @@
 //! // socket.io-protocol's example: `emit("hello", <Buffer 01 02 03>)`.
 //! let packet = Packet::event_with("/", "hello", &[Bytes::from_static(&[1, 2, 3]).into()], None)
 //!     .unwrap();
-//! let messages = packet_messages(packet.encode()).unwrap();
+//! let messages = packet_messages(packet.encode());
 //! assert_eq!(messages.len(), 2);
 //! assert!(matches!(&messages[0], WsMessage::Text(t)
 //!     if t.as_str() == r#"51-["hello",{"_placeholder":true,"num":0}]"#));
 //! assert_eq!(messages[1], WsMessage::Binary(Bytes::from_static(&[1, 2, 3])));
 //! ```
 
-use duplex_engineio::{ProtocolVersion as EngineIoVersion, Utf8Bytes, WsMessage};
+use duplex_engineio::{ProtocolVersion as EngineIoVersion, WsMessage};
 
 use crate::server::DisconnectReason;
-use crate::{EncodedPacket, Error, ProtocolVersion};
+use crate::{EncodedPacket, ProtocolVersion};
 
 /// The path Socket.IO's Engine.IO endpoint is served at unless configured
 /// otherwise (the reference server's and client's `path` option).
@@ -83,14 +83,13 @@ pub fn disconnect_reason(engineio_close: &str) -> DisconnectReason {
 /// take the next packet's messages for the missing attachments (the
 /// reference parser reconstructs from whatever binary messages follow).
 ///
-/// [`Error::InvalidUtf8`] if the text is not UTF-8, which a packet from
-/// [`Packet::encode`](crate::Packet::encode) never is.
-pub fn packet_messages(packet: EncodedPacket) -> Result<Vec<WsMessage>, Error> {
-    let text = Utf8Bytes::try_from_bytes(packet.text).map_err(|_| Error::InvalidUtf8)?;
+/// The text is handed on as it is: both crates hold the same checked text
+/// type, so nothing is checked or copied here.
+pub fn packet_messages(packet: EncodedPacket) -> Vec<WsMessage> {
     let mut messages = Vec::with_capacity(1 + packet.attachments.len());
-    messages.push(WsMessage::Text(text));
+    messages.push(WsMessage::Text(packet.text));
     messages.extend(packet.attachments.into_iter().map(WsMessage::Binary));
-    Ok(messages)
+    messages
 }
 
 #[cfg(test)]
@@ -155,20 +154,11 @@ mod tests {
         // socket.io-protocol: `socket.emit("hello", "world")` is `2["hello","world"]`.
         let packet = Packet::event_with("/", "hello", &["world".into()], None).unwrap();
         assert_eq!(
-            packet_messages(packet.encode()).unwrap(),
-            [WsMessage::Text(Utf8Bytes::from_static(
+            packet_messages(packet.encode()),
+            [WsMessage::Text(crate::Str::from_static(
                 r#"2["hello","world"]"#
             ))]
         );
-    }
-
-    #[test]
-    fn text_that_is_not_utf8_is_refused_whole() {
-        let packet = EncodedPacket {
-            text: Bytes::from_static(b"51-\xff"),
-            attachments: vec![Bytes::from_static(b"x")],
-        };
-        assert!(matches!(packet_messages(packet), Err(Error::InvalidUtf8)));
     }
 
     fn value() -> impl Strategy<Value = Value> {
@@ -196,7 +186,7 @@ mod tests {
             let packet = Packet::event_with(Str::from_static("/chat"), "e", &args, ack).unwrap();
             let encoded = packet.encode();
             let attachments = encoded.attachments.len();
-            let messages = packet_messages(encoded).unwrap();
+            let messages = packet_messages(encoded);
             prop_assert_eq!(messages.len(), 1 + attachments);
             let mut decoder = Decoder::new(DecoderConfig {
                 max_attachments: usize::MAX,

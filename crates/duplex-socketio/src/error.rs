@@ -172,3 +172,10 @@ mod tests {
         assert_eq!(local.answer(), None);
     }
 }
+
+/// Text that failed the shared UTF-8 check is [`Error::InvalidUtf8`].
+impl From<duplex_core::InvalidUtf8> for Error {
+    fn from(_: duplex_core::InvalidUtf8) -> Self {
+        Error::InvalidUtf8
+    }
+}

@@ -38,7 +38,7 @@
 //! // ...and answer it with an ack carrying a binary buffer.
 //! let ack = Packet::ack_with("/admin", &[Bytes::from_static(&[3, 2, 1]).into()], 456).unwrap();
 //! let wire = ack.encode();
-//! assert_eq!(&wire.text[..], br#"61-/admin,456[{"_placeholder":true,"num":0}]"#);
+//! assert_eq!(wire.text, r#"61-/admin,456[{"_placeholder":true,"num":0}]"#);
 //! assert_eq!(wire.attachments, [Bytes::from_static(&[3, 2, 1])]);
 //! ```
 #![forbid(unsafe_code)]
@@ -62,7 +62,6 @@ mod namespaces;
 mod packet;
 mod rooms;
 pub mod server;
-mod str;
 mod value;
 
 pub use acks::Acks;
@@ -72,7 +71,9 @@ pub use namespaces::{
 pub use rooms::{Broadcast, Rooms};
 
 pub use decoder::{Decoder, DecoderConfig};
+/// Namespaces, event names and JSON payloads are the workspace's one
+/// checked UTF-8 byte type; `Str` is its old name here.
+pub use duplex_core::{Utf8Bytes, Utf8Bytes as Str};
 pub use error::{AckFailure, Error};
 pub use packet::{DEFAULT_NAMESPACE, EncodedPacket, Packet, PacketType, ProtocolVersion};
-pub use str::Str;
 pub use value::Value;

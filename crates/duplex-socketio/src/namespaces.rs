@@ -108,7 +108,7 @@ pub enum NamespacesEvent {
 /// let connect = Decoder::default().receive_text(Bytes::from_static(b"0/admin,")).unwrap().unwrap();
 /// assert_eq!(ns.handle_packet(&connect).unwrap(), Received::ConnectRequest);
 /// let answer = ns.accept("/admin", "oSO0OpakMV_3jnilAAAA").unwrap();
-/// assert_eq!(&answer.encode().text[..], br#"0/admin,{"sid":"oSO0OpakMV_3jnilAAAA"}"#);
+/// assert_eq!(answer.encode().text, r#"0/admin,{"sid":"oSO0OpakMV_3jnilAAAA"}"#);
 /// assert!(ns.is_connected("/admin"));
 /// ```
 #[derive(Debug)]
@@ -152,7 +152,7 @@ impl Namespaces {
 
     /// The state of `namespace`, `None` if neither connected nor connecting.
     pub fn state(&self, namespace: &str) -> Option<NamespaceState> {
-        self.states.get(namespace.as_bytes()).copied()
+        self.states.get(namespace).copied()
     }
 
     /// Whether `namespace` is connected.
@@ -178,7 +178,7 @@ impl Namespaces {
     pub fn handle_packet(&mut self, packet: &Packet) -> Result<Received, Error> {
         use NamespaceState as S;
         let key = self.key(packet);
-        let state = self.states.get(key.as_bytes()).copied();
+        let state = self.states.get(key.as_str()).copied();
         Ok(match (packet.packet_type, state) {
             (PacketType::Connect, None) => {
                 if self.states.len() >= self.config.max_namespaces {
@@ -197,11 +197,11 @@ impl Namespaces {
                 return Err(Error::DuplicateConnect);
             }
             (PacketType::ConnectError, Some(S::RequestedByLocal)) => {
-                self.states.remove(key.as_bytes());
+                self.states.remove(key.as_str());
                 Received::Refused
             }
             (PacketType::Disconnect, Some(_)) => {
-                self.states.remove(key.as_bytes());
+                self.states.remove(key.as_str());
                 Received::Disconnected
             }
             (t, Some(S::Connected)) if t.is_event() || t.is_ack() => Received::Message,
@@ -213,7 +213,7 @@ impl Namespaces {
     pub fn prepare_send(&mut self, packet: &Packet) -> Result<(), Error> {
         use NamespaceState as S;
         let key = self.key(packet);
-        let state = self.states.get(key.as_bytes()).copied();
+        let state = self.states.get(key.as_str()).copied();
         match (packet.packet_type, state) {
             (PacketType::Connect, None) => {
                 if self.states.len() >= self.config.max_namespaces {
@@ -224,7 +224,7 @@ impl Namespaces {
             (PacketType::Connect, Some(S::RequestedByPeer)) => self.set_connected(key),
             (PacketType::ConnectError, Some(S::RequestedByPeer))
             | (PacketType::Disconnect, Some(_)) => {
-                self.states.remove(key.as_bytes());
+                self.states.remove(key.as_str());
             }
             // The reference refuses unknown namespaces that never entered any state.
             (PacketType::ConnectError, None) => {}

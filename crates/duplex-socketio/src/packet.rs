@@ -111,8 +111,9 @@ pub struct Packet {
 /// recipient of a broadcast.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncodedPacket {
-    /// The text message (to send as an Engine.IO `message`).
-    pub text: Bytes,
+    /// The text message (to send as an Engine.IO `message`), already the
+    /// checked text type Engine.IO takes, so it is not checked again.
+    pub text: Str,
     /// The binary messages, one Engine.IO binary `message` each, in order.
     pub attachments: Vec<Bytes>,
 }
@@ -293,7 +294,9 @@ impl Packet {
         let mut out = BytesMut::with_capacity(self.encoded_len());
         self.encode_text_into(&mut out);
         EncodedPacket {
-            text: out.freeze(),
+            // Made of UTF-8 only: the namespace and data (both `Str`),
+            // ASCII digits and punctuation.
+            text: Str::from_validated(out.freeze()),
             attachments: self.attachments.clone(),
         }
     }
@@ -423,7 +426,7 @@ pub(crate) fn decode_text(
     let data = (layout.data < text.len()).then(|| {
         text.advance(layout.data);
         // Starts after an ASCII byte of UTF-8 text: still UTF-8.
-        Str::slice_checked(text)
+        Str::from_validated(text)
     });
     Ok((
         Packet {
@@ -442,10 +445,10 @@ pub(crate) fn decode_text(
 fn new_namespace(text: &Bytes, start: usize, end: usize, last: &mut Str) -> Str {
     // `parse_text` checked it is UTF-8.
     if end.saturating_sub(start) > CACHED_NAMESPACE_MAX {
-        return Str::slice_checked(text.slice(start..end));
+        return Str::from_validated(text.slice(start..end));
     }
     let bytes = text.get(start..end).unwrap_or_default();
-    let namespace = Str::slice_checked(Bytes::copy_from_slice(bytes));
+    let namespace = Str::from_validated(Bytes::copy_from_slice(bytes));
     *last = namespace.clone();
     namespace
 }

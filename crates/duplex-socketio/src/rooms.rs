@@ -78,7 +78,7 @@ impl<S> Broadcast<S> {
 ///     .collect();
 /// sent.sort();
 /// assert_eq!(sent, [2]);
-/// assert_eq!(&wire.text[..], br#"2["hello"]"#);
+/// assert_eq!(wire.text, r#"2["hello"]"#);
 /// ```
 #[derive(Debug)]
 pub struct Rooms<S> {

@@ -38,7 +38,7 @@ fn v5_server_handshake_as_the_conformance_suite_expects() {
     );
     assert_eq!(ns.state("/"), Some(NamespaceState::RequestedByPeer));
     let answer = ns.accept("/", "sid1").unwrap();
-    assert_eq!(&answer.encode().text[..], br#"0{"sid":"sid1"}"#);
+    assert_eq!(answer.encode().text.as_bytes(), br#"0{"sid":"sid1"}"#);
     assert!(ns.is_connected("/"));
     assert_eq!(
         ns.handle_packet(&v5(r#"2["message",1]"#)).unwrap(),
@@ -67,7 +67,7 @@ fn v5_server_handshake_as_the_conformance_suite_expects() {
     );
     let refusal = ns.refuse("/random", "Invalid namespace").unwrap();
     assert_eq!(
-        &refusal.encode().text[..],
+        refusal.encode().text.as_bytes(),
         br#"4/random,{"message":"Invalid namespace"}"#
     );
     assert_eq!(ns.state("/random"), None);
@@ -154,18 +154,21 @@ fn v4_default_namespace_is_implicit() {
     };
     let mut ns = Namespaces::new(server, t0);
     assert!(ns.is_connected("/"));
-    assert_eq!(&ns.poll_transmit().unwrap().encode().text[..], b"0");
+    assert_eq!(ns.poll_transmit().unwrap().encode().text.as_bytes(), b"0");
     assert_eq!(ns.poll_transmit(), None);
     // A namespace with a query is keyed by its path; v4 grants carry no payload.
     let p = packet(ProtocolVersion::V4, "0/admin?token=1234,");
     assert_eq!(ns.handle_packet(&p).unwrap(), Received::ConnectRequest);
     assert_eq!(
-        &ns.accept("/admin", "x").unwrap().encode().text[..],
+        ns.accept("/admin", "x").unwrap().encode().text.as_bytes(),
         b"0/admin,"
     );
     assert!(ns.is_connected("/admin"));
     let refusal = ns.refuse("/secret", "Not authorized").unwrap();
-    assert_eq!(&refusal.encode().text[..], br#"4/secret,"Not authorized""#);
+    assert_eq!(
+        refusal.encode().text.as_bytes(),
+        br#"4/secret,"Not authorized""#
+    );
 
     let mut client = Namespaces::new(
         NamespacesConfig {

@@ -41,7 +41,9 @@ fn decode_all(version: ProtocolVersion, wire: &duplex_socketio::EncodedPacket) -
         max_attachments: 1000,
         ..DecoderConfig::default()
     });
-    let mut packet = decoder.receive_text(wire.text.clone()).unwrap();
+    let mut packet = decoder
+        .receive_text(wire.text.clone().into_bytes())
+        .unwrap();
     for a in &wire.attachments {
         assert!(packet.is_none());
         packet = decoder.receive_binary(a.clone()).unwrap();

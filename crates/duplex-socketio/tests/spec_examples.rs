@@ -34,7 +34,7 @@ fn both_ways(
     assert_eq!(&packet, expected, "decoding {text}");
     let wire = expected.encode();
     assert_eq!(
-        std::str::from_utf8(&wire.text).unwrap(),
+        std::str::from_utf8(wire.text.as_bytes()).unwrap(),
         text,
         "encoding {expected:?}"
     );

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use duplex_core::Utf8Bytes;
 
 use crate::error::Error;
 use crate::escape::{Escaping, write_escaped};
@@ -151,64 +152,67 @@ impl fmt::Display for Command {
     }
 }
 
-/// One header entry: a name and a value, both UTF-8, held as [`Bytes`] so
-/// that decoded headers point into the received buffer without copying.
+/// One header entry: a name and a value, both the workspace's checked UTF-8
+/// text, so that decoded headers point into the received buffer without
+/// copying and are read as `&str` without a second full check.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Header {
-    name: Bytes,
-    value: Bytes,
+    name: Utf8Bytes,
+    value: Utf8Bytes,
 }
 
 impl Header {
     /// A header from text (copied).
     pub fn new(name: &str, value: &str) -> Header {
         Header {
-            name: Bytes::copy_from_slice(name.as_bytes()),
-            value: Bytes::copy_from_slice(value.as_bytes()),
+            name: Utf8Bytes::copy_from_str(name),
+            value: Utf8Bytes::copy_from_str(value),
         }
     }
 
     /// A header from static text (not copied).
     pub fn from_static(name: &'static str, value: &'static str) -> Header {
         Header {
-            name: Bytes::from_static(name.as_bytes()),
-            value: Bytes::from_static(value.as_bytes()),
+            name: Utf8Bytes::from_static(name),
+            value: Utf8Bytes::from_static(value),
         }
     }
 
     /// A header from owned strings (not copied).
     pub fn from_strings(name: String, value: String) -> Header {
         Header {
-            name: Bytes::from(name),
-            value: Bytes::from(value),
+            name: Utf8Bytes::from(name),
+            value: Utf8Bytes::from(value),
         }
     }
 
     /// Callers promise both are UTF-8 (checked by the decoder, or cut from
     /// another header).
     pub(crate) fn from_utf8_bytes(name: Bytes, value: Bytes) -> Header {
-        debug_assert!(std::str::from_utf8(&name).is_ok() && std::str::from_utf8(&value).is_ok());
-        Header { name, value }
+        Header {
+            name: Utf8Bytes::from_validated(name),
+            value: Utf8Bytes::from_validated(value),
+        }
     }
 
     /// The header name.
     pub fn name(&self) -> &str {
-        simdutf8::basic::from_utf8(&self.name).unwrap_or_default()
+        self.name.as_str()
     }
 
     /// The header value.
     pub fn value(&self) -> &str {
-        simdutf8::basic::from_utf8(&self.value).unwrap_or_default()
+        self.value.as_str()
     }
 
     /// The header name as the shared buffer it was decoded into.
     pub fn name_bytes(&self) -> &Bytes {
-        &self.name
+        self.name.as_shared_bytes()
     }
 
     /// The header value as the shared buffer it was decoded into.
     pub fn value_bytes(&self) -> &Bytes {
-        &self.value
+        self.value.as_shared_bytes()
     }
 }
 
@@ -282,7 +286,7 @@ impl Frame {
     pub fn header_entry(&self, name: &str) -> Option<&Header> {
         self.headers
             .iter()
-            .find(|h| h.name.as_ref() == name.as_bytes())
+            .find(|h| h.name.as_bytes() == name.as_bytes())
     }
 
     /// Appends a header. Repeats are kept; the first wins.
@@ -292,15 +296,15 @@ impl Frame {
 
     /// Replaces the value of the first header called `name`, or appends one.
     pub fn set_header(&mut self, name: &str, value: &str) {
-        let value = Bytes::copy_from_slice(value.as_bytes());
+        let value = Utf8Bytes::copy_from_str(value);
         match self
             .headers
             .iter_mut()
-            .find(|h| h.name.as_ref() == name.as_bytes())
+            .find(|h| h.name.as_bytes() == name.as_bytes())
         {
             Some(h) => h.value = value,
             None => self.headers.push(Header {
-                name: Bytes::copy_from_slice(name.as_bytes()),
+                name: Utf8Bytes::copy_from_str(name),
                 value,
             }),
         }
@@ -308,7 +312,8 @@ impl Frame {
 
     /// Removes every header called `name`.
     pub fn remove_header(&mut self, name: &str) {
-        self.headers.retain(|h| h.name.as_ref() != name.as_bytes());
+        self.headers
+            .retain(|h| h.name.as_bytes() != name.as_bytes());
     }
 
     /// The body.

@@ -567,12 +567,7 @@ where
                 incoming = ws.next() => match incoming {
                     Some(Ok(message)) => {
                         let message = match message {
-                            duplex_ws::Message::Text(t) => {
-                                match duplex_engineio::Utf8Bytes::try_from_bytes(t.into_bytes()) {
-                                    Ok(t) => Message::Text(t),
-                                    Err(_) => return,
-                                }
-                            }
+                            duplex_ws::Message::Text(t) => Message::Text(t),
                             duplex_ws::Message::Binary(b) => Message::Binary(b),
                         };
                         self.with(|endpoint, _, now, _| endpoint.websocket_message(id, message, now));
@@ -590,9 +585,7 @@ where
 
 fn to_ws(message: Message) -> duplex_ws::Message {
     match message {
-        // duplex-ws has no public constructor from checked `Bytes`, so the
-        // text is copied once here.
-        Message::Text(t) => duplex_ws::Message::Text(t.as_str().into()),
+        Message::Text(t) => duplex_ws::Message::Text(t),
         Message::Binary(b) => duplex_ws::Message::Binary(b),
     }
 }

@@ -688,7 +688,10 @@ impl Connection {
         if reason.len() > CloseFrame::MAX_REASON_LEN {
             return Err(Error::ControlPayloadTooLong);
         }
-        self.write_close(Some(&CloseFrame::new(code, reason)));
+        self.write_close(Some(&CloseFrame::new(
+            code,
+            Utf8Bytes::copy_from_str(reason),
+        )));
         self.state = if self.received_close {
             State::Closed
         } else {

@@ -21,9 +21,7 @@
 //!
 //! See `docs/websocket.md` for driving a connection from a blocking loop or
 //! from tokio, and [`handshake`] for the opening handshake.
-// One module allows unsafe: `utf8::ascii`, a `&str` over bytes just checked
-// to be ASCII, measured in docs/benchmarks.md and tested under Miri.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(
@@ -45,17 +43,18 @@ pub mod handshake;
 mod mask;
 mod message;
 mod transmit;
-mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
 pub use connection::{Connection, Event, EventRef, State};
 pub use decoder::{FrameDecoder, Role};
 pub use deflate::{DeflateConfig, DeflateParams};
+pub use duplex_core::{InvalidUtf8, Utf8Validator};
 pub use error::{Error, ProtocolError};
 pub use frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 pub use handshake::HandshakeError;
 pub use mask::apply_mask;
 pub use message::{Message, Utf8Bytes};
 pub use transmit::Transmit;
-pub use utf8::{InvalidUtf8, Utf8Validator};
+// The checks, shared with every crate (their one `unsafe` block proves ASCII).
+use duplex_core::utf8;

@@ -448,12 +448,16 @@ mod permessage_deflate {
                 client.send_text(text).unwrap();
                 assert_eq!(
                     deliver(&mut client, &mut server),
-                    [Event::Message(Message::Text(text.into()))]
+                    [Event::Message(Message::Text(
+                        duplex_ws::Utf8Bytes::copy_from_str(text)
+                    ))]
                 );
                 server.send_text(text).unwrap();
                 assert_eq!(
                     deliver(&mut server, &mut client),
-                    [Event::Message(Message::Text(text.into()))]
+                    [Event::Message(Message::Text(
+                        duplex_ws::Utf8Bytes::copy_from_str(text)
+                    ))]
                 );
             }
             client

@@ -16,7 +16,7 @@ use duplex_ws::handshake::{
 use duplex_ws::{
     CloseCode, CloseFrame, Config, Connection, DeflateConfig, DeflateParams, Error, Event,
     EventRef, Frame, FrameDecoder, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message,
-    OpCode, ProtocolError, Role, State, apply_mask,
+    OpCode, ProtocolError, Role, State, Utf8Bytes, apply_mask,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -571,7 +571,7 @@ enum Feed {
 /// A borrowed event as the owned event it stands for.
 fn owned(event: EventRef<'_>) -> Event {
     match event {
-        EventRef::Text(text) => Event::Message(Message::Text(text.into())),
+        EventRef::Text(text) => Event::Message(Message::Text(Utf8Bytes::copy_from_str(text))),
         EventRef::Binary(data) => Event::Message(Message::Binary(Bytes::copy_from_slice(data))),
         EventRef::Other(event) => event,
     }
@@ -823,7 +823,7 @@ proptest! {
         let close_event = events.pop();
         prop_assert_eq!(
             close_event,
-            Some(Event::Close(Some(CloseFrame::new(CloseCode(code), reason.as_str()))))
+            Some(Event::Close(Some(CloseFrame::new(CloseCode(code), reason.clone()))))
         );
         let received: Vec<Message> = if assemble {
             events

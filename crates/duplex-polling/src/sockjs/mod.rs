@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use duplex_engineio::Utf8Bytes;
+use duplex_core::Utf8Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 use rand::{RngCore, SeedableRng, rngs::StdRng};

@@ -97,8 +97,8 @@ impl fmt::Debug for ClientConfig {
 /// A message to send on the Engine.IO connection, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transmit {
-    /// A text message (UTF-8): a packet.
-    Text(Bytes),
+    /// A text message: a packet, as the text type Engine.IO takes.
+    Text(Str),
     /// A binary message: an attachment of the packet before it.
     Binary(Bytes),
 }
@@ -212,10 +212,10 @@ enum Phase {
 /// client.join("/", None).unwrap();
 /// client.emit("/", "hello", &[1.into()], Some(("my-ack", None)), now).unwrap(); // buffered
 /// client.handle_open(now);
-/// assert_eq!(client.poll_transmit(), Some(Transmit::Text(Bytes::from_static(b"0"))));
+/// assert_eq!(client.poll_transmit(), Some(Transmit::Text("0".into())));
 /// client.handle_text(Bytes::from_static(br#"0{"sid":"abc"}"#), now).unwrap();
 /// assert!(matches!(client.poll_event(), Some(ClientEvent::Connect { sid, .. }) if sid == "abc"));
-/// assert_eq!(client.poll_transmit(), Some(Transmit::Text(Bytes::from_static(br#"20["hello",1]"#))));
+/// assert_eq!(client.poll_transmit(), Some(Transmit::Text(r#"20["hello",1]"#.into())));
 /// client.handle_text(Bytes::from_static(b"30[\"ok\"]"), now).unwrap();
 /// assert!(matches!(client.poll_event(), Some(ClientEvent::AckReceived { token: "my-ack", .. })));
 /// ```

@@ -40,7 +40,7 @@ fn sent(c: &mut Client<u32>) -> Vec<Transmit> {
 }
 
 fn text(s: &str) -> Transmit {
-    Transmit::Text(Bytes::from(s.to_owned()))
+    Transmit::Text(Str::copy_from_str(s))
 }
 
 fn recv(c: &mut Client<u32>, s: &str, now: Instant) {

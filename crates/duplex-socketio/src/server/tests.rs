@@ -26,9 +26,10 @@ fn text(server: &mut Srv, session: &'static str, data: &'static str) {
 fn sent(server: &mut Srv) -> Vec<(&'static str, String)> {
     std::iter::from_fn(|| server.poll_transmit())
         .map(|t| match t {
-            Transmit::Packet { session, packet } => {
-                (session, String::from_utf8(packet.text.to_vec()).unwrap())
-            }
+            Transmit::Packet { session, packet } => (
+                session,
+                String::from_utf8(packet.text.as_bytes().to_vec()).unwrap(),
+            ),
             Transmit::Close { session } => (session, "<close>".to_owned()),
         })
         .collect()

@@ -72,7 +72,6 @@ fn send_encoded(
     now: Instant,
 ) -> Result<(), SendError> {
     let messages = packet_messages(packet)
-        .map_err(|_| SendError::Encode)?
         .into_iter()
         .map(|m| match m {
             WsMessage::Text(text) => Message::Text(text),
@@ -134,7 +133,7 @@ impl SocketIoApp {
         Some(Socket {
             io: self.io()?,
             session: session.clone(),
-            namespace: Arc::from(namespace),
+            namespace: duplex_socketio::Str::copy_from_str(namespace),
             id: id.clone(),
             handshake: meta.handshake.clone(),
             extensions: meta.extensions.clone(),

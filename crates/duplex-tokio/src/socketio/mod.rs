@@ -420,7 +420,7 @@ impl SocketIo {
     pub fn of(&self, namespace: &str) -> Operator {
         Operator {
             io: self.clone(),
-            namespace: Arc::from(namespace),
+            namespace: duplex_socketio::Str::copy_from_str(namespace),
             target: Broadcast::all(),
         }
     }

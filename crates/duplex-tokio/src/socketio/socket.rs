@@ -18,7 +18,7 @@ use super::{AckError, Handshake, SendError, SocketId, SocketIo, Value};
 pub struct Socket {
     pub(super) io: SocketIo,
     pub(super) session: SessionId,
-    pub(super) namespace: Arc<str>,
+    pub(super) namespace: Str,
     pub(super) id: SocketId,
     pub(super) handshake: Arc<Handshake>,
     pub(super) extensions: Arc<Mutex<http::Extensions>>,
@@ -77,7 +77,7 @@ impl Socket {
 
     /// Emits `event` with `args` to this socket.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), SendError> {
-        let packet = Packet::event_with(Str::from(self.namespace.to_string()), event, &args, None)
+        let packet = Packet::event_with(self.namespace.clone(), event, &args, None)
             .map_err(|_| SendError::Encode)?;
         self.io
             .service
@@ -199,7 +199,7 @@ pub struct AckSender {
 impl AckSender {
     /// Acknowledges with `args` (binary attachments allowed).
     pub fn send(self, args: Vec<Value>) -> Result<(), SendError> {
-        let packet = Packet::ack_with(Str::from(self.socket.namespace.to_string()), &args, self.id)
+        let packet = Packet::ack_with(self.socket.namespace.clone(), &args, self.id)
             .map_err(|_| SendError::Encode)?;
         let socket = &self.socket;
         socket
@@ -219,7 +219,7 @@ impl AckSender {
 #[derive(Clone, Debug)]
 pub struct Operator {
     pub(super) io: SocketIo,
-    pub(super) namespace: Arc<str>,
+    pub(super) namespace: Str,
     pub(super) target: Broadcast<SocketId>,
 }
 
@@ -239,7 +239,7 @@ impl Operator {
     /// Emits `event` with `args` to every selected socket; returns how many
     /// it was sent to.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, SendError> {
-        let packet = Packet::event_with(Str::from(self.namespace.to_string()), event, &args, None)
+        let packet = Packet::event_with(self.namespace.clone(), event, &args, None)
             .map_err(|_| SendError::Encode)?;
         Ok(self.io.service.with(|eio, app, now, _| {
             app.broadcast(eio, &self.namespace, &self.target, &packet, now)

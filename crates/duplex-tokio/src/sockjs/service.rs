@@ -18,7 +18,7 @@ use std::time::{Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use duplex_polling::{
     CloseReason, Event, Message, OpenInfo, Request, RequestId, Response, SessionId, SockJsConfig,
-    SockJsServer, Transmit, Utf8Bytes,
+    SockJsServer, Transmit,
 };
 use futures_util::{SinkExt, StreamExt};
 use http::StatusCode;
@@ -433,10 +433,7 @@ async fn run_websocket<S>(
             incoming = ws.next() => match incoming {
                 Some(Ok(message)) => {
                     let message = match message {
-                        duplex_ws::Message::Text(t) => match Utf8Bytes::try_from_bytes(t.into_bytes()) {
-                            Ok(t) => Message::Text(t),
-                            Err(_) => return,
-                        },
+                        duplex_ws::Message::Text(t) => Message::Text(t),
                         duplex_ws::Message::Binary(b) => Message::Binary(b),
                     };
                     if shared.commands.send(Command::WebSocketMessage(id, message)).await.is_err() {
@@ -455,11 +452,7 @@ async fn run_websocket<S>(
 
 fn to_ws(message: Message) -> duplex_ws::Message {
     match message {
-        Message::Text(t) => match duplex_ws::Utf8Bytes::try_from(t.into_bytes()) {
-            Ok(t) => duplex_ws::Message::Text(t),
-            // Cannot happen: the text was UTF-8 already.
-            Err(_) => duplex_ws::Message::Text(duplex_ws::Utf8Bytes::new()),
-        },
+        Message::Text(t) => duplex_ws::Message::Text(t),
         Message::Binary(b) => duplex_ws::Message::Binary(b),
     }
 }

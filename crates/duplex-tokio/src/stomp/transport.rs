@@ -94,6 +94,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for WebSocketTransport<
 
     async fn send(&mut self, chunks: Vec<Bytes>) -> io::Result<()> {
         for chunk in chunks {
+            // Not a re-check: whether the frame (its body may be binary) is
+            // text decides the message kind.
             let message = match duplex_ws::Utf8Bytes::try_from(chunk.clone()) {
                 Ok(text) => duplex_ws::Message::Text(text),
                 Err(_) => duplex_ws::Message::Binary(chunk),
@@ -137,13 +139,17 @@ impl Transport for SockJsTransport {
 
     async fn send(&mut self, chunks: Vec<Bytes>) -> io::Result<()> {
         for chunk in chunks {
-            let text = String::from_utf8(chunk.to_vec()).map_err(|_| {
+            // Checked, not copied: the frame's buffer becomes the message.
+            let text = duplex_ws::Utf8Bytes::try_from(chunk).map_err(|_| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     "a STOMP frame that is not UTF-8 cannot travel over SockJS",
                 )
             })?;
-            self.0.send_text(text).await.map_err(io::Error::other)?;
+            self.0
+                .send(crate::sockjs::Message::Text(text))
+                .await
+                .map_err(io::Error::other)?;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use duplex_engineio::client::{
     ClientEvent as EioEvent, ClientSession, CloseReason, Transmit as EioTransmit,
 };
 use duplex_engineio::client_url::{CLIENT_PROTOCOL, EngineIoUrl};
-use duplex_engineio::{TransportKind, Utf8Bytes, WsMessage};
+use duplex_engineio::{TransportKind, WsMessage};
 use duplex_socketio::client::{
     Client as SioClient, ClientEvent as SioEvent, Transmit as SioTransmit, local_connect_error,
 };
@@ -121,11 +121,7 @@ impl Driver {
             progress = true;
             let Some(conn) = &mut self.conn else { continue };
             match transmit {
-                SioTransmit::Text(text) => {
-                    if let Ok(text) = Utf8Bytes::try_from_bytes(text) {
-                        conn.session.send_message(text);
-                    }
-                }
+                SioTransmit::Text(text) => conn.session.send_message(text),
                 SioTransmit::Binary(data) => conn.session.send_binary(data),
             }
         }

@@ -5,9 +5,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
+use duplex_engineio::WsMessage;
 use duplex_engineio::client::ClientSession;
 use duplex_engineio::client_url::POLLING_POST_CONTENT_TYPE;
-use duplex_engineio::{Utf8Bytes, WsMessage};
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
@@ -147,16 +147,7 @@ pub(super) async fn websocket_task(
         tokio::select! {
             message = stream.next() => {
                 let message = match message {
-                    Some(Ok(duplex_ws::Message::Text(t))) => {
-                        match Utf8Bytes::try_from_bytes(t.into_bytes()) {
-                            Ok(t) => WsMessage::Text(t),
-                            Err(_) => {
-                                let error = ClientError::InvalidText;
-                                let _ = io.send(Io::WsClosed(id, Some(error))).await;
-                                return;
-                            }
-                        }
-                    }
+                    Some(Ok(duplex_ws::Message::Text(t))) => WsMessage::Text(t),
                     Some(Ok(duplex_ws::Message::Binary(b))) => WsMessage::Binary(b),
                     Some(Err(e)) => {
                         let _ = io.send(Io::WsClosed(id, Some(e))).await;
@@ -183,7 +174,7 @@ pub(super) async fn websocket_task(
                 }
                 for m in batch {
                     let m = match m {
-                        WsMessage::Text(t) => duplex_ws::Message::Text(t.as_str().into()),
+                        WsMessage::Text(t) => duplex_ws::Message::Text(t),
                         WsMessage::Binary(b) => duplex_ws::Message::Binary(b),
                     };
                     if let Err(e) = sink.feed(m).await {

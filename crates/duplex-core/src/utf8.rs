@@ -1,9 +1,14 @@
-//! Incremental UTF-8 validation that fails on the first byte that can no
-//! longer start or continue a valid sequence, even when the message arrives
-//! in pieces (Autobahn 6.4.x checks exactly this).
+//! UTF-8 checks: whole payloads ([`validate`], [`as_str`]) and incremental
+//! validation that fails on the first byte that can no longer start or
+//! continue a valid sequence, even when the message arrives in pieces
+//! (Autobahn 6.4.x checks exactly this).
 
-/// Why a text payload was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why bytes were rejected as text: they are not UTF-8. The crate's one
+/// error; it is always the fault of whoever produced the bytes, so each
+/// protocol crate turns it into its own answer (close code 1007, an
+/// Engine.IO or Socket.IO decode error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid UTF-8")]
 pub struct InvalidUtf8;
 
 /// Validates a text message fed in any number of pieces.
@@ -74,9 +79,10 @@ impl Utf8Validator {
     }
 }
 
-/// Validates a complete text payload in one call.
+/// Validates a complete text payload in one call (ASCII a word at a time,
+/// anything else with SIMD).
 #[inline]
-pub(crate) fn validate(input: &[u8]) -> Result<(), InvalidUtf8> {
+pub fn validate(input: &[u8]) -> Result<(), InvalidUtf8> {
     if is_ascii(input) || simdutf8::basic::from_utf8(input).is_ok() {
         Ok(())
     } else {
@@ -90,14 +96,31 @@ pub(crate) fn validate(input: &[u8]) -> Result<(), InvalidUtf8> {
 /// (about 100 instructions for 16 bytes, as much as decoding the frame
 /// around it); ASCII, the common case, is proven here a word at a time.
 #[inline]
-pub(crate) fn as_str(input: &[u8]) -> Option<&str> {
+pub fn as_str(input: &[u8]) -> Option<&str> {
     ascii::as_ascii_str(input).or_else(|| simdutf8::basic::from_utf8(input).ok())
+}
+
+/// UTF-16 code units of valid UTF-8 (JavaScript's `String.prototype.length`,
+/// the unit of Engine.IO v3 payload lengths): one per char, two for a char
+/// that needs four bytes, i.e. every byte except continuation bytes, plus
+/// one per four-byte lead byte.
+pub fn utf16_len(utf8: &[u8]) -> usize {
+    if utf8.is_ascii() {
+        return utf8.len();
+    }
+    utf8.iter()
+        .map(|&b| match b {
+            0x80..=0xbf => 0,
+            0xf0..=0xff => 2,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// The crate's only `unsafe`: viewing bytes just checked to be ASCII as a
 /// `&str` without std checking them again. Kept to this module so the
 /// proof sits next to the block; the tests below run under Miri
-/// (`cargo +nightly miri test -p duplex-ws --lib utf8`).
+/// (`cargo +nightly miri test -p duplex-core --lib utf8`).
 #[allow(unsafe_code)]
 mod ascii {
     /// `input` as `&str` if every byte is ASCII.

@@ -1,0 +1,41 @@
+//! What every duplex crate shares, so that a value crosses a crate seam
+//! without being converted: today the checked UTF-8 byte type,
+//! [`Utf8Bytes`], and the validators behind it.
+//!
+//! A WebSocket text frame, an Engine.IO text packet, a Socket.IO namespace
+//! and a SockJS message are all the same [`Utf8Bytes`], so text checked once
+//! where it was received is handed on as it is: no copy, no second check.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use duplex_core::Utf8Bytes;
+//!
+//! // Received bytes are checked once...
+//! let text = Utf8Bytes::try_from(Bytes::from_static(b"hello world")).unwrap();
+//! // ...cut without copying...
+//! let word = text.slice_ref(&text[6..]);
+//! assert_eq!(word, "world");
+//! // ...and read as `&str` (ASCII proven a word at a time).
+//! assert_eq!(word.as_str().len(), 5);
+//!
+//! assert!(Utf8Bytes::try_from(Bytes::from_static(b"\xff")).is_err());
+//! ```
+// One module allows unsafe: `utf8::ascii`, a `&str` over bytes just checked
+// to be ASCII, measured in docs/benchmarks.md and tested under Miri
+// (`cargo +nightly miri test -p duplex-core --lib utf8`).
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod text;
+pub mod utf8;
+
+pub use text::Utf8Bytes;
+pub use utf8::{InvalidUtf8, Utf8Validator};
