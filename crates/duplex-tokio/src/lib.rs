@@ -38,6 +38,7 @@
 mod client;
 pub mod engineio;
 mod error;
+mod http;
 pub mod polling;
 mod server;
 pub mod socketio;
