@@ -4,7 +4,6 @@
 //! streaming responses and upgraded WebSockets. See the module docs of
 //! [`crate::http`] for the concurrency model.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -13,23 +12,18 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use duplex_polling::{Endpoint, Request, RequestId, Response, Transmit};
+use duplex_polling::{Endpoint, Request, RequestId};
 use http::StatusCode;
-use http::header::HeaderMap;
 use http_body_util::Full;
 use hyper::body::Body;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use super::app::{Application, Deferred};
 use super::body::HttpBody;
+use super::core::{Core, Reply};
 use super::util::{into_http, plain, read_limited, sleep_until, wants_websocket};
-use super::websocket::{WEBSOCKET_QUEUE, WsOut, run_websocket};
+use super::websocket::run_websocket;
 use crate::ServerConfig;
-
-/// Chunks of one streaming response waiting to be written; past it the
-/// client is not reading and the request is aborted (the endpoint decides
-/// what that means: SockJS closes, Server-Sent Events wait for a resume).
-const STREAM_CHUNKS: usize = 1024;
 
 /// The body of every response [`PollingService::handle`] writes: whole
 /// bodies only.
@@ -47,170 +41,6 @@ pub(crate) enum Upgrades {
     Endpoint,
     /// The dialect has no WebSockets; every request is a plain request.
     Never,
-}
-
-/// How the endpoint answers a parked request.
-enum Reply {
-    Response(Response),
-    Stream {
-        status: StatusCode,
-        headers: HeaderMap,
-        chunks: mpsc::Receiver<Bytes>,
-    },
-    Accept {
-        headers: HeaderMap,
-        outgoing: mpsc::Receiver<WsOut>,
-    },
-}
-
-/// The machines and the IO they wait on: what the lock guards.
-struct Core<E, A> {
-    endpoint: E,
-    app: A,
-    next_id: u64,
-    replies: HashMap<RequestId, oneshot::Sender<Reply>>,
-    streams: HashMap<RequestId, mpsc::Sender<Bytes>>,
-    websockets: HashMap<RequestId, mpsc::Sender<WsOut>>,
-    deferred: Deferred,
-    dispatching: bool,
-    /// The deadline the timer task sleeps until (`None`: no timer armed).
-    armed: Option<Instant>,
-    timer_started: bool,
-}
-
-/// A request or WebSocket that could not be written to: the endpoint
-/// hears that its client is gone.
-enum Gone {
-    Request(RequestId),
-    WebSocket(RequestId),
-}
-
-impl<E: Endpoint, A: Application<E>> Core<E, A> {
-    /// Hands events to the application and transmits to their requests
-    /// until neither has more, nor the application anything held back.
-    fn pump(&mut self, now: Instant) {
-        loop {
-            let mut progressed = false;
-            while let Some(event) = self.endpoint.poll_event() {
-                progressed = true;
-                self.app
-                    .on_event(&mut self.endpoint, event, now, &mut self.deferred);
-            }
-            let mut gone = Vec::new();
-            while let Some(transmit) = self.endpoint.poll_transmit() {
-                progressed = true;
-                self.route(transmit, &mut gone);
-            }
-            for g in gone {
-                match g {
-                    Gone::Request(id) => self.endpoint.abort(id, now),
-                    Gone::WebSocket(id) => self.endpoint.websocket_closed(id, now),
-                }
-            }
-            progressed |= self.app.flush(&mut self.endpoint, now, &mut self.deferred);
-            if !progressed {
-                return;
-            }
-        }
-    }
-
-    fn route(&mut self, transmit: Transmit, gone: &mut Vec<Gone>) {
-        match transmit {
-            Transmit::Response { request, response } => {
-                if let Some(tx) = self.replies.remove(&request) {
-                    // The client may be gone already; nothing to do then.
-                    let _ = tx.send(Reply::Response(response));
-                }
-            }
-            Transmit::StreamStart {
-                request,
-                status,
-                headers,
-            } => {
-                let (tx, chunks) = mpsc::channel(STREAM_CHUNKS);
-                let reply = Reply::Stream {
-                    status,
-                    headers,
-                    chunks,
-                };
-                if self.deliver(request, reply) {
-                    self.streams.insert(request, tx);
-                } else {
-                    gone.push(Gone::Request(request));
-                }
-            }
-            Transmit::StreamChunk { request, data } => {
-                if let Some(tx) = self.streams.get(&request) {
-                    if tx.try_send(data).is_err() {
-                        self.streams.remove(&request);
-                        gone.push(Gone::Request(request));
-                    }
-                }
-            }
-            Transmit::StreamEnd { request } => {
-                // Dropping the sender ends the body.
-                self.streams.remove(&request);
-            }
-            Transmit::AcceptWebSocket { request, headers } => {
-                let (tx, outgoing) = mpsc::channel(WEBSOCKET_QUEUE);
-                if self.deliver(request, Reply::Accept { headers, outgoing }) {
-                    self.websockets.insert(request, tx);
-                } else {
-                    gone.push(Gone::WebSocket(request));
-                }
-            }
-            Transmit::WebSocketMessage {
-                connection,
-                message,
-            } => {
-                if let Some(tx) = self.websockets.get(&connection) {
-                    if tx.try_send(WsOut::Message(message)).is_err() {
-                        self.websockets.remove(&connection);
-                        gone.push(Gone::WebSocket(connection));
-                    }
-                }
-            }
-            Transmit::CloseWebSocket {
-                connection,
-                code,
-                reason,
-            } => {
-                if let Some(tx) = self.websockets.remove(&connection) {
-                    // Full: dropping the sender closes the socket anyway.
-                    let _ = tx.try_send(WsOut::Close(code, reason));
-                }
-            }
-        }
-    }
-
-    /// Hands `reply` to the task waiting for `request`; false if it is gone.
-    fn deliver(&mut self, request: RequestId, reply: Reply) -> bool {
-        self.replies
-            .remove(&request)
-            .is_some_and(|tx| tx.send(reply).is_ok())
-    }
-
-    /// Tells the machines the time if a deadline of theirs passed, so that
-    /// an input arriving after it sees them as they are after it even if
-    /// the timer task has not woken yet. Running each due timer at its own
-    /// deadline (a late wake-up must not stretch a ping timeout) is the
-    /// endpoint's own business.
-    fn tick(&mut self, now: Instant) {
-        if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
-            self.endpoint.handle_timeout(now);
-        }
-        if self.app.poll_timeout().is_some_and(|at| at <= now) {
-            self.app
-                .handle_timeout(&mut self.endpoint, now, &mut self.deferred);
-        }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        match (self.endpoint.poll_timeout(), self.app.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
 }
 
 struct Shared<E, A> {
@@ -321,18 +151,7 @@ where
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
-                core: Mutex::new(Core {
-                    endpoint,
-                    app,
-                    next_id: 0,
-                    replies: HashMap::new(),
-                    streams: HashMap::new(),
-                    websockets: HashMap::new(),
-                    deferred: Deferred::default(),
-                    dispatching: false,
-                    armed: None,
-                    timer_started: false,
-                }),
+                core: Mutex::new(Core::new(endpoint, app)),
                 timer: Arc::new(Notify::new()),
                 mount: mount.trim_end_matches('/').to_owned(),
                 upgrades,

@@ -2,8 +2,10 @@
 //! (Engine.IO, SockJS, Server-Sent Events) served over hyper, with whole
 //! responses, streaming responses and upgraded WebSockets.
 //!
-//! - `driver.rs`: [`PollingService`], the request/response and transmit
-//!   routing loop, and the timer task;
+//! - `driver.rs`: [`PollingService`]: requests in, answers out, the lock,
+//!   the deferred queue and the timer task;
+//! - `core.rs`: what the lock guards, and the routing loop of events and
+//!   transmits to the requests, streams and WebSockets they name;
 //! - `app.rs`: the [`Application`] hook run on the endpoint's events;
 //! - `body.rs`: [`HttpBody`], whole or streamed;
 //! - `websocket.rs`: running one upgraded WebSocket for an endpoint;
@@ -37,6 +39,7 @@
 
 mod app;
 mod body;
+mod core;
 mod driver;
 mod util;
 mod websocket;
