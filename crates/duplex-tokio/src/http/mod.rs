@@ -49,3 +49,6 @@ pub use body::HttpBody;
 pub(crate) use driver::Upgrades;
 pub use driver::{PollingService, ResponseBody, WeakPollingService};
 pub(crate) use util::plain;
+
+#[cfg(test)]
+mod tests;
