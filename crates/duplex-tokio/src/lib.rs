@@ -38,6 +38,7 @@
 mod client;
 pub mod engineio;
 mod error;
+mod http;
 mod limits;
 pub mod polling;
 mod server;

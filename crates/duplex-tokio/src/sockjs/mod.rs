@@ -5,15 +5,24 @@
 //! messages in, a sink of messages out, closed with a code and a reason,
 //! whatever transport the client picked.
 //!
+//! The HTTP side is the one driver of [`crate::http`]; this module adds
+//! only the sockets: `app.rs` keeps each session's inbox and waiting sends
+//! on the driver, `socket.rs` is the application's handle, `service.rs`
+//! wires the two.
+//!
 //! The options are sockjs-node's, in [`duplex_polling::SockJsConfig`]:
 //! `websocket`, `cookie_needed`, `response_limit`, `heartbeat_delay`,
 //! `disconnect_delay`, `sockjs_url`, and `cors.allowed_origins`.
 
-mod body;
+mod app;
+mod error;
 mod service;
 mod socket;
 
-pub use body::SockJsBody;
+/// The body of every response a [`SockJsService`] writes (the driver's
+/// body, whole or streamed).
+pub use crate::http::HttpBody as SockJsBody;
 pub use duplex_polling::{CloseReason, Message, OpenInfo, SessionId, SockJsConfig, TransportName};
+pub use error::SockJsError;
 pub use service::SockJsService;
-pub use socket::{SockJsError, SockJsSender, SockJsSocket};
+pub use socket::{SockJsSender, SockJsSocket};

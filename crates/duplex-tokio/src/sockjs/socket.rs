@@ -9,38 +9,35 @@ use std::task::{Context, Poll, ready};
 use duplex_polling::{CloseReason, Message, OpenInfo, SessionId};
 use futures_core::Stream;
 use futures_sink::Sink;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::service::{Command, Control};
+use super::app::{Driver, Opened};
+use super::error::SockJsError;
+use crate::http::WeakPollingService;
 
-/// What can go wrong when sending on or closing a [`SockJsSocket`].
-#[derive(Debug, thiserror::Error)]
-pub enum SockJsError {
-    /// The session is closed (by the client, the application, a timeout).
-    #[error("the SockJS session is closed")]
-    Closed,
-    /// The endpoint refused the message (binary data on a session that
-    /// carries only text).
-    #[error(transparent)]
-    Session(duplex_polling::Error),
-}
-
-/// Sends `Control::Release` when the last handle on a session is dropped.
-#[derive(Debug)]
+/// Closes the session as a WebSocket would when the last handle on it is
+/// dropped. Weak, so that a socket never keeps a stopped service alive
+/// from its destructor.
 pub(crate) struct SessionGuard {
     session: SessionId,
-    control: mpsc::UnboundedSender<Control>,
+    driver: WeakPollingService<duplex_polling::SockJsServer, super::app::SockJsApp>,
 }
 
-impl SessionGuard {
-    pub(crate) fn new(session: SessionId, control: mpsc::UnboundedSender<Control>) -> Self {
-        Self { session, control }
+impl std::fmt::Debug for SessionGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionGuard")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
     }
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        let _ = self.control.send(Control::Release(self.session.clone()));
+        if let Some(driver) = self.driver.upgrade() {
+            driver.with(|server, _, now, _| {
+                let _ = server.close(&self.session, 1000, "Normal closure", now);
+            });
+        }
     }
 }
 
@@ -51,7 +48,7 @@ type SendFuture = Pin<Box<dyn Future<Output = Result<(), SockJsError>> + Send>>;
 #[derive(Clone)]
 pub struct SockJsSender {
     session: SessionId,
-    commands: mpsc::Sender<Command>,
+    driver: Driver,
     _guard: Arc<SessionGuard>,
 }
 
@@ -67,17 +64,11 @@ impl SockJsSender {
     /// Queues `message` on the session; waits while the session's queue is
     /// full (a client that does not poll slows the sender down).
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SockJsError> {
-        let (reply, rx) = oneshot::channel();
-        let command = Command::Send {
-            session: self.session.clone(),
-            message: message.into(),
-            reply,
-        };
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| SockJsError::Closed)?;
-        rx.await.map_err(|_| SockJsError::Closed)?
+        let message = message.into();
+        let queued = self
+            .driver
+            .with(|_, app, _, _| app.queue_send(&self.session, message))?;
+        queued.await.map_err(|_| SockJsError::Closed)?
     }
 
     /// Sends a text message.
@@ -88,18 +79,11 @@ impl SockJsSender {
     /// Closes the session with `code` and `reason` (`c[code,"reason"]`, or
     /// a WebSocket close on the raw endpoint), after the queued messages.
     pub async fn close(&self, code: u16, reason: &str) -> Result<(), SockJsError> {
-        let (reply, rx) = oneshot::channel();
-        let command = Command::Close {
-            session: self.session.clone(),
-            code,
-            reason: reason.to_owned(),
-            reply,
-        };
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| SockJsError::Closed)?;
-        rx.await.map_err(|_| SockJsError::Closed)?
+        self.driver.with(|server, _, now, _| {
+            server
+                .close(&self.session, code, reason, now)
+                .map_err(|_| SockJsError::Closed)
+        })
     }
 }
 
@@ -129,23 +113,20 @@ impl std::fmt::Debug for SockJsSocket {
 }
 
 impl SockJsSocket {
-    pub(crate) fn new(
-        session: SessionId,
-        info: OpenInfo,
-        incoming: mpsc::Receiver<Message>,
-        commands: mpsc::Sender<Command>,
-        closed: Arc<OnceLock<CloseReason>>,
-        guard: Arc<SessionGuard>,
-    ) -> SockJsSocket {
+    pub(crate) fn new(opened: Opened, driver: Driver) -> SockJsSocket {
+        let guard = Arc::new(SessionGuard {
+            session: opened.session.clone(),
+            driver: driver.downgrade(),
+        });
         SockJsSocket {
             sender: SockJsSender {
-                session,
-                commands,
+                session: opened.session,
+                driver,
                 _guard: guard,
             },
-            info,
-            incoming,
-            closed,
+            info: opened.info,
+            incoming: opened.incoming,
+            closed: opened.closed,
             sending: std::sync::Mutex::new(None),
         }
     }
