@@ -126,6 +126,13 @@ async fn duplex_client_over_wss_against_duplex_tls_server() {
     duplex_echo_round(addr, trusting(&cert, &[b"h2", b"http/1.1"])).await;
     let outcome = tokio::time::timeout(LIMIT, outcomes.recv()).await.unwrap();
     assert_eq!(outcome.unwrap().unwrap(), Alpn::Http11);
+    // Without `tls`, the client trusts the Mozilla roots only: the
+    // self-signed certificate is refused.
+    let url = format!("wss://127.0.0.1:{}/echo", addr.port());
+    let refused = tokio::time::timeout(LIMIT, duplex_tokio::connect(&url))
+        .await
+        .unwrap();
+    assert!(matches!(refused, Err(Error::Io(_))), "{:?}", refused.err());
 }
 
 #[tokio::test]
