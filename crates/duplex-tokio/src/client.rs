@@ -24,6 +24,12 @@ pub struct ClientConfig {
     pub handshake_timeout: Duration,
     /// Offer permessage-deflate with these settings. Default `None`.
     pub deflate: Option<DeflateConfig>,
+    /// The TLS settings for `wss://` (a private CA, client certificates).
+    /// Default `None`: the Mozilla roots, no client certificate. Its ALPN
+    /// list is replaced by `http/1.1` when it names anything else, since
+    /// the handshake that follows is HTTP/1.1's.
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 impl Default for ClientConfig {
@@ -35,6 +41,8 @@ impl Default for ClientConfig {
             headers: Vec::new(),
             handshake_timeout: Duration::from_secs(10),
             deflate: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -83,7 +91,11 @@ pub async fn connect_with(
     let fut = async move {
         let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port)).await?;
         tcp.set_nodelay(true)?;
-        let io = crate::tls::MaybeTlsStream::connect(tcp, &host, secure).await?;
+        #[cfg(feature = "tls")]
+        let tls = config.tls.clone();
+        #[cfg(not(feature = "tls"))]
+        let tls = ();
+        let io = crate::tls::MaybeTlsStream::connect(tcp, &host, secure, tls).await?;
         let request = ClientRequest {
             host: host_header,
             target,

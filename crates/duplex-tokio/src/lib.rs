@@ -57,6 +57,12 @@ pub use server::{
 };
 pub use stream::{StreamConfig, WebSocketStream};
 pub use tls::MaybeTlsStream;
+#[cfg(feature = "tls")]
+pub use tls::{Alpn, TlsAcceptor, TlsServerConfig};
+/// The rustls this adapter was built with, for [`ClientConfig::tls`] and
+/// for code that wraps [`TlsAcceptor`] streams.
+#[cfg(feature = "tls")]
+pub use tokio_rustls::{self, rustls};
 
 /// The sans-IO WebSocket crate this adapter drives.
 pub use duplex_ws as ws;

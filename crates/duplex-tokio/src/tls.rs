@@ -1,5 +1,19 @@
 //! The client transport: plain TCP, or TLS through tokio-rustls when the
-//! `tls` feature is on.
+//! `tls` feature is on; and, with that feature, the server's TLS acceptor
+//! (`server`).
+
+#[cfg(feature = "tls")]
+mod server;
+
+#[cfg(feature = "tls")]
+pub use server::{Alpn, TlsAcceptor, TlsServerConfig};
+
+/// The client's TLS settings when the caller gives none.
+#[cfg(feature = "tls")]
+pub(crate) type ClientTls = Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>;
+/// Without the `tls` feature there are no TLS settings to carry.
+#[cfg(not(feature = "tls"))]
+pub(crate) type ClientTls = ();
 
 use std::io;
 use std::pin::Pin;
@@ -20,34 +34,54 @@ pub enum MaybeTlsStream {
 
 impl MaybeTlsStream {
     /// Wraps `tcp` in TLS for `host` when `secure`, checking the server's
-    /// certificate against the Mozilla root store.
-    pub(crate) async fn connect(tcp: TcpStream, host: &str, secure: bool) -> io::Result<Self> {
+    /// certificate with `tls`, or against the Mozilla root store without.
+    pub(crate) async fn connect(
+        tcp: TcpStream,
+        host: &str,
+        secure: bool,
+        tls: ClientTls,
+    ) -> io::Result<Self> {
         if !secure {
             return Ok(Self::Plain(tcp));
         }
-        Self::connect_tls(tcp, host).await
+        Self::connect_tls(tcp, host, tls).await
     }
 
     #[cfg(feature = "tls")]
-    async fn connect_tls(tcp: TcpStream, host: &str) -> io::Result<Self> {
+    async fn connect_tls(tcp: TcpStream, host: &str, tls: ClientTls) -> io::Result<Self> {
         use std::sync::Arc;
         use tokio_rustls::rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
-        let roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        let config = match tls {
+            // The handshake that follows is HTTP/1.1's: a server picking h2
+            // from the caller's ALPN list could not be talked to.
+            Some(c) if c.alpn_protocols.iter().any(|p| p.as_slice() != b"http/1.1") => {
+                let mut c = (*c).clone();
+                c.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Arc::new(c)
+            }
+            Some(c) => c,
+            None => {
+                let roots = RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                Arc::new(
+                    ClientConfig::builder()
+                        .with_root_certificates(roots)
+                        .with_no_client_auth(),
+                )
+            }
         };
-        let config = ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = ServerName::try_from(host.to_owned())
+        // `host` comes from a URL, so an IPv6 literal arrives bracketed.
+        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        let tls = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await?;
         Ok(Self::Tls(Box::new(tls)))
     }
 
     #[cfg(not(feature = "tls"))]
-    async fn connect_tls(_tcp: TcpStream, _host: &str) -> io::Result<Self> {
+    async fn connect_tls(_tcp: TcpStream, _host: &str, _tls: ClientTls) -> io::Result<Self> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "wss:// needs the `tls` feature of duplex-tokio",

@@ -93,12 +93,7 @@ impl ClientHandshake {
         let handshake = Self {
             expected_accept: accept_key(key.as_bytes()),
             offered_protocols: request.protocols.clone(),
-            offered_extensions: request
-                .extensions
-                .iter()
-                .filter_map(|e| e.split(';').next())
-                .map(|n| n.trim().to_ascii_lowercase())
-                .collect(),
+            offered_extensions: offered_extension_names(request),
             limits: HandshakeLimits::default(),
             buf: BytesMut::new(),
             done: false,
@@ -139,6 +134,8 @@ impl ClientHandshake {
     }
 
     fn check(&self, headers: HeaderMap) -> Result<Response, HandshakeError> {
+        // Upgrade, Connection and the accept key are HTTP/1.1's; the
+        // negotiation checks after them are shared with RFC 8441 (h2.rs).
         if !header_has_token(&headers, header::UPGRADE, "websocket") {
             return Err(HandshakeError::MissingUpgrade);
         }
@@ -151,29 +148,7 @@ impl ClientHandshake {
         if accept != Some(self.expected_accept.as_bytes()) {
             return Err(HandshakeError::AcceptMismatch);
         }
-        let mut protocols = header_list(&headers, header::SEC_WEBSOCKET_PROTOCOL).into_iter();
-        let protocol = match (protocols.next(), protocols.next()) {
-            (None, _) => None,
-            (Some(p), None) if self.offered_protocols.contains(&p) => Some(p),
-            _ => return Err(HandshakeError::UnofferedProtocol),
-        };
-        let extensions = extension_list(&headers);
-        for ext in &extensions {
-            let name = ext
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            if !self.offered_extensions.contains(&name) {
-                return Err(HandshakeError::UnofferedExtension);
-            }
-        }
-        Ok(Response {
-            protocol,
-            extensions,
-            headers,
-        })
+        check_negotiated(&self.offered_protocols, &self.offered_extensions, headers)
     }
 
     /// The bytes received after the response head (the server's first
@@ -181,6 +156,49 @@ impl ClientHandshake {
     pub fn into_remaining(self) -> BytesMut {
         if self.done { self.buf } else { BytesMut::new() }
     }
+}
+
+/// The lower-cased names of the extensions `request` offers.
+pub(super) fn offered_extension_names(request: &ClientRequest) -> Vec<String> {
+    request
+        .extensions
+        .iter()
+        .filter_map(|e| e.split(';').next())
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect()
+}
+
+/// Checks what the server agreed to against what was offered: at most one
+/// subprotocol, one of ours, and only extensions we named. The same rules
+/// hold for HTTP/1.1 (RFC 6455 4.1) and HTTP/2 (RFC 8441 5).
+pub(super) fn check_negotiated(
+    offered_protocols: &[String],
+    offered_extensions: &[String],
+    headers: HeaderMap,
+) -> Result<Response, HandshakeError> {
+    let mut protocols = header_list(&headers, header::SEC_WEBSOCKET_PROTOCOL).into_iter();
+    let protocol = match (protocols.next(), protocols.next()) {
+        (None, _) => None,
+        (Some(p), None) if offered_protocols.contains(&p) => Some(p),
+        _ => return Err(HandshakeError::UnofferedProtocol),
+    };
+    let extensions = extension_list(&headers);
+    for ext in &extensions {
+        let name = ext
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if !offered_extensions.contains(&name) {
+            return Err(HandshakeError::UnofferedExtension);
+        }
+    }
+    Ok(Response {
+        protocol,
+        extensions,
+        headers,
+    })
 }
 
 #[cfg(test)]

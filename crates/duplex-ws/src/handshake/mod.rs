@@ -1,6 +1,8 @@
-//! The opening handshake of RFC 6455 section 4, for both roles.
+//! The opening handshake of RFC 6455 section 4, for both roles, and its
+//! HTTP/2 form (RFC 8441 extended CONNECT) in [`h2`].
 
 mod client;
+pub mod h2;
 mod server;
 
 pub use client::{ClientHandshake, ClientRequest, Response};
@@ -90,6 +92,18 @@ pub enum HandshakeError {
     /// beyond what the client offered.
     #[error("invalid permessage-deflate response")]
     InvalidExtensionResponse,
+    /// HTTP/2 (RFC 8441): a WebSocket is opened by an extended CONNECT,
+    /// and this request's method is something else.
+    #[error("an HTTP/2 WebSocket is opened with CONNECT")]
+    MethodNotConnect,
+    /// HTTP/2 (RFC 8441): a CONNECT without `:protocol`, i.e. a request for
+    /// a TCP tunnel, which a WebSocket endpoint does not offer.
+    #[error("CONNECT without :protocol (tunnels are not offered)")]
+    ConnectWithoutProtocol,
+    /// HTTP/2 (RFC 8441): an extended CONNECT whose `:protocol` is not
+    /// `websocket`.
+    #[error("unknown :protocol (only websocket)")]
+    UnknownProtocol,
 }
 
 impl HandshakeError {
@@ -97,7 +111,12 @@ impl HandshakeError {
     pub fn status(&self) -> u16 {
         match self {
             Self::HeadTooLarge | Self::TooManyHeaders => 431,
-            Self::MethodNotGet => 405,
+            // A plain CONNECT asks for a method this resource does not
+            // serve (405, as the conformance contract says), while an
+            // unknown `:protocol` is a bad request for a resource that
+            // does take extended CONNECT (400; 501 would claim the server
+            // knows no extended CONNECT at all).
+            Self::MethodNotGet | Self::MethodNotConnect | Self::ConnectWithoutProtocol => 405,
             Self::UnsupportedVersion => 426,
             _ => 400,
         }
@@ -108,6 +127,7 @@ impl HandshakeError {
     pub fn extra_headers(&self) -> &'static [(&'static str, &'static str)] {
         match self {
             Self::MethodNotGet => &[("Allow", "GET")],
+            Self::MethodNotConnect | Self::ConnectWithoutProtocol => &[("Allow", "CONNECT")],
             Self::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
             _ => &[],
         }

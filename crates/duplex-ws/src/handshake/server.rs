@@ -196,12 +196,7 @@ impl Request {
     }
 
     fn check_protocol(&self, protocol: Option<&str>) -> Result<(), HandshakeError> {
-        match protocol {
-            Some(p) if !self.protocols().iter().any(|o| o == p) => {
-                Err(HandshakeError::UnofferedProtocol)
-            }
-            _ => Ok(()),
-        }
+        check_offered(&self.headers, protocol)
     }
 
     /// The 101 response accepting the request, as bytes. `protocol` must be
@@ -260,6 +255,24 @@ impl Request {
     /// on the allow-list), as bytes; close after writing it.
     pub fn reject(&self, status: u16, body: &str) -> Bytes {
         super::error_response(status, &[], body)
+    }
+}
+
+/// Refuses a subprotocol the client did not offer in `headers`; shared by
+/// the HTTP/1.1 and the HTTP/2 (RFC 8441) acceptance.
+pub(super) fn check_offered(
+    headers: &HeaderMap,
+    protocol: Option<&str>,
+) -> Result<(), HandshakeError> {
+    match protocol {
+        Some(p)
+            if !header_list(headers, header::SEC_WEBSOCKET_PROTOCOL)
+                .iter()
+                .any(|o| o == p) =>
+        {
+            Err(HandshakeError::UnofferedProtocol)
+        }
+        _ => Ok(()),
     }
 }
 
