@@ -41,7 +41,10 @@ wait_for_line() {
 if ! (cd "$DUPLEX_ROOT" && cargo build --release --quiet -p duplex-bench) >"$out/build.log" 2>&1; then
     fail "building duplex-bench failed (see $out/build.log)"
 fi
-bench="$(dirname "$DUPLEX_BIN")/duplex-bench"
+# Where cargo put it: CARGO_TARGET_DIR moves the target folder.
+target_dir="${CARGO_TARGET_DIR:-$DUPLEX_ROOT/target}"
+case "$target_dir" in /*) ;; *) target_dir="$DUPLEX_ROOT/$target_dir" ;; esac
+bench="$target_dir/release/duplex-bench"
 
 RUST_LOG=warn "$DUPLEX_BIN" serve --addr 127.0.0.1:0 --stomp-addr 127.0.0.1:0 \
     >"$out/server.log" 2>"$out/server.err" &
