@@ -26,6 +26,7 @@ pub mod loadgen;
 pub mod procstat;
 pub mod ramp;
 pub mod sioload;
+pub mod soak;
 mod wire;
 mod workload;
 

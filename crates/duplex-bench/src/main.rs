@@ -178,6 +178,32 @@ enum Command {
         #[arg(long)]
         server_pid: Vec<u32>,
     },
+    /// A mix of clients (WebSocket echo, STOMP over WebSocket and TCP with
+    /// client acks, Socket.IO over WebSocket, polling and upgrades with
+    /// acks) against one `duplex serve` for S seconds, some killed
+    /// mid-session; checks every promised message arrives exactly once,
+    /// `/stats` back to zero, RSS flat; prints `N passed, N failed`.
+    Soak {
+        /// The server, http://127.0.0.1:PORT
+        #[arg(long)]
+        url: String,
+        /// Its STOMP TCP listener (--stomp-addr of duplex serve), to soak
+        /// STOMP over TCP too.
+        #[arg(long)]
+        stomp_addr: Option<String>,
+        /// How long to run.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// The server's pid, for its RSS trend.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Concurrent clients per kind.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Numbered messages per session.
+        #[arg(long, default_value_t = 50)]
+        messages: u32,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -217,6 +243,41 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), loadgen::Error> {
     match command {
+        Command::Soak {
+            url,
+            stomp_addr,
+            seconds,
+            server_pid,
+            workers,
+            messages,
+        } => {
+            for addr in std::iter::once(url.trim_start_matches("http://").trim_end_matches('/'))
+                .chain(stomp_addr.as_deref())
+            {
+                let loopback = addr
+                    .parse::<SocketAddr>()
+                    .is_ok_and(|a| a.ip().is_loopback());
+                if !loopback {
+                    return Err(loadgen::Error::BadUrl(format!(
+                        "{addr}: only loopback addresses"
+                    )));
+                }
+            }
+            let failed = duplex_bench::soak::run(duplex_bench::soak::SoakConfig {
+                url,
+                stomp_addr,
+                duration: Duration::from_secs(seconds),
+                server_pid,
+                workers,
+                messages,
+            })
+            .await;
+            if failed > 0 {
+                return Err(loadgen::Error::Io(std::io::Error::other(format!(
+                    "soak: {failed} checks failed"
+                ))));
+            }
+        }
         Command::EchoServer {
             implementation,
             addr,

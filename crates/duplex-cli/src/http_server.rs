@@ -12,6 +12,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::conn_limit::{ConnectionLimit, HTTP_REFUSAL};
+
 type Body = Full<Bytes>;
 
 /// Listens on `addr` and serves every endpoint until `stop` completes;
@@ -21,6 +23,7 @@ type Body = Full<Bytes>;
 pub(crate) async fn run(
     addr: SocketAddr,
     name: &str,
+    max_connections: usize,
     stop: impl std::future::Future<Output = std::time::Instant>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(addr).await?;
@@ -28,12 +31,16 @@ pub(crate) async fn run(
     println!("{name} listening on http://{local}/ (WebSocket echo at ws://{local}/echo)");
     let connections = tokio_util::task::TaskTracker::new();
     let closing = tokio_util::sync::CancellationToken::new();
+    let limit = ConnectionLimit::new("HTTP", max_connections, HTTP_REFUSAL);
     tokio::pin!(stop);
     let deadline = loop {
         let (tcp, peer) = tokio::select! {
             deadline = &mut stop => break deadline,
             accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
+                Ok((tcp, peer)) => match limit.admit(tcp, peer) {
+                    Some(tcp) => (tcp, peer),
+                    None => continue,
+                },
                 Err(e) => {
                     // Out of file descriptors and similar: keep serving the rest.
                     tracing::warn!("accept failed: {e}");

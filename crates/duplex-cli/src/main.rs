@@ -2,6 +2,7 @@
 //! conformance suite is pointed at, and the Autobahn client driver.
 
 mod autobahn;
+mod conn_limit;
 mod connect;
 mod demo;
 mod http_server;
@@ -57,6 +58,8 @@ enum Command {
         /// connections are dropped.
         #[arg(long, default_value_t = 5.0)]
         shutdown_timeout: f64,
+        #[command(flatten)]
+        limits: conn_limit::Limits,
     },
     /// Run the server that the outside conformance suites are pointed at,
     /// with test settings.
@@ -76,6 +79,8 @@ enum Command {
         /// (RabbitMQ's STOMP plugin) instead of the embedded broker.
         #[arg(long)]
         stomp_relay: Option<String>,
+        #[command(flatten)]
+        limits: conn_limit::Limits,
     },
     /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
     /// run every case (echoing each message), then ask for the reports.
@@ -134,12 +139,14 @@ fn main() -> std::process::ExitCode {
                 stomp_addr,
                 stomp_relay,
                 shutdown_timeout,
+                limits,
             } => {
                 socketio::init(socketio::Settings::Reference);
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr,
                     relay: stomp_relay,
                     conformance: false,
+                    max_connections: limits.max_stomp_connections,
                 })
                 .await?;
                 let (stomp, sockjs) =
@@ -161,7 +168,7 @@ fn main() -> std::process::ExitCode {
                     // writing what they were told.
                     deadline.max(std::time::Instant::now() + std::time::Duration::from_secs(1))
                 };
-                http_server::run(addr, "duplex demo server", stop).await?;
+                http_server::run(addr, "duplex demo server", limits.max_connections, stop).await?;
                 tracing::info!("shut down");
                 Ok(())
             }
@@ -169,17 +176,20 @@ fn main() -> std::process::ExitCode {
                 addr,
                 stomp_addr,
                 stomp_relay,
+                limits,
             } => {
                 socketio::init(socketio::Settings::Conformance);
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr: Some(stomp_addr),
                     relay: stomp_relay,
                     conformance: true,
+                    max_connections: limits.max_stomp_connections,
                 })
                 .await?;
                 http_server::run(
                     addr,
                     "duplex conformance server",
+                    limits.max_connections,
                     std::future::pending::<std::time::Instant>(),
                 )
                 .await

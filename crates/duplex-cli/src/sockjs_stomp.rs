@@ -15,6 +15,8 @@ use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
+use crate::conn_limit::{ConnectionLimit, STOMP_REFUSAL};
+
 /// What the STOMP side serves.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Settings {
@@ -26,6 +28,8 @@ pub(crate) struct Settings {
     /// Serve the sockjs-protocol suite's test services, with its streaming
     /// response limit (4096 bytes).
     pub(crate) conformance: bool,
+    /// Open STOMP TCP connections at most (an ERROR frame and a close past it).
+    pub(crate) max_connections: usize,
 }
 
 struct Endpoints {
@@ -124,7 +128,8 @@ pub(crate) async fn init(settings: Settings) -> Result<(), Box<dyn std::error::E
                     None => println!("STOMP over TCP on {local}"),
                 }
                 let server = stomp.clone();
-                tokio::spawn(async move { server.serve_tcp(listener).await });
+                let limit = ConnectionLimit::new("STOMP", settings.max_connections, STOMP_REFUSAL);
+                tokio::spawn(serve_tcp(server, listener, limit));
             }
             Err(e) => eprintln!("duplex: STOMP over TCP disabled: cannot listen on {addr}: {e}"),
         }
@@ -132,6 +137,31 @@ pub(crate) async fn init(settings: Settings) -> Result<(), Box<dyn std::error::E
     let sockjs = sockjs_services(&stomp, settings.conformance);
     let _ = ENDPOINTS.set(Endpoints { stomp, sockjs });
     Ok(())
+}
+
+/// Accepts STOMP TCP connections for as long as the process runs, each
+/// counted against `limit` (StompServer::serve_tcp, with the limit).
+async fn serve_tcp(server: StompServer, listener: tokio::net::TcpListener, limit: ConnectionLimit) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors and the like: keep serving.
+                tracing::warn!("STOMP accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(tcp) = limit.admit(tcp, peer) else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let server = server.clone();
+        tokio::spawn(async move {
+            tracing::debug!(%peer, "STOMP connection");
+            server.serve_stream(tcp).await;
+        });
+    }
 }
 
 /// The STOMP server and the SockJS services, once [`init`] has run (for

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# A 60-second soak of `duplex serve` with `duplex-bench soak` (built here in
+# release): WebSocket echo, STOMP over TCP and WebSocket with client acks,
+# Socket.IO over WebSocket, polling and upgrades with acks, some clients
+# killed mid-session; every promised message exactly once, /stats back to
+# zero, RSS flat after warm-up. Prints "soak: N passed, N failed".
+#
+# Run it through the driver:  DUPLEX_SUITES=soak scripts/conformance.sh
+# DUPLEX_SOAK_SECONDS changes the length (docs/reliability.md has a longer
+# run). Everything listens on 127.0.0.1; the server is stopped on exit.
+# Logs go to $DUPLEX_OUT/soak/.
+set -uo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
+DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
+DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
+seconds="${DUPLEX_SOAK_SECONDS:-60}"
+out="$DUPLEX_OUT/soak"
+mkdir -p "$out"
+
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+fail() {
+    echo "soak: $*"
+    echo "soak: 0 passed, 1 failed"
+    exit 1
+}
+
+wait_for_line() {
+    local i
+    for i in $(seq 1 200); do
+        if grep -m1 -E "$2" "$1" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+[[ -x "$DUPLEX_BIN" ]] || fail "no duplex binary at $DUPLEX_BIN"
+if ! (cd "$DUPLEX_ROOT" && cargo build --release --quiet -p duplex-bench) >"$out/build.log" 2>&1; then
+    fail "building duplex-bench failed (see $out/build.log)"
+fi
+# Where cargo put it: CARGO_TARGET_DIR moves the target folder.
+target_dir="${CARGO_TARGET_DIR:-$DUPLEX_ROOT/target}"
+case "$target_dir" in /*) ;; *) target_dir="$DUPLEX_ROOT/$target_dir" ;; esac
+bench="$target_dir/release/duplex-bench"
+
+RUST_LOG=warn "$DUPLEX_BIN" serve --addr 127.0.0.1:0 --stomp-addr 127.0.0.1:0 \
+    >"$out/server.log" 2>"$out/server.err" &
+server=$!
+pids+=("$server")
+http_line="$(wait_for_line "$out/server.log" 'listening on http://')" || fail "duplex serve did not start (see $out/server.err)"
+stomp_line="$(wait_for_line "$out/server.log" '^STOMP over TCP on ')" || fail "no STOMP listener (see $out/server.log)"
+addr="$(sed -E 's#.*http://([^/]+)/.*#\1#' <<<"$http_line")"
+stomp_addr="${stomp_line#STOMP over TCP on }"
+
+timeout $((seconds + 180)) "$bench" soak --url "http://$addr" --stomp-addr "$stomp_addr" \
+    --seconds "$seconds" --server-pid "$server" 2>&1 | tee "$out/soak.log"
+status=${PIPESTATUS[0]}
+grep -q '^soak: [0-9]* passed, [0-9]* failed' "$out/soak.log" \
+    || echo "soak: 0 passed, 1 failed (no summary: timed out or crashed, status $status)"
+exit "$status"
