@@ -5,6 +5,7 @@ mod autobahn;
 mod conn_limit;
 mod connect;
 mod demo;
+mod heap_trim;
 mod http_server;
 mod socketio;
 mod sockjs_stomp;
@@ -141,6 +142,7 @@ fn main() -> std::process::ExitCode {
                 shutdown_timeout,
                 limits,
             } => {
+                heap_trim::spawn(heap_trim::PERIOD);
                 socketio::init(socketio::Settings::Reference);
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr,
@@ -178,6 +180,7 @@ fn main() -> std::process::ExitCode {
                 stomp_relay,
                 limits,
             } => {
+                heap_trim::spawn(heap_trim::PERIOD);
                 socketio::init(socketio::Settings::Conformance);
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr: Some(stomp_addr),
