@@ -376,7 +376,11 @@ async fn typed_handlers_and_per_socket_state() {
                     n: u32,
                 }
                 if let Some(ack) = ack {
-                    let _ = ack.send_json(&Moved { x: m.x * 2, y: m.y * 2, n });
+                    let _ = ack.send_json(&Moved {
+                        x: m.x * 2,
+                        y: m.y * 2,
+                        n,
+                    });
                 }
             })
         })
