@@ -354,7 +354,7 @@ pub async fn run(
             Ok(Ok(tcp)) => {
                 held.push(tcp);
                 let n = held.len() as u64;
-                if n % GUARD_EVERY == 0
+                if n.is_multiple_of(GUARD_EVERY)
                     && let Some(mem) = procstat::meminfo()
                     && mem.available_kib < config.min_available_kib
                 {
@@ -362,7 +362,7 @@ pub async fn run(
                         available_kib: mem.available_kib,
                     });
                 }
-                if config.report_every > 0 && n % config.report_every == 0 {
+                if config.report_every > 0 && n.is_multiple_of(config.report_every) {
                     on_progress(
                         Progress::Step,
                         &Snapshot::take(n, start.elapsed(), config.server_pid),

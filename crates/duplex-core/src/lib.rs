@@ -20,6 +20,10 @@
 //!
 //! assert!(Utf8Bytes::try_from(Bytes::from_static(b"\xff")).is_err());
 //! ```
+// docs.rs (`--cfg docsrs`, nightly) marks each item with the features it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The README's example is compiled as a doctest too, so that it cannot rot.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 // One module allows unsafe: `utf8::ascii`, a `&str` over bytes just checked
 // to be ASCII, measured in docs/benchmarks.md and tested under Miri
 // (`cargo +nightly miri test -p duplex-core --lib utf8`).

@@ -50,6 +50,10 @@
 //! // 4. ...and the adapter sleeps until a socket is ready or this instant.
 //! assert_eq!(server.poll_timeout(), Some(t0 + Duration::from_secs(25)));
 //! ```
+// docs.rs (`--cfg docsrs`, nightly) marks each item with the features it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The README's example is compiled as a doctest too, so that it cannot rot.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),

@@ -41,6 +41,10 @@
 //! assert_eq!(wire.text, r#"61-/admin,456[{"_placeholder":true,"num":0}]"#);
 //! assert_eq!(wire.attachments, [Bytes::from_static(&[3, 2, 1])]);
 //! ```
+// docs.rs (`--cfg docsrs`, nightly) marks each item with the features it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The README's example is compiled as a doctest too, so that it cannot rot.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),

@@ -33,6 +33,10 @@
 //! ws.close().await?;
 //! # Ok(()) }
 //! ```
+// docs.rs (`--cfg docsrs`, nightly) marks each item with the features it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The README's example is compiled as a doctest too, so that it cannot rot.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
 
 mod client;

@@ -367,8 +367,20 @@ async fn typed_handlers_and_per_socket_state() {
                     count.0 += 1;
                     count.0
                 };
+                // A struct, not json!: its fields keep their order whether
+                // or not serde_json's preserve_order is on in this build.
+                #[derive(serde::Serialize)]
+                struct Moved {
+                    x: i32,
+                    y: i32,
+                    n: u32,
+                }
                 if let Some(ack) = ack {
-                    let _ = ack.send_json(&serde_json::json!({"x": m.x * 2, "y": m.y * 2, "n": n}));
+                    let _ = ack.send_json(&Moved {
+                        x: m.x * 2,
+                        y: m.y * 2,
+                        n,
+                    });
                 }
             })
         })

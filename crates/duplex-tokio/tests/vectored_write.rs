@@ -31,7 +31,7 @@ struct Trickle {
 impl Trickle {
     fn budget(&mut self, cx: &mut Context<'_>) -> Option<usize> {
         self.calls += 1;
-        if self.calls % 2 == 0 {
+        if self.calls.is_multiple_of(2) {
             cx.waker().wake_by_ref();
             return None;
         }

@@ -21,6 +21,10 @@
 //!
 //! See `docs/websocket.md` for driving a connection from a blocking loop or
 //! from tokio, and [`handshake`] for the opening handshake.
+// docs.rs (`--cfg docsrs`, nightly) marks each item with the features it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The README's example is compiled as a doctest too, so that it cannot rot.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),

@@ -170,7 +170,7 @@ pub(crate) fn decode(text: &str, encoding: Encoding) -> Result<Vec<u8>, Failure>
             .decode(text)
             .map_err(|e| Failure::usage(format!("not base64: {e}"))),
         Encoding::Hex => {
-            if text.len() % 2 != 0 {
+            if !text.len().is_multiple_of(2) {
                 return Err(Failure::usage("not hex: odd number of digits"));
             }
             (0..text.len())

@@ -784,10 +784,15 @@ fn connect_error_packet(
 ) -> Result<Packet, Error> {
     let mut packet = Packet::connect_error(Str::from(namespace.to_owned()), message, version)?;
     if let Some(data) = data.filter(|_| version == ProtocolVersion::V5) {
-        let mut object = serde_json::Map::new();
-        object.insert("message".into(), serde_json::Value::from(message));
-        object.insert("data".into(), data.clone());
-        let json = serde_json::to_vec(&object).map_err(Error::Serialize)?;
+        // A struct rather than a serde_json::Map: the reference's key order
+        // (message, then data) whatever serde_json features the application
+        // turns on (a Map sorts its keys without `preserve_order`).
+        #[derive(serde::Serialize)]
+        struct Refusal<'a> {
+            message: &'a str,
+            data: &'a serde_json::Value,
+        }
+        let json = serde_json::to_vec(&Refusal { message, data }).map_err(Error::Serialize)?;
         packet.data = Some(Str::from_utf8(Bytes::from(json))?);
     }
     Ok(packet)

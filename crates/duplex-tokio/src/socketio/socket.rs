@@ -86,8 +86,7 @@ impl Socket {
 
     /// Emits `event` with `data` serialized to JSON as its one argument.
     pub fn emit_json<T: Serialize>(&self, event: &str, data: &T) -> Result<(), SendError> {
-        let value = serde_json::to_value(data).map_err(|_| SendError::Encode)?;
-        self.emit(event, vec![Value::from(value)])
+        self.emit(event, vec![json_value(data)?])
     }
 
     /// Emits `event` asking for an ack: `callback` gets the client's ack
@@ -210,9 +209,17 @@ impl AckSender {
 
     /// Acknowledges with `data` serialized to JSON as the one argument.
     pub fn send_json<T: Serialize>(self, data: &T) -> Result<(), SendError> {
-        let value = serde_json::to_value(data).map_err(|_| SendError::Encode)?;
-        self.send(vec![Value::from(value)])
+        self.send(vec![json_value(data)?])
     }
+}
+
+/// `data` as a payload value, its fields in the order it serializes them.
+/// Through JSON text rather than `serde_json::to_value`: a
+/// `serde_json::Map` sorts its keys unless the application turns on
+/// serde_json's `preserve_order`, while [`Value`] keeps them as they come.
+fn json_value<T: Serialize>(data: &T) -> Result<Value, SendError> {
+    let json = serde_json::to_vec(data).map_err(|_| SendError::Encode)?;
+    serde_json::from_slice(&json).map_err(|_| SendError::Encode)
 }
 
 /// A selection of sockets of one namespace to emit to.

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Checks that the crates can be published and used from a registry:
+#   1. the library crates (and the binary) build with the `rust-version`
+#      of Cargo.toml (rustup installs that toolchain, ~40 s the first time);
+#   2. they build with the lowest versions their dependency requirements
+#      allow (`-Z direct-minimal-versions`, nightly cargo's resolver);
+#   3. every publishable crate packages (LICENSE and README inside), its
+#      package builds on its own (`cargo package --workspace`, verify on),
+#      and `cargo publish --dry-run` passes for all of them in dependency
+#      order.
+# Run by .ci/run; each step can be run alone: scripts/check-packaging.sh msrv|minimal|package
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The publishable crates, in dependency order (duplex-bench and duplex-fuzz
+# are `publish = false`).
+CRATES=(duplex-core duplex-ws duplex-engineio duplex-stomp duplex-socketio duplex-polling duplex-tokio duplex-cli)
+PKG_ARGS=()
+for c in "${CRATES[@]}"; do PKG_ARGS+=(-p "$c"); done
+
+step() { printf '\n== %s\n' "$*"; }
+
+msrv() {
+    local msrv
+    msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+    step "MSRV: cargo +$msrv check (rust-version = $msrv)"
+    rustup toolchain install "$msrv" --profile minimal >/dev/null
+    cargo "+$msrv" check --locked --all-features "${PKG_ARGS[@]}"
+}
+
+minimal() {
+    step "minimal versions: cargo +nightly update -Z direct-minimal-versions, then cargo check"
+    command -v rustup >/dev/null && rustup toolchain install nightly --profile minimal >/dev/null
+    # On a copy, so Cargo.lock stays as it is, with only the publishable
+    # crates as members and without dev-dependencies: what a user's build
+    # resolves. (The benchmark crate's peers and the test-only crates need
+    # newer versions than the libraries do; they must not raise the bar.)
+    local tmp
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' RETURN
+    git ls-files -z -- Cargo.toml Cargo.lock LICENSE README.md \
+        $(printf 'crates/%s ' "${CRATES[@]}") | xargs -0 cp --parents -t "$tmp"
+    local members
+    members=$(printf '"crates/%s", ' "${CRATES[@]}")
+    sed -i "s|^members = .*|members = [${members%, }]|" "$tmp/Cargo.toml"
+    python3 - "$tmp" <<'PY'
+import pathlib, re, sys
+for p in pathlib.Path(sys.argv[1]).glob("crates/*/Cargo.toml"):
+    s = p.read_text()
+    s = re.sub(r"\n\[dev-dependencies\]\n(?:(?!\n\[).)*", "\n", s, flags=re.S)
+    p.write_text(s)
+PY
+    # The workspace's target dir: the dependencies that did not change are
+    # not built again.
+    local target="${CARGO_TARGET_DIR:-$PWD/target}"
+    (cd "$tmp" && cargo +nightly update -Z direct-minimal-versions &&
+        CARGO_TARGET_DIR="$target" cargo check --locked --all-features "${PKG_ARGS[@]}")
+}
+
+package() {
+    step "cargo package --workspace (verify on): each crate builds from its .crate alone"
+    cargo package --workspace --exclude duplex-bench --exclude duplex-fuzz --locked
+    for c in "${CRATES[@]}"; do
+        cargo package --list -p "$c" | grep -qx LICENSE || { echo "$c: no LICENSE in the package" >&2; exit 1; }
+        cargo package --list -p "$c" | grep -qx README.md || { echo "$c: no README.md in the package" >&2; exit 1; }
+    done
+    step "cargo publish --dry-run, in dependency order"
+    # Unpublished path dependencies (duplex-socketio needs duplex-engineio,
+    # …) resolve against a local overlay of the packages being published
+    # together, so the dry run needs them all in one command; cargo takes
+    # them in dependency order.
+    cargo publish --dry-run --workspace --locked
+}
+
+case "${1:-all}" in
+    msrv) msrv ;;
+    minimal) minimal ;;
+    package) package ;;
+    all) msrv; minimal; package ;;
+    *) echo "usage: $0 [msrv|minimal|package|all]" >&2; exit 2 ;;
+esac
