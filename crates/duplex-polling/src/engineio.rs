@@ -341,17 +341,14 @@ impl EngineIoServer {
                     info.engineio_version = Some(version);
                     info
                 });
-                Event::Opened {
-                    session: session_id(session),
-                    info,
-                }
+                Event::Opened { session, info }
             }
             ServerEvent::Message { session, message } => Event::Message {
-                session: session_id(session),
+                session,
                 message: from_ws(message),
             },
             ServerEvent::Closed { session, reason } => Event::Closed {
-                session: session_id(session),
+                session,
                 reason: close_reason(reason),
             },
         };
@@ -658,10 +655,6 @@ fn transport_name(transport: TransportKind) -> TransportName {
         TransportKind::Polling => TransportName::Polling,
         TransportKind::WebSocket => TransportName::WebSocket,
     }
-}
-
-fn session_id(id: server::SessionId) -> SessionId {
-    SessionId::from_shared(id.into())
 }
 
 fn close_reason(reason: server::CloseReason) -> CloseReason {

@@ -13,8 +13,8 @@ use rand::RngCore;
 
 use crate::http::Response;
 use crate::session::SessionCore;
-use crate::timer::Timers;
 use crate::{Event, RequestId, SessionId, Transmit};
+use duplex_core::Deadlines;
 
 /// A dialect's session: it has a [`SessionCore`], and may have timers of
 /// its own.
@@ -37,7 +37,7 @@ pub(crate) trait DialectSession {
 pub(crate) struct Shell<S, C> {
     pub(crate) sessions: HashMap<SessionId, S>,
     pub(crate) connections: HashMap<RequestId, C>,
-    pub(crate) timers: Timers,
+    pub(crate) timers: Deadlines<SessionId>,
     /// Sessions whose queue may have something for their receiver.
     pub(crate) dirty: Vec<SessionId>,
     pub(crate) transmits: VecDeque<Transmit>,
@@ -51,7 +51,7 @@ impl<S, C> Default for Shell<S, C> {
         Self {
             sessions: HashMap::new(),
             connections: HashMap::new(),
-            timers: Timers::default(),
+            timers: Deadlines::default(),
             dirty: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),

@@ -49,9 +49,7 @@
 //! assert_eq!(server.poll_timeout(), Some(t0 + Duration::from_secs(25)));
 //! ```
 
-mod id;
 mod queue;
-mod timers;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -60,15 +58,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
-pub use self::id::SessionId;
 pub use self::queue::QueueLimits;
 use self::queue::SendQueue;
-use self::timers::Deadlines;
 use crate::{
     Error, Heartbeat, HeartbeatConfig, HeartbeatEvent, Limits, OpenPacket, Packet, PayloadFormat,
     ProtocolVersion, ServerErrorCode, TransportKind, Upgrade, UpgradeConfig, UpgradeEvent,
     UpgradeState, WsMessage, decode_payload, jsonp,
 };
+use duplex_core::Deadlines;
+pub use duplex_core::SessionId;
 
 /// Most packets in one POST body.
 const MAX_PACKETS_PER_PAYLOAD: usize = 10_000;
@@ -375,7 +373,7 @@ pub struct Server<C> {
     config: ServerConfig,
     sessions: HashMap<SessionId, Session<C>>,
     connections: HashMap<C, Conn>,
-    deadlines: Deadlines,
+    deadlines: Deadlines<SessionId>,
     dirty: Vec<SessionId>,
     transmits: VecDeque<ServerTransmit<C>>,
     events: VecDeque<ServerEvent<C>>,
