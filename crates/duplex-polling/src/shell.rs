@@ -110,6 +110,89 @@ impl<S: DialectSession, C> Shell<S, C> {
     }
 }
 
+/// Writes what every dialect's config has alike: `with_rng`, and a `Debug`
+/// that names the listed fields (all but the RNG, which has no `Debug`).
+macro_rules! dialect_config {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl $ty {
+            /// Replaces the random source, e.g. with a seeded one in tests.
+            pub fn with_rng(mut self, rng: impl rand::RngCore + Send + 'static) -> Self {
+                self.rng = Box::new(rng);
+                self
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+pub(crate) use dialect_config;
+
+/// Writes, inside a dialect server's `impl`, the methods that only hand on
+/// to its [`Shell`] (field `shell`) or its config (field `config` of type
+/// `$config`, with `cors`): settings, queries, outputs, and the private
+/// `touch`/`reschedule`/`respond`. The dialect writes `flush` itself, which
+/// `poll_transmit` calls so that queued output leaves before it is asked for.
+macro_rules! shell_methods {
+    ($config:ty) => {
+        /// The settings.
+        pub fn config(&self) -> &$config {
+            &self.config
+        }
+
+        /// The CORS settings and Origin allow-list, which the application may
+        /// change at any time; they apply from the next request on.
+        pub fn cors_mut(&mut self) -> &mut $crate::Cors {
+            &mut self.config.cors
+        }
+
+        /// Whether `session` is open.
+        pub fn is_open(&self, session: &$crate::SessionId) -> bool {
+            self.shell.is_open(session)
+        }
+
+        /// How many more messages `session` can queue before `send`
+        /// overflows.
+        pub fn send_capacity(&self, session: &$crate::SessionId) -> Option<usize> {
+            self.shell.send_capacity(session)
+        }
+
+        /// The next thing for the adapter to write.
+        pub fn poll_transmit(&mut self) -> Option<$crate::Transmit> {
+            self.flush();
+            self.shell.transmits.pop_front()
+        }
+
+        /// The next application event.
+        pub fn poll_event(&mut self) -> Option<$crate::Event> {
+            self.shell.events.pop_front()
+        }
+
+        /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+        pub fn poll_timeout(&self) -> Option<std::time::Instant> {
+            self.shell.timers.next()
+        }
+
+        fn touch(&mut self, now: std::time::Instant) {
+            self.shell.touch(now);
+        }
+
+        fn reschedule(&mut self, sid: &$crate::SessionId) {
+            self.shell.reschedule(sid);
+        }
+
+        fn respond(&mut self, request: $crate::RequestId, response: $crate::Response) {
+            self.shell.respond(request, response);
+        }
+    };
+}
+pub(crate) use shell_methods;
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
