@@ -105,8 +105,7 @@ impl SockJsService {
 
     /// Whether `path` is under this service's prefix.
     pub fn matches(&self, path: &str) -> bool {
-        path.strip_prefix(self.driver.mount())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        self.driver.matches(path)
     }
 
     /// Runs `f` on the endpoint (between two inputs) and returns its
