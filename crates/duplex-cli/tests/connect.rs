@@ -13,7 +13,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, Server, lines_of};
+use common::{BIN, Server, interrupt, lines_of};
 
 /// Every wait in these tests is bounded by this.
 const STEP: Duration = Duration::from_secs(20);
@@ -42,15 +42,7 @@ impl Run {
 /// Runs `duplex connect ARGS` with `stdin` as its whole input; fails the
 /// test if it runs longer than [`STEP`].
 fn connect(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(BIN)
-        .arg("connect")
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start duplex connect");
+    let mut child = spawn_connect(args);
     let mut input = child.stdin.take().expect("stdin");
     let stdin = stdin.to_owned();
     std::thread::spawn(move || {
@@ -65,6 +57,19 @@ fn connect(args: &[&str], stdin: &str) -> Run {
         stdout: out.recv_timeout(STEP).expect("stdout"),
         stderr: err.recv_timeout(STEP).expect("stderr"),
     }
+}
+
+/// `duplex connect ARGS` running, its three pipes open.
+fn spawn_connect(args: &[&str]) -> Child {
+    Command::new(BIN)
+        .arg("connect")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start duplex connect")
 }
 
 fn read_all(mut pipe: impl Read + Send + 'static) -> Receiver<String> {
@@ -90,14 +95,6 @@ fn wait(child: &mut Child, limit: Duration) -> i32 {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
 }
 
 /// The next line of `lines` that satisfies `want`, within [`STEP`].
@@ -211,21 +208,13 @@ fn websocket_subprotocol_deflate_headers_and_pings() {
 #[test]
 fn websocket_interactive_until_ctrl_c_closes_with_the_given_code() {
     let server = Server::start();
-    let mut child = Command::new(BIN)
-        .args([
-            "connect",
-            &server.url("ws", "/echo"),
-            "--close-code",
-            "4000",
-            "--close-reason",
-            "bye now",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start duplex connect");
+    let mut child = spawn_connect(&[
+        &server.url("ws", "/echo"),
+        "--close-code",
+        "4000",
+        "--close-reason",
+        "bye now",
+    ]);
     let mut stdin = child.stdin.take().unwrap();
     let out = lines_of(child.stdout.take().unwrap());
     let err = lines_of(child.stderr.take().unwrap());

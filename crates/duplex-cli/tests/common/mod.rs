@@ -81,11 +81,7 @@ impl Server {
 
     /// Sends SIGINT, as Ctrl-C would.
     pub fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
+        interrupt(&self.child);
     }
 
     /// Waits for the process to exit; fails the test after `limit`.
@@ -111,6 +107,15 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Sends SIGINT to `child`, as Ctrl-C would.
+pub fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
 }
 
 /// The lines of a pipe, as they come, on a channel.
