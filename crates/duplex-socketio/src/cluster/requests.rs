@@ -253,25 +253,31 @@ impl Requests {
 
     /// A node's client count for broadcast `request_id`.
     pub fn handle_client_count(&mut self, request_id: &str, client_count: u64) -> bool {
-        if !self.acks.contains_key(request_id) {
-            return false;
-        }
-        self.push(RequestEvent::ClientCount {
-            request_id: request_id.to_owned(),
+        self.push_for_broadcast(request_id, |request_id| RequestEvent::ClientCount {
+            request_id,
             client_count,
-        });
-        true
+        })
     }
 
     /// A client's ack of broadcast `request_id`.
     pub fn handle_client_ack(&mut self, request_id: &str, value: Value) -> bool {
+        self.push_for_broadcast(request_id, |request_id| RequestEvent::ClientAck {
+            request_id,
+            value,
+        })
+    }
+
+    /// Pushes the event `make` builds when broadcast `request_id` still
+    /// awaits acks; an answer to anything else is dropped (`false`).
+    fn push_for_broadcast(
+        &mut self,
+        request_id: &str,
+        make: impl FnOnce(String) -> RequestEvent,
+    ) -> bool {
         if !self.acks.contains_key(request_id) {
             return false;
         }
-        self.push(RequestEvent::ClientAck {
-            request_id: request_id.to_owned(),
-            value,
-        });
+        self.push(make(request_id.to_owned()));
         true
     }
 
