@@ -37,11 +37,13 @@
 )]
 
 mod deadlines;
+mod form;
 mod session_id;
 mod text;
 pub mod utf8;
 
 pub use deadlines::Deadlines;
+pub use form::form_decode;
 pub use session_id::SessionId;
 pub use text::Utf8Bytes;
 pub use utf8::{InvalidUtf8, Utf8Validator};
