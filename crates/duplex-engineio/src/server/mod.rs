@@ -576,15 +576,8 @@ impl<C: Copy + Eq + Hash> Server<C> {
     /// with [`Error::QueueFull`] when its queue is full (the session is then
     /// also closed under [`QueueLimits::close_on_overflow`]).
     pub fn send(&mut self, sid: &str, message: WsMessage, now: Instant) -> Result<(), Error> {
-        self.advance(now);
-        let (sid, s) = self
-            .sessions
-            .get_key_value(sid)
-            .filter(|(_, s)| s.open)
-            .ok_or(Error::NoSuchSession)?;
-        let sid = sid.clone();
-        let fits = s.queue.fits(1, ws_len(&message));
-        self.queue_all(&sid, fits, vec![message])
+        // One message is a group of one: the same checks, the same queueing.
+        self.send_all(sid, vec![message], now)
     }
 
     /// Queues several messages that only make sense together (a Socket.IO
