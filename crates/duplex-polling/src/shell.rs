@@ -135,7 +135,7 @@ pub(crate) use dialect_config;
 
 /// Writes, inside a dialect server's `impl`, the methods that only hand on
 /// to its [`Shell`] (field `shell`) or its config (field `config` of type
-/// `$config`, with `cors`): settings, queries, outputs, and the private
+/// `$config`, with `cors`): settings, counts and queries, outputs, and the private
 /// `touch`/`reschedule`/`respond`. The dialect writes `flush` itself, which
 /// `poll_transmit` calls so that queued output leaves before it is asked for.
 macro_rules! shell_methods {
@@ -149,6 +149,18 @@ macro_rules! shell_methods {
         /// change at any time; they apply from the next request on.
         pub fn cors_mut(&mut self) -> &mut $crate::Cors {
             &mut self.config.cors
+        }
+
+        /// Sessions in the table, open and closing (a closed session still
+        /// answers its close until the disconnect delay passes).
+        pub fn session_count(&self) -> usize {
+            self.shell.sessions.len()
+        }
+
+        /// Requests and connections held (parked polls, streams,
+        /// WebSockets).
+        pub fn connection_count(&self) -> usize {
+            self.shell.connections.len()
         }
 
         /// Whether `session` is open.

@@ -207,16 +207,6 @@ impl SseServer {
         0
     }
 
-    /// Sessions in the table (open, and closed ones still answering 204).
-    pub fn session_count(&self) -> usize {
-        self.shell.sessions.len()
-    }
-
-    /// Streams open.
-    pub fn connection_count(&self) -> usize {
-        self.shell.connections.len()
-    }
-
     // ---- inputs ------------------------------------------------------------
 
     /// A request arrived.

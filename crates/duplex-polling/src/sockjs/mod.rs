@@ -312,17 +312,6 @@ impl SockJsServer {
         self.config.max_body
     }
 
-    /// Sessions in the table, open and closing (a closing session answers
-    /// its close frame until the disconnect delay passes).
-    pub fn session_count(&self) -> usize {
-        self.shell.sessions.len()
-    }
-
-    /// Requests and connections held (parked polls, streams, WebSockets).
-    pub fn connection_count(&self) -> usize {
-        self.shell.connections.len()
-    }
-
     // ---- inputs ------------------------------------------------------------
 
     /// A request arrived under the prefix.
