@@ -37,12 +37,14 @@
 )]
 
 mod deadlines;
+mod decimal;
 mod form;
 mod session_id;
 mod text;
 pub mod utf8;
 
 pub use deadlines::Deadlines;
+pub use decimal::put_decimal;
 pub use form::form_decode;
 pub use session_id::SessionId;
 pub use text::Utf8Bytes;
