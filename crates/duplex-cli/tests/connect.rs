@@ -3,7 +3,7 @@
 //! free loopback port (and, for the SSE drop, a scripted loopback server).
 //! Every wait is bounded.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -11,79 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
+use common::{BIN, Server, interrupt, lines_of};
+
 /// Every wait in these tests is bounded by this.
 const STEP: Duration = Duration::from_secs(20);
-
-const BIN: &str = env!("CARGO_BIN_EXE_duplex");
-
-/// `duplex serve` on free loopback ports, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    stomp_addr: String,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--stomp-addr",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start duplex serve");
-        let lines = lines_of(child.stdout.take().expect("stdout"));
-        let stomp_line = lines.recv_timeout(STEP).expect("no STOMP line");
-        let stomp_addr = stomp_line
-            .strip_prefix("STOMP over TCP on ")
-            .unwrap_or_else(|| panic!("not the STOMP line: {stomp_line:?}"))
-            .to_owned();
-        let line = lines.recv_timeout(STEP).expect("no URL line");
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
-        // Keep draining so the server never blocks on a full pipe.
-        std::thread::spawn(move || while lines.recv().is_ok() {});
-        Server {
-            child,
-            addr,
-            stomp_addr,
-        }
-    }
-
-    fn url(&self, scheme: &str, path: &str) -> String {
-        format!("{scheme}://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The lines of a pipe, as they come, on a channel.
-fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
 
 /// A finished `duplex connect`.
 #[derive(Debug)]
@@ -109,15 +42,7 @@ impl Run {
 /// Runs `duplex connect ARGS` with `stdin` as its whole input; fails the
 /// test if it runs longer than [`STEP`].
 fn connect(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(BIN)
-        .arg("connect")
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start duplex connect");
+    let mut child = spawn_connect(args);
     let mut input = child.stdin.take().expect("stdin");
     let stdin = stdin.to_owned();
     std::thread::spawn(move || {
@@ -132,6 +57,19 @@ fn connect(args: &[&str], stdin: &str) -> Run {
         stdout: out.recv_timeout(STEP).expect("stdout"),
         stderr: err.recv_timeout(STEP).expect("stderr"),
     }
+}
+
+/// `duplex connect ARGS` running, its three pipes open.
+fn spawn_connect(args: &[&str]) -> Child {
+    Command::new(BIN)
+        .arg("connect")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start duplex connect")
 }
 
 fn read_all(mut pipe: impl Read + Send + 'static) -> Receiver<String> {
@@ -157,14 +95,6 @@ fn wait(child: &mut Child, limit: Duration) -> i32 {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
 }
 
 /// The next line of `lines` that satisfies `want`, within [`STEP`].
@@ -278,21 +208,13 @@ fn websocket_subprotocol_deflate_headers_and_pings() {
 #[test]
 fn websocket_interactive_until_ctrl_c_closes_with_the_given_code() {
     let server = Server::start();
-    let mut child = Command::new(BIN)
-        .args([
-            "connect",
-            &server.url("ws", "/echo"),
-            "--close-code",
-            "4000",
-            "--close-reason",
-            "bye now",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start duplex connect");
+    let mut child = spawn_connect(&[
+        &server.url("ws", "/echo"),
+        "--close-code",
+        "4000",
+        "--close-reason",
+        "bye now",
+    ]);
     let mut stdin = child.stdin.take().unwrap();
     let out = lines_of(child.stdout.take().unwrap());
     let err = lines_of(child.stderr.take().unwrap());

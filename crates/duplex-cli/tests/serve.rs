@@ -5,8 +5,7 @@
 //! `bye`, an Engine.IO close packet, a STOMP `ERROR`), and the process must
 //! exit 0 within a bounded time.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use duplex_stomp::{AckMode, ClientConfig, ClientEvent};
@@ -17,97 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+mod common;
+
+use common::Server;
+
 /// Every wait in this test is bounded by this.
 const STEP: Duration = Duration::from_secs(10);
-
-struct Server {
-    child: Child,
-    addr: String,
-    stomp_addr: String,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--stomp-addr",
-                "127.0.0.1:0",
-                "--shutdown-timeout",
-                "5",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start duplex serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep reading so the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stomp_line = rx
-            .recv_timeout(STEP)
-            .expect("duplex serve printed no STOMP line");
-        let stomp_addr = stomp_line
-            .strip_prefix("STOMP over TCP on ")
-            .unwrap_or_else(|| panic!("not the STOMP line: {stomp_line:?}"))
-            .to_owned();
-        let line = rx
-            .recv_timeout(STEP)
-            .expect("duplex serve printed no URL line");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
-        let addr = url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Server {
-            child,
-            addr,
-            stomp_addr,
-        }
-    }
-
-    fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "duplex serve still running {limit:?} after SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// An HTTP/1.1 response read to its end.
 struct HttpResponse {
@@ -224,7 +138,7 @@ async fn sockjs_poll_until_close(addr: String, session_url: String) -> Vec<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_every_endpoint_then_closes_every_client_on_sigint() {
-    let mut server = Server::start();
+    let mut server = Server::start_with(&["--shutdown-timeout", "5"]);
     let addr = server.addr.clone();
 
     // ---- plain HTTP ---------------------------------------------------------
@@ -626,7 +540,7 @@ async fn head_status(
 /// closes; ordinary heads are still served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_oversized_heads_with_431_and_a_close() {
-    let server = Server::start();
+    let server = Server::start_with(&["--shutdown-timeout", "5"]);
     let addr = server.addr.as_str();
     for (path, upgrade) in [
         ("/echo", true),

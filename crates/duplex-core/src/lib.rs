@@ -1,6 +1,8 @@
 //! What every duplex crate shares, so that a value crosses a crate seam
-//! without being converted: today the checked UTF-8 byte type,
-//! [`Utf8Bytes`], and the validators behind it.
+//! without being converted: the checked UTF-8 byte type, [`Utf8Bytes`],
+//! and the validators behind it; the [`SessionId`] every server machine
+//! hands out; and the ordered set of session [`Deadlines`] every server
+//! machine keeps alike.
 //!
 //! A WebSocket text frame, an Engine.IO text packet, a Socket.IO namespace
 //! and a SockJS message are all the same [`Utf8Bytes`], so text checked once
@@ -38,8 +40,16 @@
     )
 )]
 
+mod deadlines;
+mod decimal;
+mod form;
+mod session_id;
 mod text;
 pub mod utf8;
 
+pub use deadlines::Deadlines;
+pub use decimal::put_decimal;
+pub use form::form_decode;
+pub use session_id::SessionId;
 pub use text::Utf8Bytes;
 pub use utf8::{InvalidUtf8, Utf8Validator};

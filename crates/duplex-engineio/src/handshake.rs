@@ -133,24 +133,7 @@ pub(crate) fn percent_decode(input: &[u8]) -> Result<Cow<'_, str>, Error> {
             .map(Cow::Borrowed)
             .map_err(|_| Error::InvalidQueryEncoding);
     }
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while let Some(&b) = input.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |k: usize| input.get(k).and_then(|&c| (c as char).to_digit(16));
-                if let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) {
-                    out.push((hi * 16 + lo) as u8);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
+    let out = duplex_core::form_decode(input);
     String::from_utf8(out)
         .map(Cow::Owned)
         .map_err(|_| Error::InvalidQueryEncoding)

@@ -144,20 +144,16 @@ impl PayloadFormat {
     }
 }
 
-fn put_decimal(out: &mut BytesMut, mut n: usize, ascii: bool) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = (n % 10) as u8 + if ascii { b'0' } else { 0 };
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
+/// Appends `n` in decimal: ASCII digits for text lengths, or (`ascii`
+/// false) the raw digit values 0 to 9 that v3 binary payloads prefix.
+fn put_decimal(out: &mut BytesMut, n: usize, ascii: bool) {
+    let start = out.len();
+    duplex_core::put_decimal(out, n as u64);
+    if !ascii {
+        for d in out.get_mut(start..).unwrap_or_default() {
+            *d -= b'0';
         }
     }
-    out.extend_from_slice(digits.get(i..).unwrap_or_default());
 }
 
 fn encode_v3_string(packet: &Packet, out: &mut BytesMut) {

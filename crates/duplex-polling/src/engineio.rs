@@ -95,32 +95,20 @@ impl Default for EngineIoConfig {
     }
 }
 
-impl EngineIoConfig {
-    /// Replaces the random source, e.g. with a seeded one in tests.
-    pub fn with_rng(mut self, rng: impl RngCore + Send + 'static) -> Self {
-        self.rng = Box::new(rng);
-        self
-    }
-}
-
-impl std::fmt::Debug for EngineIoConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineIoConfig")
-            .field("ping_interval", &self.ping_interval)
-            .field("ping_timeout", &self.ping_timeout)
-            .field("upgrade_timeout", &self.upgrade_timeout)
-            .field("max_http_buffer_size", &self.max_http_buffer_size)
-            .field("polling", &self.polling)
-            .field("websocket", &self.websocket)
-            .field("allow_upgrades", &self.allow_upgrades)
-            .field("allow_eio3", &self.allow_eio3)
-            .field("max_sessions", &self.max_sessions)
-            .field("close_timeout", &self.close_timeout)
-            .field("queue", &self.queue)
-            .field("cors", &self.cors)
-            .finish_non_exhaustive()
-    }
-}
+crate::shell::dialect_config!(EngineIoConfig {
+    ping_interval,
+    ping_timeout,
+    upgrade_timeout,
+    max_http_buffer_size,
+    polling,
+    websocket,
+    allow_upgrades,
+    allow_eio3,
+    max_sessions,
+    close_timeout,
+    queue,
+    cors,
+});
 
 impl EngineIoConfig {
     /// The session machine's settings; the random source moves there, and
@@ -341,17 +329,14 @@ impl EngineIoServer {
                     info.engineio_version = Some(version);
                     info
                 });
-                Event::Opened {
-                    session: session_id(session),
-                    info,
-                }
+                Event::Opened { session, info }
             }
             ServerEvent::Message { session, message } => Event::Message {
-                session: session_id(session),
+                session,
                 message: from_ws(message),
             },
             ServerEvent::Closed { session, reason } => Event::Closed {
-                session: session_id(session),
+                session,
                 reason: close_reason(reason),
             },
         };
@@ -658,10 +643,6 @@ fn transport_name(transport: TransportKind) -> TransportName {
         TransportKind::Polling => TransportName::Polling,
         TransportKind::WebSocket => TransportName::WebSocket,
     }
-}
-
-fn session_id(id: server::SessionId) -> SessionId {
-    SessionId::from_shared(id.into())
 }
 
 fn close_reason(reason: server::CloseReason) -> CloseReason {

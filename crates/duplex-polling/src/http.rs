@@ -508,24 +508,7 @@ pub(crate) fn form_pairs(text: &[u8]) -> impl Iterator<Item = (String, String)> 
 /// Decodes `application/x-www-form-urlencoded` text. A `%` not followed by
 /// two hex digits stays as it is, as Node's `querystring` leaves it.
 pub(crate) fn form_decode(input: &[u8]) -> String {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while let Some(&b) = input.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |k: usize| input.get(k).and_then(|&c| (c as char).to_digit(16));
-                if let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) {
-                    out.push((hi * 16 + lo) as u8);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
+    let out = duplex_core::form_decode(input);
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 

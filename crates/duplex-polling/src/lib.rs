@@ -77,13 +77,12 @@ mod sockjs;
 mod sockjs_client;
 mod sse;
 mod sse_client;
-mod timer;
 
 pub use crate::endpoint::Endpoint;
 pub use crate::engineio::{EngineIoConfig, EngineIoServer};
 pub use crate::error::{CloseReason, Error};
 pub use crate::http::{Cors, Event, Message, OpenInfo, Request, Response, Transmit, TransportName};
-pub use crate::id::{RequestId, SessionId};
+pub use crate::id::RequestId;
 pub use crate::queue::{OverflowPolicy, QueueConfig};
 pub use crate::sockjs::{SockJsConfig, SockJsServer};
 pub use crate::sockjs_client::{
@@ -91,5 +90,5 @@ pub use crate::sockjs_client::{
 };
 pub use crate::sse::{SseConfig, SseServer};
 pub use crate::sse_client::{SseEvent, SseParser, SseParserConfig};
-pub use duplex_core::Utf8Bytes;
+pub use duplex_core::{SessionId, Utf8Bytes};
 pub use duplex_engineio::ProtocolVersion;

@@ -13,8 +13,8 @@ use rand::RngCore;
 
 use crate::http::Response;
 use crate::session::SessionCore;
-use crate::timer::Timers;
 use crate::{Event, RequestId, SessionId, Transmit};
+use duplex_core::Deadlines;
 
 /// A dialect's session: it has a [`SessionCore`], and may have timers of
 /// its own.
@@ -37,7 +37,7 @@ pub(crate) trait DialectSession {
 pub(crate) struct Shell<S, C> {
     pub(crate) sessions: HashMap<SessionId, S>,
     pub(crate) connections: HashMap<RequestId, C>,
-    pub(crate) timers: Timers,
+    pub(crate) timers: Deadlines<SessionId>,
     /// Sessions whose queue may have something for their receiver.
     pub(crate) dirty: Vec<SessionId>,
     pub(crate) transmits: VecDeque<Transmit>,
@@ -51,7 +51,7 @@ impl<S, C> Default for Shell<S, C> {
         Self {
             sessions: HashMap::new(),
             connections: HashMap::new(),
-            timers: Timers::default(),
+            timers: Deadlines::default(),
             dirty: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -109,6 +109,101 @@ impl<S: DialectSession, C> Shell<S, C> {
         Some((now, std::mem::take(&mut self.dirty)))
     }
 }
+
+/// Writes what every dialect's config has alike: `with_rng`, and a `Debug`
+/// that names the listed fields (all but the RNG, which has no `Debug`).
+macro_rules! dialect_config {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl $ty {
+            /// Replaces the random source, e.g. with a seeded one in tests.
+            pub fn with_rng(mut self, rng: impl rand::RngCore + Send + 'static) -> Self {
+                self.rng = Box::new(rng);
+                self
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+pub(crate) use dialect_config;
+
+/// Writes, inside a dialect server's `impl`, the methods that only hand on
+/// to its [`Shell`] (field `shell`) or its config (field `config` of type
+/// `$config`, with `cors`): settings, counts and queries, outputs, and the private
+/// `touch`/`reschedule`/`respond`. The dialect writes `flush` itself, which
+/// `poll_transmit` calls so that queued output leaves before it is asked for.
+macro_rules! shell_methods {
+    ($config:ty) => {
+        /// The settings.
+        pub fn config(&self) -> &$config {
+            &self.config
+        }
+
+        /// The CORS settings and Origin allow-list, which the application may
+        /// change at any time; they apply from the next request on.
+        pub fn cors_mut(&mut self) -> &mut $crate::Cors {
+            &mut self.config.cors
+        }
+
+        /// Sessions in the table, open and closing (a closed session still
+        /// answers its close until the disconnect delay passes).
+        pub fn session_count(&self) -> usize {
+            self.shell.sessions.len()
+        }
+
+        /// Requests and connections held (parked polls, streams,
+        /// WebSockets).
+        pub fn connection_count(&self) -> usize {
+            self.shell.connections.len()
+        }
+
+        /// Whether `session` is open.
+        pub fn is_open(&self, session: &$crate::SessionId) -> bool {
+            self.shell.is_open(session)
+        }
+
+        /// How many more messages `session` can queue before `send`
+        /// overflows.
+        pub fn send_capacity(&self, session: &$crate::SessionId) -> Option<usize> {
+            self.shell.send_capacity(session)
+        }
+
+        /// The next thing for the adapter to write.
+        pub fn poll_transmit(&mut self) -> Option<$crate::Transmit> {
+            self.flush();
+            self.shell.transmits.pop_front()
+        }
+
+        /// The next application event.
+        pub fn poll_event(&mut self) -> Option<$crate::Event> {
+            self.shell.events.pop_front()
+        }
+
+        /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+        pub fn poll_timeout(&self) -> Option<std::time::Instant> {
+            self.shell.timers.next()
+        }
+
+        fn touch(&mut self, now: std::time::Instant) {
+            self.shell.touch(now);
+        }
+
+        fn reschedule(&mut self, sid: &$crate::SessionId) {
+            self.shell.reschedule(sid);
+        }
+
+        fn respond(&mut self, request: $crate::RequestId, response: $crate::Response) {
+            self.shell.respond(request, response);
+        }
+    };
+}
+pub(crate) use shell_methods;
 
 #[cfg(test)]
 mod tests {

@@ -80,28 +80,16 @@ impl Default for SseConfig {
     }
 }
 
-impl SseConfig {
-    /// Replaces the random source, e.g. with a seeded one in tests.
-    pub fn with_rng(mut self, rng: impl RngCore + Send + 'static) -> Self {
-        self.rng = Box::new(rng);
-        self
-    }
-}
-
-impl std::fmt::Debug for SseConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SseConfig")
-            .field("retry", &self.retry)
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("disconnect_delay", &self.disconnect_delay)
-            .field("response_limit", &self.response_limit)
-            .field("replay_capacity", &self.replay_capacity)
-            .field("max_sessions", &self.max_sessions)
-            .field("queue", &self.queue)
-            .field("cors", &self.cors)
-            .finish_non_exhaustive()
-    }
-}
+crate::shell::dialect_config!(SseConfig {
+    retry,
+    heartbeat_interval,
+    disconnect_delay,
+    response_limit,
+    replay_capacity,
+    max_sessions,
+    queue,
+    cors,
+});
 
 /// One event, numbered in its session.
 #[derive(Clone, Debug)]
@@ -212,44 +200,11 @@ impl SseServer {
         }
     }
 
-    /// The settings.
-    pub fn config(&self) -> &SseConfig {
-        &self.config
-    }
-
-    /// The CORS settings and Origin allow-list, which the application may
-    /// change at any time; they apply from the next request on.
-    pub fn cors_mut(&mut self) -> &mut Cors {
-        &mut self.config.cors
-    }
+    crate::shell::shell_methods!(SseConfig);
 
     /// Requests carry no body here; anything is refused.
     pub fn body_limit(&self) -> usize {
         0
-    }
-
-    /// Sessions in the table (open, and closed ones still answering 204).
-    pub fn session_count(&self) -> usize {
-        self.shell.sessions.len()
-    }
-
-    /// Streams open.
-    pub fn connection_count(&self) -> usize {
-        self.shell.connections.len()
-    }
-
-    /// Whether `session` is open.
-    pub fn is_open(&self, session: &SessionId) -> bool {
-        self.shell.is_open(session)
-    }
-
-    /// How many more events `session` can queue before `send` overflows.
-    pub fn send_capacity(&self, session: &SessionId) -> Option<usize> {
-        self.shell.send_capacity(session)
-    }
-
-    fn touch(&mut self, now: Instant) {
-        self.shell.touch(now);
     }
 
     // ---- inputs ------------------------------------------------------------
@@ -352,24 +307,6 @@ impl SseServer {
             self.reschedule(&sid);
         }
         self.flush();
-    }
-
-    // ---- outputs -----------------------------------------------------------
-
-    /// The next thing for the adapter to write.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.flush();
-        self.shell.transmits.pop_front()
-    }
-
-    /// The next application event.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.shell.events.pop_front()
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.shell.timers.next()
     }
 
     // ---- commands ----------------------------------------------------------
@@ -649,10 +586,6 @@ impl SseServer {
         }
     }
 
-    fn reschedule(&mut self, sid: &SessionId) {
-        self.shell.reschedule(sid);
-    }
-
     fn flush(&mut self) {
         let Some((now, dirty)) = self.shell.take_dirty() else {
             return;
@@ -661,10 +594,6 @@ impl SseServer {
             self.write_queued(&sid, now);
             self.reschedule(&sid);
         }
-    }
-
-    fn respond(&mut self, request: RequestId, response: Response) {
-        self.shell.respond(request, response);
     }
 }
 

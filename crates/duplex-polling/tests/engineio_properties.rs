@@ -195,9 +195,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Advance(ms) => {
-                d.now += Duration::from_millis(ms);
-                let now = d.now;
-                d.machine.handle_timeout(now);
+                d.jump(Duration::from_millis(ms));
             }
             Op::AppClose => {
                 let _ = d.machine.close(&session, now);

@@ -97,9 +97,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 d.machine.handle_request(r, now);
             }
             Op::Advance(ms) => {
-                d.now += Duration::from_millis(ms);
-                let now = d.now;
-                d.machine.handle_timeout(now);
+                d.jump(Duration::from_millis(ms));
             }
             Op::AppClose => {
                 if let Some(s) = &session {
@@ -150,9 +148,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         d.machine.abort(r, now);
     }
     for _ in 0..3 {
-        d.now += Duration::from_secs(30);
-        let now = d.now;
-        d.machine.handle_timeout(now);
+        d.jump(Duration::from_secs(30));
         while d.machine.poll_transmit().is_some() {}
         while d.machine.poll_event().is_some() {}
     }

@@ -350,9 +350,7 @@ proptest! {
                     d.machine.handle_request(r, now);
                 }
                 Op::Advance(ms) => {
-                    d.now += Duration::from_millis(ms);
-                    let now = d.now;
-                    d.machine.handle_timeout(now);
+                    d.jump(Duration::from_millis(ms));
                 }
             }
             while let Some(t) = d.machine.poll_transmit() {

@@ -141,6 +141,13 @@ impl Error {
     }
 }
 
+/// Text that failed the shared UTF-8 check is [`Error::InvalidUtf8`].
+impl From<duplex_core::InvalidUtf8> for Error {
+    fn from(_: duplex_core::InvalidUtf8) -> Self {
+        Error::InvalidUtf8
+    }
+}
+
 /// Why an awaited ack will not come, on either side (the server reports
 /// only [`AckFailure::Timeout`] and [`AckFailure::Disconnected`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

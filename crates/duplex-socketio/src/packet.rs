@@ -274,7 +274,7 @@ impl Packet {
         let kind = self.wire_type();
         out.put_u8(b'0' + kind.id());
         if kind.is_binary() {
-            put_decimal(out, self.attachments.len() as u64);
+            duplex_core::put_decimal(out, self.attachments.len() as u64);
             out.put_u8(b'-');
         }
         if !self.is_default_namespace() {
@@ -282,7 +282,7 @@ impl Packet {
             out.put_u8(b',');
         }
         if let Some(id) = self.ack_id {
-            put_decimal(out, id);
+            duplex_core::put_decimal(out, id);
         }
         if let Some(data) = &self.data {
             out.extend_from_slice(data.as_bytes());
@@ -344,23 +344,6 @@ fn decimal_len(mut n: u64) -> usize {
         len += 1;
     }
     len
-}
-
-fn put_decimal(out: &mut BytesMut, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(digits.get(i..).unwrap_or_default());
 }
 
 /// Reads the first element of a JSON array as a string.

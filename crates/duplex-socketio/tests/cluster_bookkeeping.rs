@@ -17,6 +17,19 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
+/// A table with default settings and one request started.
+fn started(
+    id: &str,
+    kind: RequestKind,
+    expected: Expected,
+    local: Vec<Answer>,
+    now: Instant,
+) -> Requests {
+    let mut r = Requests::new(RequestsConfig::default());
+    r.start(id, kind, expected, local, now).unwrap();
+    r
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -24,16 +37,14 @@ fn ms(n: u64) -> Duration {
 #[test]
 fn fetch_completes_when_every_other_node_answered() {
     let t0 = Instant::now();
-    let mut r = Requests::new(RequestsConfig::default());
     // NUMSUB 3: two other nodes must answer.
-    r.start(
+    let mut r = started(
         "f1",
         RequestKind::Fetch,
         Expected::Count(2),
         vec![Answer::Sockets(vec![])],
         t0,
-    )
-    .unwrap();
+    );
     assert_eq!(r.poll_timeout(), Some(t0 + secs(5)));
     assert!(r.is_own("f1"));
     assert!(r.handle_answer("f1", Some("n2"), Answer::Sockets(vec![])));
@@ -57,16 +68,14 @@ fn fetch_completes_when_every_other_node_answered() {
 #[test]
 fn all_rooms_merges_answers_as_a_set_local_first() {
     let t0 = Instant::now();
-    let mut r = Requests::new(RequestsConfig::default());
     let rooms = |v: &[&str]| Answer::Rooms(v.iter().map(|s| s.to_string()).collect());
-    r.start(
+    let mut r = started(
         "a",
         RequestKind::AllRooms,
         Expected::Count(2),
         vec![rooms(&["x", "y"])],
         t0,
-    )
-    .unwrap();
+    );
     r.handle_answer("a", None, rooms(&["y", "z"]));
     r.handle_answer("a", None, rooms(&["z", "x", "w"]));
     assert_eq!(
@@ -82,15 +91,13 @@ fn all_rooms_merges_answers_as_a_set_local_first() {
 #[test]
 fn server_side_emit_times_out_with_node_text_and_partial_answers() {
     let t0 = Instant::now();
-    let mut r = Requests::new(RequestsConfig::default());
-    r.start(
+    let mut r = started(
         "s",
         RequestKind::ServerSideEmit,
         Expected::Count(2),
         vec![],
         t0,
-    )
-    .unwrap();
+    );
     r.handle_answer("s", Some("n2"), Answer::Emit(Value::Bool(true)));
     r.handle_timeout(t0 + ms(4999));
     assert_eq!(r.poll_event(), None);
@@ -110,15 +117,13 @@ fn server_side_emit_times_out_with_node_text_and_partial_answers() {
 #[test]
 fn nothing_expected_completes_at_once() {
     let t0 = Instant::now();
-    let mut r = Requests::new(RequestsConfig::default());
-    r.start(
+    let mut r = started(
         "s",
         RequestKind::ServerSideEmit,
         Expected::Count(0),
         vec![],
         t0,
-    )
-    .unwrap();
+    );
     assert!(matches!(
         r.poll_event(),
         Some(RequestEvent::Completed { .. })
@@ -129,10 +134,8 @@ fn nothing_expected_completes_at_once() {
 #[test]
 fn heartbeat_requests_wait_for_named_nodes_and_stop_waiting_for_the_gone() {
     let t0 = Instant::now();
-    let mut r = Requests::new(RequestsConfig::default());
     let nodes: HashSet<String> = ["n2", "n3"].iter().map(|s| s.to_string()).collect();
-    r.start("f", RequestKind::Fetch, Expected::Nodes(nodes), vec![], t0)
-        .unwrap();
+    let mut r = started("f", RequestKind::Fetch, Expected::Nodes(nodes), vec![], t0);
     // The same node answering twice does not count twice.
     r.handle_answer("f", Some("n2"), Answer::Sockets(vec![]));
     r.handle_answer("f", Some("n2"), Answer::Sockets(vec![]));
@@ -147,10 +150,8 @@ fn heartbeat_requests_wait_for_named_nodes_and_stop_waiting_for_the_gone() {
 #[test]
 fn heartbeat_timeout_text_counts_the_missing() {
     let t0 = Instant::now();
-    let mut r = Requests::new(RequestsConfig::default());
     let nodes: HashSet<String> = ["n2", "n3"].iter().map(|s| s.to_string()).collect();
-    r.start("f", RequestKind::Fetch, Expected::Nodes(nodes), vec![], t0)
-        .unwrap();
+    let mut r = started("f", RequestKind::Fetch, Expected::Nodes(nodes), vec![], t0);
     r.handle_timeout(t0 + secs(6));
     match r.poll_event() {
         Some(RequestEvent::TimedOut { error, .. }) => {

@@ -230,23 +230,29 @@ pub enum Error {
     },
 }
 
+/// The pattern of the caller's own faults (all but [`Error::ShuttingDown`],
+/// the one local error the peer is told of), written once for
+/// [`Error::is_peer_fault`] and [`Error::error_message`]; as a pattern, the
+/// `match` there still checks that every variant is placed.
+macro_rules! caller_faults {
+    () => {
+        Error::NotConnected
+            | Error::Closed
+            | Error::Unencodable { .. }
+            | Error::UnsupportedByVersion { .. }
+            | Error::NoSuchSubscription
+            | Error::NoSuchTransaction
+            | Error::WrongRole { .. }
+            | Error::TooManyReceipts
+            | Error::InvalidLocalFrame { .. }
+    };
+}
+
 impl Error {
     /// Whether the remote peer caused this error (as opposed to the local
     /// caller). Peer faults end the connection.
     pub fn is_peer_fault(&self) -> bool {
-        !matches!(
-            self,
-            Error::NotConnected
-                | Error::Closed
-                | Error::Unencodable { .. }
-                | Error::UnsupportedByVersion { .. }
-                | Error::NoSuchSubscription
-                | Error::NoSuchTransaction
-                | Error::WrongRole { .. }
-                | Error::TooManyReceipts
-                | Error::InvalidLocalFrame { .. }
-                | Error::ShuttingDown
-        )
+        !matches!(self, caller_faults!() | Error::ShuttingDown)
     }
 
     /// Whether the local caller misused the API: nothing was sent, and the
@@ -300,15 +306,7 @@ impl Error {
             Error::UpstreamClosed => "broker connection lost",
             Error::UpstreamFailed { .. } => "broker failed",
             Error::ShuttingDown => "server shutting down",
-            Error::NotConnected
-            | Error::Closed
-            | Error::Unencodable { .. }
-            | Error::UnsupportedByVersion { .. }
-            | Error::NoSuchSubscription
-            | Error::NoSuchTransaction
-            | Error::WrongRole { .. }
-            | Error::TooManyReceipts
-            | Error::InvalidLocalFrame { .. } => "internal error",
+            caller_faults!() => "internal error",
         }
     }
 }

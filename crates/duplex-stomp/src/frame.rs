@@ -415,30 +415,13 @@ pub fn encode_frame<'a>(
     }
     if !body.is_empty() {
         out.put_slice(b"content-length:");
-        put_decimal(out, body.len());
+        duplex_core::put_decimal(out, body.len() as u64);
         out.put_u8(b'\n');
     }
     out.put_u8(b'\n');
     out.put_slice(body);
     out.put_u8(0);
     Ok(())
-}
-
-fn put_decimal(out: &mut BytesMut, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            // `n % 10` is below 10, so the cast cannot truncate.
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    out.put_slice(digits.get(i..).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -498,7 +481,7 @@ mod tests {
     fn decimal_writer() {
         for n in [0usize, 7, 10, 170, 65_536, usize::MAX] {
             let mut out = BytesMut::new();
-            put_decimal(&mut out, n);
+            duplex_core::put_decimal(&mut out, n as u64);
             assert_eq!(out.as_ref(), n.to_string().as_bytes());
         }
     }

@@ -7,15 +7,12 @@ use std::time::{Duration, Instant};
 
 use duplex_stomp::{BrokerConfig, ConnectionId, HeartBeat, Limits};
 use duplex_tokio::stomp::{BrokerHandle, StompBackend, StompServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
-async fn start(server: StompServer) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { server.serve_tcp(listener).await });
-    addr
-}
+mod stomp_common;
+
+use stomp_common::{serve_tcp as start, until_closed};
 
 /// Writes `input` (ignoring a reset: the server may close before reading
 /// everything), then reads until the server closes; returns what it sent
@@ -24,22 +21,7 @@ async fn exchange(addr: SocketAddr, input: &[u8]) -> (String, Duration) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let started = Instant::now();
     let _ = tcp.write_all(input).await;
-    let mut reply = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => reply.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "the server did not close the connection");
-    (
-        String::from_utf8_lossy(&reply).into_owned(),
-        started.elapsed(),
-    )
+    until_closed(&mut tcp, started).await
 }
 
 /// The broker, and a server on it with a 1 KiB body limit and 100 ms

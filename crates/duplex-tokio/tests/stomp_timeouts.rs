@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use duplex_stomp::HeartBeat;
 use duplex_tokio::stomp::StompServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+
+mod stomp_common;
+
+use stomp_common::{serve_tcp, until_closed};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 const HEART_BEAT: Duration = Duration::from_millis(300);
@@ -24,31 +28,19 @@ async fn start() -> SocketAddr {
         connect_timeout: Some(CONNECT_TIMEOUT),
         ..Default::default()
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { server.serve_tcp(listener).await });
-    addr
+    serve_tcp(server).await
 }
 
-/// Reads until the server closes; what it sent, and when it closed
-/// (measured from `since`).
-async fn until_closed(tcp: &mut TcpStream, since: Instant) -> (String, Duration) {
-    let mut reply = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => reply.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "the server did not close the connection");
-    (
-        String::from_utf8_lossy(&reply).into_owned(),
-        since.elapsed(),
-    )
+/// A client connected with `heart-beat:HEART_BEAT,0`: it promises to
+/// send a beat every interval.
+async fn connect_promising_heart_beats(addr: SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let connect = format!(
+        "CONNECT\naccept-version:1.2\nhost:/\nheart-beat:{},0\n\n\0",
+        HEART_BEAT.as_millis()
+    );
+    tcp.write_all(connect.as_bytes()).await.unwrap();
+    tcp
 }
 
 #[tokio::test]
@@ -69,12 +61,7 @@ async fn a_tcp_client_that_never_sends_connect_is_dropped_at_the_connect_timeout
 #[tokio::test]
 async fn a_client_silent_after_negotiating_heart_beats_is_dropped_within_twice_the_interval() {
     let addr = start().await;
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let connect = format!(
-        "CONNECT\naccept-version:1.2\nhost:/\nheart-beat:{},0\n\n\0",
-        HEART_BEAT.as_millis()
-    );
-    tcp.write_all(connect.as_bytes()).await.unwrap();
+    let mut tcp = connect_promising_heart_beats(addr).await;
     // The last octet the client ever sends has left now.
     let last_octet = Instant::now();
     let (reply, took) = until_closed(&mut tcp, last_octet).await;
@@ -91,12 +78,7 @@ async fn a_client_silent_after_negotiating_heart_beats_is_dropped_within_twice_t
 #[tokio::test]
 async fn a_client_that_keeps_its_heart_beat_promise_stays_connected() {
     let addr = start().await;
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let connect = format!(
-        "CONNECT\naccept-version:1.2\nhost:/\nheart-beat:{},0\n\n\0",
-        HEART_BEAT.as_millis()
-    );
-    tcp.write_all(connect.as_bytes()).await.unwrap();
+    let mut tcp = connect_promising_heart_beats(addr).await;
     // Beat at the promised interval for several times the tolerance.
     for _ in 0..8 {
         tokio::time::sleep(HEART_BEAT).await;

@@ -49,9 +49,7 @@
 //! assert_eq!(server.poll_timeout(), Some(t0 + Duration::from_secs(25)));
 //! ```
 
-mod id;
 mod queue;
-mod timers;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -60,15 +58,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
-pub use self::id::SessionId;
 pub use self::queue::QueueLimits;
 use self::queue::SendQueue;
-use self::timers::Deadlines;
 use crate::{
     Error, Heartbeat, HeartbeatConfig, HeartbeatEvent, Limits, OpenPacket, Packet, PayloadFormat,
     ProtocolVersion, ServerErrorCode, TransportKind, Upgrade, UpgradeConfig, UpgradeEvent,
     UpgradeState, WsMessage, decode_payload, jsonp,
 };
+use duplex_core::Deadlines;
+pub use duplex_core::SessionId;
 
 /// Most packets in one POST body.
 const MAX_PACKETS_PER_PAYLOAD: usize = 10_000;
@@ -375,7 +373,7 @@ pub struct Server<C> {
     config: ServerConfig,
     sessions: HashMap<SessionId, Session<C>>,
     connections: HashMap<C, Conn>,
-    deadlines: Deadlines,
+    deadlines: Deadlines<SessionId>,
     dirty: Vec<SessionId>,
     transmits: VecDeque<ServerTransmit<C>>,
     events: VecDeque<ServerEvent<C>>,
@@ -578,15 +576,8 @@ impl<C: Copy + Eq + Hash> Server<C> {
     /// with [`Error::QueueFull`] when its queue is full (the session is then
     /// also closed under [`QueueLimits::close_on_overflow`]).
     pub fn send(&mut self, sid: &str, message: WsMessage, now: Instant) -> Result<(), Error> {
-        self.advance(now);
-        let (sid, s) = self
-            .sessions
-            .get_key_value(sid)
-            .filter(|(_, s)| s.open)
-            .ok_or(Error::NoSuchSession)?;
-        let sid = sid.clone();
-        let fits = s.queue.fits(1, ws_len(&message));
-        self.queue_all(&sid, fits, vec![message])
+        // One message is a group of one: the same checks, the same queueing.
+        self.send_all(sid, vec![message], now)
     }
 
     /// Queues several messages that only make sense together (a Socket.IO

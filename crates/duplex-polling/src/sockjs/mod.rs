@@ -100,30 +100,18 @@ impl Default for SockJsConfig {
     }
 }
 
-impl SockJsConfig {
-    /// Replaces the random source, e.g. with a seeded one in tests.
-    pub fn with_rng(mut self, rng: impl RngCore + Send + 'static) -> Self {
-        self.rng = Box::new(rng);
-        self
-    }
-}
-
-impl std::fmt::Debug for SockJsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SockJsConfig")
-            .field("websocket", &self.websocket)
-            .field("cookie_needed", &self.cookie_needed)
-            .field("response_limit", &self.response_limit)
-            .field("heartbeat_delay", &self.heartbeat_delay)
-            .field("disconnect_delay", &self.disconnect_delay)
-            .field("sockjs_url", &self.sockjs_url)
-            .field("max_sessions", &self.max_sessions)
-            .field("max_body", &self.max_body)
-            .field("queue", &self.queue)
-            .field("cors", &self.cors)
-            .finish_non_exhaustive()
-    }
-}
+crate::shell::dialect_config!(SockJsConfig {
+    websocket,
+    cookie_needed,
+    response_limit,
+    heartbeat_delay,
+    disconnect_delay,
+    sockjs_url,
+    max_sessions,
+    max_body,
+    queue,
+    cors,
+});
 
 /// The session transports, by their path segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,45 +305,11 @@ impl SockJsServer {
         }
     }
 
-    /// The settings.
-    pub fn config(&self) -> &SockJsConfig {
-        &self.config
-    }
-
-    /// The CORS settings and Origin allow-list, which the application may
-    /// change at any time; they apply from the next request on.
-    pub fn cors_mut(&mut self) -> &mut Cors {
-        &mut self.config.cors
-    }
+    crate::shell::shell_methods!(SockJsConfig);
 
     /// The most body bytes a request may carry; read at most one more.
     pub fn body_limit(&self) -> usize {
         self.config.max_body
-    }
-
-    /// Sessions in the table, open and closing (a closing session answers
-    /// its close frame until the disconnect delay passes).
-    pub fn session_count(&self) -> usize {
-        self.shell.sessions.len()
-    }
-
-    /// Requests and connections held (parked polls, streams, WebSockets).
-    pub fn connection_count(&self) -> usize {
-        self.shell.connections.len()
-    }
-
-    /// Whether `session` is open.
-    pub fn is_open(&self, session: &SessionId) -> bool {
-        self.shell.is_open(session)
-    }
-
-    /// How many more messages `session` can queue before `send` overflows.
-    pub fn send_capacity(&self, session: &SessionId) -> Option<usize> {
-        self.shell.send_capacity(session)
-    }
-
-    fn touch(&mut self, now: Instant) {
-        self.shell.touch(now);
     }
 
     // ---- inputs ------------------------------------------------------------
@@ -528,24 +482,6 @@ impl SockJsServer {
             self.reschedule(&sid);
         }
         self.flush();
-    }
-
-    // ---- outputs -----------------------------------------------------------
-
-    /// The next thing for the adapter to write.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.flush();
-        self.shell.transmits.pop_front()
-    }
-
-    /// The next application event.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.shell.events.pop_front()
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.shell.timers.next()
     }
 
     // ---- commands ----------------------------------------------------------
@@ -1135,10 +1071,6 @@ impl SockJsServer {
         }
     }
 
-    fn reschedule(&mut self, sid: &SessionId) {
-        self.shell.reschedule(sid);
-    }
-
     fn flush(&mut self) {
         let Some((now, dirty)) = self.shell.take_dirty() else {
             return;
@@ -1152,10 +1084,6 @@ impl SockJsServer {
     }
 
     // ---- rendering ---------------------------------------------------------
-
-    fn respond(&mut self, request: RequestId, response: Response) {
-        self.shell.respond(request, response);
-    }
 
     fn set_cookie(&self, request: &Request, headers: &mut HeaderMap) {
         if !self.config.cookie_needed {

@@ -159,14 +159,7 @@ impl Requests {
         local: Vec<Answer>,
         now: Instant,
     ) -> Result<(), Error> {
-        if self.pending.contains_key(request_id) || self.acks.contains_key(request_id) {
-            return Err(Error::DuplicateRequestId(request_id.to_owned()));
-        }
-        if self.pending.len() + self.acks.len() >= self.config.max_pending {
-            return Err(Error::TooManyRequests {
-                limit: self.config.max_pending,
-            });
-        }
+        self.check_room_for(request_id)?;
         let mut pending = Pending {
             kind,
             expected,
@@ -189,14 +182,9 @@ impl Requests {
         Ok(())
     }
 
-    /// Starts forwarding the client counts and acks of broadcast
-    /// `request_id` until `timeout` (the broadcast's `timeout` flag).
-    pub fn start_broadcast_ack(
-        &mut self,
-        request_id: &str,
-        timeout: Duration,
-        now: Instant,
-    ) -> Result<(), Error> {
+    /// Refuses a request id already in use, and a request beyond
+    /// `max_pending` (requests and broadcasts with acks together).
+    fn check_room_for(&self, request_id: &str) -> Result<(), Error> {
         if self.pending.contains_key(request_id) || self.acks.contains_key(request_id) {
             return Err(Error::DuplicateRequestId(request_id.to_owned()));
         }
@@ -205,6 +193,18 @@ impl Requests {
                 limit: self.config.max_pending,
             });
         }
+        Ok(())
+    }
+
+    /// Starts forwarding the client counts and acks of broadcast
+    /// `request_id` until `timeout` (the broadcast's `timeout` flag).
+    pub fn start_broadcast_ack(
+        &mut self,
+        request_id: &str,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.check_room_for(request_id)?;
         self.acks.insert(request_id.to_owned(), now + timeout);
         Ok(())
     }
@@ -253,25 +253,31 @@ impl Requests {
 
     /// A node's client count for broadcast `request_id`.
     pub fn handle_client_count(&mut self, request_id: &str, client_count: u64) -> bool {
-        if !self.acks.contains_key(request_id) {
-            return false;
-        }
-        self.push(RequestEvent::ClientCount {
-            request_id: request_id.to_owned(),
+        self.push_for_broadcast(request_id, |request_id| RequestEvent::ClientCount {
+            request_id,
             client_count,
-        });
-        true
+        })
     }
 
     /// A client's ack of broadcast `request_id`.
     pub fn handle_client_ack(&mut self, request_id: &str, value: Value) -> bool {
+        self.push_for_broadcast(request_id, |request_id| RequestEvent::ClientAck {
+            request_id,
+            value,
+        })
+    }
+
+    /// Pushes the event `make` builds when broadcast `request_id` still
+    /// awaits acks; an answer to anything else is dropped (`false`).
+    fn push_for_broadcast(
+        &mut self,
+        request_id: &str,
+        make: impl FnOnce(String) -> RequestEvent,
+    ) -> bool {
         if !self.acks.contains_key(request_id) {
             return false;
         }
-        self.push(RequestEvent::ClientAck {
-            request_id: request_id.to_owned(),
-            value,
-        });
+        self.push(make(request_id.to_owned()));
         true
     }
 

@@ -183,6 +183,13 @@ where
         &self.shared.mount
     }
 
+    /// Whether `path` is under the mount: the mount itself or below it at a
+    /// `/`, so that `/echo` does not claim `/echoes`.
+    pub fn matches(&self, path: &str) -> bool {
+        path.strip_prefix(self.shared.mount.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
     /// Runs `f` on the endpoint and the application at the current time,
     /// then writes what it caused and runs the deferred work. This is how
     /// application handles (a socket's `emit`) reach the machines.

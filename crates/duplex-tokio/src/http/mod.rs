@@ -9,6 +9,7 @@
 //! - `app.rs`: the [`Application`] hook run on the endpoint's events;
 //! - `body.rs`: [`HttpBody`], whole or streamed;
 //! - `websocket.rs`: running one upgraded WebSocket for an endpoint;
+//! - `spawn.rs`: handing each new session to the application's handler;
 //! - `util.rs`: the small helpers (body limits, plain answers).
 //!
 //! The dialect modules ([`crate::engineio`], [`crate::sockjs`],
@@ -41,6 +42,7 @@ mod app;
 mod body;
 mod core;
 mod driver;
+mod spawn;
 mod util;
 mod websocket;
 
@@ -48,6 +50,7 @@ pub use app::{Application, Deferred, Echo};
 pub use body::HttpBody;
 pub(crate) use driver::Upgrades;
 pub use driver::{PollingService, ResponseBody, WeakPollingService};
+pub(crate) use spawn::SessionSpawner;
 pub(crate) use util::plain;
 
 #[cfg(test)]

@@ -15,9 +15,7 @@ use http::StatusCode;
 use super::app::{Driver, OnOpen, SockJsApp};
 use super::socket::SockJsSocket;
 use crate::ServerConfig;
-use crate::http::{HttpBody, PollingService, Upgrades, plain};
-
-type Handler = Arc<dyn Fn(SockJsSocket) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+use crate::http::{HttpBody, PollingService, SessionSpawner, Upgrades, plain};
 
 /// A SockJS endpoint mounted at a prefix, as a hyper service: every
 /// transport of duplex-polling's SockJS dialect, and its session and raw
@@ -80,7 +78,6 @@ impl SockJsService {
         F: Fn(SockJsSocket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: Handler = Arc::new(move |socket| Box::pin(handler(socket)));
         let driver = PollingService::with_options(
             SockJsServer::new(config),
             SockJsApp::default(),
@@ -88,12 +85,9 @@ impl SockJsService {
             Upgrades::Endpoint,
             websocket_config,
         );
-        let weak = driver.downgrade();
-        let on_open: OnOpen = Arc::new(move |opened| {
-            if let Some(driver) = weak.upgrade() {
-                tokio::spawn(handler(SockJsSocket::new(opened, driver)));
-            }
-        });
+        let sessions = SessionSpawner::new(&driver, handler);
+        let on_open: OnOpen =
+            Arc::new(move |opened| sessions.spawn(|driver| SockJsSocket::new(opened, driver)));
         driver.with(|_, app, _, _| app.set_on_open(on_open));
         SockJsService { driver }
     }
@@ -105,8 +99,7 @@ impl SockJsService {
 
     /// Whether `path` is under this service's prefix.
     pub fn matches(&self, path: &str) -> bool {
-        path.strip_prefix(self.driver.mount())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        self.driver.matches(path)
     }
 
     /// Runs `f` on the endpoint (between two inputs) and returns its

@@ -46,7 +46,7 @@ use http_body_util::combinators::BoxBody;
 pub use duplex_polling::{CloseReason, OpenInfo, SessionId, SseConfig, SseServer};
 pub use session::{SseError, SseSender, SseSession};
 
-use crate::http::{PollingService, Upgrades, plain};
+use crate::http::{PollingService, SessionSpawner, Upgrades, plain};
 use app::{Driver, OnOpen, SseApp};
 
 mod app;
@@ -55,8 +55,6 @@ mod session;
 /// The body of every response an [`SseService`] writes: a whole body, or
 /// the event stream.
 pub type SseBody = BoxBody<Bytes, Infallible>;
-
-type Handler = Arc<dyn Fn(SseSession) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A Server-Sent Events endpoint mounted at a prefix, as a hyper service.
 /// Each new session is handed to the handler as an [`SseSession`] in its
@@ -86,7 +84,6 @@ impl SseService {
         F: Fn(SseSession) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: Handler = Arc::new(move |session| Box::pin(handler(session)));
         let driver = PollingService::with_options(
             SseServer::new(config),
             SseApp::default(),
@@ -94,11 +91,9 @@ impl SseService {
             Upgrades::Never,
             crate::ServerConfig::default,
         );
-        let weak = driver.downgrade();
+        let sessions = SessionSpawner::new(&driver, handler);
         let on_open: OnOpen = Arc::new(move |session, info, closed| {
-            if let Some(driver) = weak.upgrade() {
-                tokio::spawn(handler(SseSession::new(session, info, closed, driver)));
-            }
+            sessions.spawn(|driver| SseSession::new(session, info, closed, driver))
         });
         driver.with(|_, app, _, _| app.set_on_open(on_open));
         SseService { driver }
@@ -111,8 +106,7 @@ impl SseService {
 
     /// Whether `path` is under this service's prefix.
     pub fn matches(&self, path: &str) -> bool {
-        path.strip_prefix(self.driver.mount())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        self.driver.matches(path)
     }
 
     /// Runs `f` on the endpoint (between two inputs) and returns its

@@ -1,4 +1,4 @@
-//! Session ids.
+//! The session id every server machine hands out.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -8,8 +8,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
-/// An Engine.IO session id (`sid`): 128 random bits from the configured
-/// RNG, written as 22 URL-safe base64 characters. Cheap to clone.
+/// A session, as the application knows it: 128 random bits from the
+/// configured RNG, written as 22 URL-safe base64 characters. Cheap to clone.
+///
+/// For Engine.IO this is the `sid` on the wire; SockJS keeps the client's
+/// own session key away from the application, as its protocol asks, and
+/// Server-Sent Events put it in every event id. Being one type, an id made
+/// by the Engine.IO session machine is handed to the polling dialect and on
+/// to the application as it is, without copying or wrapping.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(Arc<str>);
 
@@ -84,5 +90,13 @@ mod tests {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         );
+    }
+
+    #[test]
+    fn shared_text_round_trips_without_copying() {
+        let a = SessionId::from("abc");
+        let shared = a.to_shared();
+        assert!(Arc::ptr_eq(&shared, &Arc::<str>::from(a.clone())));
+        assert_eq!(format!("{a} {a:?}"), "abc SessionId(abc)");
     }
 }
