@@ -165,13 +165,6 @@ pub enum AckFailure {
     BufferFull,
 }
 
-/// Text that failed the shared UTF-8 check is [`Error::InvalidUtf8`].
-impl From<duplex_core::InvalidUtf8> for Error {
-    fn from(_: duplex_core::InvalidUtf8) -> Self {
-        Error::InvalidUtf8
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
