@@ -132,7 +132,7 @@ pub async fn run(config: SoakConfig) -> u32 {
             rss.push(kib);
         }
         let elapsed = start.elapsed().as_secs();
-        if elapsed > 0 && elapsed % 10 == 0 {
+        if elapsed > 0 && elapsed.is_multiple_of(10) {
             let done: u64 = tallies
                 .iter()
                 .map(|(_, t)| t.sessions.load(Ordering::Relaxed))
@@ -286,8 +286,8 @@ async fn worker(
     while Instant::now() < deadline {
         n += 1;
         let kill = match kind {
-            Kind::StompTcp | Kind::StompWs => n % 3 == 0,
-            _ => n % 4 == 0,
+            Kind::StompTcp | Kind::StompWs => n.is_multiple_of(3),
+            _ => n.is_multiple_of(4),
         };
         let id = format!("{}-{w}-{n}", kind.name());
         let result = tokio::time::timeout(STEP * 3, async {
