@@ -179,9 +179,11 @@ async fn connect(
             };
             StompClient::connect_websocket(url, config, websocket).await
         }
-        "sockjs+http" => {
+        "sockjs+http" | "sockjs+https" => {
             let http_url = url.strip_prefix("sockjs+").unwrap_or(url);
-            let conn = super::sockjs::SockJsConn::open(http_url, args.transport, timeout).await?;
+            let tls = super::tls::config_for(http_url, args, out)?;
+            let conn =
+                super::sockjs::SockJsConn::open(http_url, args.transport, timeout, tls).await?;
             // STOMP frames delimit themselves, so the session can carry
             // them as a byte stream.
             let (client_end, bridge_end) = tokio::io::duplex(64 * 1024);
@@ -190,7 +192,7 @@ async fn connect(
         }
         other => {
             return Err(Failure::usage(format!(
-                "{url}: --stomp wants tcp://, ws://, wss:// or sockjs+http://, not {other}://"
+                "{url}: --stomp wants tcp://, ws://, wss://, sockjs+http:// or sockjs+https://, not {other}://"
             )));
         }
     };

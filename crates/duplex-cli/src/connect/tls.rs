@@ -56,6 +56,20 @@ pub(crate) fn config(args: &Args, out: &Out) -> Result<Arc<rustls::ClientConfig>
     ))
 }
 
+/// The TLS settings for `url` when it is an https:// or wss:// one; `None`
+/// (and no warning from `--insecure`) for plain URLs.
+pub(crate) fn config_for(
+    url: &str,
+    args: &Args,
+    out: &Out,
+) -> Result<Option<Arc<rustls::ClientConfig>>, Failure> {
+    if url.starts_with("https:") || url.starts_with("wss:") {
+        config(args, out).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// The roots the system trusts (what curl and browsers on this machine
 /// trust, a company CA installed there included); the Mozilla list
 /// compiled in when the system offers none, as in a scratch container.
