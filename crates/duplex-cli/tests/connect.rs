@@ -1034,6 +1034,55 @@ fn sse_and_sockjs_over_https_with_a_private_ca_or_refused_otherwise() {
     assert_eq!(run.code, 1, "{run:?}");
 }
 
+#[test]
+fn socketio_over_https_on_every_transport_with_a_private_ca() {
+    let (ca, cert, key) = make_certificates();
+    let server = Server::start();
+    let base = tls_proxy(&cert, &key, server.addr.clone());
+    let ca = ca.to_str().unwrap();
+    for transport in ["websocket", "polling", "upgrade"] {
+        let run = connect(
+            &[
+                "--socketio",
+                &format!("{base}/"),
+                "--transport",
+                transport,
+                "--emit",
+                "message-with-ack",
+                "\"over tls\"",
+                "--ack",
+                "--ca",
+                ca,
+            ],
+            "",
+        );
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        assert!(
+            run.lines().contains(&r#"ack message-with-ack "over tls""#),
+            "{transport}: {run:?}"
+        );
+    }
+    // Without --ca the certificate is refused, whatever the transport.
+    for transport in ["websocket", "polling"] {
+        let run = connect(
+            &[
+                "--socketio",
+                &base,
+                "--transport",
+                transport,
+                "--no-reconnect",
+                "--timeout",
+                "5",
+                "--emit",
+                "message-with-ack",
+                "--ack",
+            ],
+            "",
+        );
+        assert_eq!(run.code, 1, "{transport}: {run:?}");
+    }
+}
+
 // ---- a person at a terminal ----------------------------------------------------
 
 /// A tmux session running one command, killed when dropped.
