@@ -757,7 +757,11 @@ fn make_certificates() -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
         .unwrap()
         .signed_by(&server_key, &ca)
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("duplex-connect-tls-{}", std::process::id()));
+    // One directory a call: the tests run at once, each with its own CA.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("duplex-connect-tls-{}-{call}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
@@ -768,9 +772,8 @@ fn make_certificates() -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
     )
 }
 
-/// A wss:// echo server on a loopback port, on a runtime of its own.
-fn tls_echo_server(cert: &[u8], key: &[u8]) -> String {
-    use futures_util::{SinkExt, StreamExt};
+/// A TLS acceptor with the given certificate and key (PEM).
+fn tls_acceptor(cert: &[u8], key: &[u8]) -> tokio_rustls::TlsAcceptor {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -782,7 +785,50 @@ fn tls_echo_server(cert: &[u8], key: &[u8]) -> String {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// A TLS front for `backend` (plain TCP), as a TLS-terminating proxy puts
+/// before a server, on a runtime of its own: `https://127.0.0.1:port`.
+fn tls_proxy(cert: &[u8], key: &[u8], backend: String) -> String {
+    let acceptor = tls_acceptor(cert, key);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends here.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+    });
+    format!("https://127.0.0.1:{}", addr.port())
+}
+
+/// A wss:// echo server on a loopback port, on a runtime of its own.
+fn tls_echo_server(cert: &[u8], key: &[u8]) -> String {
+    use futures_util::{SinkExt, StreamExt};
+
+    let acceptor = tls_acceptor(cert, key);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -830,10 +876,10 @@ fn wss_with_a_private_ca_or_insecure_and_refused_otherwise() {
         "{run:?}"
     );
     assert!(!run.stderr.contains("--insecure"), "{run:?}");
-    // The Mozilla roots alone do not know this CA.
+    // The system's roots (or the Mozilla ones) do not know this CA.
     let run = connect(&[&url], "x\n");
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("TLS"), "{run:?}");
+    assert!(run.stderr.contains("certificate"), "{run:?}");
     let run = connect(&[&url, "--insecure"], "anyway\n");
     assert_eq!((run.code, run.stdout.as_str()), (0, "anyway\n"), "{run:?}");
     assert!(
@@ -844,6 +890,119 @@ fn wss_with_a_private_ca_or_insecure_and_refused_otherwise() {
     // A --ca that is not a certificate is a usage error.
     let run = connect(&[&url, "--ca", "/dev/null"], "");
     assert_eq!(run.code, 2, "{run:?}");
+}
+
+#[test]
+fn sse_and_sockjs_over_https_with_a_private_ca_or_refused_otherwise() {
+    let (ca, cert, key) = make_certificates();
+    let server = Server::start();
+    let base = tls_proxy(&cert, &key, server.addr.clone());
+    let ca = ca.to_str().unwrap();
+
+    let sse = format!("{base}/sse/events");
+    let run = connect(&["--sse", &sse, "--count", "2", "--jsonl", "--ca", ca], "");
+    assert_eq!(run.code, 0, "{run:?}");
+    let records = run.records();
+    assert_eq!(records[0]["type"], "open", "{run:?}");
+    assert_eq!(records[1]["event"], "session", "{run:?}");
+    let run = connect(&["--sse", &sse, "--count", "1"], "");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("certificate"), "{run:?}");
+
+    let sockjs = format!("{base}/sockjs/echo");
+    for (transport, segment) in [
+        ("upgrade", "websocket"),
+        ("websocket", "websocket"),
+        ("streaming", "xhr_streaming"),
+        ("polling", "xhr"),
+    ] {
+        let run = connect(
+            &[
+                "--sockjs",
+                &sockjs,
+                "--transport",
+                transport,
+                "--count",
+                "2",
+                "--jsonl",
+                "--ca",
+                ca,
+            ],
+            "one\ntwo\n",
+        );
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        let records = run.records();
+        assert_eq!(records[0]["transport"], segment, "{transport}: {run:?}");
+        let data: Vec<&str> = records[1..]
+            .iter()
+            .map(|r| r["data"].as_str().unwrap())
+            .collect();
+        assert_eq!(data, ["one", "two"], "{transport}");
+    }
+    let run = connect(
+        &[
+            "--sockjs",
+            &sockjs,
+            "--transport",
+            "polling",
+            "--insecure",
+            "--count",
+            "1",
+        ],
+        "anyway\n",
+    );
+    assert_eq!((run.code, run.stdout.as_str()), (0, "anyway\n"), "{run:?}");
+    let run = connect(&["--sockjs", &sockjs, "--transport", "polling"], "x\n");
+    assert_eq!(run.code, 1, "{run:?}");
+}
+
+#[test]
+fn socketio_over_https_on_every_transport_with_a_private_ca() {
+    let (ca, cert, key) = make_certificates();
+    let server = Server::start();
+    let base = tls_proxy(&cert, &key, server.addr.clone());
+    let ca = ca.to_str().unwrap();
+    for transport in ["websocket", "polling", "upgrade"] {
+        let run = connect(
+            &[
+                "--socketio",
+                &format!("{base}/"),
+                "--transport",
+                transport,
+                "--emit",
+                "message-with-ack",
+                "\"over tls\"",
+                "--ack",
+                "--ca",
+                ca,
+            ],
+            "",
+        );
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        assert!(
+            run.lines().contains(&r#"ack message-with-ack "over tls""#),
+            "{transport}: {run:?}"
+        );
+    }
+    // Without --ca the certificate is refused, whatever the transport.
+    for transport in ["websocket", "polling"] {
+        let run = connect(
+            &[
+                "--socketio",
+                &base,
+                "--transport",
+                transport,
+                "--no-reconnect",
+                "--timeout",
+                "5",
+                "--emit",
+                "message-with-ack",
+                "--ack",
+            ],
+            "",
+        );
+        assert_eq!(run.code, 1, "{transport}: {run:?}");
+    }
 }
 
 // ---- a person at a terminal ----------------------------------------------------

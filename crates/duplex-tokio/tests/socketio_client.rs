@@ -115,3 +115,91 @@ fn backoff_doubles_with_jitter_up_to_the_maximum() {
     };
     assert_eq!(no_jitter.backoff(1, &mut rng), Duration::from_secs(2));
 }
+
+/// `url` (http://) behind a TLS front with a fresh self-signed certificate
+/// for 127.0.0.1, as a TLS-terminating proxy puts it: the https:// URL and
+/// a client config trusting exactly that certificate.
+#[cfg(feature = "tls")]
+async fn behind_tls(url: &str) -> (String, std::sync::Arc<duplex_tokio::rustls::ClientConfig>) {
+    use duplex_tokio::{TlsAcceptor, TlsServerConfig, rustls};
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let acceptor = TlsAcceptor::from_pem(
+        made.cert.pem().as_bytes(),
+        made.signing_key.serialize_pem().as_bytes(),
+        TlsServerConfig {
+            http2: false,
+            ..TlsServerConfig::default()
+        },
+    )
+    .unwrap();
+    let backend = url.trim_start_matches("http://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, backend) = (acceptor.clone(), backend.clone());
+            tokio::spawn(async move {
+                let Ok((mut tls, _)) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(made.cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (format!("https://{addr}"), std::sync::Arc::new(config))
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn over_https_with_the_configs_tls_on_every_transport() {
+    use duplex_tokio::socketio::client::{ClientConfig, Manager};
+    let (url, tls) = behind_tls(&server().await).await;
+    for transports in [
+        ClientTransports::Polling,
+        ClientTransports::WebSocket,
+        ClientTransports::PollingThenWebSocket,
+    ] {
+        let mut config = ClientConfig::new(&url);
+        config.transports = transports;
+        config.tls = Some(tls.clone());
+        let manager = Manager::new(config);
+        let socket = manager.socket("/", None);
+        let reply = tokio::time::timeout(
+            Duration::from_secs(10),
+            socket.emit_with_ack(
+                "message-with-ack",
+                vec![Value::from("over tls")],
+                Some(Duration::from_secs(5)),
+            ),
+        )
+        .await;
+        assert!(
+            matches!(&reply, Ok(Ok(args)) if args.len() == 1 && args[0] == Value::from("over tls")),
+            "{transports:?}: {reply:?}"
+        );
+        manager.close();
+    }
+    // Without the config, the Mozilla roots do not know the certificate.
+    let mut config = ClientConfig::new(&url);
+    config.reconnection = false;
+    let manager = Manager::new(config);
+    let socket = manager.socket("/", None);
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        socket.emit_with_ack("message-with-ack", vec![], Some(Duration::from_secs(2))),
+    )
+    .await;
+    assert!(!matches!(reply, Ok(Ok(_))), "{reply:?}");
+    manager.close();
+}

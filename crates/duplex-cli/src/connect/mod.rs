@@ -4,6 +4,7 @@
 //! out through [`output::Out`]. Nothing here decides anything about a
 //! protocol; it only translates between lines of text and the clients.
 
+mod http;
 mod input;
 mod output;
 mod socketio;
@@ -171,10 +172,12 @@ pub(crate) struct Args {
     )]
     pub heart_beat: String,
 
-    /// Also trust the CA certificates in this PEM file (wss://).
+    /// Also trust the CA certificates in this PEM file (wss://, https://);
+    /// the system's roots are trusted in any case.
     #[arg(long, value_name = "FILE", help_heading = "TLS")]
     pub ca: Option<std::path::PathBuf>,
-    /// Do not verify the server's certificate (wss://); a warning says so.
+    /// Do not verify the server's certificate (wss://, https://); a
+    /// warning says so.
     #[arg(long, help_heading = "TLS")]
     pub insecure: bool,
 

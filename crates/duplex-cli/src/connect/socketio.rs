@@ -48,6 +48,8 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
     let want_acks = args.ack == Some(AckArg::Wait);
 
     let mut config = ClientConfig::new(&server);
+    // Polling and the WebSocket alike go over TLS with --ca/--insecure.
+    config.tls = super::tls::config_for(&server, args, out)?;
     config.transports = match args.transport {
         Transport::Websocket => ClientTransports::WebSocket,
         Transport::Polling => ClientTransports::Polling,
@@ -301,20 +303,15 @@ fn parse_line(line: &str) -> Result<(String, Vec<Value>), ArgError> {
     Ok((event.to_owned(), values))
 }
 
-/// `http://host:port/namespace` as the server (`http://host:port`) and
-/// the namespace (`/` when the path is empty).
+/// `http(s)://host:port/namespace` as the server (`http(s)://host:port`)
+/// and the namespace (`/` when the path is empty).
 fn split_url(url: &str) -> Result<(String, String), Failure> {
     let parsed = url::Url::parse(url).map_err(|e| Failure::usage(format!("{url}: {e}")))?;
     match parsed.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(Failure::usage(format!(
-                "{url}: https:// is not supported yet (duplex-tokio's Socket.IO client has no TLS for polling)"
-            )));
-        }
+        "http" | "https" => {}
         other => {
             return Err(Failure::usage(format!(
-                "{url}: --socketio wants an http:// URL, not {other}://"
+                "{url}: --socketio wants an http:// or https:// URL, not {other}://"
             )));
         }
     }
@@ -349,6 +346,11 @@ mod tests {
         assert_eq!(
             (server.as_str(), ns.as_str()),
             ("http://example.org", "/custom")
+        );
+        let (server, ns) = split_url("https://example.org:8443/admin").unwrap();
+        assert_eq!(
+            (server.as_str(), ns.as_str()),
+            ("https://example.org:8443", "/admin")
         );
         assert!(split_url("ws://example.org/").is_err());
         assert!(split_url("not a url").is_err());

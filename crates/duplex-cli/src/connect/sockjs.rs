@@ -1,8 +1,9 @@
-//! `duplex connect --sockjs http://…/prefix`: stdin lines out as messages,
+//! `duplex connect --sockjs http(s)://…/prefix`: stdin lines out as messages,
 //! messages in on stdout, over the transport `/info` allows or the one
 //! forced with `--transport`. Frames, paths and batching are
 //! duplex-polling's [`SockJsClient`]; this module opens the requests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,16 +11,14 @@ use duplex_polling::{SockJsClient, SockJsClientEvent, SockJsClientTransport};
 use duplex_tokio::ws::Message;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio_rustls::rustls;
 
 use super::input::{Input, Linger, UserEvent};
 use super::{Args, Failure, Out, Transport};
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = super::http::HttpClient<Full<Bytes>>;
 
 /// What the receiving side reports to the loop.
 enum Received {
@@ -36,7 +35,8 @@ enum Received {
 pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
     let timeout = args.timeout()?;
     let wait = args.wait()?;
-    let mut conn = SockJsConn::open(&args.url, args.transport, timeout).await?;
+    let tls = super::tls::config_for(&args.url, args, out)?;
+    let mut conn = SockJsConn::open(&args.url, args.transport, timeout, tls).await?;
     out.news(
         "open",
         json!({"url": args.url, "transport": conn.transport_name()}),
@@ -99,34 +99,40 @@ pub(super) struct SockJsConn {
 }
 
 impl SockJsConn {
-    /// Opens a session of the service at `url` (`http://host:port/prefix`)
-    /// and waits (at most `timeout`) for its open frame.
+    /// Opens a session of the service at `url` (`http://host:port/prefix`,
+    /// or https:// with `tls`) and waits (at most `timeout`) for its open
+    /// frame.
     pub(super) async fn open(
         url: &str,
         transport: Transport,
         timeout: Duration,
+        tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<SockJsConn, Failure> {
         let base: http::Uri = url
             .trim_end_matches('/')
             .parse()
             .map_err(|e| Failure::usage(format!("{url}: {e}")))?;
-        if base.scheme_str() != Some("http") {
-            return Err(Failure::usage(format!(
-                "{url}: SockJS wants an http:// URL (no TLS for SockJS yet)"
-            )));
-        }
+        let (scheme, ws_scheme) = match (base.scheme_str(), &tls) {
+            (Some("http"), _) => ("http", "ws"),
+            (Some("https"), Some(_)) => ("https", "wss"),
+            _ => {
+                return Err(Failure::usage(format!(
+                    "{url}: SockJS wants an http:// or https:// URL"
+                )));
+            }
+        };
         let authority = base
             .authority()
             .ok_or_else(|| Failure::usage(format!("{url}: no host")))?
             .to_string();
         let prefix = base.path().trim_end_matches('/').to_owned();
-        let http: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let http = HttpClient::new(tls.clone());
         let transport = match transport {
             Transport::Websocket => SockJsClientTransport::WebSocket,
             Transport::Polling => SockJsClientTransport::XhrPolling,
             Transport::Streaming => SockJsClientTransport::XhrStreaming,
             Transport::Upgrade => {
-                let info_url = format!("http://{authority}{prefix}/info");
+                let info_url = format!("{scheme}://{authority}{prefix}/info");
                 let info = request(&http, "GET", &info_url, None, timeout).await?;
                 let info: serde_json::Value = serde_json::from_slice(&info)
                     .map_err(|e| Failure::failed(format!("{info_url}: {e}")))?;
@@ -141,9 +147,10 @@ impl SockJsConn {
         let (tx, rx) = mpsc::channel::<Received>(64);
         let (receiver, ws_out) = match transport {
             SockJsClientTransport::WebSocket => {
-                let ws_url = format!("ws://{authority}{}", client.receive_path());
+                let ws_url = format!("{ws_scheme}://{authority}{}", client.receive_path());
                 let config = duplex_tokio::ClientConfig {
                     handshake_timeout: timeout,
+                    tls,
                     ..duplex_tokio::ClientConfig::default()
                 };
                 let (ws, _) = duplex_tokio::connect_with(&ws_url, config)
@@ -156,7 +163,7 @@ impl SockJsConn {
                 )
             }
             _ => {
-                let poll_url = format!("http://{authority}{}", client.receive_path());
+                let poll_url = format!("{scheme}://{authority}{}", client.receive_path());
                 // A poll is answered only when there is something to say:
                 // at the latest the server's heartbeat, 25 s by default.
                 let poll_timeout = timeout.max(Duration::from_secs(35));
@@ -166,7 +173,7 @@ impl SockJsConn {
                 )
             }
         };
-        let send_url = format!("http://{authority}{}", client.send_path());
+        let send_url = format!("{scheme}://{authority}{}", client.send_path());
         let mut conn = SockJsConn {
             client,
             rx,
@@ -404,7 +411,6 @@ async fn open(
     tokio::time::timeout(timeout, http.request(request))
         .await
         .map_err(|_| Failure::failed(format!("{url}: no answer within {timeout:?}")))?
-        .map_err(|e| Failure::failed(format!("{url}: {e}")))
 }
 
 /// Carries a byte stream over a SockJS session, for protocols whose frames

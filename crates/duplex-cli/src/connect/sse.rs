@@ -1,4 +1,4 @@
-//! `duplex connect --sse http://…`: prints a Server-Sent Events stream and
+//! `duplex connect --sse http(s)://…`: prints a Server-Sent Events stream and
 //! resumes it with `Last-Event-ID` after a drop. The parsing is
 //! duplex-polling's [`SseParser`]; this module only moves bytes and waits.
 
@@ -7,9 +7,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use duplex_polling::{SseEvent, SseParser};
 use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
 use super::{Args, Failure, Out};
@@ -18,7 +15,7 @@ use super::{Args, Failure, Out};
 /// (`retry:`); what browsers commonly use.
 const DEFAULT_RETRY: Duration = Duration::from_secs(3);
 
-type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+type HttpClient = super::http::HttpClient<Empty<Bytes>>;
 
 /// Reads the stream until `--count` events, Ctrl-C, or a 204 (the
 /// server's "stop"); reconnects after drops.
@@ -27,27 +24,23 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         .url
         .parse()
         .map_err(|e| Failure::usage(format!("{}: {e}", args.url)))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(Failure::usage(
-                "--sse over https:// is not supported yet (http:// only)",
-            ));
-        }
+    let tls = match uri.scheme_str() {
+        Some("http") => None,
+        Some("https") => Some(super::tls::config(args, out)?),
         _ => {
             return Err(Failure::usage(format!(
-                "{}: --sse wants an http:// URL",
+                "{}: --sse wants an http:// or https:// URL",
                 args.url
             )));
         }
-    }
+    };
     let headers = args.headers()?;
     let timeout = args.timeout()?;
     let mut parser = SseParser::new();
     if let Some(id) = &args.last_event_id {
         parser.set_last_event_id(id);
     }
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = HttpClient::new(tls);
     let session = Session {
         args,
         out,
@@ -184,7 +177,6 @@ impl Session<'_> {
             .map_err(|_| {
                 Failure::failed(format!("{}: no answer within {:?}", self.uri, self.timeout))
             })?
-            .map_err(|e| Failure::failed(format!("{}: {e}", self.uri)))
     }
 }
 

@@ -158,7 +158,8 @@ async fn connect(
 ) -> Result<StompClient, Failure> {
     let url = args.url.as_str();
     let parsed = url::Url::parse(url).map_err(|e| Failure::usage(format!("{url}: {e}")))?;
-    let client = match parsed.scheme() {
+    let scheme = parsed.scheme();
+    let client = match scheme {
         "tcp" | "stomp" => {
             let host = parsed
                 .host_str()
@@ -166,33 +167,23 @@ async fn connect(
             let port = parsed.port().unwrap_or(61613);
             StompClient::connect((host.trim_matches(['[', ']']), port), config).await
         }
-        "ws" => {
+        "ws" | "wss" => {
             let websocket = duplex_tokio::ClientConfig {
                 handshake_timeout: timeout,
+                tls: if scheme == "wss" {
+                    Some(super::tls::config(args, out)?)
+                } else {
+                    None
+                },
                 ..duplex_tokio::ClientConfig::default()
             };
             StompClient::connect_websocket(url, config, websocket).await
         }
-        "wss" => {
-            // What connect_websocket offers: the versions' subprotocols,
-            // highest first.
-            let mut versions = config.versions.clone();
-            versions.sort_unstable_by(|a, b| b.cmp(a));
-            let websocket = duplex_tokio::ClientConfig {
-                handshake_timeout: timeout,
-                protocols: versions
-                    .iter()
-                    .map(|v| v.websocket_subprotocol().to_owned())
-                    .collect(),
-                ..duplex_tokio::ClientConfig::default()
-            };
-            let tls = super::tls::config(args, out)?;
-            let (ws, _) = super::tls::connect(url, websocket, tls).await?;
-            StompClient::over_websocket(ws, config).await
-        }
-        "sockjs+http" => {
+        "sockjs+http" | "sockjs+https" => {
             let http_url = url.strip_prefix("sockjs+").unwrap_or(url);
-            let conn = super::sockjs::SockJsConn::open(http_url, args.transport, timeout).await?;
+            let tls = super::tls::config_for(http_url, args, out)?;
+            let conn =
+                super::sockjs::SockJsConn::open(http_url, args.transport, timeout, tls).await?;
             // STOMP frames delimit themselves, so the session can carry
             // them as a byte stream.
             let (client_end, bridge_end) = tokio::io::duplex(64 * 1024);
@@ -201,7 +192,7 @@ async fn connect(
         }
         other => {
             return Err(Failure::usage(format!(
-                "{url}: --stomp wants tcp://, ws://, wss:// or sockjs+http://, not {other}://"
+                "{url}: --stomp wants tcp://, ws://, wss://, sockjs+http:// or sockjs+https://, not {other}://"
             )));
         }
     };

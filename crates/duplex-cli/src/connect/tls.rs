@@ -1,16 +1,10 @@
-//! `wss://` for `duplex connect`: TLS with the Mozilla roots (what
-//! duplex-tokio's `tls` feature trusts), plus `--ca FILE`, or no
-//! verification at all with `--insecure`. duplex-tokio's `connect_with`
-//! takes no TLS settings, so the TLS stream is opened here and handed to
-//! its public `client_handshake`.
+//! TLS for `duplex connect` (wss://, https://): the system's roots (the
+//! Mozilla list when the system has none), plus `--ca FILE`, or no
+//! verification at all with `--insecure`. The config is handed to
+//! duplex-tokio (`ClientConfig::tls`) or to the https:// requests.
 
 use std::sync::Arc;
 
-use duplex_tokio::ws::DeflateConfig;
-use duplex_tokio::ws::handshake::{ClientRequest, Response};
-use duplex_tokio::{ClientConfig, WebSocketStream, client_handshake};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
@@ -38,9 +32,7 @@ pub(crate) fn config(args: &Args, out: &Out) -> Result<Arc<rustls::ClientConfig>
                 .with_no_client_auth(),
         ));
     }
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+    let mut roots = system_roots(out);
     if let Some(path) = &args.ca {
         let pem = std::fs::read(path)
             .map_err(|e| Failure::usage(format!("--ca {}: {e}", path.display())))?;
@@ -64,62 +56,38 @@ pub(crate) fn config(args: &Args, out: &Out) -> Result<Arc<rustls::ClientConfig>
     ))
 }
 
-/// Opens a `wss://` URL: TCP, TLS with `tls`, then duplex-tokio's client
-/// handshake with `config`, all within `config.handshake_timeout`.
-pub(crate) async fn connect(
+/// The TLS settings for `url` when it is an https:// or wss:// one; `None`
+/// (and no warning from `--insecure`) for plain URLs.
+pub(crate) fn config_for(
     url: &str,
-    config: ClientConfig,
-    tls: Arc<rustls::ClientConfig>,
-) -> Result<(WebSocketStream<TlsStream<TcpStream>>, Response), Failure> {
-    let parsed = url::Url::parse(url).map_err(|e| Failure::usage(format!("{url}: {e}")))?;
-    if parsed.scheme() != "wss" {
-        return Err(Failure::usage(format!("{url}: not a wss:// URL")));
+    args: &Args,
+    out: &Out,
+) -> Result<Option<Arc<rustls::ClientConfig>>, Failure> {
+    if url.starts_with("https:") || url.starts_with("wss:") {
+        config(args, out).map(Some)
+    } else {
+        Ok(None)
     }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| Failure::usage(format!("{url}: no host")))?
-        .to_owned();
-    let port = parsed.port().unwrap_or(443);
-    let mut target = parsed.path().to_owned();
-    if let Some(query) = parsed.query() {
-        target.push('?');
-        target.push_str(query);
+}
+
+/// The roots the system trusts (what curl and browsers on this machine
+/// trust, a company CA installed there included); the Mozilla list
+/// compiled in when the system offers none, as in a scratch container.
+fn system_roots(out: &Out) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    // Single unreadable or odd certificates are skipped: the store is
+    // still usable, and rustls ignores what it cannot parse.
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        if let Some(error) = found.errors.first() {
+            out.warn(&format!(
+                "no system TLS roots ({error}); using the Mozilla roots built in"
+            ));
+        }
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    let request = ClientRequest {
-        host: match parsed.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.clone(),
-        },
-        target,
-        origin: None,
-        protocols: config.protocols.clone(),
-        extensions: config
-            .deflate
-            .iter()
-            .map(DeflateConfig::client_offer)
-            .collect(),
-        headers: config.headers.clone(),
-    };
-    let bare_host = host.trim_matches(['[', ']']).to_owned();
-    let name = ServerName::try_from(bare_host.clone())
-        .map_err(|e| Failure::usage(format!("{url}: {e}")))?;
-    let timeout = config.handshake_timeout;
-    let open = async move {
-        let tcp = TcpStream::connect((bare_host.as_str(), port))
-            .await
-            .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
-        let _ = tcp.set_nodelay(true);
-        let stream = tokio_rustls::TlsConnector::from(tls)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| Failure::failed(format!("{url}: TLS: {e}")))?;
-        client_handshake(stream, request, config)
-            .await
-            .map_err(|e| Failure::failed(format!("{url}: {e}")))
-    };
-    tokio::time::timeout(timeout, open)
-        .await
-        .map_err(|_| Failure::failed(format!("{url}: no handshake within {timeout:?}")))?
+    roots
 }
 
 /// `--insecure`: any certificate is accepted, but the handshake signatures

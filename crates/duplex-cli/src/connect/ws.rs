@@ -40,16 +40,18 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         deflate: args.deflate.then(DeflateConfig::default),
         ..ClientConfig::default()
     };
-    if args.url.starts_with("wss:") {
-        let tls = super::tls::config(args, out)?;
-        let (ws, response) = super::tls::connect(&args.url, config, tls).await?;
-        session(ws, &response, args, out, close_code, timeout, ping_every).await
-    } else {
-        let (ws, response) = connect_with(&args.url, config)
-            .await
-            .map_err(|e| Failure::failed(format!("{}: {e}", args.url)))?;
-        session(ws, &response, args, out, close_code, timeout, ping_every).await
-    }
+    let config = ClientConfig {
+        tls: if args.url.starts_with("wss:") {
+            Some(super::tls::config(args, out)?)
+        } else {
+            None
+        },
+        ..config
+    };
+    let (ws, response) = connect_with(&args.url, config)
+        .await
+        .map_err(|e| Failure::failed(format!("{}: {e}", args.url)))?;
+    session(ws, &response, args, out, close_code, timeout, ping_every).await
 }
 
 /// Moves lines and messages until the close handshake ends.

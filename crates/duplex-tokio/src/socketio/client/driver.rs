@@ -12,14 +12,12 @@ use duplex_engineio::{TransportKind, WsMessage};
 use duplex_socketio::client::{
     Client as SioClient, ClientEvent as SioEvent, Transmit as SioTransmit, local_connect_error,
 };
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::sleep_until;
 
 use super::handles::{AckReply, ClientAck, Command, Commands};
-use super::io::{Conn, Http, IO_QUEUE, Io, http_get, http_post, now, websocket_task};
+use super::io::{Conn, Http, IO_QUEUE, Io, http_client, http_get, http_post, now, websocket_task};
 use super::{ClientConfig, ClientEvent, WS_WRITE_QUEUE};
 use crate::socketio::AckError;
 
@@ -348,7 +346,7 @@ fn perform(
             let (tx, rx) = mpsc::channel(WS_WRITE_QUEUE);
             conn.ws = Some(tx);
             conn.ws_backlog.clear();
-            tokio::spawn(websocket_task(url, config.timeout, id, rx, io.clone()));
+            tokio::spawn(websocket_task(url, config.websocket(), id, rx, io.clone()));
         }
         EioTransmit::WebSocket(message) => conn.write_ws(message),
         EioTransmit::CloseWebSocket => conn.close_ws(),
@@ -371,7 +369,7 @@ pub(super) async fn manager_task(
     let (io_tx, mut io_rx) = mpsc::channel(IO_QUEUE);
     let mut driver = Driver {
         socketio: SioClient::new(config.socketio()),
-        http: HttpClient::builder(TokioExecutor::new()).build_http(),
+        http: http_client(&config),
         url: config.engineio_url(),
         config,
         io: io_tx,

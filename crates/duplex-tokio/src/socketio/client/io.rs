@@ -1,8 +1,11 @@
 //! The IO of one Engine.IO connection: the polling requests, the
-//! WebSocket task, and what they report back to the manager's task.
+//! WebSocket task (over TLS for https:// servers), and what they report
+//! back to the manager's task.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use duplex_engineio::WsMessage;
@@ -11,7 +14,9 @@ use duplex_engineio::client_url::POLLING_POST_CONTENT_TYPE;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
@@ -23,7 +28,65 @@ use super::ClientError;
 /// from the server.
 pub(super) const IO_QUEUE: usize = 64;
 
-pub(super) type Http = HttpClient<HttpConnector, Full<Bytes>>;
+pub(super) type Http = HttpClient<Connector, Full<Bytes>>;
+
+/// The polling requests' client: pooled connections, over TLS for
+/// `https://` with the config's settings (`tls` feature).
+#[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+pub(super) fn http_client(config: &super::ClientConfig) -> Http {
+    HttpClient::builder(TokioExecutor::new()).build(Connector {
+        #[cfg(feature = "tls")]
+        tls: config.tls.clone(),
+    })
+}
+
+/// Opens the connections of the polling requests: TCP, then TLS for an
+/// `https://` URI, the same way `connect_with` does for `wss://`.
+#[derive(Clone)]
+pub(super) struct Connector {
+    #[cfg(feature = "tls")]
+    tls: crate::tls::ClientTls,
+}
+
+impl tower::Service<http::Uri> for Connector {
+    type Response = TokioIo<crate::tls::MaybeTlsStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        #[cfg(feature = "tls")]
+        let tls = self.tls.clone();
+        #[cfg(not(feature = "tls"))]
+        let tls = ();
+        Box::pin(async move {
+            let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+            let secure = match uri.scheme_str() {
+                Some("http") => false,
+                Some("https") => true,
+                _ => return Err(invalid("not an http:// or https:// URL")),
+            };
+            let host = uri.host().ok_or_else(|| invalid("no host"))?.to_owned();
+            let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+            let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port)).await?;
+            tcp.set_nodelay(true)?;
+            crate::tls::MaybeTlsStream::connect(tcp, &host, secure, tls)
+                .await
+                .map(TokioIo::new)
+        })
+    }
+}
+
+/// What hyper-util's pool asks of a connection; nothing to report beyond
+/// the defaults (no HTTP/2 over these: the client speaks HTTP/1.1).
+impl Connection for crate::tls::MaybeTlsStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
 
 /// What the IO tasks of a connection report, tagged with the connection's
 /// number so that reports of a dropped connection are ignored.
@@ -122,12 +185,13 @@ pub(super) async fn http_post(http: &Http, url: &str, body: Bytes) -> Result<(),
 /// side ends.
 pub(super) async fn websocket_task(
     url: String,
-    connect_timeout: Duration,
+    config: crate::ClientConfig,
     id: u64,
     mut outgoing: mpsc::Receiver<WsMessage>,
     io: mpsc::Sender<Io>,
 ) {
-    let ws = match tokio::time::timeout(connect_timeout, crate::connect(&url)).await {
+    let connect_timeout = config.handshake_timeout;
+    let ws = match tokio::time::timeout(connect_timeout, crate::connect_with(&url, config)).await {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(e)) => {
             let _ = io.send(Io::WsClosed(id, Some(e))).await;

@@ -66,8 +66,8 @@ pub enum ClientTransports {
 /// Client settings, named and defaulted as the reference client's options.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
-    /// The server, `http://host:port` (no TLS yet for polling; `ws` URLs
-    /// are derived from it).
+    /// The server, `http://host:port` or `https://host:port` (`ws`/`wss`
+    /// URLs are derived from it; https needs the `tls` feature).
     pub url: String,
     /// `path`. Default `/socket.io/`.
     pub path: String,
@@ -92,6 +92,11 @@ pub struct ClientConfig {
     /// Most packets in one polling response. Default: the reference's 1 MB
     /// `maxPayload` worth of limits.
     pub limits: Limits,
+    /// The TLS settings for an `https://` server, its polling requests and
+    /// its `wss://` WebSocket alike (a private CA, client certificates).
+    /// Default `None`: the Mozilla roots, no client certificate.
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 impl ClientConfig {
@@ -111,6 +116,19 @@ impl ClientConfig {
             timeout: EioConfig::default().handshake_timeout,
             query: Vec::new(),
             limits: Limits::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// The settings of the WebSocket transport's connection: the
+    /// handshake bounded by `timeout`, TLS as for polling.
+    fn websocket(&self) -> crate::ClientConfig {
+        crate::ClientConfig {
+            handshake_timeout: self.timeout,
+            #[cfg(feature = "tls")]
+            tls: self.tls.clone(),
+            ..crate::ClientConfig::default()
         }
     }
 
