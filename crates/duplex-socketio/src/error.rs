@@ -158,6 +158,13 @@ pub enum AckFailure {
     BufferFull,
 }
 
+/// Text that failed the shared UTF-8 check is [`Error::InvalidUtf8`].
+impl From<duplex_core::InvalidUtf8> for Error {
+    fn from(_: duplex_core::InvalidUtf8) -> Self {
+        Error::InvalidUtf8
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,12 +177,5 @@ mod tests {
         let local = Error::InvalidState;
         assert!(local.is_local() && !local.is_peer_fault());
         assert_eq!(local.answer(), None);
-    }
-}
-
-/// Text that failed the shared UTF-8 check is [`Error::InvalidUtf8`].
-impl From<duplex_core::InvalidUtf8> for Error {
-    fn from(_: duplex_core::InvalidUtf8) -> Self {
-        Error::InvalidUtf8
     }
 }
