@@ -28,6 +28,10 @@ pub enum Error {
     /// `wss://` without the `tls` feature, or a TLS failure.
     #[error("TLS: {0}")]
     Tls(String),
+    /// Redis refused or failed (the cluster adapter's URL or connection).
+    #[cfg(feature = "redis")]
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
     /// The connection (or the task that owns it) is over: a STOMP client's
     /// connection closed, a Socket.IO socket disconnected, a Socket.IO
     /// client's manager ended ([`crate::socketio::client::Manager::close`],

@@ -52,6 +52,17 @@ pub struct SocketIoApp {
     infos: HashMap<SessionId, Arc<OpenInfo>>,
     sockets: HashMap<SocketId, SocketMeta>,
     handle: Option<WeakPollingService<EngineIoServer, SocketIoApp>>,
+    /// Where the cluster's messages go, when the server is in one.
+    #[cfg(feature = "redis")]
+    cluster: Option<ClusterLink>,
+}
+
+/// The server's side of its Redis task: a bounded queue it never waits on.
+#[cfg(feature = "redis")]
+struct ClusterLink {
+    tx: tokio::sync::mpsc::Sender<super::redis::ClusterOut>,
+    /// Counts what the full queue refused.
+    on_dropped: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl std::fmt::Debug for SocketIoApp {
@@ -109,6 +120,8 @@ impl SocketIoApp {
             infos: HashMap::new(),
             sockets: HashMap::new(),
             handle: None,
+            #[cfg(feature = "redis")]
+            cluster: None,
         }
     }
 
@@ -145,6 +158,8 @@ impl SocketIoApp {
     /// Writes what the machine wants written.
     fn flush(&mut self, eio: &mut EngineIoServer, now: Instant) -> Flushed {
         let mut flushed = Flushed::default();
+        #[cfg(feature = "redis")]
+        self.flush_cluster();
         while let Some(transmit) = self.server.poll_transmit() {
             match transmit {
                 Transmit::Packet { session, packet } => {
@@ -168,6 +183,11 @@ impl SocketIoApp {
     fn run(&mut self, eio: &mut EngineIoServer, now: Instant, deferred: &mut Deferred) {
         loop {
             self.flush(eio, now);
+            #[cfg(feature = "redis")]
+            if let Some(event) = self.server.poll_cluster_event() {
+                self.on_cluster_event(event);
+                continue;
+            }
             let Some(event) = self.server.poll_event() else {
                 return;
             };
@@ -414,6 +434,110 @@ impl SocketIoApp {
         self.server
             .close(session, DisconnectReason::ServerShuttingDown);
         self.flush(eio, now);
+    }
+}
+
+#[cfg(feature = "redis")]
+impl SocketIoApp {
+    /// Puts `namespaces` in a cluster through `tx`; returns the
+    /// subscriptions their nodes start with.
+    pub(crate) fn attach_cluster(
+        &mut self,
+        namespaces: &[String],
+        protocol: &duplex_socketio::cluster::Protocol,
+        uid: &str,
+        requests: duplex_socketio::cluster::RequestsConfig,
+        tx: tokio::sync::mpsc::Sender<super::redis::ClusterOut>,
+        on_dropped: Arc<dyn Fn() + Send + Sync>,
+    ) -> Vec<(String, duplex_socketio::cluster::Subscription)> {
+        for namespace in namespaces {
+            let node = duplex_socketio::cluster::ClusterNode::new(
+                protocol.clone(),
+                uid,
+                namespace,
+                requests.clone(),
+            );
+            self.server.attach_cluster(namespace, node);
+        }
+        self.cluster = Some(ClusterLink { tx, on_dropped });
+        std::iter::from_fn(|| self.server.poll_cluster_subscription()).collect()
+    }
+
+    /// A message Redis delivered on `channel` for `namespace`'s node.
+    pub(crate) fn cluster_receive(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        channel: &str,
+        payload: &[u8],
+        now: Instant,
+        deferred: &mut Deferred,
+    ) {
+        if let Err(e) = self.server.cluster_receive(namespace, channel, payload) {
+            // Another node's malformed message: nothing changed here.
+            tracing::debug!(error = %e, channel, "redis adapter: message ignored");
+        }
+        self.run(eio, now, deferred);
+    }
+
+    /// Hands what the nodes publish to the Redis task, never waiting.
+    fn flush_cluster(&mut self) {
+        use super::redis::ClusterOut;
+        let Some(link) = &self.cluster else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some((namespace, change)) = self.server.poll_cluster_subscription() {
+            out.push(ClusterOut::Subscription(namespace, change));
+        }
+        while let Some((_, transmit)) = self.server.poll_cluster_transmit() {
+            out.push(ClusterOut::Publish(transmit));
+        }
+        for message in out {
+            if link.tx.try_send(message).is_err() {
+                (link.on_dropped)();
+            }
+        }
+    }
+
+    /// What the nodes leave to the application: answers this server can
+    /// give from its sockets' handshakes.
+    fn on_cluster_event(&mut self, event: duplex_socketio::server::ClusterEvent) {
+        use duplex_socketio::Value;
+        use duplex_socketio::cluster::{FetchedSocket, LocalAction, NodeEvent};
+        let namespace = event.namespace;
+        match event.event {
+            NodeEvent::Local(LocalAction::Fetch {
+                sockets,
+                requester,
+                request_id,
+            }) => {
+                let fetched = sockets
+                    .into_iter()
+                    .map(|id| {
+                        let sid = SocketId::from(id.as_str());
+                        let auth = self
+                            .sockets
+                            .get(&sid)
+                            .map(|m| m.handshake.auth.clone())
+                            .unwrap_or(Value::Null);
+                        FetchedSocket {
+                            rooms: self.server.rooms_of(&namespace, &sid),
+                            id,
+                            handshake: Value::Object(vec![("auth".to_owned(), auth)]),
+                            data: Value::Null,
+                        }
+                    })
+                    .collect();
+                if let Some(node) = self.server.cluster_mut(&namespace) {
+                    node.answer_fetch(&requester, &request_id, fetched);
+                }
+            }
+            other => {
+                // Server-side emits and broadcast acks have no API yet.
+                tracing::debug!(?other, "redis adapter: cluster event not handled");
+            }
+        }
     }
 }
 

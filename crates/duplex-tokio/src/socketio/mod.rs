@@ -50,6 +50,8 @@
 
 mod app;
 pub mod client;
+#[cfg(feature = "redis")]
+mod redis;
 mod socket;
 
 use std::collections::HashMap;
@@ -72,6 +74,8 @@ pub use duplex_socketio::Value;
 pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
+#[cfg(feature = "redis")]
+pub use redis::{RedisAdapter, RedisAdapterConfig};
 pub use socket::{AckSender, Operator, Socket};
 
 use crate::polling::{PollingService, ResponseBody};

@@ -1,0 +1,234 @@
+//! Two duplex Socket.IO servers in one process sharing a real Redis
+//! (Debian's `redis-server`, started on a loopback port of the test's
+//! own): a broadcast from one reaches the clients of both exactly once,
+//! and room broadcasts reach exactly the room's members on either server.
+//! Skipped, with a message, when `redis-server` is not on PATH.
+
+#![cfg(feature = "redis")]
+
+mod socketio_common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use duplex_tokio::socketio::client::{ClientConfig, ClientEvent, ClientSocket, Manager};
+use duplex_tokio::socketio::{
+    NamespaceHandlers, RedisAdapter, RedisAdapterConfig, SocketIo, SocketIoConfig, Value,
+};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A `redis-server` of the test's own, stopped when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `redis-server` on a free loopback port, or `None` when it is not
+/// installed.
+async fn redis() -> Option<Redis> {
+    if Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        eprintln!("skipped: redis-server is not on PATH (apt-get install redis-server)");
+        return None;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    let redis = Redis { child, port };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(redis);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("redis-server did not listen on {port}");
+}
+
+fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
+    ns.on("join", |socket, args, ack| {
+        if let Some(room) = args.first().and_then(Value::as_str) {
+            socket.join(room);
+        }
+        if let Some(ack) = ack {
+            let _ = ack.send(vec![]);
+        }
+    })
+    .on("shout", |socket, args, _| {
+        let _ = socket.broadcast().emit("shouted", args);
+    })
+    .on("to-room", |socket, args, _| {
+        let room = args
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let _ = socket.to(&room).emit("in-room", args);
+    })
+}
+
+/// A duplex server in the cluster of `redis`: its URL and adapter.
+async fn server(redis: &Redis) -> (String, RedisAdapter, SocketIo) {
+    let io = SocketIo::builder(SocketIoConfig::default())
+        .namespace("/", handlers)
+        .build();
+    let adapter = io
+        .attach_redis(RedisAdapterConfig::new(format!(
+            "redis://127.0.0.1:{}",
+            redis.port
+        )))
+        .unwrap();
+    for _ in 0..100 {
+        if adapter.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(adapter.is_connected(), "the adapter connects to Redis");
+    let addr = socketio_common::serve(io.clone()).await;
+    (format!("http://{addr}"), adapter, io)
+}
+
+async fn client(url: &str) -> (Manager, ClientSocket) {
+    let m = Manager::new(ClientConfig::new(url));
+    let mut s = m.socket("/", None);
+    match tokio::time::timeout(WAIT, s.next_event()).await {
+        Ok(Some(ClientEvent::Connect { .. })) => {}
+        other => panic!("expected a connect, got {other:?}"),
+    }
+    (m, s)
+}
+
+/// The next event named `name`, within `wait`.
+async fn event(s: &mut ClientSocket, name: &str, wait: Duration) -> Option<Vec<Value>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, s.next_event()).await {
+            Ok(Some(ClientEvent::Event { name: n, args, .. })) if n == name => return Some(args),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// Exactly one `name` arrives, with `args`, and no second one.
+async fn exactly_once(s: &mut ClientSocket, name: &str, args: &[Value]) {
+    assert_eq!(event(s, name, WAIT).await.as_deref(), Some(args));
+    assert_eq!(
+        event(s, name, Duration::from_millis(300)).await,
+        None,
+        "a second {name}"
+    );
+}
+
+#[tokio::test]
+async fn broadcasts_reach_the_clients_of_both_servers_exactly_once() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    let (url_a, adapter_a, _io_a) = server(&redis).await;
+    let (url_b, adapter_b, _io_b) = server(&redis).await;
+    assert_ne!(adapter_a.uid(), adapter_b.uid());
+    let (_m1, mut c1) = client(&url_a).await;
+    let (_m2, mut c2) = client(&url_a).await;
+    let (_m3, mut c3) = client(&url_b).await;
+
+    let args = vec![Value::from("hello")];
+    c1.emit("shout", args.clone());
+    exactly_once(&mut c2, "shouted", &args).await;
+    exactly_once(&mut c3, "shouted", &args).await;
+    assert_eq!(
+        event(&mut c1, "shouted", Duration::from_millis(200)).await,
+        None
+    );
+
+    // A room with a member on each server, the sender on neither side of it.
+    for c in [&mut c2, &mut c3] {
+        c.emit_with_ack("join", vec![Value::from("room")], Some(WAIT))
+            .await
+            .unwrap();
+    }
+    let args = vec![Value::from("room")];
+    c1.emit("to-room", args.clone());
+    exactly_once(&mut c2, "in-room", &args).await;
+    exactly_once(&mut c3, "in-room", &args).await;
+    assert_eq!(
+        event(&mut c1, "in-room", Duration::from_millis(200)).await,
+        None
+    );
+    assert!(adapter_a.published() >= 2 && adapter_b.received() >= 2);
+    assert_eq!(adapter_a.dropped() + adapter_b.dropped(), 0);
+}
+
+#[tokio::test]
+async fn local_delivery_goes_on_while_redis_is_away_and_the_adapter_reconnects() {
+    let Some(mut redis) = redis().await else {
+        return;
+    };
+    let port = redis.port;
+    let (url_a, adapter_a, _io_a) = server(&redis).await;
+    let (url_b, adapter_b, _io_b) = server(&redis).await;
+    let (_m1, c1) = client(&url_a).await;
+    let (_m2, mut c2) = client(&url_a).await;
+    let (_m3, mut c3) = client(&url_b).await;
+
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    for _ in 0..100 {
+        if !adapter_a.is_connected() && !adapter_b.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let args = vec![Value::from("alone")];
+    c1.emit("shout", args.clone());
+    exactly_once(&mut c2, "shouted", &args).await;
+    assert_eq!(
+        event(&mut c3, "shouted", Duration::from_millis(300)).await,
+        None
+    );
+
+    // Redis back on the same port: both adapters reconnect by themselves.
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server restarts");
+    redis.child = child;
+    for _ in 0..200 {
+        if adapter_a.is_connected() && adapter_b.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        adapter_a.is_connected() && adapter_b.is_connected(),
+        "reconnected"
+    );
+    let args = vec![Value::from("together")];
+    c1.emit("shout", args.clone());
+    exactly_once(&mut c2, "shouted", &args).await;
+    exactly_once(&mut c3, "shouted", &args).await;
+}
