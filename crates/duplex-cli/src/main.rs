@@ -57,6 +57,11 @@ enum Command {
         /// connections are dropped.
         #[arg(long, default_value_t = 5.0)]
         shutdown_timeout: f64,
+        /// Join the Socket.IO namespace `/` to a cluster of servers on this
+        /// Redis (redis://HOST:PORT), wire-compatible with Node's
+        /// @socket.io/redis-adapter (classic mode).
+        #[arg(long)]
+        redis: Option<String>,
     },
     /// Run the server that the outside conformance suites are pointed at,
     /// with test settings.
@@ -76,6 +81,14 @@ enum Command {
         /// (RabbitMQ's STOMP plugin) instead of the embedded broker.
         #[arg(long)]
         stomp_relay: Option<String>,
+        /// Serve the Socket.IO cluster contract (shared/conformance/
+        /// socketio-cluster.md) on / and /chat instead, in a cluster on this
+        /// Redis (redis://HOST:PORT).
+        #[arg(long)]
+        redis: Option<String>,
+        /// With --redis: the sharded protocol (SPUBLISH/SSUBSCRIBE).
+        #[arg(long, requires = "redis")]
+        redis_sharded: bool,
     },
     /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
     /// run every case (echoing each message), then ask for the reports.
@@ -134,6 +147,7 @@ fn main() -> std::process::ExitCode {
                 stomp_addr,
                 stomp_relay,
                 shutdown_timeout,
+                redis,
             } => {
                 socketio::init(socketio::Settings::Reference);
                 sockjs_stomp::init(sockjs_stomp::Settings {
@@ -144,7 +158,11 @@ fn main() -> std::process::ExitCode {
                 .await?;
                 let (stomp, sockjs) =
                     sockjs_stomp::endpoints().ok_or("the STOMP endpoints did not start")?;
-                socketio::install(demo::init(stomp, sockjs, socketio::conformance_handlers));
+                let io = demo::init(stomp, sockjs, socketio::conformance_handlers);
+                if let Some(url) = &redis {
+                    socketio::attach_redis(&io, url, &["/"])?;
+                }
+                socketio::install(io);
                 let timeout = std::time::Duration::try_from_secs_f64(shutdown_timeout)
                     .map_err(|e| format!("--shutdown-timeout: {e}"))?;
                 let stop = async move {
@@ -169,8 +187,13 @@ fn main() -> std::process::ExitCode {
                 addr,
                 stomp_addr,
                 stomp_relay,
+                redis,
+                redis_sharded,
             } => {
                 socketio::init(socketio::Settings::Conformance);
+                if let Some(url) = &redis {
+                    socketio::install_cluster(url, redis_sharded, addr)?;
+                }
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr: Some(stomp_addr),
                     relay: stomp_relay,

@@ -78,6 +78,28 @@ fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     .on("shout", |socket, args, _| {
         let _ = socket.broadcast().emit("shouted", args);
     })
+    .on("local-shout", |socket, args, _| {
+        let _ = socket.broadcast().local().emit("shouted", args);
+    })
+    .on("all-join", |socket, args, ack| {
+        let room = args
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        socket.broadcast().sockets_join(&[&room]);
+        if let Some(ack) = ack {
+            let _ = ack.send(vec![]);
+        }
+    })
+    .on("kick-room", |socket, args, _| {
+        let room = args
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        socket.to(&room).disconnect_sockets();
+    })
     .on("to-room", |socket, args, _| {
         let room = args
             .first()
@@ -231,4 +253,51 @@ async fn local_delivery_goes_on_while_redis_is_away_and_the_adapter_reconnects()
     c1.emit("shout", args.clone());
     exactly_once(&mut c2, "shouted", &args).await;
     exactly_once(&mut c3, "shouted", &args).await;
+}
+
+#[tokio::test]
+async fn local_broadcasts_stay_and_room_operations_apply_on_every_server() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    let (url_a, _adapter_a, _io_a) = server(&redis).await;
+    let (url_b, _adapter_b, _io_b) = server(&redis).await;
+    let (_m1, mut c1) = client(&url_a).await;
+    let (_m2, mut c2) = client(&url_a).await;
+    let (_m3, mut c3) = client(&url_b).await;
+
+    let args = vec![Value::from("here")];
+    c1.emit("local-shout", args.clone());
+    exactly_once(&mut c2, "shouted", &args).await;
+    assert_eq!(
+        event(&mut c3, "shouted", Duration::from_millis(300)).await,
+        None
+    );
+
+    // socketsJoin from server A puts c2 and c3 (not the sender) in "team".
+    c1.emit_with_ack("all-join", vec![Value::from("team")], Some(WAIT))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let args = vec![Value::from("team")];
+    c1.emit("to-room", args.clone());
+    exactly_once(&mut c2, "in-room", &args).await;
+    exactly_once(&mut c3, "in-room", &args).await;
+
+    // disconnectSockets from server A reaches c3 on server B.
+    c1.emit("kick-room", vec![Value::from("team")]);
+    for c in [&mut c2, &mut c3] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, c.next_event()).await {
+                Ok(Some(ClientEvent::Disconnect { .. })) => break,
+                Ok(Some(_)) => {}
+                other => panic!("expected a disconnect, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        event(&mut c1, "in-room", Duration::from_millis(200)).await,
+        None
+    );
 }

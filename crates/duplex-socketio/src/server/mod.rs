@@ -155,6 +155,16 @@ impl<K> Space<K> {
     }
 }
 
+/// The adapter's selection for `target`, with the `local` flag when
+/// nothing is to reach other servers (Node's `io.local`).
+pub fn selection(target: &Broadcast<SocketId>, local: bool) -> Opts {
+    let mut opts = opts_of(target);
+    if local {
+        opts.flags = Some(Value::Object(vec![("local".to_owned(), Value::Bool(true))]));
+    }
+    opts
+}
+
 /// The adapter's selection for a broadcast target: a socket id is a room
 /// too, so excluded sockets are excluded rooms.
 fn opts_of(target: &Broadcast<SocketId>) -> Opts {
@@ -896,10 +906,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                     else {
                         continue;
                     };
+                    // As Node's `socket.disconnect(close)`: DISCONNECT first.
+                    self.disconnect(&session, namespace);
                     if close {
                         self.close(&session, DisconnectReason::ServerNamespaceDisconnect);
-                    } else {
-                        self.disconnect(&session, namespace);
                     }
                 }
                 None

@@ -18,7 +18,7 @@ use std::time::Instant;
 use duplex_engineio::{ProtocolVersion as EngineIoVersion, WsMessage};
 use duplex_polling::{EngineIoServer, Event, Message, OpenInfo, SessionId};
 use duplex_socketio::engineio_binding::{disconnect_reason, packet_messages, socketio_version};
-use duplex_socketio::server::{Server, ServerConfig, ServerEvent, Transmit};
+use duplex_socketio::server::{Server, ServerConfig, ServerEvent, Transmit, selection};
 use duplex_socketio::{Broadcast, EncodedPacket, Packet};
 
 use super::{
@@ -368,11 +368,87 @@ impl SocketIoApp {
         eio: &mut EngineIoServer,
         namespace: &str,
         target: &Broadcast<SocketId>,
+        local: bool,
         packet: &Packet,
         now: Instant,
     ) -> usize {
-        self.server.broadcast(namespace, target, packet);
+        self.server
+            .broadcast_opts(namespace, &selection(target, local), packet);
         self.flush(eio, now).sent
+    }
+
+    /// The local sockets an operation on the whole cluster acts on now:
+    /// the cluster node decides (and publishes), else the local selection.
+    fn cluster_selection(
+        &mut self,
+        namespace: &str,
+        target: &Broadcast<SocketId>,
+        local: bool,
+        op: impl FnOnce(
+            &mut duplex_socketio::cluster::ClusterNode,
+            &duplex_socketio::cluster::Opts,
+        ) -> Vec<String>,
+    ) -> Vec<SocketId> {
+        let opts = selection(target, local);
+        match self.server.cluster_mut(namespace) {
+            Some(node) => op(node, &opts).into_iter().map(SocketId::from).collect(),
+            None => self.server.recipients(namespace, target),
+        }
+    }
+
+    /// `socketsJoin` / `socketsLeave` of `rooms`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sockets_rooms(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        target: &Broadcast<SocketId>,
+        local: bool,
+        rooms: &[String],
+        leave: bool,
+        now: Instant,
+    ) {
+        let sockets = self.cluster_selection(namespace, target, local, |n, o| {
+            n.sockets_rooms(o, rooms, leave)
+        });
+        for socket in sockets {
+            if leave {
+                for room in rooms {
+                    self.server.leave(namespace, &socket, room);
+                }
+            } else {
+                self.server.join(namespace, &socket, rooms.iter().cloned());
+            }
+        }
+        self.flush(eio, now);
+    }
+
+    /// `disconnectSockets(close)`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn disconnect_sockets(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        target: &Broadcast<SocketId>,
+        local: bool,
+        close: bool,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) {
+        let sockets = self.cluster_selection(namespace, target, local, |n, o| {
+            n.disconnect_sockets(o, close)
+        });
+        for socket in sockets {
+            let Some(session) = self.server.session_of(namespace, &socket).cloned() else {
+                continue;
+            };
+            self.server.disconnect(&session, namespace);
+            if close {
+                self.server
+                    .close(&session, DisconnectReason::ServerNamespaceDisconnect);
+            }
+        }
+        self.run(eio, now, deferred);
     }
 
     /// The ids of the sockets `target` reaches in `namespace`.

@@ -426,6 +426,7 @@ impl SocketIo {
             io: self.clone(),
             namespace: duplex_socketio::Str::copy_from_str(namespace),
             target: Broadcast::all(),
+            local: false,
         }
     }
 
