@@ -163,10 +163,60 @@ fn ok(ack: Option<AckSender>) {
 }
 
 /// The handlers of shared/conformance/socketio-cluster.md, on `/` and
-/// `/chat`, as far as the server API goes (fetchSockets, allRooms,
-/// serverSideEmit and broadcasts with acks answer `{"error"}`).
+/// `/chat`, as far as the server API goes (allRooms, serverSideEmit and
+/// broadcasts with acks answer `{"error"}`).
 pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on("whoami", |socket, _, ack| {
+    ns.on_connect(|socket| {
+        let name = socket
+            .handshake()
+            .auth
+            .get("name")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let data = Value::Object(vec![("name".to_owned(), name)]);
+        socket
+            .extensions()
+            .insert(duplex_tokio::socketio::SocketData(data));
+    })
+    .on("fetch-sockets", |socket, args, ack| {
+        let op = select(
+            &socket,
+            &rooms_arg(args.first()),
+            &rooms_arg(args.get(1)),
+            false,
+        );
+        tokio::spawn(async move {
+            let reply = match op.fetch_sockets().await {
+                Ok(sockets) => Value::Array(
+                    sockets
+                        .into_iter()
+                        .map(|s| {
+                            let auth = s.auth().cloned().unwrap_or(Value::Null);
+                            Value::Object(vec![
+                                ("id".to_owned(), Value::from(s.id.as_str())),
+                                (
+                                    "rooms".to_owned(),
+                                    Value::Array(
+                                        s.rooms.iter().map(|r| Value::from(r.as_str())).collect(),
+                                    ),
+                                ),
+                                ("data".to_owned(), s.data),
+                                ("auth".to_owned(), auth),
+                            ])
+                        })
+                        .collect(),
+                ),
+                Err(e) => Value::Object(vec![(
+                    "error".to_owned(),
+                    Value::from(e.to_string().as_str()),
+                )]),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![reply]);
+            }
+        });
+    })
+    .on("whoami", |socket, _, ack| {
         if let Some(ack) = ack {
             let _ = ack.send(vec![Value::Object(vec![
                 ("server".to_owned(), server_id()),

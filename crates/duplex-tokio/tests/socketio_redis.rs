@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use duplex_tokio::socketio::client::{ClientConfig, ClientEvent, ClientSocket, Manager};
 use duplex_tokio::socketio::{
-    NamespaceHandlers, RedisAdapter, RedisAdapterConfig, SocketIo, SocketIoConfig, Value,
+    NamespaceHandlers, RedisAdapter, RedisAdapterConfig, SocketData, SocketIo, SocketIoConfig,
+    Value,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -67,7 +68,42 @@ async fn redis() -> Option<Redis> {
 }
 
 fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on("join", |socket, args, ack| {
+    ns.on_connect(|socket| {
+        let name = socket
+            .handshake()
+            .auth
+            .get("name")
+            .cloned()
+            .unwrap_or(Value::Null);
+        socket.extensions().insert(SocketData(name));
+    })
+    .on("fetch", |socket, args, ack| {
+        let room = args
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let op = socket.broadcast().to(&room);
+        tokio::spawn(async move {
+            let reply = match op.fetch_sockets().await {
+                Ok(sockets) => sockets
+                    .into_iter()
+                    .map(|s| {
+                        Value::Array(vec![
+                            Value::from(s.id.as_str()),
+                            s.data,
+                            Value::Number(s.rooms.len().into()),
+                        ])
+                    })
+                    .collect(),
+                Err(e) => vec![Value::from(e.to_string().as_str())],
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::Array(reply)]);
+            }
+        });
+    })
+    .on("join", |socket, args, ack| {
         if let Some(room) = args.first().and_then(Value::as_str) {
             socket.join(room);
         }
@@ -133,8 +169,12 @@ async fn server(redis: &Redis) -> (String, RedisAdapter, SocketIo) {
 }
 
 async fn client(url: &str) -> (Manager, ClientSocket) {
+    named(url, None).await
+}
+
+async fn named(url: &str, auth: Option<Value>) -> (Manager, ClientSocket) {
     let m = Manager::new(ClientConfig::new(url));
-    let mut s = m.socket("/", None);
+    let mut s = m.socket("/", auth);
     match tokio::time::timeout(WAIT, s.next_event()).await {
         Ok(Some(ClientEvent::Connect { .. })) => {}
         other => panic!("expected a connect, got {other:?}"),
@@ -300,4 +340,49 @@ async fn local_broadcasts_stay_and_room_operations_apply_on_every_server() {
         event(&mut c1, "in-room", Duration::from_millis(200)).await,
         None
     );
+}
+
+#[tokio::test]
+async fn fetch_sockets_sees_the_sockets_and_data_of_every_server() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    let (url_a, _adapter_a, _io_a) = server(&redis).await;
+    let (url_b, _adapter_b, _io_b) = server(&redis).await;
+    let auth = |name: &str| Some(Value::Object(vec![("name".to_owned(), Value::from(name))]));
+    let (_m1, c1) = named(&url_a, auth("one")).await;
+    let (_m2, c2) = named(&url_a, auth("two")).await;
+    let (_m3, c3) = named(&url_b, auth("three")).await;
+    for c in [&c2, &c3] {
+        c.emit_with_ack("join", vec![Value::from("team")], Some(WAIT))
+            .await
+            .unwrap();
+    }
+    let reply = c1
+        .emit_with_ack("fetch", vec![Value::from("team")], Some(WAIT))
+        .await
+        .unwrap();
+    let Some(Value::Array(found)) = reply.into_iter().next() else {
+        panic!("an array");
+    };
+    let mut names: Vec<String> = found
+        .iter()
+        .map(|f| match f {
+            Value::Array(items) => {
+                assert_eq!(
+                    items.get(2),
+                    Some(&Value::Number(2u64.into())),
+                    "own room and team"
+                );
+                items
+                    .get(1)
+                    .and_then(|d| d.as_str())
+                    .unwrap_or("?")
+                    .to_owned()
+            }
+            other => panic!("not a socket: {other:?}"),
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["three", "two"]);
 }

@@ -63,7 +63,14 @@ struct ClusterLink {
     tx: tokio::sync::mpsc::Sender<super::redis::ClusterOut>,
     /// Counts what the full queue refused.
     on_dropped: Arc<dyn Fn() + Send + Sync>,
+    /// Requests of this server awaiting the other servers' answers.
+    pending: HashMap<String, PendingReply>,
 }
+
+/// Where the outcome of a cluster request goes.
+#[cfg(feature = "redis")]
+type PendingReply =
+    tokio::sync::oneshot::Sender<Result<Vec<duplex_socketio::cluster::Answer>, String>>;
 
 impl std::fmt::Debug for SocketIoApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -535,7 +542,11 @@ impl SocketIoApp {
             );
             self.server.attach_cluster(namespace, node);
         }
-        self.cluster = Some(ClusterLink { tx, on_dropped });
+        self.cluster = Some(ClusterLink {
+            tx,
+            on_dropped,
+            pending: HashMap::new(),
+        });
         std::iter::from_fn(|| self.server.poll_cluster_subscription()).collect()
     }
 
@@ -576,11 +587,113 @@ impl SocketIoApp {
         }
     }
 
+    /// What other servers' fetches see of local sockets: id, rooms, the
+    /// handshake's `auth` and the socket's [`SocketData`](super::SocketData).
+    fn fetched(
+        &self,
+        namespace: &str,
+        ids: Vec<String>,
+    ) -> Vec<duplex_socketio::cluster::FetchedSocket> {
+        use duplex_socketio::Value;
+        ids.into_iter()
+            .map(|id| {
+                let sid = SocketId::from(id.as_str());
+                let meta = self.sockets.get(&sid);
+                let auth = meta
+                    .map(|m| m.handshake.auth.clone())
+                    .unwrap_or(Value::Null);
+                let data = meta
+                    .and_then(|m| {
+                        m.extensions
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get::<super::SocketData>()
+                            .map(|d| d.0.clone())
+                    })
+                    .unwrap_or(Value::Null);
+                duplex_socketio::cluster::FetchedSocket {
+                    rooms: self.server.rooms_of(namespace, &sid),
+                    id,
+                    handshake: Value::Object(vec![("auth".to_owned(), auth)]),
+                    data,
+                }
+            })
+            .collect()
+    }
+
+    /// The number of servers, asked of Redis, when `namespace` is in a
+    /// cluster and the operation is not `local`.
+    pub(crate) fn server_count(
+        &self,
+        namespace: &str,
+        local: bool,
+    ) -> Option<tokio::sync::oneshot::Receiver<usize>> {
+        use super::redis::ClusterOut;
+        let link = self.cluster.as_ref().filter(|_| !local)?;
+        if !self
+            .server
+            .cluster_namespaces()
+            .iter()
+            .any(|n| n == namespace)
+        {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Refused (queue full): the dropped sender fails the request.
+        let _ = link.tx.try_send(ClusterOut::Count(
+            format!("socket.io-request#{namespace}#"),
+            tx,
+        ));
+        Some(rx)
+    }
+
+    /// Starts a `fetchSockets` over `servers` servers; the answer comes on
+    /// the receiver.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fetch_sockets(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        target: &Broadcast<SocketId>,
+        local: bool,
+        servers: usize,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) -> tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>> {
+        use rand::Rng;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let ids = self
+            .server
+            .recipients(namespace, target)
+            .into_iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
+        let mine = self.fetched(namespace, ids);
+        let request_id: String = (0..16)
+            .map(|_| char::from(rand::rng().sample(rand::distr::Alphanumeric)))
+            .collect();
+        let opts = selection(target, local);
+        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
+        else {
+            let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Sockets(mine)]));
+            return rx;
+        };
+        match node.fetch_sockets(&request_id, &opts, mine, servers, now) {
+            Ok(()) => {
+                link.pending.insert(request_id, tx);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+            }
+        }
+        self.run(eio, now, deferred);
+        rx
+    }
+
     /// What the nodes leave to the application: answers this server can
     /// give from its sockets' handshakes.
     fn on_cluster_event(&mut self, event: duplex_socketio::server::ClusterEvent) {
-        use duplex_socketio::Value;
-        use duplex_socketio::cluster::{FetchedSocket, LocalAction, NodeEvent};
+        use duplex_socketio::cluster::{LocalAction, NodeEvent, RequestEvent};
         let namespace = event.namespace;
         match event.event {
             NodeEvent::Local(LocalAction::Fetch {
@@ -588,25 +701,31 @@ impl SocketIoApp {
                 requester,
                 request_id,
             }) => {
-                let fetched = sockets
-                    .into_iter()
-                    .map(|id| {
-                        let sid = SocketId::from(id.as_str());
-                        let auth = self
-                            .sockets
-                            .get(&sid)
-                            .map(|m| m.handshake.auth.clone())
-                            .unwrap_or(Value::Null);
-                        FetchedSocket {
-                            rooms: self.server.rooms_of(&namespace, &sid),
-                            id,
-                            handshake: Value::Object(vec![("auth".to_owned(), auth)]),
-                            data: Value::Null,
-                        }
-                    })
-                    .collect();
+                let fetched = self.fetched(&namespace, sockets);
                 if let Some(node) = self.server.cluster_mut(&namespace) {
                     node.answer_fetch(&requester, &request_id, fetched);
+                }
+            }
+            NodeEvent::Request(RequestEvent::Completed {
+                request_id, result, ..
+            }) => {
+                if let Some(reply) = self
+                    .cluster
+                    .as_mut()
+                    .and_then(|c| c.pending.remove(&request_id))
+                {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            NodeEvent::Request(RequestEvent::TimedOut {
+                request_id, error, ..
+            }) => {
+                if let Some(reply) = self
+                    .cluster
+                    .as_mut()
+                    .and_then(|c| c.pending.remove(&request_id))
+                {
+                    let _ = reply.send(Err(error));
                 }
             }
             other => {

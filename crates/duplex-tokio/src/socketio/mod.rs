@@ -75,7 +75,7 @@ pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
 #[cfg(feature = "redis")]
-pub use redis::{RedisAdapter, RedisAdapterConfig};
+pub use redis::{RedisAdapter, RedisAdapterConfig, RemoteSocket, SocketData};
 pub use socket::{AckSender, Operator, Socket};
 
 use crate::polling::{PollingService, ResponseBody};

@@ -69,6 +69,60 @@ pub(crate) enum ClusterOut {
     Publish(duplex_socketio::cluster::Transmit),
     /// A subscription change of a namespace's node.
     Subscription(String, Subscription),
+    /// `PUBSUB NUMSUB` of a channel: the number of servers.
+    Count(String, tokio::sync::oneshot::Sender<usize>),
+}
+
+/// A socket's `data` (Node's `socket.data`), kept in its
+/// [`Socket::extensions`](super::Socket::extensions): what other servers'
+/// `fetch_sockets` see of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SocketData(pub duplex_socketio::Value);
+
+/// A socket of any server of the cluster, as `fetch_sockets` gives it.
+pub use duplex_socketio::cluster::FetchedSocket as RemoteSocket;
+
+impl super::Operator {
+    /// The selected sockets of every server of the cluster (Node's
+    /// `fetchSockets`): this server's at once, the others' as they
+    /// answer, within 5 s. Without a cluster, this server's.
+    ///
+    /// [`Error::Cluster`] when Redis is away or a server did not answer
+    /// in time.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, Error> {
+        let count = self
+            .io
+            .service
+            .with(|_, app, _, _| app.server_count(&self.namespace, self.local));
+        let servers = match count {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster("Redis is unavailable".to_owned()))?,
+            None => 1,
+        };
+        let rx = self.io.service.with(|eio, app, now, deferred| {
+            app.fetch_sockets(
+                eio,
+                &self.namespace,
+                &self.target,
+                self.local,
+                servers,
+                now,
+                deferred,
+            )
+        });
+        let answers = rx
+            .await
+            .map_err(|_| Error::Cluster("the server is gone".to_owned()))?
+            .map_err(Error::Cluster)?;
+        Ok(answers
+            .into_iter()
+            .flat_map(|a| match a {
+                duplex_socketio::cluster::Answer::Sockets(s) => s,
+                _ => Vec::new(),
+            })
+            .collect())
+    }
 }
 
 /// How the Redis task is doing, shared with its handle.
@@ -228,6 +282,8 @@ async fn run(
                     Some(ClusterOut::Publish(_)) => {
                         stats.dropped.fetch_add(1, Ordering::Relaxed);
                     }
+                    // Dropping the sender fails the request: no count without Redis.
+                    Some(ClusterOut::Count(..)) => {}
                 },
             }
         }
@@ -293,6 +349,14 @@ async fn connected(
                         return Err(e);
                     }
                     stats.published.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(ClusterOut::Count(channel, reply)) => {
+                    let (_, count): (String, usize) = redis::cmd("PUBSUB")
+                        .arg("NUMSUB")
+                        .arg(&channel)
+                        .query_async(&mut publisher)
+                        .await?;
+                    let _ = reply.send(count);
                 }
             },
         }
