@@ -163,8 +163,8 @@ fn ok(ack: Option<AckSender>) {
 }
 
 /// The handlers of shared/conformance/socketio-cluster.md, on `/` and
-/// `/chat`, as far as the server API goes (allRooms, serverSideEmit and
-/// broadcasts with acks answer `{"error"}`).
+/// `/chat`, as far as the server API goes (serverSideEmit and broadcasts
+/// with acks answer `{"error"}`).
 pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     ns.on_connect(|socket| {
         let name = socket
@@ -206,6 +206,24 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
                         })
                         .collect(),
                 ),
+                Err(e) => Value::Object(vec![(
+                    "error".to_owned(),
+                    Value::from(e.to_string().as_str()),
+                )]),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![reply]);
+            }
+        });
+    })
+    .on("all-rooms", |socket, _, ack| {
+        let Some(io) = SOCKETIO.get().cloned() else {
+            return;
+        };
+        let namespace = socket.namespace().to_owned();
+        tokio::spawn(async move {
+            let reply = match io.all_rooms(&namespace).await {
+                Ok(rooms) => Value::Array(rooms.iter().map(|r| Value::from(r.as_str())).collect()),
                 Err(e) => Value::Object(vec![(
                     "error".to_owned(),
                     Value::from(e.to_string().as_str()),

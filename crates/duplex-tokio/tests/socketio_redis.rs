@@ -347,7 +347,7 @@ async fn fetch_sockets_sees_the_sockets_and_data_of_every_server() {
     let Some(redis) = redis().await else {
         return;
     };
-    let (url_a, _adapter_a, _io_a) = server(&redis).await;
+    let (url_a, _adapter_a, io_a) = server(&redis).await;
     let (url_b, _adapter_b, _io_b) = server(&redis).await;
     let auth = |name: &str| Some(Value::Object(vec![("name".to_owned(), Value::from(name))]));
     let (_m1, c1) = named(&url_a, auth("one")).await;
@@ -385,4 +385,9 @@ async fn fetch_sockets_sees_the_sockets_and_data_of_every_server() {
         .collect();
     names.sort();
     assert_eq!(names, ["three", "two"]);
+
+    // allRooms from server A lists server B's rooms too, each once.
+    let rooms = io_a.all_rooms("/").await.unwrap();
+    assert_eq!(rooms.iter().filter(|r| *r == "team").count(), 1);
+    assert_eq!(rooms.len(), 4, "three socket-id rooms and team: {rooms:?}");
 }

@@ -660,7 +660,6 @@ impl SocketIoApp {
         now: Instant,
         deferred: &mut Deferred,
     ) -> tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>> {
-        use rand::Rng;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let ids = self
             .server
@@ -669,9 +668,7 @@ impl SocketIoApp {
             .map(|s| s.as_str().to_owned())
             .collect();
         let mine = self.fetched(namespace, ids);
-        let request_id: String = (0..16)
-            .map(|_| char::from(rand::rng().sample(rand::distr::Alphanumeric)))
-            .collect();
+        let request_id = random_id();
         let opts = selection(target, local);
         let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
         else {
@@ -679,6 +676,43 @@ impl SocketIoApp {
             return rx;
         };
         match node.fetch_sockets(&request_id, &opts, mine, servers, now) {
+            Ok(()) => {
+                link.pending.insert(request_id, tx);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+            }
+        }
+        self.run(eio, now, deferred);
+        rx
+    }
+
+    /// Starts an `allRooms` over `servers` servers; the answer comes on the
+    /// receiver.
+    pub(crate) fn all_rooms(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        servers: usize,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) -> tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let request_id = random_id();
+        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
+        else {
+            let mut rooms: Vec<String> = self
+                .server
+                .recipients(namespace, &Broadcast::all())
+                .iter()
+                .flat_map(|s| self.server.rooms_of(namespace, s))
+                .collect();
+            rooms.sort();
+            rooms.dedup();
+            let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Rooms(rooms)]));
+            return rx;
+        };
+        match node.all_rooms(&request_id, servers, now) {
             Ok(()) => {
                 link.pending.insert(request_id, tx);
             }
@@ -734,6 +768,15 @@ impl SocketIoApp {
             }
         }
     }
+}
+
+/// A request id of this server (random: Node's are too).
+#[cfg(feature = "redis")]
+fn random_id() -> String {
+    use rand::Rng;
+    (0..16)
+        .map(|_| char::from(rand::rng().sample(rand::distr::Alphanumeric)))
+        .collect()
 }
 
 impl Application<EngineIoServer> for SocketIoApp {

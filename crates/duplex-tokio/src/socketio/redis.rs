@@ -82,6 +82,43 @@ pub struct SocketData(pub duplex_socketio::Value);
 /// A socket of any server of the cluster, as `fetch_sockets` gives it.
 pub use duplex_socketio::cluster::FetchedSocket as RemoteSocket;
 
+impl SocketIo {
+    /// Every room of `namespace` on every server of the cluster, socket-id
+    /// rooms included, each once (Node's `adapter.allRooms()`, classic
+    /// mode). Without a cluster, this server's.
+    ///
+    /// [`Error::Cluster`] when Redis is away or a server did not answer
+    /// in time.
+    pub async fn all_rooms(&self, namespace: &str) -> Result<Vec<String>, Error> {
+        let count = self
+            .service
+            .with(|_, app, _, _| app.server_count(namespace, false));
+        let servers = match count {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster("Redis is unavailable".to_owned()))?,
+            None => 1,
+        };
+        let rx = self
+            .service
+            .with(|eio, app, now, deferred| app.all_rooms(eio, namespace, servers, now, deferred));
+        let answers = rx
+            .await
+            .map_err(|_| Error::Cluster("the server is gone".to_owned()))?
+            .map_err(Error::Cluster)?;
+        let mut rooms: Vec<String> = answers
+            .into_iter()
+            .flat_map(|a| match a {
+                duplex_socketio::cluster::Answer::Rooms(r) => r,
+                _ => Vec::new(),
+            })
+            .collect();
+        rooms.sort();
+        rooms.dedup();
+        Ok(rooms)
+    }
+}
+
 impl super::Operator {
     /// The selected sockets of every server of the cluster (Node's
     /// `fetchSockets`): this server's at once, the others' as they
