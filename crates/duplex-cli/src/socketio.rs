@@ -163,8 +163,8 @@ fn ok(ack: Option<AckSender>) {
 }
 
 /// The handlers of shared/conformance/socketio-cluster.md, on `/` and
-/// `/chat`, as far as the server API goes (serverSideEmit and broadcasts
-/// with acks answer `{"error"}`).
+/// `/chat`, as far as the server API goes (broadcasts with acks answer
+/// `{"error"}`).
 pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     ns.on_connect(|socket| {
         let name = socket
@@ -231,6 +231,35 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
             };
             if let Some(ack) = ack {
                 let _ = ack.send(vec![reply]);
+            }
+        });
+    })
+    .on("sse", |socket, args, ack| {
+        let payload = args.into_iter().next().unwrap_or(Value::Null);
+        if let Some(io) = SOCKETIO.get() {
+            io.server_side_emit(socket.namespace(), "sse", vec![payload, server_id()]);
+        }
+        ok(ack);
+    })
+    .on("sse-ack", |socket, args, ack| {
+        let Some(io) = SOCKETIO.get().cloned() else {
+            return;
+        };
+        let payload = args.into_iter().next().unwrap_or(Value::Null);
+        let namespace = socket.namespace().to_owned();
+        tokio::spawn(async move {
+            let (err, responses) = match io
+                .server_side_emit_with_ack(&namespace, "sse-ack", vec![payload, server_id()])
+                .await
+            {
+                Ok(responses) => (Value::Null, responses),
+                Err(e) => (Value::from(e.to_string().as_str()), Vec::new()),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::Object(vec![
+                    ("err".to_owned(), err),
+                    ("responses".to_owned(), Value::Array(responses)),
+                ])]);
             }
         });
     })
@@ -345,6 +374,34 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     })
 }
 
+/// The server-side listeners of the cluster contract on `namespace`.
+fn server_side_handlers(ns: NamespaceHandlers, namespace: &'static str) -> NamespaceHandlers {
+    ns.on_server_side("sse", move |args, _| {
+        let Some(io) = SOCKETIO.get() else {
+            return;
+        };
+        let mut args = args.into_iter();
+        let payload = args.next().unwrap_or(Value::Null);
+        let from = args.next().unwrap_or(Value::Null);
+        let _ = io
+            .of(namespace)
+            .local()
+            .emit("sse-got", vec![payload, from, server_id()]);
+    })
+    .on_server_side("sse-ack", |args, reply| {
+        let mut args = args.into_iter();
+        let payload = args.next().unwrap_or(Value::Null);
+        let from = args.next().unwrap_or(Value::Null);
+        if let Some(reply) = reply {
+            reply.send(Value::Object(vec![
+                ("server".to_owned(), server_id()),
+                ("from".to_owned(), from),
+                ("payload".to_owned(), payload),
+            ]));
+        }
+    })
+}
+
 /// Serves the cluster contract's namespaces `/` and `/chat` at
 /// `/socket.io/`, in the cluster on the Redis at `url`. Call before
 /// serving, inside the runtime.
@@ -358,8 +415,10 @@ pub(crate) fn install_cluster(
     }
     let _ = SERVER_ID.set(format!("duplex-{}-{}", std::process::id(), addr.port()));
     let io = SocketIo::builder(SocketIoConfig::default())
-        .namespace("/", cluster_handlers)
-        .namespace("/chat", cluster_handlers)
+        .namespace("/", |ns| server_side_handlers(cluster_handlers(ns), "/"))
+        .namespace("/chat", |ns| {
+            server_side_handlers(cluster_handlers(ns), "/chat")
+        })
         .build();
     attach_redis(&io, url, &["/", "/chat"])?;
     install(io);

@@ -67,8 +67,20 @@ async fn redis() -> Option<Redis> {
     panic!("redis-server did not listen on {port}");
 }
 
+/// How many `note`s other servers sent, over every server of the process.
+static NOTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on_connect(|socket| {
+    ns.on_server_side("hello", |args, reply| {
+        if let Some(reply) = reply {
+            reply.send(Value::Array(args));
+        }
+    })
+    .on_server_side("note", |_, reply| {
+        assert!(reply.is_none(), "no ack was asked for");
+        NOTES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    })
+    .on_connect(|socket| {
         let name = socket
             .handshake()
             .auth
@@ -390,4 +402,44 @@ async fn fetch_sockets_sees_the_sockets_and_data_of_every_server() {
     let rooms = io_a.all_rooms("/").await.unwrap();
     assert_eq!(rooms.iter().filter(|r| *r == "team").count(), 1);
     assert_eq!(rooms.len(), 4, "three socket-id rooms and team: {rooms:?}");
+}
+
+#[tokio::test]
+async fn server_side_emits_reach_the_other_servers_and_collect_their_answers() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    let (_url_a, _adapter_a, io_a) = server(&redis).await;
+    let (_url_b, _adapter_b, _io_b) = server(&redis).await;
+    let (_url_c, _adapter_c, _io_c) = server(&redis).await;
+
+    let answers = io_a
+        .server_side_emit_with_ack("/", "hello", vec![Value::from("x")])
+        .await
+        .unwrap();
+    // One answer from each other server, none from the sender itself.
+    assert_eq!(
+        answers,
+        [
+            Value::Array(vec![Value::from("x")]),
+            Value::Array(vec![Value::from("x")])
+        ]
+    );
+
+    let before = NOTES.load(std::sync::atomic::Ordering::SeqCst);
+    io_a.server_side_emit("/", "note", vec![]);
+    let mut got = 0;
+    for _ in 0..100 {
+        got = NOTES.load(std::sync::atomic::Ordering::SeqCst) - before;
+        if got >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        NOTES.load(std::sync::atomic::Ordering::SeqCst) - before,
+        2,
+        "{got}"
+    );
 }

@@ -192,7 +192,7 @@ impl SocketIoApp {
             self.flush(eio, now);
             #[cfg(feature = "redis")]
             if let Some(event) = self.server.poll_cluster_event() {
-                self.on_cluster_event(event);
+                self.on_cluster_event(event, deferred);
                 continue;
             }
             let Some(event) = self.server.poll_event() else {
@@ -724,9 +724,66 @@ impl SocketIoApp {
         rx
     }
 
+    /// `serverSideEmit` of `data` (`[event, ...args]`); with the server
+    /// count, an ack is wanted and its outcome comes on the receiver.
+    pub(crate) fn server_side_emit(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        data: Vec<duplex_socketio::Value>,
+        servers: Option<usize>,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) -> Option<tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>>>
+    {
+        let request_id = random_id();
+        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
+        else {
+            return None;
+        };
+        let ack = servers.map(|n| (request_id.as_str(), n));
+        let rx = match node.server_side_emit(data, ack, now) {
+            Ok(()) if servers.is_some() => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                link.pending.insert(request_id.clone(), tx);
+                Some(rx)
+            }
+            Ok(()) => None,
+            Err(e) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let _ = tx.send(Err(e.to_string()));
+                Some(rx)
+            }
+        };
+        // A request with no other server completes at once: its event is
+        // read by the next run, which needs the pending entry in place.
+        self.run(eio, now, deferred);
+        rx
+    }
+
+    /// Answers another server's `server_side_emit_with_ack`.
+    pub(crate) fn answer_server_side(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        requester: &str,
+        request_id: &str,
+        value: duplex_socketio::Value,
+        now: Instant,
+    ) {
+        if let Some(node) = self.server.cluster_mut(namespace) {
+            node.answer_server_side_emit(requester, request_id, value);
+        }
+        self.flush(eio, now);
+    }
+
     /// What the nodes leave to the application: answers this server can
     /// give from its sockets' handshakes.
-    fn on_cluster_event(&mut self, event: duplex_socketio::server::ClusterEvent) {
+    fn on_cluster_event(
+        &mut self,
+        event: duplex_socketio::server::ClusterEvent,
+        deferred: &mut Deferred,
+    ) {
         use duplex_socketio::cluster::{LocalAction, NodeEvent, RequestEvent};
         let namespace = event.namespace;
         match event.event {
@@ -739,6 +796,34 @@ impl SocketIoApp {
                 if let Some(node) = self.server.cluster_mut(&namespace) {
                     node.answer_fetch(&requester, &request_id, fetched);
                 }
+            }
+            NodeEvent::Local(LocalAction::ServerSideEmit { mut data, reply }) => {
+                let handler = data
+                    .first()
+                    .and_then(duplex_socketio::Value::as_str)
+                    .and_then(|name| {
+                        self.handlers
+                            .get(&namespace)?
+                            .server_side
+                            .get(name)
+                            .cloned()
+                    });
+                let Some(handler) = handler else {
+                    return;
+                };
+                data.remove(0);
+                let reply = match (reply, self.io()) {
+                    (Some((requester, request_id)), Some(io)) => {
+                        Some(super::redis::ServerSideReply {
+                            io,
+                            namespace,
+                            requester,
+                            request_id,
+                        })
+                    }
+                    _ => None,
+                };
+                deferred.push(move || handler(data, reply));
             }
             NodeEvent::Request(RequestEvent::Completed {
                 request_id, result, ..

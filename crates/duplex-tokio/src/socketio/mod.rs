@@ -75,7 +75,7 @@ pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
 #[cfg(feature = "redis")]
-pub use redis::{RedisAdapter, RedisAdapterConfig, RemoteSocket, SocketData};
+pub use redis::{RedisAdapter, RedisAdapterConfig, RemoteSocket, ServerSideReply, SocketData};
 pub use socket::{AckSender, Operator, Socket};
 
 use crate::polling::{PollingService, ResponseBody};
@@ -221,6 +221,9 @@ pub struct NamespaceHandlers {
     on_disconnect: Option<DisconnectHandler>,
     events: HashMap<String, EventHandler>,
     on_any: Option<EventHandler>,
+    /// Listeners of other servers' `server_side_emit`, by event.
+    #[cfg(feature = "redis")]
+    server_side: HashMap<String, redis::ServerSideHandler>,
 }
 
 impl std::fmt::Debug for NamespaceHandlers {

@@ -82,7 +82,108 @@ pub struct SocketData(pub duplex_socketio::Value);
 /// A socket of any server of the cluster, as `fetch_sockets` gives it.
 pub use duplex_socketio::cluster::FetchedSocket as RemoteSocket;
 
+/// A listener of other servers' `server_side_emit`.
+pub(crate) type ServerSideHandler =
+    Arc<dyn Fn(Vec<duplex_socketio::Value>, Option<ServerSideReply>) + Send + Sync>;
+
+/// The callback of a `server_side_emit_with_ack` from another server:
+/// [`ServerSideReply::send`] answers it once.
+#[derive(Debug)]
+pub struct ServerSideReply {
+    pub(crate) io: SocketIo,
+    pub(crate) namespace: String,
+    pub(crate) requester: String,
+    pub(crate) request_id: String,
+}
+
+impl ServerSideReply {
+    /// Answers the requesting server with `value`.
+    pub fn send(self, value: duplex_socketio::Value) {
+        self.io.service.with(|eio, app, now, _| {
+            app.answer_server_side(
+                eio,
+                &self.namespace,
+                &self.requester,
+                &self.request_id,
+                value,
+                now,
+            );
+        });
+    }
+}
+
+impl super::NamespaceHandlers {
+    /// Listens to `event` sent by other servers of the cluster with
+    /// [`SocketIo::server_side_emit`] (a server does not hear its own);
+    /// the reply is there when the sender wants an ack.
+    pub fn on_server_side(
+        mut self,
+        event: &str,
+        handler: impl Fn(Vec<duplex_socketio::Value>, Option<ServerSideReply>) + Send + Sync + 'static,
+    ) -> Self {
+        self.server_side.insert(event.to_owned(), Arc::new(handler));
+        self
+    }
+}
+
 impl SocketIo {
+    /// Sends `event` with `args` to the server-side listeners
+    /// ([`NamespaceHandlers::on_server_side`](super::NamespaceHandlers::on_server_side))
+    /// of every other server of the cluster (Node's `serverSideEmit`).
+    pub fn server_side_emit(
+        &self,
+        namespace: &str,
+        event: &str,
+        args: Vec<duplex_socketio::Value>,
+    ) {
+        let mut data = vec![duplex_socketio::Value::from(event)];
+        data.extend(args);
+        self.service.with(|eio, app, now, deferred| {
+            app.server_side_emit(eio, namespace, data, None, now, deferred);
+        });
+    }
+
+    /// [`SocketIo::server_side_emit`] waiting for every other server's
+    /// answer (Node's `serverSideEmitWithAck`): one value per server.
+    ///
+    /// [`Error::Cluster`] when Redis is away or a server did not answer
+    /// in time.
+    pub async fn server_side_emit_with_ack(
+        &self,
+        namespace: &str,
+        event: &str,
+        args: Vec<duplex_socketio::Value>,
+    ) -> Result<Vec<duplex_socketio::Value>, Error> {
+        let count = self
+            .service
+            .with(|_, app, _, _| app.server_count(namespace, false));
+        let servers = match count {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster("Redis is unavailable".to_owned()))?,
+            None => 1,
+        };
+        let mut data = vec![duplex_socketio::Value::from(event)];
+        data.extend(args);
+        let rx = self.service.with(|eio, app, now, deferred| {
+            app.server_side_emit(eio, namespace, data, Some(servers), now, deferred)
+        });
+        let answers = match rx {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster("the server is gone".to_owned()))?
+                .map_err(Error::Cluster)?,
+            None => Vec::new(),
+        };
+        Ok(answers
+            .into_iter()
+            .filter_map(|a| match a {
+                duplex_socketio::cluster::Answer::Emit(v) => Some(v),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Every room of `namespace` on every server of the cluster, socket-id
     /// rooms included, each once (Node's `adapter.allRooms()`, classic
     /// mode). Without a cluster, this server's.
