@@ -443,3 +443,145 @@ async fn server_side_emits_reach_the_other_servers_and_collect_their_answers() {
         "{got}"
     );
 }
+
+/// One RESP element of a subscriber connection: a bulk string's bytes, or
+/// the text of a simple line.
+async fn resp_element(r: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> Vec<u8> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut line = String::new();
+    r.read_line(&mut line).await.unwrap();
+    let line = line.trim_end();
+    match line.as_bytes().first() {
+        Some(b'$') => {
+            let len: usize = line[1..].parse().unwrap();
+            let mut buf = vec![0; len + 2];
+            r.read_exact(&mut buf).await.unwrap();
+            buf.truncate(len);
+            buf
+        }
+        _ => line.as_bytes().to_vec(),
+    }
+}
+
+/// The next `[message, channel, payload]` a SUBSCRIBE connection reads.
+async fn resp_message(r: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> (String, Vec<u8>) {
+    loop {
+        let head = resp_element(r).await;
+        let n: usize = String::from_utf8_lossy(&head[1..]).parse().unwrap();
+        let items: Vec<Vec<u8>> = {
+            let mut v = Vec::new();
+            for _ in 0..n {
+                v.push(resp_element(r).await);
+            }
+            v
+        };
+        if items.first().map(Vec::as_slice) == Some(b"message") && items.len() == 3 {
+            return (
+                String::from_utf8_lossy(&items[1]).into_owned(),
+                items[2].clone(),
+            );
+        }
+    }
+}
+
+fn resp_command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend(b"\r\n");
+    }
+    out
+}
+
+#[tokio::test]
+async fn another_nodes_broadcast_with_acks_gets_the_client_count_and_every_ack() {
+    use duplex_socketio::cluster::{
+        ClusterNode, NodeEvent, Opts, Protocol, RequestEvent, RequestsConfig, WirePacket,
+    };
+    use tokio::io::AsyncWriteExt;
+    let Some(redis) = redis().await else {
+        return;
+    };
+    let (url_b, _adapter_b, _io_b) = server(&redis).await;
+    let (_m1, mut c1) = client(&url_b).await;
+    let (_m2, mut c2) = client(&url_b).await;
+
+    // A pretend Node server, speaking through raw RESP.
+    let mut node = ClusterNode::new(
+        Protocol::default(),
+        "tester",
+        "/",
+        RequestsConfig::default(),
+    );
+    let sub = tokio::net::TcpStream::connect(("127.0.0.1", redis.port))
+        .await
+        .unwrap();
+    let (sub_r, mut sub_w) = sub.into_split();
+    let mut sub_r = tokio::io::BufReader::new(sub_r);
+    sub_w
+        .write_all(&resp_command(&[b"SUBSCRIBE", b"socket.io-response#/#"]))
+        .await
+        .unwrap();
+    let _ = resp_element(&mut sub_r).await; // *3 of the confirmation
+    for _ in 0..3 {
+        let _ = resp_element(&mut sub_r).await;
+    }
+    let mut publisher = tokio::net::TcpStream::connect(("127.0.0.1", redis.port))
+        .await
+        .unwrap();
+
+    let now = std::time::Instant::now();
+    node.broadcast_with_ack(
+        "req-1",
+        WirePacket::event("ask", [Value::from("q")]),
+        &Opts::default(),
+        WAIT,
+        now,
+    )
+    .unwrap();
+    while let Some(t) = node.poll_transmit() {
+        publisher
+            .write_all(&resp_command(&[
+                b"PUBLISH",
+                t.channel.as_bytes(),
+                &t.payload,
+            ]))
+            .await
+            .unwrap();
+    }
+    for (c, answer) in [(&mut c1, "a1"), (&mut c2, "a2")] {
+        loop {
+            match tokio::time::timeout(WAIT, c.next_event()).await {
+                Ok(Some(ClientEvent::Event { name, args, ack })) if name == "ask" => {
+                    assert_eq!(args, [Value::from("q")]);
+                    ack.expect("an ack is asked for")
+                        .send(vec![Value::from(answer)]);
+                    break;
+                }
+                Ok(Some(_)) => {}
+                other => panic!("expected ask, got {other:?}"),
+            }
+        }
+    }
+    let mut count = None;
+    let mut acks = Vec::new();
+    while count.is_none() || acks.len() < 2 {
+        let (channel, payload) = tokio::time::timeout(WAIT, resp_message(&mut sub_r))
+            .await
+            .expect("answers within the wait");
+        node.receive(&channel, &payload).unwrap();
+        while let Some(event) = node.poll_event() {
+            match event {
+                NodeEvent::Request(RequestEvent::ClientCount { client_count, .. }) => {
+                    count = Some(client_count);
+                }
+                NodeEvent::Request(RequestEvent::ClientAck { value, .. }) => acks.push(value),
+                _ => {}
+            }
+        }
+    }
+    acks.sort_by_key(|v| v.as_str().map(str::to_owned));
+    assert_eq!(count, Some(2));
+    assert_eq!(acks, [Value::from("a1"), Value::from("a2")]);
+}

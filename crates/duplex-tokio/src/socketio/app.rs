@@ -192,7 +192,7 @@ impl SocketIoApp {
             self.flush(eio, now);
             #[cfg(feature = "redis")]
             if let Some(event) = self.server.poll_cluster_event() {
-                self.on_cluster_event(event, deferred);
+                self.on_cluster_event(event, now, deferred);
                 continue;
             }
             let Some(event) = self.server.poll_event() else {
@@ -782,6 +782,7 @@ impl SocketIoApp {
     fn on_cluster_event(
         &mut self,
         event: duplex_socketio::server::ClusterEvent,
+        now: Instant,
         deferred: &mut Deferred,
     ) {
         use duplex_socketio::cluster::{LocalAction, NodeEvent, RequestEvent};
@@ -795,6 +796,60 @@ impl SocketIoApp {
                 let fetched = self.fetched(&namespace, sockets);
                 if let Some(node) = self.server.cluster_mut(&namespace) {
                     node.answer_fetch(&requester, &request_id, fetched);
+                }
+            }
+            NodeEvent::Local(LocalAction::EmitWithAck {
+                sockets,
+                packet,
+                flags,
+                requester,
+                request_id,
+            }) => {
+                // Another server's broadcast with acks: the count first (0
+                // too, so that it completes), then each client's ack.
+                if let Some(node) = self.server.cluster_mut(&namespace) {
+                    node.answer_client_count(&requester, &request_id, sockets.len() as u64);
+                }
+                let Some(io) = self.io() else {
+                    return;
+                };
+                let name = packet.event_name().unwrap_or_default().to_owned();
+                let args = packet.data.get(1..).unwrap_or_default().to_vec();
+                let timeout = duplex_socketio::cluster::Opts {
+                    flags,
+                    ..Default::default()
+                }
+                .timeout_ms();
+                let deadline = timeout.map(|ms| now + std::time::Duration::from_millis(ms));
+                for sid in sockets {
+                    let sid = SocketId::from(sid);
+                    let Some(session) = self.server.session_of(&namespace, &sid).cloned() else {
+                        continue;
+                    };
+                    let (io, ns, requester, request_id) = (
+                        io.clone(),
+                        namespace.clone(),
+                        requester.clone(),
+                        request_id.clone(),
+                    );
+                    let callback: AckCallback = Box::new(move |result| {
+                        let Ok(args) = result else {
+                            return;
+                        };
+                        let value = args
+                            .into_iter()
+                            .next()
+                            .unwrap_or(duplex_socketio::Value::Null);
+                        io.service.with(|eio, app, now, _| {
+                            if let Some(node) = app.server.cluster_mut(&ns) {
+                                node.answer_client_ack(&requester, &request_id, value);
+                            }
+                            app.flush(eio, now);
+                        });
+                    });
+                    let _ = self
+                        .server
+                        .emit_with_ack(&session, &namespace, &name, &args, deadline, callback);
                 }
             }
             NodeEvent::Local(LocalAction::ServerSideEmit { mut data, reply }) => {
