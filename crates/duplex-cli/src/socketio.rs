@@ -163,8 +163,7 @@ fn ok(ack: Option<AckSender>) {
 }
 
 /// The handlers of shared/conformance/socketio-cluster.md, on `/` and
-/// `/chat`, as far as the server API goes (broadcasts with acks answer
-/// `{"error"}`).
+/// `/chat`; an event outside the contract is acked `{"error"}`.
 pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     ns.on_connect(|socket| {
         let name = socket
@@ -254,6 +253,37 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
             {
                 Ok(responses) => (Value::Null, responses),
                 Err(e) => (Value::from(e.to_string().as_str()), Vec::new()),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::Object(vec![
+                    ("err".to_owned(), err),
+                    ("responses".to_owned(), Value::Array(responses)),
+                ])]);
+            }
+        });
+    })
+    .on("ack-broadcast", |socket, args, ack| {
+        let op = select(&socket, &rooms_arg(args.first()), &[], false);
+        let payload = args.get(1).cloned().unwrap_or(Value::Null);
+        let ms = match args.get(2) {
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(5000),
+            _ => 5000,
+        };
+        tokio::spawn(async move {
+            let result = op
+                .emit_with_acks(
+                    "ack-req",
+                    vec![payload, server_id()],
+                    Duration::from_millis(ms),
+                )
+                .await;
+            let (err, responses) = match result {
+                Ok(responses) => (Value::Null, responses),
+                // Node's text for a broadcast whose acks did not all come.
+                Err((duplex_tokio::Error::Timeout, partial)) => {
+                    (Value::from("operation has timed out"), partial)
+                }
+                Err((e, partial)) => (Value::from(e.to_string().as_str()), partial),
             };
             if let Some(ack) = ack {
                 let _ = ack.send(vec![Value::Object(vec![

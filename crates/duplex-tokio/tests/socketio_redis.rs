@@ -585,3 +585,56 @@ async fn another_nodes_broadcast_with_acks_gets_the_client_count_and_every_ack()
     assert_eq!(count, Some(2));
     assert_eq!(acks, [Value::from("a1"), Value::from("a2")]);
 }
+
+#[tokio::test]
+async fn broadcasts_with_acks_collect_every_clients_answer_across_servers() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    let (url_a, _adapter_a, io_a) = server(&redis).await;
+    let (url_b, _adapter_b, _io_b) = server(&redis).await;
+    let mut managers = Vec::new();
+    for (url, answer) in [(&url_a, "a1"), (&url_b, "b1"), (&url_b, "b2")] {
+        let (m, mut c) = client(url).await;
+        managers.push(m);
+        tokio::spawn(async move {
+            while let Some(event) = c.next_event().await {
+                if let ClientEvent::Event {
+                    name,
+                    ack: Some(ack),
+                    ..
+                } = event
+                {
+                    if name == "ask" {
+                        ack.send(vec![Value::from(answer)]);
+                    }
+                }
+            }
+        });
+    }
+    let started = std::time::Instant::now();
+    let mut answers = io_a
+        .of("/")
+        .emit_with_acks("ask", vec![], Duration::from_secs(3))
+        .await
+        .unwrap();
+    answers.sort_by_key(|v| v.as_str().map(str::to_owned));
+    assert_eq!(
+        answers,
+        [Value::from("a1"), Value::from("b1"), Value::from("b2")]
+    );
+
+    // An empty room completes at once, not at the timeout.
+    let none = io_a
+        .of("/")
+        .to("nobody")
+        .emit_with_acks("ask", vec![], Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -65,6 +65,19 @@ struct ClusterLink {
     on_dropped: Arc<dyn Fn() + Send + Sync>,
     /// Requests of this server awaiting the other servers' answers.
     pending: HashMap<String, PendingReply>,
+    /// Broadcasts with acks of this server, collecting answers.
+    ack_broadcasts: HashMap<String, AckBroadcast>,
+}
+
+/// A broadcast with acks of this server.
+#[cfg(feature = "redis")]
+struct AckBroadcast {
+    /// Other servers whose client count is still awaited.
+    remaining_servers: usize,
+    /// Acks expected: the local clients and every counted remote one.
+    expected: u64,
+    responses: Vec<duplex_socketio::Value>,
+    reply: tokio::sync::oneshot::Sender<Vec<duplex_socketio::Value>>,
 }
 
 /// Where the outcome of a cluster request goes.
@@ -546,6 +559,7 @@ impl SocketIoApp {
             tx,
             on_dropped,
             pending: HashMap::new(),
+            ack_broadcasts: HashMap::new(),
         });
         std::iter::from_fn(|| self.server.poll_cluster_subscription()).collect()
     }
@@ -777,6 +791,122 @@ impl SocketIoApp {
         self.flush(eio, now);
     }
 
+    /// Starts a broadcast with acks over `servers` servers: the local
+    /// sockets get the event with an ack id at once, the other servers
+    /// through the node. Returns the request id and where every ack goes
+    /// once all arrived.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn broadcast_with_acks(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        target: &Broadcast<SocketId>,
+        local: bool,
+        event: &str,
+        args: &[duplex_socketio::Value],
+        timeout: std::time::Duration,
+        servers: usize,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Receiver<Vec<duplex_socketio::Value>>,
+    ) {
+        let request_id = random_id();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let opts = selection(target, local);
+        let wire = duplex_socketio::cluster::WirePacket::event(event, args.iter().cloned());
+        let in_cluster = self.server.cluster_mut(namespace).is_some() && !local;
+        let sockets: Vec<SocketId> = match self.server.cluster_mut(namespace) {
+            Some(node) => match node.broadcast_with_ack(&request_id, wire, &opts, timeout, now) {
+                Ok(s) => s.into_iter().map(SocketId::from).collect(),
+                Err(_) => Vec::new(),
+            },
+            None => self.server.recipients(namespace, target),
+        };
+        let Some(link) = self.cluster.as_mut() else {
+            return (request_id, rx);
+        };
+        link.ack_broadcasts.insert(
+            request_id.clone(),
+            AckBroadcast {
+                remaining_servers: if in_cluster {
+                    servers.saturating_sub(1)
+                } else {
+                    0
+                },
+                expected: sockets.len() as u64,
+                responses: Vec::new(),
+                reply: tx,
+            },
+        );
+        if let Some(io) = self.io() {
+            for sid in sockets {
+                let Some(session) = self.server.session_of(namespace, &sid).cloned() else {
+                    continue;
+                };
+                let (io, id) = (io.clone(), request_id.clone());
+                let callback: AckCallback = Box::new(move |result| {
+                    let Ok(args) = result else {
+                        return;
+                    };
+                    let value = args
+                        .into_iter()
+                        .next()
+                        .unwrap_or(duplex_socketio::Value::Null);
+                    io.service
+                        .with(|_, app, _, _| app.ack_broadcast_answer(&id, None, Some(value)));
+                });
+                let _ = self.server.emit_with_ack(
+                    &session,
+                    namespace,
+                    event,
+                    args,
+                    Some(now + timeout),
+                    callback,
+                );
+            }
+        }
+        self.ack_broadcast_answer(&request_id, None, None);
+        self.run(eio, now, deferred);
+        (request_id, rx)
+    }
+
+    /// A server's client count or a client's ack for broadcast
+    /// `request_id`; completes it when everything arrived.
+    pub(crate) fn ack_broadcast_answer(
+        &mut self,
+        request_id: &str,
+        count: Option<u64>,
+        value: Option<duplex_socketio::Value>,
+    ) {
+        let Some(link) = self.cluster.as_mut() else {
+            return;
+        };
+        let Some(state) = link.ack_broadcasts.get_mut(request_id) else {
+            return;
+        };
+        if let Some(count) = count {
+            state.remaining_servers = state.remaining_servers.saturating_sub(1);
+            state.expected += count;
+        }
+        state.responses.extend(value);
+        if state.remaining_servers == 0 && state.responses.len() as u64 >= state.expected {
+            if let Some(state) = link.ack_broadcasts.remove(request_id) {
+                let _ = state.reply.send(state.responses);
+            }
+        }
+    }
+
+    /// Gives up broadcast `request_id` (its timeout): the acks so far.
+    pub(crate) fn ack_broadcast_take(&mut self, request_id: &str) -> Vec<duplex_socketio::Value> {
+        self.cluster
+            .as_mut()
+            .and_then(|l| l.ack_broadcasts.remove(request_id))
+            .map(|s| s.responses)
+            .unwrap_or_default()
+    }
+
     /// What the nodes leave to the application: answers this server can
     /// give from its sockets' handshakes.
     fn on_cluster_event(
@@ -879,6 +1009,13 @@ impl SocketIoApp {
                     _ => None,
                 };
                 deferred.push(move || handler(data, reply));
+            }
+            NodeEvent::Request(RequestEvent::ClientCount {
+                request_id,
+                client_count,
+            }) => self.ack_broadcast_answer(&request_id, Some(client_count), None),
+            NodeEvent::Request(RequestEvent::ClientAck { request_id, value }) => {
+                self.ack_broadcast_answer(&request_id, None, Some(value));
             }
             NodeEvent::Request(RequestEvent::Completed {
                 request_id, result, ..

@@ -221,6 +221,59 @@ impl SocketIo {
 }
 
 impl super::Operator {
+    /// Emits `event` to every selected socket of every server, each with
+    /// an ack (Node's `io.timeout(t).emit(event, ...args, callback)`):
+    /// the first argument of every client's ack, in arrival order, once
+    /// all came. A server with none of the sockets answers 0, so an empty
+    /// selection completes at once.
+    ///
+    /// At `timeout`, [`Error::Timeout`] with the acks that came.
+    pub async fn emit_with_acks(
+        &self,
+        event: &str,
+        args: Vec<duplex_socketio::Value>,
+        timeout: Duration,
+    ) -> Result<Vec<duplex_socketio::Value>, (Error, Vec<duplex_socketio::Value>)> {
+        let count = self
+            .io
+            .service
+            .with(|_, app, _, _| app.server_count(&self.namespace, self.local));
+        let servers = match count {
+            Some(rx) => rx.await.map_err(|_| {
+                (
+                    Error::Cluster("Redis is unavailable".to_owned()),
+                    Vec::new(),
+                )
+            })?,
+            None => 1,
+        };
+        let (request_id, rx) = self.io.service.with(|eio, app, now, deferred| {
+            app.broadcast_with_acks(
+                eio,
+                &self.namespace,
+                &self.target,
+                self.local,
+                event,
+                &args,
+                timeout,
+                servers,
+                now,
+                deferred,
+            )
+        });
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(responses)) => Ok(responses),
+            Ok(Err(_)) => Err((Error::Closed, Vec::new())),
+            Err(_) => {
+                let partial = self
+                    .io
+                    .service
+                    .with(|_, app, _, _| app.ack_broadcast_take(&request_id));
+                Err((Error::Timeout, partial))
+            }
+        }
+    }
+
     /// The selected sockets of every server of the cluster (Node's
     /// `fetchSockets`): this server's at once, the others' as they
     /// answer, within 5 s. Without a cluster, this server's.
