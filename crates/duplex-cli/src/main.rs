@@ -61,6 +61,11 @@ enum Command {
         shutdown_timeout: f64,
         #[command(flatten)]
         limits: conn_limit::Limits,
+        /// Join the Socket.IO namespace `/` to a cluster of servers on this
+        /// Redis (redis://HOST:PORT), wire-compatible with Node's
+        /// @socket.io/redis-adapter (classic mode).
+        #[arg(long)]
+        redis: Option<String>,
     },
     /// Run the server that the outside conformance suites are pointed at,
     /// with test settings.
@@ -82,6 +87,14 @@ enum Command {
         stomp_relay: Option<String>,
         #[command(flatten)]
         limits: conn_limit::Limits,
+        /// Serve the Socket.IO cluster contract (shared/conformance/
+        /// socketio-cluster.md) on / and /chat instead, in a cluster on this
+        /// Redis (redis://HOST:PORT).
+        #[arg(long)]
+        redis: Option<String>,
+        /// With --redis: the sharded protocol (SPUBLISH/SSUBSCRIBE).
+        #[arg(long, requires = "redis")]
+        redis_sharded: bool,
     },
     /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
     /// run every case (echoing each message), then ask for the reports.
@@ -141,6 +154,7 @@ fn main() -> std::process::ExitCode {
                 stomp_relay,
                 shutdown_timeout,
                 limits,
+                redis,
             } => {
                 heap_trim::spawn(heap_trim::PERIOD);
                 socketio::init(socketio::Settings::Reference);
@@ -153,7 +167,11 @@ fn main() -> std::process::ExitCode {
                 .await?;
                 let (stomp, sockjs) =
                     sockjs_stomp::endpoints().ok_or("the STOMP endpoints did not start")?;
-                socketio::install(demo::init(stomp, sockjs, socketio::conformance_handlers));
+                let io = demo::init(stomp, sockjs, socketio::conformance_handlers);
+                if let Some(url) = &redis {
+                    socketio::attach_redis(&io, url, &["/"])?;
+                }
+                socketio::install(io);
                 let timeout = std::time::Duration::try_from_secs_f64(shutdown_timeout)
                     .map_err(|e| format!("--shutdown-timeout: {e}"))?;
                 let stop = async move {
@@ -179,9 +197,14 @@ fn main() -> std::process::ExitCode {
                 stomp_addr,
                 stomp_relay,
                 limits,
+                redis,
+                redis_sharded,
             } => {
                 heap_trim::spawn(heap_trim::PERIOD);
                 socketio::init(socketio::Settings::Conformance);
+                if let Some(url) = &redis {
+                    socketio::install_cluster(url, redis_sharded, addr)?;
+                }
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr: Some(stomp_addr),
                     relay: stomp_relay,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use duplex_tokio::engineio::{self, EngineIoConfig, EngineIoService};
 use duplex_tokio::polling::ResponseBody;
-use duplex_tokio::socketio::{NamespaceHandlers, SocketIo, SocketIoConfig};
+use duplex_tokio::socketio::{
+    AckSender, NamespaceHandlers, Operator, Socket, SocketIo, SocketIoConfig, Value,
+};
 use hyper::body::Incoming;
 
 /// Which settings the endpoints run with.
@@ -110,4 +112,356 @@ pub(crate) fn install(io: SocketIo) {
 /// `/socket.io/`: the Socket.IO endpoint.
 pub(crate) async fn socketio(req: http::Request<Incoming>) -> http::Response<ResponseBody> {
     socketio_server().handle(req).await
+}
+
+// ---- the cluster contract (shared/conformance/socketio-cluster.md) -------
+
+/// This process's `SERVER_ID` in the cluster contract.
+static SERVER_ID: OnceLock<String> = OnceLock::new();
+
+/// The Redis adapter of the served Socket.IO server, kept for its life.
+static REDIS: OnceLock<duplex_tokio::socketio::RedisAdapter> = OnceLock::new();
+
+fn server_id() -> Value {
+    Value::from(SERVER_ID.get().map(String::as_str).unwrap_or("duplex"))
+}
+
+/// A `room` argument: a string, an array of strings, or null (none).
+fn rooms_arg(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        // Node's rooms may be numbers; the adapter names them by their text.
+        Some(Value::Number(n)) => vec![n.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// `nsp.in(rooms).except(except)` (`local` for `nsp.local`).
+fn select(socket: &Socket, rooms: &[String], except: &[String], local: bool) -> Operator {
+    let io = SOCKETIO.get().cloned();
+    let mut op = match io {
+        Some(io) => io.of(socket.namespace()),
+        None => socket.broadcast(),
+    };
+    for room in rooms {
+        op = op.to(room);
+    }
+    for room in except {
+        op = op.except(room);
+    }
+    if local { op.local() } else { op }
+}
+
+fn ok(ack: Option<AckSender>) {
+    if let Some(ack) = ack {
+        let _ = ack.send(vec![Value::from("ok")]);
+    }
+}
+
+/// The handlers of shared/conformance/socketio-cluster.md, on `/` and
+/// `/chat`; an event outside the contract is acked `{"error"}`.
+pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
+    ns.on_connect(|socket| {
+        let name = socket
+            .handshake()
+            .auth
+            .get("name")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let data = Value::Object(vec![("name".to_owned(), name)]);
+        socket
+            .extensions()
+            .insert(duplex_tokio::socketio::SocketData(data));
+    })
+    .on("fetch-sockets", |socket, args, ack| {
+        let op = select(
+            &socket,
+            &rooms_arg(args.first()),
+            &rooms_arg(args.get(1)),
+            false,
+        );
+        tokio::spawn(async move {
+            let reply = match op.fetch_sockets().await {
+                Ok(sockets) => Value::Array(
+                    sockets
+                        .into_iter()
+                        .map(|s| {
+                            let auth = s.auth().cloned().unwrap_or(Value::Null);
+                            Value::Object(vec![
+                                ("id".to_owned(), Value::from(s.id.as_str())),
+                                (
+                                    "rooms".to_owned(),
+                                    Value::Array(
+                                        s.rooms.iter().map(|r| Value::from(r.as_str())).collect(),
+                                    ),
+                                ),
+                                ("data".to_owned(), s.data),
+                                ("auth".to_owned(), auth),
+                            ])
+                        })
+                        .collect(),
+                ),
+                Err(e) => Value::Object(vec![(
+                    "error".to_owned(),
+                    Value::from(e.to_string().as_str()),
+                )]),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![reply]);
+            }
+        });
+    })
+    .on("all-rooms", |socket, _, ack| {
+        let Some(io) = SOCKETIO.get().cloned() else {
+            return;
+        };
+        let namespace = socket.namespace().to_owned();
+        tokio::spawn(async move {
+            let reply = match io.all_rooms(&namespace).await {
+                Ok(rooms) => Value::Array(rooms.iter().map(|r| Value::from(r.as_str())).collect()),
+                Err(e) => Value::Object(vec![(
+                    "error".to_owned(),
+                    Value::from(e.to_string().as_str()),
+                )]),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![reply]);
+            }
+        });
+    })
+    .on("sse", |socket, args, ack| {
+        let payload = args.into_iter().next().unwrap_or(Value::Null);
+        if let Some(io) = SOCKETIO.get() {
+            io.server_side_emit(socket.namespace(), "sse", vec![payload, server_id()]);
+        }
+        ok(ack);
+    })
+    .on("sse-ack", |socket, args, ack| {
+        let Some(io) = SOCKETIO.get().cloned() else {
+            return;
+        };
+        let payload = args.into_iter().next().unwrap_or(Value::Null);
+        let namespace = socket.namespace().to_owned();
+        tokio::spawn(async move {
+            let (err, responses) = match io
+                .server_side_emit_with_ack(&namespace, "sse-ack", vec![payload, server_id()])
+                .await
+            {
+                Ok(responses) => (Value::Null, responses),
+                Err(e) => (Value::from(e.to_string().as_str()), Vec::new()),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::Object(vec![
+                    ("err".to_owned(), err),
+                    ("responses".to_owned(), Value::Array(responses)),
+                ])]);
+            }
+        });
+    })
+    .on("ack-broadcast", |socket, args, ack| {
+        let op = select(&socket, &rooms_arg(args.first()), &[], false);
+        let payload = args.get(1).cloned().unwrap_or(Value::Null);
+        let ms = match args.get(2) {
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(5000),
+            _ => 5000,
+        };
+        tokio::spawn(async move {
+            let result = op
+                .emit_with_acks(
+                    "ack-req",
+                    vec![payload, server_id()],
+                    Duration::from_millis(ms),
+                )
+                .await;
+            let (err, responses) = match result {
+                Ok(responses) => (Value::Null, responses),
+                // Node's text for a broadcast whose acks did not all come.
+                Err((duplex_tokio::Error::Timeout, partial)) => {
+                    (Value::from("operation has timed out"), partial)
+                }
+                Err((e, partial)) => (Value::from(e.to_string().as_str()), partial),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::Object(vec![
+                    ("err".to_owned(), err),
+                    ("responses".to_owned(), Value::Array(responses)),
+                ])]);
+            }
+        });
+    })
+    .on("whoami", |socket, _, ack| {
+        if let Some(ack) = ack {
+            let _ = ack.send(vec![Value::Object(vec![
+                ("server".to_owned(), server_id()),
+                ("id".to_owned(), Value::from(socket.id().as_str())),
+                ("nsp".to_owned(), Value::from(socket.namespace())),
+            ])]);
+        }
+    })
+    .on("join", |socket, args, ack| {
+        let rooms = rooms_arg(args.first());
+        socket.join_all(&rooms.iter().map(String::as_str).collect::<Vec<_>>());
+        ok(ack);
+    })
+    .on("leave", |socket, args, ack| {
+        for room in rooms_arg(args.first()) {
+            socket.leave(&room);
+        }
+        ok(ack);
+    })
+    .on("to-all", |socket, args, ack| {
+        let payload = args.into_iter().next().unwrap_or(Value::Null);
+        let _ = select(&socket, &[], &[], false).emit("all-msg", vec![payload, server_id()]);
+        ok(ack);
+    })
+    .on("to-room", |socket, args, ack| {
+        let rooms = rooms_arg(args.first());
+        let payload = args.get(1).cloned().unwrap_or(Value::Null);
+        let _ = select(&socket, &rooms, &[], false).emit("room-msg", vec![payload, server_id()]);
+        ok(ack);
+    })
+    .on("to-room-except", |socket, args, ack| {
+        let rooms = rooms_arg(args.first());
+        let except = rooms_arg(args.get(1));
+        let payload = args.get(2).cloned().unwrap_or(Value::Null);
+        let _ =
+            select(&socket, &rooms, &except, false).emit("room-msg", vec![payload, server_id()]);
+        ok(ack);
+    })
+    .on("socket-to-room", |socket, args, ack| {
+        let mut op = socket.broadcast();
+        for room in rooms_arg(args.first()) {
+            op = op.to(&room);
+        }
+        let payload = args.get(1).cloned().unwrap_or(Value::Null);
+        let _ = op.emit("room-msg", vec![payload, server_id()]);
+        ok(ack);
+    })
+    .on("socket-broadcast", |socket, args, ack| {
+        let payload = args.into_iter().next().unwrap_or(Value::Null);
+        let _ = socket
+            .broadcast()
+            .emit("all-msg", vec![payload, server_id()]);
+        ok(ack);
+    })
+    .on("local-to-all", |socket, args, ack| {
+        let payload = args.into_iter().next().unwrap_or(Value::Null);
+        let _ = select(&socket, &[], &[], true).emit("local-msg", vec![payload, server_id()]);
+        ok(ack);
+    })
+    .on("local-to-room", |socket, args, ack| {
+        let rooms = rooms_arg(args.first());
+        let payload = args.get(1).cloned().unwrap_or(Value::Null);
+        let _ = select(&socket, &rooms, &[], true).emit("local-msg", vec![payload, server_id()]);
+        ok(ack);
+    })
+    .on("sockets-join", |socket, args, ack| {
+        let op = select(
+            &socket,
+            &rooms_arg(args.first()),
+            &rooms_arg(args.get(1)),
+            false,
+        );
+        let new = rooms_arg(args.get(2));
+        op.sockets_join(&new.iter().map(String::as_str).collect::<Vec<_>>());
+        ok(ack);
+    })
+    .on("sockets-leave", |socket, args, ack| {
+        let op = select(
+            &socket,
+            &rooms_arg(args.first()),
+            &rooms_arg(args.get(1)),
+            false,
+        );
+        let old = rooms_arg(args.get(2));
+        op.sockets_leave(&old.iter().map(String::as_str).collect::<Vec<_>>());
+        ok(ack);
+    })
+    .on("disconnect-sockets", |socket, args, ack| {
+        let op = select(
+            &socket,
+            &rooms_arg(args.first()),
+            &rooms_arg(args.get(1)),
+            false,
+        );
+        let close = matches!(args.get(2), Some(Value::Bool(true)));
+        // Acked before: the sender may be among the disconnected.
+        ok(ack);
+        op.disconnect_sockets_with(close);
+    })
+    .on_any(|_, name, _, ack| {
+        if let Some(ack) = ack {
+            let message = format!("{name}: not supported by duplex yet");
+            let _ = ack.send(vec![Value::Object(vec![(
+                "error".to_owned(),
+                Value::from(message.as_str()),
+            )])]);
+        }
+    })
+}
+
+/// The server-side listeners of the cluster contract on `namespace`.
+fn server_side_handlers(ns: NamespaceHandlers, namespace: &'static str) -> NamespaceHandlers {
+    ns.on_server_side("sse", move |args, _| {
+        let Some(io) = SOCKETIO.get() else {
+            return;
+        };
+        let mut args = args.into_iter();
+        let payload = args.next().unwrap_or(Value::Null);
+        let from = args.next().unwrap_or(Value::Null);
+        let _ = io
+            .of(namespace)
+            .local()
+            .emit("sse-got", vec![payload, from, server_id()]);
+    })
+    .on_server_side("sse-ack", |args, reply| {
+        let mut args = args.into_iter();
+        let payload = args.next().unwrap_or(Value::Null);
+        let from = args.next().unwrap_or(Value::Null);
+        if let Some(reply) = reply {
+            reply.send(Value::Object(vec![
+                ("server".to_owned(), server_id()),
+                ("from".to_owned(), from),
+                ("payload".to_owned(), payload),
+            ]));
+        }
+    })
+}
+
+/// Serves the cluster contract's namespaces `/` and `/chat` at
+/// `/socket.io/`, in the cluster on the Redis at `url`. Call before
+/// serving, inside the runtime.
+pub(crate) fn install_cluster(
+    url: &str,
+    sharded: bool,
+    addr: std::net::SocketAddr,
+) -> Result<(), String> {
+    if sharded {
+        return Err("--redis-sharded: the sharded adapter is not supported yet".to_owned());
+    }
+    let _ = SERVER_ID.set(format!("duplex-{}-{}", std::process::id(), addr.port()));
+    let io = SocketIo::builder(SocketIoConfig::default())
+        .namespace("/", |ns| server_side_handlers(cluster_handlers(ns), "/"))
+        .namespace("/chat", |ns| {
+            server_side_handlers(cluster_handlers(ns), "/chat")
+        })
+        .build();
+    attach_redis(&io, url, &["/", "/chat"])?;
+    install(io);
+    Ok(())
+}
+
+/// Joins `io`'s `namespaces` to the cluster on the Redis at `url`.
+pub(crate) fn attach_redis(io: &SocketIo, url: &str, namespaces: &[&str]) -> Result<(), String> {
+    let mut config = duplex_tokio::socketio::RedisAdapterConfig::new(url);
+    config.namespaces = namespaces.iter().map(|n| (*n).to_owned()).collect();
+    let adapter = io
+        .attach_redis(config)
+        .map_err(|e| format!("--redis {url}: {e}"))?;
+    let _ = REDIS.set(adapter);
+    Ok(())
 }

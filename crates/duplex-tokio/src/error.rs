@@ -28,6 +28,15 @@ pub enum Error {
     /// `wss://` without the `tls` feature, or a TLS failure.
     #[error("TLS: {0}")]
     Tls(String),
+    /// Redis refused or failed (the cluster adapter's URL or connection).
+    #[cfg(feature = "redis")]
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A cluster-wide request failed: Redis away, or a server silent
+    /// until the timeout (Node's text).
+    #[cfg(feature = "redis")]
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The connection (or the task that owns it) is over: a STOMP client's
     /// connection closed, a Socket.IO socket disconnected, a Socket.IO
     /// client's manager ended ([`crate::socketio::client::Manager::close`],

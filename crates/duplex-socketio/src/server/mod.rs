@@ -63,9 +63,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand::Rng;
 
+use crate::cluster::{
+    Adapter, ClusterNode, LocalAction, LocalAdapter, NodeEvent, Opts, Subscription,
+    Transmit as ClusterTransmit, WirePacket,
+};
 use crate::{
     Acks, Broadcast, DEFAULT_NAMESPACE, Decoder, DecoderConfig, Error, Namespaces,
-    NamespacesConfig, NamespacesEvent, Packet, ProtocolVersion, Received, Role, Rooms, Str, Value,
+    NamespacesConfig, NamespacesEvent, Packet, ProtocolVersion, Received, Role, Str, Value,
 };
 use timers::Timers;
 
@@ -128,12 +132,64 @@ impl<T> Connection<T> {
     }
 }
 
-/// A namespace with at least one socket: its rooms, and the connection of
-/// each socket.
+/// A namespace with at least one socket, or with a cluster adapter: its
+/// rooms (kept by its adapter), and the connection of each socket.
 #[derive(Debug)]
 struct Space<K> {
-    rooms: Rooms<SocketId>,
+    adapter: Adapter,
     sockets: HashMap<SocketId, K>,
+}
+
+impl<K> Space<K> {
+    fn new() -> Self {
+        Self {
+            adapter: Adapter::default(),
+            sockets: HashMap::new(),
+        }
+    }
+
+    /// An in-memory namespace without sockets costs nothing to recreate; a
+    /// cluster node holds subscriptions and requests, so it stays.
+    fn disposable(&self) -> bool {
+        self.sockets.is_empty() && matches!(self.adapter, Adapter::InMemory(_))
+    }
+}
+
+/// The adapter's selection for `target`, with the `local` flag when
+/// nothing is to reach other servers (Node's `io.local`).
+pub fn selection(target: &Broadcast<SocketId>, local: bool) -> Opts {
+    let mut opts = opts_of(target);
+    if local {
+        opts.flags = Some(Value::Object(vec![("local".to_owned(), Value::Bool(true))]));
+    }
+    opts
+}
+
+/// The adapter's selection for a broadcast target: a socket id is a room
+/// too, so excluded sockets are excluded rooms.
+fn opts_of(target: &Broadcast<SocketId>) -> Opts {
+    Opts {
+        rooms: target.rooms.clone(),
+        except: target
+            .except_rooms
+            .iter()
+            .cloned()
+            .chain(target.except.iter().map(|s| s.as_str().to_owned()))
+            .collect(),
+        flags: None,
+    }
+}
+
+/// What a namespace's cluster node asks of the application: the
+/// [`LocalAction`]s the server machine cannot carry out alone (it does not
+/// know socket data or server-side listeners) and the outcomes of this
+/// node's requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterEvent {
+    /// The namespace.
+    pub namespace: String,
+    /// What the node reported.
+    pub event: NodeEvent,
 }
 
 /// The Socket.IO server machine over any number of Engine.IO sessions,
@@ -151,6 +207,7 @@ pub struct Server<K, T> {
     timers: Timers<K>,
     events: VecDeque<ServerEvent<K, T>>,
     transmits: VecDeque<Transmit<K>>,
+    cluster_events: VecDeque<ClusterEvent>,
 }
 
 impl<K, T> std::fmt::Debug for Server<K, T> {
@@ -175,6 +232,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             timers: Timers::default(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            cluster_events: VecDeque::new(),
         }
     }
 
@@ -397,14 +455,12 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         let space = self
             .spaces
             .entry(namespace.to_owned())
-            .or_insert_with(|| Space {
-                rooms: Rooms::new(),
-                sockets: HashMap::new(),
-            });
+            .or_insert_with(Space::new);
         space.sockets.insert(id.clone(), session.clone());
-        space.rooms.add_socket(id.clone());
         // As the reference: every socket is in a room named by its id.
-        space.rooms.join(id.clone(), id.as_str());
+        space
+            .adapter
+            .add_all(id.as_str(), &[id.as_str().to_owned()]);
         Ok(id)
     }
 
@@ -530,20 +586,56 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     }
 
     /// Queues `packet` (an event, encoded once) for every socket of
-    /// `namespace` that `target` reaches; returns how many.
+    /// `namespace` that `target` reaches; returns how many local sockets.
+    /// With a cluster adapter the other nodes hear of it too (see
+    /// [`Server::poll_cluster_transmit`]).
     pub fn broadcast(
         &mut self,
         namespace: &str,
         target: &Broadcast<SocketId>,
         packet: &Packet,
     ) -> usize {
+        self.broadcast_opts(namespace, &opts_of(target), packet)
+    }
+
+    /// [`Server::broadcast`] with the adapter's selection: `opts.flags`
+    /// carries `local` (no other node hears of it), `volatile`...
+    pub fn broadcast_opts(&mut self, namespace: &str, opts: &Opts, packet: &Packet) -> usize {
+        let Some(space) = self.spaces.get_mut(namespace) else {
+            return 0;
+        };
+        let sockets = match &mut space.adapter {
+            Adapter::InMemory(rooms) => rooms.select(opts),
+            adapter => {
+                // Only a cluster needs the packet as a value.
+                let args = match packet.value() {
+                    Ok(Some(Value::Array(items))) => items,
+                    _ => Vec::new(),
+                };
+                let wire = WirePacket {
+                    packet_type: 2,
+                    data: args,
+                    nsp: None,
+                    id: None,
+                };
+                adapter.broadcast(wire, opts)
+            }
+        };
+        self.send_to(namespace, &sockets, &packet.encode())
+    }
+
+    fn send_to(
+        &mut self,
+        namespace: &str,
+        sockets: &[String],
+        encoded: &crate::EncodedPacket,
+    ) -> usize {
         let Some(space) = self.spaces.get(namespace) else {
             return 0;
         };
-        let encoded = packet.encode();
         let before = self.transmits.len();
-        for socket in space.rooms.recipients(target) {
-            if let Some(session) = space.sockets.get(socket) {
+        for socket in sockets {
+            if let Some(session) = space.sockets.get(&SocketId::from(socket.as_str())) {
                 self.transmits.push_back(Transmit::Packet {
                     session: session.clone(),
                     packet: encoded.clone(),
@@ -563,9 +655,8 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     ) {
         if let Some(space) = self.spaces.get_mut(namespace) {
             if space.sockets.contains_key(socket) {
-                for room in rooms {
-                    space.rooms.join(socket.clone(), room);
-                }
+                let rooms: Vec<String> = rooms.into_iter().map(Into::into).collect();
+                space.adapter.add_all(socket.as_str(), &rooms);
             }
         }
     }
@@ -573,7 +664,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// Takes `socket` of `namespace` out of `room`.
     pub fn leave(&mut self, namespace: &str, socket: &SocketId, room: &str) {
         if let Some(space) = self.spaces.get_mut(namespace) {
-            space.rooms.leave(socket, room);
+            if space.sockets.contains_key(socket) {
+                space.adapter.del(socket.as_str(), room);
+            }
         }
     }
 
@@ -625,7 +718,15 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     pub fn recipients(&self, namespace: &str, target: &Broadcast<SocketId>) -> Vec<SocketId> {
         self.spaces
             .get(namespace)
-            .map(|space| space.rooms.recipients(target).cloned().collect())
+            .map(|space| {
+                space
+                    .adapter
+                    .rooms()
+                    .select(&opts_of(target))
+                    .into_iter()
+                    .map(SocketId::from)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -650,10 +751,202 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         let mut rooms: Vec<String> = self
             .spaces
             .get(namespace)
-            .map(|s| s.rooms.rooms_of(socket).map(str::to_owned).collect())
+            .map(|s| s.adapter.rooms().rooms_of(socket.as_str()))
             .unwrap_or_default();
         rooms.sort();
         rooms
+    }
+
+    // ---- cluster ------------------------------------------------------
+
+    /// Makes `namespace` a member of a cluster: its rooms and broadcasts go
+    /// through `node` from now on (the local sockets and their rooms move
+    /// into it), and the namespace stays while it has no socket, since the
+    /// node keeps subscriptions and requests. Returns the adapter it had.
+    pub fn attach_cluster(&mut self, namespace: &str, mut node: ClusterNode) -> Adapter {
+        let space = self
+            .spaces
+            .entry(namespace.to_owned())
+            .or_insert_with(Space::new);
+        let rooms = space.adapter.rooms();
+        for socket in space.sockets.keys() {
+            node.add_all(socket.as_str(), &rooms.rooms_of(socket.as_str()));
+        }
+        std::mem::replace(&mut space.adapter, Adapter::Cluster(Box::new(node)))
+    }
+
+    /// The cluster node of `namespace`, for the requests only a cluster
+    /// has (`fetch_sockets`, `server_side_emit`, the `answer_*` of
+    /// [`ClusterEvent`]s...). Drain [`Server::poll_cluster_event`] and
+    /// [`Server::poll_cluster_transmit`] after using it.
+    pub fn cluster_mut(&mut self, namespace: &str) -> Option<&mut ClusterNode> {
+        self.spaces.get_mut(namespace)?.adapter.cluster()
+    }
+
+    /// The namespaces with a cluster adapter.
+    pub fn cluster_namespaces(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .spaces
+            .iter()
+            .filter(|(_, s)| matches!(s.adapter, Adapter::Cluster(_)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A message another node published on `channel`, for `namespace`'s
+    /// cluster node. What it means for the local sockets is carried out
+    /// at once (emits, joins, leaves, disconnects, the answers the machine
+    /// knows); the rest comes out of [`Server::poll_cluster_event`].
+    ///
+    /// A malformed message is the other node's fault: the error says what
+    /// was wrong and nothing changes. Unknown namespaces are ignored.
+    pub fn cluster_receive(
+        &mut self,
+        namespace: &str,
+        channel: &str,
+        payload: &[u8],
+    ) -> Result<(), crate::cluster::Error> {
+        let Some(node) = self.cluster_mut(namespace) else {
+            return Ok(());
+        };
+        let result = node.receive(channel, payload);
+        self.drain_cluster(namespace);
+        result
+    }
+
+    /// The next message a cluster node publishes, with its namespace.
+    pub fn poll_cluster_transmit(&mut self) -> Option<(String, ClusterTransmit)> {
+        self.spaces
+            .iter_mut()
+            .find_map(|(name, space)| space.adapter.poll_transmit().map(|t| (name.clone(), t)))
+    }
+
+    /// The next subscription change a cluster node asks for, with its
+    /// namespace.
+    pub fn poll_cluster_subscription(&mut self) -> Option<(String, Subscription)> {
+        self.spaces.iter_mut().find_map(|(name, space)| {
+            space
+                .adapter
+                .cluster()
+                .and_then(ClusterNode::poll_subscription)
+                .map(|s| (name.clone(), s))
+        })
+    }
+
+    /// The next thing a cluster node asks of the application (see
+    /// [`ClusterEvent`]); the actions the machine carries out itself are
+    /// applied on the way.
+    pub fn poll_cluster_event(&mut self) -> Option<ClusterEvent> {
+        if self.cluster_events.is_empty() {
+            for namespace in self.cluster_namespaces() {
+                self.drain_cluster(&namespace);
+            }
+        }
+        self.cluster_events.pop_front()
+    }
+
+    fn drain_cluster(&mut self, namespace: &str) {
+        while let Some(event) = self
+            .spaces
+            .get_mut(namespace)
+            .and_then(|s| s.adapter.poll_event())
+        {
+            match event {
+                NodeEvent::Local(action) => {
+                    if let Some(rest) = self.apply_local(namespace, action) {
+                        self.cluster_events.push_back(ClusterEvent {
+                            namespace: namespace.to_owned(),
+                            event: NodeEvent::Local(rest),
+                        });
+                    }
+                }
+                event => self.cluster_events.push_back(ClusterEvent {
+                    namespace: namespace.to_owned(),
+                    event,
+                }),
+            }
+        }
+    }
+
+    /// Carries out `action` on the local sockets of `namespace`; gives it
+    /// back when the application has to (fetches, server-side emits, acks).
+    fn apply_local(&mut self, namespace: &str, action: LocalAction) -> Option<LocalAction> {
+        match action {
+            LocalAction::Emit {
+                sockets, packet, ..
+            } => {
+                let name = packet.event_name().unwrap_or_default().to_owned();
+                let args = packet.data.get(1..).unwrap_or_default();
+                if let Ok(p) =
+                    Packet::event_with(Str::from(namespace.to_owned()), &name, args, None)
+                {
+                    self.send_to(namespace, &sockets, &p.encode());
+                }
+                None
+            }
+            LocalAction::Join { sockets, rooms } => {
+                for sid in sockets {
+                    self.join(namespace, &SocketId::from(sid), rooms.iter().cloned());
+                }
+                None
+            }
+            LocalAction::Leave { sockets, rooms } => {
+                for sid in sockets {
+                    for room in &rooms {
+                        self.leave(namespace, &SocketId::from(sid.as_str()), room);
+                    }
+                }
+                None
+            }
+            LocalAction::Disconnect { sockets, close } => {
+                for sid in sockets {
+                    let Some(session) = self.session_of(namespace, &SocketId::from(sid)).cloned()
+                    else {
+                        continue;
+                    };
+                    // As Node's `socket.disconnect(close)`: DISCONNECT first.
+                    self.disconnect(&session, namespace);
+                    if close {
+                        self.close(&session, DisconnectReason::ServerNamespaceDisconnect);
+                    }
+                }
+                None
+            }
+            LocalAction::SocketIds {
+                sockets,
+                requester,
+                request_id,
+            } => {
+                if let Some(node) = self.cluster_mut(namespace) {
+                    node.answer_socket_ids(&requester, &request_id, sockets);
+                }
+                None
+            }
+            LocalAction::AllRooms {
+                rooms,
+                requester,
+                request_id,
+            } => {
+                if let Some(node) = self.cluster_mut(namespace) {
+                    node.answer_all_rooms(&requester, &request_id, rooms);
+                }
+                None
+            }
+            LocalAction::Done {
+                then,
+                requester,
+                request_id,
+            } => {
+                let rest = self.apply_local(namespace, *then);
+                if let Some(node) = self.cluster_mut(namespace) {
+                    node.answer_done(&requester, &request_id);
+                }
+                rest
+            }
+            other => Some(other),
+        }
     }
 
     // ---- output and time ----------------------------------------------
@@ -670,7 +963,11 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
 
     /// When [`Server::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        self.spaces
+            .values()
+            .filter_map(|s| s.adapter.poll_timeout())
+            .chain(self.timers.next())
+            .min()
     }
 
     /// Advances the timers to `now`: expired acks fail with
@@ -678,6 +975,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// within the connect timeout is closed
     /// ([`DisconnectReason::ForcedServerClose`]).
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Requests to other nodes expire; their outcome is a cluster event.
+        for space in self.spaces.values_mut() {
+            space.adapter.handle_timeout(now);
+        }
         for session in self.timers.take_due(now) {
             let Some(conn) = self.connections.get_mut(&session) else {
                 continue;
@@ -759,8 +1060,8 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         }
         if let Some(space) = self.spaces.get_mut(&namespace) {
             space.sockets.remove(&state.id);
-            space.rooms.remove_socket(&state.id);
-            if space.sockets.is_empty() {
+            space.adapter.del_all(state.id.as_str());
+            if space.disposable() {
                 // Dynamic namespaces come and go; an empty one costs nothing to recreate.
                 self.spaces.remove(&namespace);
             }

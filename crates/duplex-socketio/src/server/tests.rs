@@ -688,3 +688,128 @@ fn unknown_namespaces_get_the_reference_error_but_v4_s_implicit_one_stays_silent
         Err(Error::InvalidState)
     ));
 }
+
+// ---- cluster adapter ----------------------------------------------------
+
+use crate::cluster::{ClusterNode, Protocol, RequestsConfig};
+
+/// Two servers, each a classic cluster node on `/`, joined by a pretend
+/// Redis that delivers every published message to both (as PUBLISH does,
+/// the sender included).
+fn cluster_pair() -> (Srv, Srv) {
+    let mut a = server();
+    // Another seed: the two servers' socket ids must differ, as random ones do.
+    let mut b = Server::new(ServerConfig::default().with_rng(StdRng::seed_from_u64(8)));
+    for (s, uid) in [(&mut a, "aaaaaa"), (&mut b, "bbbbbb")] {
+        let node = ClusterNode::new(Protocol::default(), uid, "/", RequestsConfig::default());
+        s.attach_cluster("/", node);
+        while s.poll_cluster_subscription().is_some() {}
+    }
+    (a, b)
+}
+
+/// Delivers every published message of both servers to both, until quiet.
+fn deliver(a: &mut Srv, b: &mut Srv) -> usize {
+    let mut count = 0;
+    loop {
+        let mut out = Vec::new();
+        while let Some(t) = a.poll_cluster_transmit() {
+            out.push(t);
+        }
+        while let Some(t) = b.poll_cluster_transmit() {
+            out.push(t);
+        }
+        if out.is_empty() {
+            return count;
+        }
+        for (ns, t) in out {
+            count += 1;
+            a.cluster_receive(&ns, &t.channel, &t.payload).unwrap();
+            b.cluster_receive(&ns, &t.channel, &t.payload).unwrap();
+        }
+    }
+}
+
+#[test]
+fn cluster_broadcasts_reach_the_sockets_of_both_servers_once() {
+    let now = Instant::now();
+    let (mut a, mut b) = cluster_pair();
+    let a1 = connected(&mut a, "a1", "/", now);
+    let _a2 = connected(&mut a, "a2", "/", now);
+    let b1 = connected(&mut b, "b1", "/", now);
+    let _b2 = connected(&mut b, "b2", "/", now);
+    a.join("/", &a1, ["room"]);
+    b.join("/", &b1, ["room"]);
+
+    let packet = Packet::event_with("/", "hi", &[Value::from("there")], None).unwrap();
+    assert_eq!(a.broadcast("/", &Broadcast::to("room"), &packet), 1);
+    assert_eq!(deliver(&mut a, &mut b), 1, "one message on the bus");
+    assert_eq!(sent(&mut a), [("a1", r#"2["hi","there"]"#.to_owned())]);
+    assert_eq!(sent(&mut b), [("b1", r#"2["hi","there"]"#.to_owned())]);
+
+    // Excepting a socket of the other server works across the bus too.
+    let mut target = Broadcast::all().except_socket(b1.clone());
+    target.except_rooms.push("nobody".into());
+    b.broadcast("/", &target, &packet);
+    deliver(&mut a, &mut b);
+    let mut got: Vec<_> = sent(&mut a).into_iter().map(|(s, _)| s).collect();
+    got.sort();
+    assert_eq!(got, ["a1", "a2"]);
+    assert_eq!(sent(&mut b), [("b2", r#"2["hi","there"]"#.to_owned())]);
+
+    // `local` stays on the server.
+    let local = Opts {
+        flags: Some(Value::Object(vec![("local".into(), Value::Bool(true))])),
+        ..Opts::default()
+    };
+    assert_eq!(a.broadcast_opts("/", &local, &packet), 2);
+    assert_eq!(deliver(&mut a, &mut b), 0);
+    assert!(sent(&mut b).is_empty());
+}
+
+#[test]
+fn cluster_remote_join_and_disconnect_apply_on_every_server() {
+    let now = Instant::now();
+    let (mut a, mut b) = cluster_pair();
+    let _a1 = connected(&mut a, "a1", "/", now);
+    let b1 = connected(&mut b, "b1", "/", now);
+    a.cluster_mut("/")
+        .unwrap()
+        .sockets_rooms(&Opts::default(), &["vip".to_owned()], false);
+    deliver(&mut a, &mut b);
+    let mut expected = vec![b1.as_str().to_owned(), "vip".to_owned()];
+    expected.sort();
+    assert_eq!(b.rooms_of("/", &b1), expected);
+    assert!(
+        a.poll_cluster_event().is_none(),
+        "nothing left for the application"
+    );
+
+    a.cluster_mut("/")
+        .unwrap()
+        .disconnect_sockets(&Opts::rooms(["vip"]), false);
+    deliver(&mut a, &mut b);
+    assert_eq!(sent(&mut b), [("b1", "1".to_owned())]);
+    assert!(events(&mut b).iter().any(|e| matches!(
+        e,
+        ServerEvent::Disconnect {
+            reason: DisconnectReason::ServerNamespaceDisconnect,
+            ..
+        }
+    )));
+    assert!(
+        b.cluster_namespaces() == ["/"],
+        "the cluster namespace stays without sockets"
+    );
+}
+
+#[test]
+fn in_memory_namespaces_still_go_away_when_empty() {
+    let now = Instant::now();
+    let mut s = server();
+    let a = connected(&mut s, "a", "/chat", now);
+    s.join("/chat", &a, ["r"]);
+    s.closed(&"a", DisconnectReason::TransportClose);
+    assert!(s.spaces.is_empty());
+    assert!(s.cluster_namespaces().is_empty());
+}

@@ -50,6 +50,8 @@
 
 mod app;
 pub mod client;
+#[cfg(feature = "redis")]
+mod redis;
 mod socket;
 
 use std::collections::HashMap;
@@ -72,6 +74,8 @@ pub use duplex_socketio::Value;
 pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
+#[cfg(feature = "redis")]
+pub use redis::{RedisAdapter, RedisAdapterConfig, RemoteSocket, ServerSideReply, SocketData};
 pub use socket::{AckSender, Operator, Socket};
 
 use crate::polling::{PollingService, ResponseBody};
@@ -217,6 +221,9 @@ pub struct NamespaceHandlers {
     on_disconnect: Option<DisconnectHandler>,
     events: HashMap<String, EventHandler>,
     on_any: Option<EventHandler>,
+    /// Listeners of other servers' `server_side_emit`, by event.
+    #[cfg(feature = "redis")]
+    server_side: HashMap<String, redis::ServerSideHandler>,
 }
 
 impl std::fmt::Debug for NamespaceHandlers {
@@ -422,6 +429,7 @@ impl SocketIo {
             io: self.clone(),
             namespace: duplex_socketio::Str::copy_from_str(namespace),
             target: Broadcast::all(),
+            local: false,
         }
     }
 

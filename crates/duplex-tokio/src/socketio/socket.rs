@@ -169,6 +169,7 @@ impl Socket {
             io: self.io.clone(),
             namespace: self.namespace.clone(),
             target: Broadcast::all().except_socket(self.id.clone()),
+            local: false,
         }
     }
 
@@ -228,6 +229,8 @@ pub struct Operator {
     pub(super) io: SocketIo,
     pub(super) namespace: Str,
     pub(super) target: Broadcast<SocketId>,
+    /// Node's `local` flag: this server's sockets only, nothing published.
+    pub(super) local: bool,
 }
 
 impl Operator {
@@ -243,13 +246,48 @@ impl Operator {
         self
     }
 
+    /// Narrows to this server's sockets: in a cluster, nothing is
+    /// published to the other servers (Node's `io.local`).
+    pub fn local(mut self) -> Self {
+        self.local = true;
+        self
+    }
+
+    /// Puts every selected socket in `rooms`, on every server of the
+    /// cluster (Node's `socketsJoin`); this server's sockets move at once
+    /// or when Redis echoes the request, as Node's do.
+    pub fn sockets_join(&self, rooms: &[&str]) {
+        self.sockets_rooms(rooms, false);
+    }
+
+    /// Takes every selected socket out of `rooms`, on every server
+    /// (Node's `socketsLeave`).
+    pub fn sockets_leave(&self, rooms: &[&str]) {
+        self.sockets_rooms(rooms, true);
+    }
+
+    fn sockets_rooms(&self, rooms: &[&str], leave: bool) {
+        let rooms: Vec<String> = rooms.iter().map(|r| (*r).to_owned()).collect();
+        self.io.service.with(|eio, app, now, _| {
+            app.sockets_rooms(
+                eio,
+                &self.namespace,
+                &self.target,
+                self.local,
+                &rooms,
+                leave,
+                now,
+            );
+        });
+    }
+
     /// Emits `event` with `args` to every selected socket; returns how many
     /// it was sent to.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, SendError> {
         let packet = Packet::event_with(self.namespace.clone(), event, &args, None)
             .map_err(|_| SendError::Encode)?;
         Ok(self.io.service.with(|eio, app, now, _| {
-            app.broadcast(eio, &self.namespace, &self.target, &packet, now)
+            app.broadcast(eio, &self.namespace, &self.target, self.local, &packet, now)
         }))
     }
 
@@ -261,10 +299,25 @@ impl Operator {
         })
     }
 
-    /// Makes every selected socket leave the namespace.
+    /// Makes every selected socket leave the namespace, on every server of
+    /// the cluster.
     pub fn disconnect_sockets(&self) {
-        for socket in self.sockets() {
-            socket.disconnect();
-        }
+        self.disconnect_sockets_with(false);
+    }
+
+    /// [`Operator::disconnect_sockets`], closing each selected socket's
+    /// whole connection when `close` (Node's `disconnectSockets(true)`).
+    pub fn disconnect_sockets_with(&self, close: bool) {
+        self.io.service.with(|eio, app, now, deferred| {
+            app.disconnect_sockets(
+                eio,
+                &self.namespace,
+                &self.target,
+                self.local,
+                close,
+                now,
+                deferred,
+            );
+        });
     }
 }
