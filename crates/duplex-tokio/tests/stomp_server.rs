@@ -232,18 +232,20 @@ async fn authentication_hook_refuses_with_error_frame() {
 #[tokio::test]
 async fn heart_beats_keep_an_idle_connection_alive() {
     let server = StompServer::embedded().with_session_config(|| duplex_stomp::ServerConfig {
-        heart_beat: HeartBeat::every(Duration::from_millis(50)),
+        heart_beat: HeartBeat::every(Duration::from_millis(200)),
         ..Default::default()
     });
     let addr = tcp_server(server).await;
     let mut c = config(&Version::ALL);
-    c.heart_beat = HeartBeat::every(Duration::from_millis(50));
+    c.heart_beat = HeartBeat::every(Duration::from_millis(200));
     let mut client = StompClient::connect(addr, c).await.unwrap();
     let hb = client.connected().heart_beat;
-    assert_eq!(hb.send, Some(Duration::from_millis(50)));
-    assert_eq!(hb.receive, Some(Duration::from_millis(50)));
-    // Twenty intervals of silence from the application: only heart-beats.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(hb.send, Some(Duration::from_millis(200)));
+    assert_eq!(hb.receive, Some(Duration::from_millis(200)));
+    // Ten intervals of silence from the application: only heart-beats.
+    // (200 ms, not less: a peer is dropped after 2 intervals of silence,
+    // and a loaded test machine stalls a task for 100 ms at times.)
+    tokio::time::sleep(Duration::from_secs(2)).await;
     client
         .subscribe_with("/queue/hb", AckMode::Auto, &[("receipt", "alive")])
         .await
