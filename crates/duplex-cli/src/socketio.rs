@@ -439,9 +439,9 @@ pub(crate) fn install_cluster(
     url: &str,
     sharded: bool,
     addr: std::net::SocketAddr,
-) -> Result<(), String> {
+) -> Result<(), ClusterSetupError> {
     if sharded {
-        return Err("--redis-sharded: the sharded adapter is not supported yet".to_owned());
+        return Err(ClusterSetupError::ShardedUnsupported);
     }
     let _ = SERVER_ID.set(format!("duplex-{}-{}", std::process::id(), addr.port()));
     let io = SocketIo::builder(SocketIoConfig::default())
@@ -455,13 +455,36 @@ pub(crate) fn install_cluster(
     Ok(())
 }
 
+/// Why `--redis` could not join the cluster.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClusterSetupError {
+    /// `--redis-sharded`: SSUBSCRIBE/SPUBLISH are not wired yet.
+    #[error("--redis-sharded: the sharded adapter is not supported yet")]
+    ShardedUnsupported,
+    /// The Redis adapter refused the URL or could not start.
+    #[error("--redis {url}: {source}")]
+    Redis {
+        /// The `--redis` value.
+        url: String,
+        /// What duplex-tokio said.
+        source: duplex_tokio::Error,
+    },
+}
+
 /// Joins `io`'s `namespaces` to the cluster on the Redis at `url`.
-pub(crate) fn attach_redis(io: &SocketIo, url: &str, namespaces: &[&str]) -> Result<(), String> {
+pub(crate) fn attach_redis(
+    io: &SocketIo,
+    url: &str,
+    namespaces: &[&str],
+) -> Result<(), ClusterSetupError> {
     let mut config = duplex_tokio::socketio::RedisAdapterConfig::new(url);
     config.namespaces = namespaces.iter().map(|n| (*n).to_owned()).collect();
     let adapter = io
         .attach_redis(config)
-        .map_err(|e| format!("--redis {url}: {e}"))?;
+        .map_err(|source| ClusterSetupError::Redis {
+            url: url.to_owned(),
+            source,
+        })?;
     let _ = REDIS.set(adapter);
     Ok(())
 }
