@@ -1,0 +1,529 @@
+//! The cluster side of [`SocketIoApp`] (feature `redis`): what the
+//! application asks of the other servers (fetches, server-side emits,
+//! broadcasts with acks, the server count) and what their answers and
+//! requests mean here. Every protocol decision is `duplex_socketio`'s
+//! cluster machine's; this routes its events to the waiting callers.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl SocketIoApp {
+    /// Puts `namespaces` in a cluster through `tx`; returns the
+    /// subscriptions their nodes start with.
+    pub(crate) fn attach_cluster(
+        &mut self,
+        namespaces: &[String],
+        protocol: &duplex_socketio::cluster::Protocol,
+        uid: &str,
+        requests: duplex_socketio::cluster::RequestsConfig,
+        tx: tokio::sync::mpsc::Sender<crate::socketio::redis::ClusterOut>,
+        on_dropped: Arc<dyn Fn() + Send + Sync>,
+    ) -> Vec<(String, duplex_socketio::cluster::Subscription)> {
+        for namespace in namespaces {
+            let node = duplex_socketio::cluster::ClusterNode::new(
+                protocol.clone(),
+                uid,
+                namespace,
+                requests.clone(),
+            );
+            self.server.attach_cluster(namespace, node);
+        }
+        self.cluster = Some(ClusterLink {
+            tx,
+            on_dropped,
+            pending: HashMap::new(),
+            ack_broadcasts: HashMap::new(),
+        });
+        std::iter::from_fn(|| self.server.poll_cluster_subscription()).collect()
+    }
+
+    /// A message Redis delivered on `channel` for `namespace`'s node.
+    pub(crate) fn cluster_receive(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        channel: &str,
+        payload: &[u8],
+        now: Instant,
+        deferred: &mut Deferred,
+    ) {
+        if let Err(e) = self.server.cluster_receive(namespace, channel, payload) {
+            // Another node's malformed message: nothing changed here.
+            tracing::debug!(error = %e, channel, "redis adapter: message ignored");
+        }
+        self.run(eio, now, deferred);
+    }
+
+    /// Hands what the nodes publish to the Redis task, never waiting.
+    pub(super) fn flush_cluster(&mut self) {
+        use crate::socketio::redis::ClusterOut;
+        let Some(link) = &self.cluster else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some((namespace, change)) = self.server.poll_cluster_subscription() {
+            out.push(ClusterOut::Subscription(namespace, change));
+        }
+        while let Some((_, transmit)) = self.server.poll_cluster_transmit() {
+            out.push(ClusterOut::Publish(transmit));
+        }
+        for message in out {
+            if link.tx.try_send(message).is_err() {
+                (link.on_dropped)();
+            }
+        }
+    }
+
+    /// What other servers' fetches see of local sockets: id, rooms, the
+    /// handshake's `auth` and the socket's [`SocketData`](crate::socketio::SocketData).
+    pub(super) fn fetched(
+        &self,
+        namespace: &str,
+        ids: Vec<String>,
+    ) -> Vec<duplex_socketio::cluster::FetchedSocket> {
+        use duplex_socketio::Value;
+        ids.into_iter()
+            .map(|id| {
+                let sid = SocketId::from(id.as_str());
+                let meta = self.sockets.get(&sid);
+                let auth = meta
+                    .map(|m| m.handshake.auth.clone())
+                    .unwrap_or(Value::Null);
+                let data = meta
+                    .and_then(|m| {
+                        m.extensions
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get::<crate::socketio::SocketData>()
+                            .map(|d| d.0.clone())
+                    })
+                    .unwrap_or(Value::Null);
+                duplex_socketio::cluster::FetchedSocket {
+                    rooms: self.server.rooms_of(namespace, &sid),
+                    id,
+                    handshake: Value::Object(vec![("auth".to_owned(), auth)]),
+                    data,
+                }
+            })
+            .collect()
+    }
+
+    /// The number of servers, asked of Redis, when `namespace` is in a
+    /// cluster and the operation is not `local`.
+    pub(crate) fn server_count(
+        &self,
+        namespace: &str,
+        local: bool,
+    ) -> Option<tokio::sync::oneshot::Receiver<usize>> {
+        use crate::socketio::redis::ClusterOut;
+        let link = self.cluster.as_ref().filter(|_| !local)?;
+        if !self
+            .server
+            .cluster_namespaces()
+            .iter()
+            .any(|n| n == namespace)
+        {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Refused (queue full): the dropped sender fails the request.
+        let _ = link.tx.try_send(ClusterOut::Count(
+            format!("socket.io-request#{namespace}#"),
+            tx,
+        ));
+        Some(rx)
+    }
+
+    /// Starts a `fetchSockets` over `servers` servers; the answer comes on
+    /// the receiver.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fetch_sockets(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        target: &Broadcast<SocketId>,
+        local: bool,
+        servers: usize,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) -> tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let ids = self
+            .server
+            .recipients(namespace, target)
+            .into_iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
+        let mine = self.fetched(namespace, ids);
+        let request_id = random_id();
+        let opts = selection(target, local);
+        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
+        else {
+            let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Sockets(mine)]));
+            return rx;
+        };
+        match node.fetch_sockets(&request_id, &opts, mine, servers, now) {
+            Ok(()) => {
+                link.pending.insert(request_id, tx);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+            }
+        }
+        self.run(eio, now, deferred);
+        rx
+    }
+
+    /// Starts an `allRooms` over `servers` servers; the answer comes on the
+    /// receiver.
+    pub(crate) fn all_rooms(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        servers: usize,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) -> tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let request_id = random_id();
+        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
+        else {
+            let mut rooms: Vec<String> = self
+                .server
+                .recipients(namespace, &Broadcast::all())
+                .iter()
+                .flat_map(|s| self.server.rooms_of(namespace, s))
+                .collect();
+            rooms.sort();
+            rooms.dedup();
+            let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Rooms(rooms)]));
+            return rx;
+        };
+        match node.all_rooms(&request_id, servers, now) {
+            Ok(()) => {
+                link.pending.insert(request_id, tx);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+            }
+        }
+        self.run(eio, now, deferred);
+        rx
+    }
+
+    /// `serverSideEmit` of `data` (`[event, ...args]`); with the server
+    /// count, an ack is wanted and its outcome comes on the receiver.
+    pub(crate) fn server_side_emit(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        data: Vec<duplex_socketio::Value>,
+        servers: Option<usize>,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) -> Option<tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>>>
+    {
+        let request_id = random_id();
+        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
+        else {
+            return None;
+        };
+        let ack = servers.map(|n| (request_id.as_str(), n));
+        let rx = match node.server_side_emit(data, ack, now) {
+            Ok(()) if servers.is_some() => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                link.pending.insert(request_id.clone(), tx);
+                Some(rx)
+            }
+            Ok(()) => None,
+            Err(e) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let _ = tx.send(Err(e.to_string()));
+                Some(rx)
+            }
+        };
+        // A request with no other server completes at once: its event is
+        // read by the next run, which needs the pending entry in place.
+        self.run(eio, now, deferred);
+        rx
+    }
+
+    /// Answers another server's `server_side_emit_with_ack`.
+    pub(crate) fn answer_server_side(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        requester: &str,
+        request_id: &str,
+        value: duplex_socketio::Value,
+        now: Instant,
+    ) {
+        if let Some(node) = self.server.cluster_mut(namespace) {
+            node.answer_server_side_emit(requester, request_id, value);
+        }
+        self.flush(eio, now);
+    }
+
+    /// Starts a broadcast with acks over `servers` servers: the local
+    /// sockets get the event with an ack id at once, the other servers
+    /// through the node. Returns the request id and where every ack goes
+    /// once all arrived.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn broadcast_with_acks(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        target: &Broadcast<SocketId>,
+        local: bool,
+        event: &str,
+        args: &[duplex_socketio::Value],
+        timeout: std::time::Duration,
+        servers: usize,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Receiver<Vec<duplex_socketio::Value>>,
+    ) {
+        let request_id = random_id();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let opts = selection(target, local);
+        let wire = duplex_socketio::cluster::WirePacket::event(event, args.iter().cloned());
+        let in_cluster = self.server.cluster_mut(namespace).is_some() && !local;
+        let sockets: Vec<SocketId> = match self.server.cluster_mut(namespace) {
+            Some(node) => match node.broadcast_with_ack(&request_id, wire, &opts, timeout, now) {
+                Ok(s) => s.into_iter().map(SocketId::from).collect(),
+                Err(_) => Vec::new(),
+            },
+            None => self.server.recipients(namespace, target),
+        };
+        let Some(link) = self.cluster.as_mut() else {
+            return (request_id, rx);
+        };
+        link.ack_broadcasts.insert(
+            request_id.clone(),
+            AckBroadcast {
+                remaining_servers: if in_cluster {
+                    servers.saturating_sub(1)
+                } else {
+                    0
+                },
+                expected: sockets.len() as u64,
+                responses: Vec::new(),
+                reply: tx,
+            },
+        );
+        if let Some(io) = self.io() {
+            for sid in sockets {
+                let Some(session) = self.server.session_of(namespace, &sid).cloned() else {
+                    continue;
+                };
+                let (io, id) = (io.clone(), request_id.clone());
+                let callback: AckCallback = Box::new(move |result| {
+                    let Ok(args) = result else {
+                        return;
+                    };
+                    let value = args
+                        .into_iter()
+                        .next()
+                        .unwrap_or(duplex_socketio::Value::Null);
+                    io.service
+                        .with(|_, app, _, _| app.ack_broadcast_answer(&id, None, Some(value)));
+                });
+                let _ = self.server.emit_with_ack(
+                    &session,
+                    namespace,
+                    event,
+                    args,
+                    Some(now + timeout),
+                    callback,
+                );
+            }
+        }
+        self.ack_broadcast_answer(&request_id, None, None);
+        self.run(eio, now, deferred);
+        (request_id, rx)
+    }
+
+    /// A server's client count or a client's ack for broadcast
+    /// `request_id`; completes it when everything arrived.
+    pub(crate) fn ack_broadcast_answer(
+        &mut self,
+        request_id: &str,
+        count: Option<u64>,
+        value: Option<duplex_socketio::Value>,
+    ) {
+        let Some(link) = self.cluster.as_mut() else {
+            return;
+        };
+        let Some(state) = link.ack_broadcasts.get_mut(request_id) else {
+            return;
+        };
+        if let Some(count) = count {
+            state.remaining_servers = state.remaining_servers.saturating_sub(1);
+            state.expected += count;
+        }
+        state.responses.extend(value);
+        if state.remaining_servers == 0 && state.responses.len() as u64 >= state.expected {
+            if let Some(state) = link.ack_broadcasts.remove(request_id) {
+                let _ = state.reply.send(state.responses);
+            }
+        }
+    }
+
+    /// Gives up broadcast `request_id` (its timeout): the acks so far.
+    pub(crate) fn ack_broadcast_take(&mut self, request_id: &str) -> Vec<duplex_socketio::Value> {
+        self.cluster
+            .as_mut()
+            .and_then(|l| l.ack_broadcasts.remove(request_id))
+            .map(|s| s.responses)
+            .unwrap_or_default()
+    }
+
+    /// What the nodes leave to the application: answers this server can
+    /// give from its sockets' handshakes.
+    pub(super) fn on_cluster_event(
+        &mut self,
+        event: duplex_socketio::server::ClusterEvent,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) {
+        use duplex_socketio::cluster::{LocalAction, NodeEvent, RequestEvent};
+        let namespace = event.namespace;
+        match event.event {
+            NodeEvent::Local(LocalAction::Fetch {
+                sockets,
+                requester,
+                request_id,
+            }) => {
+                let fetched = self.fetched(&namespace, sockets);
+                if let Some(node) = self.server.cluster_mut(&namespace) {
+                    node.answer_fetch(&requester, &request_id, fetched);
+                }
+            }
+            NodeEvent::Local(LocalAction::EmitWithAck {
+                sockets,
+                packet,
+                flags,
+                requester,
+                request_id,
+            }) => {
+                // Another server's broadcast with acks: the count first (0
+                // too, so that it completes), then each client's ack.
+                if let Some(node) = self.server.cluster_mut(&namespace) {
+                    node.answer_client_count(&requester, &request_id, sockets.len() as u64);
+                }
+                let Some(io) = self.io() else {
+                    return;
+                };
+                let name = packet.event_name().unwrap_or_default().to_owned();
+                let args = packet.data.get(1..).unwrap_or_default().to_vec();
+                let timeout = duplex_socketio::cluster::Opts {
+                    flags,
+                    ..Default::default()
+                }
+                .timeout_ms();
+                let deadline = timeout.map(|ms| now + std::time::Duration::from_millis(ms));
+                for sid in sockets {
+                    let sid = SocketId::from(sid);
+                    let Some(session) = self.server.session_of(&namespace, &sid).cloned() else {
+                        continue;
+                    };
+                    let (io, ns, requester, request_id) = (
+                        io.clone(),
+                        namespace.clone(),
+                        requester.clone(),
+                        request_id.clone(),
+                    );
+                    let callback: AckCallback = Box::new(move |result| {
+                        let Ok(args) = result else {
+                            return;
+                        };
+                        let value = args
+                            .into_iter()
+                            .next()
+                            .unwrap_or(duplex_socketio::Value::Null);
+                        io.service.with(|eio, app, now, _| {
+                            if let Some(node) = app.server.cluster_mut(&ns) {
+                                node.answer_client_ack(&requester, &request_id, value);
+                            }
+                            app.flush(eio, now);
+                        });
+                    });
+                    let _ = self
+                        .server
+                        .emit_with_ack(&session, &namespace, &name, &args, deadline, callback);
+                }
+            }
+            NodeEvent::Local(LocalAction::ServerSideEmit { mut data, reply }) => {
+                let handler = data
+                    .first()
+                    .and_then(duplex_socketio::Value::as_str)
+                    .and_then(|name| {
+                        self.handlers
+                            .get(&namespace)?
+                            .server_side
+                            .get(name)
+                            .cloned()
+                    });
+                let Some(handler) = handler else {
+                    return;
+                };
+                data.remove(0);
+                let reply = match (reply, self.io()) {
+                    (Some((requester, request_id)), Some(io)) => {
+                        Some(crate::socketio::redis::ServerSideReply {
+                            io,
+                            namespace,
+                            requester,
+                            request_id,
+                        })
+                    }
+                    _ => None,
+                };
+                deferred.push(move || handler(data, reply));
+            }
+            NodeEvent::Request(RequestEvent::ClientCount {
+                request_id,
+                client_count,
+            }) => self.ack_broadcast_answer(&request_id, Some(client_count), None),
+            NodeEvent::Request(RequestEvent::ClientAck { request_id, value }) => {
+                self.ack_broadcast_answer(&request_id, None, Some(value));
+            }
+            NodeEvent::Request(RequestEvent::Completed {
+                request_id, result, ..
+            }) => {
+                if let Some(reply) = self
+                    .cluster
+                    .as_mut()
+                    .and_then(|c| c.pending.remove(&request_id))
+                {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            NodeEvent::Request(RequestEvent::TimedOut {
+                request_id, error, ..
+            }) => {
+                if let Some(reply) = self
+                    .cluster
+                    .as_mut()
+                    .and_then(|c| c.pending.remove(&request_id))
+                {
+                    let _ = reply.send(Err(error));
+                }
+            }
+            other => {
+                // Server-side emits and broadcast acks have no API yet.
+                tracing::debug!(?other, "redis adapter: cluster event not handled");
+            }
+        }
+    }
+}
+
+/// A request id of this server (random: Node's are too).
+fn random_id() -> String {
+    use rand::Rng;
+    (0..16)
+        .map(|_| char::from(rand::rng().sample(rand::distr::Alphanumeric)))
+        .collect()
+}
