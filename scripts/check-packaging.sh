@@ -26,7 +26,7 @@ step() { printf '\n== %s\n' "$*"; }
 # installed skips its step with a loud line instead of failing CI.
 ensure_toolchain() {
     command -v rustup >/dev/null || return 1
-    rustup toolchain list | grep -q "^$1-" && return 0
+    rustup toolchain list | grep "^$1-" >/dev/null && return 0
     rustup toolchain install "$1" --profile minimal >/dev/null 2>&1
 }
 
