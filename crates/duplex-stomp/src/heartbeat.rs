@@ -92,8 +92,9 @@ pub(crate) struct HeartBeatTimer {
     next_send: Option<Instant>,
     /// When the receive side is next looked at.
     next_check: Option<Instant>,
-    /// The last check that found data (or when the timer was armed).
-    last_heard: Instant,
+    /// The last check that found data (or when the timer was armed);
+    /// `None` while disarmed, since the machine never reads a clock.
+    last_heard: Option<Instant>,
     received: bool,
 }
 
@@ -114,8 +115,7 @@ impl HeartBeatTimer {
             tolerance: 2,
             next_send: None,
             next_check: None,
-            // Never read while disarmed; arm sets it.
-            last_heard: Instant::now(),
+            last_heard: None,
             received: false,
         }
     }
@@ -124,7 +124,7 @@ impl HeartBeatTimer {
         self.intervals = intervals;
         self.tolerance = tolerance.max(1);
         self.next_send = intervals.send.and_then(|d| now.checked_add(d));
-        self.last_heard = now;
+        self.last_heard = Some(now);
         self.received = false;
         self.next_check = self.receive_step().and_then(|step| now.checked_add(step));
     }
@@ -159,7 +159,7 @@ impl HeartBeatTimer {
     /// When the peer counts as silent unless a check finds data first.
     fn silent_at(&self, step: Duration) -> Option<Instant> {
         let limit = self.intervals.receive?.checked_mul(self.tolerance)?;
-        self.last_heard
+        self.last_heard?
             .checked_add(limit.saturating_sub(step).max(step))
     }
 
@@ -167,7 +167,7 @@ impl HeartBeatTimer {
         let mut tick = Tick::default();
         if let (Some(check), Some(step)) = (self.next_check, self.receive_step()) {
             if std::mem::take(&mut self.received) {
-                self.last_heard = now;
+                self.last_heard = Some(now);
             }
             let silent_at = self.silent_at(step);
             if silent_at.is_some_and(|at| now >= at) {
