@@ -10,7 +10,8 @@ use duplex_socketio::cluster::classic::{ClassicBroadcast, ClassicChannels, Class
 use duplex_socketio::cluster::sharded::{ClusterBody, ClusterMessage};
 use duplex_socketio::cluster::{
     Answer, Expected, Heartbeats, HeartbeatsConfig, InMemoryAdapter, LocalAction, LocalAdapter,
-    Opts, RequestEvent, RequestKind, Requests, RequestsConfig, RoomChange, WirePacket,
+    Opts, RequestEvent, RequestKind, RequestTimeout, Requests, RequestsConfig, RoomChange,
+    WirePacket,
 };
 
 fn secs(n: u64) -> Duration {
@@ -108,7 +109,10 @@ fn server_side_emit_times_out_with_node_text_and_partial_answers() {
             request_id: "s".into(),
             kind: RequestKind::ServerSideEmit,
             result: vec![Answer::Emit(Value::Bool(true))],
-            error: "timeout reached: only 1 responses received out of 2".into(),
+            error: RequestTimeout::Count {
+                received: 1,
+                expected: 2
+            },
         })
     );
     assert!(r.is_empty());
@@ -155,7 +159,7 @@ fn heartbeat_timeout_text_counts_the_missing() {
     r.handle_timeout(t0 + secs(6));
     match r.poll_event() {
         Some(RequestEvent::TimedOut { error, .. }) => {
-            assert_eq!(error, "timeout reached: missing 2 responses")
+            assert_eq!(error.to_string(), "timeout reached: missing 2 responses")
         }
         other => panic!("{other:?}"),
     }

@@ -33,10 +33,10 @@ pub enum Error {
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
     /// A cluster-wide request failed: Redis away, or a server silent
-    /// until the timeout (Node's text).
+    /// until the timeout.
     #[cfg(feature = "redis")]
     #[error("cluster: {0}")]
-    Cluster(String),
+    Cluster(#[from] ClusterFailure),
     /// The connection (or the task that owns it) is over: a STOMP client's
     /// connection closed, a Socket.IO socket disconnected, a Socket.IO
     /// client's manager ended ([`crate::socketio::client::Manager::close`],
@@ -148,6 +148,23 @@ impl Error {
             _ => false,
         }
     }
+}
+
+/// Why a cluster-wide request failed (feature `redis`).
+#[cfg(feature = "redis")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterFailure {
+    /// The Redis connection is down; local delivery goes on meanwhile.
+    #[error("Redis is unavailable")]
+    RedisUnavailable,
+    /// The server's task ended before the request was answered.
+    #[error("the server is gone")]
+    ServerGone,
+    /// The cluster machine refused the request, or the other servers did
+    /// not all answer in time (its text is then Node's).
+    #[error(transparent)]
+    Request(#[from] duplex_socketio::cluster::Error),
 }
 
 #[cfg(test)]

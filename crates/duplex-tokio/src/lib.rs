@@ -54,6 +54,8 @@ mod stream;
 mod tls;
 
 pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with};
+#[cfg(feature = "redis")]
+pub use error::ClusterFailure;
 pub use error::Error;
 pub use limits::HttpLimits;
 pub use server::{

@@ -44,6 +44,26 @@ pub use message::{FetchedSocket, Format, Opts, WirePacket};
 pub use node::{ClusterNode, NodeEvent, Protocol, Subscription, Transmit};
 pub use requests::{Answer, Expected, RequestEvent, RequestKind, Requests, RequestsConfig};
 
+/// Why a request to the other nodes ended without every answer; its text
+/// is Node's, so that a mixed cluster reports the same message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestTimeout {
+    /// Fewer answers than the server count expected.
+    #[error("timeout reached: only {received} responses received out of {expected}")]
+    Count {
+        /// Answers received.
+        received: usize,
+        /// Answers expected.
+        expected: usize,
+    },
+    /// The heartbeat cluster's form: nodes by uid that did not answer.
+    #[error("timeout reached: missing {missing} responses")]
+    Missing {
+        /// Nodes that did not answer.
+        missing: usize,
+    },
+}
+
 /// An error of the cluster protocol.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -67,21 +87,9 @@ pub enum Error {
     UnknownType(u64),
 
     // ---- the outcome of a request (other nodes silent) ---------------
-    /// Fewer nodes answered than expected before the timeout; the text is
-    /// Node's.
-    #[error("timeout reached: only {received} responses received out of {expected}")]
-    Timeout {
-        /// Answers received.
-        received: usize,
-        /// Answers expected.
-        expected: usize,
-    },
-    /// The heartbeat cluster's form of [`Error::Timeout`].
-    #[error("timeout reached: missing {missing} responses")]
-    TimeoutMissing {
-        /// Nodes that did not answer.
-        missing: usize,
-    },
+    /// Fewer nodes answered than expected before the timeout.
+    #[error(transparent)]
+    TimedOut(#[from] RequestTimeout),
 
     // ---- the caller's ------------------------------------------------
     /// More requests in flight than [`RequestsConfig::max_pending`].

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::{Error, FetchedSocket};
+use super::{Error, FetchedSocket, RequestTimeout};
 use crate::Value;
 
 /// Limits of [`Requests`].
@@ -96,8 +96,8 @@ pub enum RequestEvent {
         kind: RequestKind,
         /// What had been collected.
         result: Vec<Answer>,
-        /// Node's error text for it.
-        error: String,
+        /// Why (its `Display` is Node's error text).
+        error: RequestTimeout,
     },
     /// A node's count of the clients a broadcast with acks reached.
     ClientCount {
@@ -310,11 +310,11 @@ impl Requests {
         for (id, _) in expired {
             if let Some(p) = self.pending.remove(&id) {
                 let error = match &p.expected {
-                    Expected::Count(n) => Error::Timeout {
+                    Expected::Count(n) => RequestTimeout::Count {
                         received: p.received,
                         expected: *n,
                     },
-                    Expected::Nodes(missing) => Error::TimeoutMissing {
+                    Expected::Nodes(missing) => RequestTimeout::Missing {
                         missing: missing.len(),
                     },
                 };
@@ -322,7 +322,7 @@ impl Requests {
                     request_id: id,
                     kind: p.kind,
                     result: p.result,
-                    error: error.to_string(),
+                    error,
                 });
             }
         }

@@ -85,8 +85,9 @@ struct AckBroadcast {
 
 /// Where the outcome of a cluster request goes.
 #[cfg(feature = "redis")]
-type PendingReply =
-    tokio::sync::oneshot::Sender<Result<Vec<duplex_socketio::cluster::Answer>, String>>;
+type PendingReply = tokio::sync::oneshot::Sender<
+    Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
+>;
 
 impl std::fmt::Debug for SocketIoApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

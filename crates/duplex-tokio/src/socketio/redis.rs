@@ -160,7 +160,7 @@ impl SocketIo {
         let servers = match count {
             Some(rx) => rx
                 .await
-                .map_err(|_| Error::Cluster("Redis is unavailable".to_owned()))?,
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::RedisUnavailable))?,
             None => 1,
         };
         let mut data = vec![duplex_socketio::Value::from(event)];
@@ -171,7 +171,7 @@ impl SocketIo {
         let answers = match rx {
             Some(rx) => rx
                 .await
-                .map_err(|_| Error::Cluster("the server is gone".to_owned()))?
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
                 .map_err(Error::Cluster)?,
             None => Vec::new(),
         };
@@ -197,7 +197,7 @@ impl SocketIo {
         let servers = match count {
             Some(rx) => rx
                 .await
-                .map_err(|_| Error::Cluster("Redis is unavailable".to_owned()))?,
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::RedisUnavailable))?,
             None => 1,
         };
         let rx = self
@@ -205,7 +205,7 @@ impl SocketIo {
             .with(|eio, app, now, deferred| app.all_rooms(eio, namespace, servers, now, deferred));
         let answers = rx
             .await
-            .map_err(|_| Error::Cluster("the server is gone".to_owned()))?
+            .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
             .map_err(Error::Cluster)?;
         let mut rooms: Vec<String> = answers
             .into_iter()
@@ -241,7 +241,7 @@ impl super::Operator {
         let servers = match count {
             Some(rx) => rx.await.map_err(|_| {
                 (
-                    Error::Cluster("Redis is unavailable".to_owned()),
+                    Error::Cluster(crate::ClusterFailure::RedisUnavailable),
                     Vec::new(),
                 )
             })?,
@@ -288,7 +288,7 @@ impl super::Operator {
         let servers = match count {
             Some(rx) => rx
                 .await
-                .map_err(|_| Error::Cluster("Redis is unavailable".to_owned()))?,
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::RedisUnavailable))?,
             None => 1,
         };
         let rx = self.io.service.with(|eio, app, now, deferred| {
@@ -304,7 +304,7 @@ impl super::Operator {
         });
         let answers = rx
             .await
-            .map_err(|_| Error::Cluster("the server is gone".to_owned()))?
+            .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
             .map_err(Error::Cluster)?;
         Ok(answers
             .into_iter()

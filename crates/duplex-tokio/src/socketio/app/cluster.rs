@@ -146,7 +146,9 @@ impl SocketIoApp {
         servers: usize,
         now: Instant,
         deferred: &mut Deferred,
-    ) -> tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>> {
+    ) -> tokio::sync::oneshot::Receiver<
+        Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
+    > {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let ids = self
             .server
@@ -167,7 +169,7 @@ impl SocketIoApp {
                 link.pending.insert(request_id, tx);
             }
             Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
+                let _ = tx.send(Err(e.into()));
             }
         }
         self.run(eio, now, deferred);
@@ -183,7 +185,9 @@ impl SocketIoApp {
         servers: usize,
         now: Instant,
         deferred: &mut Deferred,
-    ) -> tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>> {
+    ) -> tokio::sync::oneshot::Receiver<
+        Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
+    > {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let request_id = random_id();
         let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
@@ -204,7 +208,7 @@ impl SocketIoApp {
                 link.pending.insert(request_id, tx);
             }
             Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
+                let _ = tx.send(Err(e.into()));
             }
         }
         self.run(eio, now, deferred);
@@ -221,8 +225,11 @@ impl SocketIoApp {
         servers: Option<usize>,
         now: Instant,
         deferred: &mut Deferred,
-    ) -> Option<tokio::sync::oneshot::Receiver<Result<Vec<duplex_socketio::cluster::Answer>, String>>>
-    {
+    ) -> Option<
+        tokio::sync::oneshot::Receiver<
+            Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
+        >,
+    > {
         let request_id = random_id();
         let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
         else {
@@ -238,7 +245,7 @@ impl SocketIoApp {
             Ok(()) => None,
             Err(e) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                let _ = tx.send(Err(e.to_string()));
+                let _ = tx.send(Err(e.into()));
                 Some(rx)
             }
         };
@@ -509,7 +516,7 @@ impl SocketIoApp {
                     .as_mut()
                     .and_then(|c| c.pending.remove(&request_id))
                 {
-                    let _ = reply.send(Err(error));
+                    let _ = reply.send(Err(duplex_socketio::cluster::Error::from(error).into()));
                 }
             }
             other => {
