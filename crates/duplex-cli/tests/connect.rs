@@ -788,12 +788,17 @@ fn tls_acceptor(cert: &[u8], key: &[u8]) -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
 }
 
-/// A TLS front for `backend` (plain TCP), as a TLS-terminating proxy puts
-/// before a server, on a runtime of its own: `https://127.0.0.1:port`.
-fn tls_proxy(cert: &[u8], key: &[u8], backend: String) -> String {
+/// A TLS listener on a loopback port, on a runtime of its own: each
+/// handshake that succeeds hands its stream to `serve` (a client that
+/// refuses the certificate ends at the handshake). Returns the port.
+fn tls_server<F, Fut>(cert: &[u8], key: &[u8], serve: F) -> u16
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let acceptor = tls_acceptor(cert, key);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -807,61 +812,48 @@ fn tls_proxy(cert: &[u8], key: &[u8], backend: String) -> String {
                     continue;
                 };
                 let acceptor = acceptor.clone();
-                let backend = backend.clone();
+                let serve = serve.clone();
                 tokio::spawn(async move {
-                    // A client that refuses the certificate ends here.
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
-                        return;
-                    };
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                });
-            }
-        });
-    });
-    format!("https://127.0.0.1:{}", addr.port())
-}
-
-/// A wss:// echo server on a loopback port, on a runtime of its own.
-fn tls_echo_server(cert: &[u8], key: &[u8]) -> String {
-    use futures_util::{SinkExt, StreamExt};
-
-    let acceptor = tls_acceptor(cert, key);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    // A client that refuses the certificate ends here.
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let Ok(mut ws) = duplex_tokio::accept(tls).await else {
-                        return;
-                    };
-                    while let Some(Ok(message)) = ws.next().await {
-                        if ws.send(message).await.is_err() {
-                            break;
-                        }
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        serve(tls).await;
                     }
                 });
             }
         });
     });
-    format!("wss://127.0.0.1:{}/", addr.port())
+    port
+}
+
+/// A TLS front for `backend` (plain TCP), as a TLS-terminating proxy puts
+/// before a server: `https://127.0.0.1:port`.
+fn tls_proxy(cert: &[u8], key: &[u8], backend: String) -> String {
+    let port = tls_server(cert, key, move |mut tls| {
+        let backend = backend.clone();
+        async move {
+            let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+        }
+    });
+    format!("https://127.0.0.1:{port}")
+}
+
+/// A wss:// echo server on a loopback port.
+fn tls_echo_server(cert: &[u8], key: &[u8]) -> String {
+    use futures_util::{SinkExt, StreamExt};
+
+    let port = tls_server(cert, key, |tls| async move {
+        let Ok(mut ws) = duplex_tokio::accept(tls).await else {
+            return;
+        };
+        while let Some(Ok(message)) = ws.next().await {
+            if ws.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    format!("wss://127.0.0.1:{port}/")
 }
 
 #[test]

@@ -164,14 +164,8 @@ impl SocketIoApp {
             let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Sockets(mine)]));
             return rx;
         };
-        match node.fetch_sockets(&request_id, &opts, mine, servers, now) {
-            Ok(()) => {
-                link.pending.insert(request_id, tx);
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e.into()));
-            }
-        }
+        let started = node.fetch_sockets(&request_id, &opts, mine, servers, now);
+        link.park(started, request_id, tx);
         self.run(eio, now, deferred);
         rx
     }
@@ -203,14 +197,8 @@ impl SocketIoApp {
             let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Rooms(rooms)]));
             return rx;
         };
-        match node.all_rooms(&request_id, servers, now) {
-            Ok(()) => {
-                link.pending.insert(request_id, tx);
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e.into()));
-            }
-        }
+        let started = node.all_rooms(&request_id, servers, now);
+        link.park(started, request_id, tx);
         self.run(eio, now, deferred);
         rx
     }
@@ -533,4 +521,24 @@ fn random_id() -> String {
     (0..16)
         .map(|_| char::from(rand::rng().sample(rand::distr::Alphanumeric)))
         .collect()
+}
+
+impl ClusterLink {
+    /// Parks `tx` until the other servers answer `request_id`, if the node
+    /// `started` the request; otherwise answers it with the refusal.
+    fn park(
+        &mut self,
+        started: Result<(), duplex_socketio::cluster::Error>,
+        request_id: String,
+        tx: PendingReply,
+    ) {
+        match started {
+            Ok(()) => {
+                self.pending.insert(request_id, tx);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.into()));
+            }
+        }
+    }
 }
