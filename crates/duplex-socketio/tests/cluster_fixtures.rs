@@ -535,31 +535,38 @@ fn numbers_are_written_as_notepack_writes_them() {
 /// bytes and reads them back to the same values.
 #[test]
 fn notepack_format_boundaries_match_byte_for_byte() {
-    fn from_fixture(v: serde_json::Value) -> Value {
+    // Read straight into `Value`, whose objects keep the file's key order
+    // (a `serde_json::Value` would sort them unless the build enables
+    // serde_json's `preserve_order`). `{"$num": "…"}` and `{"$bin": "hex"}`
+    // mark numbers and binaries JSON cannot spell.
+    fn from_fixture(v: Value) -> Value {
         match v {
-            serde_json::Value::Object(map) if map.contains_key("$num") => {
-                let f: f64 = map["$num"].as_str().unwrap().parse().unwrap();
-                Value::Number(serde_json::Number::from_f64(f).unwrap())
-            }
-            serde_json::Value::Object(map) if map.contains_key("$bin") => {
-                Value::Binary(Bytes::from(hex(map["$bin"].as_str().unwrap())))
-            }
-            serde_json::Value::Object(map) => {
-                Value::Object(map.into_iter().map(|(k, v)| (k, from_fixture(v))).collect())
-            }
-            serde_json::Value::Array(items) => {
-                Value::Array(items.into_iter().map(from_fixture).collect())
-            }
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(b),
-            serde_json::Value::Number(n) => Value::Number(n),
-            serde_json::Value::String(s) => Value::String(s),
+            Value::Object(pairs) => match pairs.as_slice() {
+                [(k, Value::String(s))] if k == "$num" => {
+                    let f: f64 = s.parse().unwrap();
+                    Value::Number(serde_json::Number::from_f64(f).unwrap())
+                }
+                [(k, Value::String(s))] if k == "$bin" => Value::Binary(Bytes::from(hex(s))),
+                _ => Value::Object(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k, from_fixture(v)))
+                        .collect(),
+                ),
+            },
+            Value::Array(items) => Value::Array(items.into_iter().map(from_fixture).collect()),
+            other => other,
         }
     }
-    let fixtures: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/notepack-edges.json")).unwrap();
-    let cases: Vec<(serde_json::Value, String)> =
-        serde_json::from_value(fixtures["notepack"].clone()).unwrap();
+    #[derive(serde::Deserialize)]
+    struct Fixtures {
+        notepack: Vec<(Value, String)>,
+        json: Vec<(Value, String)>,
+    }
+    let Fixtures {
+        notepack: cases,
+        json: json_cases,
+    } = serde_json::from_str(include_str!("fixtures/notepack-edges.json")).unwrap();
     assert!(cases.len() > 50);
     for (json, h) in cases {
         let value = from_fixture(json);
@@ -571,8 +578,7 @@ fn notepack_format_boundaries_match_byte_for_byte() {
     // The messages Node sends as JSON: numbers as Number#toString writes
     // them (1e+21, 1e-7, 123456789012345680000), JSON.stringify's escapes,
     // Buffers as {"type":"Buffer","data":[..]}.
-    let cases: Vec<(serde_json::Value, String)> =
-        serde_json::from_value(fixtures["json"].clone()).unwrap();
+    let cases = json_cases;
     assert!(cases.len() > 10);
     for (json, h) in cases {
         let value = from_fixture(json);

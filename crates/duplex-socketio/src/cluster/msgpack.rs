@@ -366,23 +366,10 @@ pub fn js_number(f: f64) -> String {
 }
 
 /// Parses JSON text into a [`Value`], keeping key order (Buffers stay the
-/// `{"type":"Buffer",...}` objects JSON.parse makes of them).
+/// `{"type":"Buffer",...}` objects JSON.parse makes of them). Straight into
+/// [`Value`], whose objects are pairs in wire order: a detour through
+/// `serde_json::Value` would sort the keys unless the whole build enables
+/// serde_json's `preserve_order`.
 pub fn from_json(input: &[u8]) -> Result<Value, Error> {
-    let json: serde_json::Value = serde_json::from_slice(input).map_err(Error::Json)?;
-    Ok(from_serde(json))
-}
-
-pub(crate) fn from_serde(json: serde_json::Value) -> Value {
-    match json {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(b),
-        serde_json::Value::Number(n) => Value::Number(n),
-        serde_json::Value::String(s) => Value::String(s),
-        serde_json::Value::Array(items) => {
-            Value::Array(items.into_iter().map(from_serde).collect())
-        }
-        serde_json::Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, from_serde(v))).collect())
-        }
-    }
+    serde_json::from_slice(input).map_err(Error::Json)
 }
