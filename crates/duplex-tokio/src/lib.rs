@@ -57,9 +57,11 @@ pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with
 #[cfg(feature = "redis")]
 pub use error::ClusterFailure;
 pub use error::Error;
+pub use http::{HttpProtocol, HttpServerConfig, serve_http};
 pub use limits::HttpLimits;
 pub use server::{
-    Acceptance, Rejection, ServerConfig, Upgrade, UpgradedIo, accept, accept_with, upgrade,
+    Acceptance, Opening, Rejection, ServerConfig, Upgrade, UpgradedIo, accept, accept_with,
+    offered_protocols, upgrade, wants_websocket,
 };
 pub use stream::{StreamConfig, WebSocketStream};
 pub use tls::MaybeTlsStream;
