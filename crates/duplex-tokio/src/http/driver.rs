@@ -341,9 +341,17 @@ where
             core.replies.insert(id, tx);
             id
         };
+        // An HTTP/2 WebSocket arrives as an extended CONNECT; the
+        // endpoints route WebSockets as the HTTP/1.1 `GET` upgrade they
+        // know, and the opening makes no difference past the handshake.
+        let method = if upgrade.is_some() {
+            http::Method::GET
+        } else {
+            parts.method
+        };
         let request = Request {
             id,
-            method: parts.method,
+            method,
             path,
             query,
             headers: parts.headers,

@@ -136,14 +136,14 @@ where
         HttpProtocol::Detect | HttpProtocol::Http2 => {
             let mut io = io;
             let read = read_preface(&mut io);
-            let (prefix, is_preface) = match tokio::time::timeout(config.preface_timeout, read).await
-            {
-                Err(_) => return Err(Error::HandshakeTimeout),
-                Ok(Err(e)) => return Err(Error::Io(e)),
-                // Closed before a byte: nothing to serve.
-                Ok(Ok(None)) => return Ok(()),
-                Ok(Ok(Some(found))) => found,
-            };
+            let (prefix, is_preface) =
+                match tokio::time::timeout(config.preface_timeout, read).await {
+                    Err(_) => return Err(Error::HandshakeTimeout),
+                    Ok(Err(e)) => return Err(Error::Io(e)),
+                    // Closed before a byte: nothing to serve.
+                    Ok(Ok(None)) => return Ok(()),
+                    Ok(Ok(Some(found))) => found,
+                };
             // Over ALPN h2, anything but the preface is an error that the
             // HTTP/2 server answers with its own GOAWAY.
             let http2 = is_preface || protocol == HttpProtocol::Http2;
