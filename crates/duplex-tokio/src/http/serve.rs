@@ -277,7 +277,7 @@ mod tests {
 
     #[tokio::test]
     async fn preface_is_told_from_an_http1_request() {
-        let mut h2 = &PREFACE[..];
+        let mut h2 = PREFACE;
         let (bytes, is_h2) = read_preface(&mut h2).await.unwrap().unwrap();
         assert!(is_h2);
         assert_eq!(&bytes[..], PREFACE);
