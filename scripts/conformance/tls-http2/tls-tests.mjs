@@ -9,6 +9,10 @@
 //   h2-http       Node's http2 client: SETTINGS_ENABLE_CONNECT_PROTOCOL,
 //                 Engine.IO polling with a parked GET and a POST on one
 //                 connection, SockJS info/xhr_streaming/xhr_send
+//   tls-timeouts  idle connections closed within 15 s (no ClientHello; ALPN
+//                 http/1.1 and no request; ALPN h2 and no preface), a
+//                 cleartext request to the TLS port closed within 5 s, and
+//                 the next client served
 //   h2-websocket  RFC 8441: extended CONNECT on /echo (text, binary, 1 MiB),
 //                 /stomp (v12.stomp), /socket.io/, SockJS websocket; 10 at
 //                 once on one connection, one reset by the client, the rest
@@ -24,6 +28,9 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http2 from "node:http2";
+import https from "node:https";
+import net from "node:net";
+import tls from "node:tls";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -461,7 +468,71 @@ async function h2Websocket() {
   });
 }
 
-const all = { "tls-ws": tlsWs, "tls-socketio": tlsSocketio, "h2-http": h2Http, "h2-websocket": h2Websocket };
+// ---------------------------------------------------------------- tls-timeouts
+
+/** Resolves with the seconds until the server closed `socket`. */
+function closedAfter(socket, limitMs) {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`still open after ${limitMs / 1000} s`)); }, limitMs);
+    socket.on("error", () => {});
+    socket.once("close", () => { clearTimeout(timer); resolve((Date.now() - start) / 1000); });
+  });
+}
+
+function tlsConnect(alpn) {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: "127.0.0.1", port: Number(url.port), ca, servername: "localhost", ALPNProtocols: alpn });
+    socket.once("secureConnect", () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+async function tlsTimeouts() {
+  // The four run at once: each waits up to 15 s.
+  const checks = [
+    check("tls-timeouts", "TCP without a ClientHello closed within 15 s", async () => {
+      const socket = net.connect(Number(url.port), "127.0.0.1");
+      await closedAfter(socket, 15000);
+    }),
+    check("tls-timeouts", "ALPN http/1.1 without a request closed within 15 s", async () => {
+      const socket = await tlsConnect(["http/1.1"]);
+      assert(socket.alpnProtocol === "http/1.1", `ALPN ${socket.alpnProtocol}`);
+      await closedAfter(socket, 15000);
+    }),
+    check("tls-timeouts", "ALPN h2 without the preface closed within 15 s", async () => {
+      const socket = await tlsConnect(["h2", "http/1.1"]);
+      assert(socket.alpnProtocol === "h2", `ALPN ${socket.alpnProtocol}`);
+      await closedAfter(socket, 15000);
+    }),
+    check("tls-timeouts", "a cleartext request to the TLS port closed within 5 s", async () => {
+      const socket = net.connect(Number(url.port), "127.0.0.1");
+      socket.write(`GET /echo HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+      socket.resume();
+      await closedAfter(socket, 5000);
+    }),
+  ];
+  await Promise.all(checks);
+  await check("tls-timeouts", "the next client is served (no ALPN: HTTP/1.1)", async () => {
+    const body = await new Promise((resolve, reject) => {
+      https.get(`https://localhost:${url.port}/sockjs/echo/info`, { ca }, (res) => {
+        let text = "";
+        res.on("data", (d) => { text += d; });
+        res.on("end", () => resolve({ status: res.statusCode, version: res.httpVersion, text }));
+      }).on("error", reject);
+    });
+    assert(body.status === 200 && body.version === "1.1", `${body.status} HTTP/${body.version}`);
+    const missing = await h2session().then(async (s) => {
+      const r = await h2request(s, { ":method": "GET", ":path": "/no/such/endpoint" });
+      await closeSession(s);
+      return r.status;
+    });
+    assert(missing === 404, `unknown path over h2: ${missing}`);
+  });
+}
+
+const all = {
+  "tls-timeouts": tlsTimeouts, "tls-ws": tlsWs, "tls-socketio": tlsSocketio, "h2-http": h2Http, "h2-websocket": h2Websocket };
 for (const g of groups) {
   results[g] ??= { passed: 0, failed: 0 };
   try {
