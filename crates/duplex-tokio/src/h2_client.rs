@@ -4,6 +4,9 @@
 //! duplex-ws's ([`duplex_ws::handshake::h2::ClientConnect`]); hyper carries
 //! the streams.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,6 +16,7 @@ use duplex_ws::{Connection, DeflateConfig, Role};
 use http_body_util::Empty;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::tls::{ALPN_H2, MaybeTlsStream};
@@ -141,7 +145,7 @@ impl Http2Connection {
         &self,
         target: &str,
         config: ClientConfig,
-    ) -> Result<(WebSocketStream<UpgradedIo>, Response), Error> {
+    ) -> Result<(WebSocketStream<Http2Stream>, Response), Error> {
         let request = ClientRequest {
             host: self.authority.clone(),
             target: target.to_owned(),
@@ -180,7 +184,12 @@ impl Http2Connection {
             conn.enable_permessage_deflate(&params);
         }
         Ok((
-            WebSocketStream::from_parts(TokioIo::new(upgraded), conn, &[], config.stream),
+            WebSocketStream::from_parts(
+                Http2Stream(TokioIo::new(upgraded)),
+                conn,
+                &[],
+                config.stream,
+            ),
             accepted,
         ))
     }
@@ -188,5 +197,64 @@ impl Http2Connection {
     /// Whether the connection is closed (no new WebSocket can open on it).
     pub fn is_closed(&self) -> bool {
         self.send.is_closed()
+    }
+}
+
+/// One HTTP/2 stream carrying a WebSocket, as the client's transport.
+///
+/// Finishing our side after the close handshake may meet the server's
+/// `RST_STREAM(NO_ERROR)`: a server that has sent its whole response (its
+/// close frame and END_STREAM) may reset the stream rather than wait for
+/// ours (RFC 9113 section 8.1). That reset is the stream's normal end, not
+/// a failure, so a flush or shutdown that meets it succeeds (a write still
+/// fails: the server takes no more data).
+#[derive(Debug)]
+pub struct Http2Stream(UpgradedIo);
+
+/// Whether `e` is an HTTP/2 reset with NO_ERROR.
+fn is_no_error_reset(e: &io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e
+        .get_ref()
+        .map(|inner| inner as &(dyn std::error::Error + 'static));
+    while let Some(err) = source {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::NO_ERROR);
+        }
+        source = err.source();
+    }
+    false
+}
+
+impl AsyncRead for Http2Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Http2Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.get_mut().0).poll_flush(cx) {
+            Poll::Ready(Err(e)) if is_no_error_reset(&e) => Poll::Ready(Ok(())),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.get_mut().0).poll_shutdown(cx) {
+            Poll::Ready(Err(e)) if is_no_error_reset(&e) => Poll::Ready(Ok(())),
+            other => other,
+        }
     }
 }

@@ -58,7 +58,7 @@ pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with
 #[cfg(feature = "redis")]
 pub use error::ClusterFailure;
 pub use error::Error;
-pub use h2_client::Http2Connection;
+pub use h2_client::{Http2Connection, Http2Stream};
 pub use http::{HttpProtocol, HttpServerConfig, serve_http};
 pub use limits::HttpLimits;
 pub use server::{

@@ -68,7 +68,10 @@ pub(crate) struct Stats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     sessions_expired: AtomicU64,
-    /// HTTP connections open and ever opened, `[HTTP/1.1, HTTP/2]`.
+    /// HTTP connections served now and ever, `[HTTP/1.1, HTTP/2]`; an
+    /// HTTP/1.1 connection upgraded to a WebSocket leaves the open count
+    /// (it is the WebSocket's from then on), an HTTP/2 one stays while any
+    /// of its streams is open.
     http_open: [AtomicI64; 2],
     http_total: [AtomicU64; 2],
     /// WebSockets opened, `[HTTP/1.1 upgrade, HTTP/2 extended CONNECT]`.
