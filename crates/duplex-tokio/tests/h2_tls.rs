@@ -434,3 +434,30 @@ async fn socketio_client_over_https_polling_and_wss_against_the_tls_server() {
         manager.close();
     }
 }
+
+#[tokio::test]
+async fn tungstenite_client_over_wss_against_the_http_server() {
+    let cert = make_cert();
+    let mut server = server(Some(acceptor(&cert))).await;
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // No ALPN, as tungstenite users mostly connect: served HTTP/1.1.
+    let connector = duplex_tokio::tokio_rustls::TlsConnector::from(trusting(&cert, &[]));
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let stream = tokio::time::timeout(LIMIT, connector.connect(name, tcp))
+        .await
+        .unwrap()
+        .unwrap();
+    let url = format!("wss://127.0.0.1:{}/echo", server.addr.port());
+    let (mut ws, response) =
+        tokio::time::timeout(LIMIT, tokio_tungstenite::client_async(url, stream))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(response.status(), 101);
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::text("from tungstenite")).await.unwrap();
+    let got = tokio::time::timeout(LIMIT, ws.next()).await.unwrap();
+    assert_eq!(got.unwrap().unwrap(), Message::text("from tungstenite"));
+    ws.close(None).await.unwrap();
+    assert_eq!(server.openings.recv().await, Some(Opening::Http11Upgrade));
+}
