@@ -66,6 +66,8 @@ enum Command {
         /// @socket.io/redis-adapter (classic mode).
         #[arg(long)]
         redis: Option<String>,
+        #[command(flatten)]
+        tls: http_server::TlsArgs,
     },
     /// Run the server that the outside conformance suites are pointed at,
     /// with test settings.
@@ -95,6 +97,8 @@ enum Command {
         /// With --redis: the sharded protocol (SPUBLISH/SSUBSCRIBE).
         #[arg(long, requires = "redis")]
         redis_sharded: bool,
+        #[command(flatten)]
+        tls: http_server::TlsArgs,
     },
     /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
     /// run every case (echoing each message), then ask for the reports.
@@ -155,6 +159,7 @@ fn main() -> std::process::ExitCode {
                 shutdown_timeout,
                 limits,
                 redis,
+                tls,
             } => {
                 heap_trim::spawn(heap_trim::PERIOD);
                 socketio::init(socketio::Settings::Reference);
@@ -188,7 +193,14 @@ fn main() -> std::process::ExitCode {
                     // writing what they were told.
                     deadline.max(std::time::Instant::now() + std::time::Duration::from_secs(1))
                 };
-                http_server::run(addr, "duplex demo server", limits.max_connections, stop).await?;
+                http_server::run(
+                    addr,
+                    "duplex demo server",
+                    limits.max_connections,
+                    &tls,
+                    stop,
+                )
+                .await?;
                 tracing::info!("shut down");
                 Ok(())
             }
@@ -199,6 +211,7 @@ fn main() -> std::process::ExitCode {
                 limits,
                 redis,
                 redis_sharded,
+                tls,
             } => {
                 heap_trim::spawn(heap_trim::PERIOD);
                 socketio::init(socketio::Settings::Conformance);
@@ -216,6 +229,7 @@ fn main() -> std::process::ExitCode {
                     addr,
                     "duplex conformance server",
                     limits.max_connections,
+                    &tls,
                     std::future::pending::<std::time::Instant>(),
                 )
                 .await

@@ -108,6 +108,15 @@ pub enum Error {
     /// The server answered a request with an error status.
     #[error("the server answered {0}")]
     Status(http::StatusCode),
+
+    // ---- WebSockets over HTTP/2 (RFC 8441, the client) --------------------
+    /// The server cannot carry WebSockets over HTTP/2: it did not agree to
+    /// `h2` in ALPN, or its SETTINGS do not enable extended CONNECT.
+    #[error("no WebSockets over HTTP/2 at this server: {0}")]
+    Http2Unavailable(&'static str),
+    /// The HTTP/2 connection or one of its streams failed.
+    #[error("HTTP/2: {0}")]
+    Http2(#[source] hyper::Error),
     /// The server sent a WebSocket text message that is not UTF-8.
     #[error("the server sent text that is not UTF-8")]
     InvalidText,

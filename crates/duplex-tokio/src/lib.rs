@@ -42,6 +42,7 @@
 mod client;
 pub mod engineio;
 mod error;
+mod h2_client;
 mod http;
 mod limits;
 pub mod polling;
@@ -57,9 +58,12 @@ pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with
 #[cfg(feature = "redis")]
 pub use error::ClusterFailure;
 pub use error::Error;
+pub use h2_client::{Http2Connection, Http2Stream};
+pub use http::{HttpProtocol, HttpServerConfig, serve_http};
 pub use limits::HttpLimits;
 pub use server::{
-    Acceptance, Rejection, ServerConfig, Upgrade, UpgradedIo, accept, accept_with, upgrade,
+    Acceptance, Opening, Rejection, ServerConfig, Upgrade, UpgradedIo, accept, accept_with,
+    offered_protocols, upgrade, wants_websocket,
 };
 pub use stream::{StreamConfig, WebSocketStream};
 pub use tls::MaybeTlsStream;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use duplex_ws::handshake::h2::ConnectRequest;
 use duplex_ws::handshake::{Request, ServerHandshake};
 use duplex_ws::{Config, Connection, DeflateConfig, DeflateParams, HandshakeError, Role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -120,7 +121,14 @@ fn negotiate(
     request: &Request,
     deflate: Option<&DeflateConfig>,
 ) -> Option<(DeflateParams, String)> {
-    deflate.and_then(|d| d.negotiate(&request.extension_offers()))
+    negotiate_offers(&request.extension_offers(), deflate)
+}
+
+fn negotiate_offers(
+    offers: &[String],
+    deflate: Option<&DeflateConfig>,
+) -> Option<(DeflateParams, String)> {
+    deflate.and_then(|d| d.negotiate(offers))
 }
 
 fn server_connection(config: Config, deflate: Option<&DeflateParams>) -> Connection {
@@ -152,8 +160,15 @@ async fn write_and_close<S: AsyncWrite + Unpin>(io: &mut S, response: &Bytes) {
 }
 
 /// The hyper upgrade path: checks an already-parsed request and returns the
-/// 101 response to send plus a future that yields the WebSocket once hyper
+/// response to send plus a future that yields the WebSocket once hyper
 /// hands over the connection.
+///
+/// Both openings are taken: an HTTP/1.1 `Upgrade: websocket` (answered
+/// `101`) and, on an HTTP/2 connection served with extended CONNECT
+/// enabled (see [`serve_http`](crate::serve_http)), an RFC 8441 CONNECT
+/// with `:protocol websocket` (answered `200`, the WebSocket then runs in
+/// that stream). The decisions, including the error status of a bad
+/// request, are duplex-ws's ([`duplex_ws::handshake::h2`] for HTTP/2).
 ///
 /// ```no_run
 /// # async fn handler(mut req: hyper::Request<hyper::body::Incoming>) {
@@ -173,12 +188,23 @@ pub fn upgrade<B>(
     config: ServerConfig,
     protocol: Option<&str>,
 ) -> Result<(http::Response<()>, Upgrade), HandshakeError> {
-    let request = Request::from_http(req)?;
-    let deflate = negotiate(&request, config.deflate.as_ref());
-    let response = request.accept_http(
-        protocol,
-        deflate.as_ref().map(|(_, header)| header.as_str()),
-    )?;
+    let (response, deflate, opening) = if is_http2_request(req) {
+        let request = ConnectRequest::from_http(req, connect_protocol(req))?;
+        let deflate = negotiate_offers(&request.extension_offers(), config.deflate.as_ref());
+        let response = request.accept_http(
+            protocol,
+            deflate.as_ref().map(|(_, header)| header.as_str()),
+        )?;
+        (response, deflate, Opening::Http2Connect)
+    } else {
+        let request = Request::from_http(req)?;
+        let deflate = negotiate(&request, config.deflate.as_ref());
+        let response = request.accept_http(
+            protocol,
+            deflate.as_ref().map(|(_, header)| header.as_str()),
+        )?;
+        (response, deflate, Opening::Http11Upgrade)
+    };
     let on_upgrade = hyper::upgrade::on(req);
     Ok((
         response,
@@ -186,8 +212,59 @@ pub fn upgrade<B>(
             on_upgrade,
             config,
             deflate: deflate.map(|(params, _)| params),
+            opening,
         },
     ))
+}
+
+/// Whether `req` came over HTTP/2 (or is a CONNECT, which only HTTP/2's
+/// extended form turns into a WebSocket): its handshake is RFC 8441's.
+fn is_http2_request<B>(req: &http::Request<B>) -> bool {
+    req.version() == http::Version::HTTP_2 || req.method() == http::Method::CONNECT
+}
+
+/// The `:protocol` pseudo-header of an HTTP/2 request, which hyper carries
+/// as a request extension.
+fn connect_protocol<B>(req: &http::Request<B>) -> Option<&str> {
+    req.extensions()
+        .get::<hyper::ext::Protocol>()
+        .map(hyper::ext::Protocol::as_str)
+}
+
+/// Whether `req` asks for a WebSocket, in either opening: `Upgrade:
+/// websocket` (HTTP/1.1) or a CONNECT (HTTP/2, RFC 8441). Whether the
+/// handshake is valid is [`upgrade`]'s to decide; a CONNECT is counted
+/// here even without `:protocol`, so that it is refused with the
+/// handshake's status (405) rather than served as a plain request.
+pub fn wants_websocket<B>(req: &http::Request<B>) -> bool {
+    req.method() == http::Method::CONNECT
+        || req
+            .headers()
+            .get_all(http::header::UPGRADE)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
+/// The subprotocols a WebSocket request offers, in the client's order,
+/// whichever its opening (HTTP/1.1 upgrade or HTTP/2 extended CONNECT);
+/// for choosing the `protocol` argument of [`upgrade`].
+pub fn offered_protocols<B>(req: &http::Request<B>) -> Result<Vec<String>, HandshakeError> {
+    if is_http2_request(req) {
+        Ok(ConnectRequest::from_http(req, connect_protocol(req))?.protocols())
+    } else {
+        Ok(Request::from_http(req)?.protocols())
+    }
+}
+
+/// How a WebSocket was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// An HTTP/1.1 `Upgrade: websocket` answered with 101: the WebSocket
+    /// has the TCP (or TLS) connection to itself.
+    Http11Upgrade,
+    /// An HTTP/2 extended CONNECT (RFC 8441) answered with 200: the
+    /// WebSocket is one stream of an HTTP/2 connection.
+    Http2Connect,
 }
 
 /// The WebSocket half of [`upgrade`]: await it once the 101 has been sent.
@@ -196,6 +273,14 @@ pub struct Upgrade {
     on_upgrade: hyper::upgrade::OnUpgrade,
     config: ServerConfig,
     deflate: Option<DeflateParams>,
+    opening: Opening,
+}
+
+impl Upgrade {
+    /// How this WebSocket is being opened (for statistics and logs).
+    pub fn opening(&self) -> Opening {
+        self.opening
+    }
 }
 
 /// The transport hyper hands over after an upgrade.

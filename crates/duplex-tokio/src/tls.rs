@@ -15,6 +15,11 @@ pub(crate) type ClientTls = Option<std::sync::Arc<tokio_rustls::rustls::ClientCo
 #[cfg(not(feature = "tls"))]
 pub(crate) type ClientTls = ();
 
+/// The ALPN identifier of HTTP/2 (RFC 9113 section 3.2).
+pub(crate) const ALPN_H2: &[u8] = b"h2";
+/// The ALPN identifier of HTTP/1.1 (RFC 7301 section 6).
+pub(crate) const ALPN_HTTP11: &[u8] = b"http/1.1";
+
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -41,22 +46,54 @@ impl MaybeTlsStream {
         secure: bool,
         tls: ClientTls,
     ) -> io::Result<Self> {
+        Self::connect_alpn(tcp, host, secure, tls, ALPN_HTTP11).await
+    }
+
+    /// [`MaybeTlsStream::connect`] offering exactly `alpn` in TLS
+    /// ([`ALPN_H2`] for WebSockets over HTTP/2).
+    pub(crate) async fn connect_alpn(
+        tcp: TcpStream,
+        host: &str,
+        secure: bool,
+        tls: ClientTls,
+        alpn: &'static [u8],
+    ) -> io::Result<Self> {
         if !secure {
             return Ok(Self::Plain(tcp));
         }
-        Self::connect_tls(tcp, host, tls).await
+        Self::connect_tls(tcp, host, tls, alpn).await
+    }
+
+    /// The protocol agreed in ALPN (`None`: cleartext, or no ALPN).
+    pub(crate) fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Self::Plain(_) => None,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.get_ref().1.alpn_protocol(),
+        }
     }
 
     #[cfg(feature = "tls")]
-    async fn connect_tls(tcp: TcpStream, host: &str, tls: ClientTls) -> io::Result<Self> {
+    async fn connect_tls(
+        tcp: TcpStream,
+        host: &str,
+        tls: ClientTls,
+        alpn: &'static [u8],
+    ) -> io::Result<Self> {
         use std::sync::Arc;
         use tokio_rustls::rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
+        // The handshake that follows is `alpn`'s: a server picking another
+        // protocol from the caller's ALPN list could not be talked to. For
+        // HTTP/1.1 an empty list stays empty (servers default to it); HTTP/2
+        // must be asked for.
+        let offers_other = |c: &ClientConfig| {
+            c.alpn_protocols.iter().any(|p| p.as_slice() != alpn)
+                || (alpn == ALPN_H2 && c.alpn_protocols.is_empty())
+        };
         let config = match tls {
-            // The handshake that follows is HTTP/1.1's: a server picking h2
-            // from the caller's ALPN list could not be talked to.
-            Some(c) if c.alpn_protocols.iter().any(|p| p.as_slice() != b"http/1.1") => {
+            Some(c) if offers_other(&c) => {
                 let mut c = (*c).clone();
-                c.alpn_protocols = vec![b"http/1.1".to_vec()];
+                c.alpn_protocols = vec![alpn.to_vec()];
                 Arc::new(c)
             }
             Some(c) => c,
@@ -64,11 +101,13 @@ impl MaybeTlsStream {
                 let roots = RootCertStore {
                     roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
                 };
-                Arc::new(
-                    ClientConfig::builder()
-                        .with_root_certificates(roots)
-                        .with_no_client_auth(),
-                )
+                let mut c = ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                if alpn == ALPN_H2 {
+                    c.alpn_protocols = vec![alpn.to_vec()];
+                }
+                Arc::new(c)
             }
         };
         // `host` comes from a URL, so an IPv6 literal arrives bracketed.
@@ -81,7 +120,12 @@ impl MaybeTlsStream {
     }
 
     #[cfg(not(feature = "tls"))]
-    async fn connect_tls(_tcp: TcpStream, _host: &str, _tls: ClientTls) -> io::Result<Self> {
+    async fn connect_tls(
+        _tcp: TcpStream,
+        _host: &str,
+        _tls: ClientTls,
+        _alpn: &'static [u8],
+    ) -> io::Result<Self> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "wss:// needs the `tls` feature of duplex-tokio",

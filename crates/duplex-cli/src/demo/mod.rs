@@ -68,6 +68,25 @@ pub(crate) fn count_connection(transport: Transport) -> impl Send + 'static {
     STATS.open(transport)
 }
 
+/// Counts an HTTP connection of `version` until the guard is dropped.
+pub(crate) fn count_http_connection(version: http::Version) -> impl Send + Sync + 'static {
+    STATS.http_connection(stats_version(version))
+}
+
+/// Counts a WebSocket opened by a request of `version` (HTTP/1.1 upgrade
+/// or HTTP/2 extended CONNECT).
+pub(crate) fn count_websocket_opened(version: http::Version) {
+    STATS.websocket_opened(stats_version(version));
+}
+
+fn stats_version(version: http::Version) -> stats::HttpVersion {
+    if version == http::Version::HTTP_2 {
+        stats::HttpVersion::Http2
+    } else {
+        stats::HttpVersion::Http1
+    }
+}
+
 /// Counts a message through `/echo` (in and out).
 pub(crate) fn count_echo(bytes: usize) {
     STATS.received(bytes);

@@ -68,6 +68,32 @@ pub(crate) struct Stats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     sessions_expired: AtomicU64,
+    /// HTTP connections served now and ever, `[HTTP/1.1, HTTP/2]`; an
+    /// HTTP/1.1 connection upgraded to a WebSocket leaves the open count
+    /// (it is the WebSocket's from then on), an HTTP/2 one stays while any
+    /// of its streams is open.
+    http_open: [AtomicI64; 2],
+    http_total: [AtomicU64; 2],
+    /// WebSockets opened, `[HTTP/1.1 upgrade, HTTP/2 extended CONNECT]`.
+    websockets_opened: [AtomicU64; 2],
+}
+
+/// The HTTP version of a connection, for `/stats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HttpVersion {
+    /// HTTP/1.1 (or 1.0).
+    Http1,
+    /// HTTP/2, over TLS (ALPN `h2`) or in cleartext (prior knowledge).
+    Http2,
+}
+
+impl HttpVersion {
+    fn index(self) -> usize {
+        match self {
+            HttpVersion::Http1 => 0,
+            HttpVersion::Http2 => 1,
+        }
+    }
 }
 
 impl Stats {
@@ -81,6 +107,34 @@ impl Stats {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             sessions_expired: AtomicU64::new(0),
+            http_open: Default::default(),
+            http_total: Default::default(),
+            websockets_opened: Default::default(),
+        }
+    }
+
+    /// Counts an HTTP connection of `version`, open until the guard is
+    /// dropped: what a person reads to see whether the browser used HTTP/2.
+    pub(crate) fn http_connection(
+        self: &std::sync::Arc<Self>,
+        version: HttpVersion,
+    ) -> HttpConnectionGuard {
+        let i = version.index();
+        if let (Some(open), Some(total)) = (self.http_open.get(i), self.http_total.get(i)) {
+            open.fetch_add(1, Ordering::Relaxed);
+            total.fetch_add(1, Ordering::Relaxed);
+        }
+        HttpConnectionGuard {
+            stats: self.clone(),
+            index: i,
+        }
+    }
+
+    /// A WebSocket opened over `version`: an HTTP/1.1 upgrade, or an
+    /// HTTP/2 extended CONNECT stream (RFC 8441).
+    pub(crate) fn websocket_opened(&self, version: HttpVersion) {
+        if let Some(n) = self.websockets_opened.get(version.index()) {
+            n.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -150,6 +204,29 @@ impl Stats {
                 "out": self.bytes_out.load(Ordering::Relaxed),
             },
             "sessions_expired": self.sessions_expired.load(Ordering::Relaxed),
+            "http": self.http_json(),
+        })
+    }
+
+    /// Connections by HTTP version and WebSockets by how they were opened.
+    fn http_json(&self) -> Value {
+        let load_i =
+            |a: &[AtomicI64; 2], i: usize| a.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
+        let load_u =
+            |a: &[AtomicU64; 2], i: usize| a.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
+        json!({
+            "connections": {
+                "http/1.1": load_i(&self.http_open, 0),
+                "h2": load_i(&self.http_open, 1),
+            },
+            "connections_total": {
+                "http/1.1": load_u(&self.http_total, 0),
+                "h2": load_u(&self.http_total, 1),
+            },
+            "websockets_opened": {
+                "http/1.1 upgrade": load_u(&self.websockets_opened, 0),
+                "h2 extended connect": load_u(&self.websockets_opened, 1),
+            },
         })
     }
 }
@@ -164,6 +241,21 @@ pub(crate) struct ConnectionGuard {
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         if let Some(open) = self.stats.open.get(self.index) {
+            open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Counts one open HTTP connection until dropped.
+#[derive(Debug)]
+pub(crate) struct HttpConnectionGuard {
+    stats: std::sync::Arc<Stats>,
+    index: usize,
+}
+
+impl Drop for HttpConnectionGuard {
+    fn drop(&mut self) {
+        if let Some(open) = self.stats.http_open.get(self.index) {
             open.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -202,5 +294,23 @@ mod tests {
         assert_eq!(doc["messages"]["out"], 1);
         assert_eq!(doc["bytes"]["out"], 100);
         assert_eq!(doc["sessions_expired"], 1);
+    }
+
+    #[test]
+    fn http_versions_and_websocket_openings_are_counted() {
+        let stats = Arc::new(Stats::new());
+        let h1 = stats.http_connection(HttpVersion::Http1);
+        let h2 = stats.http_connection(HttpVersion::Http2);
+        stats.websocket_opened(HttpVersion::Http2);
+        stats.websocket_opened(HttpVersion::Http2);
+        stats.websocket_opened(HttpVersion::Http1);
+        drop(h1);
+        let doc = stats.to_json(&[]);
+        assert_eq!(doc["http"]["connections"]["http/1.1"], 0);
+        assert_eq!(doc["http"]["connections"]["h2"], 1);
+        assert_eq!(doc["http"]["connections_total"]["http/1.1"], 1);
+        assert_eq!(doc["http"]["websockets_opened"]["h2 extended connect"], 2);
+        assert_eq!(doc["http"]["websockets_opened"]["http/1.1 upgrade"], 1);
+        drop(h2);
     }
 }

@@ -23,6 +23,10 @@ pub struct Server {
     pub addr: String,
     /// `127.0.0.1:PORT` of the STOMP-over-TCP listener.
     pub stomp_addr: String,
+    /// The line that announced the HTTP listener's URL.
+    pub url_line: String,
+    /// Lines printed between the STOMP line and the URL line.
+    pub notes: Vec<String>,
 }
 
 impl Server {
@@ -55,15 +59,24 @@ impl Server {
             .strip_prefix("STOMP over TCP on ")
             .unwrap_or_else(|| panic!("not the STOMP line: {stomp_line:?}"))
             .to_owned();
-        let line = lines
-            .recv_timeout(START)
-            .expect("duplex serve printed no URL line");
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
+        // Notes (a self-signed certificate) may come before the URL line.
+        let mut notes = Vec::new();
+        let (line, addr) = loop {
+            let line = lines
+                .recv_timeout(START)
+                .expect("duplex serve printed no URL line");
+            let url = line.split_whitespace().find_map(|w| {
+                w.strip_prefix("http://")
+                    .or_else(|| w.strip_prefix("https://"))
+            });
+            match url {
+                Some(url) => {
+                    let addr = url.trim_end_matches('/').to_owned();
+                    break (line, addr);
+                }
+                None => notes.push(line),
+            }
+        };
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
         // Keep draining so the server never blocks on a full pipe.
         std::thread::spawn(move || while lines.recv().is_ok() {});
@@ -71,6 +84,8 @@ impl Server {
             child,
             addr,
             stomp_addr,
+            url_line: line,
+            notes,
         }
     }
 

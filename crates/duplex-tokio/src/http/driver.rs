@@ -21,7 +21,7 @@ use tokio::sync::{Notify, oneshot};
 use super::app::{Application, Deferred};
 use super::body::HttpBody;
 use super::core::{Core, Reply};
-use super::util::{into_http, plain, read_limited, sleep_until, wants_websocket};
+use super::util::{into_http, plain, read_limited, sleep_until};
 use super::websocket::run_websocket;
 use crate::ServerConfig;
 
@@ -307,10 +307,12 @@ where
 
         let upgrade = match self.shared.upgrades {
             Upgrades::Never => None,
-            _ if !wants_websocket(req.headers()) => None,
+            _ if !crate::wants_websocket(&req) => None,
             upgrades => match crate::upgrade(&mut req, (self.shared.websocket_config)(), None) {
                 Ok(pair) => Some(pair),
-                Err(e) if upgrades == Upgrades::Answer => {
+                // A bad CONNECT is answered by the RFC 8441 handshake
+                // whatever the dialect: it is never a plain request.
+                Err(e) if upgrades == Upgrades::Answer || req.method() == http::Method::CONNECT => {
                     return e.http_response().map(HttpBody::full);
                 }
                 Err(_) => None,
@@ -339,9 +341,17 @@ where
             core.replies.insert(id, tx);
             id
         };
+        // An HTTP/2 WebSocket arrives as an extended CONNECT; the
+        // endpoints route WebSockets as the HTTP/1.1 `GET` upgrade they
+        // know, and the opening makes no difference past the handshake.
+        let method = if upgrade.is_some() {
+            http::Method::GET
+        } else {
+            parts.method
+        };
         let request = Request {
             id,
-            method: parts.method,
+            method,
             path,
             query,
             headers: parts.headers,

@@ -10,7 +10,9 @@
 //! - `body.rs`: [`HttpBody`], whole or streamed;
 //! - `websocket.rs`: running one upgraded WebSocket for an endpoint;
 //! - `spawn.rs`: handing each new session to the application's handler;
-//! - `util.rs`: the small helpers (body limits, plain answers).
+//! - `util.rs`: the small helpers (body limits, plain answers);
+//! - `serve.rs`: [`serve_http`], one connection served with HTTP/1.1 or
+//!   HTTP/2 (extended CONNECT on).
 //!
 //! The dialect modules ([`crate::engineio`], [`crate::sockjs`],
 //! [`crate::sse`], [`crate::socketio`]) only add what their public API
@@ -42,6 +44,7 @@ mod app;
 mod body;
 mod core;
 mod driver;
+mod serve;
 mod spawn;
 mod util;
 mod websocket;
@@ -50,6 +53,7 @@ pub use app::{Application, Deferred, Echo};
 pub use body::HttpBody;
 pub(crate) use driver::Upgrades;
 pub use driver::{PollingService, ResponseBody, WeakPollingService};
+pub use serve::{HttpProtocol, HttpServerConfig, serve_http};
 pub(crate) use spawn::SessionSpawner;
 pub(crate) use util::plain;
 

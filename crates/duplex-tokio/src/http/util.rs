@@ -2,20 +2,11 @@
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderValue};
 use http_body_util::BodyExt;
 use hyper::body::Body;
 
 use super::body::HttpBody;
-
-/// Whether the request asks for a WebSocket (`Upgrade: websocket`); the
-/// handshake itself is checked by [`crate::upgrade`].
-pub(crate) fn wants_websocket(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::UPGRADE)
-        .iter()
-        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
-}
 
 /// Reads at most `max` bytes of the body (the endpoint answers anything
 /// beyond its limit with 413 without the rest being buffered).

@@ -276,7 +276,7 @@ impl StompServer {
         &self,
         req: &mut http::Request<B>,
     ) -> Result<http::Response<()>, HandshakeError> {
-        let offered = duplex_ws::handshake::Request::from_http(req)?.protocols();
+        let offered = crate::offered_protocols(req)?;
         let protocol = self.choose_subprotocol(offered.iter().map(String::as_str));
         let (response, upgrade) = crate::upgrade(req, (self.inner.websocket)(), protocol)?;
         let server = self.clone();

@@ -16,10 +16,7 @@ use tokio_rustls::server::TlsStream;
 
 use crate::Error;
 
-/// The ALPN identifier of HTTP/2 (RFC 9113 section 3.2).
-const ALPN_H2: &[u8] = b"h2";
-/// The ALPN identifier of HTTP/1.1 (RFC 7301 section 6).
-const ALPN_HTTP11: &[u8] = b"http/1.1";
+use super::{ALPN_H2, ALPN_HTTP11};
 
 /// Settings for [`TlsAcceptor`].
 #[derive(Debug, Clone)]
