@@ -33,35 +33,80 @@
 //! ws.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Features
+//!
+//! Each protocol is a cargo feature, so that an application compiles only
+//! what it serves; each asks tokio, hyper and hyper-util for only the
+//! features it uses, and none of them turns on serde_json's features.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `ws` | on | WebSocket client and server ([`connect`], [`accept`], [`upgrade`], [`WebSocketStream`]); every other feature builds on it. No hyper server or client. |
+//! | `socketio` | on | [`socketio`]: the Socket.IO server and client (and, through `polling`, [`engineio`]) |
+//! | `sockjs` | on | [`sockjs`]: the SockJS server, every transport |
+//! | `sse` | on | [`sse`]: the Server-Sent Events server |
+//! | `stomp` | on | [`stomp`]: STOMP client, server and relay over TCP and WebSocket; over SockJS with `sockjs` |
+//! | `polling` | with the three above | [`polling`]: the HTTP driver they share (hyper's HTTP/1.1 server), [`HttpLimits`], [`Cors`] |
+//! | `tls` | off | `wss://` for the clients and TLS accept for servers (tokio-rustls, ring, webpki roots) |
+//! | `redis` | off | Socket.IO across servers over Redis (implies `socketio`) |
+//!
+//! For example, a Socket.IO server and nothing else:
+//! `duplex-tokio = { version = "0.1", default-features = false, features = ["socketio"] }`.
+//! The Socket.IO service is a `tower::Service`, so it mounts in an axum
+//! router as it is (the `socketio_axum` example).
 // docs.rs (`--cfg docsrs`, nightly) marks each item with the features it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The README's example is compiled as a doctest too, so that it cannot rot.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "ws")]
 mod client;
+#[cfg(feature = "polling")]
 pub mod engineio;
+#[cfg(feature = "ws")]
 mod error;
+#[cfg(feature = "polling")]
 mod http;
+#[cfg(feature = "polling")]
 mod limits;
+#[cfg(feature = "polling")]
 pub mod polling;
+#[cfg(feature = "ws")]
 mod server;
+#[cfg(feature = "socketio")]
 pub mod socketio;
+#[cfg(feature = "sockjs")]
 pub mod sockjs;
+#[cfg(feature = "sse")]
 pub mod sse;
+#[cfg(feature = "stomp")]
 pub mod stomp;
+#[cfg(feature = "ws")]
 mod stream;
+#[cfg(feature = "ws")]
 mod tls;
 
+#[cfg(feature = "ws")]
 pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with};
+/// The cross-origin settings of every HTTP endpoint (Socket.IO, SockJS,
+/// SSE, Engine.IO): the `cors` field of their configs.
+#[cfg(feature = "polling")]
+pub use duplex_polling::Cors;
 #[cfg(feature = "redis")]
 pub use error::ClusterFailure;
+#[cfg(feature = "ws")]
 pub use error::Error;
+#[cfg(feature = "polling")]
 pub use limits::HttpLimits;
+#[cfg(feature = "ws")]
 pub use server::{
     Acceptance, Rejection, ServerConfig, Upgrade, UpgradedIo, accept, accept_with, upgrade,
 };
+#[cfg(feature = "ws")]
 pub use stream::{StreamConfig, WebSocketStream};
+#[cfg(feature = "ws")]
 pub use tls::MaybeTlsStream;
 #[cfg(feature = "tls")]
 pub use tls::{Alpn, TlsAcceptor, TlsServerConfig};
@@ -71,4 +116,5 @@ pub use tls::{Alpn, TlsAcceptor, TlsServerConfig};
 pub use tokio_rustls::{self, rustls};
 
 /// The sans-IO WebSocket crate this adapter drives.
+#[cfg(feature = "ws")]
 pub use duplex_ws as ws;

@@ -42,15 +42,20 @@ mod app;
 mod body;
 mod core;
 mod driver;
+// Sessions handed to a handler task: the SockJS and SSE dialects.
+#[cfg(any(feature = "sockjs", feature = "sse"))]
 mod spawn;
 mod util;
 mod websocket;
 
 pub use app::{Application, Deferred, Echo};
 pub use body::HttpBody;
+#[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use driver::Upgrades;
 pub use driver::{PollingService, ResponseBody, WeakPollingService};
+#[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use spawn::SessionSpawner;
+#[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use util::plain;
 
 #[cfg(test)]
