@@ -93,7 +93,7 @@ package() {
 }
 
 # duplex-tokio's features, each checked alone (cheap: `cargo check`).
-TOKIO_FEATURES=(ws polling socketio sockjs sse stomp tls redis)
+TOKIO_FEATURES=(ws polling socketio sockjs sse stomp tls redis axum)
 
 features() {
     step "duplex-tokio: cargo check --no-default-features --features X, for each feature"

@@ -50,17 +50,21 @@
 //! | `polling` | with the three above | [`polling`]: the HTTP driver they share (hyper's HTTP/1.1 server), [`HttpLimits`], [`Cors`] |
 //! | `tls` | off | `wss://` for the clients and TLS accept for servers (tokio-rustls, ring, webpki roots) |
 //! | `redis` | off | Socket.IO across servers over Redis (implies `socketio`) |
+//! | `axum` | off | [`axum::WebSocketUpgrade`]: a WebSocket extractor for axum 0.8 |
 //!
 //! For example, a Socket.IO server and nothing else:
 //! `duplex-tokio = { version = "0.1", default-features = false, features = ["socketio"] }`.
 //! The Socket.IO service is a `tower::Service`, so it mounts in an axum
-//! router as it is (the `socketio_axum` example).
+//! router as it is (the `socketio_axum` example); plain WebSockets in axum
+//! go through the `axum` feature's extractor (the `axum_websocket` example).
 // docs.rs (`--cfg docsrs`, nightly) marks each item with the features it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The README's example is compiled as a doctest too, so that it cannot rot.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "ws")]
 mod client;
 #[cfg(feature = "polling")]

@@ -174,16 +174,27 @@ pub fn upgrade<B>(
     protocol: Option<&str>,
 ) -> Result<(http::Response<()>, Upgrade), HandshakeError> {
     let request = Request::from_http(req)?;
-    let deflate = negotiate(&request, config.deflate.as_ref());
+    accept_upgrade(&request, || hyper::upgrade::on(req), config, protocol)
+}
+
+/// The 101 for a checked `request`, and the [`Upgrade`] that completes once
+/// `on_upgrade` (taken only when the request is accepted) resolves; shared
+/// by [`upgrade`] and the axum extractor.
+pub(crate) fn accept_upgrade(
+    request: &Request,
+    on_upgrade: impl FnOnce() -> hyper::upgrade::OnUpgrade,
+    config: ServerConfig,
+    protocol: Option<&str>,
+) -> Result<(http::Response<()>, Upgrade), HandshakeError> {
+    let deflate = negotiate(request, config.deflate.as_ref());
     let response = request.accept_http(
         protocol,
         deflate.as_ref().map(|(_, header)| header.as_str()),
     )?;
-    let on_upgrade = hyper::upgrade::on(req);
     Ok((
         response,
         Upgrade {
-            on_upgrade,
+            on_upgrade: on_upgrade(),
             config,
             deflate: deflate.map(|(params, _)| params),
         },
