@@ -119,6 +119,17 @@ pub use tls::{Alpn, TlsAcceptor, TlsServerConfig};
 #[cfg(feature = "tls")]
 pub use tokio_rustls::{self, rustls};
 
+/// The guide `docs/websocket.md`, compiled so that its examples stay true
+/// (only under `cargo test`: the guides are not part of the package).
+#[cfg(all(doctest, feature = "polling"))]
+#[doc = include_str!("../../../docs/websocket.md")]
+pub struct WebSocketGuide;
+
+/// The guide `docs/socketio.md`, compiled so that its examples stay true.
+#[cfg(all(doctest, feature = "socketio"))]
+#[doc = include_str!("../../../docs/socketio.md")]
+pub struct SocketIoGuide;
+
 /// The sans-IO WebSocket crate this adapter drives.
 #[cfg(feature = "ws")]
 pub use duplex_ws as ws;
