@@ -16,6 +16,20 @@ use crate::conn_limit::{ConnectionLimit, HTTP_REFUSAL};
 
 type Body = Full<Bytes>;
 
+/// A listener that could not be opened (the port taken, the address not
+/// this host's): the server stops and the process exits non-zero with
+/// this message, rather than running without the endpoint.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for {what} on {addr}: {source}")]
+pub(crate) struct BindError {
+    /// What the listener was for (`HTTP`, `STOMP over TCP`).
+    pub(crate) what: &'static str,
+    /// The address asked for.
+    pub(crate) addr: SocketAddr,
+    /// Why the OS refused.
+    pub(crate) source: std::io::Error,
+}
+
 /// Listens on `addr` and serves every endpoint until `stop` completes;
 /// then stops accepting, lets each connection finish the request it is
 /// answering (keep-alive off), and returns once they have, or at
@@ -26,7 +40,11 @@ pub(crate) async fn run(
     max_connections: usize,
     stop: impl std::future::Future<Output = std::time::Instant>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| BindError {
+        what: "HTTP",
+        addr,
+        source,
+    })?;
     let local = listener.local_addr()?;
     println!("{name} listening on http://{local}/ (WebSocket echo at ws://{local}/echo)");
     let connections = tokio_util::task::TaskTracker::new();
