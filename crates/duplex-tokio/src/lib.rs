@@ -50,7 +50,7 @@
 //! | `polling` | with the three above | [`polling`]: the HTTP driver they share (hyper's HTTP/1.1 server), [`HttpLimits`], [`Cors`] |
 //! | `tls` | off | `wss://` for the clients and TLS accept for servers (tokio-rustls, ring, webpki roots) |
 //! | `redis` | off | Socket.IO across servers over Redis (implies `socketio`) |
-//! | `axum` | off | [`axum::WebSocketUpgrade`]: a WebSocket extractor for axum 0.8 |
+//! | `axum` | off | `axum::WebSocketUpgrade`: a WebSocket extractor for axum 0.8 |
 //!
 //! For example, a Socket.IO server and nothing else:
 //! `duplex-tokio = { version = "0.1", default-features = false, features = ["socketio"] }`.
