@@ -7,8 +7,12 @@
 #   3. every publishable crate packages (LICENSE and README inside), its
 #      package builds on its own (`cargo package --workspace`, verify on),
 #      and `cargo publish --dry-run` passes for all of them in dependency
-#      order.
-# Run by .ci/run; each step can be run alone: scripts/check-packaging.sh msrv|minimal|package
+#      order;
+#   4. duplex-tokio builds with each of its cargo features alone (`cargo
+#      check --no-default-features --features X`), so that no feature
+#      leans on code or dependencies that only another one brings, and
+#      `ws` alone pulls in no hyper server, STOMP or Socket.IO crate.
+# Run by .ci/run; each step can be run alone: scripts/check-packaging.sh msrv|minimal|package|features
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,10 +92,30 @@ package() {
     cargo publish --dry-run --workspace --locked
 }
 
+# duplex-tokio's features, each checked alone (cheap: `cargo check`).
+TOKIO_FEATURES=(ws http2 polling socketio sockjs sse stomp tls redis axum)
+
+features() {
+    step "duplex-tokio: cargo check --no-default-features --features X, for each feature"
+    cargo check --locked -q -p duplex-tokio --no-default-features
+    for f in "${TOKIO_FEATURES[@]}"; do
+        echo "-- $f"
+        cargo check --locked -q -p duplex-tokio --no-default-features --features "$f"
+    done
+    step "duplex-tokio with only \`ws\`: no hyper server or client, no STOMP, Socket.IO or polling crate"
+    local tree
+    tree=$(cargo tree --locked -p duplex-tokio --no-default-features --features ws -e normal,features)
+    if grep -E '^.*(hyper feature "(server|client|http1|http2)"|duplex-(stomp|socketio|engineio|polling) |redis |axum)' <<<"$tree"; then
+        echo "packaging: duplex-tokio --features ws pulls in the crates or features above" >&2
+        exit 1
+    fi
+}
+
 case "${1:-all}" in
     msrv) msrv ;;
     minimal) minimal ;;
     package) package ;;
-    all) msrv; minimal; package ;;
-    *) echo "usage: $0 [msrv|minimal|package|all]" >&2; exit 2 ;;
+    features) features ;;
+    all) msrv; minimal; package; features ;;
+    *) echo "usage: $0 [msrv|minimal|package|features|all]" >&2; exit 2 ;;
 esac

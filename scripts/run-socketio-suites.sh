@@ -213,7 +213,7 @@ sio_dir="$(prepare socket.io "$sio_src")" || exit 1
 status=0
 for ((run = 1; run <= runs; run++)); do
     port="$(free_port)"
-    "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" >"$logs/server.log" 2>&1 &
+    "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --stomp-addr 127.0.0.1:0 >"$logs/server.log" 2>&1 &
     server_pid=$!
     wait_port "$server_pid" "$port" 30
     case $? in

@@ -58,7 +58,7 @@ cases="${AUTOBAHN_CASES-1.* 2.* 3.* 4.* 5.* 6.* 7.* 8.* 9.* 10.* 12.1.* 13.1.1 1
 exclude="${AUTOBAHN_EXCLUDE-}"
 roles="${AUTOBAHN_ROLES:-server client}"
 role_timeout="${AUTOBAHN_TIMEOUT:-600}"
-server_cmd="${AUTOBAHN_SERVER_CMD:-$(printf '%q' "$DUPLEX_BIN") conformance-server}"
+server_cmd="${AUTOBAHN_SERVER_CMD:-$(printf '%q' "$DUPLEX_BIN") conformance-server --stomp-addr 127.0.0.1:0}"
 client_cmd="${AUTOBAHN_CLIENT_CMD:-$(printf '%q' "$DUPLEX_BIN") autobahn-client}"
 python3="${AUTOBAHN_PYTHON3:-python3}"
 if [[ -z "${AUTOBAHN_PYTHON27:-}" ]]; then

@@ -108,7 +108,7 @@ wait_port() {
 }
 
 port="$(free_port)"
-"$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" >"$out/server.log" 2>&1 &
+"$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --stomp-addr 127.0.0.1:0 >"$out/server.log" 2>&1 &
 server_pid=$!
 pids+=("$server_pid")
 wait_port "$server_pid" "$port" 30

@@ -66,6 +66,20 @@ impl TlsArgs {
     }
 }
 
+/// A listener that could not be opened (the port taken, the address not
+/// this host's): the server stops and the process exits non-zero with
+/// this message, rather than running without the endpoint.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for {what} on {addr}: {source}")]
+pub(crate) struct BindError {
+    /// What the listener was for (`HTTP`, `STOMP over TCP`).
+    pub(crate) what: &'static str,
+    /// The address asked for.
+    pub(crate) addr: SocketAddr,
+    /// Why the OS refused.
+    pub(crate) source: std::io::Error,
+}
+
 /// Listens on `addr` and serves every endpoint until `stop` completes;
 /// then stops accepting, lets each connection finish the request it is
 /// answering (keep-alive off; HTTP/2: GOAWAY), and returns once they have,
@@ -78,7 +92,11 @@ pub(crate) async fn run(
     stop: impl std::future::Future<Output = std::time::Instant>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let tls = tls.acceptor()?;
-    let listener = TcpListener::bind(addr).await?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| BindError {
+        what: "HTTP",
+        addr,
+        source,
+    })?;
     let local = listener.local_addr()?;
     let (http, ws) = if tls.is_some() {
         ("https", "wss")

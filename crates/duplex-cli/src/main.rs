@@ -4,6 +4,7 @@
 mod autobahn;
 mod conn_limit;
 mod connect;
+mod cors;
 mod demo;
 mod heap_trim;
 mod http_server;
@@ -48,7 +49,8 @@ enum Command {
         /// Address to listen on (port 0: any free port; the URL is printed).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
-        /// Also serve STOMP over TCP on this address (off unless given).
+        /// Also serve STOMP over TCP on this address (off unless given). The
+        /// server exits non-zero when it cannot listen there, as for --addr.
         #[arg(long)]
         stomp_addr: Option<SocketAddr>,
         /// Relay STOMP clients to the external broker at this address
@@ -68,6 +70,13 @@ enum Command {
         redis: Option<String>,
         #[command(flatten)]
         tls: http_server::TlsArgs,
+        /// Let pages from ORIGIN (e.g. https://app.example) use Socket.IO,
+        /// SockJS and SSE: CORS headers with credentials, preflights
+        /// answered, other origins refused with 403. Repeatable; `*` allows
+        /// any origin. Default: Socket.IO sends no CORS headers, SockJS and
+        /// SSE allow any origin.
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
     },
     /// Run the server that the outside conformance suites are pointed at,
     /// with test settings.
@@ -80,7 +89,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: SocketAddr,
-        /// Serve STOMP over TCP on this address.
+        /// Serve STOMP over TCP on this address (port 0: any free port). The
+        /// server exits non-zero when it cannot listen there, as for --addr.
         #[arg(long, default_value = "127.0.0.1:61613")]
         stomp_addr: SocketAddr,
         /// Relay STOMP clients to the external broker at this address
@@ -99,6 +109,11 @@ enum Command {
         redis_sharded: bool,
         #[command(flatten)]
         tls: http_server::TlsArgs,
+        /// Allow only pages from ORIGIN to use Socket.IO and SockJS
+        /// (repeatable; `*`: any). Default: any origin, with credentials,
+        /// as the outside browser tests open their pages from elsewhere.
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
     },
     /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
     /// run every case (echoing each message), then ask for the reports.
@@ -160,8 +175,10 @@ fn main() -> std::process::ExitCode {
                 limits,
                 redis,
                 tls,
+                cors_origins,
             } => {
                 heap_trim::spawn(heap_trim::PERIOD);
+                cors::init(cors::policy(&cors_origins, None));
                 socketio::init(socketio::Settings::Reference);
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr,
@@ -212,8 +229,13 @@ fn main() -> std::process::ExitCode {
                 redis,
                 redis_sharded,
                 tls,
+                cors_origins,
             } => {
                 heap_trim::spawn(heap_trim::PERIOD);
+                cors::init(cors::policy(
+                    &cors_origins,
+                    Some(duplex_tokio::Cors::permissive()),
+                ));
                 socketio::init(socketio::Settings::Conformance);
                 if let Some(url) = &redis {
                     socketio::install_cluster(url, redis_sharded, addr)?;

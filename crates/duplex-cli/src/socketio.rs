@@ -58,7 +58,7 @@ pub(crate) async fn engineio(req: http::Request<Incoming>) -> http::Response<Res
 }
 
 fn socketio_config() -> SocketIoConfig {
-    match settings() {
+    let mut config = match settings() {
         Settings::Reference => SocketIoConfig::default(),
         Settings::Conformance => SocketIoConfig {
             ping_interval: Duration::from_millis(300),
@@ -67,7 +67,9 @@ fn socketio_config() -> SocketIoConfig {
             connect_timeout: Duration::from_millis(1000),
             ..SocketIoConfig::default()
         },
-    }
+    };
+    crate::cors::apply(&mut config.cors);
+    config
 }
 
 /// The handlers of shared/conformance/socketio-suites.md, on `/` and `/custom`.
@@ -444,7 +446,9 @@ pub(crate) fn install_cluster(
         return Err(ClusterSetupError::ShardedUnsupported);
     }
     let _ = SERVER_ID.set(format!("duplex-{}-{}", std::process::id(), addr.port()));
-    let io = SocketIo::builder(SocketIoConfig::default())
+    let mut config = SocketIoConfig::default();
+    crate::cors::apply(&mut config.cors);
+    let io = SocketIo::builder(config)
         .namespace("/", |ns| server_side_handlers(cluster_handlers(ns), "/"))
         .namespace("/chat", |ns| {
             server_side_handlers(cluster_handlers(ns), "/chat")

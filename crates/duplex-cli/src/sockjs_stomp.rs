@@ -58,21 +58,27 @@ async fn go_away(mut socket: SockJsSocket) {
 }
 
 fn sockjs_services(stomp: &StompServer, conformance: bool) -> Vec<SockJsService> {
-    let limit = |config: SockJsConfig| SockJsConfig {
-        response_limit: if conformance {
-            SUITE_RESPONSE_LIMIT
-        } else {
-            config.response_limit
-        },
-        ..config
+    let with_cors = |mut config: SockJsConfig| {
+        crate::cors::apply(&mut config.cors);
+        config
+    };
+    let limit = |mut config: SockJsConfig| {
+        if conformance {
+            config.response_limit = SUITE_RESPONSE_LIMIT;
+        }
+        with_cors(config)
     };
     let stomp = stomp.clone();
     let mut services = vec![
         SockJsService::new("/sockjs/echo", limit(SockJsConfig::default()), echo),
-        SockJsService::new("/sockjs/stomp", SockJsConfig::default(), move |socket| {
-            let stomp = stomp.clone();
-            async move { stomp.serve_sockjs(socket).await }
-        }),
+        SockJsService::new(
+            "/sockjs/stomp",
+            with_cors(SockJsConfig::default()),
+            move |socket| {
+                let stomp = stomp.clone();
+                async move { stomp.serve_sockjs(socket).await }
+            },
+        ),
     ];
     if conformance {
         services.push(SockJsService::new(
@@ -118,21 +124,21 @@ pub(crate) async fn init(settings: Settings) -> Result<(), Box<dyn std::error::E
         });
     }
     if let Some(addr) = settings.stomp_addr {
-        // Another server on the port (a second conformance server, a local
-        // broker) costs only the TCP listener, not the HTTP endpoints.
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => {
-                let local = listener.local_addr()?;
-                match &settings.relay {
-                    Some(relay) => println!("STOMP over TCP on {local}, relayed to {relay}"),
-                    None => println!("STOMP over TCP on {local}"),
-                }
-                let server = stomp.clone();
-                let limit = ConnectionLimit::new("STOMP", settings.max_connections, STOMP_REFUSAL);
-                tokio::spawn(serve_tcp(server, listener, limit));
-            }
-            Err(e) => eprintln!("duplex: STOMP over TCP disabled: cannot listen on {addr}: {e}"),
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| crate::http_server::BindError {
+                what: "STOMP over TCP",
+                addr,
+                source,
+            })?;
+        let local = listener.local_addr()?;
+        match &settings.relay {
+            Some(relay) => println!("STOMP over TCP on {local}, relayed to {relay}"),
+            None => println!("STOMP over TCP on {local}"),
         }
+        let server = stomp.clone();
+        let limit = ConnectionLimit::new("STOMP", settings.max_connections, STOMP_REFUSAL);
+        tokio::spawn(serve_tcp(server, listener, limit));
     }
     let sockjs = sockjs_services(&stomp, settings.conformance);
     let _ = ENDPOINTS.set(Endpoints { stomp, sockjs });

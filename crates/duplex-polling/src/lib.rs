@@ -92,3 +92,9 @@ pub use crate::sse::{SseConfig, SseServer};
 pub use crate::sse_client::{SseEvent, SseParser, SseParserConfig};
 pub use duplex_core::{SessionId, Utf8Bytes};
 pub use duplex_engineio::ProtocolVersion;
+
+/// The guide `docs/transports.md`, compiled so that its examples stay true
+/// (only under `cargo test`: the guides are not part of the package).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/transports.md")]
+pub struct TransportsGuide;

@@ -61,32 +61,13 @@ pub async fn connect_with(
     url: &str,
     config: ClientConfig,
 ) -> Result<(WebSocketStream<ClientIo>, Response), Error> {
-    let parsed = url::Url::parse(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
-    let secure = match parsed.scheme() {
-        "ws" => false,
-        "wss" => true,
-        other => {
-            return Err(Error::InvalidUrl(format!(
-                "scheme {other} is not ws or wss"
-            )));
-        }
-    };
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| Error::InvalidUrl("no host".into()))?
-        .to_owned();
-    let port = parsed
-        .port_or_known_default()
-        .unwrap_or(if secure { 443 } else { 80 });
-    let mut target = parsed.path().to_owned();
-    if let Some(q) = parsed.query() {
-        target.push('?');
-        target.push_str(q);
-    }
-    let host_header = match parsed.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
+    let Target {
+        secure,
+        host,
+        port,
+        host_header,
+        target,
+    } = Target::parse(url)?;
     let timeout = config.handshake_timeout;
     let fut = async move {
         let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port)).await?;
@@ -113,6 +94,86 @@ pub async fn connect_with(
     tokio::time::timeout(timeout, fut)
         .await
         .map_err(|_| Error::HandshakeTimeout)?
+}
+
+/// Where a `ws://` or `wss://` URL points, read with `http::Uri` (the
+/// `http` crate is already a dependency; a full WHATWG URL parser is not
+/// needed for the two schemes).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Target {
+    pub(crate) secure: bool,
+    /// The host as written (lowercase, an IPv6 literal in brackets).
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// `Host:` (the port only when it is not the scheme's default).
+    pub(crate) host_header: String,
+    /// Path and query (`/` when the URL has no path).
+    target: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, Error> {
+        Self::parse_schemes(url, false)
+    }
+
+    /// Also `http://` and `https://`, which name the server of an HTTP/2
+    /// connection ([`crate::Http2Connection`]) as well as `ws://` and
+    /// `wss://` do.
+    #[cfg(feature = "http2")]
+    pub(crate) fn parse_server(url: &str) -> Result<Self, Error> {
+        Self::parse_schemes(url, true)
+    }
+
+    fn parse_schemes(url: &str, http_too: bool) -> Result<Self, Error> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| Error::InvalidUrl(e.to_string()))?;
+        let secure = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("ws") => false,
+            Some(s) if s.eq_ignore_ascii_case("wss") => true,
+            Some(s) if http_too && s.eq_ignore_ascii_case("http") => false,
+            Some(s) if http_too && s.eq_ignore_ascii_case("https") => true,
+            Some(other) => {
+                let expected = if http_too {
+                    "ws, wss, http or https"
+                } else {
+                    "ws or wss"
+                };
+                return Err(Error::InvalidUrl(format!(
+                    "scheme {other} is not {expected}"
+                )));
+            }
+            None => return Err(Error::InvalidUrl("no scheme".into())),
+        };
+        let host = match uri.host() {
+            Some(h) if !h.is_empty() => h.to_ascii_lowercase(),
+            _ => return Err(Error::InvalidUrl("no host".into())),
+        };
+        let default_port = if secure { 443 } else { 80 };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let host_header = if port == default_port {
+            host.clone()
+        } else {
+            format!("{host}:{port}")
+        };
+        let target = match uri.path_and_query() {
+            Some(pq) => {
+                let path = if pq.path().is_empty() { "/" } else { pq.path() };
+                match pq.query() {
+                    Some(query) => format!("{path}?{query}"),
+                    None => path.to_owned(),
+                }
+            }
+            None => "/".to_owned(),
+        };
+        Ok(Self {
+            secure,
+            host,
+            port,
+            host_header,
+            target,
+        })
+    }
 }
 
 /// Runs the client handshake over a transport the caller opened.
@@ -149,4 +210,58 @@ where
         WebSocketStream::from_parts(io, conn, &leftover, config.stream),
         response,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> Target {
+        Target::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
+    #[test]
+    fn urls_are_split_as_the_handshake_needs_them() {
+        let t = target("ws://Example.COM:9001/chat?room=1&x=%20");
+        assert_eq!(
+            t,
+            Target {
+                secure: false,
+                host: "example.com".into(),
+                port: 9001,
+                host_header: "example.com:9001".into(),
+                target: "/chat?room=1&x=%20".into(),
+            }
+        );
+        let t = target("wss://h");
+        assert!(t.secure);
+        assert_eq!(
+            (t.port, t.host_header.as_str(), t.target.as_str()),
+            (443, "h", "/")
+        );
+        // The scheme's own port is left out of Host, as browsers do.
+        assert_eq!(target("ws://h:80/").host_header, "h");
+        assert_eq!(target("wss://h:443/").host_header, "h");
+        let t = target("ws://[::1]:3000/echo");
+        assert_eq!((t.host.as_str(), t.port), ("[::1]", 3000));
+        assert_eq!(t.host_header, "[::1]:3000");
+        assert_eq!(target("ws://h?q=1").target, "/?q=1");
+    }
+
+    #[test]
+    fn urls_that_cannot_be_used_are_refused() {
+        for url in [
+            "http://h/",
+            "h:80",
+            "/path",
+            "ws://",
+            "not a url",
+            "ftp://h/",
+        ] {
+            assert!(
+                matches!(Target::parse(url), Err(Error::InvalidUrl(_))),
+                "{url} was accepted"
+            );
+        }
+    }
 }

@@ -70,9 +70,11 @@ pub enum Error {
     // ---- STOMP -----------------------------------------------------------
     /// The STOMP session refused a local command, or the peer broke the
     /// protocol ([`duplex_stomp::Error::is_peer_fault`] tells which).
+    #[cfg(feature = "stomp")]
     #[error(transparent)]
     Stomp(#[from] duplex_stomp::Error),
     /// The STOMP server answered with an `ERROR` frame.
+    #[cfg(feature = "stomp")]
     #[error("server error: {}", .0.header("message").unwrap_or(""))]
     Refused(Box<duplex_stomp::Frame>),
 
@@ -100,9 +102,11 @@ pub enum Error {
     #[error("invalid request: {0}")]
     Request(#[from] http::Error),
     /// An HTTP request failed in transit.
+    #[cfg(feature = "socketio")]
     #[error("HTTP request failed: {0}")]
     Http(#[from] hyper_util::client::legacy::Error),
     /// An HTTP response's body could not be read.
+    #[cfg(feature = "socketio")]
     #[error("reading the response failed: {0}")]
     Body(#[from] hyper::Error),
     /// The server answered a request with an error status.
@@ -131,6 +135,7 @@ impl From<duplex_ws::Error> for Error {
     }
 }
 
+#[cfg(feature = "socketio")]
 impl From<duplex_socketio::AckFailure> for Error {
     fn from(failure: duplex_socketio::AckFailure) -> Self {
         match failure {
@@ -148,11 +153,10 @@ impl Error {
     /// rather than this side or the network between.
     pub fn is_peer_fault(&self) -> bool {
         match self {
-            Self::Handshake(_)
-            | Self::Protocol(_)
-            | Self::Refused(_)
-            | Self::Status(_)
-            | Self::InvalidText => true,
+            Self::Handshake(_) | Self::Protocol(_) | Self::Status(_) | Self::InvalidText => true,
+            #[cfg(feature = "stomp")]
+            Self::Refused(_) => true,
+            #[cfg(feature = "stomp")]
             Self::Stomp(e) => e.is_peer_fault(),
             _ => false,
         }
@@ -186,8 +190,11 @@ mod tests {
             Error::from(duplex_ws::Error::Protocol(ProtocolError::InvalidUtf8)).is_peer_fault()
         );
         assert!(!Error::from(duplex_ws::Error::Closed).is_peer_fault());
-        assert!(Error::Stomp(duplex_stomp::Error::UnknownCommand).is_peer_fault());
-        assert!(!Error::Stomp(duplex_stomp::Error::NotConnected).is_peer_fault());
+        #[cfg(feature = "stomp")]
+        {
+            assert!(Error::Stomp(duplex_stomp::Error::UnknownCommand).is_peer_fault());
+            assert!(!Error::Stomp(duplex_stomp::Error::NotConnected).is_peer_fault());
+        }
         assert!(Error::Status(http::StatusCode::BAD_REQUEST).is_peer_fault());
         assert!(!Error::QueueFull.is_peer_fault());
         assert!(!Error::Io(std::io::ErrorKind::BrokenPipe.into()).is_peer_fault());

@@ -68,27 +68,13 @@ impl Http2Connection {
     /// server's SETTINGS: a server that does not enable extended CONNECT
     /// is [`Error::Http2Unavailable`].
     pub async fn connect(url: &str, config: &ClientConfig) -> Result<Self, Error> {
-        let parsed = url::Url::parse(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
-        let secure = match parsed.scheme() {
-            "ws" | "http" => false,
-            "wss" | "https" => true,
-            other => {
-                return Err(Error::InvalidUrl(format!(
-                    "scheme {other} is not ws, wss, http or https"
-                )));
-            }
-        };
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| Error::InvalidUrl("no host".into()))?
-            .to_owned();
-        let port = parsed
-            .port_or_known_default()
-            .unwrap_or(if secure { 443 } else { 80 });
-        let authority = match parsed.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.clone(),
-        };
+        let crate::client::Target {
+            secure,
+            host,
+            port,
+            host_header: authority,
+            ..
+        } = crate::client::Target::parse_server(url)?;
         #[cfg(feature = "tls")]
         let tls = config.tls.clone();
         #[cfg(not(feature = "tls"))]

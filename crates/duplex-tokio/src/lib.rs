@@ -33,39 +33,92 @@
 //! ws.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Features
+//!
+//! Each protocol is a cargo feature, so that an application compiles only
+//! what it serves; each asks tokio, hyper and hyper-util for only the
+//! features it uses, and none of them turns on serde_json's features.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `ws` | on | WebSocket client and server ([`connect`], [`accept`], [`upgrade`], [`WebSocketStream`]); every other feature builds on it. No hyper server or client. |
+//! | `http2` | on | WebSockets over HTTP/2 (RFC 8441): [`upgrade`] takes an extended CONNECT; `Http2Connection`, the client that opens several WebSockets on one connection |
+//! | `socketio` | on | [`socketio`]: the Socket.IO server and client (and, through `polling`, [`engineio`]) |
+//! | `sockjs` | on | [`sockjs`]: the SockJS server, every transport |
+//! | `sse` | on | [`sse`]: the Server-Sent Events server |
+//! | `stomp` | on | [`stomp`]: STOMP client, server and relay over TCP and WebSocket; over SockJS with `sockjs` |
+//! | `polling` | with the three above | [`polling`]: the HTTP driver they share, `serve_http` (HTTP/1.1 and HTTP/2 on one connection), [`HttpLimits`], [`Cors`] |
+//! | `tls` | off | `wss://` for the clients and TLS accept for servers (tokio-rustls, ring, webpki roots) |
+//! | `redis` | off | Socket.IO across servers over Redis (implies `socketio`) |
+//! | `axum` | off | `axum::WebSocketUpgrade`: a WebSocket extractor for axum 0.8 |
+//!
+//! For example, a Socket.IO server and nothing else:
+//! `duplex-tokio = { version = "0.1", default-features = false, features = ["socketio"] }`.
+//! The Socket.IO service is a `tower::Service`, so it mounts in an axum
+//! router as it is (the `socketio_axum` example); plain WebSockets in axum
+//! go through the `axum` feature's extractor (the `axum_websocket` example).
 // docs.rs (`--cfg docsrs`, nightly) marks each item with the features it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The README's example is compiled as a doctest too, so that it cannot rot.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "ws")]
 mod client;
+#[cfg(feature = "polling")]
 pub mod engineio;
+#[cfg(feature = "ws")]
 mod error;
+#[cfg(feature = "http2")]
 mod h2_client;
+#[cfg(feature = "polling")]
 mod http;
+#[cfg(feature = "polling")]
 mod limits;
+#[cfg(feature = "polling")]
 pub mod polling;
+#[cfg(feature = "ws")]
 mod server;
+#[cfg(feature = "socketio")]
 pub mod socketio;
+#[cfg(feature = "sockjs")]
 pub mod sockjs;
+#[cfg(feature = "sse")]
 pub mod sse;
+#[cfg(feature = "stomp")]
 pub mod stomp;
+#[cfg(feature = "ws")]
 mod stream;
+#[cfg(feature = "ws")]
 mod tls;
 
+#[cfg(feature = "ws")]
 pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with};
+/// The cross-origin settings of every HTTP endpoint (Socket.IO, SockJS,
+/// SSE, Engine.IO): the `cors` field of their configs.
+#[cfg(feature = "polling")]
+pub use duplex_polling::Cors;
 #[cfg(feature = "redis")]
 pub use error::ClusterFailure;
+#[cfg(feature = "ws")]
 pub use error::Error;
+#[cfg(feature = "http2")]
 pub use h2_client::{Http2Connection, Http2Stream};
+#[cfg(feature = "polling")]
 pub use http::{HttpProtocol, HttpServerConfig, serve_http};
+#[cfg(feature = "polling")]
 pub use limits::HttpLimits;
+#[cfg(feature = "ws")]
 pub use server::{
     Acceptance, Opening, Rejection, ServerConfig, Upgrade, UpgradedIo, accept, accept_with,
     offered_protocols, upgrade, wants_websocket,
 };
+#[cfg(feature = "ws")]
 pub use stream::{StreamConfig, WebSocketStream};
+#[cfg(feature = "ws")]
 pub use tls::MaybeTlsStream;
 #[cfg(feature = "tls")]
 pub use tls::{Alpn, TlsAcceptor, TlsServerConfig};
@@ -74,5 +127,17 @@ pub use tls::{Alpn, TlsAcceptor, TlsServerConfig};
 #[cfg(feature = "tls")]
 pub use tokio_rustls::{self, rustls};
 
+/// The guide `docs/websocket.md`, compiled so that its examples stay true
+/// (only under `cargo test`: the guides are not part of the package).
+#[cfg(all(doctest, feature = "polling"))]
+#[doc = include_str!("../../../docs/websocket.md")]
+pub struct WebSocketGuide;
+
+/// The guide `docs/socketio.md`, compiled so that its examples stay true.
+#[cfg(all(doctest, feature = "socketio"))]
+#[doc = include_str!("../../../docs/socketio.md")]
+pub struct SocketIoGuide;
+
 /// The sans-IO WebSocket crate this adapter drives.
+#[cfg(feature = "ws")]
 pub use duplex_ws as ws;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+#[cfg(feature = "http2")]
 use duplex_ws::handshake::h2::ConnectRequest;
 use duplex_ws::handshake::{Request, ServerHandshake};
 use duplex_ws::{Config, Connection, DeflateConfig, DeflateParams, HandshakeError, Role};
@@ -164,7 +165,7 @@ async fn write_and_close<S: AsyncWrite + Unpin>(io: &mut S, response: &Bytes) {
 /// hands over the connection.
 ///
 /// Both openings are taken: an HTTP/1.1 `Upgrade: websocket` (answered
-/// `101`) and, on an HTTP/2 connection served with extended CONNECT
+/// `101`) and, with the `http2` feature, on an HTTP/2 connection served with extended CONNECT
 /// enabled (see [`serve_http`](crate::serve_http)), an RFC 8441 CONNECT
 /// with `:protocol websocket` (answered `200`, the WebSocket then runs in
 /// that stream). The decisions, including the error status of a bad
@@ -188,41 +189,61 @@ pub fn upgrade<B>(
     config: ServerConfig,
     protocol: Option<&str>,
 ) -> Result<(http::Response<()>, Upgrade), HandshakeError> {
-    let (response, deflate, opening) = if is_http2_request(req) {
+    #[cfg(feature = "http2")]
+    if is_http2_request(req) {
         let request = ConnectRequest::from_http(req, connect_protocol(req))?;
         let deflate = negotiate_offers(&request.extension_offers(), config.deflate.as_ref());
         let response = request.accept_http(
             protocol,
             deflate.as_ref().map(|(_, header)| header.as_str()),
         )?;
-        (response, deflate, Opening::Http2Connect)
-    } else {
-        let request = Request::from_http(req)?;
-        let deflate = negotiate(&request, config.deflate.as_ref());
-        let response = request.accept_http(
-            protocol,
-            deflate.as_ref().map(|(_, header)| header.as_str()),
-        )?;
-        (response, deflate, Opening::Http11Upgrade)
-    };
-    let on_upgrade = hyper::upgrade::on(req);
+        return Ok((
+            response,
+            Upgrade {
+                on_upgrade: hyper::upgrade::on(req),
+                config,
+                deflate: deflate.map(|(params, _)| params),
+                opening: Opening::Http2Connect,
+            },
+        ));
+    }
+    let request = Request::from_http(req)?;
+    accept_upgrade(&request, || hyper::upgrade::on(req), config, protocol)
+}
+
+/// The 101 for a checked HTTP/1.1 `request`, and the [`Upgrade`] that
+/// completes once `on_upgrade` (taken only when the request is accepted)
+/// resolves; shared by [`upgrade`] and the axum extractor.
+pub(crate) fn accept_upgrade(
+    request: &Request,
+    on_upgrade: impl FnOnce() -> hyper::upgrade::OnUpgrade,
+    config: ServerConfig,
+    protocol: Option<&str>,
+) -> Result<(http::Response<()>, Upgrade), HandshakeError> {
+    let deflate = negotiate(request, config.deflate.as_ref());
+    let response = request.accept_http(
+        protocol,
+        deflate.as_ref().map(|(_, header)| header.as_str()),
+    )?;
     Ok((
         response,
         Upgrade {
-            on_upgrade,
+            on_upgrade: on_upgrade(),
             config,
             deflate: deflate.map(|(params, _)| params),
-            opening,
+            opening: Opening::Http11Upgrade,
         },
     ))
 }
 
+#[cfg(feature = "http2")]
 /// Whether `req` came over HTTP/2 (or is a CONNECT, which only HTTP/2's
 /// extended form turns into a WebSocket): its handshake is RFC 8441's.
 fn is_http2_request<B>(req: &http::Request<B>) -> bool {
     req.version() == http::Version::HTTP_2 || req.method() == http::Method::CONNECT
 }
 
+#[cfg(feature = "http2")]
 /// The `:protocol` pseudo-header of an HTTP/2 request, which hyper carries
 /// as a request extension.
 fn connect_protocol<B>(req: &http::Request<B>) -> Option<&str> {
@@ -249,11 +270,11 @@ pub fn wants_websocket<B>(req: &http::Request<B>) -> bool {
 /// whichever its opening (HTTP/1.1 upgrade or HTTP/2 extended CONNECT);
 /// for choosing the `protocol` argument of [`upgrade`].
 pub fn offered_protocols<B>(req: &http::Request<B>) -> Result<Vec<String>, HandshakeError> {
+    #[cfg(feature = "http2")]
     if is_http2_request(req) {
-        Ok(ConnectRequest::from_http(req, connect_protocol(req))?.protocols())
-    } else {
-        Ok(Request::from_http(req)?.protocols())
+        return Ok(ConnectRequest::from_http(req, connect_protocol(req))?.protocols());
     }
+    Ok(Request::from_http(req)?.protocols())
 }
 
 /// How a WebSocket was opened.

@@ -16,6 +16,7 @@ pub(crate) type ClientTls = Option<std::sync::Arc<tokio_rustls::rustls::ClientCo
 pub(crate) type ClientTls = ();
 
 /// The ALPN identifier of HTTP/2 (RFC 9113 section 3.2).
+#[cfg(any(feature = "tls", feature = "http2"))]
 pub(crate) const ALPN_H2: &[u8] = b"h2";
 /// The ALPN identifier of HTTP/1.1 (RFC 7301 section 6).
 pub(crate) const ALPN_HTTP11: &[u8] = b"http/1.1";
@@ -65,6 +66,7 @@ impl MaybeTlsStream {
     }
 
     /// The protocol agreed in ALPN (`None`: cleartext, or no ALPN).
+    #[cfg(feature = "http2")]
     pub(crate) fn alpn(&self) -> Option<&[u8]> {
         match self {
             Self::Plain(_) => None,

@@ -117,12 +117,13 @@ pub(crate) fn init(
     let hub = Hub::start(&stomp, STATS.clone());
     let poll = {
         let hub = hub.clone();
-        let config = SockJsConfig {
+        let mut config = SockJsConfig {
             // The page's long-polling client only polls: a WebSocket is
             // what it is showing the fallback for.
             websocket: false,
             ..SockJsConfig::default()
         };
+        crate::cors::apply(&mut config.cors);
         SockJsService::new("/poll", config, move |socket| {
             TASKS.track_future(transports::polling_member(hub.clone(), socket))
         })
@@ -131,7 +132,9 @@ pub(crate) fn init(
     let sse = {
         let hub = hub.clone();
         let members = sse_members.clone();
-        SseService::new("/sse/events", SseConfig::default(), move |session| {
+        let mut config = SseConfig::default();
+        crate::cors::apply(&mut config.cors);
+        SseService::new("/sse/events", config, move |session| {
             TASKS.track_future(transports::sse_member(
                 hub.clone(),
                 members.clone(),
@@ -143,7 +146,9 @@ pub(crate) fn init(
         let hub = hub.clone();
         move |ns: NamespaceHandlers| transports::socketio_chat(conformance(ns), hub.clone())
     };
-    let io = SocketIo::builder(SocketIoConfig::default())
+    let mut config = SocketIoConfig::default();
+    crate::cors::apply(&mut config.cors);
+    let io = SocketIo::builder(config)
         .namespace("/", chat.clone())
         .namespace("/custom", conformance)
         .build();

@@ -38,8 +38,10 @@ pub(crate) enum Upgrades {
     /// A handshake that is not valid is handed to the endpoint as a plain
     /// request, and the endpoint answers it (SockJS, whose answers the
     /// sockjs-protocol suite checks).
+    #[cfg_attr(not(feature = "sockjs"), allow(dead_code))]
     Endpoint,
     /// The dialect has no WebSockets; every request is a plain request.
+    #[cfg_attr(not(feature = "sse"), allow(dead_code))]
     Never,
 }
 

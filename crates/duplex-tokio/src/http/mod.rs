@@ -45,16 +45,21 @@ mod body;
 mod core;
 mod driver;
 mod serve;
+// Sessions handed to a handler task: the SockJS and SSE dialects.
+#[cfg(any(feature = "sockjs", feature = "sse"))]
 mod spawn;
 mod util;
 mod websocket;
 
 pub use app::{Application, Deferred, Echo};
 pub use body::HttpBody;
+#[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use driver::Upgrades;
 pub use driver::{PollingService, ResponseBody, WeakPollingService};
 pub use serve::{HttpProtocol, HttpServerConfig, serve_http};
+#[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use spawn::SessionSpawner;
+#[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use util::plain;
 
 #[cfg(test)]

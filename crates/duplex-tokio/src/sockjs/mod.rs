@@ -22,6 +22,8 @@ mod socket;
 /// The body of every response a [`SockJsService`] writes (the driver's
 /// body, whole or streamed).
 pub use crate::http::HttpBody as SockJsBody;
+/// The cross-origin settings of the config's `cors` field.
+pub use duplex_polling::Cors;
 pub use duplex_polling::{CloseReason, Message, OpenInfo, SessionId, SockJsConfig, TransportName};
 pub use error::SockJsError;
 pub use service::SockJsService;

@@ -43,6 +43,8 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 
+/// The cross-origin settings of the config's `cors` field.
+pub use duplex_polling::Cors;
 pub use duplex_polling::{CloseReason, OpenInfo, SessionId, SseConfig, SseServer};
 pub use session::{SseError, SseSender, SseSession};
 

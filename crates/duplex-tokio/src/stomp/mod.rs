@@ -18,8 +18,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use duplex_stomp::{AckMode, ClientConfig, ClientEvent};
-//! use duplex_tokio::stomp::{StompClient, StompServer};
+//! use duplex_tokio::stomp::{AckMode, ClientConfig, ClientEvent, StompClient, StompServer};
 //!
 //! let server = StompServer::embedded();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -46,12 +45,20 @@ pub use client::StompClient;
 pub use relay::RelayConfig;
 pub use server::{StompBackend, StompServer};
 
+// What a STOMP application names from the sans-IO crate (the client's
+// config, ack modes, events and frames, the server sessions' config and
+// authenticator), so that a dependency on duplex-tokio is enough.
+pub use duplex_stomp::{
+    Accepted, AckMode, Authenticator, ClientConfig, ClientEvent, Command, ConnectRequest,
+    Connected, Frame, Header, HeartBeat, Limits, Message, ServerConfig, Version,
+};
+
 /// What can go wrong for a [`StompClient`]: the adapter's one
 /// [`crate::Error`], under the name it had when it was a type of its own.
 pub type StompError = crate::Error;
 
 /// The guide `docs/sockjs-stomp.md`, compiled so that its examples stay
 /// true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "sockjs"))]
 #[doc = include_str!("../../../../docs/sockjs-stomp.md")]
 pub struct SockJsStompGuide;

@@ -10,7 +10,9 @@ use duplex_ws::HandshakeError;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
-use super::transport::{ByteStream, SockJsTransport, Transport, WebSocketTransport};
+#[cfg(feature = "sockjs")]
+use super::transport::SockJsTransport;
+use super::transport::{ByteStream, Transport, WebSocketTransport};
 use super::{BrokerHandle, RelayConfig, connection, relay};
 use crate::WebSocketStream;
 
@@ -250,6 +252,7 @@ impl StompServer {
     /// Serves one STOMP connection over a SockJS session (one frame per
     /// message) until it ends; mount a [`crate::sockjs::SockJsService`] whose
     /// handler calls this.
+    #[cfg(feature = "sockjs")]
     pub async fn serve_sockjs(&self, socket: crate::sockjs::SockJsSocket) {
         self.serve_transport(SockJsTransport(socket)).await;
     }

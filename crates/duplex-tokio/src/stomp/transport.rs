@@ -127,8 +127,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for WebSocketTransport<
 /// A SockJS session carrying one STOMP frame per message. SockJS carries
 /// text only: a frame that is not UTF-8 (a binary body) cannot be sent, and
 /// ends the connection.
+#[cfg(feature = "sockjs")]
 pub(crate) struct SockJsTransport(pub(crate) crate::sockjs::SockJsSocket);
 
+#[cfg(feature = "sockjs")]
 impl Transport for SockJsTransport {
     async fn recv(&mut self) -> Option<io::Result<Bytes>> {
         match self.0.recv().await? {
