@@ -358,6 +358,50 @@ impl From<i64> for Value {
     }
 }
 
+impl From<i32> for Value {
+    fn from(n: i32) -> Self {
+        Value::Number(n.into())
+    }
+}
+
+impl From<u32> for Value {
+    fn from(n: u32) -> Self {
+        Value::Number(n.into())
+    }
+}
+
+impl From<u64> for Value {
+    fn from(n: u64) -> Self {
+        Value::Number(n.into())
+    }
+}
+
+impl From<usize> for Value {
+    fn from(n: usize) -> Self {
+        Value::Number(n.into())
+    }
+}
+
+/// A finite number; NaN and the infinities, which JSON cannot carry,
+/// become `null` (as `JSON.stringify` writes them).
+impl From<f64> for Value {
+    fn from(n: f64) -> Self {
+        serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Self {
+        Value::Array(items)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
 impl From<bool> for Value {
     fn from(b: bool) -> Self {
         Value::Bool(b)
@@ -367,6 +411,21 @@ impl From<bool> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_of_every_width_convert() {
+        assert_eq!(Value::from(7u64).to_json(), serde_json::json!(7));
+        assert_eq!(Value::from(7usize).to_json(), serde_json::json!(7));
+        assert_eq!(Value::from(-7i32).to_json(), serde_json::json!(-7));
+        assert_eq!(Value::from(7u32).to_json(), serde_json::json!(7));
+        assert_eq!(Value::from(1.5f64).to_json(), serde_json::json!(1.5));
+        assert_eq!(Value::from(f64::NAN), Value::Null);
+        assert_eq!(Value::from(None::<i64>), Value::Null);
+        assert_eq!(
+            Value::from(vec![Value::from(1u64)]).to_json(),
+            serde_json::json!([1])
+        );
+    }
 
     #[test]
     fn binary_reads_as_byte_numbers() {
