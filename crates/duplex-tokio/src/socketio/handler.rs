@@ -280,7 +280,7 @@ impl SocketExtensions {
 }
 
 /// What a handler may return: nothing, or a `Result` whose error is logged
-/// (so a handler can use `?` on its emits).
+/// (so a handler can use `?` on its emits, or end with one).
 pub trait HandlerOutput: Send + 'static {
     /// Logs a failure of the handler named `handler`.
     #[doc(hidden)]
@@ -291,7 +291,7 @@ impl HandlerOutput for () {
     fn report(self, _: &str) {}
 }
 
-impl<E: std::fmt::Display + Send + 'static> HandlerOutput for Result<(), E> {
+impl<T: Send + 'static, E: std::fmt::Display + Send + 'static> HandlerOutput for Result<T, E> {
     fn report(self, handler: &str) {
         if let Err(e) = self {
             tracing::warn!(handler, "handler failed: {e}");
