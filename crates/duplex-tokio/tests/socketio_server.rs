@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use duplex_tokio::socketio::{
-    AckError, AckSender, Args, ConnectRefusal, Data, DisconnectReason, Extension, Handshake,
-    NamespaceHandlers, Socket, SocketIo, SocketIoConfig, TryData, Value,
+    AckError, AckSender, Args, ConnectRefusal, Data, DisconnectReason, Event, Extension, Handshake,
+    NamespaceHandlers, Socket, SocketExtensions, SocketIo, SocketIoConfig, State, TryData, Value,
 };
 use socketio_common::*;
 use tokio::sync::mpsc;
@@ -426,4 +426,118 @@ async fn engineio_v3_clients_get_socketio_v4_with_the_implicit_default_namespace
     let (_io, addr) = conformance_server(config()).await;
     let http = Http::new(addr, "/socket.io");
     assert_eq!(http.get("EIO=3&transport=polling").await.status, 400);
+}
+
+#[tokio::test]
+async fn async_handlers_await_typed_acks_and_state_and_middleware_come_from_the_builder() {
+    #[derive(serde::Serialize)]
+    struct Question<'a> {
+        q: &'a str,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)] // read through Debug
+    struct Answer {
+        a: u32,
+    }
+    #[derive(Clone)]
+    struct Greeting(&'static str);
+    #[derive(Clone)]
+    struct User(String);
+    #[derive(serde::Deserialize)]
+    struct Auth {
+        token: String,
+    }
+    let io = SocketIo::builder(config())
+        .with_state(Greeting("hello"))
+        .namespace("/", |ns| {
+            // Async middleware: it may await, and leaves the user for the
+            // handlers.
+            ns.use_middleware(async |Data(auth): Data<Auth>, ext: SocketExtensions| {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                match auth.token.strip_prefix("user:") {
+                    Some(name) => {
+                        ext.insert(User(name.to_owned()));
+                        Ok(())
+                    }
+                    None => Err(ConnectRefusal::new("who are you?")),
+                }
+            })
+            .on_connect(
+                |socket: Socket,
+                 State(Greeting(g)): State<Greeting>,
+                 Extension(User(u)): Extension<User>| {
+                    let _ = socket.emit("hi", &format!("{g} {u}"));
+                },
+            )
+            .on("quiz", async |socket: Socket, Data(ms): Data<u64>| {
+                let answer = socket
+                    .emit_with_ack::<_, Answer>(
+                        "question",
+                        &Question { q: "2+2" },
+                        Duration::from_millis(ms),
+                    )
+                    .await;
+                let _ = socket.emit("result", &format!("{answer:?}"));
+            })
+            // State never given: the handler is skipped, the socket goes on.
+            .on("unstated", |socket: Socket, State(n): State<u64>| {
+                let _ = socket.emit("n", &n);
+            })
+            .on_any(
+                |socket: Socket, Event(name): Event, ack: Option<AckSender>| {
+                    let _ = socket.emit("unknown", &(name, ack.is_some()));
+                },
+            )
+        })
+        .build();
+    let addr = serve(io.clone()).await;
+    let mut ws = ws_connect(addr, "/socket.io/?EIO=4&transport=websocket").await;
+    next(&mut ws).await.unwrap();
+    send(&mut ws, r#"40{"token":"nobody"}"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"44{"message":"who are you?"}"#
+    );
+    send(&mut ws, r#"40{"token":"user:ann"}"#).await;
+    assert!(next(&mut ws).await.unwrap().starts_with(r#"40{"sid":"#));
+    assert_eq!(next(&mut ws).await.unwrap(), r#"42["hi","hello ann"]"#);
+    // The ack arrives typed...
+    send(&mut ws, r#"42["quiz",5000]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"420["question",{"q":"2+2"}]"#
+    );
+    send(&mut ws, r#"430[{"a":4}]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"42["result","Ok(Answer { a: 4 })"]"#
+    );
+    // ...or does not fit the type...
+    send(&mut ws, r#"42["quiz",5000]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"421["question",{"q":"2+2"}]"#
+    );
+    send(&mut ws, r#"431["four"]"#).await;
+    let result = next(&mut ws).await.unwrap();
+    assert!(
+        result.starts_with(r#"42["result","Err(InvalidPayload("#),
+        "{result}"
+    );
+    // ...or times out.
+    send(&mut ws, r#"42["quiz",50]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"422["question",{"q":"2+2"}]"#
+    );
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"42["result","Err(Timeout)"]"#
+    );
+    send(&mut ws, r#"42["unstated"]"#).await;
+    send(&mut ws, r#"425["whatever"]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"42["unknown",["whatever",true]]"#
+    );
 }
