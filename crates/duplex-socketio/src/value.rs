@@ -267,6 +267,35 @@ impl Serialize for EventArgs<'_> {
     }
 }
 
+/// The value as serde sees it: binary through `serialize_bytes` (JSON
+/// writes it as an array of byte numbers, as [`Value::to_json`]; a
+/// serializer that knows binary keeps it), objects in their key order.
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Number(n) => n.serialize(s),
+            Value::String(text) => s.serialize_str(text),
+            Value::Binary(data) => s.serialize_bytes(data),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Object(pairs) => {
+                let mut map = s.serialize_map(Some(pairs.len()))?;
+                for (key, value) in pairs {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(ValueVisitor)
@@ -411,6 +440,18 @@ impl From<bool> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serializes_as_json_with_binary_as_byte_numbers() {
+        let value = Value::Object(vec![
+            ("z".to_owned(), Value::Binary(Bytes::from_static(&[1, 255]))),
+            ("a".to_owned(), Value::Array(vec![Value::Null, 1.5.into()])),
+        ]);
+        assert_eq!(
+            serde_json::to_string(&value).unwrap(),
+            r#"{"z":[1,255],"a":[null,1.5]}"#
+        );
+    }
 
     #[test]
     fn numbers_of_every_width_convert() {

@@ -541,3 +541,46 @@ async fn async_handlers_await_typed_acks_and_state_and_middleware_come_from_the_
         r#"42["unknown",["whatever",true]]"#
     );
 }
+
+#[tokio::test]
+async fn typed_emits_send_bytes_as_attachments_keep_field_order_and_refuse_odd_keys() {
+    // Fields out of alphabetical order, so a sorted map would show.
+    #[derive(serde::Serialize)]
+    struct Upload {
+        zeta: &'static str,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        alpha: u8,
+        #[serde(with = "serde_bytes")]
+        thumb: Vec<u8>,
+    }
+    let io = SocketIo::builder(config())
+        .namespace("/", |ns| {
+            ns.on_connect(|socket: Socket| {
+                let upload = Upload {
+                    zeta: "z",
+                    data: vec![1, 2, 3],
+                    alpha: 7,
+                    thumb: vec![],
+                };
+                socket.emit("upload", &upload).unwrap();
+                // A key JSON cannot write: an error to the caller, not a
+                // panic, and the socket goes on.
+                let mut odd = std::collections::BTreeMap::new();
+                odd.insert(vec![1u8], 1);
+                let refused = socket.emit("odd", &odd);
+                let encode = matches!(refused, Err(duplex_tokio::Error::Encode));
+                socket.emit("after", &encode).unwrap();
+            })
+        })
+        .build();
+    let addr = serve(io.clone()).await;
+    let (mut ws, _) = sio_connect(addr).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"452-["upload",{"zeta":"z","data":{"_placeholder":true,"num":0},"alpha":7,"thumb":{"_placeholder":true,"num":1}}]"#
+    );
+    assert_eq!(next(&mut ws).await.unwrap(), "<bin:[1, 2, 3]>");
+    assert_eq!(next(&mut ws).await.unwrap(), "<bin:[]>");
+    assert_eq!(next(&mut ws).await.unwrap(), r#"42["after",true]"#);
+}

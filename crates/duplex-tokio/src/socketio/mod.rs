@@ -71,6 +71,7 @@ mod handler;
 mod mailbox;
 #[cfg(feature = "redis")]
 mod redis;
+mod ser;
 mod socket;
 
 use std::collections::HashMap;

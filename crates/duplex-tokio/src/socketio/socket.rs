@@ -5,8 +5,9 @@
 //! lock for its own duration only, never across an `.await`.
 //!
 //! Emits come in two shapes: `emit(event, &data)` sends any
-//! `Serialize` value as the one argument; `emit_args(event, args)` sends
-//! [`Value`]s as they are, several arguments or binary attachments.
+//! `Serialize` value (a [`Value`] too) as the one argument, its bytes
+//! (`serde_bytes`, [`Value::Binary`]) as binary attachments;
+//! `emit_args(event, args)` sends several arguments as they are.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -331,13 +332,13 @@ fn from_ack<R: DeserializeOwned>(args: Vec<Value>) -> Result<R, AckError> {
     Value::from_args(&args).map_err(AckError::InvalidPayload)
 }
 
-/// `data` as a payload value, its fields in the order it serializes them.
-/// Through JSON text rather than `serde_json::to_value`: a
-/// `serde_json::Map` sorts its keys unless the application turns on
-/// serde_json's `preserve_order`, while [`Value`] keeps them as they come.
+/// `data` as a payload value: its fields in the order it serializes
+/// them, bytes as binary attachments ([`super::ser`]).
 pub(super) fn to_value<T: Serialize + ?Sized>(data: &T) -> Result<Value, SendError> {
-    let json = serde_json::to_vec(data).map_err(|_| SendError::Encode)?;
-    serde_json::from_slice(&json).map_err(|_| SendError::Encode)
+    super::ser::to_value(data).map_err(|e| {
+        tracing::debug!("cannot serialize the payload: {e}");
+        SendError::Encode
+    })
 }
 
 /// A selection of sockets of one namespace to emit to.
