@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use duplex_tokio::socketio::{SocketIo, SocketIoConfig};
+use duplex_tokio::socketio::{AckSender, Args, SocketIo, SocketIoConfig};
 use duplex_ws::{FrameHeader, OpCode, apply_mask};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -82,10 +82,8 @@ pub async fn echo_server(
     };
     let io = SocketIo::builder(config)
         .namespace("/", |ns| {
-            ns.on("message-with-ack", |_, args, ack| {
-                if let Some(ack) = ack {
-                    let _ = ack.send(args);
-                }
+            ns.on("message-with-ack", |Args(args): Args, ack: AckSender| {
+                ack.send_args(args)
             })
         })
         .build();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use duplex_tokio::engineio::{self, EngineIoConfig, EngineIoService};
 use duplex_tokio::polling::ResponseBody;
 use duplex_tokio::socketio::{
-    AckSender, NamespaceHandlers, Operator, Socket, SocketIo, SocketIoConfig, Value,
+    AckSender, Args, Event, NamespaceHandlers, Operator, Socket, SocketIo, SocketIoConfig, Value,
 };
 use hyper::body::Incoming;
 
@@ -74,23 +74,23 @@ fn socketio_config() -> SocketIoConfig {
 
 /// The handlers of shared/conformance/socketio-suites.md, on `/` and `/custom`.
 pub(crate) fn conformance_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on_connect(|socket| {
+    ns.on_connect(|socket: Socket| {
         let auth = socket.handshake().auth.clone();
-        let _ = socket.emit("auth", vec![auth]);
+        let _ = socket.emit_args("auth", vec![auth]);
     })
-    .on("message", |socket, args, _| {
-        let _ = socket.emit("message-back", args);
+    .on("message", |socket: Socket, Args(args): Args| {
+        let _ = socket.emit_args("message-back", args);
     })
-    .on("message-with-ack", |_, args, ack| {
-        if let Some(ack) = ack {
-            let _ = ack.send(args);
-        }
+    .on("message-with-ack", |Args(args): Args, ack: AckSender| {
+        let _ = ack.send_args(args);
     })
-    .on("server-ack", |socket, args, _| {
+    .on("server-ack", |socket: Socket, Args(args): Args| {
+        // A callback rather than awaiting the ack here: the socket's later
+        // events need not wait for the client's answer.
         let back = socket.clone();
-        socket.emit_with_ack("please-ack", args, Some(PLEASE_ACK_TIMEOUT), move |reply| {
+        socket.emit_with_ack_callback("please-ack", args, Some(PLEASE_ACK_TIMEOUT), move |reply| {
             if let Ok(reply) = reply {
-                let _ = back.emit("client-acked", reply);
+                let _ = back.emit_args("client-acked", reply);
             }
         });
     })
@@ -144,11 +144,7 @@ fn rooms_arg(v: Option<&Value>) -> Vec<String> {
 
 /// `nsp.in(rooms).except(except)` (`local` for `nsp.local`).
 fn select(socket: &Socket, rooms: &[String], except: &[String], local: bool) -> Operator {
-    let io = SOCKETIO.get().cloned();
-    let mut op = match io {
-        Some(io) => io.of(socket.namespace()),
-        None => socket.broadcast(),
-    };
+    let mut op = socket.io().of(socket.namespace());
     for room in rooms {
         op = op.to(room);
     }
@@ -160,14 +156,14 @@ fn select(socket: &Socket, rooms: &[String], except: &[String], local: bool) -> 
 
 fn ok(ack: Option<AckSender>) {
     if let Some(ack) = ack {
-        let _ = ack.send(vec![Value::from("ok")]);
+        let _ = ack.send("ok");
     }
 }
 
 /// The handlers of shared/conformance/socketio-cluster.md, on `/` and
 /// `/chat`; an event outside the contract is acked `{"error"}`.
 pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on_connect(|socket| {
+    ns.on_connect(|socket: Socket| {
         let name = socket
             .handshake()
             .auth
@@ -179,226 +175,289 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
             .extensions()
             .insert(duplex_tokio::socketio::SocketData(data));
     })
-    .on("fetch-sockets", |socket, args, ack| {
-        let op = select(
-            &socket,
-            &rooms_arg(args.first()),
-            &rooms_arg(args.get(1)),
-            false,
-        );
-        tokio::spawn(async move {
-            let reply = match op.fetch_sockets().await {
-                Ok(sockets) => Value::Array(
-                    sockets
-                        .into_iter()
-                        .map(|s| {
-                            let auth = s.auth().cloned().unwrap_or(Value::Null);
-                            Value::Object(vec![
-                                ("id".to_owned(), Value::from(s.id.as_str())),
-                                (
-                                    "rooms".to_owned(),
-                                    Value::Array(
-                                        s.rooms.iter().map(|r| Value::from(r.as_str())).collect(),
+    .on(
+        "fetch-sockets",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let op = select(
+                &socket,
+                &rooms_arg(args.first()),
+                &rooms_arg(args.get(1)),
+                false,
+            );
+            tokio::spawn(async move {
+                let reply = match op.fetch_sockets().await {
+                    Ok(sockets) => Value::Array(
+                        sockets
+                            .into_iter()
+                            .map(|s| {
+                                let auth = s.auth().cloned().unwrap_or(Value::Null);
+                                Value::Object(vec![
+                                    ("id".to_owned(), Value::from(s.id.as_str())),
+                                    (
+                                        "rooms".to_owned(),
+                                        Value::Array(
+                                            s.rooms
+                                                .iter()
+                                                .map(|r| Value::from(r.as_str()))
+                                                .collect(),
+                                        ),
                                     ),
-                                ),
-                                ("data".to_owned(), s.data),
-                                ("auth".to_owned(), auth),
-                            ])
-                        })
-                        .collect(),
-                ),
-                Err(e) => Value::Object(vec![(
-                    "error".to_owned(),
-                    Value::from(e.to_string().as_str()),
-                )]),
-            };
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![reply]);
-            }
-        });
-    })
-    .on("all-rooms", |socket, _, ack| {
-        let Some(io) = SOCKETIO.get().cloned() else {
-            return;
-        };
-        let namespace = socket.namespace().to_owned();
-        tokio::spawn(async move {
-            let reply = match io.all_rooms(&namespace).await {
-                Ok(rooms) => Value::Array(rooms.iter().map(|r| Value::from(r.as_str())).collect()),
-                Err(e) => Value::Object(vec![(
-                    "error".to_owned(),
-                    Value::from(e.to_string().as_str()),
-                )]),
-            };
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![reply]);
-            }
-        });
-    })
-    .on("sse", |socket, args, ack| {
-        let payload = args.into_iter().next().unwrap_or(Value::Null);
-        if let Some(io) = SOCKETIO.get() {
-            io.server_side_emit(socket.namespace(), "sse", vec![payload, server_id()]);
-        }
-        ok(ack);
-    })
-    .on("sse-ack", |socket, args, ack| {
-        let Some(io) = SOCKETIO.get().cloned() else {
-            return;
-        };
-        let payload = args.into_iter().next().unwrap_or(Value::Null);
-        let namespace = socket.namespace().to_owned();
-        tokio::spawn(async move {
-            let (err, responses) = match io
-                .server_side_emit_with_ack(&namespace, "sse-ack", vec![payload, server_id()])
-                .await
-            {
-                Ok(responses) => (Value::Null, responses),
-                Err(e) => (Value::from(e.to_string().as_str()), Vec::new()),
-            };
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![Value::Object(vec![
-                    ("err".to_owned(), err),
-                    ("responses".to_owned(), Value::Array(responses)),
-                ])]);
-            }
-        });
-    })
-    .on("ack-broadcast", |socket, args, ack| {
-        let op = select(&socket, &rooms_arg(args.first()), &[], false);
-        let payload = args.get(1).cloned().unwrap_or(Value::Null);
-        let ms = match args.get(2) {
-            Some(Value::Number(n)) => n.as_u64().unwrap_or(5000),
-            _ => 5000,
-        };
-        tokio::spawn(async move {
-            let result = op
-                .emit_with_acks(
-                    "ack-req",
-                    vec![payload, server_id()],
-                    Duration::from_millis(ms),
-                )
-                .await;
-            let (err, responses) = match result {
-                Ok(responses) => (Value::Null, responses),
-                // Node's text for a broadcast whose acks did not all come.
-                Err((duplex_tokio::Error::Timeout, partial)) => {
-                    (Value::from("operation has timed out"), partial)
+                                    ("data".to_owned(), s.data),
+                                    ("auth".to_owned(), auth),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                    Err(e) => Value::Object(vec![(
+                        "error".to_owned(),
+                        Value::from(e.to_string().as_str()),
+                    )]),
+                };
+                if let Some(ack) = ack {
+                    let _ = ack.send_args(vec![reply]);
                 }
-                Err((e, partial)) => (Value::from(e.to_string().as_str()), partial),
+            });
+        },
+    )
+    .on(
+        "all-rooms",
+        |socket: Socket, _: Args, ack: Option<AckSender>| {
+            let Some(io) = SOCKETIO.get().cloned() else {
+                return;
             };
+            let namespace = socket.namespace().to_owned();
+            tokio::spawn(async move {
+                let reply = match io.all_rooms(&namespace).await {
+                    Ok(rooms) => {
+                        Value::Array(rooms.iter().map(|r| Value::from(r.as_str())).collect())
+                    }
+                    Err(e) => Value::Object(vec![(
+                        "error".to_owned(),
+                        Value::from(e.to_string().as_str()),
+                    )]),
+                };
+                if let Some(ack) = ack {
+                    let _ = ack.send_args(vec![reply]);
+                }
+            });
+        },
+    )
+    .on(
+        "sse",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let payload = args.into_iter().next().unwrap_or(Value::Null);
+            if let Some(io) = SOCKETIO.get() {
+                io.server_side_emit(socket.namespace(), "sse", vec![payload, server_id()]);
+            }
+            ok(ack);
+        },
+    )
+    .on(
+        "sse-ack",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let Some(io) = SOCKETIO.get().cloned() else {
+                return;
+            };
+            let payload = args.into_iter().next().unwrap_or(Value::Null);
+            let namespace = socket.namespace().to_owned();
+            tokio::spawn(async move {
+                let (err, responses) = match io
+                    .server_side_emit_with_ack(&namespace, "sse-ack", vec![payload, server_id()])
+                    .await
+                {
+                    Ok(responses) => (Value::Null, responses),
+                    Err(e) => (Value::from(e.to_string().as_str()), Vec::new()),
+                };
+                if let Some(ack) = ack {
+                    let _ = ack.send_args(vec![Value::Object(vec![
+                        ("err".to_owned(), err),
+                        ("responses".to_owned(), Value::Array(responses)),
+                    ])]);
+                }
+            });
+        },
+    )
+    .on(
+        "ack-broadcast",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let op = select(&socket, &rooms_arg(args.first()), &[], false);
+            let payload = args.get(1).cloned().unwrap_or(Value::Null);
+            let ms = match args.get(2) {
+                Some(Value::Number(n)) => n.as_u64().unwrap_or(5000),
+                _ => 5000,
+            };
+            tokio::spawn(async move {
+                let result = op
+                    .emit_with_acks(
+                        "ack-req",
+                        vec![payload, server_id()],
+                        Duration::from_millis(ms),
+                    )
+                    .await;
+                let (err, responses) = match result {
+                    Ok(responses) => (Value::Null, responses),
+                    // Node's text for a broadcast whose acks did not all come.
+                    Err((duplex_tokio::Error::Timeout, partial)) => {
+                        (Value::from("operation has timed out"), partial)
+                    }
+                    Err((e, partial)) => (Value::from(e.to_string().as_str()), partial),
+                };
+                if let Some(ack) = ack {
+                    let _ = ack.send_args(vec![Value::Object(vec![
+                        ("err".to_owned(), err),
+                        ("responses".to_owned(), Value::Array(responses)),
+                    ])]);
+                }
+            });
+        },
+    )
+    .on(
+        "whoami",
+        |socket: Socket, _: Args, ack: Option<AckSender>| {
             if let Some(ack) = ack {
-                let _ = ack.send(vec![Value::Object(vec![
-                    ("err".to_owned(), err),
-                    ("responses".to_owned(), Value::Array(responses)),
+                let _ = ack.send_args(vec![Value::Object(vec![
+                    ("server".to_owned(), server_id()),
+                    ("id".to_owned(), Value::from(socket.id().as_str())),
+                    ("nsp".to_owned(), Value::from(socket.namespace())),
                 ])]);
             }
-        });
-    })
-    .on("whoami", |socket, _, ack| {
-        if let Some(ack) = ack {
-            let _ = ack.send(vec![Value::Object(vec![
-                ("server".to_owned(), server_id()),
-                ("id".to_owned(), Value::from(socket.id().as_str())),
-                ("nsp".to_owned(), Value::from(socket.namespace())),
-            ])]);
-        }
-    })
-    .on("join", |socket, args, ack| {
-        let rooms = rooms_arg(args.first());
-        socket.join_all(&rooms.iter().map(String::as_str).collect::<Vec<_>>());
-        ok(ack);
-    })
-    .on("leave", |socket, args, ack| {
-        for room in rooms_arg(args.first()) {
-            socket.leave(&room);
-        }
-        ok(ack);
-    })
-    .on("to-all", |socket, args, ack| {
-        let payload = args.into_iter().next().unwrap_or(Value::Null);
-        let _ = select(&socket, &[], &[], false).emit("all-msg", vec![payload, server_id()]);
-        ok(ack);
-    })
-    .on("to-room", |socket, args, ack| {
-        let rooms = rooms_arg(args.first());
-        let payload = args.get(1).cloned().unwrap_or(Value::Null);
-        let _ = select(&socket, &rooms, &[], false).emit("room-msg", vec![payload, server_id()]);
-        ok(ack);
-    })
-    .on("to-room-except", |socket, args, ack| {
-        let rooms = rooms_arg(args.first());
-        let except = rooms_arg(args.get(1));
-        let payload = args.get(2).cloned().unwrap_or(Value::Null);
-        let _ =
-            select(&socket, &rooms, &except, false).emit("room-msg", vec![payload, server_id()]);
-        ok(ack);
-    })
-    .on("socket-to-room", |socket, args, ack| {
-        let mut op = socket.broadcast();
-        for room in rooms_arg(args.first()) {
-            op = op.to(&room);
-        }
-        let payload = args.get(1).cloned().unwrap_or(Value::Null);
-        let _ = op.emit("room-msg", vec![payload, server_id()]);
-        ok(ack);
-    })
-    .on("socket-broadcast", |socket, args, ack| {
-        let payload = args.into_iter().next().unwrap_or(Value::Null);
-        let _ = socket
-            .broadcast()
-            .emit("all-msg", vec![payload, server_id()]);
-        ok(ack);
-    })
-    .on("local-to-all", |socket, args, ack| {
-        let payload = args.into_iter().next().unwrap_or(Value::Null);
-        let _ = select(&socket, &[], &[], true).emit("local-msg", vec![payload, server_id()]);
-        ok(ack);
-    })
-    .on("local-to-room", |socket, args, ack| {
-        let rooms = rooms_arg(args.first());
-        let payload = args.get(1).cloned().unwrap_or(Value::Null);
-        let _ = select(&socket, &rooms, &[], true).emit("local-msg", vec![payload, server_id()]);
-        ok(ack);
-    })
-    .on("sockets-join", |socket, args, ack| {
-        let op = select(
-            &socket,
-            &rooms_arg(args.first()),
-            &rooms_arg(args.get(1)),
-            false,
-        );
-        let new = rooms_arg(args.get(2));
-        op.sockets_join(&new.iter().map(String::as_str).collect::<Vec<_>>());
-        ok(ack);
-    })
-    .on("sockets-leave", |socket, args, ack| {
-        let op = select(
-            &socket,
-            &rooms_arg(args.first()),
-            &rooms_arg(args.get(1)),
-            false,
-        );
-        let old = rooms_arg(args.get(2));
-        op.sockets_leave(&old.iter().map(String::as_str).collect::<Vec<_>>());
-        ok(ack);
-    })
-    .on("disconnect-sockets", |socket, args, ack| {
-        let op = select(
-            &socket,
-            &rooms_arg(args.first()),
-            &rooms_arg(args.get(1)),
-            false,
-        );
-        let close = matches!(args.get(2), Some(Value::Bool(true)));
-        // Acked before: the sender may be among the disconnected.
-        ok(ack);
-        op.disconnect_sockets_with(close);
-    })
-    .on_any(|_, name, _, ack| {
+        },
+    )
+    .on(
+        "join",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let rooms = rooms_arg(args.first());
+            socket.join_all(&rooms.iter().map(String::as_str).collect::<Vec<_>>());
+            ok(ack);
+        },
+    )
+    .on(
+        "leave",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            for room in rooms_arg(args.first()) {
+                socket.leave(&room);
+            }
+            ok(ack);
+        },
+    )
+    .on(
+        "to-all",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let payload = args.into_iter().next().unwrap_or(Value::Null);
+            let _ =
+                select(&socket, &[], &[], false).emit_args("all-msg", vec![payload, server_id()]);
+            ok(ack);
+        },
+    )
+    .on(
+        "to-room",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let rooms = rooms_arg(args.first());
+            let payload = args.get(1).cloned().unwrap_or(Value::Null);
+            let _ = select(&socket, &rooms, &[], false)
+                .emit_args("room-msg", vec![payload, server_id()]);
+            ok(ack);
+        },
+    )
+    .on(
+        "to-room-except",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let rooms = rooms_arg(args.first());
+            let except = rooms_arg(args.get(1));
+            let payload = args.get(2).cloned().unwrap_or(Value::Null);
+            let _ = select(&socket, &rooms, &except, false)
+                .emit_args("room-msg", vec![payload, server_id()]);
+            ok(ack);
+        },
+    )
+    .on(
+        "socket-to-room",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let mut op = socket.broadcast();
+            for room in rooms_arg(args.first()) {
+                op = op.to(&room);
+            }
+            let payload = args.get(1).cloned().unwrap_or(Value::Null);
+            let _ = op.emit_args("room-msg", vec![payload, server_id()]);
+            ok(ack);
+        },
+    )
+    .on(
+        "socket-broadcast",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let payload = args.into_iter().next().unwrap_or(Value::Null);
+            let _ = socket
+                .broadcast()
+                .emit_args("all-msg", vec![payload, server_id()]);
+            ok(ack);
+        },
+    )
+    .on(
+        "local-to-all",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let payload = args.into_iter().next().unwrap_or(Value::Null);
+            let _ =
+                select(&socket, &[], &[], true).emit_args("local-msg", vec![payload, server_id()]);
+            ok(ack);
+        },
+    )
+    .on(
+        "local-to-room",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let rooms = rooms_arg(args.first());
+            let payload = args.get(1).cloned().unwrap_or(Value::Null);
+            let _ = select(&socket, &rooms, &[], true)
+                .emit_args("local-msg", vec![payload, server_id()]);
+            ok(ack);
+        },
+    )
+    .on(
+        "sockets-join",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let op = select(
+                &socket,
+                &rooms_arg(args.first()),
+                &rooms_arg(args.get(1)),
+                false,
+            );
+            let new = rooms_arg(args.get(2));
+            op.sockets_join(&new.iter().map(String::as_str).collect::<Vec<_>>());
+            ok(ack);
+        },
+    )
+    .on(
+        "sockets-leave",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let op = select(
+                &socket,
+                &rooms_arg(args.first()),
+                &rooms_arg(args.get(1)),
+                false,
+            );
+            let old = rooms_arg(args.get(2));
+            op.sockets_leave(&old.iter().map(String::as_str).collect::<Vec<_>>());
+            ok(ack);
+        },
+    )
+    .on(
+        "disconnect-sockets",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let op = select(
+                &socket,
+                &rooms_arg(args.first()),
+                &rooms_arg(args.get(1)),
+                false,
+            );
+            let close = matches!(args.get(2), Some(Value::Bool(true)));
+            // Acked before: the sender may be among the disconnected.
+            ok(ack);
+            op.disconnect_sockets_with(close);
+        },
+    )
+    .on_any(|Event(name): Event, ack: Option<AckSender>| {
         if let Some(ack) = ack {
             let message = format!("{name}: not supported by duplex yet");
-            let _ = ack.send(vec![Value::Object(vec![(
+            let _ = ack.send_args(vec![Value::Object(vec![(
                 "error".to_owned(),
                 Value::from(message.as_str()),
             )])]);
@@ -418,7 +477,7 @@ fn server_side_handlers(ns: NamespaceHandlers, namespace: &'static str) -> Names
         let _ = io
             .of(namespace)
             .local()
-            .emit("sse-got", vec![payload, from, server_id()]);
+            .emit_args("sse-got", vec![payload, from, server_id()]);
     })
     .on_server_side("sse-ack", |args, reply| {
         let mut args = args.into_iter();

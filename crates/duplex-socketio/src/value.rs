@@ -267,6 +267,35 @@ impl Serialize for EventArgs<'_> {
     }
 }
 
+/// The value as serde sees it: binary through `serialize_bytes` (JSON
+/// writes it as an array of byte numbers, as [`Value::to_json`]; a
+/// serializer that knows binary keeps it), objects in their key order.
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Number(n) => n.serialize(s),
+            Value::String(text) => s.serialize_str(text),
+            Value::Binary(data) => s.serialize_bytes(data),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Object(pairs) => {
+                let mut map = s.serialize_map(Some(pairs.len()))?;
+                for (key, value) in pairs {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(ValueVisitor)
@@ -358,6 +387,50 @@ impl From<i64> for Value {
     }
 }
 
+impl From<i32> for Value {
+    fn from(n: i32) -> Self {
+        Value::Number(n.into())
+    }
+}
+
+impl From<u32> for Value {
+    fn from(n: u32) -> Self {
+        Value::Number(n.into())
+    }
+}
+
+impl From<u64> for Value {
+    fn from(n: u64) -> Self {
+        Value::Number(n.into())
+    }
+}
+
+impl From<usize> for Value {
+    fn from(n: usize) -> Self {
+        Value::Number(n.into())
+    }
+}
+
+/// A finite number; NaN and the infinities, which JSON cannot carry,
+/// become `null` (as `JSON.stringify` writes them).
+impl From<f64> for Value {
+    fn from(n: f64) -> Self {
+        serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Self {
+        Value::Array(items)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
 impl From<bool> for Value {
     fn from(b: bool) -> Self {
         Value::Bool(b)
@@ -367,6 +440,33 @@ impl From<bool> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serializes_as_json_with_binary_as_byte_numbers() {
+        let value = Value::Object(vec![
+            ("z".to_owned(), Value::Binary(Bytes::from_static(&[1, 255]))),
+            ("a".to_owned(), Value::Array(vec![Value::Null, 1.5.into()])),
+        ]);
+        assert_eq!(
+            serde_json::to_string(&value).unwrap(),
+            r#"{"z":[1,255],"a":[null,1.5]}"#
+        );
+    }
+
+    #[test]
+    fn numbers_of_every_width_convert() {
+        assert_eq!(Value::from(7u64).to_json(), serde_json::json!(7));
+        assert_eq!(Value::from(7usize).to_json(), serde_json::json!(7));
+        assert_eq!(Value::from(-7i32).to_json(), serde_json::json!(-7));
+        assert_eq!(Value::from(7u32).to_json(), serde_json::json!(7));
+        assert_eq!(Value::from(1.5f64).to_json(), serde_json::json!(1.5));
+        assert_eq!(Value::from(f64::NAN), Value::Null);
+        assert_eq!(Value::from(None::<i64>), Value::Null);
+        assert_eq!(
+            Value::from(vec![Value::from(1u64)]).to_json(),
+            serde_json::json!([1])
+        );
+    }
 
     #[test]
     fn binary_reads_as_byte_numbers() {

@@ -11,19 +11,22 @@
 
 use axum::Router;
 use axum::routing::get;
-use duplex_tokio::socketio::{SocketIo, SocketIoConfig};
+use duplex_tokio::socketio::{AckSender, Args, Socket, SocketIo, SocketIoConfig};
 
 fn socket_io() -> SocketIo {
     SocketIo::builder(SocketIoConfig::default())
         .namespace("/", |ns| {
-            ns.on("echo", |socket, args, ack| match ack {
-                Some(ack) => {
-                    let _ = ack.send(args);
-                }
-                None => {
-                    let _ = socket.emit("echo", args);
-                }
-            })
+            ns.on(
+                "echo",
+                |socket: Socket, Args(args): Args, ack: Option<AckSender>| match ack {
+                    Some(ack) => {
+                        let _ = ack.send_args(args);
+                    }
+                    None => {
+                        let _ = socket.emit_args("echo", args);
+                    }
+                },
+            )
         })
         .build()
 }

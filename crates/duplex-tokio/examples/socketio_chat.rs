@@ -11,7 +11,9 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use duplex_tokio::socketio::{SocketIo, SocketIoConfig, Value};
+use duplex_tokio::socketio::{
+    AckSender, Args, Data, DisconnectReason, Extension, Socket, SocketIo, SocketIoConfig,
+};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -23,35 +25,36 @@ struct Room(String);
 fn chat() -> SocketIo {
     SocketIo::builder(SocketIoConfig::default())
         .namespace("/", |ns| {
-            ns.on_connect(|socket| {
-                let _ = socket.emit("welcome", vec![socket.id().as_str().into()]);
+            ns.on_connect(|socket: Socket| {
+                let _ = socket.emit("welcome", socket.id().as_str());
             })
-            .on("join", |socket, args, ack| {
-                let Some(room) = args.first().and_then(Value::as_str).map(str::to_owned) else {
-                    return;
-                };
-                if let Some(Room(old)) = socket.extensions().insert(Room(room.clone())) {
-                    socket.leave(&old);
-                }
-                socket.join(&room);
-                let _ = socket
-                    .to(&room)
-                    .emit("joined", vec![socket.id().as_str().into()]);
-                if let Some(ack) = ack {
-                    let _ = ack.send(vec![Value::from(room)]);
-                }
+            .on(
+                "join",
+                |socket: Socket, Data(room): Data<String>, ack: AckSender| {
+                    if let Some(Room(old)) = socket.extensions().insert(Room(room.clone())) {
+                        socket.leave(&old);
+                    }
+                    socket.join(&room);
+                    let _ = socket.to(&room).emit("joined", socket.id().as_str());
+                    let _ = ack.send(&room);
+                },
+            )
+            .on(
+                "say",
+                |socket: Socket,
+                 Args(args): Args,
+                 room: Option<Extension<Room>>,
+                 ack: AckSender| {
+                    let sent = match room {
+                        Some(Extension(Room(room))) => socket.to(&room).emit_args("said", args),
+                        None => socket.broadcast().emit_args("said", args),
+                    };
+                    let _ = ack.send(&sent.unwrap_or(0));
+                },
+            )
+            .on_disconnect(|socket: Socket, reason: DisconnectReason| {
+                println!("{} left: {reason}", socket.id())
             })
-            .on("say", |socket, args, ack| {
-                let room = socket.extensions().get::<Room>().map(|r| r.0.clone());
-                let sent = match room {
-                    Some(room) => socket.to(&room).emit("said", args).unwrap_or(0),
-                    None => socket.broadcast().emit("said", args).unwrap_or(0),
-                };
-                if let Some(ack) = ack {
-                    let _ = ack.send(vec![Value::from(sent as i64)]);
-                }
-            })
-            .on_disconnect(|socket, reason| println!("{} left: {reason}", socket.id()))
         })
         .build()
 }

@@ -96,6 +96,23 @@ pub enum Error {
     /// The socket disconnected before the awaited ack arrived.
     #[error("socket disconnected before acknowledging")]
     Disconnected,
+    /// A Socket.IO event's or ack's arguments do not fit the type asked
+    /// for (a handler's [`crate::socketio::Data`], an awaited ack's type).
+    #[cfg(feature = "socketio")]
+    #[error("the arguments do not fit: {0}")]
+    InvalidPayload(#[source] serde_json::Error),
+    /// A Socket.IO handler takes [`crate::socketio::State`] of a type
+    /// never given to the builder (named here).
+    #[error("no state of type {0} was given to the Socket.IO builder")]
+    MissingState(&'static str),
+    /// A Socket.IO handler takes an [`crate::socketio::Extension`] the
+    /// socket does not have (its type named here).
+    #[error("the socket has no extension of type {0}")]
+    MissingExtension(&'static str),
+    /// A Socket.IO handler takes what its kind of handler does not have
+    /// (a socket in middleware, a disconnect reason in an event handler).
+    #[error("{0} cannot be extracted here")]
+    NotExtractable(&'static str),
 
     // ---- HTTP (the Socket.IO client's polling transport) ------------------
     /// A request to the server could not be made from the configured URL.
@@ -154,6 +171,8 @@ impl Error {
     pub fn is_peer_fault(&self) -> bool {
         match self {
             Self::Handshake(_) | Self::Protocol(_) | Self::Status(_) | Self::InvalidText => true,
+            #[cfg(feature = "socketio")]
+            Self::InvalidPayload(_) => true,
             #[cfg(feature = "stomp")]
             Self::Refused(_) => true,
             #[cfg(feature = "stomp")]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use duplex_tokio::socketio::client::{ClientTransports, Manager};
-use duplex_tokio::socketio::{NamespaceHandlers, SocketIo, SocketIoConfig, Value};
+use duplex_tokio::socketio::{AckSender, Args, NamespaceHandlers, SocketIo, SocketIoConfig, Value};
 use duplex_tokio::{
     ClientConfig, Http2Connection, HttpProtocol, HttpServerConfig, Opening, TlsAcceptor,
     TlsServerConfig, rustls, serve_http,
@@ -68,10 +68,8 @@ fn client_config(tls: Option<Arc<rustls::ClientConfig>>) -> ClientConfig {
 }
 
 fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on("message-with-ack", |_, args, ack| {
-        if let Some(ack) = ack {
-            let _ = ack.send(args);
-        }
+    ns.on("message-with-ack", |Args(args): Args, ack: AckSender| {
+        let _ = ack.send_args(args);
     })
 }
 

@@ -13,47 +13,38 @@ use std::time::Duration;
 
 use duplex_polling::TransportName;
 use duplex_tokio::socketio::client::ClientTransports;
-use duplex_tokio::socketio::{NamespaceHandlers, SocketIo, SocketIoConfig, Value};
+use duplex_tokio::socketio::{
+    AckSender, Args, NamespaceHandlers, Socket, SocketIo, SocketIoConfig, Value,
+};
 
 /// The conformance handlers plus `transport` and `kill`, as the reference
 /// server of the conformance script has them.
 fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on_connect(|socket| {
+    ns.on_connect(|socket: Socket| {
         let auth = socket.handshake().auth.clone();
-        let _ = socket.emit("auth", vec![auth]);
+        let _ = socket.emit_args("auth", vec![auth]);
     })
-    .on("message", |socket, args, _| {
-        let _ = socket.emit("message-back", args);
+    .on("message", |socket: Socket, Args(args): Args| {
+        let _ = socket.emit_args("message-back", args);
     })
-    .on("message-with-ack", |_, args, ack| {
-        if let Some(ack) = ack {
-            let _ = ack.send(args);
+    .on("message-with-ack", |Args(args): Args, ack: AckSender| {
+        let _ = ack.send_args(args);
+    })
+    .on("server-ack", async |socket: Socket, Args(args): Args| {
+        let reply = socket.emit_args_with_ack("please-ack", args, Some(Duration::from_secs(5)));
+        if let Ok(reply) = reply.await {
+            let _ = socket.emit_args("client-acked", reply);
         }
     })
-    .on("server-ack", |socket, args, _| {
-        let back = socket.clone();
-        socket.emit_with_ack(
-            "please-ack",
-            args,
-            Some(Duration::from_secs(5)),
-            move |reply| {
-                if let Ok(reply) = reply {
-                    let _ = back.emit("client-acked", reply);
-                }
-            },
-        );
-    })
-    .on("transport", |socket, _, ack| {
+    .on("transport", |socket: Socket, ack: AckSender| {
         let name = match socket.transport() {
             Some(TransportName::Polling) => "polling",
             Some(TransportName::WebSocket) => "websocket",
             _ => "unknown",
         };
-        if let Some(ack) = ack {
-            let _ = ack.send(vec![Value::from(name)]);
-        }
+        let _ = ack.send(name);
     })
-    .on("kill", |socket, _, _| socket.close_connection())
+    .on("kill", |socket: Socket| socket.close_connection())
 }
 
 async fn server() -> String {

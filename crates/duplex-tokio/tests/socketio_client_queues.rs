@@ -13,7 +13,7 @@ use duplex_tokio::socketio::client::{
     COMMAND_QUEUE, ClientConfig, ClientError, ClientEvent, ClientSocket, ClientTransports,
     EVENT_QUEUE, Manager,
 };
-use duplex_tokio::socketio::{SocketIo, SocketIoConfig, Value};
+use duplex_tokio::socketio::{AckSender, Args, Data, Socket, SocketIo, SocketIoConfig, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -30,27 +30,19 @@ async fn server(counted: Arc<Mutex<Counted>>) -> String {
         .namespace("/", move |ns| {
             let counted = counted.clone();
             let total = counted.clone();
-            ns.on("flood", |socket, args, _| {
-                let n = match args.first() {
-                    Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-                    _ => 0,
-                };
-                let sent = (0..n)
-                    .filter(|i| socket.emit("n", vec![Value::from(*i as i64)]).is_ok())
-                    .count();
-                let _ = socket.emit("done", vec![Value::from(sent as i64)]);
+            ns.on("flood", |socket: Socket, Data(n): Data<u64>| {
+                let sent = (0..n).filter(|i| socket.emit("n", i).is_ok()).count();
+                let _ = socket.emit("done", &sent);
             })
-            .on("count", move |_, args, _| {
+            .on("count", move |Args(args): Args| {
                 let mut c = counted.lock().unwrap();
                 let expected = Value::from(c.received as i64);
                 c.in_order &= args.first() == Some(&expected);
                 c.received += 1;
             })
-            .on("total", move |_, _, ack| {
+            .on("total", move |ack: AckSender| {
                 let received = total.lock().unwrap().received;
-                if let Some(ack) = ack {
-                    let _ = ack.send(vec![Value::from(received as i64)]);
-                }
+                let _ = ack.send(&received);
             })
         })
         .build();

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use duplex_tokio::socketio::client::{ClientConfig, ClientEvent, ClientSocket, Manager};
 use duplex_tokio::socketio::{
-    NamespaceHandlers, RedisAdapter, RedisAdapterConfig, SocketData, SocketIo, SocketIoConfig,
-    Value,
+    AckSender, Args, NamespaceHandlers, RedisAdapter, RedisAdapterConfig, Socket, SocketData,
+    SocketIo, SocketIoConfig, Value,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -80,7 +80,7 @@ fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
         assert!(reply.is_none(), "no ack was asked for");
         NOTES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     })
-    .on_connect(|socket| {
+    .on_connect(|socket: Socket| {
         let name = socket
             .handshake()
             .auth
@@ -89,73 +89,94 @@ fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
             .unwrap_or(Value::Null);
         socket.extensions().insert(SocketData(name));
     })
-    .on("fetch", |socket, args, ack| {
-        let room = args
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let op = socket.broadcast().to(&room);
-        tokio::spawn(async move {
-            let reply = match op.fetch_sockets().await {
-                Ok(sockets) => sockets
-                    .into_iter()
-                    .map(|s| {
-                        Value::Array(vec![
-                            Value::from(s.id.as_str()),
-                            s.data,
-                            Value::Number(s.rooms.len().into()),
-                        ])
-                    })
-                    .collect(),
-                Err(e) => vec![Value::from(e.to_string().as_str())],
-            };
-            if let Some(ack) = ack {
-                let _ = ack.send(vec![Value::Array(reply)]);
+    .on(
+        "fetch",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let room = args
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let op = socket.broadcast().to(&room);
+            tokio::spawn(async move {
+                let reply = match op.fetch_sockets().await {
+                    Ok(sockets) => sockets
+                        .into_iter()
+                        .map(|s| {
+                            Value::Array(vec![
+                                Value::from(s.id.as_str()),
+                                s.data,
+                                Value::Number(s.rooms.len().into()),
+                            ])
+                        })
+                        .collect(),
+                    Err(e) => vec![Value::from(e.to_string().as_str())],
+                };
+                if let Some(ack) = ack {
+                    let _ = ack.send_args(vec![Value::Array(reply)]);
+                }
+            });
+        },
+    )
+    .on(
+        "join",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            if let Some(room) = args.first().and_then(Value::as_str) {
+                socket.join(room);
             }
-        });
-    })
-    .on("join", |socket, args, ack| {
-        if let Some(room) = args.first().and_then(Value::as_str) {
-            socket.join(room);
-        }
-        if let Some(ack) = ack {
-            let _ = ack.send(vec![]);
-        }
-    })
-    .on("shout", |socket, args, _| {
-        let _ = socket.broadcast().emit("shouted", args);
-    })
-    .on("local-shout", |socket, args, _| {
-        let _ = socket.broadcast().local().emit("shouted", args);
-    })
-    .on("all-join", |socket, args, ack| {
-        let room = args
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        socket.broadcast().sockets_join(&[&room]);
-        if let Some(ack) = ack {
-            let _ = ack.send(vec![]);
-        }
-    })
-    .on("kick-room", |socket, args, _| {
-        let room = args
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        socket.to(&room).disconnect_sockets();
-    })
-    .on("to-room", |socket, args, _| {
-        let room = args
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let _ = socket.to(&room).emit("in-room", args);
-    })
+            if let Some(ack) = ack {
+                let _ = ack.send_args(vec![]);
+            }
+        },
+    )
+    .on(
+        "shout",
+        |socket: Socket, Args(args): Args, _: Option<AckSender>| {
+            let _ = socket.broadcast().emit_args("shouted", args);
+        },
+    )
+    .on(
+        "local-shout",
+        |socket: Socket, Args(args): Args, _: Option<AckSender>| {
+            let _ = socket.broadcast().local().emit_args("shouted", args);
+        },
+    )
+    .on(
+        "all-join",
+        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+            let room = args
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            socket.broadcast().sockets_join(&[&room]);
+            if let Some(ack) = ack {
+                let _ = ack.send_args(vec![]);
+            }
+        },
+    )
+    .on(
+        "kick-room",
+        |socket: Socket, Args(args): Args, _: Option<AckSender>| {
+            let room = args
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            socket.to(&room).disconnect_sockets();
+        },
+    )
+    .on(
+        "to-room",
+        |socket: Socket, Args(args): Args, _: Option<AckSender>| {
+            let room = args
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let _ = socket.to(&room).emit_args("in-room", args);
+        },
+    )
 }
 
 /// A duplex server in the cluster of `redis`: its URL and adapter.

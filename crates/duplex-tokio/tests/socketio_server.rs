@@ -8,24 +8,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use duplex_tokio::socketio::{
-    AckError, ConnectRefusal, DisconnectReason, NamespaceHandlers, SocketIo, SocketIoConfig, Value,
+    AckError, AckSender, Args, ConnectRefusal, Data, DisconnectReason, Event, Extension, Handshake,
+    NamespaceHandlers, Socket, SocketExtensions, SocketIo, SocketIoConfig, State, TryData, Value,
 };
 use socketio_common::*;
 use tokio::sync::mpsc;
 
 /// The conformance handlers (shared/conformance/socketio-suites.md).
 fn conformance(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on_connect(|socket| {
+    ns.on_connect(|socket: Socket| {
         let auth = socket.handshake().auth.clone();
-        socket.emit("auth", vec![auth]).unwrap();
+        socket.emit_args("auth", vec![auth]).unwrap();
     })
-    .on("message", |socket, args, _| {
-        let _ = socket.emit("message-back", args);
+    .on("message", |socket: Socket, Args(args): Args| {
+        let _ = socket.emit_args("message-back", args);
     })
-    .on("message-with-ack", |_, args, ack| {
-        if let Some(ack) = ack {
-            let _ = ack.send(args);
-        }
+    .on("message-with-ack", |Args(args): Args, ack: AckSender| {
+        let _ = ack.send_args(args);
     })
 }
 
@@ -177,10 +176,10 @@ async fn server_acks_time_out_or_arrive_with_binary() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let io = SocketIo::builder(config())
         .namespace("/", move |ns| {
-            ns.on("ask", move |socket, args, _| {
+            ns.on("ask", move |socket: Socket, Args(args): Args| {
                 let tx = tx.clone();
                 let timeout = Duration::from_millis(if args.is_empty() { 150 } else { 5000 });
-                socket.emit_with_ack("question", args, Some(timeout), move |reply| {
+                socket.emit_with_ack_callback("question", args, Some(timeout), move |reply| {
                     let _ = tx.send(reply);
                 });
             })
@@ -225,31 +224,27 @@ async fn server_acks_time_out_or_arrive_with_binary() {
 async fn rooms_broadcast_to_members_but_the_sender() {
     let io = SocketIo::builder(config())
         .namespace("/", |ns| {
-            ns.on("join", |socket, args, ack| {
-                if let Some(Value::String(room)) = args.first() {
-                    socket.join(room);
-                }
-                if let Some(ack) = ack {
-                    let rooms = socket.rooms().into_iter().map(Value::from).collect();
-                    let _ = ack.send(vec![Value::Array(rooms)]);
-                }
+            ns.on(
+                "join",
+                |socket: Socket, Data(room): Data<String>, ack: AckSender| {
+                    socket.join(&room);
+                    let _ = ack.send(&socket.rooms());
+                },
+            )
+            .on("leave", |socket: Socket, Data(room): Data<String>| {
+                socket.leave(&room);
             })
-            .on("leave", |socket, args, _| {
-                if let Some(Value::String(room)) = args.first() {
-                    socket.leave(room);
-                }
-            })
-            .on("say", |socket, args, _| {
+            .on("say", |socket: Socket, Args(args): Args| {
                 let room = args
                     .first()
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_owned();
-                let n = socket.to(&room).emit("said", args).unwrap();
-                let _ = socket.emit("count", vec![Value::from(n as i64)]);
+                let n = socket.to(&room).emit_args("said", args).unwrap();
+                let _ = socket.emit("count", &n);
             })
-            .on("all", |socket, args, _| {
-                let _ = socket.broadcast().emit("said", args);
+            .on("all", |socket: Socket, Args(args): Args| {
+                let _ = socket.broadcast().emit_args("said", args);
             })
         })
         .build();
@@ -277,7 +272,7 @@ async fn rooms_broadcast_to_members_but_the_sender() {
     assert_eq!(next(&mut c).await.unwrap(), r#"42["count",1]"#);
     assert_eq!(next(&mut a).await.unwrap(), r#"42["said","red",2]"#);
     // Server-wide emit to a room of a namespace.
-    assert_eq!(io.of("/").to("red").emit("news", vec![]).unwrap(), 1);
+    assert_eq!(io.of("/").to("red").emit_args("news", vec![]).unwrap(), 1);
     assert_eq!(next(&mut a).await.unwrap(), r#"42["news"]"#);
     assert_eq!(io.of("/").sockets().len(), 3);
 }
@@ -292,15 +287,15 @@ async fn middleware_refuses_with_data_and_disconnect_reasons_are_reported() {
         ..SocketIoConfig::default()
     })
     .namespace("/", move |ns| {
-        ns.use_middleware(|handshake| match handshake.auth.get("token") {
+        ns.use_middleware(|handshake: Handshake| match handshake.auth.get("token") {
             Some(Value::String(t)) if t == "ok" => Ok(()),
             _ => Err(ConnectRefusal {
                 message: "not authorized".into(),
                 data: Some(serde_json::json!({"retry": false})),
             }),
         })
-        .on_disconnect(move |_, reason| seen.lock().unwrap().push(reason))
-        .on("bye", |socket, _, _| socket.disconnect())
+        .on_disconnect(move |reason: DisconnectReason| seen.lock().unwrap().push(reason))
+        .on("bye", |socket: Socket| socket.disconnect())
     })
     .build();
     let addr = serve(io.clone()).await;
@@ -355,33 +350,39 @@ async fn typed_handlers_and_per_socket_state() {
     }
     #[derive(Clone)]
     struct Count(u32);
+    // A struct, not json!: its fields keep their order whether or not
+    // serde_json's preserve_order is on in this build.
+    #[derive(serde::Serialize)]
+    struct Moved {
+        x: i32,
+        y: i32,
+        n: u32,
+    }
     let io = SocketIo::builder(config())
         .namespace("/", |ns| {
-            ns.on_connect(|socket| {
+            ns.on_connect(|socket: Socket| {
                 socket.extensions().insert(Count(0));
             })
-            .on_typed::<Move>("move", |socket, m, ack| {
-                let n = {
-                    let mut ext = socket.extensions();
-                    let count = ext.get_mut::<Count>().unwrap();
-                    count.0 += 1;
-                    count.0
-                };
-                // A struct, not json!: its fields keep their order whether
-                // or not serde_json's preserve_order is on in this build.
-                #[derive(serde::Serialize)]
-                struct Moved {
-                    x: i32,
-                    y: i32,
-                    n: u32,
-                }
-                if let Some(ack) = ack {
-                    let _ = ack.send_json(&Moved {
+            .on(
+                "move",
+                |socket: Socket,
+                 Data(m): Data<Move>,
+                 Extension(Count(n)): Extension<Count>,
+                 ack: AckSender| {
+                    socket.extensions().insert(Count(n + 1));
+                    let _ = ack.send(&Moved {
                         x: m.x * 2,
                         y: m.y * 2,
-                        n,
+                        n: n + 1,
                     });
-                }
+                },
+            )
+            .on("try-move", |data: TryData<Move>, ack: AckSender| {
+                let answer = match data.0 {
+                    Ok(m) => format!("{},{}", m.x, m.y),
+                    Err(e) => format!("bad move: {e}"),
+                };
+                let _ = ack.send(&answer);
             })
         })
         .build();
@@ -389,10 +390,19 @@ async fn typed_handlers_and_per_socket_state() {
     let (mut ws, _) = sio_connect(addr).await;
     send(&mut ws, r#"421["move",{"x":1,"y":-2}]"#).await;
     assert_eq!(next(&mut ws).await.unwrap(), r#"431[{"x":2,"y":-4,"n":1}]"#);
-    // Arguments of the wrong shape are dropped, the next event still works.
+    // Data that does not fit skips the handler; the next event still works.
     send(&mut ws, r#"422["move","nope"]"#).await;
     send(&mut ws, r#"423["move",{"x":0,"y":0}]"#).await;
     assert_eq!(next(&mut ws).await.unwrap(), r#"433[{"x":0,"y":0,"n":2}]"#);
+    // TryData lets the handler answer it instead.
+    send(&mut ws, r#"424["try-move","nope"]"#).await;
+    let answer = next(&mut ws).await.unwrap();
+    assert!(
+        answer.starts_with(r#"434["bad move: invalid type: string \"nope\""#),
+        "{answer}"
+    );
+    send(&mut ws, r#"425["try-move",{"x":3,"y":4}]"#).await;
+    assert_eq!(next(&mut ws).await.unwrap(), r#"435["3,4"]"#);
 }
 
 #[tokio::test]
@@ -416,4 +426,161 @@ async fn engineio_v3_clients_get_socketio_v4_with_the_implicit_default_namespace
     let (_io, addr) = conformance_server(config()).await;
     let http = Http::new(addr, "/socket.io");
     assert_eq!(http.get("EIO=3&transport=polling").await.status, 400);
+}
+
+#[tokio::test]
+async fn async_handlers_await_typed_acks_and_state_and_middleware_come_from_the_builder() {
+    #[derive(serde::Serialize)]
+    struct Question<'a> {
+        q: &'a str,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)] // read through Debug
+    struct Answer {
+        a: u32,
+    }
+    #[derive(Clone)]
+    struct Greeting(&'static str);
+    #[derive(Clone)]
+    struct User(String);
+    #[derive(serde::Deserialize)]
+    struct Auth {
+        token: String,
+    }
+    let io = SocketIo::builder(config())
+        .with_state(Greeting("hello"))
+        .namespace("/", |ns| {
+            // Async middleware: it may await, and leaves the user for the
+            // handlers.
+            ns.use_middleware(async |Data(auth): Data<Auth>, ext: SocketExtensions| {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                match auth.token.strip_prefix("user:") {
+                    Some(name) => {
+                        ext.insert(User(name.to_owned()));
+                        Ok(())
+                    }
+                    None => Err(ConnectRefusal::new("who are you?")),
+                }
+            })
+            .on_connect(
+                |socket: Socket,
+                 State(Greeting(g)): State<Greeting>,
+                 Extension(User(u)): Extension<User>| {
+                    let _ = socket.emit("hi", &format!("{g} {u}"));
+                },
+            )
+            .on("quiz", async |socket: Socket, Data(ms): Data<u64>| {
+                let answer = socket
+                    .emit_with_ack::<_, Answer>(
+                        "question",
+                        &Question { q: "2+2" },
+                        Duration::from_millis(ms),
+                    )
+                    .await;
+                let _ = socket.emit("result", &format!("{answer:?}"));
+            })
+            // State never given: the handler is skipped, the socket goes on.
+            .on("unstated", |socket: Socket, State(n): State<u64>| {
+                let _ = socket.emit("n", &n);
+            })
+            .on_any(
+                |socket: Socket, Event(name): Event, ack: Option<AckSender>| {
+                    let _ = socket.emit("unknown", &(name, ack.is_some()));
+                },
+            )
+        })
+        .build();
+    let addr = serve(io.clone()).await;
+    let mut ws = ws_connect(addr, "/socket.io/?EIO=4&transport=websocket").await;
+    next(&mut ws).await.unwrap();
+    send(&mut ws, r#"40{"token":"nobody"}"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"44{"message":"who are you?"}"#
+    );
+    send(&mut ws, r#"40{"token":"user:ann"}"#).await;
+    assert!(next(&mut ws).await.unwrap().starts_with(r#"40{"sid":"#));
+    assert_eq!(next(&mut ws).await.unwrap(), r#"42["hi","hello ann"]"#);
+    // The ack arrives typed...
+    send(&mut ws, r#"42["quiz",5000]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"420["question",{"q":"2+2"}]"#
+    );
+    send(&mut ws, r#"430[{"a":4}]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"42["result","Ok(Answer { a: 4 })"]"#
+    );
+    // ...or does not fit the type...
+    send(&mut ws, r#"42["quiz",5000]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"421["question",{"q":"2+2"}]"#
+    );
+    send(&mut ws, r#"431["four"]"#).await;
+    let result = next(&mut ws).await.unwrap();
+    assert!(
+        result.starts_with(r#"42["result","Err(InvalidPayload("#),
+        "{result}"
+    );
+    // ...or times out.
+    send(&mut ws, r#"42["quiz",50]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"422["question",{"q":"2+2"}]"#
+    );
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"42["result","Err(Timeout)"]"#
+    );
+    send(&mut ws, r#"42["unstated"]"#).await;
+    send(&mut ws, r#"425["whatever"]"#).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"42["unknown",["whatever",true]]"#
+    );
+}
+
+#[tokio::test]
+async fn typed_emits_send_bytes_as_attachments_keep_field_order_and_refuse_odd_keys() {
+    // Fields out of alphabetical order, so a sorted map would show.
+    #[derive(serde::Serialize)]
+    struct Upload {
+        zeta: &'static str,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        alpha: u8,
+        #[serde(with = "serde_bytes")]
+        thumb: Vec<u8>,
+    }
+    let io = SocketIo::builder(config())
+        .namespace("/", |ns| {
+            ns.on_connect(|socket: Socket| {
+                let upload = Upload {
+                    zeta: "z",
+                    data: vec![1, 2, 3],
+                    alpha: 7,
+                    thumb: vec![],
+                };
+                socket.emit("upload", &upload).unwrap();
+                // A key JSON cannot write: an error to the caller, not a
+                // panic, and the socket goes on.
+                let mut odd = std::collections::BTreeMap::new();
+                odd.insert(vec![1u8], 1);
+                let refused = socket.emit("odd", &odd);
+                let encode = matches!(refused, Err(duplex_tokio::Error::Encode));
+                socket.emit("after", &encode).unwrap();
+            })
+        })
+        .build();
+    let addr = serve(io.clone()).await;
+    let (mut ws, _) = sio_connect(addr).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        r#"452-["upload",{"zeta":"z","data":{"_placeholder":true,"num":0},"alpha":7,"thumb":{"_placeholder":true,"num":1}}]"#
+    );
+    assert_eq!(next(&mut ws).await.unwrap(), "<bin:[1, 2, 3]>");
+    assert_eq!(next(&mut ws).await.unwrap(), "<bin:[]>");
+    assert_eq!(next(&mut ws).await.unwrap(), r#"42["after",true]"#);
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use duplex_tokio::socketio::{self, NamespaceHandlers, Socket, Value};
+use duplex_tokio::socketio::{self, AckSender, Args, NamespaceHandlers, Socket, Value};
 use duplex_tokio::sockjs::{CloseReason, SockJsSocket};
 use duplex_tokio::sse::SseSession;
 use duplex_ws::CloseCode;
@@ -278,36 +278,40 @@ fn socketio_event(kind: &str) -> &str {
 pub(super) fn socketio_chat(ns: NamespaceHandlers, hub: Arc<Hub>) -> NamespaceHandlers {
     let join_hub = hub.clone();
     let say_hub = hub.clone();
-    ns.on("join", move |socket, args, ack| {
+    ns.on(
+        "join",
+        move |socket: Socket, Args(args): Args, ack: AckSender| {
+            STATS.received(args_len(&args));
+            let hub = &join_hub;
+            let Some(id) = member_of(hub, &socket) else {
+                reply(ack, Err(Refusal::ShuttingDown));
+                return;
+            };
+            let doc = args.first().map(socketio::to_json).unwrap_or_default();
+            let room = doc.get("room").and_then(|v| v.as_str()).unwrap_or("");
+            let name = doc.get("name").and_then(|v| v.as_str()).unwrap_or("");
+            reply(ack, hub.join(id, room, name));
+        },
+    )
+    .on(
+        "say",
+        move |socket: Socket, Args(args): Args, ack: AckSender| {
+            STATS.received(args_len(&args));
+            let hub = &say_hub;
+            let text = args.first().and_then(Value::as_str).unwrap_or("");
+            let result = match socket.extensions().get::<SocketMember>() {
+                Some(SocketMember(id)) => hub.say(id, text).map(|()| json!({ "ok": true })),
+                None => Err(Refusal::NotJoined),
+            };
+            reply(ack, result);
+        },
+    )
+    .on("latency", |Args(args): Args, ack: AckSender| {
         STATS.received(args_len(&args));
-        let hub = &join_hub;
-        let Some(id) = member_of(hub, &socket) else {
-            reply(ack, Err(Refusal::ShuttingDown));
-            return;
-        };
-        let doc = args.first().map(socketio::to_json).unwrap_or_default();
-        let room = doc.get("room").and_then(|v| v.as_str()).unwrap_or("");
-        let name = doc.get("name").and_then(|v| v.as_str()).unwrap_or("");
-        reply(ack, hub.join(id, room, name));
+        let _ = ack.send_args(Vec::new());
     })
-    .on("say", move |socket, args, ack| {
-        STATS.received(args_len(&args));
-        let hub = &say_hub;
-        let text = args.first().and_then(Value::as_str).unwrap_or("");
-        let result = match socket.extensions().get::<SocketMember>().copied() {
-            Some(SocketMember(id)) => hub.say(id, text).map(|()| json!({ "ok": true })),
-            None => Err(Refusal::NotJoined),
-        };
-        reply(ack, result);
-    })
-    .on("latency", |_, args, ack| {
-        STATS.received(args_len(&args));
-        if let Some(ack) = ack {
-            let _ = ack.send(Vec::new());
-        }
-    })
-    .on_disconnect(move |socket, _| {
-        if let Some(SocketMember(id)) = socket.extensions().get::<SocketMember>().copied() {
+    .on_disconnect(move |socket: Socket| {
+        if let Some(SocketMember(id)) = socket.extensions().get::<SocketMember>() {
             hub.unregister(id);
         }
     })
@@ -319,20 +323,18 @@ fn args_len(args: &[Value]) -> usize {
         .sum()
 }
 
-fn reply(ack: Option<socketio::AckSender>, result: Result<serde_json::Value, Refusal>) {
-    if let Some(ack) = ack {
-        let doc = match result {
-            Ok(doc) => doc,
-            Err(refusal) => json!({ "error": refusal.to_string() }),
-        };
-        let _ = ack.send_json(&doc);
-    }
+fn reply(ack: AckSender, result: Result<serde_json::Value, Refusal>) {
+    let doc = match result {
+        Ok(doc) => doc,
+        Err(refusal) => json!({ "error": refusal.to_string() }),
+    };
+    let _ = ack.send(&doc);
 }
 
 /// The socket's chat member, registering it (and starting the task that
 /// emits its outbox) at the first call.
 fn member_of(hub: &Arc<Hub>, socket: &Socket) -> Option<MemberId> {
-    if let Some(SocketMember(id)) = socket.extensions().get::<SocketMember>().copied() {
+    if let Some(SocketMember(id)) = socket.extensions().get::<SocketMember>() {
         return Some(id);
     }
     let (id, mut outbox) = hub.register(Transport::SocketIo)?;
@@ -357,7 +359,7 @@ fn emit(socket: &Socket, out: &Outgoing) {
         return;
     }
     STATS.sent(out.text.len());
-    let _ = socket.emit_json(socketio_event(out.kind), &*out.value);
+    let _ = socket.emit(socketio_event(out.kind), &*out.value);
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! [`Application`] of the Engine.IO endpoint: it feeds the machine each
 //! session's messages and the time, writes what the machine wants written
 //! on the sessions, and turns the machine's plain events into calls of the
-//! application's handlers (queued on [`Deferred`], run outside the lock).
+//! application's handlers: each socket's calls go to its [`Mailbox`], run
+//! in order by a task of their own, outside the lock; connect middleware
+//! runs as a task too, and comes back to grant or refuse the CONNECT.
 //!
 //! Every protocol decision (namespace answers, what ends a connection,
 //! acks and their timeouts, broadcast recipients, disconnect reasons) is
@@ -21,9 +23,11 @@ use duplex_socketio::engineio_binding::{disconnect_reason, packet_messages, sock
 use duplex_socketio::server::{Server, ServerConfig, ServerEvent, Transmit, selection};
 use duplex_socketio::{Broadcast, EncodedPacket, Packet};
 
+use super::handler::{BoxFuture, BoxedHandler, Parts, SocketExtensions};
+use super::mailbox::Mailbox;
 use super::{
-    AckCallback, AckError, AckSender, DisconnectReason, Handshake, NamespaceHandlers, Registry,
-    SendError, Socket, SocketId, SocketIo, SocketIoConfig,
+    AckCallback, AckError, AckSender, ConnectRefusal, DisconnectReason, Handshake,
+    NamespaceHandlers, Registry, SendError, Socket, SocketId, SocketIo, SocketIoConfig,
 };
 use crate::polling::{Application, Deferred, WeakPollingService};
 
@@ -34,6 +38,8 @@ mod cluster;
 struct SocketMeta {
     handshake: Arc<Handshake>,
     extensions: Arc<Mutex<http::Extensions>>,
+    /// The socket's handler calls, in order.
+    mailbox: Arc<Mailbox>,
 }
 
 /// What writing the machine's transmits gave.
@@ -55,6 +61,13 @@ pub struct SocketIoApp {
     infos: HashMap<SessionId, Arc<OpenInfo>>,
     sockets: HashMap<SocketId, SocketMeta>,
     handle: Option<WeakPollingService<EngineIoServer, SocketIoApp>>,
+    /// The application state, for the handles this gives out.
+    state: Arc<http::Extensions>,
+    /// Most calls waiting in one socket's mailbox.
+    max_queued_events: usize,
+    /// The runtime handler tasks are spawned on: the one inputs came from
+    /// (a handle's call from outside any runtime still has one).
+    runtime: Option<tokio::runtime::Handle>,
     /// Where the cluster's messages go, when the server is in one.
     #[cfg(feature = "redis")]
     cluster: Option<ClusterLink>,
@@ -129,7 +142,12 @@ fn send_error(error: &duplex_socketio::Error) -> SendError {
 }
 
 impl SocketIoApp {
-    pub(crate) fn new(config: SocketIoConfig, registry: Registry) -> Self {
+    pub(crate) fn new(
+        config: SocketIoConfig,
+        registry: Registry,
+        state: Arc<http::Extensions>,
+    ) -> Self {
+        let max_queued_events = config.max_queued_events;
         let server = Server::new(ServerConfig {
             connect_timeout: Some(config.connect_timeout),
             max_namespaces: config.max_namespaces_per_connection,
@@ -144,6 +162,9 @@ impl SocketIoApp {
             infos: HashMap::new(),
             sockets: HashMap::new(),
             handle: None,
+            state,
+            max_queued_events,
+            runtime: tokio::runtime::Handle::try_current().ok(),
             #[cfg(feature = "redis")]
             cluster: None,
         }
@@ -157,7 +178,10 @@ impl SocketIoApp {
         self.handle
             .as_ref()
             .and_then(WeakPollingService::upgrade)
-            .map(|service| SocketIo { service })
+            .map(|service| SocketIo {
+                service,
+                state: self.state.clone(),
+            })
     }
 
     /// Number of Engine.IO sessions carrying Socket.IO.
@@ -173,8 +197,58 @@ impl SocketIoApp {
             namespace: duplex_socketio::Str::copy_from_str(namespace),
             id: id.clone(),
             handshake: meta.handshake.clone(),
-            extensions: meta.extensions.clone(),
+            extensions: SocketExtensions(meta.extensions.clone()),
         })
+    }
+
+    /// The runtime to spawn handler tasks on.
+    fn runtime(&mut self) -> Option<tokio::runtime::Handle> {
+        if let Ok(current) = tokio::runtime::Handle::try_current() {
+            self.runtime.get_or_insert_with(|| current.clone());
+            return Some(current);
+        }
+        self.runtime.clone()
+    }
+
+    /// Queues a call of `handler` with `parts` on the socket's mailbox
+    /// (`force`: past its limit too). False if the mailbox is full.
+    fn dispatch(
+        &mut self,
+        socket: &SocketId,
+        handler: BoxedHandler,
+        parts: Parts,
+        force: bool,
+    ) -> bool {
+        let Some(mailbox) = self.sockets.get(socket).map(|m| m.mailbox.clone()) else {
+            return true;
+        };
+        let Some(runtime) = self.runtime() else {
+            tracing::error!("no tokio runtime to run the Socket.IO handlers on");
+            return true;
+        };
+        let job: BoxFuture<()> = Box::pin(async move {
+            // The extraction (and a sync handler) runs here, in the
+            // socket's task, not under the server's lock.
+            match handler(parts) {
+                Ok(future) => future.await,
+                Err(e) => log_rejection(&e),
+            }
+        });
+        mailbox.push(job, force, &runtime).is_ok()
+    }
+
+    /// What handlers of a socket are given.
+    fn parts(&self, socket: &Socket) -> Parts {
+        Parts {
+            io: socket.io.clone(),
+            socket: Some(socket.clone()),
+            handshake: socket.handshake.clone(),
+            extensions: socket.extensions.clone(),
+            event: None,
+            args: Vec::new(),
+            ack: None,
+            reason: None,
+        }
     }
 
     // ---- moving bytes and events -------------------------------------------
@@ -230,7 +304,7 @@ impl SocketIoApp {
                 namespace,
                 auth,
                 implicit,
-            } => self.on_connect_request(session, namespace, auth, implicit, deferred),
+            } => self.on_connect_request(session, namespace, auth, implicit),
             ServerEvent::Event {
                 session,
                 namespace,
@@ -250,14 +324,25 @@ impl SocketIoApp {
                 let Some(handler) = handler else {
                     return;
                 };
-                let Some(socket) = self.socket_handle(&session, &namespace, &socket) else {
+                let Some(handle) = self.socket_handle(&session, &namespace, &socket) else {
                     return;
                 };
-                let ack = ack_id.map(|id| AckSender {
-                    socket: socket.clone(),
-                    id,
+                let mut parts = self.parts(&handle);
+                parts.event = Some(name);
+                parts.args = args;
+                parts.ack = ack_id.map(|id| AckSender {
+                    target: Some((handle, id)),
                 });
-                deferred.push(move || handler(socket, name, args, ack));
+                if !self.dispatch(&socket, handler, parts, false) {
+                    // The client sends faster than its handlers finish:
+                    // it leaves the namespace rather than grow the queue.
+                    tracing::warn!(
+                        socket = socket.as_str(),
+                        namespace,
+                        "too many events waiting for their handlers; disconnecting the socket"
+                    );
+                    self.server.disconnect(&session, &namespace);
+                }
             }
             ServerEvent::Ack { token, result } => {
                 let result = result.map_err(AckError::from);
@@ -270,27 +355,29 @@ impl SocketIoApp {
                 reason,
             } => {
                 let handle = self.socket_handle(&session, &namespace, &socket);
-                self.sockets.remove(&socket);
                 let handler = self
                     .handlers
                     .get(&namespace)
                     .and_then(|h| h.on_disconnect.clone());
                 if let (Some(handler), Some(handle)) = (handler, handle) {
-                    deferred.push(move || handler(handle, reason));
+                    let mut parts = self.parts(&handle);
+                    parts.reason = Some(reason);
+                    self.dispatch(&socket, handler, parts, true);
                 }
+                self.sockets.remove(&socket);
             }
         }
     }
 
     /// The application's part of a CONNECT: does the namespace exist, does
-    /// its middleware let the socket in.
+    /// its middleware let the socket in. Middleware runs as a task, which
+    /// comes back with [`SocketIoApp::finish_connect`].
     fn on_connect_request(
         &mut self,
         session: SessionId,
         namespace: String,
         auth: duplex_socketio::Value,
         implicit: bool,
-        deferred: &mut Deferred,
     ) {
         let Some(handlers) = self.registry.find(&namespace) else {
             let _ = self.server.reject_unknown(&session, &namespace);
@@ -299,35 +386,79 @@ impl SocketIoApp {
         let Some(info) = self.infos.get(&session) else {
             return;
         };
-        let handshake = Handshake {
+        let handshake = Arc::new(Handshake {
             namespace: namespace.clone(),
             auth,
             headers: info.headers.clone(),
             query: info.query.clone(),
-        };
+        });
+        let extensions = Arc::new(Mutex::new(http::Extensions::new()));
         // v4's default namespace is granted at open, before any middleware.
-        if !implicit {
-            for middleware in &handlers.middlewares {
-                if let Err(refusal) = middleware(&handshake) {
-                    let _ = self.server.reject(
-                        &session,
-                        &namespace,
-                        &refusal.message,
-                        refusal.data.as_ref(),
-                    );
-                    return;
+        if implicit || handlers.middlewares.is_empty() {
+            return self.finish_connect(&session, handshake, extensions, handlers, Ok(()));
+        }
+        let (Some(io), Some(runtime)) = (self.io(), self.runtime()) else {
+            return;
+        };
+        let middlewares = handlers.middlewares.clone();
+        runtime.spawn(async move {
+            let mut verdict = Ok(());
+            for middleware in middlewares {
+                let parts = Parts {
+                    io: io.clone(),
+                    socket: None,
+                    handshake: handshake.clone(),
+                    extensions: SocketExtensions(extensions.clone()),
+                    event: None,
+                    args: vec![handshake.auth.clone()],
+                    ack: None,
+                    reason: None,
+                };
+                verdict = match middleware(parts) {
+                    Ok(future) => future.await,
+                    // What the middleware needs is not there (a payload
+                    // that does not fit its Data): the CONNECT is refused.
+                    Err(e) => Err(ConnectRefusal::new(e.to_string())),
+                };
+                if verdict.is_err() {
+                    break;
                 }
             }
+            io.service.with(|eio, app, now, deferred| {
+                app.finish_connect(&session, handshake, extensions, handlers, verdict);
+                app.run(eio, now, deferred);
+            });
+        });
+    }
+
+    /// Grants or refuses a CONNECT whose middleware ran; a granted socket
+    /// gets its mailbox, and its connect handler is the first call in it.
+    fn finish_connect(
+        &mut self,
+        session: &SessionId,
+        handshake: Arc<Handshake>,
+        extensions: Arc<Mutex<http::Extensions>>,
+        handlers: Arc<NamespaceHandlers>,
+        verdict: Result<(), ConnectRefusal>,
+    ) {
+        let namespace = handshake.namespace.clone();
+        if let Err(refusal) = verdict {
+            let _ =
+                self.server
+                    .reject(session, &namespace, &refusal.message, refusal.data.as_ref());
+            return;
         }
-        let Ok(id) = self.server.accept(&session, &namespace) else {
+        // The connection may have closed while the middleware ran.
+        let Ok(id) = self.server.accept(session, &namespace) else {
             return;
         };
         self.handlers.entry(namespace.clone()).or_insert(handlers);
         self.sockets.insert(
             id.clone(),
             SocketMeta {
-                handshake: Arc::new(handshake),
-                extensions: Arc::new(Mutex::new(http::Extensions::new())),
+                handshake,
+                extensions,
+                mailbox: Mailbox::new(self.max_queued_events),
             },
         );
         let handler = self
@@ -335,9 +466,11 @@ impl SocketIoApp {
             .get(&namespace)
             .and_then(|h| h.on_connect.clone());
         if let (Some(handler), Some(socket)) =
-            (handler, self.socket_handle(&session, &namespace, &id))
+            (handler, self.socket_handle(session, &namespace, &id))
         {
-            deferred.push(move || handler(socket));
+            let mut parts = self.parts(&socket);
+            parts.args = vec![socket.handshake.auth.clone()];
+            self.dispatch(&id, handler, parts, true);
         }
     }
 
@@ -574,5 +707,16 @@ impl Application<EngineIoServer> for SocketIoApp {
     fn handle_timeout(&mut self, eio: &mut EngineIoServer, now: Instant, deferred: &mut Deferred) {
         self.server.handle_timeout(now);
         self.run(eio, now, deferred);
+    }
+}
+
+/// Logs why a handler was skipped: the client's fault at debug level, the
+/// application's (state or an extension never given) as an error.
+fn log_rejection(error: &crate::Error) {
+    match error {
+        crate::Error::InvalidPayload(e) => {
+            tracing::debug!("event arguments do not fit the handler: {e}");
+        }
+        other => tracing::error!("handler not run: {other}"),
     }
 }

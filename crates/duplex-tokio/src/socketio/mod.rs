@@ -3,30 +3,52 @@
 //! upgrade between them, namespaces, rooms, acks both ways, binary
 //! attachments.
 //!
+//! Handlers are functions, sync or async, whose arguments are extractors
+//! ([`Socket`], [`Data`], [`TryData`], [`AckSender`], [`State`],
+//! [`Extension`], [`SocketIo`]...). Each socket's handlers run one at a
+//! time in the order its events came, in a task of their own and outside
+//! the server's lock: a slow handler holds back only its own socket, and
+//! sockets progress on every worker of a multi-thread runtime.
+//!
 //! ```no_run
-//! use std::time::Duration;
-//! use duplex_tokio::socketio::{SocketIo, SocketIoConfig, Value};
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use duplex_tokio::socketio::{
+//!     AckSender, ConnectRefusal, Data, Handshake, Socket, SocketIo, SocketIoConfig, State,
+//!     TryData,
+//! };
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Join {
+//!     room: String,
+//! }
 //!
 //! # async fn demo() -> std::io::Result<()> {
 //! let io = SocketIo::builder(SocketIoConfig::default())
+//!     .with_state(Arc::new(AtomicUsize::new(0)))
 //!     .namespace("/", |ns| {
-//!         ns.on_connect(|socket| {
-//!             let auth = socket.handshake().auth.clone();
-//!             let _ = socket.emit("auth", vec![auth]);
+//!         ns.use_middleware(|handshake: Handshake| match handshake.auth.get("token") {
+//!             Some(_) => Ok(()),
+//!             None => Err(ConnectRefusal::new("no token")),
 //!         })
-//!         .on("message", |socket, args, _ack| {
-//!             let _ = socket.emit("message-back", args);
+//!         .on_connect(|socket: Socket, State(count): State<Arc<AtomicUsize>>| {
+//!             count.fetch_add(1, Ordering::Relaxed);
+//!             let _ = socket.emit("welcome", socket.id().as_str());
 //!         })
-//!         .on("message-with-ack", |_socket, args, ack| {
-//!             if let Some(ack) = ack {
-//!                 let _ = ack.send(args);
-//!             }
+//!         .on("join", |socket: Socket, data: TryData<Join>, ack: AckSender| {
+//!             let answer = match data.0 {
+//!                 Ok(Join { room }) => {
+//!                     socket.join(&room);
+//!                     let _ = socket.to(&room).emit("joined", socket.id().as_str());
+//!                     "ok".to_owned()
+//!                 }
+//!                 Err(e) => e.to_string(),
+//!             };
+//!             let _ = ack.send(&answer);
 //!         })
-//!         .on("join", |socket, args, _| {
-//!             if let Some(Value::String(room)) = args.first() {
-//!                 socket.join(room);
-//!                 let _ = socket.to(room).emit("joined", vec![socket.id().as_str().into()]);
-//!             }
+//!         .on("slow", async |socket: Socket, Data(ms): Data<u64>| {
+//!             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+//!             let _ = socket.emit("done", &ms);
 //!         })
 //!     })
 //!     .build();
@@ -42,16 +64,14 @@
 //! }
 //! # }
 //! ```
-//!
-//! Handlers run one at a time, in the order their packets arrived, outside
-//! the server's lock: they may emit, join rooms and so on, but must not
-//! block (spawn a task for slow work; [`Socket`] handles are cheap to clone
-//! and `Send`).
 
 mod app;
 pub mod client;
+mod handler;
+mod mailbox;
 #[cfg(feature = "redis")]
 mod redis;
+mod ser;
 mod socket;
 
 use std::collections::HashMap;
@@ -74,9 +94,16 @@ pub use duplex_socketio::Value;
 pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
+pub use handler::{
+    Args, AsyncMarker, Data, Event, Extension, FromParts, Handler, HandlerOutput, Parts,
+    SocketExtensions, State, SyncMarker, TryData,
+};
+pub use mailbox::DEFAULT_MAX_QUEUED_EVENTS;
 #[cfg(feature = "redis")]
 pub use redis::{RedisAdapter, RedisAdapterConfig, RemoteSocket, ServerSideReply, SocketData};
-pub use socket::{AckSender, Operator, Socket};
+pub use socket::{AckFuture, AckSender, Operator, Socket};
+
+use handler::{BoxedHandler, BoxedMiddleware};
 
 use crate::polling::{PollingService, ResponseBody};
 
@@ -111,6 +138,13 @@ pub struct SocketIoConfig {
     pub max_attachments: usize,
     /// Most Engine.IO sessions at once. Default 65,536.
     pub max_sessions: usize,
+    /// Most handler calls one socket may have waiting while its handlers
+    /// run (they run one at a time per socket, in order). A client that
+    /// sends faster than its handlers finish is taken out of the namespace
+    /// past it (it gets a DISCONNECT, the disconnect handler runs).
+    /// Default 4096: a burst of a client's whole send queue (the duplex
+    /// client's [`client::COMMAND_QUEUE`] is 1024) fits.
+    pub max_queued_events: usize,
 }
 
 /// The transports a server accepts.
@@ -141,6 +175,7 @@ impl Default for SocketIoConfig {
             max_pending_acks: 1024,
             max_attachments: 10,
             max_sessions: eio.max_sessions,
+            max_queued_events: mailbox::DEFAULT_MAX_QUEUED_EVENTS,
         }
     }
 }
@@ -205,22 +240,30 @@ impl ConnectRefusal {
             data: None,
         }
     }
+
+    /// Adds `data` for the client's `connect_error` (`err.data`).
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+impl std::fmt::Display for ConnectRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 pub(crate) type AckCallback = Box<dyn FnOnce(Result<Vec<Value>, AckError>) + Send>;
-type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
-type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send + Sync>;
-type EventHandler = Arc<dyn Fn(Socket, String, Vec<Value>, Option<AckSender>) + Send + Sync>;
-type Middleware = Arc<dyn Fn(&Handshake) -> Result<(), ConnectRefusal> + Send + Sync>;
 
 /// The handlers of a namespace.
 #[derive(Default)]
 pub struct NamespaceHandlers {
-    middlewares: Vec<Middleware>,
-    on_connect: Option<ConnectHandler>,
-    on_disconnect: Option<DisconnectHandler>,
-    events: HashMap<String, EventHandler>,
-    on_any: Option<EventHandler>,
+    middlewares: Vec<BoxedMiddleware>,
+    on_connect: Option<BoxedHandler>,
+    on_disconnect: Option<BoxedHandler>,
+    events: HashMap<String, BoxedHandler>,
+    on_any: Option<BoxedHandler>,
     /// Listeners of other servers' `server_side_emit`, by event.
     #[cfg(feature = "redis")]
     server_side: HashMap<String, redis::ServerSideHandler>,
@@ -238,72 +281,67 @@ impl std::fmt::Debug for NamespaceHandlers {
 }
 
 impl NamespaceHandlers {
-    /// Runs `check` on every CONNECT before it is granted; an `Err` refuses
-    /// it with a CONNECT_ERROR. Called under the server's lock: it must
-    /// only look at the handshake, not call into the server.
-    pub fn use_middleware(
-        mut self,
-        check: impl Fn(&Handshake) -> Result<(), ConnectRefusal> + Send + Sync + 'static,
-    ) -> Self {
-        self.middlewares.push(Arc::new(check));
+    /// Runs `middleware` on every CONNECT before it is granted, in the
+    /// order they were added; an `Err` refuses it with a CONNECT_ERROR
+    /// carrying the refusal. Sync or async, with any extractor but
+    /// [`Socket`] (the socket does not exist yet): [`Data`] is the auth
+    /// payload, and what it stores in [`SocketExtensions`] is there for
+    /// the handlers. Runs outside the server's lock, as its own task.
+    pub fn use_middleware<M, H>(mut self, middleware: H) -> Self
+    where
+        H: Handler<M, Output = Result<(), ConnectRefusal>>,
+    {
+        self.middlewares.push(handler::boxed_middleware(middleware));
         self
     }
 
     /// Runs `handler` for each socket that joins the namespace, after the
-    /// CONNECT was granted.
-    pub fn on_connect(mut self, handler: impl Fn(Socket) + Send + Sync + 'static) -> Self {
-        self.on_connect = Some(Arc::new(handler));
+    /// CONNECT was granted and before any of its events ([`Data`] is the
+    /// auth payload).
+    pub fn on_connect<M, H>(mut self, handler: H) -> Self
+    where
+        H: Handler<M>,
+        H::Output: HandlerOutput,
+    {
+        self.on_connect = Some(handler::boxed("connect".to_owned(), handler));
         self
     }
 
-    /// Runs `handler` when a socket leaves, with the reason.
-    pub fn on_disconnect(
-        mut self,
-        handler: impl Fn(Socket, DisconnectReason) + Send + Sync + 'static,
-    ) -> Self {
-        self.on_disconnect = Some(Arc::new(handler));
+    /// Runs `handler` when a socket leaves, after its last event's handler;
+    /// it may take the [`DisconnectReason`].
+    pub fn on_disconnect<M, H>(mut self, handler: H) -> Self
+    where
+        H: Handler<M>,
+        H::Output: HandlerOutput,
+    {
+        self.on_disconnect = Some(handler::boxed("disconnect".to_owned(), handler));
         self
     }
 
-    /// Runs `handler` for each event named `event`: the socket, the
-    /// arguments (binary attachments in place) and, if the client asked
-    /// for one, the ack to answer with.
-    pub fn on(
-        mut self,
-        event: &str,
-        handler: impl Fn(Socket, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
-    ) -> Self {
-        self.events.insert(
-            event.to_owned(),
-            Arc::new(move |socket, _, args, ack| handler(socket, args, ack)),
-        );
+    /// Runs `handler` for each event named `event`. The handler is any
+    /// function, sync or async, whose arguments are extractors
+    /// ([`Socket`], [`Data`], [`TryData`], [`Args`], [`AckSender`],
+    /// [`State`], [`Extension`], [`SocketIo`], ...). A socket's handlers
+    /// run one at a time, in the order its events came; other sockets'
+    /// run meanwhile, on any worker of the runtime.
+    pub fn on<M, H>(mut self, event: &str, handler: H) -> Self
+    where
+        H: Handler<M>,
+        H::Output: HandlerOutput,
+    {
+        self.events
+            .insert(event.to_owned(), handler::boxed(event.to_owned(), handler));
         self
     }
 
-    /// As [`NamespaceHandlers::on`], with the arguments deserialized into
-    /// `T` (the single argument, or all of them as a sequence); events
-    /// whose arguments do not fit are dropped.
-    pub fn on_typed<T: DeserializeOwned + 'static>(
-        self,
-        event: &str,
-        handler: impl Fn(Socket, T, Option<AckSender>) + Send + Sync + 'static,
-    ) -> Self {
-        let name = event.to_owned();
-        self.on(event, move |socket, args, ack| {
-            match from_args::<T>(&args) {
-                Ok(data) => handler(socket, data, ack),
-                Err(e) => tracing::debug!(event = %name, "arguments do not fit: {e}"),
-            }
-        })
-    }
-
-    /// Runs `handler` for every event that has no handler of its own, with
-    /// the event's name.
-    pub fn on_any(
-        mut self,
-        handler: impl Fn(Socket, String, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
-    ) -> Self {
-        self.on_any = Some(Arc::new(handler));
+    /// Runs `handler` for every event that has no handler of its own
+    /// ([`Event`] is the event's name).
+    pub fn on_any<M, H>(mut self, handler: H) -> Self
+    where
+        H: Handler<M>,
+        H::Output: HandlerOutput,
+    {
+        self.on_any = Some(handler::boxed("any".to_owned(), handler));
         self
     }
 }
@@ -333,6 +371,7 @@ pub struct SocketIoBuilder {
     config: SocketIoConfig,
     registry: Registry,
     mount: String,
+    state: http::Extensions,
 }
 
 impl std::fmt::Debug for SocketIoBuilder {
@@ -345,6 +384,13 @@ impl std::fmt::Debug for SocketIoBuilder {
 }
 
 impl SocketIoBuilder {
+    /// Gives the handlers `state`, which they take with [`State<T>`]
+    /// (one value per type; call again for other types).
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
+        self.state.insert(state);
+        self
+    }
+
     /// Mounts the server at `path` instead of `/socket.io`.
     pub fn mount(mut self, path: &str) -> Self {
         path.trim_end_matches('/').clone_into(&mut self.mount);
@@ -382,19 +428,30 @@ impl SocketIoBuilder {
     /// The server.
     pub fn build(self) -> SocketIo {
         let engine = EngineIoServer::new(self.config.engine_config());
-        let app = SocketIoApp::new(self.config, self.registry);
+        let state = Arc::new(self.state);
+        let app = SocketIoApp::new(self.config, self.registry, state.clone());
         let service = PollingService::new(engine, app, &self.mount);
         let weak = service.downgrade();
         service.with(|_, app, _, _| app.set_handle(weak));
-        SocketIo { service }
+        SocketIo { service, state }
     }
 }
 
 /// A Socket.IO server: a cheap, cloneable handle that is also the hyper
 /// (and tower) service answering its requests.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SocketIo {
     service: PollingService<EngineIoServer, SocketIoApp>,
+    /// What [`SocketIoBuilder::with_state`] gave, read by [`State`].
+    state: Arc<http::Extensions>,
+}
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIo")
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SocketIo {
@@ -405,7 +462,19 @@ impl SocketIo {
             config,
             registry: Registry::default(),
             mount: DEFAULT_PATH.trim_end_matches('/').to_owned(),
+            state: http::Extensions::new(),
         }
+    }
+
+    /// The state of type `T` given to [`SocketIoBuilder::with_state`].
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.state.get::<T>().cloned()
+    }
+
+    /// Emits to the members of `room` in `namespace`: shorthand for
+    /// `io.of(namespace).to(room)`.
+    pub fn to(&self, namespace: &str, room: &str) -> Operator {
+        self.of(namespace).to(room)
     }
 
     /// Answers one HTTP request (use from a router).

@@ -2,18 +2,31 @@
 //! client's membership of one namespace), the [`AckSender`] of an event
 //! that asked for an ack, and an [`Operator`] selecting sockets to emit
 //! to. Each is a server handle plus ids; every call takes the server's
-//! lock for its own duration only.
+//! lock for its own duration only, never across an `.await`.
+//!
+//! Emits come in two shapes: `emit(event, &data)` sends any
+//! `Serialize` value (a [`Value`] too) as the one argument, its bytes
+//! (`serde_bytes`, [`Value::Binary`]) as binary attachments;
+//! `emit_args(event, args)` sends several arguments as they are.
 
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use duplex_polling::{SessionId, TransportName};
 use duplex_socketio::{Broadcast, Packet, Str};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
 
+use super::handler::SocketExtensions;
 use super::{AckError, Handshake, SendError, SocketId, SocketIo, Value};
 
-/// One client's membership of one namespace, as handlers see it.
+/// One client's membership of one namespace, as handlers see it: a
+/// cheap, cloneable, `Send` handle that reaches the whole server
+/// ([`Socket::io`]).
 #[derive(Clone)]
 pub struct Socket {
     pub(super) io: SocketIo,
@@ -21,7 +34,7 @@ pub struct Socket {
     pub(super) namespace: Str,
     pub(super) id: SocketId,
     pub(super) handshake: Arc<Handshake>,
-    pub(super) extensions: Arc<Mutex<http::Extensions>>,
+    pub(super) extensions: SocketExtensions,
 }
 
 impl std::fmt::Debug for Socket {
@@ -44,6 +57,11 @@ impl Socket {
         &self.namespace
     }
 
+    /// The server: emit to any namespace or room from a handler.
+    pub fn io(&self) -> &SocketIo {
+        &self.io
+    }
+
     /// The Engine.IO session id of the connection.
     pub fn session_id(&self) -> &str {
         self.session.as_str()
@@ -55,10 +73,8 @@ impl Socket {
     }
 
     /// Per-socket state for the application, kept as long as the socket.
-    pub fn extensions(&self) -> std::sync::MutexGuard<'_, http::Extensions> {
-        self.extensions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub fn extensions(&self) -> &SocketExtensions {
+        &self.extensions
     }
 
     /// The transport the connection uses now.
@@ -75,8 +91,15 @@ impl Socket {
             .with(|_, app, _, _| app.is_connected(&self.session, &self.namespace, &self.id))
     }
 
-    /// Emits `event` with `args` to this socket.
-    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), SendError> {
+    /// Emits `event` to this socket with `data` as its one argument
+    /// (anything `Serialize`; its fields keep their order).
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
+        self.emit_args(event, vec![to_value(data)?])
+    }
+
+    /// Emits `event` to this socket with `args` as they are (several
+    /// arguments, binary attachments).
+    pub fn emit_args(&self, event: &str, args: Vec<Value>) -> Result<(), SendError> {
         let packet = Packet::event_with(self.namespace.clone(), event, &args, None)
             .map_err(|_| SendError::Encode)?;
         self.io
@@ -84,15 +107,51 @@ impl Socket {
             .with(|eio, app, now, _| app.send_packet(eio, &self.session, &packet, now))
     }
 
-    /// Emits `event` with `data` serialized to JSON as its one argument.
-    pub fn emit_json<T: Serialize>(&self, event: &str, data: &T) -> Result<(), SendError> {
-        self.emit(event, vec![json_value(data)?])
+    /// Emits `event` with `data` as its one argument, asking for an ack:
+    /// the future gives the client's answer as `R` (its one argument, or
+    /// all of them as a sequence, as [`Data`](super::Data) reads them), or
+    /// [`AckError::Timeout`] after `timeout`. The event is sent at once,
+    /// whether or not the future is awaited.
+    pub fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> AckFuture<R> {
+        match to_value(data) {
+            Ok(value) => self
+                .emit_args_with_ack(event, vec![value], Some(timeout))
+                .convert(from_ack),
+            Err(e) => AckFuture::failed(e),
+        }
     }
 
-    /// Emits `event` asking for an ack: `callback` gets the client's ack
-    /// arguments, or [`AckError::Timeout`] after `timeout` (`None`: wait
-    /// until the socket disconnects).
-    pub fn emit_with_ack(
+    /// Emits `event` with `args` as they are, asking for an ack: the
+    /// future gives the client's ack arguments as they came, or
+    /// [`AckError::Timeout`] after `timeout` (`None`: wait until the
+    /// socket disconnects).
+    pub fn emit_args_with_ack(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+        timeout: Option<Duration>,
+    ) -> AckFuture<Vec<Value>> {
+        let (tx, rx) = oneshot::channel();
+        self.emit_with_ack_callback(event, args, timeout, move |result| {
+            let _ = tx.send(result);
+        });
+        AckFuture {
+            rx: Some(rx),
+            failed: None,
+            convert: Ok,
+        }
+    }
+
+    /// Emits `event` with `args` asking for an ack: `callback` gets the
+    /// client's ack arguments, or [`AckError::Timeout`] after `timeout`
+    /// (`None`: wait until the socket disconnects). The callback runs
+    /// outside the server's lock and must not block.
+    pub fn emit_with_ack_callback(
         &self,
         event: &str,
         args: Vec<Value>,
@@ -115,20 +174,6 @@ impl Socket {
         if let Some((error, callback)) = failed {
             callback(Err(error));
         }
-    }
-
-    /// As [`Socket::emit_with_ack`], awaiting the ack.
-    pub async fn emit_with_ack_async(
-        &self,
-        event: &str,
-        args: Vec<Value>,
-        timeout: Option<Duration>,
-    ) -> Result<Vec<Value>, AckError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.emit_with_ack(event, args, timeout, move |result| {
-            let _ = tx.send(result);
-        });
-        rx.await.unwrap_or(Err(AckError::Disconnected))
     }
 
     /// Puts the socket in `room`.
@@ -163,6 +208,11 @@ impl Socket {
         self.broadcast().to(room)
     }
 
+    /// Emits to the members of `room`, this socket included if it is one.
+    pub fn within(&self, room: &str) -> Operator {
+        self.io.of(&self.namespace).to(room)
+    }
+
     /// Emits to every socket of the namespace except this one.
     pub fn broadcast(&self) -> Operator {
         Operator {
@@ -189,38 +239,106 @@ impl Socket {
     }
 }
 
-/// The answer to an event that asked for an ack.
+/// The answer to an event. Sending consumes it, so an event is answered
+/// at most once; when the client asked for no ack, sending does nothing.
 #[derive(Debug)]
 pub struct AckSender {
-    pub(super) socket: Socket,
-    pub(super) id: u64,
+    /// The socket and the ack id, if the client asked for an ack.
+    pub(super) target: Option<(Socket, u64)>,
 }
 
 impl AckSender {
-    /// Acknowledges with `args` (binary attachments allowed).
-    pub fn send(self, args: Vec<Value>) -> Result<(), SendError> {
-        let packet = Packet::ack_with(self.socket.namespace.clone(), &args, self.id)
-            .map_err(|_| SendError::Encode)?;
-        let socket = &self.socket;
+    /// Whether the client asked for an ack.
+    pub fn requested(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// Acknowledges with `data` as the one argument (anything `Serialize`).
+    pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), SendError> {
+        if self.target.is_none() {
+            return Ok(());
+        }
+        self.send_args(vec![to_value(data)?])
+    }
+
+    /// Acknowledges with `args` as they are (several arguments, binary
+    /// attachments).
+    pub fn send_args(self, args: Vec<Value>) -> Result<(), SendError> {
+        let Some((socket, id)) = self.target else {
+            return Ok(());
+        };
+        let packet =
+            Packet::ack_with(socket.namespace.clone(), &args, id).map_err(|_| SendError::Encode)?;
         socket
             .io
             .service
             .with(|eio, app, now, _| app.send_packet(eio, &socket.session, &packet, now))
     }
+}
 
-    /// Acknowledges with `data` serialized to JSON as the one argument.
-    pub fn send_json<T: Serialize>(self, data: &T) -> Result<(), SendError> {
-        self.send(vec![json_value(data)?])
+/// The client's answer to an event sent with
+/// [`Socket::emit_with_ack`]: its arguments as `R`, or why none came.
+#[must_use = "the ack is only seen by awaiting the future"]
+#[derive(Debug)]
+pub struct AckFuture<R> {
+    rx: Option<oneshot::Receiver<Result<Vec<Value>, AckError>>>,
+    failed: Option<AckError>,
+    convert: fn(Vec<Value>) -> Result<R, AckError>,
+}
+
+impl<R> AckFuture<R> {
+    fn failed(error: AckError) -> Self {
+        Self {
+            rx: None,
+            failed: Some(error),
+            convert: |_| Err(AckError::Closed),
+        }
+    }
+
+    fn convert<S>(self, convert: fn(Vec<Value>) -> Result<S, AckError>) -> AckFuture<S> {
+        AckFuture {
+            rx: self.rx,
+            failed: self.failed,
+            convert,
+        }
     }
 }
 
-/// `data` as a payload value, its fields in the order it serializes them.
-/// Through JSON text rather than `serde_json::to_value`: a
-/// `serde_json::Map` sorts its keys unless the application turns on
-/// serde_json's `preserve_order`, while [`Value`] keeps them as they come.
-fn json_value<T: Serialize>(data: &T) -> Result<Value, SendError> {
-    let json = serde_json::to_vec(data).map_err(|_| SendError::Encode)?;
-    serde_json::from_slice(&json).map_err(|_| SendError::Encode)
+impl<R> Future for AckFuture<R> {
+    type Output = Result<R, AckError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Every field is Unpin: the future moves freely.
+        let this = self.get_mut();
+        if let Some(error) = this.failed.take() {
+            return Poll::Ready(Err(error));
+        }
+        let Some(rx) = this.rx.as_mut() else {
+            return Poll::Ready(Err(AckError::Closed));
+        };
+        let result = match Pin::new(rx).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(result)) => result,
+            // The server dropped the callback: it is gone.
+            Poll::Ready(Err(_)) => Err(AckError::Disconnected),
+        };
+        this.rx = None;
+        Poll::Ready(result.and_then(this.convert))
+    }
+}
+
+/// Ack arguments as `R`, as [`Value::from_args`] reads them.
+fn from_ack<R: DeserializeOwned>(args: Vec<Value>) -> Result<R, AckError> {
+    Value::from_args(&args).map_err(AckError::InvalidPayload)
+}
+
+/// `data` as a payload value: its fields in the order it serializes
+/// them, bytes as binary attachments ([`super::ser`]).
+pub(super) fn to_value<T: Serialize + ?Sized>(data: &T) -> Result<Value, SendError> {
+    super::ser::to_value(data).map_err(|e| {
+        tracing::debug!("cannot serialize the payload: {e}");
+        SendError::Encode
+    })
 }
 
 /// A selection of sockets of one namespace to emit to.
@@ -281,9 +399,17 @@ impl Operator {
         });
     }
 
-    /// Emits `event` with `args` to every selected socket; returns how many
-    /// it was sent to.
-    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<usize, SendError> {
+    /// Emits `event` with `data` as its one argument (anything
+    /// `Serialize`) to every selected socket; returns how many it was sent
+    /// to.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<usize, SendError> {
+        self.emit_args(event, vec![to_value(data)?])
+    }
+
+    /// Emits `event` with `args` as they are (several arguments, binary
+    /// attachments) to every selected socket; returns how many it was sent
+    /// to.
+    pub fn emit_args(&self, event: &str, args: Vec<Value>) -> Result<usize, SendError> {
         let packet = Packet::event_with(self.namespace.clone(), event, &args, None)
             .map_err(|_| SendError::Encode)?;
         Ok(self.io.service.with(|eio, app, now, _| {
