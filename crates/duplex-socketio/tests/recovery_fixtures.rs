@@ -108,7 +108,9 @@ impl Play {
                         self.server
                             .handle_text(&self.session, Bytes::copy_from_slice(text.as_bytes()));
                     }
-                    client::Transmit::Binary(data) => self.server.handle_binary(&self.session, data),
+                    client::Transmit::Binary(data) => {
+                        self.server.handle_binary(&self.session, data)
+                    }
                 }
             }
             while let Some(event) = self.server.poll_event() {
@@ -222,7 +224,8 @@ fn one_outage_is_what_node_writes() {
     play.pump();
 
     play.step("cut");
-    play.server.closed(&"eio-1", DisconnectReason::TransportClose);
+    play.server
+        .closed(&"eio-1", DisconnectReason::TransportClose);
     play.client.handle_close("transport close", now);
     play.pump();
     play.step("emits while away");
@@ -240,7 +243,10 @@ fn one_outage_is_what_node_writes() {
     play.step("reconnect");
     let later = now + Duration::from_secs(1);
     play.client.handle_timeout(later);
-    assert!(matches!(play.client.poll_event(), Some(ClientEvent::Reconnect)));
+    assert!(matches!(
+        play.client.poll_event(),
+        Some(ClientEvent::Reconnect)
+    ));
     play.session = "eio-2";
     play.server.open("eio-2", ProtocolVersion::V5, later);
     play.client.handle_open(later);

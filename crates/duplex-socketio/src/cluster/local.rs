@@ -129,7 +129,14 @@ impl InMemoryAdapter {
 impl LocalAdapter for InMemoryAdapter {
     fn add_all(&mut self, sid: &str, rooms: &[String]) -> Vec<RoomChange> {
         if let Some(store) = self.recovery.as_deref_mut() {
-            store.joined(sid, rooms);
+            // Only real changes: a room joined twice was joined once.
+            let own = self.sids.get(sid);
+            let new: Vec<String> = rooms
+                .iter()
+                .filter(|r| !own.is_some_and(|own| own.contains(*r)))
+                .cloned()
+                .collect();
+            store.joined(sid, &new);
         }
         self.add_rooms(sid, rooms)
     }
