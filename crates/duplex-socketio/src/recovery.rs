@@ -221,7 +221,8 @@ impl Offsets {
         if epoch != self.epoch {
             return None;
         }
-        decode64(n)
+        // Only the text this log wrote: `x.00` is not `x.0`.
+        decode64(n).filter(|&seq| self.offset(seq) == offset)
     }
 }
 
@@ -632,10 +633,17 @@ impl SessionStore {
         }
     }
 
+    /// Whether something stored or kept waits for its timestamp: call
+    /// [`SessionStore::handle_timeout`] at once.
+    pub fn waits_for_time(&self) -> bool {
+        self.unstamped
+    }
+
     /// When [`SessionStore::handle_timeout`] should next be called: at once
-    /// (the latest time handed in) when something waits for its stamp,
-    /// else one second after the oldest packet or session expires, so
-    /// that sweeps come at most once a second.
+    /// (the latest time handed in) when something [waits for its
+    /// stamp](SessionStore::waits_for_time), else one second after the
+    /// oldest packet or session expires, so that sweeps come at most once
+    /// a second.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.unstamped {
             return self.now;
@@ -732,6 +740,10 @@ mod tests {
         assert_eq!(a.seq(&o), Some(4097));
         assert_eq!(b.seq(&o), None);
         assert_eq!(a.seq("nonsense"), None);
+        assert_eq!(
+            a.seq(&format!("{}.0{}", a.epoch, &o[a.epoch.len() + 1..])),
+            None
+        );
         assert_eq!(a.epoch.len(), 7);
     }
 

@@ -232,8 +232,9 @@ struct Recovery {
     /// The offsets of the last events received, newest last: an event
     /// replayed with one of them is a duplicate.
     recent: VecDeque<String>,
-    /// Events are being replayed: from a CONNECT sent with a pid until the
-    /// first event that is not a duplicate after the answer.
+    /// Events are being replayed: from a CONNECT sent with a pid and an
+    /// offset until the first event after the answer that is not a
+    /// duplicate.
     replaying: bool,
     /// Events that arrived before the CONNECT answer (the reference server
     /// replays missed events before it), delivered after it.
@@ -658,7 +659,7 @@ impl<T> Client<T> {
                     sid,
                 });
                 for p in early {
-                    self.on_event(&name, &p);
+                    self.on_event(&name, &p, true);
                 }
                 for p in &buffered {
                     self.send(p);
@@ -682,7 +683,7 @@ impl<T> Client<T> {
                 }
             }
             Received::Message if packet.packet_type.is_event() => {
-                self.on_event(&name, &packet);
+                self.on_event(&name, &packet, false);
             }
             Received::Ignored if packet.packet_type.is_event() && before_answer => {
                 // Before the CONNECT answer: the reference server writes
@@ -720,7 +721,8 @@ impl<T> Client<T> {
 
     /// An event of a connected namespace: its offset taken off and
     /// remembered, a replayed duplicate dropped, the rest delivered.
-    fn on_event(&mut self, namespace: &str, packet: &Packet) {
+    /// `early`: it arrived before the CONNECT answer.
+    fn on_event(&mut self, namespace: &str, packet: &Packet, early: bool) {
         let Some(socket) = self.sockets.get_mut(namespace) else {
             return;
         };
@@ -739,7 +741,9 @@ impl<T> Client<T> {
                 if recovery.replaying && recovery.recent.contains(&offset) {
                     return;
                 }
-                recovery.replaying = false;
+                // The replay is over with the first new event after the
+                // answer (a server may replay before or after it).
+                recovery.replaying &= early;
                 if recovery.recent.len() >= RECENT_OFFSETS {
                     recovery.recent.pop_front();
                 }

@@ -1195,11 +1195,15 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         self.spaces
             .values()
             .filter_map(|s| s.adapter.poll_timeout())
-            .chain(
-                self.spaces
-                    .values()
-                    .filter_map(|s| s.adapter.recovery()?.poll_timeout()),
-            )
+            .chain(self.spaces.values().filter_map(|s| {
+                let store = s.adapter.recovery()?;
+                // Stamps are due now: the latest time handed in.
+                if store.waits_for_time() {
+                    self.now
+                } else {
+                    store.poll_timeout()
+                }
+            }))
             .chain(self.timers.next())
             .min()
     }
