@@ -140,20 +140,24 @@ impl DisconnectReason {
 /// base64url's).
 const ALPHABET: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
 
+/// The character of a base-64 digit (`digit` below 64) in `alphabet`.
+fn digit(alphabet: &[u8; 64], digit: u64) -> char {
+    alphabet
+        .get((digit % 64) as usize)
+        .map_or('0', |&b| char::from(b))
+}
+
 /// `n` in yeast's base 64, most significant digit first.
-fn encode64(mut n: u64, out: &mut String) {
-    let mut digits = [0u8; 11];
-    let mut len = 0;
+fn encode64(n: u64, out: &mut String) {
+    let start = out.len();
+    let mut n = n;
     loop {
-        // `n % 64` is below 64, `len` below 11 (64^11 > u64::MAX).
-        digits[len] = ALPHABET[(n % 64) as usize];
-        len += 1;
+        out.insert(start, digit(ALPHABET, n % 64));
         n /= 64;
         if n == 0 {
             break;
         }
     }
-    out.extend(digits[..len].iter().rev().map(|&b| char::from(b)));
 }
 
 /// The number yeast's base-64 `text` stands for, if it is one (at most 10
@@ -179,7 +183,7 @@ pub fn random_id(rng: &mut dyn RngCore) -> String {
             let n = c.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
             (0..4).rev().map(move |i| ((n >> (6 * i)) & 63) as usize)
         })
-        .map(|i| char::from(BASE64URL[i]))
+        .map(|i| digit(BASE64URL, i as u64))
         .collect()
 }
 
