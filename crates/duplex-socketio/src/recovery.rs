@@ -303,7 +303,7 @@ struct Persisted {
 /// [`SessionStore::unreserve`] when it is refused.
 #[derive(Clone, Debug)]
 pub struct Reserved {
-    persisted: Persisted,
+    persisted: Box<Persisted>,
     offset: String,
 }
 
@@ -329,8 +329,9 @@ pub struct SessionStore {
     /// The position the next stored packet gets.
     next_seq: u64,
     packets: VecDeque<Stored>,
-    /// Kept sessions by pid.
-    sessions: HashMap<String, Persisted>,
+    /// Kept sessions by pid (boxed: the table's spare capacity then costs
+    /// a pointer per slot, not a session).
+    sessions: HashMap<String, Box<Persisted>>,
     /// Pids by persist order, oldest first: eviction and expiry.
     order: BTreeMap<u64, String>,
     next_order: u64,
@@ -476,12 +477,12 @@ impl SessionStore {
         self.order.insert(order, session.pid.clone());
         self.sessions.insert(
             session.pid.clone(),
-            Persisted {
+            Box::new(Persisted {
                 session,
                 history,
                 disconnected_at: None,
                 order,
-            },
+            }),
         );
         self.unstamped = true;
     }
@@ -508,7 +509,7 @@ impl SessionStore {
         })
     }
 
-    fn remove_session(&mut self, pid: &str) -> Option<Persisted> {
+    fn remove_session(&mut self, pid: &str) -> Option<Box<Persisted>> {
         let persisted = self.sessions.remove(pid)?;
         self.order.remove(&persisted.order);
         Some(persisted)
@@ -540,6 +541,7 @@ impl SessionStore {
     /// changes.
     pub fn resume(&mut self, reserved: Reserved) -> Option<Restored> {
         let Reserved { persisted, offset } = reserved;
+        let persisted = *persisted;
         let index = self.index_of(&offset)?;
         let from = self.packets.get(index)?.seq + 1;
         let history = persisted.history;
