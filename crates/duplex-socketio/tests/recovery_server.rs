@@ -503,3 +503,32 @@ fn without_recovery_nothing_is_taken_off() {
     assert_eq!(delivered(&mut c), [("say".into(), vec!["hello".into()])]);
     assert_eq!(reconnect(&mut c, now), [r#"0{"token":"t"}"#]);
 }
+
+#[test]
+fn a_client_that_leaves_before_the_answer_gives_the_session_back() {
+    let now = Instant::now();
+    let mut s = recovering();
+    let (id, pid, offset) = lost(&mut s, now);
+    s.open("b", ProtocolVersion::V5, now);
+    s.handle_text(&"b", Bytes::from(format!("0{}", auth(&pid, &offset))));
+    assert!(s.restoring(&"b", "/"));
+    s.handle_text(&"b", Bytes::from_static(b"1"));
+    assert!(!s.restoring(&"b", "/"));
+    let (again, _) = connect(&mut s, "c", &auth(&pid, &offset), now);
+    assert_eq!(again, id);
+}
+
+#[test]
+fn v4_connections_get_no_pid_and_keep_no_session() {
+    let now = Instant::now();
+    let mut s = recovering();
+    s.open("a", ProtocolVersion::V4, now);
+    let Some(ServerEvent::ConnectRequest { implicit: true, .. }) = s.poll_event() else {
+        panic!("v4's implicit default namespace");
+    };
+    let id = s.accept(&"a", "/").unwrap();
+    assert_eq!(s.pid("/", &id), None);
+    assert_eq!(sent(&mut s), [("a", "0".to_owned())]);
+    s.closed(&"a", DisconnectReason::TransportClose);
+    assert_eq!(s.recovery_store("/").map_or(0, |st| st.session_count()), 0);
+}

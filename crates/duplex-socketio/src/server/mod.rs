@@ -429,6 +429,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 if namespace == DEFAULT_NAMESPACE {
                     conn.implicit_pending = false;
                 }
+                if let Some(reserved) = conn.restoring.remove(&namespace) {
+                    self.unreserve(&namespace, reserved);
+                }
                 self.remove_socket(
                     session,
                     &namespace,
@@ -532,11 +535,11 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             ),
             None => {
                 let id = self.fresh_id();
-                let pid = self
-                    .config
-                    .recovery
-                    .as_ref()
-                    .map(|_| random_id(self.config.rng.as_mut()));
+                // v4 clients never see a pid (Node answers them with an
+                // empty CONNECT), so their sessions could not be restored:
+                // none is kept.
+                let pid = (self.config.recovery.is_some() && version == ProtocolVersion::V5)
+                    .then(|| random_id(self.config.rng.as_mut()));
                 (id, pid, Value::Object(Vec::new()), None)
             }
         };
@@ -666,7 +669,14 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             && packet.ack_id.is_none()
         {
             let namespace = conn.namespace_of(packet);
-            if let Some(state) = conn.sockets.get(&namespace) {
+            let session_aware = self
+                .spaces
+                .get(&namespace)
+                .is_some_and(|s| s.adapter.recovery().is_some());
+            // A cluster adapter keeps no packets (as Node's Redis
+            // adapters): a direct emit stays a direct write, not a
+            // published broadcast.
+            if let Some(state) = conn.sockets.get(&namespace).filter(|_| session_aware) {
                 let opts = Opts::rooms([state.id.as_str()]);
                 self.broadcast_opts(&namespace, &opts, packet);
                 return Ok(());
@@ -843,6 +853,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         }
         if namespace == DEFAULT_NAMESPACE {
             conn.implicit_pending = false;
+        }
+        if let Some(reserved) = conn.restoring.remove(namespace) {
+            self.unreserve(namespace, reserved);
         }
         self.remove_socket(
             session,
