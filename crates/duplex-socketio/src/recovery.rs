@@ -522,9 +522,13 @@ impl SessionStore {
         if self.sessions.len() >= self.config.max_sessions.max(1) {
             return;
         }
-        persisted.order = self.next_order;
-        self.next_order += 1;
+        // A stamped session goes back to its place in the eviction and
+        // expiry order, with its time. One still waiting for its stamp
+        // goes last, with the others waiting: the order then stays the
+        // order of the stamps, which expiry and stamping rely on.
         if persisted.disconnected_at.is_none() {
+            persisted.order = self.next_order;
+            self.next_order += 1;
             self.unstamped = true;
         }
         self.order
@@ -603,18 +607,27 @@ impl SessionStore {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = Some(self.now.map_or(now, |n| n.max(now)));
         if self.unstamped {
+            // What waits for a stamp is the newest (see `unreserve`): walk
+            // back to the first stamped one.
             for p in self.packets.iter_mut().rev() {
                 if p.emitted_at.is_some() {
                     break;
                 }
                 p.emitted_at = Some(now);
             }
-            for s in self.sessions.values_mut() {
+            for pid in self.order.values().rev() {
+                let Some(s) = self.sessions.get_mut(pid) else {
+                    continue;
+                };
+                if s.disconnected_at.is_some() {
+                    break;
+                }
                 s.disconnected_at.get_or_insert(now);
             }
             self.unstamped = false;
         }
         let keep = self.config.max_disconnection_duration;
+        let oldest = self.packets.front().map(|p| p.seq);
         while self
             .packets
             .front()
@@ -623,19 +636,27 @@ impl SessionStore {
         {
             self.packets.pop_front();
         }
-        let expired: Vec<String> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.disconnected_at.is_some_and(|at| at + keep <= now))
-            .map(|(pid, _)| pid.clone())
-            .collect();
-        for pid in expired {
-            self.remove_session(&pid);
+        // Sessions are in the order of their stamps (a refused restore
+        // goes back to its place with its time): expire from the front.
+        while let Some((&order, pid)) = self.order.first_key_value() {
+            let expired = self
+                .sessions
+                .get(pid)
+                .is_none_or(|s| s.disconnected_at.is_some_and(|at| at + keep <= now));
+            if !expired {
+                break;
+            }
+            let pid = pid.clone();
+            self.order.remove(&order);
+            self.sessions.remove(&pid);
         }
-        let prunable = self.prunable();
-        let max = self.config.max_room_changes;
-        for history in self.live.values_mut() {
-            trim(history, prunable, max);
+        // Room changes older than the oldest packet matter no more.
+        if self.packets.front().map(|p| p.seq) != oldest {
+            let prunable = self.prunable();
+            let max = self.config.max_room_changes;
+            for history in self.live.values_mut() {
+                trim(history, prunable, max);
+            }
         }
     }
 
@@ -751,6 +772,52 @@ mod tests {
             None
         );
         assert_eq!(a.epoch.len(), 7);
+    }
+
+    fn session(n: &str) -> Session {
+        Session {
+            sid: format!("sid-{n}"),
+            pid: format!("pid-{n}"),
+            rooms: vec![format!("sid-{n}")],
+            data: Value::Null,
+        }
+    }
+
+    #[test]
+    fn refused_restore_keeps_its_time_and_expiry_order() {
+        let t0 = Instant::now();
+        let keep = RecoveryConfig::default().max_disconnection_duration;
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut store = SessionStore::new(RecoveryConfig::default(), &mut rng);
+        let tick = Packet::event_with("/", "tick", &[0.into()], None).unwrap();
+        let (_, offset) = store.store(&tick, &Opts::default()).unwrap();
+
+        // Stamped before the refused restore: back with its own time.
+        store.persist(session("a"));
+        store.persist(session("b"));
+        store.handle_timeout(t0);
+        let a = store.reserve("pid-a", &offset, t0 + Duration::from_secs(10));
+        store.unreserve(a.unwrap());
+        store.handle_timeout(t0 + keep);
+        assert_eq!(store.session_count(), 0, "both kept from t0, both gone");
+
+        // Reserved before its stamp, refused after a later session's stamp:
+        // it goes after that one, so that expiry from the front is right.
+        let t1 = t0 + keep + Duration::from_secs(1);
+        let (_, offset) = store.store(&tick, &Opts::default()).unwrap();
+        store.persist(session("c"));
+        let c = store.reserve("pid-c", &offset, t1).unwrap();
+        store.persist(session("d"));
+        store.handle_timeout(t1);
+        store.unreserve(c);
+        assert!(store.waits_for_time());
+        let t2 = t1 + Duration::from_secs(5);
+        store.handle_timeout(t2);
+        store.handle_timeout(t1 + keep);
+        assert_eq!(store.session_count(), 1, "d expired, c not yet");
+        assert!(store.reserve("pid-d", &offset, t1 + keep).is_none());
+        store.handle_timeout(t2 + keep);
+        assert_eq!(store.session_count(), 0);
     }
 
     #[test]
