@@ -171,6 +171,39 @@ fn a_lost_connection_is_restored_with_its_rooms_data_and_missed_events() {
     assert_eq!(sent(&mut s).len(), 1);
 }
 
+/// The contract's `stream` goes on while its socket is away: a runtime
+/// emits to the socket's own room (Node's `socket.emit` under recovery),
+/// which needs no connection, and the restore replays it; the restored
+/// socket, same id, gets the rest live.
+#[test]
+fn emits_to_the_own_room_of_an_absent_socket_are_replayed() {
+    let now = Instant::now();
+    let mut s = recovering();
+    let (id, pid, offset) = lost(&mut s, now);
+    let own = Broadcast::to(id.as_str());
+    assert!(matches!(
+        s.send(&"a", &tick(1)),
+        Err(duplex_socketio::Error::InvalidState)
+    ));
+    assert_eq!(s.broadcast("/", &own, &tick(1)), 0, "nobody to write to");
+    s.broadcast("/", &own, &tick(2));
+    s.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(s.recovery_store("/").map(|r| r.packet_count()), Some(3));
+
+    let (again, out) = connect(
+        &mut s,
+        "b",
+        &auth(&pid, &offset),
+        now + Duration::from_secs(2),
+    );
+    assert_eq!(again, id);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(out[0].starts_with(r#"2["tick",1,""#));
+    assert!(out[1].starts_with(r#"2["tick",2,""#));
+    assert_eq!(s.broadcast("/", &own, &tick(3)), 1);
+    assert!(sent(&mut s)[0].1.starts_with(r#"2["tick",3,""#));
+}
+
 #[test]
 fn explicit_disconnects_and_parse_errors_keep_no_session() {
     let now = Instant::now();
