@@ -8,6 +8,7 @@
 pub mod engineio;
 mod input;
 pub mod polling;
+pub mod recovery;
 pub mod socketio;
 pub mod stomp;
 pub mod ws;
@@ -31,6 +32,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("socketio_decoder", socketio::decoder),
     ("socketio_server", socketio::server),
     ("socketio_client", socketio::client),
+    ("socketio_recovery", recovery::server),
     ("stomp_frame", stomp::frame),
     ("stomp_server", stomp::server),
     ("stomp_client_session", stomp::client_session),

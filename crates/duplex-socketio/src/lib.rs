@@ -15,6 +15,8 @@
 //! * [`engineio_binding`]: Socket.IO over Engine.IO (the revision each
 //!   Engine.IO protocol carries, the disconnect reason of each Engine.IO
 //!   close, a packet as the Engine.IO messages that carry it).
+//! * [`recovery`]: connection state recovery (the packet log with offsets,
+//!   the kept sessions, the restore with the missed packets).
 //! * [`client::Client`]: the client side (namespaces, buffered emits,
 //!   acks, binary packets, the reconnection backoff).
 //!
@@ -64,6 +66,7 @@ pub mod engineio_binding;
 mod error;
 mod namespaces;
 mod packet;
+pub mod recovery;
 mod rooms;
 pub mod server;
 mod value;

@@ -26,8 +26,8 @@ pub use crate::error::AckFailure;
 pub use backoff::{Backoff, Reconnection};
 
 use crate::{
-    Acks, Decoder, DecoderConfig, Error, Namespaces, NamespacesConfig, Packet, ProtocolVersion,
-    Received, Role, Str, Value,
+    Acks, Decoder, DecoderConfig, Error, NamespaceState, Namespaces, NamespacesConfig, Packet,
+    ProtocolVersion, Received, Role, Str, Value,
 };
 
 /// The payload of a [`ClientEvent::ConnectError`] this side makes itself
@@ -36,6 +36,35 @@ use crate::{
 /// server's CONNECT_ERROR, so that applications read both alike.
 pub fn local_connect_error(message: &str) -> Value {
     Value::Object(vec![("message".to_owned(), Value::from(message))])
+}
+
+/// The CONNECT payload: the application's `auth`, with the pid and last
+/// offset in front when the server gave a pid (the reference's
+/// `Object.assign({pid, offset}, auth)`: the application's keys win, and no
+/// offset is sent before the first one arrived).
+fn recovery_auth(recovery: &mut Recovery, auth: Option<&Value>) -> Option<Value> {
+    let Some(pid) = &recovery.pid else {
+        return auth.cloned();
+    };
+    let mut fields = vec![("pid".to_owned(), Value::from(pid.as_str()))];
+    if let Some(offset) = &recovery.last_offset {
+        fields.push(("offset".to_owned(), Value::from(offset.as_str())));
+    }
+    match auth {
+        None => {}
+        Some(Value::Object(app)) => {
+            for (key, value) in app {
+                match fields.iter_mut().find(|(k, _)| k == key) {
+                    Some(slot) => slot.1 = value.clone(),
+                    None => fields.push((key.clone(), value.clone())),
+                }
+            }
+        }
+        // Not an object: nothing to merge into.
+        Some(other) => return Some(other.clone()),
+    }
+    recovery.replaying = recovery.last_offset.is_some();
+    Some(Value::Object(fields))
 }
 
 /// The disconnect reason when the server left the namespace (DISCONNECT).
@@ -183,7 +212,38 @@ struct Socket<T> {
     /// ids (to drop them when the ack times out first).
     buffer: VecDeque<(Option<u64>, Packet)>,
     acks: Acks<T>,
+    /// Connection state recovery: what the client sends back to be
+    /// recovered, and what it needs not to deliver an event twice.
+    recovery: Recovery,
 }
+
+/// Connection state recovery on the client (socket.io-client's `_pid`,
+/// `_lastOffset`, `recovered`, and its buffer of events received before
+/// the CONNECT answer).
+#[derive(Debug, Default)]
+struct Recovery {
+    /// The private session id of the last CONNECT answer, if the server
+    /// has recovery on.
+    pid: Option<String>,
+    /// The offset of the last event received.
+    last_offset: Option<String>,
+    /// The last CONNECT answer restored the session.
+    recovered: bool,
+    /// The offsets of the last events received, newest last: an event
+    /// replayed with one of them is a duplicate.
+    recent: VecDeque<String>,
+    /// Events are being replayed: from a CONNECT sent with a pid and an
+    /// offset until the first event after the answer that is not a
+    /// duplicate.
+    replaying: bool,
+    /// Events that arrived before the CONNECT answer (the reference server
+    /// replays missed events before it), delivered after it.
+    early: VecDeque<Packet>,
+}
+
+/// How many recent offsets a namespace remembers to drop replayed
+/// duplicates.
+const RECENT_OFFSETS: usize = 128;
 
 /// Where the client is between connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,6 +328,28 @@ impl<T> Client<T> {
         self.attempt
     }
 
+    /// Whether the last connection of `namespace` restored its session
+    /// (socket.io-client's `socket.recovered`): the server answered with
+    /// the private session id the client sent, and replays what was
+    /// missed.
+    pub fn recovered(&self, namespace: &str) -> bool {
+        self.sockets
+            .get(namespace)
+            .is_some_and(|s| s.recovery.recovered)
+    }
+
+    /// The private session id `namespace` recovers with, if the server has
+    /// connection state recovery on.
+    pub fn pid(&self, namespace: &str) -> Option<&str> {
+        self.sockets.get(namespace)?.recovery.pid.as_deref()
+    }
+
+    /// The offset of the last event `namespace` received, sent back on
+    /// reconnection.
+    pub fn last_offset(&self, namespace: &str) -> Option<&str> {
+        self.sockets.get(namespace)?.recovery.last_offset.as_deref()
+    }
+
     /// Joins `namespace` with the `auth` payload: CONNECT now if the
     /// connection is open, else once it is (and again after each
     /// reconnection).
@@ -294,6 +376,7 @@ impl<T> Client<T> {
                 connected: false,
                 buffer: VecDeque::new(),
                 acks: Acks::new(self.config.max_pending_acks),
+                recovery: Recovery::default(),
             },
         );
         self.send_connect(namespace);
@@ -542,24 +625,42 @@ impl<T> Client<T> {
         };
         let received = handshake.handle_packet(&packet)?;
         let name = packet.namespace.as_str().to_owned();
+        let before_answer = handshake.state(&name) == Some(NamespaceState::RequestedByLocal);
         match received {
             Received::Connected => {
-                let sid = packet
-                    .value()
-                    .ok()
-                    .flatten()
-                    .and_then(|v| v.get("sid").and_then(Value::as_str).map(str::to_owned))
-                    .unwrap_or_default();
+                let answer = packet.value().ok().flatten();
+                let field = |key: &str| {
+                    answer
+                        .as_ref()
+                        .and_then(|v| v.get(key).and_then(Value::as_str).map(str::to_owned))
+                };
+                let sid = field("sid").unwrap_or_default();
+                let pid = field("pid");
                 let Some(socket) = self.sockets.get_mut(&name) else {
                     // Left while connecting: the DISCONNECT is on its way.
                     return Ok(());
                 };
                 socket.connected = true;
+                let recovery = &mut socket.recovery;
+                // As the reference: recovered when the server answers with
+                // the pid the client sent.
+                recovery.recovered = pid.is_some() && recovery.pid == pid;
+                recovery.pid = pid;
+                if !recovery.recovered {
+                    // A new session: offsets of the old one mean nothing to it.
+                    recovery.last_offset = None;
+                    recovery.recent.clear();
+                    recovery.replaying = false;
+                }
+                let early: Vec<Packet> = recovery.early.drain(..).collect();
                 let buffered: Vec<Packet> = socket.buffer.drain(..).map(|(_, p)| p).collect();
                 self.events.push_back(ClientEvent::Connect {
-                    namespace: name,
+                    namespace: name.clone(),
                     sid,
                 });
+                for p in early {
+                    self.on_event(&name, &p, true);
+                }
                 for p in &buffered {
                     self.send(p);
                 }
@@ -582,22 +683,17 @@ impl<T> Client<T> {
                 }
             }
             Received::Message if packet.packet_type.is_event() => {
-                if !self.sockets.contains_key(&name) {
-                    return Ok(());
+                self.on_event(&name, &packet, false);
+            }
+            Received::Ignored if packet.packet_type.is_event() && before_answer => {
+                // Before the CONNECT answer: the reference server writes
+                // the missed events of a restored session first.
+                let max = self.config.max_buffered;
+                if let Some(socket) = self.sockets.get_mut(&name) {
+                    if socket.recovery.early.len() < max {
+                        socket.recovery.early.push_back(packet);
+                    }
                 }
-                let mut args = match packet.value() {
-                    Ok(Some(Value::Array(items))) => items.into_iter(),
-                    _ => return Ok(()),
-                };
-                let Some(Value::String(event)) = args.next() else {
-                    return Ok(());
-                };
-                self.events.push_back(ClientEvent::Event {
-                    namespace: name,
-                    name: event,
-                    args: args.collect(),
-                    ack_id: packet.ack_id,
-                });
             }
             Received::Message => {
                 let Some(socket) = self.sockets.get_mut(&name) else {
@@ -623,6 +719,50 @@ impl<T> Client<T> {
         Ok(())
     }
 
+    /// An event of a connected namespace: its offset taken off and
+    /// remembered, a replayed duplicate dropped, the rest delivered.
+    /// `early`: it arrived before the CONNECT answer.
+    fn on_event(&mut self, namespace: &str, packet: &Packet, early: bool) {
+        let Some(socket) = self.sockets.get_mut(namespace) else {
+            return;
+        };
+        let mut args = match packet.value() {
+            Ok(Some(Value::Array(items))) => items,
+            _ => return,
+        };
+        let recovery = &mut socket.recovery;
+        // With recovery on, the server appends the offset to every event
+        // it stores, which are those without an ack id; the reference
+        // client takes a last string argument as the offset.
+        if recovery.pid.is_some() && packet.ack_id.is_none() && args.len() > 1 {
+            if let Some(Value::String(offset)) = args.last() {
+                let offset = offset.clone();
+                args.pop();
+                if recovery.replaying && recovery.recent.contains(&offset) {
+                    return;
+                }
+                // The replay is over with the first new event after the
+                // answer (a server may replay before or after it).
+                recovery.replaying &= early;
+                if recovery.recent.len() >= RECENT_OFFSETS {
+                    recovery.recent.pop_front();
+                }
+                recovery.recent.push_back(offset.clone());
+                recovery.last_offset = Some(offset);
+            }
+        }
+        let mut args = args.into_iter();
+        let Some(Value::String(event)) = args.next() else {
+            return;
+        };
+        self.events.push_back(ClientEvent::Event {
+            namespace: namespace.to_owned(),
+            name: event,
+            args: args.collect(),
+            ack_id: packet.ack_id,
+        });
+    }
+
     fn send(&mut self, packet: &Packet) {
         let wire = packet.encode();
         self.transmits.push_back(Transmit::Text(wire.text));
@@ -634,11 +774,11 @@ impl<T> Client<T> {
         let Some(handshake) = self.handshake.as_mut() else {
             return;
         };
-        let auth = self
-            .sockets
-            .get(namespace)
-            .and_then(|s| s.auth.as_ref())
-            .map(|a| a.encode().0);
+        let Some(socket) = self.sockets.get_mut(namespace) else {
+            return;
+        };
+        socket.recovery.early.clear();
+        let auth = recovery_auth(&mut socket.recovery, socket.auth.as_ref()).map(|a| a.encode().0);
         let Ok(packet) = Packet::connect(Str::from(namespace.to_owned()), auth) else {
             return;
         };

@@ -35,6 +35,35 @@ impl Adapter {
         }
     }
 
+    /// The connection state recovery store, when the adapter is
+    /// session-aware (in memory with recovery on; the classic and sharded
+    /// Redis adapters are not, as in Node).
+    pub fn recovery(&self) -> Option<&crate::recovery::SessionStore> {
+        match self {
+            Adapter::InMemory(a) => a.recovery(),
+            Adapter::Cluster(_) => None,
+        }
+    }
+
+    /// The connection state recovery store, when session-aware.
+    pub fn recovery_mut(&mut self) -> Option<&mut crate::recovery::SessionStore> {
+        match self {
+            Adapter::InMemory(a) => a.recovery_mut(),
+            Adapter::Cluster(_) => None,
+        }
+    }
+
+    /// The restore hook (see [`InMemoryAdapter::restore_session`]).
+    pub fn restore_session(
+        &mut self,
+        reserved: crate::recovery::Reserved,
+    ) -> Option<crate::recovery::Restored> {
+        match self {
+            Adapter::InMemory(a) => a.restore_session(reserved),
+            Adapter::Cluster(_) => None,
+        }
+    }
+
     /// The cluster node, when there is one (for requests that only a
     /// cluster has: fetch, all rooms, server-side emits).
     pub fn cluster(&mut self) -> Option<&mut ClusterNode> {

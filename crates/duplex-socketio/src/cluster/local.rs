@@ -8,6 +8,7 @@ use super::classic::{ClassicBroadcast, ClassicChannels, ClassicRequest};
 use super::sharded::{ClusterBody, ClusterMessage};
 use super::{Opts, WirePacket};
 use crate::Value;
+use crate::recovery::{Reserved, Restored, SessionStore};
 
 /// A room that appeared or disappeared locally (socket.io-adapter's
 /// `create-room` / `delete-room`): the sharded dynamic modes subscribe to
@@ -44,17 +45,65 @@ pub trait LocalAdapter {
     fn all_rooms(&self) -> Vec<String>;
 }
 
-/// The default adapter: rooms in memory, nothing shared.
+/// The default adapter: rooms in memory, nothing shared; with a
+/// [`SessionStore`], session-aware (socket.io-adapter's
+/// `SessionAwareAdapter`: connection state recovery).
 #[derive(Clone, Debug, Default)]
 pub struct InMemoryAdapter {
     rooms: HashMap<String, HashSet<String>>,
     sids: HashMap<String, HashSet<String>>,
+    recovery: Option<Box<SessionStore>>,
 }
 
 impl InMemoryAdapter {
     /// No rooms yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// No rooms yet, keeping packets and sessions in `store` for
+    /// connection state recovery.
+    pub fn with_recovery(store: SessionStore) -> Self {
+        Self {
+            recovery: Some(Box::new(store)),
+            ..Self::default()
+        }
+    }
+
+    /// The recovery store, if session-aware.
+    pub fn recovery(&self) -> Option<&SessionStore> {
+        self.recovery.as_deref()
+    }
+
+    /// The recovery store, if session-aware.
+    pub fn recovery_mut(&mut self) -> Option<&mut SessionStore> {
+        self.recovery.as_deref_mut()
+    }
+
+    /// The restore hook: resumes `reserved` and puts the socket back in
+    /// its rooms, in one step so that no emit comes between the missed
+    /// packets and the rooms. The rooms are not room changes: the socket
+    /// was in them all along. `None` (and no room joined): a fresh session.
+    pub fn restore_session(&mut self, reserved: Reserved) -> Option<Restored> {
+        let restored = self.recovery.as_deref_mut()?.resume(reserved)?;
+        self.add_rooms(&restored.session.sid, &restored.session.rooms);
+        Some(restored)
+    }
+
+    fn add_rooms(&mut self, sid: &str, rooms: &[String]) -> Vec<RoomChange> {
+        let mut changes = Vec::new();
+        let own = self.sids.entry(sid.to_owned()).or_default();
+        for room in rooms {
+            own.insert(room.clone());
+        }
+        for room in rooms {
+            let members = self.rooms.entry(room.clone()).or_insert_with(|| {
+                changes.push(RoomChange::Created(room.clone()));
+                HashSet::new()
+            });
+            members.insert(sid.to_owned());
+        }
+        changes
     }
 
     fn del_inner(&mut self, room: &str, sid: &str, changes: &mut Vec<RoomChange>) {
@@ -79,22 +128,25 @@ impl InMemoryAdapter {
 
 impl LocalAdapter for InMemoryAdapter {
     fn add_all(&mut self, sid: &str, rooms: &[String]) -> Vec<RoomChange> {
-        let mut changes = Vec::new();
-        let own = self.sids.entry(sid.to_owned()).or_default();
-        for room in rooms {
-            own.insert(room.clone());
+        if let Some(store) = self.recovery.as_deref_mut() {
+            // Only real changes: a room joined twice was joined once.
+            let own = self.sids.get(sid);
+            let new: Vec<String> = rooms
+                .iter()
+                .filter(|r| !own.is_some_and(|own| own.contains(*r)))
+                .cloned()
+                .collect();
+            store.joined(sid, &new);
         }
-        for room in rooms {
-            let members = self.rooms.entry(room.clone()).or_insert_with(|| {
-                changes.push(RoomChange::Created(room.clone()));
-                HashSet::new()
-            });
-            members.insert(sid.to_owned());
-        }
-        changes
+        self.add_rooms(sid, rooms)
     }
 
     fn del(&mut self, sid: &str, room: &str) -> Vec<RoomChange> {
+        if let Some(store) = self.recovery.as_deref_mut() {
+            if self.sids.get(sid).is_some_and(|own| own.contains(room)) {
+                store.left(sid, room);
+            }
+        }
         let mut changes = Vec::new();
         if let Some(own) = self.sids.get_mut(sid) {
             own.remove(room);
@@ -104,6 +156,9 @@ impl LocalAdapter for InMemoryAdapter {
     }
 
     fn del_all(&mut self, sid: &str) -> Vec<RoomChange> {
+        if let Some(store) = self.recovery.as_deref_mut() {
+            store.forget(sid);
+        }
         let mut changes = Vec::new();
         if let Some(own) = self.sids.remove(sid) {
             for room in own {

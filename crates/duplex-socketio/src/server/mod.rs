@@ -64,9 +64,10 @@ use bytes::Bytes;
 use rand::Rng;
 
 use crate::cluster::{
-    Adapter, ClusterNode, LocalAction, LocalAdapter, NodeEvent, Opts, Subscription,
-    Transmit as ClusterTransmit, WirePacket,
+    Adapter, ClusterNode, InMemoryAdapter, LocalAction, LocalAdapter, NodeEvent, Opts,
+    Subscription, Transmit as ClusterTransmit, WirePacket,
 };
+use crate::recovery::{Reserved, Session, SessionStore, random_id};
 use crate::{
     Acks, Broadcast, DEFAULT_NAMESPACE, Decoder, DecoderConfig, Error, Namespaces,
     NamespacesConfig, NamespacesEvent, Packet, ProtocolVersion, Received, Role, Str, Value,
@@ -98,6 +99,12 @@ pub fn version_for_engineio(engineio: u8) -> ProtocolVersion {
 struct SocketState<T> {
     id: SocketId,
     acks: Acks<T>,
+    /// The private session id, with recovery on.
+    pid: Option<String>,
+    /// The application's `socket.data`, kept with the session.
+    data: Value,
+    /// The socket's session was restored.
+    recovered: bool,
 }
 
 /// One Engine.IO session carrying Socket.IO.
@@ -112,6 +119,9 @@ struct Connection<T> {
     /// v4: the default namespace, granted on the wire at open, still has
     /// no socket and no answer from the caller.
     implicit_pending: bool,
+    /// Sessions taken out of their store for the CONNECTs awaiting an
+    /// answer, by namespace.
+    restoring: HashMap<String, Reserved>,
 }
 
 impl<T> Connection<T> {
@@ -141,17 +151,29 @@ struct Space<K> {
 }
 
 impl<K> Space<K> {
-    fn new() -> Self {
+    fn new(config: &mut ServerConfig) -> Self {
+        let adapter = match &config.recovery {
+            Some(recovery) => Adapter::InMemory(InMemoryAdapter::with_recovery(SessionStore::new(
+                recovery.clone(),
+                config.rng.as_mut(),
+            ))),
+            None => Adapter::default(),
+        };
         Self {
-            adapter: Adapter::default(),
+            adapter,
             sockets: HashMap::new(),
         }
     }
 
-    /// An in-memory namespace without sockets costs nothing to recreate; a
-    /// cluster node holds subscriptions and requests, so it stays.
+    /// An in-memory namespace without sockets costs nothing to recreate,
+    /// unless it keeps sessions or packets for recovery; a cluster node
+    /// holds subscriptions and requests, so it stays.
     fn disposable(&self) -> bool {
-        self.sockets.is_empty() && matches!(self.adapter, Adapter::InMemory(_))
+        self.sockets.is_empty()
+            && match &self.adapter {
+                Adapter::InMemory(a) => a.recovery().is_none_or(SessionStore::is_empty),
+                Adapter::Cluster(_) => false,
+            }
     }
 }
 
@@ -208,6 +230,8 @@ pub struct Server<K, T> {
     events: VecDeque<ServerEvent<K, T>>,
     transmits: VecDeque<Transmit<K>>,
     cluster_events: VecDeque<ClusterEvent>,
+    /// The latest time handed in (recovery's expiry checks at CONNECT).
+    now: Option<Instant>,
 }
 
 impl<K, T> std::fmt::Debug for Server<K, T> {
@@ -233,6 +257,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             cluster_events: VecDeque::new(),
+            now: None,
         }
     }
 
@@ -253,6 +278,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// the default namespace is granted at once (`0` is sent) and comes out
     /// as an implicit [`ServerEvent::ConnectRequest`].
     pub fn open(&mut self, session: K, version: ProtocolVersion, now: Instant) {
+        self.now = Some(self.now.map_or(now, |n| n.max(now)));
         let mut namespaces = Namespaces::new(
             NamespacesConfig {
                 version,
@@ -274,6 +300,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             version,
             closing: None,
             implicit_pending: implicit.is_some(),
+            restoring: HashMap::new(),
         };
         if let Some(old) = self.connections.insert(session.clone(), connection) {
             // A key reused while still open: the old connection is gone.
@@ -325,6 +352,45 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         self.drop_sockets(session, conn, reason);
     }
 
+    /// With recovery on, a CONNECT whose auth holds a `pid` and an
+    /// `offset` (both strings, as the reference requires) naming a kept
+    /// session and a stored packet takes the session out of the store, so
+    /// that no other connection can restore it; it is restored if the
+    /// CONNECT is accepted, and given back if not. Anything else makes a
+    /// fresh session, never an error.
+    fn reserve_session(&mut self, session: &K, namespace: &str, auth: &Value) {
+        if self.config.recovery.is_none() {
+            return;
+        }
+        let (Some(Value::String(pid)), Some(Value::String(offset)), Some(now)) =
+            (auth.get("pid"), auth.get("offset"), self.now)
+        else {
+            return;
+        };
+        let Some(reserved) = self
+            .spaces
+            .get_mut(namespace)
+            .and_then(|space| space.adapter.recovery_mut())
+            .and_then(|store| store.reserve(pid, offset, now))
+        else {
+            return;
+        };
+        if let Some(conn) = self.connections.get_mut(session) {
+            conn.restoring.insert(namespace.to_owned(), reserved);
+        }
+    }
+
+    /// Gives a reserved session back to its store.
+    fn unreserve(&mut self, namespace: &str, reserved: Reserved) {
+        if let Some(store) = self
+            .spaces
+            .get_mut(namespace)
+            .and_then(|space| space.adapter.recovery_mut())
+        {
+            store.unreserve(reserved);
+        }
+    }
+
     fn on_decoded(&mut self, session: &K, decoded: Result<Option<Packet>, Error>) {
         match decoded {
             Ok(None) => {}
@@ -351,6 +417,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                     Ok(None) => Value::Object(Vec::new()),
                     Err(_) => return self.close(session, DisconnectReason::ParseError),
                 };
+                self.reserve_session(session, &namespace, &auth);
                 self.events.push_back(ServerEvent::ConnectRequest {
                     session: session.clone(),
                     namespace,
@@ -361,6 +428,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             Received::Disconnected => {
                 if namespace == DEFAULT_NAMESPACE {
                     conn.implicit_pending = false;
+                }
+                if let Some(reserved) = conn.restoring.remove(&namespace) {
+                    self.unreserve(&namespace, reserved);
                 }
                 self.remove_socket(
                     session,
@@ -425,42 +495,102 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     // ---- commands -----------------------------------------------------
 
     /// Grants a [`ServerEvent::ConnectRequest`]: queues the answer (`{"sid"}`
-    /// in v5, an empty CONNECT in v4; nothing for v4's implicit default
-    /// namespace, already granted) and creates the socket, in no room but
-    /// the one named by its id. Returns the socket's id.
+    /// in v5, `{"sid","pid"}` with recovery on, an empty CONNECT in v4;
+    /// nothing for v4's implicit default namespace, already granted) and
+    /// creates the socket, in no room but the one named by its id. Returns
+    /// the socket's id.
+    ///
+    /// With recovery on, a CONNECT whose session could be reserved
+    /// ([`Server::restoring`]) restores it instead: the same id, rooms and
+    /// data, the packets it missed queued before the answer (as the
+    /// reference writes them), and [`Server::recovered`] true. If its
+    /// offset was dropped meanwhile, the socket is a fresh one.
     ///
     /// [`Error::InvalidState`] if no request for `namespace` awaits an answer.
     pub fn accept(&mut self, session: &K, namespace: &str) -> Result<SocketId, Error> {
-        let id = self.fresh_id();
         let conn = self
             .connections
             .get_mut(session)
             .ok_or(Error::InvalidState)?;
-        if conn.implicit_pending && namespace == DEFAULT_NAMESPACE {
+        let implicit = conn.implicit_pending && namespace == DEFAULT_NAMESPACE;
+        if !implicit
+            && conn.namespaces.state(namespace) != Some(crate::NamespaceState::RequestedByPeer)
+        {
+            return Err(Error::InvalidState);
+        }
+        let reserved = conn.restoring.remove(namespace);
+        let version = conn.version;
+        let restored = reserved.and_then(|reserved| {
+            self.spaces
+                .get_mut(namespace)?
+                .adapter
+                .restore_session(reserved)
+        });
+        let (id, pid, data, missed) = match restored {
+            Some(r) => (
+                SocketId::from(r.session.sid),
+                Some(r.session.pid),
+                r.session.data,
+                Some(r.missed),
+            ),
+            None => {
+                let id = self.fresh_id();
+                // v4 clients never see a pid (Node answers them with an
+                // empty CONNECT), so their sessions could not be restored:
+                // none is kept.
+                let pid = (self.config.recovery.is_some() && version == ProtocolVersion::V5)
+                    .then(|| random_id(self.config.rng.as_mut()));
+                (id, pid, Value::Object(Vec::new()), None)
+            }
+        };
+        let conn = self
+            .connections
+            .get_mut(session)
+            .ok_or(Error::InvalidState)?;
+        if implicit {
             conn.implicit_pending = false;
         } else {
-            let answer = conn.namespaces.accept(namespace, id.as_str())?;
+            let mut answer = conn.namespaces.accept(namespace, id.as_str())?;
+            if let (Some(pid), ProtocolVersion::V5) = (&pid, version) {
+                // The reference's `{sid, pid}`; both ids are base64url, no
+                // escaping needed.
+                answer.data = Some(Str::from(format!(r#"{{"sid":"{id}","pid":"{pid}"}}"#)));
+            }
+            for packet in missed.iter().flatten() {
+                self.transmits.push_back(Transmit::Packet {
+                    session: session.clone(),
+                    packet: packet.clone(),
+                });
+            }
             self.transmits.push_back(Transmit::Packet {
                 session: session.clone(),
                 packet: answer.encode(),
             });
         }
+        let recovered = missed.is_some();
         conn.sockets.insert(
             namespace.to_owned(),
             SocketState {
                 id: id.clone(),
                 acks: Acks::new(self.config.max_pending_acks),
+                pid,
+                data,
+                recovered,
             },
         );
+        let config = &mut self.config;
         let space = self
             .spaces
             .entry(namespace.to_owned())
-            .or_insert_with(Space::new);
+            .or_insert_with(|| Space::new(config));
         space.sockets.insert(id.clone(), session.clone());
-        // As the reference: every socket is in a room named by its id.
-        space
-            .adapter
-            .add_all(id.as_str(), &[id.as_str().to_owned()]);
+        if !recovered {
+            // As the reference: every socket is in a room named by its id
+            // (a restored one is back in its rooms already).
+            space
+                .adapter
+                .add_all(id.as_str(), &[id.as_str().to_owned()]);
+        }
         Ok(id)
     }
 
@@ -482,6 +612,12 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .get_mut(session)
             .ok_or(Error::InvalidState)?;
         let packet = connect_error_packet(namespace, message, data, conn.version)?;
+        if let Some(reserved) = conn.restoring.remove(namespace) {
+            self.unreserve(namespace, reserved);
+        }
+        let Some(conn) = self.connections.get_mut(session) else {
+            return Err(Error::InvalidState);
+        };
         if conn.implicit_pending && namespace == DEFAULT_NAMESPACE {
             conn.implicit_pending = false;
             // Granted on the wire at open: the ERROR takes it back.
@@ -515,6 +651,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// Queues an event or ack `packet` for a connected namespace of
     /// `session` ([`Error::InvalidState`] otherwise, or for any other type
     /// of packet: the handshake is the machine's).
+    ///
+    /// With recovery on, an event without an ack id goes, as the
+    /// reference's `socket.emit` does, to the room named by the socket's id
+    /// through the adapter, which stores it and appends its offset.
     pub fn send(&mut self, session: &K, packet: &Packet) -> Result<(), Error> {
         if !(packet.packet_type.is_event() || packet.packet_type.is_ack()) {
             return Err(Error::InvalidState);
@@ -524,6 +664,24 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .get_mut(session)
             .ok_or(Error::InvalidState)?;
         conn.namespaces.prepare_send(packet)?;
+        if self.config.recovery.is_some()
+            && packet.packet_type.is_event()
+            && packet.ack_id.is_none()
+        {
+            let namespace = conn.namespace_of(packet);
+            let session_aware = self
+                .spaces
+                .get(&namespace)
+                .is_some_and(|s| s.adapter.recovery().is_some());
+            // A cluster adapter keeps no packets (as Node's Redis
+            // adapters): a direct emit stays a direct write, not a
+            // published broadcast.
+            if let Some(state) = conn.sockets.get(&namespace).filter(|_| session_aware) {
+                let opts = Opts::rooms([state.id.as_str()]);
+                self.broadcast_opts(&namespace, &opts, packet);
+                return Ok(());
+            }
+        }
         self.transmits.push_back(Transmit::Packet {
             session: session.clone(),
             packet: packet.encode(),
@@ -604,6 +762,12 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         let Some(space) = self.spaces.get_mut(namespace) else {
             return 0;
         };
+        // The session-aware adapter stores the packet and appends its offset.
+        let stored = space
+            .adapter
+            .recovery_mut()
+            .and_then(|store| store.store(packet, opts))
+            .map(|(encoded, _)| encoded);
         let sockets = match &mut space.adapter {
             Adapter::InMemory(rooms) => rooms.select(opts),
             adapter => {
@@ -621,7 +785,8 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 adapter.broadcast(wire, opts)
             }
         };
-        self.send_to(namespace, &sockets, &packet.encode())
+        let encoded = stored.unwrap_or_else(|| packet.encode());
+        self.send_to(namespace, &sockets, &encoded)
     }
 
     fn send_to(
@@ -688,6 +853,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         }
         if namespace == DEFAULT_NAMESPACE {
             conn.implicit_pending = false;
+        }
+        if let Some(reserved) = conn.restoring.remove(namespace) {
+            self.unreserve(namespace, reserved);
         }
         self.remove_socket(
             session,
@@ -757,6 +925,77 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         rooms
     }
 
+    // ---- connection state recovery --------------------------------------
+
+    /// Whether the CONNECT of `session` for `namespace` awaiting an answer
+    /// will restore a kept session if accepted (its auth named one, with a
+    /// stored offset). The session is reserved for it meanwhile.
+    pub fn restoring(&self, session: &K, namespace: &str) -> bool {
+        self.connections
+            .get(session)
+            .is_some_and(|c| c.restoring.contains_key(namespace))
+    }
+
+    /// Whether the CONNECT of `session` for `namespace` may be accepted
+    /// without running the namespace's middlewares: it restores a session
+    /// and [`RecoveryConfig::skip_middlewares`](crate::recovery::RecoveryConfig::skip_middlewares)
+    /// is on (the reference's `skipMiddlewares`).
+    pub fn skips_middlewares(&self, session: &K, namespace: &str) -> bool {
+        self.config
+            .recovery
+            .as_ref()
+            .is_some_and(|r| r.skip_middlewares)
+            && self.restoring(session, namespace)
+    }
+
+    /// Whether `socket` of `namespace` was restored with its session (the
+    /// reference's `socket.recovered`).
+    pub fn recovered(&self, namespace: &str, socket: &SocketId) -> bool {
+        self.socket_state(namespace, socket)
+            .is_some_and(|s| s.recovered)
+    }
+
+    /// The private session id of `socket`, with recovery on.
+    pub fn pid(&self, namespace: &str, socket: &SocketId) -> Option<&str> {
+        self.socket_state(namespace, socket)?.pid.as_deref()
+    }
+
+    /// The application's data of `socket` (the reference's `socket.data`):
+    /// `{}` for a new socket, the data it had for a restored one.
+    pub fn data(&self, namespace: &str, socket: &SocketId) -> Option<&Value> {
+        Some(&self.socket_state(namespace, socket)?.data)
+    }
+
+    /// Sets the data of `socket`, kept with its session when its
+    /// connection is lost. Returns whether the socket is connected.
+    pub fn set_data(&mut self, namespace: &str, socket: &SocketId, data: Value) -> bool {
+        let Some(session) = self.session_of(namespace, socket).cloned() else {
+            return false;
+        };
+        match self
+            .connections
+            .get_mut(&session)
+            .and_then(|c| c.sockets.get_mut(namespace))
+        {
+            Some(state) => {
+                state.data = data;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The recovery store of `namespace` (its packets and kept sessions),
+    /// when recovery is on and the namespace's adapter is in memory.
+    pub fn recovery_store(&self, namespace: &str) -> Option<&SessionStore> {
+        self.spaces.get(namespace)?.adapter.recovery()
+    }
+
+    fn socket_state(&self, namespace: &str, socket: &SocketId) -> Option<&SocketState<T>> {
+        let session = self.session_of(namespace, socket)?;
+        self.connections.get(session)?.sockets.get(namespace)
+    }
+
     // ---- cluster ------------------------------------------------------
 
     /// Makes `namespace` a member of a cluster: its rooms and broadcasts go
@@ -767,7 +1006,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         let space = self
             .spaces
             .entry(namespace.to_owned())
-            .or_insert_with(Space::new);
+            .or_insert_with(|| Space {
+                adapter: Adapter::default(),
+                sockets: HashMap::new(),
+            });
         let rooms = space.adapter.rooms();
         for socket in space.sockets.keys() {
             node.add_all(socket.as_str(), &rooms.rooms_of(socket.as_str()));
@@ -966,6 +1208,15 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         self.spaces
             .values()
             .filter_map(|s| s.adapter.poll_timeout())
+            .chain(self.spaces.values().filter_map(|s| {
+                let store = s.adapter.recovery()?;
+                // Stamps are due now: the latest time handed in.
+                if store.waits_for_time() {
+                    self.now
+                } else {
+                    store.poll_timeout()
+                }
+            }))
             .chain(self.timers.next())
             .min()
     }
@@ -973,12 +1224,20 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// Advances the timers to `now`: expired acks fail with
     /// [`AckFailure::Timeout`], and a connection that joined no namespace
     /// within the connect timeout is closed
-    /// ([`DisconnectReason::ForcedServerClose`]).
+    /// ([`DisconnectReason::ForcedServerClose`]). With recovery on, what
+    /// was stored or kept since the last call is stamped with `now`, and
+    /// packets and sessions older than the configured duration go.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(self.now.map_or(now, |n| n.max(now)));
         // Requests to other nodes expire; their outcome is a cluster event.
         for space in self.spaces.values_mut() {
             space.adapter.handle_timeout(now);
+            if let Some(store) = space.adapter.recovery_mut() {
+                store.handle_timeout(now);
+            }
         }
+        // Namespaces that kept nothing but expired sessions go.
+        self.spaces.retain(|_, space| !space.disposable());
         for session in self.timers.take_due(now) {
             let Some(conn) = self.connections.get_mut(&session) else {
                 continue;
@@ -1037,7 +1296,11 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         self.drop_socket(session, namespace.to_owned(), state, reason);
     }
 
-    fn drop_sockets(&mut self, session: &K, conn: Connection<T>, reason: DisconnectReason) {
+    fn drop_sockets(&mut self, session: &K, mut conn: Connection<T>, reason: DisconnectReason) {
+        // CONNECTs never answered: their sessions stay restorable.
+        for (namespace, reserved) in std::mem::take(&mut conn.restoring) {
+            self.unreserve(&namespace, reserved);
+        }
         let mut sockets: Vec<(String, SocketState<T>)> = conn.sockets.into_iter().collect();
         sockets.sort_by(|a, b| a.0.cmp(&b.0));
         for (namespace, state) in sockets {
@@ -1060,6 +1323,19 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         }
         if let Some(space) = self.spaces.get_mut(&namespace) {
             space.sockets.remove(&state.id);
+            if let Some(pid) = state.pid.take().filter(|_| reason.keeps_session()) {
+                let rooms = space.adapter.rooms().rooms_of(state.id.as_str());
+                if let Some(store) = space.adapter.recovery_mut() {
+                    let mut rooms = rooms;
+                    rooms.sort();
+                    store.persist(Session {
+                        sid: state.id.as_str().to_owned(),
+                        pid,
+                        rooms,
+                        data: std::mem::replace(&mut state.data, Value::Null),
+                    });
+                }
+            }
             space.adapter.del_all(state.id.as_str());
             if space.disposable() {
                 // Dynamic namespaces come and go; an empty one costs nothing to recreate.

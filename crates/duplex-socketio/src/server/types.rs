@@ -8,6 +8,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
+use crate::recovery::RecoveryConfig;
 use crate::{AckFailure, EncodedPacket, Value};
 
 /// Settings of a [`Server`](super::Server), defaulted as the reference
@@ -27,8 +28,13 @@ pub struct ServerConfig {
     /// Most bytes the attachments of one packet may add up to. Default
     /// 10,000,000.
     pub max_attachment_bytes: usize,
-    /// Where socket ids come from. Default: seeded from the OS generator.
+    /// Where socket ids (and recovery's private session ids and offset
+    /// epochs) come from. Default: seeded from the OS generator.
     pub rng: Box<dyn RngCore + Send>,
+    /// Connection state recovery (`connectionStateRecovery`): `None`, the
+    /// default, leaves it off and the wire exactly as without it. See
+    /// [`crate::recovery`].
+    pub recovery: Option<RecoveryConfig>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +47,7 @@ impl Default for ServerConfig {
             max_attachments: decoder.max_attachments,
             max_attachment_bytes: decoder.max_attachment_bytes,
             rng: Box::new(StdRng::from_os_rng()),
+            recovery: None,
         }
     }
 }
@@ -50,6 +57,12 @@ impl ServerConfig {
     /// makes tests deterministic).
     pub fn with_rng(mut self, rng: impl RngCore + Send + 'static) -> Self {
         self.rng = Box::new(rng);
+        self
+    }
+
+    /// The same settings with connection state recovery on.
+    pub fn with_recovery(mut self, recovery: RecoveryConfig) -> Self {
+        self.recovery = Some(recovery);
         self
     }
 }
@@ -62,6 +75,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_pending_acks", &self.max_pending_acks)
             .field("max_attachments", &self.max_attachments)
             .field("max_attachment_bytes", &self.max_attachment_bytes)
+            .field("recovery", &self.recovery)
             .finish_non_exhaustive()
     }
 }
