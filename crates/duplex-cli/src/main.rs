@@ -95,6 +95,10 @@ enum Command {
         /// With --redis: the sharded protocol (SPUBLISH/SSUBSCRIBE).
         #[arg(long, requires = "redis")]
         redis_sharded: bool,
+        /// With --redis-sharded: the adapter's subscriptionMode (static,
+        /// dynamic or dynamic-private), as Node's option.
+        #[arg(long, default_value = "dynamic", requires = "redis_sharded", value_parser = socketio::parse_subscription_mode)]
+        redis_subscription_mode: duplex_tokio::socketio::SubscriptionMode,
     },
     /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
     /// run every case (echoing each message), then ask for the reports.
@@ -169,7 +173,12 @@ fn main() -> std::process::ExitCode {
                     sockjs_stomp::endpoints().ok_or("the STOMP endpoints did not start")?;
                 let io = demo::init(stomp, sockjs, socketio::conformance_handlers);
                 if let Some(url) = &redis {
-                    socketio::attach_redis(&io, url, &["/"])?;
+                    socketio::attach_redis(
+                        &io,
+                        url,
+                        &["/"],
+                        duplex_tokio::socketio::RedisMode::Classic,
+                    )?;
                 }
                 socketio::install(io);
                 let timeout = std::time::Duration::try_from_secs_f64(shutdown_timeout)
@@ -199,11 +208,17 @@ fn main() -> std::process::ExitCode {
                 limits,
                 redis,
                 redis_sharded,
+                redis_subscription_mode,
             } => {
                 heap_trim::spawn(heap_trim::PERIOD);
                 socketio::init(socketio::Settings::Conformance);
                 if let Some(url) = &redis {
-                    socketio::install_cluster(url, redis_sharded, addr)?;
+                    let mode = if redis_sharded {
+                        duplex_tokio::socketio::RedisMode::Sharded(redis_subscription_mode)
+                    } else {
+                        duplex_tokio::socketio::RedisMode::Classic
+                    };
+                    socketio::install_cluster(url, mode, addr)?;
                 }
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr: Some(stomp_addr),

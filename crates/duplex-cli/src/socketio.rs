@@ -437,12 +437,9 @@ fn server_side_handlers(ns: NamespaceHandlers, namespace: &'static str) -> Names
 /// serving, inside the runtime.
 pub(crate) fn install_cluster(
     url: &str,
-    sharded: bool,
+    mode: duplex_tokio::socketio::RedisMode,
     addr: std::net::SocketAddr,
 ) -> Result<(), ClusterSetupError> {
-    if sharded {
-        return Err(ClusterSetupError::ShardedUnsupported);
-    }
     let _ = SERVER_ID.set(format!("duplex-{}-{}", std::process::id(), addr.port()));
     let io = SocketIo::builder(SocketIoConfig::default())
         .namespace("/", |ns| server_side_handlers(cluster_handlers(ns), "/"))
@@ -450,17 +447,31 @@ pub(crate) fn install_cluster(
             server_side_handlers(cluster_handlers(ns), "/chat")
         })
         .build();
-    attach_redis(&io, url, &["/", "/chat"])?;
+    attach_redis(&io, url, &["/", "/chat"], mode)?;
     install(io);
     Ok(())
+}
+
+/// `--redis-subscription-mode`: Node's names of the sharded adapter's
+/// `subscriptionMode`.
+pub(crate) fn parse_subscription_mode(
+    s: &str,
+) -> Result<duplex_tokio::socketio::SubscriptionMode, ClusterSetupError> {
+    use duplex_tokio::socketio::SubscriptionMode;
+    match s {
+        "static" => Ok(SubscriptionMode::Static),
+        "dynamic" => Ok(SubscriptionMode::Dynamic),
+        "dynamic-private" => Ok(SubscriptionMode::DynamicPrivate),
+        other => Err(ClusterSetupError::SubscriptionMode(other.to_owned())),
+    }
 }
 
 /// Why `--redis` could not join the cluster.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ClusterSetupError {
-    /// `--redis-sharded`: SSUBSCRIBE/SPUBLISH are not wired yet.
-    #[error("--redis-sharded: the sharded adapter is not supported yet")]
-    ShardedUnsupported,
+    /// Not one of Node's subscription modes.
+    #[error("unknown subscription mode {0:?} (static, dynamic or dynamic-private)")]
+    SubscriptionMode(String),
     /// The Redis adapter refused the URL or could not start.
     #[error("--redis {url}: {source}")]
     Redis {
@@ -476,8 +487,10 @@ pub(crate) fn attach_redis(
     io: &SocketIo,
     url: &str,
     namespaces: &[&str],
+    mode: duplex_tokio::socketio::RedisMode,
 ) -> Result<(), ClusterSetupError> {
     let mut config = duplex_tokio::socketio::RedisAdapterConfig::new(url);
+    config.mode = mode;
     config.namespaces = namespaces.iter().map(|n| (*n).to_owned()).collect();
     let adapter = io
         .attach_redis(config)

@@ -75,7 +75,10 @@ pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
 #[cfg(feature = "redis")]
-pub use redis::{RedisAdapter, RedisAdapterConfig, RemoteSocket, ServerSideReply, SocketData};
+pub use redis::{
+    RedisAdapter, RedisAdapterConfig, RedisMode, RemoteSocket, ServerSideReply, SocketData,
+    SubscriptionMode,
+};
 pub use socket::{AckSender, Operator, Socket};
 
 use crate::polling::{PollingService, ResponseBody};

@@ -1,7 +1,12 @@
 //! Socket.IO across servers over Redis (feature `redis`): the IO of
 //! duplex-socketio's cluster adapter, wire-compatible with Node's
 //! `@socket.io/redis-adapter` in its classic (PUBLISH / SUBSCRIBE /
-//! PSUBSCRIBE) mode.
+//! PSUBSCRIBE) and sharded (Redis 7 SPUBLISH / SSUBSCRIBE) modes.
+//!
+//! The sharded mode speaks RESP3 on a multiplexed connection, where
+//! SSUBSCRIBE is an ordinary command and the shard messages arrive as
+//! pushes: the `redis` crate's pub/sub connection has no SSUBSCRIBE (only
+//! its cluster client has), and RESP3 pushes need no other crate.
 //!
 //! Every decision is the [`ClusterNode`]'s, inside the server machine:
 //! what a broadcast publishes, what another node's message means for the
@@ -20,6 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use duplex_polling::EngineIoServer;
+/// The sharded adapter's `subscriptionMode` (Node's names: static, dynamic,
+/// dynamic-private).
+pub use duplex_socketio::cluster::sharded::SubscriptionMode;
 use duplex_socketio::cluster::{Protocol, RequestsConfig, Subscription, classic::DEFAULT_KEY};
 use futures_util::StreamExt;
 use rand::Rng;
@@ -44,8 +52,26 @@ pub struct RedisAdapterConfig {
     /// The longest wait between reconnection attempts. Default 5 s.
     pub reconnect_max: Duration,
     /// Most messages waiting to be published; beyond it they are dropped
-    /// (and counted) rather than holding up a socket. Default 4096.
+    /// (and counted) rather than holding up a socket. Default 4096. It
+    /// also bounds the shard messages received and not yet handled.
     pub queue: usize,
+    /// The protocol: classic (the default, Node's `createAdapter`) or
+    /// sharded (`createShardedAdapter`, Redis 7).
+    pub mode: RedisMode,
+}
+
+/// Which of Node's two Redis adapters a server speaks; every server of a
+/// cluster must speak the same one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RedisMode {
+    /// `createAdapter`: PUBLISH, SUBSCRIBE and PSUBSCRIBE; the server
+    /// count is `PUBSUB NUMSUB`.
+    #[default]
+    Classic,
+    /// `createShardedAdapter`: SPUBLISH and SSUBSCRIBE (Redis 7 sharded
+    /// pub/sub), with its `subscriptionMode`; the server count is
+    /// `PUBSUB SHARDNUMSUB`.
+    Sharded(SubscriptionMode),
 }
 
 impl RedisAdapterConfig {
@@ -58,6 +84,7 @@ impl RedisAdapterConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             queue: 4096,
+            mode: RedisMode::Classic,
         }
     }
 }
@@ -69,7 +96,8 @@ pub(crate) enum ClusterOut {
     Publish(duplex_socketio::cluster::Transmit),
     /// A subscription change of a namespace's node.
     Subscription(String, Subscription),
-    /// `PUBSUB NUMSUB` of a channel: the number of servers.
+    /// `PUBSUB NUMSUB` (`SHARDNUMSUB` when sharded) of a channel: the
+    /// number of servers.
     Count(String, tokio::sync::oneshot::Sender<usize>),
 }
 
@@ -335,7 +363,8 @@ pub struct RedisAdapter {
 }
 
 impl RedisAdapter {
-    /// This server's uid in the cluster (6 random characters, as Node's).
+    /// This server's uid in the cluster (as Node's: 6 random characters in
+    /// classic mode, 16 hex digits in sharded mode).
     pub fn uid(&self) -> &str {
         &self.uid
     }
@@ -370,7 +399,8 @@ impl Drop for RedisAdapter {
 
 impl SocketIo {
     /// Joins this server's `config.namespaces` to the cluster on the Redis
-    /// server at `config.url` (Node's classic `createAdapter`): broadcasts
+    /// server at `config.url` (Node's `createAdapter`, or
+    /// `createShardedAdapter` with [`RedisMode::Sharded`]): broadcasts
     /// reach the sockets of every server, and other servers' broadcasts
     /// and room operations reach this one's. Must be called inside a tokio
     /// runtime; the connections are made in the background, and local
@@ -379,14 +409,25 @@ impl SocketIo {
     /// [`Error::Redis`] if the URL is not one.
     pub fn attach_redis(&self, config: RedisAdapterConfig) -> Result<RedisAdapter, Error> {
         let client = redis::Client::open(config.url.as_str())?;
-        let uid: String = (0..6)
-            .map(|_| char::from(rand::rng().sample(rand::distr::Alphanumeric)))
-            .collect();
-        let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let protocol = Protocol::Classic {
-            key: config.key.clone(),
-            specific_response_channel: false,
+        let (uid, protocol) = match config.mode {
+            RedisMode::Classic => (
+                (0..6)
+                    .map(|_| char::from(rand::rng().sample(rand::distr::Alphanumeric)))
+                    .collect::<String>(),
+                Protocol::Classic {
+                    key: config.key.clone(),
+                    specific_response_channel: false,
+                },
+            ),
+            RedisMode::Sharded(mode) => (
+                format!("{:016x}", rand::rng().random::<u64>()),
+                Protocol::Sharded {
+                    prefix: config.key.clone(),
+                    mode,
+                },
+            ),
         };
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
         let stats = Arc::new(Stats::default());
         let subscriptions = self.service.with(|_, app, _, _| {
             app.attach_cluster(
@@ -399,6 +440,15 @@ impl SocketIo {
             )
         });
         let weak = self.service.downgrade();
+        let client = match config.mode {
+            RedisMode::Classic => client,
+            // Shard messages are RESP3 pushes.
+            RedisMode::Sharded(_) => {
+                let mut info = client.get_connection_info().clone();
+                info.redis.protocol = redis::ProtocolVersion::RESP3;
+                redis::Client::open(info)?
+            }
+        };
         let task = tokio::spawn(run(client, subscriptions, rx, weak, config, stats.clone()));
         Ok(RedisAdapter { uid, stats, task })
     }
@@ -450,10 +500,24 @@ async fn run(
     }
     let mut backoff = config.reconnect_min;
     loop {
-        let result = connected(&client, &mut subscribed, &mut rx, &io, &stats, || {
-            backoff = config.reconnect_min;
-        })
-        .await;
+        let on_up = || backoff = config.reconnect_min;
+        let result = match config.mode {
+            RedisMode::Classic => {
+                connected(&client, &mut subscribed, &mut rx, &io, &stats, on_up).await
+            }
+            RedisMode::Sharded(_) => {
+                connected_sharded(
+                    &client,
+                    &mut subscribed,
+                    &mut rx,
+                    &io,
+                    &stats,
+                    config.queue,
+                    on_up,
+                )
+                .await
+            }
+        };
         stats.connected.store(false, Ordering::Relaxed);
         match result {
             Ok(()) => return,
@@ -544,6 +608,111 @@ async fn connected(
                 Some(ClusterOut::Count(channel, reply)) => {
                     let (_, count): (String, usize) = redis::cmd("PUBSUB")
                         .arg("NUMSUB")
+                        .arg(&channel)
+                        .query_async(&mut publisher)
+                        .await?;
+                    let _ = reply.send(count);
+                }
+            },
+        }
+    }
+}
+
+/// One life of the sharded mode's connections (RESP3); `Ok` when the server
+/// is gone.
+async fn connected_sharded(
+    client: &redis::Client,
+    subscribed: &mut Subscribed,
+    rx: &mut mpsc::Receiver<ClusterOut>,
+    io: &Weak,
+    stats: &Stats,
+    queue: usize,
+    on_up: impl FnOnce(),
+) -> redis::RedisResult<()> {
+    use redis::PushKind;
+    // Bounded: a flood of shard messages the server cannot keep up with is
+    // dropped (and counted) at the connection, never buffered without end.
+    let (push_tx, mut pushes) = mpsc::channel::<redis::PushInfo>(queue.max(1));
+    let dropped = Arc::new(AtomicU64::new(0));
+    let dropped_in = dropped.clone();
+    let sender = move |info: redis::PushInfo| {
+        push_tx.try_send(info).map_err(|_| {
+            dropped_in.fetch_add(1, Ordering::Relaxed);
+        })
+    };
+    let config = redis::AsyncConnectionConfig::new().set_push_sender(sender);
+    let mut subscriber = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    let mut publisher = client.get_multiplexed_async_connection().await?;
+    for channel in subscribed.channels.keys() {
+        redis::cmd("SSUBSCRIBE")
+            .arg(channel)
+            .exec_async(&mut subscriber)
+            .await?;
+    }
+    stats.connected.store(true, Ordering::Relaxed);
+    on_up();
+    loop {
+        stats
+            .dropped
+            .fetch_add(dropped.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        tokio::select! {
+            push = pushes.recv() => {
+                let Some(push) = push else {
+                    return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
+                };
+                match push.kind {
+                    PushKind::Disconnection => {
+                        return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
+                    }
+                    PushKind::SMessage => {}
+                    _ => continue,
+                }
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                let mut data = push.data.into_iter();
+                let (Some(channel), Some(payload)) = (data.next(), data.next()) else { continue };
+                let (Ok(channel), Ok(payload)) = (
+                    redis::from_redis_value::<String>(&channel),
+                    redis::from_redis_value::<Vec<u8>>(&payload),
+                ) else { continue };
+                let Some(namespace) = subscribed.channels.get(&channel) else { continue };
+                let Some(service) = io.upgrade() else { return Ok(()) };
+                service.with(|eio, app, now, deferred| {
+                    app.cluster_receive(eio, namespace, &channel, &payload, now, deferred);
+                });
+            }
+            out = rx.recv() => match out {
+                None => return Ok(()),
+                Some(ClusterOut::Subscription(ns, change)) => {
+                    match &change {
+                        Subscription::Subscribe(c) => {
+                            redis::cmd("SSUBSCRIBE").arg(c).exec_async(&mut subscriber).await?;
+                        }
+                        Subscription::Unsubscribe(c) => {
+                            redis::cmd("SUNSUBSCRIBE").arg(c).exec_async(&mut subscriber).await?;
+                        }
+                        // No patterns in sharded pub/sub.
+                        Subscription::PatternSubscribe(_) => {}
+                    }
+                    subscribed.apply(ns, change);
+                }
+                Some(ClusterOut::Publish(t)) => {
+                    let command = if t.sharded { "SPUBLISH" } else { "PUBLISH" };
+                    if let Err(e) = redis::cmd(command)
+                        .arg(&t.channel)
+                        .arg(&t.payload)
+                        .exec_async(&mut publisher)
+                        .await
+                    {
+                        stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    stats.published.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(ClusterOut::Count(channel, reply)) => {
+                    let (_, count): (String, usize) = redis::cmd("PUBSUB")
+                        .arg("SHARDNUMSUB")
                         .arg(&channel)
                         .query_async(&mut publisher)
                         .await?;

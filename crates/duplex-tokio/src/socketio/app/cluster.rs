@@ -111,26 +111,24 @@ impl SocketIoApp {
     /// The number of servers, asked of Redis, when `namespace` is in a
     /// cluster and the operation is not `local`.
     pub(crate) fn server_count(
-        &self,
+        &mut self,
         namespace: &str,
         local: bool,
     ) -> Option<tokio::sync::oneshot::Receiver<usize>> {
         use crate::socketio::redis::ClusterOut;
-        let link = self.cluster.as_ref().filter(|_| !local)?;
-        if !self
-            .server
-            .cluster_namespaces()
-            .iter()
-            .any(|n| n == namespace)
-        {
+        if local || self.cluster.is_none() {
             return None;
         }
+        // The node names the channel: the key prefix and the mode are its.
+        let channel = self
+            .server
+            .cluster_mut(namespace)?
+            .count_channel()
+            .to_owned();
+        let link = self.cluster.as_ref()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         // Refused (queue full): the dropped sender fails the request.
-        let _ = link.tx.try_send(ClusterOut::Count(
-            format!("socket.io-request#{namespace}#"),
-            tx,
-        ));
+        let _ = link.tx.try_send(ClusterOut::Count(channel, tx));
         Some(rx)
     }
 
