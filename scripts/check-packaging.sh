@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 # The publishable crates, in dependency order (duplex-bench and duplex-fuzz
 # are `publish = false`).
-CRATES=(duplex-core duplex-ws duplex-engineio duplex-stomp duplex-socketio duplex-polling duplex-tokio duplex-cli)
+CRATES=(duplex-core duplex-ws duplex-engineio duplex-stomp duplex-socketio duplex-polling duplex-tokio duplex-redis duplex-cli)
 PKG_ARGS=()
 for c in "${CRATES[@]}"; do PKG_ARGS+=(-p "$c"); done
 

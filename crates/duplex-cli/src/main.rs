@@ -98,7 +98,7 @@ enum Command {
         /// With --redis-sharded: the adapter's subscriptionMode (static,
         /// dynamic or dynamic-private), as Node's option.
         #[arg(long, default_value = "dynamic", requires = "redis_sharded", value_parser = socketio::parse_subscription_mode)]
-        redis_subscription_mode: duplex_tokio::socketio::SubscriptionMode,
+        redis_subscription_mode: duplex_redis::SubscriptionMode,
     },
     /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
     /// run every case (echoing each message), then ask for the reports.
@@ -173,12 +173,7 @@ fn main() -> std::process::ExitCode {
                     sockjs_stomp::endpoints().ok_or("the STOMP endpoints did not start")?;
                 let io = demo::init(stomp, sockjs, socketio::conformance_handlers);
                 if let Some(url) = &redis {
-                    socketio::attach_redis(
-                        &io,
-                        url,
-                        &["/"],
-                        duplex_tokio::socketio::RedisMode::Classic,
-                    )?;
+                    socketio::attach_redis(&io, url, &["/"], duplex_redis::RedisMode::Classic)?;
                 }
                 socketio::install(io);
                 let timeout = std::time::Duration::try_from_secs_f64(shutdown_timeout)
@@ -214,9 +209,9 @@ fn main() -> std::process::ExitCode {
                 socketio::init(socketio::Settings::Conformance);
                 if let Some(url) = &redis {
                     let mode = if redis_sharded {
-                        duplex_tokio::socketio::RedisMode::Sharded(redis_subscription_mode)
+                        duplex_redis::RedisMode::Sharded(redis_subscription_mode)
                     } else {
-                        duplex_tokio::socketio::RedisMode::Classic
+                        duplex_redis::RedisMode::Classic
                     };
                     socketio::install_cluster(url, mode, addr)?;
                 }

@@ -120,7 +120,7 @@ pub(crate) async fn socketio(req: http::Request<Incoming>) -> http::Response<Res
 static SERVER_ID: OnceLock<String> = OnceLock::new();
 
 /// The Redis adapter of the served Socket.IO server, kept for its life.
-static REDIS: OnceLock<duplex_tokio::socketio::RedisAdapter> = OnceLock::new();
+static REDIS: OnceLock<duplex_redis::RedisAdapter> = OnceLock::new();
 
 fn server_id() -> Value {
     Value::from(SERVER_ID.get().map(String::as_str).unwrap_or("duplex"))
@@ -437,7 +437,7 @@ fn server_side_handlers(ns: NamespaceHandlers, namespace: &'static str) -> Names
 /// serving, inside the runtime.
 pub(crate) fn install_cluster(
     url: &str,
-    mode: duplex_tokio::socketio::RedisMode,
+    mode: duplex_redis::RedisMode,
     addr: std::net::SocketAddr,
 ) -> Result<(), ClusterSetupError> {
     let _ = SERVER_ID.set(format!("duplex-{}-{}", std::process::id(), addr.port()));
@@ -456,8 +456,8 @@ pub(crate) fn install_cluster(
 /// `subscriptionMode`.
 pub(crate) fn parse_subscription_mode(
     s: &str,
-) -> Result<duplex_tokio::socketio::SubscriptionMode, ClusterSetupError> {
-    use duplex_tokio::socketio::SubscriptionMode;
+) -> Result<duplex_redis::SubscriptionMode, ClusterSetupError> {
+    use duplex_redis::SubscriptionMode;
     match s {
         "static" => Ok(SubscriptionMode::Static),
         "dynamic" => Ok(SubscriptionMode::Dynamic),
@@ -477,8 +477,8 @@ pub(crate) enum ClusterSetupError {
     Redis {
         /// The `--redis` value.
         url: String,
-        /// What duplex-tokio said.
-        source: duplex_tokio::Error,
+        /// What duplex-redis said.
+        source: duplex_redis::Error,
     },
 }
 
@@ -487,17 +487,17 @@ pub(crate) fn attach_redis(
     io: &SocketIo,
     url: &str,
     namespaces: &[&str],
-    mode: duplex_tokio::socketio::RedisMode,
+    mode: duplex_redis::RedisMode,
 ) -> Result<(), ClusterSetupError> {
-    let mut config = duplex_tokio::socketio::RedisAdapterConfig::new(url);
+    let mut config = duplex_redis::RedisAdapterConfig::new(url);
     config.mode = mode;
     config.namespaces = namespaces.iter().map(|n| (*n).to_owned()).collect();
-    let adapter = io
-        .attach_redis(config)
-        .map_err(|source| ClusterSetupError::Redis {
+    let adapter = duplex_redis::RedisAdapter::attach(io, config).map_err(|source| {
+        ClusterSetupError::Redis {
             url: url.to_owned(),
             source,
-        })?;
+        }
+    })?;
     let _ = REDIS.set(adapter);
     Ok(())
 }

@@ -54,7 +54,7 @@ mod stream;
 mod tls;
 
 pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with};
-#[cfg(feature = "redis")]
+#[cfg(feature = "cluster")]
 pub use error::ClusterFailure;
 pub use error::Error;
 pub use limits::HttpLimits;

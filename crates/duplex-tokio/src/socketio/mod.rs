@@ -50,8 +50,8 @@
 
 mod app;
 pub mod client;
-#[cfg(feature = "redis")]
-mod redis;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod socket;
 
 use std::collections::HashMap;
@@ -74,10 +74,9 @@ pub use duplex_socketio::Value;
 pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
-#[cfg(feature = "redis")]
-pub use redis::{
-    RedisAdapter, RedisAdapterConfig, RedisMode, RemoteSocket, ServerSideReply, SocketData,
-    SubscriptionMode,
+#[cfg(feature = "cluster")]
+pub use cluster::{
+    ClusterConfig, ClusterOut, ClusterPort, RemoteSocket, ServerSideReply, SocketData,
 };
 pub use socket::{AckSender, Operator, Socket};
 
@@ -225,8 +224,8 @@ pub struct NamespaceHandlers {
     events: HashMap<String, EventHandler>,
     on_any: Option<EventHandler>,
     /// Listeners of other servers' `server_side_emit`, by event.
-    #[cfg(feature = "redis")]
-    server_side: HashMap<String, redis::ServerSideHandler>,
+    #[cfg(feature = "cluster")]
+    server_side: HashMap<String, cluster::ServerSideHandler>,
 }
 
 impl std::fmt::Debug for NamespaceHandlers {
