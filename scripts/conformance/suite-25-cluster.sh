@@ -16,7 +16,8 @@
 # socketsJoin/Leave and disconnectSockets everywhere; fetchSockets;
 # allRooms; serverSideEmit with and without acks; broadcast acks; namespace
 # isolation; the legacy requests and @socket.io/redis-emitter in classic
-# mode), then stops Redis mid-run and starts it again (local delivery goes
+# mode; duplex-redis's Rust Emitter, through its `emit` example built here
+# in release, in both modes), then stops Redis mid-run and starts it again (local delivery goes
 # on, every node reconnects, cluster-wide delivery resumes), and finally
 # kills the last node (a duplex one) and checks that the others stop
 # counting it. Each mode prints
@@ -76,6 +77,18 @@ fi
 if [[ ! -x "$DUPLEX_BIN" ]]; then
     say "no duplex binary at $DUPLEX_BIN (run through scripts/conformance.sh, which builds it)"
     fail_all
+fi
+
+# duplex-redis's Emitter, as a program the test runs.
+emitter="$(dirname "$DUPLEX_BIN")/examples/emit"
+if ! (cd "$DUPLEX_ROOT" && cargo build --release -p duplex-redis --example emit --quiet) >"$out/emitter-build.log" 2>&1; then
+    say "could not build the duplex-redis emit example (see $out/emitter-build.log)"
+    tail -n 15 "$out/emitter-build.log"
+    fail_all
+fi
+if [[ ! -x "$emitter" ]]; then
+    # A debug DUPLEX_BIN (a developer's run): the example is in release.
+    emitter="$(cd "$DUPLEX_ROOT" && cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/release/examples/emit"
 fi
 
 key="$(cat "$helpers/package.json" "$helpers/package-lock.json" | sha256sum | cut -d' ' -f1)"
@@ -178,7 +191,7 @@ for mode in $modes; do
         log="$out/test-$mode.log"
         nodes_arg="$(IFS=,; echo "${urls[*]}")"
         timeout -k 5 "$mode_timeout" node "$cache/cluster-test.mjs" --mode "$mode" --redis "$url" \
-            --nodes "$nodes_arg" --restart-redis "$restarted_pidfile" --kill "$last_pid" >"$log" 2>&1
+            --nodes "$nodes_arg" --restart-redis "$restarted_pidfile" --kill "$last_pid" --rust-emitter "$emitter" >"$log" 2>&1
         rc=$?
         grep -E '^FAIL ' "$log"
         if ! grep -E "^cluster-$mode: [0-9]+ passed, [0-9]+ failed$" "$log"; then

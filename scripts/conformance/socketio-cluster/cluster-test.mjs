@@ -5,16 +5,17 @@
 //
 //   node cluster-test.mjs --mode classic|sharded --redis redis://127.0.0.1:P \
 //        --nodes http://127.0.0.1:A,http://127.0.0.1:B,... \
-//        [--restart-redis PIDFILE] [--kill PID]
+//        [--restart-redis PIDFILE] [--kill PID] [--rust-emitter PATH]
 //
 // --restart-redis: Redis is shut down mid-run (SHUTDOWN NOSAVE) and started
 // again here (`redis-server` on the same port), its pid written to PIDFILE
 // for the caller to stop. --kill: the pid of the LAST node, killed at the end
-// to check that the others stop counting it.
+// to check that the others stop counting it. --rust-emitter: duplex-redis's
+// `emit` example, whose Emitter publishes into the cluster (both modes).
 //
 // Prints one `PASS name` / `FAIL name: why` line per check, then
 // `cluster-<mode>: N passed, N failed`.
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { io as ioc, Manager } from "socket.io-client";
 import { createClient } from "redis";
@@ -29,6 +30,7 @@ const redisUrl = arg("--redis");
 let nodes = arg("--nodes").split(",");
 const restartPidfile = arg("--restart-redis");
 const killPid = arg("--kill");
+const rustEmitter = arg("--rust-emitter");
 const classic = mode === "classic";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -698,6 +700,53 @@ if (classic) {
     t = token("emsse");
     emitter.serverSideEmit("sse", t, "emitter");
     await deliveries(all, all, "sse-got", t, "emitter");
+  });
+}
+
+if (rustEmitter) {
+  // duplex-redis's Emitter, from a process that is no Socket.IO server.
+  const emit = (...args) => new Promise((resolve, reject) => {
+    execFile(rustEmitter, [redisUrl, mode, ...args], { timeout: 10000 }, (err, _out, stderr) => {
+      if (err) reject(new Error(`emit ${args.join(" ")}: ${err.message} ${stderr}`));
+      else resolve();
+    });
+  });
+  await check("rust-emitter", async () => {
+    const all = await everywhere(1);
+    const chat = await everywhere(1, "/chat");
+    const [r, x] = [room("rem"), room("remx")];
+    await call(all[1], "join", r);
+    await call(all[2], "join", [r, x]);
+    await sleep(250);
+    let t = token("remall");
+    await emit("/", "to", "-", "-", "all-msg", t, "rust-emitter");
+    await deliveries([...all, ...chat], all, "all-msg", t, "rust-emitter");
+    t = token("remroom");
+    await emit("/", "to", r, "-", "room-msg", t, "rust-emitter");
+    await deliveries([...all, ...chat], [all[1], all[2]], "room-msg", t, "rust-emitter");
+    t = token("remexcept");
+    await emit("/", "to", r, x, "room-msg", t, "rust-emitter");
+    await deliveries([...all, ...chat], [all[1]], "room-msg", t, "rust-emitter");
+    t = token("remchat");
+    await emit("/chat", "to", "-", "-", "all-msg", t, "rust-emitter");
+    await deliveries([...all, ...chat], chat, "all-msg", t, "rust-emitter");
+    const nr = room("remjoin");
+    await emit("/", "join", r, "-", nr);
+    await sleep(500);
+    t = token("remjoined");
+    await call(all[0], "to-room", nr, t);
+    await deliveries(all, [all[1], all[2]], "room-msg", t);
+    await emit("/", "leave", "-", x, nr);
+    await sleep(500);
+    t = token("remleft");
+    await call(all[0], "to-room", nr, t);
+    await deliveries(all, [all[2]], "room-msg", t);
+    t = token("remsse");
+    await emit("/", "server-side", "sse", t, "rust-emitter");
+    await deliveries(all, all, "sse-got", t, "rust-emitter");
+    await emit("/", "disconnect", x, "-", "false");
+    await waitReason([all[2]], "io server disconnect");
+    if (!all[1].connected) throw new Error(`${all[1].label}: disconnected outside the room`);
   });
 }
 
