@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 # The publishable crates, in dependency order (duplex-bench and duplex-fuzz
 # are `publish = false`).
-CRATES=(duplex-core duplex-ws duplex-engineio duplex-stomp duplex-socketio duplex-polling duplex-tokio duplex-cli)
+CRATES=(duplex-core duplex-ws duplex-engineio duplex-stomp duplex-socketio duplex-polling duplex-tokio duplex-redis duplex-cli)
 PKG_ARGS=()
 for c in "${CRATES[@]}"; do PKG_ARGS+=(-p "$c"); done
 
@@ -93,7 +93,7 @@ package() {
 }
 
 # duplex-tokio's features, each checked alone (cheap: `cargo check`).
-TOKIO_FEATURES=(ws http2 polling socketio sockjs sse stomp tls redis axum)
+TOKIO_FEATURES=(ws http2 polling socketio sockjs sse stomp tls cluster axum)
 
 features() {
     step "duplex-tokio: cargo check --no-default-features --features X, for each feature"

@@ -20,6 +20,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod clusterload;
 mod contenders;
 pub mod fdlimit;
 pub mod loadgen;

@@ -9,6 +9,7 @@
 //!     --report-every 50000 --server-pid PID
 //! duplex-bench sio-server --addr 127.0.0.1:3000
 //! duplex-bench sio-load --url http://127.0.0.1:3000 --transport polling --clients 1000 --seconds 5
+//! duplex-bench cluster-load --node 127.0.0.1:3001 --node 127.0.0.1:3002 --clients 1000 --broadcasts 50
 //! ```
 //!
 //! Each runs on one tokio current-thread runtime; every loop is bounded in
@@ -21,7 +22,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use duplex_bench::loadgen::{self, LoadConfig, ServerImpl, Target};
 use duplex_bench::ramp::{self, Progress, RampConfig, RampReport, Shard, Snapshot, Sources, Stop};
-use duplex_bench::sioload;
+use duplex_bench::{clusterload, sioload};
 use duplex_bench::{fdlimit, procstat};
 
 #[derive(Parser)]
@@ -177,6 +178,27 @@ enum Command {
         /// Server process ids whose CPU use to report (repeatable).
         #[arg(long)]
         server_pid: Vec<u32>,
+    },
+    /// C WebSocket clients spread over the nodes of a Socket.IO cluster
+    /// (servers of the cluster contract sharing one Redis), all in one
+    /// room; B broadcasts to the room asked of the first node; prints the
+    /// deliveries per second as one JSON line.
+    ClusterLoad {
+        /// A node, 127.0.0.1:PORT (repeat for each).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<SocketAddr>,
+        /// Clients in the room, over all nodes.
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Broadcasts to the room.
+        #[arg(long, default_value_t = 50)]
+        broadcasts: usize,
+        /// Characters in each broadcast.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout_secs: u64,
     },
     /// A mix of clients (WebSocket echo, STOMP over WebSocket and TCP with
     /// client acks, Socket.IO over WebSocket, polling and upgrades with
@@ -437,6 +459,33 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             )
             .await
             .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
+        }
+        Command::ClusterLoad {
+            nodes,
+            clients,
+            broadcasts,
+            size,
+            timeout_secs,
+        } => {
+            let config = clusterload::ClusterLoadConfig {
+                nodes,
+                clients,
+                broadcasts,
+                size,
+                timeout: Duration::from_secs(timeout_secs),
+            };
+            let r = clusterload::run(&config)
+                .await
+                .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
+            println!(
+                "{{\"clients\":{},\"broadcasts\":{},\"deliveries\":{},\"seconds\":{:.3},\"deliveries_per_s\":{:.0},\"short_clients\":{}}}",
+                r.clients,
+                r.broadcasts,
+                r.deliveries,
+                r.elapsed.as_secs_f64(),
+                r.rate(),
+                r.short_clients
+            );
         }
         Command::SioLoad {
             url,

@@ -407,7 +407,7 @@ fn open_sid(packet: &[u8]) -> Result<String, Error> {
 }
 
 /// A client WebSocket carrying Engine.IO packets, one per text frame.
-struct WsSession {
+pub(crate) struct WsSession {
     tcp: TcpStream,
     /// Bytes read and not yet consumed start at `pos`.
     buf: Vec<u8>,
@@ -421,7 +421,7 @@ const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 impl WsSession {
-    async fn connect(addr: SocketAddr, host: &str) -> Result<Self, Error> {
+    pub(crate) async fn connect(addr: SocketAddr, host: &str) -> Result<Self, Error> {
         let mut tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
         let request = format!(
@@ -480,7 +480,7 @@ impl WsSession {
     }
 
     /// Sends one Engine.IO packet as a masked text frame.
-    async fn send(&mut self, text: &[u8]) -> Result<(), Error> {
+    pub(crate) async fn send(&mut self, text: &[u8]) -> Result<(), Error> {
         self.out.clear();
         FrameHeader::new(OpCode::Text, true, Some(self.key), text.len() as u64)
             .encode(&mut self.out);
@@ -495,7 +495,7 @@ impl WsSession {
 
     /// The next text message, as a range of `buf`, valid until the next
     /// call; answers WebSocket pings on the way.
-    async fn next_packet(&mut self) -> Result<Range<usize>, Error> {
+    pub(crate) async fn next_packet(&mut self) -> Result<Range<usize>, Error> {
         loop {
             let available = self.buf.get(self.pos..).unwrap_or_default();
             if let Some((fin, opcode, header, len)) = parse_ws_header(available)? {
@@ -541,8 +541,13 @@ impl WsSession {
         Ok(())
     }
 
+    /// The bytes of a packet [`WsSession::next_packet`] returned.
+    pub(crate) fn text(&self, packet: Range<usize>) -> &[u8] {
+        self.buf.get(packet).unwrap_or_default()
+    }
+
     /// Emits `event` and returns the ACK with id `id`.
-    async fn round_trip(&mut self, event: &[u8], id: u64) -> Result<Vec<u8>, Error> {
+    pub(crate) async fn round_trip(&mut self, event: &[u8], id: u64) -> Result<Vec<u8>, Error> {
         self.send(event).await?;
         loop {
             let packet = self.next_packet().await?;
@@ -557,7 +562,7 @@ impl WsSession {
         }
     }
 
-    async fn close(&mut self) -> Result<(), Error> {
+    pub(crate) async fn close(&mut self) -> Result<(), Error> {
         self.send_control(OpCode::Close, &1000u16.to_be_bytes())
             .await?;
         let mut sink = [0u8; 256];

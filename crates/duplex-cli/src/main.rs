@@ -114,6 +114,10 @@ enum Command {
         /// as the outside browser tests open their pages from elsewhere.
         #[arg(long = "cors-origin", value_name = "ORIGIN")]
         cors_origins: Vec<String>,
+        /// With --redis-sharded: the adapter's subscriptionMode (static,
+        /// dynamic or dynamic-private), as Node's option.
+        #[arg(long, default_value = "dynamic", requires = "redis_sharded", value_parser = socketio::parse_subscription_mode)]
+        redis_subscription_mode: duplex_redis::SubscriptionMode,
     },
     /// Drive an Autobahn|Testsuite fuzzingserver with the duplex client:
     /// run every case (echoing each message), then ask for the reports.
@@ -191,7 +195,7 @@ fn main() -> std::process::ExitCode {
                     sockjs_stomp::endpoints().ok_or("the STOMP endpoints did not start")?;
                 let io = demo::init(stomp, sockjs, socketio::conformance_handlers);
                 if let Some(url) = &redis {
-                    socketio::attach_redis(&io, url, &["/"])?;
+                    socketio::attach_redis(&io, url, &["/"], duplex_redis::RedisMode::Classic)?;
                 }
                 socketio::install(io);
                 let timeout = std::time::Duration::try_from_secs_f64(shutdown_timeout)
@@ -230,6 +234,7 @@ fn main() -> std::process::ExitCode {
                 redis_sharded,
                 tls,
                 cors_origins,
+                redis_subscription_mode,
             } => {
                 heap_trim::spawn(heap_trim::PERIOD);
                 cors::init(cors::policy(
@@ -238,7 +243,12 @@ fn main() -> std::process::ExitCode {
                 ));
                 socketio::init(socketio::Settings::Conformance);
                 if let Some(url) = &redis {
-                    socketio::install_cluster(url, redis_sharded, addr)?;
+                    let mode = if redis_sharded {
+                        duplex_redis::RedisMode::Sharded(redis_subscription_mode)
+                    } else {
+                        duplex_redis::RedisMode::Classic
+                    };
+                    socketio::install_cluster(url, mode, addr)?;
                 }
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr: Some(stomp_addr),

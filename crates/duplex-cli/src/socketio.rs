@@ -122,7 +122,7 @@ pub(crate) async fn socketio(req: http::Request<Incoming>) -> http::Response<Res
 static SERVER_ID: OnceLock<String> = OnceLock::new();
 
 /// The Redis adapter of the served Socket.IO server, kept for its life.
-static REDIS: OnceLock<duplex_tokio::socketio::RedisAdapter> = OnceLock::new();
+static REDIS: OnceLock<duplex_redis::RedisAdapter> = OnceLock::new();
 
 fn server_id() -> Value {
     Value::from(SERVER_ID.get().map(String::as_str).unwrap_or("duplex"))
@@ -498,12 +498,9 @@ fn server_side_handlers(ns: NamespaceHandlers, namespace: &'static str) -> Names
 /// serving, inside the runtime.
 pub(crate) fn install_cluster(
     url: &str,
-    sharded: bool,
+    mode: duplex_redis::RedisMode,
     addr: std::net::SocketAddr,
 ) -> Result<(), ClusterSetupError> {
-    if sharded {
-        return Err(ClusterSetupError::ShardedUnsupported);
-    }
     let _ = SERVER_ID.set(format!("duplex-{}-{}", std::process::id(), addr.port()));
     let mut config = SocketIoConfig::default();
     crate::cors::apply(&mut config.cors);
@@ -513,24 +510,38 @@ pub(crate) fn install_cluster(
             server_side_handlers(cluster_handlers(ns), "/chat")
         })
         .build();
-    attach_redis(&io, url, &["/", "/chat"])?;
+    attach_redis(&io, url, &["/", "/chat"], mode)?;
     install(io);
     Ok(())
+}
+
+/// `--redis-subscription-mode`: Node's names of the sharded adapter's
+/// `subscriptionMode`.
+pub(crate) fn parse_subscription_mode(
+    s: &str,
+) -> Result<duplex_redis::SubscriptionMode, ClusterSetupError> {
+    use duplex_redis::SubscriptionMode;
+    match s {
+        "static" => Ok(SubscriptionMode::Static),
+        "dynamic" => Ok(SubscriptionMode::Dynamic),
+        "dynamic-private" => Ok(SubscriptionMode::DynamicPrivate),
+        other => Err(ClusterSetupError::SubscriptionMode(other.to_owned())),
+    }
 }
 
 /// Why `--redis` could not join the cluster.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ClusterSetupError {
-    /// `--redis-sharded`: SSUBSCRIBE/SPUBLISH are not wired yet.
-    #[error("--redis-sharded: the sharded adapter is not supported yet")]
-    ShardedUnsupported,
+    /// Not one of Node's subscription modes.
+    #[error("unknown subscription mode {0:?} (static, dynamic or dynamic-private)")]
+    SubscriptionMode(String),
     /// The Redis adapter refused the URL or could not start.
     #[error("--redis {url}: {source}")]
     Redis {
         /// The `--redis` value.
         url: String,
-        /// What duplex-tokio said.
-        source: duplex_tokio::Error,
+        /// What duplex-redis said.
+        source: duplex_redis::Error,
     },
 }
 
@@ -539,15 +550,17 @@ pub(crate) fn attach_redis(
     io: &SocketIo,
     url: &str,
     namespaces: &[&str],
+    mode: duplex_redis::RedisMode,
 ) -> Result<(), ClusterSetupError> {
-    let mut config = duplex_tokio::socketio::RedisAdapterConfig::new(url);
+    let mut config = duplex_redis::RedisAdapterConfig::new(url);
+    config.mode = mode;
     config.namespaces = namespaces.iter().map(|n| (*n).to_owned()).collect();
-    let adapter = io
-        .attach_redis(config)
-        .map_err(|source| ClusterSetupError::Redis {
+    let adapter = duplex_redis::RedisAdapter::attach(io, config).map_err(|source| {
+        ClusterSetupError::Redis {
             url: url.to_owned(),
             source,
-        })?;
+        }
+    })?;
     let _ = REDIS.set(adapter);
     Ok(())
 }

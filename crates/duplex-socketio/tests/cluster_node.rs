@@ -381,6 +381,43 @@ fn classic_joins_apply_on_every_node_including_the_sender_once() {
     assert_eq!(joins, [1, 1]);
 }
 
+/// `@socket.io/redis-emitter` 5.1 sends its room operations without a uid
+/// (`{type: 2, opts, rooms}`): every node applies them.
+#[test]
+fn emitter_room_operations_without_uid_apply() {
+    let mut bus = Bus::new(classic(), &["aaaaaa"]);
+    bus.connect(0, &sid(1), &["r"]);
+    bus.connect(0, &sid(2), &[]);
+    bus.take_actions();
+    let request_channel = bus.nodes[0].count_channel().to_owned();
+    let emitter = br#"{"type":2,"opts":{"rooms":["r"],"except":[]},"rooms":["new"]}"#;
+    bus.nodes[0]
+        .receive(&request_channel, emitter)
+        .expect("the emitter's REMOTE_JOIN is read");
+    bus.run();
+    let joins: Vec<(Vec<String>, Vec<String>)> = bus
+        .take_actions()
+        .remove(0)
+        .into_iter()
+        .filter_map(|a| match a {
+            LocalAction::Join { sockets, rooms } => Some((sockets, rooms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(joins, [(vec![sid(1)], vec!["new".to_owned()])]);
+    let disconnect = br#"{"type":4,"opts":{"rooms":[],"except":["r"]},"close":false}"#;
+    bus.nodes[0]
+        .receive(&request_channel, disconnect)
+        .expect("the emitter's REMOTE_DISCONNECT is read");
+    bus.run();
+    let gone = bus.take_actions().remove(0);
+    assert!(
+        gone.iter()
+            .any(|a| matches!(a, LocalAction::Disconnect { sockets, .. } if sockets == &[sid(2)])),
+        "{gone:?}"
+    );
+}
+
 #[test]
 fn sharded_dynamic_mode_subscribes_to_public_rooms_only() {
     let mut node = ClusterNode::new(

@@ -28,13 +28,9 @@ pub enum Error {
     /// `wss://` without the `tls` feature, or a TLS failure.
     #[error("TLS: {0}")]
     Tls(String),
-    /// Redis refused or failed (the cluster adapter's URL or connection).
-    #[cfg(feature = "redis")]
-    #[error("Redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// A cluster-wide request failed: Redis away, or a server silent
-    /// until the timeout.
-    #[cfg(feature = "redis")]
+    /// A cluster-wide request failed: the transport (Redis) away, or a
+    /// server silent until the timeout.
+    #[cfg(feature = "cluster")]
     #[error("cluster: {0}")]
     Cluster(#[from] ClusterFailure),
     /// The connection (or the task that owns it) is over: a STOMP client's
@@ -182,14 +178,15 @@ impl Error {
     }
 }
 
-/// Why a cluster-wide request failed (feature `redis`).
-#[cfg(feature = "redis")]
+/// Why a cluster-wide request failed (feature `cluster`).
+#[cfg(feature = "cluster")]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClusterFailure {
-    /// The Redis connection is down; local delivery goes on meanwhile.
-    #[error("Redis is unavailable")]
-    RedisUnavailable,
+    /// The cluster's transport (the Redis connection) is down; local
+    /// delivery goes on meanwhile.
+    #[error("the cluster transport (Redis) is unavailable")]
+    Unavailable,
     /// The server's task ended before the request was answered.
     #[error("the server is gone")]
     ServerGone,

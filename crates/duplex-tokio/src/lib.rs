@@ -50,7 +50,7 @@
 //! | `stomp` | on | [`stomp`]: STOMP client, server and relay over TCP and WebSocket; over SockJS with `sockjs` |
 //! | `polling` | with the three above | [`polling`]: the HTTP driver they share, `serve_http` (HTTP/1.1 and HTTP/2 on one connection), [`HttpLimits`], [`Cors`] |
 //! | `tls` | off | `wss://` for the clients and TLS accept for servers (tokio-rustls, ring, webpki roots) |
-//! | `redis` | off | Socket.IO across servers over Redis (implies `socketio`) |
+//! | `cluster` | off | Socket.IO across servers: the cluster API and its transport interface (implies `socketio`; the Redis transport is the crate `duplex-redis`) |
 //! | `axum` | off | `axum::WebSocketUpgrade`: a WebSocket extractor for axum 0.8 |
 //!
 //! For example, a Socket.IO server and nothing else:
@@ -101,7 +101,7 @@ pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with
 /// SSE, Engine.IO): the `cors` field of their configs.
 #[cfg(feature = "polling")]
 pub use duplex_polling::Cors;
-#[cfg(feature = "redis")]
+#[cfg(feature = "cluster")]
 pub use error::ClusterFailure;
 #[cfg(feature = "ws")]
 pub use error::Error;

@@ -8,8 +8,8 @@
 //! `<key>-response#<nsp>#` or `<key>-response#<nsp>#<requester uid>#`.
 
 use super::message::{
-    FetchedSocket, Format, Opts, WirePacket, bool_field, read_any, room, rooms_field, string_field,
-    strings, uint_field,
+    FetchedSocket, Format, Opts, WirePacket, bool_field, opt_string_field, read_any, room,
+    rooms_field, string_field, strings, uint_field,
 };
 use super::{Error, msgpack};
 use crate::Value;
@@ -379,7 +379,10 @@ impl ClassicRequest {
 
     /// Reads a request out of a decoded value.
     pub fn from_value(v: &Value) -> Result<Self, Error> {
-        let uid = || string_field(v, "uid");
+        // @socket.io/redis-emitter sends its REMOTE_JOIN, REMOTE_LEAVE and
+        // REMOTE_DISCONNECT without a uid; Node's `request.uid ===
+        // this.uid` never matches then, and "" is no node's uid either.
+        let uid = || Ok::<_, Error>(opt_string_field(v, "uid")?.unwrap_or_default());
         let request_id = || request_id_field(v);
         let has_opts = !matches!(v.get("opts"), None | Some(Value::Null));
         Ok(match uint_field(v, "type")? {

@@ -31,7 +31,7 @@ use super::{
 };
 use crate::polling::{Application, Deferred, WeakPollingService};
 
-#[cfg(feature = "redis")]
+#[cfg(feature = "cluster")]
 mod cluster;
 
 /// What a socket's handles carry beyond its id.
@@ -69,14 +69,14 @@ pub struct SocketIoApp {
     /// (a handle's call from outside any runtime still has one).
     runtime: Option<tokio::runtime::Handle>,
     /// Where the cluster's messages go, when the server is in one.
-    #[cfg(feature = "redis")]
+    #[cfg(feature = "cluster")]
     cluster: Option<ClusterLink>,
 }
 
-/// The server's side of its Redis task: a bounded queue it never waits on.
-#[cfg(feature = "redis")]
+/// The server's side of its cluster transport: a bounded queue it never waits on.
+#[cfg(feature = "cluster")]
 struct ClusterLink {
-    tx: tokio::sync::mpsc::Sender<super::redis::ClusterOut>,
+    tx: tokio::sync::mpsc::Sender<super::cluster::ClusterOut>,
     /// Counts what the full queue refused.
     on_dropped: Arc<dyn Fn() + Send + Sync>,
     /// Requests of this server awaiting the other servers' answers.
@@ -86,7 +86,7 @@ struct ClusterLink {
 }
 
 /// A broadcast with acks of this server.
-#[cfg(feature = "redis")]
+#[cfg(feature = "cluster")]
 struct AckBroadcast {
     /// Other servers whose client count is still awaited.
     remaining_servers: usize,
@@ -97,7 +97,7 @@ struct AckBroadcast {
 }
 
 /// Where the outcome of a cluster request goes.
-#[cfg(feature = "redis")]
+#[cfg(feature = "cluster")]
 type PendingReply = tokio::sync::oneshot::Sender<
     Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
 >;
@@ -165,7 +165,7 @@ impl SocketIoApp {
             state,
             max_queued_events,
             runtime: tokio::runtime::Handle::try_current().ok(),
-            #[cfg(feature = "redis")]
+            #[cfg(feature = "cluster")]
             cluster: None,
         }
     }
@@ -256,7 +256,7 @@ impl SocketIoApp {
     /// Writes what the machine wants written.
     fn flush(&mut self, eio: &mut EngineIoServer, now: Instant) -> Flushed {
         let mut flushed = Flushed::default();
-        #[cfg(feature = "redis")]
+        #[cfg(feature = "cluster")]
         self.flush_cluster();
         while let Some(transmit) = self.server.poll_transmit() {
             match transmit {
@@ -281,7 +281,7 @@ impl SocketIoApp {
     fn run(&mut self, eio: &mut EngineIoServer, now: Instant, deferred: &mut Deferred) {
         loop {
             self.flush(eio, now);
-            #[cfg(feature = "redis")]
+            #[cfg(feature = "cluster")]
             if let Some(event) = self.server.poll_cluster_event() {
                 self.on_cluster_event(event, now, deferred);
                 continue;

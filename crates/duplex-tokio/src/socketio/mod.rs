@@ -67,10 +67,10 @@
 
 mod app;
 pub mod client;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod handler;
 mod mailbox;
-#[cfg(feature = "redis")]
-mod redis;
 mod ser;
 mod socket;
 
@@ -94,13 +94,15 @@ pub use duplex_socketio::Value;
 pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
+#[cfg(feature = "cluster")]
+pub use cluster::{
+    ClusterConfig, ClusterOut, ClusterPort, RemoteSocket, ServerSideReply, SocketData,
+};
 pub use handler::{
     Args, AsyncMarker, Data, Event, Extension, FromParts, Handler, HandlerOutput, Parts,
     SocketExtensions, State, SyncMarker, TryData,
 };
 pub use mailbox::DEFAULT_MAX_QUEUED_EVENTS;
-#[cfg(feature = "redis")]
-pub use redis::{RedisAdapter, RedisAdapterConfig, RemoteSocket, ServerSideReply, SocketData};
 pub use socket::{AckFuture, AckSender, Operator, Socket};
 
 use handler::{BoxedHandler, BoxedMiddleware};
@@ -265,8 +267,8 @@ pub struct NamespaceHandlers {
     events: HashMap<String, BoxedHandler>,
     on_any: Option<BoxedHandler>,
     /// Listeners of other servers' `server_side_emit`, by event.
-    #[cfg(feature = "redis")]
-    server_side: HashMap<String, redis::ServerSideHandler>,
+    #[cfg(feature = "cluster")]
+    server_side: HashMap<String, cluster::ServerSideHandler>,
 }
 
 impl std::fmt::Debug for NamespaceHandlers {

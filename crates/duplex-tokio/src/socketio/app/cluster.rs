@@ -1,4 +1,4 @@
-//! The cluster side of [`SocketIoApp`] (feature `redis`): what the
+//! The cluster side of [`SocketIoApp`] (feature `cluster`): what the
 //! application asks of the other servers (fetches, server-side emits,
 //! broadcasts with acks, the server count) and what their answers and
 //! requests mean here. Every protocol decision is `duplex_socketio`'s
@@ -16,7 +16,7 @@ impl SocketIoApp {
         protocol: &duplex_socketio::cluster::Protocol,
         uid: &str,
         requests: duplex_socketio::cluster::RequestsConfig,
-        tx: tokio::sync::mpsc::Sender<crate::socketio::redis::ClusterOut>,
+        tx: tokio::sync::mpsc::Sender<crate::socketio::cluster::ClusterOut>,
         on_dropped: Arc<dyn Fn() + Send + Sync>,
     ) -> Vec<(String, duplex_socketio::cluster::Subscription)> {
         for namespace in namespaces {
@@ -37,7 +37,7 @@ impl SocketIoApp {
         std::iter::from_fn(|| self.server.poll_cluster_subscription()).collect()
     }
 
-    /// A message Redis delivered on `channel` for `namespace`'s node.
+    /// A message the transport delivered on `channel` for `namespace`'s node.
     pub(crate) fn cluster_receive(
         &mut self,
         eio: &mut EngineIoServer,
@@ -49,14 +49,14 @@ impl SocketIoApp {
     ) {
         if let Err(e) = self.server.cluster_receive(namespace, channel, payload) {
             // Another node's malformed message: nothing changed here.
-            tracing::debug!(error = %e, channel, "redis adapter: message ignored");
+            tracing::debug!(error = %e, channel, "cluster: message ignored");
         }
         self.run(eio, now, deferred);
     }
 
-    /// Hands what the nodes publish to the Redis task, never waiting.
+    /// Hands what the nodes publish to the transport, never waiting.
     pub(super) fn flush_cluster(&mut self) {
-        use crate::socketio::redis::ClusterOut;
+        use crate::socketio::cluster::ClusterOut;
         let Some(link) = &self.cluster else {
             return;
         };
@@ -108,29 +108,27 @@ impl SocketIoApp {
             .collect()
     }
 
-    /// The number of servers, asked of Redis, when `namespace` is in a
+    /// The number of servers, asked of the transport, when `namespace` is in a
     /// cluster and the operation is not `local`.
     pub(crate) fn server_count(
-        &self,
+        &mut self,
         namespace: &str,
         local: bool,
     ) -> Option<tokio::sync::oneshot::Receiver<usize>> {
-        use crate::socketio::redis::ClusterOut;
-        let link = self.cluster.as_ref().filter(|_| !local)?;
-        if !self
-            .server
-            .cluster_namespaces()
-            .iter()
-            .any(|n| n == namespace)
-        {
+        use crate::socketio::cluster::ClusterOut;
+        if local || self.cluster.is_none() {
             return None;
         }
+        // The node names the channel: the key prefix and the mode are its.
+        let channel = self
+            .server
+            .cluster_mut(namespace)?
+            .count_channel()
+            .to_owned();
+        let link = self.cluster.as_ref()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         // Refused (queue full): the dropped sender fails the request.
-        let _ = link.tx.try_send(ClusterOut::Count(
-            format!("socket.io-request#{namespace}#"),
-            tx,
-        ));
+        let _ = link.tx.try_send(ClusterOut::Count(channel, tx));
         Some(rx)
     }
 
@@ -467,7 +465,7 @@ impl SocketIoApp {
                 data.remove(0);
                 let reply = match (reply, self.io()) {
                     (Some((requester, request_id)), Some(io)) => {
-                        Some(crate::socketio::redis::ServerSideReply {
+                        Some(crate::socketio::cluster::ServerSideReply {
                             io,
                             namespace,
                             requester,
@@ -509,7 +507,7 @@ impl SocketIoApp {
             }
             other => {
                 // Server-side emits and broadcast acks have no API yet.
-                tracing::debug!(?other, "redis adapter: cluster event not handled");
+                tracing::debug!(?other, "cluster: event not handled");
             }
         }
     }

@@ -4,17 +4,15 @@
 //! and room broadcasts reach exactly the room's members on either server.
 //! Skipped, with a message, when `redis-server` is not on PATH.
 
-#![cfg(feature = "redis")]
-
-mod socketio_common;
+mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use duplex_redis::{Emitter, RedisAdapter, RedisAdapterConfig, RedisMode, SubscriptionMode};
 use duplex_tokio::socketio::client::{ClientConfig, ClientEvent, ClientSocket, Manager};
 use duplex_tokio::socketio::{
-    AckSender, Args, NamespaceHandlers, RedisAdapter, RedisAdapterConfig, Socket, SocketData,
-    SocketIo, SocketIoConfig, Value,
+    AckSender, Args, NamespaceHandlers, Socket, SocketData, SocketIo, SocketIoConfig, Value,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -70,11 +68,17 @@ async fn redis() -> Option<Redis> {
 /// How many `note`s other servers sent, over every server of the process.
 static NOTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// How many `emitter-note`s an [`Emitter`] sent, over every server.
+static EMITTER_NOTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     ns.on_server_side("hello", |args, reply| {
         if let Some(reply) = reply {
             reply.send(Value::Array(args));
         }
+    })
+    .on_server_side("emitter-note", |_, _| {
+        EMITTER_NOTES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     })
     .on_server_side("note", |_, reply| {
         assert!(reply.is_none(), "no ack was asked for");
@@ -181,15 +185,17 @@ fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
 
 /// A duplex server in the cluster of `redis`: its URL and adapter.
 async fn server(redis: &Redis) -> (String, RedisAdapter, SocketIo) {
+    server_in(redis, RedisMode::Classic).await
+}
+
+/// A duplex server in the cluster of `redis`, speaking `mode`.
+async fn server_in(redis: &Redis, mode: RedisMode) -> (String, RedisAdapter, SocketIo) {
     let io = SocketIo::builder(SocketIoConfig::default())
         .namespace("/", handlers)
         .build();
-    let adapter = io
-        .attach_redis(RedisAdapterConfig::new(format!(
-            "redis://127.0.0.1:{}",
-            redis.port
-        )))
-        .unwrap();
+    let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
+    config.mode = mode;
+    let adapter = RedisAdapter::attach(&io, config).unwrap();
     for _ in 0..100 {
         if adapter.is_connected() {
             break;
@@ -197,7 +203,7 @@ async fn server(redis: &Redis) -> (String, RedisAdapter, SocketIo) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(adapter.is_connected(), "the adapter connects to Redis");
-    let addr = socketio_common::serve(io.clone()).await;
+    let addr = common::serve(io.clone()).await;
     (format!("http://{addr}"), adapter, io)
 }
 
@@ -658,4 +664,158 @@ async fn broadcasts_with_acks_collect_every_clients_answer_across_servers() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn sharded_servers_share_broadcasts_rooms_and_fetches() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    let mode = RedisMode::Sharded(SubscriptionMode::Dynamic);
+    let (url_a, adapter_a, _io_a) = server_in(&redis, mode).await;
+    let (url_b, adapter_b, _io_b) = server_in(&redis, mode).await;
+    assert_eq!(
+        adapter_a.uid().len(),
+        16,
+        "Node's sharded uids are 16 hex digits"
+    );
+    let (_m1, c1) = named(
+        &url_a,
+        Some(Value::Object(vec![("name".into(), "one".into())])),
+    )
+    .await;
+    let (_m2, mut c2) = named(
+        &url_b,
+        Some(Value::Object(vec![("name".into(), "two".into())])),
+    )
+    .await;
+    let (_m3, mut c3) = client(&url_b).await;
+
+    let args = vec![Value::from("hello")];
+    c1.emit("shout", args.clone());
+    exactly_once(&mut c2, "shouted", &args).await;
+    exactly_once(&mut c3, "shouted", &args).await;
+
+    // A public room: the dynamic mode's own channel, subscribed on join.
+    c2.emit_with_ack("join", vec![Value::from("team")], Some(WAIT))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let args = vec![Value::from("team")];
+    c1.emit("to-room", args.clone());
+    exactly_once(&mut c2, "in-room", &args).await;
+    assert_eq!(
+        event(&mut c3, "in-room", Duration::from_millis(300)).await,
+        None
+    );
+
+    let fetched = c1
+        .emit_with_ack("fetch", vec![Value::from("team")], Some(WAIT))
+        .await
+        .unwrap();
+    let Some(Value::Array(list)) = fetched.first() else {
+        panic!("fetch answered {fetched:?}");
+    };
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert!(
+        matches!(&list[0], Value::Array(f) if f.get(1) == Some(&Value::from("two"))),
+        "{list:?}"
+    );
+    assert!(adapter_a.published() >= 2 && adapter_b.received() >= 2);
+    assert_eq!(adapter_a.dropped() + adapter_b.dropped(), 0);
+}
+
+#[tokio::test]
+async fn the_emitter_publishes_into_classic_and_sharded_clusters() {
+    for mode in [
+        RedisMode::Classic,
+        RedisMode::Sharded(SubscriptionMode::Dynamic),
+    ] {
+        let Some(redis) = redis().await else {
+            return;
+        };
+        let (url_a, _adapter_a, _io_a) = server_in(&redis, mode).await;
+        let (url_b, _adapter_b, _io_b) = server_in(&redis, mode).await;
+        let (_m1, mut c1) = client(&url_a).await;
+        let (_m2, mut c2) = client(&url_b).await;
+        c2.emit_with_ack("join", vec![Value::from("team")], Some(WAIT))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let url = format!("redis://127.0.0.1:{}", redis.port);
+        let emitter = Emitter::connect(&url, mode, "socket.io").await.unwrap();
+        assert!(matches!(
+            emitter.emit("connect", vec![]).await,
+            Err(duplex_redis::Error::ReservedEvent(_))
+        ));
+
+        let args = vec![Value::from("from the emitter"), Value::from(3)];
+        emitter.emit("shouted", args.clone()).await.unwrap();
+        exactly_once(&mut c1, "shouted", &args).await;
+        exactly_once(&mut c2, "shouted", &args).await;
+
+        let args = vec![Value::from("team only")];
+        emitter
+            .to("team")
+            .emit("in-room", args.clone())
+            .await
+            .unwrap();
+        exactly_once(&mut c2, "in-room", &args).await;
+        assert_eq!(
+            event(&mut c1, "in-room", Duration::from_millis(300)).await,
+            None,
+            "{mode:?}"
+        );
+
+        // Every socket but the team's joins `others`, on both servers.
+        emitter
+            .except("team")
+            .sockets_join(&["others"])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let args = vec![Value::from("others")];
+        emitter
+            .to("others")
+            .emit("in-room", args.clone())
+            .await
+            .unwrap();
+        exactly_once(&mut c1, "in-room", &args).await;
+        assert_eq!(
+            event(&mut c2, "in-room", Duration::from_millis(300)).await,
+            None,
+            "{mode:?}"
+        );
+
+        let before = EMITTER_NOTES.load(std::sync::atomic::Ordering::SeqCst);
+        emitter
+            .server_side_emit("emitter-note", vec![])
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            if EMITTER_NOTES.load(std::sync::atomic::Ordering::SeqCst) - before >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            EMITTER_NOTES.load(std::sync::atomic::Ordering::SeqCst) - before,
+            2,
+            "both servers heard the emitter once ({mode:?})"
+        );
+
+        // Disconnecting the team's sockets, cluster-wide.
+        emitter.to("team").disconnect_sockets(false).await.unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut gone = false;
+        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, c2.next_event()).await {
+            if matches!(e, ClientEvent::Disconnect { .. }) {
+                gone = true;
+                break;
+            }
+        }
+        assert!(gone, "the team's socket was disconnected ({mode:?})");
+    }
 }

@@ -1,0 +1,399 @@
+//! Socket.IO across servers (feature `cluster`): the server API that
+//! spans the cluster (server-side emits, fetches, broadcasts with acks,
+//! every room) and the backend-neutral interface of its transport.
+//!
+//! Every decision is the [`ClusterNode`](duplex_socketio::cluster::ClusterNode)'s,
+//! inside the server machine: what a broadcast publishes, what another
+//! node's message means for the local sockets. A transport (the
+//! `duplex-redis` crate for Redis, wire-compatible with Node's
+//! `@socket.io/redis-adapter`; any other pub/sub engine alike) gets a
+//! [`ClusterPort`] from [`SocketIo::attach_cluster`]: it subscribes to the
+//! channels the port names, hands what arrives to [`ClusterPort::deliver`],
+//! publishes what [`ClusterPort::recv`] gives, and answers the server
+//! counts. Nothing here ever blocks a socket's loop: the machine hands its
+//! messages over through a bounded queue with `try_send`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use duplex_polling::EngineIoServer;
+use duplex_socketio::cluster::{Protocol, RequestsConfig, Subscription, Transmit};
+use tokio::sync::mpsc;
+
+use super::{SocketIo, SocketIoApp};
+use crate::Error;
+use crate::polling::WeakPollingService;
+
+/// What the server hands its cluster transport.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClusterOut {
+    /// Publish these bytes on this channel (with `sharded`, Redis's
+    /// SPUBLISH rather than PUBLISH).
+    Publish(Transmit),
+    /// A subscription change of the node of a namespace (the first
+    /// field): subscribe to a channel or pattern, or unsubscribe.
+    Subscription(String, Subscription),
+    /// How many servers subscribe to this channel (Redis's `PUBSUB
+    /// NUMSUB`, or `SHARDNUMSUB` in sharded mode): the server count of a
+    /// request. Dropping the sender fails the request (transport down).
+    Count(String, tokio::sync::oneshot::Sender<usize>),
+}
+
+/// Settings of [`SocketIo::attach_cluster`].
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// The adapter protocol (classic or sharded), with its channel prefix.
+    pub protocol: Protocol,
+    /// This server's uid in the cluster (random; Node's are 6 characters
+    /// in classic mode, 16 hex digits in sharded mode).
+    pub uid: String,
+    /// The namespaces that join the cluster. Default `/`.
+    pub namespaces: Vec<String>,
+    /// The timeouts and limits of the requests to other servers.
+    pub requests: RequestsConfig,
+    /// Most messages waiting for the transport; beyond it they are dropped
+    /// (and counted) rather than holding up a socket. Default 4096.
+    pub queue: usize,
+}
+
+impl ClusterConfig {
+    /// The defaults, for `protocol` under `uid`.
+    pub fn new(protocol: Protocol, uid: impl Into<String>) -> Self {
+        Self {
+            protocol,
+            uid: uid.into(),
+            namespaces: vec!["/".to_owned()],
+            requests: RequestsConfig::default(),
+            queue: 4096,
+        }
+    }
+}
+
+type Weak = WeakPollingService<EngineIoServer, SocketIoApp>;
+
+/// The server's end of a cluster transport: what to subscribe to and
+/// publish, and where received messages go. The transport owns it (in its
+/// task) for as long as the server is in the cluster.
+pub struct ClusterPort {
+    rx: mpsc::Receiver<ClusterOut>,
+    io: Weak,
+    initial: Vec<(String, Subscription)>,
+    overflow: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for ClusterPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterPort")
+            .field("initial", &self.initial)
+            .field("overflow", &self.overflow)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterPort {
+    /// The subscriptions the nodes start with, each with its namespace
+    /// (taken once: later changes come from [`ClusterPort::recv`]).
+    pub fn take_initial_subscriptions(&mut self) -> Vec<(String, Subscription)> {
+        std::mem::take(&mut self.initial)
+    }
+
+    /// The next thing to do; `None` once the server is gone.
+    pub async fn recv(&mut self) -> Option<ClusterOut> {
+        self.rx.recv().await
+    }
+
+    /// Hands `payload`, received on `channel`, to the node of
+    /// `namespace`; false once the server is gone.
+    pub fn deliver(&self, namespace: &str, channel: &str, payload: &[u8]) -> bool {
+        let Some(service) = self.io.upgrade() else {
+            return false;
+        };
+        service.with(|eio, app, now, deferred| {
+            app.cluster_receive(eio, namespace, channel, payload, now, deferred);
+        });
+        true
+    }
+
+    /// Messages the server could not queue for the transport (the queue
+    /// was full): the remote part of those operations did not happen.
+    /// Shared, so that a transport's handle can report it.
+    pub fn overflow(&self) -> Arc<AtomicU64> {
+        self.overflow.clone()
+    }
+}
+
+impl SocketIo {
+    /// Puts this server's `config.namespaces` in a cluster: from now on
+    /// their broadcasts, room operations and requests also go to the
+    /// returned port's transport, and what it delivers reaches the local
+    /// sockets. Local delivery never waits for the transport.
+    pub fn attach_cluster(&self, config: ClusterConfig) -> ClusterPort {
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let overflow = Arc::new(AtomicU64::new(0));
+        let counter = overflow.clone();
+        let on_dropped: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        let initial = self.service.with(|_, app, _, _| {
+            app.attach_cluster(
+                &config.namespaces,
+                &config.protocol,
+                &config.uid,
+                config.requests.clone(),
+                tx,
+                on_dropped,
+            )
+        });
+        ClusterPort {
+            rx,
+            io: self.service.downgrade(),
+            initial,
+            overflow,
+        }
+    }
+}
+
+/// A socket's `data` (Node's `socket.data`), kept in its
+/// [`Socket::extensions`](super::Socket::extensions): what other servers'
+/// `fetch_sockets` see of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SocketData(pub duplex_socketio::Value);
+
+/// A socket of any server of the cluster, as `fetch_sockets` gives it.
+pub use duplex_socketio::cluster::FetchedSocket as RemoteSocket;
+
+/// A listener of other servers' `server_side_emit`.
+pub(crate) type ServerSideHandler =
+    Arc<dyn Fn(Vec<duplex_socketio::Value>, Option<ServerSideReply>) + Send + Sync>;
+
+/// The callback of a `server_side_emit_with_ack` from another server:
+/// [`ServerSideReply::send`] answers it once.
+#[derive(Debug)]
+pub struct ServerSideReply {
+    pub(crate) io: SocketIo,
+    pub(crate) namespace: String,
+    pub(crate) requester: String,
+    pub(crate) request_id: String,
+}
+
+impl ServerSideReply {
+    /// Answers the requesting server with `value`.
+    pub fn send(self, value: duplex_socketio::Value) {
+        self.io.service.with(|eio, app, now, _| {
+            app.answer_server_side(
+                eio,
+                &self.namespace,
+                &self.requester,
+                &self.request_id,
+                value,
+                now,
+            );
+        });
+    }
+}
+
+impl super::NamespaceHandlers {
+    /// Listens to `event` sent by other servers of the cluster with
+    /// [`SocketIo::server_side_emit`] (a server does not hear its own);
+    /// the reply is there when the sender wants an ack.
+    pub fn on_server_side(
+        mut self,
+        event: &str,
+        handler: impl Fn(Vec<duplex_socketio::Value>, Option<ServerSideReply>) + Send + Sync + 'static,
+    ) -> Self {
+        self.server_side.insert(event.to_owned(), Arc::new(handler));
+        self
+    }
+}
+
+impl SocketIo {
+    /// Sends `event` with `args` to the server-side listeners
+    /// ([`NamespaceHandlers::on_server_side`](super::NamespaceHandlers::on_server_side))
+    /// of every other server of the cluster (Node's `serverSideEmit`).
+    pub fn server_side_emit(
+        &self,
+        namespace: &str,
+        event: &str,
+        args: Vec<duplex_socketio::Value>,
+    ) {
+        let mut data = vec![duplex_socketio::Value::from(event)];
+        data.extend(args);
+        self.service.with(|eio, app, now, deferred| {
+            app.server_side_emit(eio, namespace, data, None, now, deferred);
+        });
+    }
+
+    /// [`SocketIo::server_side_emit`] waiting for every other server's
+    /// answer (Node's `serverSideEmitWithAck`): one value per server.
+    ///
+    /// [`Error::Cluster`] when the transport is down or a server did not answer
+    /// in time.
+    pub async fn server_side_emit_with_ack(
+        &self,
+        namespace: &str,
+        event: &str,
+        args: Vec<duplex_socketio::Value>,
+    ) -> Result<Vec<duplex_socketio::Value>, Error> {
+        let count = self
+            .service
+            .with(|_, app, _, _| app.server_count(namespace, false));
+        let servers = match count {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable))?,
+            None => 1,
+        };
+        let mut data = vec![duplex_socketio::Value::from(event)];
+        data.extend(args);
+        let rx = self.service.with(|eio, app, now, deferred| {
+            app.server_side_emit(eio, namespace, data, Some(servers), now, deferred)
+        });
+        let answers = match rx {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
+                .map_err(Error::Cluster)?,
+            None => Vec::new(),
+        };
+        Ok(answers
+            .into_iter()
+            .filter_map(|a| match a {
+                duplex_socketio::cluster::Answer::Emit(v) => Some(v),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Every room of `namespace` on every server of the cluster, socket-id
+    /// rooms included, each once (Node's `adapter.allRooms()`, classic
+    /// mode). Without a cluster, this server's.
+    ///
+    /// [`Error::Cluster`] when the transport is down or a server did not answer
+    /// in time.
+    pub async fn all_rooms(&self, namespace: &str) -> Result<Vec<String>, Error> {
+        let count = self
+            .service
+            .with(|_, app, _, _| app.server_count(namespace, false));
+        let servers = match count {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable))?,
+            None => 1,
+        };
+        let rx = self
+            .service
+            .with(|eio, app, now, deferred| app.all_rooms(eio, namespace, servers, now, deferred));
+        let answers = rx
+            .await
+            .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
+            .map_err(Error::Cluster)?;
+        let mut rooms: Vec<String> = answers
+            .into_iter()
+            .flat_map(|a| match a {
+                duplex_socketio::cluster::Answer::Rooms(r) => r,
+                _ => Vec::new(),
+            })
+            .collect();
+        rooms.sort();
+        rooms.dedup();
+        Ok(rooms)
+    }
+}
+
+impl super::Operator {
+    /// Emits `event` to every selected socket of every server, each with
+    /// an ack (Node's `io.timeout(t).emit(event, ...args, callback)`):
+    /// the first argument of every client's ack, in arrival order, once
+    /// all came. A server with none of the sockets answers 0, so an empty
+    /// selection completes at once.
+    ///
+    /// At `timeout`, [`Error::Timeout`] with the acks that came.
+    pub async fn emit_with_acks(
+        &self,
+        event: &str,
+        args: Vec<duplex_socketio::Value>,
+        timeout: Duration,
+    ) -> Result<Vec<duplex_socketio::Value>, (Error, Vec<duplex_socketio::Value>)> {
+        let count = self
+            .io
+            .service
+            .with(|_, app, _, _| app.server_count(&self.namespace, self.local));
+        let servers = match count {
+            Some(rx) => rx.await.map_err(|_| {
+                (
+                    Error::Cluster(crate::ClusterFailure::Unavailable),
+                    Vec::new(),
+                )
+            })?,
+            None => 1,
+        };
+        let (request_id, rx) = self.io.service.with(|eio, app, now, deferred| {
+            app.broadcast_with_acks(
+                eio,
+                &self.namespace,
+                &self.target,
+                self.local,
+                event,
+                &args,
+                timeout,
+                servers,
+                now,
+                deferred,
+            )
+        });
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(responses)) => Ok(responses),
+            Ok(Err(_)) => Err((Error::Closed, Vec::new())),
+            Err(_) => {
+                let partial = self
+                    .io
+                    .service
+                    .with(|_, app, _, _| app.ack_broadcast_take(&request_id));
+                Err((Error::Timeout, partial))
+            }
+        }
+    }
+
+    /// The selected sockets of every server of the cluster (Node's
+    /// `fetchSockets`): this server's at once, the others' as they
+    /// answer, within 5 s. Without a cluster, this server's.
+    ///
+    /// [`Error::Cluster`] when the transport is down or a server did not answer
+    /// in time.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, Error> {
+        let count = self
+            .io
+            .service
+            .with(|_, app, _, _| app.server_count(&self.namespace, self.local));
+        let servers = match count {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable))?,
+            None => 1,
+        };
+        let rx = self.io.service.with(|eio, app, now, deferred| {
+            app.fetch_sockets(
+                eio,
+                &self.namespace,
+                &self.target,
+                self.local,
+                servers,
+                now,
+                deferred,
+            )
+        });
+        let answers = rx
+            .await
+            .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
+            .map_err(Error::Cluster)?;
+        Ok(answers
+            .into_iter()
+            .flat_map(|a| match a {
+                duplex_socketio::cluster::Answer::Sockets(s) => s,
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+}
