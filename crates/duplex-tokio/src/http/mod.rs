@@ -10,7 +10,8 @@
 //! - `body.rs`: [`HttpBody`], whole or streamed;
 //! - `websocket.rs`: running one upgraded WebSocket for an endpoint;
 //! - `spawn.rs`: handing each new session to the application's handler;
-//! - `util.rs`: the small helpers (body limits, plain answers).
+//! - `util.rs`: the small helpers (body reads bounded in size and time,
+//!   plain answers).
 //!
 //! The dialect modules ([`crate::engineio`], [`crate::sockjs`],
 //! [`crate::sse`], [`crate::socketio`]) only add what their public API
@@ -51,7 +52,7 @@ pub use body::HttpBody;
 pub(crate) use driver::Upgrades;
 pub use driver::{PollingService, ResponseBody, WeakPollingService};
 pub(crate) use spawn::SessionSpawner;
-pub(crate) use util::plain;
+pub(crate) use util::{BodyFailure, plain, read_limited};
 
 #[cfg(test)]
 mod tests;
