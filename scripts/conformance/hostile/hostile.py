@@ -607,23 +607,25 @@ def deflate_bomb(inflated_mib):
 def attack_deflate_bombs():
     """permessage-deflate messages inflating far beyond max_message_size
     (64 MiB): 1 GiB in one frame, and 256 MiB spread over fragments, on
-    four connections at once. The server must stop inflating at the limit
-    and close 1009, without holding the inflated bytes."""
+    four connections at once, two on the echo and two on the demo chat's
+    /ws (text frames: NULs are valid UTF-8, so only the size can stop them).
+    The server must stop inflating at the limit and close 1009, without
+    holding the inflated bytes, and serve a good client while it inflates."""
     label = "deflate bombs"
     baseline = rss_kib()
     one_frame = deflate_bomb(1024)
     fragmented = deflate_bomb(256)
     ext = "Sec-WebSocket-Extensions: permessage-deflate\r\n"
 
-    def bomb(fragments):
-        s, rest = ws_open("/echo", ext)
+    def bomb(path, opcode, fragments):
+        s, rest = ws_open(path, ext)
         if fragments == 1:
-            frames = [ws_frame(1, one_frame, rsv1=True)]
+            frames = [ws_frame(opcode, one_frame, rsv1=True)]
         else:
             step = len(fragmented) // fragments + 1
             parts = [fragmented[i:i + step] for i in range(0, len(fragmented), step)]
             # RSV1 on the first frame only; continuations carry none.
-            frames = [ws_frame(2 if i == 0 else 0, p, fin=i == len(parts) - 1, rsv1=i == 0)
+            frames = [ws_frame(opcode if i == 0 else 0, p, fin=i == len(parts) - 1, rsv1=i == 0)
                       for i, p in enumerate(parts)]
         try:
             for f in frames:
@@ -634,13 +636,17 @@ def attack_deflate_bombs():
         s.close()
         return code
 
-    jobs = [Background(bomb, 1), Background(bomb, 1), Background(bomb, 64), Background(bomb, 64)]
+    jobs = [Background(bomb, "/echo", 1, 1), Background(bomb, "/echo", 2, 64),
+            Background(bomb, "/ws", 1, 1), Background(bomb, "/ws", 1, 64)]
+    # Meanwhile: a good client is served while the bombs are inflated.
+    meanwhile = Background(well_behaved, f"{label} (while they inflate)")
     peak = baseline
-    while any(j.thread.is_alive() for j in jobs):
+    while any(j.thread.is_alive() for j in jobs + [meanwhile]):
         peak = max(peak, rss_kib())
         time.sleep(0.05)
     codes = [j.join(STEP * 3) for j in jobs]
-    check(f"{label}: 1 GiB in {len(one_frame) // 1024} KiB and 256 MiB in 64 fragments closed with 1009",
+    check(f"{label}: 1 GiB in {len(one_frame) // 1024} KiB and 256 MiB in 64 fragments"
+          " (/echo binary, /ws text) closed with 1009",
           all(c == 1009 for c in codes), str(codes))
     check(f"{label}: the server never holds the inflated message",
           peak <= baseline + 4 * 64 * 1024 + RSS_SLACK_KIB,
