@@ -15,8 +15,12 @@
 //! | `kill-mid` | a WebSocket frame, a STOMP `SEND` or an Engine.IO `POST` body half written, then the connection dropped (see [`kill`]) | the half STOMP frame never delivered |
 //!
 //! After the deadline the run waits (bounded) for `/stats` to show no
-//! connection and no session left, and compares the server's RSS over
-//! the second and the last third of the run.
+//! connection and no session left and for the server's open file
+//! descriptors to be back to what they were before the run, and compares
+//! the server's RSS over the second and the last third of the run. The
+//! descriptors catch what `/stats` does not count: its `socket.io` and
+//! `stomp` counters are the demo chat's members, not the soak's Socket.IO
+//! sessions on `/` or its STOMP queue sessions.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -156,6 +160,7 @@ pub async fn run(config: SoakConfig) -> u32 {
     if !config.kinds.is_empty() {
         kinds.retain(|k| config.kinds.iter().any(|name| name == k.name()));
     }
+    let fds_before = config.server_pid.and_then(crate::procstat::fd_count);
     let deadline = Instant::now() + config.duration;
     let config = Arc::new(config);
     let mut tallies = Vec::new();
@@ -238,6 +243,14 @@ pub async fn run(config: SoakConfig) -> u32 {
         settled,
         doc,
     );
+    if let (Some(pid), Some(before)) = (config.server_pid, fds_before) {
+        let (back, after) = fds_settle(pid, before).await;
+        check(
+            "server file descriptors back to where they were",
+            back,
+            format!("{before} before the run, {after} after"),
+        );
+    }
     if config.server_pid.is_some() {
         let third = rss.len() / 3;
         let mean = |s: &[u64]| s.iter().sum::<u64>() / (s.len().max(1) as u64);
@@ -280,6 +293,24 @@ async fn settle(url: &str) -> (bool, String) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     (false, format!("still open after {SETTLE:?}: {last}"))
+}
+
+/// Waits until process `pid` holds no more file descriptors than
+/// `before`, at most [`SETTLE`]: idle keep-alive connections close at the
+/// server's header read timeout (10 s), sessions at their expiry. Returns
+/// whether it did and the last count (0 if unreadable).
+async fn fds_settle(pid: u32, before: usize) -> (bool, usize) {
+    let until = Instant::now() + SETTLE;
+    loop {
+        let now = crate::procstat::fd_count(pid).unwrap_or(0);
+        if now <= before {
+            return (true, now);
+        }
+        if Instant::now() >= until {
+            return (false, now);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The `"connections":{...}` counters of a `/stats` document, read without
