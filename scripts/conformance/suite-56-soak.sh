@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A 60-second soak of `duplex serve` with `duplex-bench soak` (built here in
-# release): WebSocket echo, STOMP over TCP and WebSocket with client acks,
-# Socket.IO over WebSocket, polling and upgrades with acks, some clients
-# killed mid-session; every promised message exactly once, /stats back to
-# zero, RSS flat after warm-up. Prints "soak: N passed, N failed".
+# release): WebSocket echo, STOMP over TCP, WebSocket and SockJS (websocket,
+# xhr polling, xhr_streaming) with client acks, Socket.IO over WebSocket,
+# polling and upgrades with acks, SSE with Last-Event-ID reconnections, some
+# clients killed mid-session and some mid-message (half a frame, half a
+# STOMP SEND, half a request body); every promised message exactly once,
+# /stats back to zero, RSS flat after warm-up. Prints "soak: N passed, N failed".
 #
 # Run it through the driver:  DUPLEX_SUITES=soak scripts/conformance.sh
 # DUPLEX_SOAK_SECONDS changes the length (docs/reliability.md has a longer

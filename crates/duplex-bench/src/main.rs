@@ -225,6 +225,11 @@ enum Command {
         /// Numbered messages per session.
         #[arg(long, default_value_t = 50)]
         messages: u32,
+        /// Only these kinds of client, comma-separated (ws, stomp-tcp,
+        /// stomp-ws, stomp-sockjs-ws, stomp-sockjs-xhr, stomp-sockjs-stream,
+        /// sio-ws, sio-polling, sio-upgrade, sse, kill-mid); all by default.
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
     },
 }
 
@@ -272,6 +277,7 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             server_pid,
             workers,
             messages,
+            kinds,
         } => {
             for addr in std::iter::once(url.trim_start_matches("http://").trim_end_matches('/'))
                 .chain(stomp_addr.as_deref())
@@ -292,6 +298,7 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 server_pid,
                 workers,
                 messages,
+                kinds,
             })
             .await;
             if failed > 0 {

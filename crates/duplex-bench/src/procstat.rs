@@ -140,6 +140,11 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The file descriptors process `pid` holds open (its sockets among them).
+pub fn fd_count(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 /// Connections netfilter tracks, if conntrack is loaded: loopback
 /// connections count against `nf_conntrack_max` once it hooks in.
 pub fn conntrack_count() -> Option<u64> {
@@ -153,6 +158,15 @@ pub fn conntrack_count() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn fd_count_reads_a_live_process_and_none_for_a_missing_one() {
+        // Exact counts are not compared: other tests open files meanwhile.
+        let own = fd_count(std::process::id());
+        assert!(own.is_some_and(|n| n >= 3), "stdio at least: {own:?}");
+        assert_eq!(fd_count(u32::MAX), None);
+    }
 
     #[test]
     fn meminfo_fields() {

@@ -137,6 +137,22 @@ pub enum Error {
     /// The server sent a WebSocket text message that is not UTF-8.
     #[error("the server sent text that is not UTF-8")]
     InvalidText,
+
+    // ---- HTTP (request bodies, [`crate::HttpLimits::read_body`]) ----------
+    /// A client's request body is longer than the route takes
+    /// (answer: 413).
+    #[error("request body over {limit} bytes")]
+    BodyTooLarge {
+        /// The most bytes the route takes.
+        limit: usize,
+    },
+    /// A client's request body did not arrive within the body read
+    /// timeout (answer: 408, and close the connection).
+    #[error("request body not read within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// The connection failed while a request body was read (answer: 400).
+    #[error("reading the request body failed: {0}")]
+    BodyRead(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<duplex_ws::Error> for Error {
@@ -166,7 +182,12 @@ impl Error {
     /// rather than this side or the network between.
     pub fn is_peer_fault(&self) -> bool {
         match self {
-            Self::Handshake(_) | Self::Protocol(_) | Self::Status(_) | Self::InvalidText => true,
+            Self::Handshake(_)
+            | Self::Protocol(_)
+            | Self::Status(_)
+            | Self::InvalidText
+            | Self::BodyTooLarge { .. }
+            | Self::BodyTimeout(_) => true,
             #[cfg(feature = "socketio")]
             Self::InvalidPayload(_) => true,
             #[cfg(feature = "stomp")]
@@ -174,6 +195,20 @@ impl Error {
             #[cfg(feature = "stomp")]
             Self::Stomp(e) => e.is_peer_fault(),
             _ => false,
+        }
+    }
+}
+
+impl Error {
+    /// The HTTP status a server answers a client's fault with: 413 for
+    /// [`Error::BodyTooLarge`], 408 for [`Error::BodyTimeout`], 400 for
+    /// [`Error::BodyRead`]; `None` for everything else.
+    pub fn http_status(&self) -> Option<http::StatusCode> {
+        match self {
+            Self::BodyTooLarge { .. } => Some(http::StatusCode::PAYLOAD_TOO_LARGE),
+            Self::BodyTimeout(_) => Some(http::StatusCode::REQUEST_TIMEOUT),
+            Self::BodyRead(_) => Some(http::StatusCode::BAD_REQUEST),
+            _ => None,
         }
     }
 }

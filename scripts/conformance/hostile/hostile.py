@@ -26,6 +26,7 @@ import struct
 import sys
 import threading
 import time
+import zlib
 
 RSS_SLACK_KIB = 16 * 1024
 RSS_WAIT = 15.0
@@ -116,16 +117,19 @@ def ws_open(path="/echo", extra_headers="", addr=None):
     return s, rest
 
 
-def ws_frame(opcode, payload, fin=True):
-    mask = os.urandom(4)
+def ws_frame(opcode, payload, fin=True, rsv1=False, masked=True):
+    mask = os.urandom(4) if masked else b""
     n = len(payload)
-    first = (0x80 if fin else 0) | opcode
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    bit = 0x80 if masked else 0
     if n < 126:
-        head = struct.pack("!BB", first, 0x80 | n)
+        head = struct.pack("!BB", first, bit | n)
     elif n < 65536:
-        head = struct.pack("!BBH", first, 0x80 | 126, n)
+        head = struct.pack("!BBH", first, bit | 126, n)
     else:
-        head = struct.pack("!BBQ", first, 0x80 | 127, n)
+        head = struct.pack("!BBQ", first, bit | 127, n)
+    if not masked:
+        return head + payload
     # XOR as one big integer: a byte loop in Python takes seconds per MiB.
     key = (mask * (n // 4 + 1))[:n]
     masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big") if n else b""
@@ -588,10 +592,209 @@ def attack_stomp():
     well_behaved(label)
 
 
+def deflate_bomb(inflated_mib):
+    """A raw-deflate (RFC 7692) message of `inflated_mib` MiB of zeros:
+    about 1,000 times smaller on the wire."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    zeros = b"\0" * (1 << 20)
+    out = [c.compress(zeros) for _ in range(inflated_mib)]
+    out.append(c.flush(zlib.Z_SYNC_FLUSH))
+    body = b"".join(out)
+    # The message ends without the 00 00 ff ff tail (RFC 7692 7.2.1).
+    return body[:-4] if body.endswith(b"\0\0\xff\xff") else body
+
+
+def attack_deflate_bombs():
+    """permessage-deflate messages inflating far beyond max_message_size
+    (64 MiB): 1 GiB in one frame, and 256 MiB spread over fragments, on
+    four connections at once, two on the echo and two on the demo chat's
+    /ws (text frames: NULs are valid UTF-8, so only the size can stop them).
+    The server must stop inflating at the limit and close 1009, without
+    holding the inflated bytes, and serve a good client while it inflates."""
+    label = "deflate bombs"
+    baseline = rss_kib()
+    one_frame = deflate_bomb(1024)
+    fragmented = deflate_bomb(256)
+    ext = "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+
+    def bomb(path, opcode, fragments):
+        s, rest = ws_open(path, ext)
+        if fragments == 1:
+            frames = [ws_frame(opcode, one_frame, rsv1=True)]
+        else:
+            step = len(fragmented) // fragments + 1
+            parts = [fragmented[i:i + step] for i in range(0, len(fragmented), step)]
+            # RSV1 on the first frame only; continuations carry none.
+            frames = [ws_frame(opcode if i == 0 else 0, p, fin=i == len(parts) - 1, rsv1=i == 0)
+                      for i, p in enumerate(parts)]
+        try:
+            for f in frames:
+                s.sendall(f)
+        except OSError:
+            pass  # closed while sending: the answer is read below
+        code = ws_close_code(s, rest)
+        s.close()
+        return code
+
+    jobs = [Background(bomb, "/echo", 1, 1), Background(bomb, "/echo", 2, 64),
+            Background(bomb, "/ws", 1, 1), Background(bomb, "/ws", 1, 64)]
+    # Meanwhile: a good client is served while the bombs are inflated.
+    meanwhile = Background(well_behaved, f"{label} (while they inflate)")
+    peak = baseline
+    while any(j.thread.is_alive() for j in jobs + [meanwhile]):
+        peak = max(peak, rss_kib())
+        time.sleep(0.05)
+    codes = [j.join(STEP * 3) for j in jobs]
+    check(f"{label}: 1 GiB in {len(one_frame) // 1024} KiB and 256 MiB in 64 fragments"
+          " (/echo binary, /ws text) closed with 1009",
+          all(c == 1009 for c in codes), str(codes))
+    check(f"{label}: the server never holds the inflated message",
+          peak <= baseline + 4 * 64 * 1024 + RSS_SLACK_KIB,
+          f"RSS {baseline // 1024} -> {peak // 1024} MiB at the peak (4 x 64 MiB allowed)")
+    # A message within the limit still inflates and echoes.
+    try:
+        s, rest = ws_open("/echo", ext)
+        small = deflate_bomb(1)
+        s.sendall(ws_frame(2, small, rsv1=True))
+        s.settimeout(STEP)
+        opcode, payload, rest = ws_read_frame(s, rest)
+        s.close()
+        d = zlib.decompressobj(-15)
+        echoed = d.decompress(payload + b"\0\0\xff\xff")
+        check(f"{label}: a 1 MiB compressed message is echoed", echoed == b"\0" * (1 << 20),
+              f"{len(payload)} bytes compressed, {len(echoed)} inflated")
+    except Exception as e:  # noqa: BLE001
+        check(f"{label}: a 1 MiB compressed message is echoed", False, repr(e))
+    well_behaved(label)
+    rss_back(label, baseline)
+
+
+def attack_protocol_violations():
+    """Frames RFC 6455 forbids; each gets its close code."""
+    label = "protocol violations"
+    cases = [
+        ("an unmasked client frame", ws_frame(1, b"hi", masked=False), 1002),
+        ("reserved opcode 3", ws_frame(3, b"x"), 1002),
+        ("RSV1 without an extension", ws_frame(1, b"x", rsv1=True), 1002),
+        ("a fragmented ping", ws_frame(9, b"x", fin=False), 1002),
+        ("a continuation with nothing to continue", ws_frame(0, b"x"), 1002),
+        ("a text message that is not UTF-8", ws_frame(1, b"\xff\xfe\xc0"), 1007),
+        ("a close with code 999", ws_frame(8, struct.pack("!H", 999)), 1002),
+        ("a 126-byte ping", ws_frame(9, b"p" * 126), 1002),
+    ]
+    answers = []
+    for name, frame, want in cases:
+        try:
+            s, rest = ws_open()
+            s.sendall(frame)
+            code = ws_close_code(s, rest)
+            s.close()
+        except Exception as e:  # noqa: BLE001
+            code = repr(e)
+        answers.append((name, code, want))
+    bad = [a for a in answers if a[1] != a[2]]
+    check(f"{label}: each closed with its code (1002, 1007)", not bad,
+          f"{len(answers) - len(bad)}/{len(answers)}; wrong: {bad}")
+    well_behaved(label)
+
+
+def attack_slow_and_large_bodies():
+    """Request bodies: one announcing 1,000 bytes and trickling a byte a
+    second (Engine.IO polling, SockJS xhr_send, the demo's /sse/send), and
+    bodies over each endpoint's limit (Engine.IO 1,000,000 bytes, SockJS
+    1 MiB, /sse/send 64 KiB)."""
+    label = "slow and large bodies"
+
+    def engineio_sid():
+        conn = http.client.HTTPConnection(*host_port(ARGS.addr), timeout=STEP)
+        conn.request("GET", "/socket.io/?EIO=4&transport=polling")
+        body = conn.getresponse().read()
+        conn.close()
+        return json.loads(body[1:])["sid"]
+
+    def sockjs_sid():
+        sid = f"b{os.getpid()}x{random.randrange(1 << 30)}"
+        conn = http.client.HTTPConnection(*host_port(ARGS.addr), timeout=STEP)
+        conn.request("POST", f"/sockjs/echo/000/{sid}/xhr", body=b"")
+        conn.getresponse().read()
+        conn.close()
+        return sid
+
+    def sse_sid():
+        s = connect()
+        s.sendall(b"GET /sse/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        data = b""
+        while b'"session"' not in data or b"}" not in data.split(b'"session"', 1)[1]:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        sid = data.split(b'"session"', 1)[1].split(b'"')[1].decode()
+        return s, sid
+
+    def trickle(path):
+        s = connect()
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                  f"Content-Length: 1000\r\n\r\n".encode())
+        t0 = time.monotonic()
+        s.settimeout(1.0)
+        data = b""
+        while time.monotonic() - t0 < 40:
+            try:
+                s.send(b"x")
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+                if b"\r\n\r\n" in data:
+                    rest, closed = read_until_close(s, timeout=3)
+                    data += rest
+                    break
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                break
+        return data[:12].decode(errors="replace"), time.monotonic() - t0
+
+    def large(path, n):
+        s = connect()
+        try:
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                      f"Content-Length: {n}\r\n\r\n".encode())
+            chunk = b"4" + b"x" * ((1 << 16) - 1)
+            sent = 0
+            while sent < n:
+                part = chunk[:n - sent]
+                s.sendall(part)
+                sent += len(part)
+        except OSError:
+            pass  # answered and closed before the end
+        data, _ = read_until_close(s, limit=4096, timeout=5)
+        s.close()
+        return data[:12].decode(errors="replace")
+
+    sse_stream, sse = sse_sid()
+    eio, sj = engineio_sid(), sockjs_sid()
+    paths = [f"/socket.io/?EIO=4&transport=polling&sid={eio}", f"/sockjs/echo/000/{sj}/xhr_send",
+             f"/sse/send?session={sse}"]
+    slow = [Background(trickle, p) for p in paths]
+    big = [large(paths[0], 1_000_001), large(paths[1], (1 << 20) + 1), large(paths[2], (64 << 10) + 1)]
+    check(f"{label}: bodies over the endpoint's limit get 413", all(b == "HTTP/1.1 413" for b in big), str(big))
+    well_behaved(label)
+    answers = [j.join(45) for j in slow]
+    ok = all(isinstance(a, tuple) and a[0] == "HTTP/1.1 408" and 29 <= a[1] <= 34 for a in answers)
+    check(f"{label}: a body trickled a byte a second gets 408 at the 30 s body read timeout", ok,
+          str([(a[0], round(a[1], 1)) if isinstance(a, tuple) else repr(a) for a in answers]))
+    sse_stream.close()
+
+
 ATTACKS = {
     "handshakes": attack_slow_and_half_handshakes,
     "heads": attack_oversized_heads,
     "frames": attack_huge_frames,
+    "violations": attack_protocol_violations,
+    "deflate": attack_deflate_bombs,
+    "bodies": attack_slow_and_large_bodies,
     "pings": attack_ping_flood,
     "idle": lambda: attack_idle_connections(ARGS.idle),
     "sessions": lambda: attack_abandoned_sessions(ARGS.sessions),

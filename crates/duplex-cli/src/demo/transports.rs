@@ -13,7 +13,7 @@ use duplex_tokio::sockjs::{CloseReason, SockJsSocket};
 use duplex_tokio::sse::SseSession;
 use duplex_ws::CloseCode;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
@@ -242,12 +242,25 @@ pub(super) async fn sse_send(
     let Some(id) = members.lock().get(&session).copied() else {
         return text(StatusCode::NOT_FOUND, "no such session\n");
     };
-    let body = match Limited::new(req.into_body(), SEND_BODY_LIMIT)
-        .collect()
+    // Bounded in size and in time (a trickled body gets 408), as every
+    // body the services read.
+    let body = match duplex_tokio::HttpLimits::default()
+        .read_body(req.into_body(), SEND_BODY_LIMIT)
         .await
     {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n"),
+        Ok(body) => body,
+        Err(duplex_tokio::Error::BodyTimeout(_)) => {
+            let mut resp = text(StatusCode::REQUEST_TIMEOUT, "request body timed out\n");
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return resp;
+        }
+        Err(duplex_tokio::Error::BodyTooLarge { .. }) => {
+            return text(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+        }
+        Err(_) => return text(StatusCode::BAD_REQUEST, "bad request body\n"),
     };
     let Ok(body) = std::str::from_utf8(&body) else {
         return text(StatusCode::BAD_REQUEST, "not UTF-8\n");

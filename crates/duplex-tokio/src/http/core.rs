@@ -48,6 +48,8 @@ pub(super) struct Core<E, A> {
     /// The deadline the timer task sleeps until (`None`: no timer armed).
     pub(super) armed: Option<Instant>,
     pub(super) timer_started: bool,
+    /// [`crate::HttpLimits::body_read_timeout`] of request bodies read here.
+    pub(super) body_read_timeout: std::time::Duration,
 }
 
 /// A request or WebSocket that could not be written to: the endpoint
@@ -70,6 +72,7 @@ impl<E: Endpoint, A: Application<E>> Core<E, A> {
             dispatching: false,
             armed: None,
             timer_started: false,
+            body_read_timeout: crate::HttpLimits::default().body_read_timeout,
         }
     }
 

@@ -21,7 +21,7 @@ use tokio::sync::{Notify, oneshot};
 use super::app::{Application, Deferred};
 use super::body::HttpBody;
 use super::core::{Core, Reply};
-use super::util::{into_http, plain, read_limited, sleep_until};
+use super::util::{BodyFailure, body_timed_out, into_http, plain, read_limited, sleep_until};
 use super::websocket::run_websocket;
 use crate::ServerConfig;
 
@@ -173,6 +173,14 @@ where
         )
     }
 
+    /// Applies `limits` to the requests this service reads: their bodies
+    /// must arrive within [`HttpLimits::body_read_timeout`](crate::HttpLimits::body_read_timeout)
+    /// (default 30 s), or get 408 and a close. The head limits are the
+    /// connection's ([`HttpLimits::http1_builder`](crate::HttpLimits::http1_builder)).
+    pub fn set_http_limits(&self, limits: &crate::HttpLimits) {
+        lock(&self.shared.core).body_read_timeout = limits.body_read_timeout;
+    }
+
     /// A handle that does not keep the service alive.
     pub fn downgrade(&self) -> WeakPollingService<E, A> {
         WeakPollingService {
@@ -321,14 +329,18 @@ where
             },
         };
 
-        let limit = lock(&self.shared.core).endpoint.body_limit();
+        let (limit, timeout) = {
+            let core = lock(&self.shared.core);
+            (core.endpoint.body_limit(), core.body_read_timeout)
+        };
         let (parts, body) = req.into_parts();
         let body = if upgrade.is_some() {
             Bytes::new()
         } else {
-            match read_limited(body, limit.saturating_add(1)).await {
+            match read_limited(body, limit.saturating_add(1), timeout).await {
                 Ok(b) => b,
-                Err(e) => {
+                Err(BodyFailure::TimedOut) => return body_timed_out(),
+                Err(BodyFailure::Failed(e)) => {
                     tracing::debug!("request body failed: {e}");
                     return plain(StatusCode::BAD_REQUEST, "bad request body\n");
                 }

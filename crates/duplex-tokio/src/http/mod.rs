@@ -10,7 +10,8 @@
 //! - `body.rs`: [`HttpBody`], whole or streamed;
 //! - `websocket.rs`: running one upgraded WebSocket for an endpoint;
 //! - `spawn.rs`: handing each new session to the application's handler;
-//! - `util.rs`: the small helpers (body limits, plain answers);
+//! - `util.rs`: the small helpers (body reads bounded in size and time,
+//!   plain answers);
 //! - `serve.rs`: [`serve_http`], one connection served with HTTP/1.1 or
 //!   HTTP/2 (extended CONNECT on).
 //!
@@ -61,6 +62,7 @@ pub use serve::{HttpProtocol, HttpServerConfig, serve_http};
 pub(crate) use spawn::SessionSpawner;
 #[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use util::plain;
+pub(crate) use util::{BodyFailure, read_limited};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,7 @@
 //! Small HTTP helpers of the driver.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http::header::{self, HeaderValue};
@@ -8,23 +10,51 @@ use hyper::body::Body;
 
 use super::body::HttpBody;
 
+/// Why a request body was not read.
+pub(crate) enum BodyFailure<E> {
+    /// It did not arrive within the body read timeout.
+    TimedOut,
+    /// The connection failed under it.
+    Failed(E),
+}
+
 /// Reads at most `max` bytes of the body (the endpoint answers anything
-/// beyond its limit with 413 without the rest being buffered).
-pub(crate) async fn read_limited<B>(mut body: B, max: usize) -> Result<Bytes, B::Error>
+/// beyond its limit with 413 without the rest being buffered), all of them
+/// within `timeout` (a body trickled a byte at a time must not hold its
+/// connection and task for ever).
+pub(crate) async fn read_limited<B>(
+    mut body: B,
+    max: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyFailure<B::Error>>
 where
     B: Body<Data = Bytes> + Unpin,
 {
-    let mut out = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            let room = max.saturating_sub(out.len());
-            out.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
-            if out.len() >= max {
-                break;
+    let read = async {
+        let mut out = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(BodyFailure::Failed)?.into_data() {
+                let room = max.saturating_sub(out.len());
+                out.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
+                if out.len() >= max {
+                    break;
+                }
             }
         }
-    }
-    Ok(out.freeze())
+        Ok(out.freeze())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(BodyFailure::TimedOut))
+}
+
+/// `408 Request Timeout` for a body that did not arrive in time; the
+/// connection is closed after it (the rest of the body is never read).
+pub(crate) fn body_timed_out() -> http::Response<HttpBody> {
+    let mut out = plain(StatusCode::REQUEST_TIMEOUT, "request body timed out\n");
+    out.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    out
 }
 
 /// A plain-text answer of the driver's own (a failed body, a stopped

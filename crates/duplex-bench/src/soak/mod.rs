@@ -8,27 +8,45 @@
 //! | kind | what one session does | what is checked |
 //! |------|-----------------------|-----------------|
 //! | `ws` | WebSocket `/echo`: numbered messages out, echoes in; every 4th session is killed (dropped without a close) half way | every echo arrives once, in order |
-//! | `stomp-tcp`, `stomp-ws` | a queue of its own: numbered SENDs, a `client-individual` subscription, each MESSAGE acked; every 3rd session is killed with messages unacked, and a second client takes the rest | every number acked exactly once (redeliveries of unacked ones allowed) |
+//! | `stomp-tcp`, `stomp-ws` | a queue of its own: numbered SENDs, a `client-individual` subscription, each MESSAGE acked; every 3rd session is killed with messages unacked (after a receipt confirmed its acks), and a second client takes the rest | every number acked exactly once (redeliveries of unacked ones allowed) |
 //! | `sio-ws`, `sio-polling`, `sio-upgrade` | Socket.IO on `/`: numbered `message-with-ack` emits; every 4th session is dropped half way | every ack arrives once, with its own number |
+//! | `stomp-sockjs-ws`, `stomp-sockjs-xhr`, `stomp-sockjs-stream` | as `stomp-ws`, over SockJS (`/sockjs/stomp`) on its `websocket`, `xhr` (polling) and `xhr_streaming` transports; a killed client stops polling, and the server must expire its session (5 s) to hand the unacked messages on | every number acked exactly once |
+//! | `sse` | the demo's chat over Server-Sent Events: join the worker's room, say numbered messages, read them back; every 4th session drops its stream half way and reconnects with `Last-Event-ID` | every message once, none repeated after the resume |
+//! | `kill-mid` | a WebSocket frame, a STOMP `SEND` or an Engine.IO `POST` body half written, then the connection dropped (see [`kill`]) | the half STOMP frame never delivered |
 //!
 //! After the deadline the run waits (bounded) for `/stats` to show no
-//! connection and no session left, and compares the server's RSS over
-//! the second and the last third of the run.
+//! connection and no session left and for the server's open file
+//! descriptors to be back to what they were before the run, and compares
+//! the server's RSS over the second and the last third of the run. The
+//! descriptors catch what `/stats` does not count: its `socket.io` and
+//! `stomp` counters are the demo chat's members, not the soak's Socket.IO
+//! sessions on `/` or its STOMP queue sessions.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use duplex_stomp::{AckMode, ClientConfig as StompConfig, ClientEvent as StompEvent};
+use duplex_stomp::{AckMode, ClientConfig as StompConfig, ClientEvent as StompEvent, Command};
 use duplex_tokio::socketio::Value;
 use duplex_tokio::socketio::client::{ClientConfig as SioConfig, ClientTransports, Manager};
 use duplex_tokio::stomp::StompClient;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod kill;
+mod sockjs;
+mod sse;
+mod web;
+
 /// Every single wait of a session is bounded by this.
 const STEP: Duration = Duration::from_secs(10);
+/// The pause between two SSE sessions of a worker. A session's member
+/// stays in its chat room for the 30 s the server waits for a reconnection,
+/// and receives what the next sessions say there: without a pause a worker
+/// leaves hundreds of them behind, and each join sends the member list to
+/// all of them (see docs/reliability.md, "SSE sessions and memory").
+const SSE_PAUSE: Duration = Duration::from_millis(200);
 /// How long the run waits for `/stats` to show nothing open.
 const SETTLE: Duration = Duration::from_secs(60);
 /// Most RSS growth (KiB) between the second and the last third of the run
@@ -50,6 +68,8 @@ pub struct SoakConfig {
     pub workers: usize,
     /// Numbered messages per session.
     pub messages: u32,
+    /// Only these kinds of client (their names as printed); all when empty.
+    pub kinds: Vec<String>,
 }
 
 /// The kinds of client.
@@ -61,6 +81,11 @@ enum Kind {
     SioWs,
     SioPolling,
     SioUpgrade,
+    StompSockJsWs,
+    StompSockJsXhr,
+    StompSockJsStream,
+    Sse,
+    KillMid,
 }
 
 impl Kind {
@@ -72,7 +97,23 @@ impl Kind {
             Kind::SioWs => "sio-ws",
             Kind::SioPolling => "sio-polling",
             Kind::SioUpgrade => "sio-upgrade",
+            Kind::StompSockJsWs => "stomp-sockjs-ws",
+            Kind::StompSockJsXhr => "stomp-sockjs-xhr",
+            Kind::StompSockJsStream => "stomp-sockjs-stream",
+            Kind::Sse => "sse",
+            Kind::KillMid => "kill-mid",
         }
+    }
+
+    fn is_stomp(self) -> bool {
+        matches!(
+            self,
+            Kind::StompTcp
+                | Kind::StompWs
+                | Kind::StompSockJsWs
+                | Kind::StompSockJsXhr
+                | Kind::StompSockJsStream
+        )
     }
 }
 
@@ -107,10 +148,19 @@ pub async fn run(config: SoakConfig) -> u32 {
         Kind::SioWs,
         Kind::SioPolling,
         Kind::SioUpgrade,
+        Kind::StompSockJsWs,
+        Kind::StompSockJsXhr,
+        Kind::StompSockJsStream,
+        Kind::Sse,
+        Kind::KillMid,
     ];
     if config.stomp_addr.is_some() {
         kinds.push(Kind::StompTcp);
     }
+    if !config.kinds.is_empty() {
+        kinds.retain(|k| config.kinds.iter().any(|name| name == k.name()));
+    }
+    let fds_before = config.server_pid.and_then(crate::procstat::fd_count);
     let deadline = Instant::now() + config.duration;
     let config = Arc::new(config);
     let mut tallies = Vec::new();
@@ -193,6 +243,14 @@ pub async fn run(config: SoakConfig) -> u32 {
         settled,
         doc,
     );
+    if let (Some(pid), Some(before)) = (config.server_pid, fds_before) {
+        let (back, after) = fds_settle(pid, before).await;
+        check(
+            "server file descriptors back to where they were",
+            back,
+            format!("{before} before the run, {after} after"),
+        );
+    }
     if config.server_pid.is_some() {
         let third = rss.len() / 3;
         let mean = |s: &[u64]| s.iter().sum::<u64>() / (s.len().max(1) as u64);
@@ -235,6 +293,24 @@ async fn settle(url: &str) -> (bool, String) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     (false, format!("still open after {SETTLE:?}: {last}"))
+}
+
+/// Waits until process `pid` holds no more file descriptors than
+/// `before`, at most [`SETTLE`]: idle keep-alive connections close at the
+/// server's header read timeout (10 s), sessions at their expiry. Returns
+/// whether it did and the last count (0 if unreadable).
+async fn fds_settle(pid: u32, before: usize) -> (bool, usize) {
+    let until = Instant::now() + SETTLE;
+    loop {
+        let now = crate::procstat::fd_count(pid).unwrap_or(0);
+        if now <= before {
+            return (true, now);
+        }
+        if Instant::now() >= until {
+            return (false, now);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The `"connections":{...}` counters of a `/stats` document, read without
@@ -286,17 +362,20 @@ async fn worker(
     while Instant::now() < deadline {
         n += 1;
         let kill = match kind {
-            Kind::StompTcp | Kind::StompWs => n.is_multiple_of(3),
+            Kind::KillMid => true,
+            k if k.is_stomp() => n.is_multiple_of(3),
             _ => n.is_multiple_of(4),
         };
         let id = format!("{}-{w}-{n}", kind.name());
         let result = tokio::time::timeout(STEP * 3, async {
             match kind {
                 Kind::Ws => ws_session(&config, kill).await,
-                Kind::StompTcp | Kind::StompWs => stomp_session(&config, kind, &id, kill).await,
+                k if k.is_stomp() => stomp_session(&config, kind, &id, kill).await,
                 Kind::SioWs | Kind::SioPolling | Kind::SioUpgrade => {
                     sio_session(&config, kind, kill).await
                 }
+                Kind::Sse => sse::session(&config, w, n, kill).await,
+                _ => kill::session(&config, w, n).await,
             }
         })
         .await
@@ -310,6 +389,9 @@ async fn worker(
                 tally.messages.fetch_add(messages, Ordering::Relaxed);
             }
             Err(e) => tally.fail(format!("{id}: {e}")),
+        }
+        if kind == Kind::Sse {
+            tokio::time::sleep(SSE_PAUSE).await;
         }
     }
 }
@@ -366,6 +448,24 @@ fn stomp_config() -> StompConfig {
 }
 
 async fn stomp_connect(config: &SoakConfig, kind: Kind) -> Result<StompClient, String> {
+    let sockjs = match kind {
+        Kind::StompSockJsWs => Some(sockjs::Transport::WebSocket),
+        Kind::StompSockJsXhr => Some(sockjs::Transport::Xhr),
+        Kind::StompSockJsStream => Some(sockjs::Transport::XhrStreaming),
+        _ => None,
+    };
+    if let Some(transport) = sockjs {
+        static SESSIONS: AtomicU64 = AtomicU64::new(0);
+        let session = format!(
+            "soak{}-{}",
+            std::process::id(),
+            SESSIONS.fetch_add(1, Ordering::Relaxed)
+        );
+        let pipe = sockjs::open(&config.url, transport, &session).await?;
+        return StompClient::over_stream(pipe, stomp_config())
+            .await
+            .map_err(|e| format!("connect: {e}"));
+    }
     match (kind, &config.stomp_addr) {
         (Kind::StompTcp, Some(addr)) => StompClient::connect(addr.as_str(), stomp_config())
             .await
@@ -380,16 +480,22 @@ async fn stomp_connect(config: &SoakConfig, kind: Kind) -> Result<StompClient, S
     }
 }
 
-/// Receives MESSAGEs of the subscription on `client`, acking each unless
-/// `ack_until` is reached (then stops, leaving the rest unacked). Returns
-/// the numbers acked.
+/// Receives MESSAGEs of the subscription on `client`, acking each, until
+/// `want.min(ack_until)` are acked (the rest left unacked). With
+/// `confirm`, the last ack asks for a receipt and the receipt is awaited:
+/// an ack the server confirmed must never be undone, while one a killed
+/// client wrote just before it died may be lost with the connection (a
+/// socket closed with unread data is reset) and its message redelivered,
+/// as STOMP allows. Returns the numbers acked.
 async fn stomp_consume(
     client: &mut StompClient,
     acked: &mut Vec<u32>,
     want: usize,
     ack_until: usize,
+    confirm: bool,
 ) -> Result<(), String> {
-    while acked.len() < want.min(ack_until) {
+    let until = want.min(ack_until);
+    while acked.len() < until {
         let event = tokio::time::timeout(STEP, client.next_event())
             .await
             .map_err(|_| format!("after {} acks: no MESSAGE within {STEP:?}", acked.len()))?;
@@ -399,14 +505,40 @@ async fn stomp_consume(
                     .ok()
                     .and_then(|s| s.parse().ok())
                     .ok_or_else(|| format!("a body that is no number: {:?}", m.body()))?;
-                client.ack(&m).await.map_err(|e| format!("ack {n}: {e}"))?;
-                acked.push(n);
+                if confirm && acked.len() + 1 == until {
+                    client
+                        .with(move |s| {
+                            s.ack_or_nack(Command::Ack, &m, None, &[("receipt", "soak-acked")])
+                        })
+                        .await
+                        .map_err(|e| format!("ack {n}: {e}"))?
+                        .map_err(|e| format!("ack {n}: {e}"))?;
+                    acked.push(n);
+                    stomp_receipt(client, "soak-acked").await?;
+                } else {
+                    client.ack(&m).await.map_err(|e| format!("ack {n}: {e}"))?;
+                    acked.push(n);
+                }
             }
             Some(StompEvent::Receipt { .. }) => {}
             other => return Err(format!("after {} acks: {other:?}", acked.len())),
         }
     }
     Ok(())
+}
+
+/// Waits for receipt `id`; MESSAGEs meanwhile are left unacked.
+async fn stomp_receipt(client: &mut StompClient, id: &str) -> Result<(), String> {
+    loop {
+        let event = tokio::time::timeout(STEP, client.next_event())
+            .await
+            .map_err(|_| format!("no RECEIPT {id} within {STEP:?}"))?;
+        match event {
+            Some(StompEvent::Receipt { receipt_id, .. }) if receipt_id == id => return Ok(()),
+            Some(StompEvent::Receipt { .. } | StompEvent::Message(_)) => {}
+            other => return Err(format!("waiting for RECEIPT {id}: {other:?}")),
+        }
+    }
 }
 
 /// A STOMP session on a queue of its own; returns the messages acked.
@@ -431,7 +563,7 @@ async fn stomp_session(
         .map_err(|e| format!("subscribe: {e}"))?;
     let mut acked = Vec::with_capacity(total);
     if kill {
-        stomp_consume(&mut client, &mut acked, total, total / 2).await?;
+        stomp_consume(&mut client, &mut acked, total, total / 2, true).await?;
         // Killed with the rest delivered or on its way, unacked: the broker
         // must hand them to the next subscriber.
         drop(client);
@@ -440,13 +572,13 @@ async fn stomp_session(
             .subscribe(&queue, AckMode::ClientIndividual)
             .await
             .map_err(|e| format!("second subscribe: {e}"))?;
-        stomp_consume(&mut second, &mut acked, total, total).await?;
+        stomp_consume(&mut second, &mut acked, total, total, false).await?;
         second
             .disconnect()
             .await
             .map_err(|e| format!("disconnect: {e}"))?;
     } else {
-        stomp_consume(&mut client, &mut acked, total, total).await?;
+        stomp_consume(&mut client, &mut acked, total, total, false).await?;
         client
             .disconnect()
             .await
