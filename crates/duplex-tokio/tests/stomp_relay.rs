@@ -194,7 +194,7 @@ async fn upstream_refusal_and_absence_reach_the_client_as_error() {
         other => panic!("expected ERROR, got {other:?}"),
     }
     let mut ok = RelayConfig::new(upstream);
-    ok.login = Some("relay-user".into());
+    ok.machine.login = Some("relay-user".into());
     let relay = serve(StompServer::relay(ok)).await;
     let client = StompClient::connect(relay, config(Version::V1_2))
         .await
