@@ -142,6 +142,19 @@ fn resume_takes_over_a_stream_still_open() {
     assert_eq!(parse(&d.written(new).chunk_texts())[0].2, "x");
 }
 
+/// Sends "0" to "4" (sequence numbers 1 to 5) down `stream`, then loses
+/// the stream, as a client whose connection dropped.
+fn send_numbers_then_drop(d: &mut Driver<SseServer>, session: &SessionId, stream: RequestId) {
+    let now = d.now;
+    for i in 0..5 {
+        d.machine
+            .send(session, Message::text(format!("{i}")), now)
+            .unwrap();
+    }
+    d.pump();
+    d.abort(stream);
+}
+
 #[test]
 fn resume_past_the_replay_buffer_is_a_gap_and_starts_over() {
     let mut d = driver(SseConfig {
@@ -149,14 +162,7 @@ fn resume_past_the_replay_buffer_is_a_gap_and_starts_over() {
         ..SseConfig::default()
     });
     let (stream, session) = open(&mut d);
-    let now = d.now;
-    for i in 0..5 {
-        d.machine
-            .send(&session, Message::text(format!("{i}")), now)
-            .unwrap();
-    }
-    d.pump();
-    d.abort(stream);
+    send_numbers_then_drop(&mut d, &session, stream);
     let again = resume(&mut d, &format!("{session}:1"));
     assert_eq!(d.closed(), [(session.clone(), CloseReason::ReplayGap)]);
     assert_eq!(d.opened().len(), 2, "a new session");
@@ -164,13 +170,7 @@ fn resume_past_the_replay_buffer_is_a_gap_and_starts_over() {
     assert_eq!(d.machine.session_count(), 1);
     // Within the buffer it would have worked.
     let (stream, session) = (again, d.opened()[1].clone());
-    for i in 0..5 {
-        d.machine
-            .send(&session, Message::text(format!("{i}")), now)
-            .unwrap();
-    }
-    d.pump();
-    d.abort(stream);
+    send_numbers_then_drop(&mut d, &session, stream);
     // Sequence numbers start at 1: the client saw "0", "1", "2".
     let ok = resume(&mut d, &format!("{session}:3"));
     let data: Vec<String> = parse(&d.written(ok).chunk_texts())
