@@ -14,10 +14,12 @@
 //!
 //! `cargo bench -p duplex-bench --bench encode`
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::io::{IoSlice, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -305,13 +307,7 @@ fn send_to_socket(c: &mut Criterion) {
 }
 
 fn main() {
-    // criterion_group!/criterion_main! expand to undocumented public items,
-    // which the workspace lints reject; this is what they expand to.
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(50)
-        .configure_from_args();
+    let mut c = common::criterion(Some(50));
     encode(&mut c);
     send(&mut c);
     send_to_socket(&mut c);
