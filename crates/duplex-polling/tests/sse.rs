@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Driver, MS, rng};
 use duplex_polling::{
-    CloseReason, Error, Message, RequestId, SessionId, SseConfig, SseServer, Transmit,
+    CloseReason, Error, HttpTransmit, Message, RequestId, SessionId, SseConfig, SseServer,
 };
 use http::Method;
 use proptest::prelude::*;
@@ -355,13 +355,13 @@ proptest! {
             }
             while let Some(t) = d.machine.poll_transmit() {
                 match t {
-                    Transmit::StreamChunk { request, data } if Some(request) == stream => {
+                    HttpTransmit::StreamChunk { request, data } if Some(request) == stream => {
                         for (id, _, data) in parse(&[String::from_utf8(data.to_vec()).unwrap()]) {
                             last_id = id;
                             received.push(data);
                         }
                     }
-                    Transmit::StreamEnd { request } if Some(request) == stream => stream = None,
+                    HttpTransmit::StreamEnd { request } if Some(request) == stream => stream = None,
                     _ => {}
                 }
             }
@@ -378,7 +378,7 @@ proptest! {
             let id = r.id;
             d.machine.handle_request(r, d.now);
             while let Some(t) = d.machine.poll_transmit() {
-                if let Transmit::StreamChunk { request, data } = t {
+                if let HttpTransmit::StreamChunk { request, data } = t {
                     if request == id {
                         for (ev, _, data) in parse(&[String::from_utf8(data.to_vec()).unwrap()]) {
                             last_id = ev;

@@ -16,7 +16,7 @@ use duplex_tokio::stomp::StompServer;
 use futures_util::{SinkExt, StreamExt};
 use http_common::serve;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 async fn echo(mut socket: SockJsSocket) {
     while let Some(m) = socket.next().await {

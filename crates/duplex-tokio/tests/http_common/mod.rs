@@ -10,7 +10,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 /// Serves `service` on a fresh loopback port until the runtime ends.
-pub async fn serve<S, B>(service: S) -> SocketAddr
+pub(crate) async fn serve<S, B>(service: S) -> SocketAddr
 where
     S: hyper::service::Service<
             http::Request<Incoming>,

@@ -12,14 +12,14 @@ use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
 pub const WAIT: Duration = Duration::from_secs(5);
 
 // The loopback server is the one every service test uses.
 #[path = "../http_common/mod.rs"]
 mod http_common;
-pub use http_common::serve;
+pub(crate) use http_common::serve;
 
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
