@@ -566,6 +566,24 @@ impl SockJsServer {
         Ok(())
     }
 
+    /// Closes `session` because the application is done with it:
+    /// `c[1000,"Normal closure"]` after the queued messages.
+    pub fn close_normally(&mut self, session: &SessionId, now: Instant) -> Result<(), Error> {
+        let (code, reason) = frame::NORMAL_CLOSURE;
+        self.close(session, code, reason, now)
+    }
+
+    /// Closes `session` because its application cannot keep up with the
+    /// messages it receives: `c[1011,"Application too slow"]`.
+    pub fn close_application_too_slow(
+        &mut self,
+        session: &SessionId,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let (code, reason) = frame::APPLICATION_TOO_SLOW;
+        self.close(session, code, reason, now)
+    }
+
     // ---- requests ----------------------------------------------------------
 
     fn session_request(
@@ -989,8 +1007,8 @@ impl SockJsServer {
                         .transmits
                         .push_back(HttpTransmit::CloseWebSocket {
                             connection: conn,
-                            code: 1000,
-                            reason: "Normal closure".into(),
+                            code: frame::NORMAL_CLOSURE.0,
+                            reason: frame::NORMAL_CLOSURE.1.into(),
                         });
                 }
             }
@@ -1084,8 +1102,8 @@ impl SockJsServer {
                 .transmits
                 .push_back(HttpTransmit::CloseWebSocket {
                     connection: request,
-                    code: 1000,
-                    reason: "Normal closure".into(),
+                    code: frame::NORMAL_CLOSURE.0,
+                    reason: frame::NORMAL_CLOSURE.1.into(),
                 });
         }
     }
