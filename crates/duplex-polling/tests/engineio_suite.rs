@@ -3,6 +3,12 @@
 //! settings (pingInterval 300, pingTimeout 200, maxPayload 1000000) and an
 //! echo application, so that the adapter has nothing protocol-related left
 //! to debug. Each test names the suite test it replays.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 

@@ -1,5 +1,11 @@
 //! Client and server sessions talking to each other (and to hand-written
 //! peers) in memory, with the time handed in.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::time::{Duration, Instant};
 
