@@ -6,12 +6,8 @@
 //! the configured limits on any input.
 // The targets' own checks panic on purpose: a panic is how a fuzzer reports
 // a broken invariant; the code under test keeps the workspace's denials.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 pub mod engineio;
 mod input;

@@ -13,12 +13,8 @@
 //! each one copies are counted and printed.
 //!
 //! `cargo bench -p duplex-bench --bench encode`
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 #[path = "common/mod.rs"]
 mod common;

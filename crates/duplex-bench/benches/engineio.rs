@@ -15,12 +15,8 @@
 //! Every contender's output is checked against duplex's before timing.
 //!
 //! `cargo bench -p duplex-bench --bench engineio`
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 #[path = "common/mod.rs"]
 mod common;

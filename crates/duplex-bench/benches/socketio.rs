@@ -14,12 +14,8 @@
 //! of both are compared before timing.
 //!
 //! `cargo bench -p duplex-bench --bench socketio`
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 #[path = "common/mod.rs"]
 mod common;

@@ -20,12 +20,8 @@
 //! `content-length` last, stomp-parser before its custom headers).
 //!
 //! `cargo bench -p duplex-bench --bench stomp`
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 #[path = "common/mod.rs"]
 mod common;

@@ -14,12 +14,8 @@
 //! Only `measured` is counted (set up and the checked warm-up decode are
 //! not); divide the total instruction count by N. Contenders: duplex,
 //! socketioxide. Workloads: small, chat, ack.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 #[path = "../benches/common/socketio_decode.rs"]
 mod socketio_decode;

@@ -21,12 +21,8 @@
 #![forbid(unsafe_code)]
 // A benchmark is not protocol code: a contender that misbehaves, or a run
 // that cannot start, stops the measurement with a panic.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod contenders;
 pub mod fdlimit;

@@ -2,12 +2,8 @@
 //! driven through stdin and read from stdout, against `duplex serve` on a
 //! free loopback port (and, for the SSE drop, a scripted loopback server).
 //! Every wait is bounded.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

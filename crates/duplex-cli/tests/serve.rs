@@ -4,12 +4,8 @@
 //! the chat's `bye`, SockJS `c[3000,...]`, the SSE stream ending after
 //! `bye`, an Engine.IO close packet, a STOMP `ERROR`), and the process must
 //! exit 0 within a bounded time.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::process::Command;
 use std::time::{Duration, Instant};

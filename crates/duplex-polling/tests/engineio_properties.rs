@@ -3,12 +3,8 @@
 //! messages the application sent reach the client exactly once and in
 //! order until the session closes, every request is answered at most once,
 //! nothing panics, and a closed session leaves no state behind.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 

@@ -3,12 +3,8 @@
 //! settings (pingInterval 300, pingTimeout 200, maxPayload 1000000) and an
 //! echo application, so that the adapter has nothing protocol-related left
 //! to debug. Each test names the suite test it replays.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 

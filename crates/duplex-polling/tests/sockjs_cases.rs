@@ -1,12 +1,8 @@
 //! SockJS beyond the suite: heartbeats and expiry driven by the clock,
 //! streaming limits and reconnection without loss, bad input with no state
 //! left behind, backpressure.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 

@@ -4,12 +4,8 @@
 //! sent to a session arrive exactly once and in order until it closes,
 //! every request is answered at most once, and once everything has expired
 //! nothing is left.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 

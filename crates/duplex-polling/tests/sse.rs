@@ -3,12 +3,8 @@
 //! limit with reconnection, bad input; and a property test that a client
 //! which reconnects with `Last-Event-ID` whenever its stream ends or breaks
 //! receives every event exactly once, in order.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 

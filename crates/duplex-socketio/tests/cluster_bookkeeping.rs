@@ -1,12 +1,8 @@
 //! The cluster's bookkeeping in simulated time: requests awaiting other
 //! nodes, broadcast acks, heartbeats, and what incoming messages mean for
 //! the local sockets.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

@@ -11,12 +11,8 @@
 //! exits non-zero when a check fails. Where RabbitMQ departs from the
 //! specification the check asserts what RabbitMQ does and says so in a
 //! `note:` line (see docs/stomp.md).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};

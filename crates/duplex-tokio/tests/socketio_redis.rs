@@ -4,12 +4,8 @@
 //! and room broadcasts reach exactly the room's members on either server.
 //! Skipped, with a message, when `redis-server` is not on PATH.
 #![cfg(feature = "redis")]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod socketio_common;
 

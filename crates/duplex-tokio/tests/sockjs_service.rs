@@ -2,12 +2,8 @@
 //! transports through hyper into a WebSocket-like application API, the
 //! application's backpressure, STOMP over SockJS, and sessions abandoned by
 //! the thousand.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod http_common;
 

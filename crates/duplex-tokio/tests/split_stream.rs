@@ -5,12 +5,8 @@
 //! flushes the shared write buffer must not leave the other asleep (issue
 //! #20: this hung with 1 MiB and 64 KiB messages). Every test is bounded so
 //! that a regression fails instead of hanging.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod http_common;
 

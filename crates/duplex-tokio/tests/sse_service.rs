@@ -1,12 +1,8 @@
 //! The SSE service over loopback: events stream, resume after a dropped
 //! connection from `Last-Event-ID`, stop after close; `close_all`; other
 //! methods refused.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod http_common;
 

@@ -3,12 +3,8 @@
 //! returning once the broker has the message, the server's `ERROR` ending
 //! the wait,
 //! `disconnect` from a sender, and a sender that outlives its receiver.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod stomp_common;
 

@@ -4,12 +4,8 @@
 //! (`DUPLEX_STOMP_UPSTREAM=host:port`, the ignored test; with
 //! `DUPLEX_RELAY_SERVERS=a,b` it uses two already running relaying
 //! `duplex` servers instead of starting its own).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -3,12 +3,8 @@
 //! handshake, cleartext on the TLS port). Certificates are made here with
 //! rcgen; everything runs on 127.0.0.1 with bounded waits.
 #![cfg(feature = "tls")]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -6,12 +6,8 @@
 //!
 //! Case counts are kept small so that `cargo test` stays fast; the fuzz
 //! targets under `fuzz/` explore the same ground for longer.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

@@ -3,12 +3,8 @@
 //! roles, with fragmentation and permessage-deflate, however the writer
 //! splits its writes; and a server's large `Bytes` payloads really are
 //! handed out uncopied.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::io::IoSlice;
 
