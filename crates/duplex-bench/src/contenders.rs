@@ -93,6 +93,20 @@ impl ServerConnection {
     fn read(&mut self) {
         self.conn.receive(self.reader.next_chunk(READ_CHUNK));
     }
+
+    /// Takes `messages` events one at a time with `take` (false: none
+    /// ready), reading more of the wire whenever the connection runs dry.
+    #[inline]
+    fn take_each(&mut self, messages: usize, mut take: impl FnMut(&mut Connection) -> bool) {
+        let mut done = 0;
+        while done < messages {
+            if take(&mut self.conn) {
+                done += 1;
+            } else {
+                self.read();
+            }
+        }
+    }
 }
 
 /// Passes a message event's payload to `sink`; panics on any other event
@@ -130,17 +144,11 @@ impl Decode for DuplexConnection {
 
     #[inline]
     fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, mut sink: F) {
-        let mut done = 0;
-        while done < messages {
-            match self.0.conn.poll_event() {
-                Some(event) => sink_event(event, &mut sink),
-                None => {
-                    self.0.read();
-                    continue;
-                }
-            }
-            done += 1;
-        }
+        self.0.take_each(messages, |conn| {
+            conn.poll_event()
+                .map(|event| sink_event(event, &mut sink))
+                .is_some()
+        });
     }
 }
 
@@ -159,17 +167,11 @@ impl Decode for DuplexConnectionRef {
 
     #[inline]
     fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, mut sink: F) {
-        let mut done = 0;
-        while done < messages {
-            match self.0.conn.poll_event_ref() {
-                Some(event) => sink_event_ref(event, &mut sink),
-                None => {
-                    self.0.read();
-                    continue;
-                }
-            }
-            done += 1;
-        }
+        self.0.take_each(messages, |conn| {
+            conn.poll_event_ref()
+                .map(|event| sink_event_ref(event, &mut sink))
+                .is_some()
+        });
     }
 }
 
