@@ -222,26 +222,34 @@ impl StompSender {
         let destination = destination.to_owned();
         let headers = owned(headers);
         let body = body.into();
-        let (tx, rx) = oneshot::channel();
-        self.job(Box::new(move |s, receipts| {
-            match s.send_with_receipt(&destination, &borrowed(&headers), &body) {
-                Ok(id) => receipts.await_receipt(id, tx),
-                Err(e) => {
-                    let _ = tx.send(Err(e.into()));
-                }
-            }
-        }))
-        .await?;
-        rx.await.map_err(|_| StompError::Closed)?
+        self.await_answer(
+            move |s| s.send_with_receipt(&destination, &borrowed(&headers), &body),
+            Receipts::await_receipt,
+        )
+        .await
     }
 
     /// Sends `DISCONNECT` and waits for its receipt, after which the
     /// connection closes. Unbounded in time: [`StompClient::disconnect`]
     /// gives up after 10 s.
     pub async fn disconnect(&self) -> Result<(), StompError> {
+        self.await_answer(ClientSession::disconnect, |receipts, _, waiter| {
+            receipts.await_disconnect(waiter)
+        })
+        .await
+    }
+
+    /// Runs `command` in the task and, if the session took it, hands
+    /// `wait` what it returned and the waiter that the server's answer
+    /// (a `RECEIPT`, or an `ERROR`) settles; returns that answer.
+    async fn await_answer<T>(
+        &self,
+        command: impl FnOnce(&mut ClientSession) -> Result<T, duplex_stomp::Error> + Send + 'static,
+        wait: impl FnOnce(&mut Receipts, T, Waiter) + Send + 'static,
+    ) -> Result<(), StompError> {
         let (tx, rx) = oneshot::channel();
-        self.job(Box::new(move |s, receipts| match s.disconnect() {
-            Ok(_) => receipts.await_disconnect(tx),
+        self.job(Box::new(move |s, receipts| match command(s) {
+            Ok(sent) => wait(receipts, sent, tx),
             Err(e) => {
                 let _ = tx.send(Err(e.into()));
             }
