@@ -219,14 +219,8 @@ impl StompSender {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Result<(), StompError> {
-        let destination = destination.to_owned();
-        let headers = owned(headers);
-        let body = body.into();
-        self.await_answer(
-            move |s| s.send_with_receipt(&destination, &borrowed(&headers), &body),
-            Receipts::await_receipt,
-        )
-        .await
+        let send = owned_send(ClientSession::send_with_receipt, destination, headers, body);
+        self.await_answer(send, Receipts::await_receipt).await
     }
 
     /// Sends `DISCONNECT` and waits for its receipt, after which the
@@ -265,11 +259,8 @@ impl StompSender {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Result<(), StompError> {
-        let destination = destination.to_owned();
-        let headers = owned(headers);
-        let body = body.into();
-        self.with(move |s| s.send(&destination, &borrowed(&headers), &body))
-            .await??;
+        let send = owned_send(ClientSession::send, destination, headers, body);
+        self.with(send).await??;
         Ok(())
     }
 
@@ -345,6 +336,21 @@ impl StompReceiver {
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
         self.events.recv().await
     }
+}
+
+/// A `SEND` (plain or with a receipt) as a job: the job runs in the
+/// connection's task, after the caller's borrows end, so its arguments
+/// travel owned.
+fn owned_send<R: 'static>(
+    send: fn(&mut ClientSession, &str, &[(&str, &str)], &[u8]) -> R,
+    destination: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> impl FnOnce(&mut ClientSession) -> R + Send + 'static {
+    let destination = destination.to_owned();
+    let headers = owned(headers);
+    let body = body.into();
+    move |s| send(s, &destination, &borrowed(&headers), &body)
 }
 
 fn owned(headers: &[(&str, &str)]) -> Vec<(String, String)> {
