@@ -338,11 +338,14 @@ impl StompReceiver {
     }
 }
 
+/// [`ClientSession::send`] or [`ClientSession::send_with_receipt`].
+type SendFn<R> = fn(&mut ClientSession, &str, &[(&str, &str)], &[u8]) -> R;
+
 /// A `SEND` (plain or with a receipt) as a job: the job runs in the
 /// connection's task, after the caller's borrows end, so its arguments
 /// travel owned.
 fn owned_send<R: 'static>(
-    send: fn(&mut ClientSession, &str, &[(&str, &str)], &[u8]) -> R,
+    send: SendFn<R>,
     destination: &str,
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
