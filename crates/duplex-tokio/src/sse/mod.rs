@@ -59,17 +59,10 @@ pub type SseBody = BoxBody<Bytes, Infallible>;
 /// A Server-Sent Events endpoint mounted at a prefix, as a hyper service.
 /// Each new session is handed to the handler as an [`SseSession`] in its
 /// own task. Cheap to clone; clones serve the same sessions.
-#[derive(Clone)]
+// Debug shows the driver's mount: the prefix.
+#[derive(Clone, Debug)]
 pub struct SseService {
     driver: Driver,
-}
-
-impl std::fmt::Debug for SseService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SseService")
-            .field("prefix", &self.driver.mount())
-            .finish_non_exhaustive()
-    }
 }
 
 impl SseService {
