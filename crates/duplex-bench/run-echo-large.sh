@@ -20,22 +20,8 @@ PORT=${PORT:-9401}
 IMPLS=${IMPLS:-duplex duplex-copy fastwebsockets tungstenite}
 CASES=${CASES:-"1 16384 40000;10 16384 4000;1 1048576 1000;10 1048576 100"}
 
-server_pid=
-start_server() {
-    "$BIN" echo-server --impl "$1" --addr "127.0.0.1:$PORT" --max-seconds 300 >/dev/null 2>&1 &
-    server_pid=$!
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "server $1 did not start" >&2
-    return 1
-}
-stop_server() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-}
-trap stop_server EXIT
+# shellcheck source=echo-server.sh
+source crates/duplex-bench/echo-server.sh
 TICK_MS=$((1000 / $(getconf CLK_TCK)))
 server_cpu_ms() {
     # utime + stime, fields 14 and 15 of /proc/PID/stat, in clock ticks.
@@ -45,7 +31,7 @@ server_cpu_ms() {
 IFS=';' read -ra cases <<<"$CASES"
 for round in $(seq "$ROUNDS"); do
     for impl in $IMPLS; do
-        start_server "$impl"
+        start_server "$impl" 300
         for c in "${cases[@]}"; do
             set -- $c
             printf 'round=%s impl=%s ' "$round" "$impl"

@@ -30,27 +30,12 @@ if [ "${PIN:-0}" = 1 ]; then
     CLIENT_CPU=(taskset -c 1)
 fi
 
-server_pid=
-start_server() {
-    "${SERVER_CPU[@]}" "$BIN" echo-server --impl "$1" --addr "127.0.0.1:$PORT" --max-seconds 120 \
-        >/dev/null 2>&1 &
-    server_pid=$!
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "server $1 did not start" >&2
-    return 1
-}
-stop_server() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-}
-trap stop_server EXIT
+# shellcheck source=echo-server.sh
+source crates/duplex-bench/echo-server.sh
 
 for round in $(seq "$ROUNDS"); do
     for impl in duplex tungstenite fastwebsockets; do
-        start_server "$impl"
+        start_server "$impl" 120
         for c in "1 20000" "100 2000"; do
             set -- $c
             printf 'round=%s impl=%s ' "$round" "$impl"
@@ -58,7 +43,7 @@ for round in $(seq "$ROUNDS"); do
                 --connections "$1" --messages "$2" --size 16 --timeout-secs 60
         done
         stop_server
-        start_server "$impl"
+        start_server "$impl" 120
         # Let the server settle before its baseline RSS is read.
         sleep 0.5
         printf 'round=%s impl=%s idle ' "$round" "$impl"

@@ -79,7 +79,7 @@ pub fn payload_v3_binary(data: &[u8]) {
 use std::time::{Duration, Instant};
 
 use duplex_engineio::client::{
-    ClientConfig, ClientEvent, ClientSession, ClientState, CloseReason, Transmit,
+    ClientConfig, ClientEvent, ClientSession, ClientState, ClientTransmit, CloseReason,
 };
 use duplex_engineio::{TransportKind, Utf8Bytes, WsMessage};
 
@@ -249,11 +249,11 @@ pub fn client_session(data: &[u8]) {
         let closed_before = closed;
         while let Some(t) = s.poll_transmit() {
             match t {
-                Transmit::Get => {
+                ClientTransmit::Get => {
                     assert!(!closed_before, "a GET after Closed");
                     gets += 1;
                 }
-                Transmit::Post(body) => {
+                ClientTransmit::Post(body) => {
                     assert!(!closed_before, "a POST after Closed");
                     posts += 1;
                     let packets = duplex_engineio::decode_payload_vec(
@@ -263,13 +263,13 @@ pub fn client_session(data: &[u8]) {
                     );
                     assert!(packets.is_ok(), "our POST body does not decode");
                 }
-                Transmit::OpenWebSocket => {
+                ClientTransmit::OpenWebSocket => {
                     assert_eq!(ws, Ws::None, "a second WebSocket");
                     assert!(!closed_before);
                     ws = Ws::Connecting;
                 }
-                Transmit::CloseWebSocket => ws = Ws::None,
-                Transmit::WebSocket(_) => {
+                ClientTransmit::CloseWebSocket => ws = Ws::None,
+                ClientTransmit::WebSocket(_) => {
                     assert_eq!(ws, Ws::Open, "a write on a WebSocket that is not open");
                 }
             }

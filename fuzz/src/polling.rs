@@ -26,8 +26,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use duplex_polling::{
-    Endpoint, EngineIoConfig, EngineIoServer, Event, Message, Request, RequestId, SessionId,
-    SockJsConfig, SockJsServer, SseConfig, SseServer, Transmit,
+    Endpoint, EngineIoConfig, EngineIoServer, Event, HttpTransmit, Message, Request, RequestId,
+    SessionId, SockJsConfig, SockJsServer, SseConfig, SseServer,
 };
 use http::Method;
 use rand::SeedableRng;
@@ -110,7 +110,7 @@ impl Observer {
             let id = t.request();
             assert!(!self.finished.contains(&id), "{t:?} after the end");
             match t {
-                Transmit::Response { response, .. } => {
+                HttpTransmit::Response { response, .. } => {
                     assert!(!self.streaming.contains(&id), "response inside a stream");
                     self.finish(id);
                     // Engine.IO handshakes carry the sid.
@@ -118,25 +118,25 @@ impl Observer {
                         self.sid = sid;
                     }
                 }
-                Transmit::StreamStart { .. } => {
+                HttpTransmit::StreamStart { .. } => {
                     assert!(self.streaming.insert(id), "stream started twice");
                 }
-                Transmit::StreamChunk { data, .. } => {
+                HttpTransmit::StreamChunk { data, .. } => {
                     assert!(self.streaming.contains(&id), "chunk outside a stream");
                     let text = String::from_utf8_lossy(&data);
                     if let Some(line) = text.lines().rev().find_map(|l| l.strip_prefix("id: ")) {
                         self.last_event_id = line.to_owned();
                     }
                 }
-                Transmit::StreamEnd { .. } => {
+                HttpTransmit::StreamEnd { .. } => {
                     assert!(self.streaming.remove(&id), "end without a stream");
                     self.finish(id);
                 }
-                Transmit::AcceptWebSocket { .. } => {
+                HttpTransmit::AcceptWebSocket { .. } => {
                     self.pending.retain(|&p| p != id);
                     self.sockets.push(id);
                 }
-                Transmit::WebSocketMessage { message, .. } => {
+                HttpTransmit::WebSocketMessage { message, .. } => {
                     assert!(self.sockets.contains(&id), "message on an unknown socket");
                     if let Message::Text(text) = message {
                         let json = text.as_bytes().strip_prefix(b"0{");
@@ -145,7 +145,7 @@ impl Observer {
                         }
                     }
                 }
-                Transmit::CloseWebSocket { .. } => {
+                HttpTransmit::CloseWebSocket { .. } => {
                     assert!(self.sockets.contains(&id), "close of an unknown socket");
                     self.sockets.retain(|&s| s != id);
                     self.finish(id);
@@ -218,13 +218,13 @@ fn run<E: Endpoint>(mut machine: E, data: &[u8]) {
                     } else {
                         Message::binary(arg.clone().into_bytes())
                     };
-                    machine.websocket_message(ws, message, now);
+                    machine.handle_websocket_message(ws, message, now);
                 }
             }
             "c" => {
                 if let Some(ws) = obs.sockets.pop() {
                     obs.finished.insert(ws);
-                    machine.websocket_closed(ws, now);
+                    machine.handle_websocket_closed(ws, now);
                 }
             }
             "a" => {
@@ -268,7 +268,7 @@ fn run<E: Endpoint>(mut machine: E, data: &[u8]) {
     }
     while let Some(ws) = obs.sockets.pop() {
         obs.finished.insert(ws);
-        machine.websocket_closed(ws, now);
+        machine.handle_websocket_closed(ws, now);
         obs.drain(&mut machine);
     }
     for _ in 0..64 {

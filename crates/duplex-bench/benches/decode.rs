@@ -9,8 +9,10 @@
 //! Run one group at a time, e.g.
 //! `cargo bench -p duplex-bench --bench decode -- decode/text_16B`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
@@ -84,13 +86,7 @@ fn decode(c: &mut Criterion) {
 }
 
 fn main() {
-    // criterion_group!/criterion_main! expand to undocumented public items,
-    // which the workspace lints reject; this is what they expand to.
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(50)
-        .configure_from_args();
+    let mut c = common::criterion(Some(50));
     decode(&mut c);
     c.final_summary();
 }

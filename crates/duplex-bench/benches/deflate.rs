@@ -10,6 +10,8 @@
 //! no peer here.
 //!
 //! `cargo bench -p duplex-bench --bench deflate`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -13,15 +13,19 @@
 //! each one copies are counted and printed.
 //!
 //! `cargo bench -p duplex-bench --bench encode`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
 use std::io::{IoSlice, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use duplex_ws::{Config, Connection, FrameHeader, MAX_HEADER_LEN, OpCode, Role, Transmit};
+use duplex_ws::{Config, Connection, FrameHeader, MAX_HEADER_LEN, OpCode, Role, TransmitChunks};
 
 const LENGTHS: [usize; 4] = [16, 125, 16 << 10, 1 << 20];
 
@@ -161,13 +165,13 @@ fn send_copied(conn: &mut Connection, payload: &Bytes, out: &mut BytesMut) {
 
 /// The uncopied path: the header goes inline, the payload's `Bytes` as
 /// they are.
-fn send_chunked(conn: &mut Connection, payload: &Bytes, out: &mut Transmit) {
+fn send_chunked(conn: &mut Connection, payload: &Bytes, out: &mut TransmitChunks) {
     conn.send(payload.clone()).expect("the connection is open");
     conn.poll_transmit_chunks(out);
 }
 
 /// Bytes in `out` that do not point into `payload`: what was copied.
-fn copied_bytes(out: &Transmit, payload: &Bytes) -> usize {
+fn copied_bytes(out: &TransmitChunks, payload: &Bytes) -> usize {
     let range = payload.as_ptr_range();
     let mut slices = [IoSlice::new(&[]); 64];
     let n = out.chunks_vectored(&mut slices);
@@ -179,7 +183,7 @@ fn copied_bytes(out: &Transmit, payload: &Bytes) -> usize {
     out.remaining() - shared
 }
 
-fn flat(out: &mut Transmit) -> Vec<u8> {
+fn flat(out: &mut TransmitChunks) -> Vec<u8> {
     let mut v = Vec::new();
     out.flatten_into(&mut v);
     v
@@ -189,7 +193,7 @@ fn flat(out: &mut Transmit) -> Vec<u8> {
 fn check_send_paths(len: usize, payload: &Bytes) {
     let mut copied = BytesMut::new();
     send_copied(&mut server(usize::MAX), payload, &mut copied);
-    let mut chunks = Transmit::new();
+    let mut chunks = TransmitChunks::new();
     // As timed below: every payload shared.
     send_chunked(&mut server(0), payload, &mut chunks);
     let copied_by_chunks = copied_bytes(&chunks, payload);
@@ -228,7 +232,7 @@ fn send(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("chunks", len), &len, |b, _| {
             let mut conn = server(0);
-            let mut out = Transmit::new();
+            let mut out = TransmitChunks::new();
             b.iter(|| {
                 send_chunked(&mut conn, black_box(&payload), &mut out);
                 black_box(out.chunk());
@@ -240,7 +244,7 @@ fn send(c: &mut Criterion) {
 }
 
 /// Writes all of `out` to `sock`, vectored, as the adapter does.
-fn write_vectored(sock: &mut UnixStream, out: &mut Transmit) {
+fn write_vectored(sock: &mut UnixStream, out: &mut TransmitChunks) {
     while out.has_remaining() {
         let mut slices = [IoSlice::new(&[]); 64];
         let n = out.chunks_vectored(&mut slices);
@@ -290,7 +294,7 @@ fn send_to_socket(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("chunks", len), &len, |b, _| {
             let mut conn = server(0);
-            let mut out = Transmit::new();
+            let mut out = TransmitChunks::new();
             b.iter(|| {
                 for _ in 0..BATCH {
                     conn.send(payload.clone()).expect("open");
@@ -305,13 +309,7 @@ fn send_to_socket(c: &mut Criterion) {
 }
 
 fn main() {
-    // criterion_group!/criterion_main! expand to undocumented public items,
-    // which the workspace lints reject; this is what they expand to.
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(50)
-        .configure_from_args();
+    let mut c = common::criterion(Some(50));
     encode(&mut c);
     send(&mut c);
     send_to_socket(&mut c);

@@ -15,15 +15,19 @@
 //! Every contender's output is checked against duplex's before timing.
 //!
 //! `cargo bench -p duplex-bench --bench engineio`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::future::Future as _;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput};
+use criterion::Throughput;
 use duplex_engineio::{Limits, Packet, PayloadFormat, ProtocolVersion, Utf8Bytes, WsMessage};
 use engineioxide_core::{Packet as EioxPacket, PacketBuf, Str};
 use futures_util::Stream;
@@ -204,10 +208,7 @@ fn engineioxide_ws(wire: &str) -> (u8, usize) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut c = common::criterion(None);
 
     let duplex_list = duplex_packets();
     let eiox_list = engineioxide_packets();

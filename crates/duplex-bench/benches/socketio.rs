@@ -14,50 +14,23 @@
 //! of both are compared before timing.
 //!
 //! `cargo bench -p duplex-bench --bench socketio`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "common/socketio_decode.rs"]
+mod socketio_decode;
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use duplex_socketio::{Decoder, DecoderConfig, Packet, Value};
 use serde_json::json;
-use socketioxide_core::Str;
+use socketio_decode::{PACKETS, duplex, socketioxide};
 use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
 use socketioxide_parser_common::CommonParser;
-
-const PACKETS: [(&str, &str); 3] = [
-    ("small event", r#"2["message",1,"2",{"3":[true]}]"#),
-    (
-        "chat event with ack on a namespace",
-        r#"2/chat,17["message",{"user":"ann","room":"general","text":"hello there, how is everyone doing today?"}]"#,
-    ),
-    (
-        "ack",
-        r#"3/chat,17[{"ok":true,"id":"m-123456","ts":1700000000}]"#,
-    ),
-];
-
-/// (namespace length, ack id) as duplex sees the packet.
-fn duplex(decoder: &mut Decoder, wire: &str) -> (usize, Option<u64>) {
-    let packet = decoder
-        .receive_text(Bytes::copy_from_slice(wire.as_bytes()))
-        .expect("valid")
-        .expect("whole");
-    (packet.namespace.len(), packet.ack_id)
-}
-
-fn socketioxide(config: &ParseConfig, state: &ParserState, wire: &str) -> (usize, Option<u64>) {
-    let packet = CommonParser
-        .decode_str(config, state, Str::from(wire.to_owned()))
-        .expect("valid");
-    let ack = match &packet.inner {
-        socketioxide_core::packet::PacketData::Event(_, ack) => ack.map(|a| a as u64),
-        socketioxide_core::packet::PacketData::EventAck(_, ack) => Some(*ack as u64),
-        _ => None,
-    };
-    (packet.ns.len(), ack)
-}
 
 /// The event of the encode workloads: a name and arguments, as JSON and
 /// optionally with one binary argument at the end.
@@ -158,12 +131,9 @@ fn encode_group(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut c = common::criterion(None);
     let mut group = c.benchmark_group("socket.io packet decode");
-    for (name, wire) in PACKETS {
+    for (name, _, wire) in PACKETS {
         let mut decoder = Decoder::new(DecoderConfig::default());
         let state = ParserState::default();
         let config = ParseConfig::default();

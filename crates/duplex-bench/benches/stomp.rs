@@ -20,12 +20,16 @@
 //! `content-length` last, stomp-parser before its custom headers).
 //!
 //! `cargo bench -p duplex-bench --bench stomp`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput};
+use criterion::Throughput;
 use duplex_stomp::{Command, Decoded, Frame, FrameDecoder, Limits, Version};
 use stomp_parser::headers::DecodableValue;
 use stomp_parser::server::{MessageFrameBuilder, ServerFrame};
@@ -194,10 +198,7 @@ fn same_frame(wire: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut c = common::criterion(None);
 
     let cases = [
         ("content-length", false, true),

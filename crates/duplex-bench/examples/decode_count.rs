@@ -14,6 +14,8 @@
 //! fastwebsockets, soketto, websocket-codec. An optional third argument
 //! picks the workload: text_16B (default), text_125B, binary_16KiB,
 //! binary_1MiB.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::hint::black_box;
 

@@ -14,18 +14,16 @@
 //! Only `measured` is counted (set up and the checked warm-up decode are
 //! not); divide the total instruction count by N. Contenders: duplex,
 //! socketioxide. Workloads: small, chat, ack.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
+#[path = "../benches/common/socketio_decode.rs"]
+mod socketio_decode;
 
 use std::hint::black_box;
 
-use bytes::Bytes;
 use duplex_socketio::{Decoder, DecoderConfig};
-use socketioxide_core::Str;
-use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
-use socketioxide_parser_common::CommonParser;
-
-const SMALL: &str = r#"2["message",1,"2",{"3":[true]}]"#;
-const CHAT: &str = r#"2/chat,17["message",{"user":"ann","room":"general","text":"hello there, how is everyone doing today?"}]"#;
-const ACK: &str = r#"3/chat,17[{"ok":true,"id":"m-123456","ts":1700000000}]"#;
+use socketioxide_core::parser::{ParseConfig, ParserState};
 
 /// One decode, as in the bench: (namespace length, ack id).
 trait Contender {
@@ -36,12 +34,7 @@ struct Duplex(Decoder);
 
 impl Contender for Duplex {
     fn decode(&mut self, wire: &str) -> (usize, Option<u64>) {
-        let packet = self
-            .0
-            .receive_text(Bytes::copy_from_slice(wire.as_bytes()))
-            .expect("valid")
-            .expect("whole");
-        (packet.namespace.len(), packet.ack_id)
+        socketio_decode::duplex(&mut self.0, wire)
     }
 }
 
@@ -49,15 +42,7 @@ struct Socketioxide(ParseConfig, ParserState);
 
 impl Contender for Socketioxide {
     fn decode(&mut self, wire: &str) -> (usize, Option<u64>) {
-        let packet = CommonParser
-            .decode_str(&self.0, &self.1, Str::from(wire.to_owned()))
-            .expect("valid");
-        let ack = match &packet.inner {
-            socketioxide_core::packet::PacketData::Event(_, ack) => ack.map(|a| a as u64),
-            socketioxide_core::packet::PacketData::EventAck(_, ack) => Some(*ack as u64),
-            _ => None,
-        };
-        (packet.ns.len(), ack)
+        socketio_decode::socketioxide(&self.0, &self.1, wire)
     }
 }
 
@@ -85,14 +70,12 @@ fn main() {
         std::process::exit(2);
     };
     let n: usize = n.parse().expect("packets is a number");
-    let wire = match workload.as_str() {
-        "small" => SMALL,
-        "chat" => CHAT,
-        "ack" => ACK,
-        other => {
-            eprintln!("unknown workload {other}; {usage}");
-            std::process::exit(2);
-        }
+    let Some(&(_, _, wire)) = socketio_decode::PACKETS
+        .iter()
+        .find(|(_, short, _)| short == workload)
+    else {
+        eprintln!("unknown workload {workload}; {usage}");
+        std::process::exit(2);
     };
     // Both contenders must read the same packet.
     let expected = Socketioxide(ParseConfig::default(), ParserState::default()).decode(wire);

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use crate::loadgen::Error;
 use crate::loadgen::ensure_loopback;
-use crate::sioload::{Error, WsSession};
+use crate::sioload::WsSession;
 
 /// What to run.
 #[derive(Clone, Debug)]

@@ -72,17 +72,15 @@ impl Decode for DuplexFrameDecoder {
     }
 }
 
-/// duplex at the connection level: [`Connection::receive`] then
-/// [`Connection::poll_event`] until it returns `None`.
+/// What the three connection-level contenders share: a server
+/// [`Connection`] fed from the wire one read at a time.
 #[derive(Debug)]
-pub struct DuplexConnection {
+struct ServerConnection {
     reader: WireReader,
     conn: Connection,
 }
 
-impl Decode for DuplexConnection {
-    const NAME: &'static str = "duplex-connection";
-
+impl ServerConnection {
     fn new(reader: WireReader) -> Self {
         Self {
             reader,
@@ -90,21 +88,67 @@ impl Decode for DuplexConnection {
         }
     }
 
+    /// Hands the connection the next read.
     #[inline]
-    fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, mut sink: F) {
+    fn read(&mut self) {
+        self.conn.receive(self.reader.next_chunk(READ_CHUNK));
+    }
+
+    /// Takes `messages` events one at a time with `take` (false: none
+    /// ready), reading more of the wire whenever the connection runs dry.
+    #[inline]
+    fn take_each(&mut self, messages: usize, mut take: impl FnMut(&mut Connection) -> bool) {
         let mut done = 0;
         while done < messages {
-            match self.conn.poll_event() {
-                Some(Event::Message(Message::Text(text))) => sink(text.as_bytes()),
-                Some(Event::Message(Message::Binary(data))) => sink(&data),
-                Some(other) => panic!("duplex connection: unexpected {other:?}"),
-                None => {
-                    self.conn.receive(self.reader.next_chunk(READ_CHUNK));
-                    continue;
-                }
+            if take(&mut self.conn) {
+                done += 1;
+            } else {
+                self.read();
             }
-            done += 1;
         }
+    }
+}
+
+/// Passes a message event's payload to `sink`; panics on any other event
+/// (the workloads hold messages only).
+#[inline]
+fn sink_event<F: FnMut(&[u8])>(event: Event, sink: &mut F) {
+    match event {
+        Event::Message(Message::Text(text)) => sink(text.as_bytes()),
+        Event::Message(Message::Binary(data)) => sink(&data),
+        other => panic!("duplex connection: unexpected {other:?}"),
+    }
+}
+
+/// [`sink_event`] for a borrowed event.
+#[inline]
+fn sink_event_ref<F: FnMut(&[u8])>(event: EventRef<'_>, sink: &mut F) {
+    match event {
+        EventRef::Text(text) => sink(text.as_bytes()),
+        EventRef::Binary(data) => sink(data),
+        EventRef::Other(other) => sink_event(other, sink),
+    }
+}
+
+/// duplex at the connection level: [`Connection::receive`] then
+/// [`Connection::poll_event`] until it returns `None`.
+#[derive(Debug)]
+pub struct DuplexConnection(ServerConnection);
+
+impl Decode for DuplexConnection {
+    const NAME: &'static str = "duplex-connection";
+
+    fn new(reader: WireReader) -> Self {
+        Self(ServerConnection::new(reader))
+    }
+
+    #[inline]
+    fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, mut sink: F) {
+        self.0.take_each(messages, |conn| {
+            conn.poll_event()
+                .map(|event| sink_event(event, &mut sink))
+                .is_some()
+        });
     }
 }
 
@@ -112,57 +156,35 @@ impl Decode for DuplexConnection {
 /// [`Connection::poll_event_ref`], which hands out single-frame messages
 /// as slices of the read buffer instead of cutting `Bytes` out of it.
 #[derive(Debug)]
-pub struct DuplexConnectionRef {
-    reader: WireReader,
-    conn: Connection,
-}
+pub struct DuplexConnectionRef(ServerConnection);
 
 impl Decode for DuplexConnectionRef {
     const NAME: &'static str = "duplex-connection-ref";
 
     fn new(reader: WireReader) -> Self {
-        Self {
-            reader,
-            conn: Connection::new(Role::Server, Config::default()),
-        }
+        Self(ServerConnection::new(reader))
     }
 
     #[inline]
     fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, mut sink: F) {
-        let mut done = 0;
-        while done < messages {
-            match self.conn.poll_event_ref() {
-                Some(EventRef::Text(text)) => sink(text.as_bytes()),
-                Some(EventRef::Binary(data)) => sink(data),
-                Some(EventRef::Other(Event::Message(Message::Text(text)))) => sink(text.as_bytes()),
-                Some(EventRef::Other(Event::Message(Message::Binary(data)))) => sink(&data),
-                Some(EventRef::Other(other)) => panic!("duplex connection: unexpected {other:?}"),
-                None => {
-                    self.conn.receive(self.reader.next_chunk(READ_CHUNK));
-                    continue;
-                }
-            }
-            done += 1;
-        }
+        self.0.take_each(messages, |conn| {
+            conn.poll_event_ref()
+                .map(|event| sink_event_ref(event, &mut sink))
+                .is_some()
+        });
     }
 }
 
 /// duplex at the connection level, draining each read with
 /// [`Connection::drain_events_ref`]: runs of small messages in one loop.
 #[derive(Debug)]
-pub struct DuplexConnectionDrain {
-    reader: WireReader,
-    conn: Connection,
-}
+pub struct DuplexConnectionDrain(ServerConnection);
 
 impl Decode for DuplexConnectionDrain {
     const NAME: &'static str = "duplex-connection-drain";
 
     fn new(reader: WireReader) -> Self {
-        Self {
-            reader,
-            conn: Connection::new(Role::Server, Config::default()),
-        }
+        Self(ServerConnection::new(reader))
     }
 
     #[inline]
@@ -171,15 +193,9 @@ impl Decode for DuplexConnectionDrain {
         // Each batch ends on a read boundary, so draining whole reads
         // takes exactly `messages` messages.
         while done < messages {
-            self.conn.receive(self.reader.next_chunk(READ_CHUNK));
-            self.conn.drain_events_ref(|event| {
-                match event {
-                    EventRef::Text(text) => sink(text.as_bytes()),
-                    EventRef::Binary(data) => sink(data),
-                    EventRef::Other(Event::Message(Message::Text(text))) => sink(text.as_bytes()),
-                    EventRef::Other(Event::Message(Message::Binary(data))) => sink(&data),
-                    EventRef::Other(other) => panic!("duplex connection: unexpected {other:?}"),
-                }
+            self.0.read();
+            self.0.conn.drain_events_ref(|event| {
+                sink_event_ref(event, &mut sink);
                 done += 1;
             });
         }

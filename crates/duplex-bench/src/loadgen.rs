@@ -18,7 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-/// What went wrong in a load run or an echo server.
+/// What went wrong in a load run or an echo server (WebSocket or
+/// Socket.IO).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A socket operation failed.
@@ -42,7 +43,13 @@ pub enum Error {
         /// Which message.
         message: usize,
     },
-    /// The run did not finish within its time limit.
+    /// The Socket.IO server said something this client does not expect.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The Socket.IO server closed the connection (or the Engine.IO session).
+    #[error("closed by the server")]
+    Closed,
+    /// The run, or one step of it, did not finish within its time limit.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
 }

@@ -464,8 +464,7 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 Duration::from_millis(ping_timeout_ms),
                 Duration::from_secs(max_seconds),
             )
-            .await
-            .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
+            .await?;
         }
         Command::ClusterLoad {
             nodes,
@@ -524,9 +523,7 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 step_timeout: Duration::from_secs(step_timeout_secs),
                 server_pids: server_pid,
             };
-            let r = sioload::run_load(&config)
-                .await
-                .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
+            let r = sioload::run_load(&config).await?;
             let json_opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
             let servers_cpu: Vec<String> = r.server_cpu.iter().map(|&c| json_opt(c)).collect();
             let servers_rss: Vec<String> = r

@@ -30,39 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::loadgen::{ensure_loopback, rss_kib};
-
-/// What went wrong in a Socket.IO load run.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A socket operation failed.
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    /// The target is not a loopback address.
-    #[error("{0} is not a loopback address")]
-    NotLoopback(String),
-    /// The URL could not be understood.
-    #[error("bad url {0}: expected http://127.0.0.1:PORT")]
-    BadUrl(String),
-    /// The server said something this client does not expect.
-    #[error("protocol: {0}")]
-    Protocol(String),
-    /// The server closed the connection (or the Engine.IO session).
-    #[error("closed by the server")]
-    Closed,
-    /// A step did not finish within its time limit.
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
-}
-
-impl From<crate::loadgen::Error> for Error {
-    fn from(e: crate::loadgen::Error) -> Self {
-        match e {
-            crate::loadgen::Error::NotLoopback(a) => Self::NotLoopback(a),
-            other => Self::Protocol(other.to_string()),
-        }
-    }
-}
+use crate::loadgen::{Error, ensure_loopback, rss_kib};
 
 /// Serves Socket.IO at `/socket.io/` on `listener` with the given
 /// heartbeat, `message-with-ack` acking its arguments (the handler of the

@@ -2,6 +2,8 @@
 //! driven through stdin and read from stdout, against `duplex serve` on a
 //! free loopback port (and, for the SSE drop, a scripted loopback server).
 //! Every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -296,37 +298,36 @@ fn help_shows_an_example_per_protocol() {
 
 // ---- Socket.IO -----------------------------------------------------------------
 
+/// Emits `message-with-ack` once per entry of `emits` (its arguments) on
+/// every Socket.IO transport, with `extra` options, and checks that each
+/// ack comes back with the same arguments.
+fn check_socketio_acks(url: &str, emits: &[&[&str]], extra: &[&str]) {
+    for transport in ["websocket", "polling", "upgrade"] {
+        let mut args = vec!["--socketio", url, "--transport", transport];
+        for emit in emits {
+            args.extend(["--emit", "message-with-ack"]);
+            args.extend_from_slice(emit);
+        }
+        args.push("--ack");
+        args.extend_from_slice(extra);
+        let run = connect(&args, "");
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        let lines = run.lines();
+        for emit in emits {
+            let ack = [&["ack", "message-with-ack"], *emit].concat().join(" ");
+            assert!(lines.contains(&ack.as_str()), "{transport}: {run:?}");
+        }
+    }
+}
+
 #[test]
 fn socketio_acks_on_every_transport() {
     let server = Server::start();
-    for transport in ["websocket", "polling", "upgrade"] {
-        let run = connect(
-            &[
-                "--socketio",
-                &server.url("http", "/"),
-                "--transport",
-                transport,
-                "--emit",
-                "message-with-ack",
-                "\"hi\"",
-                "{\"n\":1}",
-                "--emit",
-                "message-with-ack",
-                "--ack",
-            ],
-            "",
-        );
-        assert_eq!(run.code, 0, "{transport}: {run:?}");
-        let lines = run.lines();
-        assert!(
-            lines.contains(&r#"ack message-with-ack "hi" {"n":1}"#),
-            "{transport}: {run:?}"
-        );
-        assert!(
-            lines.contains(&"ack message-with-ack"),
-            "{transport}: {run:?}"
-        );
-    }
+    check_socketio_acks(
+        &server.url("http", "/"),
+        &[&["\"hi\"", "{\"n\":1}"], &[]],
+        &[],
+    );
 }
 
 #[test]
@@ -577,28 +578,23 @@ fn stomp_refusals_exit_1() {
 
 // ---- SockJS --------------------------------------------------------------------
 
-#[test]
-fn sockjs_echoes_over_every_transport() {
-    let server = Server::start();
-    let url = server.url("http", "/sockjs/echo");
+/// Sends `lines` to the SockJS echo at `url` on every transport, with
+/// `extra` options, and checks the transport opened and the lines came
+/// back as they were.
+fn check_sockjs_echoes(url: &str, lines: &[&str], extra: &[&str]) {
+    let input: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    let count = lines.len().to_string();
+    // `upgrade` starts on WebSocket, which the server offers.
     for (transport, segment) in [
         ("upgrade", "websocket"),
         ("websocket", "websocket"),
         ("streaming", "xhr_streaming"),
         ("polling", "xhr"),
     ] {
-        let run = connect(
-            &[
-                "--sockjs",
-                &url,
-                "--transport",
-                transport,
-                "--count",
-                "3",
-                "--jsonl",
-            ],
-            "plain\nwith \"quotes\" and \\ \u{2028}\n\n",
-        );
+        let mut args = vec!["--sockjs", url, "--transport", transport];
+        args.extend(["--count", &count, "--jsonl"]);
+        args.extend_from_slice(extra);
+        let run = connect(&args, &input);
         assert_eq!(run.code, 0, "{transport}: {run:?}");
         let records = run.records();
         assert_eq!(records[0]["type"], "open", "{transport}: {run:?}");
@@ -607,12 +603,16 @@ fn sockjs_echoes_over_every_transport() {
             .iter()
             .map(|r| r["data"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            data,
-            ["plain", "with \"quotes\" and \\ \u{2028}", ""],
-            "{transport}"
-        );
+        assert_eq!(data, lines, "{transport}");
     }
+}
+
+#[test]
+fn sockjs_echoes_over_every_transport() {
+    let server = Server::start();
+    let url = server.url("http", "/sockjs/echo");
+    let lines = ["plain", "with \"quotes\" and \\ \u{2028}", ""];
+    check_sockjs_echoes(&url, &lines, &[]);
     let run = connect(&["--sockjs", &server.url("http", "/nothing")], "");
     assert_eq!(run.code, 1, "{run:?}");
     let run = connect(&["--socketio", &url, "--transport", "streaming"], "");
@@ -884,11 +884,19 @@ fn wss_with_a_private_ca_or_insecure_and_refused_otherwise() {
     assert_eq!(run.code, 2, "{run:?}");
 }
 
-#[test]
-fn sse_and_sockjs_over_https_with_a_private_ca_or_refused_otherwise() {
+/// The demo server behind a TLS proxy whose certificate a private CA
+/// signed: the server (alive while it is held), its `https://` base and
+/// the CA's certificate file.
+fn https_server() -> (Server, String, std::path::PathBuf) {
     let (ca, cert, key) = make_certificates();
     let server = Server::start();
     let base = tls_proxy(&cert, &key, server.addr.clone());
+    (server, base, ca)
+}
+
+#[test]
+fn sse_and_sockjs_over_https_with_a_private_ca_or_refused_otherwise() {
+    let (_server, base, ca) = https_server();
     let ca = ca.to_str().unwrap();
 
     let sse = format!("{base}/sse/events");
@@ -902,35 +910,7 @@ fn sse_and_sockjs_over_https_with_a_private_ca_or_refused_otherwise() {
     assert!(run.stderr.contains("certificate"), "{run:?}");
 
     let sockjs = format!("{base}/sockjs/echo");
-    for (transport, segment) in [
-        ("upgrade", "websocket"),
-        ("websocket", "websocket"),
-        ("streaming", "xhr_streaming"),
-        ("polling", "xhr"),
-    ] {
-        let run = connect(
-            &[
-                "--sockjs",
-                &sockjs,
-                "--transport",
-                transport,
-                "--count",
-                "2",
-                "--jsonl",
-                "--ca",
-                ca,
-            ],
-            "one\ntwo\n",
-        );
-        assert_eq!(run.code, 0, "{transport}: {run:?}");
-        let records = run.records();
-        assert_eq!(records[0]["transport"], segment, "{transport}: {run:?}");
-        let data: Vec<&str> = records[1..]
-            .iter()
-            .map(|r| r["data"].as_str().unwrap())
-            .collect();
-        assert_eq!(data, ["one", "two"], "{transport}");
-    }
+    check_sockjs_echoes(&sockjs, &["one", "two"], &["--ca", ca]);
     let run = connect(
         &[
             "--sockjs",
@@ -950,32 +930,9 @@ fn sse_and_sockjs_over_https_with_a_private_ca_or_refused_otherwise() {
 
 #[test]
 fn socketio_over_https_on_every_transport_with_a_private_ca() {
-    let (ca, cert, key) = make_certificates();
-    let server = Server::start();
-    let base = tls_proxy(&cert, &key, server.addr.clone());
+    let (_server, base, ca) = https_server();
     let ca = ca.to_str().unwrap();
-    for transport in ["websocket", "polling", "upgrade"] {
-        let run = connect(
-            &[
-                "--socketio",
-                &format!("{base}/"),
-                "--transport",
-                transport,
-                "--emit",
-                "message-with-ack",
-                "\"over tls\"",
-                "--ack",
-                "--ca",
-                ca,
-            ],
-            "",
-        );
-        assert_eq!(run.code, 0, "{transport}: {run:?}");
-        assert!(
-            run.lines().contains(&r#"ack message-with-ack "over tls""#),
-            "{transport}: {run:?}"
-        );
-    }
+    check_socketio_acks(&format!("{base}/"), &[&["\"over tls\""]], &["--ca", ca]);
     // Without --ca the certificate is refused, whatever the transport.
     for transport in ["websocket", "polling"] {
         let run = connect(

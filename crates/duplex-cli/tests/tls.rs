@@ -2,6 +2,8 @@
 //! with a certificate made here (rcgen), WebSockets over HTTP/1.1 upgrade
 //! and over HTTP/2 extended CONNECT on one listener, `/stats` counting
 //! both; and `--tls-self-signed` saying what it did.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::Duration;

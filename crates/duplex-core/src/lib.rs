@@ -30,15 +30,6 @@
 // to be ASCII, measured in docs/benchmarks.md and tested under Miri
 // (`cargo +nightly miri test -p duplex-core --lib utf8`).
 #![deny(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 mod deadlines;
 mod decimal;

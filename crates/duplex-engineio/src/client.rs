@@ -4,7 +4,7 @@
 //! client lives in this module.
 //!
 //! The caller owns the HTTP client and the WebSocket; the session tells it
-//! what to do ([`Transmit`]: start a GET, POST a body, open, write to or
+//! what to do ([`ClientTransmit`]: start a GET, POST a body, open, write to or
 //! close the WebSocket), is told what happened (a GET's body, a POST done,
 //! a WebSocket message, a transport error) and the time, and reports
 //! [`ClientEvent`]s.
@@ -97,7 +97,7 @@ pub enum ClientUpgradeState {
 
 /// Something the caller must do for the session.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Transmit {
+pub enum ClientTransmit {
     /// Start a long-polling GET (query: [`ClientSession::query`] with
     /// [`TransportKind::Polling`]) and report it with
     /// [`ClientSession::handle_get_response`] or
@@ -117,6 +117,10 @@ pub enum Transmit {
     /// Close the WebSocket (the upgrade failed or the session ended).
     CloseWebSocket,
 }
+
+/// The old name of [`ClientTransmit`], kept for one release.
+#[deprecated(note = "renamed `ClientTransmit`, beside the server's `ServerTransmit`")]
+pub type Transmit = ClientTransmit;
 
 /// Why a session ended, named as the reference client names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,19 +176,19 @@ pub enum ClientEvent {
 /// ```
 /// use std::time::Instant;
 /// use bytes::Bytes;
-/// use duplex_engineio::client::{ClientConfig, ClientEvent, ClientSession, Transmit};
+/// use duplex_engineio::client::{ClientConfig, ClientEvent, ClientSession, ClientTransmit};
 /// use duplex_engineio::TransportKind;
 ///
 /// let now = Instant::now();
 /// let config = ClientConfig { upgrade: false, ..ClientConfig::default() };
 /// let mut session = ClientSession::new(config, now);
-/// assert_eq!(session.poll_transmit(), Some(Transmit::Get));
+/// assert_eq!(session.poll_transmit(), Some(ClientTransmit::Get));
 /// assert_eq!(session.query(TransportKind::Polling), "EIO=4&transport=polling");
 /// let open = br#"0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000}"#;
 /// session.handle_get_response(Bytes::from_static(open), now);
 /// assert!(matches!(session.poll_event(), Some(ClientEvent::Opened(_))));
 /// assert_eq!(session.query(TransportKind::Polling), "EIO=4&transport=polling&sid=abc");
-/// assert_eq!(session.poll_transmit(), Some(Transmit::Get)); // the long poll
+/// assert_eq!(session.poll_transmit(), Some(ClientTransmit::Get)); // the long poll
 /// ```
 #[derive(Debug)]
 pub struct ClientSession {
@@ -200,7 +204,7 @@ pub struct ClientSession {
     post_in_flight: bool,
     /// Packets waiting for the transport to be writable.
     queue: Vec<Packet>,
-    transmits: VecDeque<Transmit>,
+    transmits: VecDeque<ClientTransmit>,
     events: VecDeque<ClientEvent>,
     /// Whether `Opened` waits for the upgrade; events received meanwhile
     /// wait in `held`.
@@ -212,7 +216,7 @@ pub struct ClientSession {
 
 impl ClientSession {
     /// Starts a session whose handshake begins at `now`: the first
-    /// [`Transmit`] is the handshake GET or the WebSocket to open.
+    /// [`ClientTransmit`] is the handshake GET or the WebSocket to open.
     pub fn new(config: ClientConfig, now: Instant) -> Self {
         let mut this = Self {
             config,
@@ -233,7 +237,7 @@ impl ClientSession {
         };
         match config.transport {
             TransportKind::Polling => this.start_get(),
-            TransportKind::WebSocket => this.transmits.push_back(Transmit::OpenWebSocket),
+            TransportKind::WebSocket => this.transmits.push_back(ClientTransmit::OpenWebSocket),
         }
         this
     }
@@ -355,14 +359,14 @@ impl ClientSession {
         self.finish(CloseReason::TransportError);
     }
 
-    /// The WebSocket asked for by [`Transmit::OpenWebSocket`] is open.
+    /// The WebSocket asked for by [`ClientTransmit::OpenWebSocket`] is open.
     pub fn handle_ws_open(&mut self) {
         if self.state == ClientState::Closed {
             return;
         }
         if self.upgrade == ClientUpgradeState::Opening {
             self.upgrade = ClientUpgradeState::Probing;
-            self.transmits.push_back(Transmit::WebSocket(
+            self.transmits.push_back(ClientTransmit::WebSocket(
                 Packet::probe_ping().to_websocket(ProtocolVersion::V4),
             ));
         }
@@ -436,7 +440,7 @@ impl ClientSession {
     }
 
     /// The next thing to do, if any.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self) -> Option<ClientTransmit> {
         self.transmits.pop_front()
     }
 
@@ -455,7 +459,7 @@ impl ClientSession {
     fn start_get(&mut self) {
         if !self.get_in_flight {
             self.get_in_flight = true;
-            self.transmits.push_back(Transmit::Get);
+            self.transmits.push_back(ClientTransmit::Get);
         }
     }
 
@@ -485,8 +489,9 @@ impl ClientSession {
         match self.transport {
             TransportKind::WebSocket => {
                 for p in self.queue.drain(..) {
-                    self.transmits
-                        .push_back(Transmit::WebSocket(p.to_websocket(ProtocolVersion::V4)));
+                    self.transmits.push_back(ClientTransmit::WebSocket(
+                        p.to_websocket(ProtocolVersion::V4),
+                    ));
                 }
             }
             TransportKind::Polling => {
@@ -496,7 +501,7 @@ impl ClientSession {
                 self.post_in_flight = true;
                 let body = PayloadFormat::V4.encode_to_bytes(&self.queue);
                 self.queue.clear();
-                self.transmits.push_back(Transmit::Post(body));
+                self.transmits.push_back(ClientTransmit::Post(body));
             }
         }
     }
@@ -509,7 +514,7 @@ impl ClientSession {
             TransportKind::Polling => {
                 let body = PayloadFormat::V4.encode_to_bytes(&self.queue);
                 self.queue.clear();
-                self.transmits.push_back(Transmit::Post(body));
+                self.transmits.push_back(ClientTransmit::Post(body));
             }
         }
     }
@@ -550,7 +555,7 @@ impl ClientSession {
         if upgrade {
             self.upgrade = ClientUpgradeState::Opening;
             self.upgrade_deadline = Some(now + self.config.upgrade_timeout);
-            self.transmits.push_back(Transmit::OpenWebSocket);
+            self.transmits.push_back(ClientTransmit::OpenWebSocket);
         }
         if upgrade && self.config.open_after_upgrade {
             self.open_deferred = true;
@@ -595,7 +600,7 @@ impl ClientSession {
         if self.get_in_flight || self.post_in_flight {
             return;
         }
-        self.transmits.push_back(Transmit::WebSocket(
+        self.transmits.push_back(ClientTransmit::WebSocket(
             Packet::Upgrade.to_websocket(ProtocolVersion::V4),
         ));
         self.transport = TransportKind::WebSocket;
@@ -612,7 +617,7 @@ impl ClientSession {
         }
         self.upgrade = ClientUpgradeState::Failed;
         self.upgrade_deadline = None;
-        self.transmits.push_back(Transmit::CloseWebSocket);
+        self.transmits.push_back(ClientTransmit::CloseWebSocket);
         self.release_open();
         self.events.push_back(ClientEvent::UpgradeFailed);
         // Polling resumes where the pause left it.
@@ -633,7 +638,7 @@ impl ClientSession {
         }
         self.queue.clear();
         if ws_open {
-            self.transmits.push_back(Transmit::CloseWebSocket);
+            self.transmits.push_back(ClientTransmit::CloseWebSocket);
         }
         // `Opened` was never reported: what it held back is dropped too.
         self.open_deferred = false;
@@ -659,7 +664,7 @@ mod tests {
         std::iter::from_fn(|| s.poll_event()).collect()
     }
 
-    fn transmits(s: &mut ClientSession) -> Vec<Transmit> {
+    fn transmits(s: &mut ClientSession) -> Vec<ClientTransmit> {
         std::iter::from_fn(|| s.poll_transmit()).collect()
     }
 
@@ -667,8 +672,8 @@ mod tests {
         WsMessage::Text(Utf8Bytes::from(t.to_owned()))
     }
 
-    fn ws(t: &str) -> Transmit {
-        Transmit::WebSocket(text(t))
+    fn ws(t: &str) -> ClientTransmit {
+        ClientTransmit::WebSocket(text(t))
     }
 
     fn polling(t0: Instant) -> ClientSession {
@@ -677,10 +682,10 @@ mod tests {
             ..ClientConfig::default()
         };
         let mut s = ClientSession::new(config, t0);
-        assert_eq!(transmits(&mut s), [Transmit::Get]);
+        assert_eq!(transmits(&mut s), [ClientTransmit::Get]);
         s.handle_get_response(Bytes::from(open_json(r#"["websocket"]"#)), t0);
         assert!(matches!(events(&mut s).as_slice(), [ClientEvent::Opened(o)] if o.sid == "s1"));
-        assert_eq!(transmits(&mut s), [Transmit::Get]);
+        assert_eq!(transmits(&mut s), [ClientTransmit::Get]);
         s
     }
 
@@ -723,7 +728,10 @@ mod tests {
         s.handle_get_response(Bytes::from_static(b"2"), t0 + 300 * MS);
         assert_eq!(
             transmits(&mut s),
-            [Transmit::Post(Bytes::from_static(b"3")), Transmit::Get]
+            [
+                ClientTransmit::Post(Bytes::from_static(b"3")),
+                ClientTransmit::Get
+            ]
         );
         assert_eq!(s.poll_timeout(), Some(t0 + 800 * MS));
         s.handle_post_done();
@@ -746,12 +754,12 @@ mod tests {
         s.send_binary(Bytes::from_static(&[1, 2]));
         assert_eq!(
             transmits(&mut s),
-            [Transmit::Post(Bytes::from_static(b"4a"))]
+            [ClientTransmit::Post(Bytes::from_static(b"4a"))]
         );
         s.handle_post_done();
         assert_eq!(
             transmits(&mut s),
-            [Transmit::Post(Bytes::from_static(b"4b\x1ebAQI="))]
+            [ClientTransmit::Post(Bytes::from_static(b"4b\x1ebAQI="))]
         );
     }
 
@@ -767,7 +775,7 @@ mod tests {
                 ClientEvent::Binary(Bytes::from_static(&[1, 2]))
             ]
         );
-        assert_eq!(transmits(&mut s), [Transmit::Get]);
+        assert_eq!(transmits(&mut s), [ClientTransmit::Get]);
         s.handle_get_response(Bytes::from_static(b"1"), t0);
         assert_eq!(
             events(&mut s),
@@ -783,13 +791,13 @@ mod tests {
         s.send_message(Utf8Bytes::from_static("a"));
         assert_eq!(
             transmits(&mut s),
-            [Transmit::Post(Bytes::from_static(b"4a"))]
+            [ClientTransmit::Post(Bytes::from_static(b"4a"))]
         );
         s.send_message(Utf8Bytes::from_static("b"));
         s.close();
         assert_eq!(
             transmits(&mut s),
-            [Transmit::Post(Bytes::from_static(b"4b\x1e1"))]
+            [ClientTransmit::Post(Bytes::from_static(b"4b\x1e1"))]
         );
         assert_eq!(
             events(&mut s),
@@ -805,7 +813,7 @@ mod tests {
             ..ClientConfig::default()
         };
         let mut s = ClientSession::new(config, t0);
-        assert_eq!(transmits(&mut s), [Transmit::OpenWebSocket]);
+        assert_eq!(transmits(&mut s), [ClientTransmit::OpenWebSocket]);
         assert_eq!(
             s.query(TransportKind::WebSocket),
             "EIO=4&transport=websocket"
@@ -831,12 +839,12 @@ mod tests {
             events(&mut s),
             [ClientEvent::Closed(CloseReason::TransportClose)]
         );
-        assert_eq!(transmits(&mut s), [Transmit::CloseWebSocket]);
+        assert_eq!(transmits(&mut s), [ClientTransmit::CloseWebSocket]);
     }
 
     fn upgrading(t0: Instant) -> ClientSession {
         let mut s = ClientSession::new(ClientConfig::default(), t0);
-        assert_eq!(transmits(&mut s), [Transmit::Get]);
+        assert_eq!(transmits(&mut s), [ClientTransmit::Get]);
         s.handle_get_response(Bytes::from(open_json(r#"["websocket"]"#)), t0);
         // The open is held back until the upgrade settles.
         assert!(events(&mut s).is_empty());
@@ -844,7 +852,10 @@ mod tests {
             s.query(TransportKind::WebSocket),
             "EIO=4&transport=websocket&sid=s1"
         );
-        assert_eq!(transmits(&mut s), [Transmit::OpenWebSocket, Transmit::Get]);
+        assert_eq!(
+            transmits(&mut s),
+            [ClientTransmit::OpenWebSocket, ClientTransmit::Get]
+        );
         assert_eq!(s.upgrade_state(), ClientUpgradeState::Opening);
         s.handle_ws_open();
         assert_eq!(transmits(&mut s), [ws("2probe")]);
@@ -862,7 +873,10 @@ mod tests {
         s.handle_get_response(Bytes::from_static(b"2"), t0 + 10 * MS);
         assert_eq!(
             transmits(&mut s),
-            [Transmit::Post(Bytes::from_static(b"3")), Transmit::Get]
+            [
+                ClientTransmit::Post(Bytes::from_static(b"3")),
+                ClientTransmit::Get
+            ]
         );
         s.handle_ws_message(text("3probe"), t0 + 20 * MS);
         assert_eq!(s.upgrade_state(), ClientUpgradeState::Pausing);
@@ -896,7 +910,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = upgrading(t0);
         s.handle_ws_message(text("3nope"), t0);
-        assert_eq!(transmits(&mut s), [Transmit::CloseWebSocket]);
+        assert_eq!(transmits(&mut s), [ClientTransmit::CloseWebSocket]);
         assert_eq!(s.upgrade_state(), ClientUpgradeState::Failed);
         let ev = events(&mut s);
         assert!(matches!(
@@ -905,7 +919,7 @@ mod tests {
         ));
         assert_eq!(s.transport(), TransportKind::Polling);
         s.handle_get_response(Bytes::from_static(b"6"), t0);
-        assert_eq!(transmits(&mut s), [Transmit::Get]);
+        assert_eq!(transmits(&mut s), [ClientTransmit::Get]);
     }
 
     #[test]
@@ -927,7 +941,7 @@ mod tests {
         let _ = transmits(&mut s);
         s.handle_timeout(t0 + Duration::from_secs(10));
         assert_eq!(s.upgrade_state(), ClientUpgradeState::Failed);
-        assert_eq!(transmits(&mut s), [Transmit::CloseWebSocket]);
+        assert_eq!(transmits(&mut s), [ClientTransmit::CloseWebSocket]);
         assert_eq!(s.state(), ClientState::Open);
     }
 
@@ -956,7 +970,10 @@ mod tests {
             events(&mut s).as_slice(),
             [ClientEvent::Opened(_)]
         ));
-        assert_eq!(transmits(&mut s), [Transmit::Get, Transmit::Get]);
+        assert_eq!(
+            transmits(&mut s),
+            [ClientTransmit::Get, ClientTransmit::Get]
+        );
     }
 
     #[test]
@@ -1080,11 +1097,11 @@ mod props {
                 }
                 while let Some(t) = s.poll_transmit() {
                     match t {
-                        Transmit::Get => gets += 1,
-                        Transmit::Post(_) => posts += 1,
-                        Transmit::OpenWebSocket => ws = true,
-                        Transmit::CloseWebSocket => ws = false,
-                        Transmit::WebSocket(_) => {}
+                        ClientTransmit::Get => gets += 1,
+                        ClientTransmit::Post(_) => posts += 1,
+                        ClientTransmit::OpenWebSocket => ws = true,
+                        ClientTransmit::CloseWebSocket => ws = false,
+                        ClientTransmit::WebSocket(_) => {}
                     }
                 }
                 while let Some(e) = s.poll_event() {

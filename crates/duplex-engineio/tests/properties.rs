@@ -1,6 +1,8 @@
 //! Property tests: encode/decode identity for packets and payloads in every
 //! encoding, split-invariance of the incremental decoder, and no panics on
 //! arbitrary input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use bytes::{Bytes, BytesMut};
 use duplex_engineio::{

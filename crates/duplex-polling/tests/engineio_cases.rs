@@ -2,6 +2,8 @@
 //! no session state left behind), protocol v3 (string, binary and base64
 //! payloads, JSONP, the client-driven heartbeat), CORS, application close
 //! and backpressure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 

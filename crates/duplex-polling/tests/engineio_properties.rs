@@ -3,6 +3,8 @@
 //! messages the application sent reach the client exactly once and in
 //! order until the session closes, every request is answered at most once,
 //! nothing panics, and a closed session leaves no state behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 
@@ -11,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Driver, MS, rng};
 use duplex_engineio::{Limits, Packet, PayloadFormat, decode_payload_vec};
-use duplex_polling::{EngineIoConfig, EngineIoServer, Message, QueueConfig, RequestId, Transmit};
+use duplex_polling::{
+    EngineIoConfig, EngineIoServer, HttpTransmit, Message, QueueConfig, RequestId,
+};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -59,10 +63,10 @@ struct Client {
 
 impl Client {
     /// Reads everything written since last time.
-    fn read(&mut self, log: &mut Vec<Transmit>) {
+    fn read(&mut self, log: &mut Vec<HttpTransmit>) {
         for t in log.drain(..) {
             match t {
-                Transmit::Response { request, response } => {
+                HttpTransmit::Response { request, response } => {
                     self.parked.retain(|&p| p != request);
                     if response.status == 200 && response.body != "ok" {
                         let packets = decode_payload_vec(
@@ -74,14 +78,14 @@ impl Client {
                         self.take(packets);
                     }
                 }
-                Transmit::WebSocketMessage {
+                HttpTransmit::WebSocketMessage {
                     message: Message::Text(t),
                     ..
                 } => {
                     let p = Packet::decode_text_bytes(Bytes::from(t.as_str().to_owned())).unwrap();
                     self.take(vec![p]);
                 }
-                Transmit::CloseWebSocket { connection, .. } if self.ws == Some(connection) => {
+                HttpTransmit::CloseWebSocket { connection, .. } if self.ws == Some(connection) => {
                     self.ws = None;
                 }
                 _ => {}
@@ -99,7 +103,7 @@ impl Client {
 }
 
 /// A driver that also keeps the raw transmit log in order.
-fn step(d: &mut Driver<EngineIoServer>, log: &mut Vec<Transmit>) {
+fn step(d: &mut Driver<EngineIoServer>, log: &mut Vec<HttpTransmit>) {
     while let Some(t) = d.machine.poll_transmit() {
         log.push(t);
     }
@@ -126,7 +130,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let handshake = d.request(http::Method::GET, "/?EIO=4&transport=polling");
     d.machine.handle_request(handshake, d.now);
     step(&mut d, &mut log);
-    let Some(Transmit::Response { response, .. }) = log.pop() else {
+    let Some(HttpTransmit::Response { response, .. }) = log.pop() else {
         return Err(TestCaseError::fail("no handshake"));
     };
     let open: serde_json::Value = serde_json::from_slice(&response.body[1..]).unwrap();
@@ -186,12 +190,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         Op::Complete => "5",
                         _ => "3",
                     };
-                    d.machine.websocket_message(ws, Message::text(text), now);
+                    d.machine
+                        .handle_websocket_message(ws, Message::text(text), now);
                 }
             }
             Op::CloseWs => {
                 if let Some(ws) = client.ws.take() {
-                    d.machine.websocket_closed(ws, now);
+                    d.machine.handle_websocket_closed(ws, now);
                 }
             }
             Op::Advance(ms) => {
@@ -228,7 +233,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             d.machine.abort(p, now);
         }
         if let Some(ws) = client.ws {
-            d.machine.websocket_closed(ws, now);
+            d.machine.handle_websocket_closed(ws, now);
         }
         d.machine.handle_timeout(now);
         step(&mut d, &mut log);

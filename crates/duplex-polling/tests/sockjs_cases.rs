@@ -1,6 +1,8 @@
 //! SockJS beyond the suite: heartbeats and expiry driven by the clock,
 //! streaming limits and reconnection without loss, bad input with no state
 //! left behind, backpressure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 
@@ -325,4 +327,26 @@ fn wall_clock_sets_expires_a_year_ahead() {
         d.response(id).header("expires"),
         Some("Mon, 06 Nov 1995 08:49:37 GMT")
     );
+}
+
+#[test]
+fn the_named_closes_send_their_codes() {
+    let mut d = driver(SockJsConfig::default());
+    d.post("/0/a/xhr", "");
+    d.post("/0/b/xhr", "");
+    let opened = d.opened();
+    let [a, b] = opened.as_slice() else {
+        panic!("two sessions: {opened:?}")
+    };
+    let now = d.now;
+    d.machine.close_normally(a, now).unwrap();
+    d.machine.close_application_too_slow(b, now).unwrap();
+    let id = d.post("/0/a/xhr", "");
+    assert_eq!(d.body(id), "c[1000,\"Normal closure\"]\n");
+    let id = d.post("/0/b/xhr", "");
+    assert_eq!(d.body(id), "c[1011,\"Application too slow\"]\n");
+    assert!(matches!(
+        d.machine.close_normally(a, now),
+        Err(Error::NoSuchSession)
+    ));
 }

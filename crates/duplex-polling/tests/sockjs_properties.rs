@@ -4,13 +4,15 @@
 //! sent to a session arrive exactly once and in order until it closes,
 //! every request is answered at most once, and once everything has expired
 //! nothing is left.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 
 use std::time::Duration;
 
 use common::{Driver, rng};
-use duplex_polling::{Message, RequestId, SessionId, SockJsConfig, SockJsServer, Transmit};
+use duplex_polling::{HttpTransmit, Message, RequestId, SessionId, SockJsConfig, SockJsServer};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -36,10 +38,10 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn frames_of(t: &Transmit) -> Vec<String> {
+fn frames_of(t: &HttpTransmit) -> Vec<String> {
     let data = match t {
-        Transmit::Response { response, .. } => response.body.clone(),
-        Transmit::StreamChunk { data, .. } => data.clone(),
+        HttpTransmit::Response { response, .. } => response.body.clone(),
+        HttpTransmit::StreamChunk { data, .. } => data.clone(),
         _ => return Vec::new(),
     };
     String::from_utf8_lossy(&data)
@@ -112,7 +114,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             d.events.push(e);
         }
         while let Some(t) = d.machine.poll_transmit() {
-            if matches!(t, Transmit::Response { .. } | Transmit::StreamEnd { .. }) {
+            if matches!(
+                t,
+                HttpTransmit::Response { .. } | HttpTransmit::StreamEnd { .. }
+            ) {
                 open.retain(|&r| r != t.request());
             }
             for frame in frames_of(&t) {

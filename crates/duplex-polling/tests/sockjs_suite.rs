@@ -4,6 +4,8 @@
 //! response limit 4096). Each test is named after the suite's class and
 //! method. What only an HTTP stack can check (HTTP/1.0 framing, the 101
 //! headers, hixie-76) is noted where it falls to the adapter.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 

@@ -3,6 +3,8 @@
 //! limit with reconnection, bad input; and a property test that a client
 //! which reconnects with `Last-Event-ID` whenever its stream ends or breaks
 //! receives every event exactly once, in order.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use common::{Driver, MS, rng};
 use duplex_polling::{
-    CloseReason, Error, Message, RequestId, SessionId, SseConfig, SseServer, Transmit,
+    CloseReason, Error, HttpTransmit, Message, RequestId, SessionId, SseConfig, SseServer,
 };
 use http::Method;
 use proptest::prelude::*;
@@ -142,6 +144,19 @@ fn resume_takes_over_a_stream_still_open() {
     assert_eq!(parse(&d.written(new).chunk_texts())[0].2, "x");
 }
 
+/// Sends "0" to "4" (sequence numbers 1 to 5) down `stream`, then loses
+/// the stream, as a client whose connection dropped.
+fn send_numbers_then_drop(d: &mut Driver<SseServer>, session: &SessionId, stream: RequestId) {
+    let now = d.now;
+    for i in 0..5 {
+        d.machine
+            .send(session, Message::text(format!("{i}")), now)
+            .unwrap();
+    }
+    d.pump();
+    d.abort(stream);
+}
+
 #[test]
 fn resume_past_the_replay_buffer_is_a_gap_and_starts_over() {
     let mut d = driver(SseConfig {
@@ -149,14 +164,7 @@ fn resume_past_the_replay_buffer_is_a_gap_and_starts_over() {
         ..SseConfig::default()
     });
     let (stream, session) = open(&mut d);
-    let now = d.now;
-    for i in 0..5 {
-        d.machine
-            .send(&session, Message::text(format!("{i}")), now)
-            .unwrap();
-    }
-    d.pump();
-    d.abort(stream);
+    send_numbers_then_drop(&mut d, &session, stream);
     let again = resume(&mut d, &format!("{session}:1"));
     assert_eq!(d.closed(), [(session.clone(), CloseReason::ReplayGap)]);
     assert_eq!(d.opened().len(), 2, "a new session");
@@ -164,13 +172,7 @@ fn resume_past_the_replay_buffer_is_a_gap_and_starts_over() {
     assert_eq!(d.machine.session_count(), 1);
     // Within the buffer it would have worked.
     let (stream, session) = (again, d.opened()[1].clone());
-    for i in 0..5 {
-        d.machine
-            .send(&session, Message::text(format!("{i}")), now)
-            .unwrap();
-    }
-    d.pump();
-    d.abort(stream);
+    send_numbers_then_drop(&mut d, &session, stream);
     // Sequence numbers start at 1: the client saw "0", "1", "2".
     let ok = resume(&mut d, &format!("{session}:3"));
     let data: Vec<String> = parse(&d.written(ok).chunk_texts())
@@ -355,13 +357,13 @@ proptest! {
             }
             while let Some(t) = d.machine.poll_transmit() {
                 match t {
-                    Transmit::StreamChunk { request, data } if Some(request) == stream => {
+                    HttpTransmit::StreamChunk { request, data } if Some(request) == stream => {
                         for (id, _, data) in parse(&[String::from_utf8(data.to_vec()).unwrap()]) {
                             last_id = id;
                             received.push(data);
                         }
                     }
-                    Transmit::StreamEnd { request } if Some(request) == stream => stream = None,
+                    HttpTransmit::StreamEnd { request } if Some(request) == stream => stream = None,
                     _ => {}
                 }
             }
@@ -378,7 +380,7 @@ proptest! {
             let id = r.id;
             d.machine.handle_request(r, d.now);
             while let Some(t) = d.machine.poll_transmit() {
-                if let Transmit::StreamChunk { request, data } = t {
+                if let HttpTransmit::StreamChunk { request, data } = t {
                     if request == id {
                         for (ev, _, data) in parse(&[String::from_utf8(data.to_vec()).unwrap()]) {
                             last_id = ev;

@@ -1,4 +1,6 @@
 //! Namespace handshake, acknowledgements and rooms.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

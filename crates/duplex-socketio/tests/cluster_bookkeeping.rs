@@ -1,6 +1,8 @@
 //! The cluster's bookkeeping in simulated time: requests awaiting other
 //! nodes, broadcast acks, heartbeats, and what incoming messages mean for
 //! the local sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -29,6 +31,17 @@ fn started(
     let mut r = Requests::new(RequestsConfig::default());
     r.start(id, kind, expected, local, now).unwrap();
     r
+}
+
+/// A server-side emit "s" with no local answer, awaiting `others` nodes.
+fn emit_awaiting(others: usize, now: Instant) -> Requests {
+    started(
+        "s",
+        RequestKind::ServerSideEmit,
+        Expected::Count(others),
+        vec![],
+        now,
+    )
 }
 
 fn ms(n: u64) -> Duration {
@@ -92,13 +105,7 @@ fn all_rooms_merges_answers_as_a_set_local_first() {
 #[test]
 fn server_side_emit_times_out_with_node_text_and_partial_answers() {
     let t0 = Instant::now();
-    let mut r = started(
-        "s",
-        RequestKind::ServerSideEmit,
-        Expected::Count(2),
-        vec![],
-        t0,
-    );
+    let mut r = emit_awaiting(2, t0);
     r.handle_answer("s", Some("n2"), Answer::Emit(Value::Bool(true)));
     r.handle_timeout(t0 + ms(4999));
     assert_eq!(r.poll_event(), None);
@@ -121,13 +128,7 @@ fn server_side_emit_times_out_with_node_text_and_partial_answers() {
 #[test]
 fn nothing_expected_completes_at_once() {
     let t0 = Instant::now();
-    let mut r = started(
-        "s",
-        RequestKind::ServerSideEmit,
-        Expected::Count(0),
-        vec![],
-        t0,
-    );
+    let mut r = emit_awaiting(0, t0);
     assert!(matches!(
         r.poll_event(),
         Some(RequestEvent::Completed { .. })

@@ -1,6 +1,8 @@
 //! Properties of the cluster codec and the in-memory adapter: encode then
 //! decode is the identity, arbitrary bytes never panic a decoder, and the
 //! sockets a broadcast selects are exactly the intended ones, each once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 

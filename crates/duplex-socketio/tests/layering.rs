@@ -1,6 +1,8 @@
 //! The worked example of docs/socketio.md, byte for byte: a binary event
 //! with an ack id, through Socket.IO and then Engine.IO over WebSocket and
 //! over each polling payload format.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use bytes::Bytes;
 use duplex_engineio::{self as eio, Limits, PayloadFormat, WsMessage};

@@ -1,5 +1,7 @@
 //! Property tests: encode/decode identity for packets and binary payloads,
 //! and no panic on arbitrary messages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use bytes::Bytes;
 use duplex_socketio::{Decoder, DecoderConfig, Packet, PacketType, ProtocolVersion, Str, Value};

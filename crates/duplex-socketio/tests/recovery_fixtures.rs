@@ -3,6 +3,8 @@
 //! (npm socket.io 4.8.4 and socket.io-client 4.8.4, one outage) and must
 //! write the same messages as `fixtures/recovery-capture.txt`, once ids,
 //! pids and offsets are replaced by the same placeholders.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -10,6 +10,8 @@
 //! `unsafe` trait. It only forwards to the system allocator, which is what
 //! makes each block sound, and it is compiled into this test binary alone.
 #![allow(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};

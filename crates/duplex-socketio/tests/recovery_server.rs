@@ -1,6 +1,8 @@
 //! Connection state recovery on the server and client machines, case by
 //! case: the checks of the conformance contract
 //! (`socketio-recovery.md` §3-4) that need no network, in simulated time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,8 @@
 //! Every packet example of the Socket.IO protocol documents (v5 and v4),
 //! decoded and encoded, plus the byte-exact exchanges of the official test
 //! suite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use bytes::Bytes;
 use duplex_socketio::{

@@ -5,6 +5,8 @@
 //! ```sh
 //! cargo run -p duplex-stomp --example broker_loop -- 127.0.0.1:61613
 //! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};

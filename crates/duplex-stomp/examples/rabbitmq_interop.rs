@@ -11,6 +11,8 @@
 //! exits non-zero when a check fails. Where RabbitMQ departs from the
 //! specification the check asserts what RabbitMQ does and says so in a
 //! `note:` line (see docs/stomp.md).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -178,6 +180,19 @@ impl Conn {
             .send(destination, &all, body)
             .map_err(|e| e.to_string())?;
         self.expect_receipt("sent")
+    }
+
+    /// Subscribes to `destination`, sends it one message and receives it
+    /// back: the broker's copy, for checking what it kept.
+    fn round_trip(
+        &mut self,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Message, String> {
+        self.subscribe(destination, AckMode::Auto)?;
+        self.send(destination, headers, body)?;
+        self.expect_message()
     }
 
     fn disconnect(mut self) -> CheckResult {
@@ -381,9 +396,7 @@ fn main() -> ExitCode {
         let q = c.queue("binary");
         let body: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
         let mut conn = c.open(&[Version::V1_2])?;
-        conn.subscribe(&q, AckMode::Auto)?;
-        conn.send(&q, &[("content-type", "application/octet-stream")], &body)?;
-        let m = conn.expect_message()?;
+        let m = conn.round_trip(&q, &[("content-type", "application/octet-stream")], &body)?;
         ensure(m.body().as_ref() == body.as_slice(), || {
             format!("{} octets came back", m.body().len())
         })?;
@@ -397,9 +410,7 @@ fn main() -> ExitCode {
         c.run(&format!("header escaping in STOMP {version}"), |c| {
             let q = c.queue(&format!("escape-{version}"));
             let mut conn = c.open(&[version])?;
-            conn.subscribe(&q, AckMode::Auto)?;
-            conn.send(&q, &[("x-tricky", value)], b"e")?;
-            let m = conn.expect_message()?;
+            let m = conn.round_trip(&q, &[("x-tricky", value)], b"e")?;
             ensure(m.header("x-tricky") == Some(value), || {
                 format!("came back as {:?}", m.header("x-tricky"))
             })?;
@@ -410,9 +421,7 @@ fn main() -> ExitCode {
     c.run("header values in STOMP 1.0", |c| {
         let q = c.queue("escape-1.0");
         let mut conn = c.open(&[Version::V1_0])?;
-        conn.subscribe(&q, AckMode::Auto)?;
-        conn.send(&q, &[("x-plain", " padded value ")], b"e")?;
-        let m = conn.expect_message()?;
+        let m = conn.round_trip(&q, &[("x-plain", " padded value ")], b"e")?;
         let got = m.header("x-plain").unwrap_or_default().to_owned();
         if got != " padded value " {
             c.notes
@@ -427,9 +436,7 @@ fn main() -> ExitCode {
     c.run("colons in STOMP 1.0 header values", |c| {
         let q = c.queue("colon-1.0");
         let mut conn = c.open(&[Version::V1_0])?;
-        conn.subscribe(&q, AckMode::Auto)?;
-        conn.send(&q, &[("x-url", "http://example:80/a")], b"e")?;
-        let m = conn.expect_message()?;
+        let m = conn.round_trip(&q, &[("x-url", "http://example:80/a")], b"e")?;
         match m.header("x-url") {
             Some("http://example:80/a") => Ok(()),
             Some(r"http\c//example\c80/a") => {
@@ -455,9 +462,7 @@ fn main() -> ExitCode {
         })?;
         conn.disconnect()?;
         let mut conn = c.open(&[Version::V1_0])?;
-        conn.subscribe(&q, AckMode::Auto)?;
-        conn.send(&q, &[], b"marker")?;
-        let m = conn.expect_message()?;
+        let m = conn.round_trip(&q, &[], b"marker")?;
         ensure(body_text(&m) == "marker", || {
             format!("got {} before the marker", short(m.body()))
         })?;
@@ -507,9 +512,7 @@ fn main() -> ExitCode {
         conn.session.ack(&last, None).map_err(|e| e.to_string())?;
         conn.disconnect()?;
         let mut conn = c.open(&[Version::V1_2])?;
-        conn.subscribe(&q, AckMode::Auto)?;
-        conn.send(&q, &[], b"marker")?;
-        let m = conn.expect_message()?;
+        let m = conn.round_trip(&q, &[], b"marker")?;
         ensure(body_text(&m) == "marker", || {
             format!("got {} before the marker", short(m.body()))
         })?;
@@ -652,9 +655,7 @@ fn main() -> ExitCode {
             "session closed while idle".into()
         })?;
         let q = c.queue("after-idle");
-        conn.subscribe(&q, AckMode::Auto)?;
-        conn.send(&q, &[], b"still here")?;
-        let m = conn.expect_message()?;
+        let m = conn.round_trip(&q, &[], b"still here")?;
         ensure(body_text(&m) == "still here", || "body".into())?;
         conn.disconnect()
     });

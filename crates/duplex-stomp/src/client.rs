@@ -88,6 +88,20 @@ impl ClientConfig {
             connect_timeout: Some(Duration::from_secs(30)),
         }
     }
+
+    /// The WebSocket subprotocols that carry the configured versions
+    /// (`v12.stomp`, `v11.stomp`, `v10.stomp`), highest first, as a
+    /// STOMP-over-WebSocket client offers them: the server picks the first
+    /// it speaks, so the best common version wins.
+    pub fn websocket_subprotocols(&self) -> Vec<&'static str> {
+        let mut versions = self.versions.clone();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        versions.dedup();
+        versions
+            .into_iter()
+            .map(Version::websocket_subprotocol)
+            .collect()
+    }
 }
 
 /// What the server's `CONNECTED` frame settled.
@@ -447,6 +461,24 @@ impl ClientSession {
         all.push(("destination", destination));
         all.extend_from_slice(headers);
         self.transmit(Command::Send, &all, body)
+    }
+
+    /// [`ClientSession::send`] with a `receipt` header of a fresh id, which
+    /// it returns: the server's `RECEIPT` with that id
+    /// ([`ClientEvent::Receipt`]) says it processed the frame. Counts
+    /// against [`ClientConfig::max_pending_receipts`].
+    pub fn send_with_receipt(
+        &mut self,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<String, Error> {
+        let receipt = self.fresh_id("receipt");
+        let mut all = Vec::with_capacity(headers.len() + 1);
+        all.extend_from_slice(headers);
+        all.push(("receipt", receipt.as_str()));
+        self.send(destination, &all, body)?;
+        Ok(receipt)
     }
 
     /// Subscribes to `destination`; returns the new subscription's id.

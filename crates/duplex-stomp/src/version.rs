@@ -55,6 +55,20 @@ impl Version {
             .find(|v| v.websocket_subprotocol() == name)
     }
 
+    /// The version a server agrees to among the WebSocket subprotocols a
+    /// client offered: the first, in the client's order, that names a
+    /// version in `supported` (the client lists its preference first).
+    /// Names are compared without surrounding white space.
+    pub fn choose_websocket_subprotocol<'a>(
+        offered: impl IntoIterator<Item = &'a str>,
+        supported: &[Version],
+    ) -> Option<Version> {
+        offered
+            .into_iter()
+            .filter_map(|p| Version::from_websocket_subprotocol(p.trim()))
+            .find(|v| supported.contains(v))
+    }
+
     /// Whether header names and values are escaped in this version (outside
     /// `CONNECT` and `CONNECTED`, which never are).
     pub fn escapes_headers(self) -> bool {
@@ -129,5 +143,26 @@ mod tests {
             Some(Version::V1_0)
         );
         assert_eq!(Version::from_websocket_subprotocol("stomp"), None);
+    }
+
+    #[test]
+    fn subprotocol_choice_follows_the_clients_order_among_supported_versions() {
+        let offered = ["chat", " v11.stomp", "v12.stomp"];
+        assert_eq!(
+            Version::choose_websocket_subprotocol(offered, &Version::ALL),
+            Some(Version::V1_1)
+        );
+        assert_eq!(
+            Version::choose_websocket_subprotocol(offered, &[Version::V1_2]),
+            Some(Version::V1_2)
+        );
+        assert_eq!(
+            Version::choose_websocket_subprotocol(offered, &[Version::V1_0]),
+            None
+        );
+        assert_eq!(
+            Version::choose_websocket_subprotocol([], &Version::ALL),
+            None
+        );
     }
 }

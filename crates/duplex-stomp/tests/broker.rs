@@ -1,5 +1,7 @@
 //! The in-memory broker: routing, acknowledgement in all three modes,
 //! redelivery, transactions, receipts, errors and bounds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use duplex_stomp::{Broker, BrokerConfig, Command, ConnectionId, Frame, Version};
 

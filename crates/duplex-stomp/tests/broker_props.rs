@@ -13,6 +13,8 @@
 //! specification's rules: `client` acknowledgements are cumulative,
 //! `client-individual` ones are not, a `NACK` or the end of a subscription
 //! releases messages without acknowledging them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

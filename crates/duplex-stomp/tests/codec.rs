@@ -1,5 +1,7 @@
 //! The frame codec against the STOMP 1.2 specification's own frame examples
 //! and its escaping, line-end, body and limit rules.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use bytes::BytesMut;
 use duplex_stomp::{Command, Decoded, Error, Frame, FrameDecoder, Limits, Version};

@@ -1,6 +1,8 @@
 //! Property tests of the frame codec: encode then decode is the identity in
 //! every version, any split of the input gives the same items (and the same
 //! error), and arbitrary input never panics nor buffers past the limits.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use bytes::BytesMut;
 use duplex_stomp::{Command, Decoded, Error, Frame, FrameDecoder, Header, Limits, Version};

@@ -1,5 +1,7 @@
 //! Sessions on arbitrary input: never a panic, the same events for any
 //! split of the input, and whatever the server writes back is well formed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

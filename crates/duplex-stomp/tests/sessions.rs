@@ -1,5 +1,7 @@
 //! Client and server sessions talking to each other (and to hand-written
 //! peers) in memory, with the time handed in.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::time::{Duration, Instant};
 
@@ -762,4 +764,58 @@ fn a_server_that_never_answers_connect_is_timed_out() {
         vec![ClientEvent::Failed(Error::ConnectTimeout)]
     );
     assert_eq!(c.poll_timeout(), None);
+}
+
+#[test]
+fn send_with_receipt_names_a_fresh_receipt_and_its_receipt_settles_it() {
+    let now = Instant::now();
+    let (mut c, mut s) = connected_pair(ClientConfig::new("h"), server_config(), now);
+    let first = c
+        .send_with_receipt("/queue/a", &[("content-type", "text/plain")], b"one")
+        .unwrap();
+    let second = c.send_with_receipt("/queue/a", &[], b"two").unwrap();
+    assert_ne!(first, second);
+    assert_eq!(c.pending_receipts(), 2);
+    let ev = c2s(&mut c, &mut s);
+    let [ServerEvent::Frame(a), ServerEvent::Frame(b)] = ev.as_slice() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(a.header("receipt"), Some(first.as_str()));
+    assert_eq!(a.header("content-type"), Some("text/plain"));
+    assert_eq!(a.header("destination"), Some("/queue/a"));
+    assert_eq!(b.header("receipt"), Some(second.as_str()));
+    s.send_receipt(&second).unwrap();
+    assert_eq!(
+        s2c(&mut s, &mut c),
+        [ClientEvent::Receipt { receipt_id: second }]
+    );
+    assert_eq!(c.pending_receipts(), 1);
+}
+
+#[test]
+fn send_with_receipt_is_bounded_by_max_pending_receipts() {
+    let now = Instant::now();
+    let config = ClientConfig {
+        max_pending_receipts: 1,
+        ..ClientConfig::new("h")
+    };
+    let (mut c, _s) = connected_pair(config, server_config(), now);
+    c.send_with_receipt("/queue/a", &[], b"one").unwrap();
+    assert!(matches!(
+        c.send_with_receipt("/queue/a", &[], b"two"),
+        Err(Error::TooManyReceipts)
+    ));
+}
+
+#[test]
+fn websocket_subprotocols_offer_the_configured_versions_highest_first() {
+    assert_eq!(
+        ClientConfig::new("h").websocket_subprotocols(),
+        ["v12.stomp", "v11.stomp", "v10.stomp"]
+    );
+    let config = ClientConfig {
+        versions: vec![Version::V1_0, Version::V1_1, Version::V1_0],
+        ..ClientConfig::new("h")
+    };
+    assert_eq!(config.websocket_subprotocols(), ["v11.stomp", "v10.stomp"]);
 }

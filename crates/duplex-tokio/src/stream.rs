@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
-use duplex_ws::{CloseCode, CloseFrame, Connection, Event, Message, State, Transmit};
+use duplex_ws::{CloseCode, CloseFrame, Connection, Event, Message, State, TransmitChunks};
 use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::task::AtomicWaker;
@@ -108,7 +108,7 @@ pub struct WebSocketStream<S> {
     out: BytesMut,
     /// Bytes taken from the connection and not yet written, as chunks whose
     /// large payloads were never copied (for transports that write vectored).
-    chunks: Transmit,
+    chunks: TransmitChunks,
     /// How many of the unwritten bytes were queued by the sink (with any
     /// answers queued before them): the reader does not wait on these, or a
     /// split reader would stop reading while its writer's large message
@@ -145,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             conn,
             config,
             out: BytesMut::new(),
-            chunks: Transmit::new(),
+            chunks: TransmitChunks::new(),
             sent_unwritten: 0,
             timer: None,
             peer_close: None,

@@ -2,6 +2,8 @@
 //! axum 0.8 server on loopback: the handshake negotiates the subprotocol and
 //! permessage-deflate through duplex-ws, the handler gets duplex's stream,
 //! and a request that is not a handshake gets duplex-ws's refusal.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -6,6 +6,8 @@
 //! polling and wss against the duplex TLS server. Certificates are made
 //! here with rcgen; everything runs on 127.0.0.1 with bounded waits.
 #![cfg(feature = "tls")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -3,6 +3,8 @@
 //! (the driver under every polling service) and on a route of one's own
 //! through `HttpLimits::read_body`; a body over the endpoint's size gets
 //! 413; bodies within the limits are served.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

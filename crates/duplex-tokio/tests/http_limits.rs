@@ -2,6 +2,8 @@
 //! header lines get 431 and a closed connection, on plain requests and on
 //! WebSocket upgrades alike; a head that trickles in is dropped after the
 //! header read timeout; heads within the limits are served (200, 101).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -3,6 +3,8 @@
 //! polling and polling upgraded to WebSocket: rooms, the typed `say` and
 //! its ack (a bad payload answered, not dropped), the token check of
 //! `/admin`'s middleware, an admin's announcement and the REST route's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 #[allow(dead_code)]
 #[path = "../examples/socketio_axum_chat.rs"]

@@ -2,6 +2,8 @@
 //! loopback, in the three transport modes, with the checks of
 //! examples/socketio_client_interop.rs (which the conformance script runs
 //! against the Node reference server), reconnection included.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod socketio_common;
 

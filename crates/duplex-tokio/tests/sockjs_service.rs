@@ -2,6 +2,10 @@
 //! transports through hyper into a WebSocket-like application API, the
 //! application's backpressure, STOMP over SockJS, and sessions abandoned by
 //! the thousand.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
+mod http_common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,31 +16,9 @@ use duplex_polling::QueueConfig;
 use duplex_tokio::sockjs::{CloseReason, Message, SockJsConfig, SockJsService, SockJsSocket};
 use duplex_tokio::stomp::StompServer;
 use futures_util::{SinkExt, StreamExt};
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use http_common::serve;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// Serves `service` on a fresh loopback port.
-async fn serve(service: SockJsService) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let service = service.clone();
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
-    addr
-}
+use tokio::net::TcpStream;
 
 async fn echo(mut socket: SockJsSocket) {
     while let Some(m) = socket.next().await {

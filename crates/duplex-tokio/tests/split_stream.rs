@@ -5,6 +5,10 @@
 //! flushes the shared write buffer must not leave the other asleep (issue
 //! #20: this hung with 1 MiB and 64 KiB messages). Every test is bounded so
 //! that a regression fails instead of hanging.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
+mod http_common;
 
 use std::time::Duration;
 
@@ -267,8 +271,6 @@ async fn ping_flood_from_a_peer_that_never_reads_is_bounded() {
 /// message to a writer task that sends it back through the `Sink`.
 async fn sockjs_split_echo_server() -> std::net::SocketAddr {
     use duplex_tokio::sockjs::{SockJsConfig, SockJsService, SockJsSocket};
-    use hyper::server::conn::http1;
-    use hyper_util::rt::TokioIo;
 
     async fn split_echo(socket: SockJsSocket) {
         let (mut sink, mut stream) = socket.split();
@@ -290,20 +292,7 @@ async fn sockjs_split_echo_server() -> std::net::SocketAddr {
     }
 
     let service = SockJsService::new("/echo", SockJsConfig::default(), split_echo);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let service = service.clone();
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
-    addr
+    http_common::serve(service).await
 }
 
 /// Text message `i` of `size` ASCII bytes, numbered at both ends (SockJS

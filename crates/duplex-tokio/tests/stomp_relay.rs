@@ -4,6 +4,8 @@
 //! (`DUPLEX_STOMP_UPSTREAM=host:port`, the ignored test; with
 //! `DUPLEX_RELAY_SERVERS=a,b` it uses two already running relaying
 //! `duplex` servers instead of starting its own).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -194,7 +196,7 @@ async fn upstream_refusal_and_absence_reach_the_client_as_error() {
         other => panic!("expected ERROR, got {other:?}"),
     }
     let mut ok = RelayConfig::new(upstream);
-    ok.login = Some("relay-user".into());
+    ok.machine.login = Some("relay-user".into());
     let relay = serve(StompServer::relay(ok)).await;
     let client = StompClient::connect(relay, config(Version::V1_2))
         .await

@@ -1,6 +1,8 @@
 //! The STOMP server and client over loopback: TCP and WebSocket clients on
 //! one embedded broker, receipts, ack modes, binary bodies, the
 //! authentication hook, heart-beats and the subprotocol choice.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

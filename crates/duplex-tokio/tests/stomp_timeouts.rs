@@ -4,6 +4,8 @@
 //! the interval, while one that keeps its promise stays. Short configured
 //! values keep the tests fast; the defaults are tested in simulated time in
 //! duplex-stomp.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

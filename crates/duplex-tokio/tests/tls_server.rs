@@ -3,6 +3,8 @@
 //! handshake, cleartext on the TLS port). Certificates are made here with
 //! rcgen; everything runs on 127.0.0.1 with bounded waits.
 #![cfg(feature = "tls")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +33,27 @@ fn make_cert() -> TestCert {
         key_pem: made.signing_key.serialize_pem(),
         der: made.cert.der().clone(),
     }
+}
+
+impl TestCert {
+    /// An acceptor serving this certificate with `config`.
+    fn acceptor(&self, config: TlsServerConfig) -> TlsAcceptor {
+        TlsAcceptor::from_pem(self.cert_pem.as_bytes(), self.key_pem.as_bytes(), config).unwrap()
+    }
+}
+
+/// A TLS connection to `addr` (named `127.0.0.1`) with `trust`'s roots
+/// and ALPN list: the handshake's result.
+async fn tls_connect(
+    addr: std::net::SocketAddr,
+    trust: Arc<rustls::ClientConfig>,
+) -> std::io::Result<duplex_tokio::tokio_rustls::client::TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let connector = duplex_tokio::tokio_rustls::TlsConnector::from(trust);
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    tokio::time::timeout(LIMIT, connector.connect(name, tcp))
+        .await
+        .unwrap()
 }
 
 /// A client configuration trusting exactly `cert`.
@@ -114,12 +137,7 @@ async fn duplex_echo_round(addr: std::net::SocketAddr, tls: Arc<rustls::ClientCo
 #[tokio::test]
 async fn duplex_client_over_wss_against_duplex_tls_server() {
     let cert = make_cert();
-    let tls = TlsAcceptor::from_pem(
-        cert.cert_pem.as_bytes(),
-        cert.key_pem.as_bytes(),
-        TlsServerConfig::default(),
-    )
-    .unwrap();
+    let tls = cert.acceptor(TlsServerConfig::default());
     let (addr, mut outcomes) = echo_server(tls).await;
     // The caller's ALPN list names h2, which the acceptor prefers; the
     // client must still end up on HTTP/1.1 for its handshake.
@@ -138,20 +156,9 @@ async fn duplex_client_over_wss_against_duplex_tls_server() {
 #[tokio::test]
 async fn tungstenite_client_against_duplex_tls_server() {
     let cert = make_cert();
-    let tls = TlsAcceptor::from_pem(
-        cert.cert_pem.as_bytes(),
-        cert.key_pem.as_bytes(),
-        TlsServerConfig::default(),
-    )
-    .unwrap();
+    let tls = cert.acceptor(TlsServerConfig::default());
     let (addr, _outcomes) = echo_server(tls).await;
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let connector = duplex_tokio::tokio_rustls::TlsConnector::from(trusting(&cert, &[]));
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    let stream = tokio::time::timeout(LIMIT, connector.connect(name, tcp))
-        .await
-        .unwrap()
-        .unwrap();
+    let stream = tls_connect(addr, trusting(&cert, &[])).await.unwrap();
     let url = format!("wss://127.0.0.1:{}/echo", addr.port());
     let (mut ws, response) =
         tokio::time::timeout(LIMIT, tokio_tungstenite::client_async(url, stream))
@@ -169,25 +176,14 @@ async fn tungstenite_client_against_duplex_tls_server() {
 #[tokio::test]
 async fn alpn_prefers_h2_and_defaults_to_http11() {
     let cert = make_cert();
-    let tls = TlsAcceptor::from_pem(
-        cert.cert_pem.as_bytes(),
-        cert.key_pem.as_bytes(),
-        TlsServerConfig::default(),
-    )
-    .unwrap();
+    let tls = cert.acceptor(TlsServerConfig::default());
     let (addr, mut outcomes) = echo_server(tls).await;
     for (offer, expected) in [
         (&[b"h2".as_slice(), b"http/1.1"][..], Alpn::Http2),
         (&[b"http/1.1".as_slice()][..], Alpn::Http11),
         (&[][..], Alpn::Http11),
     ] {
-        let tcp = TcpStream::connect(addr).await.unwrap();
-        let connector = duplex_tokio::tokio_rustls::TlsConnector::from(trusting(&cert, offer));
-        let name = ServerName::try_from("127.0.0.1").unwrap();
-        let stream = tokio::time::timeout(LIMIT, connector.connect(name, tcp))
-            .await
-            .unwrap()
-            .unwrap();
+        let stream = tls_connect(addr, trusting(&cert, offer)).await.unwrap();
         let agreed = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
         let outcome = tokio::time::timeout(LIMIT, outcomes.recv()).await.unwrap();
         assert_eq!(outcome.unwrap().unwrap(), expected, "{offer:?}");
@@ -212,12 +208,8 @@ async fn reloaded_certificate_served_to_the_next_connection() {
     let (addr, _outcomes) = echo_server(tls.clone()).await;
 
     let served = |trust: Arc<rustls::ClientConfig>| async move {
-        let tcp = TcpStream::connect(addr).await.unwrap();
-        let connector = duplex_tokio::tokio_rustls::TlsConnector::from(trust);
-        let name = ServerName::try_from("127.0.0.1").unwrap();
-        tokio::time::timeout(LIMIT, connector.connect(name, tcp))
+        tls_connect(addr, trust)
             .await
-            .unwrap()
             .map(|s| s.get_ref().1.peer_certificates().unwrap()[0].clone())
     };
     assert_eq!(served(trusting(&first, &[])).await.unwrap(), first.der);
@@ -245,15 +237,10 @@ async fn reloaded_certificate_served_to_the_next_connection() {
 async fn stalled_handshake_closed_within_the_timeout() {
     let cert = make_cert();
     let timeout = Duration::from_millis(300);
-    let tls = TlsAcceptor::from_pem(
-        cert.cert_pem.as_bytes(),
-        cert.key_pem.as_bytes(),
-        TlsServerConfig {
-            handshake_timeout: timeout,
-            ..TlsServerConfig::default()
-        },
-    )
-    .unwrap();
+    let tls = cert.acceptor(TlsServerConfig {
+        handshake_timeout: timeout,
+        ..TlsServerConfig::default()
+    });
     assert_eq!(tls.handshake_timeout(), timeout);
     let (addr, mut outcomes) = echo_server(tls).await;
     let started = Instant::now();
@@ -273,12 +260,7 @@ async fn stalled_handshake_closed_within_the_timeout() {
 #[tokio::test]
 async fn cleartext_request_to_the_tls_port_is_refused() {
     let cert = make_cert();
-    let tls = TlsAcceptor::from_pem(
-        cert.cert_pem.as_bytes(),
-        cert.key_pem.as_bytes(),
-        TlsServerConfig::default(),
-    )
-    .unwrap();
+    let tls = cert.acceptor(TlsServerConfig::default());
     let (addr, mut outcomes) = echo_server(tls).await;
     let mut plain = TcpStream::connect(addr).await.unwrap();
     plain
@@ -314,12 +296,7 @@ fn bad_pem_is_a_clear_error() {
         TlsAcceptor::from_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem"),
         Err(Error::Tls(_))
     ));
-    let memory = TlsAcceptor::from_pem(
-        cert.cert_pem.as_bytes(),
-        cert.key_pem.as_bytes(),
-        TlsServerConfig::default(),
-    )
-    .unwrap();
+    let memory = cert.acceptor(TlsServerConfig::default());
     assert!(matches!(memory.reload(), Err(Error::Tls(_))));
     let other = make_cert();
     memory

@@ -1,6 +1,8 @@
 //! Interop over loopback with an independent implementation: the duplex
 //! server against a tokio-tungstenite client, and the duplex client against
 //! a tokio-tungstenite server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::time::Duration;
 

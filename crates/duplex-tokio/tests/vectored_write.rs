@@ -2,6 +2,8 @@
 //! included, through a transport that accepts only a few bytes per write
 //! and is not ready every other time: every byte arrives once and in
 //! order, with vectored writes and without.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;

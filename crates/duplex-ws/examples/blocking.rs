@@ -6,6 +6,8 @@
 //! write, the time -> `handle_timeout`.
 //!
 //! Run it with `cargo run -p duplex-ws --example blocking`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -93,7 +93,7 @@ pub struct Connection {
     /// a client masks. It follows `queued` on the wire.
     write_buf: BytesMut,
     /// Frames to write before `write_buf`, with payloads kept uncopied.
-    queued: crate::transmit::Transmit,
+    queued: crate::transmit::TransmitChunks,
     /// The message being received, if its first frame has arrived.
     incoming: Option<Assembly>,
     /// UTF-8 state of the incoming text message.
@@ -126,7 +126,7 @@ impl Connection {
             read_buf: BytesMut::new(),
             read_pos: 0,
             write_buf: BytesMut::new(),
-            queued: crate::transmit::Transmit::new(),
+            queued: crate::transmit::TransmitChunks::new(),
             incoming: None,
             utf8: Utf8Validator::new(),
             validated: 0,
@@ -776,9 +776,9 @@ impl Connection {
     /// frame headers and copied frames, and the payloads [`Connection::send`]
     /// kept uncopied; returns how many bytes. Write them with one vectored
     /// write (`writev`) per call, advancing `out` by what was written (see
-    /// [`crate::Transmit`]). The same bytes, in the same order, as
+    /// [`crate::TransmitChunks`]). The same bytes, in the same order, as
     /// [`Connection::poll_transmit`] would give.
-    pub fn poll_transmit_chunks(&mut self, out: &mut crate::transmit::Transmit) -> usize {
+    pub fn poll_transmit_chunks(&mut self, out: &mut crate::transmit::TransmitChunks) -> usize {
         let n = self.queued.len() + self.write_buf.len();
         out.append(&mut self.queued);
         if !self.write_buf.is_empty() {

@@ -26,15 +26,6 @@
 // The README's example is compiled as a doctest too, so that it cannot rot.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 mod close;
 mod config;
@@ -59,6 +50,11 @@ pub use frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode}
 pub use handshake::HandshakeError;
 pub use mask::apply_mask;
 pub use message::{Message, Utf8Bytes};
-pub use transmit::Transmit;
+pub use transmit::TransmitChunks;
+/// The old name of [`TransmitChunks`], kept for one release.
+#[deprecated(
+    note = "renamed `TransmitChunks`: four crates had a `Transmit`, each meaning something else"
+)]
+pub type Transmit = TransmitChunks;
 // The checks, shared with every crate (their one `unsafe` block proves ASCII).
 use duplex_core::utf8;

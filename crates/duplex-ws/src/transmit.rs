@@ -1,4 +1,4 @@
-//! [`Transmit`]: bytes waiting to be written, kept as a queue of chunks so
+//! [`TransmitChunks`]: bytes waiting to be written, kept as a queue of chunks so
 //! that large payloads given as [`Bytes`] go to the socket without being
 //! copied (one `writev` for the frame headers and the payloads).
 
@@ -20,13 +20,13 @@ use crate::frame::MAX_HEADER_LEN;
 ///
 /// ```
 /// use bytes::{Buf, Bytes};
-/// use duplex_ws::{Config, Connection, Role, Transmit};
+/// use duplex_ws::{Config, Connection, Role, TransmitChunks};
 ///
 /// let mut server = Connection::new(Role::Server, Config::default());
 /// let payload = Bytes::from(vec![7u8; 16 * 1024]);
 /// server.send(payload.clone()).unwrap();
 ///
-/// let mut out = Transmit::new();
+/// let mut out = TransmitChunks::new();
 /// server.poll_transmit_chunks(&mut out);
 /// let mut slices = [std::io::IoSlice::new(&[]); 8];
 /// assert_eq!(out.chunks_vectored(&mut slices), 2); // the header, the payload
@@ -37,13 +37,13 @@ use crate::frame::MAX_HEADER_LEN;
 /// assert_eq!(out.remaining(), 4 + 16 * 1024 - 100);
 /// ```
 #[derive(Default)]
-pub struct Transmit {
+pub struct TransmitChunks {
     chunks: VecDeque<Chunk>,
     /// The sum of the chunks' lengths, kept so `remaining` is O(1).
     len: usize,
 }
 
-/// One piece of a [`Transmit`]; never empty while queued.
+/// One piece of a [`TransmitChunks`]; never empty while queued.
 enum Chunk {
     /// A frame header, inline so that a header in front of a shared payload
     /// costs no allocation. `start..end` is what is left to write.
@@ -77,7 +77,7 @@ impl Chunk {
     }
 }
 
-impl Transmit {
+impl TransmitChunks {
     /// An empty queue.
     pub fn new() -> Self {
         Self::default()
@@ -129,7 +129,7 @@ impl Transmit {
     }
 
     /// Moves everything queued in `other` to the end of this queue.
-    pub fn append(&mut self, other: &mut Transmit) {
+    pub fn append(&mut self, other: &mut TransmitChunks) {
         if self.chunks.is_empty() {
             // Keeps both allocations: the adapter's queue is reused as the
             // connection's next one.
@@ -151,7 +151,7 @@ impl Transmit {
     }
 }
 
-impl Buf for Transmit {
+impl Buf for TransmitChunks {
     #[inline]
     fn remaining(&self) -> usize {
         self.len
@@ -191,9 +191,9 @@ impl Buf for Transmit {
     }
 }
 
-impl std::fmt::Debug for Transmit {
+impl std::fmt::Debug for TransmitChunks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transmit")
+        f.debug_struct("TransmitChunks")
             .field("len", &self.len)
             .field("chunks", &self.chunks.len())
             .finish()
@@ -210,8 +210,8 @@ mod tests {
         (buf, bytes.len())
     }
 
-    fn sample() -> Transmit {
-        let mut t = Transmit::new();
+    fn sample() -> TransmitChunks {
+        let mut t = TransmitChunks::new();
         let (h, n) = header(b"\x82\x7e\x00\x05");
         t.push_header(h, n);
         t.push_bytes(Bytes::from_static(b"hello"));

@@ -6,6 +6,8 @@
 //!
 //! Case counts are kept small so that `cargo test` stays fast; the fuzz
 //! targets under `fuzz/` explore the same ground for longer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,25 @@ fn peer_of(role: Role) -> Role {
         Role::Server => Role::Client,
         Role::Client => Role::Server,
     }
+}
+
+/// The sending side of a two-party property: a client or a server
+/// connection splitting messages at `max_outgoing` bytes, with a seeded
+/// (so repeatable) mask source.
+fn sending_side(is_client: bool, max_outgoing: Option<usize>, seed: u64) -> (Role, Connection) {
+    let role = if is_client {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let config = Config {
+        max_outgoing_frame_size: max_outgoing,
+        ..Config::default()
+    };
+    (
+        role,
+        Connection::new(role, config.with_rng(StdRng::seed_from_u64(seed))),
+    )
 }
 
 /// Splits `data` into chunks whose sizes cycle through `sizes` (each at
@@ -721,12 +742,7 @@ proptest! {
         damage in damage(),
         sizes in vec(1usize..64, 1..8),
     ) {
-        let sender_role = if sender_is_client { Role::Client } else { Role::Server };
-        let mut sender = Connection::new(
-            sender_role,
-            Config { max_outgoing_frame_size: max_outgoing, ..Config::default() }
-                .with_rng(StdRng::seed_from_u64(1)),
-        );
+        let (sender_role, mut sender) = sending_side(sender_is_client, max_outgoing, 1);
         let mut wire = perform(&mut sender, &actions, &close);
         damage.apply(&mut wire);
         let receiver = peer_of(sender_role);
@@ -780,13 +796,8 @@ proptest! {
         (code, reason) in (sendable_code(), short_reason()),
         sizes in vec(1usize..100, 1..4),
     ) {
-        let sender_role = if sender_is_client { Role::Client } else { Role::Server };
+        let (sender_role, mut sender) = sending_side(sender_is_client, max_outgoing, 2);
         let receiver_role = peer_of(sender_role);
-        let mut sender = Connection::new(
-            sender_role,
-            Config { max_outgoing_frame_size: max_outgoing, ..Config::default() }
-                .with_rng(StdRng::seed_from_u64(2)),
-        );
         let mut receiver = Connection::new(
             receiver_role,
             Config { assemble_messages: assemble, ..Config::default() },
@@ -1583,14 +1594,9 @@ proptest! {
         sizes in vec(1usize..100, 1..4),
     ) {
         let (client_params, server_params) = negotiate(&client_config, &server_config);
-        let sender_role = if sender_is_client { Role::Client } else { Role::Server };
+        let (sender_role, mut sender) = sending_side(sender_is_client, max_outgoing, 4);
         let receiver_role = peer_of(sender_role);
         let params_of = |role| if role == Role::Client { client_params } else { server_params };
-        let mut sender = Connection::new(
-            sender_role,
-            Config { max_outgoing_frame_size: max_outgoing, ..Config::default() }
-                .with_rng(StdRng::seed_from_u64(4)),
-        );
         sender.enable_permessage_deflate(&params_of(sender_role));
         for (m, plain) in &messages {
             if *plain {

@@ -3,13 +3,15 @@
 //! roles, with fragmentation and permessage-deflate, however the writer
 //! splits its writes; and a server's large `Bytes` payloads really are
 //! handed out uncopied.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 use duplex_ws::{
-    CloseCode, Config, Connection, DeflateConfig, DeflateParams, Message, OpCode, Role, Transmit,
-    Utf8Bytes,
+    CloseCode, Config, Connection, DeflateConfig, DeflateParams, Message, OpCode, Role,
+    TransmitChunks, Utf8Bytes,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -180,7 +182,7 @@ fn apply(conn: &mut Connection, command: &Command) -> String {
 /// Writes `queue` out as a vectored writer would, accepting `sizes` bytes
 /// per call (cycling), through `chunks_vectored` with few slots and
 /// `advance`.
-fn write_vectored(queue: &mut Transmit, sizes: &[usize], wire: &mut Vec<u8>) {
+fn write_vectored(queue: &mut TransmitChunks, sizes: &[usize], wire: &mut Vec<u8>) {
     let mut i = 0;
     while queue.has_remaining() {
         let mut slots = [IoSlice::new(&[]); 3];
@@ -208,7 +210,7 @@ fn check(setup: Setup, commands: &[Command]) -> Result<(), TestCaseError> {
     // The uncopied path, flattened by `poll_transmit`.
     let mut flattened = connection(setup, setup.min_shared);
     let (mut wire_copied, mut wire_chunked, mut wire_flat) = (Vec::new(), Vec::new(), Vec::new());
-    let mut queue = Transmit::new();
+    let mut queue = TransmitChunks::new();
     let mut out = BytesMut::new();
     let mut drain = |copied: &mut Connection,
                      chunked: &mut Connection,
@@ -260,7 +262,7 @@ proptest! {
 }
 
 /// The first slice of `queue` that starts at `ptr`, if any.
-fn slice_starting_at(queue: &Transmit, ptr: *const u8) -> Option<usize> {
+fn slice_starting_at(queue: &TransmitChunks, ptr: *const u8) -> Option<usize> {
     let mut slots = [IoSlice::new(&[]); 16];
     let n = queue.chunks_vectored(&mut slots);
     slots[..n]
@@ -279,7 +281,7 @@ fn a_server_hands_out_large_payloads_uncopied() {
     server.send(binary.clone()).unwrap();
     server.send(Message::Text(text)).unwrap();
     server.ping(b"p").unwrap();
-    let mut queue = Transmit::new();
+    let mut queue = TransmitChunks::new();
     server.poll_transmit_chunks(&mut queue);
     assert_eq!(
         slice_starting_at(&queue, binary.as_ptr()),
@@ -307,7 +309,7 @@ fn fragments_of_a_large_payload_are_slices_of_it() {
     );
     let binary = Bytes::from((0..10_000u32).map(|i| i as u8).collect::<Vec<_>>());
     server.send(binary.clone()).unwrap();
-    let mut queue = Transmit::new();
+    let mut queue = TransmitChunks::new();
     server.poll_transmit_chunks(&mut queue);
     for start in [0, 4096, 8192] {
         let ptr = binary[start..].as_ptr();
@@ -323,7 +325,7 @@ fn small_payloads_clients_and_deflate_copy() {
     let payload = Bytes::from(vec![2u8; 100]);
     let mut server = Connection::new(Role::Server, Config::default());
     server.send(payload.clone()).unwrap();
-    let mut queue = Transmit::new();
+    let mut queue = TransmitChunks::new();
     server.poll_transmit_chunks(&mut queue);
     assert_eq!(queue.chunk_count(), 1, "below min_shared_payload: one copy");
     assert_eq!(slice_starting_at(&queue, payload.as_ptr()), None);
@@ -331,14 +333,14 @@ fn small_payloads_clients_and_deflate_copy() {
     let large = Bytes::from(vec![3u8; 8192]);
     let mut client = Connection::new(Role::Client, Config::default());
     client.send(large.clone()).unwrap();
-    let mut queue = Transmit::new();
+    let mut queue = TransmitChunks::new();
     client.poll_transmit_chunks(&mut queue);
     assert_eq!(slice_starting_at(&queue, large.as_ptr()), None, "masked");
 
     let mut server = Connection::new(Role::Server, Config::default());
     server.enable_permessage_deflate(&deflate_params(Role::Server));
     server.send(large.clone()).unwrap();
-    let mut queue = Transmit::new();
+    let mut queue = TransmitChunks::new();
     server.poll_transmit_chunks(&mut queue);
     assert_eq!(slice_starting_at(&queue, large.as_ptr()), None, "deflated");
     assert!(queue.len() < large.len() / 10, "compressed");

@@ -136,7 +136,7 @@ impl SockJsConn {
                 let info = request(&http, "GET", &info_url, None, timeout).await?;
                 let info: serde_json::Value = serde_json::from_slice(&info)
                     .map_err(|e| Failure::failed(format!("{info_url}: {e}")))?;
-                if info["websocket"] == true {
+                if info.get("websocket").and_then(serde_json::Value::as_bool) == Some(true) {
                     SockJsClientTransport::WebSocket
                 } else {
                     SockJsClientTransport::XhrStreaming

@@ -250,7 +250,9 @@ async fn stats_response(demo: &Demo) -> Response<DemoBody> {
         ),
         ("sockjs", to_i64(sockjs)),
     ]);
-    doc["rooms"] = demo.hub.rooms();
+    if let Some(fields) = doc.as_object_mut() {
+        fields.insert("rooms".into(), demo.hub.rooms());
+    }
     let mut resp = Response::new(Full::new(Bytes::from(doc.to_string())).boxed());
     let headers = resp.headers_mut();
     headers.insert(

@@ -590,13 +590,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
         messages: Vec<WsMessage>,
         now: Instant,
     ) -> Result<(), Error> {
-        self.advance(now);
-        let (sid, s) = self
-            .sessions
-            .get_key_value(sid)
-            .filter(|(_, s)| s.open)
-            .ok_or(Error::NoSuchSession)?;
-        let sid = sid.clone();
+        let (sid, s) = self.open_session(sid, now)?;
         let bytes = messages.iter().map(ws_len).sum();
         let fits = s.queue.fits(messages.len(), bytes);
         self.queue_all(&sid, fits, messages)
@@ -606,13 +600,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
     /// the parked poll, or the next one within `close_timeout`); a WebSocket
     /// is closed after the queue. [`ServerEvent::Closed`] follows at once.
     pub fn close(&mut self, sid: &str, now: Instant) -> Result<(), Error> {
-        self.advance(now);
-        let (sid, s) = self
-            .sessions
-            .get_key_value(sid)
-            .filter(|(_, s)| s.open)
-            .ok_or(Error::NoSuchSession)?;
-        let sid = sid.clone();
+        let (sid, s) = self.open_session(sid, now)?;
         if s.receiver.is_some() {
             self.close_session(&sid, CloseReason::Application);
         } else if let Some(s) = self.sessions.get_mut(&sid) {
@@ -632,6 +620,18 @@ impl<C: Copy + Eq + Hash> Server<C> {
         }
         self.flush();
         Ok(())
+    }
+
+    /// The commands' common start: the clock brought to `now`, then `sid`
+    /// if it names a session the application may still use (one it closed
+    /// is waiting only to tell the client).
+    fn open_session(&mut self, sid: &str, now: Instant) -> Result<(SessionId, &Session<C>), Error> {
+        self.advance(now);
+        self.sessions
+            .get_key_value(sid)
+            .filter(|(_, s)| s.open)
+            .map(|(sid, s)| (sid.clone(), s))
+            .ok_or(Error::NoSuchSession)
     }
 
     // ---- time --------------------------------------------------------------

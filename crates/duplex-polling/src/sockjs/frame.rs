@@ -71,6 +71,11 @@ pub(crate) fn close_frame(code: u16, reason: &str) -> String {
 pub(crate) const ANOTHER_CONNECTION: &str = r#"c[2010,"Another connection still open"]"#;
 /// The close frame after a receiving request was aborted.
 pub(crate) const INTERRUPTED: &str = r#"c[1002,"Connection interrupted"]"#;
+/// The close of a session (or its WebSocket) that simply ended.
+pub(crate) const NORMAL_CLOSURE: (u16, &str) = (1000, "Normal closure");
+/// The close of a session whose application cannot take its messages as
+/// fast as they come (WebSocket's 1011, an unexpected server condition).
+pub(crate) const APPLICATION_TOO_SLOW: (u16, &str) = (1011, "Application too slow");
 
 /// How a transport wraps each frame.
 #[derive(Clone, Debug, PartialEq, Eq)]

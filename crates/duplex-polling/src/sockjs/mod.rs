@@ -42,7 +42,7 @@ use crate::queue::{Full, OverflowPolicy, QueueConfig};
 use crate::session::{Attach, Due, Lifecycle, Receiver, SessionCore, Timing};
 use crate::shell::{DialectSession, Shell};
 use crate::{
-    CloseReason, Error, Event, Message, Request, RequestId, SessionId, Transmit, TransportName,
+    CloseReason, Error, Event, HttpTransmit, Message, Request, RequestId, SessionId, TransportName,
 };
 
 /// Settings of a SockJS endpoint, named and defaulted as sockjs-node's
@@ -246,25 +246,25 @@ struct Conn {
 ///
 /// ```
 /// use std::time::Instant;
-/// use duplex_polling::{Event, Message, Request, RequestId, SockJsConfig, SockJsServer, Transmit};
+/// use duplex_polling::{Event, Message, Request, RequestId, SockJsConfig, SockJsServer, HttpTransmit};
 /// use http::Method;
 ///
 /// let mut server = SockJsServer::new(SockJsConfig::default());
 /// let now = Instant::now();
 /// server.handle_request(Request::new(RequestId(1), Method::POST, "/000/abc/xhr"), now);
-/// let Some(Transmit::Response { response, .. }) = server.poll_transmit() else { panic!() };
+/// let Some(HttpTransmit::Response { response, .. }) = server.poll_transmit() else { panic!() };
 /// assert_eq!(&response.body[..], b"o\n");
 /// let Some(Event::Opened { session, .. }) = server.poll_event() else { panic!() };
 ///
 /// let send = Request::new(RequestId(2), Method::POST, "/000/abc/xhr_send").body(r#"["hi"]"#);
 /// server.handle_request(send, now);
-/// let Some(Transmit::Response { response, .. }) = server.poll_transmit() else { panic!() };
+/// let Some(HttpTransmit::Response { response, .. }) = server.poll_transmit() else { panic!() };
 /// assert_eq!(response.status, 204);
 /// let Some(Event::Message { message, .. }) = server.poll_event() else { panic!() };
 /// server.send(&session, message, now).unwrap();
 ///
 /// server.handle_request(Request::new(RequestId(3), Method::POST, "/000/abc/xhr"), now);
-/// let Some(Transmit::Response { response, .. }) = server.poll_transmit() else { panic!() };
+/// let Some(HttpTransmit::Response { response, .. }) = server.poll_transmit() else { panic!() };
 /// assert_eq!(&response.body[..], b"a[\"hi\"]\n");
 /// ```
 pub struct SockJsServer {
@@ -412,7 +412,12 @@ impl SockJsServer {
     }
 
     /// A message arrived on a WebSocket this endpoint accepted.
-    pub fn websocket_message(&mut self, connection: RequestId, message: Message, now: Instant) {
+    pub fn handle_websocket_message(
+        &mut self,
+        connection: RequestId,
+        message: Message,
+        now: Instant,
+    ) {
         self.touch(now);
         let Some(conn) = self.shell.connections.get(&connection) else {
             return;
@@ -460,7 +465,7 @@ impl SockJsServer {
     }
 
     /// A WebSocket this endpoint accepted closed or failed.
-    pub fn websocket_closed(&mut self, connection: RequestId, now: Instant) {
+    pub fn handle_websocket_closed(&mut self, connection: RequestId, now: Instant) {
         self.abort(connection, now);
     }
 
@@ -509,10 +514,12 @@ impl SockJsServer {
                 .get(&conn)
                 .is_some_and(|c| c.framing == Framing::RawWebSocket)
             {
-                self.shell.transmits.push_back(Transmit::WebSocketMessage {
-                    connection: conn,
-                    message,
-                });
+                self.shell
+                    .transmits
+                    .push_back(HttpTransmit::WebSocketMessage {
+                        connection: conn,
+                        message,
+                    });
                 return Ok(());
             }
         }
@@ -557,6 +564,24 @@ impl SockJsServer {
         self.close_with(session, code, reason, CloseReason::Application, now);
         self.flush();
         Ok(())
+    }
+
+    /// Closes `session` because the application is done with it:
+    /// `c[1000,"Normal closure"]` after the queued messages.
+    pub fn close_normally(&mut self, session: &SessionId, now: Instant) -> Result<(), Error> {
+        let (code, reason) = frame::NORMAL_CLOSURE;
+        self.close(session, code, reason, now)
+    }
+
+    /// Closes `session` because its application cannot keep up with the
+    /// messages it receives: `c[1011,"Application too slow"]`.
+    pub fn close_application_too_slow(
+        &mut self,
+        session: &SessionId,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let (code, reason) = frame::APPLICATION_TOO_SLOW;
+        self.close(session, code, reason, now)
     }
 
     // ---- requests ----------------------------------------------------------
@@ -657,12 +682,12 @@ impl SockJsServer {
             return self.respond(id, too_many_sessions());
         }
         if let Some(prelude) = framing.prelude() {
-            self.shell.transmits.push_back(Transmit::StreamStart {
+            self.shell.transmits.push_back(HttpTransmit::StreamStart {
                 request: id,
                 status: StatusCode::OK,
                 headers: headers.clone(),
             });
-            self.shell.transmits.push_back(Transmit::StreamChunk {
+            self.shell.transmits.push_back(HttpTransmit::StreamChunk {
                 request: id,
                 data: prelude,
             });
@@ -826,10 +851,12 @@ impl SockJsServer {
             return self.respond(id, too_many_sessions());
         }
         let raw = headers.is_none();
-        self.shell.transmits.push_back(Transmit::AcceptWebSocket {
-            request: id,
-            headers: HeaderMap::new(),
-        });
+        self.shell
+            .transmits
+            .push_back(HttpTransmit::AcceptWebSocket {
+                request: id,
+                headers: HeaderMap::new(),
+            });
         let sid = self.new_session(None, now);
         let framing = if raw {
             Framing::RawWebSocket
@@ -916,11 +943,13 @@ impl SockJsServer {
                     .is_some_and(|c| c.framing == Framing::RawWebSocket);
                 if raw {
                     self.shell.connections.remove(&conn);
-                    self.shell.transmits.push_back(Transmit::CloseWebSocket {
-                        connection: conn,
-                        code,
-                        reason: reason.to_owned(),
-                    });
+                    self.shell
+                        .transmits
+                        .push_back(HttpTransmit::CloseWebSocket {
+                            connection: conn,
+                            code,
+                            reason: reason.to_owned(),
+                        });
                 } else {
                     let frame = close_frame(code, reason);
                     self.write_queued(sid, now);
@@ -951,11 +980,13 @@ impl SockJsServer {
         if let Some(s) = self.shell.sessions.get_mut(sid) {
             if let Some(Receiver::WebSocket(conn)) = s.core.receiver() {
                 self.shell.connections.remove(&conn);
-                self.shell.transmits.push_back(Transmit::CloseWebSocket {
-                    connection: conn,
-                    code: 1002,
-                    reason: "Broken framing.".into(),
-                });
+                self.shell
+                    .transmits
+                    .push_back(HttpTransmit::CloseWebSocket {
+                        connection: conn,
+                        code: 1002,
+                        reason: "Broken framing.".into(),
+                    });
             }
         }
         self.remove(sid, Some(CloseReason::ParseError));
@@ -972,11 +1003,13 @@ impl SockJsServer {
         if let Some(r) = s.core.receiver() {
             if self.shell.connections.remove(&r.request()).is_some() {
                 if let Receiver::WebSocket(conn) = r {
-                    self.shell.transmits.push_back(Transmit::CloseWebSocket {
-                        connection: conn,
-                        code: 1000,
-                        reason: "Normal closure".into(),
-                    });
+                    self.shell
+                        .transmits
+                        .push_back(HttpTransmit::CloseWebSocket {
+                            connection: conn,
+                            code: frame::NORMAL_CLOSURE.0,
+                            reason: frame::NORMAL_CLOSURE.1.into(),
+                        });
                 }
             }
         }
@@ -1042,13 +1075,15 @@ impl SockJsServer {
         } else if conn.framing.is_streaming() {
             self.shell
                 .transmits
-                .push_back(Transmit::StreamChunk { request, data });
+                .push_back(HttpTransmit::StreamChunk { request, data });
         } else {
             let message = Message::Text(Utf8Bytes::from(frame.to_owned()));
-            self.shell.transmits.push_back(Transmit::WebSocketMessage {
-                connection: request,
-                message,
-            });
+            self.shell
+                .transmits
+                .push_back(HttpTransmit::WebSocketMessage {
+                    connection: request,
+                    message,
+                });
         }
         Some(len)
     }
@@ -1061,13 +1096,15 @@ impl SockJsServer {
         if conn.framing.is_streaming() {
             self.shell
                 .transmits
-                .push_back(Transmit::StreamEnd { request });
+                .push_back(HttpTransmit::StreamEnd { request });
         } else if matches!(conn.framing, Framing::WebSocket | Framing::RawWebSocket) {
-            self.shell.transmits.push_back(Transmit::CloseWebSocket {
-                connection: request,
-                code: 1000,
-                reason: "Normal closure".into(),
-            });
+            self.shell
+                .transmits
+                .push_back(HttpTransmit::CloseWebSocket {
+                    connection: request,
+                    code: frame::NORMAL_CLOSURE.0,
+                    reason: frame::NORMAL_CLOSURE.1.into(),
+                });
         }
     }
 

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use duplex_polling::{Endpoint, Event, Message, Request, RequestId, Response, SessionId, Transmit};
+use duplex_polling::{
+    Endpoint, Event, HttpTransmit, Message, Request, RequestId, Response, SessionId,
+};
 use http::Method;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -133,18 +135,18 @@ impl<M: Endpoint> Driver<M> {
 
     pub fn ws_send(&mut self, conn: RequestId, text: &str) {
         self.machine
-            .websocket_message(conn, Message::text(text), self.now);
+            .handle_websocket_message(conn, Message::text(text), self.now);
         self.pump();
     }
 
     pub fn ws_send_binary(&mut self, conn: RequestId, data: &[u8]) {
         self.machine
-            .websocket_message(conn, Message::binary(data.to_vec()), self.now);
+            .handle_websocket_message(conn, Message::binary(data.to_vec()), self.now);
         self.pump();
     }
 
     pub fn ws_closed(&mut self, conn: RequestId) {
-        self.machine.websocket_closed(conn, self.now);
+        self.machine.handle_websocket_closed(conn, self.now);
         self.pump();
     }
 
@@ -205,11 +207,11 @@ impl<M: Endpoint> Driver<M> {
                 progressed = true;
                 let w = self.written.entry(t.request()).or_default();
                 match t {
-                    Transmit::Response { response, .. } => {
+                    HttpTransmit::Response { response, .. } => {
                         assert!(!w.is_done(), "{:?} answered twice", response);
                         w.response = Some(response);
                     }
-                    Transmit::StreamStart {
+                    HttpTransmit::StreamStart {
                         status, headers, ..
                     } => {
                         assert!(w.stream_started.is_none());
@@ -219,20 +221,20 @@ impl<M: Endpoint> Driver<M> {
                             body: Bytes::new(),
                         })
                     }
-                    Transmit::StreamChunk { data, .. } => {
+                    HttpTransmit::StreamChunk { data, .. } => {
                         assert!(w.stream_started.is_some() && !w.stream_ended);
                         w.chunks.push(data)
                     }
-                    Transmit::StreamEnd { .. } => {
+                    HttpTransmit::StreamEnd { .. } => {
                         assert!(w.stream_started.is_some() && !w.stream_ended);
                         w.stream_ended = true
                     }
-                    Transmit::AcceptWebSocket { .. } => w.accepted = true,
-                    Transmit::WebSocketMessage { message, .. } => {
+                    HttpTransmit::AcceptWebSocket { .. } => w.accepted = true,
+                    HttpTransmit::WebSocketMessage { message, .. } => {
                         assert!(w.accepted && w.ws_closed.is_none());
                         w.ws_messages.push(message)
                     }
-                    Transmit::CloseWebSocket { code, reason, .. } => {
+                    HttpTransmit::CloseWebSocket { code, reason, .. } => {
                         assert!(w.accepted && w.ws_closed.is_none());
                         w.ws_closed = Some((code, reason))
                     }

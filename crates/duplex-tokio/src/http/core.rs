@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
-use duplex_polling::{Endpoint, RequestId, Response, Transmit};
+use duplex_polling::{Endpoint, HttpTransmit as Transmit, RequestId, Response};
 use http::StatusCode;
 use http::header::HeaderMap;
 use tokio::sync::{mpsc, oneshot};
@@ -94,7 +94,7 @@ impl<E: Endpoint, A: Application<E>> Core<E, A> {
             for g in gone {
                 match g {
                     Gone::Request(id) => self.endpoint.abort(id, now),
-                    Gone::WebSocket(id) => self.endpoint.websocket_closed(id, now),
+                    Gone::WebSocket(id) => self.endpoint.handle_websocket_closed(id, now),
                 }
             }
             progressed |= self.app.flush(&mut self.endpoint, now, &mut self.deferred);

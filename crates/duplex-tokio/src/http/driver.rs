@@ -408,7 +408,7 @@ where
                             Ok(ws) => {
                                 run_websocket(ws, outgoing, |message| {
                                     service.with(|endpoint, _, now, _| {
-                                        endpoint.websocket_message(id, message, now);
+                                        endpoint.handle_websocket_message(id, message, now);
                                     });
                                     true
                                 })
@@ -418,7 +418,7 @@ where
                         }
                         service.with_core(|core, now| {
                             core.websockets.remove(&id);
-                            core.endpoint.websocket_closed(id, now);
+                            core.endpoint.handle_websocket_closed(id, now);
                         });
                     });
                     response.map(|()| HttpBody::empty())
@@ -426,7 +426,7 @@ where
                 None => {
                     self.with_core(|core, now| {
                         core.websockets.remove(&id);
-                        core.endpoint.websocket_closed(id, now);
+                        core.endpoint.handle_websocket_closed(id, now);
                     });
                     plain(StatusCode::BAD_REQUEST, "not a WebSocket request\n")
                 }

@@ -118,7 +118,7 @@ impl Application<SockJsServer> for SockJsApp {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         tracing::debug!(%session, "SockJS application too slow: inbox full");
-                        let _ = server.close(&session, 1011, "Application too slow", now);
+                        let _ = server.close_application_too_slow(&session, now);
                     }
                     // The application stopped reading; its sends may go on.
                     Err(mpsc::error::TrySendError::Closed(_)) => {}

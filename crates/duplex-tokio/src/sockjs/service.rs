@@ -38,17 +38,10 @@ use crate::http::{HttpBody, PollingService, SessionSpawner, Upgrades, plain};
 /// // Route requests whose path starts with `/echo` to `echo.handle(req)`.
 /// # }
 /// ```
-#[derive(Clone)]
+// Debug shows the driver's mount: the prefix.
+#[derive(Clone, Debug)]
 pub struct SockJsService {
     driver: Driver,
-}
-
-impl std::fmt::Debug for SockJsService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SockJsService")
-            .field("prefix", &self.driver.mount())
-            .finish_non_exhaustive()
-    }
 }
 
 impl SockJsService {

@@ -35,7 +35,7 @@ impl Drop for SessionGuard {
     fn drop(&mut self) {
         if let Some(driver) = self.driver.upgrade() {
             driver.with(|server, _, now, _| {
-                let _ = server.close(&self.session, 1000, "Normal closure", now);
+                let _ = server.close_normally(&self.session, now);
             });
         }
     }
@@ -82,6 +82,15 @@ impl SockJsSender {
         self.driver.with(|server, _, now, _| {
             server
                 .close(&self.session, code, reason, now)
+                .map_err(|_| SockJsError::Closed)
+        })
+    }
+
+    /// Closes the session as done (`c[1000,"Normal closure"]`).
+    fn close_normally(&self) -> Result<(), SockJsError> {
+        self.driver.with(|server, _, now, _| {
+            server
+                .close_normally(&self.session, now)
                 .map_err(|_| SockJsError::Closed)
         })
     }
@@ -229,7 +238,7 @@ impl Sink<Message> for SockJsSocket {
         }
         let sender = this.sender.clone();
         *this.sending() = Some(Box::pin(async move {
-            match sender.close(1000, "Normal closure").await {
+            match sender.close_normally() {
                 Ok(()) | Err(SockJsError::Closed) => Ok(()),
                 Err(e) => Err(e),
             }

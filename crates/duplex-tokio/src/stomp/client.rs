@@ -1,8 +1,11 @@
 //! [`StompClient`]: a [`ClientSession`] driven in its own task over TCP or a
-//! WebSocket. The task moves bytes, runs the heart-beat timer and hands
-//! events out; every command is a session method run inside the task.
+//! WebSocket. The task moves bytes, runs the heart-beat timer, hands events
+//! out and settles the receipts callers await; every command is a session
+//! method run inside the task. The client splits into a [`StompSender`]
+//! (cloneable, for any number of tasks) and a [`StompReceiver`].
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -16,7 +19,7 @@ use super::connection::{sleep_until, write};
 use super::transport::{ByteStream, Transport, WebSocketTransport};
 use crate::WebSocketStream;
 
-type Job = Box<dyn FnOnce(&mut ClientSession) + Send>;
+type Job = Box<dyn FnOnce(&mut ClientSession, &mut Receipts) + Send>;
 
 /// Commands waiting for the task.
 const JOB_QUEUE: usize = 64;
@@ -26,6 +29,8 @@ const JOB_QUEUE: usize = 64;
 const EVENT_BACKLOG: usize = 1024;
 /// The longest one write may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long [`StompClient::disconnect`] waits for the `DISCONNECT` receipt.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connected STOMP client.
 ///
@@ -45,11 +50,27 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// client.disconnect().await?;
 /// # Ok(()) }
 /// ```
+///
+/// Its commands are [`StompSender`]'s (through `Deref`); [`StompClient::split`]
+/// gives the sending and receiving halves to different tasks.
 #[derive(Debug)]
 pub struct StompClient {
-    jobs: mpsc::Sender<Job>,
-    events: mpsc::Receiver<ClientEvent>,
+    sender: StompSender,
+    events: StompReceiver,
     connected: Connected,
+}
+
+/// The sending half of a [`StompClient`]: every command, the `RECEIPT`s to
+/// await and `DISCONNECT`. Clones share the connection.
+#[derive(Clone, Debug)]
+pub struct StompSender {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// The receiving half of a [`StompClient`]: its events.
+#[derive(Debug)]
+pub struct StompReceiver {
+    events: mpsc::Receiver<ClientEvent>,
 }
 
 impl StompClient {
@@ -76,11 +97,10 @@ impl StompClient {
         mut websocket: crate::ClientConfig,
     ) -> Result<StompClient, StompError> {
         if websocket.protocols.is_empty() {
-            let mut versions = config.versions.clone();
-            versions.sort_unstable_by(|a, b| b.cmp(a));
-            websocket.protocols = versions
-                .iter()
-                .map(|v| v.websocket_subprotocol().to_owned())
+            websocket.protocols = config
+                .websocket_subprotocols()
+                .into_iter()
+                .map(str::to_owned)
                 .collect();
         }
         let (ws, _) = crate::connect_with(url, websocket).await?;
@@ -119,8 +139,8 @@ impl StompClient {
         // its connect timeout.
         match event_rx.recv().await {
             Some(ClientEvent::Connected(connected)) => Ok(StompClient {
-                jobs: job_tx,
-                events: event_rx,
+                sender: StompSender { jobs: job_tx },
+                events: StompReceiver { events: event_rx },
                 connected,
             }),
             Some(ClientEvent::Error(frame)) => Err(StompError::Refused(Box::new(frame))),
@@ -134,6 +154,43 @@ impl StompClient {
         &self.connected
     }
 
+    /// A sender for another task; the client keeps working.
+    pub fn sender(&self) -> StompSender {
+        self.sender.clone()
+    }
+
+    /// Splits the client into its sending and receiving halves.
+    pub fn split(self) -> (StompSender, StompReceiver) {
+        (self.sender, self.events)
+    }
+
+    /// The next event: messages, receipts, the server's `ERROR`, a failure.
+    /// `None` once the connection is over and every event was taken.
+    pub async fn next_event(&mut self) -> Option<ClientEvent> {
+        self.events.next_event().await
+    }
+
+    /// Sends `DISCONNECT` and waits (at most 10 s) for its receipt; events
+    /// arriving meanwhile are dropped.
+    pub async fn disconnect(self) -> Result<(), StompError> {
+        // Without a reader the task drops events instead of holding them,
+        // so that the receipt is read however many arrive first.
+        drop(self.events);
+        tokio::time::timeout(DISCONNECT_TIMEOUT, self.sender.disconnect())
+            .await
+            .map_err(|_| StompError::Timeout)?
+    }
+}
+
+impl Deref for StompClient {
+    type Target = StompSender;
+
+    fn deref(&self) -> &StompSender {
+        &self.sender
+    }
+}
+
+impl StompSender {
     /// Runs `f` on the session inside the task and writes what it queued.
     /// Every other command is a shorthand for this.
     pub async fn with<R: Send + 'static>(
@@ -141,11 +198,58 @@ impl StompClient {
         f: impl FnOnce(&mut ClientSession) -> R + Send + 'static,
     ) -> Result<R, StompError> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |session| {
+        self.job(Box::new(move |session, _| {
             let _ = tx.send(f(session));
-        });
-        self.jobs.send(job).await.map_err(|_| StompError::Closed)?;
+        }))
+        .await?;
         rx.await.map_err(|_| StompError::Closed)
+    }
+
+    async fn job(&self, job: Job) -> Result<(), StompError> {
+        self.jobs.send(job).await.map_err(|_| StompError::Closed)
+    }
+
+    /// Sends `SEND` with a `receipt` header and waits for the server's
+    /// `RECEIPT`: it returns once the server has processed the frame. The
+    /// `RECEIPT` is not also handed out as an event. An `ERROR` instead
+    /// ends the wait with [`StompError::Refused`].
+    pub async fn send_with_receipt(
+        &self,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<(), StompError> {
+        let send = owned_send(ClientSession::send_with_receipt, destination, headers, body);
+        self.await_answer(send, Receipts::await_receipt).await
+    }
+
+    /// Sends `DISCONNECT` and waits for its receipt, after which the
+    /// connection closes. Unbounded in time: [`StompClient::disconnect`]
+    /// gives up after 10 s.
+    pub async fn disconnect(&self) -> Result<(), StompError> {
+        self.await_answer(ClientSession::disconnect, |receipts, _, waiter| {
+            receipts.await_disconnect(waiter)
+        })
+        .await
+    }
+
+    /// Runs `command` in the task and, if the session took it, hands
+    /// `wait` what it returned and the waiter that the server's answer
+    /// (a `RECEIPT`, or an `ERROR`) settles; returns that answer.
+    async fn await_answer<T>(
+        &self,
+        command: impl FnOnce(&mut ClientSession) -> Result<T, duplex_stomp::Error> + Send + 'static,
+        wait: impl FnOnce(&mut Receipts, T, Waiter) + Send + 'static,
+    ) -> Result<(), StompError> {
+        let (tx, rx) = oneshot::channel();
+        self.job(Box::new(move |s, receipts| match command(s) {
+            Ok(sent) => wait(receipts, sent, tx),
+            Err(e) => {
+                let _ = tx.send(Err(e.into()));
+            }
+        }))
+        .await?;
+        rx.await.map_err(|_| StompError::Closed)?
     }
 
     /// Sends `SEND` to `destination` with extra `headers` and `body`.
@@ -155,11 +259,8 @@ impl StompClient {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Result<(), StompError> {
-        let destination = destination.to_owned();
-        let headers = owned(headers);
-        let body = body.into();
-        self.with(move |s| s.send(&destination, &borrowed(&headers), &body))
-            .await??;
+        let send = owned_send(ClientSession::send, destination, headers, body);
+        self.with(send).await??;
         Ok(())
     }
 
@@ -227,34 +328,32 @@ impl StompClient {
         self.with(move |s| s.abort(&id)).await??;
         Ok(())
     }
+}
 
+impl StompReceiver {
     /// The next event: messages, receipts, the server's `ERROR`, a failure.
     /// `None` once the connection is over and every event was taken.
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
         self.events.recv().await
     }
+}
 
-    /// Sends `DISCONNECT` and waits (at most 10 s) for its receipt; events
-    /// arriving meanwhile are dropped.
-    pub async fn disconnect(mut self) -> Result<(), StompError> {
-        self.with(ClientSession::disconnect).await??;
-        let wait = async {
-            loop {
-                match self.events.recv().await {
-                    Some(ClientEvent::Disconnected) => return Ok(()),
-                    Some(ClientEvent::Error(frame)) => {
-                        return Err(StompError::Refused(Box::new(frame)));
-                    }
-                    Some(ClientEvent::Failed(e)) => return Err(StompError::Stomp(e)),
-                    Some(_) => {}
-                    None => return Err(StompError::Closed),
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), wait)
-            .await
-            .map_err(|_| StompError::Timeout)?
-    }
+/// [`ClientSession::send`] or [`ClientSession::send_with_receipt`].
+type SendFn<R> = fn(&mut ClientSession, &str, &[(&str, &str)], &[u8]) -> R;
+
+/// A `SEND` (plain or with a receipt) as a job: the job runs in the
+/// connection's task, after the caller's borrows end, so its arguments
+/// travel owned.
+fn owned_send<R: 'static>(
+    send: SendFn<R>,
+    destination: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> impl FnOnce(&mut ClientSession) -> R + Send + 'static {
+    let destination = destination.to_owned();
+    let headers = owned(headers);
+    let body = body.into();
+    move |s| send(s, &destination, &borrowed(&headers), &body)
 }
 
 fn owned(headers: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -269,6 +368,65 @@ fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect()
+}
+
+/// Where an awaited receipt's outcome goes.
+type Waiter = oneshot::Sender<Result<(), StompError>>;
+
+/// The `RECEIPT`s callers await, settled by the session's events.
+#[derive(Default)]
+struct Receipts {
+    waiting: HashMap<String, Waiter>,
+    /// The caller of [`StompSender::disconnect`]; the session reports that
+    /// receipt as [`ClientEvent::Disconnected`].
+    disconnect: Option<Waiter>,
+}
+
+impl Receipts {
+    fn await_receipt(&mut self, id: String, waiter: Waiter) {
+        self.waiting.insert(id, waiter);
+    }
+
+    fn await_disconnect(&mut self, waiter: Waiter) {
+        self.disconnect = Some(waiter);
+    }
+
+    /// Settles the waits `event` ends; returns it unless it was only the
+    /// answer to one of them. Waits still open when the task ends fail with
+    /// [`StompError::Closed`] (their senders are dropped).
+    fn settle(&mut self, event: ClientEvent) -> Option<ClientEvent> {
+        match &event {
+            ClientEvent::Receipt { receipt_id } => {
+                if let Some(waiter) = self.waiting.remove(receipt_id) {
+                    let _ = waiter.send(Ok(()));
+                    return None;
+                }
+            }
+            ClientEvent::Disconnected => {
+                if let Some(waiter) = self.disconnect.take() {
+                    let _ = waiter.send(Ok(()));
+                }
+            }
+            ClientEvent::Error(frame) => {
+                self.fail(|| StompError::Refused(Box::new(frame.clone())));
+            }
+            ClientEvent::Failed(e) => self.fail(|| StompError::Stomp(e.clone())),
+            ClientEvent::Connected(_) | ClientEvent::Message(_) => {}
+        }
+        Some(event)
+    }
+
+    /// The session ended: every wait gets `error`.
+    fn fail(&mut self, error: impl Fn() -> StompError) {
+        for waiter in self
+            .waiting
+            .drain()
+            .map(|(_, w)| w)
+            .chain(self.disconnect.take())
+        {
+            let _ = waiter.send(Err(error()));
+        }
+    }
 }
 
 fn take(session: &mut ClientSession, chunks: &mut Vec<Bytes>) {
@@ -287,8 +445,9 @@ async fn run<T: Transport>(
 ) {
     let mut chunks = Vec::new();
     let mut backlog: VecDeque<ClientEvent> = VecDeque::new();
+    let mut receipts = Receipts::default();
     let mut reading = true;
-    let mut handles_alive = true;
+    let mut senders_alive = true;
     take(&mut session, &mut chunks);
     loop {
         if !write(&mut io, &mut chunks, WRITE_TIMEOUT).await {
@@ -297,8 +456,14 @@ async fn run<T: Transport>(
         if session.is_closed() && backlog.is_empty() {
             break;
         }
-        if !reading && !handles_alive && backlog.is_empty() {
-            break;
+        // Without a reader, events are dropped rather than held (a sender
+        // may still be waiting for a receipt behind them).
+        let reader_alive = !events.is_closed();
+        if !reader_alive {
+            backlog.clear();
+            if !senders_alive {
+                break;
+            }
         }
         let deadline = session.poll_timeout();
         tokio::select! {
@@ -310,10 +475,10 @@ async fn run<T: Transport>(
                 }
                 None => reading = false,
             },
-            job = jobs.recv(), if handles_alive => match job {
-                Some(job) => job(&mut session),
-                // Every handle is gone: nobody can read events any more.
-                None => break,
+            job = jobs.recv(), if senders_alive => match job {
+                Some(job) => job(&mut session, &mut receipts),
+                // No more commands; the receiver may still read events.
+                None => senders_alive = false,
             },
             permit = events.reserve(), if !backlog.is_empty() => match permit {
                 Ok(permit) => {
@@ -321,15 +486,16 @@ async fn run<T: Transport>(
                         permit.send(event);
                     }
                 }
-                Err(_) => {
-                    handles_alive = false;
-                    backlog.clear();
-                }
+                Err(_) => backlog.clear(),
             },
             () = sleep_until(deadline) => session.handle_timeout(Instant::now()),
         }
         while let Some(event) = session.poll_event() {
-            backlog.push_back(event);
+            if let Some(event) = receipts.settle(event) {
+                if !events.is_closed() {
+                    backlog.push_back(event);
+                }
+            }
         }
         take(&mut session, &mut chunks);
         if !reading && !session.is_closed() && backlog.is_empty() {

@@ -41,7 +41,7 @@ mod server;
 mod transport;
 
 pub use broker::BrokerHandle;
-pub use client::StompClient;
+pub use client::{StompClient, StompReceiver, StompSender};
 pub use relay::RelayConfig;
 pub use server::{StompBackend, StompServer};
 

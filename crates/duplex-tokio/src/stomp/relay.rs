@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use duplex_stomp::{HeartBeat, Relay, RelayEvent, ServerSession, Side};
+use duplex_stomp::{Relay, RelayEvent, ServerSession, Side};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -25,51 +25,25 @@ use super::transport::{ByteStream, Transport};
 /// How long the last bytes to a broker that is being left may take.
 const UPSTREAM_FAREWELL: Duration = Duration::from_secs(1);
 
-/// Where and how the relay connects upstream.
+/// Where the relay connects upstream, and the relay machine's settings.
+///
+/// The address stays here, apart from [`duplex_stomp::RelayConfig`]: only
+/// this driver knows it, so no text the machine sends a client can name it.
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
     /// The broker's STOMP address, e.g. `127.0.0.1:61613`.
     pub addr: String,
-    /// The `host` header (RabbitMQ's virtual host). Default `/`.
-    pub host: String,
-    /// The login the relay presents for every client. Default `guest`.
-    pub login: Option<String>,
-    /// The passcode. Default `guest`.
-    pub passcode: Option<String>,
-    /// The heart-beats the relay asks of the broker. Default 10 s both ways.
-    pub heart_beat: HeartBeat,
-    /// How long the TCP connect and the `CONNECTED` may take. Default 10 s.
-    pub connect_timeout: Duration,
-    /// Frames a client may send before the broker has answered `CONNECT`;
-    /// more end the connection with `ERROR`. Default 1024.
-    pub max_pending_frames: usize,
+    /// Login, virtual host, heart-beats, connect timeout and pending-frame
+    /// bound (see [`duplex_stomp::RelayConfig`] for their defaults).
+    pub machine: duplex_stomp::RelayConfig,
 }
 
 impl RelayConfig {
     /// Defaults for a broker at `addr`.
     pub fn new(addr: impl Into<String>) -> RelayConfig {
-        let d = duplex_stomp::RelayConfig::default();
         RelayConfig {
             addr: addr.into(),
-            host: d.host,
-            login: d.login,
-            passcode: d.passcode,
-            heart_beat: d.heart_beat,
-            connect_timeout: d.connect_timeout,
-            max_pending_frames: d.max_pending_frames,
-        }
-    }
-
-    /// The machine's settings: everything but the address, which only
-    /// this driver knows (so no text sent to a client can name it).
-    fn machine(&self) -> duplex_stomp::RelayConfig {
-        duplex_stomp::RelayConfig {
-            host: self.host.clone(),
-            login: self.login.clone(),
-            passcode: self.passcode.clone(),
-            heart_beat: self.heart_beat,
-            connect_timeout: self.connect_timeout,
-            max_pending_frames: self.max_pending_frames,
+            machine: duplex_stomp::RelayConfig::default(),
         }
     }
 }
@@ -121,7 +95,7 @@ pub(crate) async fn serve<T: Transport>(
     write_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut machine = Relay::new(session, relay.machine(), Instant::now());
+    let mut machine = Relay::new(session, relay.machine.clone(), Instant::now());
     let mut upstream = Upstream::None;
     let mut errored = false;
     let mut stopping = false;

@@ -264,10 +264,7 @@ impl StompServer {
         offered: impl IntoIterator<Item = &'a str>,
     ) -> Option<&'static str> {
         let versions = (self.inner.session)().versions;
-        offered
-            .into_iter()
-            .filter_map(|p| Version::from_websocket_subprotocol(p.trim()))
-            .find(|v| versions.contains(v))
+        Version::choose_websocket_subprotocol(offered, &versions)
             .map(Version::websocket_subprotocol)
     }
 

@@ -12,36 +12,14 @@ use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
 pub const WAIT: Duration = Duration::from_secs(5);
 
-/// Serves `service` on a fresh loopback port.
-pub async fn serve<S>(service: S) -> SocketAddr
-where
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<Full<Bytes>>,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let service = service.clone();
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .with_upgrades(),
-            );
-        }
-    });
-    addr
-}
+// The loopback server is the one every service test uses.
+#[path = "../http_common/mod.rs"]
+mod http_common;
+pub(crate) use http_common::serve;
 
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use duplex_engineio::client::{
-    ClientEvent as EioEvent, ClientSession, CloseReason, Transmit as EioTransmit,
+    ClientEvent as EioEvent, ClientSession, ClientTransmit as EioTransmit, CloseReason,
 };
 use duplex_engineio::client_url::{CLIENT_PROTOCOL, EngineIoUrl};
 use duplex_engineio::{TransportKind, WsMessage};
