@@ -327,3 +327,64 @@ async fn polling_ping_timeout_is_recovered() {
     assert_eq!(again.id().as_str(), sid);
     assert!(again.rooms().contains(&"r1".to_owned()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_sockets_connect_handler_runs_after_its_old_disconnect_handler() {
+    type Log = Arc<std::sync::Mutex<Vec<String>>>;
+    let log: Log = Arc::default();
+    let io = SocketIo::builder(SocketIoConfig {
+        connection_state_recovery: Some(RecoveryConfig::default()),
+        ..SocketIoConfig::default()
+    })
+    .with_state(log.clone())
+    .namespace("/", |ns| {
+        ns.on_connect(|socket: Socket, State(log): State<Log>| {
+            log.lock()
+                .unwrap()
+                .push(format!("connect recovered={}", socket.recovered()));
+        })
+        .on_disconnect(async |reason: DisconnectReason, State(log): State<Log>| {
+            // A slow disconnect handler: the restored socket's connect
+            // handler must still come after it.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            log.lock()
+                .unwrap()
+                .push(format!("disconnect {}", reason.as_str()));
+        })
+        .on("hit", |socket: Socket| {
+            let _ = socket.emit("e", &0);
+        })
+    })
+    .build();
+    let addr = serve(io.clone()).await;
+    let mut ws = ws_open(addr).await;
+    send(&mut ws, "40").await;
+    let (sid, pid) = answer(&next_skip_ping(&mut ws).await.unwrap());
+    send(&mut ws, r#"42["hit"]"#).await;
+    let (_, offset) = event(&next_skip_ping(&mut ws).await.unwrap());
+    drop(ws);
+    // Back at once, while the old disconnect handler sleeps.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut ws = ws_open(addr).await;
+    send(
+        &mut ws,
+        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
+    )
+    .await;
+    assert_eq!(answer(&next_skip_ping(&mut ws).await.unwrap()).0, sid);
+    tokio::time::timeout(WAIT, async {
+        while log.lock().unwrap().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            "connect recovered=false".to_owned(),
+            "disconnect transport close".to_owned(),
+            "connect recovered=true".to_owned(),
+        ]
+    );
+}

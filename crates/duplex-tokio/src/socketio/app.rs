@@ -69,6 +69,12 @@ pub struct SocketIoApp {
     /// What each connection was opened with, for its handshakes.
     infos: HashMap<SessionId, Arc<OpenInfo>>,
     sockets: HashMap<SocketId, SocketMeta>,
+    /// With connection state recovery: the mailboxes of sockets that left
+    /// while their handlers (the disconnect handler at least) still run,
+    /// so that a socket restored under the same id queues its connect
+    /// handler behind them, as Node emits `disconnect` before the new
+    /// `connection`. Only busy ones are kept: at most one per running task.
+    departed: HashMap<SocketId, Arc<Mailbox>>,
     handle: Option<WeakPollingService<EngineIoServer, SocketIoApp>>,
     /// The application state, for the handles this gives out.
     state: Arc<http::Extensions>,
@@ -171,6 +177,7 @@ impl SocketIoApp {
             registry,
             infos: HashMap::new(),
             sockets: HashMap::new(),
+            departed: HashMap::new(),
             handle: None,
             state,
             max_queued_events,
@@ -374,7 +381,14 @@ impl SocketIoApp {
                     parts.reason = Some(reason);
                     self.dispatch(&socket, handler, parts, true);
                 }
-                self.sockets.remove(&socket);
+                if let Some(meta) = self.sockets.remove(&socket) {
+                    if self.recovery_on() && reason.keeps_session() {
+                        self.departed.retain(|_, mailbox| mailbox.is_busy());
+                        if meta.mailbox.is_busy() {
+                            self.departed.insert(socket, meta.mailbox);
+                        }
+                    }
+                }
             }
         }
     }
@@ -467,12 +481,18 @@ impl SocketIoApp {
             return;
         };
         self.handlers.entry(namespace.clone()).or_insert(handlers);
+        // A restored socket's calls queue behind its old ones still running.
+        let mailbox = self
+            .departed
+            .remove(&id)
+            .filter(|_| self.server.recovered(&namespace, &id))
+            .unwrap_or_else(|| Mailbox::new(self.max_queued_events));
         self.sockets.insert(
             id.clone(),
             SocketMeta {
                 handshake,
                 extensions,
-                mailbox: Mailbox::new(self.max_queued_events),
+                mailbox,
             },
         );
         let handler = self
@@ -704,8 +724,9 @@ impl SocketIoApp {
         self.server.config().recovery.is_some()
     }
 
-    /// Sends an event to one socket (`socket.emit`). With recovery on, an
-    /// event without an ack id goes to the room named by the socket's id,
+    /// Sends an event to one socket (`socket.emit`). With recovery on (and
+    /// an adapter in memory), an event without an ack id goes to the room
+    /// named by the socket's id,
     /// as Node's `socket.emit` does then: it is stored and offset whether
     /// or not the socket is connected now, so a handle kept while its
     /// client is away (a stream) keeps working, and a restored socket,
@@ -718,7 +739,10 @@ impl SocketIoApp {
         packet: &Packet,
         now: Instant,
     ) -> Result<(), SendError> {
-        if self.recovery_on() && packet.packet_type.is_event() && packet.ack_id.is_none() {
+        // Only where the adapter keeps packets: a cluster adapter keeps none
+        // (as Node's Redis adapters), and its direct emits stay direct.
+        let stored = self.server.recovery_store(&packet.namespace).is_some();
+        if stored && packet.packet_type.is_event() && packet.ack_id.is_none() {
             let opts = duplex_socketio::cluster::Opts::rooms([socket.as_str()]);
             self.server.broadcast_opts(&packet.namespace, &opts, packet);
             return match self.flush(eio, now).error {
