@@ -5,10 +5,13 @@
 #       `duplex conformance-server`'s /recovery/ endpoint (the contract of
 #       shared/conformance/socketio-recovery.md), through a loopback TCP
 #       proxy the Node script runs (RST and FIN cuts, refused reconnections):
-#       suite-27-recovery/client-checks.mjs (WebSocket, polling and upgraded
-#       cuts recovered with every tick once and in order, forged pid, bogus
-#       offset, expired session and explicit disconnect fresh, 50 clients
-#       cut at once)
+#       suite-27-recovery/client-checks.mjs, the 13 checks of the contract's
+#       §4: RST and FIN cuts on WebSocket, RST on polling and after the
+#       upgrade, a blackhole ended by the ping timeout, a room's broadcasts
+#       replayed (and nothing of other rooms), a second cut right after a
+#       recovery, every tick once and in order; forged pid, bogus offset,
+#       malformed auth, expired session and explicit disconnect fresh; 50
+#       clients cut at once. The same script passes against npm socket.io.
 #   socketio-rust-client-recovery-<mode>   the duplex Rust client
 #       (crates/duplex-tokio/examples/socketio_recovery_interop.rs, built
 #       here) through its own proxy against the Node server with

@@ -52,6 +52,16 @@ function startProxy() {
         reopen() {
           open = true;
         },
+        // Forwards nothing and passes no close; refuses new connections.
+        blackhole() {
+          open = false;
+          for (const { client, up } of conns) {
+            client.unpipe(up);
+            up.unpipe(client);
+            client.on("data", () => {});
+            up.on("data", () => {});
+          }
+        },
         close() {
           server.close();
           for (const { client, up } of conns) {
@@ -202,12 +212,130 @@ async function freshCheck(awayMs, tamper) {
   }
 }
 
+async function blackholeCheck() {
+  const proxy = await startProxy();
+  try {
+    const { s, sid, got } = await cutAndBack(proxy, { transports: ["websocket"] });
+    const reason = once(s, "disconnect", 15000);
+    proxy.blackhole();
+    await sleep(1000 + 1000 + 2000);
+    const [why] = await reason;
+    assert(why === "ping timeout", `disconnect: ${why}`);
+    proxy.reopen();
+    await once(s, "connect");
+    await recovered(s, sid, got);
+    s.close();
+  } finally {
+    proxy.close();
+  }
+}
+
+async function roomReplayCheck() {
+  const proxy = await startProxy();
+  const b = connect(new URL(url).port, { transports: ["websocket"] });
+  try {
+    const a = connect(proxy.port, { transports: ["websocket"] });
+    await Promise.all([once(a, "connect"), once(b, "connect")]);
+    await ack(a, "join", "room-R");
+    await ack(b, "join", "room-R");
+    await ack(b, "join", "room-other");
+    const room = record(a, "room");
+    const foreign = [];
+    a.on("tick", (id) => id !== "room" && foreign.push(id));
+    const n = 100;
+    await ack(b, "stream", { id: "room", n, intervalMs: 25, room: "room-R" });
+    await ack(b, "stream", { id: "other", n: 40, intervalMs: 25, room: "room-other" });
+    await ack(b, "stream", { id: "own", n: 40, intervalMs: 25 });
+    await until("ten room ticks", () => room.ticks.length >= 10);
+    proxy.cut(true);
+    await once(a, "disconnect");
+    await sleep(1000);
+    proxy.reopen();
+    await once(a, "connect");
+    assert(a.recovered === true, "not recovered");
+    await until("stream-end", () => room.ends > 0, 10000);
+    const want = [...Array(n).keys()];
+    assert(JSON.stringify(room.ticks) === JSON.stringify(want), `room ticks ${JSON.stringify(room.ticks)}`);
+    assert(room.ends === 1, `stream-end ${room.ends} times`);
+    await sleep(300);
+    assert(foreign.length === 0, `ticks of other streams: ${foreign.length}`);
+    a.close();
+  } finally {
+    b.close();
+    proxy.close();
+  }
+}
+
+async function repeatCutCheck() {
+  const proxy = await startProxy();
+  try {
+    const { s, sid, got } = await cutAndBack(proxy, { transports: ["websocket"] });
+    proxy.cut(true);
+    await once(s, "disconnect");
+    await sleep(1500); // the stream (1 s) ends while the client is away
+    proxy.reopen();
+    await once(s, "connect");
+    assert(s.recovered === true, "first reconnection not recovered");
+    await until("the missed ticks", () => got.ends > 0, 500);
+    exactly(got, N);
+    proxy.cut(true);
+    await once(s, "disconnect");
+    await sleep(1000);
+    proxy.reopen();
+    await once(s, "connect");
+    await sleep(500);
+    await recovered(s, sid, got);
+    s.close();
+  } finally {
+    proxy.close();
+  }
+}
+
+async function malformedAuthCheck() {
+  const port = new URL(url).port;
+  const c0 = connect(port, { transports: ["websocket"] });
+  await once(c0, "connect");
+  const got = record(c0, "c0");
+  await ack(c0, "stream", { id: "c0", n: 3, intervalMs: 20 });
+  await until("c0's stream", () => got.ends > 0);
+  const auths = [
+    { pid: 1, offset: 2 },
+    { pid: null, offset: null },
+    { pid: {}, offset: [] },
+    { pid: "", offset: "" },
+    { pid: "p".repeat(10000), offset: "o".repeat(10000) },
+    { pid: [c0._pid], offset: { o: c0._lastOffset } },
+    { pid: c0._pid, offset: c0._lastOffset },
+  ];
+  for (const auth of auths) {
+    const c = connect(port, { transports: ["websocket"], auth, reconnection: false });
+    const outcome = await Promise.race([
+      once(c, "connect").then(() => "connect"),
+      once(c, "connect_error").then(([e]) => `connect_error ${e.message}`),
+    ]);
+    const label = JSON.stringify(auth).slice(0, 60);
+    assert(outcome === "connect", `${label}: ${outcome}`);
+    assert(c.id !== c0.id, `${label}: took the connected socket's id`);
+    const me = await ack(c, "whoami");
+    assert(me.recovered === false, `${label}: whoami ${JSON.stringify(me)}`);
+    c.close();
+  }
+  assert(c0.connected, "the connected socket was disturbed");
+  const me = await ack(c0, "whoami");
+  assert(me.id === c0.id, `c0 whoami ${JSON.stringify(me)}`);
+  c0.close();
+}
+
 const checks = {
   "rst-cut-websocket": () => cutCheck({ transports: ["websocket"], rst: true, awayMs: 1000 }),
   "fin-cut-websocket": () => cutCheck({ transports: ["websocket"], rst: false, awayMs: 1000 }),
   "rst-cut-polling": () => cutCheck({ transports: ["polling"], rst: true, awayMs: 3500 }),
   "rst-cut-after-upgrade": () =>
     cutCheck({ transports: ["polling", "websocket"], rst: true, awayMs: 3500, upgrade: true }),
+  "blackhole-ping-timeout": blackholeCheck,
+  "room-broadcast-replay": roomReplayCheck,
+  "repeat-cut-no-double-replay": repeatCutCheck,
+  "malformed-auth-fresh": malformedAuthCheck,
   "forged-pid-fresh": () => freshCheck(1000, (s) => (s._pid = "forged-pid-0123456789")),
   "bogus-offset-fresh": () => freshCheck(1000, (s) => (s._lastOffset = "never-issued.offset")),
   "expired-session-fresh": () => freshCheck(13000, () => {}),
