@@ -259,6 +259,7 @@ async fn route(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible>
         p if p == "/socket.io" || p.starts_with("/socket.io/") => {
             crate::socketio::socketio(req).await
         }
+        p if crate::socketio::is_recovery_path(p) => crate::socketio::recovery(req).await,
         _ => text_response(StatusCode::NOT_FOUND, "not found\n"),
     })
 }

@@ -1,6 +1,7 @@
 //! The `/engine.io/` and `/socket.io/` endpoints of `duplex serve` and
 //! `duplex conformance-server`, and the Socket.IO handlers of
-//! shared/conformance/socketio-suites.md.
+//! shared/conformance/socketio-suites.md; the conformance server's
+//! `/recovery/` (shared/conformance/socketio-recovery.md).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use duplex_tokio::engineio::{self, EngineIoConfig, EngineIoService};
 use duplex_tokio::polling::ResponseBody;
 use duplex_tokio::socketio::{
-    AckSender, Args, Event, NamespaceHandlers, Operator, Socket, SocketIo, SocketIoConfig, Value,
+    AckSender, Args, Event, NamespaceHandlers, Operator, RecoveryConfig, Socket, SocketIo,
+    SocketIoConfig, Value,
 };
 use hyper::body::Incoming;
 
@@ -114,6 +116,172 @@ pub(crate) fn install(io: SocketIo) {
 /// `/socket.io/`: the Socket.IO endpoint.
 pub(crate) async fn socketio(req: http::Request<Incoming>) -> http::Response<ResponseBody> {
     socketio_server().handle(req).await
+}
+
+// ---- connection state recovery (shared/conformance/socketio-recovery.md) --
+
+static RECOVERY: OnceLock<SocketIo> = OnceLock::new();
+
+/// Where the recovery contract's endpoint is mounted.
+const RECOVERY_PATH: &str = "/recovery";
+
+/// The longest `stream` the recovery endpoint runs, in ticks (the contract
+/// uses at most 400).
+const MAX_STREAM_TICKS: u64 = 10_000;
+
+/// Whether `path` is the recovery endpoint's: served by
+/// `duplex conformance-server` only, so that `duplex serve` stays as it was.
+pub(crate) fn is_recovery_path(path: &str) -> bool {
+    settings() == Settings::Conformance
+        && path
+            .strip_prefix(RECOVERY_PATH)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// `/recovery/`: Socket.IO with connection state recovery on, the settings
+/// and handlers of shared/conformance/socketio-recovery.md (`/socket.io/`
+/// stays byte-exact for the official suites).
+pub(crate) async fn recovery(req: http::Request<Incoming>) -> http::Response<ResponseBody> {
+    RECOVERY
+        .get_or_init(|| {
+            let mut config = SocketIoConfig {
+                ping_interval: Duration::from_millis(1000),
+                ping_timeout: Duration::from_millis(1000),
+                max_http_buffer_size: 1_000_000,
+                connect_timeout: Duration::from_secs(5),
+                connection_state_recovery: Some(RecoveryConfig {
+                    max_disconnection_duration: Duration::from_secs(10),
+                    skip_middlewares: true,
+                    ..RecoveryConfig::default()
+                }),
+                ..SocketIoConfig::default()
+            };
+            crate::cors::apply(&mut config.cors);
+            SocketIo::builder(config)
+                .mount(RECOVERY_PATH)
+                .namespace("/", recovery_handlers)
+                .build()
+        })
+        .handle(req)
+        .await
+}
+
+/// An ack of `{"error": message}`, the contract's answer to nonsense.
+fn refuse(ack: AckSender, message: &str) {
+    let _ = ack.send(&serde_json::json!({ "error": message }));
+}
+
+/// What `stream` asks for.
+struct Stream {
+    id: String,
+    n: u64,
+    interval: Duration,
+    room: Option<String>,
+}
+
+impl Stream {
+    fn parse(args: &[Value]) -> Result<Self, &'static str> {
+        let spec = args.first().ok_or("no argument")?;
+        let id = spec
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or("id must be a string")?
+            .to_owned();
+        let n = match spec.get("n") {
+            Some(Value::Number(n)) => n.as_u64().filter(|n| (1..=MAX_STREAM_TICKS).contains(n)),
+            _ => None,
+        }
+        .ok_or("n must be an integer from 1 to 10000")?;
+        let interval = match spec.get("intervalMs") {
+            Some(Value::Number(n)) => n.as_u64().filter(|ms| (1..=10_000).contains(ms)),
+            _ => None,
+        }
+        .map(Duration::from_millis)
+        .ok_or("intervalMs must be an integer from 1 to 10000")?;
+        let room = match spec.get("room") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(room)) => Some(room.clone()),
+            Some(_) => return Err("room must be a string"),
+        };
+        Ok(Self {
+            id,
+            n,
+            interval,
+            room,
+        })
+    }
+
+    /// Emits the ticks, then `stream-end`, to the socket (by its id, so
+    /// that a restored socket gets the later ones live and the missed ones
+    /// replayed) or to the room; it keeps running while the socket is away.
+    async fn run(self, socket: Socket) {
+        let emit = |event: &str, args: Vec<Value>| {
+            let _ = match &self.room {
+                Some(room) => socket.within(room).emit_args(event, args).map(|_| ()),
+                None => socket.emit_args(event, args),
+            };
+        };
+        let mut at = tokio::time::Instant::now();
+        for seq in 0..self.n {
+            at += self.interval;
+            tokio::time::sleep_until(at).await;
+            emit(
+                "tick",
+                vec![Value::from(self.id.as_str()), Value::from(seq)],
+            );
+        }
+        emit(
+            "stream-end",
+            vec![Value::from(self.id.as_str()), Value::from(self.n)],
+        );
+    }
+}
+
+/// The handlers of shared/conformance/socketio-recovery.md §2.
+fn recovery_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
+    ns.on(
+        "join",
+        |socket: Socket, Args(args): Args, ack: AckSender| match args
+            .first()
+            .and_then(Value::as_str)
+        {
+            Some(room) => {
+                socket.join(room);
+                let _ = ack.send(&serde_json::json!({ "rooms": socket.rooms() }));
+            }
+            None => refuse(ack, "room must be a string"),
+        },
+    )
+    .on(
+        "set-data",
+        |socket: Socket, Args(args): Args, ack: AckSender| match args.into_iter().next() {
+            Some(value @ Value::Object(_)) => {
+                let _ = ack.send(&socket.set_data(value));
+            }
+            _ => refuse(ack, "data must be an object"),
+        },
+    )
+    .on("get-data", |socket: Socket, ack: AckSender| {
+        let data = socket.data().unwrap_or(Value::Object(Vec::new()));
+        let _ = ack.send_args(vec![data]);
+    })
+    .on("whoami", |socket: Socket, ack: AckSender| {
+        let _ = ack.send(&serde_json::json!({
+            "id": socket.id().as_str(),
+            "rooms": socket.rooms(),
+            "recovered": socket.recovered(),
+        }));
+    })
+    .on(
+        "stream",
+        |socket: Socket, Args(args): Args, ack: AckSender| match Stream::parse(&args) {
+            Ok(stream) => {
+                let _ = ack.send(&serde_json::json!({ "ok": true }));
+                tokio::spawn(stream.run(socket));
+            }
+            Err(e) => refuse(ack, e),
+        },
+    )
 }
 
 // ---- the cluster contract (shared/conformance/socketio-cluster.md) -------

@@ -51,7 +51,7 @@ async fn next(socket: &mut ClientSocket) -> Result<ClientEvent, String> {
 async fn expect_connect(socket: &mut ClientSocket) -> Result<String, String> {
     loop {
         match next(socket).await? {
-            ClientEvent::Connect { sid } => return Ok(sid),
+            ClientEvent::Connect { sid, .. } => return Ok(sid),
             ClientEvent::ConnectError { data } => return Err(format!("connect_error {data:?}")),
             _ => {}
         }

@@ -85,7 +85,7 @@ async fn ack_timeout_ping_timeout_and_reconnection() {
     let manager = Manager::new(config);
     let mut socket = manager.socket("/", None);
 
-    assert!(matches!(next(&mut socket).await, ClientEvent::Connect { sid } if sid == "ns"));
+    assert!(matches!(next(&mut socket).await, ClientEvent::Connect { sid, .. } if sid == "ns"));
     let started = tokio::time::Instant::now();
     let reply = socket
         .emit_with_ack("never-acked", vec![], Some(Duration::from_millis(50)))

@@ -73,7 +73,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
     // The first CONNECT decides whether the server is there at all.
     let first = tokio::time::timeout(timeout, socket.next_event()).await;
     match first {
-        Ok(Some(ClientEvent::Connect { sid })) => out.news(
+        Ok(Some(ClientEvent::Connect { sid, .. })) => out.news(
             "connect",
             json!({"sid": sid, "namespace": namespace}),
             &format!("connected to {namespace} on {server} (sid {sid})"),
@@ -122,7 +122,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
                         break Ok(());
                     }
                 }
-                Some(ClientEvent::Connect { sid }) => out.news(
+                Some(ClientEvent::Connect { sid, .. }) => out.news(
                     "connect",
                     json!({"sid": sid, "namespace": namespace}),
                     &format!("reconnected to {namespace} (sid {sid})"),

@@ -27,7 +27,7 @@ use super::handler::{BoxFuture, BoxedHandler, Parts, SocketExtensions};
 use super::mailbox::Mailbox;
 use super::{
     AckCallback, AckError, AckSender, ConnectRefusal, DisconnectReason, Handshake,
-    NamespaceHandlers, Registry, SendError, Socket, SocketId, SocketIo, SocketIoConfig,
+    NamespaceHandlers, Registry, SendError, Socket, SocketId, SocketIo, SocketIoConfig, Value,
 };
 use crate::polling::{Application, Deferred, WeakPollingService};
 
@@ -40,6 +40,15 @@ struct SocketMeta {
     extensions: Arc<Mutex<http::Extensions>>,
     /// The socket's handler calls, in order.
     mailbox: Arc<Mailbox>,
+}
+
+/// The flags of a broadcast.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct EmitFlags {
+    /// Node's `local`: nothing published to the other servers.
+    pub(crate) local: bool,
+    /// Node's `volatile`: may be lost, never stored for recovery.
+    pub(crate) volatile: bool,
 }
 
 /// What writing the machine's transmits gave.
@@ -60,6 +69,12 @@ pub struct SocketIoApp {
     /// What each connection was opened with, for its handshakes.
     infos: HashMap<SessionId, Arc<OpenInfo>>,
     sockets: HashMap<SocketId, SocketMeta>,
+    /// With connection state recovery: the mailboxes of sockets that left
+    /// while their handlers (the disconnect handler at least) still run,
+    /// so that a socket restored under the same id queues its connect
+    /// handler behind them, as Node emits `disconnect` before the new
+    /// `connection`. Only busy ones are kept: at most one per running task.
+    departed: HashMap<SocketId, Arc<Mailbox>>,
     handle: Option<WeakPollingService<EngineIoServer, SocketIoApp>>,
     /// The application state, for the handles this gives out.
     state: Arc<http::Extensions>,
@@ -153,6 +168,7 @@ impl SocketIoApp {
             max_namespaces: config.max_namespaces_per_connection,
             max_pending_acks: config.max_pending_acks,
             max_attachments: config.max_attachments,
+            recovery: config.connection_state_recovery.clone(),
             ..ServerConfig::default()
         });
         Self {
@@ -161,6 +177,7 @@ impl SocketIoApp {
             registry,
             infos: HashMap::new(),
             sockets: HashMap::new(),
+            departed: HashMap::new(),
             handle: None,
             state,
             max_queued_events,
@@ -364,7 +381,14 @@ impl SocketIoApp {
                     parts.reason = Some(reason);
                     self.dispatch(&socket, handler, parts, true);
                 }
-                self.sockets.remove(&socket);
+                if let Some(meta) = self.sockets.remove(&socket) {
+                    if self.recovery_on() && reason.keeps_session() {
+                        self.departed.retain(|_, mailbox| mailbox.is_busy());
+                        if meta.mailbox.is_busy() {
+                            self.departed.insert(socket, meta.mailbox);
+                        }
+                    }
+                }
             }
         }
     }
@@ -393,8 +417,12 @@ impl SocketIoApp {
             query: info.query.clone(),
         });
         let extensions = Arc::new(Mutex::new(http::Extensions::new()));
-        // v4's default namespace is granted at open, before any middleware.
-        if implicit || handlers.middlewares.is_empty() {
+        // v4's default namespace is granted at open, before any middleware;
+        // a restored session may skip them (`skipMiddlewares`, as Node).
+        if implicit
+            || handlers.middlewares.is_empty()
+            || self.server.skips_middlewares(&session, &namespace)
+        {
             return self.finish_connect(&session, handshake, extensions, handlers, Ok(()));
         }
         let (Some(io), Some(runtime)) = (self.io(), self.runtime()) else {
@@ -453,12 +481,18 @@ impl SocketIoApp {
             return;
         };
         self.handlers.entry(namespace.clone()).or_insert(handlers);
+        // A restored socket's calls queue behind its old ones still running.
+        let mailbox = self
+            .departed
+            .remove(&id)
+            .filter(|_| self.server.recovered(&namespace, &id))
+            .unwrap_or_else(|| Mailbox::new(self.max_queued_events));
         self.sockets.insert(
             id.clone(),
             SocketMeta {
                 handshake,
                 extensions,
-                mailbox: Mailbox::new(self.max_queued_events),
+                mailbox,
             },
         );
         let handler = self
@@ -525,12 +559,21 @@ impl SocketIoApp {
         eio: &mut EngineIoServer,
         namespace: &str,
         target: &Broadcast<SocketId>,
-        local: bool,
+        flags: EmitFlags,
         packet: &Packet,
         now: Instant,
     ) -> usize {
-        self.server
-            .broadcast_opts(namespace, &selection(target, local), packet);
+        let mut opts = selection(target, flags.local);
+        if flags.volatile {
+            // Never stored nor offset by recovery (Node's `volatile`).
+            let mut all = match opts.flags.take() {
+                Some(Value::Object(fields)) => fields,
+                _ => Vec::new(),
+            };
+            all.push(("volatile".to_owned(), Value::Bool(true)));
+            opts.flags = Some(Value::Object(all));
+        }
+        self.server.broadcast_opts(namespace, &opts, packet);
         self.flush(eio, now).sent
     }
 
@@ -657,16 +700,73 @@ impl SocketIoApp {
         self.run(eio, now, deferred);
     }
 
-    /// Closes the whole connection (every namespace) from the server.
+    /// Closes the whole connection (every namespace) from the server. Its
+    /// sockets leave with the reason of Node's `socket.disconnect(true)`,
+    /// `server namespace disconnect`, so that connection state recovery
+    /// keeps no session for them (it keeps one for `server shutting down`).
+    /// No DISCONNECT is written first (Node writes one per namespace): the
+    /// client sees its transport close and reconnects, as it always has
+    /// here, to a fresh session.
     pub(crate) fn close_connection(
         &mut self,
         eio: &mut EngineIoServer,
         session: &SessionId,
         now: Instant,
+        deferred: &mut Deferred,
     ) {
         self.server
-            .close(session, DisconnectReason::ServerShuttingDown);
-        self.flush(eio, now);
+            .close(session, DisconnectReason::ServerNamespaceDisconnect);
+        self.run(eio, now, deferred);
+    }
+
+    /// Whether connection state recovery is on.
+    fn recovery_on(&self) -> bool {
+        self.server.config().recovery.is_some()
+    }
+
+    /// Sends an event to one socket (`socket.emit`). With recovery on (and
+    /// an adapter in memory), an event without an ack id goes to the room
+    /// named by the socket's id,
+    /// as Node's `socket.emit` does then: it is stored and offset whether
+    /// or not the socket is connected now, so a handle kept while its
+    /// client is away (a stream) keeps working, and a restored socket,
+    /// on whatever connection it came back, gets it live or replayed.
+    pub(crate) fn emit_to_socket(
+        &mut self,
+        eio: &mut EngineIoServer,
+        session: &SessionId,
+        socket: &SocketId,
+        packet: &Packet,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        // Only where the adapter keeps packets: a cluster adapter keeps none
+        // (as Node's Redis adapters), and its direct emits stay direct.
+        let stored = self.server.recovery_store(&packet.namespace).is_some();
+        if stored && packet.packet_type.is_event() && packet.ack_id.is_none() {
+            let opts = duplex_socketio::cluster::Opts::rooms([socket.as_str()]);
+            self.server.broadcast_opts(&packet.namespace, &opts, packet);
+            return match self.flush(eio, now).error {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
+        }
+        self.send_packet(eio, session, packet, now)
+    }
+
+    /// Whether `socket` was restored with its session (Node's
+    /// `socket.recovered`).
+    pub(crate) fn recovered(&self, namespace: &str, socket: &SocketId) -> bool {
+        self.server.recovered(namespace, socket)
+    }
+
+    /// The socket's data (Node's `socket.data`), kept with its session.
+    pub(crate) fn data(&self, namespace: &str, socket: &SocketId) -> Option<Value> {
+        self.server.data(namespace, socket).cloned()
+    }
+
+    /// Sets the socket's data; false if it is not connected.
+    pub(crate) fn set_data(&mut self, namespace: &str, socket: &SocketId, data: Value) -> bool {
+        self.server.set_data(namespace, socket, data)
     }
 }
 

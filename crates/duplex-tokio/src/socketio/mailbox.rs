@@ -78,6 +78,14 @@ impl Mailbox {
     }
 }
 
+impl Mailbox {
+    /// Whether a call is running or waiting.
+    pub(crate) fn is_busy(&self) -> bool {
+        let state = self.lock();
+        state.running || !state.jobs.is_empty()
+    }
+}
+
 /// Runs the queued calls in order until none is left.
 async fn drain(mailbox: Arc<Mailbox>) {
     let mut guard = Draining {

@@ -91,6 +91,7 @@ use hyper::body::Body;
 use serde::de::DeserializeOwned;
 
 pub use duplex_socketio::Value;
+pub use duplex_socketio::recovery::RecoveryConfig;
 pub use duplex_socketio::server::{DisconnectReason, SocketId};
 
 pub use app::SocketIoApp;
@@ -147,6 +148,13 @@ pub struct SocketIoConfig {
     /// Default 4096: a burst of a client's whole send queue (the duplex
     /// client's [`client::COMMAND_QUEUE`] is 1024) fits.
     pub max_queued_events: usize,
+    /// `connectionStateRecovery`: a client whose connection was lost and
+    /// that comes back within `max_disconnection_duration` gets its socket
+    /// id, rooms and [`Socket::data`] back, and every event it missed
+    /// ([`Socket::recovered`] tells its handlers). Default `None`, off as
+    /// in the reference: the wire stays byte for byte as without it. See
+    /// docs/socketio-recovery.md for what is and is not replayed.
+    pub connection_state_recovery: Option<RecoveryConfig>,
 }
 
 /// The transports a server accepts.
@@ -178,6 +186,7 @@ impl Default for SocketIoConfig {
             max_attachments: 10,
             max_sessions: eio.max_sessions,
             max_queued_events: mailbox::DEFAULT_MAX_QUEUED_EVENTS,
+            connection_state_recovery: None,
         }
     }
 }
@@ -501,6 +510,7 @@ impl SocketIo {
             namespace: duplex_socketio::Str::copy_from_str(namespace),
             target: Broadcast::all(),
             local: false,
+            volatile: false,
         }
     }
 

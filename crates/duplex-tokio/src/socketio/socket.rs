@@ -104,7 +104,48 @@ impl Socket {
             .map_err(|_| SendError::Encode)?;
         self.io
             .service
-            .with(|eio, app, now, _| app.send_packet(eio, &self.session, &packet, now))
+            .with(|eio, app, now, _| app.emit_to_socket(eio, &self.session, &self.id, &packet, now))
+    }
+
+    /// Emits to this socket as Node's `socket.volatile.emit`: the event
+    /// may be lost, and with connection state recovery on it is neither
+    /// stored nor offset, so it is never replayed.
+    pub fn volatile(&self) -> Operator {
+        Operator {
+            io: self.io.clone(),
+            namespace: self.namespace.clone(),
+            target: Broadcast::to(self.id.as_str()),
+            local: true,
+            volatile: true,
+        }
+    }
+
+    /// Whether the socket came back with its session: connection state
+    /// recovery restored its id, rooms and [`Socket::data`], and replayed
+    /// what it missed (Node's `socket.recovered`). False for a new socket,
+    /// and always with recovery off.
+    pub fn recovered(&self) -> bool {
+        self.io
+            .service
+            .with(|_, app, _, _| app.recovered(&self.namespace, &self.id))
+    }
+
+    /// The socket's data (Node's `socket.data`): `{}` for a new socket,
+    /// what it had for a restored one. The only per-socket state that
+    /// connection state recovery keeps ([`Socket::extensions`] is not).
+    /// `None` once the socket is gone.
+    pub fn data(&self) -> Option<Value> {
+        self.io
+            .service
+            .with(|_, app, _, _| app.data(&self.namespace, &self.id))
+    }
+
+    /// Sets the socket's data, kept with its session when its connection
+    /// is lost. False if the socket is gone.
+    pub fn set_data(&self, data: Value) -> bool {
+        self.io
+            .service
+            .with(|_, app, _, _| app.set_data(&self.namespace, &self.id, data))
     }
 
     /// Emits `event` with `data` as its one argument, asking for an ack:
@@ -220,6 +261,7 @@ impl Socket {
             namespace: self.namespace.clone(),
             target: Broadcast::all().except_socket(self.id.clone()),
             local: false,
+            volatile: false,
         }
     }
 
@@ -232,10 +274,14 @@ impl Socket {
     }
 
     /// Closes the whole connection (every namespace of it).
+    /// As after Node's `socket.disconnect(true)`, no session is kept for
+    /// connection state recovery: the client, which sees its transport
+    /// close and reconnects, gets a fresh one. The disconnect handlers get
+    /// [`DisconnectReason::ServerNamespaceDisconnect`](super::DisconnectReason).
     pub fn close_connection(&self) {
-        self.io
-            .service
-            .with(|eio, app, now, _| app.close_connection(eio, &self.session, now));
+        self.io.service.with(|eio, app, now, deferred| {
+            app.close_connection(eio, &self.session, now, deferred);
+        });
     }
 }
 
@@ -349,6 +395,8 @@ pub struct Operator {
     pub(super) target: Broadcast<SocketId>,
     /// Node's `local` flag: this server's sockets only, nothing published.
     pub(super) local: bool,
+    /// Node's `volatile` flag: may be lost, never stored for recovery.
+    pub(super) volatile: bool,
 }
 
 impl Operator {
@@ -361,6 +409,13 @@ impl Operator {
     /// Leaves out the members of `room`.
     pub fn except(mut self, room: &str) -> Self {
         self.target = self.target.except_room(room);
+        self
+    }
+
+    /// Marks the emits as volatile (Node's `volatile`): they may be lost,
+    /// and connection state recovery neither stores nor replays them.
+    pub fn volatile(mut self) -> Self {
+        self.volatile = true;
         self
     }
 
@@ -413,7 +468,11 @@ impl Operator {
         let packet = Packet::event_with(self.namespace.clone(), event, &args, None)
             .map_err(|_| SendError::Encode)?;
         Ok(self.io.service.with(|eio, app, now, _| {
-            app.broadcast(eio, &self.namespace, &self.target, self.local, &packet, now)
+            let flags = super::app::EmitFlags {
+                local: self.local,
+                volatile: self.volatile,
+            };
+            app.broadcast(eio, &self.namespace, &self.target, flags, &packet, now)
         }))
     }
 

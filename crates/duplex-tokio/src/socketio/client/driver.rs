@@ -128,7 +128,10 @@ impl Driver {
 
     fn dispatch(&mut self, event: SioEvent<AckReply>) {
         let (namespace, event) = match event {
-            SioEvent::Connect { namespace, sid } => (namespace, ClientEvent::Connect { sid }),
+            SioEvent::Connect { namespace, sid } => {
+                let recovered = self.socketio.recovered(&namespace);
+                (namespace, ClientEvent::Connect { sid, recovered })
+            }
             SioEvent::ConnectError { namespace, data } => {
                 (namespace, ClientEvent::ConnectError { data })
             }

@@ -214,6 +214,13 @@ pub enum ClientEvent {
     Connect {
         /// The socket id the server gave.
         sid: String,
+        /// Whether the server restored the socket's session (connection
+        /// state recovery): the same `sid`, its rooms and data, and the
+        /// events missed while away, which come next, in order, each once
+        /// (socket.io-client's `socket.recovered`). The client keeps its
+        /// private session id and last offset across reconnections by
+        /// itself; false against a server without recovery.
+        recovered: bool,
     },
     /// The server refused the namespace (with its CONNECT_ERROR payload);
     /// the socket does not retry.
