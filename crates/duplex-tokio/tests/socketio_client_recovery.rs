@@ -3,6 +3,8 @@
 //! examples/socketio_recovery_interop.rs (which the conformance script
 //! runs against the Node server too), in the three transport modes, with
 //! the handlers of shared/conformance/socketio-recovery.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 mod socketio_common;
 
