@@ -421,6 +421,7 @@ mod tests {
         check::<FastWebSockets>(workload, max_read);
         check::<Soketto>(workload, max_read);
         check::<WebsocketCodec>(workload, max_read);
+        check::<crate::Reference>(workload, max_read);
     }
 
     #[test]
