@@ -16,8 +16,8 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use duplex_bench::{
     Decode, Digest, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef,
-    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Reference, Soketto, Tungstenite, WebsocketCodec,
-    WireReader, Workload, baseline_copy, baseline_copy_xor,
+    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Reference, Soketto, Tungstenite,
+    WebsocketCodec, WireReader, Workload, baseline_copy, baseline_copy_xor,
 };
 
 fn verify<D: Decode>(d: &mut D, workload: &Workload, when: &str) {

@@ -19,8 +19,8 @@ use std::hint::black_box;
 
 use duplex_bench::{
     Decode, Digest, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef,
-    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Reference, Soketto, Tungstenite, WebsocketCodec,
-    WireReader, Workload,
+    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Reference, Soketto, Tungstenite,
+    WebsocketCodec, WireReader, Workload,
 };
 
 #[inline(never)]

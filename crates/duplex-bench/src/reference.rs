@@ -26,8 +26,14 @@ pub struct Reference {
 fn header(buf: &[u8]) -> Option<(usize, usize, bool, [u8; 4])> {
     let &[b0, b1] = buf.first_chunk::<2>()?;
     let (len, at) = match b1 & 0x7f {
-        126 => (usize::from(u16::from_be_bytes(*buf.get(2..)?.first_chunk()?)), 4),
-        127 => (u64::from_be_bytes(*buf.get(2..)?.first_chunk()?) as usize, 10),
+        126 => (
+            usize::from(u16::from_be_bytes(*buf.get(2..)?.first_chunk()?)),
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(*buf.get(2..)?.first_chunk()?) as usize,
+            10,
+        ),
         len => (usize::from(len), 2),
     };
     let key = *buf.get(at..)?.first_chunk::<4>()?;
