@@ -38,8 +38,11 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// the bulk of its bytes.
 #[inline]
 pub(crate) fn extend_unmasked(dst: &mut BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
-    // A multiple of 8, so that every piece starts where the key word does.
-    const PIECE: usize = 2048;
+    // A multiple of 8, so that every piece starts where the key word does;
+    // an eighth of the L1 cache. 2 KiB pieces were 10 % slower at 1 MiB
+    // (the append's fixed cost), and the in-place XOR's own pass costs
+    // little once the piece is cached.
+    const PIECE: usize = 8192;
     let key_word = key_word(rotate_key(key, offset));
     dst.reserve(src.len());
     let mut plain = [0u8; PIECE];
@@ -161,8 +164,8 @@ mod tests {
     #[test]
     fn extend_unmasked_matches_copy_then_unmask() {
         let key = [0x12, 0x34, 0x56, 0x78];
-        // Around the word (8) and piece (2048) boundaries, at every offset.
-        for len in (0..70).chain(2040..2060).chain([4096, 4101, 6000]) {
+        // Around the word (8) and piece (8192) boundaries, at every offset.
+        for len in (0..70).chain(8185..8200).chain([16384, 16389, 20000]) {
             for offset in 0..5 {
                 let masked: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
                 let mut expected = b"head".to_vec();
