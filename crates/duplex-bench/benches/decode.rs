@@ -18,8 +18,8 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use duplex_bench::{
     Decode, Digest, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef,
-    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Soketto, Tungstenite, WebsocketCodec,
-    WireReader, Workload, baseline_copy, baseline_copy_xor,
+    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Reference, Soketto, Tungstenite,
+    WebsocketCodec, WireReader, Workload, baseline_copy, baseline_copy_xor,
 };
 
 fn verify<D: Decode>(d: &mut D, workload: &Workload, when: &str) {
@@ -63,6 +63,8 @@ fn workload_group(c: &mut Criterion, kind: Kind) {
     contender::<FastWebSockets>(&mut group, &workload);
     contender::<Soketto>(&mut group, &workload);
     contender::<WebsocketCodec>(&mut group, &workload);
+    // The limit: copy in, unmask, validate text, nothing else.
+    contender::<Reference>(&mut group, &workload);
     let mut buf = Vec::with_capacity(workload.wire.len());
     group.bench_function("baseline-memcpy", |b| {
         b.iter(|| {

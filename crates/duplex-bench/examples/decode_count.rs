@@ -11,7 +11,7 @@
 //! Only `measured_batches` is counted (set up and one warm-up batch are
 //! not); divide the total instruction count by N.
 //! Contenders: duplex-frame, duplex-connection, tungstenite,
-//! fastwebsockets, soketto, websocket-codec. An optional third argument
+//! fastwebsockets, soketto, websocket-codec, reference. An optional third argument
 //! picks the workload: text_16B (default), text_125B, binary_16KiB,
 //! binary_1MiB.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,8 +21,8 @@ use std::hint::black_box;
 
 use duplex_bench::{
     Decode, Digest, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef,
-    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Soketto, Tungstenite, WebsocketCodec,
-    WireReader, Workload,
+    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Reference, Soketto, Tungstenite,
+    WebsocketCodec, WireReader, Workload,
 };
 
 #[inline(never)]
@@ -79,6 +79,7 @@ fn main() {
     let workload = Workload::batch(kind);
     match name.as_str() {
         "duplex-frame" => run::<DuplexFrameDecoder>(&workload, frames),
+        "reference" => run::<Reference>(&workload, frames),
         "duplex-connection" => run::<DuplexConnection>(&workload, frames),
         "duplex-connection-ref" => run::<DuplexConnectionRef>(&workload, frames),
         "duplex-connection-drain" => run::<DuplexConnectionDrain>(&workload, frames),

@@ -27,8 +27,8 @@ pub trait Decode {
     fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, sink: F);
 }
 
-/// duplex at the frame level: [`FrameDecoder::decode`] over a `BytesMut`,
-/// plus [`Utf8Validator`] for text frames (what an application using the
+/// duplex at the frame level: [`FrameDecoder::extend_unmasking`] and
+/// [`FrameDecoder::decode`] over a `BytesMut`, plus [`Utf8Validator`] for text frames (what an application using the
 /// frame layer must add itself).
 #[derive(Debug)]
 pub struct DuplexFrameDecoder {
@@ -63,9 +63,11 @@ impl Decode for DuplexFrameDecoder {
                     sink(&frame.payload);
                     done += 1;
                 }
+                // The frame layer's way in: a frame still arriving is
+                // unmasked as it is copied.
                 Ok(None) => self
-                    .buf
-                    .extend_from_slice(self.reader.next_chunk(READ_CHUNK)),
+                    .decoder
+                    .extend_unmasking(&mut self.buf, self.reader.next_chunk(READ_CHUNK)),
                 Err(e) => panic!("duplex frame decoder: {e}"),
             }
         }
@@ -437,6 +439,7 @@ mod tests {
         check::<FastWebSockets>(workload, max_read);
         check::<Soketto>(workload, max_read);
         check::<WebsocketCodec>(workload, max_read);
+        check::<crate::Reference>(workload, max_read);
     }
 
     #[test]

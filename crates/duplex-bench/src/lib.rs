@@ -30,6 +30,7 @@ pub mod fdlimit;
 pub mod loadgen;
 pub mod procstat;
 pub mod ramp;
+mod reference;
 pub mod sioload;
 pub mod soak;
 mod wire;
@@ -39,5 +40,6 @@ pub use contenders::{
     Decode, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef, DuplexFrameDecoder,
     FastWebSockets, Soketto, Tungstenite, WebsocketCodec, baseline_copy, baseline_copy_xor,
 };
+pub use reference::Reference;
 pub use wire::{READ_CHUNK, WireReader};
 pub use workload::{Digest, Kind, Workload};

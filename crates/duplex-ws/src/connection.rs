@@ -175,7 +175,13 @@ impl Connection {
     pub fn receive(&mut self, data: &[u8]) {
         if !(self.received_close || self.failed) {
             self.drop_consumed();
-            self.read_buf.extend_from_slice(data);
+            if self.decoder.has_pending() {
+                // A frame is still arriving: its payload is unmasked on
+                // the way in rather than in a second pass.
+                self.decoder.extend_unmasking(&mut self.read_buf, data);
+            } else {
+                self.read_buf.extend_from_slice(data);
+            }
         }
     }
 

@@ -9,10 +9,16 @@ use bytes::{Buf, BytesMut};
 
 use crate::error::ProtocolError;
 use crate::frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_unmasked};
 
-/// The most read-buffer room reserved at once for a frame still arriving.
-const RESERVE_STEP: usize = 64 * 1024;
+/// The read-buffer room reserved for a frame still arriving on its
+/// header's word alone: a frame up to this size is given all its room at
+/// once, so its bytes are never moved while it arrives. Past it, the room
+/// grows with what has arrived (eight times as much), so a peer can make
+/// a connection reserve at most this much, or eight times what it sent.
+/// Large allocations are mapped lazily, so room not yet written costs
+/// address space, not memory.
+const RESERVE_WHOLE: usize = 1 << 20;
 
 /// Which end of the connection this is. A server receives masked frames
 /// and sends unmasked ones; a client the reverse.
@@ -30,9 +36,11 @@ pub enum Role {
 struct PendingFrame {
     header: FrameHeader,
     header_len: usize,
-    /// Payload bytes already unmasked in place (and handed out by
-    /// [`FrameDecoder::unmask_partial`]).
+    /// Payload bytes already unmasked, in place or on their way in
+    /// ([`FrameDecoder::extend_unmasking`]).
     unmasked: usize,
+    /// Payload bytes already handed out by [`FrameDecoder::unmask_partial`].
+    handed: usize,
 }
 
 /// Decodes frames from a buffer, unmasking payloads in place.
@@ -146,19 +154,16 @@ impl FrameDecoder {
         let total = pending.header_len + payload_len;
         if buf.len() < total {
             self.pending = Some(pending);
-            // Grow with what arrives, not with what a header announces: a
-            // 14-byte header must not reserve 16 MiB on its own. Room for
-            // eight times what has arrived (and at least 64 KiB more) is reserved,
-            // so a peer can make us hold at most 8 times what it has sent,
-            // and a large frame's buffer is grown (and its contents copied)
-            // twice or three times rather than at every read.
+            // A 14-byte header must not reserve 16 MiB on its own: the
+            // whole frame up to RESERVE_WHOLE, eight times what has
+            // arrived past it (see RESERVE_WHOLE).
             let arrived = buf.len().saturating_sub(pending.header_len);
-            let room = pending
-                .header_len
-                .saturating_add(arrived.saturating_mul(8))
-                .max(buf.len().saturating_add(RESERVE_STEP))
+            let room = arrived
+                .saturating_mul(8)
+                .max(RESERVE_WHOLE)
+                .saturating_add(pending.header_len)
                 .min(total);
-            buf.reserve(room.saturating_sub(buf.len()));
+            make_room(buf, room);
             return Ok(None);
         }
         self.pending = None;
@@ -192,7 +197,43 @@ impl FrameDecoder {
             apply_mask(fresh, key, pending.unmasked);
         }
         pending.unmasked += fresh.len();
-        fresh
+        let arrived = pending.unmasked;
+        let from = pending.header_len + std::mem::replace(&mut pending.handed, arrived);
+        buf.get(from..).unwrap_or_default()
+    }
+
+    /// Appends received `data` to `buf`, the buffer this decoder reads
+    /// from, unmasking on the way in the part that continues the payload
+    /// of the frame still arriving: one pass over those bytes instead of a
+    /// copy and then an XOR in place. The same bytes as
+    /// `buf.extend_from_slice(data)` as far as [`FrameDecoder::decode`] is
+    /// concerned; for a large frame arriving over many reads, most of them.
+    #[inline(never)]
+    pub fn extend_unmasking(&mut self, buf: &mut BytesMut, data: &[u8]) {
+        let mut rest = data;
+        if let Some(pending) = self.pending.as_mut() {
+            if let Some(key) = pending.header.mask {
+                let arrived_end = buf.len();
+                let payload_end =
+                    (pending.header_len as u64).saturating_add(pending.header.payload_len);
+                let want = payload_end.saturating_sub(arrived_end as u64);
+                let n = usize::try_from(want).unwrap_or(usize::MAX).min(data.len());
+                // The bytes arrived so far are unmasked first, so that the
+                // unmasked part stays one run from the payload's start.
+                let start = pending.header_len + pending.unmasked;
+                if n > 0 {
+                    if let Some(masked) = buf.get_mut(start..) {
+                        apply_mask(masked, key, pending.unmasked);
+                        pending.unmasked += masked.len();
+                        let (fresh, after) = data.split_at(n);
+                        extend_unmasked(buf, fresh, key, pending.unmasked);
+                        pending.unmasked += n;
+                        rest = after;
+                    }
+                }
+            }
+        }
+        buf.extend_from_slice(rest);
     }
 
     /// Whether a frame's payload is still arriving.
@@ -323,8 +364,23 @@ impl FrameDecoder {
             },
             header_len,
             unmasked: 0,
+            handed: 0,
         }))
     }
+}
+
+/// Gives `buf` room for `room` bytes in all. `bytes`' own `reserve`, when
+/// it must allocate, copies the consumed front of the allocation along with
+/// the live bytes (up to a whole earlier frame); only the live bytes (the
+/// start of the frame) are moved here.
+fn make_room(buf: &mut BytesMut, room: usize) {
+    let additional = room.saturating_sub(buf.len());
+    if buf.capacity() >= room || buf.try_reclaim(additional) {
+        return;
+    }
+    let mut fresh = BytesMut::with_capacity(room);
+    fresh.extend_from_slice(buf);
+    *buf = fresh;
 }
 
 #[cfg(test)]
@@ -413,6 +469,60 @@ mod tests {
             decode_all(Role::Client, &[0x81, 0x80, 0, 0, 0, 0]),
             Err(MaskedServerFrame)
         );
+    }
+
+    /// Masked frames of many sizes, fed in reads of `chunk` bytes through
+    /// `extend_unmasking`, with `unmask_partial` between reads when
+    /// `peek` is set: every payload must come out as sent, and the partial
+    /// views must add up to it.
+    fn fused_round_trip(chunk: usize, peek: bool) {
+        let mut wire = Vec::new();
+        let mut sent = Vec::new();
+        for (i, len) in [0usize, 5, 125, 126, 300, 70_000, 3, 1 << 17]
+            .into_iter()
+            .enumerate()
+        {
+            let payload: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
+            let key = [i as u8, 0x5a, 0xa5, 0x3c];
+            FrameHeader::new(OpCode::Binary, true, Some(key), len as u64).encode(&mut wire);
+            let start = wire.len();
+            wire.extend_from_slice(&payload);
+            apply_mask(&mut wire[start..], key, 0);
+            sent.push(payload);
+        }
+        let mut dec = FrameDecoder::new(Role::Server, 1 << 20);
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        let mut partial = Vec::new();
+        for piece in wire.chunks(chunk) {
+            dec.extend_unmasking(&mut buf, piece);
+            loop {
+                match dec.decode(&mut buf).unwrap() {
+                    Some(frame) => {
+                        if peek {
+                            assert_eq!(partial, frame.payload[..partial.len()], "chunk {chunk}");
+                        }
+                        partial.clear();
+                        got.push(frame.payload.to_vec());
+                    }
+                    None => {
+                        if peek {
+                            partial.extend_from_slice(dec.unmask_partial(&mut buf));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        assert_eq!(got, sent, "chunk {chunk} peek {peek}");
+    }
+
+    #[test]
+    fn unmasking_on_the_way_in_yields_the_payloads() {
+        for chunk in [1, 7, 100, 4096, 65536, 1 << 20] {
+            fused_round_trip(chunk, false);
+            fused_round_trip(chunk, true);
+        }
     }
 
     #[test]

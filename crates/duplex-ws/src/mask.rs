@@ -3,6 +3,8 @@
 //! Masking is the one pass every received client frame needs, so it works a
 //! machine word at a time; the compiler turns the word loop into SIMD.
 
+use bytes::BytesMut;
+
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into a masked
 /// payload. `offset` lets a payload be unmasked in pieces as it arrives.
 #[inline]
@@ -23,6 +25,43 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         .zip(key_word.to_ne_bytes())
     {
         *byte ^= k;
+    }
+}
+
+/// Appends `src` to `dst` unmasked, as if `src` started `offset` bytes into
+/// a masked payload.
+///
+/// One pass over the bytes where a copy followed by [`apply_mask`] takes
+/// two: each piece is unmasked into a small stack buffer, which stays in
+/// the L1 cache, and copied from there, so the read buffer is written once
+/// and never read back. For a large frame arriving over many reads, that is
+/// the bulk of its bytes.
+#[inline]
+pub(crate) fn extend_unmasked(dst: &mut BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
+    // A multiple of 8, so that every piece starts where the key word does;
+    // an eighth of the L1 cache. 2 KiB pieces were 10 % slower at 1 MiB
+    // (the append's fixed cost), and the in-place XOR's own pass costs
+    // little once the piece is cached.
+    const PIECE: usize = 8192;
+    let key_word = key_word(rotate_key(key, offset));
+    dst.reserve(src.len());
+    let mut plain = [0u8; PIECE];
+    for piece in src.chunks(PIECE) {
+        let Some(out) = plain.get_mut(..piece.len()) else {
+            return;
+        };
+        let mut out_words = out.chunks_exact_mut(8);
+        let mut in_words = piece.chunks_exact(8);
+        for (o, i) in (&mut out_words).zip(&mut in_words) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(i);
+            o.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ key_word).to_ne_bytes());
+        }
+        let tail = out_words.into_remainder().iter_mut();
+        for ((o, i), k) in tail.zip(in_words.remainder()).zip(key_word.to_ne_bytes()) {
+            *o = i ^ k;
+        }
+        dst.extend_from_slice(out);
     }
 }
 
@@ -118,6 +157,24 @@ mod tests {
                 let ascii = apply_mask_ascii(&mut wire, key);
                 assert_eq!(wire, plain, "len {len}");
                 assert_eq!(ascii, plain.is_ascii(), "len {len} high at {high_at:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn extend_unmasked_matches_copy_then_unmask() {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        // Around the word (8) and piece (8192) boundaries, at every offset.
+        for len in (0..70).chain(8185..8200).chain([16384, 16389, 20000]) {
+            for offset in 0..5 {
+                let masked: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+                let mut expected = b"head".to_vec();
+                let start = expected.len();
+                expected.extend_from_slice(&masked);
+                naive(&mut expected[start..], key, offset);
+                let mut fused = BytesMut::from(&b"head"[..]);
+                extend_unmasked(&mut fused, &masked, key, offset);
+                assert_eq!(&fused[..], &expected[..], "len {len} offset {offset}");
             }
         }
     }

@@ -158,6 +158,41 @@ fn invalid_utf8_detected_before_the_frame_completes() {
 }
 
 #[test]
+fn invalid_utf8_in_a_later_read_detected_before_the_frame_completes() {
+    // The header and a valid start in one read; the bad sequence comes in
+    // the next, unmasked on its way into the read buffer (the frame is
+    // pending by then), and must still be checked before the rest arrives.
+    let mut payload = vec![b'a'; 300];
+    payload[200..203].copy_from_slice(b"\xed\xa0\x80");
+    let wire = client_frame(0x81, &payload);
+    let mut conn = server();
+    conn.receive(&wire[..8 + 100]);
+    assert_eq!(conn.poll_event(), None);
+    conn.receive(&wire[8 + 100..8 + 250]);
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::Failed(ProtocolError::InvalidUtf8))
+    );
+    assert_eq!(close_code_sent(&mut conn), Some(1007));
+    // The same bytes, valid, make a message once the rest arrives.
+    payload[200..203].copy_from_slice(b"abc");
+    let wire = client_frame(0x81, &payload);
+    let mut conn = server();
+    for piece in wire.chunks(37) {
+        conn.receive(piece);
+        match conn.poll_event() {
+            Some(Event::Message(Message::Text(text))) => {
+                assert_eq!(text.as_bytes(), &payload[..]);
+                return;
+            }
+            None => {}
+            Some(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    panic!("the message never completed");
+}
+
+#[test]
 fn size_limits_close_with_1009() {
     let config = || Config {
         max_frame_size: 100,
