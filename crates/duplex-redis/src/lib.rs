@@ -37,6 +37,13 @@ use rand::Rng;
 pub use duplex_socketio::cluster::sharded::SubscriptionMode;
 pub use emitter::{Emitter, EmitterOperator};
 
+/// The guide `docs/socketio-cluster.md`, compiled so that its examples
+/// stay true (only under `cargo test`: the guides are not part of the
+/// package).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/socketio-cluster.md")]
+pub struct ClusterGuide;
+
 /// An error of this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

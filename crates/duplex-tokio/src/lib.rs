@@ -138,6 +138,17 @@ pub struct WebSocketGuide;
 #[doc = include_str!("../../../docs/socketio.md")]
 pub struct SocketIoGuide;
 
+/// The guide `docs/socketio-recovery.md`, compiled so that its example
+/// stays true.
+#[cfg(all(doctest, feature = "socketio"))]
+#[doc = include_str!("../../../docs/socketio-recovery.md")]
+pub struct SocketIoRecoveryGuide;
+
+/// The guide `docs/tls-http2.md`, compiled so that its examples stay true.
+#[cfg(all(doctest, feature = "tls", feature = "http2"))]
+#[doc = include_str!("../../../docs/tls-http2.md")]
+pub struct TlsHttp2Guide;
+
 /// The sans-IO WebSocket crate this adapter drives.
 #[cfg(feature = "ws")]
 pub use duplex_ws as ws;
