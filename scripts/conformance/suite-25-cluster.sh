@@ -33,6 +33,7 @@
 #
 # Environment, besides the driver's DUPLEX_ROOT, DUPLEX_CACHE, DUPLEX_OUT
 # and DUPLEX_BIN (all optional):
+#   DUPLEX_EMITTER_BIN  duplex-redis's `emit` example, built already (skips its build)
 #   CLUSTER_MODES     modes to run (default "classic sharded")
 #   CLUSTER_TIMEOUT   seconds one mode may take (default 600)
 set -uo pipefail
@@ -79,9 +80,14 @@ if [[ ! -x "$DUPLEX_BIN" ]]; then
     fail_all
 fi
 
-# duplex-redis's Emitter, as a program the test runs.
-emitter="$(dirname "$DUPLEX_BIN")/examples/emit"
-if ! (cd "$DUPLEX_ROOT" && cargo build --release -p duplex-redis --example emit --quiet) >"$out/emitter-build.log" 2>&1; then
+# duplex-redis's Emitter, as a program the test runs (DUPLEX_EMITTER_BIN:
+# one built already). Built with -p duplex-cli too, so that the features
+# are unified as for the duplex binary and its dependencies are reused
+# instead of built again.
+emitter="${DUPLEX_EMITTER_BIN:-$(dirname "$DUPLEX_BIN")/examples/emit}"
+if [[ -n "${DUPLEX_EMITTER_BIN:-}" ]]; then
+    :
+elif ! (cd "$DUPLEX_ROOT" && cargo build --release -p duplex-cli -p duplex-redis --example emit --quiet) >"$out/emitter-build.log" 2>&1; then
     say "could not build the duplex-redis emit example (see $out/emitter-build.log)"
     tail -n 15 "$out/emitter-build.log"
     fail_all

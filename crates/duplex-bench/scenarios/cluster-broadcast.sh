@@ -38,6 +38,10 @@ bench="${DUPLEX_BENCH_BIN:-$target/release/duplex-bench}"
 duplex="${DUPLEX_BIN:-$target/release/duplex}"
 # shellcheck source=../../../scripts/conformance/lib.sh
 source "$root/scripts/conformance/lib.sh"
+# lib.sh's cleanup kills every pid it was given, some already stopped; under
+# set -e its first failed kill would end it there (leaving the rest running)
+# and make the run's status 1.
+trap 'set +e; cleanup' EXIT
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || echo "could not raise ulimit -n above $(ulimit -n)" >&2
 

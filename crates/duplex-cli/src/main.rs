@@ -91,8 +91,11 @@ enum Command {
         addr: SocketAddr,
         /// Serve STOMP over TCP on this address (port 0: any free port). The
         /// server exits non-zero when it cannot listen there, as for --addr.
-        #[arg(long, default_value = "127.0.0.1:61613")]
-        stomp_addr: SocketAddr,
+        /// Default 127.0.0.1:61613; with --redis, none unless given (the
+        /// cluster contract starts several nodes on one machine with
+        /// only --addr and --redis).
+        #[arg(long)]
+        stomp_addr: Option<SocketAddr>,
         /// Relay STOMP clients to the external broker at this address
         /// (RabbitMQ's STOMP plugin) instead of the embedded broker.
         #[arg(long)]
@@ -250,8 +253,15 @@ fn main() -> std::process::ExitCode {
                     };
                     socketio::install_cluster(url, mode, addr)?;
                 }
+                // A cluster node is one of several on a machine: a fixed
+                // STOMP port would let only the first of them start.
+                let stomp_addr = match (stomp_addr, &redis) {
+                    (Some(addr), _) => Some(addr),
+                    (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], 61613))),
+                    (None, Some(_)) => None,
+                };
                 sockjs_stomp::init(sockjs_stomp::Settings {
-                    stomp_addr: Some(stomp_addr),
+                    stomp_addr,
                     relay: stomp_relay,
                     conformance: true,
                     max_connections: limits.max_stomp_connections,
