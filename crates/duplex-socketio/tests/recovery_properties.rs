@@ -292,7 +292,10 @@ impl World {
                 );
             }
             ClientEvent::Event { name, args, .. } if name == "e" => {
-                assert_eq!(args.len(), 1, "the offset is taken off: {args:?}");
+                // The offset stays the last argument, as the reference
+                // client delivers it.
+                assert_eq!(args.len(), 2, "the data and the offset: {args:?}");
+                assert!(matches!(args[1], Value::String(_)), "{args:?}");
                 let Value::Number(n) = &args[0] else {
                     panic!("{args:?}");
                 };

@@ -63,7 +63,6 @@ fn recovery_auth(recovery: &mut Recovery, auth: Option<&Value>) -> Option<Value>
         // Not an object: nothing to merge into.
         Some(other) => return Some(other.clone()),
     }
-    recovery.replaying = recovery.last_offset.is_some();
     Some(Value::Object(fields))
 }
 
@@ -229,21 +228,10 @@ struct Recovery {
     last_offset: Option<String>,
     /// The last CONNECT answer restored the session.
     recovered: bool,
-    /// The offsets of the last events received, newest last: an event
-    /// replayed with one of them is a duplicate.
-    recent: VecDeque<String>,
-    /// Events are being replayed: from a CONNECT sent with a pid and an
-    /// offset until the first event after the answer that is not a
-    /// duplicate.
-    replaying: bool,
     /// Events that arrived before the CONNECT answer (the reference server
     /// replays missed events before it), delivered after it.
     early: VecDeque<Packet>,
 }
-
-/// How many recent offsets a namespace remembers to drop replayed
-/// duplicates.
-const RECENT_OFFSETS: usize = 128;
 
 /// Where the client is between connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -649,8 +637,6 @@ impl<T> Client<T> {
                 if !recovery.recovered {
                     // A new session: offsets of the old one mean nothing to it.
                     recovery.last_offset = None;
-                    recovery.recent.clear();
-                    recovery.replaying = false;
                 }
                 let early: Vec<Packet> = recovery.early.drain(..).collect();
                 let buffered: Vec<Packet> = socket.buffer.drain(..).map(|(_, p)| p).collect();
@@ -659,7 +645,7 @@ impl<T> Client<T> {
                     sid,
                 });
                 for p in early {
-                    self.on_event(&name, &p, true);
+                    self.on_event(&name, &p);
                 }
                 for p in &buffered {
                     self.send(p);
@@ -683,7 +669,7 @@ impl<T> Client<T> {
                 }
             }
             Received::Message if packet.packet_type.is_event() => {
-                self.on_event(&name, &packet, false);
+                self.on_event(&name, &packet);
             }
             Received::Ignored if packet.packet_type.is_event() && before_answer => {
                 // Before the CONNECT answer: the reference server writes
@@ -719,36 +705,26 @@ impl<T> Client<T> {
         Ok(())
     }
 
-    /// An event of a connected namespace: its offset taken off and
-    /// remembered, a replayed duplicate dropped, the rest delivered.
-    /// `early`: it arrived before the CONNECT answer.
-    fn on_event(&mut self, namespace: &str, packet: &Packet, early: bool) {
+    /// An event of a connected namespace, delivered with its arguments
+    /// as they came; with recovery on, its last string argument is
+    /// remembered as the offset to resume from.
+    fn on_event(&mut self, namespace: &str, packet: &Packet) {
         let Some(socket) = self.sockets.get_mut(namespace) else {
             return;
         };
-        let mut args = match packet.value() {
+        let args = match packet.value() {
             Ok(Some(Value::Array(items))) => items,
             _ => return,
         };
-        let recovery = &mut socket.recovery;
-        // With recovery on, the server appends the offset to every event
-        // it stores, which are those without an ack id; the reference
-        // client takes a last string argument as the offset.
-        if recovery.pid.is_some() && packet.ack_id.is_none() && args.len() > 1 {
+        // As the reference client: the server appends the offset to every
+        // event it stores (those without an ack id), and the client cannot
+        // tell an offset from an application's string, so it keeps the
+        // argument and only remembers it. Taking it off would eat the last
+        // string of events the server did not store (volatile ones, or
+        // every event under an adapter that keeps no log).
+        if socket.recovery.pid.is_some() && packet.ack_id.is_none() && args.len() > 1 {
             if let Some(Value::String(offset)) = args.last() {
-                let offset = offset.clone();
-                args.pop();
-                if recovery.replaying && recovery.recent.contains(&offset) {
-                    return;
-                }
-                // The replay is over with the first new event after the
-                // answer (a server may replay before or after it).
-                recovery.replaying &= early;
-                if recovery.recent.len() >= RECENT_OFFSETS {
-                    recovery.recent.pop_front();
-                }
-                recovery.recent.push_back(offset.clone());
-                recovery.last_offset = Some(offset);
+                socket.recovery.last_offset = Some(offset.clone());
             }
         }
         let mut args = args.into_iter();
