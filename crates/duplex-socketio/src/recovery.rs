@@ -495,7 +495,7 @@ impl SessionStore {
         let persisted = self.sessions.get(pid)?;
         if persisted
             .disconnected_at
-            .is_some_and(|at| at + self.config.max_disconnection_duration <= now)
+            .is_some_and(|at| expired(at, self.config.max_disconnection_duration, now))
         {
             // Expired, and not swept yet.
             self.remove_session(pid);
@@ -632,7 +632,7 @@ impl SessionStore {
             .packets
             .front()
             .and_then(|p| p.emitted_at)
-            .is_some_and(|at| at + keep <= now)
+            .is_some_and(|at| expired(at, keep, now))
         {
             self.packets.pop_front();
         }
@@ -687,7 +687,7 @@ impl SessionStore {
             .into_iter()
             .flatten()
             .min()
-            .map(|at| at + keep + SWEEP_GRANULARITY)
+            .and_then(|at| at.checked_add(keep.saturating_add(SWEEP_GRANULARITY)))
     }
 }
 
@@ -725,6 +725,12 @@ pub fn append_offset(packet: &Packet, offset: &str) -> Option<Packet> {
     let mut out = packet.clone();
     out.data = Some(Str::from(text));
     Some(out)
+}
+
+/// Whether something stamped `at` and kept for `keep` is gone by `now`; a
+/// `keep` too long to add to an instant never ends.
+fn expired(at: Instant, keep: Duration, now: Instant) -> bool {
+    at.checked_add(keep).is_some_and(|end| end <= now)
 }
 
 #[cfg(test)]

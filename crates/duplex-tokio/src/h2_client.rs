@@ -79,7 +79,10 @@ impl Http2Connection {
         let tls = config.tls.clone();
         #[cfg(not(feature = "tls"))]
         let tls = ();
-        let deadline = Instant::now() + config.handshake_timeout;
+        // A timeout too long to add to an instant waits a year.
+        let deadline = Instant::now()
+            .checked_add(config.handshake_timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
         let open = async move {
             let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port)).await?;
             tcp.set_nodelay(true)?;

@@ -16,9 +16,10 @@ use crate::mask::{apply_mask, extend_unmasked};
 /// once, so its bytes are never moved while it arrives. Past it, the room
 /// grows with what has arrived (eight times as much), so a peer can make
 /// a connection reserve at most this much, or eight times what it sent.
-/// Large allocations are mapped lazily, so room not yet written costs
-/// address space, not memory.
-const RESERVE_WHOLE: usize = 1 << 20;
+/// 256 KiB rather than more: the allocator may serve a large buffer from
+/// heap pages already resident, so a peer that announces big frames and
+/// stalls costs this much memory per connection, not only address space.
+const RESERVE_WHOLE: usize = 256 << 10;
 
 /// Which end of the connection this is. A server receives masked frames
 /// and sends unmasked ones; a client the reverse.

@@ -334,12 +334,13 @@ where
             (core.endpoint.body_limit(), core.body_read_timeout)
         };
         let (parts, body) = req.into_parts();
+        let parts_version = parts.version;
         let body = if upgrade.is_some() {
             Bytes::new()
         } else {
             match read_limited(body, limit.saturating_add(1), timeout).await {
                 Ok(b) => b,
-                Err(BodyFailure::TimedOut) => return body_timed_out(),
+                Err(BodyFailure::TimedOut) => return body_timed_out(parts_version),
                 Err(BodyFailure::Failed(e)) => {
                     tracing::debug!("request body failed: {e}");
                     return plain(StatusCode::BAD_REQUEST, "bad request body\n");

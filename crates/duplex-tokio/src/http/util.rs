@@ -50,10 +50,14 @@ where
 
 /// `408 Request Timeout` for a body that did not arrive in time; the
 /// connection is closed after it (the rest of the body is never read).
-pub(crate) fn body_timed_out() -> http::Response<HttpBody> {
+pub(crate) fn body_timed_out(version: http::Version) -> http::Response<HttpBody> {
     let mut out = plain(StatusCode::REQUEST_TIMEOUT, "request body timed out\n");
-    out.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    // HTTP/2 has no Connection header (hyper drops it with a warning); the
+    // stream ends with the response.
+    if version < http::Version::HTTP_2 {
+        out.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     out
 }
 

@@ -206,7 +206,8 @@ impl Socket {
                 &self.namespace,
                 event,
                 &args,
-                timeout.map(|t| now + t),
+                // A timeout too long to add to an instant is none.
+                timeout.and_then(|t| now.checked_add(t)),
                 Box::new(callback),
                 now,
             )

@@ -384,6 +384,9 @@ struct Receipts {
 
 impl Receipts {
     fn await_receipt(&mut self, id: String, waiter: Waiter) {
+        // Callers that gave up (a timeout around the await) would stay
+        // until a RECEIPT that may never come.
+        self.waiting.retain(|_, w| !w.is_closed());
         self.waiting.insert(id, waiter);
     }
 
