@@ -195,7 +195,12 @@ async fn websocket_cut_is_recovered_with_missed_events_once_in_order() {
         1,
         "skipMiddlewares: not run on restore"
     );
-    // Live again, after the replay, once; the old handle reaches it too.
+    // Live again, after the replay, once; the old handle reaches it too,
+    // and follows it to its new session.
+    assert!(
+        socket.connected(),
+        "the old handle sees the restored socket"
+    );
     socket.emit("e", &4).unwrap();
     let (args, last) = event(&next_skip_ping(&mut ws).await.unwrap());
     assert_eq!(args, serde_json::json!(["e", 4]));

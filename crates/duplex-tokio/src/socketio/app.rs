@@ -682,6 +682,13 @@ impl SocketIoApp {
         self.server.rooms_of(namespace, socket)
     }
 
+    /// The session that carries socket `id` of `namespace` now: a socket
+    /// restored by connection state recovery keeps its id on a new
+    /// Engine.IO session.
+    pub(crate) fn session_of(&self, namespace: &str, id: &SocketId) -> Option<SessionId> {
+        self.server.session_of(namespace, id).cloned()
+    }
+
     pub(crate) fn is_connected(&self, session: &SessionId, namespace: &str, id: &SocketId) -> bool {
         self.server.is_connected(session, namespace, id)
     }

@@ -62,9 +62,18 @@ impl Socket {
         &self.io
     }
 
-    /// The Engine.IO session id of the connection.
+    /// The Engine.IO session id of the connection the socket connected
+    /// on (after a restore by connection state recovery, the socket's
+    /// calls follow it to its new session).
     pub fn session_id(&self) -> &str {
         self.session.as_str()
+    }
+
+    /// The session that carries this socket now, or the one it connected
+    /// on when it is gone.
+    fn session_in(&self, app: &super::SocketIoApp) -> SessionId {
+        app.session_of(&self.namespace, &self.id)
+            .unwrap_or_else(|| self.session.clone())
     }
 
     /// What the socket connected with (auth payload, headers, query).
@@ -81,14 +90,14 @@ impl Socket {
     pub fn transport(&self) -> Option<TransportName> {
         self.io
             .service
-            .with(|eio, _, _, _| eio.transport(&self.session))
+            .with(|eio, app, _, _| eio.transport(&self.session_in(app)))
     }
 
     /// Whether the socket is still connected.
     pub fn connected(&self) -> bool {
         self.io
             .service
-            .with(|_, app, _, _| app.is_connected(&self.session, &self.namespace, &self.id))
+            .with(|_, app, _, _| app.is_connected(&self.session_in(app), &self.namespace, &self.id))
     }
 
     /// Emits `event` to this socket with `data` as its one argument
@@ -102,9 +111,9 @@ impl Socket {
     pub fn emit_args(&self, event: &str, args: Vec<Value>) -> Result<(), SendError> {
         let packet = Packet::event_with(self.namespace.clone(), event, &args, None)
             .map_err(|_| SendError::Encode)?;
-        self.io
-            .service
-            .with(|eio, app, now, _| app.emit_to_socket(eio, &self.session, &self.id, &packet, now))
+        self.io.service.with(|eio, app, now, _| {
+            app.emit_to_socket(eio, &self.session_in(app), &self.id, &packet, now)
+        })
     }
 
     /// Emits to this socket as Node's `socket.volatile.emit`: the event
@@ -200,9 +209,10 @@ impl Socket {
         callback: impl FnOnce(Result<Vec<Value>, AckError>) + Send + 'static,
     ) {
         let failed = self.io.service.with(|eio, app, now, _| {
+            let session = self.session_in(app);
             app.emit_with_ack(
                 eio,
-                &self.session,
+                &session,
                 &self.namespace,
                 event,
                 &args,
@@ -270,7 +280,8 @@ impl Socket {
     /// the connection and its other namespaces stay.
     pub fn disconnect(&self) {
         self.io.service.with(|eio, app, now, deferred| {
-            app.disconnect_socket(eio, &self.session, &self.namespace, now, deferred);
+            let session = self.session_in(app);
+            app.disconnect_socket(eio, &session, &self.namespace, now, deferred);
         });
     }
 
@@ -281,7 +292,8 @@ impl Socket {
     /// [`DisconnectReason::ServerNamespaceDisconnect`](super::DisconnectReason).
     pub fn close_connection(&self) {
         self.io.service.with(|eio, app, now, deferred| {
-            app.close_connection(eio, &self.session, now, deferred);
+            let session = self.session_in(app);
+            app.close_connection(eio, &session, now, deferred);
         });
     }
 }
