@@ -130,20 +130,25 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    tokio::pin!(shutdown);
     let (io, http2) = match protocol {
         HttpProtocol::Http11 => (Prefixed::new(io, Bytes::new()), false),
         _ if !config.http2 => (Prefixed::new(io, Bytes::new()), false),
         HttpProtocol::Detect | HttpProtocol::Http2 => {
             let mut io = io;
-            let read = read_preface(&mut io);
-            let (prefix, is_preface) =
-                match tokio::time::timeout(config.preface_timeout, read).await {
-                    Err(_) => return Err(Error::HandshakeTimeout),
-                    Ok(Err(e)) => return Err(Error::Io(e)),
-                    // Closed before a byte: nothing to serve.
-                    Ok(Ok(None)) => return Ok(()),
-                    Ok(Ok(Some(found))) => found,
-                };
+            let read = tokio::time::timeout(config.preface_timeout, read_preface(&mut io));
+            // A server stopping does not wait for an idle client's first bytes.
+            let read = tokio::select! {
+                read = read => read,
+                () = &mut shutdown => return Ok(()),
+            };
+            let (prefix, is_preface) = match read {
+                Err(_) => return Err(Error::HandshakeTimeout),
+                Ok(Err(e)) => return Err(Error::Io(e)),
+                // Closed before a byte: nothing to serve.
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Ok(Some(found))) => found,
+            };
             // Over ALPN h2, anything but the preface is an error that the
             // HTTP/2 server answers with its own GOAWAY.
             let http2 = is_preface || protocol == HttpProtocol::Http2;
@@ -151,7 +156,6 @@ where
         }
     };
     let io = TokioIo::new(io);
-    tokio::pin!(shutdown);
     let result = if http2 {
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         builder
