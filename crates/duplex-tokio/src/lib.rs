@@ -145,7 +145,7 @@ pub struct SocketIoGuide;
 pub struct SocketIoRecoveryGuide;
 
 /// The guide `docs/tls-http2.md`, compiled so that its examples stay true.
-#[cfg(all(doctest, feature = "tls", feature = "http2"))]
+#[cfg(all(doctest, feature = "tls", feature = "polling"))]
 #[doc = include_str!("../../../docs/tls-http2.md")]
 pub struct TlsHttp2Guide;
 
