@@ -32,6 +32,7 @@ pub mod procstat;
 pub mod ramp;
 pub mod sioload;
 pub mod soak;
+pub mod tlsbench;
 mod wire;
 mod workload;
 

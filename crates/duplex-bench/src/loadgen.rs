@@ -86,6 +86,18 @@ pub async fn echo_server(
     listener: TcpListener,
     run_for: Duration,
 ) -> Result<u64, Error> {
+    echo_server_with(imp, listener, run_for, None).await
+}
+
+/// [`echo_server`], over TLS when `tls` is given: each connection's TLS
+/// handshake runs on its own task before the WebSocket one, with the
+/// acceptor that goes with `imp` (see [`crate::tlsbench::ServerTls`]).
+pub async fn echo_server_with(
+    imp: ServerImpl,
+    listener: TcpListener,
+    run_for: Duration,
+    tls: Option<crate::tlsbench::ServerTls>,
+) -> Result<u64, Error> {
     ensure_loopback(listener.local_addr()?)?;
     let deadline = tokio::time::Instant::now() + run_for;
     let mut accepted = 0u64;
@@ -107,6 +119,20 @@ pub async fn echo_server(
         };
         accepted += 1;
         tcp.set_nodelay(true)?;
+        if let Some(tls) = &tls {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let result = match tls.accept(tcp).await {
+                    Ok(crate::tlsbench::ServerStream::Duplex(s)) => echo_duplex(s, false).await,
+                    Ok(crate::tlsbench::ServerStream::Rustls(s)) => echo_tungstenite(s).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    eprintln!("echo connection ended: {e}");
+                }
+            });
+            continue;
+        }
         tokio::spawn(async move {
             let result = match imp {
                 ServerImpl::Duplex => echo_duplex(tcp, false).await,
@@ -121,7 +147,10 @@ pub async fn echo_server(
     }
 }
 
-async fn echo_duplex(tcp: TcpStream, copy: bool) -> Result<(), String> {
+async fn echo_duplex<S>(tcp: S, copy: bool) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut config = duplex_tokio::ServerConfig::default();
     if copy {
         config.connection.min_shared_payload = usize::MAX;
@@ -137,7 +166,10 @@ async fn echo_duplex(tcp: TcpStream, copy: bool) -> Result<(), String> {
     Ok(())
 }
 
-async fn echo_tungstenite(tcp: TcpStream) -> Result<(), String> {
+async fn echo_tungstenite<S>(tcp: S) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     use tokio_tungstenite::tungstenite::Message;
     let mut ws = tokio_tungstenite::accept_async(tcp)
         .await
@@ -240,6 +272,16 @@ pub async fn raw_connect(target: &Target) -> Result<TcpStream, Error> {
 /// checking the 101 and the accept value.
 pub async fn handshake(mut tcp: TcpStream, target: &Target) -> Result<TcpStream, Error> {
     tcp.set_nodelay(true)?;
+    handshake_on(&mut tcp, target).await?;
+    Ok(tcp)
+}
+
+/// The opening handshake of [`handshake`] on any byte stream (a TLS one
+/// for `wss://`).
+pub async fn handshake_on<S>(tcp: &mut S, target: &Target) -> Result<(), Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -276,7 +318,7 @@ pub async fn handshake(mut tcp: TcpStream, target: &Target) -> Result<TcpStream,
         let first = text.lines().next().unwrap_or_default().to_string();
         return Err(Error::Handshake(first));
     }
-    Ok(tcp)
+    Ok(())
 }
 
 /// One text message of `size` printable ASCII bytes, masked with `key` as
