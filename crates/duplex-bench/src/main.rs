@@ -397,8 +397,11 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             };
             fdlimit::raise_nofile(Some(idle as u64 + 1024));
             let samples = tlsbench::run_scenario(&config, |round, s| {
+                let cpu = s
+                    .server_cpu_us
+                    .map_or(String::new(), |us| format!(" server_cpu_us={us:.1}"));
                 println!(
-                    "round={round} server={} transport={} cell={:?} value={:.0}",
+                    "round={round} server={} transport={} cell={:?} value={:.0}{cpu}",
                     s.server, s.transport, s.cell, s.value
                 );
             })
@@ -406,7 +409,9 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             println!(
                 "\nmedians of {rounds} rounds, {seconds} s per cell, {idle} idle connections:\n"
             );
-            print!("{}", tlsbench::table(&samples));
+            print!("{}", tlsbench::table(&samples, false));
+            println!("\nthe servers' CPU per message or handshake (medians):\n");
+            print!("{}", tlsbench::table(&samples, true));
         }
         Command::Load {
             url,

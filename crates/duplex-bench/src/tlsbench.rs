@@ -209,23 +209,53 @@ async fn close(stream: &mut ClientStream, key: [u8; 4], wait: Duration) {
     .await;
 }
 
+/// A timed cell's outcome.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate {
+    /// Operations (echoes or handshakes) per second.
+    pub per_sec: f64,
+    /// The server's CPU time (user + system) per operation in µs over the
+    /// timed part, when its pid was given (10 ms tick resolution).
+    pub server_cpu_us: Option<f64>,
+}
+
+/// Counts `server_pid`'s CPU from construction to [`CpuMeter::per_op`].
+struct CpuMeter(Option<(u32, u64)>);
+
+impl CpuMeter {
+    fn start(server_pid: Option<u32>) -> Self {
+        Self(server_pid.and_then(|pid| Some((pid, crate::sioload::cpu_ticks(pid)?))))
+    }
+
+    /// µs of CPU per operation since `start` (`USER_HZ` is 100).
+    fn per_op(&self, ops: u64) -> Option<f64> {
+        let (pid, before) = self.0?;
+        let spent = crate::sioload::cpu_ticks(pid)?.checked_sub(before)?;
+        (ops > 0).then(|| spent as f64 * 10_000.0 / ops as f64)
+    }
+}
+
 fn join_error(e: tokio::task::JoinError) -> Error {
     Error::Io(std::io::Error::other(e))
 }
 
 /// Opens `connections` WebSockets, then has each send a `size`-byte
 /// message and await its echo (checked byte for byte), over and over, for
-/// `run_for`. Returns echoed messages per second over all of them.
+/// `run_for`. Returns echoed messages per second over all of them (and
+/// `server_pid`'s CPU per message, the handshakes before the timed part
+/// left out).
 pub async fn echo_rate(
     client: &Client,
     connections: usize,
     size: usize,
     run_for: Duration,
-) -> Result<f64, Error> {
+    server_pid: Option<u32>,
+) -> Result<Rate, Error> {
     let mut streams = Vec::with_capacity(connections);
     for _ in 0..connections {
         streams.push(client.connect().await?);
     }
+    let cpu = CpuMeter::start(server_pid);
     let start = Instant::now();
     let deadline = start + run_for;
     let mut tasks = JoinSet::new();
@@ -264,20 +294,26 @@ pub async fn echo_rate(
         done.push((stream, key));
     }
     let elapsed = start.elapsed();
+    let server_cpu_us = cpu.per_op(total);
     for (mut stream, key) in done {
         close(&mut stream, key, Duration::from_millis(200)).await;
     }
-    Ok(total as f64 / elapsed.as_secs_f64())
+    Ok(Rate {
+        per_sec: total as f64 / elapsed.as_secs_f64(),
+        server_cpu_us,
+    })
 }
 
 /// `concurrency` loops, each opening a WebSocket (TCP, TLS, upgrade) and
 /// closing it again, for `run_for`. Returns completed handshakes per
-/// second.
+/// second (and `server_pid`'s CPU per handshake, close included).
 pub async fn handshake_rate(
     client: &Client,
     concurrency: usize,
     run_for: Duration,
-) -> Result<f64, Error> {
+    server_pid: Option<u32>,
+) -> Result<Rate, Error> {
+    let cpu = CpuMeter::start(server_pid);
     let start = Instant::now();
     let deadline = start + run_for;
     let mut tasks = JoinSet::new();
@@ -303,7 +339,10 @@ pub async fn handshake_rate(
     while let Some(joined) = tasks.join_next().await {
         total += joined.map_err(join_error)??;
     }
-    Ok(total as f64 / start.elapsed().as_secs_f64())
+    Ok(Rate {
+        per_sec: total as f64 / start.elapsed().as_secs_f64(),
+        server_cpu_us: cpu.per_op(total),
+    })
 }
 
 /// Opens `connections` WebSockets, `concurrency` handshakes at a time,
@@ -383,6 +422,8 @@ pub struct Sample {
     pub cell: &'static str,
     /// Its value (msgs/s, handshakes/s or bytes per connection).
     pub value: f64,
+    /// The server's CPU µs per message or handshake (timed cells).
+    pub server_cpu_us: Option<f64>,
 }
 
 /// The cells in the order they run, with their units. Idle memory comes
@@ -490,36 +531,40 @@ pub async fn run_scenario(
         // A warm-up connection each (first-use allocations, ring's tables)
         // before the memory baseline.
         for child in &children {
-            echo_rate(&child.client, 1, 16, Duration::from_millis(50)).await?;
+            echo_rate(&child.client, 1, 16, Duration::from_millis(50), None).await?;
         }
         for (cell, _) in CELLS {
             for child in &children {
-                let value = match cell {
-                    "echo C=1 16 B" => echo_rate(&child.client, 1, 16, config.cell).await?,
-                    "echo C=1 1 KiB" => echo_rate(&child.client, 1, 1024, config.cell).await?,
-                    "echo C=100 16 B" => echo_rate(&child.client, 100, 16, config.cell).await?,
-                    "echo C=100 1 KiB" => echo_rate(&child.client, 100, 1024, config.cell).await?,
+                let pid = Some(child.pid);
+                let echo = |c, size| echo_rate(&child.client, c, size, config.cell, pid);
+                let rate = match cell {
+                    "echo C=1 16 B" => echo(1, 16).await?,
+                    "echo C=1 1 KiB" => echo(1, 1024).await?,
+                    "echo C=100 16 B" => echo(100, 16).await?,
+                    "echo C=100 1 KiB" => echo(100, 1024).await?,
                     "handshakes" => {
-                        handshake_rate(&child.client, config.handshake_concurrency, config.cell)
-                            .await?
+                        let n = config.handshake_concurrency;
+                        handshake_rate(&child.client, n, config.cell, pid).await?
                     }
-                    "idle RSS" => {
-                        idle_rss(
+                    "idle RSS" => Rate {
+                        per_sec: idle_rss(
                             &child.client,
                             config.idle,
                             64,
                             Duration::from_secs(1),
                             child.pid,
                         )
-                        .await?
-                    }
+                        .await?,
+                        server_cpu_us: None,
+                    },
                     other => return Err(Error::Protocol(format!("unknown cell {other}"))),
                 };
                 let sample = Sample {
                     server: child.server,
                     transport: child.transport,
                     cell,
-                    value,
+                    value: rate.per_sec,
+                    server_cpu_us: rate.server_cpu_us,
                 };
                 report(round, &sample);
                 samples.push(sample);
@@ -533,31 +578,57 @@ pub async fn run_scenario(
     Ok(samples)
 }
 
-/// The median of `server`/`transport`/`cell` over the rounds.
-pub fn median(samples: &[Sample], server: &str, transport: &str, cell: &str) -> Option<f64> {
+/// The median over the rounds of `pick` of the `server`/`transport`/`cell`
+/// samples.
+pub fn median(
+    samples: &[Sample],
+    server: &str,
+    transport: &str,
+    cell: &str,
+    pick: fn(&Sample) -> Option<f64>,
+) -> Option<f64> {
     let mut values: Vec<f64> = samples
         .iter()
         .filter(|s| s.server == server && s.transport == transport && s.cell == cell)
-        .map(|s| s.value)
+        .filter_map(pick)
         .collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
 }
 
 /// The medians as a Markdown table: each server over ws and wss with the
-/// TLS ÷ cleartext ratio, then duplex ÷ tungstenite on each transport.
-pub fn table(samples: &[Sample]) -> String {
+/// TLS ÷ cleartext ratio, then duplex ÷ tungstenite on each transport; the
+/// figures, or with `cpu` the server's CPU µs per operation (timed cells
+/// only).
+pub fn table(samples: &[Sample], cpu: bool) -> String {
+    let pick: fn(&Sample) -> Option<f64> = if cpu {
+        |s| s.server_cpu_us
+    } else {
+        |s| Some(s.value)
+    };
     let mut out = String::from(
         "| cell | duplex ws | duplex wss | duplex wss/ws | tungstenite ws | tungstenite wss | tungstenite wss/ws | duplex/tungstenite ws | duplex/tungstenite wss |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    let fmt = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.0}"));
+    let fmt = |v: Option<f64>| {
+        v.map_or("?".to_string(), |v| {
+            if cpu {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.0}")
+            }
+        })
+    };
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b != 0.0 => format!("{:.2}", a / b),
         _ => "?".to_string(),
     };
     for (cell, unit) in CELLS {
-        let m = |server, transport| median(samples, server, transport, cell);
+        if cpu && cell == "idle RSS" {
+            continue;
+        }
+        let unit = if cpu { "server CPU µs/op" } else { unit };
+        let m = |server, transport| median(samples, server, transport, cell, pick);
         let (dw, ds) = (m("duplex", "ws"), m("duplex", "wss"));
         let (tw, ts) = (m("tungstenite", "ws"), m("tungstenite", "wss"));
         out += &format!(
@@ -599,10 +670,13 @@ mod tests {
             let target = Target::parse(&format!("ws://{addr}/")).unwrap();
             let client = Client::tls(target.clone(), &cert.cert_pem).unwrap();
             let run = Duration::from_millis(200);
-            let rate = echo_rate(&client, 3, 1024, run).await.unwrap();
-            assert!(rate > 0.0, "{imp:?}: no echo over TLS");
-            let rate = handshake_rate(&client, 2, run).await.unwrap();
-            assert!(rate > 0.0, "{imp:?}: no handshake over TLS");
+            let me = Some(std::process::id());
+            let rate = echo_rate(&client, 3, 1024, run, me).await.unwrap();
+            assert!(rate.per_sec > 0.0, "{imp:?}: no echo over TLS");
+            assert!(rate.server_cpu_us.is_some(), "{imp:?}: no CPU figure");
+            let rate = handshake_rate(&client, 2, run, None).await.unwrap();
+            assert!(rate.per_sec > 0.0, "{imp:?}: no handshake over TLS");
+            assert!(rate.server_cpu_us.is_none());
             let per = idle_rss(&client, 20, 5, Duration::ZERO, std::process::id())
                 .await
                 .unwrap();
@@ -614,6 +688,41 @@ mod tests {
             assert!(refused.is_err(), "{imp:?}: cleartext accepted on TLS");
             server.abort();
         }
+    }
+
+    #[test]
+    fn table_shows_medians_and_ratios() {
+        let mut samples = Vec::new();
+        for (server, transport, values) in [
+            ("duplex", "ws", [100.0, 300.0, 200.0]),
+            ("duplex", "wss", [50.0, 50.0, 60.0]),
+            ("tungstenite", "ws", [100.0, 100.0, 100.0]),
+            ("tungstenite", "wss", [25.0, 25.0, 25.0]),
+        ] {
+            for value in values {
+                samples.push(Sample {
+                    server,
+                    transport,
+                    cell: "handshakes",
+                    value,
+                    server_cpu_us: Some(value / 10.0),
+                });
+            }
+        }
+        let table = table(&samples, false);
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("| handshakes"))
+            .unwrap();
+        assert_eq!(
+            row,
+            "| handshakes (/s) | 200 | 50 | 0.25 | 100 | 25 | 0.25 | 2.00 | 2.00 |"
+        );
+        let idle = table.lines().find(|l| l.starts_with("| idle RSS")).unwrap();
+        assert!(idle.contains("| ? |"), "{idle}");
+        let cpu = super::table(&samples, true);
+        assert!(cpu.contains("| 20.0 | 5.0 | 0.25 |"), "{cpu}");
+        assert!(!cpu.contains("idle RSS"), "{cpu}");
     }
 
     #[test]
