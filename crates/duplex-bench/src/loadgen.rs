@@ -18,6 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::tlsbench::ServerTls;
+
 /// What went wrong in a load run or an echo server (WebSocket or
 /// Socket.IO).
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +98,7 @@ pub async fn echo_server_with(
     imp: ServerImpl,
     listener: TcpListener,
     run_for: Duration,
-    tls: Option<crate::tlsbench::ServerTls>,
+    tls: Option<ServerTls>,
 ) -> Result<u64, Error> {
     ensure_loopback(listener.local_addr()?)?;
     let deadline = tokio::time::Instant::now() + run_for;
@@ -119,19 +121,44 @@ pub async fn echo_server_with(
         };
         accepted += 1;
         tcp.set_nodelay(true)?;
-        if let Some(tls) = &tls {
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                let result = match tls.accept(tcp).await {
-                    Ok(crate::tlsbench::ServerStream::Duplex(s)) => echo_duplex(s, false).await,
-                    Ok(crate::tlsbench::ServerStream::Rustls(s)) => echo_tungstenite(s).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = result {
-                    eprintln!("echo connection ended: {e}");
-                }
-            });
-            continue;
+        // One task per server type: one async block matching on both
+        // would be as large as the larger of the two futures (a task is
+        // allocated whole at spawn), charging each server's idle
+        // connections with the other's.
+        match &tls {
+            Some(ServerTls::Duplex(acceptor)) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let run = async {
+                        let (stream, _) = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
+                        echo_duplex(stream, false).await
+                    };
+                    if let Err(e) = run.await {
+                        eprintln!("echo connection ended: {e}");
+                    }
+                });
+                continue;
+            }
+            Some(ServerTls::Rustls(acceptor)) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let run = async {
+                        let stream = tokio::time::timeout(
+                            crate::tlsbench::HANDSHAKE_TIMEOUT,
+                            acceptor.accept(tcp),
+                        )
+                        .await
+                        .map_err(|_| "TLS handshake timed out".to_string())?
+                        .map_err(|e| e.to_string())?;
+                        echo_tungstenite(stream).await
+                    };
+                    if let Err(e) = run.await {
+                        eprintln!("echo connection ended: {e}");
+                    }
+                });
+                continue;
+            }
+            None => {}
         }
         tokio::spawn(async move {
             let result = match imp {

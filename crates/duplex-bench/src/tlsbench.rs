@@ -74,13 +74,9 @@ pub enum ServerTls {
     Rustls(tokio_rustls::TlsAcceptor),
 }
 
-/// A TLS stream accepted by [`ServerTls::accept`].
-pub enum ServerStream {
-    /// From duplex's acceptor.
-    Duplex(tokio_rustls::server::TlsStream<TcpStream>),
-    /// From tokio-rustls's.
-    Rustls(tokio_rustls::server::TlsStream<TcpStream>),
-}
+/// How long the tokio-rustls acceptor gives a TLS handshake: the bound
+/// duplex's acceptor applies by default.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServerTls {
     /// The acceptor for `imp` serving `cert`; only duplex and
@@ -114,23 +110,6 @@ impl ServerTls {
                 ))))
             }
             other => Err(Error::Protocol(format!("{other:?} has no TLS echo server"))),
-        }
-    }
-
-    /// Runs the TLS handshake on `tcp`.
-    pub async fn accept(&self, tcp: TcpStream) -> Result<ServerStream, String> {
-        match self {
-            Self::Duplex(tls) => tls
-                .accept(tcp)
-                .await
-                .map(|(s, _)| ServerStream::Duplex(s))
-                .map_err(|e| e.to_string()),
-            // The same 10 s bound duplex's acceptor puts on a handshake.
-            Self::Rustls(tls) => tokio::time::timeout(Duration::from_secs(10), tls.accept(tcp))
-                .await
-                .map_err(|_| "TLS handshake timed out".to_string())?
-                .map(ServerStream::Rustls)
-                .map_err(|e| e.to_string()),
         }
     }
 }
