@@ -33,6 +33,7 @@ pub mod ramp;
 mod reference;
 pub mod sioload;
 pub mod soak;
+pub mod tlsbench;
 mod wire;
 mod workload;
 

@@ -18,6 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::tlsbench::ServerTls;
+
 /// What went wrong in a load run or an echo server (WebSocket or
 /// Socket.IO).
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,18 @@ pub async fn echo_server(
     listener: TcpListener,
     run_for: Duration,
 ) -> Result<u64, Error> {
+    echo_server_with(imp, listener, run_for, None).await
+}
+
+/// [`echo_server`], over TLS when `tls` is given: each connection's TLS
+/// handshake runs on its own task before the WebSocket one, with the
+/// acceptor that goes with `imp` (see [`crate::tlsbench::ServerTls`]).
+pub async fn echo_server_with(
+    imp: ServerImpl,
+    listener: TcpListener,
+    run_for: Duration,
+    tls: Option<ServerTls>,
+) -> Result<u64, Error> {
     ensure_loopback(listener.local_addr()?)?;
     let deadline = tokio::time::Instant::now() + run_for;
     let mut accepted = 0u64;
@@ -107,6 +121,45 @@ pub async fn echo_server(
         };
         accepted += 1;
         tcp.set_nodelay(true)?;
+        // One task per server type: one async block matching on both
+        // would be as large as the larger of the two futures (a task is
+        // allocated whole at spawn), charging each server's idle
+        // connections with the other's.
+        match &tls {
+            Some(ServerTls::Duplex(acceptor)) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let run = async {
+                        let (stream, _) = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
+                        echo_duplex(stream, false).await
+                    };
+                    if let Err(e) = run.await {
+                        eprintln!("echo connection ended: {e}");
+                    }
+                });
+                continue;
+            }
+            Some(ServerTls::Rustls(acceptor)) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let run = async {
+                        let stream = tokio::time::timeout(
+                            crate::tlsbench::HANDSHAKE_TIMEOUT,
+                            acceptor.accept(tcp),
+                        )
+                        .await
+                        .map_err(|_| "TLS handshake timed out".to_string())?
+                        .map_err(|e| e.to_string())?;
+                        echo_tungstenite(stream).await
+                    };
+                    if let Err(e) = run.await {
+                        eprintln!("echo connection ended: {e}");
+                    }
+                });
+                continue;
+            }
+            None => {}
+        }
         tokio::spawn(async move {
             let result = match imp {
                 ServerImpl::Duplex => echo_duplex(tcp, false).await,
@@ -121,7 +174,10 @@ pub async fn echo_server(
     }
 }
 
-async fn echo_duplex(tcp: TcpStream, copy: bool) -> Result<(), String> {
+async fn echo_duplex<S>(tcp: S, copy: bool) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut config = duplex_tokio::ServerConfig::default();
     if copy {
         config.connection.min_shared_payload = usize::MAX;
@@ -137,7 +193,10 @@ async fn echo_duplex(tcp: TcpStream, copy: bool) -> Result<(), String> {
     Ok(())
 }
 
-async fn echo_tungstenite(tcp: TcpStream) -> Result<(), String> {
+async fn echo_tungstenite<S>(tcp: S) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     use tokio_tungstenite::tungstenite::Message;
     let mut ws = tokio_tungstenite::accept_async(tcp)
         .await
@@ -240,6 +299,16 @@ pub async fn raw_connect(target: &Target) -> Result<TcpStream, Error> {
 /// checking the 101 and the accept value.
 pub async fn handshake(mut tcp: TcpStream, target: &Target) -> Result<TcpStream, Error> {
     tcp.set_nodelay(true)?;
+    handshake_on(&mut tcp, target).await?;
+    Ok(tcp)
+}
+
+/// The opening handshake of [`handshake`] on any byte stream (a TLS one
+/// for `wss://`).
+pub async fn handshake_on<S>(tcp: &mut S, target: &Target) -> Result<(), Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -276,7 +345,7 @@ pub async fn handshake(mut tcp: TcpStream, target: &Target) -> Result<TcpStream,
         let first = text.lines().next().unwrap_or_default().to_string();
         return Err(Error::Handshake(first));
     }
-    Ok(tcp)
+    Ok(())
 }
 
 /// One text message of `size` printable ASCII bytes, masked with `key` as

@@ -7,6 +7,8 @@
 //! duplex-bench idle --url ws://127.0.0.1:9001/ --connections 10000 --server-pid PID
 //! duplex-bench idle --url ws://127.0.0.1:9001/ --connections 1000000 --source-addrs 64 \
 //!     --report-every 50000 --server-pid PID
+//! duplex-bench echo-server --impl tungstenite --addr 127.0.0.1:9443 --tls-cert cert.pem --tls-key key.pem
+//! duplex-bench tls --rounds 3 --seconds 2 --idle 2000
 //! duplex-bench sio-server --addr 127.0.0.1:3000
 //! duplex-bench sio-load --url http://127.0.0.1:3000 --transport polling --clients 1000 --seconds 5
 //! duplex-bench cluster-load --node 127.0.0.1:3001 --node 127.0.0.1:3002 --clients 1000 --broadcasts 50
@@ -23,7 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use duplex_bench::loadgen::{self, LoadConfig, ServerImpl, Target};
 use duplex_bench::ramp::{self, Progress, RampConfig, RampReport, Shard, Snapshot, Sources, Stop};
 use duplex_bench::{clusterload, sioload};
-use duplex_bench::{fdlimit, procstat};
+use duplex_bench::{fdlimit, procstat, tlsbench};
 
 #[derive(Parser)]
 #[command(about = "duplex loopback benchmarks: echo servers and a load generator")]
@@ -52,6 +54,32 @@ enum Command {
         /// up to fs.nr_open); without it the soft limit rises to the hard.
         #[arg(long)]
         nofile: Option<u64>,
+        /// Serve wss:// with this certificate chain (PEM); duplex and
+        /// tungstenite only.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
+    },
+    /// The cost of TLS (issue #17): duplex and tokio-tungstenite echo
+    /// servers (child processes of this binary) over ws:// and wss://
+    /// with a certificate made at start; echo msgs/s, handshakes/s and
+    /// server RSS per idle connection, the servers interleaved, in rounds;
+    /// prints each sample, then a Markdown table of the medians.
+    Tls {
+        /// Rounds (fresh servers each).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds per echo or handshake cell.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Idle connections per server for the memory cell.
+        #[arg(long, default_value_t = 2000)]
+        idle: usize,
+        /// Handshake loops in flight in the handshake cell.
+        #[arg(long, default_value_t = 16)]
+        handshake_concurrency: usize,
     },
     /// C connections, each sending M messages of S bytes one at a time and
     /// awaiting each echo; prints msgs/s and round-trip percentiles.
@@ -313,6 +341,8 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             max_seconds,
             backlog,
             nofile,
+            tls_cert,
+            tls_key,
         } => {
             let imp = match implementation {
                 Impl::Duplex => ServerImpl::Duplex,
@@ -329,15 +359,59 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             socket.set_reuseaddr(true)?;
             socket.bind(loadgen::ensure_loopback(addr)?)?;
             let listener = socket.listen(backlog)?;
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(tlsbench::ServerTls::new(
+                    imp,
+                    &std::fs::read_to_string(cert)?,
+                    &std::fs::read_to_string(key)?,
+                )?),
+                _ => None,
+            };
             println!(
-                "{imp:?} echo server on ws://{}/ (pid {}, stops after {max_seconds} s, backlog {backlog}, nofile {})",
+                "{imp:?} echo server on {}://{}/ (pid {}, stops after {max_seconds} s, backlog {backlog}, nofile {})",
+                if tls.is_some() { "wss" } else { "ws" },
                 listener.local_addr()?,
                 std::process::id(),
                 limit(soft),
             );
             let accepted =
-                loadgen::echo_server(imp, listener, Duration::from_secs(max_seconds)).await?;
+                loadgen::echo_server_with(imp, listener, Duration::from_secs(max_seconds), tls)
+                    .await?;
             println!("accepted {accepted} connections");
+        }
+        Command::Tls {
+            rounds,
+            seconds,
+            idle,
+            handshake_concurrency,
+        } => {
+            let cell = Duration::try_from_secs_f64(seconds)
+                .map_err(|_| loadgen::Error::BadUrl(format!("--seconds {seconds}")))?;
+            let config = tlsbench::ScenarioConfig {
+                exe: std::env::current_exe()?,
+                dir: std::env::temp_dir().join(format!("duplex-bench-tls-{}", std::process::id())),
+                rounds,
+                cell,
+                idle,
+                handshake_concurrency,
+            };
+            fdlimit::raise_nofile(Some(idle as u64 + 1024));
+            let samples = tlsbench::run_scenario(&config, |round, s| {
+                let cpu = s
+                    .server_cpu_us
+                    .map_or(String::new(), |us| format!(" server_cpu_us={us:.1}"));
+                println!(
+                    "round={round} server={} transport={} cell={:?} value={:.0}{cpu}",
+                    s.server, s.transport, s.cell, s.value
+                );
+            })
+            .await?;
+            println!(
+                "\nmedians of {rounds} rounds, {seconds} s per cell, {idle} idle connections:\n"
+            );
+            print!("{}", tlsbench::table(&samples, false));
+            println!("\nthe servers' CPU per message or handshake (medians):\n");
+            print!("{}", tlsbench::table(&samples, true));
         }
         Command::Load {
             url,
