@@ -86,6 +86,58 @@ pub async fn echo_server(
     }
 }
 
+/// socketioxide's Socket.IO server (its hyper service) behind the same
+/// accept loop as [`echo_server`], with the same heartbeat and the same
+/// handler: `message-with-ack` acks its argument. The peer Rust users
+/// compare duplex with (issues #18, #19). Returns how many TCP connections
+/// it accepted once `run_for` has passed.
+pub async fn socketioxide_echo_server(
+    listener: TcpListener,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    run_for: Duration,
+) -> Result<u64, Error> {
+    use socketioxide::extract::{AckSender as SxAck, Data, SocketRef};
+
+    ensure_loopback(listener.local_addr()?)?;
+    let (svc, io) = socketioxide::SocketIo::builder()
+        .ping_interval(ping_interval)
+        .ping_timeout(ping_timeout)
+        .build_svc();
+    // The client sends one string argument: `Data<Value>` is that string and
+    // the ack carries it back as `43<id>["…"]`, the bytes duplex sends.
+    async fn on_message(Data(data): Data<serde_json::Value>, ack: SxAck) {
+        let _ = ack.send(&data);
+    }
+    io.ns("/", async |socket: SocketRef| {
+        socket.on("message-with-ack", on_message);
+    });
+    let deadline = tokio::time::Instant::now() + run_for;
+    let mut accepted = 0u64;
+    loop {
+        let (tcp, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    eprintln!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => return Ok(accepted),
+        };
+        accepted += 1;
+        let _ = tcp.set_nodelay(true);
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), svc)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
 /// Which Engine.IO transport the clients use (one only, no upgrade).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
