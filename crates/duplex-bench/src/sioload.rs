@@ -914,4 +914,36 @@ mod tests {
         }
         server.abort();
     }
+
+    /// socketioxide's server answers the load client's acks with the bytes
+    /// the client checks, on both transports and on a multi-thread runtime
+    /// (`sio-server --impl socketioxide --workers 2`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn socketioxide_echoes_over_both_transports() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(socketioxide_echo_server(
+            listener,
+            Duration::from_millis(100),
+            Duration::from_millis(1000),
+            Duration::from_secs(30),
+        ));
+        for transport in [Transport::WebSocket, Transport::Polling] {
+            let config = LoadConfig {
+                addr,
+                transport,
+                clients: 5,
+                // Longer than the ping interval, so pings are answered too.
+                duration: Duration::from_millis(400),
+                size: 16,
+                connect_concurrency: 2,
+                step_timeout: Duration::from_secs(10),
+                server_pids: vec![],
+            };
+            let report = run_load(&config).await.unwrap();
+            assert!(report.acks > 10, "{transport:?}: {report:?}");
+            assert_eq!((report.wrong, report.dropped), (0, 0), "{transport:?}");
+        }
+        server.abort();
+    }
 }
