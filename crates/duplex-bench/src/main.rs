@@ -10,12 +10,14 @@
 //! duplex-bench echo-server --impl tungstenite --addr 127.0.0.1:9443 --tls-cert cert.pem --tls-key key.pem
 //! duplex-bench tls --rounds 3 --seconds 2 --idle 2000
 //! duplex-bench sio-server --addr 127.0.0.1:3000
+//! duplex-bench sio-server --impl socketioxide --workers 2 --addr 127.0.0.1:3001
 //! duplex-bench sio-load --url http://127.0.0.1:3000 --transport polling --clients 1000 --seconds 5
 //! duplex-bench cluster-load --node 127.0.0.1:3001 --node 127.0.0.1:3002 --clients 1000 --broadcasts 50
 //! ```
 //!
-//! Each runs on one tokio current-thread runtime; every loop is bounded in
-//! count and time, and only loopback addresses are accepted.
+//! Each runs on one tokio current-thread runtime (but `sio-server --workers
+//! N` with N > 1, on a multi-thread runtime of N workers); every loop is
+//! bounded in count and time, and only loopback addresses are accepted.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -162,9 +164,18 @@ enum Command {
         #[arg(long)]
         nofile: Option<u64>,
     },
-    /// Serves Socket.IO at /socket.io/ (duplex-tokio) on one current-thread
-    /// runtime; `message-with-ack` acks with its arguments.
+    /// Serves Socket.IO at /socket.io/ (duplex-tokio, or socketioxide) on
+    /// one current-thread runtime, or a multi-thread one with --workers N;
+    /// `message-with-ack` acks with its arguments.
     SioServer {
+        /// Which Socket.IO server: duplex-tokio's or socketioxide's, both
+        /// behind the same hyper accept loop.
+        #[arg(long = "impl", value_enum, default_value = "duplex")]
+        server: SioImpl,
+        /// Runtime worker threads: 1 is a current-thread runtime, N > 1 a
+        /// multi-thread runtime of N workers.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
         /// A loopback address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: SocketAddr,
@@ -268,6 +279,12 @@ enum SioTransport {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum SioImpl {
+    Duplex,
+    Socketioxide,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Impl {
     Duplex,
     DuplexCopy,
@@ -277,10 +294,20 @@ enum Impl {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // Only the Socket.IO server is measured on more than one worker (issue
+    // #18); everything else keeps the one current-thread runtime.
+    let workers = match cli.command {
+        Command::SioServer { workers, .. } => workers.max(1),
+        _ => 1,
+    };
+    let mut builder = if workers > 1 {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runtime: {e}");
@@ -521,24 +548,43 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             }
         }
         Command::SioServer {
+            server,
+            workers,
             addr,
             ping_interval_ms,
             ping_timeout_ms,
             max_seconds,
         } => {
             let listener = tokio::net::TcpListener::bind(loadgen::ensure_loopback(addr)?).await?;
+            let name = match server {
+                SioImpl::Duplex => "duplex",
+                SioImpl::Socketioxide => "socketioxide",
+            };
             println!(
-                "duplex Socket.IO echo server on http://{}/ (pid {}, stops after {max_seconds} s)",
+                "{name} Socket.IO echo server on http://{}/ ({} worker(s), pid {}, stops after {max_seconds} s)",
                 listener.local_addr()?,
+                workers.max(1),
                 std::process::id()
             );
-            sioload::echo_server(
-                listener,
+            let (ping_interval, ping_timeout, run_for) = (
                 Duration::from_millis(ping_interval_ms),
                 Duration::from_millis(ping_timeout_ms),
                 Duration::from_secs(max_seconds),
-            )
-            .await?;
+            );
+            match server {
+                SioImpl::Duplex => {
+                    sioload::echo_server(listener, ping_interval, ping_timeout, run_for).await?;
+                }
+                SioImpl::Socketioxide => {
+                    sioload::socketioxide_echo_server(
+                        listener,
+                        ping_interval,
+                        ping_timeout,
+                        run_for,
+                    )
+                    .await?;
+                }
+            }
         }
         Command::ClusterLoad {
             nodes,

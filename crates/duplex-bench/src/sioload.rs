@@ -86,6 +86,58 @@ pub async fn echo_server(
     }
 }
 
+/// socketioxide's Socket.IO server (its hyper service) behind the same
+/// accept loop as [`echo_server`], with the same heartbeat and the same
+/// handler: `message-with-ack` acks its argument. The peer Rust users
+/// compare duplex with (issues #18, #19). Returns how many TCP connections
+/// it accepted once `run_for` has passed.
+pub async fn socketioxide_echo_server(
+    listener: TcpListener,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    run_for: Duration,
+) -> Result<u64, Error> {
+    use socketioxide::extract::{AckSender as SxAck, Data, SocketRef};
+
+    ensure_loopback(listener.local_addr()?)?;
+    let (svc, io) = socketioxide::SocketIo::builder()
+        .ping_interval(ping_interval)
+        .ping_timeout(ping_timeout)
+        .build_svc();
+    // The client sends one string argument: `Data<Value>` is that string and
+    // the ack carries it back as `43<id>["…"]`, the bytes duplex sends.
+    async fn on_message(Data(data): Data<serde_json::Value>, ack: SxAck) {
+        let _ = ack.send(&data);
+    }
+    io.ns("/", async |socket: SocketRef| {
+        socket.on("message-with-ack", on_message);
+    });
+    let deadline = tokio::time::Instant::now() + run_for;
+    let mut accepted = 0u64;
+    loop {
+        let (tcp, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    eprintln!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => return Ok(accepted),
+        };
+        accepted += 1;
+        let _ = tcp.set_nodelay(true);
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), svc)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
 /// Which Engine.IO transport the clients use (one only, no upgrade).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -859,6 +911,38 @@ mod tests {
             assert!(report.acks > 10, "{transport:?}: {report:?}");
             assert_eq!((report.wrong, report.dropped), (0, 0), "{transport:?}");
             assert!(report.p50 <= report.p99);
+        }
+        server.abort();
+    }
+
+    /// socketioxide's server answers the load client's acks with the bytes
+    /// the client checks, on both transports and on a multi-thread runtime
+    /// (`sio-server --impl socketioxide --workers 2`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn socketioxide_echoes_over_both_transports() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(socketioxide_echo_server(
+            listener,
+            Duration::from_millis(100),
+            Duration::from_millis(1000),
+            Duration::from_secs(30),
+        ));
+        for transport in [Transport::WebSocket, Transport::Polling] {
+            let config = LoadConfig {
+                addr,
+                transport,
+                clients: 5,
+                // Longer than the ping interval, so pings are answered too.
+                duration: Duration::from_millis(400),
+                size: 16,
+                connect_concurrency: 2,
+                step_timeout: Duration::from_secs(10),
+                server_pids: vec![],
+            };
+            let report = run_load(&config).await.unwrap();
+            assert!(report.acks > 10, "{transport:?}: {report:?}");
+            assert_eq!((report.wrong, report.dropped), (0, 0), "{transport:?}");
         }
         server.abort();
     }
