@@ -293,6 +293,9 @@ impl SocketIoApp {
         let Some(link) = self.cluster.as_mut() else {
             return (request_id, rx);
         };
+        // Broadcasts whose caller stopped waiting (a dropped future) are
+        // never taken by their timeout: forget them here.
+        link.ack_broadcasts.retain(|_, b| !b.reply.is_closed());
         link.ack_broadcasts.insert(
             request_id.clone(),
             AckBroadcast {
