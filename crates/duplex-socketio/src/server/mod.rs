@@ -1153,14 +1153,17 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     fn apply_local(&mut self, namespace: &str, action: LocalAction) -> Option<LocalAction> {
         match action {
             LocalAction::Emit {
-                sockets, packet, ..
+                sockets,
+                packet,
+                flags,
             } => {
+                let volatile = flags.as_ref().and_then(|f| f.get("volatile")).is_some();
                 let name = packet.event_name().unwrap_or_default().to_owned();
                 let args = packet.data.get(1..).unwrap_or_default();
                 if let Ok(p) =
                     Packet::event_with(Str::from(namespace.to_owned()), &name, args, None)
                 {
-                    self.send_to(namespace, &sockets, &p.encode(), false);
+                    self.send_to(namespace, &sockets, &p.encode(), volatile);
                 }
                 None
             }
