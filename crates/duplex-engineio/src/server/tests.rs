@@ -384,10 +384,11 @@ proptest! {
     }
 
     /// Whatever the inputs and their timing, the machine never panics, every
-    /// request gets at most one answer, and once every session is closed no
-    /// connection is left behind.
+    /// request gets at most one answer, and once every session is closed
+    /// (one by one, or all at once by `close_all`) no connection is left
+    /// behind.
     #[test]
-    fn random_inputs_never_panic_nor_leak(ops in proptest::collection::vec((0u8..9, 0u64..6, 0u64..400), 0..60)) {
+    fn random_inputs_never_panic_nor_leak(ops in proptest::collection::vec((0u8..11, 0u64..6, 0u64..400), 0..60)) {
         let mut s = server();
         let t0 = Instant::now();
         let mut now = t0;
@@ -408,8 +409,14 @@ proptest! {
                 5 => s.handle_message(conn, text(["2probe", "5", "3", "4a", "1", "x"][pick as usize % 6]), now),
                 6 => s.handle_closed(conn, now),
                 7 => { let _ = s.close(&sid, now); }
+                9 => {
+                    s.close_all(now);
+                    prop_assert_eq!((s.session_count(), s.connection_count()), (0, 0));
+                }
+                10 => s.handle_sent(conn, pick as usize),
                 _ => s.handle_timeout(now),
             }
+            let _ = s.writable(&sid);
             for t in transmits(&mut s) {
                 let once = match &t {
                     ServerTransmit::Packets { request, .. } | ServerTransmit::PostAccepted { request } | ServerTransmit::Refuse { request, .. } => Some(*request),

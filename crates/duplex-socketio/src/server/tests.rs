@@ -518,6 +518,7 @@ enum Step {
     Closed(usize),
     Open(usize, bool),
     Advance(u64),
+    Shutdown,
 }
 
 fn step() -> impl proptest::strategy::Strategy<Value = Step> {
@@ -547,6 +548,7 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
         session.clone().prop_map(Step::Closed),
         (session, any::<bool>()).prop_map(|(s, v4)| Step::Open(s, v4)),
         (0..2000u64).prop_map(Step::Advance),
+        Just(Step::Shutdown),
     ]
 }
 
@@ -598,6 +600,10 @@ proptest::proptest! {
                     if s.poll_timeout().is_some_and(|at| at <= now) {
                         s.handle_timeout(now);
                     }
+                }
+                Step::Shutdown => {
+                    s.shutdown();
+                    proptest::prop_assert_eq!(s.connection_count(), 0);
                 }
             }
             while let Some(event) = s.poll_event() {
