@@ -353,3 +353,8 @@ async fn volatile_emits_go_only_to_a_writable_transport() {
     assert_eq!(next(&mut ws).await.unwrap(), r#"42["v",8]"#);
     assert_eq!(io.volatile_dropped(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_after_the_upgrade_is_recovered_after_a_shutdown() {
+    rust_client_is_recovered_after_a_shutdown(ClientTransports::PollingThenWebSocket).await;
+}
