@@ -16,6 +16,7 @@ use crate::{Error, Event, HttpTransmit, Message, Request, RequestId, SessionId};
 ///     on a client gone away:     abort(id, now)
 ///     on a WebSocket message:    handle_websocket_message(id, msg, now)
 ///     on a WebSocket closed:     handle_websocket_closed(id, now)
+///     on a WebSocket flushed:    handle_websocket_sent(id, messages written)
 ///     on the timer:              handle_timeout(now)
 ///     then:  while let Some(e) = poll_event()    { hand e to the application (which may send/close) }
 ///            while let Some(t) = poll_transmit() { write t to the request or socket it names }
