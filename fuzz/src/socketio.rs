@@ -363,7 +363,7 @@ fn drain_server(s: &mut Server<u8, u64>, m: &mut ServerModel, input: &mut Input<
     }
     while let Some(t) = s.poll_transmit() {
         match t {
-            Transmit::Packet { session, .. } => {
+            Transmit::Packet { session, .. } | Transmit::Volatile { session, .. } => {
                 assert!(m.open.contains(&session), "a packet for a session not open");
             }
             Transmit::Close { session } => {

@@ -85,6 +85,8 @@ enum Command {
     /// the sockjs-protocol suite's services /sockjs/echo, /sockjs/close,
     /// /sockjs/disabled_websocket_echo, /sockjs/cookie_needed_echo (4096-byte
     /// streaming limit); STOMP at /stomp, /sockjs/stomp and --stomp-addr.
+    /// Ctrl-C or SIGTERM closes the Socket.IO clients as Node's io.close()
+    /// (reason "server shutting down"; they reconnect), then exits.
     ConformanceServer {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -204,13 +206,7 @@ fn main() -> std::process::ExitCode {
                 let timeout = std::time::Duration::try_from_secs_f64(shutdown_timeout)
                     .map_err(|e| format!("--shutdown-timeout: {e}"))?;
                 let stop = async move {
-                    let signal = shutdown_signal().await;
-                    tracing::info!("{signal}: shutting down (at most {timeout:?})");
-                    tokio::spawn(async {
-                        let again = shutdown_signal().await;
-                        eprintln!("duplex: {again} again: exiting now");
-                        std::process::exit(130);
-                    });
+                    first_signal(timeout).await;
                     let deadline = std::time::Instant::now() + timeout;
                     demo::shutdown(deadline).await;
                     // The HTTP connections get a last moment to finish
@@ -267,12 +263,20 @@ fn main() -> std::process::ExitCode {
                     max_connections: limits.max_stomp_connections,
                 })
                 .await?;
+                // Socket.IO clients are closed as Node's `io.close()` does
+                // before the listener stops; the rest is dropped, as before.
+                let stop = async {
+                    first_signal(CONFORMANCE_SHUTDOWN).await;
+                    let deadline = std::time::Instant::now() + CONFORMANCE_SHUTDOWN;
+                    socketio::shutdown(deadline).await;
+                    std::time::Instant::now()
+                };
                 http_server::run(
                     addr,
                     "duplex conformance server",
                     limits.max_connections,
                     &tls,
-                    std::future::pending::<std::time::Instant>(),
+                    stop,
                 )
                 .await
             }
@@ -287,6 +291,23 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// How long `duplex conformance-server` waits for its Socket.IO disconnect
+/// handlers at Ctrl-C or SIGTERM (the suites' scripts send SIGKILL 5 s
+/// after SIGTERM).
+const CONFORMANCE_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits for the first Ctrl-C or SIGTERM and says so; a second one exits at
+/// once.
+async fn first_signal(timeout: std::time::Duration) {
+    let signal = shutdown_signal().await;
+    tracing::info!("{signal}: shutting down (at most {timeout:?})");
+    tokio::spawn(async {
+        let again = shutdown_signal().await;
+        eprintln!("duplex: {again} again: exiting now");
+        std::process::exit(130);
+    });
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM; returns the signal's name.

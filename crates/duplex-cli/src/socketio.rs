@@ -113,6 +113,31 @@ pub(crate) fn install(io: SocketIo) {
     let _ = SOCKETIO.set(io);
 }
 
+/// How long the transports get to write their closes after a Socket.IO
+/// shutdown (a WebSocket's close frame, a parked GET's `1`): the listener
+/// stops right after.
+const CLOSE_WRITES: Duration = Duration::from_millis(250);
+
+/// Closes every client of the Socket.IO servers in use (`/socket.io/`,
+/// `/recovery/`) as Node's `io.close()`: their disconnect handlers run with
+/// `server shutting down` (recovery keeps their sessions), their
+/// transports close and they reconnect. Waits for the handlers until
+/// `deadline`, then a moment for the closes to be written.
+pub(crate) async fn shutdown(deadline: std::time::Instant) {
+    let servers = [SOCKETIO.get(), RECOVERY.get()];
+    for io in servers.into_iter().flatten() {
+        match tokio::time::timeout_at(deadline.into(), io.shutdown()).await {
+            Ok(closed) => tracing::info!(mount = io.mount(), closed, "Socket.IO clients closed"),
+            Err(_) => tracing::warn!(
+                mount = io.mount(),
+                "Socket.IO clients closed; disconnect handlers still running"
+            ),
+        }
+    }
+    let settle = (std::time::Instant::now() + CLOSE_WRITES).min(deadline);
+    tokio::time::sleep_until(settle.into()).await;
+}
+
 /// `/socket.io/`: the Socket.IO endpoint.
 pub(crate) async fn socketio(req: http::Request<Incoming>) -> http::Response<ResponseBody> {
     socketio_server().handle(req).await

@@ -1,7 +1,8 @@
-//! `--cors-origin` and listener failures, with the built binary:
+//! `--cors-origin`, listener failures and signals, with the built binary:
 //! cross-origin preflights and polling requests on `duplex serve` and
-//! `duplex conformance-server`, and a non-zero exit with a clear message
-//! when a listener's address is taken.
+//! `duplex conformance-server`, a non-zero exit with a clear message
+//! when a listener's address is taken, and the conformance server's
+//! Socket.IO shutdown at SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::indexing_slicing, clippy::panic)]
 
@@ -301,4 +302,52 @@ fn help_documents_cors_origin_for_both_servers() {
             "{command}:\n{help}"
         );
     }
+}
+
+/// The next text message of a WebSocket, `None` once it is closed.
+async fn next_text<S>(ws: &mut duplex_tokio::WebSocketStream<S>) -> Option<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    match timeout(STEP, ws.next()).await.expect("a message in time") {
+        Some(Ok(duplex_ws::Message::Text(t))) => Some(t.as_str().to_owned()),
+        Some(Ok(other)) => panic!("unexpected {other:?}"),
+        Some(Err(_)) | None => None,
+    }
+}
+
+#[tokio::test]
+async fn conformance_server_closes_socketio_clients_at_sigterm_then_exits() {
+    use futures_util::SinkExt;
+    let mut server = Conformance::start(&[]);
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", server.addr);
+    let (mut ws, _) = duplex_tokio::connect(&url).await.expect("connect");
+    assert!(next_text(&mut ws).await.unwrap().starts_with("0{"));
+    ws.send(duplex_ws::Message::from("40".to_owned()))
+        .await
+        .unwrap();
+    assert!(next_text(&mut ws).await.unwrap().starts_with("40{"));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    // The transport closes (no DISCONNECT first, as Node's io.close());
+    // the connect handler's `auth` event may come before.
+    while let Some(text) = next_text(&mut ws).await {
+        assert!(text.starts_with("42"), "{text}");
+    }
+    let close = ws.peer_close().expect("a close frame").clone();
+    assert_eq!(close.map(|c| c.code), Some(duplex_ws::CloseCode::NORMAL));
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(start.elapsed() < STEP, "still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "exited with {exit}");
 }

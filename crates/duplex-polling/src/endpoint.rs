@@ -16,6 +16,7 @@ use crate::{Error, Event, HttpTransmit, Message, Request, RequestId, SessionId};
 ///     on a client gone away:     abort(id, now)
 ///     on a WebSocket message:    handle_websocket_message(id, msg, now)
 ///     on a WebSocket closed:     handle_websocket_closed(id, now)
+///     on a WebSocket flushed:    handle_websocket_sent(id, messages written)
 ///     on the timer:              handle_timeout(now)
 ///     then:  while let Some(e) = poll_event()    { hand e to the application (which may send/close) }
 ///            while let Some(t) = poll_transmit() { write t to the request or socket it names }
@@ -55,11 +56,19 @@ pub trait Endpoint {
     fn body_limit(&self) -> usize;
     /// Sessions held (open, and closed ones still answering their close).
     fn session_count(&self) -> usize;
+    /// The adapter wrote `messages` of the WebSocket messages the endpoint
+    /// transmitted on `connection` (reported after each flush). Engine.IO
+    /// reads it to know when a WebSocket is writable again (see
+    /// [`EngineIoServer::writable`](crate::EngineIoServer::writable)); the
+    /// other dialects ignore it.
+    fn handle_websocket_sent(&mut self, connection: RequestId, messages: usize) {
+        let _ = (connection, messages);
+    }
 }
 
 /// Implements [`Endpoint`] by delegating to the inherent methods.
 macro_rules! delegate_endpoint {
-    ($ty:ty, |$s:ident, $session:ident, $code:ident, $reason:ident, $now:ident| $close:expr) => {
+    ($ty:ty, |$s:ident, $session:ident, $code:ident, $reason:ident, $now:ident| $close:expr $(, $($extra:tt)*)?) => {
         impl $crate::Endpoint for $ty {
             fn handle_request(&mut self, request: $crate::Request, now: std::time::Instant) {
                 <$ty>::handle_request(self, request, now)
@@ -118,6 +127,7 @@ macro_rules! delegate_endpoint {
             fn session_count(&self) -> usize {
                 <$ty>::session_count(self)
             }
+            $($($extra)*)?
         }
     };
 }

@@ -262,6 +262,15 @@ impl EngineIoServer {
         self.engine.transport(session.as_str()).map(transport_name)
     }
 
+    /// Whether `session`'s transport would take a packet now, without
+    /// waiting (the reference's `transport.writable`): polling, a GET is
+    /// parked and nothing is queued for it yet; WebSocket, every message
+    /// written ([`handle_websocket_sent`](Self::handle_websocket_sent))
+    /// and nothing queued. Socket.IO drops a volatile packet otherwise.
+    pub fn writable(&self, session: &SessionId) -> bool {
+        self.engine.writable(session.as_str())
+    }
+
     /// How many more messages `session` can queue before `send` overflows:
     /// the application's view of backpressure.
     pub fn send_capacity(&self, session: &SessionId) -> Option<usize> {
@@ -302,6 +311,13 @@ impl EngineIoServer {
     /// timeouts and noops, close timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.engine.handle_timeout(now);
+    }
+
+    /// The adapter wrote `messages` of the WebSocket messages transmitted
+    /// on `connection` (report after each flush of its writes): what
+    /// [`writable`](Self::writable) needs for WebSocket sessions.
+    pub fn handle_websocket_sent(&mut self, connection: RequestId, messages: usize) {
+        self.engine.handle_sent(connection, messages);
     }
 
     // ---- outputs -----------------------------------------------------------
@@ -392,6 +408,16 @@ impl EngineIoServer {
     pub fn close(&mut self, session: &SessionId, now: Instant) -> Result<(), Error> {
         let r = self.engine.close(session.as_str(), now);
         r.map_err(command_error)
+    }
+
+    /// Closes every session at once, as the reference's `server.close()`
+    /// for a server shutting down (what is queued is dropped; a parked GET
+    /// gets `1`; a session without one is forgotten and its next GET gets
+    /// the unknown-session 400; WebSockets are closed with 1000): every
+    /// client sees its transport close and reconnects. Returns how many
+    /// were open; [`Event::Closed`] (`forced close`) follows for each.
+    pub fn close_all(&mut self, now: Instant) -> usize {
+        self.engine.close_all(now)
     }
 
     // ---- requests ----------------------------------------------------------
@@ -671,5 +697,10 @@ fn command_error(e: duplex_engineio::Error) -> Error {
     }
 }
 
-crate::endpoint::delegate_endpoint!(EngineIoServer, |s, session, _code, _reason, now| s
-    .close(session, now));
+crate::endpoint::delegate_endpoint!(
+    EngineIoServer,
+    |s, session, _code, _reason, now| s.close(session, now),
+    fn handle_websocket_sent(&mut self, connection: RequestId, messages: usize) {
+        EngineIoServer::handle_websocket_sent(self, connection, messages)
+    }
+);

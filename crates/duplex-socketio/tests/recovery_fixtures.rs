@@ -144,7 +144,8 @@ impl Play {
             }
             while let Some(t) = self.server.poll_transmit() {
                 moved = true;
-                let Transmit::Packet { packet, .. } = t else {
+                let (Transmit::Packet { packet, .. } | Transmit::Volatile { packet, .. }) = t
+                else {
                     continue;
                 };
                 let line = self.names.normalize(packet.text.as_str());

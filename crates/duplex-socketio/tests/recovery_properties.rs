@@ -256,7 +256,8 @@ impl World {
             while let Some(t) = self.server.poll_transmit() {
                 moved = true;
                 match t {
-                    Transmit::Packet { session, packet } => {
+                    Transmit::Packet { session, packet }
+                    | Transmit::Volatile { session, packet } => {
                         if let Some(i) = self.peer_of(session) {
                             self.peers[i].inbound.push_back(packet);
                         }

@@ -36,7 +36,7 @@ fn recovering() -> Srv {
 fn sent(s: &mut Srv) -> Vec<(&'static str, String)> {
     std::iter::from_fn(|| s.poll_transmit())
         .filter_map(|t| match t {
-            Transmit::Packet { session, packet } => {
+            Transmit::Packet { session, packet } | Transmit::Volatile { session, packet } => {
                 Some((session, packet.text.as_str().to_owned()))
             }
             Transmit::Close { .. } => None,

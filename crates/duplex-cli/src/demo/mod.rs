@@ -266,8 +266,8 @@ async fn stats_response(demo: &Demo) -> Response<DemoBody> {
     resp
 }
 
-/// What is still open: chat members and WebSocket tasks, Socket.IO and
-/// STOMP connections, SockJS requests held open (a closed SockJS session
+/// What is still open: chat members and WebSocket tasks, STOMP
+/// connections, SockJS requests held open (a closed SockJS session
 /// keeps answering polls with its close frame until it expires, so its
 /// count says nothing; a client between two polls is waited for by the
 /// caller's settle time). Empty once every client has been told and has
@@ -281,7 +281,6 @@ async fn remaining(demo: &Demo) -> Vec<(&'static str, usize)> {
     sockjs.push(demo.poll.clone());
     let all = [
         ("chat members and WebSockets", open.max(TASKS.len())),
-        ("Socket.IO sessions", demo.io.session_count()),
         ("STOMP connections", demo.stomp.connection_count()),
         ("SockJS requests", sockjs_connections(&sockjs).await),
     ];
@@ -295,12 +294,16 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// Closes every client properly, then waits (at most until `deadline`)
 /// for them to have been told: chat members get `bye` and their transport's
 /// close (WebSocket 1001, long-polling `c[3000,"Server shutting down"]`,
-/// the SSE stream ends and reconnections get 204), Socket.IO connections an
-/// Engine.IO close, STOMP clients an `ERROR`, other SockJS sessions
-/// `c[3000,"Server shutting down"]`, `/echo` WebSockets 1001. Messages
-/// already queued for a client go out before its close. The HTTP listener
-/// keeps accepting meanwhile, so that polling clients can fetch their
-/// close frame.
+/// the SSE stream ends and reconnections get 204), STOMP clients an
+/// `ERROR`, other SockJS sessions `c[3000,"Server shutting down"]`, `/echo`
+/// WebSockets 1001. Messages already queued for a client go out before its
+/// close. The HTTP listener keeps accepting meanwhile, so that polling
+/// clients can fetch their close frame. Socket.IO comes last, once the
+/// others are gone, as Node's `io.close()` right before its HTTP server
+/// stops: every socket leaves with `server shutting down`, every
+/// Engine.IO session is closed at once (a parked GET gets `1`, WebSockets
+/// close), and the clients, which reconnect at once, find the listener
+/// closed rather than a new session.
 pub(crate) async fn shutdown(deadline: Instant) {
     SHUTDOWN.cancel();
     let Some(demo) = DEMO.get() else {
@@ -313,11 +316,6 @@ pub(crate) async fn shutdown(deadline: Instant) {
     let members_deadline = Instant::now() + (deadline - Instant::now()) / 2;
     while !TASKS.is_empty() && Instant::now() < members_deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    for namespace in ["/", "/custom"] {
-        for socket in demo.io.of(namespace).sockets() {
-            socket.close_connection();
-        }
     }
     // STOMP next: its SockJS sessions then close after the ERROR.
     demo.stomp.shutdown();
@@ -340,16 +338,17 @@ pub(crate) async fn shutdown(deadline: Instant) {
         if left.is_empty() {
             let since = *quiet_since.get_or_insert(now);
             if now - since >= SETTLE {
-                tracing::info!("every client is gone");
-                return;
+                tracing::info!("every client but Socket.IO's is gone");
+                break;
             }
         } else {
             quiet_since = None;
         }
         if now >= deadline {
             tracing::warn!("shutdown timeout: still open: {left:?}");
-            return;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    crate::socketio::shutdown(deadline).await;
 }

@@ -21,6 +21,8 @@
 //! | [`handle_message`](Server::handle_message) | a packet on a WebSocket |
 //! | [`handle_closed`](Server::handle_closed) | a poll aborted (the session ends, "transport error"), a WebSocket gone ("transport close"), an upgrade dropped |
 //! | [`handle_timeout`](Server::handle_timeout) | pings, ping timeouts, upgrade timeouts and noops, close timeouts |
+//! | [`handle_sent`](Server::handle_sent) | the caller wrote messages of a WebSocket: it may be [`writable`](Server::writable) again |
+//! | [`close_all`](Server::close_all) | every session closed at once, as the reference's `server.close()` (a server shutting down) |
 //!
 //! Time is decided here and nowhere else: every input first runs the timers
 //! that are due by the time it carries, each at its own deadline, so a
@@ -314,6 +316,19 @@ enum Role {
 struct Conn {
     session: SessionId,
     role: Role,
+    /// WebSocket messages handed out as [`ServerTransmit::Send`] that the
+    /// caller has not reported written yet ([`Server::handle_sent`]).
+    unsent: usize,
+}
+
+impl Conn {
+    fn new(session: SessionId, role: Role) -> Self {
+        Self {
+            session,
+            role,
+            unsent: 0,
+        }
+    }
 }
 
 /// What carries packets to the client.
@@ -450,6 +465,26 @@ impl<C: Copy + Eq + Hash> Server<C> {
         self.sessions.get(sid).map(|s| s.version)
     }
 
+    /// Whether `sid`'s transport would take a packet now, without waiting
+    /// (the reference's `transport.writable`, which its Socket.IO server
+    /// reads to drop a volatile packet): polling, a GET is parked and
+    /// nothing is queued for it yet; WebSocket, every message handed out
+    /// was reported written ([`handle_sent`](Self::handle_sent)) and
+    /// nothing is queued. False for a session that is not open.
+    pub fn writable(&self, sid: &str) -> bool {
+        let Some(s) = self.sessions.get(sid).filter(|s| s.open) else {
+            return false;
+        };
+        s.queue.is_empty()
+            && match s.receiver {
+                Some(Receiver::Poll(_)) => true,
+                Some(Receiver::WebSocket(c)) => {
+                    self.connections.get(&c).is_some_and(|c| c.unsent == 0)
+                }
+                None => false,
+            }
+    }
+
     /// How many more messages `sid` can queue before `send` overflows.
     pub fn send_capacity(&self, sid: &str) -> Option<usize> {
         self.sessions
@@ -542,6 +577,18 @@ impl<C: Copy + Eq + Hash> Server<C> {
         self.flush();
     }
 
+    /// The caller wrote `messages` of the [`ServerTransmit::Send`]s of
+    /// `connection` (in order, all of them once its write buffer is
+    /// flushed): the reference's WebSocket transport is writable again
+    /// when the last message handed to it is written. Only
+    /// [`writable`](Self::writable) reads it; a caller that never reports
+    /// leaves its WebSockets unwritable once they sent something.
+    pub fn handle_sent(&mut self, connection: C, messages: usize) {
+        if let Some(c) = self.connections.get_mut(&connection) {
+            c.unsent = c.unsent.saturating_sub(messages);
+        }
+    }
+
     /// Runs every timer due by `now`: pings, ping timeouts, upgrade
     /// timeouts and noops, close timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -620,6 +667,36 @@ impl<C: Copy + Eq + Hash> Server<C> {
         }
         self.flush();
         Ok(())
+    }
+
+    /// Closes every session at once, as the reference's `server.close()`
+    /// (every socket's `close(discard)`) for a server shutting down;
+    /// returns how many were open. What is queued is dropped; a parked
+    /// poll gets the `close` packet; a session without one is forgotten
+    /// (its next poll gets the unknown-session error); a WebSocket, and
+    /// one being upgraded to, is closed with 1000. Either way the client
+    /// sees its transport close and reconnects. [`ServerEvent::Closed`]
+    /// (`forced close`) follows for each open session. Sessions whose
+    /// `close` waits for a poll are forgotten too. New handshakes are
+    /// still accepted: refusing them is the listener's business.
+    pub fn close_all(&mut self, now: Instant) -> usize {
+        self.advance(now);
+        let mut sids: Vec<SessionId> = self.sessions.keys().cloned().collect();
+        // The order of the events does not depend on the table's.
+        sids.sort();
+        let mut open = 0;
+        for sid in sids {
+            let Some(s) = self.sessions.get_mut(&sid) else {
+                continue;
+            };
+            open += usize::from(s.open);
+            // Discarded, as the reference's `close(true)` does not wait
+            // for its write buffer.
+            s.queue.drain();
+            self.close_session(&sid, CloseReason::Application);
+        }
+        self.flush();
+        open
     }
 
     /// The commands' common start: the clock brought to `now`, then `sid`
@@ -723,13 +800,8 @@ impl<C: Copy + Eq + Hash> Server<C> {
             now,
         );
         let receiver = if websocket {
-            self.connections.insert(
-                connection,
-                Conn {
-                    session: sid.clone(),
-                    role: Role::WebSocket,
-                },
-            );
+            self.connections
+                .insert(connection, Conn::new(sid.clone(), Role::WebSocket));
             self.transmits
                 .push_back(ServerTransmit::AcceptWebSocket { connection });
             self.ws_send(connection, &open, version);
@@ -819,13 +891,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
             return self.close_session(&sid, CloseReason::TransportError);
         }
         s.receiver = Some(Receiver::Poll(request));
-        self.connections.insert(
-            request,
-            Conn {
-                session: sid,
-                role: Role::Poll,
-            },
-        );
+        self.connections.insert(request, Conn::new(sid, Role::Poll));
     }
 
     fn on_post(&mut self, sid: SessionId, request: C, body: PostBody, now: Instant) {
@@ -898,13 +964,8 @@ impl<C: Copy + Eq + Hash> Server<C> {
                 now,
             ),
         ));
-        self.connections.insert(
-            connection,
-            Conn {
-                session: sid.clone(),
-                role: Role::Upgrade,
-            },
-        );
+        self.connections
+            .insert(connection, Conn::new(sid.clone(), Role::Upgrade));
         self.reschedule(&sid);
     }
 
@@ -1186,6 +1247,9 @@ impl<C: Copy + Eq + Hash> Server<C> {
     }
 
     fn ws_send(&mut self, connection: C, packet: &Packet, version: ProtocolVersion) {
+        if let Some(c) = self.connections.get_mut(&connection) {
+            c.unsent += 1;
+        }
         self.transmits.push_back(ServerTransmit::Send {
             connection,
             message: packet.to_websocket(version),

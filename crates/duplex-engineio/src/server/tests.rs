@@ -384,10 +384,11 @@ proptest! {
     }
 
     /// Whatever the inputs and their timing, the machine never panics, every
-    /// request gets at most one answer, and once every session is closed no
-    /// connection is left behind.
+    /// request gets at most one answer, and once every session is closed
+    /// (one by one, or all at once by `close_all`) no connection is left
+    /// behind.
     #[test]
-    fn random_inputs_never_panic_nor_leak(ops in proptest::collection::vec((0u8..9, 0u64..6, 0u64..400), 0..60)) {
+    fn random_inputs_never_panic_nor_leak(ops in proptest::collection::vec((0u8..11, 0u64..6, 0u64..400), 0..60)) {
         let mut s = server();
         let t0 = Instant::now();
         let mut now = t0;
@@ -408,8 +409,14 @@ proptest! {
                 5 => s.handle_message(conn, text(["2probe", "5", "3", "4a", "1", "x"][pick as usize % 6]), now),
                 6 => s.handle_closed(conn, now),
                 7 => { let _ = s.close(&sid, now); }
+                9 => {
+                    s.close_all(now);
+                    prop_assert_eq!((s.session_count(), s.connection_count()), (0, 0));
+                }
+                10 => s.handle_sent(conn, pick as usize),
                 _ => s.handle_timeout(now),
             }
+            let _ = s.writable(&sid);
             for t in transmits(&mut s) {
                 let once = match &t {
                     ServerTransmit::Packets { request, .. } | ServerTransmit::PostAccepted { request } | ServerTransmit::Refuse { request, .. } => Some(*request),
@@ -435,4 +442,120 @@ proptest! {
         prop_assert_eq!(s.session_count(), 0);
         prop_assert_eq!(s.connection_count(), 0);
     }
+}
+
+/// A WebSocket session opened at `t0` on connection `conn`; its id.
+fn open_websocket(s: &mut Server<u64>, conn: u64, t0: Instant) -> SessionId {
+    s.handle_handshake(conn, TransportKind::WebSocket, ProtocolVersion::V4, t0);
+    transmits(s);
+    match events(s).pop() {
+        Some(ServerEvent::Opened { session, .. }) => session,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_polling_session_is_writable_only_with_a_poll_parked_and_nothing_queued() {
+    let mut s = server();
+    let t0 = Instant::now();
+    let sid = open_polling(&mut s, t0);
+    assert!(!s.writable(sid.as_str()), "no GET parked");
+    s.handle_poll(sid.as_str(), 2, t0);
+    assert!(s.writable(sid.as_str()), "a GET is parked");
+    s.send(sid.as_str(), text("a"), t0).unwrap();
+    assert!(
+        !s.writable(sid.as_str()),
+        "the parked GET is taken by the first message, as the reference's send"
+    );
+    assert_eq!(transmits(&mut s).len(), 1);
+    assert!(!s.writable(sid.as_str()), "answered: no GET parked");
+    s.handle_poll(sid.as_str(), 3, t0 + MS);
+    assert!(s.writable(sid.as_str()));
+    assert!(!s.writable("nope"));
+}
+
+#[test]
+fn a_websocket_is_writable_once_everything_handed_out_is_reported_written() {
+    let mut s = server();
+    let t0 = Instant::now();
+    let sid = open_websocket(&mut s, 5, t0);
+    assert!(
+        !s.writable(sid.as_str()),
+        "the open packet is not written yet"
+    );
+    s.handle_sent(5, 1);
+    assert!(s.writable(sid.as_str()));
+    s.send(sid.as_str(), text("a"), t0).unwrap();
+    s.send(sid.as_str(), text("b"), t0).unwrap();
+    assert!(!s.writable(sid.as_str()), "queued");
+    assert_eq!(transmits(&mut s).len(), 2);
+    assert!(!s.writable(sid.as_str()), "in flight");
+    s.handle_sent(5, 1);
+    assert!(!s.writable(sid.as_str()), "one still in flight");
+    s.handle_sent(5, 7);
+    assert!(s.writable(sid.as_str()), "reports past the count saturate");
+    s.handle_sent(99, 1);
+    s.close(sid.as_str(), t0).unwrap();
+    assert!(!s.writable(sid.as_str()), "closed");
+}
+
+#[test]
+fn close_all_closes_every_session_as_the_reference_server_close() {
+    let mut s = server();
+    let t0 = Instant::now();
+    let parked = open_polling(&mut s, t0);
+    s.handle_poll(parked.as_str(), 10, t0);
+    let idle = open_polling(&mut s, t0);
+    s.send(idle.as_str(), text("dropped"), t0).unwrap();
+    let ws = open_websocket(&mut s, 20, t0);
+    let closing = open_polling(&mut s, t0);
+    s.close(closing.as_str(), t0).unwrap();
+    events(&mut s);
+    transmits(&mut s);
+
+    assert_eq!(s.close_all(t0 + MS), 3, "three were open");
+    let mut sent = transmits(&mut s);
+    sent.sort_by_key(|t| format!("{t:?}"));
+    assert_eq!(
+        sent,
+        [
+            ServerTransmit::CloseWebSocket {
+                connection: 20,
+                code: 1000
+            },
+            ServerTransmit::Packets {
+                request: 10,
+                packets: vec![Packet::Close],
+                version: ProtocolVersion::V4,
+            },
+        ]
+    );
+    let closed: Vec<SessionId> = events(&mut s)
+        .into_iter()
+        .map(|e| match e {
+            ServerEvent::Closed {
+                session,
+                reason: CloseReason::Application,
+            } => session,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let mut expected = vec![parked, idle.clone(), ws];
+    expected.sort();
+    assert_eq!(closed, expected, "once each, by session id");
+    assert_eq!((s.session_count(), s.connection_count()), (0, 0));
+    assert_eq!(s.poll_timeout(), None);
+
+    // The idle session's next poll: unknown, so its client reconnects.
+    s.handle_poll(idle.as_str(), 11, t0 + 2 * MS);
+    assert_eq!(
+        transmits(&mut s),
+        [ServerTransmit::Refuse {
+            request: 11,
+            refusal: Refusal::Code(ServerErrorCode::UnknownSid)
+        }]
+    );
+    // New clients are still served.
+    open_polling(&mut s, t0 + 3 * MS);
+    assert_eq!(s.session_count(), 1);
 }

@@ -786,7 +786,8 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             }
         };
         let encoded = stored.unwrap_or_else(|| packet.encode());
-        self.send_to(namespace, &sockets, &encoded)
+        let volatile = opts.flag("volatile").is_some();
+        self.send_to(namespace, &sockets, &encoded, volatile)
     }
 
     fn send_to(
@@ -794,6 +795,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         namespace: &str,
         sockets: &[String],
         encoded: &crate::EncodedPacket,
+        volatile: bool,
     ) -> usize {
         let Some(space) = self.spaces.get(namespace) else {
             return 0;
@@ -801,9 +803,11 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         let before = self.transmits.len();
         for socket in sockets {
             if let Some(session) = space.sockets.get(&SocketId::from(socket.as_str())) {
-                self.transmits.push_back(Transmit::Packet {
-                    session: session.clone(),
-                    packet: encoded.clone(),
+                let (session, packet) = (session.clone(), encoded.clone());
+                self.transmits.push_back(if volatile {
+                    Transmit::Volatile { session, packet }
+                } else {
+                    Transmit::Packet { session, packet }
                 });
             }
         }
@@ -877,6 +881,38 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             self.transmits.push_back(Transmit::Close {
                 session: session.clone(),
             });
+        }
+    }
+
+    /// The server shuts down (Node's `io.close()`): every socket of every
+    /// namespace leaves at once with
+    /// [`DisconnectReason::ServerShuttingDown`] (its acks fail, its
+    /// [`ServerEvent::Disconnect`] comes out, and with recovery on its
+    /// session is kept, the reason being a recoverable one), no DISCONNECT
+    /// is written, and every connection is forgotten with a
+    /// [`Transmit::Close`]. The runtime then closes every Engine.IO session
+    /// as the reference's `engine.close()` does
+    /// (`duplex_engineio::server::Server::close_all`), so that the client
+    /// sees its transport close and reconnects; a runtime that only carries
+    /// out the `Close`s closes them gracefully, which the client sees the
+    /// same way. Sessions reported [`Server::closed`] afterwards are
+    /// unknown and ignored; new connections are served as before. A
+    /// connection the server was already closing keeps the reason it was
+    /// closed for.
+    pub fn shutdown(&mut self) {
+        let mut sessions: Vec<K> = self.connections.keys().cloned().collect();
+        sessions.sort();
+        for session in sessions {
+            self.timers.set(&session, None);
+            let Some(conn) = self.connections.remove(&session) else {
+                continue;
+            };
+            let reason = conn.closing.unwrap_or(DisconnectReason::ServerShuttingDown);
+            let close = conn.closing.is_none();
+            self.drop_sockets(&session, conn, reason);
+            if close {
+                self.transmits.push_back(Transmit::Close { session });
+            }
         }
     }
 
@@ -1117,14 +1153,17 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     fn apply_local(&mut self, namespace: &str, action: LocalAction) -> Option<LocalAction> {
         match action {
             LocalAction::Emit {
-                sockets, packet, ..
+                sockets,
+                packet,
+                flags,
             } => {
+                let volatile = flags.as_ref().and_then(|f| f.get("volatile")).is_some();
                 let name = packet.event_name().unwrap_or_default().to_owned();
                 let args = packet.data.get(1..).unwrap_or_default();
                 if let Ok(p) =
                     Packet::event_with(Str::from(namespace.to_owned()), &name, args, None)
                 {
-                    self.send_to(namespace, &sockets, &p.encode());
+                    self.send_to(namespace, &sockets, &p.encode(), volatile);
                 }
                 None
             }

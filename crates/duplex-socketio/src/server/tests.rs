@@ -30,6 +30,9 @@ fn sent(server: &mut Srv) -> Vec<(&'static str, String)> {
                 session,
                 String::from_utf8(packet.text.as_bytes().to_vec()).unwrap(),
             ),
+            Transmit::Volatile { session, packet } => {
+                (session, format!("<volatile>{}", packet.text.as_str()))
+            }
             Transmit::Close { session } => (session, "<close>".to_owned()),
         })
         .collect()
@@ -515,6 +518,7 @@ enum Step {
     Closed(usize),
     Open(usize, bool),
     Advance(u64),
+    Shutdown,
 }
 
 fn step() -> impl proptest::strategy::Strategy<Value = Step> {
@@ -544,6 +548,7 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
         session.clone().prop_map(Step::Closed),
         (session, any::<bool>()).prop_map(|(s, v4)| Step::Open(s, v4)),
         (0..2000u64).prop_map(Step::Advance),
+        Just(Step::Shutdown),
     ]
 }
 
@@ -595,6 +600,10 @@ proptest::proptest! {
                     if s.poll_timeout().is_some_and(|at| at <= now) {
                         s.handle_timeout(now);
                     }
+                }
+                Step::Shutdown => {
+                    s.shutdown();
+                    proptest::prop_assert_eq!(s.connection_count(), 0);
                 }
             }
             while let Some(event) = s.poll_event() {
@@ -812,4 +821,98 @@ fn in_memory_namespaces_still_go_away_when_empty() {
     s.closed(&"a", DisconnectReason::TransportClose);
     assert!(s.spaces.is_empty());
     assert!(s.cluster_namespaces().is_empty());
+}
+
+#[test]
+fn volatile_broadcasts_come_out_as_volatile_transmits() {
+    let now = Instant::now();
+    let mut s = server();
+    let a = connected(&mut s, "a", "/", now);
+    connected(&mut s, "b", "/", now);
+    let packet = Packet::event_with(Str::from("/".to_owned()), "tick", &[1.into()], None).unwrap();
+    let volatile = Opts {
+        flags: Some(Value::Object(vec![("volatile".into(), true.into())])),
+        ..Opts::rooms([a.as_str()])
+    };
+    assert_eq!(s.broadcast_opts("/", &volatile, &packet), 1);
+    assert_eq!(sent(&mut s), [("a", r#"<volatile>2["tick",1]"#.to_owned())]);
+    assert_eq!(s.broadcast("/", &Broadcast::all(), &packet), 2);
+    let mut got = sent(&mut s);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("a", r#"2["tick",1]"#.to_owned()),
+            ("b", r#"2["tick",1]"#.to_owned())
+        ]
+    );
+}
+
+#[test]
+fn shutdown_disconnects_every_socket_with_server_shutting_down_and_closes_every_connection() {
+    let now = Instant::now();
+    let mut s = server();
+    let a = connected(&mut s, "a", "/", now);
+    let admin = connect(&mut s, "a", "/admin");
+    let b = connected(&mut s, "b", "/", now);
+    s.open("idle", ProtocolVersion::V5, now);
+    // A connection the server is closing already keeps its reason.
+    let c = connected(&mut s, "c", "/", now);
+    s.close(&"c", DisconnectReason::ServerNamespaceDisconnect);
+    sent(&mut s);
+    s.emit_with_ack(&"b", "/", "ask", &[], None, "token-b")
+        .unwrap();
+    sent(&mut s);
+
+    s.shutdown();
+    assert_eq!(
+        sent(&mut s),
+        [
+            ("a", "<close>".to_owned()),
+            ("b", "<close>".to_owned()),
+            ("idle", "<close>".to_owned()),
+        ],
+        "no DISCONNECT on the wire, as Node's socket._onclose"
+    );
+    assert_eq!(
+        events(&mut s),
+        [
+            ServerEvent::Disconnect {
+                session: "a",
+                namespace: "/".to_owned(),
+                socket: a,
+                reason: DisconnectReason::ServerShuttingDown,
+            },
+            ServerEvent::Disconnect {
+                session: "a",
+                namespace: "/admin".to_owned(),
+                socket: admin,
+                reason: DisconnectReason::ServerShuttingDown,
+            },
+            ServerEvent::Ack {
+                token: "token-b",
+                result: Err(AckFailure::Disconnected),
+            },
+            ServerEvent::Disconnect {
+                session: "b",
+                namespace: "/".to_owned(),
+                socket: b,
+                reason: DisconnectReason::ServerShuttingDown,
+            },
+            ServerEvent::Disconnect {
+                session: "c",
+                namespace: "/".to_owned(),
+                socket: c,
+                reason: DisconnectReason::ServerNamespaceDisconnect,
+            },
+        ]
+    );
+    assert_eq!(s.connection_count(), 0);
+    assert_eq!(s.poll_timeout(), None, "no connect timeout left");
+    // The Engine.IO sessions reported closed afterwards are unknown.
+    s.closed(&"a", DisconnectReason::TransportClose);
+    assert!(events(&mut s).is_empty());
+    // New connections are served.
+    connected(&mut s, "d", "/", now);
+    assert_eq!(s.connection_count(), 1);
 }

@@ -229,6 +229,17 @@ pub enum Transmit<K> {
         /// The encoded packet (broadcasts share its bytes).
         packet: EncodedPacket,
     },
+    /// A volatile packet (Node's `volatile` flag): send it as
+    /// [`Transmit::Packet`] if the session's transport is writable now
+    /// (Engine.IO's `writable`: a poll parked, or nothing being written on
+    /// the WebSocket), else drop it, as the reference's
+    /// `Client.writeToEngine` does.
+    Volatile {
+        /// The connection.
+        session: K,
+        /// The encoded packet.
+        packet: EncodedPacket,
+    },
     /// Close the Engine.IO session; report it back with
     /// [`Server::closed`](super::Server::closed) once closed.
     Close {

@@ -47,6 +47,12 @@ pub(crate) enum Upgrades {
 
 struct Shared<E, A> {
     core: Mutex<Core<E, A>>,
+    /// What the WebSocket tasks wrote since the last input, by connection:
+    /// handed to the endpoint at the next input
+    /// ([`Endpoint::handle_websocket_sent`]), so that a task reports
+    /// without taking the core's lock. At most one entry per flush of
+    /// messages an input transmitted.
+    written: Mutex<Vec<(RequestId, usize)>>,
     /// Wakes the timer task when a deadline earlier than the armed one appears.
     timer: Arc<Notify>,
     mount: String,
@@ -154,6 +160,7 @@ where
         Self {
             shared: Arc::new(Shared {
                 core: Mutex::new(Core::new(endpoint, app)),
+                written: Mutex::new(Vec::new()),
                 timer: Arc::new(Notify::new()),
                 mount: mount.trim_end_matches('/').to_owned(),
                 upgrades,
@@ -214,6 +221,10 @@ where
             let mut guard = lock(&self.shared.core);
             let core = &mut *guard;
             let now = Instant::now();
+            let written = std::mem::take(&mut *lock(&self.shared.written));
+            for (connection, messages) in written {
+                core.endpoint.handle_websocket_sent(connection, messages);
+            }
             core.tick(now);
             let r = f(core, now);
             core.pump(now);
@@ -407,13 +418,18 @@ where
                     tokio::spawn(async move {
                         match upgrade.await {
                             Ok(ws) => {
-                                run_websocket(ws, outgoing, |message| {
+                                let incoming = |message| {
                                     service.with(|endpoint, _, now, _| {
                                         endpoint.handle_websocket_message(id, message, now);
                                     });
                                     true
-                                })
-                                .await;
+                                };
+                                let sent = |messages| {
+                                    if messages > 0 {
+                                        lock(&service.shared.written).push((id, messages));
+                                    }
+                                };
+                                run_websocket(ws, outgoing, incoming, sent).await;
                             }
                             Err(e) => tracing::debug!(%id, "upgrade failed: {e}"),
                         }

@@ -18,13 +18,15 @@ pub(crate) enum WsOut {
 
 /// Moves messages between `ws` and the endpoint: `outgoing` carries the
 /// endpoint's transmits, `incoming` takes each received message (and
-/// returns `false` when the endpoint is gone). Returns when the socket
-/// closes or fails, or when `outgoing` ends (the endpoint dropped the
-/// connection: closed with 1001 Going Away).
+/// returns `false` when the endpoint is gone), `sent` hears how many
+/// messages each flush wrote. Returns when the socket closes or fails, or
+/// when `outgoing` ends (the endpoint dropped the connection: closed with
+/// 1001 Going Away).
 pub(crate) async fn run_websocket<S>(
     mut ws: crate::WebSocketStream<S>,
     mut outgoing: mpsc::Receiver<WsOut>,
     mut incoming: impl FnMut(Message) -> bool,
+    mut sent: impl FnMut(usize),
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -34,12 +36,14 @@ pub(crate) async fn run_websocket<S>(
                 // Everything queued is fed before one flush, so that a
                 // burst costs one write.
                 let mut next = out;
+                let mut fed = 0;
                 loop {
                     match next {
                         Some(WsOut::Message(m)) => {
                             if ws.feed(to_ws(m)).await.is_err() {
                                 return;
                             }
+                            fed += 1;
                         }
                         Some(WsOut::Close(code, reason)) => {
                             let _ = SinkExt::flush(&mut ws).await;
@@ -61,6 +65,7 @@ pub(crate) async fn run_websocket<S>(
                 if SinkExt::flush(&mut ws).await.is_err() {
                     return;
                 }
+                sent(fed);
             }
             message = ws.next() => match message {
                 Some(Ok(message)) => {

@@ -83,6 +83,8 @@ pub struct SocketIoApp {
     /// The runtime handler tasks are spawned on: the one inputs came from
     /// (a handle's call from outside any runtime still has one).
     runtime: Option<tokio::runtime::Handle>,
+    /// Volatile packets dropped because their transport was not writable.
+    volatile_dropped: u64,
     /// Where the cluster's messages go, when the server is in one.
     #[cfg(feature = "cluster")]
     cluster: Option<ClusterLink>,
@@ -182,6 +184,7 @@ impl SocketIoApp {
             state,
             max_queued_events,
             runtime: tokio::runtime::Handle::try_current().ok(),
+            volatile_dropped: 0,
             #[cfg(feature = "cluster")]
             cluster: None,
         }
@@ -276,17 +279,25 @@ impl SocketIoApp {
         #[cfg(feature = "cluster")]
         self.flush_cluster();
         while let Some(transmit) = self.server.poll_transmit() {
-            match transmit {
-                Transmit::Packet { session, packet } => {
-                    match send_encoded(eio, &session, packet, now) {
-                        Ok(()) => flushed.sent += 1,
-                        Err(e) => {
-                            flushed.error.get_or_insert(e);
-                        }
-                    }
+            let (session, packet) = match transmit {
+                Transmit::Packet { session, packet } => (session, packet),
+                // The machine's rule, with the endpoint's `writable`.
+                Transmit::Volatile { session, packet } if eio.writable(&session) => {
+                    (session, packet)
+                }
+                Transmit::Volatile { .. } => {
+                    self.volatile_dropped += 1;
+                    continue;
                 }
                 Transmit::Close { session } => {
                     let _ = eio.close(&session, now);
+                    continue;
+                }
+            };
+            match send_encoded(eio, &session, packet, now) {
+                Ok(()) => flushed.sent += 1,
+                Err(e) => {
+                    flushed.error.get_or_insert(e);
                 }
             }
         }
@@ -724,6 +735,46 @@ impl SocketIoApp {
         self.server
             .close(session, DisconnectReason::ServerNamespaceDisconnect);
         self.run(eio, now, deferred);
+    }
+
+    /// The server shuts down (Node's `io.close()`): every socket leaves
+    /// with `server shutting down` (its disconnect handler runs; with
+    /// recovery on its session is kept), then every Engine.IO session is
+    /// closed as the reference's `engine.close()`. Returns how many
+    /// sessions were open, and what completes once each closed socket's
+    /// disconnect handler (and every call queued before it) has run.
+    pub(crate) fn shutdown(
+        &mut self,
+        eio: &mut EngineIoServer,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) -> (usize, Vec<tokio::sync::oneshot::Receiver<()>>) {
+        let mailboxes: Vec<Arc<Mailbox>> =
+            self.sockets.values().map(|m| m.mailbox.clone()).collect();
+        self.server.shutdown();
+        let open = eio.close_all(now);
+        // The machine's `Close`s find the sessions gone: nothing more.
+        self.run(eio, now, deferred);
+        let mut done = Vec::new();
+        if let Some(runtime) = self.runtime() {
+            for mailbox in mailboxes {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                // Behind the disconnect handler `run` queued.
+                let job: BoxFuture<()> = Box::pin(async move {
+                    let _ = tx.send(());
+                });
+                if mailbox.push(job, true, &runtime).is_ok() {
+                    done.push(rx);
+                }
+            }
+        }
+        (open, done)
+    }
+
+    /// Volatile packets dropped so far because their transport was not
+    /// writable.
+    pub(crate) fn volatile_dropped(&self) -> u64 {
+        self.volatile_dropped
     }
 
     /// Whether connection state recovery is on.

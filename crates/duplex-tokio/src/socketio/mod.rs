@@ -528,6 +528,56 @@ impl SocketIo {
     pub fn in_flight(&self) -> (usize, usize) {
         self.service.in_flight()
     }
+
+    /// Volatile emits ([`Operator::volatile`], [`Socket::volatile`]) dropped
+    /// so far because their client's transport was not writable (no GET
+    /// parked, or a WebSocket still writing), as Node drops them.
+    pub fn volatile_dropped(&self) -> u64 {
+        self.service.with(|_, app, _, _| app.volatile_dropped())
+    }
+
+    /// Shuts the Socket.IO server down gracefully, as Node's `io.close()`:
+    /// every socket of every namespace leaves with
+    /// [`DisconnectReason::ServerShuttingDown`] and its disconnect handler
+    /// runs; with connection state recovery on its session is kept (a
+    /// recoverable reason), so a client that comes back to this server
+    /// (or, restarted, to another one sharing its sessions) is restored.
+    /// Then every Engine.IO session is closed as Node's `engine.close()`:
+    /// nothing more is written, a parked poll gets the close packet, a
+    /// WebSocket is closed (1000). Each client sees its transport close
+    /// and reconnects.
+    ///
+    /// Returns how many connections were open, once the disconnect
+    /// handlers of the closed sockets have run (a handler that never ends
+    /// keeps it waiting: bound it with a timeout). The server still
+    /// answers requests afterwards, reconnecting clients included: stop
+    /// the listener to refuse them.
+    ///
+    /// ```no_run
+    /// # async fn demo(
+    /// #     io: duplex_tokio::socketio::SocketIo,
+    /// #     signal: impl std::future::Future<Output = ()>,
+    /// # ) {
+    /// use std::time::Duration;
+    /// // On SIGTERM or Ctrl-C: close every Socket.IO client first, then
+    /// // stop accepting and let the HTTP connections finish.
+    /// signal.await;
+    /// match tokio::time::timeout(Duration::from_secs(5), io.shutdown()).await {
+    ///     Ok(closed) => println!("{closed} Socket.IO connections closed"),
+    ///     Err(_) => println!("disconnect handlers still running"),
+    /// }
+    /// # }
+    /// ```
+    pub async fn shutdown(&self) -> usize {
+        let (open, done) = self
+            .service
+            .with(|eio, app, now, deferred| app.shutdown(eio, now, deferred));
+        for handler in done {
+            // An error: the mailbox is gone, so is the handler.
+            let _ = handler.await;
+        }
+        open
+    }
 }
 
 /// Deserializes event arguments: the single argument as `T`, or all of them
