@@ -77,22 +77,26 @@ PY
         CARGO_TARGET_DIR="$target" cargo check --locked --all-features "${PKG_ARGS[@]}")
 }
 
-# cargo unpacks the overlay of the packages being published into
-# $CARGO_HOME/registry/src/-<hash of the overlay's path>/<name>-<version>/
-# and reuses a crate unpacked there before without comparing its contents:
-# a package made from an older tree at the same path (an earlier CI run of
-# this clone's path) was compiled instead of this one, and verify failed.
-# Those directories hold only our own unpublished crates: remove them.
-forget_unpacked_overlays() {
+# `cargo package` verifies each crate against an overlay registry of the
+# packages being published, all at version 0.1.0, and cargo takes a
+# registry crate of a given version to be immutable:
+# - it unpacks the overlay into $CARGO_HOME/registry/src/-<hash of the
+#   overlay's path>/<name>-<version>/ and reuses a crate unpacked there
+#   before without comparing contents (on CI, a package made by an earlier
+#   run from an older tree at the same path was compiled instead of this one);
+# - it reuses the verify builds' artifacts in <target>/package/ the same way.
+# Both hold only our own unpublished crates: remove them first.
+forget_earlier_packages() {
     local home="${CARGO_HOME:-$HOME/.cargo}" c
     for c in "${CRATES[@]}"; do
         rm -rf "$home"/registry/src/-*/"$c"-[0-9]*
     done
+    rm -rf "${CARGO_TARGET_DIR:-$PWD/target}/package"
 }
 
 package() {
     step "cargo package --workspace (verify on): each crate builds from its .crate alone"
-    forget_unpacked_overlays
+    forget_earlier_packages
     cargo package --workspace --exclude duplex-bench --exclude duplex-fuzz --locked
     for c in "${CRATES[@]}"; do
         cargo package --list -p "$c" | grep -qx LICENSE || { echo "$c: no LICENSE in the package" >&2; exit 1; }
@@ -103,7 +107,6 @@ package() {
     # …) resolve against a local overlay of the packages being published
     # together, so the dry run needs them all in one command; cargo takes
     # them in dependency order.
-    forget_unpacked_overlays
     cargo publish --dry-run --workspace --locked
 }
 
