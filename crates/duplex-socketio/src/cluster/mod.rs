@@ -36,6 +36,7 @@ pub mod msgpack;
 mod node;
 mod requests;
 pub mod sharded;
+pub mod streams;
 
 pub use adapter::Adapter;
 pub use heartbeat::{Heartbeats, HeartbeatsConfig};
