@@ -110,6 +110,16 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         }
     }
 
+    /// Whether `namespace`'s adapter is a cluster node that keeps sessions
+    /// (the streams protocol with recovery on): direct emits then go
+    /// through it, to the socket's own room, whether or not the socket is
+    /// connected here now.
+    pub fn cluster_keeps_sessions(&self, namespace: &str) -> bool {
+        self.spaces.get(namespace).is_some_and(
+            |s| matches!(&s.adapter, crate::cluster::Adapter::Cluster(n) if n.keeps_sessions()),
+        )
+    }
+
     /// The next Redis round trip recovery across nodes needs.
     pub fn poll_recovery_request(&mut self) -> Option<RecoveryRequest<K>> {
         self.recovery_requests.pop_front()
