@@ -362,3 +362,61 @@ fn a_refused_or_abandoned_restore_gives_the_session_back() {
             .is_none_or(|e| !matches!(e, ServerEvent::ConnectRequest { .. }))
     );
 }
+
+#[test]
+fn local_delivery_follows_the_stream_order() {
+    use duplex_socketio::cluster::sharded::{ClusterBody, ClusterMessage};
+    use duplex_socketio::cluster::streams::encode_entry;
+    use duplex_socketio::cluster::{LocalAction, NodeEvent, WirePacket};
+
+    let now = Instant::now();
+    let options = StreamsOptions {
+        offsets: true,
+        ..StreamsOptions::default()
+    };
+    let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
+    node.add_all("s1", &["s1".to_owned()]);
+    while node.poll_transmit().is_some() {}
+    assert!(
+        node.broadcast(WirePacket::event("mine", []), &Opts::default())
+            .is_empty()
+    );
+    let add = node.poll_transmit().unwrap().stream.unwrap();
+    node.published(add.token.unwrap(), Some("5-0"));
+    assert_eq!(
+        node.poll_event(),
+        None,
+        "waits until the stream is read up to it"
+    );
+    // Another node's entry, before this one's in the stream, is read first.
+    let theirs = ClusterMessage {
+        uid: "other".into(),
+        nsp: "/".into(),
+        body: ClusterBody::Broadcast {
+            packet: WirePacket::event("theirs", []),
+            request_id: None,
+            opts: Opts::default(),
+        },
+    };
+    node.receive_entry("4-0", &encode_entry(&theirs), now)
+        .unwrap();
+    node.receive_entry("5-0", &add.fields, now).unwrap();
+    let got: Vec<Vec<serde_json::Value>> = std::iter::from_fn(|| node.poll_event())
+        .filter_map(|e| match e {
+            NodeEvent::Local(LocalAction::Emit {
+                sockets, packet, ..
+            }) => {
+                assert_eq!(sockets, ["s1"]);
+                Some(packet.data.iter().map(|v| v.to_json()).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            vec![serde_json::json!("theirs"), serde_json::json!("4-0")],
+            vec![serde_json::json!("mine"), serde_json::json!("5-0")],
+        ]
+    );
+}

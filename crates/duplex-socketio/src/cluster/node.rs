@@ -140,6 +140,8 @@ struct StreamsState {
     recent: VecDeque<Recent>,
     /// The newest id pushed out of `recent`.
     forgotten: Option<StreamId>,
+    /// The newest entry id read from the stream for this namespace.
+    read: Option<StreamId>,
     /// Restored sockets: the ids their restore replayed (up to and
     /// including the first, and the others), which live delivery skips.
     replayed: HashMap<String, (StreamId, HashSet<StreamId>)>,
@@ -252,6 +254,7 @@ impl ClusterNode {
                 pending: VecDeque::new(),
                 recent: VecDeque::new(),
                 forgotten: None,
+                read: None,
                 replayed: HashMap::new(),
             })),
             rooms: InMemoryAdapter::new(),
@@ -447,8 +450,13 @@ impl ClusterNode {
 
     /// The `XADD` of the broadcast with `token` returned `id` (`None`: it
     /// failed, and the broadcast is delivered locally without offset, as
-    /// Node does). Broadcasts are delivered in publish order, as
-    /// [`LocalAction::Emit`] events.
+    /// Node does). A broadcast is delivered, as a [`LocalAction::Emit`],
+    /// once its id is known and the stream has been read up to it (its own
+    /// entry came back through [`Self::receive_entry`]), so that the local
+    /// sockets get every entry in stream order, and a client's last offset
+    /// is always its latest: Node delivers at the `XADD` reply, which can
+    /// put an entry of this node after a later one read from another, and a
+    /// restore from that offset then replays the first one twice.
     pub fn published(&mut self, token: u64, id: Option<&str>) {
         let Channels::Streams(s) = &mut self.channels else {
             return;
@@ -463,7 +471,12 @@ impl ClusterNode {
         let Channels::Streams(s) = &mut self.channels else {
             return;
         };
-        while s.pending.front().is_some_and(|p| p.id.is_some()) {
+        let read = s.read;
+        while s.pending.front().is_some_and(|p| match p.id {
+            Some(Some(id)) => read.is_some_and(|r| r >= id),
+            Some(None) => true,
+            None => false,
+        }) {
             let Some(p) = s.pending.pop_front() else {
                 break;
             };
@@ -911,6 +924,11 @@ impl ClusterNode {
         let message = streams::decode_entry(fields)?;
         if message.nsp != self.nsp {
             return Ok(());
+        }
+        // This node's broadcasts up to here go out first, in stream order.
+        if let (Channels::Streams(s), Some(read)) = (&mut self.channels, StreamId::parse(id)) {
+            s.read = Some(s.read.map_or(read, |r| r.max(read)));
+            self.deliver_published();
         }
         if let Channels::Streams(s) = &mut self.channels {
             if s.heartbeats.handle_message(&message, now) {
