@@ -18,7 +18,7 @@
 #
 # Prints `socketio-streams-recovery: N passed, N failed`.
 #
-# Run it through the driver:  DUPLEX_SUITES=28-streams-recovery scripts/conformance.sh
+# Run it through the driver:  DUPLEX_SUITES=streams-recovery scripts/conformance.sh
 # or alone (DUPLEX_BIN pointing at a built `duplex`). It installs Debian's
 # redis-server if missing, the npm packages pinned in
 # scripts/conformance/suite-28-streams-recovery/ (package-lock.json) into
