@@ -212,6 +212,26 @@ pub(crate) async fn connected_streams(
     on_up: impl FnOnce(),
 ) -> redis::RedisResult<()> {
     let mut writer = bounded(client.get_multiplexed_async_connection()).await?;
+    if last == "$" {
+        // The first life reads from the stream's end as Node does, but
+        // from an explicit id: `$` would be resolved only when the first
+        // XREAD reaches Redis, and an entry this node adds before that
+        // would never come back, leaving its local delivery waiting.
+        let newest = bounded(
+            redis::cmd("XREVRANGE")
+                .arg(stream)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async::<redis::Value>(&mut writer),
+        )
+        .await?;
+        *last = entries(&newest)
+            .into_iter()
+            .next()
+            .map_or_else(|| "0-0".to_owned(), |(id, _)| id);
+    }
     let (tx, mut rx) = mpsc::channel(16);
     let reader = tokio::spawn(read(
         client.clone(),

@@ -535,28 +535,23 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             return Err(Error::InvalidState);
         }
         let reserved = conn.restoring.remove(namespace);
+        let remote = conn.remote.remove(namespace);
         let version = conn.version;
         let mut remote_rooms = None;
-        let restored = match self.connections.remove(session) {
-            Some(mut conn) => {
-                let remote = self.take_remote(&mut conn, namespace);
-                self.connections.insert(session.clone(), conn);
-                remote
-            }
-            None => None,
-        }
-        .map(|(session, missed)| {
-            remote_rooms = Some(streams::with_own_room(&session.sid, session.rooms.clone()));
-            crate::recovery::Restored { session, missed }
-        })
-        .or_else(|| {
-            reserved.and_then(|reserved| {
-                self.spaces
-                    .get_mut(namespace)?
-                    .adapter
-                    .restore_session(reserved)
+        let restored = remote
+            .and_then(|remote| self.take_remote(namespace, remote))
+            .map(|(session, missed)| {
+                remote_rooms = Some(streams::with_own_room(&session.sid, session.rooms.clone()));
+                crate::recovery::Restored { session, missed }
             })
-        });
+            .or_else(|| {
+                reserved.and_then(|reserved| {
+                    self.spaces
+                        .get_mut(namespace)?
+                        .adapter
+                        .restore_session(reserved)
+                })
+            });
         let (id, pid, data, missed) = match restored {
             Some(r) => (
                 SocketId::from(r.session.sid),

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::hash::Hash;
 
-use super::{Connection, RecoveryRequest, Server, ServerEvent};
+use super::{RecoveryRequest, Server, ServerEvent};
 use crate::cluster::streams::{self, RemoteSession, RestoreQuery};
 use crate::recovery::Session;
 use crate::{Packet, Str, Value};
@@ -171,10 +171,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// were forgotten (a fresh session rather than a gap).
     pub(super) fn take_remote(
         &mut self,
-        conn: &mut Connection<T>,
         namespace: &str,
+        remote: RemoteSession,
     ) -> Option<(Session, Vec<crate::EncodedPacket>)> {
-        let remote = conn.remote.remove(namespace)?;
         let node = self.spaces.get_mut(namespace)?.adapter.cluster()?;
         let recent = node.recent_after(&remote.session.rooms, remote.read_to)?;
         let also: HashSet<_> = recent.iter().map(|m| m.id).collect();
