@@ -519,3 +519,35 @@ mod restore_properties {
         }
     }
 }
+
+#[test]
+fn broadcasts_awaiting_their_entry_are_bounded() {
+    use duplex_socketio::cluster::{LocalAction, NodeEvent, WirePacket};
+
+    let now = Instant::now();
+    let options = StreamsOptions {
+        offsets: true,
+        max_pending: 2,
+        ..StreamsOptions::default()
+    };
+    let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
+    node.add_all("s1", &["s1".to_owned()]);
+    while node.poll_transmit().is_some() {}
+    for n in 0..5u64 {
+        node.broadcast(WirePacket::event("n", [n.into()]), &Opts::default());
+        let token = node.poll_transmit().unwrap().stream.unwrap().token.unwrap();
+        // The reply comes, the entry is never read back (a stalled reader).
+        node.published(token, Some(&format!("{}-0", n + 1)));
+    }
+    let got: Vec<serde_json::Value> = std::iter::from_fn(|| node.poll_event())
+        .filter_map(|e| match e {
+            NodeEvent::Local(LocalAction::Emit { packet, .. }) => Some(packet.data[1].to_json()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [0, 1, 2],
+        "the oldest go out, in order, beyond 2 waiting"
+    );
+}

@@ -90,8 +90,9 @@ pub struct StreamsOptions {
     /// The node count's heartbeats (`heartbeatInterval` 5 s,
     /// `heartbeatTimeout` 10 s).
     pub heartbeats: HeartbeatsConfig,
-    /// Broadcasts awaiting their entry id at most: 10,000. Beyond it the
-    /// oldest is delivered without an offset, as when its `XADD` fails.
+    /// Broadcasts awaiting their entry id (or their entry, read back) at
+    /// most: 10,000. Beyond it the oldest is delivered at once, with its
+    /// id if known, else without an offset, as when its `XADD` fails.
     pub max_pending: usize,
     /// Recent broadcast entries kept for the restores in flight (entries
     /// read while a restore's `XRANGE` reply travels): 1,024.
@@ -440,10 +441,14 @@ impl ClusterNode {
             opts: opts.clone(),
             id: None,
         });
-        if s.pending.len() > s.options.max_pending {
-            if let Some(oldest) = s.pending.front_mut() {
-                oldest.id.get_or_insert(None);
-            }
+        // Beyond the bound the oldest goes out now, with its id if known
+        // (its reply came but not its entry: a stalled reader).
+        while s.pending.len() > s.options.max_pending {
+            let Some(p) = s.pending.pop_front() else {
+                break;
+            };
+            let action = local_emit(&self.rooms, s, p.id.flatten(), p.packet, p.opts);
+            self.events.push_back(NodeEvent::Local(action));
         }
         self.deliver_published();
     }
