@@ -789,6 +789,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
 
     /// [`Server::broadcast`] with the adapter's selection: `opts.flags`
     /// carries `local` (no other node hears of it), `volatile`...
+    /// With a streams cluster node, a broadcast that is not `local`
+    /// reaches the local sockets later, once its entry id is known
+    /// ([`Server::cluster_published`]): 0 is returned then.
     pub fn broadcast_opts(&mut self, namespace: &str, opts: &Opts, packet: &Packet) -> usize {
         let Some(space) = self.spaces.get_mut(namespace) else {
             return 0;
