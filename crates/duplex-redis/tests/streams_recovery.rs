@@ -231,3 +231,51 @@ async fn a_client_cut_from_one_server_is_recovered_by_the_other_with_nothing_los
     let _ = a.to("/", "room1").emit_args("tick", vec![Value::from(5)]);
     assert_eq!(ticks(&mut s, Duration::from_millis(1000)).await, [5]);
 }
+
+#[tokio::test]
+async fn local_delivery_goes_on_while_redis_is_away_and_both_servers_come_back() {
+    let Some(mut redis) = redis().await else {
+        return;
+    };
+    let (a_addr, a_adapter, a) = server(&redis).await;
+    let (_b_addr, b_adapter, b) = server(&redis).await;
+    let mut config = ClientConfig::new(&format!("http://{a_addr}"));
+    config.transports = ClientTransports::WebSocket;
+    let m = Manager::new(config);
+    let mut s = m.socket("/", None);
+    let Some(ClientEvent::Connect { sid, .. }) = next(&mut s).await else {
+        panic!("a connect");
+    };
+    let _ = b.of("/").emit_args("tick", vec![Value::from(0)]);
+    assert_eq!(ticks(&mut s, Duration::from_millis(800)).await, [0]);
+
+    // Redis goes: a's own emits still reach its client (without offset).
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let _ = a
+        .to("/", sid.as_str())
+        .emit_args("tick", vec![Value::from(1)]);
+    assert_eq!(ticks(&mut s, Duration::from_millis(800)).await, [1]);
+
+    // Redis comes back on the same port: both reconnect, b reaches a's client again.
+    redis.child = Command::new("redis-server")
+        .args(["--port", &redis.port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server restarts");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !(a_adapter.is_connected() && b_adapter.is_connected()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the adapters reconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = b.of("/").emit_args("tick", vec![Value::from(2)]);
+    assert_eq!(ticks(&mut s, Duration::from_millis(1500)).await, [2]);
+    assert!(
+        a_adapter.dropped() >= 1,
+        "the emit while away was not published"
+    );
+}
