@@ -18,8 +18,8 @@
 #       `connectionStateRecovery` (suite-27-recovery/reference-server.mjs),
 #       in the modes polling, websocket and upgrade
 #
-# Each prints `<name>: N passed, N failed`. Across nodes (Redis streams) is
-# not covered yet.
+# Each prints `<name>: N passed, N failed`. Across nodes (Redis streams):
+# suite-28-streams-recovery.sh.
 #
 # Run it through the driver:  DUPLEX_SUITES=27-recovery scripts/conformance.sh
 # or alone (DUPLEX_BIN pointing at a built `duplex`). It installs the npm

@@ -112,6 +112,12 @@ enum Command {
         /// With --redis: the sharded protocol (SPUBLISH/SSUBSCRIBE).
         #[arg(long, requires = "redis")]
         redis_sharded: bool,
+        /// Put the recovery endpoint (/recovery/) in a cluster on this
+        /// Redis (redis://HOST:PORT) with the streams adapter (Node's
+        /// @socket.io/redis-streams-adapter): a client cut from one node
+        /// is recovered by any other.
+        #[arg(long, value_name = "URL")]
+        recovery_redis: Option<String>,
         #[command(flatten)]
         tls: http_server::TlsArgs,
         /// Allow only pages from ORIGIN to use Socket.IO and SockJS
@@ -231,6 +237,7 @@ fn main() -> std::process::ExitCode {
                 limits,
                 redis,
                 redis_sharded,
+                recovery_redis,
                 tls,
                 cors_origins,
                 redis_subscription_mode,
@@ -249,12 +256,16 @@ fn main() -> std::process::ExitCode {
                     };
                     socketio::install_cluster(url, mode, addr)?;
                 }
+                if let Some(url) = &recovery_redis {
+                    socketio::install_recovery_cluster(url)?;
+                }
                 // A cluster node is one of several on a machine: a fixed
                 // STOMP port would let only the first of them start.
-                let stomp_addr = match (stomp_addr, &redis) {
+                let clustered = redis.is_some() || recovery_redis.is_some();
+                let stomp_addr = match (stomp_addr, clustered) {
                     (Some(addr), _) => Some(addr),
-                    (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], 61613))),
-                    (None, Some(_)) => None,
+                    (None, false) => Some(SocketAddr::from(([127, 0, 0, 1], 61613))),
+                    (None, true) => None,
                 };
                 sockjs_stomp::init(sockjs_stomp::Settings {
                     stomp_addr,

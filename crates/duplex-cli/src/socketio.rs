@@ -167,28 +167,50 @@ pub(crate) fn is_recovery_path(path: &str) -> bool {
 /// and handlers of shared/conformance/socketio-recovery.md (`/socket.io/`
 /// stays byte-exact for the official suites).
 pub(crate) async fn recovery(req: http::Request<Incoming>) -> http::Response<ResponseBody> {
-    RECOVERY
-        .get_or_init(|| {
-            let mut config = SocketIoConfig {
-                ping_interval: Duration::from_millis(1000),
-                ping_timeout: Duration::from_millis(1000),
-                max_http_buffer_size: 1_000_000,
-                connect_timeout: Duration::from_secs(5),
-                connection_state_recovery: Some(RecoveryConfig {
-                    max_disconnection_duration: Duration::from_secs(10),
-                    skip_middlewares: true,
-                    ..RecoveryConfig::default()
-                }),
-                ..SocketIoConfig::default()
-            };
-            crate::cors::apply(&mut config.cors);
-            SocketIo::builder(config)
-                .mount(RECOVERY_PATH)
-                .namespace("/", recovery_handlers)
-                .build()
-        })
-        .handle(req)
-        .await
+    recovery_server().handle(req).await
+}
+
+/// The recovery endpoint's server, built at its first use.
+fn recovery_server() -> &'static SocketIo {
+    RECOVERY.get_or_init(|| {
+        let mut config = SocketIoConfig {
+            ping_interval: Duration::from_millis(1000),
+            ping_timeout: Duration::from_millis(1000),
+            max_http_buffer_size: 1_000_000,
+            connect_timeout: Duration::from_secs(5),
+            connection_state_recovery: Some(RecoveryConfig {
+                max_disconnection_duration: Duration::from_secs(10),
+                skip_middlewares: true,
+                ..RecoveryConfig::default()
+            }),
+            ..SocketIoConfig::default()
+        };
+        crate::cors::apply(&mut config.cors);
+        SocketIo::builder(config)
+            .mount(RECOVERY_PATH)
+            .namespace("/", recovery_handlers)
+            .build()
+    })
+}
+
+/// The streams adapter of the recovery endpoint, kept for its life.
+static RECOVERY_REDIS: OnceLock<duplex_redis::RedisAdapter> = OnceLock::new();
+
+/// `--recovery-redis URL`: the recovery endpoint joins a cluster on that
+/// Redis with the streams adapter (sessions and missed packets in Redis),
+/// at once, so that it reads the stream from the start.
+pub(crate) fn install_recovery_cluster(url: &str) -> Result<(), ClusterSetupError> {
+    let mut config = duplex_redis::RedisAdapterConfig::new(url);
+    config.mode = duplex_redis::RedisMode::Streams;
+    let adapter =
+        duplex_redis::RedisAdapter::attach(recovery_server(), config).map_err(|source| {
+            ClusterSetupError::Redis {
+                url: url.to_owned(),
+                source,
+            }
+        })?;
+    let _ = RECOVERY_REDIS.set(adapter);
+    Ok(())
 }
 
 /// An ack of `{"error": message}`, the contract's answer to nonsense.

@@ -34,6 +34,8 @@ const RESERVED_EVENTS: [&str; 6] = [
 pub struct Emitter {
     connection: redis::aio::MultiplexedConnection,
     protocol: Protocol,
+    /// The stream, in the streams mode.
+    streams: Option<String>,
     namespace: String,
 }
 
@@ -64,10 +66,16 @@ impl Emitter {
                 prefix: key.to_owned(),
                 mode,
             },
+            // The stream is named `key`; see `publish`.
+            RedisMode::Streams => Protocol::Classic {
+                key: key.to_owned(),
+                specific_response_channel: false,
+            },
         };
         Ok(Self {
             connection,
             protocol,
+            streams: (mode == RedisMode::Streams).then(|| key.to_owned()),
             namespace: "/".to_owned(),
         })
     }
@@ -143,15 +151,42 @@ impl Emitter {
 
     /// Runs `op` on a node of no socket and publishes what it sends.
     async fn publish(&self, op: impl FnOnce(&mut ClusterNode)) -> Result<(), Error> {
-        let mut node = ClusterNode::new(
-            self.protocol.clone(),
-            EMITTER_UID,
-            &self.namespace,
-            RequestsConfig::default(),
-        );
+        let mut node = match &self.streams {
+            Some(stream) => ClusterNode::streams(
+                duplex_socketio::cluster::StreamsOptions {
+                    stream: stream.clone(),
+                    ..Default::default()
+                },
+                EMITTER_UID,
+                &self.namespace,
+                RequestsConfig::default(),
+                Instant::now(),
+            ),
+            None => ClusterNode::new(
+                self.protocol.clone(),
+                EMITTER_UID,
+                &self.namespace,
+                RequestsConfig::default(),
+            ),
+        };
+        // Not a node: its heartbeats are not to be published.
+        while node.poll_transmit().is_some() {}
         op(&mut node);
         let mut connection = self.connection.clone();
         while let Some(t) = node.poll_transmit() {
+            if let Some(add) = t.stream {
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(&t.channel)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(add.max_len)
+                    .arg("*");
+                for (k, v) in &add.fields {
+                    cmd.arg(k).arg(v);
+                }
+                cmd.exec_async(&mut connection).await?;
+                continue;
+            }
             redis::cmd(if t.sharded { "SPUBLISH" } else { "PUBLISH" })
                 .arg(&t.channel)
                 .arg(&t.payload)

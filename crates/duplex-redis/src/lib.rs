@@ -24,6 +24,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod emitter;
+mod streams;
 mod transport;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use duplex_socketio::cluster::{Protocol, classic::DEFAULT_KEY};
 use duplex_tokio::socketio::{ClusterConfig, SocketIo};
 use rand::Rng;
 
+pub use duplex_socketio::cluster::StreamsOptions;
 pub use duplex_socketio::cluster::sharded::SubscriptionMode;
 pub use emitter::{Emitter, EmitterOperator};
 
@@ -76,9 +78,16 @@ pub struct RedisAdapterConfig {
     /// (and counted) rather than holding up a socket. Default 4096. It
     /// also bounds the shard messages received and not yet handled.
     pub queue: usize,
-    /// The protocol: classic (the default, Node's `createAdapter`) or
-    /// sharded (`createShardedAdapter`, Redis 7).
+    /// The protocol: classic (the default, Node's `createAdapter`),
+    /// sharded (`createShardedAdapter`, Redis 7) or streams
+    /// (`@socket.io/redis-streams-adapter`).
     pub mode: RedisMode,
+    /// The streams mode's options (its stream name, `MAXLEN`, session key
+    /// prefix, heartbeats): Node's defaults. `key` is not used in that
+    /// mode; `offsets` follows the server's connection state recovery.
+    pub streams: StreamsOptions,
+    /// The streams mode's `XREAD COUNT` (`readCount`): 100.
+    pub read_count: usize,
 }
 
 /// Which of Node's two Redis adapters a server speaks; every server of a
@@ -93,6 +102,12 @@ pub enum RedisMode {
     /// pub/sub), with its `subscriptionMode`; the server count is
     /// `PUBSUB SHARDNUMSUB`.
     Sharded(SubscriptionMode),
+    /// `@socket.io/redis-streams-adapter` 0.2.x: every message is an entry
+    /// of one stream (`XADD` / `XREAD`), servers count each other by
+    /// heartbeats, and with connection state recovery on, sessions are
+    /// kept in Redis so that a client cut from one server is restored by
+    /// any other (Redis 5 or later).
+    Streams,
 }
 
 impl RedisAdapterConfig {
@@ -106,6 +121,8 @@ impl RedisAdapterConfig {
             reconnect_max: Duration::from_secs(5),
             queue: 4096,
             mode: RedisMode::Classic,
+            streams: StreamsOptions::default(),
+            read_count: duplex_socketio::cluster::streams::DEFAULT_READ_COUNT,
         }
     }
 }
@@ -163,8 +180,16 @@ impl RedisAdapter {
                     },
                 )
             }
+            // The cluster adapter's uid: 8 random bytes in hex.
+            RedisMode::Streams => (
+                format!("{:016x}", rand::rng().random::<u64>()),
+                Protocol::default(),
+            ),
         };
         let mut cluster = ClusterConfig::new(protocol, uid.clone());
+        if config.mode == RedisMode::Streams {
+            cluster.streams = Some(config.streams.clone());
+        }
         cluster.namespaces = config.namespaces.clone();
         cluster.queue = config.queue;
         let port = io.attach_cluster(cluster);

@@ -48,6 +48,8 @@ pub(crate) async fn run(
         subscribed.apply(ns, s);
     }
     let mut backoff = config.reconnect_min;
+    // The streams mode's read position, kept across reconnections.
+    let mut last = "$".to_owned();
     loop {
         let on_up = || backoff = config.reconnect_min;
         let result = match config.mode {
@@ -61,6 +63,18 @@ pub(crate) async fn run(
                     &mut port,
                     &stats,
                     config.queue,
+                    on_up,
+                )
+                .await
+            }
+            RedisMode::Streams => {
+                crate::streams::connected_streams(
+                    &client,
+                    &mut port,
+                    &stats,
+                    &config.streams.stream,
+                    config.read_count,
+                    &mut last,
                     on_up,
                 )
                 .await
@@ -87,7 +101,7 @@ pub(crate) async fn run(
                     }
                     // Dropping the sender fails the request: no count without Redis.
                     Some(ClusterOut::Count(..)) => {}
-                    Some(_) => {}
+                    Some(other) => crate::streams::away(&port, other, &stats),
                 },
             }
         }

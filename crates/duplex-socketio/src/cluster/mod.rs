@@ -18,6 +18,8 @@
 //!   means for the local sockets.
 //! * [`Adapter`]: what the local server routes its rooms and broadcasts
 //!   through: [`InMemoryAdapter`] by default, or a [`ClusterNode`].
+//! * [`streams`]: the Redis streams adapter's wire (stream entries,
+//!   persisted sessions, restores), for [`ClusterNode::streams`].
 //! * [`ClusterNode`]: one namespace's adapter as a machine, tying the
 //!   above together: `receive(channel, payload)`, `poll_transmit()`,
 //!   `poll_subscription()`, `poll_event()`, `handle_timeout(now)`,
@@ -36,12 +38,15 @@ pub mod msgpack;
 mod node;
 mod requests;
 pub mod sharded;
+pub mod streams;
 
 pub use adapter::Adapter;
 pub use heartbeat::{Heartbeats, HeartbeatsConfig};
 pub use local::{InMemoryAdapter, LocalAction, LocalAdapter, RoomChange};
 pub use message::{FetchedSocket, Format, Opts, WirePacket};
-pub use node::{ClusterNode, NodeEvent, Protocol, Subscription, Transmit};
+pub use node::{
+    ClusterNode, NodeEvent, Protocol, StreamAdd, StreamsOptions, Subscription, Transmit,
+};
 pub use requests::{Answer, Expected, RequestEvent, RequestKind, Requests, RequestsConfig};
 
 /// Why a request to the other nodes ended without every answer; its text

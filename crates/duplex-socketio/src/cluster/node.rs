@@ -6,14 +6,16 @@
 //! for, and tells the server count (NUMSUB / SHARDNUMSUB) when a request
 //! needs it; the local server carries out [`NodeEvent::Local`] actions.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::classic::{ClassicBroadcast, ClassicChannels, ClassicRequest, ClassicResponse};
 use super::sharded::{ClusterBody, ClusterMessage, ShardedChannels, SubscriptionMode};
+use super::streams::{self, Fields, Missed, StreamId};
 use super::{
-    Answer, Error, Expected, FetchedSocket, InMemoryAdapter, LocalAction, LocalAdapter, Opts,
-    RequestEvent, RequestKind, Requests, RequestsConfig, RoomChange, WirePacket,
+    Answer, Error, Expected, FetchedSocket, Heartbeats, HeartbeatsConfig, InMemoryAdapter,
+    LocalAction, LocalAdapter, Opts, RequestEvent, RequestKind, Requests, RequestsConfig,
+    RoomChange, WirePacket,
 };
 use crate::Value;
 
@@ -48,12 +50,102 @@ impl Default for Protocol {
 /// A message to publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
-    /// The channel.
+    /// The channel (the stream, for [`ClusterNode::streams`]).
     pub channel: String,
-    /// The bytes.
+    /// The bytes (empty for a stream entry: see `stream`).
     pub payload: Vec<u8>,
     /// SPUBLISH (sharded) rather than PUBLISH.
     pub sharded: bool,
+    /// A stream entry to `XADD` instead of a PUBLISH (streams protocol).
+    pub stream: Option<StreamAdd>,
+}
+
+/// An entry to add to the stream: `XADD <channel> MAXLEN ~ <max_len> *
+/// <fields>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamAdd {
+    /// The entry's fields (`uid`, `nsp`, `type`, `data`).
+    pub fields: Fields,
+    /// The approximate bound of the stream.
+    pub max_len: usize,
+    /// Set for a broadcast whose local delivery waits for the entry id
+    /// `XADD` returns: report it with [`ClusterNode::published`] (in any
+    /// order; delivery keeps the publish order).
+    pub token: Option<u64>,
+}
+
+/// The options of the streams protocol (`@socket.io/redis-streams-adapter`
+/// 0.2.x), Node's defaults where it has them.
+#[derive(Clone, Debug)]
+pub struct StreamsOptions {
+    /// The stream (`streamName`): `socket.io`.
+    pub stream: String,
+    /// `MAXLEN ~` of every `XADD` (`maxLen`): 10,000.
+    pub max_len: usize,
+    /// The session key prefix (`sessionKeyPrefix`): `sio:session:`.
+    pub session_key_prefix: String,
+    /// Connection state recovery is on: broadcasts carry their entry id as
+    /// offset, and sessions are kept in Redis.
+    pub offsets: bool,
+    /// The node count's heartbeats (`heartbeatInterval` 5 s,
+    /// `heartbeatTimeout` 10 s).
+    pub heartbeats: HeartbeatsConfig,
+    /// Broadcasts awaiting their entry id (or their entry, read back) at
+    /// most: 10,000. Beyond it the oldest is delivered at once, with its
+    /// id if known, else without an offset, as when its `XADD` fails.
+    pub max_pending: usize,
+    /// Recent broadcast entries kept for the restores in flight (entries
+    /// read while a restore's `XRANGE` reply travels): 1,024.
+    pub recent: usize,
+}
+
+impl Default for StreamsOptions {
+    fn default() -> Self {
+        Self {
+            stream: streams::DEFAULT_STREAM.to_owned(),
+            max_len: streams::DEFAULT_MAX_LEN,
+            session_key_prefix: streams::DEFAULT_SESSION_KEY_PREFIX.to_owned(),
+            offsets: false,
+            heartbeats: HeartbeatsConfig::default(),
+            max_pending: 10_000,
+            recent: 1024,
+        }
+    }
+}
+
+/// A broadcast published to the stream, delivered locally once its entry
+/// id is known.
+#[derive(Debug)]
+struct Pending {
+    token: u64,
+    packet: WirePacket,
+    opts: Opts,
+    /// `Some` once reported: the id, or `None` when the `XADD` failed.
+    id: Option<Option<StreamId>>,
+}
+
+/// A broadcast entry delivered here, kept a while for restores in flight.
+#[derive(Debug)]
+struct Recent {
+    id: StreamId,
+    packet: WirePacket,
+    opts: Opts,
+}
+
+#[derive(Debug)]
+struct StreamsState {
+    options: StreamsOptions,
+    heartbeats: Heartbeats,
+    next_token: u64,
+    pending: VecDeque<Pending>,
+    recent: VecDeque<Recent>,
+    /// The newest id pushed out of `recent`.
+    forgotten: Option<StreamId>,
+    /// The newest entry id read from the stream for this namespace.
+    read: Option<StreamId>,
+    /// Restored sockets: the ids their restore replayed (up to and
+    /// including the first, and the others), which live delivery skips.
+    replayed: HashMap<String, (StreamId, HashSet<StreamId>)>,
 }
 
 /// A subscription change the IO layer makes.
@@ -81,6 +173,7 @@ pub enum NodeEvent {
 enum Channels {
     Classic(ClassicChannels, bool),
     Sharded(ShardedChannels),
+    Streams(Box<StreamsState>),
 }
 
 /// One namespace's adapter in a cluster.
@@ -125,6 +218,7 @@ impl ClusterNode {
                 subscriptions.push_back(Subscription::Subscribe(c.main.clone()));
                 subscriptions.push_back(Subscription::Subscribe(c.response.clone()));
             }
+            Channels::Streams(_) => {}
         }
         Self {
             uid: uid.to_owned(),
@@ -135,6 +229,77 @@ impl ClusterNode {
             transmits: VecDeque::new(),
             subscriptions,
             events: VecDeque::new(),
+        }
+    }
+
+    /// The adapter of namespace `nsp` on node `uid` (random: an input) in
+    /// the streams protocol: every message is an entry of one stream, and
+    /// nodes count each other by heartbeats (its INITIAL_HEARTBEAT is
+    /// queued at once). Nothing to subscribe to: the IO layer reads the
+    /// stream and passes entries to [`Self::receive_entry`].
+    pub fn streams(
+        options: StreamsOptions,
+        uid: &str,
+        nsp: &str,
+        requests: RequestsConfig,
+        now: Instant,
+    ) -> Self {
+        let heartbeats = Heartbeats::new(uid, options.heartbeats.clone(), now);
+        let mut node = Self {
+            uid: uid.to_owned(),
+            nsp: nsp.to_owned(),
+            channels: Channels::Streams(Box::new(StreamsState {
+                options,
+                heartbeats,
+                next_token: 0,
+                pending: VecDeque::new(),
+                recent: VecDeque::new(),
+                forgotten: None,
+                read: None,
+                replayed: HashMap::new(),
+            })),
+            rooms: InMemoryAdapter::new(),
+            requests: Requests::new(requests),
+            transmits: VecDeque::new(),
+            subscriptions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        node.drain_heartbeats();
+        node
+    }
+
+    /// The streams protocol's options, in that protocol.
+    pub fn streams_options(&self) -> Option<&StreamsOptions> {
+        match &self.channels {
+            Channels::Streams(s) => Some(&s.options),
+            _ => None,
+        }
+    }
+
+    /// Whether this adapter keeps sessions for connection state recovery
+    /// (the streams protocol with offsets on), as Node's session-aware
+    /// adapters.
+    pub fn keeps_sessions(&self) -> bool {
+        self.streams_options().is_some_and(|o| o.offsets)
+    }
+
+    /// The server count, when this protocol knows it itself (heartbeats,
+    /// in the streams protocol); else the IO layer asks Redis (NUMSUB).
+    pub fn server_count(&self) -> Option<usize> {
+        match &self.channels {
+            Channels::Streams(s) => Some(s.heartbeats.server_count()),
+            _ => None,
+        }
+    }
+
+    /// The other nodes' answers a request waits for: by uid in the
+    /// streams protocol, else by the count the caller gives.
+    fn expected(&self, server_count: usize) -> Expected {
+        match &self.channels {
+            Channels::Streams(s) => {
+                Expected::Nodes(s.heartbeats.other_nodes().map(str::to_owned).collect())
+            }
+            _ => Expected::Count(server_count.saturating_sub(1)),
         }
     }
 
@@ -154,6 +319,7 @@ impl ClusterNode {
         match &self.channels {
             Channels::Classic(c, _) => &c.request,
             Channels::Sharded(c) => &c.main,
+            Channels::Streams(s) => &s.options.stream,
         }
     }
 
@@ -171,8 +337,20 @@ impl ClusterNode {
         self.room_changes(changes, None);
     }
 
+    /// Socket `sid` was restored with the entries up to `read_to` and
+    /// `also` replayed: live deliveries of those entries skip it (they may
+    /// still come, from a lagging read or a late `XADD` reply).
+    pub fn replayed(&mut self, sid: &str, read_to: StreamId, also: HashSet<StreamId>) {
+        if let Channels::Streams(s) = &mut self.channels {
+            s.replayed.insert(sid.to_owned(), (read_to, also));
+        }
+    }
+
     /// Socket `sid` leaves every room.
     pub fn del_all(&mut self, sid: &str) {
+        if let Channels::Streams(s) = &mut self.channels {
+            s.replayed.remove(sid);
+        }
         let changes = self.rooms.del_all(sid);
         self.room_changes(changes, Some(sid));
     }
@@ -222,9 +400,122 @@ impl ClusterNode {
                     request_id: None,
                     opts: opts.clone(),
                 }),
+                Channels::Streams(_) => {
+                    // As Node: local delivery waits for the entry id.
+                    self.publish_broadcast(packet, opts);
+                    return Vec::new();
+                }
             }
         }
         self.rooms.select(opts)
+    }
+
+    fn publish_broadcast(&mut self, packet: WirePacket, opts: &Opts) {
+        let Channels::Streams(s) = &mut self.channels else {
+            return;
+        };
+        let token = s.next_token;
+        s.next_token = s.next_token.wrapping_add(1);
+        let message = ClusterMessage {
+            uid: self.uid.clone(),
+            nsp: self.nsp.clone(),
+            body: ClusterBody::Broadcast {
+                packet: packet.clone(),
+                request_id: None,
+                opts: opts.clone(),
+            },
+        };
+        self.transmits.push_back(Transmit {
+            channel: s.options.stream.clone(),
+            payload: Vec::new(),
+            sharded: false,
+            stream: Some(StreamAdd {
+                fields: streams::encode_entry(&message),
+                max_len: s.options.max_len,
+                token: Some(token),
+            }),
+        });
+        s.pending.push_back(Pending {
+            token,
+            packet,
+            opts: opts.clone(),
+            id: None,
+        });
+        // Beyond the bound the oldest goes out now, with its id if known
+        // (its reply came but not its entry: a stalled reader).
+        while s.pending.len() > s.options.max_pending {
+            let Some(p) = s.pending.pop_front() else {
+                break;
+            };
+            let action = local_emit(&self.rooms, s, p.id.flatten(), p.packet, p.opts);
+            self.events.push_back(NodeEvent::Local(action));
+        }
+        self.deliver_published();
+    }
+
+    /// The `XADD` of the broadcast with `token` returned `id` (`None`: it
+    /// failed, and the broadcast is delivered locally without offset, as
+    /// Node does). A broadcast is delivered, as a [`LocalAction::Emit`],
+    /// once its id is known and the stream has been read up to it (its own
+    /// entry came back through [`Self::receive_entry`]), so that the local
+    /// sockets get every entry in stream order, and a client's last offset
+    /// is always its latest: Node delivers at the `XADD` reply, which can
+    /// put an entry of this node after a later one read from another, and a
+    /// restore from that offset then replays the first one twice.
+    pub fn published(&mut self, token: u64, id: Option<&str>) {
+        let Channels::Streams(s) = &mut self.channels else {
+            return;
+        };
+        if let Some(p) = s.pending.iter_mut().find(|p| p.token == token) {
+            p.id.get_or_insert(id.and_then(StreamId::parse));
+        }
+        self.deliver_published();
+    }
+
+    fn deliver_published(&mut self) {
+        let Channels::Streams(s) = &mut self.channels else {
+            return;
+        };
+        let read = s.read;
+        while s.pending.front().is_some_and(|p| match p.id {
+            Some(Some(id)) => read.is_some_and(|r| r >= id),
+            Some(None) => true,
+            None => false,
+        }) {
+            let Some(p) = s.pending.pop_front() else {
+                break;
+            };
+            let action = local_emit(&self.rooms, s, p.id.flatten(), p.packet, p.opts);
+            self.events.push_back(NodeEvent::Local(action));
+        }
+    }
+
+    /// The broadcasts after `after` that a session in `rooms` was sent
+    /// while its restore was in flight (read or published here), with
+    /// their ids; `None` when some may have been forgotten (more than
+    /// [`StreamsOptions::recent`] since), so that the session is fresh
+    /// rather than missing them.
+    pub fn recent_after(&self, rooms: &[String], after: StreamId) -> Option<Vec<Missed>> {
+        let Channels::Streams(s) = &self.channels else {
+            return Some(Vec::new());
+        };
+        if s.forgotten.is_some_and(|f| f > after) {
+            return None;
+        }
+        Some(
+            s.recent
+                .iter()
+                .filter(|r| r.id > after)
+                .filter_map(|r| {
+                    let body = ClusterBody::Broadcast {
+                        packet: r.packet.clone(),
+                        request_id: None,
+                        opts: r.opts.clone(),
+                    };
+                    streams::missed_of(rooms, r.id, body)
+                })
+                .collect(),
+        )
     }
 
     /// A broadcast with acks under `request_id` (random: an input): every
@@ -252,11 +543,13 @@ impl ClusterNode {
                     };
                     self.publish_request(&request);
                 }
-                Channels::Sharded(_) => self.publish_message(ClusterBody::Broadcast {
-                    packet,
-                    request_id: Some(request_id.to_owned()),
-                    opts: opts.clone(),
-                }),
+                Channels::Sharded(_) | Channels::Streams(_) => {
+                    self.publish_message(ClusterBody::Broadcast {
+                        packet,
+                        request_id: Some(request_id.to_owned()),
+                        opts: opts.clone(),
+                    });
+                }
             }
         }
         Ok(self.rooms.select(opts))
@@ -284,7 +577,7 @@ impl ClusterNode {
                 self.publish_request(&request);
                 Vec::new()
             }
-            Channels::Sharded(_) => {
+            Channels::Sharded(_) | Channels::Streams(_) => {
                 self.publish_message(ClusterBody::SocketsRooms {
                     leave,
                     opts: opts.clone(),
@@ -314,7 +607,7 @@ impl ClusterNode {
                 self.publish_request(&request);
                 Vec::new()
             }
-            Channels::Sharded(_) => {
+            Channels::Sharded(_) | Channels::Streams(_) => {
                 self.publish_message(ClusterBody::DisconnectSockets {
                     opts: opts.clone(),
                     close,
@@ -336,12 +629,16 @@ impl ClusterNode {
         server_count: usize,
         now: Instant,
     ) -> Result<(), Error> {
-        let expected = server_count.saturating_sub(1);
-        let remote = !opts.is_local() && expected > 0;
+        let expected = self.expected(server_count);
+        let remote = !opts.is_local()
+            && match &expected {
+                Expected::Count(n) => *n > 0,
+                Expected::Nodes(n) => !n.is_empty(),
+            };
         self.requests.start(
             request_id,
             RequestKind::Fetch,
-            Expected::Count(if remote { expected } else { 0 }),
+            if remote { expected } else { Expected::Count(0) },
             vec![Answer::Sockets(local)],
             now,
         )?;
@@ -358,10 +655,12 @@ impl ClusterNode {
                     };
                     self.publish_request(&request);
                 }
-                Channels::Sharded(_) => self.publish_message(ClusterBody::FetchSockets {
-                    opts: opts.clone(),
-                    request_id: request_id.to_owned(),
-                }),
+                Channels::Sharded(_) | Channels::Streams(_) => {
+                    self.publish_message(ClusterBody::FetchSockets {
+                        opts: opts.clone(),
+                        request_id: request_id.to_owned(),
+                    });
+                }
             }
         }
         self.forward_request_events();
@@ -379,7 +678,7 @@ impl ClusterNode {
     ) -> Result<(), Error> {
         let expected = match self.channels {
             Channels::Classic(..) => server_count.saturating_sub(1),
-            Channels::Sharded(_) => 0,
+            Channels::Sharded(_) | Channels::Streams(_) => 0,
         };
         self.requests.start(
             request_id,
@@ -410,16 +709,15 @@ impl ClusterNode {
     ) -> Result<(), Error> {
         let request_id = match ack {
             Some((id, server_count)) => {
-                let expected = server_count.saturating_sub(1);
-                self.requests.start(
-                    id,
-                    RequestKind::ServerSideEmit,
-                    Expected::Count(expected),
-                    Vec::new(),
-                    now,
-                )?;
+                let expected = self.expected(server_count);
+                let none = match &expected {
+                    Expected::Count(n) => *n == 0,
+                    Expected::Nodes(n) => n.is_empty(),
+                };
+                self.requests
+                    .start(id, RequestKind::ServerSideEmit, expected, Vec::new(), now)?;
                 self.forward_request_events();
-                if expected == 0 {
+                if none {
                     return Ok(());
                 }
                 Some(id.to_owned())
@@ -435,10 +733,12 @@ impl ClusterNode {
                 };
                 self.publish_request(&request);
             }
-            Channels::Sharded(_) => self.publish_message(ClusterBody::ServerSideEmit {
-                request_id,
-                packet: data,
-            }),
+            Channels::Sharded(_) | Channels::Streams(_) => {
+                self.publish_message(ClusterBody::ServerSideEmit {
+                    request_id,
+                    packet: data,
+                });
+            }
         }
         Ok(())
     }
@@ -455,7 +755,7 @@ impl ClusterNode {
                     sockets,
                 },
             ),
-            Channels::Sharded(_) => self.publish_reply(
+            Channels::Sharded(_) | Channels::Streams(_) => self.publish_reply(
                 requester,
                 ClusterBody::FetchSocketsResponse {
                     request_id: request_id.to_owned(),
@@ -479,7 +779,7 @@ impl ClusterNode {
                 let channel = c.response.clone();
                 self.publish(channel, response.encode());
             }
-            Channels::Sharded(_) => self.publish_reply(
+            Channels::Sharded(_) | Channels::Streams(_) => self.publish_reply(
                 requester,
                 ClusterBody::ServerSideEmitResponse {
                     request_id: request_id.to_owned(),
@@ -500,7 +800,7 @@ impl ClusterNode {
                     client_count,
                 },
             ),
-            Channels::Sharded(_) => self.publish_reply(
+            Channels::Sharded(_) | Channels::Streams(_) => self.publish_reply(
                 requester,
                 ClusterBody::BroadcastClientCount {
                     request_id: request_id.to_owned(),
@@ -520,7 +820,7 @@ impl ClusterNode {
                     packet: value,
                 },
             ),
-            Channels::Sharded(_) => self.publish_reply(
+            Channels::Sharded(_) | Channels::Streams(_) => self.publish_reply(
                 requester,
                 ClusterBody::BroadcastAck {
                     request_id: request_id.to_owned(),
@@ -593,6 +893,7 @@ impl ClusterNode {
                     }
                 }
             }
+            Channels::Streams(_) => {}
             Channels::Sharded(_) => {
                 let message = ClusterMessage::decode(payload)?;
                 if message.uid == self.uid || message.nsp != self.nsp {
@@ -609,6 +910,89 @@ impl ClusterNode {
         }
         self.forward_request_events();
         Ok(())
+    }
+
+    /// An entry read from the stream (streams protocol): its id and
+    /// fields. Entries of this node, of other namespaces, or not of the
+    /// adapter (no `nsp`) are skipped; a malformed one is refused with the
+    /// error and changes nothing. A broadcast's entry id is appended to it
+    /// as offset (with recovery on) before its local delivery.
+    pub fn receive_entry<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        id: &str,
+        fields: &[(K, V)],
+        now: Instant,
+    ) -> Result<(), Error> {
+        if !matches!(self.channels, Channels::Streams(_)) {
+            return Ok(());
+        }
+        let message = streams::decode_entry(fields)?;
+        if message.nsp != self.nsp {
+            return Ok(());
+        }
+        // This node's broadcasts up to here go out first, in stream order.
+        if let (Channels::Streams(s), Some(read)) = (&mut self.channels, StreamId::parse(id)) {
+            s.read = Some(s.read.map_or(read, |r| r.max(read)));
+            self.deliver_published();
+        }
+        if let Channels::Streams(s) = &mut self.channels {
+            if s.heartbeats.handle_message(&message, now) {
+                self.drain_heartbeats();
+                return Ok(());
+            }
+        }
+        if message.uid == self.uid {
+            return Ok(());
+        }
+        if message.body.is_response() {
+            self.sharded_response(message);
+        } else if let (
+            ClusterBody::Broadcast {
+                packet,
+                request_id: None,
+                opts,
+            },
+            Channels::Streams(s),
+        ) = (message.body.clone(), &mut self.channels)
+        {
+            let action = local_emit(&self.rooms, s, StreamId::parse(id), packet, opts);
+            self.events.push_back(NodeEvent::Local(action));
+        } else if let Some(action) = self.rooms.cluster_message(&self.uid, &self.nsp, &message) {
+            self.events.push_back(NodeEvent::Local(action));
+        }
+        self.forward_request_events();
+        Ok(())
+    }
+
+    /// Publishes due heartbeats and forgets the requests' silent nodes.
+    fn drain_heartbeats(&mut self) {
+        let Channels::Streams(s) = &mut self.channels else {
+            return;
+        };
+        let mut bodies = Vec::new();
+        while let Some(body) = s.heartbeats.poll_publish() {
+            bodies.push(body);
+        }
+        let mut gone = Vec::new();
+        while let Some(uid) = s.heartbeats.poll_gone() {
+            gone.push(uid);
+        }
+        for body in bodies {
+            self.publish_message(body);
+        }
+        for uid in gone {
+            self.requests.node_left(&uid);
+        }
+        self.forward_request_events();
+    }
+
+    /// This node leaves the cluster (streams protocol): ADAPTER_CLOSE is
+    /// published, so that the others stop waiting for it at once.
+    pub fn close(&mut self, now: Instant) {
+        if let Channels::Streams(s) = &mut self.channels {
+            s.heartbeats.close(now);
+        }
+        self.drain_heartbeats();
     }
 
     fn classic_response(&mut self, response: ClassicResponse) {
@@ -687,13 +1071,25 @@ impl ClusterNode {
 
     /// Expires requests and broadcast acks.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Channels::Streams(s) = &mut self.channels {
+            s.heartbeats.handle_timeout(now);
+        }
+        self.drain_heartbeats();
         self.requests.handle_timeout(now);
         self.forward_request_events();
     }
 
     /// When [`Self::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.requests.poll_timeout()
+        let heartbeats = match &self.channels {
+            Channels::Streams(s) => s.heartbeats.poll_timeout(),
+            _ => None,
+        };
+        self.requests
+            .poll_timeout()
+            .into_iter()
+            .chain(heartbeats)
+            .min()
     }
 
     /// The next message to publish.
@@ -723,6 +1119,7 @@ impl ClusterNode {
             channel,
             payload,
             sharded,
+            stream: None,
         });
     }
 
@@ -745,18 +1142,39 @@ impl ClusterNode {
     }
 
     fn publish_message(&mut self, body: ClusterBody) {
-        if let Channels::Sharded(c) = &self.channels {
-            let message = ClusterMessage {
-                uid: self.uid.clone(),
-                nsp: self.nsp.clone(),
-                body,
-            };
-            let channel = c.channel_for(&message);
-            self.publish(channel, message.encode());
+        let message = ClusterMessage {
+            uid: self.uid.clone(),
+            nsp: self.nsp.clone(),
+            body,
+        };
+        match &self.channels {
+            Channels::Sharded(c) => {
+                let channel = c.channel_for(&message);
+                self.publish(channel, message.encode());
+            }
+            Channels::Streams(s) => {
+                let transmit = Transmit {
+                    channel: s.options.stream.clone(),
+                    payload: Vec::new(),
+                    sharded: false,
+                    stream: Some(StreamAdd {
+                        fields: streams::encode_entry(&message),
+                        max_len: s.options.max_len,
+                        token: None,
+                    }),
+                };
+                self.transmits.push_back(transmit);
+            }
+            Channels::Classic(..) => {}
         }
     }
 
     fn publish_reply(&mut self, requester: &str, body: ClusterBody) {
+        if let Channels::Streams(_) = &self.channels {
+            // Responses go to the stream too (`doPublishResponse` is
+            // `doPublish`); only the requester knows their request id.
+            return self.publish_message(body);
+        }
         if let Channels::Sharded(c) = &self.channels {
             let message = ClusterMessage {
                 uid: self.uid.clone(),
@@ -766,5 +1184,45 @@ impl ClusterNode {
             let channel = c.response_channel_of(requester);
             self.publish(channel, message.encode());
         }
+    }
+}
+
+/// The local delivery of a broadcast entry `id` (`None`: no id, e.g. its
+/// `XADD` failed): the offset appended when recovery is on and the packet
+/// takes one, and the entry kept for the restores in flight.
+fn local_emit(
+    rooms: &InMemoryAdapter,
+    s: &mut StreamsState,
+    id: Option<StreamId>,
+    mut packet: WirePacket,
+    opts: Opts,
+) -> LocalAction {
+    let takes = packet.packet_type == 2 && packet.id.is_none() && opts.flag("volatile").is_none();
+    let offset = id.filter(|_| s.options.offsets && takes);
+    if let Some(id) = offset {
+        s.recent.push_back(Recent {
+            id,
+            packet: packet.clone(),
+            opts: opts.clone(),
+        });
+        while s.recent.len() > s.options.recent {
+            if let Some(old) = s.recent.pop_front() {
+                s.forgotten = Some(s.forgotten.map_or(old.id, |f| f.max(old.id)));
+            }
+        }
+        packet.data.push(Value::String(id.to_string()));
+    }
+    let mut sockets = rooms.select(&opts);
+    if let Some(id) = id.filter(|_| !s.replayed.is_empty()) {
+        sockets.retain(|sid| {
+            s.replayed
+                .get(sid)
+                .is_none_or(|(upto, also)| id > *upto && !also.contains(&id))
+        });
+    }
+    LocalAction::Emit {
+        sockets,
+        flags: opts.flags,
+        packet,
     }
 }

@@ -280,7 +280,7 @@ impl ClusterBody {
         }
     }
 
-    fn data(&self) -> Option<Value> {
+    pub(crate) fn data(&self) -> Option<Value> {
         Some(Value::Object(match self {
             ClusterBody::InitialHeartbeat | ClusterBody::Heartbeat | ClusterBody::AdapterClose => {
                 return None;
@@ -342,7 +342,7 @@ impl ClusterBody {
         }))
     }
 
-    fn from_data(ty: u64, data: &Value) -> Result<Self, Error> {
+    pub(crate) fn from_data(ty: u64, data: &Value) -> Result<Self, Error> {
         let opts = || Opts::from_value(data.get("opts").ok_or(Error::Field("opts"))?);
         let rid = || string_field(data, "requestId");
         let opt_rid = || match data.get("requestId") {

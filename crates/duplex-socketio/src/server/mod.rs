@@ -50,6 +50,7 @@
 //! assert_eq!((name.as_str(), args), ("hello", vec!["world".into()]));
 //! ```
 
+mod streams;
 mod timers;
 mod types;
 
@@ -75,7 +76,7 @@ use crate::{
 use timers::Timers;
 
 pub use crate::error::AckFailure;
-pub use types::{DisconnectReason, ServerConfig, ServerEvent, SocketId, Transmit};
+pub use types::{DisconnectReason, RecoveryRequest, ServerConfig, ServerEvent, SocketId, Transmit};
 
 /// The message of the CONNECT_ERROR that answers a CONNECT for a namespace
 /// the server does not have (the reference's text).
@@ -122,6 +123,11 @@ struct Connection<T> {
     /// Sessions taken out of their store for the CONNECTs awaiting an
     /// answer, by namespace.
     restoring: HashMap<String, Reserved>,
+    /// CONNECTs whose session is being looked up in the cluster: their
+    /// auth, by namespace.
+    awaiting: HashMap<String, Value>,
+    /// Sessions the cluster gave for CONNECTs awaiting an answer.
+    remote: HashMap<String, crate::cluster::streams::RemoteSession>,
 }
 
 impl<T> Connection<T> {
@@ -230,6 +236,7 @@ pub struct Server<K, T> {
     events: VecDeque<ServerEvent<K, T>>,
     transmits: VecDeque<Transmit<K>>,
     cluster_events: VecDeque<ClusterEvent>,
+    recovery_requests: VecDeque<RecoveryRequest<K>>,
     /// The latest time handed in (recovery's expiry checks at CONNECT).
     now: Option<Instant>,
 }
@@ -257,6 +264,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             cluster_events: VecDeque::new(),
+            recovery_requests: VecDeque::new(),
             now: None,
         }
     }
@@ -301,6 +309,8 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             closing: None,
             implicit_pending: implicit.is_some(),
             restoring: HashMap::new(),
+            awaiting: HashMap::new(),
+            remote: HashMap::new(),
         };
         if let Some(old) = self.connections.insert(session.clone(), connection) {
             // A key reused while still open: the old connection is gone.
@@ -417,6 +427,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                     Ok(None) => Value::Object(Vec::new()),
                     Err(_) => return self.close(session, DisconnectReason::ParseError),
                 };
+                if self.defer_connect(session, &namespace, &auth) {
+                    return;
+                }
                 self.reserve_session(session, &namespace, &auth);
                 self.events.push_back(ServerEvent::ConnectRequest {
                     session: session.clone(),
@@ -429,9 +442,12 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 if namespace == DEFAULT_NAMESPACE {
                     conn.implicit_pending = false;
                 }
+                conn.awaiting.remove(&namespace);
+                let remote = conn.remote.remove(&namespace);
                 if let Some(reserved) = conn.restoring.remove(&namespace) {
                     self.unreserve(&namespace, reserved);
                 }
+                self.give_back_remote(remote, &namespace);
                 self.remove_socket(
                     session,
                     &namespace,
@@ -519,13 +535,23 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             return Err(Error::InvalidState);
         }
         let reserved = conn.restoring.remove(namespace);
+        let remote = conn.remote.remove(namespace);
         let version = conn.version;
-        let restored = reserved.and_then(|reserved| {
-            self.spaces
-                .get_mut(namespace)?
-                .adapter
-                .restore_session(reserved)
-        });
+        let mut remote_rooms = None;
+        let restored = remote
+            .and_then(|remote| self.take_remote(namespace, remote))
+            .map(|(session, missed)| {
+                remote_rooms = Some(streams::with_own_room(&session.sid, session.rooms.clone()));
+                crate::recovery::Restored { session, missed }
+            })
+            .or_else(|| {
+                reserved.and_then(|reserved| {
+                    self.spaces
+                        .get_mut(namespace)?
+                        .adapter
+                        .restore_session(reserved)
+                })
+            });
         let (id, pid, data, missed) = match restored {
             Some(r) => (
                 SocketId::from(r.session.sid),
@@ -584,7 +610,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .entry(namespace.to_owned())
             .or_insert_with(|| Space::new(config));
         space.sockets.insert(id.clone(), session.clone());
-        if !recovered {
+        if let Some(rooms) = remote_rooms {
+            // Restored from the cluster: its rooms come back here.
+            space.adapter.add_all(id.as_str(), &rooms);
+        } else if !recovered {
             // As the reference: every socket is in a room named by its id
             // (a restored one is back in its rooms already).
             space
@@ -612,9 +641,11 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .get_mut(session)
             .ok_or(Error::InvalidState)?;
         let packet = connect_error_packet(namespace, message, data, conn.version)?;
+        let remote = conn.remote.remove(namespace);
         if let Some(reserved) = conn.restoring.remove(namespace) {
             self.unreserve(namespace, reserved);
         }
+        self.give_back_remote(remote, namespace);
         let Some(conn) = self.connections.get_mut(session) else {
             return Err(Error::InvalidState);
         };
@@ -669,10 +700,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             && packet.ack_id.is_none()
         {
             let namespace = conn.namespace_of(packet);
-            let session_aware = self
-                .spaces
-                .get(&namespace)
-                .is_some_and(|s| s.adapter.recovery().is_some());
+            let session_aware = self.spaces.get(&namespace).is_some_and(|s| {
+                s.adapter.recovery().is_some()
+                    || matches!(&s.adapter, Adapter::Cluster(n) if n.keeps_sessions())
+            });
             // A cluster adapter keeps no packets (as Node's Redis
             // adapters): a direct emit stays a direct write, not a
             // published broadcast.
@@ -758,6 +789,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
 
     /// [`Server::broadcast`] with the adapter's selection: `opts.flags`
     /// carries `local` (no other node hears of it), `volatile`...
+    /// With a streams cluster node, a broadcast that is not `local`
+    /// reaches the local sockets later, once its entry id is known
+    /// ([`Server::cluster_published`]): 0 is returned then.
     pub fn broadcast_opts(&mut self, namespace: &str, opts: &Opts, packet: &Packet) -> usize {
         let Some(space) = self.spaces.get_mut(namespace) else {
             return 0;
@@ -858,9 +892,12 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         if namespace == DEFAULT_NAMESPACE {
             conn.implicit_pending = false;
         }
+        conn.awaiting.remove(namespace);
+        let remote = conn.remote.remove(namespace);
         if let Some(reserved) = conn.restoring.remove(namespace) {
             self.unreserve(namespace, reserved);
         }
+        self.give_back_remote(remote, namespace);
         self.remove_socket(
             session,
             namespace,
@@ -967,9 +1004,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// will restore a kept session if accepted (its auth named one, with a
     /// stored offset). The session is reserved for it meanwhile.
     pub fn restoring(&self, session: &K, namespace: &str) -> bool {
-        self.connections
-            .get(session)
-            .is_some_and(|c| c.restoring.contains_key(namespace))
+        self.connections.get(session).is_some_and(|c| {
+            c.restoring.contains_key(namespace) || c.remote.contains_key(namespace)
+        })
     }
 
     /// Whether the CONNECT of `session` for `namespace` may be accepted
@@ -1340,6 +1377,11 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         for (namespace, reserved) in std::mem::take(&mut conn.restoring) {
             self.unreserve(&namespace, reserved);
         }
+        // Sessions the cluster gave, never accepted, go back to it (those
+        // still being looked up go back when their answer comes).
+        for (namespace, remote) in std::mem::take(&mut conn.remote) {
+            self.give_back_remote(Some(remote), &namespace);
+        }
         let mut sockets: Vec<(String, SocketState<T>)> = conn.sockets.into_iter().collect();
         sockets.sort_by(|a, b| a.0.cmp(&b.0));
         for (namespace, state) in sockets {
@@ -1360,19 +1402,21 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 result: Err(AckFailure::Disconnected),
             });
         }
+        let mut to_cluster = None;
         if let Some(space) = self.spaces.get_mut(&namespace) {
             space.sockets.remove(&state.id);
             if let Some(pid) = state.pid.take().filter(|_| reason.keeps_session()) {
-                let rooms = space.adapter.rooms().rooms_of(state.id.as_str());
-                if let Some(store) = space.adapter.recovery_mut() {
-                    let mut rooms = rooms;
-                    rooms.sort();
-                    store.persist(Session {
-                        sid: state.id.as_str().to_owned(),
-                        pid,
-                        rooms,
-                        data: std::mem::replace(&mut state.data, Value::Null),
-                    });
+                let mut rooms = space.adapter.rooms().rooms_of(state.id.as_str());
+                rooms.sort();
+                let kept = Session {
+                    sid: state.id.as_str().to_owned(),
+                    pid,
+                    rooms,
+                    data: std::mem::replace(&mut state.data, Value::Null),
+                };
+                match space.adapter.recovery_mut() {
+                    Some(store) => store.persist(kept),
+                    None => to_cluster = Some(kept),
                 }
             }
             space.adapter.del_all(state.id.as_str());
@@ -1380,6 +1424,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 // Dynamic namespaces come and go; an empty one costs nothing to recreate.
                 self.spaces.remove(&namespace);
             }
+        }
+        if let Some(kept) = to_cluster {
+            // A session-keeping cluster adapter keeps it in Redis.
+            self.persist_remote(&namespace, kept);
         }
         self.events.push_back(ServerEvent::Disconnect {
             session: session.clone(),

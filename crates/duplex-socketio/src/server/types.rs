@@ -216,6 +216,37 @@ pub enum ServerEvent<K, T> {
     },
 }
 
+/// What connection state recovery across nodes (the streams adapter,
+/// [`ClusterNode::streams`](crate::cluster::ClusterNode::streams) with
+/// offsets) asks of the IO layer: Redis round trips the machine cannot
+/// make. Drain with [`Server::poll_recovery_request`](super::Server::poll_recovery_request).
+#[derive(Debug, Clone)]
+pub enum RecoveryRequest<K> {
+    /// A CONNECT of `session` for `namespace` names a session to restore:
+    /// run `query` (its [`RestoreQuery::step`](crate::cluster::streams::RestoreQuery::step)s)
+    /// and answer with [`Server::restore_answer`](super::Server::restore_answer),
+    /// always (the CONNECT waits for it, and a failure is a `None`).
+    Restore {
+        /// The connection.
+        session: K,
+        /// The namespace.
+        namespace: String,
+        /// The restore to run.
+        query: crate::cluster::streams::RestoreQuery,
+    },
+    /// Keep a session: `SET <key> <value> PX <ttl in ms>`.
+    Persist {
+        /// The namespace.
+        namespace: String,
+        /// `<prefix><pid>`.
+        key: String,
+        /// The session, as [`encode_session`](crate::cluster::streams::encode_session) writes it.
+        value: String,
+        /// How long Redis keeps it (the recovery duration).
+        ttl: Duration,
+    },
+}
+
 /// What the server machine wants done on the Engine.IO sessions.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transmit<K> {

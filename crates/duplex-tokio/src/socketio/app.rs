@@ -100,6 +100,8 @@ struct ClusterLink {
     pending: HashMap<String, PendingReply>,
     /// Broadcasts with acks of this server, collecting answers.
     ack_broadcasts: HashMap<String, AckBroadcast>,
+    /// The service, for the restore tickets handed to the transport.
+    io: WeakPollingService<EngineIoServer, SocketIoApp>,
 }
 
 /// A broadcast with acks of this server.
@@ -799,7 +801,8 @@ impl SocketIoApp {
     ) -> Result<(), SendError> {
         // Only where the adapter keeps packets: a cluster adapter keeps none
         // (as Node's Redis adapters), and its direct emits stay direct.
-        let stored = self.server.recovery_store(&packet.namespace).is_some();
+        let stored = self.server.recovery_store(&packet.namespace).is_some()
+            || self.server.cluster_keeps_sessions(&packet.namespace);
         if stored && packet.packet_type.is_event() && packet.ack_id.is_none() {
             let opts = duplex_socketio::cluster::Opts::rooms([socket.as_str()]);
             self.server.broadcast_opts(&packet.namespace, &opts, packet);

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use duplex_polling::EngineIoServer;
-use duplex_socketio::cluster::{Protocol, RequestsConfig, Subscription, Transmit};
+use duplex_polling::SessionId;
+use duplex_socketio::cluster::streams::{RemoteSession, RestoreQuery};
+use duplex_socketio::cluster::{Protocol, RequestsConfig, StreamsOptions, Subscription, Transmit};
 use tokio::sync::mpsc;
 
 use super::{SocketIo, SocketIoApp};
@@ -39,6 +41,82 @@ pub enum ClusterOut {
     /// NUMSUB`, or `SHARDNUMSUB` in sharded mode): the server count of a
     /// request. Dropping the sender fails the request (transport down).
     Count(String, tokio::sync::oneshot::Sender<usize>),
+    /// Streams protocol: add the entry of `transmit.stream` to the stream
+    /// `transmit.channel` (`XADD .. MAXLEN ~ ..`); when it has a token,
+    /// report the id (or the failure) with [`ClusterPort::published`]
+    /// for the namespace (the first field).
+    Append(String, Transmit),
+    /// Streams protocol with recovery: run this restore (its steps, see
+    /// [`RestoreQuery::step`]) and answer with [`RestoreTicket::answer`].
+    /// A ticket dropped unanswered answers "nothing found".
+    Restore(RestoreTicket, RestoreQuery),
+    /// Streams protocol with recovery: keep a session, `SET <key> <value>
+    /// PX <ttl>`.
+    Persist {
+        /// The session key.
+        key: String,
+        /// The encoded session.
+        value: String,
+        /// How long Redis keeps it.
+        ttl: Duration,
+    },
+}
+
+/// A CONNECT waiting for its session to be looked up in the cluster
+/// ([`ClusterOut::Restore`]): answer it once. Dropped unanswered, it
+/// answers `None`, so that the CONNECT never waits forever.
+pub struct RestoreTicket {
+    io: Weak,
+    session: SessionId,
+    namespace: String,
+    answered: bool,
+}
+
+impl std::fmt::Debug for RestoreTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreTicket")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RestoreTicket {
+    /// The namespace of the CONNECT.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Answers the CONNECT: the session found and what it missed, or
+    /// `None` (a fresh session).
+    pub fn answer(mut self, found: Option<RemoteSession>) {
+        self.answered = true;
+        self.send(found);
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        self.answered = true;
+    }
+
+    pub(crate) fn parts(&self) -> (SessionId, String) {
+        (self.session.clone(), self.namespace.clone())
+    }
+
+    fn send(&self, found: Option<RemoteSession>) {
+        let Some(service) = self.io.upgrade() else {
+            return;
+        };
+        service.with(|eio, app, now, deferred| {
+            app.restore_answer(eio, &self.session, &self.namespace, found, now, deferred);
+        });
+    }
+}
+
+impl Drop for RestoreTicket {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.send(None);
+        }
+    }
 }
 
 /// Settings of [`SocketIo::attach_cluster`].
@@ -46,6 +124,10 @@ pub enum ClusterOut {
 pub struct ClusterConfig {
     /// The adapter protocol (classic or sharded), with its channel prefix.
     pub protocol: Protocol,
+    /// The streams protocol instead (`@socket.io/redis-streams-adapter`):
+    /// `protocol` is then unused, and [`StreamsOptions::offsets`] follows
+    /// the server's connection state recovery. Default `None`.
+    pub streams: Option<StreamsOptions>,
     /// This server's uid in the cluster (random; Node's are 6 characters
     /// in classic mode, 16 hex digits in sharded mode).
     pub uid: String,
@@ -63,6 +145,7 @@ impl ClusterConfig {
     pub fn new(protocol: Protocol, uid: impl Into<String>) -> Self {
         Self {
             protocol,
+            streams: None,
             uid: uid.into(),
             namespaces: vec!["/".to_owned()],
             requests: RequestsConfig::default(),
@@ -116,6 +199,43 @@ impl ClusterPort {
         true
     }
 
+    /// Hands a stream entry read from the stream (streams protocol) to
+    /// the node of its namespace (its `nsp` field); false once the server
+    /// is gone.
+    pub fn deliver_entry(&self, id: &str, fields: &[(String, String)]) -> bool {
+        let Some(service) = self.io.upgrade() else {
+            return false;
+        };
+        let Some(namespace) = fields.iter().find(|(k, _)| k == "nsp").map(|(_, v)| v) else {
+            return true;
+        };
+        service.with(|eio, app, now, deferred| {
+            app.cluster_receive_entry(eio, namespace, id, fields, now, deferred);
+        });
+        true
+    }
+
+    /// The `XADD` of the broadcast `token` of `namespace` returned `id`
+    /// (`None`: it failed): the local sockets get it now.
+    pub fn published(&self, namespace: &str, token: u64, id: Option<&str>) -> bool {
+        let Some(service) = self.io.upgrade() else {
+            return false;
+        };
+        service.with(|eio, app, now, deferred| {
+            app.cluster_published(eio, namespace, token, id, now, deferred);
+        });
+        true
+    }
+
+    pub(crate) fn ticket(io: Weak, session: SessionId, namespace: String) -> RestoreTicket {
+        RestoreTicket {
+            io,
+            session,
+            namespace,
+            answered: false,
+        }
+    }
+
     /// Messages the server could not queue for the transport (the queue
     /// was full): the remote part of those operations did not happen.
     /// Shared, so that a transport's handle can report it.
@@ -136,16 +256,10 @@ impl SocketIo {
         let on_dropped: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        let initial = self.service.with(|_, app, _, _| {
-            app.attach_cluster(
-                &config.namespaces,
-                &config.protocol,
-                &config.uid,
-                config.requests.clone(),
-                tx,
-                on_dropped,
-            )
-        });
+        let weak = self.service.downgrade();
+        let initial = self
+            .service
+            .with(|_, app, now, _| app.attach_cluster(&config, tx, on_dropped, weak, now));
         ClusterPort {
             rx,
             io: self.service.downgrade(),

@@ -97,7 +97,8 @@ pub use duplex_socketio::server::{DisconnectReason, SocketId};
 pub use app::SocketIoApp;
 #[cfg(feature = "cluster")]
 pub use cluster::{
-    ClusterConfig, ClusterOut, ClusterPort, RemoteSocket, ServerSideReply, SocketData,
+    ClusterConfig, ClusterOut, ClusterPort, RemoteSocket, RestoreTicket, ServerSideReply,
+    SocketData,
 };
 pub use handler::{
     Args, AsyncMarker, Data, Event, Extension, FromParts, Handler, HandlerOutput, Parts,

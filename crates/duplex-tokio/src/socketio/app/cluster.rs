@@ -12,25 +12,40 @@ impl SocketIoApp {
     /// subscriptions their nodes start with.
     pub(crate) fn attach_cluster(
         &mut self,
-        namespaces: &[String],
-        protocol: &duplex_socketio::cluster::Protocol,
-        uid: &str,
-        requests: duplex_socketio::cluster::RequestsConfig,
+        config: &crate::socketio::cluster::ClusterConfig,
         tx: tokio::sync::mpsc::Sender<crate::socketio::cluster::ClusterOut>,
         on_dropped: Arc<dyn Fn() + Send + Sync>,
+        io: WeakPollingService<EngineIoServer, SocketIoApp>,
+        now: Instant,
     ) -> Vec<(String, duplex_socketio::cluster::Subscription)> {
-        for namespace in namespaces {
-            let node = duplex_socketio::cluster::ClusterNode::new(
-                protocol.clone(),
-                uid,
-                namespace,
-                requests.clone(),
-            );
+        use duplex_socketio::cluster::ClusterNode;
+        let recovery = self.server.config().recovery.is_some();
+        for namespace in &config.namespaces {
+            let node = match &config.streams {
+                Some(options) => {
+                    let mut options = options.clone();
+                    options.offsets = recovery;
+                    ClusterNode::streams(
+                        options,
+                        &config.uid,
+                        namespace,
+                        config.requests.clone(),
+                        now,
+                    )
+                }
+                None => ClusterNode::new(
+                    config.protocol.clone(),
+                    &config.uid,
+                    namespace,
+                    config.requests.clone(),
+                ),
+            };
             self.server.attach_cluster(namespace, node);
         }
         self.cluster = Some(ClusterLink {
             tx,
             on_dropped,
+            io,
             pending: HashMap::new(),
             ack_broadcasts: HashMap::new(),
         });
@@ -54,9 +69,57 @@ impl SocketIoApp {
         self.run(eio, now, deferred);
     }
 
+    /// An entry read from the stream (streams protocol), for `namespace`'s node.
+    pub(crate) fn cluster_receive_entry(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        id: &str,
+        fields: &[(String, String)],
+        now: Instant,
+        deferred: &mut Deferred,
+    ) {
+        if let Err(e) = self
+            .server
+            .cluster_receive_entry(namespace, id, fields, now)
+        {
+            tracing::debug!(error = %e, id, "cluster: stream entry ignored");
+        }
+        self.run(eio, now, deferred);
+    }
+
+    /// The `XADD` of a broadcast came back (streams protocol).
+    pub(crate) fn cluster_published(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        token: u64,
+        id: Option<&str>,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) {
+        self.server.cluster_published(namespace, token, id);
+        self.run(eio, now, deferred);
+    }
+
+    /// The answer to a restore the machine asked for; the CONNECT goes on.
+    pub(crate) fn restore_answer(
+        &mut self,
+        eio: &mut EngineIoServer,
+        session: &SessionId,
+        namespace: &str,
+        found: Option<duplex_socketio::cluster::streams::RemoteSession>,
+        now: Instant,
+        deferred: &mut Deferred,
+    ) {
+        self.server.restore_answer(session, namespace, found);
+        self.run(eio, now, deferred);
+    }
+
     /// Hands what the nodes publish to the transport, never waiting.
     pub(super) fn flush_cluster(&mut self) {
-        use crate::socketio::cluster::ClusterOut;
+        use crate::socketio::cluster::{ClusterOut, ClusterPort};
+        use duplex_socketio::server::RecoveryRequest;
         let Some(link) = &self.cluster else {
             return;
         };
@@ -64,12 +127,53 @@ impl SocketIoApp {
         while let Some((namespace, change)) = self.server.poll_cluster_subscription() {
             out.push(ClusterOut::Subscription(namespace, change));
         }
-        while let Some((_, transmit)) = self.server.poll_cluster_transmit() {
-            out.push(ClusterOut::Publish(transmit));
+        while let Some((namespace, transmit)) = self.server.poll_cluster_transmit() {
+            out.push(match transmit.stream {
+                Some(_) => ClusterOut::Append(namespace, transmit),
+                None => ClusterOut::Publish(transmit),
+            });
         }
+        while let Some(request) = self.server.poll_recovery_request() {
+            out.push(match request {
+                RecoveryRequest::Restore {
+                    session,
+                    namespace,
+                    query,
+                } => ClusterOut::Restore(
+                    ClusterPort::ticket(link.io.clone(), session, namespace),
+                    query,
+                ),
+                RecoveryRequest::Persist {
+                    key, value, ttl, ..
+                } => ClusterOut::Persist { key, value, ttl },
+            });
+        }
+        let mut refused = Vec::new();
         for message in out {
-            if link.tx.try_send(message).is_err() {
-                (link.on_dropped)();
+            match link.tx.try_send(message) {
+                Ok(()) => {}
+                Err(e) => {
+                    (link.on_dropped)();
+                    refused.push(e.into_inner());
+                }
+            }
+        }
+        for message in refused {
+            match message {
+                // A broadcast waits for its id: it goes out without one.
+                ClusterOut::Append(namespace, t) => {
+                    if let Some(token) = t.stream.and_then(|s| s.token) {
+                        self.server.cluster_published(&namespace, token, None);
+                    }
+                }
+                // The CONNECT goes on as a fresh one (the ticket cannot
+                // be answered from inside the lock: answer directly).
+                ClusterOut::Restore(mut ticket, _) => {
+                    ticket.disarm();
+                    let (session, namespace) = ticket.parts();
+                    self.server.restore_answer(&session, &namespace, None);
+                }
+                _ => {}
             }
         }
     }
@@ -118,6 +222,16 @@ impl SocketIoApp {
         use crate::socketio::cluster::ClusterOut;
         if local || self.cluster.is_none() {
             return None;
+        }
+        if let Some(count) = self
+            .server
+            .cluster_mut(namespace)
+            .and_then(|n| n.server_count())
+        {
+            // The streams protocol counts by heartbeats itself.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = tx.send(count);
+            return Some(rx);
         }
         // The node names the channel: the key prefix and the mode are its.
         let channel = self

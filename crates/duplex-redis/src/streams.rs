@@ -1,0 +1,371 @@
+//! The streams mode's connections (`@socket.io/redis-streams-adapter`
+//! 0.2.x): one stream carries every cluster message; a reader of its own
+//! (`XREAD BLOCK` needs a connection to itself) follows it from `$`, and a
+//! writer adds entries (`XADD .. MAXLEN ~`), keeps sessions (`SET .. PX`)
+//! and runs restores (`MULTI GET DEL EXEC`, `XRANGE`). Every wait is
+//! bounded: a command that gets no answer in [`COMMAND_TIMEOUT`] fails the
+//! connection, which reconnects as the other modes do.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use duplex_socketio::cluster::streams::{RestoreQuery, RestoreStep};
+use duplex_tokio::socketio::{ClusterOut, ClusterPort, RestoreTicket};
+use tokio::sync::mpsc;
+
+use crate::Stats;
+
+/// The longest wait for a command's answer (beyond an `XREAD`'s block).
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one `XREAD` blocks. Node's ioredis path blocks 100 ms, its
+/// node-redis path 5 s; the entries come as soon as they are added either
+/// way, this only bounds how long a dead connection goes unnoticed.
+const BLOCK: Duration = Duration::from_millis(1000);
+
+/// A stream entry: its id and its fields.
+pub(crate) type Entry = (String, Vec<(String, String)>);
+
+fn timed_out() -> redis::RedisError {
+    std::io::Error::from(std::io::ErrorKind::TimedOut).into()
+}
+
+async fn bounded<T>(
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    tokio::time::timeout(COMMAND_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| Err(timed_out()))
+}
+
+fn text(v: &redis::Value) -> Option<String> {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        redis::Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// The entries of an `XRANGE` reply (`[[id, [field, value, ...]], ...]`);
+/// malformed ones are skipped.
+pub(crate) fn entries(v: &redis::Value) -> Vec<Entry> {
+    let redis::Value::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let redis::Value::Array(pair) = item else {
+                return None;
+            };
+            let [id, redis::Value::Array(flat)] = pair.as_slice() else {
+                return None;
+            };
+            let fields = flat
+                .chunks_exact(2)
+                .filter_map(|kv| match kv {
+                    [k, v] => Some((text(k)?, text(v)?)),
+                    _ => None,
+                })
+                .collect();
+            Some((text(id)?, fields))
+        })
+        .collect()
+}
+
+/// The entries of an `XREAD` reply for one stream (`[[name, entries]]`,
+/// or a map in RESP3; nil when the block ended empty).
+fn read_entries(v: &redis::Value) -> Vec<Entry> {
+    match v {
+        redis::Value::Array(streams) => streams
+            .iter()
+            .flat_map(|s| match s {
+                redis::Value::Array(pair) => match pair.as_slice() {
+                    [_, list] => entries(list),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            })
+            .collect(),
+        redis::Value::Map(streams) => streams.iter().flat_map(|(_, list)| entries(list)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Follows the stream from `last` (`$` at first), sending what it reads;
+/// ends at the first error (sent too) or when the receiver is gone.
+async fn read(
+    client: redis::Client,
+    stream: String,
+    mut last: String,
+    count: usize,
+    tx: mpsc::Sender<redis::RedisResult<Vec<Entry>>>,
+) {
+    let mut reader = match bounded(client.get_multiplexed_async_connection()).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send(Err(e)).await;
+            return;
+        }
+    };
+    loop {
+        let reply = tokio::time::timeout(
+            BLOCK + COMMAND_TIMEOUT,
+            redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(u64::try_from(BLOCK.as_millis()).unwrap_or(u64::MAX))
+                .arg("COUNT")
+                .arg(count)
+                .arg("STREAMS")
+                .arg(&stream)
+                .arg(&last)
+                .query_async::<redis::Value>(&mut reader),
+        )
+        .await
+        .unwrap_or_else(|_| Err(timed_out()));
+        let batch = match reply {
+            Ok(v) => read_entries(&v),
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        if let Some((id, _)) = batch.last() {
+            last.clone_from(id);
+        }
+        if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs `query` on `conn` and answers `ticket` (a failure answers `None`:
+/// a fresh session).
+async fn restore(
+    mut conn: redis::aio::MultiplexedConnection,
+    stream: String,
+    ticket: RestoreTicket,
+    mut query: RestoreQuery,
+) {
+    let result: redis::RedisResult<()> = async {
+        loop {
+            match query.step().clone() {
+                RestoreStep::First { key, offset } => {
+                    let offset = offset.to_string();
+                    let mut pipe = redis::pipe();
+                    pipe.atomic()
+                        .cmd("GET")
+                        .arg(&key)
+                        .cmd("DEL")
+                        .arg(&key)
+                        .ignore();
+                    let mut range_cmd = redis::cmd("XRANGE");
+                    range_cmd.arg(&stream).arg(&offset).arg(&offset);
+                    let mut conn2 = conn.clone();
+                    // Both at once, as Node's `Promise.all`.
+                    let (taken, range) = tokio::join!(
+                        bounded(pipe.query_async::<(Option<String>,)>(&mut conn)),
+                        bounded(range_cmd.query_async::<redis::Value>(&mut conn2)),
+                    );
+                    let (stored, range) = (taken?.0, range?);
+                    query.handle_first(stored.as_deref(), !entries(&range).is_empty());
+                }
+                RestoreStep::Page { start } => {
+                    let page = bounded(
+                        redis::cmd("XRANGE")
+                            .arg(&stream)
+                            .arg(start.to_string())
+                            .arg("+")
+                            .arg("COUNT")
+                            .arg(1000)
+                            .query_async::<redis::Value>(&mut conn),
+                    )
+                    .await?;
+                    query.handle_page(entries(&page));
+                }
+                RestoreStep::Done => return Ok(()),
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => ticket.answer(query.finish()),
+        Err(e) => {
+            tracing::debug!(error = %e, "redis streams adapter: restore failed, fresh session");
+            ticket.answer(None);
+        }
+    }
+}
+
+/// One life of the streams mode's connections; `Ok` when the server is
+/// gone. `last` is the last entry id read, kept across lives so that a
+/// reconnection resumes where the reading stopped.
+pub(crate) async fn connected_streams(
+    client: &redis::Client,
+    port: &mut ClusterPort,
+    stats: &Arc<Stats>,
+    stream: &str,
+    read_count: usize,
+    last: &mut String,
+    on_up: impl FnOnce(),
+) -> redis::RedisResult<()> {
+    let mut writer = bounded(client.get_multiplexed_async_connection()).await?;
+    if last == "$" {
+        // The first life reads from the stream's end as Node does, but
+        // from an explicit id: `$` would be resolved only when the first
+        // XREAD reaches Redis, and an entry this node adds before that
+        // would never come back, leaving its local delivery waiting.
+        let newest = bounded(
+            redis::cmd("XREVRANGE")
+                .arg(stream)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async::<redis::Value>(&mut writer),
+        )
+        .await?;
+        *last = entries(&newest)
+            .into_iter()
+            .next()
+            .map_or_else(|| "0-0".to_owned(), |(id, _)| id);
+    }
+    let (tx, mut rx) = mpsc::channel(16);
+    let reader = tokio::spawn(read(
+        client.clone(),
+        stream.to_owned(),
+        last.clone(),
+        read_count,
+        tx,
+    ));
+    // The reader goes with this life, however it ends.
+    struct Abort(tokio::task::JoinHandle<()>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _reader = Abort(reader);
+    stats.connected.store(true, Ordering::Relaxed);
+    on_up();
+    loop {
+        tokio::select! {
+            batch = rx.recv() => {
+                let batch = match batch {
+                    Some(Ok(batch)) => batch,
+                    Some(Err(e)) => return Err(e),
+                    None => return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()),
+                };
+                for (id, fields) in batch {
+                    stats.received.fetch_add(1, Ordering::Relaxed);
+                    if !port.deliver_entry(&id, &fields) {
+                        return Ok(());
+                    }
+                    *last = id;
+                }
+            }
+            out = port.recv() => match out {
+                None => return Ok(()),
+                Some(ClusterOut::Append(namespace, t)) => {
+                    let Some(add) = t.stream else { continue };
+                    let mut cmd = redis::cmd("XADD");
+                    cmd.arg(&t.channel).arg("MAXLEN").arg("~").arg(add.max_len).arg("*");
+                    for (k, v) in &add.fields {
+                        cmd.arg(k).arg(v);
+                    }
+                    match bounded(cmd.query_async::<String>(&mut writer)).await {
+                        Ok(id) => {
+                            stats.published.fetch_add(1, Ordering::Relaxed);
+                            if let Some(token) = add.token {
+                                port.published(&namespace, token, Some(&id));
+                            }
+                        }
+                        Err(e) => {
+                            stats.dropped.fetch_add(1, Ordering::Relaxed);
+                            if let Some(token) = add.token {
+                                port.published(&namespace, token, None);
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+                Some(ClusterOut::Persist { key, value, ttl }) => {
+                    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+                    if let Err(e) = bounded(
+                        redis::cmd("SET").arg(&key).arg(&value).arg("PX").arg(ms).exec_async(&mut writer),
+                    )
+                    .await
+                    {
+                        stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
+                Some(ClusterOut::Restore(ticket, query)) => {
+                    // Off the loop: entries keep coming while it runs.
+                    tokio::spawn(restore(writer.clone(), stream.to_owned(), ticket, query));
+                }
+                // The streams mode counts servers by heartbeats.
+                Some(ClusterOut::Count(_, reply)) => {
+                    let _ = reply.send(1);
+                }
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+/// While Redis is away: what waits for an answer gets one at once (a
+/// broadcast goes to the local sockets without offset, a restore finds
+/// nothing), the rest is dropped and counted.
+pub(crate) fn away(port: &ClusterPort, out: ClusterOut, stats: &Stats) {
+    match out {
+        ClusterOut::Append(namespace, t) => {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            if let Some(token) = t.stream.and_then(|s| s.token) {
+                port.published(&namespace, token, None);
+            }
+        }
+        ClusterOut::Restore(ticket, _) => ticket.answer(None),
+        ClusterOut::Persist { .. } => {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> redis::Value {
+        redis::Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn replies_parse_and_malformed_entries_are_skipped() {
+        let entry = redis::Value::Array(vec![
+            bulk("1-0"),
+            redis::Value::Array(vec![bulk("uid"), bulk("a"), bulk("nsp"), bulk("/")]),
+        ]);
+        let bad = redis::Value::Array(vec![bulk("2-0")]);
+        let range = redis::Value::Array(vec![entry.clone(), bad]);
+        assert_eq!(
+            entries(&range),
+            vec![(
+                "1-0".to_owned(),
+                vec![
+                    ("uid".to_owned(), "a".to_owned()),
+                    ("nsp".to_owned(), "/".to_owned())
+                ]
+            )]
+        );
+        let read = redis::Value::Array(vec![redis::Value::Array(vec![
+            bulk("socket.io"),
+            redis::Value::Array(vec![entry]),
+        ])]);
+        assert_eq!(read_entries(&read).len(), 1);
+        assert!(read_entries(&redis::Value::Nil).is_empty());
+    }
+}

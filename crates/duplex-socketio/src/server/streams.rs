@@ -1,0 +1,203 @@
+//! Connection state recovery across nodes: the CONNECTs whose session is
+//! looked up in Redis (the streams adapter) before they are raised, and the
+//! sessions kept there. See docs/socketio-recovery.md, "Across nodes".
+
+use std::collections::HashSet;
+use std::hash::Hash;
+
+use super::{RecoveryRequest, Server, ServerEvent};
+use crate::cluster::streams::{self, RemoteSession, RestoreQuery};
+use crate::recovery::Session;
+use crate::{Packet, Str, Value};
+
+impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
+    /// With recovery on and a session-keeping cluster adapter on
+    /// `namespace`, a CONNECT whose auth holds a string `pid` and a stream
+    /// id `offset` waits for its session to be looked up: a
+    /// [`RecoveryRequest::Restore`] is queued and the CONNECT is kept
+    /// until [`Server::restore_answer`]. Returns whether it was.
+    pub(super) fn defer_connect(&mut self, session: &K, namespace: &str, auth: &Value) -> bool {
+        if self.config.recovery.is_none() {
+            return false;
+        }
+        let (Some(Value::String(pid)), Some(Value::String(offset))) =
+            (auth.get("pid"), auth.get("offset"))
+        else {
+            return false;
+        };
+        let Some(prefix) = self
+            .spaces
+            .get_mut(namespace)
+            .and_then(|s| s.adapter.cluster())
+            .filter(|n| n.keeps_sessions())
+            .and_then(|n| n.streams_options())
+            .map(|o| o.session_key_prefix.clone())
+        else {
+            return false;
+        };
+        // Not a stream id: Node refuses it ("invalid offset"), a fresh session.
+        let Some(query) = RestoreQuery::new(namespace, &prefix, pid, offset) else {
+            return false;
+        };
+        let Some(conn) = self.connections.get_mut(session) else {
+            return false;
+        };
+        conn.awaiting.insert(namespace.to_owned(), auth.clone());
+        self.recovery_requests.push_back(RecoveryRequest::Restore {
+            session: session.clone(),
+            namespace: namespace.to_owned(),
+            query,
+        });
+        true
+    }
+
+    /// The outcome of a [`RecoveryRequest::Restore`]: the session and the
+    /// packets it missed, or `None` (not found, expired, an error: a
+    /// fresh session). The CONNECT is then raised as a
+    /// [`ServerEvent::ConnectRequest`], with [`Server::restoring`] true
+    /// when a session was found; accept it to restore the socket. If the
+    /// connection or its CONNECT is gone meanwhile, the session is kept
+    /// again (a [`RecoveryRequest::Persist`]).
+    pub fn restore_answer(&mut self, session: &K, namespace: &str, answer: Option<RemoteSession>) {
+        let auth = self
+            .connections
+            .get_mut(session)
+            .and_then(|c| c.awaiting.remove(namespace));
+        let Some(auth) = auth else {
+            if let Some(remote) = answer {
+                self.persist_remote(namespace, remote.session);
+            }
+            return;
+        };
+        if let (Some(remote), Some(conn)) = (answer, self.connections.get_mut(session)) {
+            conn.remote.insert(namespace.to_owned(), remote);
+        }
+        self.events.push_back(ServerEvent::ConnectRequest {
+            session: session.clone(),
+            namespace: namespace.to_owned(),
+            auth,
+            implicit: false,
+        });
+    }
+
+    /// An entry `id` read from the stream of `namespace`'s cluster node
+    /// (streams protocol), carried out as [`Server::cluster_receive`]
+    /// does for a published message. A malformed entry is the other
+    /// node's fault: the error says what was wrong and nothing changes.
+    pub fn cluster_receive_entry<F: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        namespace: &str,
+        id: &str,
+        fields: &[(F, V)],
+        now: std::time::Instant,
+    ) -> Result<(), crate::cluster::Error> {
+        let Some(node) = self.cluster_mut(namespace) else {
+            return Ok(());
+        };
+        let result = node.receive_entry(id, fields, now);
+        self.drain_cluster(namespace);
+        result
+    }
+
+    /// The `XADD` of `namespace`'s broadcast `token` (a
+    /// [`StreamAdd::token`](crate::cluster::StreamAdd::token)) returned
+    /// `id`, or failed (`None`): the broadcast reaches the local sockets
+    /// now, in publish order, with its id as offset when recovery is on.
+    pub fn cluster_published(&mut self, namespace: &str, token: u64, id: Option<&str>) {
+        if let Some(node) = self.cluster_mut(namespace) {
+            node.published(token, id);
+            self.drain_cluster(namespace);
+        }
+    }
+
+    /// Whether `namespace`'s adapter is a cluster node that keeps sessions
+    /// (the streams protocol with recovery on): direct emits then go
+    /// through it, to the socket's own room, whether or not the socket is
+    /// connected here now.
+    pub fn cluster_keeps_sessions(&self, namespace: &str) -> bool {
+        self.spaces.get(namespace).is_some_and(
+            |s| matches!(&s.adapter, crate::cluster::Adapter::Cluster(n) if n.keeps_sessions()),
+        )
+    }
+
+    /// The next Redis round trip recovery across nodes needs.
+    pub fn poll_recovery_request(&mut self) -> Option<RecoveryRequest<K>> {
+        self.recovery_requests.pop_front()
+    }
+
+    /// Keeps `session` in Redis (a [`RecoveryRequest::Persist`]) when
+    /// `namespace`'s adapter keeps sessions; returns whether it does.
+    pub(super) fn persist_remote(&mut self, namespace: &str, session: Session) -> bool {
+        let Some(ttl) = self
+            .config
+            .recovery
+            .as_ref()
+            .map(|r| r.max_disconnection_duration)
+        else {
+            return false;
+        };
+        let Some(prefix) = self
+            .spaces
+            .get_mut(namespace)
+            .and_then(|s| s.adapter.cluster())
+            .filter(|n| n.keeps_sessions())
+            .and_then(|n| n.streams_options())
+            .map(|o| o.session_key_prefix.clone())
+        else {
+            return false;
+        };
+        self.recovery_requests.push_back(RecoveryRequest::Persist {
+            namespace: namespace.to_owned(),
+            key: format!("{prefix}{}", session.pid),
+            value: streams::encode_session(&session),
+            ttl,
+        });
+        true
+    }
+
+    /// A CONNECT of `conn` for `namespace` leaves without being accepted:
+    /// a session taken from Redis for it goes back (with the full
+    /// duration: the time it had left is not known here).
+    pub(super) fn give_back_remote(&mut self, conn_remote: Option<RemoteSession>, namespace: &str) {
+        if let Some(remote) = conn_remote {
+            self.persist_remote(namespace, remote.session);
+        }
+    }
+
+    /// For [`Server::accept`]: the restored session of a CONNECT answered
+    /// from Redis, with its missed packets encoded (those replayed from
+    /// the stream, then those this node delivered while the restore was in
+    /// flight); `None` when there is none, or when some of the latter
+    /// were forgotten (a fresh session rather than a gap).
+    pub(super) fn take_remote(
+        &mut self,
+        namespace: &str,
+        remote: RemoteSession,
+    ) -> Option<(Session, Vec<crate::EncodedPacket>)> {
+        let node = self.spaces.get_mut(namespace)?.adapter.cluster()?;
+        let recent = node.recent_after(&remote.session.rooms, remote.read_to)?;
+        let also: HashSet<_> = recent.iter().map(|m| m.id).collect();
+        node.replayed(&remote.session.sid, remote.read_to, also);
+        let mut packets = Vec::new();
+        for missed in remote.missed.iter().chain(&recent) {
+            let Some(Value::String(name)) = missed.data.first() else {
+                continue;
+            };
+            let args = missed.data.get(1..).unwrap_or_default();
+            if let Ok(p) = Packet::event_with(Str::from(namespace.to_owned()), name, args, None) {
+                packets.push(p.encode());
+            }
+        }
+        Some((remote.session, packets))
+    }
+}
+
+/// Whether `rooms` holds `sid`: a persisted session always does (Node's
+/// `socket.rooms` has the socket's own id), but one written by another
+/// implementation might not.
+pub(super) fn with_own_room(sid: &str, mut rooms: Vec<String>) -> Vec<String> {
+    if !rooms.iter().any(|r| r == sid) {
+        rooms.insert(0, sid.to_owned());
+    }
+    rooms
+}
