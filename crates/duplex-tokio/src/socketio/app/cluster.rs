@@ -150,11 +150,16 @@ impl SocketIoApp {
         }
         let mut refused = Vec::new();
         for message in out {
+            // Matched rather than `into_inner()`, which the lowest tokio
+            // this crate allows does not have.
             match link.tx.try_send(message) {
                 Ok(()) => {}
-                Err(e) => {
+                Err(
+                    tokio::sync::mpsc::error::TrySendError::Full(message)
+                    | tokio::sync::mpsc::error::TrySendError::Closed(message),
+                ) => {
                     (link.on_dropped)();
-                    refused.push(e.into_inner());
+                    refused.push(message);
                 }
             }
         }
