@@ -79,19 +79,21 @@ PY
 
 # `cargo package` verifies each crate against an overlay registry of the
 # packages being published, all at version 0.1.0, and cargo takes a
-# registry crate of a given version to be immutable:
-# - it unpacks the overlay into $CARGO_HOME/registry/src/-<hash of the
-#   overlay's path>/<name>-<version>/ and reuses a crate unpacked there
-#   before without comparing contents (on CI, a package made by an earlier
-#   run from an older tree at the same path was compiled instead of this one);
-# - it reuses the verify builds' artifacts in <target>/package/ the same way.
-# Both hold only our own unpublished crates: remove them first.
+# registry crate of a given version to be immutable. What an earlier run
+# made from an older tree is reused without comparing contents:
+# - the overlay's unpacked sources, in $CARGO_HOME/registry/src/-<hash of
+#   the overlay's path>/<name>-<version>/ (CI compiled an older tree's
+#   duplex-stomp from there);
+# - the verify builds' artifacts in the target dir (a reused target dir
+#   compiled duplex-polling against an older duplex-engineio).
+# Both are only our own crates: remove them first (`cargo clean -p` takes
+# every build of that name, registry copies included).
 forget_earlier_packages() {
     local home="${CARGO_HOME:-$HOME/.cargo}" c
     for c in "${CRATES[@]}"; do
         rm -rf "$home"/registry/src/-*/"$c"-[0-9]*
     done
-    rm -rf "${CARGO_TARGET_DIR:-$PWD/target}/package"
+    cargo clean -q "${PKG_ARGS[@]}"
 }
 
 package() {
