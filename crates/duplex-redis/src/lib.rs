@@ -186,10 +186,18 @@ impl RedisAdapter {
                 )
             }
             // The cluster adapter's uid: 8 random bytes in hex.
-            RedisMode::Streams => (
-                format!("{:016x}", rand::rng().random::<u64>()),
-                Protocol::default(),
-            ),
+            RedisMode::Streams => {
+                if config.streams.sharded_pubsub {
+                    // Shard messages are RESP3 pushes.
+                    let mut info = client.get_connection_info().clone();
+                    info.redis.protocol = redis::ProtocolVersion::RESP3;
+                    client = redis::Client::open(info)?;
+                }
+                (
+                    format!("{:016x}", rand::rng().random::<u64>()),
+                    Protocol::default(),
+                )
+            }
         };
         let mut cluster = ClusterConfig::new(protocol, uid.clone());
         if config.mode == RedisMode::Streams {

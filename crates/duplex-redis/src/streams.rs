@@ -262,9 +262,13 @@ pub(crate) async fn connected_streams(
             .map_or_else(|| "0-0".to_owned(), |(id, _)| id);
     }
     // 0.3.x's requests and responses; 0.2.x subscribes to nothing.
-    let (mut sink, mut messages) = bounded(client.get_async_pubsub()).await?.split();
+    let (msg_tx, mut messages) = mpsc::channel(config.queue.max(1));
+    let (mut subscriber, _forward) =
+        Subscriber::connect(client, config.streams.sharded_pubsub, msg_tx, stats).await?;
     for channel in subscribed.channels.keys() {
-        bounded(sink.subscribe(channel)).await?;
+        subscriber
+            .change(&Subscription::Subscribe(channel.clone()))
+            .await?;
     }
     let (tx, mut rx) = mpsc::channel(16);
     let reader = tokio::spawn(read(
@@ -274,12 +278,6 @@ pub(crate) async fn connected_streams(
         tx,
     ));
     // The reader goes with this life, however it ends.
-    struct Abort(tokio::task::JoinHandle<()>);
-    impl Drop for Abort {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
     let _reader = Abort(reader);
     stats.connected.store(true, Ordering::Relaxed);
     on_up();
@@ -301,13 +299,13 @@ pub(crate) async fn connected_streams(
                     }
                 }
             }
-            msg = messages.next() => {
-                let Some(msg) = msg else {
+            msg = messages.recv() => {
+                let Some(Some((channel, payload))) = msg else {
                     return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
                 };
                 stats.received.fetch_add(1, Ordering::Relaxed);
-                let Some(namespace) = subscribed.channels.get(msg.get_channel_name()) else { continue };
-                if !port.deliver(namespace, msg.get_channel_name(), msg.get_payload_bytes()) {
+                let Some(namespace) = subscribed.channels.get(&channel) else { continue };
+                if !port.deliver(namespace, &channel, &payload) {
                     return Ok(());
                 }
             }
@@ -337,8 +335,9 @@ pub(crate) async fn connected_streams(
                     }
                 }
                 Some(ClusterOut::Publish(t)) => {
+                    let command = if t.sharded { "SPUBLISH" } else { "PUBLISH" };
                     if let Err(e) = bounded(
-                        redis::cmd("PUBLISH").arg(&t.channel).arg(&t.payload).exec_async(&mut writer),
+                        redis::cmd(command).arg(&t.channel).arg(&t.payload).exec_async(&mut writer),
                     )
                     .await
                     {
@@ -348,12 +347,7 @@ pub(crate) async fn connected_streams(
                     stats.published.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(ClusterOut::Subscription(ns, change)) => {
-                    match &change {
-                        Subscription::Subscribe(c) => bounded(sink.subscribe(c)).await?,
-                        Subscription::Unsubscribe(c) => bounded(sink.unsubscribe(c)).await?,
-                        // No patterns in the streams adapter.
-                        Subscription::PatternSubscribe(_) => {}
-                    }
+                    subscriber.change(&change).await?;
                     subscribed.apply(ns, change);
                 }
                 Some(ClusterOut::Persist { key, value, ttl }) => {
@@ -379,14 +373,110 @@ pub(crate) async fn connected_streams(
                 // 0.3.x: the subscribers of `<prefix>#<nsp>#` (0.2.x
                 // counts by heartbeats and never asks).
                 Some(ClusterOut::Count(channel, reply)) => {
+                    let which = if config.streams.sharded_pubsub { "SHARDNUMSUB" } else { "NUMSUB" };
                     let (_, count): (String, usize) = bounded(
-                        redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut writer),
+                        redis::cmd("PUBSUB").arg(which).arg(&channel).query_async(&mut writer),
                     )
                     .await?;
                     let _ = reply.send(count);
                 }
                 Some(_) => {}
             },
+        }
+    }
+}
+
+/// Aborts a task of one life when the life ends, however it ends.
+struct Abort(tokio::task::JoinHandle<()>);
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A message received on a channel; `None` when the connection is gone.
+type Message = Option<(String, Vec<u8>)>;
+
+/// The subscriber of 0.3.x's channels: SUBSCRIBE on a pub/sub connection,
+/// or SSUBSCRIBE on a RESP3 connection whose shard messages arrive as
+/// pushes (`useShardedPubSub`).
+enum Subscriber {
+    Plain(redis::aio::PubSubSink),
+    Sharded(redis::aio::MultiplexedConnection),
+}
+
+impl Subscriber {
+    /// Connects; what arrives goes to `tx` (bounded: beyond it messages
+    /// are dropped and counted, never buffered without end). The task
+    /// returned (plain pub/sub) forwards until the life ends.
+    async fn connect(
+        client: &redis::Client,
+        sharded: bool,
+        tx: mpsc::Sender<Message>,
+        stats: &Arc<Stats>,
+    ) -> redis::RedisResult<(Self, Option<Abort>)> {
+        if sharded {
+            let stats = stats.clone();
+            let sender = move |info: redis::PushInfo| {
+                let message = match info.kind {
+                    redis::PushKind::Disconnection => None,
+                    redis::PushKind::SMessage => {
+                        let mut data = info.data.into_iter();
+                        let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
+                            return Ok(());
+                        };
+                        match (
+                            redis::from_redis_value::<String>(&channel),
+                            redis::from_redis_value::<Vec<u8>>(&payload),
+                        ) {
+                            (Ok(c), Ok(p)) => Some((c, p)),
+                            _ => return Ok(()),
+                        }
+                    }
+                    _ => return Ok(()),
+                };
+                tx.try_send(message).map_err(|_| {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                })
+            };
+            let config = redis::AsyncConnectionConfig::new().set_push_sender(sender);
+            let conn =
+                bounded(client.get_multiplexed_async_connection_with_config(&config)).await?;
+            return Ok((Subscriber::Sharded(conn), None));
+        }
+        let (sink, mut stream) = bounded(client.get_async_pubsub()).await?.split();
+        let forward = tokio::spawn(async move {
+            while let Some(msg) = stream.next().await {
+                let message = (
+                    msg.get_channel_name().to_owned(),
+                    msg.get_payload_bytes().to_vec(),
+                );
+                if tx.send(Some(message)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(None).await;
+        });
+        Ok((Subscriber::Plain(sink), Some(Abort(forward))))
+    }
+
+    async fn change(&mut self, change: &Subscription) -> redis::RedisResult<()> {
+        match (self, change) {
+            (Subscriber::Plain(sink), Subscription::Subscribe(c)) => {
+                bounded(sink.subscribe(c)).await
+            }
+            (Subscriber::Plain(sink), Subscription::Unsubscribe(c)) => {
+                bounded(sink.unsubscribe(c)).await
+            }
+            (Subscriber::Sharded(conn), Subscription::Subscribe(c)) => {
+                bounded(redis::cmd("SSUBSCRIBE").arg(c).exec_async(conn)).await
+            }
+            (Subscriber::Sharded(conn), Subscription::Unsubscribe(c)) => {
+                bounded(redis::cmd("SUNSUBSCRIBE").arg(c).exec_async(conn)).await
+            }
+            // No patterns in the streams adapter.
+            (_, Subscription::PatternSubscribe(_)) => Ok(()),
         }
     }
 }

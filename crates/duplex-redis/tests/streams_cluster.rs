@@ -1,7 +1,9 @@
-//! The streams mode's requests across duplex servers on a real Redis, in
-//! both wire versions of `@socket.io/redis-streams-adapter` (0.3.x over
-//! pub/sub, 0.2.x in the stream): fetchSockets, serverSideEmit with acks
-//! and broadcasts with acks reach the other server and come back, and a
+//! The streams mode across duplex servers on a real Redis, in both wire
+//! versions of `@socket.io/redis-streams-adapter` (0.3.x over pub/sub,
+//! also with `useShardedPubSub` and `streamCount`; 0.2.x in the stream):
+//! a broadcast reaches the other server's client through the stream,
+//! fetchSockets, serverSideEmit with acks and broadcasts with acks reach
+//! the other server and come back, and a
 //! server that shuts down stops being counted at once (0.3.x: its
 //! channels are unsubscribed; 0.2.x: it publishes ADAPTER_CLOSE), so that
 //! a request completes without waiting for its answer. Skipped, with a
@@ -14,7 +16,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Redis, redis};
-use duplex_redis::{RedisAdapter, RedisAdapterConfig, RedisMode, StreamsVersion};
+use duplex_redis::{RedisAdapter, RedisAdapterConfig, RedisMode, StreamsOptions, StreamsVersion};
 use duplex_tokio::socketio::client::{ClientConfig, ClientEvent, ClientSocket, Manager};
 use duplex_tokio::socketio::{NamespaceHandlers, SocketIo, SocketIoConfig, Value};
 
@@ -28,13 +30,13 @@ fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     })
 }
 
-async fn server(redis: &Redis, version: StreamsVersion) -> (String, RedisAdapter, SocketIo) {
+async fn server(redis: &Redis, streams: &StreamsOptions) -> (String, RedisAdapter, SocketIo) {
     let io = SocketIo::builder(SocketIoConfig::default())
         .namespace("/", handlers)
         .build();
     let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
     config.mode = RedisMode::Streams;
-    config.streams.version = version;
+    config.streams = streams.clone();
     let adapter = RedisAdapter::attach(&io, config).unwrap();
     for _ in 0..100 {
         if adapter.is_connected() {
@@ -47,8 +49,17 @@ async fn server(redis: &Redis, version: StreamsVersion) -> (String, RedisAdapter
     (format!("http://{addr}"), adapter, io)
 }
 
-/// A client of `url` that answers every `ask` with `answer`.
-async fn client(url: &str, answer: &'static str) -> (Manager, String) {
+/// A client of `url` that answers every `ask` with `answer`; the `note`s
+/// it gets come out of the receiver.
+async fn client(
+    url: &str,
+    answer: &'static str,
+) -> (
+    Manager,
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<Vec<Value>>,
+) {
+    let (notes_tx, notes) = tokio::sync::mpsc::unbounded_channel();
     let m = Manager::new(ClientConfig::new(url));
     let mut s: ClientSocket = m.socket("/", None);
     let sid = match tokio::time::timeout(WAIT, s.next_event()).await {
@@ -57,19 +68,18 @@ async fn client(url: &str, answer: &'static str) -> (Manager, String) {
     };
     tokio::spawn(async move {
         while let Some(event) = s.next_event().await {
-            if let ClientEvent::Event {
-                name,
-                ack: Some(ack),
-                ..
-            } = event
-            {
-                if name == "ask" {
-                    ack.send(vec![Value::from(answer)]);
+            if let ClientEvent::Event { name, args, ack } = event {
+                match (name.as_str(), ack) {
+                    ("ask", Some(ack)) => ack.send(vec![Value::from(answer)]),
+                    ("note", _) => {
+                        let _ = notes_tx.send(args);
+                    }
+                    _ => {}
                 }
             }
         }
     });
-    (m, sid.to_string())
+    (m, sid.to_string(), notes)
 }
 
 /// Until `a` counts `n` servers (a 0.2.x server learns of another by its
@@ -88,14 +98,19 @@ async fn wait_for_servers(a: &SocketIo, n: usize) -> Vec<Value> {
     }
 }
 
-async fn requests_cross_servers_and_a_leaving_server_is_not_waited_for(version: StreamsVersion) {
-    let Some(redis) = redis().await else {
-        return;
-    };
-    let (url_a, _adapter_a, a) = server(&redis, version).await;
-    let (url_b, _adapter_b, b) = server(&redis, version).await;
-    let (_ma, sid_a) = client(&url_a, "from-a").await;
-    let (_mb, sid_b) = client(&url_b, "from-b").await;
+async fn requests_cross_servers_and_a_leaving_server_is_not_waited_for(
+    redis: &Redis,
+    streams: StreamsOptions,
+) {
+    let (url_a, _adapter_a, a) = server(redis, &streams).await;
+    let (url_b, _adapter_b, b) = server(redis, &streams).await;
+    let (_ma, sid_a, _) = client(&url_a, "from-a").await;
+    let (_mb, sid_b, mut notes_b) = client(&url_b, "from-b").await;
+
+    // A broadcast goes through the stream.
+    let _ = a.of("/").emit_args("note", vec![Value::from(7)]);
+    let note = tokio::time::timeout(WAIT, notes_b.recv()).await.unwrap();
+    assert_eq!(note, Some(vec![Value::from(7)]));
 
     // serverSideEmit with an ack: b answers with what it got.
     let answers = wait_for_servers(&a, 2).await;
@@ -145,12 +160,46 @@ async fn requests_cross_servers_and_a_leaving_server_is_not_waited_for(version: 
     assert_eq!(sockets.len(), 1, "only a's socket");
 }
 
+/// The checks above on a Redis of their own, which is returned for more
+/// (`None`: no `redis-server`, skipped).
+async fn checked(streams: StreamsOptions) -> Option<Redis> {
+    let redis = redis().await?;
+    requests_cross_servers_and_a_leaving_server_is_not_waited_for(&redis, streams).await;
+    Some(redis)
+}
+
 #[tokio::test]
 async fn v0_3_requests_cross_servers_and_a_leaving_server_is_not_waited_for() {
-    requests_cross_servers_and_a_leaving_server_is_not_waited_for(StreamsVersion::V0_3).await;
+    checked(StreamsOptions::default()).await;
+}
+
+/// `useShardedPubSub` (Redis 7): SPUBLISH, SSUBSCRIBE, SHARDNUMSUB, and
+/// streams of four (`streamCount`), `/` on `socket.io-3`.
+#[tokio::test]
+async fn v0_3_sharded_pubsub_and_four_streams_requests_cross_servers() {
+    let streams = StreamsOptions {
+        sharded_pubsub: true,
+        stream_count: 4,
+        ..StreamsOptions::default()
+    };
+    let Some(redis) = checked(streams).await else {
+        return;
+    };
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let len: usize = redis::cmd("XLEN")
+        .arg("socket.io-3")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(len >= 1, "the broadcast is in `/`'s stream");
 }
 
 #[tokio::test]
 async fn v0_2_requests_cross_servers_and_a_leaving_server_is_not_waited_for() {
-    requests_cross_servers_and_a_leaving_server_is_not_waited_for(StreamsVersion::V0_2).await;
+    checked(StreamsOptions {
+        version: StreamsVersion::V0_2,
+        ..StreamsOptions::default()
+    })
+    .await;
 }

@@ -90,6 +90,10 @@ pub struct StreamsOptions {
     /// The prefix of the pub/sub channels (`channelPrefix`, 0.3.x):
     /// `socket.io`.
     pub channel_prefix: String,
+    /// Sharded pub/sub (`useShardedPubSub`, 0.3.x, Redis 7): the
+    /// transmits are SPUBLISHes ([`Transmit::sharded`]), and the IO layer
+    /// SSUBSCRIBEs and counts with `PUBSUB SHARDNUMSUB`. Default false.
+    pub sharded_pubsub: bool,
     /// `MAXLEN ~` of every `XADD` (`maxLen`): 10,000.
     pub max_len: usize,
     /// The session key prefix (`sessionKeyPrefix`): `sio:session:`.
@@ -116,6 +120,7 @@ impl Default for StreamsOptions {
             stream: streams::DEFAULT_STREAM.to_owned(),
             stream_count: 1,
             channel_prefix: streams::DEFAULT_CHANNEL_PREFIX.to_owned(),
+            sharded_pubsub: false,
             max_len: streams::DEFAULT_MAX_LEN,
             session_key_prefix: streams::DEFAULT_SESSION_KEY_PREFIX.to_owned(),
             offsets: false,
@@ -1201,7 +1206,11 @@ impl ClusterNode {
     }
 
     fn publish(&mut self, channel: String, payload: Vec<u8>) {
-        let sharded = matches!(self.channels, Channels::Sharded(_));
+        let sharded = match &self.channels {
+            Channels::Sharded(_) => true,
+            Channels::Streams(s) => s.options.sharded_pubsub,
+            Channels::Classic(..) => false,
+        };
         self.transmits.push_back(Transmit {
             channel,
             payload,
