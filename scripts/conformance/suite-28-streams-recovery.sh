@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Socket.IO connection state recovery ACROSS NODES (issue #16): a mixed
-# cluster on one Redis with the streams adapter, two `duplex
-# conformance-server --recovery-redis` nodes and one Node node (npm
-# socket.io 4.8.1 with @socket.io/redis-streams-adapter 0.2.3 on node-redis
-# 4, suite-28-streams-recovery/node-server.mjs), each serving the handlers
-# of shared/conformance/socketio-recovery.md at /recovery/.
+# Socket.IO across nodes with the Redis streams adapter (issue #16): a
+# mixed cluster on one Redis, two `duplex conformance-server` nodes and one
+# Node node (npm socket.io 4.8.1 with @socket.io/redis-streams-adapter
+# 0.3.1, npm's latest, on node-redis 5.10; duplex speaks 0.3.x by
+# default), in two parts:
 #
-#   socketio-streams-recovery   suite-28-streams-recovery/cross-checks.mjs:
+#   socketio-streams-recovery   suite-28-streams-recovery/cross-checks.mjs,
+#       against `--recovery-redis` nodes and node-server.mjs, each serving
+#       the handlers of shared/conformance/socketio-recovery.md at /recovery/:
 #       npm socket.io-client 4.8.1 behind a proxy that cuts its connection
 #       to one node (FIN on WebSocket, RST on polling) and sends the
 #       reconnection to another: duplex->duplex, duplex->Node, Node->duplex
@@ -15,8 +16,18 @@
 #       id) and a room stream (from a client on a third node) each exactly
 #       once and in order, and nothing of another room; a forged pid on
 #       another node is a fresh session.
+#   socketio-streams-requests   suite-28-streams-recovery/request-checks.mjs,
+#       on a second Redis, against `--redis URL --redis-streams` nodes and
+#       cluster-node.mjs (the events of shared/conformance/socketio-cluster.md
+#       it uses), in the order duplex, Node, duplex, a client on each: from
+#       every node, fetchSockets sees the three clients (ids, data, rooms),
+#       serverSideEmitWithAck gets the two other servers' answers, a
+#       broadcast with acks gets the three clients' acks (0.3.x sends these
+#       requests and their responses over pub/sub, and counts servers by
+#       PUBSUB NUMSUB), and a broadcast reaches each client once.
 #
-# Prints `socketio-streams-recovery: N passed, N failed`.
+# Prints `socketio-streams-recovery: N passed, N failed` and
+# `socketio-streams-requests: N passed, N failed`.
 #
 # Run it through the driver:  DUPLEX_SUITES=streams-recovery scripts/conformance.sh
 # or alone (DUPLEX_BIN pointing at a built `duplex`). It installs Debian's
@@ -127,8 +138,8 @@ d2="$(free_port)"
 start duplex2 "$d2" "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$d2" --recovery-redis "$redis_url"
 nd="$(free_port)"
 start node "$nd" node "$cache/node-server.mjs" "$nd" "$redis_url"
-# Every node reads the stream from `$`: let them all be reading, and count
-# each other by heartbeats, before the first check.
+# Every node reads the stream from `$`: let them all be reading (and
+# subscribed to the request channels) before the first check.
 sleep 1
 
 log="$out/checks.log"
@@ -146,9 +157,33 @@ if ! grep -E '^socketio-streams-recovery: [0-9]+ passed, [0-9]+ failed$' "$log";
     status=1
 fi
 ((rc == 0)) || status=1
+# The request checks, on a Redis of their own (pub/sub channels are not
+# per database): started now so that their nodes run beside the others.
+redis2_port="$(free_port)"
+start redis2 "$redis2_port" redis-server --port "$redis2_port" --bind 127.0.0.1 --save "" --appendonly no
+redis2_url="redis://127.0.0.1:$redis2_port"
+c1="$(free_port)"
+start cluster-duplex1 "$c1" "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$c1" --redis "$redis2_url" --redis-streams
+cn="$(free_port)"
+start cluster-node "$cn" node "$cache/cluster-node.mjs" "$cn" "$redis2_url" node-streams
+c2="$(free_port)"
+start cluster-duplex2 "$c2" "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$c2" --redis "$redis2_url" --redis-streams
+sleep 1
+rlog="$out/request-checks.log"
+timeout -k 5 "$run_timeout" node "$cache/request-checks.mjs" \
+    "duplex1=http://127.0.0.1:$c1" "node=http://127.0.0.1:$cn" "duplex2=http://127.0.0.1:$c2" >"$rlog" 2>&1
+rrc=$?
+grep -E '^  (FAIL|PASS) ' "$rlog"
+if ! grep -E '^socketio-streams-requests: [0-9]+ passed, [0-9]+ failed$' "$rlog"; then
+    echo "socketio-streams-requests: 0 passed, 1 failed"
+    ((rrc == 124)) && say "request checks did not finish within $run_timeout s"
+    tail -n 10 "$rlog"
+    status=1
+fi
+((rrc == 0)) || status=1
 # A node that died during the run is a failure too (pids: redis, duplex1,
-# duplex2, node).
-for i in 1 2 3; do
+# duplex2, node, redis2, then the request checks' three nodes).
+for i in 1 2 3 5 6 7; do
     if ! kill -0 "${pids[$i]}" 2>/dev/null; then
         say "a server exited during the run (pid ${pids[$i]})"
         status=1

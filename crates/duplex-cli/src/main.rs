@@ -112,6 +112,10 @@ enum Command {
         /// With --redis: the sharded protocol (SPUBLISH/SSUBSCRIBE).
         #[arg(long, requires = "redis")]
         redis_sharded: bool,
+        /// With --redis: the streams adapter (@socket.io/redis-streams-adapter
+        /// 0.3.x: broadcasts in a stream, requests over pub/sub).
+        #[arg(long, requires = "redis", conflicts_with = "redis_sharded")]
+        redis_streams: bool,
         /// Put the recovery endpoint (/recovery/) in a cluster on this
         /// Redis (redis://HOST:PORT) with the streams adapter (Node's
         /// @socket.io/redis-streams-adapter): a client cut from one node
@@ -237,6 +241,7 @@ fn main() -> std::process::ExitCode {
                 limits,
                 redis,
                 redis_sharded,
+                redis_streams,
                 recovery_redis,
                 tls,
                 cors_origins,
@@ -251,6 +256,8 @@ fn main() -> std::process::ExitCode {
                 if let Some(url) = &redis {
                     let mode = if redis_sharded {
                         duplex_redis::RedisMode::Sharded(redis_subscription_mode)
+                    } else if redis_streams {
+                        duplex_redis::RedisMode::Streams
                     } else {
                         duplex_redis::RedisMode::Classic
                     };

@@ -35,8 +35,8 @@ use duplex_socketio::cluster::{Protocol, classic::DEFAULT_KEY};
 use duplex_tokio::socketio::{ClusterConfig, SocketIo};
 use rand::Rng;
 
-pub use duplex_socketio::cluster::StreamsOptions;
 pub use duplex_socketio::cluster::sharded::SubscriptionMode;
+pub use duplex_socketio::cluster::{StreamsOptions, StreamsVersion};
 pub use emitter::{Emitter, EmitterOperator};
 
 /// The guide `docs/socketio-cluster.md`, compiled so that its examples
@@ -82,8 +82,9 @@ pub struct RedisAdapterConfig {
     /// sharded (`createShardedAdapter`, Redis 7) or streams
     /// (`@socket.io/redis-streams-adapter`).
     pub mode: RedisMode,
-    /// The streams mode's options (its stream name, `MAXLEN`, session key
-    /// prefix, heartbeats): Node's defaults. `key` is not used in that
+    /// The streams mode's options (its version, stream name and count,
+    /// channel prefix, `MAXLEN`, session key prefix, heartbeats): Node's
+    /// defaults, 0.3.x. `key` is not used in that
     /// mode; `offsets` follows the server's connection state recovery.
     pub streams: StreamsOptions,
     /// The streams mode's `XREAD COUNT` (`readCount`): 100.
@@ -102,11 +103,15 @@ pub enum RedisMode {
     /// pub/sub), with its `subscriptionMode`; the server count is
     /// `PUBSUB SHARDNUMSUB`.
     Sharded(SubscriptionMode),
-    /// `@socket.io/redis-streams-adapter` 0.2.x: every message is an entry
-    /// of one stream (`XADD` / `XREAD`), servers count each other by
-    /// heartbeats, and with connection state recovery on, sessions are
-    /// kept in Redis so that a client cut from one server is restored by
-    /// any other (Redis 5 or later).
+    /// `@socket.io/redis-streams-adapter`: broadcasts and room changes are
+    /// entries of a stream (`XADD` / `XREAD`), and with connection state
+    /// recovery on, sessions are kept in Redis so that a client cut from
+    /// one server is restored by any other (Redis 5 or later). In 0.3.x
+    /// ([`StreamsVersion::V0_3`], the default of
+    /// [`StreamsOptions::version`]) requests and responses go over
+    /// PUBLISH / SUBSCRIBE and the server count is `PUBSUB NUMSUB`; in
+    /// 0.2.x everything is in the stream and servers count each other by
+    /// heartbeats.
     Streams,
 }
 
@@ -181,10 +186,18 @@ impl RedisAdapter {
                 )
             }
             // The cluster adapter's uid: 8 random bytes in hex.
-            RedisMode::Streams => (
-                format!("{:016x}", rand::rng().random::<u64>()),
-                Protocol::default(),
-            ),
+            RedisMode::Streams => {
+                if config.streams.sharded_pubsub {
+                    // Shard messages are RESP3 pushes.
+                    let mut info = client.get_connection_info().clone();
+                    info.redis.protocol = redis::ProtocolVersion::RESP3;
+                    client = redis::Client::open(info)?;
+                }
+                (
+                    format!("{:016x}", rand::rng().random::<u64>()),
+                    Protocol::default(),
+                )
+            }
         };
         let mut cluster = ClusterConfig::new(protocol, uid.clone());
         if config.mode == RedisMode::Streams {

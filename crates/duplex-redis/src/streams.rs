@@ -1,8 +1,10 @@
 //! The streams mode's connections (`@socket.io/redis-streams-adapter`
-//! 0.2.x): one stream carries every cluster message; a reader of its own
-//! (`XREAD BLOCK` needs a connection to itself) follows it from `$`, and a
-//! writer adds entries (`XADD .. MAXLEN ~`), keeps sessions (`SET .. PX`)
-//! and runs restores (`MULTI GET DEL EXEC`, `XRANGE`). Every wait is
+//! 0.3.x or 0.2.x): the stream(s) carry the cluster messages; a reader of
+//! its own (`XREAD BLOCK` needs a connection to itself) follows them from
+//! their end, a writer adds entries (`XADD .. MAXLEN ~`), keeps sessions
+//! (`SET .. PX`), runs restores (`MULTI GET DEL EXEC`, `XRANGE`),
+//! PUBLISHes 0.3.x's requests and responses and asks the server count
+//! (`PUBSUB NUMSUB`), and a subscriber receives them. Every wait is
 //! bounded: a command that gets no answer in [`COMMAND_TIMEOUT`] fails the
 //! connection, which reconnects as the other modes do.
 
@@ -10,11 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duplex_socketio::cluster::streams::{RestoreQuery, RestoreStep};
+use duplex_socketio::cluster::Subscription;
+use duplex_socketio::cluster::streams::{RestoreQuery, RestoreStep, stream_name};
 use duplex_tokio::socketio::{ClusterOut, ClusterPort, RestoreTicket};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::Stats;
+use crate::transport::Subscribed;
+use crate::{RedisAdapterConfig, Stats};
 
 /// The longest wait for a command's answer (beyond an `XREAD`'s block).
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,6 +31,10 @@ const BLOCK: Duration = Duration::from_millis(1000);
 
 /// A stream entry: its id and its fields.
 pub(crate) type Entry = (String, Vec<(String, String)>);
+
+/// The streams read and the last id read in each (`$` before the first
+/// read), kept across reconnections.
+pub(crate) type Positions = Vec<(String, String)>;
 
 fn timed_out() -> redis::RedisError {
     std::io::Error::from(std::io::ErrorKind::TimedOut).into()
@@ -75,33 +84,43 @@ pub(crate) fn entries(v: &redis::Value) -> Vec<Entry> {
         .collect()
 }
 
-/// The entries of an `XREAD` reply for one stream (`[[name, entries]]`,
-/// or a map in RESP3; nil when the block ended empty).
-fn read_entries(v: &redis::Value) -> Vec<Entry> {
+/// The entries of an `XREAD` reply, each with its stream
+/// (`[[name, entries], ...]`, or a map in RESP3; nil when the block ended
+/// empty).
+fn read_entries(v: &redis::Value) -> Vec<(String, Entry)> {
+    let named = |name: &redis::Value, list: &redis::Value| {
+        let name = text(name).unwrap_or_default();
+        entries(list)
+            .into_iter()
+            .map(move |e| (name.clone(), e))
+            .collect::<Vec<_>>()
+    };
     match v {
         redis::Value::Array(streams) => streams
             .iter()
             .flat_map(|s| match s {
                 redis::Value::Array(pair) => match pair.as_slice() {
-                    [_, list] => entries(list),
+                    [name, list] => named(name, list),
                     _ => Vec::new(),
                 },
                 _ => Vec::new(),
             })
             .collect(),
-        redis::Value::Map(streams) => streams.iter().flat_map(|(_, list)| entries(list)).collect(),
+        redis::Value::Map(streams) => streams
+            .iter()
+            .flat_map(|(name, list)| named(name, list))
+            .collect(),
         _ => Vec::new(),
     }
 }
 
-/// Follows the stream from `last` (`$` at first), sending what it reads;
+/// Follows the streams from their positions, sending what it reads;
 /// ends at the first error (sent too) or when the receiver is gone.
 async fn read(
     client: redis::Client,
-    stream: String,
-    mut last: String,
+    mut positions: Positions,
     count: usize,
-    tx: mpsc::Sender<redis::RedisResult<Vec<Entry>>>,
+    tx: mpsc::Sender<redis::RedisResult<Vec<(String, Entry)>>>,
 ) {
     let mut reader = match bounded(client.get_multiplexed_async_connection()).await {
         Ok(c) => c,
@@ -111,17 +130,24 @@ async fn read(
         }
     };
     loop {
+        // One connection for every stream: Node's one client per stream
+        // only keeps them from blocking each other, which one XREAD over
+        // all of them does too.
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("BLOCK")
+            .arg(u64::try_from(BLOCK.as_millis()).unwrap_or(u64::MAX))
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS");
+        for (stream, _) in &positions {
+            cmd.arg(stream);
+        }
+        for (_, last) in &positions {
+            cmd.arg(last);
+        }
         let reply = tokio::time::timeout(
             BLOCK + COMMAND_TIMEOUT,
-            redis::cmd("XREAD")
-                .arg("BLOCK")
-                .arg(u64::try_from(BLOCK.as_millis()).unwrap_or(u64::MAX))
-                .arg("COUNT")
-                .arg(count)
-                .arg("STREAMS")
-                .arg(&stream)
-                .arg(&last)
-                .query_async::<redis::Value>(&mut reader),
+            cmd.query_async::<redis::Value>(&mut reader),
         )
         .await
         .unwrap_or_else(|_| Err(timed_out()));
@@ -132,8 +158,10 @@ async fn read(
                 return;
             }
         };
-        if let Some((id, _)) = batch.last() {
-            last.clone_from(id);
+        for (stream, (id, _)) in &batch {
+            if let Some((_, last)) = positions.iter_mut().find(|(s, _)| s == stream) {
+                last.clone_from(id);
+            }
         }
         if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
             return;
@@ -200,26 +228,27 @@ async fn restore(
 }
 
 /// One life of the streams mode's connections; `Ok` when the server is
-/// gone. `last` is the last entry id read, kept across lives so that a
-/// reconnection resumes where the reading stopped.
+/// gone. `positions` are the streams read and the last entry id read in
+/// each, kept across lives so that a reconnection resumes where the
+/// reading stopped; `subscribed` the pub/sub channels (0.3.x).
 pub(crate) async fn connected_streams(
     client: &redis::Client,
+    subscribed: &mut Subscribed,
     port: &mut ClusterPort,
     stats: &Arc<Stats>,
-    stream: &str,
-    read_count: usize,
-    last: &mut String,
+    config: &RedisAdapterConfig,
+    positions: &mut Positions,
     on_up: impl FnOnce(),
 ) -> redis::RedisResult<()> {
     let mut writer = bounded(client.get_multiplexed_async_connection()).await?;
-    if last == "$" {
+    for (stream, last) in positions.iter_mut().filter(|(_, l)| l == "$") {
         // The first life reads from the stream's end as Node does, but
         // from an explicit id: `$` would be resolved only when the first
         // XREAD reaches Redis, and an entry this node adds before that
         // would never come back, leaving its local delivery waiting.
         let newest = bounded(
             redis::cmd("XREVRANGE")
-                .arg(stream)
+                .arg(&*stream)
                 .arg("+")
                 .arg("-")
                 .arg("COUNT")
@@ -232,21 +261,23 @@ pub(crate) async fn connected_streams(
             .next()
             .map_or_else(|| "0-0".to_owned(), |(id, _)| id);
     }
+    // 0.3.x's requests and responses; 0.2.x subscribes to nothing.
+    let (msg_tx, mut messages) = mpsc::channel(config.queue.max(1));
+    let (mut subscriber, _forward) =
+        Subscriber::connect(client, config.streams.sharded_pubsub, msg_tx, stats).await?;
+    for channel in subscribed.channels.keys() {
+        subscriber
+            .change(&Subscription::Subscribe(channel.clone()))
+            .await?;
+    }
     let (tx, mut rx) = mpsc::channel(16);
     let reader = tokio::spawn(read(
         client.clone(),
-        stream.to_owned(),
-        last.clone(),
-        read_count,
+        positions.clone(),
+        config.read_count,
         tx,
     ));
     // The reader goes with this life, however it ends.
-    struct Abort(tokio::task::JoinHandle<()>);
-    impl Drop for Abort {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
     let _reader = Abort(reader);
     stats.connected.store(true, Ordering::Relaxed);
     on_up();
@@ -258,12 +289,24 @@ pub(crate) async fn connected_streams(
                     Some(Err(e)) => return Err(e),
                     None => return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()),
                 };
-                for (id, fields) in batch {
+                for (stream, (id, fields)) in batch {
                     stats.received.fetch_add(1, Ordering::Relaxed);
                     if !port.deliver_entry(&id, &fields) {
                         return Ok(());
                     }
-                    *last = id;
+                    if let Some((_, last)) = positions.iter_mut().find(|(s, _)| *s == stream) {
+                        *last = id;
+                    }
+                }
+            }
+            msg = messages.recv() => {
+                let Some(Some((channel, payload))) = msg else {
+                    return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
+                };
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                let Some(namespace) = subscribed.channels.get(&channel) else { continue };
+                if !port.deliver(namespace, &channel, &payload) {
+                    return Ok(());
                 }
             }
             out = port.recv() => match out {
@@ -291,6 +334,22 @@ pub(crate) async fn connected_streams(
                         }
                     }
                 }
+                Some(ClusterOut::Publish(t)) => {
+                    let command = if t.sharded { "SPUBLISH" } else { "PUBLISH" };
+                    if let Err(e) = bounded(
+                        redis::cmd(command).arg(&t.channel).arg(&t.payload).exec_async(&mut writer),
+                    )
+                    .await
+                    {
+                        stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    stats.published.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(ClusterOut::Subscription(ns, change)) => {
+                    subscriber.change(&change).await?;
+                    subscribed.apply(ns, change);
+                }
                 Some(ClusterOut::Persist { key, value, ttl }) => {
                     let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
                     if let Err(e) = bounded(
@@ -303,15 +362,121 @@ pub(crate) async fn connected_streams(
                     }
                 }
                 Some(ClusterOut::Restore(ticket, query)) => {
+                    let stream = stream_name(
+                        &config.streams.stream,
+                        config.streams.stream_count,
+                        ticket.namespace(),
+                    );
                     // Off the loop: entries keep coming while it runs.
-                    tokio::spawn(restore(writer.clone(), stream.to_owned(), ticket, query));
+                    tokio::spawn(restore(writer.clone(), stream, ticket, query));
                 }
-                // The streams mode counts servers by heartbeats.
-                Some(ClusterOut::Count(_, reply)) => {
-                    let _ = reply.send(1);
+                // 0.3.x: the subscribers of `<prefix>#<nsp>#` (0.2.x
+                // counts by heartbeats and never asks).
+                Some(ClusterOut::Count(channel, reply)) => {
+                    let which = if config.streams.sharded_pubsub { "SHARDNUMSUB" } else { "NUMSUB" };
+                    let (_, count): (String, usize) = bounded(
+                        redis::cmd("PUBSUB").arg(which).arg(&channel).query_async(&mut writer),
+                    )
+                    .await?;
+                    let _ = reply.send(count);
                 }
                 Some(_) => {}
             },
+        }
+    }
+}
+
+/// Aborts a task of one life when the life ends, however it ends.
+struct Abort(tokio::task::JoinHandle<()>);
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A message received on a channel; `None` when the connection is gone.
+type Message = Option<(String, Vec<u8>)>;
+
+/// The subscriber of 0.3.x's channels: SUBSCRIBE on a pub/sub connection,
+/// or SSUBSCRIBE on a RESP3 connection whose shard messages arrive as
+/// pushes (`useShardedPubSub`).
+enum Subscriber {
+    Plain(redis::aio::PubSubSink),
+    Sharded(redis::aio::MultiplexedConnection),
+}
+
+impl Subscriber {
+    /// Connects; what arrives goes to `tx` (bounded: beyond it messages
+    /// are dropped and counted, never buffered without end). The task
+    /// returned (plain pub/sub) forwards until the life ends.
+    async fn connect(
+        client: &redis::Client,
+        sharded: bool,
+        tx: mpsc::Sender<Message>,
+        stats: &Arc<Stats>,
+    ) -> redis::RedisResult<(Self, Option<Abort>)> {
+        if sharded {
+            let stats = stats.clone();
+            let sender = move |info: redis::PushInfo| {
+                let message = match info.kind {
+                    redis::PushKind::Disconnection => None,
+                    redis::PushKind::SMessage => {
+                        let mut data = info.data.into_iter();
+                        let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
+                            return Ok(());
+                        };
+                        match (
+                            redis::from_redis_value::<String>(&channel),
+                            redis::from_redis_value::<Vec<u8>>(&payload),
+                        ) {
+                            (Ok(c), Ok(p)) => Some((c, p)),
+                            _ => return Ok(()),
+                        }
+                    }
+                    _ => return Ok(()),
+                };
+                tx.try_send(message).map_err(|_| {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                })
+            };
+            let config = redis::AsyncConnectionConfig::new().set_push_sender(sender);
+            let conn =
+                bounded(client.get_multiplexed_async_connection_with_config(&config)).await?;
+            return Ok((Subscriber::Sharded(conn), None));
+        }
+        let (sink, mut stream) = bounded(client.get_async_pubsub()).await?.split();
+        let forward = tokio::spawn(async move {
+            while let Some(msg) = stream.next().await {
+                let message = (
+                    msg.get_channel_name().to_owned(),
+                    msg.get_payload_bytes().to_vec(),
+                );
+                if tx.send(Some(message)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(None).await;
+        });
+        Ok((Subscriber::Plain(sink), Some(Abort(forward))))
+    }
+
+    async fn change(&mut self, change: &Subscription) -> redis::RedisResult<()> {
+        match (self, change) {
+            (Subscriber::Plain(sink), Subscription::Subscribe(c)) => {
+                bounded(sink.subscribe(c)).await
+            }
+            (Subscriber::Plain(sink), Subscription::Unsubscribe(c)) => {
+                bounded(sink.unsubscribe(c)).await
+            }
+            (Subscriber::Sharded(conn), Subscription::Subscribe(c)) => {
+                bounded(redis::cmd("SSUBSCRIBE").arg(c).exec_async(conn)).await
+            }
+            (Subscriber::Sharded(conn), Subscription::Unsubscribe(c)) => {
+                bounded(redis::cmd("SUNSUBSCRIBE").arg(c).exec_async(conn)).await
+            }
+            // No patterns in the streams adapter.
+            (_, Subscription::PatternSubscribe(_)) => Ok(()),
         }
     }
 }
@@ -366,6 +531,7 @@ mod tests {
             redis::Value::Array(vec![entry]),
         ])]);
         assert_eq!(read_entries(&read).len(), 1);
+        assert_eq!(read_entries(&read)[0].0, "socket.io");
         assert!(read_entries(&redis::Value::Nil).is_empty());
     }
 }

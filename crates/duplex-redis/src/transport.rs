@@ -14,13 +14,13 @@ use crate::{RedisAdapterConfig, RedisMode, Stats};
 
 /// The channels and patterns subscribed to, each with its namespace.
 #[derive(Default)]
-struct Subscribed {
-    channels: HashMap<String, String>,
+pub(crate) struct Subscribed {
+    pub(crate) channels: HashMap<String, String>,
     patterns: HashMap<String, String>,
 }
 
 impl Subscribed {
-    fn apply(&mut self, namespace: String, change: Subscription) {
+    pub(crate) fn apply(&mut self, namespace: String, change: Subscription) {
         match change {
             Subscription::Subscribe(c) => {
                 self.channels.insert(c, namespace);
@@ -48,8 +48,19 @@ pub(crate) async fn run(
         subscribed.apply(ns, s);
     }
     let mut backoff = config.reconnect_min;
-    // The streams mode's read position, kept across reconnections.
-    let mut last = "$".to_owned();
+    // The streams mode's read positions (one per stream the namespaces
+    // use), kept across reconnections.
+    let mut positions: crate::streams::Positions = Vec::new();
+    for namespace in &config.namespaces {
+        let stream = duplex_socketio::cluster::streams::stream_name(
+            &config.streams.stream,
+            config.streams.stream_count,
+            namespace,
+        );
+        if !positions.iter().any(|(s, _)| *s == stream) {
+            positions.push((stream, "$".to_owned()));
+        }
+    }
     loop {
         let on_up = || backoff = config.reconnect_min;
         let result = match config.mode {
@@ -70,11 +81,11 @@ pub(crate) async fn run(
             RedisMode::Streams => {
                 crate::streams::connected_streams(
                     &client,
+                    &mut subscribed,
                     &mut port,
                     &stats,
-                    &config.streams.stream,
-                    config.read_count,
-                    &mut last,
+                    &config,
+                    &mut positions,
                     on_up,
                 )
                 .await

@@ -1,5 +1,5 @@
 // A Node member of the streams cluster: npm socket.io 4.8 with
-// @socket.io/redis-streams-adapter 0.2.3 on node-redis 4, connection state
+// @socket.io/redis-streams-adapter 0.3.1 on node-redis 5, connection state
 // recovery on, and the handlers of shared/conformance/socketio-recovery.md
 // at /recovery/ (as duplex conformance-server --recovery-redis serves them):
 //

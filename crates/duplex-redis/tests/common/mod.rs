@@ -1,8 +1,11 @@
-//! A hyper server on 127.0.0.1 for the cluster tests.
+//! A hyper server on 127.0.0.1 and a `redis-server` of the test's own,
+//! for the cluster tests.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -33,4 +36,54 @@ where
         }
     });
     addr
+}
+
+/// A `redis-server` of the test's own, stopped when dropped.
+pub struct Redis {
+    /// The process (a test may kill and restart it).
+    pub child: Child,
+    /// Its loopback port.
+    pub port: u16,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `redis-server` on a free loopback port (no persistence), or
+/// `None` with a message when it is not installed.
+pub async fn redis() -> Option<Redis> {
+    if Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        eprintln!("skipped: redis-server is not on PATH (apt-get install redis-server)");
+        return None;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    let redis = Redis { child, port };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(redis);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("redis-server did not listen on {port}");
 }

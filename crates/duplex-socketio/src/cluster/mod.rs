@@ -48,6 +48,7 @@ pub use node::{
     ClusterNode, NodeEvent, Protocol, StreamAdd, StreamsOptions, Subscription, Transmit,
 };
 pub use requests::{Answer, Expected, RequestEvent, RequestKind, Requests, RequestsConfig};
+pub use streams::StreamsVersion;
 
 /// Why a request to the other nodes ended without every answer; its text
 /// is Node's, so that a mixed cluster reports the same message.

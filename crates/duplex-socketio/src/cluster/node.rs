@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::classic::{ClassicBroadcast, ClassicChannels, ClassicRequest, ClassicResponse};
 use super::sharded::{ClusterBody, ClusterMessage, ShardedChannels, SubscriptionMode};
-use super::streams::{self, Fields, Missed, StreamId};
+use super::streams::{self, Fields, Missed, StreamId, StreamsVersion};
 use super::{
     Answer, Error, Expected, FetchedSocket, Heartbeats, HeartbeatsConfig, InMemoryAdapter,
     LocalAction, LocalAdapter, Opts, RequestEvent, RequestKind, Requests, RequestsConfig,
@@ -75,11 +75,25 @@ pub struct StreamAdd {
 }
 
 /// The options of the streams protocol (`@socket.io/redis-streams-adapter`
-/// 0.2.x), Node's defaults where it has them.
+/// 0.3.x by default, or 0.2.x), Node's defaults where it has them.
 #[derive(Clone, Debug)]
 pub struct StreamsOptions {
-    /// The stream (`streamName`): `socket.io`.
+    /// The release line spoken: [`StreamsVersion::V0_3`] (npm's latest) by
+    /// default; every node of a cluster must speak the same one.
+    pub version: StreamsVersion,
+    /// The stream (`streamName`): `socket.io`; with `stream_count` > 1
+    /// the prefix of the streams ([`streams::stream_name`]).
     pub stream: String,
+    /// The streams the namespaces are spread over (`streamCount`, 0.3.x):
+    /// 1.
+    pub stream_count: usize,
+    /// The prefix of the pub/sub channels (`channelPrefix`, 0.3.x):
+    /// `socket.io`.
+    pub channel_prefix: String,
+    /// Sharded pub/sub (`useShardedPubSub`, 0.3.x, Redis 7): the
+    /// transmits are SPUBLISHes ([`Transmit::sharded`]), and the IO layer
+    /// SSUBSCRIBEs and counts with `PUBSUB SHARDNUMSUB`. Default false.
+    pub sharded_pubsub: bool,
     /// `MAXLEN ~` of every `XADD` (`maxLen`): 10,000.
     pub max_len: usize,
     /// The session key prefix (`sessionKeyPrefix`): `sio:session:`.
@@ -88,7 +102,7 @@ pub struct StreamsOptions {
     /// offset, and sessions are kept in Redis.
     pub offsets: bool,
     /// The node count's heartbeats (`heartbeatInterval` 5 s,
-    /// `heartbeatTimeout` 10 s).
+    /// `heartbeatTimeout` 10 s), 0.2.x only.
     pub heartbeats: HeartbeatsConfig,
     /// Broadcasts awaiting their entry id (or their entry, read back) at
     /// most: 10,000. Beyond it the oldest is delivered at once, with its
@@ -102,7 +116,11 @@ pub struct StreamsOptions {
 impl Default for StreamsOptions {
     fn default() -> Self {
         Self {
+            version: StreamsVersion::default(),
             stream: streams::DEFAULT_STREAM.to_owned(),
+            stream_count: 1,
+            channel_prefix: streams::DEFAULT_CHANNEL_PREFIX.to_owned(),
+            sharded_pubsub: false,
             max_len: streams::DEFAULT_MAX_LEN,
             session_key_prefix: streams::DEFAULT_SESSION_KEY_PREFIX.to_owned(),
             offsets: false,
@@ -135,7 +153,13 @@ struct Recent {
 #[derive(Debug)]
 struct StreamsState {
     options: StreamsOptions,
-    heartbeats: Heartbeats,
+    /// This namespace's stream.
+    stream: String,
+    /// 0.3.x's channels: `<prefix>#<nsp>#` (requests; its NUMSUB is the
+    /// server count) and `<prefix>#<nsp>#<uid>#` (responses to this node).
+    pubsub: Option<ShardedChannels>,
+    /// 0.2.x's node count.
+    heartbeats: Option<Heartbeats>,
     next_token: u64,
     pending: VecDeque<Pending>,
     recent: VecDeque<Recent>,
@@ -233,10 +257,14 @@ impl ClusterNode {
     }
 
     /// The adapter of namespace `nsp` on node `uid` (random: an input) in
-    /// the streams protocol: every message is an entry of one stream, and
-    /// nodes count each other by heartbeats (its INITIAL_HEARTBEAT is
-    /// queued at once). Nothing to subscribe to: the IO layer reads the
-    /// stream and passes entries to [`Self::receive_entry`].
+    /// the streams protocol. The IO layer reads the stream
+    /// ([`Self::stream`]) and passes entries to [`Self::receive_entry`].
+    /// In 0.2.x every message is an entry and nodes count each other by
+    /// heartbeats (its INITIAL_HEARTBEAT is queued at once); in 0.3.x
+    /// requests and responses are PUBLISHed instead, on the two channels
+    /// queued at once as subscriptions, whose messages go to
+    /// [`Self::receive`], and the server count is the NUMSUB of
+    /// [`Self::count_channel`].
     pub fn streams(
         options: StreamsOptions,
         uid: &str,
@@ -244,12 +272,24 @@ impl ClusterNode {
         requests: RequestsConfig,
         now: Instant,
     ) -> Self {
-        let heartbeats = Heartbeats::new(uid, options.heartbeats.clone(), now);
+        let v2 = options.version == StreamsVersion::V0_2;
+        let heartbeats = v2.then(|| Heartbeats::new(uid, options.heartbeats.clone(), now));
+        let pubsub = (!v2).then(|| {
+            ShardedChannels::new(&options.channel_prefix, nsp, uid, SubscriptionMode::Static)
+        });
+        let mut subscriptions = VecDeque::new();
+        if let Some(c) = &pubsub {
+            subscriptions.push_back(Subscription::Subscribe(c.main.clone()));
+            subscriptions.push_back(Subscription::Subscribe(c.response.clone()));
+        }
+        let stream = streams::stream_name(&options.stream, options.stream_count, nsp);
         let mut node = Self {
             uid: uid.to_owned(),
             nsp: nsp.to_owned(),
             channels: Channels::Streams(Box::new(StreamsState {
                 options,
+                stream,
+                pubsub,
                 heartbeats,
                 next_token: 0,
                 pending: VecDeque::new(),
@@ -261,11 +301,20 @@ impl ClusterNode {
             rooms: InMemoryAdapter::new(),
             requests: Requests::new(requests),
             transmits: VecDeque::new(),
-            subscriptions: VecDeque::new(),
+            subscriptions,
             events: VecDeque::new(),
         };
         node.drain_heartbeats();
         node
+    }
+
+    /// The stream of this namespace (streams protocol): what to read and
+    /// where restores look.
+    pub fn stream(&self) -> Option<&str> {
+        match &self.channels {
+            Channels::Streams(s) => Some(&s.stream),
+            _ => None,
+        }
     }
 
     /// The streams protocol's options, in that protocol.
@@ -284,10 +333,11 @@ impl ClusterNode {
     }
 
     /// The server count, when this protocol knows it itself (heartbeats,
-    /// in the streams protocol); else the IO layer asks Redis (NUMSUB).
+    /// in the streams protocol 0.2.x); else the IO layer asks Redis
+    /// (NUMSUB of [`Self::count_channel`]).
     pub fn server_count(&self) -> Option<usize> {
         match &self.channels {
-            Channels::Streams(s) => Some(s.heartbeats.server_count()),
+            Channels::Streams(s) => s.heartbeats.as_ref().map(Heartbeats::server_count),
             _ => None,
         }
     }
@@ -296,9 +346,13 @@ impl ClusterNode {
     /// streams protocol, else by the count the caller gives.
     fn expected(&self, server_count: usize) -> Expected {
         match &self.channels {
-            Channels::Streams(s) => {
-                Expected::Nodes(s.heartbeats.other_nodes().map(str::to_owned).collect())
-            }
+            Channels::Streams(s) if s.heartbeats.is_some() => Expected::Nodes(
+                s.heartbeats
+                    .iter()
+                    .flat_map(Heartbeats::other_nodes)
+                    .map(str::to_owned)
+                    .collect(),
+            ),
             _ => Expected::Count(server_count.saturating_sub(1)),
         }
     }
@@ -314,12 +368,13 @@ impl ClusterNode {
     }
 
     /// The channel whose subscriber count is the server count (NUMSUB of
-    /// the request channel, or SHARDNUMSUB of the main channel).
+    /// the request channel, or SHARDNUMSUB of the main channel; in the
+    /// streams protocol 0.3.x, NUMSUB of `<prefix>#<nsp>#`).
     pub fn count_channel(&self) -> &str {
         match &self.channels {
             Channels::Classic(c, _) => &c.request,
             Channels::Sharded(c) => &c.main,
-            Channels::Streams(s) => &s.options.stream,
+            Channels::Streams(s) => s.pubsub.as_ref().map_or(&s.stream, |c| &c.main),
         }
     }
 
@@ -426,7 +481,7 @@ impl ClusterNode {
             },
         };
         self.transmits.push_back(Transmit {
-            channel: s.options.stream.clone(),
+            channel: s.stream.clone(),
             payload: Vec::new(),
             sharded: false,
             stream: Some(StreamAdd {
@@ -893,23 +948,34 @@ impl ClusterNode {
                     }
                 }
             }
-            Channels::Streams(_) => {}
-            Channels::Sharded(_) => {
-                let message = ClusterMessage::decode(payload)?;
-                if message.uid == self.uid || message.nsp != self.nsp {
+            Channels::Streams(s) => {
+                // 0.3.x's requests and responses; 0.2.x subscribes to nothing.
+                if s.pubsub.is_none() {
                     return Ok(());
                 }
-                if message.body.is_response() {
-                    self.sharded_response(message);
-                } else if let Some(action) =
-                    self.rooms.cluster_message(&self.uid, &self.nsp, &message)
-                {
-                    self.events.push_back(NodeEvent::Local(action));
-                }
+                let message = streams::decode_pubsub(payload)?;
+                self.cluster_message(message);
+            }
+            Channels::Sharded(_) => {
+                let message = ClusterMessage::decode(payload)?;
+                self.cluster_message(message);
             }
         }
         self.forward_request_events();
         Ok(())
+    }
+
+    /// A message of the cluster adapter (sharded, or streams 0.3.x pub/sub),
+    /// as socket.io-adapter's `ClusterAdapter.onMessage`.
+    fn cluster_message(&mut self, message: ClusterMessage) {
+        if message.uid == self.uid || message.nsp != self.nsp {
+            return;
+        }
+        if message.body.is_response() {
+            self.sharded_response(message);
+        } else if let Some(action) = self.rooms.cluster_message(&self.uid, &self.nsp, &message) {
+            self.events.push_back(NodeEvent::Local(action));
+        }
     }
 
     /// An entry read from the stream (streams protocol): its id and
@@ -936,8 +1002,17 @@ impl ClusterNode {
             self.deliver_published();
         }
         if let Channels::Streams(s) = &mut self.channels {
-            if s.heartbeats.handle_message(&message, now) {
-                self.drain_heartbeats();
+            if let Some(h) = &mut s.heartbeats {
+                if h.handle_message(&message, now) {
+                    self.drain_heartbeats();
+                    return Ok(());
+                }
+            } else if matches!(
+                message.body,
+                ClusterBody::InitialHeartbeat | ClusterBody::Heartbeat | ClusterBody::AdapterClose
+            ) {
+                // 0.3.x has no heartbeats: a 0.2.x node's are unknown
+                // messages to it.
                 return Ok(());
             }
         }
@@ -969,12 +1044,15 @@ impl ClusterNode {
         let Channels::Streams(s) = &mut self.channels else {
             return;
         };
+        let Some(h) = &mut s.heartbeats else {
+            return;
+        };
         let mut bodies = Vec::new();
-        while let Some(body) = s.heartbeats.poll_publish() {
+        while let Some(body) = h.poll_publish() {
             bodies.push(body);
         }
         let mut gone = Vec::new();
-        while let Some(uid) = s.heartbeats.poll_gone() {
+        while let Some(uid) = h.poll_gone() {
             gone.push(uid);
         }
         for body in bodies {
@@ -986,11 +1064,23 @@ impl ClusterNode {
         self.forward_request_events();
     }
 
-    /// This node leaves the cluster (streams protocol): ADAPTER_CLOSE is
-    /// published, so that the others stop waiting for it at once.
+    /// This node leaves the cluster (streams protocol), as Node's
+    /// `adapter.close()`, so that the others stop counting it at once: in
+    /// 0.2.x ADAPTER_CLOSE is published (and no more heartbeats); in 0.3.x
+    /// its two channels are unsubscribed (NUMSUB no longer counts it).
+    /// Other protocols: nothing (their count is NUMSUB, which drops when
+    /// the transport's subscriber goes).
     pub fn close(&mut self, now: Instant) {
         if let Channels::Streams(s) = &mut self.channels {
-            s.heartbeats.close(now);
+            if let Some(h) = &mut s.heartbeats {
+                h.close(now);
+            }
+            if let Some(c) = &s.pubsub {
+                self.subscriptions
+                    .push_back(Subscription::Unsubscribe(c.main.clone()));
+                self.subscriptions
+                    .push_back(Subscription::Unsubscribe(c.response.clone()));
+            }
         }
         self.drain_heartbeats();
     }
@@ -1072,7 +1162,9 @@ impl ClusterNode {
     /// Expires requests and broadcast acks.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Channels::Streams(s) = &mut self.channels {
-            s.heartbeats.handle_timeout(now);
+            if let Some(h) = &mut s.heartbeats {
+                h.handle_timeout(now);
+            }
         }
         self.drain_heartbeats();
         self.requests.handle_timeout(now);
@@ -1082,7 +1174,7 @@ impl ClusterNode {
     /// When [`Self::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let heartbeats = match &self.channels {
-            Channels::Streams(s) => s.heartbeats.poll_timeout(),
+            Channels::Streams(s) => s.heartbeats.as_ref().and_then(Heartbeats::poll_timeout),
             _ => None,
         };
         self.requests
@@ -1114,7 +1206,11 @@ impl ClusterNode {
     }
 
     fn publish(&mut self, channel: String, payload: Vec<u8>) {
-        let sharded = matches!(self.channels, Channels::Sharded(_));
+        let sharded = match &self.channels {
+            Channels::Sharded(_) => true,
+            Channels::Streams(s) => s.options.sharded_pubsub,
+            Channels::Classic(..) => false,
+        };
         self.transmits.push_back(Transmit {
             channel,
             payload,
@@ -1153,8 +1249,14 @@ impl ClusterNode {
                 self.publish(channel, message.encode());
             }
             Channels::Streams(s) => {
+                if let Some(c) = s.pubsub.as_ref().filter(|_| is_ephemeral(&message.body)) {
+                    // 0.3.x: requests go over pub/sub, not the stream.
+                    let channel = c.main.clone();
+                    self.publish(channel, streams::encode_pubsub(&message));
+                    return;
+                }
                 let transmit = Transmit {
-                    channel: s.options.stream.clone(),
+                    channel: s.stream.clone(),
                     payload: Vec::new(),
                     sharded: false,
                     stream: Some(StreamAdd {
@@ -1170,10 +1272,21 @@ impl ClusterNode {
     }
 
     fn publish_reply(&mut self, requester: &str, body: ClusterBody) {
-        if let Channels::Streams(_) = &self.channels {
-            // Responses go to the stream too (`doPublishResponse` is
-            // `doPublish`); only the requester knows their request id.
-            return self.publish_message(body);
+        if let Channels::Streams(s) = &self.channels {
+            let Some(c) = &s.pubsub else {
+                // 0.2.x: responses go to the stream too
+                // (`doPublishResponse` is `doPublish`); only the requester
+                // knows their request id.
+                return self.publish_message(body);
+            };
+            // 0.3.x: to the requester's own channel.
+            let channel = c.response_channel_of(requester);
+            let message = ClusterMessage {
+                uid: self.uid.clone(),
+                nsp: self.nsp.clone(),
+                body,
+            };
+            return self.publish(channel, streams::encode_pubsub(&message));
         }
         if let Channels::Sharded(c) = &self.channels {
             let message = ClusterMessage {
@@ -1185,6 +1298,19 @@ impl ClusterNode {
             self.publish(channel, message.encode());
         }
     }
+}
+
+/// What 0.3.x sends over pub/sub rather than the stream (its
+/// `isEphemeral`): a broadcast with acks, a server-side emit, a fetch.
+fn is_ephemeral(body: &ClusterBody) -> bool {
+    matches!(
+        body,
+        ClusterBody::Broadcast {
+            request_id: Some(_),
+            ..
+        } | ClusterBody::ServerSideEmit { .. }
+            | ClusterBody::FetchSockets { .. }
+    )
 }
 
 /// The local delivery of a broadcast entry `id` (`None`: no id, e.g. its

@@ -1,7 +1,20 @@
 //! The Redis streams adapter's wire (npm `@socket.io/redis-streams-adapter`
-//! 0.2.x): every cluster message is one entry of one stream, and
-//! connection state recovery keeps sessions in Redis keys, so that a
-//! client cut from one node is restored by another.
+//! 0.2.x and 0.3.x, [`StreamsVersion`]): cluster messages are entries of a
+//! stream, and connection state recovery keeps sessions in Redis keys, so
+//! that a client cut from one node is restored by another.
+//!
+//! * 0.2.x: every message is an entry of the one stream, responses too,
+//!   and nodes count each other by heartbeats (socket.io-adapter's
+//!   `ClusterAdapterWithHeartbeat`, messages 1, 2 and 13).
+//! * 0.3.x: no heartbeats. The requests (fetchSockets, serverSideEmit,
+//!   a broadcast with acks) are PUBLISHed on `<channelPrefix>#<nsp>#` and
+//!   the responses on the requester's `<channelPrefix>#<nsp>#<uid>#`, as
+//!   MessagePack of the whole message `{type, data, uid, nsp}`
+//!   ([`encode_pubsub`], [`decode_pubsub`]); every node subscribes to
+//!   both, and the server count is `PUBSUB NUMSUB` of the first. The rest
+//!   (broadcasts, room changes, disconnections) stays in the stream, which
+//!   with `streamCount` > 1 is one of `<streamName>-<i>`, chosen per
+//!   namespace ([`stream_name`]).
 //!
 //! * A stream entry has the fields `uid`, `nsp`, `type` (the cluster
 //!   message type in decimal) and, when the message has data, `data`: JSON
@@ -43,6 +56,54 @@ pub const DEFAULT_MAX_LEN: usize = 10_000;
 
 /// The default number of entries per read (`readCount`, `XREAD COUNT`).
 pub const DEFAULT_READ_COUNT: usize = 100;
+
+/// The default prefix of the pub/sub channels of 0.3.x
+/// (`channelPrefix`).
+pub const DEFAULT_CHANNEL_PREFIX: &str = "socket.io";
+
+/// Which release line of `@socket.io/redis-streams-adapter` a node speaks.
+/// They do not mix: a 0.3.x node neither sends nor counts heartbeats, and
+/// answers requests on channels a 0.2.x node does not read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamsVersion {
+    /// 0.2.x: everything in the stream, heartbeats count the nodes.
+    V0_2,
+    /// 0.3.x (npm's `latest` since February 2026): requests and responses
+    /// over pub/sub, the server count from `PUBSUB NUMSUB`.
+    #[default]
+    V0_3,
+}
+
+/// Java's `String.hashCode` as 0.3.x's `hashCode` computes it: over UTF-16
+/// units, wrapping at 32 bits.
+pub fn hash_code(text: &str) -> i32 {
+    text.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The stream of namespace `nsp` (0.3.x's `computeStreamName`): `stream`
+/// itself when `count` is 1 (or 0), else `<stream>-<hashCode(nsp) %
+/// count>`, the remainder keeping JavaScript's sign (`socket.io--1` is a
+/// name Node uses).
+pub fn stream_name(stream: &str, count: usize, nsp: &str) -> String {
+    if count <= 1 {
+        return stream.to_owned();
+    }
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    format!("{stream}-{}", i64::from(hash_code(nsp)) % count)
+}
+
+/// The bytes 0.3.x PUBLISHes a request or a response as: MessagePack of
+/// the whole message (`@msgpack/msgpack`'s `encode`), binary or not.
+pub fn encode_pubsub(message: &ClusterMessage) -> Vec<u8> {
+    msgpack::encode(&message.to_value())
+}
+
+/// A message 0.3.x PUBLISHed (MessagePack only: it never sends JSON).
+pub fn decode_pubsub(payload: &[u8]) -> Result<ClusterMessage, Error> {
+    ClusterMessage::from_value(&msgpack::decode(payload)?)
+}
 
 /// At most this many `XRANGE` pages per restore, as Node
 /// (`RESTORE_SESSION_MAX_XRANGE_CALLS`): a stream written faster than it is

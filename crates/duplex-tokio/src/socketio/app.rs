@@ -754,6 +754,10 @@ impl SocketIoApp {
         let mailboxes: Vec<Arc<Mailbox>> =
             self.sockets.values().map(|m| m.mailbox.clone()).collect();
         self.server.shutdown();
+        // Then the adapters close, as Node's `io.close()` does: the other
+        // servers of the cluster stop counting this one at once.
+        #[cfg(feature = "cluster")]
+        self.close_cluster(now);
         let open = eio.close_all(now);
         // The machine's `Close`s find the sessions gone: nothing more.
         self.run(eio, now, deferred);

@@ -116,6 +116,18 @@ impl SocketIoApp {
         self.run(eio, now, deferred);
     }
 
+    /// The server leaves its cluster (Node's `adapter.close()`, which
+    /// `io.close()` calls once the sockets are gone): every node announces
+    /// it (streams 0.2.x: ADAPTER_CLOSE; 0.3.x: its channels are
+    /// unsubscribed), the transport carrying it out at the next flush.
+    pub(crate) fn close_cluster(&mut self, now: Instant) {
+        for namespace in self.server.cluster_namespaces() {
+            if let Some(node) = self.server.cluster_mut(&namespace) {
+                node.close(now);
+            }
+        }
+    }
+
     /// Hands what the nodes publish to the transport, never waiting.
     pub(super) fn flush_cluster(&mut self) {
         use crate::socketio::cluster::{ClusterOut, ClusterPort};
