@@ -55,6 +55,31 @@ pub async fn echo_server(
             })
         })
         .build();
+    Ok(accept_until(listener, run_for, |tcp| {
+        let io = io.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let io = io.clone();
+                async move { Ok::<_, Infallible>(io.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades()
+                .await;
+        });
+    })
+    .await)
+}
+
+/// The accept loop both echo servers share, so that they are compared
+/// behind the same one: hands every accepted connection (with
+/// `TCP_NODELAY`) to `serve` until `run_for` has passed; returns how many
+/// it accepted.
+async fn accept_until(
+    listener: TcpListener,
+    run_for: Duration,
+    mut serve: impl FnMut(TcpStream),
+) -> u64 {
     let deadline = tokio::time::Instant::now() + run_for;
     let mut accepted = 0u64;
     loop {
@@ -68,21 +93,11 @@ pub async fn echo_server(
                     continue;
                 }
             },
-            () = tokio::time::sleep_until(deadline) => return Ok(accepted),
+            () = tokio::time::sleep_until(deadline) => return accepted,
         };
         accepted += 1;
         let _ = tcp.set_nodelay(true);
-        let io = io.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let io = io.clone();
-                async move { Ok::<_, Infallible>(io.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await;
-        });
+        serve(tcp);
     }
 }
 
@@ -112,22 +127,7 @@ pub async fn socketioxide_echo_server(
     io.ns("/", async |socket: SocketRef| {
         socket.on("message-with-ack", on_message);
     });
-    let deadline = tokio::time::Instant::now() + run_for;
-    let mut accepted = 0u64;
-    loop {
-        let (tcp, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(conn) => conn,
-                Err(e) => {
-                    eprintln!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = tokio::time::sleep_until(deadline) => return Ok(accepted),
-        };
-        accepted += 1;
-        let _ = tcp.set_nodelay(true);
+    Ok(accept_until(listener, run_for, |tcp| {
         let svc = svc.clone();
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
@@ -135,7 +135,8 @@ pub async fn socketioxide_echo_server(
                 .with_upgrades()
                 .await;
         });
-    }
+    })
+    .await)
 }
 
 /// Which Engine.IO transport the clients use (one only, no upgrade).
