@@ -176,6 +176,25 @@ impl Target {
     }
 }
 
+/// The client's connection once the server accepted the handshake, with
+/// permessage-deflate on if `deflate` was offered and the server agreed
+/// (over HTTP/1.1 or an HTTP/2 stream alike).
+pub(crate) fn accepted_connection(
+    deflate: Option<&DeflateConfig>,
+    connection: Config,
+    response: &Response,
+) -> Result<Connection, Error> {
+    let params = match deflate {
+        Some(d) => d.accept_response(&response.extensions)?,
+        None => None,
+    };
+    let mut conn = Connection::new(Role::Client, connection);
+    if let Some(params) = params {
+        conn.enable_permessage_deflate(&params);
+    }
+    Ok(conn)
+}
+
 /// Runs the client handshake over a transport the caller opened.
 pub async fn client_handshake<S>(
     mut io: S,
@@ -198,14 +217,7 @@ where
         }
     };
     let leftover = handshake.into_remaining();
-    let deflate = match &config.deflate {
-        Some(d) => d.accept_response(&response.extensions)?,
-        None => None,
-    };
-    let mut conn = Connection::new(Role::Client, config.connection);
-    if let Some(params) = deflate {
-        conn.enable_permessage_deflate(&params);
-    }
+    let conn = accepted_connection(config.deflate.as_ref(), config.connection, &response)?;
     Ok((
         WebSocketStream::from_parts(io, conn, &leftover, config.stream),
         response,
