@@ -77,18 +77,7 @@ pub async fn connect_with(
         #[cfg(not(feature = "tls"))]
         let tls = ();
         let io = crate::tls::MaybeTlsStream::connect(tcp, &host, secure, tls).await?;
-        let request = ClientRequest {
-            host: host_header,
-            target,
-            origin: None,
-            protocols: config.protocols.clone(),
-            extensions: config
-                .deflate
-                .iter()
-                .map(DeflateConfig::client_offer)
-                .collect(),
-            headers: config.headers.clone(),
-        };
+        let request = config.request(host_header, target);
         client_handshake(io, request, config).await
     };
     tokio::time::timeout(timeout, fut)
@@ -173,6 +162,26 @@ impl Target {
             host_header,
             target,
         })
+    }
+}
+
+impl ClientConfig {
+    /// The handshake request for `target` on `host`: this configuration's
+    /// subprotocols, headers and permessage-deflate offer, no `Origin`
+    /// (over HTTP/1.1 or an HTTP/2 stream alike).
+    pub(crate) fn request(&self, host: String, target: String) -> ClientRequest {
+        ClientRequest {
+            host,
+            target,
+            origin: None,
+            protocols: self.protocols.clone(),
+            extensions: self
+                .deflate
+                .iter()
+                .map(DeflateConfig::client_offer)
+                .collect(),
+            headers: self.headers.clone(),
+        }
     }
 }
 

@@ -10,9 +10,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use duplex_ws::handshake::Response;
 use duplex_ws::handshake::h2::{ClientConnect, PROTOCOL};
-use duplex_ws::handshake::{ClientRequest, Response};
-use duplex_ws::DeflateConfig;
 use http_body_util::Empty;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -136,18 +135,7 @@ impl Http2Connection {
         target: &str,
         config: ClientConfig,
     ) -> Result<(WebSocketStream<Http2Stream>, Response), Error> {
-        let request = ClientRequest {
-            host: self.authority.clone(),
-            target: target.to_owned(),
-            origin: None,
-            protocols: config.protocols.clone(),
-            extensions: config
-                .deflate
-                .iter()
-                .map(DeflateConfig::client_offer)
-                .collect(),
-            headers: config.headers.clone(),
-        };
+        let request = config.request(self.authority.clone(), target.to_owned());
         let (handshake, req) = ClientConnect::new(&request, self.scheme)?;
         let mut req = req.map(|()| Empty::new());
         req.extensions_mut()

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 mod tls_common;
 
-use tls_common::{make_cert, trusting};
+use tls_common::{make_cert, tls_connect, trusting, tungstenite_echo};
 
 /// Every await in these tests is bounded by this.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -401,25 +401,10 @@ async fn socketio_client_over_https_polling_and_wss_against_the_tls_server() {
 async fn tungstenite_client_over_wss_against_the_http_server() {
     let cert = make_cert();
     let mut server = server(Some(cert.acceptor(TlsServerConfig::default()))).await;
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     // No ALPN, as tungstenite users mostly connect: served HTTP/1.1.
-    let connector = duplex_tokio::tokio_rustls::TlsConnector::from(trusting(&cert, &[]));
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let stream = tokio::time::timeout(LIMIT, connector.connect(name, tcp))
+    let stream = tls_connect(server.addr, trusting(&cert, &[]))
         .await
-        .unwrap()
         .unwrap();
-    let url = format!("wss://127.0.0.1:{}/echo", server.addr.port());
-    let (mut ws, response) =
-        tokio::time::timeout(LIMIT, tokio_tungstenite::client_async(url, stream))
-            .await
-            .unwrap()
-            .unwrap();
-    assert_eq!(response.status(), 101);
-    use tokio_tungstenite::tungstenite::Message;
-    ws.send(Message::text("from tungstenite")).await.unwrap();
-    let got = tokio::time::timeout(LIMIT, ws.next()).await.unwrap();
-    assert_eq!(got.unwrap().unwrap(), Message::text("from tungstenite"));
-    ws.close(None).await.unwrap();
+    tungstenite_echo(stream, server.addr.port()).await;
     assert_eq!(server.openings.recv().await, Some(Opening::Http11Upgrade));
 }

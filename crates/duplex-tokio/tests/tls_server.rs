@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use duplex_tokio::rustls::pki_types::ServerName;
 use duplex_tokio::{Alpn, ClientConfig, Error, TlsAcceptor, TlsServerConfig, rustls};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,24 +17,10 @@ use tokio::sync::mpsc;
 
 mod tls_common;
 
-use tls_common::{make_cert, trusting};
+use tls_common::{make_cert, tls_connect, trusting, tungstenite_echo};
 
 /// Every await in these tests is bounded by this.
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// A TLS connection to `addr` (named `127.0.0.1`) with `trust`'s roots
-/// and ALPN list: the handshake's result.
-async fn tls_connect(
-    addr: std::net::SocketAddr,
-    trust: Arc<rustls::ClientConfig>,
-) -> std::io::Result<duplex_tokio::tokio_rustls::client::TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let connector = duplex_tokio::tokio_rustls::TlsConnector::from(trust);
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    tokio::time::timeout(LIMIT, connector.connect(name, tcp))
-        .await
-        .unwrap()
-}
 
 /// A TLS WebSocket echo server; each connection's accept outcome (ALPN or
 /// error) is reported on the channel.
@@ -126,18 +111,7 @@ async fn tungstenite_client_against_duplex_tls_server() {
     let tls = cert.acceptor(TlsServerConfig::default());
     let (addr, _outcomes) = echo_server(tls).await;
     let stream = tls_connect(addr, trusting(&cert, &[])).await.unwrap();
-    let url = format!("wss://127.0.0.1:{}/echo", addr.port());
-    let (mut ws, response) =
-        tokio::time::timeout(LIMIT, tokio_tungstenite::client_async(url, stream))
-            .await
-            .unwrap()
-            .unwrap();
-    assert_eq!(response.status(), 101);
-    use tokio_tungstenite::tungstenite::Message;
-    ws.send(Message::text("from tungstenite")).await.unwrap();
-    let got = tokio::time::timeout(LIMIT, ws.next()).await.unwrap();
-    assert_eq!(got.unwrap().unwrap(), Message::text("from tungstenite"));
-    ws.close(None).await.unwrap();
+    tungstenite_echo(stream, addr.port()).await;
 }
 
 #[tokio::test]
