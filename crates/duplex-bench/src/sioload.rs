@@ -884,10 +884,23 @@ mod tests {
         assert!(open_sid(b"40{\"sid\":\"abc\"}").is_err());
     }
 
-    /// A short load of five clients on each transport against the server
-    /// at `addr` (its pings answered too): every ack comes back right,
-    /// nobody is dropped, and the percentiles are in order.
-    async fn load_both_transports(addr: SocketAddr, server_pids: Vec<u32>) {
+    /// Starts `server` on a loopback port (pinging every 100 ms) and runs
+    /// a short load of five clients on each transport against it (its
+    /// pings answered too): every ack comes back right, nobody is
+    /// dropped, and the percentiles are in order.
+    async fn load_both_transports<F, S>(server: S, server_pids: Vec<u32>)
+    where
+        S: FnOnce(TcpListener, Duration, Duration, Duration) -> F,
+        F: Future<Output = Result<u64, Error>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(server(
+            listener,
+            Duration::from_millis(100),
+            Duration::from_millis(1000),
+            Duration::from_secs(30),
+        ));
         for transport in [Transport::WebSocket, Transport::Polling] {
             let config = LoadConfig {
                 addr,
@@ -905,22 +918,14 @@ mod tests {
             assert_eq!((report.wrong, report.dropped), (0, 0), "{transport:?}");
             assert!(report.p50 <= report.p99);
         }
+        server.abort();
     }
 
     /// The lean client against duplex's server, over both transports:
     /// every ack comes back right and nobody is dropped.
     #[tokio::test(flavor = "current_thread")]
     async fn echoes_over_both_transports() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(echo_server(
-            listener,
-            Duration::from_millis(100),
-            Duration::from_millis(1000),
-            Duration::from_secs(30),
-        ));
-        load_both_transports(addr, vec![std::process::id()]).await;
-        server.abort();
+        load_both_transports(echo_server, vec![std::process::id()]).await;
     }
 
     /// socketioxide's server answers the load client's acks with the bytes
@@ -928,15 +933,6 @@ mod tests {
     /// (`sio-server --impl socketioxide --workers 2`).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn socketioxide_echoes_over_both_transports() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(socketioxide_echo_server(
-            listener,
-            Duration::from_millis(100),
-            Duration::from_millis(1000),
-            Duration::from_secs(30),
-        ));
-        load_both_transports(addr, vec![]).await;
-        server.abort();
+        load_both_transports(socketioxide_echo_server, vec![]).await;
     }
 }
