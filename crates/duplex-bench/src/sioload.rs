@@ -502,16 +502,7 @@ impl WsSession {
 
     /// Sends one Engine.IO packet as a masked text frame.
     pub(crate) async fn send(&mut self, text: &[u8]) -> Result<(), Error> {
-        self.out.clear();
-        FrameHeader::new(OpCode::Text, true, Some(self.key), text.len() as u64)
-            .encode(&mut self.out);
-        let start = self.out.len();
-        self.out.extend_from_slice(text);
-        if let Some(payload) = self.out.get_mut(start..) {
-            apply_mask(payload, self.key, 0);
-        }
-        self.tcp.write_all(&self.out).await?;
-        Ok(())
+        self.send_frame(OpCode::Text, text).await
     }
 
     /// The next text message, as a range of `buf`, valid until the next
@@ -531,7 +522,7 @@ impl WsSession {
                         8 => return Err(Error::Closed),
                         9 => {
                             let data = self.buf.get(payload).unwrap_or_default().to_vec();
-                            self.send_control(OpCode::Pong, &data).await?;
+                            self.send_frame(OpCode::Pong, &data).await?;
                         }
                         _ => {}
                     }
@@ -550,7 +541,8 @@ impl WsSession {
         }
     }
 
-    async fn send_control(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), Error> {
+    /// Sends one whole masked frame of type `opcode`.
+    async fn send_frame(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), Error> {
         self.out.clear();
         FrameHeader::new(opcode, true, Some(self.key), data.len() as u64).encode(&mut self.out);
         let start = self.out.len();
@@ -584,7 +576,7 @@ impl WsSession {
     }
 
     pub(crate) async fn close(&mut self) -> Result<(), Error> {
-        self.send_control(OpCode::Close, &1000u16.to_be_bytes())
+        self.send_frame(OpCode::Close, &1000u16.to_be_bytes())
             .await?;
         let mut sink = [0u8; 256];
         while self.tcp.read(&mut sink).await? > 0 {}
