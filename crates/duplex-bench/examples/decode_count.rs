@@ -20,9 +20,8 @@
 use std::hint::black_box;
 
 use duplex_bench::{
-    Decode, Digest, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef,
-    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Reference, Soketto, Tungstenite,
-    WebsocketCodec, WireReader, Workload,
+    Decode, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef, DuplexFrameDecoder,
+    FastWebSockets, Kind, Reference, Soketto, Tungstenite, WebsocketCodec, Workload, warmed_up,
 };
 
 #[inline(never)]
@@ -35,16 +34,8 @@ fn measured_batches<D: Decode>(d: &mut D, frames_per_batch: usize, batches: usiz
 }
 
 fn run<D: Decode>(workload: &Workload, frames: usize) {
-    let mut d = D::new(WireReader::new(workload.wire.clone(), READ_CHUNK));
     // One checked warm-up batch: grows the buffers and proves the output.
-    let mut digest = Digest::default();
-    d.decode(workload.frames, |p| digest.add(p));
-    assert_eq!(
-        digest,
-        workload.expected,
-        "{} decoded wrong payloads",
-        D::NAME
-    );
+    let mut d = warmed_up::<D>(workload);
     let batches = frames.div_ceil(workload.frames);
     let bytes = measured_batches(&mut d, workload.frames, batches);
     assert_eq!(bytes as u64, workload.payload_bytes * batches as u64);

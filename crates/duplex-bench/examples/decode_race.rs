@@ -17,9 +17,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use duplex_bench::{
-    Decode, Digest, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef,
-    DuplexFrameDecoder, FastWebSockets, Kind, READ_CHUNK, Reference, Soketto, Tungstenite,
-    WebsocketCodec, WireReader, Workload,
+    Decode, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef, DuplexFrameDecoder,
+    FastWebSockets, Kind, Reference, Soketto, Tungstenite, WebsocketCodec, Workload, warmed_up,
 };
 
 /// Batches timed per contender per round.
@@ -33,15 +32,7 @@ struct Racer {
 }
 
 fn racer<D: Decode + 'static>(workload: &Workload, peer: bool) -> Racer {
-    let mut d = D::new(WireReader::new(workload.wire.clone(), READ_CHUNK));
-    let mut digest = Digest::default();
-    d.decode(workload.frames, |p| digest.add(p));
-    assert_eq!(
-        digest,
-        workload.expected,
-        "{} decoded wrong payloads",
-        D::NAME
-    );
+    let mut d = warmed_up::<D>(workload);
     let frames = workload.frames;
     Racer {
         name: D::NAME,

@@ -59,21 +59,8 @@ if [[ -z "${DUPLEX_BENCH_BIN:-}" || -z "${DUPLEX_BIN:-}" ]]; then
     (cd "$root" && cargo build --release -q -p duplex-bench -p duplex-cli)
 fi
 
-free_port() {
-    node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-wait_port() {
-    local port=$1 deadline=$((SECONDS + 30))
-    while ((SECONDS < deadline)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$port" >&2
-    return 1
-}
+# shellcheck source=ports.sh
+source "$here/ports.sh"
 
 rport="$(free_port)"
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$cache/redis.log" 2>&1 &

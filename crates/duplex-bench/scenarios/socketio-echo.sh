@@ -69,21 +69,8 @@ cpu_ticks() {
     awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
-free_port() {
-    node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-wait_port() {
-    local port=$1 deadline=$((SECONDS + 30))
-    while ((SECONDS < deadline)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$port" >&2
-    return 1
-}
+# shellcheck source=ports.sh
+source "$here/ports.sh"
 
 node_port="$(free_port)"
 (cd "$cache" && exec node socketio-echo-server.mjs "$node_port" "$ping_interval" "$ping_timeout") \

@@ -22,26 +22,8 @@ duplex="${DUPLEX_BIN:-$root/target/release/duplex}"
 rabbit_bin="${RABBITMQ_SBIN:-/usr/lib/rabbitmq/bin}"
 [[ -x "$rabbit_bin/rabbitmq-server" ]] || rabbit_bin="$(dirname "$(command -v rabbitmq-server)")"
 
-free_port() {
-    local port="$1"
-    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        port=$((port + 1))
-    done
-    echo "$port"
-}
-
-wait_port() {
-    local pid=$1 port=$2 limit=$3 deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.5
-    done
-    echo "nothing listens on 127.0.0.1:$port after $limit s" >&2
-    return 1
-}
+# shellcheck source=ports.sh
+source "$here/ports.sh"
 
 state="$(mktemp -d "${TMPDIR:-/tmp}/duplex-bench-rabbitmq.XXXXXX")"
 log="$state/rabbitmq.out"
@@ -105,8 +87,8 @@ duplex_stomp="$(free_port 61700)"
 "$duplex" conformance-server --addr "127.0.0.1:$duplex_http" --stomp-addr "127.0.0.1:$duplex_stomp" >"$state/duplex.out" 2>&1 &
 duplex_pid=$!
 
-wait_port "$duplex_pid" "$duplex_stomp" 30
-wait_port "$rabbit_pid" "$rabbit_stomp" 120 || { tail -n 20 "$log" >&2; exit 1; }
+wait_port "$duplex_stomp" 30 "$duplex_pid"
+wait_port "$rabbit_stomp" 120 "$rabbit_pid" || { tail -n 20 "$log" >&2; exit 1; }
 
 for ((round = 1; round <= rounds; round++)); do
     for broker in rabbitmq duplex; do

@@ -12,6 +12,7 @@ use duplex_ws::{
 use tokio_util::codec::Decoder;
 
 use crate::wire::{READ_CHUNK, WireReader};
+use crate::workload::{Digest, Workload};
 
 /// A server-side decoder under test.
 pub trait Decode {
@@ -25,6 +26,23 @@ pub trait Decode {
     /// (unmasked, and UTF-8 checked for text) to `sink`. Panics on a decode
     /// error: the workloads are valid.
     fn decode<F: FnMut(&[u8])>(&mut self, messages: usize, sink: F);
+}
+
+/// A `D` reading the workload's wire in [`READ_CHUNK`] reads, after one
+/// warm-up batch that grew its buffers and whose payloads were checked
+/// against the workload's digest (panics if they differ): what every
+/// measurement starts from.
+pub fn warmed_up<D: Decode>(workload: &Workload) -> D {
+    let mut d = D::new(WireReader::new(workload.wire.clone(), READ_CHUNK));
+    let mut digest = Digest::default();
+    d.decode(workload.frames, |p| digest.add(p));
+    assert_eq!(
+        digest,
+        workload.expected,
+        "{} decoded wrong payloads",
+        D::NAME
+    );
+    d
 }
 
 /// duplex at the frame level: [`FrameDecoder::extend_unmasking`] and

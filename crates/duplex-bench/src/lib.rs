@@ -40,6 +40,7 @@ mod workload;
 pub use contenders::{
     Decode, DuplexConnection, DuplexConnectionDrain, DuplexConnectionRef, DuplexFrameDecoder,
     FastWebSockets, Soketto, Tungstenite, WebsocketCodec, baseline_copy, baseline_copy_xor,
+    warmed_up,
 };
 pub use reference::Reference;
 pub use wire::{READ_CHUNK, WireReader};

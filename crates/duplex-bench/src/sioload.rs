@@ -55,6 +55,31 @@ pub async fn echo_server(
             })
         })
         .build();
+    Ok(accept_until(listener, run_for, |tcp| {
+        let io = io.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let io = io.clone();
+                async move { Ok::<_, Infallible>(io.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades()
+                .await;
+        });
+    })
+    .await)
+}
+
+/// The accept loop both echo servers share, so that they are compared
+/// behind the same one: hands every accepted connection (with
+/// `TCP_NODELAY`) to `serve` until `run_for` has passed; returns how many
+/// it accepted.
+async fn accept_until(
+    listener: TcpListener,
+    run_for: Duration,
+    mut serve: impl FnMut(TcpStream),
+) -> u64 {
     let deadline = tokio::time::Instant::now() + run_for;
     let mut accepted = 0u64;
     loop {
@@ -68,21 +93,11 @@ pub async fn echo_server(
                     continue;
                 }
             },
-            () = tokio::time::sleep_until(deadline) => return Ok(accepted),
+            () = tokio::time::sleep_until(deadline) => return accepted,
         };
         accepted += 1;
         let _ = tcp.set_nodelay(true);
-        let io = io.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let io = io.clone();
-                async move { Ok::<_, Infallible>(io.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await;
-        });
+        serve(tcp);
     }
 }
 
@@ -112,22 +127,7 @@ pub async fn socketioxide_echo_server(
     io.ns("/", async |socket: SocketRef| {
         socket.on("message-with-ack", on_message);
     });
-    let deadline = tokio::time::Instant::now() + run_for;
-    let mut accepted = 0u64;
-    loop {
-        let (tcp, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(conn) => conn,
-                Err(e) => {
-                    eprintln!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = tokio::time::sleep_until(deadline) => return Ok(accepted),
-        };
-        accepted += 1;
-        let _ = tcp.set_nodelay(true);
+    Ok(accept_until(listener, run_for, |tcp| {
         let svc = svc.clone();
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
@@ -135,7 +135,8 @@ pub async fn socketioxide_echo_server(
                 .with_upgrades()
                 .await;
         });
-    }
+    })
+    .await)
 }
 
 /// Which Engine.IO transport the clients use (one only, no upgrade).
@@ -501,16 +502,7 @@ impl WsSession {
 
     /// Sends one Engine.IO packet as a masked text frame.
     pub(crate) async fn send(&mut self, text: &[u8]) -> Result<(), Error> {
-        self.out.clear();
-        FrameHeader::new(OpCode::Text, true, Some(self.key), text.len() as u64)
-            .encode(&mut self.out);
-        let start = self.out.len();
-        self.out.extend_from_slice(text);
-        if let Some(payload) = self.out.get_mut(start..) {
-            apply_mask(payload, self.key, 0);
-        }
-        self.tcp.write_all(&self.out).await?;
-        Ok(())
+        self.send_frame(OpCode::Text, text).await
     }
 
     /// The next text message, as a range of `buf`, valid until the next
@@ -530,7 +522,7 @@ impl WsSession {
                         8 => return Err(Error::Closed),
                         9 => {
                             let data = self.buf.get(payload).unwrap_or_default().to_vec();
-                            self.send_control(OpCode::Pong, &data).await?;
+                            self.send_frame(OpCode::Pong, &data).await?;
                         }
                         _ => {}
                     }
@@ -549,7 +541,8 @@ impl WsSession {
         }
     }
 
-    async fn send_control(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), Error> {
+    /// Sends one whole masked frame of type `opcode`.
+    async fn send_frame(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), Error> {
         self.out.clear();
         FrameHeader::new(opcode, true, Some(self.key), data.len() as u64).encode(&mut self.out);
         let start = self.out.len();
@@ -583,7 +576,7 @@ impl WsSession {
     }
 
     pub(crate) async fn close(&mut self) -> Result<(), Error> {
-        self.send_control(OpCode::Close, &1000u16.to_be_bytes())
+        self.send_frame(OpCode::Close, &1000u16.to_be_bytes())
             .await?;
         let mut sink = [0u8; 256];
         while self.tcp.read(&mut sink).await? > 0 {}
@@ -883,13 +876,18 @@ mod tests {
         assert!(open_sid(b"40{\"sid\":\"abc\"}").is_err());
     }
 
-    /// The lean client against duplex's server, over both transports:
-    /// every ack comes back right and nobody is dropped.
-    #[tokio::test(flavor = "current_thread")]
-    async fn echoes_over_both_transports() {
+    /// Starts `server` on a loopback port (pinging every 100 ms) and runs
+    /// a short load of five clients on each transport against it (its
+    /// pings answered too): every ack comes back right, nobody is
+    /// dropped, and the percentiles are in order.
+    async fn load_both_transports<F, S>(server: S, server_pids: Vec<u32>)
+    where
+        S: FnOnce(TcpListener, Duration, Duration, Duration) -> F,
+        F: Future<Output = Result<u64, Error>> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(echo_server(
+        let server = tokio::spawn(server(
             listener,
             Duration::from_millis(100),
             Duration::from_millis(1000),
@@ -905,7 +903,7 @@ mod tests {
                 size: 16,
                 connect_concurrency: 2,
                 step_timeout: Duration::from_secs(10),
-                server_pids: vec![std::process::id()],
+                server_pids: server_pids.clone(),
             };
             let report = run_load(&config).await.unwrap();
             assert!(report.acks > 10, "{transport:?}: {report:?}");
@@ -915,35 +913,18 @@ mod tests {
         server.abort();
     }
 
+    /// The lean client against duplex's server, over both transports:
+    /// every ack comes back right and nobody is dropped.
+    #[tokio::test(flavor = "current_thread")]
+    async fn echoes_over_both_transports() {
+        load_both_transports(echo_server, vec![std::process::id()]).await;
+    }
+
     /// socketioxide's server answers the load client's acks with the bytes
     /// the client checks, on both transports and on a multi-thread runtime
     /// (`sio-server --impl socketioxide --workers 2`).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn socketioxide_echoes_over_both_transports() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(socketioxide_echo_server(
-            listener,
-            Duration::from_millis(100),
-            Duration::from_millis(1000),
-            Duration::from_secs(30),
-        ));
-        for transport in [Transport::WebSocket, Transport::Polling] {
-            let config = LoadConfig {
-                addr,
-                transport,
-                clients: 5,
-                // Longer than the ping interval, so pings are answered too.
-                duration: Duration::from_millis(400),
-                size: 16,
-                connect_concurrency: 2,
-                step_timeout: Duration::from_secs(10),
-                server_pids: vec![],
-            };
-            let report = run_load(&config).await.unwrap();
-            assert!(report.acks > 10, "{transport:?}: {report:?}");
-            assert_eq!((report.wrong, report.dropped), (0, 0), "{transport:?}");
-        }
-        server.abort();
+        load_both_transports(socketioxide_echo_server, vec![]).await;
     }
 }

@@ -16,7 +16,7 @@ use tokio::time::timeout;
 
 mod common;
 
-use common::{BIN, Server, lines_of};
+use common::{BIN, Server};
 
 /// Every wait in this test is bounded by this.
 const STEP: Duration = Duration::from_secs(20);
@@ -29,21 +29,7 @@ struct Conformance {
 
 impl Conformance {
     fn start(extra: &[&str]) -> Conformance {
-        let mut child = Command::new(BIN)
-            .args([
-                "conformance-server",
-                "--addr",
-                "127.0.0.1:0",
-                "--stomp-addr",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start duplex conformance-server");
-        let lines = lines_of(child.stdout.take().expect("stdout"));
+        let (child, lines) = common::spawn("conformance-server", extra);
         let start = Instant::now();
         let addr = loop {
             let left = STEP.saturating_sub(start.elapsed());

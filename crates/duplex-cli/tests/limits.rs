@@ -6,72 +6,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::indexing_slicing, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+mod common;
+
+use common::Server;
+
 /// Every wait in this test is bounded by this.
 const STEP: Duration = Duration::from_secs(10);
-
-struct Server {
-    child: Child,
-    addr: String,
-    stomp_addr: String,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--stomp-addr",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start duplex serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stomp_line = rx.recv_timeout(STEP).expect("no STOMP line");
-        let stomp_addr = stomp_line
-            .strip_prefix("STOMP over TCP on ")
-            .unwrap_or_else(|| panic!("not the STOMP line: {stomp_line:?}"))
-            .to_owned();
-        let line = rx.recv_timeout(STEP).expect("no URL line");
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
-        Server {
-            child,
-            addr,
-            stomp_addr,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Sends `request` on a new connection and reads until the server closes.
 async fn exchange(addr: &str, request: &[u8]) -> String {
@@ -92,7 +38,7 @@ const GET_STATS: &[u8] = b"GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r
 
 #[tokio::test]
 async fn past_the_limits_http_gets_503_and_stomp_an_error_frame_and_the_listeners_go_on() {
-    let server = Server::start(&["--max-connections", "2", "--max-stomp-connections", "1"]);
+    let server = Server::start_with(&["--max-connections", "2", "--max-stomp-connections", "1"]);
 
     // Two idle HTTP connections fill the HTTP listener.
     let mut held = Vec::new();

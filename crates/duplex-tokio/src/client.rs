@@ -77,18 +77,7 @@ pub async fn connect_with(
         #[cfg(not(feature = "tls"))]
         let tls = ();
         let io = crate::tls::MaybeTlsStream::connect(tcp, &host, secure, tls).await?;
-        let request = ClientRequest {
-            host: host_header,
-            target,
-            origin: None,
-            protocols: config.protocols.clone(),
-            extensions: config
-                .deflate
-                .iter()
-                .map(DeflateConfig::client_offer)
-                .collect(),
-            headers: config.headers.clone(),
-        };
+        let request = config.request(host_header, target);
         client_handshake(io, request, config).await
     };
     tokio::time::timeout(timeout, fut)
@@ -176,6 +165,45 @@ impl Target {
     }
 }
 
+impl ClientConfig {
+    /// The handshake request for `target` on `host`: this configuration's
+    /// subprotocols, headers and permessage-deflate offer, no `Origin`
+    /// (over HTTP/1.1 or an HTTP/2 stream alike).
+    pub(crate) fn request(&self, host: String, target: String) -> ClientRequest {
+        ClientRequest {
+            host,
+            target,
+            origin: None,
+            protocols: self.protocols.clone(),
+            extensions: self
+                .deflate
+                .iter()
+                .map(DeflateConfig::client_offer)
+                .collect(),
+            headers: self.headers.clone(),
+        }
+    }
+}
+
+/// The client's connection once the server accepted the handshake, with
+/// permessage-deflate on if `deflate` was offered and the server agreed
+/// (over HTTP/1.1 or an HTTP/2 stream alike).
+pub(crate) fn accepted_connection(
+    deflate: Option<&DeflateConfig>,
+    connection: Config,
+    response: &Response,
+) -> Result<Connection, Error> {
+    let params = match deflate {
+        Some(d) => d.accept_response(&response.extensions)?,
+        None => None,
+    };
+    let mut conn = Connection::new(Role::Client, connection);
+    if let Some(params) = params {
+        conn.enable_permessage_deflate(&params);
+    }
+    Ok(conn)
+}
+
 /// Runs the client handshake over a transport the caller opened.
 pub async fn client_handshake<S>(
     mut io: S,
@@ -198,14 +226,7 @@ where
         }
     };
     let leftover = handshake.into_remaining();
-    let deflate = match &config.deflate {
-        Some(d) => d.accept_response(&response.extensions)?,
-        None => None,
-    };
-    let mut conn = Connection::new(Role::Client, config.connection);
-    if let Some(params) = deflate {
-        conn.enable_permessage_deflate(&params);
-    }
+    let conn = accepted_connection(config.deflate.as_ref(), config.connection, &response)?;
     Ok((
         WebSocketStream::from_parts(io, conn, &leftover, config.stream),
         response,

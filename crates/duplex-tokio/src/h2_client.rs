@@ -10,15 +10,15 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use duplex_ws::handshake::Response;
 use duplex_ws::handshake::h2::{ClientConnect, PROTOCOL};
-use duplex_ws::handshake::{ClientRequest, Response};
-use duplex_ws::{Connection, DeflateConfig, Role};
 use http_body_util::Empty;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::client::accepted_connection;
 use crate::tls::{ALPN_H2, MaybeTlsStream};
 use crate::{ClientConfig, Error, UpgradedIo, WebSocketStream};
 
@@ -135,18 +135,7 @@ impl Http2Connection {
         target: &str,
         config: ClientConfig,
     ) -> Result<(WebSocketStream<Http2Stream>, Response), Error> {
-        let request = ClientRequest {
-            host: self.authority.clone(),
-            target: target.to_owned(),
-            origin: None,
-            protocols: config.protocols.clone(),
-            extensions: config
-                .deflate
-                .iter()
-                .map(DeflateConfig::client_offer)
-                .collect(),
-            headers: config.headers.clone(),
-        };
+        let request = config.request(self.authority.clone(), target.to_owned());
         let (handshake, req) = ClientConnect::new(&request, self.scheme)?;
         let mut req = req.map(|()| Empty::new());
         req.extensions_mut()
@@ -164,14 +153,7 @@ impl Http2Connection {
         let (upgraded, accepted) = tokio::time::timeout(config.handshake_timeout, open)
             .await
             .map_err(|_| Error::HandshakeTimeout)??;
-        let deflate = match &config.deflate {
-            Some(d) => d.accept_response(&accepted.extensions)?,
-            None => None,
-        };
-        let mut conn = Connection::new(Role::Client, config.connection);
-        if let Some(params) = deflate {
-            conn.enable_permessage_deflate(&params);
-        }
+        let conn = accepted_connection(config.deflate.as_ref(), config.connection, &accepted)?;
         Ok((
             WebSocketStream::from_parts(
                 Http2Stream(TokioIo::new(upgraded)),

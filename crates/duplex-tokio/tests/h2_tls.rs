@@ -28,38 +28,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+mod tls_common;
+
+use tls_common::{make_cert, tls_connect, trusting, tungstenite_echo};
+
 /// Every await in these tests is bounded by this.
 const LIMIT: Duration = Duration::from_secs(20);
-
-struct TestCert {
-    cert_pem: String,
-    key_pem: String,
-    der: rustls::pki_types::CertificateDer<'static>,
-}
-
-fn make_cert() -> TestCert {
-    let made =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    TestCert {
-        cert_pem: made.cert.pem(),
-        key_pem: made.signing_key.serialize_pem(),
-        der: made.cert.der().clone(),
-    }
-}
-
-/// A client configuration trusting exactly `cert`, offering `alpn`.
-fn trusting(cert: &TestCert, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
 
 fn client_config(tls: Option<Arc<rustls::ClientConfig>>) -> ClientConfig {
     ClientConfig {
@@ -152,13 +126,16 @@ async fn server(tls: Option<TlsAcceptor>) -> Server {
     Server { addr, openings }
 }
 
-fn acceptor(cert: &TestCert) -> TlsAcceptor {
-    TlsAcceptor::from_pem(
-        cert.cert_pem.as_bytes(),
-        cert.key_pem.as_bytes(),
-        TlsServerConfig::default(),
-    )
-    .unwrap()
+/// A TLS server with a fresh certificate and an HTTP/2 connection to it
+/// from a client that trusts that certificate.
+async fn tls_server_and_h2_client() -> (Server, Http2Connection) {
+    let cert = make_cert();
+    let server = server(Some(cert.acceptor(TlsServerConfig::default()))).await;
+    let config = client_config(Some(trusting(&cert, &[b"h2"])));
+    let h2 = Http2Connection::connect(&format!("wss://127.0.0.1:{}", server.addr.port()), &config)
+        .await
+        .unwrap();
+    (server, h2)
 }
 
 async fn echo_round<S>(ws: &mut duplex_tokio::WebSocketStream<S>, text: &str)
@@ -176,7 +153,7 @@ where
 #[tokio::test]
 async fn duplex_client_over_wss_http11_and_http2_on_one_tls_listener() {
     let cert = make_cert();
-    let mut server = server(Some(acceptor(&cert))).await;
+    let mut server = server(Some(cert.acceptor(TlsServerConfig::default()))).await;
     let addr = server.addr;
 
     // HTTP/1.1: ALPN http/1.1, the upgrade.
@@ -235,12 +212,7 @@ async fn http2_by_prior_knowledge_and_http11_on_one_cleartext_listener() {
 
 #[tokio::test]
 async fn several_websockets_on_one_connection_each_close_on_their_own() {
-    let cert = make_cert();
-    let server = server(Some(acceptor(&cert))).await;
-    let config = client_config(Some(trusting(&cert, &[b"h2"])));
-    let h2 = Http2Connection::connect(&format!("wss://127.0.0.1:{}", server.addr.port()), &config)
-        .await
-        .unwrap();
+    let (_server, h2) = tls_server_and_h2_client().await;
     let mut all = Vec::new();
     for _ in 0..10 {
         all.push(h2.websocket("/echo", client_config(None)).await.unwrap().0);
@@ -270,12 +242,7 @@ async fn several_websockets_on_one_connection_each_close_on_their_own() {
 
 #[tokio::test]
 async fn a_stream_reset_by_the_client_leaves_the_others_working() {
-    let cert = make_cert();
-    let server = server(Some(acceptor(&cert))).await;
-    let config = client_config(Some(trusting(&cert, &[b"h2"])));
-    let h2 = Http2Connection::connect(&format!("wss://127.0.0.1:{}", server.addr.port()), &config)
-        .await
-        .unwrap();
+    let (_server, h2) = tls_server_and_h2_client().await;
     let (mut a, _) = h2.websocket("/echo", client_config(None)).await.unwrap();
     let (b, _) = h2.websocket("/echo", client_config(None)).await.unwrap();
     let (mut c, _) = h2.websocket("/echo", client_config(None)).await.unwrap();
@@ -373,12 +340,7 @@ async fn bad_extended_connects_get_their_status_and_the_connection_stays_usable(
 
 #[tokio::test]
 async fn sixteen_mib_messages_cross_the_flow_control_windows_both_ways() {
-    let cert = make_cert();
-    let server = server(Some(acceptor(&cert))).await;
-    let config = client_config(Some(trusting(&cert, &[b"h2"])));
-    let h2 = Http2Connection::connect(&format!("wss://127.0.0.1:{}", server.addr.port()), &config)
-        .await
-        .unwrap();
+    let (_server, h2) = tls_server_and_h2_client().await;
     let (mut ws, _) = h2.websocket("/echo", client_config(None)).await.unwrap();
     // A second stream on the connection keeps working while the big one
     // fills the connection window.
@@ -406,7 +368,7 @@ async fn sixteen_mib_messages_cross_the_flow_control_windows_both_ways() {
 #[tokio::test]
 async fn socketio_client_over_https_polling_and_wss_against_the_tls_server() {
     let cert = make_cert();
-    let server = server(Some(acceptor(&cert))).await;
+    let server = server(Some(cert.acceptor(TlsServerConfig::default()))).await;
     let url = format!("https://localhost:{}", server.addr.port());
     for transports in [
         ClientTransports::Polling,
@@ -438,26 +400,11 @@ async fn socketio_client_over_https_polling_and_wss_against_the_tls_server() {
 #[tokio::test]
 async fn tungstenite_client_over_wss_against_the_http_server() {
     let cert = make_cert();
-    let mut server = server(Some(acceptor(&cert))).await;
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut server = server(Some(cert.acceptor(TlsServerConfig::default()))).await;
     // No ALPN, as tungstenite users mostly connect: served HTTP/1.1.
-    let connector = duplex_tokio::tokio_rustls::TlsConnector::from(trusting(&cert, &[]));
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let stream = tokio::time::timeout(LIMIT, connector.connect(name, tcp))
+    let stream = tls_connect(server.addr, trusting(&cert, &[]))
         .await
-        .unwrap()
         .unwrap();
-    let url = format!("wss://127.0.0.1:{}/echo", server.addr.port());
-    let (mut ws, response) =
-        tokio::time::timeout(LIMIT, tokio_tungstenite::client_async(url, stream))
-            .await
-            .unwrap()
-            .unwrap();
-    assert_eq!(response.status(), 101);
-    use tokio_tungstenite::tungstenite::Message;
-    ws.send(Message::text("from tungstenite")).await.unwrap();
-    let got = tokio::time::timeout(LIMIT, ws.next()).await.unwrap();
-    assert_eq!(got.unwrap().unwrap(), Message::text("from tungstenite"));
-    ws.close(None).await.unwrap();
+    tungstenite_echo(stream, server.addr.port()).await;
     assert_eq!(server.openings.recv().await, Some(Opening::Http11Upgrade));
 }

@@ -9,66 +9,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use duplex_tokio::rustls::pki_types::{CertificateDer, ServerName};
 use duplex_tokio::{Alpn, ClientConfig, Error, TlsAcceptor, TlsServerConfig, rustls};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+mod tls_common;
+
+use tls_common::{make_cert, tls_connect, trusting, tungstenite_echo};
+
 /// Every await in these tests is bounded by this.
 const LIMIT: Duration = Duration::from_secs(10);
-
-struct TestCert {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-fn make_cert() -> TestCert {
-    let made =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    TestCert {
-        cert_pem: made.cert.pem(),
-        key_pem: made.signing_key.serialize_pem(),
-        der: made.cert.der().clone(),
-    }
-}
-
-impl TestCert {
-    /// An acceptor serving this certificate with `config`.
-    fn acceptor(&self, config: TlsServerConfig) -> TlsAcceptor {
-        TlsAcceptor::from_pem(self.cert_pem.as_bytes(), self.key_pem.as_bytes(), config).unwrap()
-    }
-}
-
-/// A TLS connection to `addr` (named `127.0.0.1`) with `trust`'s roots
-/// and ALPN list: the handshake's result.
-async fn tls_connect(
-    addr: std::net::SocketAddr,
-    trust: Arc<rustls::ClientConfig>,
-) -> std::io::Result<duplex_tokio::tokio_rustls::client::TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let connector = duplex_tokio::tokio_rustls::TlsConnector::from(trust);
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    tokio::time::timeout(LIMIT, connector.connect(name, tcp))
-        .await
-        .unwrap()
-}
-
-/// A client configuration trusting exactly `cert`.
-fn trusting(cert: &TestCert, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
 
 /// A TLS WebSocket echo server; each connection's accept outcome (ALPN or
 /// error) is reported on the channel.
@@ -159,18 +111,7 @@ async fn tungstenite_client_against_duplex_tls_server() {
     let tls = cert.acceptor(TlsServerConfig::default());
     let (addr, _outcomes) = echo_server(tls).await;
     let stream = tls_connect(addr, trusting(&cert, &[])).await.unwrap();
-    let url = format!("wss://127.0.0.1:{}/echo", addr.port());
-    let (mut ws, response) =
-        tokio::time::timeout(LIMIT, tokio_tungstenite::client_async(url, stream))
-            .await
-            .unwrap()
-            .unwrap();
-    assert_eq!(response.status(), 101);
-    use tokio_tungstenite::tungstenite::Message;
-    ws.send(Message::text("from tungstenite")).await.unwrap();
-    let got = tokio::time::timeout(LIMIT, ws.next()).await.unwrap();
-    assert_eq!(got.unwrap().unwrap(), Message::text("from tungstenite"));
-    ws.close(None).await.unwrap();
+    tungstenite_echo(stream, addr.port()).await;
 }
 
 #[tokio::test]

@@ -37,21 +37,7 @@ impl Server {
 
     /// Starts `duplex serve` with `extra` options after the addresses.
     pub fn start_with(extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--stomp-addr",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start duplex serve");
-        let lines = lines_of(child.stdout.take().expect("stdout"));
+        let (child, lines) = spawn("serve", extra);
         let stomp_line = lines
             .recv_timeout(START)
             .expect("duplex serve printed no STOMP line");
@@ -122,6 +108,28 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Starts `duplex SUBCOMMAND` on free loopback ports (HTTP and STOMP)
+/// with `extra` options after the addresses; returns the process and the
+/// lines of its stdout.
+pub fn spawn(subcommand: &str, extra: &[&str]) -> (Child, Receiver<String>) {
+    let mut child = Command::new(BIN)
+        .args([
+            subcommand,
+            "--addr",
+            "127.0.0.1:0",
+            "--stomp-addr",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start duplex {subcommand}: {e}"));
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    (child, lines)
 }
 
 /// Sends SIGINT to `child`, as Ctrl-C would.

@@ -166,30 +166,35 @@ where
             .keep_alive_interval(config.keep_alive_interval)
             .keep_alive_timeout(config.keep_alive_interval);
         let conn = builder.serve_connection(io, service);
-        tokio::pin!(conn);
-        tokio::select! {
-            result = conn.as_mut() => result,
-            () = &mut shutdown => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        }
+        until_shutdown(conn, shutdown, |conn| conn.graceful_shutdown()).await
     } else {
         let conn = config
             .limits
             .http1_builder()
             .serve_connection(io, service)
             .with_upgrades();
-        tokio::pin!(conn);
-        tokio::select! {
-            result = conn.as_mut() => result,
-            () = &mut shutdown => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        }
+        until_shutdown(conn, shutdown, |conn| conn.graceful_shutdown()).await
     };
     result.map_err(|e| Error::Io(io::Error::other(e)))
+}
+
+/// Drives `conn` to its end; once `shutdown` fires, starts its graceful
+/// shutdown (`graceful`: no new requests, the ones in flight finish) and
+/// waits for it. The same for HTTP/1.1 and HTTP/2, whose connection types
+/// differ but whose `graceful_shutdown` means the same.
+async fn until_shutdown<C: Future>(
+    conn: C,
+    shutdown: Pin<&mut impl Future<Output = ()>>,
+    graceful: impl FnOnce(Pin<&mut C>),
+) -> C::Output {
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => result,
+        () = shutdown => {
+            graceful(conn.as_mut());
+            conn.await
+        }
+    }
 }
 
 /// Reads until the bytes so far either are the whole HTTP/2 preface or
