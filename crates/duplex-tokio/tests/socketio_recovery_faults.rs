@@ -520,11 +520,14 @@ async fn run(transports: ClientTransports, recovery: bool) {
             assert_eq!(
                 direct.lost + room.lost,
                 0,
-                "client {i}: {direct:?} {room:?}; direct gaps {:?}, room gaps {:?}; connects {:?}, reasons {:?}",
+                "client {i}: {direct:?} {room:?}; direct gaps {:?}, room gaps {:?}; connects {:?}, \
+                 reasons {:?}; sockets that connected again while the server still had them \
+                 connected (client, old sid): {:?}",
                 gaps(&log.direct),
                 gaps(&log.room),
                 log.connects,
-                log.reasons
+                log.reasons,
+                hub.overtaken.lock().unwrap()
             );
             for (sid, recovered) in reconnects {
                 assert!(
