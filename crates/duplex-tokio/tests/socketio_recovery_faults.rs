@@ -24,7 +24,7 @@ mod socketio_common;
 mod proxy;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use duplex_polling::TransportName;
@@ -194,7 +194,8 @@ fn seq_of(arg: Option<&Value>) -> Option<u64> {
 
 async fn run_client(mut socket: ClientSocket, room: String, log: Arc<Mutex<Log>>) {
     while let Some(event) = socket.next_event().await {
-        let mut log = log.lock().unwrap();
+        // Poisoned only by a failed assertion of the test, which says more.
+        let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
         match event {
             ClientEvent::Connect { sid, recovered } => {
                 log.connects.push((sid, recovered));
