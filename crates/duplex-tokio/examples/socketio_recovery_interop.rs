@@ -20,16 +20,12 @@
 //! non-zero on a failure.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use duplex_tokio::socketio::Value;
 use duplex_tokio::socketio::client::{
     ClientConfig, ClientEvent, ClientSocket, ClientTransports, Manager,
 };
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -39,68 +35,11 @@ const CUT_AFTER: u64 = 9;
 
 type Check = Result<(), String>;
 
-/// A loopback TCP proxy that can cut every connection and refuse new ones.
-pub(crate) struct Proxy {
-    /// Where clients connect.
-    pub(crate) addr: SocketAddr,
-    open: Arc<AtomicBool>,
-    /// Bumped on each cut; the flag says RST (true) or FIN.
-    cut: watch::Sender<(u64, bool)>,
-}
-
-impl Proxy {
-    /// A proxy to `upstream` on a fresh loopback port.
-    pub(crate) async fn start(upstream: SocketAddr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let open = Arc::new(AtomicBool::new(true));
-        let (cut, _) = watch::channel((0, false));
-        let accept_open = open.clone();
-        let accept_cut = cut.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                if !accept_open.load(Ordering::SeqCst) {
-                    // Refused: reset at once, as a closed port would.
-                    let _ = client.set_zero_linger();
-                    continue;
-                }
-                let rx = accept_cut.subscribe();
-                tokio::spawn(relay(client, upstream, rx));
-            }
-        });
-        Ok(Self { addr, open, cut })
-    }
-
-    /// Cuts every current connection (RST when `rst`, else FIN) and
-    /// refuses new ones until [`Proxy::reopen`].
-    pub(crate) fn cut(&self, rst: bool) {
-        self.open.store(false, Ordering::SeqCst);
-        self.cut.send_modify(|(n, r)| {
-            *n += 1;
-            *r = rst;
-        });
-    }
-
-    /// Lets connections through again.
-    pub(crate) fn reopen(&self) {
-        self.open.store(true, Ordering::SeqCst);
-    }
-}
-
-async fn relay(mut client: TcpStream, upstream: SocketAddr, mut cut: watch::Receiver<(u64, bool)>) {
-    let Ok(mut server) = TcpStream::connect(upstream).await else {
-        return;
-    };
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-        changed = cut.changed() => {
-            if changed.is_ok() && cut.borrow().1 {
-                let _ = client.set_zero_linger();
-                let _ = server.set_zero_linger();
-            }
-        }
-    }
-}
+// The fault proxy is shared with the fault test of the recovery
+// (tests/socketio_recovery_faults.rs).
+#[path = "../tests/socketio_common/proxy.rs"]
+mod proxy;
+pub(crate) use proxy::Proxy;
 
 async fn next(socket: &mut ClientSocket) -> Result<ClientEvent, String> {
     match tokio::time::timeout(WAIT, socket.next_event()).await {
