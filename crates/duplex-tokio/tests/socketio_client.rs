@@ -16,7 +16,7 @@ use std::time::Duration;
 use duplex_polling::TransportName;
 use duplex_tokio::socketio::client::ClientTransports;
 use duplex_tokio::socketio::{
-    AckSender, Args, NamespaceHandlers, Socket, SocketIo, SocketIoConfig, Value,
+    AckSender, Args, NamespaceHandlers, Socket, SocketIo, SocketIoConfig,
 };
 
 /// The conformance handlers plus `transport` and `kill`, as the reference
@@ -156,6 +156,7 @@ async fn behind_tls(url: &str) -> (String, std::sync::Arc<duplex_tokio::rustls::
 #[cfg(feature = "tls")]
 #[tokio::test]
 async fn over_https_with_the_configs_tls_on_every_transport() {
+    use duplex_tokio::socketio::Value;
     use duplex_tokio::socketio::client::{ClientConfig, Manager};
     let (url, tls) = behind_tls(&server().await).await;
     for transports in [
