@@ -8,7 +8,8 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use common::{Redis, redis};
+
 use std::time::Duration;
 
 use duplex_redis::{Emitter, RedisAdapter, RedisAdapterConfig, RedisMode, SubscriptionMode};
@@ -18,54 +19,6 @@ use duplex_tokio::socketio::{
 };
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// A `redis-server` of the test's own, stopped when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `redis-server` on a free loopback port, or `None` when it is not
-/// installed.
-async fn redis() -> Option<Redis> {
-    if Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_err()
-    {
-        eprintln!("skipped: redis-server is not on PATH (apt-get install redis-server)");
-        return None;
-    }
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server starts");
-    let redis = Redis { child, port };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Some(redis);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server did not listen on {port}");
-}
 
 /// How many `note`s other servers sent, over every server of the process.
 static NOTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -197,14 +150,7 @@ async fn server_in(redis: &Redis, mode: RedisMode) -> (String, RedisAdapter, Soc
         .build();
     let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
     config.mode = mode;
-    let adapter = RedisAdapter::attach(&io, config).unwrap();
-    for _ in 0..100 {
-        if adapter.is_connected() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(adapter.is_connected(), "the adapter connects to Redis");
+    let adapter = common::attach(&io, config).await;
     let addr = common::serve(io.clone()).await;
     (format!("http://{addr}"), adapter, io)
 }
@@ -289,15 +235,13 @@ async fn local_delivery_goes_on_while_redis_is_away_and_the_adapter_reconnects()
     let Some(mut redis) = redis().await else {
         return;
     };
-    let port = redis.port;
     let (url_a, adapter_a, _io_a) = server(&redis).await;
     let (url_b, adapter_b, _io_b) = server(&redis).await;
     let (_m1, c1) = client(&url_a).await;
     let (_m2, mut c2) = client(&url_a).await;
     let (_m3, mut c3) = client(&url_b).await;
 
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
+    redis.stop();
     for _ in 0..100 {
         if !adapter_a.is_connected() && !adapter_b.is_connected() {
             break;
@@ -313,13 +257,7 @@ async fn local_delivery_goes_on_while_redis_is_away_and_the_adapter_reconnects()
     );
 
     // Redis back on the same port: both adapters reconnect by themselves.
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server restarts");
-    redis.child = child;
+    redis.restart();
     for _ in 0..200 {
         if adapter_a.is_connected() && adapter_b.is_connected() {
             break;

@@ -37,14 +37,7 @@ async fn server(redis: &Redis, streams: &StreamsOptions) -> (String, RedisAdapte
     let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
     config.mode = RedisMode::Streams;
     config.streams = streams.clone();
-    let adapter = RedisAdapter::attach(&io, config).unwrap();
-    for _ in 0..100 {
-        if adapter.is_connected() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(adapter.is_connected(), "the adapter connects to Redis");
+    let adapter = common::attach(&io, config).await;
     let addr = common::serve(io.clone()).await;
     (format!("http://{addr}"), adapter, io)
 }

@@ -11,7 +11,6 @@ mod common;
 use common::{Redis, redis};
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,14 +56,7 @@ async fn server(redis: &Redis) -> (SocketAddr, RedisAdapter, SocketIo) {
     let io = SocketIo::builder(config).namespace("/", handlers).build();
     let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
     config.mode = RedisMode::Streams;
-    let adapter = RedisAdapter::attach(&io, config).unwrap();
-    for _ in 0..100 {
-        if adapter.is_connected() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(adapter.is_connected(), "the adapter connects to Redis");
+    let adapter = common::attach(&io, config).await;
     let addr = common::serve(io.clone()).await;
     (addr, adapter, io)
 }
@@ -207,20 +199,14 @@ async fn local_delivery_goes_on_while_redis_is_away_and_both_servers_come_back()
     assert_eq!(ticks(&mut s, Duration::from_millis(800)).await, [0]);
 
     // Redis goes: a's own emits still reach its client (without offset).
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
+    redis.stop();
     let _ = a
         .to("/", sid.as_str())
         .emit_args("tick", vec![Value::from(1)]);
     assert_eq!(ticks(&mut s, Duration::from_millis(800)).await, [1]);
 
     // Redis comes back on the same port: both reconnect, b reaches a's client again.
-    redis.child = Command::new("redis-server")
-        .args(["--port", &redis.port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server restarts");
+    redis.restart();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !(a_adapter.is_connected() && b_adapter.is_connected()) {
         assert!(

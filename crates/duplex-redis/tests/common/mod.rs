@@ -69,13 +69,10 @@ pub async fn redis() -> Option<Redis> {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server starts");
-    let redis = Redis { child, port };
+    let redis = Redis {
+        child: spawn_redis(port),
+        port,
+    };
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -86,4 +83,43 @@ pub async fn redis() -> Option<Redis> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("redis-server did not listen on {port}");
+}
+
+fn spawn_redis(port: u16) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server starts")
+}
+
+impl Redis {
+    /// Kills the server (Redis goes away without a word).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.child = spawn_redis(self.port);
+    }
+}
+
+/// Attaches a Redis adapter made of `config` to `io` and waits (bounded)
+/// until it is connected.
+pub async fn attach(
+    io: &duplex_tokio::socketio::SocketIo,
+    config: duplex_redis::RedisAdapterConfig,
+) -> duplex_redis::RedisAdapter {
+    let adapter = duplex_redis::RedisAdapter::attach(io, config).unwrap();
+    for _ in 0..100 {
+        if adapter.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(adapter.is_connected(), "the adapter connects to Redis");
+    adapter
 }
