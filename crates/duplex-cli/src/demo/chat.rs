@@ -82,6 +82,9 @@ const MAX_ROOMS: usize = 256;
 const BRIDGE_QUEUE: usize = 1024;
 /// The broker destination prefix of a room.
 pub(crate) const TOPIC_PREFIX: &str = "/topic/chat.";
+/// The receipt the bridge asks for when it subscribes to a room, followed
+/// by the room's name.
+const SUBSCRIBED_RECEIPT: &str = "chat-subscribed:";
 
 /// A member's id in the hub.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -121,6 +124,10 @@ struct Member {
 #[derive(Default)]
 struct Room {
     history: VecDeque<Arc<Value>>,
+    /// The bridge's subscription to the room's topic is confirmed (its
+    /// `RECEIPT` came back): until then a message published to the broker
+    /// would reach no subscriber of the hub's, so members get it locally.
+    subscribed: bool,
 }
 
 #[derive(Default)]
@@ -368,7 +375,7 @@ impl Hub {
             });
             (room.clone(), body.to_string())
         };
-        if self.bridged.load(Ordering::Relaxed) {
+        if self.bridged.load(Ordering::Relaxed) && self.room_subscribed(&room) {
             match self.publish.try_send((room.clone(), body.clone())) {
                 Ok(()) => return Ok(()),
                 Err(_) => tracing::debug!("chat: broker bridge busy, delivering locally"),
@@ -376,6 +383,18 @@ impl Hub {
         }
         self.deliver(&room, body.as_bytes());
         Ok(())
+    }
+
+    fn room_subscribed(&self, room: &str) -> bool {
+        self.lock().rooms.get(room).is_some_and(|r| r.subscribed)
+    }
+
+    /// The broker confirmed the bridge's subscription to `room`'s topic:
+    /// what members say there goes through the broker from now on.
+    fn on_subscribed(&self, room: &str) {
+        if let Some(r) = self.lock().rooms.get_mut(room) {
+            r.subscribed = true;
+        }
     }
 
     /// A message the broker delivered on `/topic/chat.<room>`: JSON
@@ -562,6 +581,12 @@ async fn bridge(
                         let Some(hub) = hub_for_events.upgrade() else { break };
                         hub.on_broker_message(m.destination().unwrap_or(""), m.body());
                     }
+                    Some(ClientEvent::Receipt { receipt_id }) => {
+                        let Some(hub) = hub_for_events.upgrade() else { break };
+                        if let Some(room) = receipt_id.strip_prefix(SUBSCRIBED_RECEIPT) {
+                            hub.on_subscribed(room);
+                        }
+                    }
                     Some(ClientEvent::Error(frame)) => {
                         tracing::debug!("chat: broker error: {:?}", frame.header("message"));
                         break;
@@ -572,7 +597,14 @@ async fn bridge(
                 room = subscribe.recv() => match room {
                     Some(room) => {
                         let destination = format!("{TOPIC_PREFIX}{room}");
-                        if let Err(e) = subscriber.subscribe(&destination, AckMode::Auto).await {
+                        // Published messages reach the hub only once the
+                        // broker has the subscription: the receipt says so.
+                        let receipt = format!("{SUBSCRIBED_RECEIPT}{room}");
+                        let headers = [("receipt", receipt.as_str())];
+                        if let Err(e) = subscriber
+                            .subscribe_with(&destination, AckMode::Auto, &headers)
+                            .await
+                        {
                             tracing::debug!("chat: subscribe failed: {e}");
                             break;
                         }
@@ -641,6 +673,37 @@ mod tests {
         // alice sees bob arrive.
         let presence = drain(&mut rx_a);
         assert_eq!(presence.last().unwrap().value["users"][1]["name"], "bob");
+    }
+
+    #[test]
+    fn a_bridged_room_goes_through_the_broker_only_once_its_subscription_is_confirmed() {
+        let (publish, mut published) = mpsc::channel(8);
+        let (subscribe, mut subscriptions) = mpsc::unbounded_channel();
+        let hub = Arc::new(Hub {
+            state: Mutex::new(State::default()),
+            stats: Arc::new(Stats::new()),
+            publish,
+            subscribe,
+            bridged: AtomicBool::new(true),
+        });
+        let (a, mut rx) = hub.register(Transport::Sse).unwrap();
+        hub.handle_text(a, r#"{"type":"join","room":"fresh","name":"alice"}"#);
+        assert_eq!(subscriptions.try_recv().ok().as_deref(), Some("fresh"));
+        drain(&mut rx);
+        // Not confirmed yet: a publish would reach no subscriber of the
+        // hub's, so the member hears it at once, and nothing is published.
+        hub.handle_text(a, r#"{"type":"say","text":"early"}"#);
+        let got = drain(&mut rx);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].value["text"], "early");
+        assert!(published.try_recv().is_err());
+        // Confirmed: it goes to the broker, which delivers it back.
+        hub.on_subscribed("fresh");
+        hub.handle_text(a, r#"{"type":"say","text":"late"}"#);
+        assert!(drain(&mut rx).is_empty());
+        let (room, body) = published.try_recv().unwrap();
+        assert_eq!(room, "fresh");
+        assert!(body.contains("late"));
     }
 
     #[test]
