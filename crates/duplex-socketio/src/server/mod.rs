@@ -704,9 +704,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 s.adapter.recovery().is_some()
                     || matches!(&s.adapter, Adapter::Cluster(n) if n.keeps_sessions())
             });
-            // A cluster adapter keeps no packets (as Node's Redis
-            // adapters): a direct emit stays a direct write, not a
-            // published broadcast.
+            // Node's pub/sub Redis adapters keep no packets: there a direct
+            // emit stays a direct write. The streams adapter keeps them in
+            // its stream, so there it goes out as a broadcast to the
+            // socket's own room, as with recovery in memory.
             if let Some(state) = conn.sockets.get(&namespace).filter(|_| session_aware) {
                 let opts = Opts::rooms([state.id.as_str()]);
                 self.broadcast_opts(&namespace, &opts, packet);

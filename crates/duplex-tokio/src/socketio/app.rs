@@ -803,8 +803,9 @@ impl SocketIoApp {
         packet: &Packet,
         now: Instant,
     ) -> Result<(), SendError> {
-        // Only where the adapter keeps packets: a cluster adapter keeps none
-        // (as Node's Redis adapters), and its direct emits stay direct.
+        // Only where the adapter keeps packets (recovery in memory, or the
+        // streams cluster mode): Node's pub/sub Redis adapters keep none,
+        // and there direct emits stay direct.
         let stored = self.server.recovery_store(&packet.namespace).is_some()
             || self.server.cluster_keeps_sessions(&packet.namespace);
         if stored && packet.packet_type.is_event() && packet.ack_id.is_none() {
