@@ -1323,7 +1323,7 @@ fn local_emit(
     mut packet: WirePacket,
     opts: Opts,
 ) -> LocalAction {
-    let takes = packet.packet_type == 2 && packet.id.is_none() && opts.flag("volatile").is_none();
+    let takes = super::streams::packet_takes_offset(&packet, &opts);
     let offset = id.filter(|_| s.options.offsets && takes);
     if let Some(id) = offset {
         s.recent.push_back(Recent {

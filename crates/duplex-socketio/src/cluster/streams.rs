@@ -38,7 +38,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::message::{Format, Opts};
+use super::message::{Format, Opts, WirePacket};
 use super::msgpack;
 use super::sharded::{ClusterBody, ClusterMessage};
 use super::{Error, message::strings};
@@ -262,9 +262,15 @@ pub fn takes_offset(body: &ClusterBody) -> bool {
             packet,
             request_id: None,
             opts,
-        } => packet.packet_type == 2 && packet.id.is_none() && opts.flag("volatile").is_none(),
+        } => packet_takes_offset(packet, opts),
         _ => false,
     }
+}
+
+/// Whether a broadcast of `packet` with `opts` is stored with an offset:
+/// an EVENT without an ack id that is not volatile (Node's rule).
+pub(crate) fn packet_takes_offset(packet: &WirePacket, opts: &Opts) -> bool {
+    packet.packet_type == 2 && packet.id.is_none() && opts.flag("volatile").is_none()
 }
 
 /// One missed event of a restore: `[event, ...args, "<entry id>"]`.

@@ -11,6 +11,17 @@ use crate::recovery::Session;
 use crate::{Packet, Str, Value};
 
 impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
+    /// The session key prefix of `namespace`'s streams node, when its
+    /// adapter keeps sessions in Redis.
+    fn streams_session_prefix(&mut self, namespace: &str) -> Option<String> {
+        self.spaces
+            .get_mut(namespace)
+            .and_then(|s| s.adapter.cluster())
+            .filter(|n| n.keeps_sessions())
+            .and_then(|n| n.streams_options())
+            .map(|o| o.session_key_prefix.clone())
+    }
+
     /// With recovery on and a session-keeping cluster adapter on
     /// `namespace`, a CONNECT whose auth holds a string `pid` and a stream
     /// id `offset` waits for its session to be looked up: a
@@ -25,14 +36,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         else {
             return false;
         };
-        let Some(prefix) = self
-            .spaces
-            .get_mut(namespace)
-            .and_then(|s| s.adapter.cluster())
-            .filter(|n| n.keeps_sessions())
-            .and_then(|n| n.streams_options())
-            .map(|o| o.session_key_prefix.clone())
-        else {
+        let Some(prefix) = self.streams_session_prefix(namespace) else {
             return false;
         };
         // Not a stream id: Node refuses it ("invalid offset"), a fresh session.
@@ -136,14 +140,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         else {
             return false;
         };
-        let Some(prefix) = self
-            .spaces
-            .get_mut(namespace)
-            .and_then(|s| s.adapter.cluster())
-            .filter(|n| n.keeps_sessions())
-            .and_then(|n| n.streams_options())
-            .map(|o| o.session_key_prefix.clone())
-        else {
+        let Some(prefix) = self.streams_session_prefix(namespace) else {
             return false;
         };
         self.recovery_requests.push_back(RecoveryRequest::Persist {
