@@ -10,6 +10,8 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::{Error, Str};
 
+mod ser;
+
 /// A JSON value, or a binary buffer.
 ///
 /// Objects keep their keys in order (a `Vec` of pairs), so a payload
@@ -90,6 +92,26 @@ impl Value {
             many => serde_json::Value::Array(many.iter().map(Value::to_json).collect()),
         };
         serde_json::from_value(json)
+    }
+
+    /// Any `Serialize` value as a payload: fields in the order they
+    /// serialize (no detour through a sorted `serde_json::Map`) and bytes
+    /// (`serde_bytes`) kept as [`Value::Binary`], so they travel as binary
+    /// attachments. Otherwise the tree `serde_json::to_value` builds. Fails
+    /// on a map key that is not a string or a number, a number beyond 64
+    /// bits, or the type's own `Serialize` error.
+    ///
+    /// ```
+    /// use duplex_socketio::Value;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Move { to: &'static str, from: &'static str }
+    ///
+    /// let value = Value::from_serialize(&Move { to: "e4", from: "e2" }).unwrap();
+    /// assert_eq!(value.encode().0.as_str(), r#"{"to":"e4","from":"e2"}"#);
+    /// ```
+    pub fn from_serialize<T: Serialize + ?Sized>(data: &T) -> Result<Value, serde_json::Error> {
+        ser::to_value(data)
     }
 
     /// Whether there is binary data anywhere inside.

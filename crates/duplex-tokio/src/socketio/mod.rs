@@ -71,7 +71,6 @@ pub mod client;
 mod cluster;
 mod handler;
 mod mailbox;
-mod ser;
 mod socket;
 
 use std::collections::HashMap;

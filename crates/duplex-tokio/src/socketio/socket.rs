@@ -392,9 +392,9 @@ fn from_ack<R: DeserializeOwned>(args: Vec<Value>) -> Result<R, AckError> {
 }
 
 /// `data` as a payload value: its fields in the order it serializes
-/// them, bytes as binary attachments ([`super::ser`]).
+/// them, bytes as binary attachments ([`Value::from_serialize`]).
 pub(super) fn to_value<T: Serialize + ?Sized>(data: &T) -> Result<Value, SendError> {
-    super::ser::to_value(data).map_err(|e| {
+    Value::from_serialize(data).map_err(|e| {
         tracing::debug!("cannot serialize the payload: {e}");
         SendError::Encode
     })

@@ -6,8 +6,6 @@
 //! `serde_json::to_value` builds: enums externally tagged, map keys as
 //! strings, non-finite floats as `null`.
 
-use std::fmt;
-
 use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::{self, Impossible};
@@ -15,26 +13,12 @@ use serde::ser::{self, Impossible};
 use super::Value;
 
 /// Why a value could not become a payload (a map key that is not a
-/// string or number, a custom error of the type's `Serialize`).
-#[derive(Debug)]
-pub(crate) struct SerError(String);
-
-impl fmt::Display for SerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for SerError {}
-
-impl ser::Error for SerError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        SerError(msg.to_string())
-    }
-}
+/// string or number, a number beyond 64 bits, a custom error of the
+/// type's `Serialize`): serde_json's error, as [`Value::from_args`] returns.
+type SerError = serde_json::Error;
 
 /// `data` as a payload value.
-pub(crate) fn to_value<T: Serialize + ?Sized>(data: &T) -> Result<Value, SerError> {
+pub(super) fn to_value<T: Serialize + ?Sized>(data: &T) -> Result<Value, SerError> {
     data.serialize(ValueSerializer)
 }
 
@@ -74,7 +58,7 @@ impl ser::Serializer for ValueSerializer {
         match (i64::try_from(v), u64::try_from(v)) {
             (Ok(n), _) => number(n),
             (_, Ok(n)) => number(n),
-            _ => Err(SerError("a number beyond 64 bits".to_owned())),
+            _ => Err(<SerError as ser::Error>::custom("a number beyond 64 bits")),
         }
     }
     fn serialize_u8(self, v: u8) -> Result<Value, SerError> {
@@ -91,7 +75,7 @@ impl ser::Serializer for ValueSerializer {
     }
     fn serialize_u128(self, v: u128) -> Result<Value, SerError> {
         u64::try_from(v)
-            .map_err(|_| SerError("a number beyond 64 bits".to_owned()))
+            .map_err(|_| <SerError as ser::Error>::custom("a number beyond 64 bits"))
             .and_then(number)
     }
     fn serialize_f32(self, v: f32) -> Result<Value, SerError> {
@@ -241,7 +225,7 @@ impl ser::SerializeMap for MapBuilder {
         let key = self
             .key
             .take()
-            .ok_or_else(|| SerError("a map value without its key".to_owned()))?;
+            .ok_or_else(|| <SerError as ser::Error>::custom("a map value without its key"))?;
         self.pairs.push((key, to_value(value)?));
         Ok(())
     }
@@ -311,7 +295,7 @@ impl ser::SerializeStructVariant for VariantBuilder<MapBuilder> {
 struct KeySerializer;
 
 fn key_error() -> SerError {
-    SerError("a map key that is not a string or a number".to_owned())
+    <SerError as ser::Error>::custom("a map key that is not a string or a number")
 }
 
 impl ser::Serializer for KeySerializer {
