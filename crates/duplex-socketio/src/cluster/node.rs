@@ -146,6 +146,8 @@ struct Pending {
 #[derive(Debug)]
 struct Recent {
     id: StreamId,
+    /// Its place in delivery order ([`ClusterNode::recent_mark`]).
+    seq: u64,
     packet: WirePacket,
     opts: Opts,
 }
@@ -163,8 +165,11 @@ struct StreamsState {
     next_token: u64,
     pending: VecDeque<Pending>,
     recent: VecDeque<Recent>,
-    /// The newest id pushed out of `recent`.
-    forgotten: Option<StreamId>,
+    /// The `seq` the next entry of `recent` gets.
+    next_seq: u64,
+    /// The newest id pushed out of `recent`, and the `seq` after the last
+    /// one pushed out (the entries before it are forgotten).
+    forgotten: Option<(StreamId, u64)>,
     /// The newest entry id read from the stream for this namespace.
     read: Option<StreamId>,
     /// Restored sockets: the ids their restore replayed (up to and
@@ -294,6 +299,7 @@ impl ClusterNode {
                 next_token: 0,
                 pending: VecDeque::new(),
                 recent: VecDeque::new(),
+                next_seq: 0,
                 forgotten: None,
                 read: None,
                 replayed: HashMap::new(),
@@ -551,16 +557,40 @@ impl ClusterNode {
     /// [`StreamsOptions::recent`] since), so that the session is fresh
     /// rather than missing them.
     pub fn recent_after(&self, rooms: &[String], after: StreamId) -> Option<Vec<Missed>> {
+        self.recent_since(rooms, after, 0)
+    }
+
+    /// Where the broadcasts delivered from now on start: hand it to
+    /// [`Self::recent_since`] to get only those.
+    pub fn recent_mark(&self) -> u64 {
+        match &self.channels {
+            Channels::Streams(s) => s.next_seq,
+            _ => 0,
+        }
+    }
+
+    /// [`Self::recent_after`] restricted to the broadcasts delivered since
+    /// `mark` ([`Self::recent_mark`]): a restore checks its window when
+    /// its answer comes, then again for what came until it is accepted.
+    /// `None` when one of those may have been forgotten.
+    pub fn recent_since(
+        &self,
+        rooms: &[String],
+        after: StreamId,
+        mark: u64,
+    ) -> Option<Vec<Missed>> {
         let Channels::Streams(s) = &self.channels else {
             return Some(Vec::new());
         };
-        if s.forgotten.is_some_and(|f| f > after) {
+        if s.forgotten
+            .is_some_and(|(id, upto)| id > after && upto > mark)
+        {
             return None;
         }
         Some(
             s.recent
                 .iter()
-                .filter(|r| r.id > after)
+                .filter(|r| r.id > after && r.seq >= mark)
                 .filter_map(|r| {
                     let body = ClusterBody::Broadcast {
                         packet: r.packet.clone(),
@@ -1328,12 +1358,15 @@ fn local_emit(
     if let Some(id) = offset {
         s.recent.push_back(Recent {
             id,
+            seq: s.next_seq,
             packet: packet.clone(),
             opts: opts.clone(),
         });
+        s.next_seq = s.next_seq.wrapping_add(1);
         while s.recent.len() > s.options.recent {
             if let Some(old) = s.recent.pop_front() {
-                s.forgotten = Some(s.forgotten.map_or(old.id, |f| f.max(old.id)));
+                let newest = s.forgotten.map_or(old.id, |(f, _)| f.max(old.id));
+                s.forgotten = Some((newest, old.seq.wrapping_add(1)));
             }
         }
         packet.data.push(Value::String(id.to_string()));

@@ -127,7 +127,7 @@ struct Connection<T> {
     /// auth, by namespace.
     awaiting: HashMap<String, Value>,
     /// Sessions the cluster gave for CONNECTs awaiting an answer.
-    remote: HashMap<String, crate::cluster::streams::RemoteSession>,
+    remote: HashMap<String, streams::PendingRemote>,
 }
 
 impl<T> Connection<T> {
@@ -1013,7 +1013,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// Whether the CONNECT of `session` for `namespace` may be accepted
     /// without running the namespace's middlewares: it restores a session
     /// and [`RecoveryConfig::skip_middlewares`](crate::recovery::RecoveryConfig::skip_middlewares)
-    /// is on (the reference's `skipMiddlewares`).
+    /// is on (the reference's `skipMiddlewares`). Accept such a CONNECT
+    /// at once: one restored from the cluster and accepted after more
+    /// than [`StreamsOptions::recent`](crate::cluster::StreamsOptions::recent)
+    /// broadcasts went by ends as a fresh socket.
     pub fn skips_middlewares(&self, session: &K, namespace: &str) -> bool {
         self.config
             .recovery
