@@ -632,3 +632,47 @@ fn broadcasts_awaiting_their_entry_are_bounded() {
         "the oldest go out, in order, beyond 2 waiting"
     );
 }
+
+/// Review of #16, finding 5: a broadcast of this node whose entry is gone
+/// before the reader gets to it (trimmed by `MAXLEN`, or Redis restarted
+/// empty) used to wait for ever on a quiet namespace. It goes out, with
+/// its id as offset, `read_back_timeout` after its `XADD` reply.
+#[test]
+fn an_own_broadcast_never_read_back_is_delivered_after_the_deadline() {
+    use duplex_socketio::cluster::{LocalAction, NodeEvent, WirePacket};
+
+    let now = Instant::now();
+    let options = StreamsOptions {
+        offsets: true,
+        read_back_timeout: Duration::from_secs(3),
+        ..StreamsOptions::default()
+    };
+    let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
+    node.add_all("s1", &["s1".to_owned()]);
+    while node.poll_transmit().is_some() {}
+    node.broadcast(WirePacket::event("lost", []), &Opts::default());
+    let token = node.poll_transmit().unwrap().stream.unwrap().token.unwrap();
+    let replied = now + Duration::from_secs(1);
+    node.published(token, Some("7-0"));
+    // The driver is asked for the time at once, to start the wait.
+    assert_eq!(node.poll_timeout(), Some(now));
+    node.handle_timeout(replied);
+    assert_eq!(node.poll_event(), None, "waits for its entry");
+    let deadline = replied + Duration::from_secs(3);
+    assert_eq!(node.poll_timeout(), Some(deadline));
+    node.handle_timeout(deadline - Duration::from_millis(1));
+    assert_eq!(node.poll_event(), None);
+    node.handle_timeout(deadline);
+    let Some(NodeEvent::Local(LocalAction::Emit {
+        sockets, packet, ..
+    })) = node.poll_event()
+    else {
+        panic!("delivered at the deadline");
+    };
+    assert_eq!(sockets, ["s1"]);
+    assert_eq!(
+        packet.data.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
+        [serde_json::json!("lost"), serde_json::json!("7-0")]
+    );
+    assert_eq!(node.poll_timeout(), None);
+}

@@ -111,6 +111,12 @@ pub struct StreamsOptions {
     /// Recent broadcast entries kept for the restores in flight (entries
     /// read while a restore's `XRANGE` reply travels): 1,024.
     pub recent: usize,
+    /// How long a broadcast of this node whose `XADD` returned its id
+    /// waits for its entry to be read back before it is delivered anyway
+    /// (the entry was trimmed by `MAXLEN` before the reader got to it, or
+    /// Redis lost it): 10 s. It then goes out with its id as offset; stream
+    /// order still holds unless the reader lags further behind than this.
+    pub read_back_timeout: Duration,
 }
 
 impl Default for StreamsOptions {
@@ -127,6 +133,7 @@ impl Default for StreamsOptions {
             heartbeats: HeartbeatsConfig::default(),
             max_pending: 10_000,
             recent: 1024,
+            read_back_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -140,6 +147,9 @@ struct Pending {
     opts: Opts,
     /// `Some` once reported: the id, or `None` when the `XADD` failed.
     id: Option<Option<StreamId>>,
+    /// When its id was known (stamped by the next `handle_timeout`): its
+    /// wait for the entry ends [`StreamsOptions::read_back_timeout`] later.
+    since: Option<Instant>,
 }
 
 /// A broadcast entry delivered here, kept a while for restores in flight.
@@ -164,6 +174,10 @@ struct StreamsState {
     heartbeats: Option<Heartbeats>,
     next_token: u64,
     pending: VecDeque<Pending>,
+    /// Some pending broadcast got its id and waits for its `since`.
+    unstamped: bool,
+    /// The latest time given (`handle_timeout`, `receive_entry`).
+    now: Instant,
     recent: VecDeque<Recent>,
     /// The `seq` the next entry of `recent` gets.
     next_seq: u64,
@@ -298,6 +312,8 @@ impl ClusterNode {
                 heartbeats,
                 next_token: 0,
                 pending: VecDeque::new(),
+                unstamped: false,
+                now,
                 recent: VecDeque::new(),
                 next_seq: 0,
                 forgotten: None,
@@ -501,6 +517,7 @@ impl ClusterNode {
             packet,
             opts: opts.clone(),
             id: None,
+            since: None,
         });
         // Beyond the bound the oldest goes out now, with its id if known
         // (its reply came but not its entry: a stalled reader).
@@ -522,13 +539,17 @@ impl ClusterNode {
     /// sockets get every entry in stream order, and a client's last offset
     /// is always its latest: Node delivers at the `XADD` reply, which can
     /// put an entry of this node after a later one read from another, and a
-    /// restore from that offset then replays the first one twice.
+    /// restore from that offset then replays the first one twice. An entry
+    /// never read back (trimmed before the reader got to it, or lost by
+    /// Redis) is delivered [`StreamsOptions::read_back_timeout`] after its
+    /// id came ([`Self::poll_timeout`] asks for the time it starts).
     pub fn published(&mut self, token: u64, id: Option<&str>) {
         let Channels::Streams(s) = &mut self.channels else {
             return;
         };
         if let Some(p) = s.pending.iter_mut().find(|p| p.token == token) {
-            p.id.get_or_insert(id.and_then(StreamId::parse));
+            let id = *p.id.get_or_insert(id.and_then(StreamId::parse));
+            s.unstamped |= id.is_some() && p.since.is_none();
         }
         self.deliver_published();
     }
@@ -537,9 +558,13 @@ impl ClusterNode {
         let Channels::Streams(s) = &mut self.channels else {
             return;
         };
-        let read = s.read;
+        let (read, now, wait) = (s.read, s.now, s.options.read_back_timeout);
         while s.pending.front().is_some_and(|p| match p.id {
-            Some(Some(id)) => read.is_some_and(|r| r >= id),
+            Some(Some(id)) => {
+                read.is_some_and(|r| r >= id)
+                    || p.since
+                        .is_some_and(|t| now.saturating_duration_since(t) >= wait)
+            }
             Some(None) => true,
             None => false,
         }) {
@@ -1026,6 +1051,9 @@ impl ClusterNode {
         if message.nsp != self.nsp {
             return Ok(());
         }
+        if let Channels::Streams(s) = &mut self.channels {
+            s.now = s.now.max(now);
+        }
         // This node's broadcasts up to here go out first, in stream order.
         if let (Channels::Streams(s), Some(read)) = (&mut self.channels, StreamId::parse(id)) {
             s.read = Some(s.read.map_or(read, |r| r.max(read)));
@@ -1189,12 +1217,24 @@ impl ClusterNode {
 
     // ---- time and output ----------------------------------------------
 
-    /// Expires requests and broadcast acks.
+    /// Expires requests and broadcast acks, and ends the wait of this
+    /// node's broadcasts whose entry was never read back.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Channels::Streams(s) = &mut self.channels {
             if let Some(h) = &mut s.heartbeats {
                 h.handle_timeout(now);
             }
+            s.now = s.now.max(now);
+            if std::mem::take(&mut s.unstamped) {
+                for p in s
+                    .pending
+                    .iter_mut()
+                    .filter(|p| matches!(p.id, Some(Some(_))))
+                {
+                    p.since.get_or_insert(now);
+                }
+            }
+            self.deliver_published();
         }
         self.drain_heartbeats();
         self.requests.handle_timeout(now);
@@ -1203,14 +1243,18 @@ impl ClusterNode {
 
     /// When [`Self::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let heartbeats = match &self.channels {
-            Channels::Streams(s) => s.heartbeats.as_ref().and_then(Heartbeats::poll_timeout),
-            _ => None,
+        let (heartbeats, read_back) = match &self.channels {
+            Channels::Streams(s) => (
+                s.heartbeats.as_ref().and_then(Heartbeats::poll_timeout),
+                read_back_deadline(s),
+            ),
+            _ => (None, None),
         };
         self.requests
             .poll_timeout()
             .into_iter()
             .chain(heartbeats)
+            .chain(read_back)
             .min()
     }
 
@@ -1341,6 +1385,16 @@ fn is_ephemeral(body: &ClusterBody) -> bool {
         } | ClusterBody::ServerSideEmit { .. }
             | ClusterBody::FetchSockets { .. }
     )
+}
+
+/// When the wait for the first pending broadcast's entry ends (the latest
+/// time given, at once, while a reported id waits for its stamp).
+fn read_back_deadline(s: &StreamsState) -> Option<Instant> {
+    if s.unstamped {
+        return Some(s.now);
+    }
+    let since = s.pending.front()?.since?;
+    since.checked_add(s.options.read_back_timeout)
 }
 
 /// The local delivery of a broadcast entry `id` (`None`: no id, e.g. its
