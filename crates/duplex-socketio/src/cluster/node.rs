@@ -187,7 +187,9 @@ struct StreamsState {
     /// The newest entry id read from the stream for this namespace.
     read: Option<StreamId>,
     /// Restored sockets: the ids their restore replayed (up to and
-    /// including the first, and the others), which live delivery skips.
+    /// including the first, and the others), which live delivery skips;
+    /// dropped once no delivery of those ids can come any more (see
+    /// `prune_replayed`).
     replayed: HashMap<String, (StreamId, HashSet<StreamId>)>,
 }
 
@@ -416,10 +418,12 @@ impl ClusterNode {
 
     /// Socket `sid` was restored with the entries up to `read_to` and
     /// `also` replayed: live deliveries of those entries skip it (they may
-    /// still come, from a lagging read or a late `XADD` reply).
+    /// still come, from a lagging read or a late `XADD` reply), until the
+    /// stream has been read past them.
     pub fn replayed(&mut self, sid: &str, read_to: StreamId, also: HashSet<StreamId>) {
         if let Channels::Streams(s) = &mut self.channels {
             s.replayed.insert(sid.to_owned(), (read_to, also));
+            prune_replayed(s);
         }
     }
 
@@ -574,6 +578,7 @@ impl ClusterNode {
             let action = local_emit(&self.rooms, s, p.id.flatten(), p.packet, p.opts);
             self.events.push_back(NodeEvent::Local(action));
         }
+        prune_replayed(s);
     }
 
     /// The broadcasts after `after` that a session in `rooms` was sent
@@ -1387,6 +1392,33 @@ fn is_ephemeral(body: &ClusterBody) -> bool {
     )
 }
 
+/// Forgets the replayed ids of restored sockets that no live delivery can
+/// bring any more: the stream was read past all of them, and no broadcast
+/// of this node waiting for its id or its entry may be one of them (one
+/// whose id is not known yet could be any). Each emit looks the selected
+/// sockets up in `replayed`, so it holds only the restores still in
+/// flight on the stream, not every restored socket for its life.
+fn prune_replayed(s: &mut StreamsState) {
+    if s.replayed.is_empty() {
+        return;
+    }
+    let Some(read) = s.read else {
+        return;
+    };
+    let lowest_held = s
+        .pending
+        .iter()
+        .filter_map(|p| match p.id {
+            None => Some(StreamId { ms: 0, seq: 0 }),
+            Some(id) => id,
+        })
+        .min();
+    s.replayed.retain(|_, (upto, also)| {
+        let last = also.iter().copied().fold(*upto, StreamId::max);
+        read < last || lowest_held.is_some_and(|h| h <= last)
+    });
+}
+
 /// When the wait for the first pending broadcast's entry ends (the latest
 /// time given, at once, while a reported id waits for its stamp).
 fn read_back_deadline(s: &StreamsState) -> Option<Instant> {
@@ -1437,5 +1469,75 @@ fn local_emit(
         sockets,
         flags: opts.flags,
         packet,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(ms: u64) -> StreamId {
+        StreamId { ms, seq: 0 }
+    }
+
+    fn replayed_len(node: &ClusterNode) -> usize {
+        match &node.channels {
+            Channels::Streams(s) => s.replayed.len(),
+            _ => 0,
+        }
+    }
+
+    fn entry(ms: u64) -> (String, Fields) {
+        let message = ClusterMessage {
+            uid: "other".into(),
+            nsp: "/".into(),
+            body: ClusterBody::Broadcast {
+                packet: WirePacket::event("e", []),
+                request_id: None,
+                opts: Opts::default(),
+            },
+        };
+        (id(ms).to_string(), streams::encode_entry(&message))
+    }
+
+    /// Review of #16, finding 8: a restored socket's replayed ids were
+    /// kept (and looked up at every emit) for the socket's life. They go
+    /// once the stream was read past them and no own broadcast still
+    /// waiting may be one of them.
+    #[test]
+    fn replayed_ids_go_once_the_stream_is_read_past_them() {
+        let now = Instant::now();
+        let options = StreamsOptions {
+            offsets: true,
+            ..StreamsOptions::default()
+        };
+        let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
+        node.add_all("s1", &["s1".to_owned()]);
+        let (first, fields) = entry(3);
+        node.receive_entry(&first, &fields, now).unwrap();
+        // An own broadcast, its XADD reply not in yet: its id could be
+        // among the replayed ones.
+        node.broadcast(WirePacket::event("mine", []), &Opts::default());
+        let token = std::iter::from_fn(|| node.poll_transmit())
+            .find_map(|t| t.stream.and_then(|a| a.token))
+            .unwrap();
+        node.replayed("s1", id(5), HashSet::from([id(6)]));
+        assert_eq!(replayed_len(&node), 1, "the stream was read to 3 only");
+        let (e5, f5) = entry(5);
+        node.receive_entry(&e5, &f5, now).unwrap();
+        assert_eq!(replayed_len(&node), 1, "6 not read yet");
+        let (e6, f6) = entry(6);
+        node.receive_entry(&e6, &f6, now).unwrap();
+        assert_eq!(replayed_len(&node), 1, "an own broadcast's id is unknown");
+        while node.poll_event().is_some() {}
+        node.published(token, Some("4-0"));
+        let Some(NodeEvent::Local(LocalAction::Emit { sockets, .. })) = node.poll_event() else {
+            panic!("the own broadcast goes out");
+        };
+        assert!(sockets.is_empty(), "replayed to s1 already: {sockets:?}");
+        assert_eq!(replayed_len(&node), 0, "read past all, nothing held");
+        // Read past already: never kept.
+        node.replayed("s2", id(5), HashSet::new());
+        assert_eq!(replayed_len(&node), 0);
     }
 }
