@@ -191,6 +191,9 @@ struct StreamsState {
     /// dropped once no delivery of those ids can come any more (see
     /// `prune_replayed`).
     replayed: HashMap<String, (StreamId, HashSet<StreamId>)>,
+    /// This node left the cluster ([`ClusterNode::close`]): no answer can
+    /// come any more, so requests are answered at once with the local part.
+    closed: bool,
 }
 
 /// A subscription change the IO layer makes.
@@ -321,6 +324,7 @@ impl ClusterNode {
                 forgotten: None,
                 read: None,
                 replayed: HashMap::new(),
+                closed: false,
             })),
             rooms: InMemoryAdapter::new(),
             requests: Requests::new(requests),
@@ -357,18 +361,28 @@ impl ClusterNode {
     }
 
     /// The server count, when this protocol knows it itself (heartbeats,
-    /// in the streams protocol 0.2.x); else the IO layer asks Redis
-    /// (NUMSUB of [`Self::count_channel`]).
+    /// in the streams protocol 0.2.x; 1 once the node left the cluster
+    /// with [`Self::close`]); else the IO layer asks Redis (NUMSUB of
+    /// [`Self::count_channel`]).
     pub fn server_count(&self) -> Option<usize> {
         match &self.channels {
+            Channels::Streams(s) if s.closed => Some(1),
             Channels::Streams(s) => s.heartbeats.as_ref().map(Heartbeats::server_count),
             _ => None,
         }
     }
 
+    /// Whether this node left the cluster ([`Self::close`]).
+    fn left(&self) -> bool {
+        matches!(&self.channels, Channels::Streams(s) if s.closed)
+    }
+
     /// The other nodes' answers a request waits for: by uid in the
     /// streams protocol, else by the count the caller gives.
     fn expected(&self, server_count: usize) -> Expected {
+        if self.left() {
+            return Expected::Count(0);
+        }
         match &self.channels {
             Channels::Streams(s) if s.heartbeats.is_some() => Expected::Nodes(
                 s.heartbeats
@@ -645,7 +659,8 @@ impl ClusterNode {
         timeout: Duration,
         now: Instant,
     ) -> Result<Vec<String>, Error> {
-        if !opts.is_local() {
+        // Once this node left the cluster, no count or ack could come back.
+        if !opts.is_local() && !self.left() {
             self.requests
                 .start_broadcast_ack(request_id, timeout, now)?;
             match &self.channels {
@@ -1132,9 +1147,13 @@ impl ClusterNode {
     /// 0.2.x ADAPTER_CLOSE is published (and no more heartbeats); in 0.3.x
     /// its two channels are unsubscribed (NUMSUB no longer counts it).
     /// Other protocols: nothing (their count is NUMSUB, which drops when
-    /// the transport's subscriber goes).
+    /// the transport's subscriber goes). From then on this node's own
+    /// requests (fetches, server-side emits and broadcasts with acks)
+    /// answer at once with the local part, [`Self::server_count`] is 1:
+    /// no other node's answer could reach it.
     pub fn close(&mut self, now: Instant) {
         if let Channels::Streams(s) = &mut self.channels {
+            s.closed = true;
             if let Some(h) = &mut s.heartbeats {
                 h.close(now);
             }

@@ -552,7 +552,10 @@ impl SocketIo {
     /// handlers of the closed sockets have run (a handler that never ends
     /// keeps it waiting: bound it with a timeout). The server still
     /// answers requests afterwards, reconnecting clients included: stop
-    /// the listener to refuse them.
+    /// the listener to refuse them. In a streams cluster it has left the
+    /// cluster: its own cluster requests (`fetch_sockets`, emits with acks,
+    /// `server_side_emit_with_ack`) then answer at once with this server's
+    /// part.
     ///
     /// ```no_run
     /// # async fn demo(
