@@ -659,10 +659,13 @@ impl ClusterNode {
         timeout: Duration,
         now: Instant,
     ) -> Result<Vec<String>, Error> {
-        // Once this node left the cluster, no count or ack could come back.
-        if !opts.is_local() && !self.left() {
-            self.requests
-                .start_broadcast_ack(request_id, timeout, now)?;
+        if !opts.is_local() {
+            // Once this node left the cluster the others still get the
+            // broadcast, but no count or ack of theirs could come back.
+            if !self.left() {
+                self.requests
+                    .start_broadcast_ack(request_id, timeout, now)?;
+            }
             match &self.channels {
                 Channels::Classic(..) => {
                     let request = ClassicRequest::Broadcast {
@@ -1148,9 +1151,10 @@ impl ClusterNode {
     /// its two channels are unsubscribed (NUMSUB no longer counts it).
     /// Other protocols: nothing (their count is NUMSUB, which drops when
     /// the transport's subscriber goes). From then on this node's own
-    /// requests (fetches, server-side emits and broadcasts with acks)
-    /// answer at once with the local part, [`Self::server_count`] is 1:
-    /// no other node's answer could reach it.
+    /// requests (fetches, server-side emits with acks) answer at once with
+    /// the local part, a broadcast with acks still reaches the others but
+    /// waits for the local acks only, and [`Self::server_count`] is 1: no
+    /// other node's answer could reach it.
     pub fn close(&mut self, now: Instant) {
         if let Channels::Streams(s) = &mut self.channels {
             s.closed = true;
