@@ -685,7 +685,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     ///
     /// With recovery on, an event without an ack id goes, as the
     /// reference's `socket.emit` does, to the room named by the socket's id
-    /// through the adapter, which stores it and appends its offset.
+    /// through the adapter, which stores it and appends its offset: the
+    /// in-memory one, or a streams cluster node (through its stream). With
+    /// a pub/sub cluster adapter, which keeps no packets, it stays a direct
+    /// write, as with Node's Redis adapter.
     pub fn send(&mut self, session: &K, packet: &Packet) -> Result<(), Error> {
         if !(packet.packet_type.is_event() || packet.packet_type.is_ack()) {
             return Err(Error::InvalidState);
