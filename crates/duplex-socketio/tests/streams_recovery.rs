@@ -676,3 +676,38 @@ fn an_own_broadcast_never_read_back_is_delivered_after_the_deadline() {
     );
     assert_eq!(node.poll_timeout(), None);
 }
+
+/// Finding 5 through the server machine: the broadcast released at the
+/// deadline reaches the socket at `Server::handle_timeout`, with its id.
+#[test]
+fn a_server_delivers_an_own_broadcast_never_read_back_at_the_deadline() {
+    let now = Instant::now();
+    let mut redis = Redis::default();
+    let mut a = node(1, now);
+    connect(&mut a, "c1", "", now);
+    accept_pending(&mut a).unwrap();
+    pump(&mut redis, &mut [&mut a], now);
+    a.broadcast_opts("/", &Opts::default(), &tick(1));
+    let (ns, t) = a.poll_cluster_transmit().unwrap();
+    // The XADD answered, but the entry is gone before the reader gets it.
+    a.cluster_published(&ns, t.stream.unwrap().token.unwrap(), Some("99-0"));
+    assert!(a.poll_transmit().is_none(), "waits for its entry");
+    let later = now + Duration::from_secs(1);
+    assert!(
+        a.poll_timeout().is_some_and(|t| t <= now),
+        "asks for the time"
+    );
+    a.handle_timeout(later);
+    let deadline = later + StreamsOptions::default().read_back_timeout;
+    assert_eq!(a.poll_timeout(), Some(deadline));
+    assert!(a.poll_transmit().is_none());
+    a.handle_timeout(deadline);
+    let Some(Transmit::Packet { session, packet }) = a.poll_transmit() else {
+        panic!("delivered at the deadline");
+    };
+    assert_eq!(session, "c1");
+    assert_eq!(
+        args_of(packet.text.as_str()),
+        [serde_json::json!("tick"), 1.into(), "99-0".into()]
+    );
+}

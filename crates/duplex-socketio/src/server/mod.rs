@@ -1319,6 +1319,11 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 store.handle_timeout(now);
             }
         }
+        // Broadcasts a cluster node released on time (an own entry never
+        // read back) reach the local sockets now, as read entries do.
+        for namespace in self.cluster_namespaces() {
+            self.drain_cluster(&namespace);
+        }
         // Namespaces that kept nothing but expired sessions go.
         self.spaces.retain(|_, space| !space.disposable());
         for session in self.timers.take_due(now) {
