@@ -223,3 +223,59 @@ fn a_closing_node_announces_it() {
     b.handle_timeout(now + Duration::from_secs(60));
     assert!(transmits(&mut b).is_empty(), "no heartbeat once closed");
 }
+
+/// Review of #16, finding 6: after `close` (`SocketIo::shutdown`) the node
+/// has left the cluster, so its own requests would wait for answers that
+/// cannot come, until their timeout. They now answer at once with the
+/// local part, whatever server count the caller passes.
+#[test]
+fn a_closed_node_answers_its_own_requests_at_once() {
+    let now = Instant::now();
+    for version in [StreamsVersion::V0_3, StreamsVersion::V0_2] {
+        let mut a = node(version, "aaaa", now);
+        let mut peer = node(version, "peer", now);
+        if version == StreamsVersion::V0_2 {
+            // The peer's heartbeat: node a counts two servers.
+            for t in transmits(&mut peer) {
+                a.receive_entry("1-0", &t.stream.unwrap().fields, now)
+                    .unwrap();
+            }
+            assert_eq!(a.server_count(), Some(2));
+        }
+        a.close(now);
+        while a.poll_event().is_some() {}
+        transmits(&mut a);
+        assert_eq!(a.server_count(), Some(1), "{version:?}");
+
+        a.fetch_sockets("f1", &Opts::default(), Vec::new(), 3, now)
+            .unwrap();
+        a.server_side_emit(vec![Value::from("hi")], Some(("e1", 3)), now)
+            .unwrap();
+        let done: Vec<String> = std::iter::from_fn(|| a.poll_event())
+            .filter_map(|e| match e {
+                NodeEvent::Request(RequestEvent::Completed { request_id, .. }) => Some(request_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(done, ["f1", "e1"], "{version:?}");
+        assert!(transmits(&mut a).is_empty(), "nothing asked of the others");
+        a.add_all("s1", &["s1".to_owned()]);
+        let local = a
+            .broadcast_with_ack(
+                "b1",
+                WirePacket::event("ev", []),
+                &Opts::default(),
+                Duration::from_secs(5),
+                now,
+            )
+            .unwrap();
+        assert_eq!(local, ["s1"]);
+        assert_eq!(transmits(&mut a).len(), 1, "the others still get it");
+        a.handle_timeout(now + Duration::from_secs(60));
+        assert!(
+            std::iter::from_fn(|| a.poll_event())
+                .all(|e| !matches!(e, NodeEvent::Request(RequestEvent::TimedOut { .. }))),
+            "nothing was waiting"
+        );
+    }
+}

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use duplex_socketio::cluster::streams::{Fields, RestoreStep, StreamId};
+use duplex_socketio::cluster::streams::{
+    Fields, RemoteSession, RestoreQuery, RestoreStep, StreamId,
+};
 use duplex_socketio::cluster::{ClusterNode, Opts, RequestsConfig, StreamsOptions};
 use duplex_socketio::recovery::RecoveryConfig;
 use duplex_socketio::server::{
@@ -44,6 +46,24 @@ impl Redis {
         id
     }
 
+    /// Runs a restore's round trips.
+    fn restore(&mut self, mut query: RestoreQuery) -> Option<RemoteSession> {
+        loop {
+            match query.step().clone() {
+                RestoreStep::First { key, offset } => {
+                    let stored = self.keys.remove(&key);
+                    let exists = !self.xrange(offset, Some(offset)).is_empty();
+                    query.handle_first(stored.as_deref(), exists);
+                }
+                RestoreStep::Page { start } => {
+                    let page = self.xrange(start, None);
+                    query.handle_page(page);
+                }
+                RestoreStep::Done => return query.finish(),
+            }
+        }
+    }
+
     fn xrange(&self, start: StreamId, end: Option<StreamId>) -> Vec<(String, Fields)> {
         self.stream
             .iter()
@@ -54,6 +74,11 @@ impl Redis {
 }
 
 fn node(seed: u64, now: Instant) -> Srv {
+    node_with(seed, now, StreamsOptions::default())
+}
+
+/// A node with these streams options (recovery on).
+fn node_with(seed: u64, now: Instant, options: StreamsOptions) -> Srv {
     let mut config = ServerConfig::default().with_rng(StdRng::seed_from_u64(seed));
     config.recovery = Some(RecoveryConfig {
         max_disconnection_duration: Duration::from_secs(10),
@@ -62,7 +87,7 @@ fn node(seed: u64, now: Instant) -> Srv {
     let mut s = Server::new(config);
     let options = StreamsOptions {
         offsets: true,
-        ..StreamsOptions::default()
+        ..options
     };
     let uid = format!("node{seed}");
     s.attach_cluster(
@@ -108,23 +133,10 @@ fn pump(
                     RecoveryRequest::Restore {
                         session,
                         namespace,
-                        mut query,
+                        query,
                     } => {
-                        loop {
-                            match query.step().clone() {
-                                RestoreStep::First { key, offset } => {
-                                    let stored = redis.keys.remove(&key);
-                                    let exists = !redis.xrange(offset, Some(offset)).is_empty();
-                                    query.handle_first(stored.as_deref(), exists);
-                                }
-                                RestoreStep::Page { start } => {
-                                    let page = redis.xrange(start, None);
-                                    query.handle_page(page);
-                                }
-                                RestoreStep::Done => break,
-                            }
-                        }
-                        s.restore_answer(&session, &namespace, query.finish());
+                        let found = redis.restore(query);
+                        s.restore_answer(&session, &namespace, found);
                     }
                 }
             }
@@ -300,6 +312,75 @@ fn entries_delivered_while_the_restore_travels_are_replayed_once() {
     let mut sorted = ticks.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, [1, 2], "each once: {ticks:?}");
+}
+
+/// Connects `c1` on `a`, has it receive one event and cuts it: returns
+/// the CONNECT auth that restores it and its socket id.
+fn cut_after_one_event(
+    redis: &mut Redis,
+    a: &mut Srv,
+    b: &mut Srv,
+    now: Instant,
+) -> (String, SocketId) {
+    connect(a, "c1", "", now);
+    let (id, _) = accept_pending(a).unwrap();
+    let out = pump(redis, &mut [&mut *a, &mut *b], now);
+    let answer = &out[0].last().unwrap().1;
+    let pid = serde_json::from_str::<serde_json::Value>(&answer[1..]).unwrap()["pid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.send(&"c1", &tick(0)).unwrap();
+    pump(redis, &mut [&mut *a, &mut *b], now);
+    let offset = redis.stream.last().unwrap().0.to_string();
+    a.closed(&"c1", DisconnectReason::TransportClose);
+    pump(redis, &mut [&mut *a, &mut *b], now);
+    (format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#), id)
+}
+
+/// Review of #16, finding 3: a session found in Redis, whose window of
+/// broadcasts delivered here since the restore's read was forgotten,
+/// used to be raised as a restoring CONNECT (skipping the middlewares)
+/// and then accepted as a fresh socket. The decision is now taken when the
+/// answer comes: the CONNECT is a fresh one, middlewares included.
+#[test]
+fn a_restore_whose_window_was_forgotten_is_fresh_and_runs_the_middlewares() {
+    let now = Instant::now();
+    let mut redis = Redis::default();
+    let mut a = node(1, now);
+    let recent = StreamsOptions {
+        recent: 2,
+        ..StreamsOptions::default()
+    };
+    let mut b = node_with(2, now, recent);
+    let (auth, id) = cut_after_one_event(&mut redis, &mut a, &mut b, now);
+
+    connect(&mut b, "c2", &auth, now);
+    let Some(RecoveryRequest::Restore {
+        session,
+        namespace,
+        query,
+    }) = b.poll_recovery_request()
+    else {
+        panic!("a restore");
+    };
+    let found = redis.restore(query);
+    assert!(found.is_some(), "the session is in Redis");
+    // Three broadcasts reach node b while the answer travels: more than
+    // it remembers.
+    for n in 1..=3 {
+        a.broadcast_opts("/", &Opts::default(), &tick(n));
+    }
+    pump(&mut redis, &mut [&mut a, &mut b], now);
+    b.restore_answer(&session, &namespace, found);
+    let Some(ServerEvent::ConnectRequest { .. }) = b.poll_event() else {
+        panic!("a CONNECT request");
+    };
+    assert!(!b.restoring(&session, &namespace));
+    assert!(!b.skips_middlewares(&session, &namespace));
+    let id2 = b.accept(&session, &namespace).unwrap();
+    assert_ne!(id2, id);
+    assert!(!b.recovered("/", &id2));
 }
 
 #[test]
@@ -549,5 +630,84 @@ fn broadcasts_awaiting_their_entry_are_bounded() {
         got,
         [0, 1, 2],
         "the oldest go out, in order, beyond 2 waiting"
+    );
+}
+
+/// Review of #16, finding 5: a broadcast of this node whose entry is gone
+/// before the reader gets to it (trimmed by `MAXLEN`, or Redis restarted
+/// empty) used to wait for ever on a quiet namespace. It goes out, with
+/// its id as offset, `read_back_timeout` after its `XADD` reply.
+#[test]
+fn an_own_broadcast_never_read_back_is_delivered_after_the_deadline() {
+    use duplex_socketio::cluster::{LocalAction, NodeEvent, WirePacket};
+
+    let now = Instant::now();
+    let options = StreamsOptions {
+        offsets: true,
+        read_back_timeout: Duration::from_secs(3),
+        ..StreamsOptions::default()
+    };
+    let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
+    node.add_all("s1", &["s1".to_owned()]);
+    while node.poll_transmit().is_some() {}
+    node.broadcast(WirePacket::event("lost", []), &Opts::default());
+    let token = node.poll_transmit().unwrap().stream.unwrap().token.unwrap();
+    let replied = now + Duration::from_secs(1);
+    node.published(token, Some("7-0"));
+    // The driver is asked for the time at once, to start the wait.
+    assert_eq!(node.poll_timeout(), Some(now));
+    node.handle_timeout(replied);
+    assert_eq!(node.poll_event(), None, "waits for its entry");
+    let deadline = replied + Duration::from_secs(3);
+    assert_eq!(node.poll_timeout(), Some(deadline));
+    node.handle_timeout(deadline - Duration::from_millis(1));
+    assert_eq!(node.poll_event(), None);
+    node.handle_timeout(deadline);
+    let Some(NodeEvent::Local(LocalAction::Emit {
+        sockets, packet, ..
+    })) = node.poll_event()
+    else {
+        panic!("delivered at the deadline");
+    };
+    assert_eq!(sockets, ["s1"]);
+    assert_eq!(
+        packet.data.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
+        [serde_json::json!("lost"), serde_json::json!("7-0")]
+    );
+    assert_eq!(node.poll_timeout(), None);
+}
+
+/// Finding 5 through the server machine: the broadcast released at the
+/// deadline reaches the socket at `Server::handle_timeout`, with its id.
+#[test]
+fn a_server_delivers_an_own_broadcast_never_read_back_at_the_deadline() {
+    let now = Instant::now();
+    let mut redis = Redis::default();
+    let mut a = node(1, now);
+    connect(&mut a, "c1", "", now);
+    accept_pending(&mut a).unwrap();
+    pump(&mut redis, &mut [&mut a], now);
+    a.broadcast_opts("/", &Opts::default(), &tick(1));
+    let (ns, t) = a.poll_cluster_transmit().unwrap();
+    // The XADD answered, but the entry is gone before the reader gets it.
+    a.cluster_published(&ns, t.stream.unwrap().token.unwrap(), Some("99-0"));
+    assert!(a.poll_transmit().is_none(), "waits for its entry");
+    let later = now + Duration::from_secs(1);
+    assert!(
+        a.poll_timeout().is_some_and(|t| t <= now),
+        "asks for the time"
+    );
+    a.handle_timeout(later);
+    let deadline = later + StreamsOptions::default().read_back_timeout;
+    assert_eq!(a.poll_timeout(), Some(deadline));
+    assert!(a.poll_transmit().is_none());
+    a.handle_timeout(deadline);
+    let Some(Transmit::Packet { session, packet }) = a.poll_transmit() else {
+        panic!("delivered at the deadline");
+    };
+    assert_eq!(session, "c1");
+    assert_eq!(
+        args_of(packet.text.as_str()),
+        [serde_json::json!("tick"), 1.into(), "99-0".into()]
     );
 }

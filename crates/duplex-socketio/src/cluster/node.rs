@@ -111,6 +111,12 @@ pub struct StreamsOptions {
     /// Recent broadcast entries kept for the restores in flight (entries
     /// read while a restore's `XRANGE` reply travels): 1,024.
     pub recent: usize,
+    /// How long a broadcast of this node whose `XADD` returned its id
+    /// waits for its entry to be read back before it is delivered anyway
+    /// (the entry was trimmed by `MAXLEN` before the reader got to it, or
+    /// Redis lost it): 10 s. It then goes out with its id as offset; stream
+    /// order still holds unless the reader lags further behind than this.
+    pub read_back_timeout: Duration,
 }
 
 impl Default for StreamsOptions {
@@ -127,6 +133,7 @@ impl Default for StreamsOptions {
             heartbeats: HeartbeatsConfig::default(),
             max_pending: 10_000,
             recent: 1024,
+            read_back_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -140,12 +147,17 @@ struct Pending {
     opts: Opts,
     /// `Some` once reported: the id, or `None` when the `XADD` failed.
     id: Option<Option<StreamId>>,
+    /// When its id was known (stamped by the next `handle_timeout`): its
+    /// wait for the entry ends [`StreamsOptions::read_back_timeout`] later.
+    since: Option<Instant>,
 }
 
 /// A broadcast entry delivered here, kept a while for restores in flight.
 #[derive(Debug)]
 struct Recent {
     id: StreamId,
+    /// Its place in delivery order ([`ClusterNode::recent_mark`]).
+    seq: u64,
     packet: WirePacket,
     opts: Opts,
 }
@@ -162,14 +174,26 @@ struct StreamsState {
     heartbeats: Option<Heartbeats>,
     next_token: u64,
     pending: VecDeque<Pending>,
+    /// Some pending broadcast got its id and waits for its `since`.
+    unstamped: bool,
+    /// The latest time given (`handle_timeout`, `receive_entry`).
+    now: Instant,
     recent: VecDeque<Recent>,
-    /// The newest id pushed out of `recent`.
-    forgotten: Option<StreamId>,
+    /// The `seq` the next entry of `recent` gets.
+    next_seq: u64,
+    /// The newest id pushed out of `recent`, and the `seq` after the last
+    /// one pushed out (the entries before it are forgotten).
+    forgotten: Option<(StreamId, u64)>,
     /// The newest entry id read from the stream for this namespace.
     read: Option<StreamId>,
     /// Restored sockets: the ids their restore replayed (up to and
-    /// including the first, and the others), which live delivery skips.
+    /// including the first, and the others), which live delivery skips;
+    /// dropped once no delivery of those ids can come any more (see
+    /// `prune_replayed`).
     replayed: HashMap<String, (StreamId, HashSet<StreamId>)>,
+    /// This node left the cluster ([`ClusterNode::close`]): no answer can
+    /// come any more, so requests are answered at once with the local part.
+    closed: bool,
 }
 
 /// A subscription change the IO layer makes.
@@ -293,10 +317,14 @@ impl ClusterNode {
                 heartbeats,
                 next_token: 0,
                 pending: VecDeque::new(),
+                unstamped: false,
+                now,
                 recent: VecDeque::new(),
+                next_seq: 0,
                 forgotten: None,
                 read: None,
                 replayed: HashMap::new(),
+                closed: false,
             })),
             rooms: InMemoryAdapter::new(),
             requests: Requests::new(requests),
@@ -333,18 +361,28 @@ impl ClusterNode {
     }
 
     /// The server count, when this protocol knows it itself (heartbeats,
-    /// in the streams protocol 0.2.x); else the IO layer asks Redis
-    /// (NUMSUB of [`Self::count_channel`]).
+    /// in the streams protocol 0.2.x; 1 once the node left the cluster
+    /// with [`Self::close`]); else the IO layer asks Redis (NUMSUB of
+    /// [`Self::count_channel`]).
     pub fn server_count(&self) -> Option<usize> {
         match &self.channels {
+            Channels::Streams(s) if s.closed => Some(1),
             Channels::Streams(s) => s.heartbeats.as_ref().map(Heartbeats::server_count),
             _ => None,
         }
     }
 
+    /// Whether this node left the cluster ([`Self::close`]).
+    fn left(&self) -> bool {
+        matches!(&self.channels, Channels::Streams(s) if s.closed)
+    }
+
     /// The other nodes' answers a request waits for: by uid in the
     /// streams protocol, else by the count the caller gives.
     fn expected(&self, server_count: usize) -> Expected {
+        if self.left() {
+            return Expected::Count(0);
+        }
         match &self.channels {
             Channels::Streams(s) if s.heartbeats.is_some() => Expected::Nodes(
                 s.heartbeats
@@ -394,10 +432,12 @@ impl ClusterNode {
 
     /// Socket `sid` was restored with the entries up to `read_to` and
     /// `also` replayed: live deliveries of those entries skip it (they may
-    /// still come, from a lagging read or a late `XADD` reply).
+    /// still come, from a lagging read or a late `XADD` reply), until the
+    /// stream has been read past them.
     pub fn replayed(&mut self, sid: &str, read_to: StreamId, also: HashSet<StreamId>) {
         if let Channels::Streams(s) = &mut self.channels {
             s.replayed.insert(sid.to_owned(), (read_to, also));
+            prune_replayed(s);
         }
     }
 
@@ -495,6 +535,7 @@ impl ClusterNode {
             packet,
             opts: opts.clone(),
             id: None,
+            since: None,
         });
         // Beyond the bound the oldest goes out now, with its id if known
         // (its reply came but not its entry: a stalled reader).
@@ -516,13 +557,17 @@ impl ClusterNode {
     /// sockets get every entry in stream order, and a client's last offset
     /// is always its latest: Node delivers at the `XADD` reply, which can
     /// put an entry of this node after a later one read from another, and a
-    /// restore from that offset then replays the first one twice.
+    /// restore from that offset then replays the first one twice. An entry
+    /// never read back (trimmed before the reader got to it, or lost by
+    /// Redis) is delivered [`StreamsOptions::read_back_timeout`] after its
+    /// id came ([`Self::poll_timeout`] asks for the time it starts).
     pub fn published(&mut self, token: u64, id: Option<&str>) {
         let Channels::Streams(s) = &mut self.channels else {
             return;
         };
         if let Some(p) = s.pending.iter_mut().find(|p| p.token == token) {
-            p.id.get_or_insert(id.and_then(StreamId::parse));
+            let id = *p.id.get_or_insert(id.and_then(StreamId::parse));
+            s.unstamped |= id.is_some() && p.since.is_none();
         }
         self.deliver_published();
     }
@@ -531,9 +576,13 @@ impl ClusterNode {
         let Channels::Streams(s) = &mut self.channels else {
             return;
         };
-        let read = s.read;
+        let (read, now, wait) = (s.read, s.now, s.options.read_back_timeout);
         while s.pending.front().is_some_and(|p| match p.id {
-            Some(Some(id)) => read.is_some_and(|r| r >= id),
+            Some(Some(id)) => {
+                read.is_some_and(|r| r >= id)
+                    || p.since
+                        .is_some_and(|t| now.saturating_duration_since(t) >= wait)
+            }
             Some(None) => true,
             None => false,
         }) {
@@ -543,6 +592,7 @@ impl ClusterNode {
             let action = local_emit(&self.rooms, s, p.id.flatten(), p.packet, p.opts);
             self.events.push_back(NodeEvent::Local(action));
         }
+        prune_replayed(s);
     }
 
     /// The broadcasts after `after` that a session in `rooms` was sent
@@ -551,16 +601,40 @@ impl ClusterNode {
     /// [`StreamsOptions::recent`] since), so that the session is fresh
     /// rather than missing them.
     pub fn recent_after(&self, rooms: &[String], after: StreamId) -> Option<Vec<Missed>> {
+        self.recent_since(rooms, after, 0)
+    }
+
+    /// Where the broadcasts delivered from now on start: hand it to
+    /// [`Self::recent_since`] to get only those.
+    pub fn recent_mark(&self) -> u64 {
+        match &self.channels {
+            Channels::Streams(s) => s.next_seq,
+            _ => 0,
+        }
+    }
+
+    /// [`Self::recent_after`] restricted to the broadcasts delivered since
+    /// `mark` ([`Self::recent_mark`]): a restore checks its window when
+    /// its answer comes, then again for what came until it is accepted.
+    /// `None` when one of those may have been forgotten.
+    pub fn recent_since(
+        &self,
+        rooms: &[String],
+        after: StreamId,
+        mark: u64,
+    ) -> Option<Vec<Missed>> {
         let Channels::Streams(s) = &self.channels else {
             return Some(Vec::new());
         };
-        if s.forgotten.is_some_and(|f| f > after) {
+        if s.forgotten
+            .is_some_and(|(id, upto)| id > after && upto > mark)
+        {
             return None;
         }
         Some(
             s.recent
                 .iter()
-                .filter(|r| r.id > after)
+                .filter(|r| r.id > after && r.seq >= mark)
                 .filter_map(|r| {
                     let body = ClusterBody::Broadcast {
                         packet: r.packet.clone(),
@@ -586,8 +660,12 @@ impl ClusterNode {
         now: Instant,
     ) -> Result<Vec<String>, Error> {
         if !opts.is_local() {
-            self.requests
-                .start_broadcast_ack(request_id, timeout, now)?;
+            // Once this node left the cluster the others still get the
+            // broadcast, but no count or ack of theirs could come back.
+            if !self.left() {
+                self.requests
+                    .start_broadcast_ack(request_id, timeout, now)?;
+            }
             match &self.channels {
                 Channels::Classic(..) => {
                     let request = ClassicRequest::Broadcast {
@@ -996,6 +1074,9 @@ impl ClusterNode {
         if message.nsp != self.nsp {
             return Ok(());
         }
+        if let Channels::Streams(s) = &mut self.channels {
+            s.now = s.now.max(now);
+        }
         // This node's broadcasts up to here go out first, in stream order.
         if let (Channels::Streams(s), Some(read)) = (&mut self.channels, StreamId::parse(id)) {
             s.read = Some(s.read.map_or(read, |r| r.max(read)));
@@ -1069,9 +1150,14 @@ impl ClusterNode {
     /// 0.2.x ADAPTER_CLOSE is published (and no more heartbeats); in 0.3.x
     /// its two channels are unsubscribed (NUMSUB no longer counts it).
     /// Other protocols: nothing (their count is NUMSUB, which drops when
-    /// the transport's subscriber goes).
+    /// the transport's subscriber goes). From then on this node's own
+    /// requests (fetches, server-side emits with acks) answer at once with
+    /// the local part, a broadcast with acks still reaches the others but
+    /// waits for the local acks only, and [`Self::server_count`] is 1: no
+    /// other node's answer could reach it.
     pub fn close(&mut self, now: Instant) {
         if let Channels::Streams(s) = &mut self.channels {
+            s.closed = true;
             if let Some(h) = &mut s.heartbeats {
                 h.close(now);
             }
@@ -1159,12 +1245,24 @@ impl ClusterNode {
 
     // ---- time and output ----------------------------------------------
 
-    /// Expires requests and broadcast acks.
+    /// Expires requests and broadcast acks, and ends the wait of this
+    /// node's broadcasts whose entry was never read back.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Channels::Streams(s) = &mut self.channels {
             if let Some(h) = &mut s.heartbeats {
                 h.handle_timeout(now);
             }
+            s.now = s.now.max(now);
+            if std::mem::take(&mut s.unstamped) {
+                for p in s
+                    .pending
+                    .iter_mut()
+                    .filter(|p| matches!(p.id, Some(Some(_))))
+                {
+                    p.since.get_or_insert(now);
+                }
+            }
+            self.deliver_published();
         }
         self.drain_heartbeats();
         self.requests.handle_timeout(now);
@@ -1173,14 +1271,18 @@ impl ClusterNode {
 
     /// When [`Self::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let heartbeats = match &self.channels {
-            Channels::Streams(s) => s.heartbeats.as_ref().and_then(Heartbeats::poll_timeout),
-            _ => None,
+        let (heartbeats, read_back) = match &self.channels {
+            Channels::Streams(s) => (
+                s.heartbeats.as_ref().and_then(Heartbeats::poll_timeout),
+                read_back_deadline(s),
+            ),
+            _ => (None, None),
         };
         self.requests
             .poll_timeout()
             .into_iter()
             .chain(heartbeats)
+            .chain(read_back)
             .min()
     }
 
@@ -1313,6 +1415,43 @@ fn is_ephemeral(body: &ClusterBody) -> bool {
     )
 }
 
+/// Forgets the replayed ids of restored sockets that no live delivery can
+/// bring any more: the stream was read past all of them, and no broadcast
+/// of this node waiting for its id or its entry may be one of them (one
+/// whose id is not known yet could be any). Each emit looks the selected
+/// sockets up in `replayed`, so it holds only the restores still in
+/// flight on the stream, not every restored socket for its life.
+fn prune_replayed(s: &mut StreamsState) {
+    if s.replayed.is_empty() {
+        return;
+    }
+    let Some(read) = s.read else {
+        return;
+    };
+    let lowest_held = s
+        .pending
+        .iter()
+        .filter_map(|p| match p.id {
+            None => Some(StreamId { ms: 0, seq: 0 }),
+            Some(id) => id,
+        })
+        .min();
+    s.replayed.retain(|_, (upto, also)| {
+        let last = also.iter().copied().fold(*upto, StreamId::max);
+        read < last || lowest_held.is_some_and(|h| h <= last)
+    });
+}
+
+/// When the wait for the first pending broadcast's entry ends (the latest
+/// time given, at once, while a reported id waits for its stamp).
+fn read_back_deadline(s: &StreamsState) -> Option<Instant> {
+    if s.unstamped {
+        return Some(s.now);
+    }
+    let since = s.pending.front()?.since?;
+    since.checked_add(s.options.read_back_timeout)
+}
+
 /// The local delivery of a broadcast entry `id` (`None`: no id, e.g. its
 /// `XADD` failed): the offset appended when recovery is on and the packet
 /// takes one, and the entry kept for the restores in flight.
@@ -1328,12 +1467,15 @@ fn local_emit(
     if let Some(id) = offset {
         s.recent.push_back(Recent {
             id,
+            seq: s.next_seq,
             packet: packet.clone(),
             opts: opts.clone(),
         });
+        s.next_seq = s.next_seq.wrapping_add(1);
         while s.recent.len() > s.options.recent {
             if let Some(old) = s.recent.pop_front() {
-                s.forgotten = Some(s.forgotten.map_or(old.id, |f| f.max(old.id)));
+                let newest = s.forgotten.map_or(old.id, |(f, _)| f.max(old.id));
+                s.forgotten = Some((newest, old.seq.wrapping_add(1)));
             }
         }
         packet.data.push(Value::String(id.to_string()));
@@ -1350,5 +1492,75 @@ fn local_emit(
         sockets,
         flags: opts.flags,
         packet,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(ms: u64) -> StreamId {
+        StreamId { ms, seq: 0 }
+    }
+
+    fn replayed_len(node: &ClusterNode) -> usize {
+        match &node.channels {
+            Channels::Streams(s) => s.replayed.len(),
+            _ => 0,
+        }
+    }
+
+    fn entry(ms: u64) -> (String, Fields) {
+        let message = ClusterMessage {
+            uid: "other".into(),
+            nsp: "/".into(),
+            body: ClusterBody::Broadcast {
+                packet: WirePacket::event("e", []),
+                request_id: None,
+                opts: Opts::default(),
+            },
+        };
+        (id(ms).to_string(), streams::encode_entry(&message))
+    }
+
+    /// Review of #16, finding 8: a restored socket's replayed ids were
+    /// kept (and looked up at every emit) for the socket's life. They go
+    /// once the stream was read past them and no own broadcast still
+    /// waiting may be one of them.
+    #[test]
+    fn replayed_ids_go_once_the_stream_is_read_past_them() {
+        let now = Instant::now();
+        let options = StreamsOptions {
+            offsets: true,
+            ..StreamsOptions::default()
+        };
+        let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
+        node.add_all("s1", &["s1".to_owned()]);
+        let (first, fields) = entry(3);
+        node.receive_entry(&first, &fields, now).unwrap();
+        // An own broadcast, its XADD reply not in yet: its id could be
+        // among the replayed ones.
+        node.broadcast(WirePacket::event("mine", []), &Opts::default());
+        let token = std::iter::from_fn(|| node.poll_transmit())
+            .find_map(|t| t.stream.and_then(|a| a.token))
+            .unwrap();
+        node.replayed("s1", id(5), HashSet::from([id(6)]));
+        assert_eq!(replayed_len(&node), 1, "the stream was read to 3 only");
+        let (e5, f5) = entry(5);
+        node.receive_entry(&e5, &f5, now).unwrap();
+        assert_eq!(replayed_len(&node), 1, "6 not read yet");
+        let (e6, f6) = entry(6);
+        node.receive_entry(&e6, &f6, now).unwrap();
+        assert_eq!(replayed_len(&node), 1, "an own broadcast's id is unknown");
+        while node.poll_event().is_some() {}
+        node.published(token, Some("4-0"));
+        let Some(NodeEvent::Local(LocalAction::Emit { sockets, .. })) = node.poll_event() else {
+            panic!("the own broadcast goes out");
+        };
+        assert!(sockets.is_empty(), "replayed to s1 already: {sockets:?}");
+        assert_eq!(replayed_len(&node), 0, "read past all, nothing held");
+        // Read past already: never kept.
+        node.replayed("s2", id(5), HashSet::new());
+        assert_eq!(replayed_len(&node), 0);
     }
 }

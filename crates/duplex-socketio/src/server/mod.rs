@@ -127,7 +127,7 @@ struct Connection<T> {
     /// auth, by namespace.
     awaiting: HashMap<String, Value>,
     /// Sessions the cluster gave for CONNECTs awaiting an answer.
-    remote: HashMap<String, crate::cluster::streams::RemoteSession>,
+    remote: HashMap<String, streams::PendingRemote>,
 }
 
 impl<T> Connection<T> {
@@ -685,7 +685,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     ///
     /// With recovery on, an event without an ack id goes, as the
     /// reference's `socket.emit` does, to the room named by the socket's id
-    /// through the adapter, which stores it and appends its offset.
+    /// through the adapter, which stores it and appends its offset: the
+    /// in-memory one, or a streams cluster node (through its stream). With
+    /// a pub/sub cluster adapter, which keeps no packets, it stays a direct
+    /// write, as with Node's Redis adapter.
     pub fn send(&mut self, session: &K, packet: &Packet) -> Result<(), Error> {
         if !(packet.packet_type.is_event() || packet.packet_type.is_ack()) {
             return Err(Error::InvalidState);
@@ -1013,7 +1016,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// Whether the CONNECT of `session` for `namespace` may be accepted
     /// without running the namespace's middlewares: it restores a session
     /// and [`RecoveryConfig::skip_middlewares`](crate::recovery::RecoveryConfig::skip_middlewares)
-    /// is on (the reference's `skipMiddlewares`).
+    /// is on (the reference's `skipMiddlewares`). Accept such a CONNECT
+    /// at once: one restored from the cluster and accepted after more
+    /// than [`StreamsOptions::recent`](crate::cluster::StreamsOptions::recent)
+    /// broadcasts went by ends as a fresh socket.
     pub fn skips_middlewares(&self, session: &K, namespace: &str) -> bool {
         self.config
             .recovery
@@ -1312,6 +1318,11 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             if let Some(store) = space.adapter.recovery_mut() {
                 store.handle_timeout(now);
             }
+        }
+        // Broadcasts a cluster node released on time (an own entry never
+        // read back) reach the local sockets now, as read entries do.
+        for namespace in self.cluster_namespaces() {
+            self.drain_cluster(&namespace);
         }
         // Namespaces that kept nothing but expired sessions go.
         self.spaces.retain(|_, space| !space.disposable());

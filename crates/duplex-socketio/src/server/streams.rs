@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::hash::Hash;
 
 use super::{RecoveryRequest, Server, ServerEvent};
-use crate::cluster::streams::{self, RemoteSession, RestoreQuery};
+use crate::cluster::streams::{self, RemoteSession, RestoreQuery, StreamId};
 use crate::recovery::Session;
 use crate::{Packet, Str, Value};
 
@@ -58,10 +58,14 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// The outcome of a [`RecoveryRequest::Restore`]: the session and the
     /// packets it missed, or `None` (not found, expired, an error: a
     /// fresh session). The CONNECT is then raised as a
-    /// [`ServerEvent::ConnectRequest`], with [`Server::restoring`] true
-    /// when a session was found; accept it to restore the socket. If the
-    /// connection or its CONNECT is gone meanwhile, the session is kept
-    /// again (a [`RecoveryRequest::Persist`]).
+    /// [`ServerEvent::ConnectRequest`], with [`Server::restoring`] (and
+    /// so [`Server::skips_middlewares`]) true when the session can be
+    /// restored: it was found and none of the broadcasts this node
+    /// delivered since the restore's read was forgotten (else the session
+    /// is dropped here and the CONNECT is a fresh one, which runs the
+    /// middlewares). Accept it to restore the socket. If the connection
+    /// or its CONNECT is gone meanwhile, the session is kept again (a
+    /// [`RecoveryRequest::Persist`]).
     pub fn restore_answer(&mut self, session: &K, namespace: &str, answer: Option<RemoteSession>) {
         let auth = self
             .connections
@@ -73,8 +77,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             }
             return;
         };
-        if let (Some(remote), Some(conn)) = (answer, self.connections.get_mut(session)) {
-            conn.remote.insert(namespace.to_owned(), remote);
+        let pending = answer.and_then(|remote| self.gather_recent(namespace, remote));
+        if let (Some(pending), Some(conn)) = (pending, self.connections.get_mut(session)) {
+            conn.remote.insert(namespace.to_owned(), pending);
         }
         self.events.push_back(ServerEvent::ConnectRequest {
             session: session.clone(),
@@ -82,6 +87,22 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             auth,
             implicit: false,
         });
+    }
+
+    /// The broadcasts this node delivered after `remote`'s read, added to
+    /// its missed ones; `None` (the session cannot be restored without a
+    /// gap) when some may have been forgotten.
+    fn gather_recent(
+        &mut self,
+        namespace: &str,
+        mut remote: RemoteSession,
+    ) -> Option<PendingRemote> {
+        let node = self.spaces.get_mut(namespace)?.adapter.cluster()?;
+        let recent = node.recent_after(&remote.session.rooms, remote.read_to)?;
+        let mark = node.recent_mark();
+        let also = recent.iter().map(|m| m.id).collect();
+        remote.missed.extend(recent);
+        Some(PendingRemote { remote, also, mark })
     }
 
     /// An entry `id` read from the stream of `namespace`'s cluster node
@@ -155,28 +176,37 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// A CONNECT of `conn` for `namespace` leaves without being accepted:
     /// a session taken from Redis for it goes back (with the full
     /// duration: the time it had left is not known here).
-    pub(super) fn give_back_remote(&mut self, conn_remote: Option<RemoteSession>, namespace: &str) {
-        if let Some(remote) = conn_remote {
-            self.persist_remote(namespace, remote.session);
+    pub(super) fn give_back_remote(&mut self, conn_remote: Option<PendingRemote>, namespace: &str) {
+        if let Some(pending) = conn_remote {
+            self.persist_remote(namespace, pending.remote.session);
         }
     }
 
     /// For [`Server::accept`]: the restored session of a CONNECT answered
     /// from Redis, with its missed packets encoded (those replayed from
     /// the stream, then those this node delivered while the restore was in
-    /// flight); `None` when there is none, or when some of the latter
-    /// were forgotten (a fresh session rather than a gap).
+    /// flight); `None` when there is none, or when some of those delivered
+    /// since [`Server::restore_answer`] were forgotten (a fresh session
+    /// rather than a gap: only when the CONNECT waited for its answer
+    /// while more than [`StreamsOptions::recent`](crate::cluster::StreamsOptions::recent)
+    /// broadcasts went by).
     pub(super) fn take_remote(
         &mut self,
         namespace: &str,
-        remote: RemoteSession,
+        pending: PendingRemote,
     ) -> Option<(Session, Vec<crate::EncodedPacket>)> {
+        let PendingRemote {
+            mut remote,
+            mut also,
+            mark,
+        } = pending;
         let node = self.spaces.get_mut(namespace)?.adapter.cluster()?;
-        let recent = node.recent_after(&remote.session.rooms, remote.read_to)?;
-        let also: HashSet<_> = recent.iter().map(|m| m.id).collect();
+        let recent = node.recent_since(&remote.session.rooms, remote.read_to, mark)?;
+        also.extend(recent.iter().map(|m| m.id));
         node.replayed(&remote.session.sid, remote.read_to, also);
+        remote.missed.extend(recent);
         let mut packets = Vec::new();
-        for missed in remote.missed.iter().chain(&recent) {
+        for missed in &remote.missed {
             let Some(Value::String(name)) = missed.data.first() else {
                 continue;
             };
@@ -187,6 +217,19 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         }
         Some((remote.session, packets))
     }
+}
+
+/// A session the cluster gave for a CONNECT awaiting an answer: with the
+/// broadcasts this node delivered after its read, up to the answer, among
+/// its missed ones.
+#[derive(Debug)]
+pub(super) struct PendingRemote {
+    remote: RemoteSession,
+    /// The ids of the broadcasts added from this node's recent ones.
+    also: HashSet<StreamId>,
+    /// Where the broadcasts delivered after the answer start
+    /// ([`ClusterNode::recent_mark`](crate::cluster::ClusterNode::recent_mark)).
+    mark: u64,
 }
 
 /// Whether `rooms` holds `sid`: a persisted session always does (Node's

@@ -788,9 +788,11 @@ impl SocketIoApp {
         self.server.config().recovery.is_some()
     }
 
-    /// Sends an event to one socket (`socket.emit`). With recovery on (and
-    /// an adapter in memory), an event without an ack id goes to the room
-    /// named by the socket's id,
+    /// Sends an event to one socket (`socket.emit`). With recovery on and
+    /// an adapter that keeps packets (in memory, or the streams cluster
+    /// mode, through its stream; not the pub/sub cluster modes, where it
+    /// stays direct), an event without an ack id goes to the room named
+    /// by the socket's id,
     /// as Node's `socket.emit` does then: it is stored and offset whether
     /// or not the socket is connected now, so a handle kept while its
     /// client is away (a stream) keeps working, and a restored socket,

@@ -551,7 +551,10 @@ impl SocketIo {
     /// handlers of the closed sockets have run (a handler that never ends
     /// keeps it waiting: bound it with a timeout). The server still
     /// answers requests afterwards, reconnecting clients included: stop
-    /// the listener to refuse them.
+    /// the listener to refuse them. In a streams cluster it has left the
+    /// cluster and no longer waits for the other servers: `fetch_sockets`
+    /// and `server_side_emit_with_ack` answer at once with this server's
+    /// part, emits with acks wait for this server's clients only.
     ///
     /// ```no_run
     /// # async fn demo(
