@@ -89,6 +89,10 @@ pub struct RedisAdapterConfig {
     pub streams: StreamsOptions,
     /// The streams mode's `XREAD COUNT` (`readCount`): 100.
     pub read_count: usize,
+    /// The streams mode's restores (a reconnecting client's session looked
+    /// up in Redis) run at once at most; beyond it they wait, up to 5 s,
+    /// then the client gets a fresh session. Default 32.
+    pub max_restores: usize,
 }
 
 /// Which of Node's two Redis adapters a server speaks; every server of a
@@ -128,6 +132,7 @@ impl RedisAdapterConfig {
             mode: RedisMode::Classic,
             streams: StreamsOptions::default(),
             read_count: duplex_socketio::cluster::streams::DEFAULT_READ_COUNT,
+            max_restores: 32,
         }
     }
 }

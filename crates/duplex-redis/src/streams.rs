@@ -241,6 +241,11 @@ pub(crate) async fn connected_streams(
     on_up: impl FnOnce(),
 ) -> redis::RedisResult<()> {
     let mut writer = bounded(client.get_multiplexed_async_connection()).await?;
+    // Restores read whole streams: on a connection of their own, so that
+    // a reconnection storm never puts the writes behind its XRANGEs, and
+    // at most `max_restores` at once.
+    let restorer = bounded(client.get_multiplexed_async_connection()).await?;
+    let restores = Arc::new(tokio::sync::Semaphore::new(config.max_restores.max(1)));
     for (stream, last) in positions.iter_mut().filter(|(_, l)| l == "$") {
         // The first life reads from the stream's end as Node does, but
         // from an explicit id: `$` would be resolved only when the first
@@ -263,8 +268,17 @@ pub(crate) async fn connected_streams(
     }
     // 0.3.x's requests and responses; 0.2.x subscribes to nothing.
     let (msg_tx, mut messages) = mpsc::channel(config.queue.max(1));
-    let (mut subscriber, _forward) =
-        Subscriber::connect(client, config.streams.sharded_pubsub, msg_tx, stats).await?;
+    // Set (never queued, so never lost) when the subscriber's connection
+    // is gone.
+    let (gone_tx, mut gone) = tokio::sync::watch::channel(false);
+    let (mut subscriber, _forward) = Subscriber::connect(
+        client,
+        config.streams.sharded_pubsub,
+        msg_tx,
+        gone_tx,
+        stats,
+    )
+    .await?;
     for channel in subscribed.channels.keys() {
         subscriber
             .change(&Subscription::Subscribe(channel.clone()))
@@ -299,8 +313,12 @@ pub(crate) async fn connected_streams(
                     }
                 }
             }
+            // Set, or its sender gone with the connection.
+            _ = gone.changed() => {
+                return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
+            }
             msg = messages.recv() => {
-                let Some(Some((channel, payload))) = msg else {
+                let Some((channel, payload)) = msg else {
                     return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
                 };
                 stats.received.fetch_add(1, Ordering::Relaxed);
@@ -309,80 +327,188 @@ pub(crate) async fn connected_streams(
                     return Ok(());
                 }
             }
-            out = port.recv() => match out {
-                None => return Ok(()),
-                Some(ClusterOut::Append(namespace, t)) => {
-                    let Some(add) = t.stream else { continue };
-                    let mut cmd = redis::cmd("XADD");
-                    cmd.arg(&t.channel).arg("MAXLEN").arg("~").arg(add.max_len).arg("*");
-                    for (k, v) in &add.fields {
-                        cmd.arg(k).arg(v);
-                    }
-                    match bounded(cmd.query_async::<String>(&mut writer)).await {
-                        Ok(id) => {
-                            stats.published.fetch_add(1, Ordering::Relaxed);
-                            if let Some(token) = add.token {
-                                port.published(&namespace, token, Some(&id));
-                            }
+            out = port.recv() => {
+                let Some(first) = out else { return Ok(()) };
+                // What else is queued now goes with it, in one round trip.
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    let Some(out) = port.try_recv() else { break };
+                    batch.push(out);
+                }
+                let mut writes = Writes::default();
+                let mut after = Vec::new();
+                for out in batch {
+                    match out {
+                        ClusterOut::Subscription(ns, change) => {
+                            // In order: what was queued before it goes first.
+                            writes.send(&mut writer, port, stats).await?;
+                            subscriber.change(&change).await?;
+                            subscribed.apply(ns, change);
                         }
-                        Err(e) => {
-                            stats.dropped.fetch_add(1, Ordering::Relaxed);
-                            if let Some(token) = add.token {
-                                port.published(&namespace, token, None);
-                            }
-                            return Err(e);
-                        }
+                        ClusterOut::Restore(ticket, query) => after.push((ticket, query)),
+                        ClusterOut::Written(done) => writes.written.push(done),
+                        other => writes.add(other, config.streams.sharded_pubsub),
                     }
                 }
-                Some(ClusterOut::Publish(t)) => {
-                    let command = if t.sharded { "SPUBLISH" } else { "PUBLISH" };
-                    if let Err(e) = bounded(
-                        redis::cmd(command).arg(&t.channel).arg(&t.payload).exec_async(&mut writer),
-                    )
-                    .await
-                    {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                    stats.published.fetch_add(1, Ordering::Relaxed);
-                }
-                Some(ClusterOut::Subscription(ns, change)) => {
-                    subscriber.change(&change).await?;
-                    subscribed.apply(ns, change);
-                }
-                Some(ClusterOut::Persist { key, value, ttl }) => {
-                    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-                    if let Err(e) = bounded(
-                        redis::cmd("SET").arg(&key).arg(&value).arg("PX").arg(ms).exec_async(&mut writer),
-                    )
-                    .await
-                    {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                }
-                Some(ClusterOut::Restore(ticket, query)) => {
+                writes.send(&mut writer, port, stats).await?;
+                for (ticket, query) in after {
                     let stream = stream_name(
                         &config.streams.stream,
                         config.streams.stream_count,
                         ticket.namespace(),
                     );
-                    // Off the loop: entries keep coming while it runs.
-                    tokio::spawn(restore(writer.clone(), stream, ticket, query));
+                    // Off the loop (entries keep coming while it runs), on a
+                    // connection of their own and a few at a time: a
+                    // reconnection storm must not hold up the writes.
+                    let (conn, permits) = (restorer.clone(), restores.clone());
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(COMMAND_TIMEOUT, permits.acquire_owned()).await {
+                            Ok(Ok(_permit)) => restore(conn, stream, ticket, query).await,
+                            // Too many waiting: the CONNECT goes on as a fresh one.
+                            _ => ticket.answer(None),
+                        }
+                    });
                 }
-                // 0.3.x: the subscribers of `<prefix>#<nsp>#` (0.2.x
-                // counts by heartbeats and never asks).
-                Some(ClusterOut::Count(channel, reply)) => {
-                    let which = if config.streams.sharded_pubsub { "SHARDNUMSUB" } else { "NUMSUB" };
-                    let (_, count): (String, usize) = bounded(
-                        redis::cmd("PUBSUB").arg(which).arg(&channel).query_async(&mut writer),
-                    )
-                    .await?;
-                    let _ = reply.send(count);
-                }
-                Some(_) => {}
-            },
+            }
         }
+    }
+}
+
+/// Most commands one pipeline carries: what is queued beyond it waits for
+/// the next round trip.
+const BATCH: usize = 1024;
+
+/// What one answer of a pipeline is for.
+enum Reply {
+    /// A broadcast's entry: its id goes back to the node.
+    Append(String, Option<u64>),
+    Publish,
+    Persist,
+    Count(tokio::sync::oneshot::Sender<usize>),
+}
+
+/// The writes of a batch, sent as one pipeline (not a transaction: each
+/// command stands alone, as when they were sent one at a time).
+#[derive(Default)]
+struct Writes {
+    pipe: redis::Pipeline,
+    replies: Vec<Reply>,
+    /// Answered once everything before them is written.
+    written: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Writes {
+    fn add(&mut self, out: ClusterOut, sharded_pubsub: bool) {
+        match out {
+            ClusterOut::Append(namespace, t) => {
+                let Some(add) = t.stream else { return };
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(&t.channel)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(add.max_len)
+                    .arg("*");
+                for (k, v) in &add.fields {
+                    cmd.arg(k).arg(v);
+                }
+                self.pipe.add_command(cmd);
+                self.replies.push(Reply::Append(namespace, add.token));
+            }
+            ClusterOut::Publish(t) => {
+                let command = if t.sharded { "SPUBLISH" } else { "PUBLISH" };
+                self.pipe.cmd(command).arg(&t.channel).arg(&t.payload);
+                self.replies.push(Reply::Publish);
+            }
+            ClusterOut::Persist { key, value, ttl } => {
+                let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+                self.pipe.cmd("SET").arg(&key).arg(&value).arg("PX").arg(ms);
+                self.replies.push(Reply::Persist);
+            }
+            // 0.3.x: the subscribers of `<prefix>#<nsp>#` (0.2.x counts
+            // by heartbeats and never asks).
+            ClusterOut::Count(channel, reply) => {
+                let which = if sharded_pubsub {
+                    "SHARDNUMSUB"
+                } else {
+                    "NUMSUB"
+                };
+                self.pipe.cmd("PUBSUB").arg(which).arg(&channel);
+                self.replies.push(Reply::Count(reply));
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends what was added in one round trip and hands each answer on;
+    /// an error of the connection (or no answer in [`COMMAND_TIMEOUT`])
+    /// fails every write of the batch and ends the life. A command Redis
+    /// refuses fails alone.
+    async fn send(
+        &mut self,
+        writer: &mut redis::aio::MultiplexedConnection,
+        port: &ClusterPort,
+        stats: &Stats,
+    ) -> redis::RedisResult<()> {
+        let replies = std::mem::take(&mut self.replies);
+        let pipe = std::mem::take(&mut self.pipe);
+        let answers = if replies.is_empty() {
+            Ok(Vec::new())
+        } else {
+            bounded(redis::aio::ConnectionLike::req_packed_commands(
+                writer,
+                &pipe,
+                0,
+                replies.len(),
+            ))
+            .await
+        };
+        let (answers, failure) = match answers {
+            Ok(a) => (a, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        let mut answers = answers.into_iter();
+        for reply in replies {
+            let answer = answers
+                .next()
+                .filter(|a| !matches!(a, redis::Value::ServerError(_)));
+            if answer.is_none() {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            match reply {
+                Reply::Append(namespace, token) => {
+                    let id = answer.as_ref().and_then(text);
+                    if id.is_some() {
+                        stats.published.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some(token) = token {
+                        port.published(&namespace, token, id.as_deref());
+                    }
+                }
+                Reply::Publish => {
+                    if answer.is_some() {
+                        stats.published.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Reply::Persist => {}
+                Reply::Count(reply) => {
+                    // `[channel, count]`; anything else drops the sender,
+                    // which fails the request.
+                    if let Some((_, count)) = answer
+                        .and_then(|a| redis::from_owned_redis_value::<(String, usize)>(a).ok())
+                    {
+                        let _ = reply.send(count);
+                    }
+                }
+            }
+        }
+        if failure.is_none() {
+            for done in self.written.drain(..) {
+                let _ = done.send(());
+            }
+        }
+        // Dropped on failure: the writes they wait for are lost.
+        self.written.clear();
+        failure.map_or(Ok(()), Err)
     }
 }
 
@@ -395,8 +521,8 @@ impl Drop for Abort {
     }
 }
 
-/// A message received on a channel; `None` when the connection is gone.
-type Message = Option<(String, Vec<u8>)>;
+/// A message received on a channel.
+type Message = (String, Vec<u8>);
 
 /// The subscriber of 0.3.x's channels: SUBSCRIBE on a pub/sub connection,
 /// or SSUBSCRIBE on a RESP3 connection whose shard messages arrive as
@@ -408,19 +534,24 @@ enum Subscriber {
 
 impl Subscriber {
     /// Connects; what arrives goes to `tx` (bounded: beyond it messages
-    /// are dropped and counted, never buffered without end). The task
-    /// returned (plain pub/sub) forwards until the life ends.
+    /// are dropped and counted, never buffered without end), and `gone`
+    /// is set when the connection is lost. The task returned (plain
+    /// pub/sub) forwards until the life ends.
     async fn connect(
         client: &redis::Client,
         sharded: bool,
         tx: mpsc::Sender<Message>,
+        gone: tokio::sync::watch::Sender<bool>,
         stats: &Arc<Stats>,
     ) -> redis::RedisResult<(Self, Option<Abort>)> {
         if sharded {
             let stats = stats.clone();
             let sender = move |info: redis::PushInfo| {
                 let message = match info.kind {
-                    redis::PushKind::Disconnection => None,
+                    redis::PushKind::Disconnection => {
+                        gone.send_replace(true);
+                        return Ok(());
+                    }
                     redis::PushKind::SMessage => {
                         let mut data = info.data.into_iter();
                         let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
@@ -430,7 +561,7 @@ impl Subscriber {
                             redis::from_redis_value::<String>(&channel),
                             redis::from_redis_value::<Vec<u8>>(&payload),
                         ) {
-                            (Ok(c), Ok(p)) => Some((c, p)),
+                            (Ok(c), Ok(p)) => (c, p),
                             _ => return Ok(()),
                         }
                     }
@@ -452,11 +583,11 @@ impl Subscriber {
                     msg.get_channel_name().to_owned(),
                     msg.get_payload_bytes().to_vec(),
                 );
-                if tx.send(Some(message)).await.is_err() {
+                if tx.send(message).await.is_err() {
                     return;
                 }
             }
-            let _ = tx.send(None).await;
+            gone.send_replace(true);
         });
         Ok((Subscriber::Plain(sink), Some(Abort(forward))))
     }

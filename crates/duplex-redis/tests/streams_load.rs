@@ -1,0 +1,142 @@
+//! The streams mode's writes under load, on a real Redis (`redis-server`
+//! on a loopback port of the test's own): many sockets leaving at once
+//! all keep their sessions, and the emits per second the writes reach
+//! (an ignored test that prints its figure). Skipped, with a message,
+//! when `redis-server` is not on PATH.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{Redis, redis};
+use duplex_redis::{RedisAdapter, RedisAdapterConfig, RedisMode};
+use duplex_socketio::recovery::RecoveryConfig;
+use duplex_tokio::socketio::{NamespaceHandlers, SocketIo, SocketIoConfig};
+use http_body_util::{BodyExt, Full};
+
+async fn server(redis: &Redis, max_sessions: usize) -> (RedisAdapter, SocketIo) {
+    let config = SocketIoConfig {
+        connection_state_recovery: Some(RecoveryConfig {
+            max_disconnection_duration: Duration::from_secs(60),
+            ..RecoveryConfig::default()
+        }),
+        max_sessions,
+        ..SocketIoConfig::default()
+    };
+    let io = SocketIo::builder(config)
+        .namespace("/", |ns: NamespaceHandlers| ns)
+        .build();
+    let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
+    config.mode = RedisMode::Streams;
+    let adapter = common::attach(&io, config).await;
+    (adapter, io)
+}
+
+/// One request to `io` in process (no socket): the status and body.
+async fn request(io: &SocketIo, method: &str, uri: &str, body: &str) -> (u16, String) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let res = tokio::time::timeout(
+        Duration::from_secs(5),
+        hyper::service::Service::call(io, req),
+    )
+    .await
+    .expect("an answer in time")
+    .unwrap();
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Opens a polling session and connects it to `/`; its Engine.IO sid.
+async fn connect(io: &SocketIo) -> String {
+    let (status, open) = request(io, "GET", "/socket.io/?EIO=4&transport=polling", "").await;
+    assert_eq!(status, 200, "{open}");
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an open packet with a sid")
+        .to_owned();
+    let uri = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let (status, ok) = request(io, "POST", &uri, "40").await;
+    assert_eq!(status, 200, "{ok}");
+    let (_, reply) = request(io, "GET", &uri, "").await;
+    assert!(reply.contains("\"pid\""), "a recoverable CONNECT: {reply}");
+    sid
+}
+
+async fn session_keys(redis: &Redis) -> usize {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("sio:session:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.len()
+}
+
+#[tokio::test]
+async fn ten_thousand_sessions_left_at_once_are_all_in_redis_when_shutdown_returns() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    const SOCKETS: usize = 10_000;
+    let (adapter, io) = server(&redis, SOCKETS + 10).await;
+    for _ in 0..SOCKETS {
+        connect(&io).await;
+    }
+    assert_eq!(session_keys(&redis).await, 0);
+    // More than the 4,096 places of the cluster queue, all at once.
+    let closed = tokio::time::timeout(Duration::from_secs(30), io.shutdown())
+        .await
+        .expect("shutdown returns");
+    assert_eq!(closed, SOCKETS);
+    assert_eq!(session_keys(&redis).await, SOCKETS);
+    assert_eq!(adapter.dropped(), 0);
+}
+
+/// How many emits a second go through the streams loop (each an `XADD`
+/// whose id the local delivery waits for, recovery on), from many sockets
+/// at once as a busy server's: `cargo test -p duplex-redis --release
+/// --test streams_load -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measure, not a check: run by hand"]
+async fn emits_per_second_through_the_streams_loop() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    const EMITS: usize = 50_000;
+    let (adapter, io) = server(&redis, 1000).await;
+    connect(&io).await;
+    let started = Instant::now();
+    // In bursts the queue takes whole (4,096 places), each waited out so
+    // that none is refused and every emit is an XADD.
+    for burst in 0..EMITS / 2_000 {
+        for i in 0..2_000 {
+            io.of("/")
+                .emit_args("tick", vec![duplex_tokio::socketio::Value::from(i)])
+                .unwrap();
+        }
+        let target = ((burst + 1) * 2_000) as u64;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while adapter.published() < target && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let elapsed = started.elapsed();
+    let published = adapter.published();
+    println!(
+        "streams loop: {published} XADDs in {elapsed:?}: {:.0} emits/s ({} dropped)",
+        published as f64 / elapsed.as_secs_f64(),
+        adapter.dropped()
+    );
+    assert_eq!(published, EMITS as u64);
+}
