@@ -23,6 +23,7 @@
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod connection;
 mod emitter;
 mod streams;
 mod transport;
