@@ -140,3 +140,74 @@ async fn emits_per_second_through_the_streams_loop() {
     );
     assert_eq!(published, EMITS as u64);
 }
+
+/// The ids of the clients with subscriptions of `field` (`sub`, `ssub`).
+async fn subscribers(redis: &Redis, field: &str) -> Vec<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    list.lines()
+        .filter(|line| {
+            line.split(' ')
+                .any(|kv| kv.starts_with(&format!("{field}=")) && kv != format!("{field}=0"))
+        })
+        .filter_map(|line| {
+            line.split(' ')
+                .next()?
+                .strip_prefix("id=")
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// A subscriber connection that Redis drops is noticed and replaced
+/// (the sharded one reported it through its message queue, where it
+/// could be lost; now it is a flag), in both subscriber kinds.
+#[tokio::test]
+async fn a_lost_subscriber_connection_is_noticed_and_resubscribed() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    for (sharded, field) in [(false, "sub"), (true, "ssub")] {
+        let io = SocketIo::builder(SocketIoConfig::default())
+            .namespace("/", |ns: NamespaceHandlers| ns)
+            .build();
+        let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
+        config.mode = RedisMode::Streams;
+        config.streams.sharded_pubsub = sharded;
+        let adapter = common::attach(&io, config).await;
+        let before = subscribers(&redis, field).await;
+        assert_eq!(before.len(), 1, "one {field} subscriber: {before:?}");
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: redis::Value = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(&before[0])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut after = Vec::new();
+        while Instant::now() < deadline {
+            after = subscribers(&redis, field).await;
+            if after.len() == 1 && after != before && adapter.is_connected() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            after.len() == 1 && after != before,
+            "{field}: resubscribed on a new connection: {before:?} -> {after:?}"
+        );
+        drop(adapter);
+        // The next round counts only its own subscriber.
+        while !subscribers(&redis, field).await.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
