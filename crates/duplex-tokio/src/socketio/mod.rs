@@ -553,9 +553,8 @@ impl SocketIo {
     /// keeps it waiting: bound it with a timeout) and, in a cluster, once
     /// its transport has written the sessions the sockets left behind
     /// (streams mode with recovery; at most `CLUSTER_WRITE_WAIT`, 5 s, for
-    /// those). The server still
-    /// answers requests afterwards, reconnecting clients included: stop
-    /// the listener to refuse them.
+    /// those). The server still answers requests afterwards, reconnecting
+    /// clients included: stop the listener to refuse them.
     ///
     /// ```no_run
     /// # async fn demo(
