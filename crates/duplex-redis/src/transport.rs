@@ -18,7 +18,7 @@ use crate::{RedisAdapterConfig, RedisMode, Stats};
 /// The channels and patterns subscribed to, each with its namespace.
 #[derive(Default)]
 pub(crate) struct Subscribed {
-    pub(crate) channels: HashMap<String, String>,
+    channels: HashMap<String, String>,
     patterns: HashMap<String, String>,
 }
 
