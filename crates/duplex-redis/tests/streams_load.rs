@@ -18,6 +18,14 @@ use duplex_tokio::socketio::{NamespaceHandlers, SocketIo, SocketIoConfig};
 use http_body_util::{BodyExt, Full};
 
 async fn server(redis: &Redis, max_sessions: usize) -> (RedisAdapter, SocketIo) {
+    server_with(redis, max_sessions, 32).await
+}
+
+async fn server_with(
+    redis: &Redis,
+    max_sessions: usize,
+    max_restores: usize,
+) -> (RedisAdapter, SocketIo) {
     let config = SocketIoConfig {
         connection_state_recovery: Some(RecoveryConfig {
             max_disconnection_duration: Duration::from_secs(60),
@@ -31,6 +39,7 @@ async fn server(redis: &Redis, max_sessions: usize) -> (RedisAdapter, SocketIo) 
         .build();
     let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
     config.mode = RedisMode::Streams;
+    config.max_restores = max_restores;
     let adapter = common::attach(&io, config).await;
     (adapter, io)
 }
@@ -56,6 +65,20 @@ async fn request(io: &SocketIo, method: &str, uri: &str, body: &str) -> (u16, St
 
 /// Opens a polling session and connects it to `/`; its Engine.IO sid.
 async fn connect(io: &SocketIo) -> String {
+    connect_with(io, "40").await.0
+}
+
+/// The string value of `"field":"..."` in `text`.
+fn field<'a>(text: &'a str, field: &str) -> Option<&'a str> {
+    text.split(&format!("\"{field}\":\""))
+        .nth(1)?
+        .split('"')
+        .next()
+}
+
+/// Opens a polling session and sends it `connect` (a CONNECT packet); its
+/// Engine.IO sid and the CONNECT's answer.
+async fn connect_with(io: &SocketIo, connect: &str) -> (String, String) {
     let (status, open) = request(io, "GET", "/socket.io/?EIO=4&transport=polling", "").await;
     assert_eq!(status, 200, "{open}");
     let sid = open
@@ -65,11 +88,11 @@ async fn connect(io: &SocketIo) -> String {
         .expect("an open packet with a sid")
         .to_owned();
     let uri = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
-    let (status, ok) = request(io, "POST", &uri, "40").await;
+    let (status, ok) = request(io, "POST", &uri, connect).await;
     assert_eq!(status, 200, "{ok}");
     let (_, reply) = request(io, "GET", &uri, "").await;
     assert!(reply.contains("\"pid\""), "a recoverable CONNECT: {reply}");
-    sid
+    (sid, reply)
 }
 
 async fn session_keys(redis: &Redis) -> usize {
@@ -101,6 +124,57 @@ async fn ten_thousand_sessions_left_at_once_are_all_in_redis_when_shutdown_retur
     assert_eq!(closed, SOCKETS);
     assert_eq!(session_keys(&redis).await, SOCKETS);
     assert_eq!(adapter.dropped(), 0);
+}
+
+/// A reconnection storm with restores one at a time
+/// (`max_restores` 1): every restore waits its turn and completes, each
+/// client gets its socket back.
+#[tokio::test]
+async fn restores_beyond_max_restores_wait_their_turn_and_complete() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    const CLIENTS: usize = 20;
+    let (_a_adapter, a) = server(&redis, 100).await;
+    let mut sessions = Vec::new();
+    for _ in 0..CLIENTS {
+        let (sid, reply) = connect_with(&a, "40").await;
+        let id = field(&reply, "sid").unwrap().to_owned();
+        let pid = field(&reply, "pid").unwrap().to_owned();
+        sessions.push((sid, id, pid));
+    }
+    // One broadcast, through the stream: its id is every client's offset.
+    a.of("/")
+        .emit_args("tick", vec![duplex_tokio::socketio::Value::from(1)])
+        .unwrap();
+    let mut offsets = Vec::new();
+    for (sid, ..) in &sessions {
+        let uri = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+        let (_, tick) = request(&a, "GET", &uri, "").await;
+        let offset = tick
+            .rsplit(",\"")
+            .next()
+            .and_then(|rest| rest.split('"').next())
+            .filter(|o| o.contains('-'))
+            .unwrap_or_else(|| panic!("a tick with its offset: {tick}"))
+            .to_owned();
+        offsets.push(offset);
+    }
+    a.shutdown().await;
+    assert_eq!(session_keys(&redis).await, CLIENTS);
+    let (_b_adapter, b) = server_with(&redis, 100, 1).await;
+    let restored = futures_util::future::join_all(sessions.iter().zip(&offsets).map(
+        |((_, _, pid), offset)| {
+            let connect = format!("40{{\"pid\":\"{pid}\",\"offset\":\"{offset}\"}}");
+            let b = b.clone();
+            async move { connect_with(&b, &connect).await.1 }
+        },
+    ))
+    .await;
+    for ((_, id, _), reply) in sessions.iter().zip(&restored) {
+        assert_eq!(field(reply, "sid"), Some(id.as_str()), "restored: {reply}");
+    }
+    assert_eq!(session_keys(&redis).await, 0);
 }
 
 /// How many emits a second go through the streams loop (each an `XADD`
