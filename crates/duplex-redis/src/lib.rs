@@ -23,6 +23,7 @@
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod connection;
 mod emitter;
 mod streams;
 mod transport;
@@ -89,6 +90,10 @@ pub struct RedisAdapterConfig {
     pub streams: StreamsOptions,
     /// The streams mode's `XREAD COUNT` (`readCount`): 100.
     pub read_count: usize,
+    /// The streams mode's restores (a reconnecting client's session looked
+    /// up in Redis) run at once at most; beyond it they wait, up to 5 s,
+    /// then the client gets a fresh session. Default 32.
+    pub max_restores: usize,
 }
 
 /// Which of Node's two Redis adapters a server speaks; every server of a
@@ -128,6 +133,7 @@ impl RedisAdapterConfig {
             mode: RedisMode::Classic,
             streams: StreamsOptions::default(),
             read_count: duplex_socketio::cluster::streams::DEFAULT_READ_COUNT,
+            max_restores: 32,
         }
     }
 }

@@ -12,17 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duplex_socketio::cluster::Subscription;
 use duplex_socketio::cluster::streams::{RestoreQuery, RestoreStep, stream_name};
 use duplex_tokio::socketio::{ClusterOut, ClusterPort, RestoreTicket};
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::transport::Subscribed;
+use crate::connection::{Abort, COMMAND_TIMEOUT, bounded, timed_out};
 use crate::{RedisAdapterConfig, Stats};
-
-/// The longest wait for a command's answer (beyond an `XREAD`'s block).
-pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long one `XREAD` blocks. Node's ioredis path blocks 100 ms, its
 /// node-redis path 5 s; the entries come as soon as they are added either
@@ -36,19 +31,7 @@ pub(crate) type Entry = (String, Vec<(String, String)>);
 /// read), kept across reconnections.
 pub(crate) type Positions = Vec<(String, String)>;
 
-fn timed_out() -> redis::RedisError {
-    std::io::Error::from(std::io::ErrorKind::TimedOut).into()
-}
-
-async fn bounded<T>(
-    f: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> redis::RedisResult<T> {
-    tokio::time::timeout(COMMAND_TIMEOUT, f)
-        .await
-        .unwrap_or_else(|_| Err(timed_out()))
-}
-
-fn text(v: &redis::Value) -> Option<String> {
+pub(crate) fn text(v: &redis::Value) -> Option<String> {
     match v {
         redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
         redis::Value::SimpleString(s) => Some(s.clone()),
@@ -227,258 +210,115 @@ async fn restore(
     }
 }
 
-/// One life of the streams mode's connections; `Ok` when the server is
-/// gone. `positions` are the streams read and the last entry id read in
-/// each, kept across lives so that a reconnection resumes where the
-/// reading stopped; `subscribed` the pub/sub channels (0.3.x).
-pub(crate) async fn connected_streams(
-    client: &redis::Client,
-    subscribed: &mut Subscribed,
-    port: &mut ClusterPort,
-    stats: &Arc<Stats>,
-    config: &RedisAdapterConfig,
-    positions: &mut Positions,
-    on_up: impl FnOnce(),
-) -> redis::RedisResult<()> {
-    let mut writer = bounded(client.get_multiplexed_async_connection()).await?;
-    for (stream, last) in positions.iter_mut().filter(|(_, l)| l == "$") {
-        // The first life reads from the stream's end as Node does, but
-        // from an explicit id: `$` would be resolved only when the first
-        // XREAD reaches Redis, and an entry this node adds before that
-        // would never come back, leaving its local delivery waiting.
-        let newest = bounded(
-            redis::cmd("XREVRANGE")
-                .arg(&*stream)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1)
-                .query_async::<redis::Value>(&mut writer),
-        )
-        .await?;
-        *last = entries(&newest)
-            .into_iter()
-            .next()
-            .map_or_else(|| "0-0".to_owned(), |(id, _)| id);
-    }
-    // 0.3.x's requests and responses; 0.2.x subscribes to nothing.
-    let (msg_tx, mut messages) = mpsc::channel(config.queue.max(1));
-    let (mut subscriber, _forward) =
-        Subscriber::connect(client, config.streams.sharded_pubsub, msg_tx, stats).await?;
-    for channel in subscribed.channels.keys() {
-        subscriber
-            .change(&Subscription::Subscribe(channel.clone()))
-            .await?;
-    }
-    let (tx, mut rx) = mpsc::channel(16);
-    let reader = tokio::spawn(read(
-        client.clone(),
-        positions.clone(),
-        config.read_count,
-        tx,
-    ));
-    // The reader goes with this life, however it ends.
-    let _reader = Abort(reader);
-    stats.connected.store(true, Ordering::Relaxed);
-    on_up();
-    loop {
-        tokio::select! {
-            batch = rx.recv() => {
-                let batch = match batch {
-                    Some(Ok(batch)) => batch,
-                    Some(Err(e)) => return Err(e),
-                    None => return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()),
-                };
-                for (stream, (id, fields)) in batch {
-                    stats.received.fetch_add(1, Ordering::Relaxed);
-                    if !port.deliver_entry(&id, &fields) {
-                        return Ok(());
-                    }
-                    if let Some((_, last)) = positions.iter_mut().find(|(s, _)| *s == stream) {
-                        *last = id;
-                    }
-                }
-            }
-            msg = messages.recv() => {
-                let Some(Some((channel, payload))) = msg else {
-                    return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
-                };
-                stats.received.fetch_add(1, Ordering::Relaxed);
-                let Some(namespace) = subscribed.channels.get(&channel) else { continue };
-                if !port.deliver(namespace, &channel, &payload) {
-                    return Ok(());
-                }
-            }
-            out = port.recv() => match out {
-                None => return Ok(()),
-                Some(ClusterOut::Append(namespace, t)) => {
-                    let Some(add) = t.stream else { continue };
-                    let mut cmd = redis::cmd("XADD");
-                    cmd.arg(&t.channel).arg("MAXLEN").arg("~").arg(add.max_len).arg("*");
-                    for (k, v) in &add.fields {
-                        cmd.arg(k).arg(v);
-                    }
-                    match bounded(cmd.query_async::<String>(&mut writer)).await {
-                        Ok(id) => {
-                            stats.published.fetch_add(1, Ordering::Relaxed);
-                            if let Some(token) = add.token {
-                                port.published(&namespace, token, Some(&id));
-                            }
-                        }
-                        Err(e) => {
-                            stats.dropped.fetch_add(1, Ordering::Relaxed);
-                            if let Some(token) = add.token {
-                                port.published(&namespace, token, None);
-                            }
-                            return Err(e);
-                        }
-                    }
-                }
-                Some(ClusterOut::Publish(t)) => {
-                    let command = if t.sharded { "SPUBLISH" } else { "PUBLISH" };
-                    if let Err(e) = bounded(
-                        redis::cmd(command).arg(&t.channel).arg(&t.payload).exec_async(&mut writer),
-                    )
-                    .await
-                    {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                    stats.published.fetch_add(1, Ordering::Relaxed);
-                }
-                Some(ClusterOut::Subscription(ns, change)) => {
-                    subscriber.change(&change).await?;
-                    subscribed.apply(ns, change);
-                }
-                Some(ClusterOut::Persist { key, value, ttl }) => {
-                    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-                    if let Err(e) = bounded(
-                        redis::cmd("SET").arg(&key).arg(&value).arg("PX").arg(ms).exec_async(&mut writer),
-                    )
-                    .await
-                    {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                }
-                Some(ClusterOut::Restore(ticket, query)) => {
-                    let stream = stream_name(
-                        &config.streams.stream,
-                        config.streams.stream_count,
-                        ticket.namespace(),
-                    );
-                    // Off the loop: entries keep coming while it runs.
-                    tokio::spawn(restore(writer.clone(), stream, ticket, query));
-                }
-                // 0.3.x: the subscribers of `<prefix>#<nsp>#` (0.2.x
-                // counts by heartbeats and never asks).
-                Some(ClusterOut::Count(channel, reply)) => {
-                    let which = if config.streams.sharded_pubsub { "SHARDNUMSUB" } else { "NUMSUB" };
-                    let (_, count): (String, usize) = bounded(
-                        redis::cmd("PUBSUB").arg(which).arg(&channel).query_async(&mut writer),
-                    )
-                    .await?;
-                    let _ = reply.send(count);
-                }
-                Some(_) => {}
-            },
-        }
-    }
+/// What a life of the streams mode has besides the writer and the
+/// subscriber: its reader and what restores run on.
+pub(crate) struct StreamsLife {
+    /// What the reader reads, or its error (which ends the life).
+    pub(crate) entries: mpsc::Receiver<redis::RedisResult<Vec<(String, Entry)>>>,
+    /// The reader goes with this life, however it ends.
+    _reader: Abort,
+    /// Restores read whole streams: on a connection of their own, so that
+    /// a reconnection storm never puts the writes behind their XRANGEs.
+    restorer: redis::aio::MultiplexedConnection,
+    /// At most `max_restores` at once.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
-/// Aborts a task of one life when the life ends, however it ends.
-struct Abort(tokio::task::JoinHandle<()>);
-
-impl Drop for Abort {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// A message received on a channel; `None` when the connection is gone.
-type Message = Option<(String, Vec<u8>)>;
-
-/// The subscriber of 0.3.x's channels: SUBSCRIBE on a pub/sub connection,
-/// or SSUBSCRIBE on a RESP3 connection whose shard messages arrive as
-/// pushes (`useShardedPubSub`).
-enum Subscriber {
-    Plain(redis::aio::PubSubSink),
-    Sharded(redis::aio::MultiplexedConnection),
-}
-
-impl Subscriber {
-    /// Connects; what arrives goes to `tx` (bounded: beyond it messages
-    /// are dropped and counted, never buffered without end). The task
-    /// returned (plain pub/sub) forwards until the life ends.
-    async fn connect(
+impl StreamsLife {
+    /// Resolves the first life's positions (on `writer`), connects the
+    /// restorer and starts the reader from `positions`, the streams read
+    /// and the last entry id read in each, kept across lives so that a
+    /// reconnection resumes where the reading stopped.
+    pub(crate) async fn start(
         client: &redis::Client,
-        sharded: bool,
-        tx: mpsc::Sender<Message>,
-        stats: &Arc<Stats>,
-    ) -> redis::RedisResult<(Self, Option<Abort>)> {
-        if sharded {
-            let stats = stats.clone();
-            let sender = move |info: redis::PushInfo| {
-                let message = match info.kind {
-                    redis::PushKind::Disconnection => None,
-                    redis::PushKind::SMessage => {
-                        let mut data = info.data.into_iter();
-                        let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
-                            return Ok(());
-                        };
-                        match (
-                            redis::from_redis_value::<String>(&channel),
-                            redis::from_redis_value::<Vec<u8>>(&payload),
-                        ) {
-                            (Ok(c), Ok(p)) => Some((c, p)),
-                            _ => return Ok(()),
-                        }
-                    }
-                    _ => return Ok(()),
-                };
-                tx.try_send(message).map_err(|_| {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                })
-            };
-            let config = redis::AsyncConnectionConfig::new().set_push_sender(sender);
-            let conn =
-                bounded(client.get_multiplexed_async_connection_with_config(&config)).await?;
-            return Ok((Subscriber::Sharded(conn), None));
+        writer: &mut redis::aio::MultiplexedConnection,
+        positions: &mut Positions,
+        config: &RedisAdapterConfig,
+    ) -> redis::RedisResult<Self> {
+        for (stream, last) in positions.iter_mut().filter(|(_, l)| l == "$") {
+            // The first life reads from the stream's end as Node does, but
+            // from an explicit id: `$` would be resolved only when the
+            // first XREAD reaches Redis, and an entry this node adds
+            // before that would never come back, leaving its local
+            // delivery waiting.
+            let newest = bounded(
+                redis::cmd("XREVRANGE")
+                    .arg(&*stream)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async::<redis::Value>(writer),
+            )
+            .await?;
+            *last = entries(&newest)
+                .into_iter()
+                .next()
+                .map_or_else(|| "0-0".to_owned(), |(id, _)| id);
         }
-        let (sink, mut stream) = bounded(client.get_async_pubsub()).await?.split();
-        let forward = tokio::spawn(async move {
-            while let Some(msg) = stream.next().await {
-                let message = (
-                    msg.get_channel_name().to_owned(),
-                    msg.get_payload_bytes().to_vec(),
-                );
-                if tx.send(Some(message)).await.is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send(None).await;
-        });
-        Ok((Subscriber::Plain(sink), Some(Abort(forward))))
+        let restorer = bounded(client.get_multiplexed_async_connection()).await?;
+        let (tx, rx) = mpsc::channel(16);
+        let reader = tokio::spawn(read(
+            client.clone(),
+            positions.clone(),
+            config.read_count,
+            tx,
+        ));
+        Ok(Self {
+            entries: rx,
+            _reader: Abort(reader),
+            restorer,
+            permits: Arc::new(tokio::sync::Semaphore::new(config.max_restores.max(1))),
+        })
     }
 
-    async fn change(&mut self, change: &Subscription) -> redis::RedisResult<()> {
-        match (self, change) {
-            (Subscriber::Plain(sink), Subscription::Subscribe(c)) => {
-                bounded(sink.subscribe(c)).await
+    /// Runs a restore off the loop (entries keep coming while it runs),
+    /// once one of the permits is free; none in [`COMMAND_TIMEOUT`]: the
+    /// CONNECT goes on as a fresh one.
+    pub(crate) fn restore(
+        &self,
+        ticket: RestoreTicket,
+        query: RestoreQuery,
+        config: &RedisAdapterConfig,
+    ) {
+        let stream = stream_name(
+            &config.streams.stream,
+            config.streams.stream_count,
+            ticket.namespace(),
+        );
+        let (conn, permits) = (self.restorer.clone(), self.permits.clone());
+        tokio::spawn(async move {
+            match tokio::time::timeout(COMMAND_TIMEOUT, permits.acquire_owned()).await {
+                Ok(Ok(_permit)) => restore(conn, stream, ticket, query).await,
+                _ => ticket.answer(None),
             }
-            (Subscriber::Plain(sink), Subscription::Unsubscribe(c)) => {
-                bounded(sink.unsubscribe(c)).await
-            }
-            (Subscriber::Sharded(conn), Subscription::Subscribe(c)) => {
-                bounded(redis::cmd("SSUBSCRIBE").arg(c).exec_async(conn)).await
-            }
-            (Subscriber::Sharded(conn), Subscription::Unsubscribe(c)) => {
-                bounded(redis::cmd("SUNSUBSCRIBE").arg(c).exec_async(conn)).await
-            }
-            // No patterns in the streams adapter.
-            (_, Subscription::PatternSubscribe(_)) => Ok(()),
+        });
+    }
+}
+
+/// Hands what the reader read to the nodes, and moves `positions` past
+/// it; `Ok(false)` once the server is gone, an error when the reader
+/// failed (the life ends).
+pub(crate) fn deliver(
+    read: Option<redis::RedisResult<Vec<(String, Entry)>>>,
+    port: &ClusterPort,
+    positions: &mut Positions,
+    stats: &Stats,
+) -> redis::RedisResult<bool> {
+    let batch = match read {
+        Some(batch) => batch?,
+        None => return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()),
+    };
+    for (stream, (id, fields)) in batch {
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        if !port.deliver_entry(&id, &fields) {
+            return Ok(false);
+        }
+        if let Some((_, last)) = positions.iter_mut().find(|(s, _)| *s == stream) {
+            *last = id;
         }
     }
+    Ok(true)
 }
 
 /// While Redis is away: what waits for an answer gets one at once (a

@@ -1,25 +1,36 @@
 //! The Redis task of a server: its connections, one life at a time, with
-//! reconnection and resubscription.
+//! reconnection and resubscription. Every mode has a writer (PUBLISH,
+//! and the streams mode's XADD and SET, in pipelines) and a subscriber;
+//! the streams mode adds its reader and restores.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use duplex_socketio::cluster::Subscription;
 use duplex_tokio::socketio::{ClusterOut, ClusterPort};
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::connection::{Message, Subscriber, Writes, batch, bounded};
+use crate::streams::{Positions, StreamsLife};
 use crate::{RedisAdapterConfig, RedisMode, Stats};
 
 /// The channels and patterns subscribed to, each with its namespace.
 #[derive(Default)]
 pub(crate) struct Subscribed {
-    pub(crate) channels: HashMap<String, String>,
+    channels: HashMap<String, String>,
     patterns: HashMap<String, String>,
 }
 
 impl Subscribed {
+    /// The namespace a message is for, by its channel or its pattern.
+    fn namespace(&self, msg: &Message) -> Option<&String> {
+        match &msg.pattern {
+            Some(p) => self.patterns.get(p),
+            None => self.channels.get(&msg.channel),
+        }
+    }
+
     pub(crate) fn apply(&mut self, namespace: String, change: Subscription) {
         match change {
             Subscription::Subscribe(c) => {
@@ -50,7 +61,7 @@ pub(crate) async fn run(
     let mut backoff = config.reconnect_min;
     // The streams mode's read positions (one per stream the namespaces
     // use), kept across reconnections.
-    let mut positions: crate::streams::Positions = Vec::new();
+    let mut positions: Positions = Vec::new();
     for namespace in &config.namespaces {
         let stream = duplex_socketio::cluster::streams::stream_name(
             &config.streams.stream,
@@ -63,34 +74,16 @@ pub(crate) async fn run(
     }
     loop {
         let on_up = || backoff = config.reconnect_min;
-        let result = match config.mode {
-            RedisMode::Classic => {
-                connected(&client, &mut subscribed, &mut port, &stats, on_up).await
-            }
-            RedisMode::Sharded(_) => {
-                connected_sharded(
-                    &client,
-                    &mut subscribed,
-                    &mut port,
-                    &stats,
-                    config.queue,
-                    on_up,
-                )
-                .await
-            }
-            RedisMode::Streams => {
-                crate::streams::connected_streams(
-                    &client,
-                    &mut subscribed,
-                    &mut port,
-                    &stats,
-                    &config,
-                    &mut positions,
-                    on_up,
-                )
-                .await
-            }
-        };
+        let result = connected(
+            &client,
+            &mut subscribed,
+            &mut port,
+            &stats,
+            &config,
+            &mut positions,
+            on_up,
+        )
+        .await;
         stats.connected.store(false, Ordering::Relaxed);
         match result {
             Ok(()) => return,
@@ -120,177 +113,100 @@ pub(crate) async fn run(
     }
 }
 
-/// One life of the connections; `Ok` when the server is gone.
+/// One life of the connections of any mode; `Ok` when the server is gone.
+/// `subscribed` are the channels and patterns, `positions` the streams
+/// mode's read positions, both kept across lives.
 async fn connected(
     client: &redis::Client,
     subscribed: &mut Subscribed,
     port: &mut ClusterPort,
-    stats: &Stats,
+    stats: &Arc<Stats>,
+    config: &RedisAdapterConfig,
+    positions: &mut Positions,
     on_up: impl FnOnce(),
 ) -> redis::RedisResult<()> {
-    let mut publisher = client.get_multiplexed_async_connection().await?;
-    let (mut sink, mut stream) = client.get_async_pubsub().await?.split();
+    // Sharded pub/sub: SSUBSCRIBE, and `PUBSUB SHARDNUMSUB` for counts.
+    let sharded = match config.mode {
+        RedisMode::Classic => false,
+        RedisMode::Sharded(_) => true,
+        RedisMode::Streams => config.streams.sharded_pubsub,
+    };
+    let mut writer = bounded(client.get_multiplexed_async_connection()).await?;
+    let mut streams = match config.mode {
+        RedisMode::Streams => {
+            Some(StreamsLife::start(client, &mut writer, positions, config).await?)
+        }
+        _ => None,
+    };
+    let (msg_tx, mut messages) = mpsc::channel(config.queue.max(1));
+    let (gone_tx, mut gone) = tokio::sync::watch::channel(false);
+    let (mut subscriber, _forward) =
+        Subscriber::connect(client, sharded, msg_tx, gone_tx, stats).await?;
     for channel in subscribed.channels.keys() {
-        sink.subscribe(channel).await?;
+        subscriber
+            .change(&Subscription::Subscribe(channel.clone()))
+            .await?;
     }
     for pattern in subscribed.patterns.keys() {
-        sink.psubscribe(pattern).await?;
-    }
-    stats.connected.store(true, Ordering::Relaxed);
-    on_up();
-    loop {
-        tokio::select! {
-            msg = stream.next() => {
-                let Some(msg) = msg else {
-                    return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
-                };
-                stats.received.fetch_add(1, Ordering::Relaxed);
-                let namespace = if msg.from_pattern() {
-                    msg.get_pattern::<String>().ok().and_then(|p| subscribed.patterns.get(&p))
-                } else {
-                    subscribed.channels.get(msg.get_channel_name())
-                };
-                let Some(namespace) = namespace else { continue };
-                if !port.deliver(namespace, msg.get_channel_name(), msg.get_payload_bytes()) {
-                    return Ok(());
-                }
-            }
-            out = port.recv() => match out {
-                None => return Ok(()),
-                Some(ClusterOut::Subscription(ns, change)) => {
-                    match &change {
-                        Subscription::Subscribe(c) => sink.subscribe(c).await?,
-                        Subscription::PatternSubscribe(p) => sink.psubscribe(p).await?,
-                        Subscription::Unsubscribe(c) => sink.unsubscribe(c).await?,
-                    }
-                    subscribed.apply(ns, change);
-                }
-                Some(ClusterOut::Publish(t)) => {
-                    if let Err(e) = redis::cmd("PUBLISH")
-                        .arg(&t.channel)
-                        .arg(&t.payload)
-                        .exec_async(&mut publisher)
-                        .await
-                    {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                    stats.published.fetch_add(1, Ordering::Relaxed);
-                }
-                Some(ClusterOut::Count(channel, reply)) => {
-                    let (_, count): (String, usize) = redis::cmd("PUBSUB")
-                        .arg("NUMSUB")
-                        .arg(&channel)
-                        .query_async(&mut publisher)
-                        .await?;
-                    let _ = reply.send(count);
-                }
-                Some(_) => {}
-            },
-        }
-    }
-}
-
-/// One life of the sharded mode's connections (RESP3); `Ok` when the server
-/// is gone.
-async fn connected_sharded(
-    client: &redis::Client,
-    subscribed: &mut Subscribed,
-    port: &mut ClusterPort,
-    stats: &Stats,
-    queue: usize,
-    on_up: impl FnOnce(),
-) -> redis::RedisResult<()> {
-    use redis::PushKind;
-    // Bounded: a flood of shard messages the server cannot keep up with is
-    // dropped (and counted) at the connection, never buffered without end.
-    let (push_tx, mut pushes) = mpsc::channel::<redis::PushInfo>(queue.max(1));
-    let dropped = Arc::new(AtomicU64::new(0));
-    let dropped_in = dropped.clone();
-    let sender = move |info: redis::PushInfo| {
-        push_tx.try_send(info).map_err(|_| {
-            dropped_in.fetch_add(1, Ordering::Relaxed);
-        })
-    };
-    let config = redis::AsyncConnectionConfig::new().set_push_sender(sender);
-    let mut subscriber = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
-    let mut publisher = client.get_multiplexed_async_connection().await?;
-    for channel in subscribed.channels.keys() {
-        redis::cmd("SSUBSCRIBE")
-            .arg(channel)
-            .exec_async(&mut subscriber)
+        subscriber
+            .change(&Subscription::PatternSubscribe(pattern.clone()))
             .await?;
     }
     stats.connected.store(true, Ordering::Relaxed);
     on_up();
     loop {
-        stats
-            .dropped
-            .fetch_add(dropped.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         tokio::select! {
-            push = pushes.recv() => {
-                let Some(push) = push else {
-                    return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
-                };
-                match push.kind {
-                    PushKind::Disconnection => {
-                        return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
-                    }
-                    PushKind::SMessage => {}
-                    _ => continue,
+            read = async {
+                match streams.as_mut() {
+                    Some(life) => life.entries.recv().await,
+                    None => std::future::pending().await,
                 }
-                stats.received.fetch_add(1, Ordering::Relaxed);
-                let mut data = push.data.into_iter();
-                let (Some(channel), Some(payload)) = (data.next(), data.next()) else { continue };
-                let (Ok(channel), Ok(payload)) = (
-                    redis::from_redis_value::<String>(&channel),
-                    redis::from_redis_value::<Vec<u8>>(&payload),
-                ) else { continue };
-                let Some(namespace) = subscribed.channels.get(&channel) else { continue };
-                if !port.deliver(namespace, &channel, &payload) {
+            } => {
+                if !crate::streams::deliver(read, port, positions, stats)? {
                     return Ok(());
                 }
             }
-            out = port.recv() => match out {
-                None => return Ok(()),
-                Some(ClusterOut::Subscription(ns, change)) => {
-                    match &change {
-                        Subscription::Subscribe(c) => {
-                            redis::cmd("SSUBSCRIBE").arg(c).exec_async(&mut subscriber).await?;
+            // Set, or its sender gone with the connection.
+            _ = gone.changed() => return Err(reset()),
+            msg = messages.recv() => {
+                let Some(msg) = msg else { return Err(reset()) };
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                let Some(namespace) = subscribed.namespace(&msg) else { continue };
+                if !port.deliver(namespace, &msg.channel, &msg.payload) {
+                    return Ok(());
+                }
+            }
+            out = port.recv() => {
+                let Some(first) = out else { return Ok(()) };
+                let mut writes = Writes::default();
+                let mut restores = Vec::new();
+                for out in batch(first, port) {
+                    match out {
+                        ClusterOut::Subscription(ns, change) => {
+                            // In order: what was queued before it goes first.
+                            writes.send(&mut writer, port, stats).await?;
+                            subscriber.change(&change).await?;
+                            subscribed.apply(ns, change);
                         }
-                        Subscription::Unsubscribe(c) => {
-                            redis::cmd("SUNSUBSCRIBE").arg(c).exec_async(&mut subscriber).await?;
-                        }
-                        // No patterns in sharded pub/sub.
-                        Subscription::PatternSubscribe(_) => {}
+                        ClusterOut::Restore(ticket, query) => restores.push((ticket, query)),
+                        ClusterOut::Written(done) => writes.written.push(done),
+                        other => writes.add(other, sharded),
                     }
-                    subscribed.apply(ns, change);
                 }
-                Some(ClusterOut::Publish(t)) => {
-                    let command = if t.sharded { "SPUBLISH" } else { "PUBLISH" };
-                    if let Err(e) = redis::cmd(command)
-                        .arg(&t.channel)
-                        .arg(&t.payload)
-                        .exec_async(&mut publisher)
-                        .await
-                    {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        return Err(e);
+                writes.send(&mut writer, port, stats).await?;
+                // After the writes queued before them: a session kept
+                // then is found.
+                for (ticket, query) in restores {
+                    match &streams {
+                        Some(life) => life.restore(ticket, query, config),
+                        None => ticket.answer(None),
                     }
-                    stats.published.fetch_add(1, Ordering::Relaxed);
                 }
-                Some(ClusterOut::Count(channel, reply)) => {
-                    let (_, count): (String, usize) = redis::cmd("PUBSUB")
-                        .arg("SHARDNUMSUB")
-                        .arg(&channel)
-                        .query_async(&mut publisher)
-                        .await?;
-                    let _ = reply.send(count);
-                }
-                Some(_) => {}
-            },
+            }
         }
     }
+}
+
+fn reset() -> redis::RedisError {
+    std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()
 }

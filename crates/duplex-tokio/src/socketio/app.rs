@@ -94,6 +94,8 @@ pub struct SocketIoApp {
 #[cfg(feature = "cluster")]
 struct ClusterLink {
     tx: tokio::sync::mpsc::Sender<super::cluster::ClusterOut>,
+    /// The sessions to keep, never refused (see `ClusterPort::recv`).
+    persists: tokio::sync::mpsc::UnboundedSender<super::cluster::ClusterOut>,
     /// Counts what the full queue refused.
     on_dropped: Arc<dyn Fn() + Send + Sync>,
     /// Requests of this server awaiting the other servers' answers.

@@ -51,7 +51,8 @@ pub enum ClusterOut {
     /// A ticket dropped unanswered answers "nothing found".
     Restore(RestoreTicket, RestoreQuery),
     /// Streams protocol with recovery: keep a session, `SET <key> <value>
-    /// PX <ttl>`.
+    /// PX <ttl>`. Never refused for a full queue: a session dropped here
+    /// would make its client start afresh (see [`ClusterPort::recv`]).
     Persist {
         /// The session key.
         key: String,
@@ -60,7 +61,18 @@ pub enum ClusterOut {
         /// How long Redis keeps it.
         ttl: Duration,
     },
+    /// Answer (send `()`) once every [`ClusterOut::Persist`] handed out
+    /// before this one is written, or given up (the transport is down):
+    /// [`SocketIo::shutdown`] waits for it, bounded by
+    /// [`CLUSTER_WRITE_WAIT`]. Dropping it unanswered tells the server not
+    /// to wait, which is right for a transport that keeps no sessions.
+    Written(tokio::sync::oneshot::Sender<()>),
 }
+
+/// The longest [`SocketIo::shutdown`] waits for the cluster transport to
+/// write the sessions its sockets left behind ([`ClusterOut::Written`]):
+/// 5 s, as long as `duplex-redis` waits for one command.
+pub const CLUSTER_WRITE_WAIT: Duration = Duration::from_secs(5);
 
 /// A CONNECT waiting for its session to be looked up in the cluster
 /// ([`ClusterOut::Restore`]): answer it once. Dropped unanswered, it
@@ -161,6 +173,11 @@ type Weak = WeakPollingService<EngineIoServer, SocketIoApp>;
 /// task) for as long as the server is in the cluster.
 pub struct ClusterPort {
     rx: mpsc::Receiver<ClusterOut>,
+    /// The sessions to keep and the [`ClusterOut::Written`] markers: a
+    /// lane of their own, unbounded because refusing a Persist loses a
+    /// session, and bounded in fact by the sockets (one Persist per
+    /// socket that leaves), whose sessions the server held anyway.
+    persists: mpsc::UnboundedReceiver<ClusterOut>,
     io: Weak,
     initial: Vec<(String, Subscription)>,
     overflow: Arc<AtomicU64>,
@@ -182,9 +199,26 @@ impl ClusterPort {
         std::mem::take(&mut self.initial)
     }
 
-    /// The next thing to do; `None` once the server is gone.
+    /// The next thing to do; `None` once the server is gone. Sessions to
+    /// keep ([`ClusterOut::Persist`]) come first: they travel apart from
+    /// the bounded queue so that none is refused, however many sockets
+    /// leave at once.
     pub async fn recv(&mut self) -> Option<ClusterOut> {
-        self.rx.recv().await
+        tokio::select! {
+            biased;
+            Some(out) = self.persists.recv() => Some(out),
+            out = self.rx.recv() => out,
+        }
+    }
+
+    /// The next thing to do if there is one now, without waiting (`None`
+    /// also once the server is gone): with [`ClusterPort::recv`], what a
+    /// transport needs to take several at once and write them together.
+    pub fn try_recv(&mut self) -> Option<ClusterOut> {
+        self.persists
+            .try_recv()
+            .ok()
+            .or_else(|| self.rx.try_recv().ok())
     }
 
     /// Hands `payload`, received on `channel`, to the node of
@@ -251,17 +285,19 @@ impl SocketIo {
     /// sockets. Local delivery never waits for the transport.
     pub fn attach_cluster(&self, config: ClusterConfig) -> ClusterPort {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let (persists_tx, persists) = mpsc::unbounded_channel();
         let overflow = Arc::new(AtomicU64::new(0));
         let counter = overflow.clone();
         let on_dropped: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             counter.fetch_add(1, Ordering::Relaxed);
         });
         let weak = self.service.downgrade();
-        let initial = self
-            .service
-            .with(|_, app, now, _| app.attach_cluster(&config, tx, on_dropped, weak, now));
+        let initial = self.service.with(|_, app, now, _| {
+            app.attach_cluster(&config, tx, persists_tx, on_dropped, weak, now)
+        });
         ClusterPort {
             rx,
+            persists,
             io: self.service.downgrade(),
             initial,
             overflow,

@@ -96,8 +96,8 @@ pub use duplex_socketio::server::{DisconnectReason, SocketId};
 pub use app::SocketIoApp;
 #[cfg(feature = "cluster")]
 pub use cluster::{
-    ClusterConfig, ClusterOut, ClusterPort, RemoteSocket, RestoreTicket, ServerSideReply,
-    SocketData,
+    CLUSTER_WRITE_WAIT, ClusterConfig, ClusterOut, ClusterPort, RemoteSocket, RestoreTicket,
+    ServerSideReply, SocketData,
 };
 pub use handler::{
     Args, AsyncMarker, Data, Event, Extension, FromParts, Handler, HandlerOutput, Parts,
@@ -549,12 +549,15 @@ impl SocketIo {
     ///
     /// Returns how many connections were open, once the disconnect
     /// handlers of the closed sockets have run (a handler that never ends
-    /// keeps it waiting: bound it with a timeout). The server still
-    /// answers requests afterwards, reconnecting clients included: stop
-    /// the listener to refuse them. In a streams cluster it has left the
-    /// cluster and no longer waits for the other servers: `fetch_sockets`
-    /// and `server_side_emit_with_ack` answer at once with this server's
-    /// part, emits with acks wait for this server's clients only.
+    /// keeps it waiting: bound it with a timeout) and, in a cluster, once
+    /// its transport has written the sessions the sockets left behind
+    /// (streams mode with recovery; at most `CLUSTER_WRITE_WAIT`, 5 s, for
+    /// those). The server still answers requests afterwards, reconnecting
+    /// clients included: stop the listener to refuse them. In a streams
+    /// cluster it has left the cluster and no longer waits for the other
+    /// servers: `fetch_sockets` and `server_side_emit_with_ack` answer at
+    /// once with this server's part, emits with acks wait for this
+    /// server's clients only.
     ///
     /// ```no_run
     /// # async fn demo(
@@ -575,9 +578,18 @@ impl SocketIo {
         let (open, done) = self
             .service
             .with(|eio, app, now, deferred| app.shutdown(eio, now, deferred));
+        // Asked right after the sockets left: behind every session they
+        // handed the transport.
+        #[cfg(feature = "cluster")]
+        let written = self.service.with(|_, app, _, _| app.cluster_written());
         for handler in done {
             // An error: the mailbox is gone, so is the handler.
             let _ = handler.await;
+        }
+        #[cfg(feature = "cluster")]
+        if let Some(written) = written {
+            // An error: the transport keeps no sessions, or is gone.
+            let _ = tokio::time::timeout(cluster::CLUSTER_WRITE_WAIT, written).await;
         }
         open
     }

@@ -14,6 +14,7 @@ impl SocketIoApp {
         &mut self,
         config: &crate::socketio::cluster::ClusterConfig,
         tx: tokio::sync::mpsc::Sender<crate::socketio::cluster::ClusterOut>,
+        persists: tokio::sync::mpsc::UnboundedSender<crate::socketio::cluster::ClusterOut>,
         on_dropped: Arc<dyn Fn() + Send + Sync>,
         io: WeakPollingService<EngineIoServer, SocketIoApp>,
         now: Instant,
@@ -44,6 +45,7 @@ impl SocketIoApp {
         }
         self.cluster = Some(ClusterLink {
             tx,
+            persists,
             on_dropped,
             io,
             pending: HashMap::new(),
@@ -128,6 +130,16 @@ impl SocketIoApp {
         }
     }
 
+    /// What completes once the transport has written every session handed
+    /// to it so far (or gave them up); `None` without a cluster.
+    pub(crate) fn cluster_written(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        use crate::socketio::cluster::ClusterOut;
+        let link = self.cluster.as_ref()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        link.persists.send(ClusterOut::Written(tx)).ok()?;
+        Some(rx)
+    }
+
     /// Hands what the nodes publish to the transport, never waiting.
     pub(super) fn flush_cluster(&mut self) {
         use crate::socketio::cluster::{ClusterOut, ClusterPort};
@@ -157,7 +169,19 @@ impl SocketIoApp {
                 ),
                 RecoveryRequest::Persist {
                     key, value, ttl, ..
-                } => ClusterOut::Persist { key, value, ttl },
+                } => {
+                    // A lane that never refuses: a session lost here is a
+                    // client that starts afresh. An error means the
+                    // transport is gone, and the session with it.
+                    if link
+                        .persists
+                        .send(ClusterOut::Persist { key, value, ttl })
+                        .is_err()
+                    {
+                        (link.on_dropped)();
+                    }
+                    continue;
+                }
             });
         }
         let mut refused = Vec::new();
