@@ -1,13 +1,38 @@
-# Shared by the conformance suites (sourced, not run): everything a suite
-# starts in the background goes into `pids`, and is stopped when the suite
-# exits, however it exits (TERM first, KILL after 5 s, then reaped).
+# Shared by the conformance suites (sourced, not run): the setup every suite
+# repeats, one function a job. A suite sources it first, then names its
+# folders:
+#
+#   here="$(cd "$(dirname "$0")" && pwd)"
+#   source "$here/lib.sh"      # DUPLEX_ROOT, DUPLEX_CACHE, DUPLEX_OUT, DUPLEX_BIN
+#   out="$DUPLEX_OUT/<suite>"  # logs: the functions below write under $out
+#   say() { echo "<suite>: $*"; }
+#
+# Everything a suite starts in the background goes into `pids` (spawn and
+# start do it), and is stopped when the suite exits, however it exits:
+# first the suite's own `at_exit` commands, then every pid (TERM first, KILL
+# after 5 s, then reaped).
+
+# The driver's environment (scripts/conformance.sh), with the defaults of a
+# suite run on its own.
+DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
+DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
+DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
+
+# A suite that has no `say` of its own says things plainly.
+declare -F say >/dev/null || say() { echo "$*"; }
+
+# ---- stopping what was started ----------------------------------------------
 pids=()
-cleanup() {
+exit_hooks=()
+
+# stop_pids PID...: TERM to all, then each gets 5 s before KILL, then reaped.
+stop_pids() {
     local pid i
-    for pid in "${pids[@]}"; do
+    for pid in "$@"; do
         kill -TERM "$pid" 2>/dev/null
     done
-    for pid in "${pids[@]}"; do
+    for pid in "$@"; do
         for ((i = 0; i < 50; i++)); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
@@ -15,15 +40,194 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
+    return 0
+}
+
+# at_exit COMMAND: runs COMMAND (a function of the suite) on exit, before the
+# pids are stopped, for what `pids` cannot hold (a process the peer started,
+# a broker stopped by its own tool).
+at_exit() {
+    exit_hooks+=("$1")
+}
+
+cleanup() {
+    local hook
+    for hook in "${exit_hooks[@]}"; do
+        "$hook"
+    done
+    stop_pids "${pids[@]}"
 }
 trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-# Installs nodejs and npm with apt-get when either is missing; logs to $1.
-# Returns non-zero if that fails.
+# ---- installing peers ---------------------------------------------------------
+
+# need_apt LOG PKG...: installs Debian packages with apt-get (output to LOG),
+# with one `apt-get update` per suite run. Non-zero if that fails.
+apt_updated=""
+need_apt() {
+    local log=$1
+    shift
+    say "installing $* (apt-get)"
+    if [[ -z "$apt_updated" ]]; then
+        apt-get update -qq >>"$log" 2>&1 || return 1
+        apt_updated=yes
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$log" 2>&1
+}
+
+# ensure_node LOG: nodejs and npm, from apt-get when either is missing.
 ensure_node() {
     command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return 0
-    echo "installing nodejs and npm (apt-get)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } >>"$1" 2>&1
+    need_apt "$1" nodejs npm
+}
+
+# ensure_redis LOG: Debian's redis-server (7.x: sharded pub/sub) when missing.
+ensure_redis() {
+    command -v redis-server >/dev/null 2>&1 || need_apt "$1" redis-server
+}
+
+# need_duplex_bin: is there a duplex binary at $DUPLEX_BIN? Says so if not.
+need_duplex_bin() {
+    [[ -x "$DUPLEX_BIN" ]] && return 0
+    say "no duplex binary at $DUPLEX_BIN (run through scripts/conformance.sh, which builds it)"
+    return 1
+}
+
+# npm_ci SRC CACHE MODULE LOG: the npm packages pinned in SRC (package.json
+# and package-lock.json) installed into CACHE with `npm ci`, reused while
+# CACHE/node_modules/MODULE is there from the same two files (playwright-core
+# never downloads a browser). Output to LOG; says why on failure.
+npm_ci() {
+    local src=$1 cache=$2 module=$3 log=$4 key
+    key="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)"
+    if [[ -d "$cache/node_modules/$module" && "$(cat "$cache/.install-key" 2>/dev/null)" == "$key" ]]; then
+        return 0
+    fi
+    say "installing the npm packages of ${src#"$DUPLEX_ROOT"/} into $cache"
+    mkdir -p "$cache"
+    cp "$src/package.json" "$src/package-lock.json" "$cache/"
+    rm -rf "$cache/node_modules"
+    if ! (cd "$cache" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 600 npm ci --no-audit --no-fund) >>"$log" 2>&1; then
+        say "npm ci failed (see $log)"
+        tail -n 15 "$log"
+        return 1
+    fi
+    echo "$key" >"$cache/.install-key"
+}
+
+# copy_mjs DEST DIR...: the .mjs files of each DIR, and the shared modules of
+# js/ they import, into DEST (next to node_modules, where imports resolve).
+copy_mjs() {
+    local dest=$1 dir
+    shift
+    mkdir -p "$dest"
+    for dir in "$@" "$DUPLEX_ROOT/scripts/conformance/js"; do
+        cp "$dir"/*.mjs "$dest/"
+    done
+}
+
+# ---- starting servers and waiting for them ---------------------------------
+
+free_port() {
+    node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# port_open PORT: does 127.0.0.1:PORT accept a connection?
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# engineio_open PORT: does 127.0.0.1:PORT answer an Engine.IO handshake?
+engineio_open() {
+    curl -sf --max-time 2 "http://127.0.0.1:$1/socket.io/?EIO=4&transport=polling" 2>/dev/null | grep -q '^0{'
+}
+
+# wait_until PID SECONDS CHECK...: runs CHECK every 0.1 s; 0 once it
+# succeeds, 1 after SECONDS, 2 as soon as PID has exited.
+wait_until() {
+    local pid=$1 deadline=$((SECONDS + $2))
+    shift 2
+    while ((SECONDS < deadline)); do
+        kill -0 "$pid" 2>/dev/null || return 2
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_port PID PORT SECONDS: 0 listening, 1 timeout, 2 PID exited.
+wait_port() {
+    wait_until "$1" "$3" port_open "$2"
+}
+
+# spawn LOG CMD...: CMD in the background, its output to LOG, its pid in
+# `pids` (stopped on exit) and in $spawned.
+spawned=""
+spawn() {
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 &
+    spawned=$!
+    pids+=("$spawned")
+}
+
+# ready NAME PORT [CHECK]: waits 30 s for $spawned to answer CHECK PORT
+# (default port_open); on failure says why, shows the end of $out/NAME.log
+# and returns non-zero.
+ready() {
+    local name=$1 port=$2 check=${3:-port_open}
+    wait_until "$spawned" 30 "$check" "$port"
+    case $? in
+        0) return 0 ;;
+        1) say "$name did not listen on 127.0.0.1:$port within 30 s" ;;
+        *) say "$name exited at start" ;;
+    esac
+    tail -n 15 "$out/$name.log"
+    return 1
+}
+
+# start NAME PORT CMD...: spawn CMD logged to $out/NAME.log, then ready.
+start() {
+    local name=$1 port=$2
+    shift 2
+    spawn "$out/$name.log" "$@"
+    ready "$name" "$port"
+}
+
+# start_duplex NAME PORT ARGS...: `duplex conformance-server` on
+# 127.0.0.1:PORT with ARGS, as start does.
+start_duplex() {
+    local name=$1 port=$2
+    shift 2
+    start "$name" "$port" "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" "$@"
+}
+
+# start_redis NAME: a Redis of its own on a free port, no persistence, as
+# start does; its URL in $redis_url.
+redis_url=""
+start_redis() {
+    local port
+    port="$(free_port)"
+    redis_url="redis://127.0.0.1:$port"
+    start "$1" "$port" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no
+}
+
+# ---- results --------------------------------------------------------------------
+
+# report NAME LOG RC LINES: the LOG of one timed run (RC its exit code, 124
+# a timeout of $run_timeout s): prints its lines matching the regex LINES
+# and its `NAME: N passed, N failed` line, or a failure line of that form
+# if it printed none. Non-zero unless the run passed.
+report() {
+    local name=$1 log=$2 rc=$3
+    grep -E "$4" "$log"
+    if ! grep -E "^$name: [0-9]+ passed, [0-9]+ failed$" "$log"; then
+        echo "$name: 0 passed, 1 failed"
+        ((rc == 124)) && say "$name: did not finish within $run_timeout s"
+        tail -n 10 "$log"
+        return 1
+    fi
+    ((rc == 0))
 }
