@@ -64,17 +64,21 @@ trap 'exit 130' INT
 # ---- installing peers ---------------------------------------------------------
 
 # need_apt LOG PKG...: installs Debian packages with apt-get (output to LOG),
-# with one `apt-get update` per suite run. Non-zero if that fails.
+# with one `apt-get update` per suite run. Says so, and non-zero, if that
+# fails.
 apt_updated=""
 need_apt() {
     local log=$1
     shift
     say "installing $* (apt-get)"
-    if [[ -z "$apt_updated" ]]; then
-        apt-get update -qq >>"$log" 2>&1 || return 1
+    if [[ -z "$apt_updated" ]] && apt-get update -qq >>"$log" 2>&1; then
         apt_updated=yes
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$log" 2>&1
+    if [[ -z "$apt_updated" ]] ||
+        ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$log" 2>&1; then
+        say "could not install $* (see $log)"
+        return 1
+    fi
 }
 
 # ensure_node LOG: nodejs and npm, from apt-get when either is missing.
@@ -212,6 +216,36 @@ start_redis() {
     port="$(free_port)"
     redis_url="redis://127.0.0.1:$port"
     start "$1" "$port" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no
+}
+
+# wait_for_line FILE REGEX: waits up to 20 s for a line of FILE matching the
+# extended REGEX; prints the first such line.
+wait_for_line() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        grep -m1 -E "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# start_serve: `duplex serve` on ports of its own choosing (RUST_LOG=warn,
+# stdout to $out/server.log, stderr to $out/server.err), its pid in
+# $spawned; once it has announced both, its HTTP address (host:port) in
+# $addr and its STOMP one in $stomp_addr. Non-zero if it does not within
+# 20 s.
+addr=""
+stomp_addr=""
+start_serve() {
+    local http_line stomp_line
+    RUST_LOG=warn "$DUPLEX_BIN" serve --addr 127.0.0.1:0 --stomp-addr 127.0.0.1:0 \
+        >"$out/server.log" 2>"$out/server.err" &
+    spawned=$!
+    pids+=("$spawned")
+    http_line="$(wait_for_line "$out/server.log" 'listening on http://')" || return 1
+    stomp_line="$(wait_for_line "$out/server.log" '^STOMP over TCP on ')" || return 1
+    addr="$(sed -E 's#.*http://([^/]+)/.*#\1#' <<<"$http_line")"
+    stomp_addr="${stomp_line#STOMP over TCP on }"
 }
 
 # ---- results --------------------------------------------------------------------

@@ -65,10 +65,7 @@ fail_all() {
     exit 1
 }
 
-if ! ensure_node "$out/install.log"; then
-    say "could not install nodejs/npm (see $out/install.log)"
-    fail_all
-fi
+ensure_node "$out/install.log" || fail_all
 need_duplex_bin || fail_all
 # The npm packages, installed from the committed lock file.
 npm_ci "$helpers" "$cache" socket.io-client "$out/install.log" || fail_all

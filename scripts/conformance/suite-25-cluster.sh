@@ -59,14 +59,8 @@ fail_all() {
     exit 1
 }
 
-if ! ensure_node "$out/install.log"; then
-    say "could not install nodejs/npm (see $out/install.log)"
-    fail_all
-fi
-if ! ensure_redis "$out/install.log"; then
-    say "could not install redis-server (see $out/install.log)"
-    fail_all
-fi
+ensure_node "$out/install.log" || fail_all
+ensure_redis "$out/install.log" || fail_all
 need_duplex_bin || fail_all
 
 # duplex-redis's Emitter, as a program the test runs (DUPLEX_EMITTER_BIN:

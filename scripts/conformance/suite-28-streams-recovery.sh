@@ -61,14 +61,8 @@ fail_all() {
     exit 1
 }
 
-if ! ensure_node "$out/install.log"; then
-    say "could not install nodejs/npm (see $out/install.log)"
-    fail_all
-fi
-if ! ensure_redis "$out/install.log"; then
-    say "could not install redis-server (see $out/install.log)"
-    fail_all
-fi
+ensure_node "$out/install.log" || fail_all
+ensure_redis "$out/install.log" || fail_all
 need_duplex_bin || fail_all
 npm_ci "$own" "$cache" @socket.io/redis-streams-adapter "$out/install.log" || fail_all
 copy_mjs "$cache" "$own"
