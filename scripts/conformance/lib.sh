@@ -134,6 +134,7 @@ copy_mjs() {
 
 # ---- starting servers and waiting for them ---------------------------------
 
+# free_port: a loopback port nobody listens on (the kernel's pick, by node).
 free_port() {
     node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
 }
