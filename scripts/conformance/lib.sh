@@ -9,8 +9,8 @@
 #
 # Everything a suite starts in the background goes into `pids` (spawn and
 # start do it), and is stopped when the suite exits, however it exits:
-# first the suite's own `at_exit` commands, then every pid (TERM first, KILL
-# after 5 s, then reaped).
+# first the `at_exit` commands, the last registered first, then every pid
+# (TERM first, KILL after 5 s, then reaped).
 
 # The driver's environment (scripts/conformance.sh), with the defaults of a
 # suite run on its own.
@@ -51,9 +51,9 @@ at_exit() {
 }
 
 cleanup() {
-    local hook
-    for hook in "${exit_hooks[@]}"; do
-        "$hook"
+    local i
+    for ((i = ${#exit_hooks[@]} - 1; i >= 0; i--)); do
+        "${exit_hooks[i]}"
     done
     stop_pids "${pids[@]}"
 }
@@ -90,6 +90,17 @@ ensure_node() {
 # ensure_redis LOG: Debian's redis-server (7.x: sharded pub/sub) when missing.
 ensure_redis() {
     command -v redis-server >/dev/null 2>&1 || need_apt "$1" redis-server
+}
+
+# ensure_chromium LOG: a browser at $CHROMIUM (exported for the Node
+# checks; default Debian's /usr/bin/chromium, installed when missing).
+# Says so, and non-zero, when there is none.
+ensure_chromium() {
+    export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+    [[ -x "$CHROMIUM" ]] || need_apt "$1" chromium
+    [[ -x "$CHROMIUM" ]] && return 0
+    say "no browser at $CHROMIUM"
+    return 1
 }
 
 # need_duplex_bin: is there a duplex binary at $DUPLEX_BIN? Says so if not.
@@ -247,6 +258,113 @@ start_serve() {
     stomp_line="$(wait_for_line "$out/server.log" '^STOMP over TCP on ')" || return 1
     addr="$(sed -E 's#.*http://([^/]+)/.*#\1#' <<<"$http_line")"
     stomp_addr="${stomp_line#STOMP over TCP on }"
+}
+
+# ---- a private RabbitMQ ---------------------------------------------------------
+rabbit_bin=/usr/lib/rabbitmq/bin
+rabbit_pid=""
+rabbit_dir=""
+rabbit_log=""
+stomp_port=""
+web_stomp_port=""
+epmd_port=""
+
+# port_from PORT: the first port from PORT up that nobody listens on.
+port_from() {
+    local port=$1
+    while port_open "$port"; do
+        port=$((port + 1))
+    done
+    echo "$port"
+}
+
+# start_rabbitmq DIR NODENAME LOG STOMP AMQP EPMD [WEB_STOMP]: boots a
+# private RabbitMQ in the background (Debian's rabbitmq-server, installed
+# first when missing, without starting the system service): every listener
+# (STOMP, AMQP, Erlang distribution, epmd, and Web-STOMP when WEB_STOMP is
+# given and the plugin is there) on 127.0.0.1 at the first free port from
+# the one given, every bit of state in DIR, which is its HOME too (the
+# Erlang cookie). Sets rabbit_pid, stomp_port, web_stomp_port (else empty)
+# and epmd_port; stopped on exit, and DIR removed. Output to LOG. It boots
+# (tens of seconds on a busy machine) while the suite goes on:
+# wait_rabbitmq waits for it.
+start_rabbitmq() {
+    local dir=$1 amqp_port dist_port plugins=rabbitmq_stomp
+    rabbit_log=$3
+    if [[ ! -x "$rabbit_bin/rabbitmq-server" ]]; then
+        # RUNLEVEL=1 keeps invoke-rc.d from starting the system-wide service.
+        RUNLEVEL=1 need_apt "$rabbit_log" rabbitmq-server || return 1
+    fi
+    mkdir -p "$dir"
+    rabbit_dir=$dir
+    stomp_port="$(port_from "$4")"
+    amqp_port="$(port_from "$5")"
+    dist_port="$(port_from $((amqp_port + 1)))"
+    epmd_port="$(port_from "$6")"
+    web_stomp_port=""
+    # shellcheck disable=SC2010
+    if [[ -n "${7:-}" ]] && ls "$(dirname "$rabbit_bin")"/lib/*/plugins 2>/dev/null | grep -q '^rabbitmq_web_stomp-'; then
+        web_stomp_port="$(port_from "$7")"
+        plugins="rabbitmq_stomp,rabbitmq_web_stomp"
+    fi
+    export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+    export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
+    export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+    export RABBITMQ_MNESIA_BASE="$dir/mnesia"
+    export RABBITMQ_LOG_BASE="$dir/log"
+    export RABBITMQ_NODENAME="$2"
+    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_NODE_PORT="$amqp_port"
+    export RABBITMQ_DIST_PORT="$dist_port"
+    export ERL_EPMD_ADDRESS=127.0.0.1
+    export ERL_EPMD_PORT="$epmd_port"
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    : >"$RABBITMQ_CONF_ENV_FILE"
+    echo "[$plugins]." >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+    {
+        echo "listeners.tcp.1 = 127.0.0.1:$amqp_port"
+        echo "stomp.listeners.tcp.1 = 127.0.0.1:$stomp_port"
+        if [[ -n "$web_stomp_port" ]]; then
+            echo "web_stomp.tcp.ip = 127.0.0.1"
+            echo "web_stomp.tcp.port = $web_stomp_port"
+        fi
+        echo "loopback_users.guest = true"
+        echo "log.console = true"
+        echo "log.console.level = warning"
+        echo "log.file = false"
+    } >"$RABBITMQ_CONFIG_FILE"
+    at_exit stop_rabbitmq
+    HOME="$dir" "$rabbit_bin/rabbitmq-server" >>"$rabbit_log" 2>&1 &
+    rabbit_pid=$!
+}
+
+# wait_rabbitmq SECONDS: 0 once the STOMP port is open, non-zero if the
+# broker exits or SECONDS pass first; then up to 10 s for Web-STOMP's port,
+# emptied when that plugin does not come up.
+wait_rabbitmq() {
+    [[ -n "$rabbit_pid" ]] || return 1
+    wait_until "$rabbit_pid" "$1" port_open "$stomp_port" || return 1
+    if [[ -n "$web_stomp_port" ]] && ! wait_until "$rabbit_pid" 10 port_open "$web_stomp_port"; then
+        web_stomp_port=""
+    fi
+    return 0
+}
+
+# stop_rabbitmq: the broker of start_rabbitmq stopped (rabbitmqctl, else
+# TERM; KILL after 30 s), its epmd too, its folder removed.
+stop_rabbitmq() {
+    local i
+    [[ -n "$rabbit_pid" ]] || return 0
+    HOME="$rabbit_dir" "$rabbit_bin/rabbitmqctl" stop >>"$rabbit_log" 2>&1 || kill "$rabbit_pid" 2>/dev/null
+    for ((i = 0; i < 30; i++)); do
+        kill -0 "$rabbit_pid" 2>/dev/null || break
+        sleep 1
+    done
+    kill -9 "$rabbit_pid" 2>/dev/null
+    # The epmd on our private port was started for this broker only.
+    command -v epmd >/dev/null && epmd -port "$epmd_port" -kill >/dev/null 2>&1
+    rm -rf "$rabbit_dir"
+    rabbit_pid=""
 }
 
 # ---- results --------------------------------------------------------------------

@@ -42,7 +42,6 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
 helpers="$here/browser"
 run_timeout="${BROWSER_TIMEOUT:-300}"
-export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 
 cache="$DUPLEX_CACHE/browser"
 out="$DUPLEX_OUT/browser"
@@ -61,13 +60,7 @@ fail_all() {
 }
 
 ensure_node "$out/install.log" || fail_all
-if [[ ! -x "$CHROMIUM" ]]; then
-    need_apt "$out/install.log" chromium || fail_all
-fi
-if [[ ! -x "$CHROMIUM" ]]; then
-    say "no browser at $CHROMIUM"
-    fail_all
-fi
+ensure_chromium "$out/install.log" || fail_all
 need_duplex_bin || fail_all
 
 # npm packages, from the committed lock file.

@@ -46,7 +46,6 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
 helpers="$here/tls-http2"
 run_timeout="${TLS_HTTP2_TIMEOUT:-300}"
-export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export PYTHONDONTWRITEBYTECODE=1
 
 cache="$DUPLEX_CACHE/tls-http2"
@@ -173,10 +172,7 @@ fi
 kill -TERM "$server" 2>/dev/null
 
 # ---- Chromium over HTTP/2 -------------------------------------------------------
-if [[ ! -x "$CHROMIUM" ]]; then
-    need_apt "$out/install.log" chromium
-fi
-if [[ -x "$CHROMIUM" ]]; then
+if ensure_chromium "$out/install.log"; then
     demo_port="$(free_port)"
     demo_stomp="$(free_port)"
     if start serve "$demo_port" env RUST_LOG=info "$DUPLEX_BIN" serve --addr "127.0.0.1:$demo_port" \
@@ -191,7 +187,6 @@ if [[ -x "$CHROMIUM" ]]; then
     fi
 else
     echo "h2-browser: 0 passed, 1 failed"
-    say "no browser at $CHROMIUM"
     status=1
 fi
 
