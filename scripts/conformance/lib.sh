@@ -369,6 +369,16 @@ stop_rabbitmq() {
 
 # ---- results --------------------------------------------------------------------
 
+# fail_with NAME...: `NAME: 0 passed, 1 failed` for each NAME (a group that
+# could not run counts as one failure), then exit 1.
+fail_with() {
+    local name
+    for name in "$@"; do
+        echo "$name: 0 passed, 1 failed"
+    done
+    exit 1
+}
+
 # report NAME LOG RC LINES: the LOG of one timed run (RC its exit code, 124
 # a timeout of $run_timeout s): prints its lines matching the regex LINES
 # and its `NAME: N passed, N failed` line, or a failure line of that form

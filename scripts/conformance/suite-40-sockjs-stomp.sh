@@ -52,13 +52,8 @@ names() {
     echo stompjs-websocket stompjs-sockjs stomp.py
 }
 
-fail_all() {
-    local n
-    for n in $(names); do
-        echo "$n: 0 passed, 1 failed"
-    done
-    exit 1
-}
+# shellcheck disable=SC2046
+fail_all() { fail_with $(names); }
 
 ensure_node "$out/install.log" || fail_all
 if ! python3 -c 'import venv' >/dev/null 2>&1; then

@@ -51,13 +51,7 @@ groups=(browser-chat browser-deflate browser-socketio browser-sockjs-stomp brows
 
 say() { echo "browser: $*"; }
 
-fail_all() {
-    local g
-    for g in "${groups[@]}"; do
-        echo "$g: 0 passed, 1 failed"
-    done
-    exit 1
-}
+fail_all() { fail_with "${groups[@]}"; }
 
 ensure_node "$out/install.log" || fail_all
 ensure_chromium "$out/install.log" || fail_all

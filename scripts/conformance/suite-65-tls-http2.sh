@@ -57,13 +57,7 @@ groups=("${node_groups[@]}" autobahn-wss h2-browser)
 
 say() { echo "tls-http2: $*"; }
 
-fail_all() {
-    local g
-    for g in "${groups[@]}"; do
-        echo "$g: 0 passed, 1 failed"
-    done
-    exit 1
-}
+fail_all() { fail_with "${groups[@]}"; }
 
 # summary GROUP LOG: the group's line from LOG (a failure if missing), and
 # its FAIL lines; returns non-zero unless it passed.
