@@ -73,33 +73,11 @@ if [[ -z "${DUPLEX_BIN:-}" ]]; then
     DUPLEX_BIN="$root/target/release/duplex"
 fi
 
-server_pid=""
-cleanup() {
-    if [[ -n "$server_pid" ]]; then
-        kill -TERM "$server_pid" 2>/dev/null
-        wait "$server_pid" 2>/dev/null
-    fi
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-
-free_port() {
-    node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# wait_port PID PORT SECONDS
-wait_port() {
-    local pid=$1 port=$2 deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || return 2
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
+# The driver's setup: the cleanup trap, free_port, start_duplex.
+# shellcheck source=conformance/lib.sh
+source "$root/scripts/conformance/lib.sh"
+say() { echo "socketio suites: $*"; }
+out="$logs" # where start_duplex writes server.log
 
 # The replacement node-imports.js (see the header).
 write_imports() {
@@ -213,13 +191,7 @@ sio_dir="$(prepare socket.io "$sio_src")" || exit 1
 status=0
 for ((run = 1; run <= runs; run++)); do
     port="$(free_port)"
-    "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --stomp-addr 127.0.0.1:0 >"$logs/server.log" 2>&1 &
-    server_pid=$!
-    wait_port "$server_pid" "$port" 30
-    case $? in
-        1) echo "socketio suites: the server did not listen on 127.0.0.1:$port within 30 s"; exit 1 ;;
-        2) echo "socketio suites: the server exited at start"; tail -n 15 "$logs/server.log"; exit 1 ;;
-    esac
+    start_duplex server "$port" --stomp-addr 127.0.0.1:0 || exit 1
     url="http://127.0.0.1:$port"
     ((runs > 1)) && echo "run $run of $runs:"
     # Fresh copies each run: the URL rewrite is per port.
@@ -227,8 +199,6 @@ for ((run = 1; run <= runs; run++)); do
     cp "$sio_src/test-suite.js" "$sio_dir/test-suite.js"
     run_suite engine.io "$eio_dir" "$url" || status=1
     run_suite socket.io "$sio_dir" "$url" || status=1
-    kill -TERM "$server_pid" 2>/dev/null
-    wait "$server_pid" 2>/dev/null
-    server_pid=""
+    stop_pids "$spawned"
 done
 exit $status

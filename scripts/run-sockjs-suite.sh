@@ -75,28 +75,13 @@ argparse==1.4.0
 websocket-client==0.59.0
 ws4py==0.5.1"
 
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        stop_pid "$pid"
-    done
-}
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    return 0
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+bin="${DUPLEX_BIN:-}" # none given: built below
+# The conformance suites' setup: the cleanup trap, stop_pids, spawn,
+# wait_port.
+# shellcheck source=conformance/lib.sh
+source "$root/scripts/conformance/lib.sh"
 
+# A free port, by Python: this script needs no node.
 free_port() {
     "$python3" -c 'import socket
 s = socket.socket()
@@ -203,7 +188,6 @@ PY
 
 install || exit 1
 
-bin="${DUPLEX_BIN:-}"
 if [[ -z "$bin" ]]; then
     echo "sockjs suite: building the release binary"
     (cd "$root" && cargo build --release -p duplex-cli --quiet) || exit 1
@@ -216,19 +200,9 @@ for ((run = 1; run <= runs; run++)); do
     server_log="$logs/server-$run.log"
     suite_log="$logs/suite-$run.log"
     # STOMP over TCP on a port of its own: 61613 may be taken.
-    "$bin" conformance-server --addr "127.0.0.1:$port" --stomp-addr 127.0.0.1:0 >"$server_log" 2>&1 &
-    server=$!
-    pids+=("$server")
-    up=""
-    for _ in $(seq 1 100); do
-        kill -0 "$server" 2>/dev/null || break
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            up=yes
-            break
-        fi
-        sleep 0.1
-    done
-    if [[ -z "$up" ]]; then
+    spawn "$server_log" "$bin" conformance-server --addr "127.0.0.1:$port" --stomp-addr 127.0.0.1:0
+    server=$spawned
+    if ! wait_port "$server" "$port" 10; then
         echo "sockjs suite: the server did not start (see $server_log)"
         echo "sockjs suite: 0 passed, 1 failed, 0 skipped"
         exit 1
@@ -241,6 +215,6 @@ for ((run = 1; run <= runs; run++)); do
         ((rc == 124)) && echo "  the run did not finish within $run_timeout s"
         echo "  details: $suite_log, $server_log"
     fi
-    stop_pid "$server"
+    stop_pids "$server"
 done
 exit "$status"

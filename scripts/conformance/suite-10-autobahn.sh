@@ -48,11 +48,9 @@ set -uo pipefail
 export PYTHONDONTWRITEBYTECODE=1
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 helpers="$here/autobahn"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
 
 cases="${AUTOBAHN_CASES-1.* 2.* 3.* 4.* 5.* 6.* 7.* 8.* 9.* 10.* 12.1.* 13.1.1 13.2.1 13.3.1 13.4.1 13.5.1 13.6.1 13.7.1}"
 exclude="${AUTOBAHN_EXCLUDE-}"
@@ -80,53 +78,12 @@ out="$DUPLEX_OUT/autobahn"
 logs="$out/logs"
 mkdir -p "$cache" "$logs"
 
-# Every background process is recorded here and stopped on exit.
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null
-    done
-    for pid in "${pids[@]}"; do
-        stop_pid "$pid"
-    done
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-
-# stop_pid PID: TERM, then KILL if it is still there after 5 s.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    return 0
-}
-
+# A free port, by Python: this suite needs no node.
 free_port() {
     "$python3" -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
-}
-
-# wait_port PID PORT SECONDS: until 127.0.0.1:PORT accepts a connection.
-# Returns 1 on timeout, 2 if PID exited first.
-wait_port() {
-    local pid=$1 port=$2 deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || return 2
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
 }
 
 show_log() {
@@ -267,7 +224,7 @@ run_server_role() {
         show_log "$server_log"
         ok=1
     fi
-    stop_pid "$pid"
+    stop_pids "$pid"
     return $ok
 }
 
@@ -303,7 +260,7 @@ run_client_role() {
         [[ -s "$out/client/index.json" ]] && break
         sleep 0.1
     done
-    stop_pid "$spid"
+    stop_pids "$spid"
 
     report client "$expected" || ok=1
     if ((rc == 124)); then

@@ -17,32 +17,19 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 cache="$DUPLEX_CACHE/ws-deflate"
 out="$DUPLEX_OUT/ws-deflate"
 mkdir -p "$cache" "$out"
 
-# shellcheck source=lib.sh
-source "$here/lib.sh"
+say() { echo "ws-deflate: $*"; }
 
 fail() {
-    echo "ws-deflate: $*"
+    say "$*"
     echo "ws-deflate ws-client: 0 passed, 1 failed"
     echo "ws-deflate duplex-client: 0 passed, 1 failed"
     exit 1
-}
-
-# Waits up to 20 s for a line matching $2 in file $1; prints the match.
-wait_for_line() {
-    local i
-    for i in $(seq 1 200); do
-        if grep -m1 -E "$2" "$1" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    return 1
 }
 
 ensure_node "$out/install.log" || fail "could not install nodejs/npm (see $out/install.log)"
@@ -58,26 +45,22 @@ client_bin="$(dirname "$DUPLEX_BIN")/examples/ws_deflate_interop"
 
 status=0
 
-# ws client against the duplex server. Port 0 is not an option of
-# conformance-server, so pick a free one.
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --stomp-addr 127.0.0.1:0 >"$out/duplex-server.log" 2>&1 &
-pids+=($!)
-if wait_for_line "$out/duplex-server.log" "listening" >/dev/null; then
+# ws client against the duplex server.
+port="$(free_port)"
+if start_duplex duplex-server "$port" --stomp-addr 127.0.0.1:0; then
     timeout 120 node "$cache/interop.mjs" client "ws://127.0.0.1:$port/echo" | tee "$out/ws-client.log" || status=1
 else
-    echo "ws-deflate: the duplex server did not start (see $out/duplex-server.log)"
+    say "the duplex server did not start (see $out/duplex-server.log)"
     echo "ws-deflate ws-client: 0 passed, 1 failed"
     status=1
 fi
 
 # The duplex client against a ws server.
-node "$cache/interop.mjs" server >"$out/ws-server.log" 2>&1 &
-pids+=($!)
+spawn "$out/ws-server.log" node "$cache/interop.mjs" server
 if line="$(wait_for_line "$out/ws-server.log" "^listening [0-9]+")"; then
     timeout 120 "$client_bin" "ws://127.0.0.1:${line#listening }/" | tee "$out/duplex-client.log" || status=1
 else
-    echo "ws-deflate: the ws server did not start (see $out/ws-server.log)"
+    say "the ws server did not start (see $out/ws-server.log)"
     echo "ws-deflate duplex-client: 0 passed, 1 failed"
     status=1
 fi

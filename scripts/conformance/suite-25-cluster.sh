@@ -39,13 +39,11 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 helpers="$here/socketio-cluster"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
 modes="${CLUSTER_MODES:-classic sharded}"
-mode_timeout="${CLUSTER_TIMEOUT:-600}"
+run_timeout="${CLUSTER_TIMEOUT:-600}"
 
 cache="$DUPLEX_CACHE/socketio-cluster"
 out="$DUPLEX_OUT/cluster"
@@ -61,24 +59,9 @@ fail_all() {
     exit 1
 }
 
-# shellcheck source=lib.sh
-source "$here/lib.sh"
-
-if ! ensure_node "$out/install.log"; then
-    say "could not install nodejs/npm (see $out/install.log)"
-    fail_all
-fi
-if ! command -v redis-server >/dev/null 2>&1; then
-    say "installing redis-server (apt-get)"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >>"$out/install.log" 2>&1; then
-        say "could not install redis-server (see $out/install.log)"
-        fail_all
-    fi
-fi
-if [[ ! -x "$DUPLEX_BIN" ]]; then
-    say "no duplex binary at $DUPLEX_BIN (run through scripts/conformance.sh, which builds it)"
-    fail_all
-fi
+ensure_node "$out/install.log" || fail_all
+ensure_redis "$out/install.log" || fail_all
+need_duplex_bin || fail_all
 
 # duplex-redis's Emitter, as a program the test runs (DUPLEX_EMITTER_BIN:
 # one built already). Built with -p duplex-cli too, so that the features
@@ -97,62 +80,18 @@ if [[ ! -x "$emitter" ]]; then
     emitter="$(cd "$DUPLEX_ROOT" && cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/release/examples/emit"
 fi
 
-key="$(cat "$helpers/package.json" "$helpers/package-lock.json" | sha256sum | cut -d' ' -f1)"
-if [[ ! -d "$cache/node_modules/@socket.io/redis-adapter" || "$(cat "$cache/.install-key" 2>/dev/null)" != "$key" ]]; then
-    say "installing socket.io, @socket.io/redis-adapter, socket.io-client and redis into $cache"
-    cp "$helpers/package.json" "$helpers/package-lock.json" "$cache/"
-    rm -rf "$cache/node_modules"
-    if ! (cd "$cache" && timeout 600 npm ci --no-audit --no-fund) >"$out/install.log" 2>&1; then
-        say "npm ci failed (see $out/install.log)"
-        tail -n 15 "$out/install.log"
-        fail_all
-    fi
-    echo "$key" >"$cache/.install-key"
-fi
-cp "$helpers"/*.mjs "$cache/"
+npm_ci "$helpers" "$cache" @socket.io/redis-adapter "$out/install.log" || fail_all
+copy_mjs "$cache" "$helpers"
 
-free_port() {
-    node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# wait_polling PID PORT SECONDS: 0 once the Engine.IO handshake answers,
-# 1 timeout, 2 PID exited.
-wait_polling() {
-    local pid=$1 port=$2 deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || return 2
-        if curl -sf --max-time 2 "http://127.0.0.1:$port/socket.io/?EIO=4&transport=polling" 2>/dev/null | grep -q '^0{'; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    return 1
-}
-
-# Stops the pids started for one mode (TERM, then KILL after 5 s).
-stop() {
-    local pid i
-    for pid in "$@"; do
-        kill -TERM "$pid" 2>/dev/null
-    done
-    for pid in "$@"; do
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-}
-
+# The Redis the test restarts itself mid-run (its pid in a file).
 restarted_pidfile="$out/redis-restarted.pid"
 stop_restarted_redis() {
     if [[ -s "$restarted_pidfile" ]]; then
-        stop "$(cat "$restarted_pidfile")"
+        stop_pids "$(cat "$restarted_pidfile")"
         rm -f "$restarted_pidfile"
     fi
 }
-trap 'stop_restarted_redis; cleanup' EXIT
+at_exit stop_restarted_redis
 
 status=0
 for mode in $modes; do
@@ -162,55 +101,35 @@ for mode in $modes; do
         sharded=(--redis-sharded)
         ref_sharded=(--sharded)
     fi
-    rport="$(free_port)"
-    redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$out/redis-$mode.log" 2>&1 &
-    redis_pid=$!
-    pids+=("$redis_pid")
-    for ((i = 0; i < 50; i++)); do
-        redis-cli -p "$rport" ping >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    url="redis://127.0.0.1:$rport"
-    mode_pids=("$redis_pid")
+    mode_pids=()
     urls=()
-    up=1
+    up=0
+    if start_redis "redis-$mode"; then
+        mode_pids+=("$spawned")
+        up=1
+    fi
     for n in 0 1 2; do
+        ((up)) || break
         port="$(free_port)"
+        name="node-$mode-$n"
         if ((n == 1)); then
-            node "$cache/reference-node.mjs" --port "$port" --redis "$url" --name "node-ref-$n" "${ref_sharded[@]}" >"$out/node-$mode-$n.log" 2>&1 &
+            spawn "$out/$name.log" node "$cache/reference-node.mjs" --port "$port" --redis "$redis_url" --name "node-ref-$n" "${ref_sharded[@]}"
         else
-            "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --redis "$url" "${sharded[@]}" >"$out/node-$mode-$n.log" 2>&1 &
+            spawn "$out/$name.log" "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --redis "$redis_url" "${sharded[@]}"
         fi
-        pid=$!
         # The last node is SIGKILLed by the test (node-killed): out of the
         # job table, so that bash does not report it as "Killed".
-        ((n == 2)) && disown "$pid"
-        pids+=("$pid")
-        mode_pids+=("$pid")
-        last_pid=$pid
+        ((n == 2)) && disown "$spawned"
+        mode_pids+=("$spawned")
         urls+=("http://127.0.0.1:$port")
-        if ! wait_polling "$pid" "$port" 30; then
-            say "$mode: node $n did not start (see $out/node-$mode-$n.log)"
-            tail -n 10 "$out/node-$mode-$n.log"
-            up=0
-            break
-        fi
+        ready "$name" "$port" engineio_open || up=0
     done
     if ((up)); then
         log="$out/test-$mode.log"
         nodes_arg="$(IFS=,; echo "${urls[*]}")"
-        timeout -k 5 "$mode_timeout" node "$cache/cluster-test.mjs" --mode "$mode" --redis "$url" \
-            --nodes "$nodes_arg" --restart-redis "$restarted_pidfile" --kill "$last_pid" --rust-emitter "$emitter" >"$log" 2>&1
-        rc=$?
-        grep -E '^FAIL ' "$log"
-        if ! grep -E "^cluster-$mode: [0-9]+ passed, [0-9]+ failed$" "$log"; then
-            echo "cluster-$mode: 0 passed, 1 failed"
-            ((rc == 124)) && say "$mode: did not finish within $mode_timeout s"
-            tail -n 10 "$log"
-            status=1
-        elif ((rc != 0)); then
-            status=1
-        fi
+        timeout -k 5 "$run_timeout" node "$cache/cluster-test.mjs" --mode "$mode" --redis "$redis_url" \
+            --nodes "$nodes_arg" --restart-redis "$restarted_pidfile" --kill "${mode_pids[3]}" --rust-emitter "$emitter" >"$log" 2>&1
+        report "cluster-$mode" "$log" $? '^FAIL ' || status=1
         # The first two nodes must have lived through everything.
         for pid in "${mode_pids[@]:1:2}"; do
             if ! kill -0 "$pid" 2>/dev/null; then
@@ -222,7 +141,7 @@ for mode in $modes; do
         echo "cluster-$mode: 0 passed, 1 failed"
         status=1
     fi
-    stop "${mode_pids[@]}"
+    stop_pids "${mode_pids[@]}"
     stop_restarted_redis
 done
 exit $status

@@ -39,12 +39,10 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 helpers="$here/socketio"
 own="$here/suite-27-recovery"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
 modes="${RECOVERY_MODES:-polling websocket upgrade}"
 run_timeout="${RECOVERY_TIMEOUT:-180}"
 
@@ -54,90 +52,36 @@ mkdir -p "$cache" "$out"
 
 say() { echo "recovery: $*"; }
 
-fail_all() {
-    echo "socketio-recovery-client: 0 passed, 1 failed"
-    if [[ "${RECOVERY_RUST_CLIENT:-1}" != 0 ]]; then
-        for mode in $modes; do
-            echo "socketio-rust-client-recovery-$mode: 0 passed, 1 failed"
-        done
-    fi
+# rust_fail_all: every duplex-client line a failure, and out.
+rust_fail_all() {
+    for mode in $modes; do
+        echo "socketio-rust-client-recovery-$mode: 0 passed, 1 failed"
+    done
     exit 1
 }
 
-# shellcheck source=lib.sh
-source "$here/lib.sh"
+fail_all() {
+    echo "socketio-recovery-client: 0 passed, 1 failed"
+    [[ "${RECOVERY_RUST_CLIENT:-1}" != 0 ]] && rust_fail_all
+    exit 1
+}
 
-if ! ensure_node "$out/install.log"; then
-    say "could not install nodejs/npm (see $out/install.log)"
-    fail_all
-fi
-if [[ ! -x "$DUPLEX_BIN" ]]; then
-    say "no duplex binary at $DUPLEX_BIN (run through scripts/conformance.sh, which builds it)"
-    fail_all
-fi
-
+ensure_node "$out/install.log" || fail_all
+need_duplex_bin || fail_all
 # The npm packages of suite-20, from the same committed lock file.
-key="$(cat "$helpers/package.json" "$helpers/package-lock.json" | sha256sum | cut -d' ' -f1)"
-if [[ ! -d "$cache/node_modules/socket.io-client" || "$(cat "$cache/.install-key" 2>/dev/null)" != "$key" ]]; then
-    say "installing socket.io-client and socket.io into $cache"
-    cp "$helpers/package.json" "$helpers/package-lock.json" "$cache/"
-    rm -rf "$cache/node_modules"
-    if ! (cd "$cache" && timeout 600 npm ci --no-audit --no-fund) >"$out/install.log" 2>&1; then
-        say "npm ci failed (see $out/install.log)"
-        tail -n 15 "$out/install.log"
-        fail_all
-    fi
-    echo "$key" >"$cache/.install-key"
-fi
-mkdir -p "$cache/recovery"
-cp "$own"/*.mjs "$cache/recovery/"
-
-free_port() {
-    node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# wait_port PID PORT SECONDS: 0 listening, 1 timeout, 2 PID exited.
-wait_port() {
-    local pid=$1 port=$2 deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || return 2
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# report NAME LOG RC: prints the summary line (or a failure), 1 on failure.
-report() {
-    local name=$1 log=$2 rc=$3
-    grep -E '^  (FAIL|PASS) ' "$log"
-    if ! grep -E "^$name: [0-9]+ passed, [0-9]+ failed$" "$log"; then
-        echo "$name: 0 passed, 1 failed"
-        ((rc == 124)) && say "$name: did not finish within $run_timeout s"
-        tail -n 10 "$log"
-        return 1
-    fi
-    ((rc == 0))
-}
+npm_ci "$helpers" "$cache" socket.io-client "$out/install.log" || fail_all
+copy_mjs "$cache/recovery" "$own"
 
 status=0
 
 # npm socket.io-client against duplex.
 port="$(free_port)"
-"$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --stomp-addr 127.0.0.1:0 >"$out/server.log" 2>&1 &
-server_pid=$!
-pids+=("$server_pid")
-wait_port "$server_pid" "$port" 30
-case $? in
-    1) say "the server did not listen on 127.0.0.1:$port within 30 s"; fail_all ;;
-    2) say "the server exited at start"; tail -n 15 "$out/server.log"; fail_all ;;
-esac
+start_duplex server "$port" --stomp-addr 127.0.0.1:0 || fail_all
+server_pid=$spawned
 log="$out/client.log"
 # shellcheck disable=SC2086
 timeout -k 5 "$run_timeout" node "$cache/recovery/client-checks.mjs" "http://127.0.0.1:$port" ${RECOVERY_CHECKS:-} >"$log" 2>&1
-report socketio-recovery-client "$log" $? || status=1
+report socketio-recovery-client "$log" $? '^  (FAIL|PASS) ' || status=1
 if ! kill -0 "$server_pid" 2>/dev/null; then
     say "the server exited during the run"
     tail -n 15 "$out/server.log"
@@ -154,27 +98,14 @@ if [[ "${RECOVERY_RUST_CLIENT:-1}" != 0 ]]; then
     if ! (cd "$DUPLEX_ROOT" && cargo build "${profile[@]}" -p duplex-tokio --example socketio_recovery_interop --quiet) >"$out/rust-client-build.log" 2>&1; then
         say "could not build the duplex client example (see $out/rust-client-build.log)"
         tail -n 15 "$out/rust-client-build.log"
-        for mode in $modes; do
-            echo "socketio-rust-client-recovery-$mode: 0 passed, 1 failed"
-        done
-        exit 1
+        rust_fail_all
     fi
     ref_port="$(free_port)"
-    node "$cache/recovery/reference-server.mjs" "$ref_port" >"$out/reference-server.log" 2>&1 &
-    ref_pid=$!
-    pids+=("$ref_pid")
-    if ! wait_port "$ref_pid" "$ref_port" 30; then
-        say "the Node server did not start"
-        tail -n 15 "$out/reference-server.log"
-        for mode in $modes; do
-            echo "socketio-rust-client-recovery-$mode: 0 passed, 1 failed"
-        done
-        exit 1
-    fi
+    start reference-server "$ref_port" node "$cache/recovery/reference-server.mjs" "$ref_port" || rust_fail_all
     for mode in $modes; do
         log="$out/rust-client-$mode.log"
         timeout -k 5 "$run_timeout" "$example" "http://127.0.0.1:$ref_port" "$mode" --path /recovery/ >"$log" 2>&1
-        report "socketio-rust-client-recovery-$mode" "$log" $? || status=1
+        report "socketio-rust-client-recovery-$mode" "$log" $? '^  (FAIL|PASS) ' || status=1
     done
 fi
 exit $status

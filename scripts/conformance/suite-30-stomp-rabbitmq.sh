@@ -17,109 +17,29 @@
 # scripts/conformance.sh (defaults work when run on its own).
 set -uo pipefail
 
-root="${DUPLEX_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
-cache="${DUPLEX_CACHE:-$root/.cache/conformance}"
-out="${DUPLEX_OUT:-$root/conformance-out}"
-mkdir -p "$cache" "$out"
+bin="${DUPLEX_BIN:-}" # none given: built below
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+root="$DUPLEX_ROOT"
+out="$DUPLEX_OUT"
+mkdir -p "$DUPLEX_CACHE" "$out"
 log="$out/stomp-rabbitmq.log"
 : >"$log"
 
 say() { echo "stomp-rabbitmq: $*"; }
 
-rabbit_bin=/usr/lib/rabbitmq/bin
-if [[ ! -x "$rabbit_bin/rabbitmq-server" ]]; then
-    say "installing rabbitmq-server (apt-get)"
-    # RUNLEVEL=1 keeps invoke-rc.d from starting the system-wide service:
-    # this suite runs its own broker on loopback only.
-    if ! { apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq rabbitmq-server; } >>"$log" 2>&1; then
-        say "apt-get install rabbitmq-server failed (see $log)"
-        echo "stomp rabbitmq: 0 passed, 1 failed"
-        exit 1
-    fi
-fi
-
-# A port nobody listens on, starting from the preferred one.
-free_port() {
-    local port="$1"
-    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        port=$((port + 1))
-    done
-    echo "$port"
-}
-
+# Not 61613 for STOMP: `duplex conformance-server` listens there by
+# default, and one started meanwhile by another suite would take the port
+# from under the broker while it boots.
 state="$(mktemp -d "${TMPDIR:-/tmp}/duplex-rabbitmq.XXXXXX")"
-# Not 61613: `duplex conformance-server` listens there by default, and
-# one started meanwhile by another suite would take the port from under
-# the broker while it boots.
-stomp_port="$(free_port 61653)"
-amqp_port="$(free_port 25672)"
-dist_port="$(free_port $((amqp_port + 1)))"
-epmd_port="$(free_port 24369)"
-
-# The Erlang cookie goes to $HOME: the broker and rabbitmqctl get the state
-# folder as HOME, cargo keeps the real one.
-rabbit_home="$state"
-export RABBITMQ_CONF_ENV_FILE="$state/rabbitmq-env.conf"
-export RABBITMQ_CONFIG_FILE="$state/rabbitmq.conf"
-export RABBITMQ_ENABLED_PLUGINS_FILE="$state/enabled_plugins"
-export RABBITMQ_MNESIA_BASE="$state/mnesia"
-export RABBITMQ_LOG_BASE="$state/log"
-export RABBITMQ_NODENAME="duplex-stomp@localhost"
-export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-export RABBITMQ_NODE_PORT="$amqp_port"
-export RABBITMQ_DIST_PORT="$dist_port"
-export ERL_EPMD_ADDRESS=127.0.0.1
-export ERL_EPMD_PORT="$epmd_port"
-export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
-: >"$RABBITMQ_CONF_ENV_FILE"
-echo "[rabbitmq_stomp]." >"$RABBITMQ_ENABLED_PLUGINS_FILE"
-cat >"$RABBITMQ_CONFIG_FILE" <<EOF
-listeners.tcp.1 = 127.0.0.1:$amqp_port
-stomp.listeners.tcp.1 = 127.0.0.1:$stomp_port
-loopback_users.guest = true
-log.console = true
-log.console.level = warning
-log.file = false
-EOF
-
-rabbit_pid=""
-relay_pids=()
-cleanup() {
-    for pid in "${relay_pids[@]}"; do
-        kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    if [[ -n "$rabbit_pid" ]]; then
-        HOME="$rabbit_home" "$rabbit_bin/rabbitmqctl" stop >>"$log" 2>&1 || kill "$rabbit_pid" 2>/dev/null
-        for _ in $(seq 1 30); do
-            kill -0 "$rabbit_pid" 2>/dev/null || break
-            sleep 1
-        done
-        kill -9 "$rabbit_pid" 2>/dev/null
-    fi
-    # The epmd on our private port was started for this broker only.
-    command -v epmd >/dev/null && epmd -port "$epmd_port" -kill >/dev/null 2>&1
+if ! start_rabbitmq "$state" duplex-stomp@localhost "$log" 61653 25672 24369; then
     rm -rf "$state"
-}
-trap cleanup EXIT
-
+    echo "stomp rabbitmq: 0 passed, 1 failed"
+    exit 1
+fi
 say "starting RabbitMQ (STOMP on 127.0.0.1:$stomp_port, state in $state)"
-HOME="$rabbit_home" "$rabbit_bin/rabbitmq-server" >>"$log" 2>&1 &
-rabbit_pid=$!
-
-ready=""
-for _ in $(seq 1 120); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$stomp_port") 2>/dev/null; then
-        ready=yes
-        break
-    fi
-    if ! kill -0 "$rabbit_pid" 2>/dev/null; then
-        break
-    fi
-    sleep 1
-done
-if [[ -z "$ready" ]]; then
+if ! wait_rabbitmq 120; then
     say "RabbitMQ did not open its STOMP port (see $log)"
     tail -n 30 "$log"
     echo "stomp rabbitmq: 0 passed, 1 failed"
@@ -137,7 +57,6 @@ fi
 
 # ---- the relay: two duplex servers sharing this RabbitMQ -------------------
 say "relay: two duplex servers relaying to RabbitMQ"
-bin="${DUPLEX_BIN:-}"
 if [[ -z "$bin" ]]; then
     if ! cargo build --release --quiet -p duplex-cli 2>>"$log"; then
         echo "stomp relay: 0 passed, 1 failed"
@@ -146,19 +65,18 @@ if [[ -z "$bin" ]]; then
     bin="$root/target/release/duplex"
 fi
 relay_ports=()
+relay_pids=()
 port=61700
 for _ in 1 2; do
-    port="$(free_port $((port + 1)))"
+    port="$(port_from $((port + 1)))"
     relay_ports+=("$port")
     "$bin" conformance-server --addr 127.0.0.1:0 --stomp-addr "127.0.0.1:$port" \
         --stomp-relay "127.0.0.1:$stomp_port" >>"$log" 2>&1 &
     relay_pids+=($!)
+    pids+=($!)
 done
-for port in "${relay_ports[@]}"; do
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        sleep 0.1
-    done
+for i in 0 1; do
+    wait_port "${relay_pids[i]}" "${relay_ports[i]}" 10
 done
 relay_out="$out/stomp-relay.txt"
 DUPLEX_RELAY_SERVERS="127.0.0.1:${relay_ports[0]},127.0.0.1:${relay_ports[1]}" \
@@ -173,5 +91,7 @@ if ((relay_status != 0)); then
     say "relay FAILED (exit $relay_status; details in $relay_out and $log)"
 fi
 echo "stomp relay: ${passed:-0} passed, ${failed:-0} failed"
+# The relays before the broker they relay to.
+stop_pids "${relay_pids[@]}"
 ((status != 0 || relay_status != 0)) && exit 1
 exit 0

@@ -34,11 +34,9 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 helpers="$here/sockjs-stomp"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
 run_timeout="${SOCKJS_STOMP_TIMEOUT:-180}"
 transports="${SOCKJS_TRANSPORTS:-websocket xhr-streaming xhr-polling eventsource}"
 
@@ -54,48 +52,18 @@ names() {
     echo stompjs-websocket stompjs-sockjs stomp.py
 }
 
-fail_all() {
-    local n
-    for n in $(names); do
-        echo "$n: 0 passed, 1 failed"
-    done
-    exit 1
-}
+# shellcheck disable=SC2046
+fail_all() { fail_with $(names); }
 
-# shellcheck source=lib.sh
-source "$here/lib.sh"
-
-if ! ensure_node "$out/install.log"; then
-    say "could not install nodejs/npm (see $out/install.log)"
-    fail_all
-fi
+ensure_node "$out/install.log" || fail_all
 if ! python3 -c 'import venv' >/dev/null 2>&1; then
-    say "installing python3-venv (apt-get)"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } >>"$out/install.log" 2>&1; then
-        say "could not install python3-venv (see $out/install.log)"
-        fail_all
-    fi
+    need_apt "$out/install.log" python3-venv || fail_all
 fi
-
-if [[ ! -x "$DUPLEX_BIN" ]]; then
-    say "no duplex binary at $DUPLEX_BIN (run through scripts/conformance.sh, which builds it)"
-    fail_all
-fi
+need_duplex_bin || fail_all
 
 # npm packages, from the committed lock file.
-key="$(cat "$helpers/package.json" "$helpers/package-lock.json" | sha256sum | cut -d' ' -f1)"
-if [[ ! -d "$cache/node_modules/sockjs-client" || "$(cat "$cache/.npm-key" 2>/dev/null)" != "$key" ]]; then
-    say "installing sockjs-client, @stomp/stompjs and ws into $cache"
-    cp "$helpers/package.json" "$helpers/package-lock.json" "$cache/"
-    rm -rf "$cache/node_modules"
-    if ! (cd "$cache" && timeout 600 npm ci --no-audit --no-fund) >"$out/install.log" 2>&1; then
-        say "npm ci failed (see $out/install.log)"
-        tail -n 15 "$out/install.log"
-        fail_all
-    fi
-    echo "$key" >"$cache/.npm-key"
-fi
-cp "$helpers"/*.mjs "$cache/"
+npm_ci "$helpers" "$cache" sockjs-client "$out/install.log" || fail_all
+copy_mjs "$cache" "$helpers"
 
 # stomp.py, pinned, in a venv of its own.
 venv="$cache/stomppy-venv"
@@ -112,30 +80,11 @@ if [[ ! -x "$venv/bin/python" || "$(cat "$venv/.pip-key" 2>/dev/null)" != "$key"
     echo "$key" >"$venv/.pip-key"
 fi
 
-free_port() {
-    node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
 port="$(free_port)"
 stomp_port="$(free_port)"
-"$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --stomp-addr "127.0.0.1:$stomp_port" \
-    >"$out/server.log" 2>&1 &
-server=$!
-pids+=("$server")
-up=""
-for _ in $(seq 1 300); do
-    kill -0 "$server" 2>/dev/null || break
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$stomp_port") 2>/dev/null; then
-        up=yes
-        break
-    fi
-    sleep 0.1
-done
-if [[ -z "$up" ]]; then
-    say "the server did not listen on 127.0.0.1:$port and :$stomp_port (see $out/server.log)"
-    tail -n 15 "$out/server.log"
-    fail_all
-fi
+spawn "$out/server.log" "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" --stomp-addr "127.0.0.1:$stomp_port"
+server=$spawned
+ready server "$port" && ready server "$stomp_port" || fail_all
 
 status=0
 # run NAME COMMAND...: runs one check program, prints its summary line (or

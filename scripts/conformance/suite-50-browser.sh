@@ -38,13 +38,10 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 helpers="$here/browser"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
 run_timeout="${BROWSER_TIMEOUT:-300}"
-export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 
 cache="$DUPLEX_CACHE/browser"
 out="$DUPLEX_OUT/browser"
@@ -54,77 +51,19 @@ groups=(browser-chat browser-deflate browser-socketio browser-sockjs-stomp brows
 
 say() { echo "browser: $*"; }
 
-fail_all() {
-    local g
-    for g in "${groups[@]}"; do
-        echo "$g: 0 passed, 1 failed"
-    done
-    exit 1
-}
+fail_all() { fail_with "${groups[@]}"; }
 
-# shellcheck source=lib.sh
-source "$here/lib.sh"
-
-apt_updated=""
-apt_install() {
-    if [[ -z "$apt_updated" ]]; then
-        apt-get update -qq >>"$out/install.log" 2>&1 || return 1
-        apt_updated=yes
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$out/install.log" 2>&1
-}
-
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    say "installing nodejs and npm (apt-get)"
-    apt_install nodejs npm || { say "could not install nodejs/npm (see $out/install.log)"; fail_all; }
-fi
-if [[ ! -x "$CHROMIUM" ]]; then
-    say "installing chromium (apt-get)"
-    apt_install chromium || { say "could not install chromium (see $out/install.log)"; fail_all; }
-fi
-if [[ ! -x "$CHROMIUM" ]]; then
-    say "no browser at $CHROMIUM"
-    fail_all
-fi
-
-if [[ ! -x "$DUPLEX_BIN" ]]; then
-    say "no duplex binary at $DUPLEX_BIN (run through scripts/conformance.sh, which builds it)"
-    fail_all
-fi
+ensure_node "$out/install.log" || fail_all
+ensure_chromium "$out/install.log" || fail_all
+need_duplex_bin || fail_all
 
 # npm packages, from the committed lock file.
-key="$(cat "$helpers/package.json" "$helpers/package-lock.json" | sha256sum | cut -d' ' -f1)"
-if [[ ! -d "$cache/node_modules/playwright-core" || "$(cat "$cache/.npm-key" 2>/dev/null)" != "$key" ]]; then
-    say "installing playwright-core, socket.io-client, sockjs-client and @stomp/stompjs into $cache"
-    cp "$helpers/package.json" "$helpers/package-lock.json" "$cache/"
-    rm -rf "$cache/node_modules"
-    if ! (cd "$cache" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 600 npm ci --no-audit --no-fund) >>"$out/install.log" 2>&1; then
-        say "npm ci failed (see $out/install.log)"
-        tail -n 15 "$out/install.log"
-        fail_all
-    fi
-    echo "$key" >"$cache/.npm-key"
-fi
-cp "$helpers"/*.mjs "$cache/"
+npm_ci "$helpers" "$cache" playwright-core "$out/install.log" || fail_all
+copy_mjs "$cache" "$helpers"
 
-port="$(node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')"
-RUST_LOG=info "$DUPLEX_BIN" serve --addr "127.0.0.1:$port" >"$out/server.log" 2>&1 &
-server=$!
-pids+=("$server")
-up=""
-for _ in $(seq 1 300); do
-    kill -0 "$server" 2>/dev/null || break
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        up=yes
-        break
-    fi
-    sleep 0.1
-done
-if [[ -z "$up" ]]; then
-    say "duplex serve did not listen on 127.0.0.1:$port (see $out/server.log)"
-    tail -n 15 "$out/server.log"
-    fail_all
-fi
+port="$(free_port)"
+start server "$port" env RUST_LOG=info "$DUPLEX_BIN" serve --addr "127.0.0.1:$port" || fail_all
+server=$spawned
 
 log="$out/browser-tests.txt"
 (cd "$cache" && DUPLEX_SERVER_PID="$server" timeout -k 5 "$run_timeout" \

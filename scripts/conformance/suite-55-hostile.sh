@@ -19,14 +19,10 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
-out="$DUPLEX_OUT/hostile"
-mkdir -p "$out"
-
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+out="$DUPLEX_OUT/hostile"
+mkdir -p "$out"
 
 fail() {
     echo "hostile: $*"
@@ -34,29 +30,13 @@ fail() {
     exit 1
 }
 
-# Waits up to 20 s for a line matching $2 in file $1; prints the match.
-wait_for_line() {
-    local i
-    for i in $(seq 1 200); do
-        if grep -m1 -E "$2" "$1" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
-
 command -v python3 >/dev/null 2>&1 || fail "python3 is missing"
 [[ -x "$DUPLEX_BIN" ]] || fail "no duplex binary at $DUPLEX_BIN"
 # The idle-connection attack holds 2,000 sockets on each side.
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-RUST_LOG=warn "$DUPLEX_BIN" serve --addr 127.0.0.1:0 --stomp-addr 127.0.0.1:0 \
-    >"$out/server.log" 2>"$out/server.err" &
-server=$!
-pids+=("$server")
-http_line="$(wait_for_line "$out/server.log" 'listening on http://')" || fail "duplex serve did not start (see $out/server.err)"
-stomp_line="$(wait_for_line "$out/server.log" '^STOMP over TCP on ')" || fail "no STOMP listener (see $out/server.log)"
-addr="$(sed -E 's#.*http://([^/]+)/.*#\1#' <<<"$http_line")"
-stomp_addr="${stomp_line#STOMP over TCP on }"
+start_serve || fail "duplex serve did not announce its HTTP and STOMP listeners (see $out/server.log, $out/server.err)"
+server=$spawned
 # Let the server settle before its baseline RSS is taken.
 sleep 1
 

@@ -14,9 +14,8 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 # 150 s, not less: with every client kind running, RSS climbs for about a
 # minute before it levels off (the 30-minute run in docs/reliability.md:
 # 42-52 MiB with no trend after the first minute), and the check compares
@@ -25,22 +24,10 @@ seconds="${DUPLEX_SOAK_SECONDS:-150}"
 out="$DUPLEX_OUT/soak"
 mkdir -p "$out"
 
-# shellcheck source=lib.sh
-source "$here/lib.sh"
-
 fail() {
     echo "soak: $*"
     echo "soak: 0 passed, 1 failed"
     exit 1
-}
-
-wait_for_line() {
-    local i
-    for i in $(seq 1 200); do
-        if grep -m1 -E "$2" "$1" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    return 1
 }
 
 [[ -x "$DUPLEX_BIN" ]] || fail "no duplex binary at $DUPLEX_BIN"
@@ -52,14 +39,8 @@ target_dir="${CARGO_TARGET_DIR:-$DUPLEX_ROOT/target}"
 case "$target_dir" in /*) ;; *) target_dir="$DUPLEX_ROOT/$target_dir" ;; esac
 bench="$target_dir/release/duplex-bench"
 
-RUST_LOG=warn "$DUPLEX_BIN" serve --addr 127.0.0.1:0 --stomp-addr 127.0.0.1:0 \
-    >"$out/server.log" 2>"$out/server.err" &
-server=$!
-pids+=("$server")
-http_line="$(wait_for_line "$out/server.log" 'listening on http://')" || fail "duplex serve did not start (see $out/server.err)"
-stomp_line="$(wait_for_line "$out/server.log" '^STOMP over TCP on ')" || fail "no STOMP listener (see $out/server.log)"
-addr="$(sed -E 's#.*http://([^/]+)/.*#\1#' <<<"$http_line")"
-stomp_addr="${stomp_line#STOMP over TCP on }"
+start_serve || fail "duplex serve did not announce its HTTP and STOMP listeners (see $out/server.log, $out/server.err)"
+server=$spawned
 
 timeout $((seconds + 180)) "$bench" soak --url "http://$addr" --stomp-addr "$stomp_addr" \
     --seconds "$seconds" --server-pid "$server" 2>&1 | tee "$out/soak.log"

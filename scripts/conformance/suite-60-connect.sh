@@ -45,11 +45,9 @@ set -uo pipefail
 shopt -s lastpipe
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 helpers="$here/connect"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
 groups="${CONNECT_GROUPS:-ws socketio stomp interactive}"
 
 cache="$DUPLEX_CACHE/connect"
@@ -59,31 +57,18 @@ rm -f "$out"/*.out "$out"/*.err
 
 say() { echo "connect: $*"; }
 
-# shellcheck source=lib.sh
-source "$here/lib.sh"
-
 # ---- what this suite starts besides `pids` ---------------------------------
 state="$(mktemp -d "${TMPDIR:-/tmp}/duplex-connect.XXXXXX")"
+remove_state() { rm -rf "$state"; }
+at_exit remove_state
 tmux_sessions=()
-rabbit_pid=""
-suite_cleanup() {
+kill_tmux_sessions() {
     local s
     for s in "${tmux_sessions[@]}"; do
         tmux kill-session -t "$s" 2>/dev/null
     done
-    if [[ -n "$rabbit_pid" ]]; then
-        HOME="$state" "$rabbit_bin/rabbitmqctl" stop >>"$out/rabbitmq.log" 2>&1 || kill "$rabbit_pid" 2>/dev/null
-        for _ in $(seq 1 30); do
-            kill -0 "$rabbit_pid" 2>/dev/null || break
-            sleep 1
-        done
-        kill -9 "$rabbit_pid" 2>/dev/null
-        command -v epmd >/dev/null && epmd -port "$epmd_port" -kill >/dev/null 2>&1
-    fi
-    cleanup
-    rm -rf "$state"
 }
-trap suite_cleanup EXIT
+at_exit kill_tmux_sessions
 
 # ---- counting ---------------------------------------------------------------
 group="" passed=0 failed=0 status=0
@@ -140,23 +125,6 @@ until_in() {
     local deadline=$((SECONDS + $3))
     while ((SECONDS < deadline)); do
         grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-free_port() {
-    node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# wait_port PID PORT SECONDS: 0 listening, 1 timeout, 2 PID exited.
-wait_port() {
-    local pid=$1 port=$2 deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || return 2
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
         sleep 0.1
     done
     return 1
@@ -375,94 +343,6 @@ socketio_groups() {
 }
 
 # ==== STOMP: RabbitMQ's STOMP and Web-STOMP plugins ==========================
-rabbit_bin=/usr/lib/rabbitmq/bin
-epmd_port=""
-# A port nobody listens on, starting from the preferred one.
-free_port_from() {
-    local port="$1"
-    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        port=$((port + 1))
-    done
-    echo "$port"
-}
-
-# Starts a private broker as suite-30-stomp-rabbitmq.sh does: every listener
-# on 127.0.0.1, every bit of state in $state/rabbit; sets stomp_port and
-# web_stomp_port. It boots (tens of seconds on a busy machine) while the
-# other groups run; wait_rabbitmq waits for it.
-start_rabbitmq() {
-    local log="$out/rabbitmq.log"
-    : >"$log"
-    if [[ ! -x "$rabbit_bin/rabbitmq-server" ]]; then
-        say "installing rabbitmq-server (apt-get)"
-        # RUNLEVEL=1 keeps invoke-rc.d from starting the system service.
-        { apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq rabbitmq-server; } >>"$log" 2>&1 || return 1
-    fi
-    local dir="$state/rabbit" amqp_port dist_port plugins="rabbitmq_stomp"
-    mkdir -p "$dir"
-    stomp_port="$(free_port_from 61663)"
-    web_stomp_port="$(free_port_from 15684)"
-    amqp_port="$(free_port_from 25682)"
-    dist_port="$(free_port_from $((amqp_port + 1)))"
-    epmd_port="$(free_port_from 24379)"
-    if ls "$(dirname "$rabbit_bin")"/lib/*/plugins 2>/dev/null | grep -q '^rabbitmq_web_stomp-'; then
-        plugins="rabbitmq_stomp,rabbitmq_web_stomp"
-    else
-        web_stomp_port=""
-    fi
-    export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
-    export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
-    export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
-    export RABBITMQ_MNESIA_BASE="$dir/mnesia"
-    export RABBITMQ_LOG_BASE="$dir/log"
-    export RABBITMQ_NODENAME="duplex-connect@localhost"
-    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-    export RABBITMQ_NODE_PORT="$amqp_port"
-    export RABBITMQ_DIST_PORT="$dist_port"
-    export ERL_EPMD_ADDRESS=127.0.0.1
-    export ERL_EPMD_PORT="$epmd_port"
-    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
-    : >"$RABBITMQ_CONF_ENV_FILE"
-    echo "[$plugins]." >"$RABBITMQ_ENABLED_PLUGINS_FILE"
-    cat >"$RABBITMQ_CONFIG_FILE" <<EOF
-listeners.tcp.1 = 127.0.0.1:$amqp_port
-stomp.listeners.tcp.1 = 127.0.0.1:$stomp_port
-web_stomp.tcp.ip = 127.0.0.1
-web_stomp.tcp.port = $web_stomp_port
-loopback_users.guest = true
-log.console = true
-log.console.level = warning
-log.file = false
-EOF
-    HOME="$state" "$rabbit_bin/rabbitmq-server" >>"$log" 2>&1 &
-    rabbit_pid=$!
-}
-
-# Waits up to 120 s for the STOMP port, then a little for Web-STOMP's;
-# web_stomp_port is emptied when that plugin did not come up.
-wait_rabbitmq() {
-    [[ -n "$rabbit_pid" ]] || return 1
-    local ready=""
-    for _ in $(seq 1 240); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$stomp_port") 2>/dev/null; then
-            ready=yes
-            break
-        fi
-        kill -0 "$rabbit_pid" 2>/dev/null || break
-        sleep 0.5
-    done
-    [[ -n "$ready" ]] || return 1
-    if [[ -n "$web_stomp_port" ]]; then
-        for _ in $(seq 1 40); do
-            (exec 3<>"/dev/tcp/127.0.0.1/$web_stomp_port") 2>/dev/null && return 0
-            sleep 0.25
-        done
-    fi
-    web_stomp_port=""
-    return 0
-}
-
 # stomp_group GROUP URL: the checks of one STOMP transport; destinations
 # are named after the group so that the two groups share nothing.
 auto_rest_ok() {
@@ -530,7 +410,7 @@ stomp_group() {
 }
 
 stomp_groups() {
-    if ! wait_rabbitmq; then
+    if ! wait_rabbitmq 120; then
         tail -n 20 "$out/rabbitmq.log"
         give_up connect-stomp-tcp "RabbitMQ did not start (see $out/rabbitmq.log)"
         give_up connect-stomp-ws "RabbitMQ did not start"
@@ -546,12 +426,9 @@ stomp_groups() {
 
 # ==== the interactive mode in a terminal =====================================
 interactive_group() {
-    if ! command -v tmux >/dev/null 2>&1; then
-        say "installing tmux (apt-get)"
-        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; } >>"$out/install.log" 2>&1; then
-            give_up connect-interactive "could not install tmux (see $out/install.log)"
-            return
-        fi
+    if ! command -v tmux >/dev/null 2>&1 && ! need_apt "$out/install.log" tmux; then
+        give_up connect-interactive "could not install tmux (see $out/install.log)"
+        return
     fi
     local ws_port sio_port tls="$state/tls-interactive"
     mkdir -p "$tls"
@@ -620,10 +497,12 @@ interactive_group() {
     end
 }
 
-stomp_port="" web_stomp_port=""
+# A private broker as suite-30-stomp-rabbitmq.sh has, on other ports; it
+# boots while the other groups run.
 if [[ " $groups " == *" stomp "* ]]; then
     say "starting RabbitMQ"
-    start_rabbitmq
+    : >"$out/rabbitmq.log"
+    start_rabbitmq "$state/rabbit" duplex-connect@localhost "$out/rabbitmq.log" 61663 25682 24379 15684
 fi
 for g in $groups; do
     case $g in

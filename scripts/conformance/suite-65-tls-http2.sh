@@ -42,13 +42,10 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 helpers="$here/tls-http2"
-DUPLEX_ROOT="${DUPLEX_ROOT:-$(cd "$here/../.." && pwd)}"
-DUPLEX_CACHE="${DUPLEX_CACHE:-$DUPLEX_ROOT/.cache/conformance}"
-DUPLEX_OUT="${DUPLEX_OUT:-$DUPLEX_ROOT/conformance-out}"
-DUPLEX_BIN="${DUPLEX_BIN:-$DUPLEX_ROOT/target/release/duplex}"
 run_timeout="${TLS_HTTP2_TIMEOUT:-300}"
-export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export PYTHONDONTWRITEBYTECODE=1
 
 cache="$DUPLEX_CACHE/tls-http2"
@@ -60,33 +57,7 @@ groups=("${node_groups[@]}" autobahn-wss h2-browser)
 
 say() { echo "tls-http2: $*"; }
 
-fail_all() {
-    local g
-    for g in "${groups[@]}"; do
-        echo "$g: 0 passed, 1 failed"
-    done
-    exit 1
-}
-
-# shellcheck source=lib.sh
-source "$here/lib.sh"
-
-free_port() {
-    node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# wait_port PID PORT: until 127.0.0.1:PORT accepts (30 s), or PID exits.
-wait_port() {
-    local i
-    for i in $(seq 1 300); do
-        kill -0 "$1" 2>/dev/null || return 1
-        if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
+fail_all() { fail_with "${groups[@]}"; }
 
 # summary GROUP LOG: the group's line from LOG (a failure if missing), and
 # its FAIL lines; returns non-zero unless it passed.
@@ -99,30 +70,16 @@ summary() {
     [[ "$line" == *" 0 failed" ]]
 }
 
-ensure_node "$out/install.log" || { say "could not install nodejs/npm (see $out/install.log)"; fail_all; }
+ensure_node "$out/install.log" || fail_all
 if ! command -v openssl >/dev/null 2>&1; then
     say "no openssl to make the test certificate"
     fail_all
 fi
-if [[ ! -x "$DUPLEX_BIN" ]]; then
-    say "no duplex binary at $DUPLEX_BIN (run through scripts/conformance.sh, which builds it)"
-    fail_all
-fi
+need_duplex_bin || fail_all
 
 # npm packages, from the committed lock file.
-key="$(cat "$helpers/package.json" "$helpers/package-lock.json" | sha256sum | cut -d' ' -f1)"
-if [[ ! -d "$cache/node_modules/ws" || "$(cat "$cache/.npm-key" 2>/dev/null)" != "$key" ]]; then
-    say "installing ws, socket.io-client and playwright-core into $cache"
-    cp "$helpers/package.json" "$helpers/package-lock.json" "$cache/"
-    rm -rf "$cache/node_modules"
-    if ! (cd "$cache" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 600 npm ci --no-audit --no-fund) >>"$out/install.log" 2>&1; then
-        say "npm ci failed (see $out/install.log)"
-        tail -n 15 "$out/install.log"
-        fail_all
-    fi
-    echo "$key" >"$cache/.npm-key"
-fi
-cp "$helpers"/*.mjs "$cache/"
+npm_ci "$helpers" "$cache" ws "$out/install.log" || fail_all
+copy_mjs "$cache" "$helpers"
 
 # The certificate the clients trust, as the contract describes it.
 cert="$out/cert.pem"
@@ -139,16 +96,10 @@ status=0
 # ---- the conformance server over TLS -----------------------------------------
 port="$(free_port)"
 stomp_port="$(free_port)"
-RUST_LOG=info "$DUPLEX_BIN" conformance-server --addr "127.0.0.1:$port" \
-    --stomp-addr "127.0.0.1:$stomp_port" --tls-cert "$cert" --tls-key "$tls_key" \
-    >"$out/conformance-server.log" 2>&1 &
-server=$!
-pids+=("$server")
-if ! wait_port "$server" "$port"; then
-    say "duplex conformance-server did not listen on 127.0.0.1:$port (see $out/conformance-server.log)"
-    tail -n 15 "$out/conformance-server.log"
+start conformance-server "$port" env RUST_LOG=info "$DUPLEX_BIN" conformance-server \
+    --addr "127.0.0.1:$port" --stomp-addr "127.0.0.1:$stomp_port" --tls-cert "$cert" --tls-key "$tls_key" ||
     fail_all
-fi
+server=$spawned
 if ! grep -q "https://127.0.0.1:$port/" "$out/conformance-server.log"; then
     say "conformance-server did not announce its https:// URL"
     status=1
@@ -215,30 +166,21 @@ fi
 kill -TERM "$server" 2>/dev/null
 
 # ---- Chromium over HTTP/2 -------------------------------------------------------
-if [[ ! -x "$CHROMIUM" ]]; then
-    say "installing chromium (apt-get)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >>"$out/install.log" 2>&1
-fi
-if [[ -x "$CHROMIUM" ]]; then
+if ensure_chromium "$out/install.log"; then
     demo_port="$(free_port)"
     demo_stomp="$(free_port)"
-    RUST_LOG=info "$DUPLEX_BIN" serve --addr "127.0.0.1:$demo_port" --stomp-addr "127.0.0.1:$demo_stomp" \
-        --tls-cert "$cert" --tls-key "$tls_key" >"$out/serve.log" 2>&1 &
-    demo=$!
-    pids+=("$demo")
-    if wait_port "$demo" "$demo_port"; then
+    if start serve "$demo_port" env RUST_LOG=info "$DUPLEX_BIN" serve --addr "127.0.0.1:$demo_port" \
+        --stomp-addr "127.0.0.1:$demo_stomp" --tls-cert "$cert" --tls-key "$tls_key"; then
         blog="$out/browser.txt"
         (cd "$cache" && timeout -k 5 "$run_timeout" node browser-h2.mjs "https://127.0.0.1:$demo_port") >"$blog" 2>&1
         ((rc = $?)) && ((rc == 124)) && say "the browser run did not finish within $run_timeout s"
         summary h2-browser "$blog" || status=1
     else
         echo "h2-browser: 0 passed, 1 failed"
-        say "duplex serve did not listen on 127.0.0.1:$demo_port (see $out/serve.log)"
         status=1
     fi
 else
     echo "h2-browser: 0 passed, 1 failed"
-    say "no browser at $CHROMIUM"
     status=1
 fi
 

@@ -20,6 +20,7 @@ import { writeFileSync } from "node:fs";
 import { io as ioc, Manager } from "socket.io-client";
 import { createClient } from "redis";
 import { Emitter } from "@socket.io/redis-emitter";
+import { sleep, tally } from "./checks.mjs";
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -33,7 +34,6 @@ const killPid = arg("--kill");
 const rustEmitter = arg("--rust-emitter");
 const classic = mode === "classic";
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let tokenSeq = 0;
 const token = (what) => `${what}-${++tokenSeq}-${Math.random().toString(36).slice(2, 8)}`;
 const room = (what) => `${what}-${++tokenSeq}-${Math.random().toString(36).slice(2, 6)}`;
@@ -152,26 +152,17 @@ async function learnServerIds() {
 }
 
 // ---- the checks ---------------------------------------------------------
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  let timer;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error("check took over 60 s")), 60000); }),
-    ]);
-    passed++;
-    console.log(`PASS ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.message}`);
-  } finally {
-    clearTimeout(timer);
+const { check, finish } = tally({
+  pass: "PASS ",
+  fail: "FAIL ",
+  timeoutMs: 60000,
+  timeoutMessage: () => "check took over 60 s",
+  why: (e) => e.message,
+  after: async () => {
     closeAll();
     await sleep(100);
-  }
-}
+  },
+});
 
 function eq(actual, expected, what) {
   const a = JSON.stringify(actual);
@@ -814,5 +805,4 @@ if (killPid) {
 }
 
 await redis.disconnect().catch(() => {});
-console.log(`cluster-${mode}: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish(`cluster-${mode}`);

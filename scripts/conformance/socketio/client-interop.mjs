@@ -7,6 +7,7 @@
 // exits non-zero if any test failed. Every wait is bounded.
 import { io } from "socket.io-client";
 import assert from "node:assert/strict";
+import { tally, withTimeout as bounded } from "./checks.mjs";
 
 const [base, mode] = process.argv.slice(2);
 if (!base || !["polling", "websocket", "upgrade"].includes(mode)) {
@@ -22,15 +23,7 @@ const transportOptions = {
   upgrade: { transports: ["polling", "websocket"], upgrade: true },
 }[mode];
 
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), TEST_TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const withTimeout = (promise, what) => bounded(promise, TEST_TIMEOUT_MS, `timed out: ${what}`);
 
 function once(emitter, event) {
   return new Promise((resolve) => emitter.once(event, (...args) => resolve(args)));
@@ -200,19 +193,15 @@ function normalize(v) {
   return v;
 }
 
-let passed = 0;
-let failed = 0;
-for (const { name, fn } of tests) {
-  try {
-    await withTimeout(fn(), name);
-    passed++;
-    console.log(`  ok   ${mode}: ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`  FAIL ${mode}: ${name}: ${e.message.split("\n")[0]}`);
-  } finally {
+const { check, finish } = tally({
+  pass: `  ok   ${mode}: `,
+  fail: `  FAIL ${mode}: `,
+  timeoutMs: TEST_TIMEOUT_MS,
+  timeoutMessage: (name) => `timed out: ${name}`,
+  why: (e) => e.message.split("\n")[0],
+  after: () => {
     while (sockets.length) sockets.pop().disconnect();
-  }
-}
-console.log(`socketio-client-${mode}: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+  },
+});
+for (const { name, fn } of tests) await check(name, fn);
+finish(`socketio-client-${mode}`);

@@ -8,6 +8,7 @@
 //   sockjs-client-<transport>: N passed, N failed
 // and exits non-zero if a check failed.
 import SockJS from 'sockjs-client';
+import { assert, tally } from './checks.mjs';
 
 const [base, transport] = process.argv.slice(2);
 if (!base || !transport) {
@@ -15,31 +16,12 @@ if (!base || !transport) {
   process.exit(2);
 }
 const STEP_MS = 15000;
-let passed = 0;
-let failed = 0;
 
-async function check(name, fn) {
-  let timer;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${STEP_MS} ms`)), STEP_MS);
-      }),
-    ]);
-    passed += 1;
-    console.log(`ok    ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAIL  ${name}: ${e && e.message ? e.message : e}`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+const { check, finish } = tally({
+  pass: 'ok    ',
+  fail: 'FAIL  ',
+  timeoutMs: STEP_MS,
+});
 
 /// Opens a session on `service` with only `transport` allowed; resolves with
 /// the socket, a queue of received messages, and a promise of the close.
@@ -103,5 +85,4 @@ if (transport !== 'websocket') {
     echoes('disabled_websocket_echo', ['no websocket here']));
 }
 
-console.log(`sockjs-client-${transport}: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish(`sockjs-client-${transport}`);

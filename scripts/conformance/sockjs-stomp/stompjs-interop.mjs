@@ -13,6 +13,7 @@
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import SockJS from 'sockjs-client';
+import { assert, sleep, tally } from './checks.mjs';
 
 const [base, mode] = process.argv.slice(2);
 if (!base || !['websocket', 'sockjs'].includes(mode)) {
@@ -21,34 +22,13 @@ if (!base || !['websocket', 'sockjs'].includes(mode)) {
 }
 const STEP_MS = 15000;
 const tag = `${mode}-${process.pid}`;
-let passed = 0;
-let failed = 0;
 const clients = [];
 
-async function check(name, fn) {
-  let timer;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${STEP_MS} ms`)), STEP_MS);
-      }),
-    ]);
-    passed += 1;
-    console.log(`ok    ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAIL  ${name}: ${e && e.message ? e.message : e}`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { check, finish } = tally({
+  pass: 'ok    ',
+  fail: 'FAIL  ',
+  timeoutMs: STEP_MS,
+});
 
 /// A connected client (resolves on CONNECTED).
 function connect(extra = {}) {
@@ -252,5 +232,4 @@ await check('disconnect: the server confirms and closes', async () => {
 for (const c of clients) {
   try { await c.deactivate(); } catch { /* already gone */ }
 }
-console.log(`stompjs-${mode}: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish(`stompjs-${mode}`);

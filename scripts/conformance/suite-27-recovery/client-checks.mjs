@@ -8,121 +8,14 @@
 //
 // Prints `  PASS <check>` / `  FAIL <check>: why` and
 // `socketio-recovery-client: N passed, N failed`; exits non-zero on a failure.
-import net from "node:net";
-import { io } from "socket.io-client";
+import { assert, once, sleep, startProxy as proxyTo, tally, until } from "./checks.mjs";
+import { ack, connect, exactly, record } from "./recovery-client.mjs";
 
 const [url, ...only] = process.argv.slice(2);
 const upstream = new URL(url);
-const PATH = "/recovery/";
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /// A proxy to the server that can cut every connection and refuse new ones.
-function startProxy() {
-  const conns = new Set();
-  let open = true;
-  const server = net.createServer((client) => {
-    if (!open) return client.resetAndDestroy();
-    const up = net.connect(Number(upstream.port), upstream.hostname);
-    const pair = { client, up };
-    conns.add(pair);
-    const end = () => conns.delete(pair);
-    client.on("error", end).on("close", end);
-    up.on("error", () => client.destroy()).on("close", () => client.destroy());
-    client.on("close", () => up.destroy());
-    client.pipe(up);
-    up.pipe(client);
-  });
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () =>
-      resolve({
-        port: server.address().port,
-        cut(rst) {
-          open = false;
-          for (const { client, up } of conns) {
-            if (rst) {
-              client.resetAndDestroy();
-              up.resetAndDestroy();
-            } else {
-              client.destroy();
-              up.destroy();
-            }
-          }
-          conns.clear();
-        },
-        reopen() {
-          open = true;
-        },
-        // Forwards nothing and passes no close; refuses new connections.
-        blackhole() {
-          open = false;
-          for (const { client, up } of conns) {
-            client.unpipe(up);
-            up.unpipe(client);
-            client.on("data", () => {});
-            up.on("data", () => {});
-          }
-        },
-        close() {
-          server.close();
-          for (const { client, up } of conns) {
-            client.destroy();
-            up.destroy();
-          }
-        },
-      }),
-    ),
-  );
-}
-
-function connect(port, opts = {}) {
-  return io(`http://127.0.0.1:${port}`, {
-    path: PATH,
-    forceNew: true,
-    reconnectionDelay: 100,
-    reconnectionDelayMax: 500,
-    ...opts,
-  });
-}
-
-async function until(what, cond, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-function once(socket, event, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no ${event} in ${ms} ms`)), ms);
-    socket.once(event, (...args) => {
-      clearTimeout(t);
-      resolve(args);
-    });
-  });
-}
-
-const ack = (s, event, ...args) => s.timeout(5000).emitWithAck(event, ...args);
-
-/// Records the ticks of stream `id` on `s`.
-function record(s, id) {
-  const got = { ticks: [], ends: 0 };
-  s.on("tick", (sid, seq) => sid === id && got.ticks.push(seq));
-  s.on("stream-end", (sid) => sid === id && (got.ends += 1));
-  return got;
-}
-
-function exactly(got, n) {
-  const want = [...Array(n).keys()];
-  if (JSON.stringify(got.ticks) !== JSON.stringify(want)) {
-    throw new Error(`ticks ${JSON.stringify(got.ticks)}, want 0..${n - 1} once each`);
-  }
-  if (got.ends !== 1) throw new Error(`stream-end came ${got.ends} times`);
-}
-
-function assert(cond, why) {
-  if (!cond) throw new Error(why);
-}
+const startProxy = () => proxyTo(Number(upstream.port), upstream.hostname);
 
 const N = 40;
 
@@ -388,18 +281,9 @@ const checks = {
   },
 };
 
-let passed = 0;
-let failed = 0;
-for (const [name, check] of Object.entries(checks)) {
+const { check, finish } = tally();
+for (const [name, run] of Object.entries(checks)) {
   if (only.length && !only.includes(name)) continue;
-  try {
-    await check();
-    passed += 1;
-    console.log(`  PASS ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`  FAIL ${name}: ${e.message}`);
-  }
+  await check(name, run);
 }
-console.log(`socketio-recovery-client: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("socketio-recovery-client");

@@ -8,8 +8,8 @@
 //
 // Prints `  PASS <check>` / `  FAIL <check>: why` and
 // `socketio-streams-recovery: N passed, N failed`; exits non-zero on a failure.
-import net from "node:net";
-import { io } from "socket.io-client";
+import { assert, once, sleep, startProxy, tally, until } from "./checks.mjs";
+import { ack, connect, exactly, record } from "./recovery-client.mjs";
 
 const args = process.argv.slice(2);
 const nodes = Object.fromEntries(
@@ -19,108 +19,6 @@ const nodes = Object.fromEntries(
   }),
 );
 const only = args.filter((a) => !a.includes("="));
-const PATH = "/recovery/";
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/// A proxy whose target can change; `cutTo` ends every connection (RST or
-/// FIN) and sends the next ones to another node.
-function startProxy(targetPort) {
-  const conns = new Set();
-  let target = targetPort;
-  let open = true;
-  const server = net.createServer((client) => {
-    if (!open) return client.resetAndDestroy();
-    const up = net.connect(target, "127.0.0.1");
-    const pair = { client, up };
-    conns.add(pair);
-    const end = () => conns.delete(pair);
-    client.on("error", end).on("close", end);
-    up.on("error", () => client.destroy()).on("close", () => client.destroy());
-    client.on("close", () => up.destroy());
-    client.pipe(up);
-    up.pipe(client);
-  });
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () =>
-      resolve({
-        port: server.address().port,
-        cutTo(port, rst) {
-          open = false;
-          target = port;
-          for (const { client, up } of conns) {
-            if (rst) {
-              client.resetAndDestroy();
-              up.resetAndDestroy();
-            } else {
-              client.destroy();
-              up.destroy();
-            }
-          }
-          conns.clear();
-        },
-        reopen() {
-          open = true;
-        },
-        close() {
-          server.close();
-          for (const { client, up } of conns) {
-            client.destroy();
-            up.destroy();
-          }
-        },
-      }),
-    ),
-  );
-}
-
-function connect(port, opts = {}) {
-  return io(`http://127.0.0.1:${port}`, {
-    path: PATH,
-    forceNew: true,
-    reconnectionDelay: 100,
-    reconnectionDelayMax: 500,
-    ...opts,
-  });
-}
-
-async function until(what, cond, ms = 8000) {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-function once(socket, event, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no ${event} in ${ms} ms`)), ms);
-    socket.once(event, (...a) => {
-      clearTimeout(t);
-      resolve(a);
-    });
-  });
-}
-
-const ack = (s, event, ...a) => s.timeout(5000).emitWithAck(event, ...a);
-
-function record(s, id) {
-  const got = { ticks: [], ends: 0 };
-  s.on("tick", (sid, seq) => sid === id && got.ticks.push(seq));
-  s.on("stream-end", (sid) => sid === id && (got.ends += 1));
-  return got;
-}
-
-function exactly(got, n, what) {
-  const want = [...Array(n).keys()];
-  if (JSON.stringify(got.ticks) !== JSON.stringify(want)) {
-    throw new Error(`${what}: ticks ${JSON.stringify(got.ticks)}, want 0..${n - 1} once each`);
-  }
-  if (got.ends !== 1) throw new Error(`${what}: stream-end came ${got.ends} times`);
-}
-
-function assert(cond, why) {
-  if (!cond) throw new Error(why);
-}
 
 const N = 60;
 
@@ -159,7 +57,7 @@ async function cross(from, to, third, { transports, rst, awayMs }) {
     ok = await ack(b, "stream", { id: "room", n, intervalMs: 25, room: roomR });
     assert(ok && ok.ok === true, `room stream: ${JSON.stringify(ok)}`);
     await ack(b, "stream", { id: "other", n: 20, intervalMs: 25, room: `room-other-${tag}` });
-    await until("ten ticks", () => own.ticks.length >= 10 && room.ticks.length >= 10);
+    await until("ten ticks", () => own.ticks.length >= 10 && room.ticks.length >= 10, 8000);
     proxy.cutTo(nodes[to], rst);
     await once(s, "disconnect");
     await sleep(awayMs);
@@ -194,7 +92,7 @@ async function forged(from, to) {
     const sid = s.id;
     const own = record(s, "own");
     await ack(s, "stream", { id: "own", n: 40, intervalMs: 25 });
-    await until("ten ticks", () => own.ticks.length >= 10);
+    await until("ten ticks", () => own.ticks.length >= 10, 8000);
     proxy.cutTo(nodes[to], true);
     await once(s, "disconnect");
     s._pid = "AAAAAAAAAAAAAAAAAAAA";
@@ -224,18 +122,9 @@ for (const [from, to, third] of pairs) {
 checks.push(["forged-pid-node-to-duplex", () => forged("node", "duplex1")]);
 checks.push(["forged-pid-duplex-to-node", () => forged("duplex1", "node")]);
 
-let passed = 0;
-let failed = 0;
+const { check, finish } = tally();
 for (const [name, run] of checks) {
   if (only.length && !only.includes(name)) continue;
-  try {
-    await run();
-    console.log(`  PASS ${name}`);
-    passed += 1;
-  } catch (e) {
-    console.log(`  FAIL ${name}: ${e.message}`);
-    failed += 1;
-  }
+  await check(name, run);
 }
-console.log(`socketio-streams-recovery: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("socketio-streams-recovery");

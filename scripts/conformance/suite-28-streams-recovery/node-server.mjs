@@ -10,6 +10,7 @@ import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createClient } from "redis";
 import { createAdapter } from "@socket.io/redis-streams-adapter";
+import { recoveryOptions, serveRecovery } from "./recovery-server.mjs";
 
 const port = Number(process.argv[2]);
 const redisClient = createClient({ url: process.argv[3] });
@@ -17,49 +18,6 @@ redisClient.on("error", (e) => console.error("redis:", e.message));
 await redisClient.connect();
 
 const httpServer = createServer();
-const io = new Server(httpServer, {
-  path: "/recovery/",
-  pingInterval: 1000,
-  pingTimeout: 1000,
-  maxHttpBufferSize: 1e6,
-  connectTimeout: 5000,
-  connectionStateRecovery: { maxDisconnectionDuration: 10000, skipMiddlewares: true },
-  adapter: createAdapter(redisClient),
-});
-
-io.on("connection", (socket) => {
-  socket.on("join", (room, ack) => {
-    socket.join(room);
-    ack({ rooms: [...socket.rooms] });
-  });
-  socket.on("set-data", (value, ack) => {
-    socket.data = value;
-    ack(true);
-  });
-  socket.on("get-data", (ack) => ack(socket.data ?? {}));
-  socket.on("whoami", (ack) =>
-    ack({ id: socket.id, rooms: [...socket.rooms], recovered: socket.recovered }),
-  );
-  socket.on("stream", (spec, ack) => {
-    const { id, n, intervalMs, room } = spec ?? {};
-    if (typeof id !== "string" || !Number.isInteger(n) || n < 1 || n > 10000
-        || !Number.isInteger(intervalMs) || intervalMs < 1 || intervalMs > 10000) {
-      return ack({ error: "bad stream" });
-    }
-    ack({ ok: true });
-    // By id, as the contract says: the socket restored anywhere in the
-    // cluster (same id) gets the later ticks live.
-    const target = room ? io.to(room) : io.to(socket.id);
-    let seq = 0;
-    const timer = setInterval(() => {
-      target.emit("tick", id, seq);
-      seq += 1;
-      if (seq === n) {
-        clearInterval(timer);
-        target.emit("stream-end", id, n);
-      }
-    }, intervalMs);
-  });
-});
+serveRecovery(new Server(httpServer, recoveryOptions({ adapter: createAdapter(redisClient) })));
 
 httpServer.listen(port, "127.0.0.1");

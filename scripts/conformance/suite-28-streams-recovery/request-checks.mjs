@@ -11,9 +11,9 @@
 // Prints `  PASS <check>` / `  FAIL <check>: why` and
 // `socketio-streams-requests: N passed, N failed`; exits non-zero on a failure.
 import { io } from "socket.io-client";
+import { sleep, tally } from "./checks.mjs";
 
 const nodes = process.argv.slice(2).map((a) => a.split("="));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const WAIT = 5000;
 
 function ask(socket, event, ...args) {
@@ -34,18 +34,7 @@ for (const [name, url] of nodes) {
   clients.push({ name, socket, id: socket.id, server: me.server });
 }
 
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`  PASS ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`  FAIL ${name}: ${e.message}`);
-  }
-}
+const { check, finish } = tally();
 function same(actual, expected, what) {
   const a = JSON.stringify(actual);
   const e = JSON.stringify(expected);
@@ -91,5 +80,4 @@ for (const from of clients) {
 }
 
 for (const c of clients) c.socket.disconnect();
-console.log(`socketio-streams-requests: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish("socketio-streams-requests");
