@@ -52,7 +52,8 @@ fn json_str(s: &str) -> String {
 /// (byte: bit 0 to a room, bit 1 except it); 5 join; 6 leave; 7 the
 /// transport closed (reason byte); 8 advance the clock (tens of ms); 9
 /// set data. Each CONNECT request is answered by the next byte: even
-/// accept, odd reject.
+/// accept, odd reject; each probe of a session whose connected socket a
+/// CONNECT names too: even it shows life, odd it closes as a ping timeout.
 ///
 /// Checks: no panic; no CONNECT_ERROR but the ones rejected; a restored
 /// socket has its session's id and no other connected socket shares it;
@@ -74,6 +75,7 @@ fn run(data: &[u8]) -> usize {
         max_sessions: usize::from((settings >> 2) & 3) + 1,
         skip_middlewares: settings & 16 != 0,
         max_room_changes: 2,
+        max_held_connects: 2,
     };
     let mut s: Server<u8, ()> = Server::new(
         ServerConfig::default()
@@ -237,6 +239,16 @@ fn drain(
         }
         while let Some(t) = s.poll_transmit() {
             moved = true;
+            if let Transmit::Probe { session } = t {
+                // The probed session answers (even byte) or dies unnoticed
+                // until now (odd): a ping timeout.
+                if input.byte() & 1 == 0 {
+                    s.handle_alive(&session);
+                } else {
+                    s.closed(&session, DisconnectReason::PingTimeout);
+                }
+                continue;
+            }
             if let Transmit::Packet { packet, .. } = t {
                 let text = packet.text.as_str();
                 if text.starts_with('4') {

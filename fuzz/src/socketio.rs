@@ -370,6 +370,7 @@ fn drain_server(s: &mut Server<u8, u64>, m: &mut ServerModel, input: &mut Input<
                 assert!(m.open.contains(&session), "closing a session not open");
                 m.closing.insert(session);
             }
+            Transmit::Probe { .. } => panic!("a probe without recovery"),
         }
     }
 }

@@ -142,6 +142,23 @@ impl Heartbeat {
         Ok(())
     }
 
+    /// Asks the peer for a sign of life now, judged by the rule that
+    /// judges it anyway: v4, one extra `ping` goes out at once (a pending
+    /// regular ping is replaced by it) and the session times out unless
+    /// something arrives within `ping_timeout` (never later than a deadline
+    /// already set); v3, where the client pings, nothing is sent and the
+    /// deadline stays (its next ping or the timeout). Any packet received
+    /// afterwards is the answer ([`Heartbeat::handle_packet`]).
+    pub fn probe(&mut self, now: Instant) {
+        if self.state != HeartbeatState::Alive || self.version == ProtocolVersion::V3 {
+            return;
+        }
+        self.ping_owed = true;
+        self.next_ping = None;
+        let by = now + self.config.ping_timeout;
+        self.deadline = Some(self.deadline.map_or(by, |d| d.min(by)));
+    }
+
     /// Advances the timers to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state != HeartbeatState::Alive {
@@ -490,6 +507,47 @@ mod tests {
                 .handle_packet(PacketType::Pong, t0),
             Err(Error::InvalidHeartbeatDirection)
         ));
+    }
+
+    #[test]
+    fn a_probe_pings_at_once_and_times_out_after_ping_timeout() {
+        let t0 = Instant::now();
+        let mut hb = Heartbeat::new(ProtocolVersion::V4, conformance(), t0);
+        hb.probe(t0 + 100 * MS);
+        assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
+        // No regular ping meanwhile: the probe's pong is awaited.
+        assert_eq!(hb.poll_timeout(), Some(t0 + 300 * MS));
+        hb.handle_timeout(t0 + 299 * MS);
+        assert!(drain(&mut hb).is_empty());
+        hb.handle_timeout(t0 + 300 * MS);
+        assert_eq!(drain(&mut hb), [HeartbeatEvent::TimedOut]);
+
+        // Answered: the heartbeat goes on from the pong.
+        let mut hb = Heartbeat::new(ProtocolVersion::V4, conformance(), t0);
+        hb.probe(t0 + 100 * MS);
+        assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
+        hb.handle_packet(PacketType::Pong, t0 + 150 * MS).unwrap();
+        assert_eq!(hb.poll_timeout(), Some(t0 + 450 * MS));
+        hb.handle_timeout(t0 + 450 * MS);
+        assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
+        assert_eq!(hb.state(), HeartbeatState::Alive);
+
+        // A ping already awaiting its pong keeps its earlier deadline.
+        let mut hb = Heartbeat::new(ProtocolVersion::V4, conformance(), t0);
+        hb.handle_timeout(t0 + 300 * MS);
+        assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
+        hb.probe(t0 + 400 * MS);
+        assert_eq!(drain(&mut hb), [HeartbeatEvent::SendPing]);
+        assert_eq!(hb.poll_timeout(), Some(t0 + 500 * MS));
+    }
+
+    #[test]
+    fn a_v3_probe_sends_nothing_and_keeps_the_deadline() {
+        let t0 = Instant::now();
+        let mut hb = Heartbeat::new(ProtocolVersion::V3, conformance(), t0);
+        hb.probe(t0 + 100 * MS);
+        assert!(drain(&mut hb).is_empty());
+        assert_eq!(hb.poll_timeout(), Some(t0 + 500 * MS));
     }
 
     #[test]

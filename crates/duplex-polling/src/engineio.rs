@@ -402,6 +402,21 @@ impl EngineIoServer {
         r.map_err(command_error)
     }
 
+    /// Asks whether the client of `session` is still there (the engine's
+    /// [`probe`](duplex_engineio::Server::probe): v4, one extra ping now
+    /// and [`Event::Closed`] (`ping timeout`) unless it answers within
+    /// `pingTimeout`; v3, its next ping). The answer comes from
+    /// [`poll_alive`](Self::poll_alive).
+    pub fn probe(&mut self, session: &SessionId, now: Instant) -> Result<(), Error> {
+        let r = self.engine.probe(session.as_str(), now);
+        r.map_err(command_error)
+    }
+
+    /// The next probed session whose client showed life since its probe.
+    pub fn poll_alive(&mut self) -> Option<SessionId> {
+        self.engine.poll_alive()
+    }
+
     /// Closes `session`: what is queued goes out, then the `close` packet
     /// (to the parked GET, or the next one within `close_timeout`); a
     /// WebSocket is closed after the queue. [`Event::Closed`] follows at once.

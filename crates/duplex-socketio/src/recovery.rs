@@ -104,6 +104,11 @@ pub struct RecoveryConfig {
     /// documentation); past it the oldest go, and a restore from an offset
     /// older than them gets a fresh session. Default 256.
     pub max_room_changes: usize,
+    /// Most CONNECTs held at once, all namespaces together, while the
+    /// connection of the still-connected socket their pid names is probed
+    /// (see the module documentation); past it such a CONNECT gets a
+    /// fresh session at once. Default 1024.
+    pub max_held_connects: usize,
 }
 
 impl Default for RecoveryConfig {
@@ -114,6 +119,7 @@ impl Default for RecoveryConfig {
             max_packets: 10_000,
             max_sessions: 10_000,
             max_room_changes: 256,
+            max_held_connects: 1024,
         }
     }
 }
@@ -507,6 +513,13 @@ impl SessionStore {
             persisted,
             offset: offset.to_owned(),
         })
+    }
+
+    /// Whether a client could resume from `offset`: it names a packet
+    /// still stored. The server checks it before holding a CONNECT for a
+    /// probe, so that no restore that would fail waits for one.
+    pub(crate) fn holds_offset(&self, offset: &str) -> bool {
+        self.index_of(offset).is_some()
     }
 
     fn remove_session(&mut self, pid: &str) -> Option<Box<Persisted>> {

@@ -2,7 +2,10 @@
 //! duplex clients and one duplex server, any sequence of emits (direct,
 //! to rooms, to all, with exceptions, volatile, with acks), server-side
 //! joins and leaves, partial deliveries, cuts that lose whatever was in
-//! flight, reconnections, explicit leaves and clock jumps. Every
+//! flight, half-open cuts (the client sees its connection die, the
+//! server does not: the reconnection's CONNECT is held, the old session
+//! probed, found dead and closed, and the socket restored),
+//! reconnections, explicit leaves and clock jumps. Every
 //! recoverable event addressed to a socket reaches it exactly once and in
 //! order, or its session ends in a fresh one: what a socket delivered is
 //! always a prefix of what was addressed to it, never a duplicate, never a
@@ -54,6 +57,7 @@ enum Op {
     Leave(usize, usize),
     Deliver(usize, usize),
     Cut(usize),
+    HalfCut(usize),
     Reconnect(usize),
     LeaveAndRejoin(usize),
     Advance(u64),
@@ -80,6 +84,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (client_ix(), 0..ROOMS.len()).prop_map(|(c, r)| Op::Leave(c, r)),
         6 => (client_ix(), 1..6usize).prop_map(|(c, k)| Op::Deliver(c, k)),
         2 => client_ix().prop_map(Op::Cut),
+        2 => client_ix().prop_map(Op::HalfCut),
         2 => client_ix().prop_map(Op::Reconnect),
         1 => client_ix().prop_map(Op::LeaveAndRejoin),
         2 => (0..7000u64).prop_map(Op::Advance),
@@ -110,6 +115,9 @@ struct Peer {
     segments: Vec<Segment>,
     /// When the connection was cut.
     cut_at: Option<Instant>,
+    /// The Engine.IO session the client lost but the server still has
+    /// open (a half-open cut): what is written to it is lost.
+    half_open: Option<u32>,
 }
 
 struct World {
@@ -152,6 +160,7 @@ impl World {
                     rooms: BTreeSet::new(),
                     segments: Vec::new(),
                     cut_at: None,
+                    half_open: None,
                 }
             })
             .collect();
@@ -264,6 +273,18 @@ impl World {
                     }
                     Transmit::Close { session } => {
                         panic!("the server closed session {session}");
+                    }
+                    Transmit::Probe { session } => {
+                        // A half-open session's client is gone: the probe
+                        // goes unanswered and the Engine.IO session ends
+                        // as a ping timeout. A live one answers.
+                        let i = self.peers.iter().position(|p| p.half_open == Some(session));
+                        if let Some(i) = i {
+                            self.peers[i].half_open = None;
+                            self.server.closed(&session, DisconnectReason::PingTimeout);
+                        } else if self.peer_of(session).is_some() {
+                            self.server.handle_alive(&session);
+                        }
                     }
                 }
             }
@@ -412,6 +433,22 @@ impl World {
         self.settle();
     }
 
+    /// The client sees its connection die (say a ping timeout), the server
+    /// does not: the socket stays connected there, and what is written to
+    /// it is lost.
+    fn half_cut(&mut self, i: usize) {
+        let Some(key) = self.peers[i].session.take() else {
+            return;
+        };
+        let peer = &mut self.peers[i];
+        peer.inbound.clear();
+        while peer.client.poll_transmit().is_some() {}
+        peer.cut_at = Some(self.now);
+        peer.half_open = Some(key);
+        self.peers[i].client.handle_close("ping timeout", self.now);
+        self.settle();
+    }
+
     /// Whether the server promises to restore client `i` now.
     fn promised(&self, i: usize) -> bool {
         let peer = &self.peers[i];
@@ -425,8 +462,11 @@ impl World {
             return false;
         };
         let (emitted_at, store) = self.emitted[index];
+        // A half-open socket is still connected: its session cannot
+        // expire, and the reconnection's probe ends it.
+        let kept = peer.half_open.is_some() || self.now.duration_since(cut) < KEEP;
         segment.alive
-            && self.now.duration_since(cut) < KEEP
+            && kept
             && self.now.duration_since(emitted_at) < KEEP
             && self.stores - store <= self.config.max_packets as u64
     }
@@ -449,6 +489,9 @@ impl World {
             assert!(self.server.recovered("/", &sid), "client {i} not recovered");
         }
         self.peers[i].cut_at = None;
+        // Probed and reported closed, or left connected on a session no
+        // client has (its CONNECT was not held): never closed then.
+        self.peers[i].half_open = None;
     }
 
     fn leave_and_rejoin(&mut self, i: usize) {
@@ -501,6 +544,7 @@ impl World {
             }
             Op::Deliver(i, k) => self.deliver(i, k),
             Op::Cut(i) => self.cut(i),
+            Op::HalfCut(i) => self.half_cut(i),
             Op::Reconnect(i) => self.reconnect(i),
             Op::LeaveAndRejoin(i) => self.leave_and_rejoin(i),
             Op::Advance(ms) => {

@@ -39,7 +39,7 @@ fn sent(s: &mut Srv) -> Vec<(&'static str, String)> {
             Transmit::Packet { session, packet } | Transmit::Volatile { session, packet } => {
                 Some((session, packet.text.as_str().to_owned()))
             }
-            Transmit::Close { .. } => None,
+            Transmit::Close { .. } | Transmit::Probe { .. } => None,
         })
         .collect()
 }
@@ -277,7 +277,9 @@ fn forged_bogus_and_malformed_auth_get_fresh_sessions_never_an_error() {
         format!(r#"{{"pid":{{"a":1}},"offset":["{offset}"]}}"#),
         auth("", ""),
         auth(&long, &long),
-        auth(&live_pid, &live_offset),
+        // A live socket's pid with an offset not stored: not even held.
+        auth(&live_pid, "never-issued"),
+        auth(&live_pid, &format!("{live_offset}0")),
         r#"{"pid":"x"}"#.to_owned(),
     ];
     for (i, a) in cases.iter().enumerate() {
@@ -293,10 +295,278 @@ fn forged_bogus_and_malformed_auth_get_fresh_sessions_never_an_error() {
         );
         assert!(out[0].starts_with(r#"0{"sid":"#), "case {i}: {out:?}");
     }
+    // The live socket's own pid and offset: held while its connection is
+    // probed, which answers; then a fresh session.
+    s.open("copy", ProtocolVersion::V5, now);
+    s.handle_text(
+        &"copy",
+        Bytes::from(format!("0{}", auth(&live_pid, &live_offset))),
+    );
+    assert!(s.poll_event().is_none(), "held");
+    assert_eq!(written(&mut s), [("live", "<probe>".to_owned())]);
+    s.handle_alive(&"live");
+    assert!(matches!(
+        s.poll_event(),
+        Some(ServerEvent::ConnectRequest {
+            session: "copy",
+            ..
+        })
+    ));
+    assert!(!s.restoring(&"copy", "/"));
+    let copy = s.accept(&"copy", "/").unwrap();
+    assert_ne!(copy, live);
+    assert!(!s.recovered("/", &copy));
+    assert!(s.poll_event().is_none());
     // The live socket is undisturbed, the lost one still restorable.
     assert!(s.is_connected(&"live", "/", &live));
     let (again, _) = connect(&mut s, "back", &auth(&pid, &offset), now);
     assert_eq!(again, lost_id);
+}
+
+/// Every transmit as `(session, text)`; a close as `(session, "<close>")`,
+/// a probe as `(session, "<probe>")`.
+fn written(s: &mut Srv) -> Vec<(&'static str, String)> {
+    std::iter::from_fn(|| s.poll_transmit())
+        .map(|t| match t {
+            Transmit::Packet { session, packet } | Transmit::Volatile { session, packet } => {
+                (session, packet.text.as_str().to_owned())
+            }
+            Transmit::Close { session } => (session, "<close>".to_owned()),
+            Transmit::Probe { session } => (session, "<probe>".to_owned()),
+        })
+        .collect()
+}
+
+/// A socket `old` connected to `/` (in room `r`, with data and an ack
+/// awaited) and `/admin`, whose client got one offset and then lost the
+/// connection without the server noticing: what was written since is in
+/// flight, lost. Its id, `/admin` id, pid, offset, data and the lost texts.
+struct HalfOpen {
+    id: SocketId,
+    admin: SocketId,
+    pid: String,
+    offset: String,
+    data: Value,
+    in_flight: Vec<String>,
+}
+
+fn half_open(s: &mut Srv, now: Instant) -> HalfOpen {
+    let (id, out) = connect(s, "old", "", now);
+    let pid = pid_of(&out[0]);
+    s.handle_text(&"old", Bytes::from_static(b"0/admin,"));
+    while s.poll_event().is_some() {}
+    let admin = s.accept(&"old", "/admin").unwrap();
+    s.join("/", &id, ["r"]);
+    let data = Value::Object(vec![("k".into(), 1.into())]);
+    assert!(s.set_data("/", &id, data.clone()));
+    s.emit_with_ack(&"old", "/", "ask", &[], None, ()).unwrap();
+    s.send(&"old", &tick(0)).unwrap();
+    let delivered = sent(s);
+    let offset = offset_of(&delivered.last().unwrap().1);
+    s.send(&"old", &tick(1)).unwrap();
+    s.broadcast("/", &Broadcast::to("r"), &tick(2));
+    let in_flight: Vec<String> = sent(s).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(in_flight.len(), 2);
+    HalfOpen {
+        id,
+        admin,
+        pid,
+        offset,
+        data,
+        in_flight,
+    }
+}
+
+#[test]
+fn a_reconnect_naming_a_socket_whose_connection_died_unnoticed_restores_it_once_the_probe_fails() {
+    let now = Instant::now();
+    let mut s = recovering();
+    let h = half_open(&mut s, now);
+
+    // The same client on another Engine.IO session, the old one still
+    // open here: the CONNECT is held and the old session probed.
+    s.open("new", ProtocolVersion::V5, now);
+    s.handle_text(&"new", Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+    assert!(s.poll_event().is_none(), "held");
+    assert_eq!(written(&mut s), [("old", "<probe>".to_owned())]);
+    assert!(s.is_connected(&"old", "/", &h.id), "nothing disturbed yet");
+    // No answer within the ping timeout: the runtime's Engine.IO session
+    // closes as a ping timeout.
+    s.closed(&"old", DisconnectReason::PingTimeout);
+    let events: Vec<ServerEvent<&'static str, ()>> =
+        std::iter::from_fn(|| s.poll_event()).collect();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(matches!(
+        &events[0],
+        ServerEvent::Ack { result: Err(_), .. }
+    ));
+    assert!(
+        matches!(
+            &events[1],
+            ServerEvent::Disconnect { session: "old", namespace, socket, reason: DisconnectReason::PingTimeout }
+                if namespace == "/" && *socket == h.id
+        ),
+        "{events:?}"
+    );
+    assert!(
+        matches!(
+            &events[2],
+            ServerEvent::Disconnect { session: "old", namespace, socket, reason: DisconnectReason::PingTimeout }
+                if namespace == "/admin" && *socket == h.admin
+        ),
+        "{events:?}"
+    );
+    assert!(matches!(
+        &events[3],
+        ServerEvent::ConnectRequest { session: "new", .. }
+    ));
+    assert!(s.restoring(&"new", "/"));
+    let again = s.accept(&"new", "/").unwrap();
+    assert_eq!(again, h.id, "the same socket id");
+    assert!(s.recovered("/", &again));
+    assert_eq!(s.data("/", &again), Some(&h.data));
+    let mut rooms = s.rooms_of("/", &again);
+    rooms.sort();
+    assert_eq!(rooms, [h.id.as_str().to_owned(), "r".to_owned()]);
+    assert_eq!(
+        written(&mut s),
+        [
+            ("new", h.in_flight[0].clone()),
+            ("new", h.in_flight[1].clone()),
+            ("new", format!(r#"0{{"sid":"{}","pid":"{}"}}"#, h.id, h.pid)),
+        ],
+        "the missed events once, in order, then the answer"
+    );
+    assert_eq!(s.connection_count(), 1);
+    assert_eq!(s.session_of("/", &again), Some(&"new"));
+    // From here events go to the new connection only, once.
+    s.broadcast("/", &Broadcast::to("r"), &tick(3));
+    let out = written(&mut s);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, "new");
+    // The old connection's other socket left the same way: its session is
+    // kept for the client's CONNECT to /admin.
+    assert_eq!(s.recovery_store("/admin").unwrap().session_count(), 1);
+    assert_eq!(s.recovery_store("/").unwrap().session_count(), 0);
+}
+
+#[test]
+fn a_connect_naming_a_live_socket_gets_a_fresh_session_once_its_connection_answers_the_probe() {
+    let now = Instant::now();
+    let mut s = recovering();
+    let h = half_open(&mut s, now);
+    s.open("new", ProtocolVersion::V5, now);
+    s.handle_text(&"new", Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+    // Its other namespace too, while the first waits: one probe only.
+    s.open("new2", ProtocolVersion::V5, now);
+    s.handle_text(
+        &"new2",
+        Bytes::from(format!("0{}", auth(&h.pid, &h.offset))),
+    );
+    assert!(s.poll_event().is_none(), "held");
+    assert_eq!(written(&mut s), [("old", "<probe>".to_owned())]);
+    s.handle_alive(&"old");
+    let events: Vec<ServerEvent<&'static str, ()>> =
+        std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(
+        matches!(
+            &events[..],
+            [
+                ServerEvent::ConnectRequest { session: "new", .. },
+                ServerEvent::ConnectRequest {
+                    session: "new2",
+                    ..
+                },
+            ]
+        ),
+        "in the order they came, no disconnect: {events:?}"
+    );
+    assert!(!s.restoring(&"new", "/"));
+    let fresh = s.accept(&"new", "/").unwrap();
+    assert_ne!(fresh, h.id);
+    assert!(!s.recovered("/", &fresh));
+    let out = written(&mut s);
+    assert_eq!(out.len(), 1, "no replay: {out:?}");
+    assert!(!out[0].1.contains(&h.pid), "a new pid");
+    // The live socket is undisturbed: same session, rooms, data, ack.
+    assert!(s.is_connected(&"old", "/", &h.id));
+    assert!(s.is_connected(&"old", "/admin", &h.admin));
+    assert_eq!(s.data("/", &h.id), Some(&h.data));
+    assert!(s.rooms_of("/", &h.id).contains(&"r".to_owned()));
+    assert!(s.poll_event().is_none());
+    // A second answer, or the old session closing later, releases nothing.
+    s.handle_alive(&"old");
+    assert!(s.poll_event().is_none());
+    s.closed(&"old", DisconnectReason::TransportClose);
+    let events: Vec<ServerEvent<&'static str, ()>> =
+        std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e, ServerEvent::ConnectRequest { .. })),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_held_connect_whose_own_session_closes_leaves_nothing() {
+    let now = Instant::now();
+    let mut s = recovering();
+    let h = half_open(&mut s, now);
+    s.open("new", ProtocolVersion::V5, now);
+    s.handle_text(&"new", Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+    assert_eq!(written(&mut s), [("old", "<probe>".to_owned())]);
+    s.closed(&"new", DisconnectReason::TransportClose);
+    assert!(s.poll_event().is_none());
+    // Another CONNECT left its namespace while held.
+    s.open("other", ProtocolVersion::V5, now);
+    s.handle_text(
+        &"other",
+        Bytes::from(format!("0{}", auth(&h.pid, &h.offset))),
+    );
+    s.handle_text(&"other", Bytes::from_static(b"1"));
+    while s.poll_event().is_some() {}
+    written(&mut s);
+    // The old session dies: its socket's session is kept, nobody is
+    // raised for it, and a later reconnect still restores it.
+    s.closed(&"old", DisconnectReason::PingTimeout);
+    let events: Vec<ServerEvent<&'static str, ()>> =
+        std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e, ServerEvent::ConnectRequest { .. })),
+        "{events:?}"
+    );
+    assert_eq!(s.recovery_store("/").unwrap().session_count(), 1);
+    let (again, out) = connect(&mut s, "back", &auth(&h.pid, &h.offset), now);
+    assert_eq!(again, h.id);
+    assert_eq!(out.len(), 3, "{out:?}");
+    // Nothing is held any more: a new hold probes again.
+    s.open("copy", ProtocolVersion::V5, now);
+    s.handle_text(
+        &"copy",
+        Bytes::from(format!("0{}", auth(&h.pid, &h.offset))),
+    );
+    assert_eq!(written(&mut s), [("back", "<probe>".to_owned())]);
+}
+
+#[test]
+fn past_the_bound_a_connect_is_not_held_but_fresh() {
+    let now = Instant::now();
+    let mut s = server(Some(RecoveryConfig {
+        max_disconnection_duration: KEEP,
+        max_held_connects: 1,
+        ..RecoveryConfig::default()
+    }));
+    let h = half_open(&mut s, now);
+    s.open("new", ProtocolVersion::V5, now);
+    s.handle_text(&"new", Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+    assert!(s.poll_event().is_none(), "held");
+    let (fresh, _) = connect(&mut s, "new2", &auth(&h.pid, &h.offset), now);
+    assert_ne!(fresh, h.id);
+    assert!(!s.recovered("/", &fresh));
+    assert!(s.is_connected(&"old", "/", &h.id));
 }
 
 #[test]

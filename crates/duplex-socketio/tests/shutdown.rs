@@ -25,7 +25,7 @@ fn written(s: &mut Srv) -> Vec<String> {
             Transmit::Packet { packet, .. } | Transmit::Volatile { packet, .. } => {
                 Some(packet.text.as_str().to_owned())
             }
-            Transmit::Close { .. } => None,
+            Transmit::Close { .. } | Transmit::Probe { .. } => None,
         })
         .collect()
 }

@@ -395,3 +395,114 @@ async fn a_restored_sockets_connect_handler_runs_after_its_old_disconnect_handle
         ]
     );
 }
+
+/// The conformance contract's `malformed-auth-fresh` case through the
+/// adapter: a CONNECT with the pid and offset of a socket still connected
+/// waits for that socket's connection to answer one extra ping, then gets
+/// a fresh session; the connected socket is undisturbed.
+#[tokio::test]
+async fn a_connect_naming_a_live_socket_gets_a_fresh_session_once_its_connection_answers() {
+    let (_io, addr, mut probe) = server(Duration::from_secs(10), Duration::from_secs(30)).await;
+    let mut a = ws_open(addr).await;
+    send(&mut a, "40").await;
+    let (sid, pid) = answer(&next_skip_ping(&mut a).await.unwrap());
+    let (socket, _) = probe.connect().await;
+    socket.emit("e", &0).unwrap();
+    let (_, offset) = event(&next_skip_ping(&mut a).await.unwrap());
+
+    let mut b = ws_open(addr).await;
+    send(
+        &mut b,
+        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
+    )
+    .await;
+    // The probe: one ping long before the 30 s interval; answered.
+    assert_eq!(next(&mut a).await.unwrap(), "2");
+    send(&mut a, "3").await;
+    let (fresh, fresh_pid) = answer(&next_skip_ping(&mut b).await.unwrap());
+    assert_ne!(fresh, sid);
+    assert_ne!(fresh_pid, pid);
+    let (other, recovered) = probe.connect().await;
+    assert!(!recovered);
+    assert_eq!(other.id().as_str(), fresh);
+    // Undisturbed: same socket, still connected, nothing disconnected.
+    let me = whoami(&mut a).await;
+    assert_eq!(me[0], serde_json::json!(sid));
+    assert_eq!(me[1], serde_json::json!(false));
+    assert!(socket.connected());
+    assert!(probe.disconnects.try_recv().is_err());
+}
+
+/// Issue #16 through the adapter: the client's connection died without the
+/// server noticing (it still holds the WebSocket), and the client comes
+/// back with its pid and offset. The old connection is probed, misses the
+/// ping timeout (0.5 s, the interval being 30 s), leaves as a ping timeout
+/// and the reconnection restores the socket with what it missed.
+#[tokio::test]
+async fn a_reconnect_restores_a_socket_whose_old_connection_died_unnoticed() {
+    let (_io, addr, mut probe) = {
+        let (connect_tx, connects) = mpsc::unbounded_channel();
+        let (disconnect_tx, disconnects) = mpsc::unbounded_channel();
+        let config = SocketIoConfig {
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_millis(500),
+            connection_state_recovery: Some(RecoveryConfig {
+                max_disconnection_duration: Duration::from_secs(10),
+                ..RecoveryConfig::default()
+            }),
+            ..SocketIoConfig::default()
+        };
+        let io = SocketIo::builder(config)
+            .namespace("/", move |ns| {
+                ns.on_connect(move |socket: Socket| {
+                    let recovered = socket.recovered();
+                    let _ = connect_tx.send((socket, recovered));
+                })
+                .on_disconnect(move |reason: DisconnectReason| {
+                    let _ = disconnect_tx.send(reason);
+                })
+            })
+            .build();
+        let addr = serve(io.clone()).await;
+        let probe = Probe {
+            connects,
+            disconnects,
+            middleware_runs: Arc::new(AtomicUsize::new(0)),
+        };
+        (io, addr, probe)
+    };
+    let mut a = ws_open(addr).await;
+    send(&mut a, "40").await;
+    let (sid, pid) = answer(&next_skip_ping(&mut a).await.unwrap());
+    let (socket, _) = probe.connect().await;
+    socket.emit("e", &0).unwrap();
+    let (_, offset) = event(&next_skip_ping(&mut a).await.unwrap());
+    // From here `a` reads and answers nothing: half-open. This is lost.
+    socket.emit("e", &1).unwrap();
+
+    let started = tokio::time::Instant::now();
+    let mut b = ws_open(addr).await;
+    send(
+        &mut b,
+        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
+    )
+    .await;
+    assert_eq!(probe.disconnect().await, DisconnectReason::PingTimeout);
+    let (args, _) = event(&next_skip_ping(&mut b).await.unwrap());
+    assert_eq!(args, serde_json::json!(["e", 1]), "the missed event, once");
+    assert_eq!(
+        answer(&next_skip_ping(&mut b).await.unwrap()),
+        (sid.clone(), pid)
+    );
+    let (again, recovered) = probe.connect().await;
+    assert!(recovered);
+    assert_eq!(again.id().as_str(), sid);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "decided by the probe's ping timeout, not the 30 s heartbeat"
+    );
+    socket.emit("e", &2).unwrap();
+    let (args, _) = event(&next_skip_ping(&mut b).await.unwrap());
+    assert_eq!(args, serde_json::json!(["e", 2]));
+    drop(a);
+}

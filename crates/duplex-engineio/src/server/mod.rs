@@ -359,6 +359,8 @@ struct Session<C> {
     upgrade: Option<(C, Upgrade)>,
     /// A closing polling session: when to give up waiting for a poll.
     close_deadline: Option<Instant>,
+    /// [`Server::probe`] asked for a sign of life not seen yet.
+    probed: bool,
 }
 
 impl<C: Copy> Session<C> {
@@ -392,6 +394,9 @@ pub struct Server<C> {
     dirty: Vec<SessionId>,
     transmits: VecDeque<ServerTransmit<C>>,
     events: VecDeque<ServerEvent<C>>,
+    /// Probed sessions heard from since ([`Server::poll_alive`]): at most
+    /// one entry per session, so bounded by `max_sessions`.
+    alive: VecDeque<SessionId>,
     now: Option<Instant>,
 }
 
@@ -416,6 +421,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
             dirty: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            alive: VecDeque::new(),
             now: None,
         }
     }
@@ -609,6 +615,13 @@ impl<C: Copy + Eq + Hash> Server<C> {
         self.events.pop_front()
     }
 
+    /// The next session that showed life after a [`probe`](Self::probe):
+    /// a packet arrived from its client (a v4 pong, a v3 ping, a
+    /// message). Once per probe.
+    pub fn poll_alive(&mut self) -> Option<SessionId> {
+        self.alive.pop_front()
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadlines.next()
@@ -641,6 +654,30 @@ impl<C: Copy + Eq + Hash> Server<C> {
         let bytes = messages.iter().map(ws_len).sum();
         let fits = s.queue.fits(messages.len(), bytes);
         self.queue_all(&sid, fits, messages)
+    }
+
+    /// Asks whether the client of `sid` is still there, by the rule the
+    /// heartbeat judges it with anyway: v4, one extra `ping` goes out now
+    /// and the session closes with [`CloseReason::PingTimeout`] unless a
+    /// packet arrives within `ping_timeout`; v3 (the client pings),
+    /// nothing is sent and its next ping or the usual timeout decides. A
+    /// packet received after the probe is reported once by
+    /// [`poll_alive`](Self::poll_alive). A session already probed and not
+    /// heard from since is left as it is.
+    ///
+    /// Fails with [`Error::NoSuchSession`] if the session is not open.
+    pub fn probe(&mut self, sid: &str, now: Instant) -> Result<(), Error> {
+        let (sid, _) = self.open_session(sid, now)?;
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return Err(Error::NoSuchSession);
+        };
+        if !std::mem::replace(&mut s.probed, true) {
+            s.heartbeat.probe(now);
+            self.drain_heartbeat(&sid);
+            self.reschedule(&sid);
+            self.flush();
+        }
+        Ok(())
     }
 
     /// Closes `sid`: what is queued goes out, then the `close` packet (to
@@ -824,6 +861,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
                 heartbeat,
                 upgrade: None,
                 close_deadline: None,
+                probed: false,
             },
         );
         self.events.push_back(ServerEvent::Opened {
@@ -1019,6 +1057,9 @@ impl<C: Copy + Eq + Hash> Server<C> {
         {
             self.close_session(sid, CloseReason::TransportError);
             return false;
+        }
+        if std::mem::take(&mut s.probed) {
+            self.alive.push_back(sid.clone());
         }
         let open = s.open;
         match packet {

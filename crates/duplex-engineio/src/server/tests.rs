@@ -559,3 +559,56 @@ fn close_all_closes_every_session_as_the_reference_server_close() {
     open_polling(&mut s, t0 + 3 * MS);
     assert_eq!(s.session_count(), 1);
 }
+
+#[test]
+fn a_probe_pings_now_and_a_pong_reports_the_session_alive_once() {
+    let mut s = server();
+    let t0 = Instant::now();
+    let sid = open_websocket(&mut s, 1, t0);
+    s.probe(sid.as_str(), t0 + 50 * MS).unwrap();
+    assert_eq!(
+        transmits(&mut s),
+        [ServerTransmit::Send {
+            connection: 1,
+            message: text("2")
+        }]
+    );
+    assert_eq!(s.poll_timeout(), Some(t0 + 250 * MS), "ping timeout");
+    // Probed again before any answer: nothing more.
+    s.probe(sid.as_str(), t0 + 60 * MS).unwrap();
+    assert!(transmits(&mut s).is_empty());
+    assert_eq!(s.poll_alive(), None);
+    s.handle_message(1, text("3"), t0 + 100 * MS);
+    assert_eq!(s.poll_alive(), Some(sid.clone()));
+    assert_eq!(s.poll_alive(), None);
+    // The next packet is no news: nobody asked.
+    s.handle_message(1, text("4hi"), t0 + 120 * MS);
+    assert_eq!(s.poll_alive(), None);
+    assert!(s.is_open(sid.as_str()));
+    assert_eq!(s.poll_timeout(), Some(t0 + 400 * MS), "the next ping");
+    assert!(matches!(
+        s.probe("nope", t0 + 130 * MS),
+        Err(Error::NoSuchSession)
+    ));
+}
+
+#[test]
+fn a_probe_unanswered_within_the_ping_timeout_closes_the_session() {
+    let mut s = server();
+    let t0 = Instant::now();
+    let sid = open_websocket(&mut s, 1, t0);
+    events(&mut s);
+    s.probe(sid.as_str(), t0 + 50 * MS).unwrap();
+    transmits(&mut s);
+    s.handle_timeout(t0 + 249 * MS);
+    assert!(s.is_open(sid.as_str()));
+    s.handle_timeout(t0 + 250 * MS);
+    assert_eq!(
+        events(&mut s),
+        [ServerEvent::Closed {
+            session: sid,
+            reason: CloseReason::PingTimeout
+        }]
+    );
+    assert_eq!(s.poll_alive(), None);
+}

@@ -110,7 +110,7 @@ struct SocketState<T> {
 
 /// One Engine.IO session carrying Socket.IO.
 #[derive(Debug)]
-struct Connection<T> {
+struct Connection<K, T> {
     decoder: Decoder,
     namespaces: Namespaces,
     sockets: HashMap<String, SocketState<T>>,
@@ -128,9 +128,13 @@ struct Connection<T> {
     awaiting: HashMap<String, Value>,
     /// Sessions the cluster gave for CONNECTs awaiting an answer.
     remote: HashMap<String, streams::PendingRemote>,
+    /// CONNECTs held while the Engine.IO session of the socket their pid
+    /// names is probed ([`Server::handle_alive`]): their auth and that
+    /// session, by namespace.
+    held: HashMap<String, (Value, K)>,
 }
 
-impl<T> Connection<T> {
+impl<K, T> Connection<K, T> {
     fn deadline(&self) -> Option<Instant> {
         self.sockets
             .values()
@@ -154,6 +158,10 @@ impl<T> Connection<T> {
 struct Space<K> {
     adapter: Adapter,
     sockets: HashMap<SocketId, K>,
+    /// The connected sockets that have a private session id, by that id:
+    /// a CONNECT naming one is held while its connection is probed
+    /// ([`Server::hold_connect`]).
+    pids: HashMap<String, SocketId>,
 }
 
 impl<K> Space<K> {
@@ -168,6 +176,7 @@ impl<K> Space<K> {
         Self {
             adapter,
             sockets: HashMap::new(),
+            pids: HashMap::new(),
         }
     }
 
@@ -230,7 +239,12 @@ pub struct ClusterEvent {
 /// [`Server::poll_timeout`].
 pub struct Server<K, T> {
     config: ServerConfig,
-    connections: HashMap<K, Connection<T>>,
+    connections: HashMap<K, Connection<K, T>>,
+    /// The CONNECTs held on each probed session, as (their session,
+    /// namespace): released when it shows life or closes.
+    holds: HashMap<K, Vec<(K, String)>>,
+    /// How many CONNECTs are held, all sessions together.
+    held: usize,
     spaces: HashMap<String, Space<K>>,
     timers: Timers<K>,
     events: VecDeque<ServerEvent<K, T>>,
@@ -259,6 +273,8 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         Self {
             config,
             connections: HashMap::new(),
+            holds: HashMap::new(),
+            held: 0,
             spaces: HashMap::new(),
             timers: Timers::default(),
             events: VecDeque::new(),
@@ -311,10 +327,12 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             restoring: HashMap::new(),
             awaiting: HashMap::new(),
             remote: HashMap::new(),
+            held: HashMap::new(),
         };
         if let Some(old) = self.connections.insert(session.clone(), connection) {
             // A key reused while still open: the old connection is gone.
             self.drop_sockets(&session, old, DisconnectReason::TransportClose);
+            self.release_holds(&session);
         }
         if let Some(packet) = implicit {
             self.transmits.push_back(Transmit::Packet {
@@ -353,13 +371,114 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// The Engine.IO session is gone, for `reason` as the transport saw it.
     /// Every socket of it disconnects, with the reason the server closed it
     /// for if it did ([`Server::close`]), else `reason`.
+    ///
+    /// CONNECTs held while this session was probed go on now: a socket
+    /// that left for a reason keeping its session
+    /// ([`DisconnectReason::keeps_session`]) is restored by them.
     pub fn closed(&mut self, session: &K, reason: DisconnectReason) {
         self.timers.set(session, None);
-        let Some(conn) = self.connections.remove(session) else {
-            return;
+        if let Some(conn) = self.connections.remove(session) {
+            let reason = conn.closing.unwrap_or(reason);
+            self.drop_sockets(session, conn, reason);
+        }
+        self.release_holds(session);
+    }
+
+    /// The Engine.IO session `session`, probed at the server's request
+    /// ([`Transmit::Probe`]), showed life: something came from its client
+    /// after the probe. The CONNECTs held for it go on as fresh sessions,
+    /// its sockets undisturbed. Unknown or unprobed sessions are ignored.
+    pub fn handle_alive(&mut self, session: &K) {
+        self.release_holds(session);
+    }
+
+    /// A CONNECT naming the pid of a socket connected on another
+    /// Engine.IO session of this server, in the same namespace, with an
+    /// offset still stored, is held and that session probed: either the
+    /// client lost that connection and reconnected before the server
+    /// noticed (the probe goes unanswered, the session closes with a
+    /// reason that keeps the socket's session, and the CONNECT restores
+    /// it), or someone else holds a live socket's pid and offset (the
+    /// probe is answered, and the CONNECT gets a fresh session, the live
+    /// socket undisturbed, as the reference does). Past
+    /// [`RecoveryConfig::max_held_connects`](crate::recovery::RecoveryConfig::max_held_connects)
+    /// held at once, or for a session the server is closing already, it
+    /// is not held: a fresh session, as the reference.
+    fn hold_connect(&mut self, session: &K, namespace: &str, auth: &Value) -> bool {
+        let (Some(Value::String(pid)), Some(Value::String(offset))) =
+            (auth.get("pid"), auth.get("offset"))
+        else {
+            return false;
         };
-        let reason = conn.closing.unwrap_or(reason);
-        self.drop_sockets(session, conn, reason);
+        let Some(space) = self.spaces.get(namespace) else {
+            return false;
+        };
+        let Some(store) = space.adapter.recovery() else {
+            return false;
+        };
+        if !store.holds_offset(offset) || self.held >= store.config().max_held_connects {
+            return false;
+        }
+        let Some(old) = space
+            .pids
+            .get(pid)
+            .and_then(|sid| space.sockets.get(sid))
+            .filter(|old| *old != session)
+            .filter(|old| {
+                self.connections
+                    .get(*old)
+                    .is_some_and(|c| c.closing.is_none())
+            })
+            .cloned()
+        else {
+            return false;
+        };
+        let Some(conn) = self.connections.get_mut(session) else {
+            return false;
+        };
+        conn.held
+            .insert(namespace.to_owned(), (auth.clone(), old.clone()));
+        self.held += 1;
+        let waiting = self.holds.entry(old.clone()).or_default();
+        if waiting.is_empty() {
+            self.transmits.push_back(Transmit::Probe {
+                session: old.clone(),
+            });
+        }
+        waiting.push((session.clone(), namespace.to_owned()));
+        true
+    }
+
+    /// The CONNECTs held on `old` go on, in the order they came: raised
+    /// as they would have been without the hold, so that a session kept
+    /// meanwhile is restored and a live one's pid gets a fresh session.
+    fn release_holds(&mut self, old: &K) {
+        for (session, namespace) in self.holds.remove(old).unwrap_or_default() {
+            let Some(conn) = self.connections.get_mut(&session) else {
+                continue;
+            };
+            let Some((auth, _)) = conn.held.remove(&namespace) else {
+                continue;
+            };
+            self.held = self.held.saturating_sub(1);
+            self.reserve_session(&session, &namespace, &auth);
+            self.events.push_back(ServerEvent::ConnectRequest {
+                session,
+                namespace,
+                auth,
+                implicit: false,
+            });
+        }
+    }
+
+    /// Forgets the CONNECT `session` holds for `namespace`, if any (its
+    /// client left the namespace or its connection closed).
+    fn unhold(&mut self, session: &K, namespace: &str, old: &K) {
+        self.held = self.held.saturating_sub(1);
+        if let Some(waiting) = self.holds.get_mut(old) {
+            waiting.retain(|(s, n)| !(s == session && n == namespace));
+            // The probe stays out; its answer then finds nothing to release.
+        }
     }
 
     /// With recovery on, a CONNECT whose auth holds a `pid` and an
@@ -427,7 +546,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                     Ok(None) => Value::Object(Vec::new()),
                     Err(_) => return self.close(session, DisconnectReason::ParseError),
                 };
-                if self.defer_connect(session, &namespace, &auth) {
+                if self.defer_connect(session, &namespace, &auth)
+                    || self.hold_connect(session, &namespace, &auth)
+                {
                     return;
                 }
                 self.reserve_session(session, &namespace, &auth);
@@ -444,8 +565,12 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 }
                 conn.awaiting.remove(&namespace);
                 let remote = conn.remote.remove(&namespace);
+                let held = conn.held.remove(&namespace);
                 if let Some(reserved) = conn.restoring.remove(&namespace) {
                     self.unreserve(&namespace, reserved);
+                }
+                if let Some((_, old)) = held {
+                    self.unhold(session, &namespace, &old);
                 }
                 self.give_back_remote(remote, &namespace);
                 self.remove_socket(
@@ -594,6 +719,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             });
         }
         let recovered = missed.is_some();
+        let pid_of_socket = pid.clone();
         conn.sockets.insert(
             namespace.to_owned(),
             SocketState {
@@ -610,6 +736,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .entry(namespace.to_owned())
             .or_insert_with(|| Space::new(config));
         space.sockets.insert(id.clone(), session.clone());
+        if let Some(pid) = pid_of_socket {
+            space.pids.insert(pid, id.clone());
+        }
         if let Some(rooms) = remote_rooms {
             // Restored from the cluster: its rooms come back here.
             space.adapter.add_all(id.as_str(), &rooms);
@@ -1089,6 +1218,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .or_insert_with(|| Space {
                 adapter: Adapter::default(),
                 sockets: HashMap::new(),
+                pids: HashMap::new(),
             });
         let rooms = space.adapter.rooms();
         for socket in space.sockets.keys() {
@@ -1384,10 +1514,14 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         self.drop_socket(session, namespace.to_owned(), state, reason);
     }
 
-    fn drop_sockets(&mut self, session: &K, mut conn: Connection<T>, reason: DisconnectReason) {
+    fn drop_sockets(&mut self, session: &K, mut conn: Connection<K, T>, reason: DisconnectReason) {
         // CONNECTs never answered: their sessions stay restorable.
         for (namespace, reserved) in std::mem::take(&mut conn.restoring) {
             self.unreserve(&namespace, reserved);
+        }
+        // CONNECTs held for a probe: nothing is left of them.
+        for (namespace, (_, old)) in std::mem::take(&mut conn.held) {
+            self.unhold(session, &namespace, &old);
         }
         // Sessions the cluster gave, never accepted, go back to it (those
         // still being looked up go back when their answer comes).
@@ -1417,6 +1551,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         let mut to_cluster = None;
         if let Some(space) = self.spaces.get_mut(&namespace) {
             space.sockets.remove(&state.id);
+            if let Some(pid) = &state.pid {
+                space.pids.remove(pid);
+            }
             if let Some(pid) = state.pid.take().filter(|_| reason.keeps_session()) {
                 let mut rooms = space.adapter.rooms().rooms_of(state.id.as_str());
                 rooms.sort();

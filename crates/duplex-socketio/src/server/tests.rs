@@ -34,6 +34,7 @@ fn sent(server: &mut Srv) -> Vec<(&'static str, String)> {
                 (session, format!("<volatile>{}", packet.text.as_str()))
             }
             Transmit::Close { session } => (session, "<close>".to_owned()),
+            Transmit::Probe { session } => (session, "<probe>".to_owned()),
         })
         .collect()
 }

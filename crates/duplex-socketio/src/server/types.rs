@@ -277,4 +277,17 @@ pub enum Transmit<K> {
         /// The connection.
         session: K,
     },
+    /// Ask whether the client of the Engine.IO session is still there
+    /// (`duplex_engineio::server::Server::probe`: v4, one extra ping now,
+    /// and the session closes as a ping timeout unless its client answers
+    /// within the ping timeout; v3, its next ping or the usual timeout).
+    /// Report a sign of life with
+    /// [`Server::handle_alive`](super::Server::handle_alive), and the
+    /// session's end, as always, with [`Server::closed`](super::Server::closed).
+    /// A runtime that cannot probe may ignore it: the CONNECTs it holds
+    /// then wait for the session's own heartbeat to end it.
+    Probe {
+        /// The connection.
+        session: K,
+    },
 }

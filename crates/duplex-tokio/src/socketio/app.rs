@@ -297,6 +297,11 @@ impl SocketIoApp {
                     let _ = eio.close(&session, now);
                     continue;
                 }
+                Transmit::Probe { session } => {
+                    // Gone already: its `Closed` event tells the machine.
+                    let _ = eio.probe(&session, now);
+                    continue;
+                }
             };
             match send_encoded(eio, &session, packet, now) {
                 Ok(()) => flushed.sent += 1,
@@ -877,6 +882,20 @@ impl Application<EngineIoServer> for SocketIoApp {
     fn handle_timeout(&mut self, eio: &mut EngineIoServer, now: Instant, deferred: &mut Deferred) {
         self.server.handle_timeout(now);
         self.run(eio, now, deferred);
+    }
+
+    /// Hands the machine the probed sessions that answered (a pong is no
+    /// event of the endpoint, so it is read here, after every input).
+    fn flush(&mut self, eio: &mut EngineIoServer, now: Instant, deferred: &mut Deferred) -> bool {
+        let mut any = false;
+        while let Some(session) = eio.poll_alive() {
+            self.server.handle_alive(&session);
+            any = true;
+        }
+        if any {
+            self.run(eio, now, deferred);
+        }
+        any
     }
 }
 
