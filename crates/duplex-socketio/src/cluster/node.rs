@@ -570,6 +570,9 @@ impl ClusterNode {
             s.unstamped |= id.is_some() && p.since.is_none();
         }
         self.deliver_published();
+        if let Channels::Streams(s) = &mut self.channels {
+            prune_replayed(s);
+        }
     }
 
     fn deliver_published(&mut self) {
@@ -592,7 +595,6 @@ impl ClusterNode {
             let action = local_emit(&self.rooms, s, p.id.flatten(), p.packet, p.opts);
             self.events.push_back(NodeEvent::Local(action));
         }
-        prune_replayed(s);
     }
 
     /// The broadcasts after `after` that a session in `rooms` was sent
@@ -1116,6 +1118,9 @@ impl ClusterNode {
         } else if let Some(action) = self.rooms.cluster_message(&self.uid, &self.nsp, &message) {
             self.events.push_back(NodeEvent::Local(action));
         }
+        if let Channels::Streams(s) = &mut self.channels {
+            prune_replayed(s);
+        }
         self.forward_request_events();
         Ok(())
     }
@@ -1562,5 +1567,30 @@ mod tests {
         // Read past already: never kept.
         node.replayed("s2", id(5), HashSet::new());
         assert_eq!(replayed_len(&node), 0);
+    }
+
+    #[test]
+    fn an_entry_a_restore_replayed_is_not_delivered_again_when_the_reader_reaches_it() {
+        let now = Instant::now();
+        let options = StreamsOptions {
+            offsets: true,
+            ..StreamsOptions::default()
+        };
+        let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
+        node.add_all("s1", &["s1".to_owned()]);
+        let (first, fields) = entry(3);
+        node.receive_entry(&first, &fields, now).unwrap();
+        while node.poll_event().is_some() {}
+        // Restored with entries up to 5 replayed; the reader is at 3.
+        node.replayed("s1", id(5), HashSet::new());
+        let (e5, f5) = entry(5);
+        node.receive_entry(&e5, &f5, now).unwrap();
+        let mut got = Vec::new();
+        while let Some(ev) = node.poll_event() {
+            if let NodeEvent::Local(LocalAction::Emit { sockets, .. }) = ev {
+                got.extend(sockets);
+            }
+        }
+        assert!(got.is_empty(), "entry 5 was replayed to s1 already, delivered again to {got:?}");
     }
 }
