@@ -152,60 +152,85 @@ async fn read(
     }
 }
 
-/// Runs `query` on `conn` and answers `ticket` (a failure answers `None`:
-/// a fresh session).
-async fn restore(
-    mut conn: redis::aio::MultiplexedConnection,
-    stream: String,
-    ticket: RestoreTicket,
-    mut query: RestoreQuery,
-) {
-    let result: redis::RedisResult<()> = async {
-        loop {
-            match query.step().clone() {
-                RestoreStep::First { key, offset } => {
-                    let offset = offset.to_string();
-                    let mut pipe = redis::pipe();
-                    pipe.atomic()
-                        .cmd("GET")
-                        .arg(&key)
-                        .cmd("DEL")
-                        .arg(&key)
-                        .ignore();
-                    let mut range_cmd = redis::cmd("XRANGE");
-                    range_cmd.arg(&stream).arg(&offset).arg(&offset);
-                    let mut conn2 = conn.clone();
-                    // Both at once, as Node's `Promise.all`.
-                    let (taken, range) = tokio::join!(
-                        bounded(pipe.query_async::<(Option<String>,)>(&mut conn)),
-                        bounded(range_cmd.query_async::<redis::Value>(&mut conn2)),
-                    );
-                    let (stored, range) = (taken?.0, range?);
-                    query.handle_first(stored.as_deref(), !entries(&range).is_empty());
-                }
-                RestoreStep::Page { start } => {
-                    let page = bounded(
-                        redis::cmd("XRANGE")
-                            .arg(&stream)
-                            .arg(start.to_string())
-                            .arg("+")
-                            .arg("COUNT")
-                            .arg(1000)
-                            .query_async::<redis::Value>(&mut conn),
-                    )
-                    .await?;
-                    query.handle_page(entries(&page));
-                }
-                RestoreStep::Done => return Ok(()),
-            }
+/// Where a restore runs: the life's restorer connection, the client to
+/// open another, and the flag that ends the life when it is lost.
+struct Restorer {
+    conn: redis::aio::MultiplexedConnection,
+    client: redis::Client,
+    lost: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// Runs `query` and answers `ticket` (a failure answers `None`: a fresh
+/// session). A multiplexed connection does not reconnect by itself and
+/// nothing but restores uses this one, so a restore is what finds it
+/// closed (Redis's `timeout`, or an idle timeout on the way, while the
+/// other connections stay busy): it then ends the life, which opens a new
+/// one for the next restores, and runs again on a connection of its own
+/// if nothing was taken yet.
+async fn restore(mut on: Restorer, stream: String, ticket: RestoreTicket, mut query: RestoreQuery) {
+    let mut result = run_restore(&mut on.conn, &stream, &mut query).await;
+    if let Err(e) = &result
+        && (e.is_connection_dropped() || e.is_io_error() || e.is_timeout())
+    {
+        on.lost.send_replace(true);
+        if matches!(query.step(), RestoreStep::First { .. }) {
+            result = match bounded(on.client.get_multiplexed_async_connection()).await {
+                Ok(mut conn) => run_restore(&mut conn, &stream, &mut query).await,
+                Err(e) => Err(e),
+            };
         }
     }
-    .await;
     match result {
         Ok(()) => ticket.answer(query.finish()),
         Err(e) => {
             tracing::debug!(error = %e, "redis streams adapter: restore failed, fresh session");
             ticket.answer(None);
+        }
+    }
+}
+
+/// The commands of one restore, step by step, on `conn`.
+async fn run_restore(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    query: &mut RestoreQuery,
+) -> redis::RedisResult<()> {
+    loop {
+        match query.step().clone() {
+            RestoreStep::First { key, offset } => {
+                let offset = offset.to_string();
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .cmd("GET")
+                    .arg(&key)
+                    .cmd("DEL")
+                    .arg(&key)
+                    .ignore();
+                let mut range_cmd = redis::cmd("XRANGE");
+                range_cmd.arg(stream).arg(&offset).arg(&offset);
+                let mut conn2 = conn.clone();
+                // Both at once, as Node's `Promise.all`.
+                let (taken, range) = tokio::join!(
+                    bounded(pipe.query_async::<(Option<String>,)>(conn)),
+                    bounded(range_cmd.query_async::<redis::Value>(&mut conn2)),
+                );
+                let (stored, range) = (taken?.0, range?);
+                query.handle_first(stored.as_deref(), !entries(&range).is_empty());
+            }
+            RestoreStep::Page { start } => {
+                let page = bounded(
+                    redis::cmd("XRANGE")
+                        .arg(stream)
+                        .arg(start.to_string())
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async::<redis::Value>(conn),
+                )
+                .await?;
+                query.handle_page(entries(&page));
+            }
+            RestoreStep::Done => return Ok(()),
         }
     }
 }
@@ -220,6 +245,11 @@ pub(crate) struct StreamsLife {
     /// Restores read whole streams: on a connection of their own, so that
     /// a reconnection storm never puts the writes behind their XRANGEs.
     restorer: redis::aio::MultiplexedConnection,
+    /// To open another restorer for a restore that found it closed.
+    client: redis::Client,
+    /// Set when a restore lost the restorer's connection: the life ends
+    /// ([`StreamsLife::restorer_lost`]).
+    lost: Arc<tokio::sync::watch::Sender<bool>>,
     /// At most `max_restores` at once.
     permits: Arc<tokio::sync::Semaphore>,
 }
@@ -268,8 +298,16 @@ impl StreamsLife {
             entries: rx,
             _reader: Abort(reader),
             restorer,
+            client: client.clone(),
+            lost: Arc::new(tokio::sync::watch::channel(false).0),
             permits: Arc::new(tokio::sync::Semaphore::new(config.max_restores.max(1))),
         })
+    }
+
+    /// Set once a restore lost the restorer's connection; the loop then
+    /// ends the life, as for the other connections.
+    pub(crate) fn restorer_lost(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.lost.subscribe()
     }
 
     /// Runs a restore off the loop (entries keep coming while it runs),
@@ -286,10 +324,15 @@ impl StreamsLife {
             config.streams.stream_count,
             ticket.namespace(),
         );
-        let (conn, permits) = (self.restorer.clone(), self.permits.clone());
+        let on = Restorer {
+            conn: self.restorer.clone(),
+            client: self.client.clone(),
+            lost: self.lost.clone(),
+        };
+        let permits = self.permits.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(COMMAND_TIMEOUT, permits.acquire_owned()).await {
-                Ok(Ok(_permit)) => restore(conn, stream, ticket, query).await,
+                Ok(Ok(_permit)) => restore(on, stream, ticket, query).await,
                 _ => ticket.answer(None),
             }
         });

@@ -138,6 +138,7 @@ async fn connected(
         }
         _ => None,
     };
+    let mut restorer_lost = streams.as_ref().map(StreamsLife::restorer_lost);
     let (msg_tx, mut messages) = mpsc::channel(config.queue.max(1));
     let (gone_tx, mut gone) = tokio::sync::watch::channel(false);
     let (mut subscriber, _forward) =
@@ -168,6 +169,12 @@ async fn connected(
             }
             // Set, or its sender gone with the connection.
             _ = gone.changed() => return Err(reset()),
+            _ = async {
+                match restorer_lost.as_mut() {
+                    Some(lost) => lost.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => return Err(reset()),
             msg = messages.recv() => {
                 let Some(msg) = msg else { return Err(reset()) };
                 stats.received.fetch_add(1, Ordering::Relaxed);

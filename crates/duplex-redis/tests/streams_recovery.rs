@@ -222,3 +222,94 @@ async fn local_delivery_goes_on_while_redis_is_away_and_both_servers_come_back()
         "the emit while away was not published"
     );
 }
+
+/// The restores' own connection, closed by Redis (its `timeout`) or an
+/// idle timeout on the way while the reader and writer stay busy, is
+/// replaced: a client cut afterwards is still recovered on the other
+/// server.
+#[tokio::test]
+async fn a_lost_restorer_connection_is_replaced() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    let (a_addr, _a, a) = server(&redis).await;
+    let (b_addr, _b, _bio) = server(&redis).await;
+    let (proxy, addr) = Proxy::start(a_addr).await;
+
+    let mut config = ClientConfig::new(&format!("http://{addr}"));
+    config.transports = ClientTransports::WebSocket;
+    config.reconnection_delay = Duration::from_millis(300);
+    config.randomization_factor = 0.0;
+    let m = Manager::new(config);
+    let mut s = m.socket("/", None);
+    let Some(ClientEvent::Connect { sid, recovered }) = next(&mut s).await else {
+        panic!("a connect");
+    };
+    assert!(!recovered);
+    s.emit_with_ack("join", vec![Value::from("room1")], Some(WAIT))
+        .await
+        .unwrap();
+    s.emit("ping-me", vec![]);
+    assert_eq!(ticks(&mut s, Duration::from_millis(800)).await, [0]);
+
+    // Kill the connections that are neither reader, writer, subscriber
+    // nor this one: the restorers.
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let list: String = ::redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut killed = 0;
+    for line in list.lines() {
+        let field = |k: &str| {
+            line.split(' ')
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")).map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let cmd = field("cmd");
+        if [
+            "xread",
+            "xadd",
+            "xrevrange",
+            "subscribe",
+            "psubscribe",
+            "ssubscribe",
+            "client|list",
+        ]
+        .contains(&cmd.as_str())
+        {
+            continue;
+        }
+        let id = field("id");
+        let _: ::redis::Value = ::redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(&id)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        killed += 1;
+    }
+    assert!(killed >= 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    proxy.cut_to(b_addr);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = a.to("/", "room1").emit_args("tick", vec![Value::from(1)]);
+    loop {
+        match next(&mut s).await {
+            Some(ClientEvent::Connect {
+                sid: again,
+                recovered,
+            }) => {
+                assert!(recovered, "recovered on the other server");
+                assert_eq!(again, sid);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("no reconnection"),
+        }
+    }
+}

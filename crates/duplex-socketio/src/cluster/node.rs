@@ -1591,6 +1591,9 @@ mod tests {
                 got.extend(sockets);
             }
         }
-        assert!(got.is_empty(), "entry 5 was replayed to s1 already, delivered again to {got:?}");
+        assert!(
+            got.is_empty(),
+            "entry 5 was replayed to s1 already, delivered again to {got:?}"
+        );
     }
 }
