@@ -417,7 +417,7 @@ where
                     let service = self.clone();
                     tokio::spawn(async move {
                         match upgrade.await {
-                            Ok(ws) => {
+                            Ok(mut ws) => {
                                 let incoming = |message| {
                                     service.with(|endpoint, _, now, _| {
                                         endpoint.handle_websocket_message(id, message, now);
@@ -429,7 +429,7 @@ where
                                         lock(&service.shared.written).push((id, messages));
                                     }
                                 };
-                                run_websocket(ws, outgoing, incoming, sent).await;
+                                run_websocket(&mut ws, outgoing, incoming, sent).await;
                             }
                             Err(e) => tracing::debug!(%id, "upgrade failed: {e}"),
                         }
