@@ -177,9 +177,8 @@ impl Drop for OutboxReceiver {
 /// 1001 Going Away).
 ///
 /// `ws` is borrowed, not moved in: the caller's task then holds the
-/// stream once, where a moved stream took its size two or three times in
-/// the task's future (the argument, the binding, the caller's binding),
-/// a couple of KB per idle connection.
+/// stream once, where a moved stream took its size more than once in the
+/// task's future (the argument and the caller's binding).
 pub(crate) async fn run_websocket<S>(
     ws: &mut crate::WebSocketStream<S>,
     mut outgoing: OutboxReceiver,
