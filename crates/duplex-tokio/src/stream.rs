@@ -262,7 +262,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             // was 8 KiB per idle connection once the first pong was read).
             let mut first = [0u8; 2048];
             let mut read = tokio::io::ReadBuf::new(&mut first);
-            if let Poll::Pending = Pin::new(&mut self.io).poll_read(cx, &mut read)? {
+            if Pin::new(&mut self.io)
+                .poll_read(cx, &mut read)?
+                .is_pending()
+            {
                 let buf = self.conn.read_buf();
                 if buf.is_empty() && buf.capacity() > 0 {
                     *buf = BytesMut::new();
