@@ -12,6 +12,7 @@
 //! duplex-bench sio-server --addr 127.0.0.1:3000
 //! duplex-bench sio-server --impl socketioxide --workers 2 --addr 127.0.0.1:3001
 //! duplex-bench sio-load --url http://127.0.0.1:3000 --transport polling --clients 1000 --seconds 5
+//! duplex-bench sio-idle --url http://127.0.0.1:3000 --transport websocket --clients 10000 --server-pid PID
 //! duplex-bench cluster-load --node 127.0.0.1:3001 --node 127.0.0.1:3002 --clients 1000 --broadcasts 50
 //! ```
 //!
@@ -217,6 +218,37 @@ enum Command {
         /// Server process ids whose CPU use to report (repeatable).
         #[arg(long)]
         server_pid: Vec<u32>,
+    },
+    /// N Socket.IO clients on one transport that connect to `/` (the
+    /// Engine.IO handshake and the Socket.IO CONNECT), then stay idle
+    /// answering pings; prints the server's RSS growth per client as one
+    /// JSON line.
+    SioIdle {
+        /// The server, http://127.0.0.1:PORT
+        #[arg(long)]
+        url: String,
+        /// The one transport the clients use.
+        #[arg(long, value_enum)]
+        transport: SioTransport,
+        /// Clients to connect and hold.
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds to hold the clients before measuring.
+        #[arg(long, default_value_t = 2.0)]
+        hold_secs: f64,
+        /// End the hold as soon as this file exists (--hold-secs becomes
+        /// the longest wait).
+        #[arg(long)]
+        hold_until: Option<std::path::PathBuf>,
+        /// One client's handshake must finish within this.
+        #[arg(long, default_value_t = 10)]
+        connect_timeout_secs: u64,
+        /// The server's process id, to read its RSS from /proc.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// C WebSocket clients spread over the nodes of a Socket.IO cluster
     /// (servers of the cluster contract sharing one Redis), all in one
@@ -555,6 +587,8 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             ping_timeout_ms,
             max_seconds,
         } => {
+            // Ten thousand idle polling clients hold two connections each.
+            fdlimit::raise_nofile(Some(65_536));
             let listener = tokio::net::TcpListener::bind(loadgen::ensure_loopback(addr)?).await?;
             let name = match server {
                 SioImpl::Duplex => "duplex",
@@ -613,6 +647,53 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 r.short_clients
             );
         }
+        Command::SioIdle {
+            url,
+            transport,
+            clients,
+            concurrency,
+            hold_secs,
+            hold_until,
+            connect_timeout_secs,
+            server_pid,
+        } => {
+            let config = sioload::IdleConfig {
+                addr: sio_addr(&url)?,
+                transport: sio_transport(transport),
+                clients,
+                concurrency,
+                hold: Duration::try_from_secs_f64(hold_secs)
+                    .map_err(|_| loadgen::Error::BadUrl(format!("--hold-secs {hold_secs}")))?,
+                release: hold_until,
+                connect_timeout: Duration::from_secs(connect_timeout_secs),
+                server_pid,
+            };
+            // A polling client holds two connections.
+            fdlimit::raise_nofile(Some(2 * clients as u64 + 1024));
+            let r = sioload::run_idle(&config, |n, rss| {
+                // A harness (a profiler's) waits for this line.
+                println!(
+                    "ramped clients={n} server_rss_kib={}",
+                    rss.map_or("null".into(), |k| k.to_string())
+                );
+            })
+            .await?;
+            let kib = |v: Option<u64>| v.map_or("null".to_string(), |k| k.to_string());
+            println!(
+                "{{\"transport\":\"{}\",\"clients\":{},\"connect_s\":{:.3},\"server_rss_kib\":[{},{},{}],\
+                 \"rss_per_client_b\":{},\"pings\":{},\"lost\":{}}}",
+                config.transport.name(),
+                r.clients,
+                r.connect_elapsed.as_secs_f64(),
+                kib(r.baseline_rss_kib),
+                kib(r.ramped_rss_kib),
+                kib(r.held_rss_kib),
+                r.rss_per_client()
+                    .map_or("null".into(), |b| format!("{b:.0}")),
+                r.pings,
+                r.lost,
+            );
+        }
         Command::SioLoad {
             url,
             transport,
@@ -623,15 +704,8 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             step_timeout_secs,
             server_pid,
         } => {
-            let addr = url
-                .strip_prefix("http://")
-                .map(|a| a.trim_end_matches('/').replace("localhost", "127.0.0.1"))
-                .and_then(|a| a.parse::<SocketAddr>().ok())
-                .ok_or_else(|| loadgen::Error::BadUrl(url.clone()))?;
-            let transport = match transport {
-                SioTransport::Websocket => sioload::Transport::WebSocket,
-                SioTransport::Polling => sioload::Transport::Polling,
-            };
+            let addr = sio_addr(&url)?;
+            let transport = sio_transport(transport);
             let config = sioload::LoadConfig {
                 addr,
                 transport,
@@ -677,6 +751,21 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
         }
     }
     Ok(())
+}
+
+/// The address of `http://127.0.0.1:PORT`.
+fn sio_addr(url: &str) -> Result<SocketAddr, loadgen::Error> {
+    url.strip_prefix("http://")
+        .map(|a| a.trim_end_matches('/').replace("localhost", "127.0.0.1"))
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+        .ok_or_else(|| loadgen::Error::BadUrl(url.to_owned()))
+}
+
+fn sio_transport(transport: SioTransport) -> sioload::Transport {
+    match transport {
+        SioTransport::Websocket => sioload::Transport::WebSocket,
+        SioTransport::Polling => sioload::Transport::Polling,
+    }
 }
 
 /// Parses `LO-HI`.

@@ -321,6 +321,141 @@ pub async fn run_load(config: &LoadConfig) -> Result<LoadReport, Error> {
     })
 }
 
+/// How an idle Socket.IO run goes (`sio-idle`): clients that connect
+/// (the Engine.IO handshake and the Socket.IO `CONNECT` to `/`) and then
+/// only answer the server's pings.
+#[derive(Debug, Clone)]
+pub struct IdleConfig {
+    /// The server (loopback).
+    pub addr: SocketAddr,
+    /// The transport every client uses.
+    pub transport: Transport,
+    /// Clients to connect and hold.
+    pub clients: usize,
+    /// Handshakes in flight at once.
+    pub concurrency: usize,
+    /// How long to hold them once all are connected, before measuring.
+    pub hold: Duration,
+    /// End the hold as soon as this file exists (`hold` is then the
+    /// longest wait): a profiler's harness measures, then releases.
+    pub release: Option<std::path::PathBuf>,
+    /// One client's handshake must finish within this.
+    pub connect_timeout: Duration,
+    /// The server's process, to read its resident set.
+    pub server_pid: Option<u32>,
+}
+
+/// What an idle Socket.IO run measured.
+#[derive(Debug, Clone)]
+pub struct IdleReport {
+    /// Clients connected.
+    pub clients: usize,
+    /// From the first handshake to the last client connected.
+    pub connect_elapsed: Duration,
+    /// The server's resident set before the first client, KiB.
+    pub baseline_rss_kib: Option<u64>,
+    /// ... once every client was connected.
+    pub ramped_rss_kib: Option<u64>,
+    /// ... at the end of the hold.
+    pub held_rss_kib: Option<u64>,
+    /// Pings the clients answered during the hold.
+    pub pings: u64,
+    /// Clients the server closed during the hold.
+    pub lost: u64,
+}
+
+impl IdleReport {
+    /// The server's RSS growth per held client at the end of the hold,
+    /// in bytes.
+    pub fn rss_per_client(&self) -> Option<f64> {
+        crate::ramp::per_connection(
+            self.baseline_rss_kib,
+            self.held_rss_kib,
+            self.clients as u64,
+        )
+    }
+}
+
+/// Connects `clients` Socket.IO clients, `concurrency` at a time, holds
+/// them idle (answering pings) for the hold, and measures the server's
+/// resident set before, after the ramp and after the hold. `on_ramped` is
+/// called once every client is connected (a harness waits for it).
+pub async fn run_idle(
+    config: &IdleConfig,
+    on_ramped: impl FnOnce(usize, Option<u64>),
+) -> Result<IdleReport, Error> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    ensure_loopback(config.addr)?;
+    let host = config.addr.to_string();
+    let rss = || config.server_pid.and_then(rss_kib);
+    let baseline_rss_kib = rss();
+    let pings = Arc::new(AtomicU64::new(0));
+    let lost = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut connecting = JoinSet::new();
+    let mut holding = JoinSet::new();
+    let (mut started, mut connected) = (0, 0);
+    while connected < config.clients {
+        while started < config.clients && connecting.len() < config.concurrency.max(1) {
+            let (addr, host, transport) = (config.addr, host.clone(), config.transport);
+            let limit = config.connect_timeout;
+            connecting.spawn(async move {
+                let connect = async {
+                    Ok::<_, Error>(match transport {
+                        Transport::WebSocket => Session::Ws(WsSession::connect(addr, &host).await?),
+                        Transport::Polling => {
+                            Session::Poll(PollSession::connect(addr, &host).await?)
+                        }
+                    })
+                };
+                tokio::time::timeout(limit, connect)
+                    .await
+                    .map_err(|_| Error::Timeout(limit))?
+            });
+            started += 1;
+        }
+        let Some(joined) = connecting.join_next().await else {
+            break;
+        };
+        let session = joined.map_err(|e| Error::Io(std::io::Error::other(e)))??;
+        connected += 1;
+        let (pings, lost) = (pings.clone(), lost.clone());
+        holding.spawn(async move {
+            // Runs until the hold ends (the task is aborted) or the server
+            // closes the session.
+            if session.idle(&pings).await.is_err() {
+                lost.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    let connect_elapsed = start.elapsed();
+    let ramped_rss_kib = rss();
+    on_ramped(connected, ramped_rss_kib);
+    let until = Instant::now() + config.hold;
+    while Instant::now() < until
+        && !config
+            .release
+            .as_deref()
+            .is_some_and(std::path::Path::exists)
+    {
+        tokio::time::sleep(Duration::from_millis(100).min(config.hold)).await;
+    }
+    let held_rss_kib = rss();
+    holding.abort_all();
+    while holding.join_next().await.is_some() {}
+    Ok(IdleReport {
+        clients: connected,
+        connect_elapsed,
+        baseline_rss_kib,
+        ramped_rss_kib,
+        held_rss_kib,
+        pings: pings.load(Ordering::Relaxed),
+        lost: lost.load(Ordering::Relaxed),
+    })
+}
+
 /// What one client's run gave.
 struct Outcome {
     /// One round trip per right ack.
@@ -395,6 +530,42 @@ impl Session {
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
         outcome
+    }
+}
+
+impl Session {
+    /// Holds the session idle, answering every ping (counted in `pings`),
+    /// until the server closes it.
+    async fn idle(self, pings: &std::sync::atomic::AtomicU64) -> Result<(), Error> {
+        match self {
+            Session::Ws(mut s) => loop {
+                let packet = s.next_packet().await?;
+                match s.text(packet) {
+                    b"2" => {
+                        s.send(b"3").await?;
+                        pings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    p if p.starts_with(b"1") => return Err(Error::Closed),
+                    _ => {}
+                }
+            },
+            Session::Poll(mut s) => loop {
+                s.get.read_response().await?;
+                s.get.send_get(&s.path).await?;
+                let mut ping = false;
+                for packet in s.get.body.split(|&b| b == 0x1e) {
+                    if packet == b"2" {
+                        ping = true;
+                    } else if packet.starts_with(b"1") {
+                        return Err(Error::Closed);
+                    }
+                }
+                if ping {
+                    s.post_packet(b"3").await?;
+                    pings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            },
+        }
     }
 }
 
@@ -909,6 +1080,41 @@ mod tests {
             assert!(report.acks > 10, "{transport:?}: {report:?}");
             assert_eq!((report.wrong, report.dropped), (0, 0), "{transport:?}");
             assert!(report.p50 <= report.p99);
+        }
+        server.abort();
+    }
+
+    /// Idle clients of both transports connect, stay connected through a
+    /// hold longer than the ping interval (answering the pings), and the
+    /// server's resident set is read at each point.
+    #[tokio::test(flavor = "current_thread")]
+    async fn idle_clients_answer_pings_over_both_transports() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(echo_server(
+            listener,
+            Duration::from_millis(100),
+            Duration::from_millis(1000),
+            Duration::from_secs(30),
+        ));
+        for transport in [Transport::WebSocket, Transport::Polling] {
+            let config = IdleConfig {
+                addr,
+                transport,
+                clients: 6,
+                concurrency: 4,
+                hold: Duration::from_millis(450),
+                release: None,
+                connect_timeout: Duration::from_secs(10),
+                server_pid: Some(std::process::id()),
+            };
+            let mut ramped = None;
+            let report = run_idle(&config, |n, _| ramped = Some(n)).await.unwrap();
+            assert_eq!(ramped, Some(6), "{transport:?}");
+            assert_eq!((report.clients, report.lost), (6, 0), "{transport:?}");
+            // Four pings per client in 450 ms at 100 ms, give or take.
+            assert!(report.pings >= 6, "{transport:?}: {report:?}");
+            assert!(report.held_rss_kib.is_some() && report.rss_per_client().is_some());
         }
         server.abort();
     }

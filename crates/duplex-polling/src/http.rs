@@ -319,10 +319,38 @@ impl OpenInfo {
             transport,
             path: request.path.clone(),
             query: request.query.clone(),
-            headers: request.headers.clone(),
+            headers: owned_headers(&request.headers),
             engineio_version: None,
         }
     }
+}
+
+/// A copy of `headers` that owns its bytes: the values of a request an
+/// HTTP stack parsed (hyper's) are slices of its read buffer, so keeping
+/// them for a session's life would keep that whole buffer (8 KiB per
+/// connection with hyper) alive for a few hundred bytes. All values are
+/// copied into one allocation; the names of standard headers are static
+/// and the others own their bytes already.
+pub(crate) fn owned_headers(headers: &HeaderMap) -> HeaderMap {
+    let total = headers.values().map(|v| v.len()).sum();
+    let mut all = bytes::BytesMut::with_capacity(total);
+    for value in headers.values() {
+        all.extend_from_slice(value.as_bytes());
+    }
+    let all = all.freeze();
+    let mut owned = HeaderMap::with_capacity(headers.len());
+    let mut at = 0;
+    for (name, value) in headers {
+        let end = at + value.len();
+        // The bytes came from a valid value; the check cannot fail, and a
+        // failure would only drop that one header.
+        if let Ok(mut copy) = HeaderValue::from_maybe_shared(all.slice(at..end)) {
+            copy.set_sensitive(value.is_sensitive());
+            owned.append(name.clone(), copy);
+        }
+        at = end;
+    }
+    owned
 }
 
 /// What happened to sessions, for the application.
@@ -525,6 +553,32 @@ pub(crate) fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A session's copy of the opening request's headers is the same map
+    /// (repeated headers and sensitivity included) but none of its values
+    /// points into the buffer the request was parsed from.
+    #[test]
+    fn open_info_headers_do_not_keep_the_read_buffer() {
+        let buffer = Bytes::from(vec![b'a'; 8192]);
+        let shared = |range: std::ops::Range<usize>| {
+            HeaderValue::from_maybe_shared(buffer.slice(range)).unwrap()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, shared(0..9));
+        headers.append(header::COOKIE, shared(10..20));
+        headers.append(header::COOKIE, shared(20..21));
+        let mut token = shared(30..40);
+        token.set_sensitive(true);
+        headers.insert(HeaderName::from_static("x-token"), token);
+        headers.insert(header::ORIGIN, HeaderValue::from_static(""));
+        let owned = owned_headers(&headers);
+        assert_eq!(owned, headers);
+        assert!(owned.get("x-token").unwrap().is_sensitive());
+        let inside = buffer.as_ptr_range();
+        for value in owned.values() {
+            assert!(!inside.contains(&value.as_bytes().as_ptr()), "{value:?}");
+        }
+    }
 
     #[test]
     fn http_dates() {

@@ -254,13 +254,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     fn poll_read_in(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
         let chunk = self.config.read_chunk;
         let buf = self.conn.read_buf();
-        let n = if buf.capacity() == 0 {
-            // Nothing read yet: an idle connection should hold no read
-            // buffer, so the first read goes through the stack and the
-            // buffer is allocated only once bytes have arrived.
+        let n = if buf.is_empty() {
+            // Nothing waiting in the buffer: an idle connection should
+            // hold no read buffer, so this read goes through the stack,
+            // the buffer is allocated only once bytes have arrived, and
+            // one left empty is given back when the read has to wait (it
+            // was 8 KiB per idle connection once the first pong was read).
             let mut first = [0u8; 2048];
             let mut read = tokio::io::ReadBuf::new(&mut first);
-            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+            if Pin::new(&mut self.io)
+                .poll_read(cx, &mut read)?
+                .is_pending()
+            {
+                let buf = self.conn.read_buf();
+                if buf.is_empty() && buf.capacity() > 0 {
+                    *buf = BytesMut::new();
+                }
+                return Poll::Pending;
+            }
             self.conn.receive(read.filled());
             read.filled().len()
         } else {

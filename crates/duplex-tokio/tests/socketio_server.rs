@@ -586,3 +586,60 @@ async fn typed_emits_send_bytes_as_attachments_keep_field_order_and_refuse_odd_k
     assert_eq!(next(&mut ws).await.unwrap(), "<bin:[]>");
     assert_eq!(next(&mut ws).await.unwrap(), r#"42["after",true]"#);
 }
+
+/// Every socket of a connection sees the opening request's headers and
+/// query, whichever namespace it joins and in what order (the server keeps
+/// them once per connection and hands each socket its copy), middleware
+/// included.
+#[tokio::test]
+async fn every_socket_of_a_connection_sees_the_opening_headers_and_query() {
+    fn tell(ns: NamespaceHandlers) -> NamespaceHandlers {
+        ns.on_connect(|socket: Socket| {
+            let handshake = socket.handshake();
+            let host = handshake
+                .headers
+                .get("host")
+                .map(|h| h.to_str().unwrap().to_owned());
+            let _ = socket.emit_args(
+                "handshake",
+                vec![
+                    Value::from(handshake.namespace.clone()),
+                    Value::from(handshake.query.clone()),
+                    Value::from(host.unwrap_or_default()),
+                ],
+            );
+        })
+    }
+    let io = SocketIo::builder(config())
+        .namespace("/", tell)
+        .namespace("/a", tell)
+        .namespace("/mw", |ns| {
+            tell(ns.use_middleware(|handshake: Handshake| {
+                if handshake.query.contains("x=1") && handshake.headers.contains_key("host") {
+                    Ok(())
+                } else {
+                    Err(ConnectRefusal::new("no query"))
+                }
+            }))
+        })
+        .build();
+    let addr = serve(io).await;
+    let mut ws = ws_connect(addr, "/socket.io/?EIO=4&transport=websocket&x=1").await;
+    assert!(next(&mut ws).await.unwrap().starts_with("0{"));
+    let query = "EIO=4&transport=websocket&x=1";
+    let host = addr.to_string();
+    for (connect, namespace) in [("40/a,", "/a"), ("40", "/"), ("40/mw,", "/mw")] {
+        send(&mut ws, connect).await;
+        let ok = next_skip_ping(&mut ws).await.unwrap();
+        assert!(ok.starts_with(&format!("{connect}{{\"sid\":")), "{ok}");
+        let prefix = if namespace == "/" {
+            String::new()
+        } else {
+            format!("{namespace},")
+        };
+        assert_eq!(
+            next_skip_ping(&mut ws).await.unwrap(),
+            format!("42{prefix}[\"handshake\",\"{namespace}\",\"{query}\",\"{host}\"]")
+        );
+    }
+}

@@ -14,7 +14,7 @@ use http::header::HeaderMap;
 use tokio::sync::{mpsc, oneshot};
 
 use super::app::{Application, Deferred};
-use super::websocket::{WEBSOCKET_QUEUE, WsOut};
+use super::websocket::{OutboxReceiver, OutboxSender, WEBSOCKET_QUEUE, WsOut, outbox};
 
 /// Chunks of one streaming response waiting to be written; past it the
 /// client is not reading and the request is aborted (the endpoint decides
@@ -31,7 +31,7 @@ pub(super) enum Reply {
     },
     Accept {
         headers: HeaderMap,
-        outgoing: mpsc::Receiver<WsOut>,
+        outgoing: OutboxReceiver,
     },
 }
 
@@ -42,7 +42,7 @@ pub(super) struct Core<E, A> {
     pub(super) next_id: u64,
     pub(super) replies: HashMap<RequestId, oneshot::Sender<Reply>>,
     pub(super) streams: HashMap<RequestId, mpsc::Sender<Bytes>>,
-    pub(super) websockets: HashMap<RequestId, mpsc::Sender<WsOut>>,
+    pub(super) websockets: HashMap<RequestId, OutboxSender>,
     pub(super) deferred: Deferred,
     pub(super) dispatching: bool,
     /// The deadline the timer task sleeps until (`None`: no timer armed).
@@ -142,7 +142,7 @@ impl<E: Endpoint, A: Application<E>> Core<E, A> {
                 self.streams.remove(&request);
             }
             Transmit::AcceptWebSocket { request, headers } => {
-                let (tx, outgoing) = mpsc::channel(WEBSOCKET_QUEUE);
+                let (tx, outgoing) = outbox(WEBSOCKET_QUEUE);
                 if self.deliver(request, Reply::Accept { headers, outgoing }) {
                     self.websockets.insert(request, tx);
                 } else {

@@ -415,8 +415,15 @@ where
                 Some((mut response, upgrade)) => {
                     response.headers_mut().extend(headers);
                     let service = self.clone();
+                    // The task's future is what an idle WebSocket costs, so
+                    // the stream is in it once: the upgrade is captured as
+                    // its boxed future, not as the 160-byte `Upgrade`, and
+                    // its result is borrowed where it lies rather than moved
+                    // out into a binding (which would take its size twice).
+                    let upgrade = std::future::IntoFuture::into_future(upgrade);
                     tokio::spawn(async move {
-                        match upgrade.await {
+                        let mut opened = upgrade.await;
+                        match &mut opened {
                             Ok(ws) => {
                                 let incoming = |message| {
                                     service.with(|endpoint, _, now, _| {

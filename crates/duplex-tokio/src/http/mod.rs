@@ -24,7 +24,8 @@
 //! The endpoint and its application sit behind one mutex, and whichever
 //! task has an input (the request's own task, a WebSocket's task, the timer
 //! task, an application handle) takes the lock, feeds the machine, routes
-//! what it transmits to oneshot and mpsc channels, and lets go. The lock is
+//! what it transmits to oneshot and mpsc channels (a WebSocket's to its
+//! outbox), and lets go. The lock is
 //! held for one sans-IO step only: never across an `.await`, and never
 //! across user code. User code (Socket.IO handlers, a SockJS or SSE
 //! session's task) is queued on [`Deferred`] or spawned, and runs after the

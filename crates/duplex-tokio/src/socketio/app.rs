@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use duplex_engineio::{ProtocolVersion as EngineIoVersion, WsMessage};
-use duplex_polling::{EngineIoServer, Event, Message, OpenInfo, SessionId};
+use duplex_polling::{EngineIoServer, Event, Message, SessionId};
 use duplex_socketio::engineio_binding::{disconnect_reason, packet_messages, socketio_version};
 use duplex_socketio::server::{Server, ServerConfig, ServerEvent, Transmit, selection};
 use duplex_socketio::{Broadcast, EncodedPacket, Packet};
@@ -66,8 +66,11 @@ pub struct SocketIoApp {
     registry: Registry,
     /// The handlers of each namespace in use.
     handlers: HashMap<String, Arc<NamespaceHandlers>>,
-    /// What each connection was opened with, for its handshakes.
-    infos: HashMap<SessionId, Arc<OpenInfo>>,
+    /// The headers and query each connection was opened with, for its
+    /// sockets' handshakes: first a handshake made from the opening
+    /// request, then the latest socket's own, so that a session keeps its
+    /// headers once rather than once more beside every socket's copy.
+    infos: HashMap<SessionId, Arc<Handshake>>,
     sockets: HashMap<SocketId, SocketMeta>,
     /// With connection state recovery: the mailboxes of sockets that left
     /// while their handlers (the disconnect handler at least) still run,
@@ -427,15 +430,25 @@ impl SocketIoApp {
             let _ = self.server.reject_unknown(&session, &namespace);
             return;
         };
-        let Some(info) = self.infos.get(&session) else {
+        let Some(info) = self.infos.get_mut(&session) else {
             return;
+        };
+        // The opening request's headers move into the first socket's
+        // handshake (nobody else holds that one); later sockets copy them.
+        let (headers, query) = match Arc::get_mut(info) {
+            Some(opened) if opened.namespace.is_empty() => (
+                std::mem::take(&mut opened.headers),
+                std::mem::take(&mut opened.query),
+            ),
+            _ => (info.headers.clone(), info.query.clone()),
         };
         let handshake = Arc::new(Handshake {
             namespace: namespace.clone(),
             auth,
-            headers: info.headers.clone(),
-            query: info.query.clone(),
+            headers,
+            query,
         });
+        *info = handshake.clone();
         let extensions = Arc::new(Mutex::new(http::Extensions::new()));
         // v4's default namespace is granted at open, before any middleware;
         // a restored session may skip them (`skipMiddlewares`, as Node).
@@ -859,7 +872,14 @@ impl Application<EngineIoServer> for SocketIoApp {
                 // the other dialects of the endpoint trait.
                 let version =
                     socketio_version(info.engineio_version.unwrap_or(EngineIoVersion::V4));
-                self.infos.insert(session.clone(), Arc::new(info));
+                // Not a socket's yet: the empty namespace marks it.
+                let opened = Handshake {
+                    namespace: String::new(),
+                    auth: Value::Null,
+                    headers: info.headers,
+                    query: info.query,
+                };
+                self.infos.insert(session.clone(), Arc::new(opened));
                 self.server.open(session, version, now);
             }
             Event::Message { session, message } => match message {
