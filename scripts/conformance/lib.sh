@@ -26,9 +26,10 @@ declare -F say >/dev/null || say() { echo "$*"; }
 pids=()
 exit_hooks=()
 
-# stop_pids PID...: TERM to all, then each gets 5 s before KILL, then reaped.
+# stop_pids PID...: TERM to all, then each gets 5 s before KILL, then reaped,
+# and off `pids`, so that the exit trap never signals a reused PID.
 stop_pids() {
-    local pid i
+    local pid i p keep=()
     for pid in "$@"; do
         kill -TERM "$pid" 2>/dev/null
     done
@@ -40,6 +41,13 @@ stop_pids() {
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
+    for p in "${pids[@]}"; do
+        for pid in "$@"; do
+            [[ $p == "$pid" ]] && continue 2
+        done
+        keep+=("$p")
+    done
+    pids=("${keep[@]}")
     return 0
 }
 
