@@ -51,8 +51,9 @@ pub trait Application<E>: Send + 'static {
 
     /// Called once the endpoint's transmits are written, when its queues
     /// may have room again: the application hands over work it held back
-    /// (sends waiting for room) and returns whether it did anything, in
-    /// which case the driver drains the endpoint again.
+    /// (sends waiting for room) and reads what the endpoint reports outside
+    /// its events (Engine.IO's answers to a probe), and returns whether it
+    /// did anything, in which case the driver drains the endpoint again.
     fn flush(&mut self, _endpoint: &mut E, _now: Instant, _deferred: &mut Deferred) -> bool {
         false
     }

@@ -281,7 +281,7 @@ impl SocketIoApp {
     // ---- moving bytes and events -------------------------------------------
 
     /// Writes what the machine wants written.
-    fn flush(&mut self, eio: &mut EngineIoServer, now: Instant) -> Flushed {
+    fn write_transmits(&mut self, eio: &mut EngineIoServer, now: Instant) -> Flushed {
         let mut flushed = Flushed::default();
         #[cfg(feature = "cluster")]
         self.flush_cluster();
@@ -320,7 +320,7 @@ impl SocketIoApp {
     /// machine has nothing more.
     fn run(&mut self, eio: &mut EngineIoServer, now: Instant, deferred: &mut Deferred) {
         loop {
-            self.flush(eio, now);
+            self.write_transmits(eio, now);
             #[cfg(feature = "cluster")]
             if let Some(event) = self.server.poll_cluster_event() {
                 self.on_cluster_event(event, now, deferred);
@@ -554,7 +554,7 @@ impl SocketIoApp {
         self.server
             .send(session, packet)
             .map_err(|e| send_error(&e))?;
-        match self.flush(eio, now).error {
+        match self.write_transmits(eio, now).error {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -578,7 +578,7 @@ impl SocketIoApp {
             .server
             .emit_with_ack(session, namespace, event, args, deadline, callback)
             .map_err(|(e, callback)| (send_error(&e), callback))?;
-        if let Some(error) = self.flush(eio, now).error {
+        if let Some(error) = self.write_transmits(eio, now).error {
             let callback = self.server.cancel_ack(session, namespace, id);
             return Err((error, callback.unwrap_or_else(|| Box::new(|_| {}))));
         }
@@ -607,7 +607,7 @@ impl SocketIoApp {
             opts.flags = Some(Value::Object(all));
         }
         self.server.broadcast_opts(namespace, &opts, packet);
-        self.flush(eio, now).sent
+        self.write_transmits(eio, now).sent
     }
 
     /// The local sockets an operation on the whole cluster acts on now:
@@ -653,7 +653,7 @@ impl SocketIoApp {
                 self.server.join(namespace, &socket, rooms.iter().cloned());
             }
         }
-        self.flush(eio, now);
+        self.write_transmits(eio, now);
     }
 
     /// `disconnectSockets(close)`.
@@ -833,7 +833,7 @@ impl SocketIoApp {
         if stored && packet.packet_type.is_event() && packet.ack_id.is_none() {
             let opts = duplex_socketio::cluster::Opts::rooms([socket.as_str()]);
             self.server.broadcast_opts(&packet.namespace, &opts, packet);
-            return match self.flush(eio, now).error {
+            return match self.write_transmits(eio, now).error {
                 Some(e) => Err(e),
                 None => Ok(()),
             };

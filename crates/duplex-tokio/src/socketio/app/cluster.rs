@@ -409,7 +409,7 @@ impl SocketIoApp {
         if let Some(node) = self.server.cluster_mut(namespace) {
             node.answer_server_side_emit(requester, request_id, value);
         }
-        self.flush(eio, now);
+        self.write_transmits(eio, now);
     }
 
     /// Starts a broadcast with acks over `servers` servers: the local
@@ -598,7 +598,7 @@ impl SocketIoApp {
                             if let Some(node) = app.server.cluster_mut(&ns) {
                                 node.answer_client_ack(&requester, &request_id, value);
                             }
-                            app.flush(eio, now);
+                            app.write_transmits(eio, now);
                         });
                     });
                     let _ = self
