@@ -459,9 +459,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     /// held at once, or for a session the server is closing already, it
     /// is not held: a fresh session, as the reference.
     fn hold_connect(&mut self, session: &K, namespace: &str, auth: &Value) -> bool {
-        let (Some(Value::String(pid)), Some(Value::String(offset))) =
-            (auth.get("pid"), auth.get("offset"))
-        else {
+        let Some((pid, offset)) = recovery_auth(auth) else {
             return false;
         };
         let Some(space) = self.spaces.get(namespace) else {
@@ -545,9 +543,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         if self.config.recovery.is_none() {
             return;
         }
-        let (Some(Value::String(pid)), Some(Value::String(offset)), Some(now)) =
-            (auth.get("pid"), auth.get("offset"), self.now)
-        else {
+        let (Some((pid, offset)), Some(now)) = (recovery_auth(auth), self.now) else {
             return;
         };
         let Some(reserved) = self
@@ -1668,4 +1664,14 @@ fn connect_error_packet(
         packet.data = Some(Str::from_utf8(Bytes::from(json))?);
     }
     Ok(packet)
+}
+
+/// The pid and offset a reconnecting client names in its CONNECT auth,
+/// when both are strings (anything else is a fresh session, as the
+/// reference).
+fn recovery_auth(auth: &Value) -> Option<(&str, &str)> {
+    match (auth.get("pid"), auth.get("offset")) {
+        (Some(Value::String(pid)), Some(Value::String(offset))) => Some((pid, offset)),
+        _ => None,
+    }
 }

@@ -31,9 +31,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         if self.config.recovery.is_none() {
             return false;
         }
-        let (Some(Value::String(pid)), Some(Value::String(offset))) =
-            (auth.get("pid"), auth.get("offset"))
-        else {
+        let Some((pid, offset)) = super::recovery_auth(auth) else {
             return false;
         };
         let Some(prefix) = self.streams_session_prefix(namespace) else {
