@@ -20,7 +20,7 @@
 //! | missing/unknown `transport`, bad `EIO`, unknown `sid`, a non-GET handshake | 400 with the reference's `{"code":N,"message":..}` |
 //! | too many sessions | 503 |
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -37,6 +37,7 @@ use rand::{RngCore, SeedableRng, rngs::StdRng};
 
 use crate::http::{Cors, OpenInfo, Response};
 use crate::queue::{OverflowPolicy, QueueConfig};
+use crate::shell::FastMap;
 use crate::{
     CloseReason, Error, Event, HttpTransmit, Message, Request, RequestId, SessionId, TransportName,
 };
@@ -193,9 +194,9 @@ struct Pending {
 pub struct EngineIoServer {
     config: EngineIoConfig,
     engine: Server<RequestId>,
-    pending: HashMap<RequestId, Pending>,
+    pending: FastMap<RequestId, Pending>,
     /// What the application is told about a session its handshake opens.
-    opening: HashMap<RequestId, OpenInfo>,
+    opening: FastMap<RequestId, OpenInfo>,
     /// Answers the binding gives itself (refused queries, CORS preflights)
     /// ahead of the session machine's, which are framed as they are taken.
     transmits: VecDeque<HttpTransmit>,
@@ -218,8 +219,8 @@ impl EngineIoServer {
         Self {
             config,
             engine: Server::new(server),
-            pending: HashMap::new(),
-            opening: HashMap::new(),
+            pending: FastMap::default(),
+            opening: FastMap::default(),
             transmits: VecDeque::new(),
         }
     }

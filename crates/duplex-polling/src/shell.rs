@@ -31,12 +31,18 @@ pub(crate) trait DialectSession {
     }
 }
 
+/// The tables looked up on every request and WebSocket message, with
+/// foldhash rather than std's SipHash (see `duplex_engineio`'s server for
+/// the measurement and the HashDoS argument): sessions and requests are
+/// keyed by ids this side generated, which a client can only look up.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The tables and queues of one endpoint, with sessions `S` and, per
 /// request or connection id, `C`.
 #[derive(Debug)]
 pub(crate) struct Shell<S, C> {
-    pub(crate) sessions: HashMap<SessionId, S>,
-    pub(crate) connections: HashMap<RequestId, C>,
+    pub(crate) sessions: FastMap<SessionId, S>,
+    pub(crate) connections: FastMap<RequestId, C>,
     pub(crate) timers: Deadlines<SessionId>,
     /// Sessions whose queue may have something for their receiver.
     pub(crate) dirty: Vec<SessionId>,
@@ -49,8 +55,8 @@ pub(crate) struct Shell<S, C> {
 impl<S, C> Default for Shell<S, C> {
     fn default() -> Self {
         Self {
-            sessions: HashMap::new(),
-            connections: HashMap::new(),
+            sessions: FastMap::default(),
+            connections: FastMap::default(),
             timers: Deadlines::default(),
             dirty: Vec::new(),
             transmits: VecDeque::new(),

@@ -201,16 +201,25 @@ impl<K, T> Connection<K, T> {
     }
 }
 
+/// The tables looked up on every packet, with foldhash rather than std's
+/// SipHash (see `duplex_engineio`'s server for the measurement and the
+/// HashDoS argument). Connections, sockets and private session ids are
+/// keyed by ids the servers generated at random: a client only looks them
+/// up. Namespaces are the one key a client names, and only those the
+/// application accepts become a space; the seed is random per map, so a
+/// client that cannot see the hashes cannot aim at a chain either.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A namespace with at least one socket, or with a cluster adapter: its
 /// rooms (kept by its adapter), and the connection of each socket.
 #[derive(Debug)]
 struct Space<K> {
     adapter: Adapter,
-    sockets: HashMap<SocketId, K>,
+    sockets: FastMap<SocketId, K>,
     /// The connected sockets that have a private session id, by that id:
     /// a CONNECT naming one is held while its connection is probed
     /// ([`Server::hold_connect`]).
-    pids: HashMap<String, SocketId>,
+    pids: FastMap<String, SocketId>,
 }
 
 impl<K> Space<K> {
@@ -224,8 +233,8 @@ impl<K> Space<K> {
         };
         Self {
             adapter,
-            sockets: HashMap::new(),
-            pids: HashMap::new(),
+            sockets: FastMap::default(),
+            pids: FastMap::default(),
         }
     }
 
@@ -290,13 +299,13 @@ pub struct Server<K, T> {
     config: ServerConfig,
     /// Boxed: a connection is some 600 bytes, and a map's table holds up
     /// to twice its entries' size in free slots.
-    connections: HashMap<K, Box<Connection<K, T>>>,
+    connections: FastMap<K, Box<Connection<K, T>>>,
     /// The CONNECTs held on each probed session, as (their session,
     /// namespace): released when it shows life or closes.
-    holds: HashMap<K, Vec<(K, String)>>,
+    holds: FastMap<K, Vec<(K, String)>>,
     /// How many CONNECTs are held, all sessions together.
     held: usize,
-    spaces: HashMap<String, Space<K>>,
+    spaces: FastMap<String, Space<K>>,
     timers: Timers<K>,
     events: VecDeque<ServerEvent<K, T>>,
     transmits: VecDeque<Transmit<K>>,
@@ -323,10 +332,10 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     pub fn new(config: ServerConfig) -> Self {
         Self {
             config,
-            connections: HashMap::new(),
-            holds: HashMap::new(),
+            connections: FastMap::default(),
+            holds: FastMap::default(),
             held: 0,
-            spaces: HashMap::new(),
+            spaces: FastMap::default(),
             timers: Timers::default(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
@@ -1267,8 +1276,8 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .entry(namespace.to_owned())
             .or_insert_with(|| Space {
                 adapter: Adapter::default(),
-                sockets: HashMap::new(),
-                pids: HashMap::new(),
+                sockets: FastMap::default(),
+                pids: FastMap::default(),
             });
         let rooms = space.adapter.rooms();
         for socket in space.sockets.keys() {

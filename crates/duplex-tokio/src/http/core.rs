@@ -4,7 +4,6 @@
 //! events to the application, transmits to the request, stream or
 //! WebSocket they name, until neither has more.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -13,6 +12,7 @@ use http::StatusCode;
 use http::header::HeaderMap;
 use tokio::sync::{mpsc, oneshot};
 
+use super::FastMap;
 use super::app::{Application, Deferred};
 use super::websocket::{OutboxReceiver, OutboxSender, WEBSOCKET_QUEUE, WsOut, outbox};
 
@@ -40,9 +40,9 @@ pub(super) struct Core<E, A> {
     pub(super) endpoint: E,
     pub(super) app: A,
     pub(super) next_id: u64,
-    pub(super) replies: HashMap<RequestId, oneshot::Sender<Reply>>,
-    pub(super) streams: HashMap<RequestId, mpsc::Sender<Bytes>>,
-    pub(super) websockets: HashMap<RequestId, OutboxSender>,
+    pub(super) replies: FastMap<RequestId, oneshot::Sender<Reply>>,
+    pub(super) streams: FastMap<RequestId, mpsc::Sender<Bytes>>,
+    pub(super) websockets: FastMap<RequestId, OutboxSender>,
     pub(super) deferred: Deferred,
     pub(super) dispatching: bool,
     /// The deadline the timer task sleeps until (`None`: no timer armed).
@@ -65,9 +65,9 @@ impl<E: Endpoint, A: Application<E>> Core<E, A> {
             endpoint,
             app,
             next_id: 0,
-            replies: HashMap::new(),
-            streams: HashMap::new(),
-            websockets: HashMap::new(),
+            replies: FastMap::default(),
+            streams: FastMap::default(),
+            websockets: FastMap::default(),
             deferred: Deferred::default(),
             dispatching: false,
             armed: None,

@@ -54,6 +54,13 @@ mod util;
 mod websocket;
 
 pub use app::{Application, Deferred, Echo};
+
+/// The driver's tables looked up on every request and WebSocket message
+/// (and the Socket.IO application's sockets), with foldhash rather than
+/// std's SipHash (see `duplex_engineio`'s server for the measurement and
+/// the HashDoS argument): their keys are request, session and socket ids
+/// the server generated, which a client can only look up.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use body::HttpBody;
 #[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use driver::Upgrades;

@@ -29,6 +29,7 @@ use super::{
     AckCallback, AckError, AckSender, ConnectRefusal, DisconnectReason, Handshake,
     NamespaceHandlers, Registry, SendError, Socket, SocketId, SocketIo, SocketIoConfig, Value,
 };
+use crate::http::FastMap;
 use crate::polling::{Application, Deferred, WeakPollingService};
 
 #[cfg(feature = "cluster")]
@@ -70,8 +71,8 @@ pub struct SocketIoApp {
     /// sockets' handshakes: first a handshake made from the opening
     /// request, then the latest socket's own, so that a session keeps its
     /// headers once rather than once more beside every socket's copy.
-    infos: HashMap<SessionId, Arc<Handshake>>,
-    sockets: HashMap<SocketId, SocketMeta>,
+    infos: FastMap<SessionId, Arc<Handshake>>,
+    sockets: FastMap<SocketId, SocketMeta>,
     /// With connection state recovery: the mailboxes of sockets that left
     /// while their handlers (the disconnect handler at least) still run,
     /// so that a socket restored under the same id queues its connect
@@ -184,8 +185,8 @@ impl SocketIoApp {
             server,
             handlers: registry.fixed.clone(),
             registry,
-            infos: HashMap::new(),
-            sockets: HashMap::new(),
+            infos: FastMap::default(),
+            sockets: FastMap::default(),
             departed: HashMap::new(),
             handle: None,
             state,

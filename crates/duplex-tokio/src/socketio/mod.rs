@@ -273,7 +273,7 @@ pub struct NamespaceHandlers {
     middlewares: Vec<BoxedMiddleware>,
     on_connect: Option<BoxedHandler>,
     on_disconnect: Option<BoxedHandler>,
-    events: HashMap<String, BoxedHandler>,
+    events: crate::http::FastMap<String, BoxedHandler>,
     on_any: Option<BoxedHandler>,
     /// Listeners of other servers' `server_side_emit`, by event.
     #[cfg(feature = "cluster")]
