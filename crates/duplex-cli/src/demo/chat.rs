@@ -10,7 +10,7 @@
 //! in one order.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -146,6 +146,10 @@ pub(crate) struct Hub {
     publish: mpsc::Sender<(String, String)>,
     subscribe: mpsc::UnboundedSender<String>,
     bridged: AtomicBool,
+    /// The bridge's STOMP connections the broker serves now: counted from
+    /// before the broker sees them until it let them go, so that `/stats`
+    /// never takes them for clients (it subtracts them, saturating).
+    bridge_open: AtomicUsize,
 }
 
 impl std::fmt::Debug for Hub {
@@ -185,6 +189,7 @@ impl Hub {
             publish,
             subscribe,
             bridged: AtomicBool::new(false),
+            bridge_open: AtomicUsize::new(0),
         });
         tokio::spawn(bridge(
             Arc::downgrade(&hub),
@@ -205,11 +210,7 @@ impl Hub {
 
     /// The hub's own STOMP connections (not counted as clients).
     pub(crate) fn bridge_connections(&self) -> usize {
-        if self.bridged.load(Ordering::Relaxed) {
-            2
-        } else {
-            0
-        }
+        self.bridge_open.load(Ordering::Relaxed)
     }
 
     /// Whether the server is shutting down.
@@ -547,7 +548,16 @@ async fn bridge(
     let connect = |stomp: &StompServer| {
         let (client_end, server_end) = tokio::io::duplex(64 * 1024);
         let server = stomp.clone();
-        tokio::spawn(async move { server.serve_stream(server_end).await });
+        let hub = hub.clone();
+        if let Some(hub) = hub.upgrade() {
+            hub.bridge_open.fetch_add(1, Ordering::Relaxed);
+        }
+        tokio::spawn(async move {
+            server.serve_stream(server_end).await;
+            if let Some(hub) = hub.upgrade() {
+                hub.bridge_open.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
         StompClient::over_stream(client_end, ClientConfig::new("/"))
     };
     let (publisher, mut subscriber) = match tokio::try_join!(connect(&stomp), connect(&stomp)) {
@@ -638,6 +648,7 @@ mod tests {
             publish,
             subscribe,
             bridged: AtomicBool::new(false),
+            bridge_open: AtomicUsize::new(0),
         })
     }
 
@@ -685,6 +696,7 @@ mod tests {
             publish,
             subscribe,
             bridged: AtomicBool::new(true),
+            bridge_open: AtomicUsize::new(2),
         });
         let (a, mut rx) = hub.register(Transport::Sse).unwrap();
         hub.handle_text(a, r#"{"type":"join","room":"fresh","name":"alice"}"#);
