@@ -124,15 +124,9 @@ async fn ticks(s: &mut ClientSocket, wait: Duration) -> Vec<i64> {
     out
 }
 
-#[tokio::test]
-async fn a_client_cut_from_one_server_is_recovered_by_the_other_with_nothing_lost() {
-    let Some(redis) = redis().await else {
-        return;
-    };
-    let (a_addr, _a, a) = server(&redis).await;
-    let (b_addr, _b, b) = server(&redis).await;
-    let (proxy, addr) = Proxy::start(a_addr).await;
-
+/// A WebSocket client through `addr`, fresh, in `room1`, holding an
+/// offset (a first event came through the stream), that reconnects fast.
+async fn joined_client(addr: SocketAddr) -> (Manager, ClientSocket, String) {
     let mut config = ClientConfig::new(&format!("http://{addr}"));
     config.transports = ClientTransports::WebSocket;
     config.reconnection_delay = Duration::from_millis(300);
@@ -149,6 +143,19 @@ async fn a_client_cut_from_one_server_is_recovered_by_the_other_with_nothing_los
     // An event through the stream gives the client its offset.
     s.emit("ping-me", vec![]);
     assert_eq!(ticks(&mut s, Duration::from_millis(800)).await, [0]);
+    (m, s, sid)
+}
+
+#[tokio::test]
+async fn a_client_cut_from_one_server_is_recovered_by_the_other_with_nothing_lost() {
+    let Some(redis) = redis().await else {
+        return;
+    };
+    let (a_addr, _a, a) = server(&redis).await;
+    let (b_addr, _b, b) = server(&redis).await;
+    let (proxy, addr) = Proxy::start(a_addr).await;
+
+    let (_m, mut s, sid) = joined_client(addr).await;
 
     proxy.cut_to(b_addr);
     // Server a notices the cut and keeps the session before anything is sent.
@@ -236,21 +243,7 @@ async fn a_lost_restorer_connection_is_replaced() {
     let (b_addr, _b, _bio) = server(&redis).await;
     let (proxy, addr) = Proxy::start(a_addr).await;
 
-    let mut config = ClientConfig::new(&format!("http://{addr}"));
-    config.transports = ClientTransports::WebSocket;
-    config.reconnection_delay = Duration::from_millis(300);
-    config.randomization_factor = 0.0;
-    let m = Manager::new(config);
-    let mut s = m.socket("/", None);
-    let Some(ClientEvent::Connect { sid, recovered }) = next(&mut s).await else {
-        panic!("a connect");
-    };
-    assert!(!recovered);
-    s.emit_with_ack("join", vec![Value::from("room1")], Some(WAIT))
-        .await
-        .unwrap();
-    s.emit("ping-me", vec![]);
-    assert_eq!(ticks(&mut s, Duration::from_millis(800)).await, [0]);
+    let (_m, mut s, sid) = joined_client(addr).await;
 
     // Kill the connections that are neither reader, writer, subscriber
     // nor this one: the restorers.
