@@ -229,6 +229,25 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 /// Linux architecture tokio runs on.
 const TICKS_PER_SEC: f64 = 100.0;
 
+/// One client's Engine.IO and Socket.IO handshake over `transport`,
+/// bounded by `limit`.
+async fn connect_session(
+    addr: SocketAddr,
+    host: &str,
+    transport: Transport,
+    limit: Duration,
+) -> Result<Session, Error> {
+    let connect = async {
+        Ok::<_, Error>(match transport {
+            Transport::WebSocket => Session::Ws(WsSession::connect(addr, host).await?),
+            Transport::Polling => Session::Poll(PollSession::connect(addr, host).await?),
+        })
+    };
+    tokio::time::timeout(limit, connect)
+        .await
+        .map_err(|_| Error::Timeout(limit))?
+}
+
 /// Connects every client, then has each emit events one at a time for
 /// `duration`, each awaiting its ack.
 pub async fn run_load(config: &LoadConfig) -> Result<LoadReport, Error> {
@@ -244,19 +263,7 @@ pub async fn run_load(config: &LoadConfig) -> Result<LoadReport, Error> {
         while started < config.clients && tasks.len() < config.connect_concurrency.max(1) {
             let (addr, host, transport) = (config.addr, host.clone(), config.transport);
             let limit = config.step_timeout;
-            tasks.spawn(async move {
-                let connect = async {
-                    Ok::<_, Error>(match transport {
-                        Transport::WebSocket => Session::Ws(WsSession::connect(addr, &host).await?),
-                        Transport::Polling => {
-                            Session::Poll(PollSession::connect(addr, &host).await?)
-                        }
-                    })
-                };
-                tokio::time::timeout(limit, connect)
-                    .await
-                    .map_err(|_| Error::Timeout(limit))?
-            });
+            tasks.spawn(async move { connect_session(addr, &host, transport, limit).await });
             started += 1;
         }
         match tasks.join_next().await {
@@ -401,19 +408,7 @@ pub async fn run_idle(
         while started < config.clients && connecting.len() < config.concurrency.max(1) {
             let (addr, host, transport) = (config.addr, host.clone(), config.transport);
             let limit = config.connect_timeout;
-            connecting.spawn(async move {
-                let connect = async {
-                    Ok::<_, Error>(match transport {
-                        Transport::WebSocket => Session::Ws(WsSession::connect(addr, &host).await?),
-                        Transport::Polling => {
-                            Session::Poll(PollSession::connect(addr, &host).await?)
-                        }
-                    })
-                };
-                tokio::time::timeout(limit, connect)
-                    .await
-                    .map_err(|_| Error::Timeout(limit))?
-            });
+            connecting.spawn(async move { connect_session(addr, &host, transport, limit).await });
             started += 1;
         }
         let Some(joined) = connecting.join_next().await else {
