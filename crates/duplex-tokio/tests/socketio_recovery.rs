@@ -48,12 +48,21 @@ impl Probe {
 }
 
 async fn server(window: Duration, ping: Duration) -> (SocketIo, std::net::SocketAddr, Probe) {
+    server_with(window, ping, ping).await
+}
+
+/// [`server`] with its own ping timeout, apart from the interval.
+async fn server_with(
+    window: Duration,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+) -> (SocketIo, std::net::SocketAddr, Probe) {
     let (connect_tx, connects) = mpsc::unbounded_channel();
     let (disconnect_tx, disconnects) = mpsc::unbounded_channel();
     let middleware_runs = Arc::new(AtomicUsize::new(0));
     let config = SocketIoConfig {
-        ping_interval: ping,
-        ping_timeout: ping,
+        ping_interval,
+        ping_timeout,
         connection_state_recovery: Some(RecoveryConfig {
             max_disconnection_duration: window,
             ..RecoveryConfig::default()
@@ -105,6 +114,31 @@ async fn server(window: Duration, ping: Duration) -> (SocketIo, std::net::Socket
         middleware_runs,
     };
     (io, addr, probe)
+}
+/// A fresh WebSocket client whose socket got one event (`e`, 0), so that
+/// it holds an offset: its connection, sid, pid, socket and that offset.
+async fn connected_with_offset(
+    addr: std::net::SocketAddr,
+    probe: &mut Probe,
+) -> (Ws, String, String, Socket, String) {
+    let mut ws = ws_open(addr).await;
+    send(&mut ws, "40").await;
+    let (sid, pid) = answer(&next_skip_ping(&mut ws).await.unwrap());
+    let (socket, _) = probe.connect().await;
+    socket.emit("e", &0).unwrap();
+    let (_, offset) = event(&next_skip_ping(&mut ws).await.unwrap());
+    (ws, sid, pid, socket, offset)
+}
+
+/// A new WebSocket connection whose CONNECT names `pid` and `offset`.
+async fn reconnect(addr: std::net::SocketAddr, pid: &str, offset: &str) -> Ws {
+    let mut ws = ws_open(addr).await;
+    send(
+        &mut ws,
+        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
+    )
+    .await;
+    ws
 }
 
 /// `{"sid","pid"}` of a CONNECT answer.
@@ -171,12 +205,7 @@ async fn websocket_cut_is_recovered_with_missed_events_once_in_order() {
     io.to("/", "elsewhere").emit("no", &0).unwrap();
     socket.volatile().emit("volatile", &0).unwrap();
 
-    let mut ws = ws_open(addr).await;
-    send(
-        &mut ws,
-        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-    )
-    .await;
+    let mut ws = reconnect(addr, &pid, &offset).await;
     let mut offsets = vec![offset];
     for n in 1..=3 {
         let (args, offset) = event(&next_skip_ping(&mut ws).await.unwrap());
@@ -232,12 +261,7 @@ async fn after_the_window_it_is_a_fresh_session_with_middlewares() {
     // Past the window (and the store's once-a-second sweep).
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let mut ws = ws_open(addr).await;
-    send(
-        &mut ws,
-        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-    )
-    .await;
+    let mut ws = reconnect(addr, &pid, &offset).await;
     let (sid2, pid2) = answer(&next_skip_ping(&mut ws).await.unwrap());
     assert_ne!(sid2, sid);
     assert_ne!(pid2, pid);
@@ -254,24 +278,14 @@ async fn after_the_window_it_is_a_fresh_session_with_middlewares() {
 #[tokio::test]
 async fn close_connection_keeps_no_session() {
     let (_io, addr, mut probe) = server(Duration::from_secs(10), Duration::from_secs(30)).await;
-    let mut ws = ws_open(addr).await;
-    send(&mut ws, "40").await;
-    let (sid, pid) = answer(&next_skip_ping(&mut ws).await.unwrap());
-    let (socket, _) = probe.connect().await;
-    socket.emit("e", &0).unwrap();
-    let (_, offset) = event(&next_skip_ping(&mut ws).await.unwrap());
+    let (mut ws, sid, pid, _socket, offset) = connected_with_offset(addr, &mut probe).await;
     send(&mut ws, r#"42["kill"]"#).await;
     assert!(closed(&mut ws).await);
     assert_eq!(
         probe.disconnect().await,
         DisconnectReason::ServerNamespaceDisconnect
     );
-    let mut ws = ws_open(addr).await;
-    send(
-        &mut ws,
-        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-    )
-    .await;
+    let mut ws = reconnect(addr, &pid, &offset).await;
     let (sid2, pid2) = answer(&next_skip_ping(&mut ws).await.unwrap());
     assert_ne!(sid2, sid);
     assert_ne!(pid2, pid);
@@ -372,12 +386,7 @@ async fn a_restored_sockets_connect_handler_runs_after_its_old_disconnect_handle
     drop(ws);
     // Back at once, while the old disconnect handler sleeps.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut ws = ws_open(addr).await;
-    send(
-        &mut ws,
-        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-    )
-    .await;
+    let mut ws = reconnect(addr, &pid, &offset).await;
     assert_eq!(answer(&next_skip_ping(&mut ws).await.unwrap()).0, sid);
     tokio::time::timeout(WAIT, async {
         while log.lock().unwrap().len() < 3 {
@@ -403,19 +412,9 @@ async fn a_restored_sockets_connect_handler_runs_after_its_old_disconnect_handle
 #[tokio::test]
 async fn a_connect_naming_a_live_socket_gets_a_fresh_session_once_its_connection_answers() {
     let (_io, addr, mut probe) = server(Duration::from_secs(10), Duration::from_secs(30)).await;
-    let mut a = ws_open(addr).await;
-    send(&mut a, "40").await;
-    let (sid, pid) = answer(&next_skip_ping(&mut a).await.unwrap());
-    let (socket, _) = probe.connect().await;
-    socket.emit("e", &0).unwrap();
-    let (_, offset) = event(&next_skip_ping(&mut a).await.unwrap());
+    let (mut a, sid, pid, socket, offset) = connected_with_offset(addr, &mut probe).await;
 
-    let mut b = ws_open(addr).await;
-    send(
-        &mut b,
-        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-    )
-    .await;
+    let mut b = reconnect(addr, &pid, &offset).await;
     // The probe: one ping long before the 30 s interval; answered.
     assert_eq!(next(&mut a).await.unwrap(), "2");
     send(&mut a, "3").await;
@@ -440,53 +439,18 @@ async fn a_connect_naming_a_live_socket_gets_a_fresh_session_once_its_connection
 /// and the reconnection restores the socket with what it missed.
 #[tokio::test]
 async fn a_reconnect_restores_a_socket_whose_old_connection_died_unnoticed() {
-    let (_io, addr, mut probe) = {
-        let (connect_tx, connects) = mpsc::unbounded_channel();
-        let (disconnect_tx, disconnects) = mpsc::unbounded_channel();
-        let config = SocketIoConfig {
-            ping_interval: Duration::from_secs(30),
-            ping_timeout: Duration::from_millis(500),
-            connection_state_recovery: Some(RecoveryConfig {
-                max_disconnection_duration: Duration::from_secs(10),
-                ..RecoveryConfig::default()
-            }),
-            ..SocketIoConfig::default()
-        };
-        let io = SocketIo::builder(config)
-            .namespace("/", move |ns| {
-                ns.on_connect(move |socket: Socket| {
-                    let recovered = socket.recovered();
-                    let _ = connect_tx.send((socket, recovered));
-                })
-                .on_disconnect(move |reason: DisconnectReason| {
-                    let _ = disconnect_tx.send(reason);
-                })
-            })
-            .build();
-        let addr = serve(io.clone()).await;
-        let probe = Probe {
-            connects,
-            disconnects,
-            middleware_runs: Arc::new(AtomicUsize::new(0)),
-        };
-        (io, addr, probe)
-    };
-    let mut a = ws_open(addr).await;
-    send(&mut a, "40").await;
-    let (sid, pid) = answer(&next_skip_ping(&mut a).await.unwrap());
-    let (socket, _) = probe.connect().await;
-    socket.emit("e", &0).unwrap();
-    let (_, offset) = event(&next_skip_ping(&mut a).await.unwrap());
+    let (_io, addr, mut probe) = server_with(
+        Duration::from_secs(10),
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+    )
+    .await;
+    let (a, sid, pid, socket, offset) = connected_with_offset(addr, &mut probe).await;
     // From here `a` reads and answers nothing: half-open. This is lost.
     socket.emit("e", &1).unwrap();
 
     let started = tokio::time::Instant::now();
-    let mut b = ws_open(addr).await;
-    send(
-        &mut b,
-        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-    )
-    .await;
+    let mut b = reconnect(addr, &pid, &offset).await;
     assert_eq!(probe.disconnect().await, DisconnectReason::PingTimeout);
     let (args, _) = event(&next_skip_ping(&mut b).await.unwrap());
     assert_eq!(args, serde_json::json!(["e", 1]), "the missed event, once");
