@@ -350,6 +350,13 @@ struct HalfOpen {
     in_flight: Vec<String>,
 }
 
+/// A new Engine.IO session `key` whose CONNECT to `/` names the
+/// half-open socket's pid and offset, left unanswered for the test.
+fn reconnect_naming(s: &mut Srv, key: &'static str, h: &HalfOpen, now: Instant) {
+    s.open(key, ProtocolVersion::V5, now);
+    s.handle_text(&key, Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+}
+
 fn half_open(s: &mut Srv, now: Instant) -> HalfOpen {
     let (id, out) = connect(s, "old", "", now);
     let pid = pid_of(&out[0]);
@@ -385,8 +392,7 @@ fn a_reconnect_naming_a_socket_whose_connection_died_unnoticed_restores_it_once_
 
     // The same client on another Engine.IO session, the old one still
     // open here: the CONNECT is held and the old session probed.
-    s.open("new", ProtocolVersion::V5, now);
-    s.handle_text(&"new", Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+    reconnect_naming(&mut s, "new", &h, now);
     assert!(s.poll_event().is_none(), "held");
     assert_eq!(written(&mut s), [("old", "<probe>".to_owned())]);
     assert!(s.is_connected(&"old", "/", &h.id), "nothing disturbed yet");
@@ -455,14 +461,9 @@ fn a_connect_naming_a_live_socket_gets_a_fresh_session_once_its_connection_answe
     let now = Instant::now();
     let mut s = recovering();
     let h = half_open(&mut s, now);
-    s.open("new", ProtocolVersion::V5, now);
-    s.handle_text(&"new", Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+    reconnect_naming(&mut s, "new", &h, now);
     // Its other namespace too, while the first waits: one probe only.
-    s.open("new2", ProtocolVersion::V5, now);
-    s.handle_text(
-        &"new2",
-        Bytes::from(format!("0{}", auth(&h.pid, &h.offset))),
-    );
+    reconnect_naming(&mut s, "new2", &h, now);
     assert!(s.poll_event().is_none(), "held");
     assert_eq!(written(&mut s), [("old", "<probe>".to_owned())]);
     s.handle_alive(&"old");
@@ -513,17 +514,12 @@ fn a_held_connect_whose_own_session_closes_leaves_nothing() {
     let now = Instant::now();
     let mut s = recovering();
     let h = half_open(&mut s, now);
-    s.open("new", ProtocolVersion::V5, now);
-    s.handle_text(&"new", Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+    reconnect_naming(&mut s, "new", &h, now);
     assert_eq!(written(&mut s), [("old", "<probe>".to_owned())]);
     s.closed(&"new", DisconnectReason::TransportClose);
     assert!(s.poll_event().is_none());
     // Another CONNECT left its namespace while held.
-    s.open("other", ProtocolVersion::V5, now);
-    s.handle_text(
-        &"other",
-        Bytes::from(format!("0{}", auth(&h.pid, &h.offset))),
-    );
+    reconnect_naming(&mut s, "other", &h, now);
     s.handle_text(&"other", Bytes::from_static(b"1"));
     while s.poll_event().is_some() {}
     written(&mut s);
@@ -543,11 +539,7 @@ fn a_held_connect_whose_own_session_closes_leaves_nothing() {
     assert_eq!(again, h.id);
     assert_eq!(out.len(), 3, "{out:?}");
     // Nothing is held any more: a new hold probes again.
-    s.open("copy", ProtocolVersion::V5, now);
-    s.handle_text(
-        &"copy",
-        Bytes::from(format!("0{}", auth(&h.pid, &h.offset))),
-    );
+    reconnect_naming(&mut s, "copy", &h, now);
     assert_eq!(written(&mut s), [("back", "<probe>".to_owned())]);
 }
 
@@ -560,8 +552,7 @@ fn past_the_bound_a_connect_is_not_held_but_fresh() {
         ..RecoveryConfig::default()
     }));
     let h = half_open(&mut s, now);
-    s.open("new", ProtocolVersion::V5, now);
-    s.handle_text(&"new", Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+    reconnect_naming(&mut s, "new", &h, now);
     assert!(s.poll_event().is_none(), "held");
     let (fresh, _) = connect(&mut s, "new2", &auth(&h.pid, &h.offset), now);
     assert_ne!(fresh, h.id);
