@@ -113,6 +113,7 @@ pub async fn socketioxide_echo_server(
     run_for: Duration,
 ) -> Result<u64, Error> {
     use socketioxide::extract::{AckSender as SxAck, Data, SocketRef};
+    use socketioxide::handler::ConnectHandler;
 
     ensure_loopback(listener.local_addr()?)?;
     let (svc, io) = socketioxide::SocketIo::builder()
@@ -124,9 +125,15 @@ pub async fn socketioxide_echo_server(
     async fn on_message(Data(data): Data<serde_json::Value>, ack: SxAck) {
         let _ = ack.send(&data);
     }
-    io.ns("/", async |socket: SocketRef| {
+    // socketioxide spawns the connect handler after it has sent CONNECT, so
+    // a client's first event can arrive before an `on` made there and be
+    // dropped unanswered (seen in CI: a 10 s ack timeout). A middleware is
+    // awaited before CONNECT is sent: the handler is registered there.
+    async fn register(socket: SocketRef) -> Result<(), std::convert::Infallible> {
         socket.on("message-with-ack", on_message);
-    });
+        Ok(())
+    }
+    io.ns("/", { async |_: SocketRef| {} }.with(register));
     Ok(accept_until(listener, run_for, |tcp| {
         let svc = svc.clone();
         tokio::spawn(async move {
