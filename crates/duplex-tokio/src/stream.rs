@@ -266,10 +266,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 .poll_read(cx, &mut read)?
                 .is_pending()
             {
-                let buf = self.conn.read_buf();
-                if buf.is_empty() && buf.capacity() > 0 {
-                    *buf = BytesMut::new();
-                }
+                self.release_idle_buffers();
                 return Poll::Pending;
             }
             self.conn.receive(read.filled());
@@ -289,6 +286,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             self.conn.receive_eof();
         }
         Poll::Ready(Ok(n != 0))
+    }
+
+    /// Gives back the buffers kept from the last messages once they are
+    /// empty: the connection's, and the written-out queues here (their
+    /// capacity stayed with an idle connection, issue #19). Called when a
+    /// read has to wait, so a busy connection allocates them once per
+    /// burst, not once per message.
+    fn release_idle_buffers(&mut self) {
+        self.conn.release_idle_buffers();
+        if self.chunks.is_empty() {
+            self.chunks = TransmitChunks::new();
+        }
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = BytesMut::new();
+        }
     }
 
     /// Tells the connection the time and arms the timer it asks for.

@@ -193,6 +193,25 @@ impl Connection {
         &mut self.read_buf
     }
 
+    /// Gives back the buffers an idle connection would keep: the read
+    /// buffer when it holds nothing unread, the write buffers when
+    /// everything was handed out. They keep the capacity of the last
+    /// messages otherwise (a few hundred bytes per connection, issue #19).
+    /// An adapter calls this when its read has to wait; the next message
+    /// allocates again, once per burst rather than per frame.
+    pub fn release_idle_buffers(&mut self) {
+        self.drop_consumed();
+        if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
+            self.read_buf = BytesMut::new();
+        }
+        if self.write_buf.is_empty() && self.write_buf.capacity() > 0 {
+            self.write_buf = BytesMut::new();
+        }
+        if self.queued.is_empty() {
+            self.queued = crate::transmit::TransmitChunks::new();
+        }
+    }
+
     /// Drops the bytes borrowed events were cut from. Done once per read
     /// rather than once per frame: that is what makes borrowed events cheap.
     #[inline]

@@ -507,3 +507,35 @@ mod permessage_deflate {
         }
     }
 }
+
+#[test]
+fn idle_connection_gives_its_buffers_back_but_keeps_unread_bytes() {
+    let mut conn = server();
+    conn.send(Message::Text("hello".into())).unwrap();
+    // Taken into a non-empty buffer: copied, so the write buffer keeps
+    // its capacity until released.
+    let mut out = BytesMut::from(&b"x"[..]);
+    assert_eq!(conn.poll_transmit(&mut out), 7);
+    conn.read_buf().reserve(4096);
+    conn.release_idle_buffers();
+    let mut taken = BytesMut::new();
+    assert_eq!(conn.poll_transmit(&mut taken), 0);
+    assert_eq!(taken.capacity(), 0, "write buffer given back");
+    assert_eq!(conn.read_buf().capacity(), 0, "read buffer given back");
+
+    // Half a frame waits in the read buffer: kept, the frame completes.
+    let frame = client_frame(0x81, b"hi");
+    conn.receive(&frame[..3]);
+    conn.release_idle_buffers();
+    conn.receive(&frame[3..]);
+    assert_eq!(
+        events(&mut conn),
+        [Event::Message(Message::Text("hi".into()))]
+    );
+    // And the connection still writes after a release.
+    conn.send(Message::Text("again".into())).unwrap();
+    assert_eq!(
+        sent_frames(&mut conn),
+        [(OpCode::Text, Bytes::from_static(b"again"))]
+    );
+}

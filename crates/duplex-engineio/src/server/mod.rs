@@ -399,7 +399,10 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// WebSocket request names its connection).
 pub struct Server<C> {
     config: ServerConfig,
-    sessions: FastMap<SessionId, Session<C>>,
+    /// Boxed: a `Session` is some 250 bytes, and a hash table keeps up to
+    /// twice as many slots as entries, so inline it cost an idle session
+    /// some 300 bytes more than a box (issue #19).
+    sessions: FastMap<SessionId, Box<Session<C>>>,
     connections: FastMap<C, Conn>,
     deadlines: Deadlines<SessionId>,
     dirty: Vec<SessionId>,
@@ -755,7 +758,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
         self.sessions
             .get_key_value(sid)
             .filter(|(_, s)| s.open)
-            .map(|(sid, s)| (sid.clone(), s))
+            .map(|(sid, s)| (sid.clone(), &**s))
             .ok_or(Error::NoSuchSession)
     }
 
@@ -771,7 +774,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
         self.now = Some(now);
         for sid in self.deadlines.take_due(now) {
             for _ in 0..MAX_TIMER_STEPS {
-                match self.sessions.get(&sid).and_then(Session::deadline) {
+                match self.sessions.get(&sid).and_then(|s| s.deadline()) {
                     Some(at) if at <= now => self.step(&sid, at),
                     _ => break,
                 }
@@ -779,7 +782,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
             if self
                 .sessions
                 .get(&sid)
-                .and_then(Session::deadline)
+                .and_then(|s| s.deadline())
                 .is_some_and(|at| at <= now)
             {
                 self.step(&sid, now);
@@ -864,7 +867,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
         };
         self.sessions.insert(
             sid.clone(),
-            Session {
+            Box::new(Session {
                 open: true,
                 receiver,
                 queue: SendQueue::new(self.config.queue),
@@ -873,7 +876,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
                 upgrade: None,
                 close_deadline: None,
                 probed: false,
-            },
+            }),
         );
         self.events.push_back(ServerEvent::Opened {
             session: sid.clone(),
@@ -1250,7 +1253,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
     }
 
     fn reschedule(&mut self, sid: &SessionId) {
-        let deadline = self.sessions.get(sid).and_then(Session::deadline);
+        let deadline = self.sessions.get(sid).and_then(|s| s.deadline());
         self.deadlines.set(sid, deadline);
     }
 

@@ -83,11 +83,14 @@ impl SendQueue {
         self.limits.close_on_overflow
     }
 
-    /// Takes everything, oldest first.
+    /// Takes everything, oldest first. The queue's buffer goes with it
+    /// (a `Vec` from a `VecDeque` reuses its allocation): an idle session
+    /// keeps no buffer, and a busy one allocates once per flush, as
+    /// collecting into a new `Vec` did.
     pub(crate) fn drain(&mut self) -> Vec<Packet> {
         self.messages = 0;
         self.bytes = 0;
-        self.packets.drain(..).collect()
+        Vec::from(std::mem::take(&mut self.packets))
     }
 }
 
@@ -120,5 +123,18 @@ mod tests {
         );
         assert!(q.is_empty());
         assert_eq!(q.free_slots(), 2);
+    }
+
+    #[test]
+    fn a_drained_queue_keeps_no_buffer() {
+        let mut q = SendQueue::new(QueueLimits::default());
+        for _ in 0..5 {
+            q.push_control(Packet::ping());
+        }
+        assert_eq!(q.drain().len(), 5);
+        // An idle session's queue costs nothing beyond its fields.
+        assert_eq!(q.packets.capacity(), 0);
+        assert!(q.push(Packet::message("a"), 1));
+        assert_eq!(q.drain(), [Packet::message("a")]);
     }
 }

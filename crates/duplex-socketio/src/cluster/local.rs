@@ -50,9 +50,34 @@ pub trait LocalAdapter {
 /// `SessionAwareAdapter`: connection state recovery).
 #[derive(Clone, Debug, Default)]
 pub struct InMemoryAdapter {
+    /// Each room's members, except a socket in the room named by its own
+    /// id: that membership is [`Member::own`], not an entry here.
     rooms: HashMap<String, HashSet<String>>,
-    sids: HashMap<String, HashSet<String>>,
+    /// Each local socket's rooms.
+    sids: HashMap<String, Member>,
     recovery: Option<Box<SessionStore>>,
+}
+
+/// The rooms of one local socket.
+#[derive(Clone, Debug, Default)]
+struct Member {
+    /// In the room named by its own id, as every socket is from its
+    /// connection until it leaves that room. Implied rather than stored as
+    /// a room in both maps: that cost each idle socket some 560 bytes
+    /// (issue #19), for a room that almost always has this one member.
+    own: bool,
+    /// Its other rooms (a room named by another socket's id among them).
+    rooms: HashSet<String>,
+}
+
+impl Member {
+    fn contains(&self, sid: &str, room: &str) -> bool {
+        if room == sid {
+            self.own
+        } else {
+            self.rooms.contains(room)
+        }
+    }
 }
 
 impl InMemoryAdapter {
@@ -90,66 +115,116 @@ impl InMemoryAdapter {
         Some(restored)
     }
 
+    /// Whether a local socket is in the room named by its id `room`.
+    fn owner_in(&self, room: &str) -> bool {
+        self.sids.get(room).is_some_and(|m| m.own)
+    }
+
+    /// The local members of `room`: the socket it is named after (while in
+    /// it), then the others.
+    fn members<'a>(&'a self, room: &str) -> impl Iterator<Item = &'a str> {
+        let owner = self
+            .sids
+            .get_key_value(room)
+            .filter(|(_, m)| m.own)
+            .map(|(sid, _)| sid.as_str());
+        owner.into_iter().chain(
+            self.rooms
+                .get(room)
+                .into_iter()
+                .flatten()
+                .map(String::as_str),
+        )
+    }
+
     fn add_rooms(&mut self, sid: &str, rooms: &[String]) -> Vec<RoomChange> {
         let mut changes = Vec::new();
-        let own = self.sids.entry(sid.to_owned()).or_default();
-        for room in rooms {
-            own.insert(room.clone());
+        if !self.sids.contains_key(sid) {
+            self.sids.insert(sid.to_owned(), Member::default());
         }
         for room in rooms {
-            let members = self.rooms.entry(room.clone()).or_insert_with(|| {
+            let existed = self.rooms.contains_key(room) || self.owner_in(room);
+            let Some(member) = self.sids.get_mut(sid) else {
+                continue;
+            };
+            if room == sid {
+                if member.own {
+                    continue;
+                }
+                member.own = true;
+            } else {
+                member.rooms.insert(room.clone());
+                match self.rooms.get_mut(room) {
+                    Some(members) => {
+                        members.insert(sid.to_owned());
+                    }
+                    None => {
+                        self.rooms
+                            .insert(room.clone(), HashSet::from([sid.to_owned()]));
+                    }
+                }
+            }
+            if !existed {
                 changes.push(RoomChange::Created(room.clone()));
-                HashSet::new()
-            });
-            members.insert(sid.to_owned());
+            }
         }
         changes
     }
 
+    /// `sid` leaves the room `room` that is not named by its own id.
     fn del_inner(&mut self, room: &str, sid: &str, changes: &mut Vec<RoomChange>) {
         if let Some(members) = self.rooms.get_mut(room) {
             members.remove(sid);
             if members.is_empty() {
                 self.rooms.remove(room);
-                changes.push(RoomChange::Deleted(room.to_owned()));
+                if !self.owner_in(room) {
+                    changes.push(RoomChange::Deleted(room.to_owned()));
+                }
             }
         }
     }
 
     fn except_sids(&self, except: &[String]) -> HashSet<&str> {
-        except
-            .iter()
-            .filter_map(|room| self.rooms.get(room))
-            .flatten()
-            .map(String::as_str)
-            .collect()
+        except.iter().flat_map(|room| self.members(room)).collect()
     }
 }
 
 impl LocalAdapter for InMemoryAdapter {
     fn add_all(&mut self, sid: &str, rooms: &[String]) -> Vec<RoomChange> {
-        if let Some(store) = self.recovery.as_deref_mut() {
+        if self.recovery.is_some() {
             // Only real changes: a room joined twice was joined once.
             let own = self.sids.get(sid);
             let new: Vec<String> = rooms
                 .iter()
-                .filter(|r| !own.is_some_and(|own| own.contains(*r)))
+                .filter(|r| !own.is_some_and(|own| own.contains(sid, r)))
                 .cloned()
                 .collect();
-            store.joined(sid, &new);
+            if let Some(store) = self.recovery.as_deref_mut() {
+                store.joined(sid, &new);
+            }
         }
         self.add_rooms(sid, rooms)
     }
 
     fn del(&mut self, sid: &str, room: &str) -> Vec<RoomChange> {
-        if let Some(store) = self.recovery.as_deref_mut() {
-            if self.sids.get(sid).is_some_and(|own| own.contains(room)) {
+        let member = self.sids.get(sid);
+        if member.is_some_and(|m| m.contains(sid, room)) {
+            if let Some(store) = self.recovery.as_deref_mut() {
                 store.left(sid, room);
             }
         }
         let mut changes = Vec::new();
-        if let Some(own) = self.sids.get_mut(sid) {
-            own.remove(room);
+        if room == sid {
+            if let Some(member) = self.sids.get_mut(sid).filter(|m| m.own) {
+                member.own = false;
+                if !self.rooms.contains_key(room) {
+                    changes.push(RoomChange::Deleted(room.to_owned()));
+                }
+            }
+            return changes;
+        }
+        if let Some(member) = self.sids.get_mut(sid) {
+            member.rooms.remove(room);
         }
         self.del_inner(room, sid, &mut changes);
         changes
@@ -160,8 +235,11 @@ impl LocalAdapter for InMemoryAdapter {
             store.forget(sid);
         }
         let mut changes = Vec::new();
-        if let Some(own) = self.sids.remove(sid) {
-            for room in own {
+        if let Some(member) = self.sids.remove(sid) {
+            if member.own && !self.rooms.contains_key(sid) {
+                changes.push(RoomChange::Deleted(sid.to_owned()));
+            }
+            for room in member.rooms {
                 self.del_inner(&room, sid, &mut changes);
             }
         }
@@ -181,9 +259,9 @@ impl LocalAdapter for InMemoryAdapter {
         let mut seen: HashSet<&str> = HashSet::new();
         let mut out = Vec::new();
         for room in &opts.rooms {
-            for sid in self.rooms.get(room).into_iter().flatten() {
-                if !except.contains(sid.as_str()) && seen.insert(sid) {
-                    out.push(sid.clone());
+            for sid in self.members(room) {
+                if !except.contains(sid) && seen.insert(sid) {
+                    out.push(sid.to_owned());
                 }
             }
         }
@@ -193,12 +271,15 @@ impl LocalAdapter for InMemoryAdapter {
     fn rooms_of(&self, sid: &str) -> Vec<String> {
         self.sids
             .get(sid)
-            .map(|r| r.iter().cloned().collect())
+            .map(|m| {
+                let own = m.own.then(|| sid.to_owned());
+                own.into_iter().chain(m.rooms.iter().cloned()).collect()
+            })
             .unwrap_or_default()
     }
 
     fn has_room(&self, room: &str) -> bool {
-        self.rooms.contains_key(room)
+        self.rooms.contains_key(room) || self.owner_in(room)
     }
 
     fn has_socket(&self, sid: &str) -> bool {
@@ -206,7 +287,12 @@ impl LocalAdapter for InMemoryAdapter {
     }
 
     fn all_rooms(&self) -> Vec<String> {
-        self.rooms.keys().cloned().collect()
+        let own = self
+            .sids
+            .iter()
+            .filter(|(sid, m)| m.own && !self.rooms.contains_key(sid.as_str()))
+            .map(|(sid, _)| sid.clone());
+        self.rooms.keys().cloned().chain(own).collect()
     }
 }
 
@@ -535,5 +621,95 @@ fn room_action(leave: bool, sockets: Vec<String>, rooms: Vec<String>) -> LocalAc
         LocalAction::Leave { sockets, rooms }
     } else {
         LocalAction::Join { sockets, rooms }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    fn own(adapter: &mut InMemoryAdapter, sid: &str) -> Vec<RoomChange> {
+        adapter.add_all(sid, &[sid.to_owned()])
+    }
+
+    #[test]
+    fn a_sockets_own_room_is_implied_yet_a_room_like_any_other() {
+        let mut a = InMemoryAdapter::new();
+        assert_eq!(own(&mut a, "s1"), [RoomChange::Created("s1".into())]);
+        assert!(own(&mut a, "s1").is_empty(), "joined once");
+        assert_eq!(a.rooms_of("s1"), ["s1"]);
+        assert!(a.has_room("s1"));
+        assert_eq!(a.all_rooms(), ["s1"]);
+        assert_eq!(a.select(&Opts::rooms(["s1"])), ["s1"]);
+        assert!(a.select(&Opts::default().except(["s1"])).is_empty());
+
+        // Leaving it, as `socket.leave(socket.id)` does.
+        assert_eq!(a.del("s1", "s1"), [RoomChange::Deleted("s1".into())]);
+        assert!(a.rooms_of("s1").is_empty());
+        assert!(!a.has_room("s1"));
+        assert!(a.all_rooms().is_empty());
+        assert!(a.select(&Opts::rooms(["s1"])).is_empty());
+        assert!(a.has_socket("s1"));
+        assert_eq!(a.select(&Opts::default()), ["s1"]);
+        assert!(a.del_all("s1").is_empty(), "in no room any more");
+        assert!(!a.has_socket("s1"));
+    }
+
+    #[test]
+    fn a_room_named_by_a_socket_id_reaches_its_owner_and_its_other_members() {
+        let mut a = InMemoryAdapter::new();
+        own(&mut a, "s1");
+        own(&mut a, "s2");
+        assert!(a.add_all("s2", &["s1".into()]).is_empty(), "s1 exists");
+        assert_eq!(sorted(a.select(&Opts::rooms(["s1"]))), ["s1", "s2"]);
+        assert_eq!(sorted(a.rooms_of("s2")), ["s1", "s2"]);
+        assert_eq!(sorted(a.all_rooms()), ["s1", "s2"], "each room once");
+        assert!(a.select(&Opts::default().except(["s1"])).is_empty());
+
+        // The owner leaves: the room stays for s2.
+        assert!(a.del_all("s1").is_empty());
+        assert!(a.has_room("s1"));
+        assert_eq!(a.select(&Opts::rooms(["s1"])), ["s2"]);
+        // A socket that comes back under that id finds its room there.
+        assert!(own(&mut a, "s1").is_empty());
+        assert_eq!(sorted(a.select(&Opts::rooms(["s1"]))), ["s1", "s2"]);
+        assert!(a.del("s2", "s1").is_empty(), "s1 is still in it");
+        assert_eq!(a.select(&Opts::rooms(["s1"])), ["s1"]);
+        assert_eq!(a.del("s1", "s1"), [RoomChange::Deleted("s1".into())]);
+
+        let mut changes = a.del_all("s2");
+        changes.sort_by_key(|c| format!("{c:?}"));
+        assert_eq!(changes, [RoomChange::Deleted("s2".into())]);
+        assert!(a.all_rooms().is_empty());
+    }
+
+    #[test]
+    fn joining_another_sockets_room_before_it_connects_creates_it_once() {
+        let mut a = InMemoryAdapter::new();
+        own(&mut a, "s2");
+        assert_eq!(
+            a.add_all("s2", &["s1".into(), "vip".into()]),
+            [
+                RoomChange::Created("s1".into()),
+                RoomChange::Created("vip".into())
+            ]
+        );
+        assert!(own(&mut a, "s1").is_empty(), "s1's room existed");
+        let mut changes = a.del_all("s2");
+        changes.sort_by_key(|c| format!("{c:?}"));
+        assert_eq!(
+            changes,
+            [
+                RoomChange::Deleted("s2".into()),
+                RoomChange::Deleted("vip".into())
+            ],
+            "s1's room keeps its owner"
+        );
+        assert_eq!(a.all_rooms(), ["s1"]);
     }
 }
