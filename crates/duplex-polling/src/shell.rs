@@ -6,7 +6,7 @@
 //! only what its protocol decides: which transition a request causes and
 //! how frames look. The bookkeeping below is the same for all of them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use rand::RngCore;
@@ -31,11 +31,10 @@ pub(crate) trait DialectSession {
     }
 }
 
-/// The tables looked up on every request and WebSocket message, with
-/// foldhash rather than std's SipHash (see `duplex_engineio`'s server for
-/// the measurement and the HashDoS argument): sessions and requests are
-/// keyed by ids this side generated, which a client can only look up.
-pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+// The tables looked up on every request and WebSocket message: sessions
+// and requests are keyed by ids this side generated, which a client can
+// only look up (see `FastMap` for the HashDoS argument).
+pub(crate) use duplex_core::FastMap;
 
 /// The tables and queues of one endpoint, with sessions `S` and, per
 /// request or connection id, `C`.
