@@ -1528,13 +1528,9 @@ mod tests {
         (id(ms).to_string(), streams::encode_entry(&message))
     }
 
-    /// Review of #16, finding 8: a restored socket's replayed ids were
-    /// kept (and looked up at every emit) for the socket's life. They go
-    /// once the stream was read past them and no own broadcast still
-    /// waiting may be one of them.
-    #[test]
-    fn replayed_ids_go_once_the_stream_is_read_past_them() {
-        let now = Instant::now();
+    /// A streams node with offsets and socket `s1` in its own room, the
+    /// stream read up to entry 3 (another node's broadcast).
+    fn read_to_3(now: Instant) -> ClusterNode {
         let options = StreamsOptions {
             offsets: true,
             ..StreamsOptions::default()
@@ -1543,6 +1539,17 @@ mod tests {
         node.add_all("s1", &["s1".to_owned()]);
         let (first, fields) = entry(3);
         node.receive_entry(&first, &fields, now).unwrap();
+        node
+    }
+
+    /// Review of #16, finding 8: a restored socket's replayed ids were
+    /// kept (and looked up at every emit) for the socket's life. They go
+    /// once the stream was read past them and no own broadcast still
+    /// waiting may be one of them.
+    #[test]
+    fn replayed_ids_go_once_the_stream_is_read_past_them() {
+        let now = Instant::now();
+        let mut node = read_to_3(now);
         // An own broadcast, its XADD reply not in yet: its id could be
         // among the replayed ones.
         node.broadcast(WirePacket::event("mine", []), &Opts::default());
@@ -1572,14 +1579,7 @@ mod tests {
     #[test]
     fn an_entry_a_restore_replayed_is_not_delivered_again_when_the_reader_reaches_it() {
         let now = Instant::now();
-        let options = StreamsOptions {
-            offsets: true,
-            ..StreamsOptions::default()
-        };
-        let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
-        node.add_all("s1", &["s1".to_owned()]);
-        let (first, fields) = entry(3);
-        node.receive_entry(&first, &fields, now).unwrap();
+        let mut node = read_to_3(now);
         while node.poll_event().is_some() {}
         // Restored with entries up to 5 replayed; the reader is at 3.
         node.replayed("s1", id(5), HashSet::new());
