@@ -6,8 +6,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, header};
 
 use super::{
-    HandshakeError, HandshakeLimits, Head, accept_key, check_partial_size, extension_list,
-    header_has_token, header_list, map_parse_error, put_header, to_header_map,
+    HandshakeError, HandshakeLimits, Head, accept_key, check_partial_size, header_has_token,
+    header_list, map_parse_error, put_header, to_header_map,
 };
 
 /// Reads a client's opening handshake from bytes, incrementally.
@@ -163,27 +163,7 @@ impl Request {
         Self::validate_headers(target, req.headers().clone())
     }
 
-    /// The path part of the target.
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("/")
-    }
-
-    /// The `Origin` header, if sent (browsers always send it).
-    pub fn origin(&self) -> Option<&str> {
-        self.headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-    }
-
-    /// The subprotocols the client offered, in its order of preference.
-    pub fn protocols(&self) -> Vec<String> {
-        header_list(&self.headers, header::SEC_WEBSOCKET_PROTOCOL)
-    }
-
-    /// The extension offers, one string per offer (`name; param=value`).
-    pub fn extension_offers(&self) -> Vec<String> {
-        extension_list(&self.headers)
-    }
+    super::request_accessors!();
 
     /// The `Sec-WebSocket-Key` the client sent.
     pub fn key(&self) -> &str {
@@ -235,20 +215,12 @@ impl Request {
         extensions: Option<&str>,
     ) -> Result<http::Response<()>, HandshakeError> {
         self.check_protocol(protocol)?;
-        let mut builder = http::Response::builder()
+        let builder = http::Response::builder()
             .status(http::StatusCode::SWITCHING_PROTOCOLS)
             .header(header::UPGRADE, "websocket")
             .header(header::CONNECTION, "Upgrade")
             .header(header::SEC_WEBSOCKET_ACCEPT, self.accept_key());
-        if let Some(p) = protocol {
-            builder = builder.header(header::SEC_WEBSOCKET_PROTOCOL, p);
-        }
-        if let Some(e) = extensions {
-            builder = builder.header(header::SEC_WEBSOCKET_EXTENSIONS, e);
-        }
-        builder
-            .body(())
-            .map_err(|_| HandshakeError::Malformed("invalid response header value"))
+        super::agreed_response(builder, protocol, extensions)
     }
 
     /// A response refusing the request (for example 403 for an Origin not
