@@ -35,6 +35,7 @@
 mod deadlines;
 mod decimal;
 mod form;
+mod id_enum;
 mod session_id;
 mod text;
 pub mod utf8;
