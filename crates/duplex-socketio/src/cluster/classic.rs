@@ -8,8 +8,8 @@
 //! `<key>-response#<nsp>#` or `<key>-response#<nsp>#<requester uid>#`.
 
 use super::message::{
-    FetchedSocket, Format, Opts, WirePacket, bool_field, opt_string_field, read_any, room,
-    rooms_field, string_field, strings, uint_field,
+    FetchedSocket, Format, Opts, WirePacket, bool_field, opt_string_field, pair, read_any, room,
+    rooms_field, s, string_field, strings, uint_field,
 };
 use super::{Error, msgpack};
 use crate::Value;
@@ -230,14 +230,6 @@ pub enum ClassicRequest {
         /// Which sockets, with flags (`timeout`).
         opts: Opts,
     },
-}
-
-fn pair(k: &str, v: Value) -> (String, Value) {
-    (k.to_owned(), v)
-}
-
-fn s(v: &str) -> Value {
-    Value::String(v.to_owned())
 }
 
 fn ty(t: RequestType) -> Value {

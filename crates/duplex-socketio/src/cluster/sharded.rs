@@ -4,8 +4,8 @@
 
 use super::Error;
 use super::message::{
-    FetchedSocket, Format, Opts, WirePacket, bool_field, read_any, rooms_field, string_field,
-    strings, uint_field,
+    FetchedSocket, Format, Opts, WirePacket, bool_field, pair, read_any, rooms_field, s,
+    string_field, strings, uint_field,
 };
 use crate::Value;
 
@@ -224,14 +224,6 @@ pub enum ClusterBody {
     },
     /// 13, no data.
     AdapterClose,
-}
-
-fn pair(k: &str, v: Value) -> (String, Value) {
-    (k.to_owned(), v)
-}
-
-fn s(v: &str) -> Value {
-    Value::String(v.to_owned())
 }
 
 impl ClusterBody {
