@@ -148,30 +148,30 @@ impl Error {
     }
 }
 
-/// The error codes of the reference server's HTTP error responses
-/// (`400 {"code":3,"message":"Bad request"}`), which clients report to
-/// their users.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum ServerErrorCode {
-    /// 0: `transport` missing or unknown.
-    UnknownTransport = 0,
-    /// 1: `sid` names no session.
-    UnknownSid = 1,
-    /// 2: a handshake (no `sid`) with a method other than GET.
-    BadHandshakeMethod = 2,
-    /// 3: anything else wrong with the request.
-    BadRequest = 3,
-    /// 4: refused by the application.
-    Forbidden = 4,
-    /// 5: `EIO` missing or not supported.
-    UnsupportedProtocolVersion = 5,
+duplex_core::id_enum! {
+    /// The error codes of the reference server's HTTP error responses
+    /// (`400 {"code":3,"message":"Bad request"}`), which clients report to
+    /// their users.
+    pub enum ServerErrorCode {
+        /// 0: `transport` missing or unknown.
+        UnknownTransport = 0,
+        /// 1: `sid` names no session.
+        UnknownSid = 1,
+        /// 2: a handshake (no `sid`) with a method other than GET.
+        BadHandshakeMethod = 2,
+        /// 3: anything else wrong with the request.
+        BadRequest = 3,
+        /// 4: refused by the application.
+        Forbidden = 4,
+        /// 5: `EIO` missing or not supported.
+        UnsupportedProtocolVersion = 5,
+    }
 }
 
 impl ServerErrorCode {
-    /// The numeric code.
+    /// The numeric code (its [`ServerErrorCode::id`]).
     pub fn code(self) -> u8 {
-        self as u8
+        self.id()
     }
 
     /// The reference server's message for the code.

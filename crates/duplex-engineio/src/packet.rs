@@ -7,50 +7,31 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::{Error, ProtocolVersion, Utf8Bytes};
 
-/// The seven Engine.IO packet types and their wire digits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum PacketType {
-    /// `0`: the handshake, sent by the server with the session data.
-    Open = 0,
-    /// `1`: close the transport (and the session).
-    Close = 1,
-    /// `2`: heartbeat request (from the server in v4, from the client in v3),
-    /// or with data `probe` the first step of an upgrade.
-    Ping = 2,
-    /// `3`: heartbeat answer, or `probe` answer of an upgrade.
-    Pong = 3,
-    /// `4`: application data, text or binary.
-    Message = 4,
-    /// `5`: completes an upgrade to the new transport.
-    Upgrade = 5,
-    /// `6`: nothing; ends a pending poll during an upgrade.
-    Noop = 6,
+duplex_core::id_enum! {
+    /// The seven Engine.IO packet types and their wire digits.
+    pub enum PacketType {
+        /// `0`: the handshake, sent by the server with the session data.
+        Open = 0,
+        /// `1`: close the transport (and the session).
+        Close = 1,
+        /// `2`: heartbeat request (from the server in v4, from the client in v3),
+        /// or with data `probe` the first step of an upgrade.
+        Ping = 2,
+        /// `3`: heartbeat answer, or `probe` answer of an upgrade.
+        Pong = 3,
+        /// `4`: application data, text or binary.
+        Message = 4,
+        /// `5`: completes an upgrade to the new transport.
+        Upgrade = 5,
+        /// `6`: nothing; ends a pending poll during an upgrade.
+        Noop = 6,
+    }
 }
 
 impl PacketType {
-    /// The type of a numeric id (`0`..=`6`).
-    pub const fn from_id(id: u8) -> Option<Self> {
-        Some(match id {
-            0 => Self::Open,
-            1 => Self::Close,
-            2 => Self::Ping,
-            3 => Self::Pong,
-            4 => Self::Message,
-            5 => Self::Upgrade,
-            6 => Self::Noop,
-            _ => return None,
-        })
-    }
-
     /// The type of an ASCII digit (`b'0'`..=`b'6'`).
     pub const fn from_digit(digit: u8) -> Option<Self> {
         Self::from_id(digit.wrapping_sub(b'0'))
-    }
-
-    /// The numeric id.
-    pub const fn id(self) -> u8 {
-        self as u8
     }
 
     /// The ASCII digit that starts a text packet of this type.

@@ -6,14 +6,14 @@
 //! only what its protocol decides: which transition a request causes and
 //! how frames look. The bookkeeping below is the same for all of them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use rand::RngCore;
 
 use crate::http::Response;
 use crate::session::SessionCore;
-use crate::{Event, HttpTransmit, RequestId, SessionId};
+use crate::{Error, Event, HttpTransmit, RequestId, SessionId};
 use duplex_core::Deadlines;
 
 /// A dialect's session: it has a [`SessionCore`], and may have timers of
@@ -25,17 +25,19 @@ pub(crate) trait DialectSession {
     /// The shared part.
     fn core(&self) -> &SessionCore<Self::Item>;
 
+    /// The shared part, to change.
+    fn core_mut(&mut self) -> &mut SessionCore<Self::Item>;
+
     /// When the session next needs `handle_timeout`.
     fn deadline(&self) -> Option<Instant> {
         self.core().deadline()
     }
 }
 
-/// The tables looked up on every request and WebSocket message, with
-/// foldhash rather than std's SipHash (see `duplex_engineio`'s server for
-/// the measurement and the HashDoS argument): sessions and requests are
-/// keyed by ids this side generated, which a client can only look up.
-pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+// The tables looked up on every request and WebSocket message: sessions
+// and requests are keyed by ids this side generated, which a client can
+// only look up (see `FastMap` for the HashDoS argument).
+pub(crate) use duplex_core::FastMap;
 
 /// The tables and queues of one endpoint, with sessions `S` and, per
 /// request or connection id, `C`.
@@ -96,6 +98,12 @@ impl<S: DialectSession, C> Shell<S, C> {
             .map(|s| s.core().queue.free_slots())
     }
 
+    /// Detaches `session`'s receiver, if it has one: the request to end.
+    pub(crate) fn detach(&mut self, session: &SessionId, now: Instant) -> Option<RequestId> {
+        let receiver = self.sessions.get_mut(session)?.core_mut().detach(now)?;
+        Some(receiver.request())
+    }
+
     /// Files `session` under its next deadline (or none).
     pub(crate) fn reschedule(&mut self, session: &SessionId) {
         let deadline = self.sessions.get(session).and_then(S::deadline);
@@ -114,6 +122,19 @@ impl<S: DialectSession, C> Shell<S, C> {
         let now = self.now?;
         Some((now, std::mem::take(&mut self.dirty)))
     }
+}
+
+/// `session` in a shell's `sessions`, if open: commands refuse a closed
+/// one. It takes the field, not the shell, so that the rest of the shell
+/// stays free to use while the session is held.
+pub(crate) fn open_session<'a, S: DialectSession>(
+    sessions: &'a mut FastMap<SessionId, S>,
+    session: &SessionId,
+) -> Result<&'a mut S, Error> {
+    sessions
+        .get_mut(session)
+        .filter(|s| s.core().is_open())
+        .ok_or(Error::NoSuchSession)
 }
 
 /// Writes what every dialect's config has alike: `with_rng`, and a `Debug`
@@ -141,9 +162,11 @@ pub(crate) use dialect_config;
 
 /// Writes, inside a dialect server's `impl`, the methods that only hand on
 /// to its [`Shell`] (field `shell`) or its config (field `config` of type
-/// `$config`, with `cors`): settings, counts and queries, outputs, and the private
-/// `touch`/`reschedule`/`respond`. The dialect writes `flush` itself, which
-/// `poll_transmit` calls so that queued output leaves before it is asked for.
+/// `$config`, with `cors`): settings, counts and queries, outputs, the timer
+/// loop, and the private `touch`/`reschedule`/`respond`. The dialect writes
+/// `flush` itself, which `poll_transmit` calls so that queued output leaves
+/// before it is asked for; `abort`, which a closed WebSocket is; and
+/// `on_due`, what a session's passed deadline means in its protocol.
 macro_rules! shell_methods {
     ($config:ty) => {
         /// The settings.
@@ -196,6 +219,30 @@ macro_rules! shell_methods {
             self.shell.timers.next()
         }
 
+        /// A WebSocket this endpoint accepted closed or failed: the same as
+        /// [`abort`](Self::abort) of its connection.
+        pub fn handle_websocket_closed(
+            &mut self,
+            connection: $crate::RequestId,
+            now: std::time::Instant,
+        ) {
+            self.abort(connection, now);
+        }
+
+        /// Advances the timers: heartbeats and disconnect delays.
+        pub fn handle_timeout(&mut self, now: std::time::Instant) {
+            self.touch(now);
+            for sid in self.shell.timers.take_due(now) {
+                let Some(s) = self.shell.sessions.get_mut(&sid) else {
+                    continue;
+                };
+                let due = s.core.on_timeout(now);
+                self.on_due(&sid, due, now);
+                self.reschedule(&sid);
+            }
+            self.flush();
+        }
+
         fn touch(&mut self, now: std::time::Instant) {
             self.shell.touch(now);
         }
@@ -227,6 +274,9 @@ mod tests {
         type Item = u8;
         fn core(&self) -> &SessionCore<u8> {
             &self.0
+        }
+        fn core_mut(&mut self) -> &mut SessionCore<u8> {
+            &mut self.0
         }
     }
 

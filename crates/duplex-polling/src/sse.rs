@@ -29,7 +29,7 @@ use rand::{RngCore, SeedableRng, rngs::StdRng};
 use crate::http::{Cors, OpenInfo, Response, query_param, text_response};
 use crate::queue::{Full, OverflowPolicy, QueueConfig};
 use crate::session::{Due, Receiver, SessionCore, Timing};
-use crate::shell::{DialectSession, Shell};
+use crate::shell::{DialectSession, Shell, open_session};
 use crate::{
     CloseReason, Error, Event, HttpTransmit, Message, Request, RequestId, SessionId, TransportName,
 };
@@ -145,6 +145,10 @@ impl DialectSession for SseSession {
 
     fn core(&self) -> &SessionCore<SseEvent> {
         &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut SessionCore<SseEvent> {
+        &mut self.core
     }
 }
 
@@ -274,47 +278,6 @@ impl SseServer {
     ) {
     }
 
-    /// Server-Sent Events have no WebSockets; same as [`SseServer::abort`].
-    pub fn handle_websocket_closed(&mut self, connection: RequestId, now: Instant) {
-        self.abort(connection, now);
-    }
-
-    /// Advances the timers: comment heartbeats and disconnect delays.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.touch(now);
-        for sid in self.shell.timers.take_due(now) {
-            let Some(s) = self.shell.sessions.get_mut(&sid) else {
-                continue;
-            };
-            match s.core.on_timeout(now) {
-                Due::Nothing => {}
-                Due::Heartbeat(receiver) => {
-                    let request = receiver.request();
-                    self.shell.transmits.push_back(HttpTransmit::StreamChunk {
-                        request,
-                        data: Bytes::from_static(b":\n\n"),
-                    });
-                    if s.core.wrote(3) {
-                        s.core.detach(now);
-                        self.end_stream(request);
-                    }
-                }
-                Due::Expired => {
-                    let was_open = s.core.is_open();
-                    self.shell.sessions.remove(&sid);
-                    if was_open {
-                        self.shell.events.push_back(Event::Closed {
-                            session: sid.clone(),
-                            reason: CloseReason::Expired,
-                        });
-                    }
-                }
-            }
-            self.reschedule(&sid);
-        }
-        self.flush();
-    }
-
     // ---- commands ----------------------------------------------------------
 
     /// Sends `message` as an unnamed event (`message` in the browser).
@@ -359,12 +322,7 @@ impl SseServer {
         now: Instant,
     ) -> Result<(), Error> {
         self.touch(now);
-        let s = self
-            .shell
-            .sessions
-            .get_mut(session)
-            .filter(|s| s.core.is_open())
-            .ok_or(Error::NoSuchSession)?;
+        let s = open_session(&mut self.shell.sessions, session)?;
         let item = SseEvent {
             seq: s.next_seq,
             event,
@@ -531,19 +489,44 @@ impl SseServer {
         });
         // Deliver what is queued, then end the stream.
         self.write_queued(sid, now);
-        if let Some(r) = self
-            .shell
-            .sessions
-            .get_mut(sid)
-            .and_then(|s| s.core.detach(now))
-        {
-            self.end_stream(r.request());
+        if let Some(r) = self.shell.detach(sid, now) {
+            self.end_stream(r);
         }
         if reason == CloseReason::ReplayGap {
             // Nothing of it can be delivered any more.
             self.shell.sessions.remove(sid);
         }
         self.reschedule(sid);
+    }
+
+    /// What a passed deadline means here: a comment heartbeat on the
+    /// stream, or the end of a session whose client stayed away.
+    fn on_due(&mut self, sid: &SessionId, due: Due, now: Instant) {
+        match due {
+            Due::Nothing => {}
+            Due::Heartbeat(receiver) => {
+                let request = receiver.request();
+                self.shell.transmits.push_back(HttpTransmit::StreamChunk {
+                    request,
+                    data: Bytes::from_static(b":\n\n"),
+                });
+                if let Some(s) = self.shell.sessions.get_mut(sid) {
+                    if s.core.wrote(3) {
+                        s.core.detach(now);
+                        self.end_stream(request);
+                    }
+                }
+            }
+            Due::Expired => {
+                let session = self.shell.sessions.remove(sid);
+                if session.is_some_and(|s| s.core.is_open()) {
+                    self.shell.events.push_back(Event::Closed {
+                        session: sid.clone(),
+                        reason: CloseReason::Expired,
+                    });
+                }
+            }
+        }
     }
 
     /// Writes queued events to the attached stream, up to its byte limit.

@@ -26,46 +26,27 @@ pub enum ProtocolVersion {
     V5,
 }
 
-/// The seven packet types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum PacketType {
-    /// `0`: connect to a namespace (request, or grant with `{"sid":...}`).
-    Connect = 0,
-    /// `1`: leave a namespace.
-    Disconnect = 1,
-    /// `2`: an event, `["name", ...args]`, maybe with an ack id.
-    Event = 2,
-    /// `3`: the answer to an event's ack id, `[...args]`.
-    Ack = 3,
-    /// `4`: connection to a namespace refused (`ERROR` in v4).
-    ConnectError = 4,
-    /// `5`: an event with binary attachments.
-    BinaryEvent = 5,
-    /// `6`: an ack with binary attachments.
-    BinaryAck = 6,
+duplex_core::id_enum! {
+    /// The seven packet types.
+    pub enum PacketType {
+        /// `0`: connect to a namespace (request, or grant with `{"sid":...}`).
+        Connect = 0,
+        /// `1`: leave a namespace.
+        Disconnect = 1,
+        /// `2`: an event, `["name", ...args]`, maybe with an ack id.
+        Event = 2,
+        /// `3`: the answer to an event's ack id, `[...args]`.
+        Ack = 3,
+        /// `4`: connection to a namespace refused (`ERROR` in v4).
+        ConnectError = 4,
+        /// `5`: an event with binary attachments.
+        BinaryEvent = 5,
+        /// `6`: an ack with binary attachments.
+        BinaryAck = 6,
+    }
 }
 
 impl PacketType {
-    /// The type of a numeric id.
-    pub const fn from_id(id: u8) -> Option<Self> {
-        Some(match id {
-            0 => Self::Connect,
-            1 => Self::Disconnect,
-            2 => Self::Event,
-            3 => Self::Ack,
-            4 => Self::ConnectError,
-            5 => Self::BinaryEvent,
-            6 => Self::BinaryAck,
-            _ => return None,
-        })
-    }
-
-    /// The numeric id.
-    pub const fn id(self) -> u8 {
-        self as u8
-    }
-
     /// Whether packets of this type carry binary attachments.
     pub const fn is_binary(self) -> bool {
         matches!(self, Self::BinaryEvent | Self::BinaryAck)

@@ -309,7 +309,10 @@ fn classic_broadcasts_select_local_sockets_or_nothing() {
         packet: WirePacket::event("e", []).with_nsp("/"),
         opts,
     };
-    let sockets = |action: Option<LocalAction>| match action {
+    // The local sockets a broadcast on `channel` selects.
+    let sockets = |channel: &str, message: &ClassicBroadcast| match a
+        .classic_broadcast(&ch, "me", "/", channel, message)
+    {
         Some(LocalAction::Emit { sockets, .. }) => Some(sorted(sockets)),
         None => None,
         other => panic!("{other:?}"),
@@ -317,44 +320,24 @@ fn classic_broadcasts_select_local_sockets_or_nothing() {
     // Two rooms, a member of both receives once; except leaves out.
     let two = b("other", Opts::rooms(["r1", "r2"]));
     assert_eq!(
-        sockets(a.classic_broadcast(&ch, "me", "/", "socket.io#/#", &two)),
+        sockets("socket.io#/#", &two),
         Some(vec!["s1".into(), "s2".into()])
     );
     let except = b("other", Opts::default().except(["r1"]));
     assert_eq!(
-        sockets(a.classic_broadcast(&ch, "me", "/", "socket.io#/#", &except)),
+        sockets("socket.io#/#", &except),
         Some(vec!["s2".into(), "s3".into()])
     );
     // Own messages, other namespaces, rooms with no local member: nothing.
-    assert_eq!(
-        sockets(a.classic_broadcast(&ch, "me", "/", "socket.io#/#", &b("me", Opts::default()))),
-        None
-    );
+    assert_eq!(sockets("socket.io#/#", &b("me", Opts::default())), None);
     let mut chat = b("other", Opts::default());
     chat.packet.nsp = Some("/chat".into());
-    assert_eq!(
-        sockets(a.classic_broadcast(&ch, "me", "/", "socket.io#/#", &chat)),
-        None
-    );
-    assert_eq!(
-        sockets(a.classic_broadcast(
-            &ch,
-            "me",
-            "/",
-            "socket.io#/#nowhere#",
-            &b("other", Opts::rooms(["nowhere"]))
-        )),
-        None
-    );
+    assert_eq!(sockets("socket.io#/#", &chat), None);
+    let nowhere = b("other", Opts::rooms(["nowhere"]));
+    assert_eq!(sockets("socket.io#/#nowhere#", &nowhere), None);
     // A channel of another namespace is not ours.
     assert_eq!(
-        sockets(a.classic_broadcast(
-            &ch,
-            "me",
-            "/",
-            "socket.io#/chat#",
-            &b("other", Opts::default())
-        )),
+        sockets("socket.io#/chat#", &b("other", Opts::default())),
         None
     );
 }

@@ -588,3 +588,38 @@ fn notepack_format_boundaries_match_byte_for_byte() {
         assert_eq!(String::from_utf8(msgpack::to_json(&value)).unwrap(), text);
     }
 }
+
+/// Each channel reads a message's type through its type table
+/// (`RequestType`, `MessageType`): a number outside the table is refused
+/// with that number, even one past 255 whose low byte is a known type, and
+/// a request channel refuses the types that are responses.
+#[test]
+fn types_outside_a_channels_table_are_refused_by_number() {
+    use duplex_socketio::cluster::Error;
+    let unknown = |r: Result<(), Error>| match r {
+        Err(Error::UnknownType(n)) => Some(n),
+        _ => None,
+    };
+    for n in [8, 9, 10, 256, 263] {
+        let json = format!(r#"{{"uid":"a","requestId":"r","type":{n},"rooms":[]}}"#);
+        let r = ClassicRequest::decode(json.as_bytes()).map(drop);
+        assert_eq!(unknown(r), Some(n), "request type {n}");
+    }
+    for n in [0, 7, 10, 264] {
+        let json = format!(r#"{{"requestId":"r","type":{n},"clientCount":1}}"#);
+        let r = ClassicResponse::decode(json.as_bytes()).map(drop);
+        assert_eq!(unknown(r), Some(n), "response type {n}");
+    }
+    for n in [0, 14, 257] {
+        let json = format!(r#"{{"type":{n},"uid":"a","nsp":"/"}}"#);
+        let r = ClusterMessage::decode(json.as_bytes()).map(drop);
+        assert_eq!(unknown(r), Some(n), "sharded type {n}");
+    }
+    // The table's own numbers still read.
+    let sockets = br#"{"uid":"a","requestId":"r","type":0,"rooms":[]}"#;
+    assert!(ClassicRequest::decode(sockets).is_ok());
+    let count = br#"{"requestId":"r","type":8,"clientCount":1}"#;
+    assert!(ClassicResponse::decode(count).is_ok());
+    let heartbeat = br#"{"type":2,"uid":"a","nsp":"/"}"#;
+    assert!(ClusterMessage::decode(heartbeat).is_ok());
+}

@@ -419,34 +419,33 @@ impl World {
     }
 
     fn cut(&mut self, i: usize) {
-        let Some(key) = self.peers[i].session.take() else {
-            return;
-        };
-        let peer = &mut self.peers[i];
-        peer.inbound.clear();
-        while peer.client.poll_transmit().is_some() {}
-        peer.cut_at = Some(self.now);
-        self.server.closed(&key, DisconnectReason::TransportClose);
-        self.peers[i]
-            .client
-            .handle_close("transport close", self.now);
-        self.settle();
+        if let Some(key) = self.lose_connection(i, "transport close") {
+            self.server.closed(&key, DisconnectReason::TransportClose);
+            self.settle();
+        }
     }
 
     /// The client sees its connection die (say a ping timeout), the server
     /// does not: the socket stays connected there, and what is written to
     /// it is lost.
     fn half_cut(&mut self, i: usize) {
-        let Some(key) = self.peers[i].session.take() else {
-            return;
-        };
+        if let Some(key) = self.lose_connection(i, "ping timeout") {
+            self.peers[i].half_open = Some(key);
+            self.settle();
+        }
+    }
+
+    /// Peer `i`'s side of a lost connection: what was in flight is gone
+    /// and its client is told `reason`. The connection's session key, if
+    /// it had one.
+    fn lose_connection(&mut self, i: usize, reason: &'static str) -> Option<u32> {
+        let key = self.peers[i].session.take()?;
         let peer = &mut self.peers[i];
         peer.inbound.clear();
         while peer.client.poll_transmit().is_some() {}
         peer.cut_at = Some(self.now);
-        peer.half_open = Some(key);
-        self.peers[i].client.handle_close("ping timeout", self.now);
-        self.settle();
+        peer.client.handle_close(reason, self.now);
+        Some(key)
     }
 
     /// Whether the server promises to restore client `i` now.

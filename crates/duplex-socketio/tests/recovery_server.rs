@@ -54,8 +54,7 @@ fn connect(
 ) -> (SocketId, Vec<String>) {
     while s.poll_event().is_some() {}
     sent(s);
-    s.open(session, ProtocolVersion::V5, now);
-    s.handle_text(&session, Bytes::from(format!("0{auth}")));
+    request_connect(s, session, auth, now);
     let Some(ServerEvent::ConnectRequest { namespace, .. }) = s.poll_event() else {
         panic!("a CONNECT request");
     };
@@ -65,6 +64,28 @@ fn connect(
 }
 
 /// The `pid` of a CONNECT answer.
+/// Opens `session` and sends a CONNECT to `/` with `auth`.
+fn request_connect(s: &mut Srv, session: &'static str, auth: &str, now: Instant) {
+    s.open(session, ProtocolVersion::V5, now);
+    s.handle_text(&session, Bytes::from(format!("0{auth}")));
+}
+
+/// Takes the pending events: none may be a CONNECT.
+fn assert_no_connect_raised(s: &mut Srv) {
+    let events = events(s);
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e, ServerEvent::ConnectRequest { .. })),
+        "{events:?}"
+    );
+}
+
+/// Every pending event.
+fn events(s: &mut Srv) -> Vec<ServerEvent<&'static str, ()>> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
 fn pid_of(answer: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(answer.strip_prefix('0').unwrap()).unwrap();
     v["pid"].as_str().unwrap().to_owned()
@@ -353,8 +374,7 @@ struct HalfOpen {
 /// A new Engine.IO session `key` whose CONNECT to `/` names the
 /// half-open socket's pid and offset, left unanswered for the test.
 fn reconnect_naming(s: &mut Srv, key: &'static str, h: &HalfOpen, now: Instant) {
-    s.open(key, ProtocolVersion::V5, now);
-    s.handle_text(&key, Bytes::from(format!("0{}", auth(&h.pid, &h.offset))));
+    request_connect(s, key, &auth(&h.pid, &h.offset), now);
 }
 
 fn half_open(s: &mut Srv, now: Instant) -> HalfOpen {
@@ -399,8 +419,7 @@ fn a_reconnect_naming_a_socket_whose_connection_died_unnoticed_restores_it_once_
     // No answer within the ping timeout: the runtime's Engine.IO session
     // closes as a ping timeout.
     s.closed(&"old", DisconnectReason::PingTimeout);
-    let events: Vec<ServerEvent<&'static str, ()>> =
-        std::iter::from_fn(|| s.poll_event()).collect();
+    let events = events(&mut s);
     assert_eq!(events.len(), 4, "{events:?}");
     assert!(matches!(
         &events[0],
@@ -467,8 +486,7 @@ fn a_connect_naming_a_live_socket_gets_a_fresh_session_once_its_connection_answe
     assert!(s.poll_event().is_none(), "held");
     assert_eq!(written(&mut s), [("old", "<probe>".to_owned())]);
     s.handle_alive(&"old");
-    let events: Vec<ServerEvent<&'static str, ()>> =
-        std::iter::from_fn(|| s.poll_event()).collect();
+    let events = events(&mut s);
     assert!(
         matches!(
             &events[..],
@@ -499,14 +517,7 @@ fn a_connect_naming_a_live_socket_gets_a_fresh_session_once_its_connection_answe
     s.handle_alive(&"old");
     assert!(s.poll_event().is_none());
     s.closed(&"old", DisconnectReason::TransportClose);
-    let events: Vec<ServerEvent<&'static str, ()>> =
-        std::iter::from_fn(|| s.poll_event()).collect();
-    assert!(
-        events
-            .iter()
-            .all(|e| !matches!(e, ServerEvent::ConnectRequest { .. })),
-        "{events:?}"
-    );
+    assert_no_connect_raised(&mut s);
 }
 
 #[test]
@@ -526,14 +537,7 @@ fn a_held_connect_whose_own_session_closes_leaves_nothing() {
     // The old session dies: its socket's session is kept, nobody is
     // raised for it, and a later reconnect still restores it.
     s.closed(&"old", DisconnectReason::PingTimeout);
-    let events: Vec<ServerEvent<&'static str, ()>> =
-        std::iter::from_fn(|| s.poll_event()).collect();
-    assert!(
-        events
-            .iter()
-            .all(|e| !matches!(e, ServerEvent::ConnectRequest { .. })),
-        "{events:?}"
-    );
+    assert_no_connect_raised(&mut s);
     assert_eq!(s.recovery_store("/").unwrap().session_count(), 1);
     let (again, out) = connect(&mut s, "back", &auth(&h.pid, &h.offset), now);
     assert_eq!(again, h.id);
@@ -599,8 +603,7 @@ fn a_refused_or_abandoned_restore_gives_the_session_back() {
     let mut s = recovering();
     let (id, pid, offset) = lost(&mut s, now);
     // Refused by a middleware.
-    s.open("b", ProtocolVersion::V5, now);
-    s.handle_text(&"b", Bytes::from(format!("0{}", auth(&pid, &offset))));
+    request_connect(&mut s, "b", &auth(&pid, &offset), now);
     assert!(s.poll_event().is_some());
     assert!(s.restoring(&"b", "/"));
     // Reserved: a second connection cannot take it meanwhile.
@@ -625,8 +628,7 @@ fn middlewares_run_when_skip_middlewares_is_off() {
         ..RecoveryConfig::default()
     }));
     let (_, pid, offset) = lost(&mut s, now);
-    s.open("b", ProtocolVersion::V5, now);
-    s.handle_text(&"b", Bytes::from(format!("0{}", auth(&pid, &offset))));
+    request_connect(&mut s, "b", &auth(&pid, &offset), now);
     assert!(s.restoring(&"b", "/"));
     assert!(!s.skips_middlewares(&"b", "/"));
 }
@@ -691,6 +693,15 @@ fn text(c: &mut Client<()>, t: &str, now: Instant) {
     c.handle_text(Bytes::from(t.to_owned()), now).unwrap();
 }
 
+/// A client whose CONNECT (sent and dropped) got `answer`.
+fn connected_client(answer: &str, now: Instant) -> Client<()> {
+    let mut c = client();
+    c.handle_open(now);
+    sent_by(&mut c);
+    text(&mut c, answer, now);
+    c
+}
+
 fn sent_by(c: &mut Client<()>) -> Vec<String> {
     std::iter::from_fn(|| c.poll_transmit())
         .filter_map(|t| match t {
@@ -752,10 +763,7 @@ fn the_client_sends_pid_and_offset_merged_with_its_auth() {
 #[test]
 fn the_client_holds_early_replays_until_the_answer_and_eats_no_argument() {
     let now = Instant::now();
-    let mut c = client();
-    c.handle_open(now);
-    sent_by(&mut c);
-    text(&mut c, r#"0{"sid":"S","pid":"P"}"#, now);
+    let mut c = connected_client(r#"0{"sid":"S","pid":"P"}"#, now);
     // An event the server did not store (volatile, or an adapter without
     // a log) has no offset: its last string is the application's, and
     // stays (the client remembers it as the offset, as the reference).
@@ -781,10 +789,7 @@ fn the_client_holds_early_replays_until_the_answer_and_eats_no_argument() {
 #[test]
 fn a_fresh_session_forgets_the_old_offset() {
     let now = Instant::now();
-    let mut c = client();
-    c.handle_open(now);
-    sent_by(&mut c);
-    text(&mut c, r#"0{"sid":"S","pid":"P"}"#, now);
+    let mut c = connected_client(r#"0{"sid":"S","pid":"P"}"#, now);
     text(&mut c, r#"2["tick",1,"o.1"]"#, now);
     delivered(&mut c);
     reconnect(&mut c, now);
@@ -797,10 +802,7 @@ fn a_fresh_session_forgets_the_old_offset() {
 #[test]
 fn without_recovery_nothing_is_taken_off() {
     let now = Instant::now();
-    let mut c = client();
-    c.handle_open(now);
-    sent_by(&mut c);
-    text(&mut c, r#"0{"sid":"S"}"#, now);
+    let mut c = connected_client(r#"0{"sid":"S"}"#, now);
     text(&mut c, r#"2["say","hello"]"#, now);
     assert_eq!(delivered(&mut c), [("say".into(), vec!["hello".into()])]);
     assert_eq!(reconnect(&mut c, now), [r#"0{"token":"t"}"#]);
@@ -811,8 +813,7 @@ fn a_client_that_leaves_before_the_answer_gives_the_session_back() {
     let now = Instant::now();
     let mut s = recovering();
     let (id, pid, offset) = lost(&mut s, now);
-    s.open("b", ProtocolVersion::V5, now);
-    s.handle_text(&"b", Bytes::from(format!("0{}", auth(&pid, &offset))));
+    request_connect(&mut s, "b", &auth(&pid, &offset), now);
     assert!(s.restoring(&"b", "/"));
     s.handle_text(&"b", Bytes::from_static(b"1"));
     assert!(!s.restoring(&"b", "/"));

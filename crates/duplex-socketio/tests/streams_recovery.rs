@@ -189,6 +189,34 @@ fn args_of(text: &str) -> Vec<serde_json::Value> {
     serde_json::from_str(&text[text.find('[').unwrap()..]).unwrap()
 }
 
+/// The `pid` in the CONNECT answer (`0{"sid":...,"pid":...}`) a node
+/// wrote last.
+fn pid_in(written: &[(&'static str, String)]) -> String {
+    let answer = &written.last().unwrap().1;
+    serde_json::from_str::<serde_json::Value>(&answer[1..]).unwrap()["pid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The CONNECT auth asking to restore session `pid` from `offset` on.
+fn restore_auth(pid: &str, offset: &str) -> String {
+    format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#)
+}
+
+/// A streams node with offsets (and these `options` otherwise), socket
+/// `s1` in its own room, its first output taken.
+fn node_with_s1(options: StreamsOptions, now: Instant) -> ClusterNode {
+    let options = StreamsOptions {
+        offsets: true,
+        ..options
+    };
+    let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
+    node.add_all("s1", &["s1".to_owned()]);
+    while node.poll_transmit().is_some() {}
+    node
+}
+
 #[test]
 fn a_client_cut_from_one_node_is_restored_by_another_with_nothing_lost() {
     let now = Instant::now();
@@ -203,11 +231,7 @@ fn a_client_cut_from_one_node_is_restored_by_another_with_nothing_lost() {
     let (id, _) = accept_pending(&mut a).unwrap();
     a.join("/", &id, ["room1"]);
     let out = pump(&mut redis, &mut [&mut a, &mut b], now);
-    let answer = &out[0].last().unwrap().1;
-    let pid = serde_json::from_str::<serde_json::Value>(&answer[1..]).unwrap()["pid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pid = pid_in(&out[0]);
 
     // A direct emit goes through the stream; the local copy waits for its id.
     a.send(&"c1", &tick(0)).unwrap();
@@ -234,12 +258,7 @@ fn a_client_cut_from_one_node_is_restored_by_another_with_nothing_lost() {
     pump(&mut redis, &mut [&mut a, &mut b], now);
 
     // Back, on node b.
-    connect(
-        &mut b,
-        "c2",
-        &format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#),
-        now,
-    );
+    connect(&mut b, "c2", &restore_auth(&pid, &offset), now);
     assert!(b.poll_event().is_none(), "the CONNECT waits for Redis");
     pump(&mut redis, &mut [&mut a, &mut b], now);
     let (id2, restoring) = accept_pending(&mut b).unwrap();
@@ -269,28 +288,11 @@ fn entries_delivered_while_the_restore_travels_are_replayed_once() {
     let mut redis = Redis::default();
     let mut a = node(1, now);
     let mut b = node(2, now);
-    connect(&mut a, "c1", "", now);
-    let (id, _) = accept_pending(&mut a).unwrap();
-    let out = pump(&mut redis, &mut [&mut a, &mut b], now);
-    let answer = &out[0].last().unwrap().1;
-    let pid = serde_json::from_str::<serde_json::Value>(&answer[1..]).unwrap()["pid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    a.send(&"c1", &tick(0)).unwrap();
-    pump(&mut redis, &mut [&mut a, &mut b], now);
-    let offset = redis.stream.last().unwrap().0.to_string();
-    a.closed(&"c1", DisconnectReason::TransportClose);
-    pump(&mut redis, &mut [&mut a, &mut b], now);
+    let (auth, id) = cut_after_one_event(&mut redis, &mut [&mut a, &mut b], now);
 
     // The restore's answer is in, the CONNECT not yet accepted: node b's
     // own broadcast (its XADD reply late) and node a's arrive meanwhile.
-    connect(
-        &mut b,
-        "c2",
-        &format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#),
-        now,
-    );
+    connect(&mut b, "c2", &auth, now);
     pump(&mut redis, &mut [&mut a, &mut b], now);
     redis.hold = true;
     b.broadcast_opts("/", &Opts::default(), &tick(1));
@@ -314,28 +316,23 @@ fn entries_delivered_while_the_restore_travels_are_replayed_once() {
     assert_eq!(sorted, [1, 2], "each once: {ticks:?}");
 }
 
-/// Connects `c1` on `a`, has it receive one event and cuts it: returns
-/// the CONNECT auth that restores it and its socket id.
+/// Connects `c1` on the first of `nodes`, has it receive one event and
+/// cuts it: returns the CONNECT auth that restores it and its socket id.
 fn cut_after_one_event(
     redis: &mut Redis,
-    a: &mut Srv,
-    b: &mut Srv,
+    nodes: &mut [&mut Srv],
     now: Instant,
 ) -> (String, SocketId) {
-    connect(a, "c1", "", now);
-    let (id, _) = accept_pending(a).unwrap();
-    let out = pump(redis, &mut [&mut *a, &mut *b], now);
-    let answer = &out[0].last().unwrap().1;
-    let pid = serde_json::from_str::<serde_json::Value>(&answer[1..]).unwrap()["pid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    a.send(&"c1", &tick(0)).unwrap();
-    pump(redis, &mut [&mut *a, &mut *b], now);
+    connect(nodes[0], "c1", "", now);
+    let (id, _) = accept_pending(nodes[0]).unwrap();
+    let out = pump(redis, nodes, now);
+    let pid = pid_in(&out[0]);
+    nodes[0].send(&"c1", &tick(0)).unwrap();
+    pump(redis, nodes, now);
     let offset = redis.stream.last().unwrap().0.to_string();
-    a.closed(&"c1", DisconnectReason::TransportClose);
-    pump(redis, &mut [&mut *a, &mut *b], now);
-    (format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#), id)
+    nodes[0].closed(&"c1", DisconnectReason::TransportClose);
+    pump(redis, nodes, now);
+    (restore_auth(&pid, &offset), id)
 }
 
 /// Review of #16, finding 3: a session found in Redis, whose window of
@@ -353,7 +350,7 @@ fn a_restore_whose_window_was_forgotten_is_fresh_and_runs_the_middlewares() {
         ..StreamsOptions::default()
     };
     let mut b = node_with(2, now, recent);
-    let (auth, id) = cut_after_one_event(&mut redis, &mut a, &mut b, now);
+    let (auth, id) = cut_after_one_event(&mut redis, &mut [&mut a, &mut b], now);
 
     connect(&mut b, "c2", &auth, now);
     let Some(RecoveryRequest::Restore {
@@ -405,20 +402,7 @@ fn a_refused_or_abandoned_restore_gives_the_session_back() {
     let now = Instant::now();
     let mut redis = Redis::default();
     let mut a = node(1, now);
-    connect(&mut a, "c1", "", now);
-    accept_pending(&mut a).unwrap();
-    let out = pump(&mut redis, &mut [&mut a], now);
-    let answer = &out[0].last().unwrap().1;
-    let pid = serde_json::from_str::<serde_json::Value>(&answer[1..]).unwrap()["pid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    a.send(&"c1", &tick(0)).unwrap();
-    pump(&mut redis, &mut [&mut a], now);
-    let offset = redis.stream.last().unwrap().0.to_string();
-    a.closed(&"c1", DisconnectReason::TransportClose);
-    pump(&mut redis, &mut [&mut a], now);
-    let auth = format!(r#"{{"pid":"{pid}","offset":"{offset}"}}"#);
+    let (auth, _) = cut_after_one_event(&mut redis, &mut [&mut a], now);
 
     connect(&mut a, "c2", &auth, now);
     pump(&mut redis, &mut [&mut a], now);
@@ -451,13 +435,7 @@ fn local_delivery_follows_the_stream_order() {
     use duplex_socketio::cluster::{LocalAction, NodeEvent, WirePacket};
 
     let now = Instant::now();
-    let options = StreamsOptions {
-        offsets: true,
-        ..StreamsOptions::default()
-    };
-    let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
-    node.add_all("s1", &["s1".to_owned()]);
-    while node.poll_transmit().is_some() {}
+    let mut node = node_with_s1(StreamsOptions::default(), now);
     assert!(
         node.broadcast(WirePacket::event("mine", []), &Opts::default())
             .is_empty()
@@ -607,13 +585,10 @@ fn broadcasts_awaiting_their_entry_are_bounded() {
 
     let now = Instant::now();
     let options = StreamsOptions {
-        offsets: true,
         max_pending: 2,
         ..StreamsOptions::default()
     };
-    let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
-    node.add_all("s1", &["s1".to_owned()]);
-    while node.poll_transmit().is_some() {}
+    let mut node = node_with_s1(options, now);
     for n in 0..5u64 {
         node.broadcast(WirePacket::event("n", [n.into()]), &Opts::default());
         let token = node.poll_transmit().unwrap().stream.unwrap().token.unwrap();
@@ -643,13 +618,10 @@ fn an_own_broadcast_never_read_back_is_delivered_after_the_deadline() {
 
     let now = Instant::now();
     let options = StreamsOptions {
-        offsets: true,
         read_back_timeout: Duration::from_secs(3),
         ..StreamsOptions::default()
     };
-    let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
-    node.add_all("s1", &["s1".to_owned()]);
-    while node.poll_transmit().is_some() {}
+    let mut node = node_with_s1(options, now);
     node.broadcast(WirePacket::event("lost", []), &Opts::default());
     let token = node.poll_transmit().unwrap().stream.unwrap().token.unwrap();
     let replied = now + Duration::from_secs(1);

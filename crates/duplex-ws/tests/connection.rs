@@ -33,6 +33,14 @@ fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Several masked client frames, one after the other: `(first byte, payload)`.
+fn client_frames(frames: &[(u8, &[u8])]) -> Vec<u8> {
+    frames
+        .iter()
+        .flat_map(|&(b, p)| client_frame(b, p))
+        .collect()
+}
+
 fn server() -> Connection {
     Connection::new(Role::Server, Config::default())
 }
@@ -118,8 +126,7 @@ fn fragmentation_violations_close_with_1002() {
         &client_frame(0x80, b"orphan"),
         ProtocolError::UnexpectedContinuation,
     );
-    let mut wire = client_frame(0x01, b"start");
-    wire.extend(client_frame(0x81, b"again"));
+    let wire = client_frames(&[(0x01, b"start"), (0x81, b"again")]);
     assert_fails(&wire, ProtocolError::ExpectedContinuation);
 }
 
@@ -130,12 +137,10 @@ fn invalid_utf8_closes_with_1007() {
         ProtocolError::InvalidUtf8,
     );
     // Split across fragments: the code point starts in one, breaks in the next.
-    let mut wire = client_frame(0x01, b"ok\xf0\x9f");
-    wire.extend(client_frame(0x80, b"\x28"));
+    let wire = client_frames(&[(0x01, b"ok\xf0\x9f"), (0x80, b"\x28")]);
     assert_fails(&wire, ProtocolError::InvalidUtf8);
     // An unfinished code point at the end of the message.
-    let mut wire = client_frame(0x01, b"ok");
-    wire.extend(client_frame(0x80, b"\xe2\x82"));
+    let wire = client_frames(&[(0x01, b"ok"), (0x80, b"\xe2\x82")]);
     assert_fails(&wire, ProtocolError::InvalidUtf8);
     // The close reason too.
     assert_fails(
@@ -211,8 +216,7 @@ fn size_limits_close_with_1009() {
     assert_eq!(close_code_sent(&mut conn), Some(1009));
 
     let mut conn = Connection::new(Role::Server, config());
-    let mut wire = client_frame(0x02, &[0; 100]);
-    wire.extend(client_frame(0x80, &[0; 51]));
+    let wire = client_frames(&[(0x02, &[0; 100]), (0x80, &[0; 51])]);
     conn.receive(&wire);
     assert_eq!(
         events(&mut conn),
@@ -243,11 +247,13 @@ fn bad_close_payloads() {
 #[test]
 fn fragments_and_interleaved_control_frames() {
     let mut conn = server();
-    let mut wire = client_frame(0x01, b"Hel");
-    wire.extend(client_frame(0x89, b"ping!"));
-    wire.extend(client_frame(0x00, b"l"));
-    wire.extend(client_frame(0x8a, b"pong?"));
-    wire.extend(client_frame(0x80, b"o"));
+    let wire = client_frames(&[
+        (0x01, b"Hel"),
+        (0x89, b"ping!"),
+        (0x00, b"l"),
+        (0x8a, b"pong?"),
+        (0x80, b"o"),
+    ]);
     conn.receive(&wire);
     assert_eq!(
         events(&mut conn),
@@ -272,8 +278,7 @@ fn fragment_mode_hands_out_frames() {
             ..Config::default()
         },
     );
-    let mut wire = client_frame(0x02, b"ab");
-    wire.extend(client_frame(0x80, b"c"));
+    let wire = client_frames(&[(0x02, b"ab"), (0x80, b"c")]);
     conn.receive(&wire);
     assert_eq!(
         events(&mut conn),

@@ -836,38 +836,7 @@ proptest! {
             close_event,
             Some(Event::Close(Some(CloseFrame::new(CloseCode(code), reason.clone()))))
         );
-        let received: Vec<Message> = if assemble {
-            events
-                .into_iter()
-                .map(|e| match e {
-                    Event::Message(m) => Ok(m),
-                    other => Err(TestCaseError::fail(format!("unexpected {other:?}"))),
-                })
-                .collect::<Result<_, _>>()?
-        } else {
-            // Reassemble by hand what fragment mode hands out.
-            let mut out = Vec::new();
-            let mut current: Option<(OpCode, Vec<u8>)> = None;
-            for e in events {
-                let Event::Fragment { opcode, payload, fin } = e else {
-                    return Err(TestCaseError::fail(format!("unexpected {e:?}")));
-                };
-                match (&mut current, opcode) {
-                    (None, OpCode::Text | OpCode::Binary) => current = Some((opcode, payload.to_vec())),
-                    (Some((_, data)), OpCode::Continuation) => data.extend_from_slice(&payload),
-                    _ => return Err(TestCaseError::fail(format!("fragment out of order: {opcode:?}"))),
-                }
-                if fin {
-                    let (kind, data) = current.take().unwrap();
-                    out.push(match kind {
-                        OpCode::Text => Message::from(String::from_utf8(data).unwrap()),
-                        _ => Message::from(data),
-                    });
-                }
-            }
-            prop_assert!(current.is_none());
-            out
-        };
+        let received = reassemble(events, assemble)?;
         prop_assert_eq!(&received, &messages);
 
         // The receiver echoed the code; the sender completes the handshake.
@@ -1260,29 +1229,24 @@ fn check_commands(role: Role, commands: &[Command]) -> Result<(), TestCaseError>
         let state_before = conn.state();
         let expect_closed = model.closed || model.sent_close;
         let (result, expected): (Result<(), Error>, Vec<SentFrame>) = match cmd {
-            Command::SendText(s) => {
-                let r = conn.send_text(s);
-                let want = if expect_closed {
-                    Err(Error::Closed)
-                } else if model.outgoing.is_some() {
-                    Err(Error::FrameSequence(""))
-                } else {
-                    Ok(())
+            Command::SendText(_) | Command::SendBinary(_) => {
+                let (r, frame) = match cmd {
+                    Command::SendText(s) => (
+                        conn.send_text(s),
+                        (OpCode::Text, true, s.as_bytes().to_vec()),
+                    ),
+                    Command::SendBinary(b) => {
+                        (conn.send_binary(b), (OpCode::Binary, true, b.clone()))
+                    }
+                    _ => unreachable!("text or binary"),
                 };
+                let mid_message = model.outgoing.is_some();
+                let want = expected(
+                    expect_closed,
+                    mid_message.then_some(Error::FrameSequence("")),
+                );
                 check_result(&r, &want)?;
-                (r, vec![(OpCode::Text, true, s.as_bytes().to_vec())])
-            }
-            Command::SendBinary(b) => {
-                let r = conn.send_binary(b);
-                let want = if expect_closed {
-                    Err(Error::Closed)
-                } else if model.outgoing.is_some() {
-                    Err(Error::FrameSequence(""))
-                } else {
-                    Ok(())
-                };
-                check_result(&r, &want)?;
-                (r, vec![(OpCode::Binary, true, b.clone())])
+                (r, vec![frame])
             }
             Command::SendFrame {
                 opcode,
@@ -1295,13 +1259,10 @@ fn check_commands(role: Role, commands: &[Command]) -> Result<(), TestCaseError>
                     OpCode::Text | OpCode::Binary => model.outgoing.is_none(),
                     _ => false,
                 };
-                let want = if expect_closed {
-                    Err(Error::Closed)
-                } else if !in_sequence {
-                    Err(Error::FrameSequence(""))
-                } else {
-                    Ok(())
-                };
+                let want = expected(
+                    expect_closed,
+                    (!in_sequence).then_some(Error::FrameSequence("")),
+                );
                 check_result(&r, &want)?;
                 if r.is_ok() {
                     model.outgoing = if *fin {
@@ -1317,27 +1278,23 @@ fn check_commands(role: Role, commands: &[Command]) -> Result<(), TestCaseError>
                     Command::Ping(_) => (conn.ping(p), OpCode::Ping),
                     _ => (conn.pong(p), OpCode::Pong),
                 };
-                let want = if expect_closed {
-                    Err(Error::Closed)
-                } else if p.len() > MAX_CONTROL_PAYLOAD {
-                    Err(Error::ControlPayloadTooLong)
-                } else {
-                    Ok(())
-                };
+                let too_long = p.len() > MAX_CONTROL_PAYLOAD;
+                let want = expected(
+                    expect_closed,
+                    too_long.then_some(Error::ControlPayloadTooLong),
+                );
                 check_result(&r, &want)?;
                 (r, vec![(opcode, true, p.clone())])
             }
             Command::Close { code, reason } => {
                 let r = conn.close(CloseCode(*code), reason);
-                let want = if expect_closed {
-                    Err(Error::Closed)
-                } else if !CloseCode(*code).is_sendable() {
-                    Err(Error::UnsendableCloseCode(CloseCode(*code)))
-                } else if reason.len() > CloseFrame::MAX_REASON_LEN {
-                    Err(Error::ControlPayloadTooLong)
+                let refusal = if !CloseCode(*code).is_sendable() {
+                    Some(Error::UnsendableCloseCode(CloseCode(*code)))
                 } else {
-                    Ok(())
+                    (reason.len() > CloseFrame::MAX_REASON_LEN)
+                        .then_some(Error::ControlPayloadTooLong)
                 };
+                let want = expected(expect_closed, refusal);
                 check_result(&r, &want)?;
                 if r.is_ok() {
                     model.sent_close = true;
@@ -1424,6 +1381,15 @@ fn check_commands(role: Role, commands: &[Command]) -> Result<(), TestCaseError>
 
 /// Compares a result with the one expected, ignoring the text of
 /// `FrameSequence` errors.
+/// What the model expects of a command: `Closed` once a close was sent or
+/// received, else the command's own `refusal` if it has one.
+fn expected(closed: bool, refusal: Option<Error>) -> Result<(), Error> {
+    if closed {
+        return Err(Error::Closed);
+    }
+    refusal.map_or(Ok(()), Err)
+}
+
 fn check_result(got: &Result<(), Error>, want: &Result<(), Error>) -> Result<(), TestCaseError> {
     let same = match (got, want) {
         (Err(Error::FrameSequence(_)), Err(Error::FrameSequence(_))) => true,

@@ -8,8 +8,8 @@
 //! `<key>-response#<nsp>#` or `<key>-response#<nsp>#<requester uid>#`.
 
 use super::message::{
-    FetchedSocket, Format, Opts, WirePacket, bool_field, opt_string_field, read_any, room,
-    rooms_field, string_field, strings, uint_field,
+    FetchedSocket, Format, Opts, WirePacket, bool_field, opt_string_field, pair, read_any, room,
+    rooms_field, s, string_field, strings, uint_field,
 };
 use super::{Error, msgpack};
 use crate::Value;
@@ -108,30 +108,30 @@ impl ClassicBroadcast {
     }
 }
 
-/// The request types of the classic adapter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum RequestType {
-    /// 0: the ids of the sockets in some rooms.
-    Sockets = 0,
-    /// 1: every room.
-    AllRooms = 1,
-    /// 2: make sockets join rooms.
-    RemoteJoin = 2,
-    /// 3: make sockets leave rooms.
-    RemoteLeave = 3,
-    /// 4: disconnect sockets.
-    RemoteDisconnect = 4,
-    /// 5: fetch sockets.
-    RemoteFetch = 5,
-    /// 6: an event between servers.
-    ServerSideEmit = 6,
-    /// 7: a broadcast expecting acknowledgements.
-    Broadcast = 7,
-    /// 8: how many clients a broadcast with acks reached on one node.
-    BroadcastClientCount = 8,
-    /// 9: one client's acknowledgement.
-    BroadcastAck = 9,
+duplex_core::id_enum! {
+    /// The request types of the classic adapter.
+    pub enum RequestType {
+        /// 0: the ids of the sockets in some rooms.
+        Sockets = 0,
+        /// 1: every room.
+        AllRooms = 1,
+        /// 2: make sockets join rooms.
+        RemoteJoin = 2,
+        /// 3: make sockets leave rooms.
+        RemoteLeave = 3,
+        /// 4: disconnect sockets.
+        RemoteDisconnect = 4,
+        /// 5: fetch sockets.
+        RemoteFetch = 5,
+        /// 6: an event between servers.
+        ServerSideEmit = 6,
+        /// 7: a broadcast expecting acknowledgements.
+        Broadcast = 7,
+        /// 8: how many clients a broadcast with acks reached on one node.
+        BroadcastClientCount = 8,
+        /// 9: one client's acknowledgement.
+        BroadcastAck = 9,
+    }
 }
 
 /// A message on the request channel.
@@ -232,16 +232,16 @@ pub enum ClassicRequest {
     },
 }
 
-fn pair(k: &str, v: Value) -> (String, Value) {
-    (k.to_owned(), v)
-}
-
-fn s(v: &str) -> Value {
-    Value::String(v.to_owned())
-}
-
 fn ty(t: RequestType) -> Value {
-    Value::Number((t as u8).into())
+    Value::Number(t.id().into())
+}
+
+/// The request type numbered `n`.
+fn request_type(n: u64) -> Result<RequestType, Error> {
+    u8::try_from(n)
+        .ok()
+        .and_then(RequestType::from_id)
+        .ok_or(Error::UnknownType(n))
 }
 
 impl ClassicRequest {
@@ -385,46 +385,49 @@ impl ClassicRequest {
         let uid = || Ok::<_, Error>(opt_string_field(v, "uid")?.unwrap_or_default());
         let request_id = || request_id_field(v);
         let has_opts = !matches!(v.get("opts"), None | Some(Value::Null));
-        Ok(match uint_field(v, "type")? {
-            0 => ClassicRequest::Sockets {
+        let t = request_type(uint_field(v, "type")?)?;
+        Ok(match t {
+            RequestType::Sockets => ClassicRequest::Sockets {
                 uid: uid()?,
                 request_id: request_id()?,
                 rooms: rooms_field(v, "rooms")?,
             },
-            1 => ClassicRequest::AllRooms {
+            RequestType::AllRooms => ClassicRequest::AllRooms {
                 uid: uid()?,
                 request_id: request_id()?,
             },
-            t @ (2 | 3) if has_opts => ClassicRequest::Rooms {
-                uid: uid()?,
-                leave: t == 3,
-                opts: Opts::from_value(v.get("opts").unwrap_or(&Value::Null))?,
-                rooms: rooms_field(v, "rooms")?,
-            },
-            t @ (2 | 3) => ClassicRequest::SocketRoom {
+            RequestType::RemoteJoin | RequestType::RemoteLeave if has_opts => {
+                ClassicRequest::Rooms {
+                    uid: uid()?,
+                    leave: t == RequestType::RemoteLeave,
+                    opts: Opts::from_value(v.get("opts").unwrap_or(&Value::Null))?,
+                    rooms: rooms_field(v, "rooms")?,
+                }
+            }
+            RequestType::RemoteJoin | RequestType::RemoteLeave => ClassicRequest::SocketRoom {
                 uid: uid()?,
                 request_id: request_id()?,
-                leave: t == 3,
+                leave: t == RequestType::RemoteLeave,
                 sid: string_field(v, "sid")?,
                 room: v.get("room").and_then(room).ok_or(Error::Field("room"))?,
             },
-            4 if has_opts => ClassicRequest::Disconnect {
+            RequestType::RemoteDisconnect if has_opts => ClassicRequest::Disconnect {
                 uid: uid()?,
                 opts: Opts::from_value(v.get("opts").unwrap_or(&Value::Null))?,
                 close: bool_field(v, "close"),
             },
-            4 => ClassicRequest::DisconnectSocket {
+            RequestType::RemoteDisconnect => ClassicRequest::DisconnectSocket {
                 uid: uid()?,
                 request_id: request_id()?,
                 sid: string_field(v, "sid")?,
                 close: bool_field(v, "close"),
             },
-            5 => ClassicRequest::Fetch {
+            RequestType::RemoteFetch => ClassicRequest::Fetch {
                 uid: uid()?,
                 request_id: request_id()?,
                 opts: Opts::from_value(v.get("opts").ok_or(Error::Field("opts"))?)?,
             },
-            6 => ClassicRequest::ServerSideEmit {
+            RequestType::ServerSideEmit => ClassicRequest::ServerSideEmit {
                 uid: uid()?,
                 request_id: match v.get("requestId") {
                     None => None,
@@ -435,13 +438,16 @@ impl ClassicRequest {
                     _ => return Err(Error::Field("data")),
                 },
             },
-            7 => ClassicRequest::Broadcast {
+            RequestType::Broadcast => ClassicRequest::Broadcast {
                 uid: uid()?,
                 request_id: request_id()?,
                 packet: WirePacket::from_value(v.get("packet").ok_or(Error::Field("packet"))?)?,
                 opts: Opts::from_value(v.get("opts").ok_or(Error::Field("opts"))?)?,
             },
-            other => return Err(Error::UnknownType(other)),
+            // Responses, on the response channel only.
+            RequestType::BroadcastClientCount | RequestType::BroadcastAck => {
+                return Err(Error::UnknownType(t.id().into()));
+            }
         })
     }
 }
@@ -598,22 +604,22 @@ impl ClassicResponse {
         let request_id = request_id_field(v)?;
         let ty = match v.get("type") {
             None | Some(Value::Null) => None,
-            Some(_) => Some(uint_field(v, "type")?),
+            Some(_) => Some(request_type(uint_field(v, "type")?)?),
         };
         Ok(match ty {
-            Some(6) => ClassicResponse::ServerSideEmit {
+            Some(RequestType::ServerSideEmit) => ClassicResponse::ServerSideEmit {
                 request_id,
                 data: v.get("data").cloned().unwrap_or(Value::Null),
             },
-            Some(8) => ClassicResponse::BroadcastClientCount {
+            Some(RequestType::BroadcastClientCount) => ClassicResponse::BroadcastClientCount {
                 request_id,
                 client_count: uint_field(v, "clientCount")?,
             },
-            Some(9) => ClassicResponse::BroadcastAck {
+            Some(RequestType::BroadcastAck) => ClassicResponse::BroadcastAck {
                 request_id,
                 packet: v.get("packet").cloned().unwrap_or(Value::Null),
             },
-            Some(other) => return Err(Error::UnknownType(other)),
+            Some(other) => return Err(Error::UnknownType(other.id().into())),
             None => match (v.get("sockets"), v.get("rooms")) {
                 (Some(Value::Array(items)), _) if items.iter().all(|i| i.as_str().is_some()) => {
                     ClassicResponse::Sockets {

@@ -240,6 +240,16 @@ pub(crate) fn read_any(payload: &[u8]) -> Result<Value, Error> {
     }
 }
 
+/// One `key: value` of a message object.
+pub(crate) fn pair(k: &str, v: Value) -> (String, Value) {
+    (k.to_owned(), v)
+}
+
+/// A string value.
+pub(crate) fn s(v: &str) -> Value {
+    Value::String(v.to_owned())
+}
+
 pub(crate) fn strings(items: &[String]) -> Value {
     Value::Array(items.iter().cloned().map(Value::String).collect())
 }

@@ -196,6 +196,23 @@ struct StreamsState {
     closed: bool,
 }
 
+impl StreamsState {
+    /// The `XADD` of `message` to this namespace's stream; `token` asks
+    /// for the reply's entry id.
+    fn add(&self, message: &ClusterMessage, token: Option<u64>) -> Transmit {
+        Transmit {
+            channel: self.stream.clone(),
+            payload: Vec::new(),
+            sharded: false,
+            stream: Some(StreamAdd {
+                fields: streams::encode_entry(message),
+                max_len: self.options.max_len,
+                token,
+            }),
+        }
+    }
+}
+
 /// A subscription change the IO layer makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subscription {
@@ -506,30 +523,17 @@ impl ClusterNode {
     }
 
     fn publish_broadcast(&mut self, packet: WirePacket, opts: &Opts) {
+        let message = self.own_message(ClusterBody::Broadcast {
+            packet: packet.clone(),
+            request_id: None,
+            opts: opts.clone(),
+        });
         let Channels::Streams(s) = &mut self.channels else {
             return;
         };
         let token = s.next_token;
         s.next_token = s.next_token.wrapping_add(1);
-        let message = ClusterMessage {
-            uid: self.uid.clone(),
-            nsp: self.nsp.clone(),
-            body: ClusterBody::Broadcast {
-                packet: packet.clone(),
-                request_id: None,
-                opts: opts.clone(),
-            },
-        };
-        self.transmits.push_back(Transmit {
-            channel: s.stream.clone(),
-            payload: Vec::new(),
-            sharded: false,
-            stream: Some(StreamAdd {
-                fields: streams::encode_entry(&message),
-                max_len: s.options.max_len,
-                token: Some(token),
-            }),
-        });
+        self.transmits.push_back(s.add(&message, Some(token)));
         s.pending.push_back(Pending {
             token,
             packet,
@@ -1344,12 +1348,17 @@ impl ClusterNode {
         }
     }
 
-    fn publish_message(&mut self, body: ClusterBody) {
-        let message = ClusterMessage {
+    /// A message of this node in this namespace.
+    fn own_message(&self, body: ClusterBody) -> ClusterMessage {
+        ClusterMessage {
             uid: self.uid.clone(),
             nsp: self.nsp.clone(),
             body,
-        };
+        }
+    }
+
+    fn publish_message(&mut self, body: ClusterBody) {
+        let message = self.own_message(body);
         match &self.channels {
             Channels::Sharded(c) => {
                 let channel = c.channel_for(&message);
@@ -1362,16 +1371,7 @@ impl ClusterNode {
                     self.publish(channel, streams::encode_pubsub(&message));
                     return;
                 }
-                let transmit = Transmit {
-                    channel: s.stream.clone(),
-                    payload: Vec::new(),
-                    sharded: false,
-                    stream: Some(StreamAdd {
-                        fields: streams::encode_entry(&message),
-                        max_len: s.options.max_len,
-                        token: None,
-                    }),
-                };
+                let transmit = s.add(&message, None);
                 self.transmits.push_back(transmit);
             }
             Channels::Classic(..) => {}
@@ -1388,21 +1388,12 @@ impl ClusterNode {
             };
             // 0.3.x: to the requester's own channel.
             let channel = c.response_channel_of(requester);
-            let message = ClusterMessage {
-                uid: self.uid.clone(),
-                nsp: self.nsp.clone(),
-                body,
-            };
+            let message = self.own_message(body);
             return self.publish(channel, streams::encode_pubsub(&message));
         }
         if let Channels::Sharded(c) = &self.channels {
-            let message = ClusterMessage {
-                uid: self.uid.clone(),
-                nsp: self.nsp.clone(),
-                body,
-            };
             let channel = c.response_channel_of(requester);
-            self.publish(channel, message.encode());
+            self.publish(channel, self.own_message(body).encode());
         }
     }
 }
@@ -1528,13 +1519,9 @@ mod tests {
         (id(ms).to_string(), streams::encode_entry(&message))
     }
 
-    /// Review of #16, finding 8: a restored socket's replayed ids were
-    /// kept (and looked up at every emit) for the socket's life. They go
-    /// once the stream was read past them and no own broadcast still
-    /// waiting may be one of them.
-    #[test]
-    fn replayed_ids_go_once_the_stream_is_read_past_them() {
-        let now = Instant::now();
+    /// A streams node with offsets and socket `s1` in its own room, the
+    /// stream read up to entry 3 (another node's broadcast).
+    fn read_to_3(now: Instant) -> ClusterNode {
         let options = StreamsOptions {
             offsets: true,
             ..StreamsOptions::default()
@@ -1543,6 +1530,17 @@ mod tests {
         node.add_all("s1", &["s1".to_owned()]);
         let (first, fields) = entry(3);
         node.receive_entry(&first, &fields, now).unwrap();
+        node
+    }
+
+    /// Review of #16, finding 8: a restored socket's replayed ids were
+    /// kept (and looked up at every emit) for the socket's life. They go
+    /// once the stream was read past them and no own broadcast still
+    /// waiting may be one of them.
+    #[test]
+    fn replayed_ids_go_once_the_stream_is_read_past_them() {
+        let now = Instant::now();
+        let mut node = read_to_3(now);
         // An own broadcast, its XADD reply not in yet: its id could be
         // among the replayed ones.
         node.broadcast(WirePacket::event("mine", []), &Opts::default());
@@ -1572,14 +1570,7 @@ mod tests {
     #[test]
     fn an_entry_a_restore_replayed_is_not_delivered_again_when_the_reader_reaches_it() {
         let now = Instant::now();
-        let options = StreamsOptions {
-            offsets: true,
-            ..StreamsOptions::default()
-        };
-        let mut node = ClusterNode::streams(options, "me", "/", RequestsConfig::default(), now);
-        node.add_all("s1", &["s1".to_owned()]);
-        let (first, fields) = entry(3);
-        node.receive_entry(&first, &fields, now).unwrap();
+        let mut node = read_to_3(now);
         while node.poll_event().is_some() {}
         // Restored with entries up to 5 replayed; the reader is at 3.
         node.replayed("s1", id(5), HashSet::new());

@@ -4,8 +4,8 @@
 
 use super::Error;
 use super::message::{
-    FetchedSocket, Format, Opts, WirePacket, bool_field, read_any, rooms_field, string_field,
-    strings, uint_field,
+    FetchedSocket, Format, Opts, WirePacket, bool_field, pair, read_any, rooms_field, s,
+    string_field, strings, uint_field,
 };
 use crate::Value;
 
@@ -105,36 +105,36 @@ impl ShardedChannels {
     }
 }
 
-/// The cluster message types (socket.io-adapter `MessageType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum MessageType {
-    /// 1: a node starts; the others answer with a heartbeat.
-    InitialHeartbeat = 1,
-    /// 2: a node is alive.
-    Heartbeat = 2,
-    /// 3: a broadcast, with a request id when acks are wanted.
-    Broadcast = 3,
-    /// 4: sockets join rooms.
-    SocketsJoin = 4,
-    /// 5: sockets leave rooms.
-    SocketsLeave = 5,
-    /// 6: sockets are disconnected.
-    DisconnectSockets = 6,
-    /// 7: fetch sockets.
-    FetchSockets = 7,
-    /// 8: a node's answer to 7.
-    FetchSocketsResponse = 8,
-    /// 9: an event between servers.
-    ServerSideEmit = 9,
-    /// 10: a node's answer to 9.
-    ServerSideEmitResponse = 10,
-    /// 11: how many clients a broadcast with acks reached on a node.
-    BroadcastClientCount = 11,
-    /// 12: one client's ack.
-    BroadcastAck = 12,
-    /// 13: a node leaves.
-    AdapterClose = 13,
+duplex_core::id_enum! {
+    /// The cluster message types (socket.io-adapter `MessageType`).
+    pub enum MessageType {
+        /// 1: a node starts; the others answer with a heartbeat.
+        InitialHeartbeat = 1,
+        /// 2: a node is alive.
+        Heartbeat = 2,
+        /// 3: a broadcast, with a request id when acks are wanted.
+        Broadcast = 3,
+        /// 4: sockets join rooms.
+        SocketsJoin = 4,
+        /// 5: sockets leave rooms.
+        SocketsLeave = 5,
+        /// 6: sockets are disconnected.
+        DisconnectSockets = 6,
+        /// 7: fetch sockets.
+        FetchSockets = 7,
+        /// 8: a node's answer to 7.
+        FetchSocketsResponse = 8,
+        /// 9: an event between servers.
+        ServerSideEmit = 9,
+        /// 10: a node's answer to 9.
+        ServerSideEmitResponse = 10,
+        /// 11: how many clients a broadcast with acks reached on a node.
+        BroadcastClientCount = 11,
+        /// 12: one client's ack.
+        BroadcastAck = 12,
+        /// 13: a node leaves.
+        AdapterClose = 13,
+    }
 }
 
 /// A cluster message: `{type, data, uid, nsp}`.
@@ -224,14 +224,6 @@ pub enum ClusterBody {
     },
     /// 13, no data.
     AdapterClose,
-}
-
-fn pair(k: &str, v: Value) -> (String, Value) {
-    (k.to_owned(), v)
-}
-
-fn s(v: &str) -> Value {
-    Value::String(v.to_owned())
 }
 
 impl ClusterBody {
@@ -350,29 +342,32 @@ impl ClusterBody {
             Some(_) => rid().map(Some),
         };
         let any = |k: &str| data.get(k).cloned().unwrap_or(Value::Null);
-        Ok(match ty {
-            1 => ClusterBody::InitialHeartbeat,
-            2 => ClusterBody::Heartbeat,
-            13 => ClusterBody::AdapterClose,
-            3 => ClusterBody::Broadcast {
+        let Some(t) = u8::try_from(ty).ok().and_then(MessageType::from_id) else {
+            return Err(Error::UnknownType(ty));
+        };
+        Ok(match t {
+            MessageType::InitialHeartbeat => ClusterBody::InitialHeartbeat,
+            MessageType::Heartbeat => ClusterBody::Heartbeat,
+            MessageType::AdapterClose => ClusterBody::AdapterClose,
+            MessageType::Broadcast => ClusterBody::Broadcast {
                 packet: WirePacket::from_value(data.get("packet").ok_or(Error::Field("packet"))?)?,
                 request_id: opt_rid()?,
                 opts: opts()?,
             },
-            t @ (4 | 5) => ClusterBody::SocketsRooms {
-                leave: t == 5,
+            MessageType::SocketsJoin | MessageType::SocketsLeave => ClusterBody::SocketsRooms {
+                leave: t == MessageType::SocketsLeave,
                 opts: opts()?,
                 rooms: rooms_field(data, "rooms")?,
             },
-            6 => ClusterBody::DisconnectSockets {
+            MessageType::DisconnectSockets => ClusterBody::DisconnectSockets {
                 opts: opts()?,
                 close: bool_field(data, "close"),
             },
-            7 => ClusterBody::FetchSockets {
+            MessageType::FetchSockets => ClusterBody::FetchSockets {
                 opts: opts()?,
                 request_id: rid()?,
             },
-            8 => ClusterBody::FetchSocketsResponse {
+            MessageType::FetchSocketsResponse => ClusterBody::FetchSocketsResponse {
                 request_id: rid()?,
                 sockets: match data.get("sockets") {
                     Some(Value::Array(items)) => items
@@ -382,26 +377,25 @@ impl ClusterBody {
                     _ => return Err(Error::Field("sockets")),
                 },
             },
-            9 => ClusterBody::ServerSideEmit {
+            MessageType::ServerSideEmit => ClusterBody::ServerSideEmit {
                 request_id: opt_rid()?,
                 packet: match data.get("packet") {
                     Some(Value::Array(items)) => items.clone(),
                     _ => return Err(Error::Field("packet")),
                 },
             },
-            10 => ClusterBody::ServerSideEmitResponse {
+            MessageType::ServerSideEmitResponse => ClusterBody::ServerSideEmitResponse {
                 request_id: rid()?,
                 packet: any("packet"),
             },
-            11 => ClusterBody::BroadcastClientCount {
+            MessageType::BroadcastClientCount => ClusterBody::BroadcastClientCount {
                 request_id: rid()?,
                 client_count: uint_field(data, "clientCount")?,
             },
-            12 => ClusterBody::BroadcastAck {
+            MessageType::BroadcastAck => ClusterBody::BroadcastAck {
                 request_id: rid()?,
                 packet: any("packet"),
             },
-            other => return Err(Error::UnknownType(other)),
         })
     }
 }
@@ -430,7 +424,7 @@ impl ClusterMessage {
     pub fn to_value(&self) -> Value {
         let mut v = vec![pair(
             "type",
-            Value::Number((self.body.message_type() as u8).into()),
+            Value::Number(self.body.message_type().id().into()),
         )];
         if let Some(data) = self.body.data() {
             v.push(pair("data", data));

@@ -615,14 +615,19 @@ mod tests {
         (id.to_owned(), encode_entry(message))
     }
 
+    /// A stored session of pid `p` with no data.
+    fn session(sid: &str, rooms: &[&str]) -> Session {
+        Session {
+            sid: sid.into(),
+            pid: "p".into(),
+            rooms: rooms.iter().map(|&r| r.to_owned()).collect(),
+            data: Value::Null,
+        }
+    }
+
     #[test]
     fn restore_filters_and_offsets() {
-        let session = Session {
-            sid: "sid1".into(),
-            pid: "p".into(),
-            rooms: vec!["sid1".into(), "room1".into()],
-            data: Value::Null,
-        };
+        let session = session("sid1", &["sid1", "room1"]);
         let mut q = RestoreQuery::new("/", DEFAULT_SESSION_KEY_PREFIX, "p", "10-0").expect("id");
         assert_eq!(
             q.step(),
@@ -697,12 +702,7 @@ mod tests {
         q.handle_first(None, true);
         assert_eq!(q.step(), &RestoreStep::Done);
         assert!(q.finish().is_none());
-        let session = Session {
-            sid: "s".into(),
-            pid: "p".into(),
-            rooms: vec!["s".into()],
-            data: Value::Null,
-        };
+        let session = session("s", &["s"]);
         let mut q = RestoreQuery::new("/", "k:", "p", "1-0").expect("id");
         q.handle_first(Some(&encode_session(&session)), false);
         assert!(q.finish().is_none());
@@ -713,12 +713,7 @@ mod tests {
 
     #[test]
     fn restore_stops_after_the_page_limit() {
-        let session = Session {
-            sid: "s".into(),
-            pid: "p".into(),
-            rooms: vec!["s".into()],
-            data: Value::Null,
-        };
+        let session = session("s", &["s"]);
         let mut q = RestoreQuery::new("/", "k:", "p", "1-0").expect("id");
         q.handle_first(Some(&encode_session(&session)), true);
         let mut ms = 2;

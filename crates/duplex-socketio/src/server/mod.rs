@@ -201,14 +201,12 @@ impl<K, T> Connection<K, T> {
     }
 }
 
-/// The tables looked up on every packet, with foldhash rather than std's
-/// SipHash (see `duplex_engineio`'s server for the measurement and the
-/// HashDoS argument). Connections, sockets and private session ids are
-/// keyed by ids the servers generated at random: a client only looks them
-/// up. Namespaces are the one key a client names, and only those the
-/// application accepts become a space; the seed is random per map, so a
-/// client that cannot see the hashes cannot aim at a chain either.
-pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+// The tables looked up on every packet. Connections, sockets and private
+// session ids are keyed by ids the servers generated at random: a client
+// only looks them up. Namespaces are the one key a client names, and only
+// those the application accepts become a space; the seed is random per
+// map, so a client that cannot see the hashes cannot aim at a chain either.
+pub(crate) use duplex_core::FastMap;
 
 /// A namespace with at least one socket, or with a cluster adapter: its
 /// rooms (kept by its adapter), and the connection of each socket.

@@ -18,7 +18,7 @@ use http::{HeaderMap, Method, header};
 
 use super::client::{check_negotiated, offered_extension_names};
 use super::server::check_offered;
-use super::{ClientRequest, HandshakeError, Response, extension_list, header_list};
+use super::{ClientRequest, HandshakeError, Response, agreed_response};
 
 /// The `:protocol` value that asks for a WebSocket (RFC 8441 section 4).
 pub const PROTOCOL: &str = "websocket";
@@ -85,28 +85,7 @@ impl ConnectRequest {
         Self::from_parts(req.method(), protocol, req.uri(), req.headers())
     }
 
-    /// The path part of the target.
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("/")
-    }
-
-    /// The `Origin` header, if sent (browsers always send it).
-    pub fn origin(&self) -> Option<&str> {
-        self.headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-    }
-
-    /// The subprotocols the client offered, in its order of preference.
-    pub fn protocols(&self) -> Vec<String> {
-        header_list(&self.headers, header::SEC_WEBSOCKET_PROTOCOL)
-    }
-
-    /// The extension offers, one string per offer (`name; param=value`),
-    /// ready for [`crate::DeflateConfig::negotiate`].
-    pub fn extension_offers(&self) -> Vec<String> {
-        extension_list(&self.headers)
-    }
+    super::request_accessors!();
 
     /// The 200 response accepting the stream (RFC 8441 section 5: any 2xx;
     /// no `Sec-WebSocket-Accept`). `protocol` must be one the client
@@ -120,16 +99,8 @@ impl ConnectRequest {
         extensions: Option<&str>,
     ) -> Result<http::Response<()>, HandshakeError> {
         check_offered(&self.headers, protocol)?;
-        let mut builder = http::Response::builder().status(http::StatusCode::OK);
-        if let Some(p) = protocol {
-            builder = builder.header(header::SEC_WEBSOCKET_PROTOCOL, p);
-        }
-        if let Some(e) = extensions {
-            builder = builder.header(header::SEC_WEBSOCKET_EXTENSIONS, e);
-        }
-        builder
-            .body(())
-            .map_err(|_| HandshakeError::Malformed("invalid response header value"))
+        let builder = http::Response::builder().status(http::StatusCode::OK);
+        agreed_response(builder, protocol, extensions)
     }
 }
 

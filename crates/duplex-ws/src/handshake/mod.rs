@@ -193,6 +193,56 @@ fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: 
     })
 }
 
+/// The accessors of a request the application accepts or rejects, the
+/// same on HTTP/1.1 ([`Request`]) and HTTP/2 ([`h2::ConnectRequest`]): both
+/// keep the `target` and `headers` they read them from.
+macro_rules! request_accessors {
+    () => {
+        /// The path part of the target.
+        pub fn path(&self) -> &str {
+            self.target.split('?').next().unwrap_or("/")
+        }
+
+        /// The `Origin` header, if sent (browsers always send it).
+        pub fn origin(&self) -> Option<&str> {
+            self.headers
+                .get(http::header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+        }
+
+        /// The subprotocols the client offered, in its order of preference.
+        pub fn protocols(&self) -> Vec<String> {
+            super::header_list(&self.headers, http::header::SEC_WEBSOCKET_PROTOCOL)
+        }
+
+        /// The extension offers, one string per offer (`name; param=value`),
+        /// ready for [`crate::DeflateConfig::negotiate`].
+        pub fn extension_offers(&self) -> Vec<String> {
+            super::extension_list(&self.headers)
+        }
+    };
+}
+use request_accessors;
+
+/// An accepting response: `builder` with the agreed subprotocol and
+/// extensions, if any, and no body.
+fn agreed_response(
+    builder: http::response::Builder,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+) -> Result<http::Response<()>, HandshakeError> {
+    let mut builder = builder;
+    if let Some(p) = protocol {
+        builder = builder.header(http::header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    if let Some(e) = extensions {
+        builder = builder.header(http::header::SEC_WEBSOCKET_EXTENSIONS, e);
+    }
+    builder
+        .body(())
+        .map_err(|_| HandshakeError::Malformed("invalid response header value"))
+}
+
 /// Every comma-separated element of every `name` header, trimmed, in order.
 fn header_list(headers: &HeaderMap, name: http::header::HeaderName) -> Vec<String> {
     headers

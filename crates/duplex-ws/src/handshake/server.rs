@@ -6,8 +6,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, header};
 
 use super::{
-    HandshakeError, HandshakeLimits, Head, accept_key, check_partial_size, extension_list,
-    header_has_token, header_list, map_parse_error, put_header, to_header_map,
+    HandshakeError, HandshakeLimits, Head, accept_key, check_partial_size, header_has_token,
+    header_list, map_parse_error, put_header, to_header_map,
 };
 
 /// Reads a client's opening handshake from bytes, incrementally.
@@ -163,27 +163,7 @@ impl Request {
         Self::validate_headers(target, req.headers().clone())
     }
 
-    /// The path part of the target.
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("/")
-    }
-
-    /// The `Origin` header, if sent (browsers always send it).
-    pub fn origin(&self) -> Option<&str> {
-        self.headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-    }
-
-    /// The subprotocols the client offered, in its order of preference.
-    pub fn protocols(&self) -> Vec<String> {
-        header_list(&self.headers, header::SEC_WEBSOCKET_PROTOCOL)
-    }
-
-    /// The extension offers, one string per offer (`name; param=value`).
-    pub fn extension_offers(&self) -> Vec<String> {
-        extension_list(&self.headers)
-    }
+    super::request_accessors!();
 
     /// The `Sec-WebSocket-Key` the client sent.
     pub fn key(&self) -> &str {
@@ -235,20 +215,12 @@ impl Request {
         extensions: Option<&str>,
     ) -> Result<http::Response<()>, HandshakeError> {
         self.check_protocol(protocol)?;
-        let mut builder = http::Response::builder()
+        let builder = http::Response::builder()
             .status(http::StatusCode::SWITCHING_PROTOCOLS)
             .header(header::UPGRADE, "websocket")
             .header(header::CONNECTION, "Upgrade")
             .header(header::SEC_WEBSOCKET_ACCEPT, self.accept_key());
-        if let Some(p) = protocol {
-            builder = builder.header(header::SEC_WEBSOCKET_PROTOCOL, p);
-        }
-        if let Some(e) = extensions {
-            builder = builder.header(header::SEC_WEBSOCKET_EXTENSIONS, e);
-        }
-        builder
-            .body(())
-            .map_err(|_| HandshakeError::Malformed("invalid response header value"))
+        super::agreed_response(builder, protocol, extensions)
     }
 
     /// A response refusing the request (for example 403 for an Origin not
@@ -328,39 +300,33 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         let ok = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
         assert!(check(ok).is_ok());
+        // Each case replaces one part of the valid request.
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let cases = [
-            (ok.replace("GET", "POST"), HandshakeError::MethodNotGet),
+            ("GET", "POST", HandshakeError::MethodNotGet),
+            ("HTTP/1.1", "HTTP/1.0", HandshakeError::HttpVersion),
+            ("Host: a\r\n", "", HandshakeError::MissingHost),
+            ("WebSocket", "h2c", HandshakeError::MissingUpgrade),
             (
-                ok.replace("HTTP/1.1", "HTTP/1.0"),
-                HandshakeError::HttpVersion,
-            ),
-            (ok.replace("Host: a\r\n", ""), HandshakeError::MissingHost),
-            (
-                ok.replace("WebSocket", "h2c"),
-                HandshakeError::MissingUpgrade,
-            ),
-            (
-                ok.replace("keep-alive, Upgrade", "keep-alive"),
+                "keep-alive, Upgrade",
+                "keep-alive",
                 HandshakeError::MissingConnectionUpgrade,
             ),
+            (key, "c2hvcnQ=", HandshakeError::InvalidKey),
+            (key, "!!!", HandshakeError::InvalidKey),
             (
-                ok.replace("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ="),
-                HandshakeError::InvalidKey,
-            ),
-            (
-                ok.replace("dGhlIHNhbXBsZSBub25jZQ==", "!!!"),
-                HandshakeError::InvalidKey,
-            ),
-            (
-                ok.replace("Version: 13", "Version: 8"),
+                "Version: 13",
+                "Version: 8",
                 HandshakeError::UnsupportedVersion,
             ),
             (
-                ok.replace("Sec-WebSocket-Version: 13\r\n", ""),
+                "Sec-WebSocket-Version: 13\r\n",
+                "",
                 HandshakeError::UnsupportedVersion,
             ),
         ];
-        for (request, expected) in cases {
+        for (part, replacement, expected) in cases {
+            let request = ok.replace(part, replacement);
             assert_eq!(check(&request).unwrap_err(), expected, "{request}");
         }
     }
