@@ -53,7 +53,7 @@
 
 mod queue;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
@@ -383,16 +383,9 @@ impl<C: Copy> Session<C> {
     }
 }
 
-/// The tables looked up on every packet (sessions by id, connections by
-/// request id), with foldhash rather than std's SipHash, which was some
-/// 15 % of the instructions per echoed Socket.IO event.
-///
-/// Not a HashDoS opening: the keys are ids this server or its caller
-/// generated (random session ids, request counters). A client can only
-/// look up, never insert, a key of its choosing, so it cannot build a
-/// chain of colliding keys; and the seed is random per map, so neither
-/// the iteration order nor the collisions repeat across maps or processes.
-pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// The tables looked up on every packet: sessions by id, connections by
+/// request id (ids this server or its caller generated).
+pub(crate) use duplex_core::FastMap;
 
 /// A sans-IO Engine.IO server: every session of one mount point, keyed by
 /// the caller's connection ids `C` (request ids; the id of an accepted

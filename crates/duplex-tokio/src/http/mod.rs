@@ -55,16 +55,15 @@ mod websocket;
 
 pub use app::{Application, Deferred, Echo};
 
-/// The driver's tables looked up on every request and WebSocket message
-/// (and the Socket.IO application's sockets), with foldhash rather than
-/// std's SipHash (see `duplex_engineio`'s server for the measurement and
-/// the HashDoS argument): their keys are request, session and socket ids
-/// the server generated, which a client can only look up.
-pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use body::HttpBody;
 #[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use driver::Upgrades;
 pub use driver::{PollingService, ResponseBody, WeakPollingService};
+/// The driver's tables looked up on every request and WebSocket message
+/// (and the Socket.IO application's sockets): their keys are request,
+/// session and socket ids the server generated, which a client can only
+/// look up.
+pub(crate) use duplex_core::FastMap;
 pub use serve::{HttpProtocol, HttpServerConfig, serve_http};
 #[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use spawn::SessionSpawner;
