@@ -314,6 +314,12 @@ pub struct SocketData(pub duplex_socketio::Value);
 /// A socket of any server of the cluster, as `fetch_sockets` gives it.
 pub use duplex_socketio::cluster::FetchedSocket as RemoteSocket;
 
+/// Where the caller of a cluster request waits for every server's
+/// answer, or for why they did not all come.
+pub(crate) type PendingAnswers = tokio::sync::oneshot::Receiver<
+    Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
+>;
+
 /// A listener of other servers' `server_side_emit`.
 pub(crate) type ServerSideHandler =
     Arc<dyn Fn(Vec<duplex_socketio::Value>, Option<ServerSideReply>) + Send + Sync>;
@@ -359,6 +365,22 @@ impl super::NamespaceHandlers {
 }
 
 impl SocketIo {
+    /// How many servers a request about `namespace` goes to: asked of the
+    /// transport in a cluster, 1 without one or for a `local` operation.
+    ///
+    /// [`Error::Cluster`] when the transport cannot tell.
+    async fn servers(&self, namespace: &str, local: bool) -> Result<usize, Error> {
+        let count = self
+            .service
+            .with(|_, app, _, _| app.server_count(namespace, local));
+        match count {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable)),
+            None => Ok(1),
+        }
+    }
+
     /// Sends `event` with `args` to the server-side listeners
     /// ([`NamespaceHandlers::on_server_side`](super::NamespaceHandlers::on_server_side))
     /// of every other server of the cluster (Node's `serverSideEmit`).
@@ -386,25 +408,14 @@ impl SocketIo {
         event: &str,
         args: Vec<duplex_socketio::Value>,
     ) -> Result<Vec<duplex_socketio::Value>, Error> {
-        let count = self
-            .service
-            .with(|_, app, _, _| app.server_count(namespace, false));
-        let servers = match count {
-            Some(rx) => rx
-                .await
-                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable))?,
-            None => 1,
-        };
+        let servers = self.servers(namespace, false).await?;
         let mut data = vec![duplex_socketio::Value::from(event)];
         data.extend(args);
         let rx = self.service.with(|eio, app, now, deferred| {
             app.server_side_emit(eio, namespace, data, Some(servers), now, deferred)
         });
         let answers = match rx {
-            Some(rx) => rx
-                .await
-                .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
-                .map_err(Error::Cluster)?,
+            Some(rx) => answers(rx).await?,
             None => Vec::new(),
         };
         Ok(answers
@@ -423,23 +434,12 @@ impl SocketIo {
     /// [`Error::Cluster`] when the transport is down or a server did not answer
     /// in time.
     pub async fn all_rooms(&self, namespace: &str) -> Result<Vec<String>, Error> {
-        let count = self
-            .service
-            .with(|_, app, _, _| app.server_count(namespace, false));
-        let servers = match count {
-            Some(rx) => rx
-                .await
-                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable))?,
-            None => 1,
-        };
+        let servers = self.servers(namespace, false).await?;
         let rx = self
             .service
             .with(|eio, app, now, deferred| app.all_rooms(eio, namespace, servers, now, deferred));
-        let answers = rx
-            .await
-            .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
-            .map_err(Error::Cluster)?;
-        let mut rooms: Vec<String> = answers
+        let mut rooms: Vec<String> = answers(rx)
+            .await?
             .into_iter()
             .flat_map(|a| match a {
                 duplex_socketio::cluster::Answer::Rooms(r) => r,
@@ -466,19 +466,11 @@ impl super::Operator {
         args: Vec<duplex_socketio::Value>,
         timeout: Duration,
     ) -> Result<Vec<duplex_socketio::Value>, (Error, Vec<duplex_socketio::Value>)> {
-        let count = self
+        let servers = self
             .io
-            .service
-            .with(|_, app, _, _| app.server_count(&self.namespace, self.local));
-        let servers = match count {
-            Some(rx) => rx.await.map_err(|_| {
-                (
-                    Error::Cluster(crate::ClusterFailure::Unavailable),
-                    Vec::new(),
-                )
-            })?,
-            None => 1,
-        };
+            .servers(&self.namespace, self.local)
+            .await
+            .map_err(|e| (e, Vec::new()))?;
         let (request_id, rx) = self.io.service.with(|eio, app, now, deferred| {
             app.broadcast_with_acks(
                 eio,
@@ -513,16 +505,7 @@ impl super::Operator {
     /// [`Error::Cluster`] when the transport is down or a server did not answer
     /// in time.
     pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, Error> {
-        let count = self
-            .io
-            .service
-            .with(|_, app, _, _| app.server_count(&self.namespace, self.local));
-        let servers = match count {
-            Some(rx) => rx
-                .await
-                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable))?,
-            None => 1,
-        };
+        let servers = self.io.servers(&self.namespace, self.local).await?;
         let rx = self.io.service.with(|eio, app, now, deferred| {
             app.fetch_sockets(
                 eio,
@@ -534,11 +517,8 @@ impl super::Operator {
                 deferred,
             )
         });
-        let answers = rx
-            .await
-            .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
-            .map_err(Error::Cluster)?;
-        Ok(answers
+        Ok(answers(rx)
+            .await?
             .into_iter()
             .flat_map(|a| match a {
                 duplex_socketio::cluster::Answer::Sockets(s) => s,
@@ -546,4 +526,14 @@ impl super::Operator {
             })
             .collect())
     }
+}
+
+/// The answers of every server to a request, once all came.
+///
+/// [`Error::Cluster`] when a server did not answer in time or the request
+/// was dropped.
+async fn answers(rx: PendingAnswers) -> Result<Vec<duplex_socketio::cluster::Answer>, Error> {
+    rx.await
+        .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
+        .map_err(Error::Cluster)
 }

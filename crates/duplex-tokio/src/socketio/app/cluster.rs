@@ -6,6 +6,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::socketio::cluster::PendingAnswers;
 
 impl SocketIoApp {
     /// Puts `namespaces` in a cluster through `tx`; returns the
@@ -299,10 +300,7 @@ impl SocketIoApp {
         servers: usize,
         now: Instant,
         deferred: &mut Deferred,
-    ) -> tokio::sync::oneshot::Receiver<
-        Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
-    > {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+    ) -> PendingAnswers {
         let ids = self
             .server
             .recipients(namespace, target)
@@ -310,17 +308,13 @@ impl SocketIoApp {
             .map(|s| s.as_str().to_owned())
             .collect();
         let mine = self.fetched(namespace, ids);
-        let request_id = random_id();
+        if !self.in_cluster(namespace) {
+            return answered(duplex_socketio::cluster::Answer::Sockets(mine));
+        }
         let opts = selection(target, local);
-        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
-        else {
-            let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Sockets(mine)]));
-            return rx;
-        };
-        let started = node.fetch_sockets(&request_id, &opts, mine, servers, now);
-        link.park(started, request_id, tx);
-        self.run(eio, now, deferred);
-        rx
+        self.ask_cluster(eio, namespace, now, deferred, |node, request_id| {
+            node.fetch_sockets(request_id, &opts, mine, servers, now)
+        })
     }
 
     /// Starts an `allRooms` over `servers` servers; the answer comes on the
@@ -332,13 +326,8 @@ impl SocketIoApp {
         servers: usize,
         now: Instant,
         deferred: &mut Deferred,
-    ) -> tokio::sync::oneshot::Receiver<
-        Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
-    > {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let request_id = random_id();
-        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
-        else {
+    ) -> PendingAnswers {
+        if !self.in_cluster(namespace) {
             let mut rooms: Vec<String> = self
                 .server
                 .recipients(namespace, &Broadcast::all())
@@ -347,12 +336,41 @@ impl SocketIoApp {
                 .collect();
             rooms.sort();
             rooms.dedup();
-            let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Rooms(rooms)]));
-            return rx;
-        };
-        let started = node.all_rooms(&request_id, servers, now);
-        link.park(started, request_id, tx);
-        self.run(eio, now, deferred);
+            return answered(duplex_socketio::cluster::Answer::Rooms(rooms));
+        }
+        self.ask_cluster(eio, namespace, now, deferred, |node, request_id| {
+            node.all_rooms(request_id, servers, now)
+        })
+    }
+
+    /// Whether `namespace` is in a cluster that is attached.
+    fn in_cluster(&mut self, namespace: &str) -> bool {
+        self.cluster.is_some() && self.server.cluster_mut(namespace).is_some()
+    }
+
+    /// Has `namespace`'s node `start` a request (under a fresh id) and
+    /// parks the caller until the other servers answer it; then runs what
+    /// the request transmitted. Outside a cluster (see `in_cluster`), the
+    /// receiver fails at once.
+    fn ask_cluster(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        now: Instant,
+        deferred: &mut Deferred,
+        start: impl FnOnce(
+            &mut duplex_socketio::cluster::ClusterNode,
+            &str,
+        ) -> Result<(), duplex_socketio::cluster::Error>,
+    ) -> PendingAnswers {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let request_id = random_id();
+        if let (Some(node), Some(link)) =
+            (self.server.cluster_mut(namespace), self.cluster.as_mut())
+        {
+            link.park(start(node, &request_id), request_id, tx);
+            self.run(eio, now, deferred);
+        }
         rx
     }
 
@@ -366,11 +384,7 @@ impl SocketIoApp {
         servers: Option<usize>,
         now: Instant,
         deferred: &mut Deferred,
-    ) -> Option<
-        tokio::sync::oneshot::Receiver<
-            Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
-        >,
-    > {
+    ) -> Option<PendingAnswers> {
         let request_id = random_id();
         let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
         else {
@@ -669,6 +683,13 @@ impl SocketIoApp {
             }
         }
     }
+}
+
+/// A receiver that already holds `answer`, this server's alone.
+fn answered(answer: duplex_socketio::cluster::Answer) -> PendingAnswers {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let _ = tx.send(Ok(vec![answer]));
+    rx
 }
 
 /// A request id of this server (random: Node's are too).
