@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use duplex_polling::EngineIoServer;
 use duplex_polling::SessionId;
@@ -114,11 +114,9 @@ impl RestoreTicket {
     }
 
     fn send(&self, found: Option<RemoteSession>) {
-        let Some(service) = self.io.upgrade() else {
-            return;
-        };
-        service.with(|eio, app, now, deferred| {
-            app.restore_answer(eio, &self.session, &self.namespace, found, now, deferred);
+        // The CONNECT goes on with the answer.
+        cluster_input(&self.io, |server, _| {
+            server.restore_answer(&self.session, &self.namespace, found);
         });
     }
 }
@@ -167,6 +165,20 @@ impl ClusterConfig {
 }
 
 type Weak = WeakPollingService<EngineIoServer, SocketIoApp>;
+
+/// Hands the Socket.IO machine of the server behind `io` an input from
+/// the cluster transport ([`SocketIoApp::cluster_input`]); false once the
+/// server is gone.
+fn cluster_input(
+    io: &Weak,
+    input: impl FnOnce(&mut duplex_socketio::server::Server<SessionId, super::AckCallback>, Instant),
+) -> bool {
+    let Some(service) = io.upgrade() else {
+        return false;
+    };
+    service.with(|eio, app, now, deferred| app.cluster_input(eio, now, deferred, input));
+    true
+}
 
 /// The server's end of a cluster transport: what to subscribe to and
 /// publish, and where received messages go. The transport owns it (in its
@@ -224,41 +236,34 @@ impl ClusterPort {
     /// Hands `payload`, received on `channel`, to the node of
     /// `namespace`; false once the server is gone.
     pub fn deliver(&self, namespace: &str, channel: &str, payload: &[u8]) -> bool {
-        let Some(service) = self.io.upgrade() else {
-            return false;
-        };
-        service.with(|eio, app, now, deferred| {
-            app.cluster_receive(eio, namespace, channel, payload, now, deferred);
-        });
-        true
+        cluster_input(&self.io, |server, _| {
+            if let Err(e) = server.cluster_receive(namespace, channel, payload) {
+                // Another node's malformed message: nothing changed here.
+                tracing::debug!(error = %e, channel, "cluster: message ignored");
+            }
+        })
     }
 
     /// Hands a stream entry read from the stream (streams protocol) to
     /// the node of its namespace (its `nsp` field); false once the server
     /// is gone.
     pub fn deliver_entry(&self, id: &str, fields: &[(String, String)]) -> bool {
-        let Some(service) = self.io.upgrade() else {
-            return false;
-        };
         let Some(namespace) = fields.iter().find(|(k, _)| k == "nsp").map(|(_, v)| v) else {
-            return true;
+            return self.io.upgrade().is_some();
         };
-        service.with(|eio, app, now, deferred| {
-            app.cluster_receive_entry(eio, namespace, id, fields, now, deferred);
-        });
-        true
+        cluster_input(&self.io, |server, now| {
+            if let Err(e) = server.cluster_receive_entry(namespace, id, fields, now) {
+                tracing::debug!(error = %e, id, "cluster: stream entry ignored");
+            }
+        })
     }
 
     /// The `XADD` of the broadcast `token` of `namespace` returned `id`
     /// (`None`: it failed): the local sockets get it now.
     pub fn published(&self, namespace: &str, token: u64, id: Option<&str>) -> bool {
-        let Some(service) = self.io.upgrade() else {
-            return false;
-        };
-        service.with(|eio, app, now, deferred| {
-            app.cluster_published(eio, namespace, token, id, now, deferred);
-        });
-        true
+        cluster_input(&self.io, |server, _| {
+            server.cluster_published(namespace, token, id);
+        })
     }
 
     pub(crate) fn ticket(io: Weak, session: SessionId, namespace: String) -> RestoreTicket {
