@@ -46,6 +46,7 @@ mod app;
 mod body;
 mod core;
 mod driver;
+mod macros;
 mod serve;
 // Sessions handed to a handler task: the SockJS and SSE dialects.
 #[cfg(any(feature = "sockjs", feature = "sse"))]
@@ -65,6 +66,7 @@ pub use body::HttpBody;
 #[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use driver::Upgrades;
 pub use driver::{PollingService, ResponseBody, WeakPollingService};
+pub(crate) use macros::service_via_handle;
 pub use serve::{HttpProtocol, HttpServerConfig, serve_http};
 #[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use spawn::SessionSpawner;

@@ -3,9 +3,7 @@
 //! application as a [`SockJsSocket`] in a task of its own. Every protocol
 //! decision (status codes, framing, heartbeats, expiry) is the machine's.
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -131,17 +129,9 @@ impl SockJsService {
     }
 }
 
-impl<B> hyper::service::Service<http::Request<B>> for SockJsService
-where
-    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: std::fmt::Display,
-{
-    type Response = http::Response<HttpBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn call(&self, req: http::Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
-    }
-}
+crate::http::service_via_handle!(
+    [] SockJsService => HttpBody,
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: std::fmt::Display,
+);

@@ -35,7 +35,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -140,16 +139,4 @@ impl SseService {
     }
 }
 
-impl<B> hyper::service::Service<http::Request<B>> for SseService
-where
-    B: Send + 'static,
-{
-    type Response = http::Response<SseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn call(&self, req: http::Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
-    }
-}
+crate::http::service_via_handle!([] SseService => SseBody, where B: Send + 'static);
