@@ -65,3 +65,34 @@ macro_rules! clone_handles {
     )+};
 }
 pub(crate) use clone_handles;
+
+/// `prefix`, `matches` and `inspect` of a dialect's service (SockJS,
+/// SSE): a [`PollingService`](super::PollingService) of `$endpoint` in its
+/// `driver` field.
+#[cfg(any(feature = "sockjs", feature = "sse"))]
+macro_rules! mounted_service_accessors {
+    ($endpoint:ty) => {
+        /// The prefix the service is mounted at.
+        pub fn prefix(&self) -> &str {
+            self.driver.mount()
+        }
+
+        /// Whether `path` is under this service's prefix.
+        pub fn matches(&self, path: &str) -> bool {
+            self.driver.matches(path)
+        }
+
+        /// Runs `f` on the endpoint (between two inputs) and returns its
+        /// result. For statistics and tests (`session_count`,
+        /// `connection_count`). Always `Some` (it was `None` when the
+        /// endpoint was a task that could be gone).
+        pub async fn inspect<R: Send + 'static>(
+            &self,
+            f: impl FnOnce(&$endpoint) -> R + Send + 'static,
+        ) -> Option<R> {
+            Some(self.driver.with(|server, _, _, _| f(server)))
+        }
+    };
+}
+#[cfg(any(feature = "sockjs", feature = "sse"))]
+pub(crate) use mounted_service_accessors;

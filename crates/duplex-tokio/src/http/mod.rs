@@ -66,6 +66,8 @@ pub use body::HttpBody;
 #[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use driver::Upgrades;
 pub use driver::{PollingService, ResponseBody, WeakPollingService};
+#[cfg(any(feature = "sockjs", feature = "sse"))]
+pub(crate) use macros::mounted_service_accessors;
 pub(crate) use macros::service_via_handle;
 pub use serve::{HttpProtocol, HttpServerConfig, serve_http};
 #[cfg(any(feature = "sockjs", feature = "sse"))]
