@@ -722,3 +722,126 @@ pub(crate) fn attach_redis(
     let _ = REDIS.set(adapter);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duplex_tokio::socketio::client::{ClientConfig, ClientEvent, ClientSocket, Manager};
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// The cluster contract's handlers on `/`, alone (no Redis), served on
+    /// loopback.
+    async fn serve() -> String {
+        let io = SocketIo::builder(SocketIoConfig::default())
+            .namespace("/", cluster_handlers)
+            .build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), io.clone())
+                        .with_upgrades(),
+                );
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    async fn client(url: &str) -> (Manager, ClientSocket) {
+        let m = Manager::new(ClientConfig::new(url));
+        let mut s = m.socket("/", None);
+        match tokio::time::timeout(WAIT, s.next_event()).await {
+            Ok(Some(ClientEvent::Connect { .. })) => {}
+            other => panic!("expected a connect, got {other:?}"),
+        }
+        (m, s)
+    }
+
+    /// Emits `event` with `args` and waits for its ack.
+    async fn ask(s: &ClientSocket, event: &str, args: Vec<Value>) -> Vec<Value> {
+        s.emit_with_ack(event, args, Some(WAIT)).await.unwrap()
+    }
+
+    /// The arguments of the next `name` within `wait`, if one comes.
+    async fn event(s: &mut ClientSocket, name: &str, wait: Duration) -> Option<Vec<Value>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, s.next_event()).await {
+                Ok(Some(ClientEvent::Event { name: n, args, .. })) if n == name => {
+                    return Some(args);
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    fn values(items: &[&str]) -> Vec<Value> {
+        items.iter().map(|i| Value::from(*i)).collect()
+    }
+
+    /// Each broadcast event of the contract takes its rooms, its excepted
+    /// rooms and its payload from the right arguments, and starts from the
+    /// right sockets (the namespace, this server's, or all but the sender).
+    #[tokio::test]
+    async fn cluster_events_select_their_rooms_exceptions_and_payload() {
+        let url = serve().await;
+        let (_ma, mut a) = client(&url).await;
+        let (_mb, mut b) = client(&url).await;
+        let (_mc, mut c) = client(&url).await;
+        assert_eq!(ask(&b, "join", values(&["r1"])).await, values(&["ok"]));
+        ask(&c, "join", vec![Value::Array(values(&["r1", "r2"]))]).await;
+        let quiet = Duration::from_millis(300);
+
+        // In r1 but not r2: b only; the sender is not in r1.
+        ask(&a, "to-room-except", values(&["r1", "r2", "p"])).await;
+        assert_eq!(
+            event(&mut b, "room-msg", WAIT).await,
+            Some(values(&["p", "duplex"]))
+        );
+        assert_eq!(event(&mut c, "room-msg", quiet).await, None);
+        assert_eq!(event(&mut a, "room-msg", quiet).await, None);
+
+        // From b to r1: c, never the sender itself.
+        ask(&b, "socket-to-room", values(&["r1", "q"])).await;
+        assert_eq!(
+            event(&mut c, "room-msg", WAIT).await,
+            Some(values(&["q", "duplex"]))
+        );
+        assert_eq!(event(&mut b, "room-msg", quiet).await, None);
+
+        // This server's sockets, the sender included.
+        ask(&a, "local-to-all", values(&["x"])).await;
+        for s in [&mut a, &mut b, &mut c] {
+            assert_eq!(
+                event(s, "local-msg", WAIT).await,
+                Some(values(&["x", "duplex"]))
+            );
+        }
+        ask(&a, "local-to-room", values(&["r2", "y"])).await;
+        assert_eq!(
+            event(&mut c, "local-msg", WAIT).await,
+            Some(values(&["y", "duplex"]))
+        );
+        assert_eq!(event(&mut b, "local-msg", quiet).await, None);
+
+        // fetchSockets in r1 except r2: b alone.
+        let found = ask(&a, "fetch-sockets", values(&["r1", "r2"])).await;
+        let Some(Value::Array(found)) = found.first() else {
+            panic!("fetch-sockets answered {found:?}");
+        };
+        assert_eq!(found.len(), 1, "{found:?}");
+        let rooms = found[0].get("rooms").cloned();
+        assert_eq!(
+            rooms.map(|r| r.to_json().to_string().contains("r1")),
+            Some(true)
+        );
+
+        // An event outside the contract is acked with an error.
+        let refused = ask(&a, "nonsense", vec![]).await;
+        assert!(refused[0].get("error").is_some(), "{refused:?}");
+    }
+}
