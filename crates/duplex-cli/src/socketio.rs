@@ -357,22 +357,92 @@ fn rooms_arg(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// `nsp.in(rooms).except(except)` (`local` for `nsp.local`).
-fn select(socket: &Socket, rooms: &[String], except: &[String], local: bool) -> Operator {
-    let mut op = socket.io().of(socket.namespace());
-    for room in rooms {
-        op = op.to(room);
+/// Whose sockets a contract event selects before its room arguments.
+#[derive(Clone, Copy)]
+enum Base {
+    /// The namespace's (`nsp`).
+    Namespace,
+    /// This server's sockets of the namespace (`nsp.local`).
+    Local,
+    /// The namespace's but the sender's (`socket.broadcast`).
+    Others,
+}
+
+/// What a contract event's first `room_args` arguments select from `base`
+/// (the rooms to send to, then the rooms to leave out: Node's
+/// `in(rooms).except(except)`), and the arguments after them.
+fn select<'a>(
+    socket: &Socket,
+    base: Base,
+    room_args: usize,
+    args: &'a [Value],
+) -> (Operator, &'a [Value]) {
+    let mut op = match base {
+        Base::Namespace => socket.io().of(socket.namespace()),
+        Base::Local => socket.io().of(socket.namespace()).local(),
+        Base::Others => socket.broadcast(),
+    };
+    let (named, rest) = args.split_at(room_args.min(args.len()));
+    let mut named = named.iter();
+    for room in rooms_arg(named.next()) {
+        op = op.to(&room);
     }
-    for room in except {
-        op = op.except(room);
+    for room in rooms_arg(named.next()) {
+        op = op.except(&room);
     }
-    if local { op.local() } else { op }
+    (op, rest)
+}
+
+/// The handler of a contract event that emits its payload (the argument
+/// after its `room_args` room arguments) as `event`, with this server's
+/// id, to what they select from `base`, and acks `"ok"`.
+fn broadcast(
+    base: Base,
+    room_args: usize,
+    event: &'static str,
+) -> impl Fn(Socket, Args, Option<AckSender>) + Send + Sync + 'static {
+    move |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
+        let (op, rest) = select(&socket, base, room_args, &args);
+        let payload = rest.first().cloned().unwrap_or(Value::Null);
+        let _ = op.emit_args(event, vec![payload, server_id()]);
+        ok(ack);
+    }
 }
 
 fn ok(ack: Option<AckSender>) {
+    reply(ack, Value::from("ok"));
+}
+
+/// Acks with `value`, if the client asked for an ack.
+fn reply(ack: Option<AckSender>, value: Value) {
     if let Some(ack) = ack {
-        let _ = ack.send("ok");
+        let _ = ack.send_args(vec![value]);
     }
+}
+
+/// The contract's `{"error": message}`.
+fn error_value(message: &str) -> Value {
+    Value::Object(vec![("error".to_owned(), Value::from(message))])
+}
+
+/// The contract's answer to a request for acks: `{"err", "responses"}`.
+fn responses_value(err: Value, responses: Vec<Value>) -> Value {
+    Value::Object(vec![
+        ("err".to_owned(), err),
+        ("responses".to_owned(), Value::Array(responses)),
+    ])
+}
+
+/// A fetched socket as the contract shows it: id, rooms, data and auth.
+fn remote_socket_value(s: duplex_tokio::socketio::RemoteSocket) -> Value {
+    let auth = s.auth().cloned().unwrap_or(Value::Null);
+    let rooms = s.rooms.iter().map(|r| Value::from(r.as_str())).collect();
+    Value::Object(vec![
+        ("id".to_owned(), Value::from(s.id.as_str())),
+        ("rooms".to_owned(), Value::Array(rooms)),
+        ("data".to_owned(), s.data),
+        ("auth".to_owned(), auth),
+    ])
 }
 
 /// The handlers of shared/conformance/socketio-cluster.md, on `/` and
@@ -393,44 +463,15 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     .on(
         "fetch-sockets",
         |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let op = select(
-                &socket,
-                &rooms_arg(args.first()),
-                &rooms_arg(args.get(1)),
-                false,
-            );
+            let (op, _) = select(&socket, Base::Namespace, 2, &args);
             tokio::spawn(async move {
-                let reply = match op.fetch_sockets().await {
-                    Ok(sockets) => Value::Array(
-                        sockets
-                            .into_iter()
-                            .map(|s| {
-                                let auth = s.auth().cloned().unwrap_or(Value::Null);
-                                Value::Object(vec![
-                                    ("id".to_owned(), Value::from(s.id.as_str())),
-                                    (
-                                        "rooms".to_owned(),
-                                        Value::Array(
-                                            s.rooms
-                                                .iter()
-                                                .map(|r| Value::from(r.as_str()))
-                                                .collect(),
-                                        ),
-                                    ),
-                                    ("data".to_owned(), s.data),
-                                    ("auth".to_owned(), auth),
-                                ])
-                            })
-                            .collect(),
-                    ),
-                    Err(e) => Value::Object(vec![(
-                        "error".to_owned(),
-                        Value::from(e.to_string().as_str()),
-                    )]),
+                let value = match op.fetch_sockets().await {
+                    Ok(sockets) => {
+                        Value::Array(sockets.into_iter().map(remote_socket_value).collect())
+                    }
+                    Err(e) => error_value(&e.to_string()),
                 };
-                if let Some(ack) = ack {
-                    let _ = ack.send_args(vec![reply]);
-                }
+                reply(ack, value);
             });
         },
     )
@@ -442,18 +483,13 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
             };
             let namespace = socket.namespace().to_owned();
             tokio::spawn(async move {
-                let reply = match io.all_rooms(&namespace).await {
+                let value = match io.all_rooms(&namespace).await {
                     Ok(rooms) => {
                         Value::Array(rooms.iter().map(|r| Value::from(r.as_str())).collect())
                     }
-                    Err(e) => Value::Object(vec![(
-                        "error".to_owned(),
-                        Value::from(e.to_string().as_str()),
-                    )]),
+                    Err(e) => error_value(&e.to_string()),
                 };
-                if let Some(ack) = ack {
-                    let _ = ack.send_args(vec![reply]);
-                }
+                reply(ack, value);
             });
         },
     )
@@ -476,28 +512,23 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
             let payload = args.into_iter().next().unwrap_or(Value::Null);
             let namespace = socket.namespace().to_owned();
             tokio::spawn(async move {
-                let (err, responses) = match io
+                let value = match io
                     .server_side_emit_with_ack(&namespace, "sse-ack", vec![payload, server_id()])
                     .await
                 {
-                    Ok(responses) => (Value::Null, responses),
-                    Err(e) => (Value::from(e.to_string().as_str()), Vec::new()),
+                    Ok(responses) => responses_value(Value::Null, responses),
+                    Err(e) => responses_value(Value::from(e.to_string().as_str()), Vec::new()),
                 };
-                if let Some(ack) = ack {
-                    let _ = ack.send_args(vec![Value::Object(vec![
-                        ("err".to_owned(), err),
-                        ("responses".to_owned(), Value::Array(responses)),
-                    ])]);
-                }
+                reply(ack, value);
             });
         },
     )
     .on(
         "ack-broadcast",
         |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let op = select(&socket, &rooms_arg(args.first()), &[], false);
-            let payload = args.get(1).cloned().unwrap_or(Value::Null);
-            let ms = match args.get(2) {
+            let (op, rest) = select(&socket, Base::Namespace, 1, &args);
+            let payload = rest.first().cloned().unwrap_or(Value::Null);
+            let ms = match rest.get(1) {
                 Some(Value::Number(n)) => n.as_u64().unwrap_or(5000),
                 _ => 5000,
             };
@@ -509,33 +540,29 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
                         Duration::from_millis(ms),
                     )
                     .await;
-                let (err, responses) = match result {
-                    Ok(responses) => (Value::Null, responses),
+                let value = match result {
+                    Ok(responses) => responses_value(Value::Null, responses),
                     // Node's text for a broadcast whose acks did not all come.
                     Err((duplex_tokio::Error::Timeout, partial)) => {
-                        (Value::from("operation has timed out"), partial)
+                        responses_value(Value::from("operation has timed out"), partial)
                     }
-                    Err((e, partial)) => (Value::from(e.to_string().as_str()), partial),
+                    Err((e, partial)) => {
+                        responses_value(Value::from(e.to_string().as_str()), partial)
+                    }
                 };
-                if let Some(ack) = ack {
-                    let _ = ack.send_args(vec![Value::Object(vec![
-                        ("err".to_owned(), err),
-                        ("responses".to_owned(), Value::Array(responses)),
-                    ])]);
-                }
+                reply(ack, value);
             });
         },
     )
     .on(
         "whoami",
         |socket: Socket, _: Args, ack: Option<AckSender>| {
-            if let Some(ack) = ack {
-                let _ = ack.send_args(vec![Value::Object(vec![
-                    ("server".to_owned(), server_id()),
-                    ("id".to_owned(), Value::from(socket.id().as_str())),
-                    ("nsp".to_owned(), Value::from(socket.namespace())),
-                ])]);
-            }
+            let value = Value::Object(vec![
+                ("server".to_owned(), server_id()),
+                ("id".to_owned(), Value::from(socket.id().as_str())),
+                ("nsp".to_owned(), Value::from(socket.namespace())),
+            ]);
+            reply(ack, value);
         },
     )
     .on(
@@ -555,87 +582,18 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
             ok(ack);
         },
     )
-    .on(
-        "to-all",
-        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let payload = args.into_iter().next().unwrap_or(Value::Null);
-            let _ =
-                select(&socket, &[], &[], false).emit_args("all-msg", vec![payload, server_id()]);
-            ok(ack);
-        },
-    )
-    .on(
-        "to-room",
-        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let rooms = rooms_arg(args.first());
-            let payload = args.get(1).cloned().unwrap_or(Value::Null);
-            let _ = select(&socket, &rooms, &[], false)
-                .emit_args("room-msg", vec![payload, server_id()]);
-            ok(ack);
-        },
-    )
-    .on(
-        "to-room-except",
-        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let rooms = rooms_arg(args.first());
-            let except = rooms_arg(args.get(1));
-            let payload = args.get(2).cloned().unwrap_or(Value::Null);
-            let _ = select(&socket, &rooms, &except, false)
-                .emit_args("room-msg", vec![payload, server_id()]);
-            ok(ack);
-        },
-    )
-    .on(
-        "socket-to-room",
-        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let mut op = socket.broadcast();
-            for room in rooms_arg(args.first()) {
-                op = op.to(&room);
-            }
-            let payload = args.get(1).cloned().unwrap_or(Value::Null);
-            let _ = op.emit_args("room-msg", vec![payload, server_id()]);
-            ok(ack);
-        },
-    )
-    .on(
-        "socket-broadcast",
-        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let payload = args.into_iter().next().unwrap_or(Value::Null);
-            let _ = socket
-                .broadcast()
-                .emit_args("all-msg", vec![payload, server_id()]);
-            ok(ack);
-        },
-    )
-    .on(
-        "local-to-all",
-        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let payload = args.into_iter().next().unwrap_or(Value::Null);
-            let _ =
-                select(&socket, &[], &[], true).emit_args("local-msg", vec![payload, server_id()]);
-            ok(ack);
-        },
-    )
-    .on(
-        "local-to-room",
-        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let rooms = rooms_arg(args.first());
-            let payload = args.get(1).cloned().unwrap_or(Value::Null);
-            let _ = select(&socket, &rooms, &[], true)
-                .emit_args("local-msg", vec![payload, server_id()]);
-            ok(ack);
-        },
-    )
+    .on("to-all", broadcast(Base::Namespace, 0, "all-msg"))
+    .on("to-room", broadcast(Base::Namespace, 1, "room-msg"))
+    .on("to-room-except", broadcast(Base::Namespace, 2, "room-msg"))
+    .on("socket-to-room", broadcast(Base::Others, 1, "room-msg"))
+    .on("socket-broadcast", broadcast(Base::Others, 0, "all-msg"))
+    .on("local-to-all", broadcast(Base::Local, 0, "local-msg"))
+    .on("local-to-room", broadcast(Base::Local, 1, "local-msg"))
     .on(
         "sockets-join",
         |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let op = select(
-                &socket,
-                &rooms_arg(args.first()),
-                &rooms_arg(args.get(1)),
-                false,
-            );
-            let new = rooms_arg(args.get(2));
+            let (op, rest) = select(&socket, Base::Namespace, 2, &args);
+            let new = rooms_arg(rest.first());
             op.sockets_join(&new.iter().map(String::as_str).collect::<Vec<_>>());
             ok(ack);
         },
@@ -643,13 +601,8 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     .on(
         "sockets-leave",
         |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let op = select(
-                &socket,
-                &rooms_arg(args.first()),
-                &rooms_arg(args.get(1)),
-                false,
-            );
-            let old = rooms_arg(args.get(2));
+            let (op, rest) = select(&socket, Base::Namespace, 2, &args);
+            let old = rooms_arg(rest.first());
             op.sockets_leave(&old.iter().map(String::as_str).collect::<Vec<_>>());
             ok(ack);
         },
@@ -657,26 +610,16 @@ pub(crate) fn cluster_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     .on(
         "disconnect-sockets",
         |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let op = select(
-                &socket,
-                &rooms_arg(args.first()),
-                &rooms_arg(args.get(1)),
-                false,
-            );
-            let close = matches!(args.get(2), Some(Value::Bool(true)));
+            let (op, rest) = select(&socket, Base::Namespace, 2, &args);
+            let close = matches!(rest.first(), Some(Value::Bool(true)));
             // Acked before: the sender may be among the disconnected.
             ok(ack);
             op.disconnect_sockets_with(close);
         },
     )
     .on_any(|Event(name): Event, ack: Option<AckSender>| {
-        if let Some(ack) = ack {
-            let message = format!("{name}: not supported by duplex yet");
-            let _ = ack.send_args(vec![Value::Object(vec![(
-                "error".to_owned(),
-                Value::from(message.as_str()),
-            )])]);
-        }
+        let message = format!("{name}: not supported by duplex yet");
+        reply(ack, error_value(&message));
     })
 }
 
@@ -778,4 +721,127 @@ pub(crate) fn attach_redis(
     })?;
     let _ = REDIS.set(adapter);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duplex_tokio::socketio::client::{ClientConfig, ClientEvent, ClientSocket, Manager};
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// The cluster contract's handlers on `/`, alone (no Redis), served on
+    /// loopback.
+    async fn serve() -> String {
+        let io = SocketIo::builder(SocketIoConfig::default())
+            .namespace("/", cluster_handlers)
+            .build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), io.clone())
+                        .with_upgrades(),
+                );
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    async fn client(url: &str) -> (Manager, ClientSocket) {
+        let m = Manager::new(ClientConfig::new(url));
+        let mut s = m.socket("/", None);
+        match tokio::time::timeout(WAIT, s.next_event()).await {
+            Ok(Some(ClientEvent::Connect { .. })) => {}
+            other => panic!("expected a connect, got {other:?}"),
+        }
+        (m, s)
+    }
+
+    /// Emits `event` with `args` and waits for its ack.
+    async fn ask(s: &ClientSocket, event: &str, args: Vec<Value>) -> Vec<Value> {
+        s.emit_with_ack(event, args, Some(WAIT)).await.unwrap()
+    }
+
+    /// The arguments of the next `name` within `wait`, if one comes.
+    async fn event(s: &mut ClientSocket, name: &str, wait: Duration) -> Option<Vec<Value>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, s.next_event()).await {
+                Ok(Some(ClientEvent::Event { name: n, args, .. })) if n == name => {
+                    return Some(args);
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    fn values(items: &[&str]) -> Vec<Value> {
+        items.iter().map(|i| Value::from(*i)).collect()
+    }
+
+    /// Each broadcast event of the contract takes its rooms, its excepted
+    /// rooms and its payload from the right arguments, and starts from the
+    /// right sockets (the namespace, this server's, or all but the sender).
+    #[tokio::test]
+    async fn cluster_events_select_their_rooms_exceptions_and_payload() {
+        let url = serve().await;
+        let (_ma, mut a) = client(&url).await;
+        let (_mb, mut b) = client(&url).await;
+        let (_mc, mut c) = client(&url).await;
+        assert_eq!(ask(&b, "join", values(&["r1"])).await, values(&["ok"]));
+        ask(&c, "join", vec![Value::Array(values(&["r1", "r2"]))]).await;
+        let quiet = Duration::from_millis(300);
+
+        // In r1 but not r2: b only; the sender is not in r1.
+        ask(&a, "to-room-except", values(&["r1", "r2", "p"])).await;
+        assert_eq!(
+            event(&mut b, "room-msg", WAIT).await,
+            Some(values(&["p", "duplex"]))
+        );
+        assert_eq!(event(&mut c, "room-msg", quiet).await, None);
+        assert_eq!(event(&mut a, "room-msg", quiet).await, None);
+
+        // From b to r1: c, never the sender itself.
+        ask(&b, "socket-to-room", values(&["r1", "q"])).await;
+        assert_eq!(
+            event(&mut c, "room-msg", WAIT).await,
+            Some(values(&["q", "duplex"]))
+        );
+        assert_eq!(event(&mut b, "room-msg", quiet).await, None);
+
+        // This server's sockets, the sender included.
+        ask(&a, "local-to-all", values(&["x"])).await;
+        for s in [&mut a, &mut b, &mut c] {
+            assert_eq!(
+                event(s, "local-msg", WAIT).await,
+                Some(values(&["x", "duplex"]))
+            );
+        }
+        ask(&a, "local-to-room", values(&["r2", "y"])).await;
+        assert_eq!(
+            event(&mut c, "local-msg", WAIT).await,
+            Some(values(&["y", "duplex"]))
+        );
+        assert_eq!(event(&mut b, "local-msg", quiet).await, None);
+
+        // fetchSockets in r1 except r2: b alone.
+        let found = ask(&a, "fetch-sockets", values(&["r1", "r2"])).await;
+        let Some(Value::Array(found)) = found.first() else {
+            panic!("fetch-sockets answered {found:?}");
+        };
+        assert_eq!(found.len(), 1, "{found:?}");
+        let rooms = found[0].get("rooms").cloned();
+        assert_eq!(
+            rooms.map(|r| r.to_json().to_string().contains("r1")),
+            Some(true)
+        );
+
+        // An event outside the contract is acked with an error.
+        let refused = ask(&a, "nonsense", vec![]).await;
+        assert!(refused[0].get("error").is_some(), "{refused:?}");
+    }
 }

@@ -41,6 +41,13 @@ impl Run {
     }
 }
 
+/// [`connect`], which must exit 0 (a failure names the arguments).
+fn connect_ok(args: &[&str], stdin: &str) -> Run {
+    let run = connect(args, stdin);
+    assert_eq!(run.code, 0, "{args:?}: {run:?}");
+    run
+}
+
 /// Runs `duplex connect ARGS` with `stdin` as its whole input; fails the
 /// test if it runs longer than [`STEP`].
 fn connect(args: &[&str], stdin: &str) -> Run {
@@ -118,8 +125,7 @@ fn line_where(lines: &Receiver<String>, want: impl Fn(&str) -> bool) -> String {
 #[test]
 fn websocket_text_lines_are_echoed_and_closed_with_1000() {
     let server = Server::start();
-    let run = connect(&[&server.url("ws", "/echo")], "hello\nwörld\r\n\n");
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = connect_ok(&[&server.url("ws", "/echo")], "hello\nwörld\r\n\n");
     assert_eq!(run.lines(), ["hello", "wörld", ""]);
     assert!(run.stderr.contains("connected to ws://"), "{run:?}");
     assert!(run.stderr.contains("closed (1000)"), "{run:?}");
@@ -136,8 +142,7 @@ fn websocket_binary_in_base64_and_hex() {
     let url = server.url("ws", "/echo");
     let run = connect(&[&url, "--binary"], "AAEC/w==\n");
     assert_eq!((run.code, run.lines()), (0, vec!["AAEC/w=="]), "{run:?}");
-    let run = connect(&[&url, "--binary", "hex"], "00ff10\nnot hex\nABCD\n");
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = connect_ok(&[&url, "--binary", "hex"], "00ff10\nnot hex\nABCD\n");
     assert_eq!(run.lines(), ["00ff10", "abcd"]);
     // A line that does not decode is reported, not sent.
     assert!(run.stderr.contains("line not sent: not hex"), "{run:?}");
@@ -148,8 +153,7 @@ fn websocket_json_lines_carry_type_data_and_timestamp() {
     let server = Server::start();
     let input =
         "plain\n{\"type\":\"binary\",\"data\":\"aGk=\"}\n{\"type\":\"text\",\"data\":\"t\"}\n";
-    let run = connect(&[&server.url("ws", "/echo"), "--jsonl"], input);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = connect_ok(&[&server.url("ws", "/echo"), "--jsonl"], input);
     let records = run.records();
     let kinds: Vec<&str> = records
         .iter()
@@ -169,7 +173,7 @@ fn websocket_json_lines_carry_type_data_and_timestamp() {
 #[test]
 fn websocket_subprotocol_deflate_headers_and_pings() {
     let server = Server::start();
-    let run = connect(
+    let run = connect_ok(
         &[
             &server.url("ws", "/stomp"),
             "--subprotocol",
@@ -178,9 +182,8 @@ fn websocket_subprotocol_deflate_headers_and_pings() {
         ],
         "",
     );
-    assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.records()[0]["protocol"], "v12.stomp", "{run:?}");
-    let run = connect(
+    let run = connect_ok(
         &[
             &server.url("ws", "/ws"),
             "--deflate",
@@ -194,7 +197,6 @@ fn websocket_subprotocol_deflate_headers_and_pings() {
         ],
         "",
     );
-    assert_eq!(run.code, 0, "{run:?}");
     let records = run.records();
     assert!(
         records[0]["extensions"][0]
@@ -238,8 +240,7 @@ fn websocket_interactive_until_ctrl_c_closes_with_the_given_code() {
 fn websocket_wait_keeps_receiving_after_end_of_input() {
     let server = Server::start();
     let started = Instant::now();
-    let run = connect(&[&server.url("ws", "/ws"), "--wait", "1", "--jsonl"], "");
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = connect_ok(&[&server.url("ws", "/ws"), "--wait", "1", "--jsonl"], "");
     // Closed only once --wait was over, with the welcome printed meanwhile.
     assert!(started.elapsed() >= Duration::from_millis(950), "{run:?}");
     let records = run.records();
@@ -310,8 +311,7 @@ fn check_socketio_acks(url: &str, emits: &[&[&str]], extra: &[&str]) {
         }
         args.push("--ack");
         args.extend_from_slice(extra);
-        let run = connect(&args, "");
-        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        let run = connect_ok(&args, "");
         let lines = run.lines();
         for emit in emits {
             let ack = [&["ack", "message-with-ack"], *emit].concat().join(" ");
@@ -333,7 +333,7 @@ fn socketio_acks_on_every_transport() {
 #[test]
 fn socketio_events_with_binary_auth_and_server_acks_as_json_lines() {
     let server = Server::start();
-    let run = connect(
+    let run = connect_ok(
         &[
             "--socketio",
             &server.url("http", "/custom"),
@@ -352,7 +352,6 @@ fn socketio_events_with_binary_auth_and_server_acks_as_json_lines() {
         ],
         "",
     );
-    assert_eq!(run.code, 0, "{run:?}");
     let records = run.records();
     let events: Vec<(&str, &Value)> = records
         .iter()
@@ -383,11 +382,10 @@ fn socketio_events_with_binary_auth_and_server_acks_as_json_lines() {
 #[test]
 fn socketio_interactive_lines_are_emitted() {
     let server = Server::start();
-    let run = connect(
+    let run = connect_ok(
         &["--socketio", &server.url("http", ""), "--ack", "--quiet"],
         "message-with-ack \"line\" 2 [true]\nbad {json\n\n",
     );
-    assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.lines()
             .contains(&r#"ack message-with-ack "line" 2 [true]"#),
@@ -428,7 +426,7 @@ fn stomp_sends_await_receipts_over_tcp_and_websocket() {
     let tcp = format!("tcp://{}", server.stomp_addr);
     let ws = server.url("ws", "/stomp");
     for url in [&tcp, &ws] {
-        let run = connect(
+        let run = connect_ok(
             &[
                 "--stomp",
                 url,
@@ -445,7 +443,6 @@ fn stomp_sends_await_receipts_over_tcp_and_websocket() {
             ],
             "",
         );
-        assert_eq!(run.code, 0, "{url}: {run:?}");
         let records = run.records();
         assert_eq!(records[0]["type"], "connected");
         assert_eq!(records[0]["version"], "1.2");
@@ -463,11 +460,10 @@ fn stomp_sends_await_receipts_over_tcp_and_websocket() {
         assert_eq!(message["body"], "hello");
         assert_eq!(message["headers"]["x-k"], "v");
         // Lines from stdin are `DESTINATION BODY`, each with a receipt.
-        let run = connect(
+        let run = connect_ok(
             &["--stomp", url, "--heart-beat", "100,100"],
             "/topic/u one\n/topic/u two\n",
         );
-        assert_eq!(run.code, 0, "{url}: {run:?}");
         assert_eq!(run.lines(), ["receipt send-1", "receipt send-2"]);
     }
 }
@@ -478,7 +474,7 @@ fn stomp_over_sockjs_on_every_transport() {
     let url = format!("sockjs+{}", server.url("http", "/sockjs/stomp"));
     for transport in ["upgrade", "websocket", "streaming", "polling"] {
         let body = format!("héllo over {transport}");
-        let run = connect(
+        let run = connect_ok(
             &[
                 "--stomp",
                 &url,
@@ -494,7 +490,6 @@ fn stomp_over_sockjs_on_every_transport() {
             ],
             "",
         );
-        assert_eq!(run.code, 0, "{transport}: {run:?}");
         assert_eq!(
             run.lines(),
             ["receipt subscribe-1", body.as_str()],
@@ -514,27 +509,13 @@ fn stomp_ack_modes_consume_queue_messages() {
         ("client-individual", "/queue/individual"),
     ] {
         // Queued before anyone subscribes.
-        let run = connect(
+        let run = connect_ok(
             &["--stomp", &tcp, "--send", queue, "a", "--send", queue, "b"],
             "",
         );
-        assert_eq!(run.code, 0, "{mode}: {run:?}");
         assert_eq!(run.lines(), ["receipt send-1", "receipt send-2"]);
-        let run = connect(
-            &[
-                "--stomp",
-                &tcp,
-                "--subscribe",
-                queue,
-                "--ack",
-                mode,
-                "--count",
-                "2",
-                "--jsonl",
-            ],
-            "",
-        );
-        assert_eq!(run.code, 0, "{mode}: {run:?}");
+        let subscribe = ["--stomp", &tcp, "--subscribe", queue, "--ack", mode];
+        let run = connect_ok(&[&subscribe[..], &["--count", "2", "--jsonl"]].concat(), "");
         let records = run.records();
         let messages: Vec<&Value> = records.iter().filter(|r| r["type"] == "message").collect();
         let bodies: Vec<&str> = messages
@@ -547,20 +528,7 @@ fn stomp_ack_modes_consume_queue_messages() {
             assert!(acked, "{mode}: 1.2 messages carry an ack id: {run:?}");
         }
         // Acknowledged (or auto): nothing comes back for a new subscriber.
-        let run = connect(
-            &[
-                "--stomp",
-                &tcp,
-                "--subscribe",
-                queue,
-                "--ack",
-                mode,
-                "--wait",
-                "0.5",
-            ],
-            "",
-        );
-        assert_eq!(run.code, 0, "{mode}: {run:?}");
+        let run = connect_ok(&[&subscribe[..], &["--wait", "0.5"]].concat(), "");
         assert_eq!(
             run.lines(),
             ["receipt subscribe-1"],
@@ -594,8 +562,7 @@ fn check_sockjs_echoes(url: &str, lines: &[&str], extra: &[&str]) {
         let mut args = vec!["--sockjs", url, "--transport", transport];
         args.extend(["--count", &count, "--jsonl"]);
         args.extend_from_slice(extra);
-        let run = connect(&args, &input);
-        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        let run = connect_ok(&args, &input);
         let records = run.records();
         assert_eq!(records[0]["type"], "open", "{transport}: {run:?}");
         assert_eq!(records[0]["transport"], segment, "{transport}: {run:?}");
@@ -625,8 +592,7 @@ fn sockjs_echoes_over_every_transport() {
 fn sse_prints_events_and_resumes_a_session_by_last_event_id() {
     let server = Server::start();
     let url = server.url("http", "/sse/events");
-    let run = connect(&["--sse", &url, "--count", "2", "--jsonl"], "");
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = connect_ok(&["--sse", &url, "--count", "2", "--jsonl"], "");
     let records = run.records();
     assert_eq!(records[0]["type"], "open");
     let session_event = &records[1];
@@ -654,8 +620,7 @@ fn sse_prints_events_and_resumes_a_session_by_last_event_id() {
     // ...and the resumed stream has it, numbered after the last id seen.
     // `=`: a session id may begin with '-', which would read as a flag.
     let last_event_id = format!("--last-event-id={last}");
-    let run = connect(&["--sse", &url, &last_event_id, "--count", "1"], "");
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = connect_ok(&["--sse", &url, &last_event_id, "--count", "1"], "");
     let text = run.stdout;
     assert!(
         text.starts_with(&format!("id: {session}:3\nevent: message\ndata: {{")),
@@ -695,9 +660,8 @@ fn sse_reconnects_after_a_drop_with_last_event_id_until_204() {
         }
         requests
     });
-    let run = connect(&["--sse", &format!("http://{addr}/events"), "--jsonl"], "");
+    let run = connect_ok(&["--sse", &format!("http://{addr}/events"), "--jsonl"], "");
     let requests = script.join().unwrap();
-    assert_eq!(run.code, 0, "{run:?}");
     assert!(!requests[0].contains("last-event-id"), "{}", requests[0]);
     assert!(
         requests[0].contains("accept: text/event-stream"),
@@ -900,8 +864,7 @@ fn sse_and_sockjs_over_https_with_a_private_ca_or_refused_otherwise() {
     let ca = ca.to_str().unwrap();
 
     let sse = format!("{base}/sse/events");
-    let run = connect(&["--sse", &sse, "--count", "2", "--jsonl", "--ca", ca], "");
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = connect_ok(&["--sse", &sse, "--count", "2", "--jsonl", "--ca", ca], "");
     let records = run.records();
     assert_eq!(records[0]["type"], "open", "{run:?}");
     assert_eq!(records[1]["event"], "session", "{run:?}");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duplex_socketio::cluster::Subscription;
+use duplex_socketio::cluster::{StreamAdd, Subscription, Transmit};
 use duplex_tokio::socketio::{ClusterOut, ClusterPort};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -51,6 +51,27 @@ enum Reply {
     Count(tokio::sync::oneshot::Sender<usize>),
 }
 
+/// The `XADD <channel> MAXLEN ~ <max_len> * <fields>` of a stream entry.
+pub(crate) fn xadd(channel: &str, add: &StreamAdd) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(channel)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(add.max_len)
+        .arg("*");
+    for (k, v) in &add.fields {
+        cmd.arg(k).arg(v);
+    }
+    cmd
+}
+
+/// The `PUBLISH` (`SPUBLISH` when sharded) of a message.
+pub(crate) fn publish(t: &Transmit) -> redis::Cmd {
+    let mut cmd = redis::cmd(if t.sharded { "SPUBLISH" } else { "PUBLISH" });
+    cmd.arg(&t.channel).arg(&t.payload);
+    cmd
+}
+
 /// The writes of a batch, sent as one pipeline (not a transaction: each
 /// command stands alone, as when they were sent one at a time).
 #[derive(Default)]
@@ -66,22 +87,12 @@ impl Writes {
     pub(crate) fn add(&mut self, out: ClusterOut, sharded: bool) {
         match out {
             ClusterOut::Append(namespace, t) => {
-                let Some(add) = t.stream else { return };
-                let mut cmd = redis::cmd("XADD");
-                cmd.arg(&t.channel)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(add.max_len)
-                    .arg("*");
-                for (k, v) in &add.fields {
-                    cmd.arg(k).arg(v);
-                }
-                self.pipe.add_command(cmd);
+                let Some(add) = &t.stream else { return };
+                self.pipe.add_command(xadd(&t.channel, add));
                 self.replies.push(Reply::Append(namespace, add.token));
             }
             ClusterOut::Publish(t) => {
-                let command = if t.sharded { "SPUBLISH" } else { "PUBLISH" };
-                self.pipe.cmd(command).arg(&t.channel).arg(&t.payload);
+                self.pipe.add_command(publish(&t));
                 self.replies.push(Reply::Publish);
             }
             ClusterOut::Persist { key, value, ttl } => {

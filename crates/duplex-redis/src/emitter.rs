@@ -174,24 +174,11 @@ impl Emitter {
         op(&mut node);
         let mut connection = self.connection.clone();
         while let Some(t) = node.poll_transmit() {
-            if let Some(add) = t.stream {
-                let mut cmd = redis::cmd("XADD");
-                cmd.arg(&t.channel)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(add.max_len)
-                    .arg("*");
-                for (k, v) in &add.fields {
-                    cmd.arg(k).arg(v);
-                }
-                cmd.exec_async(&mut connection).await?;
-                continue;
-            }
-            redis::cmd(if t.sharded { "SPUBLISH" } else { "PUBLISH" })
-                .arg(&t.channel)
-                .arg(&t.payload)
-                .exec_async(&mut connection)
-                .await?;
+            let cmd = match &t.stream {
+                Some(add) => crate::connection::xadd(&t.channel, add),
+                None => crate::connection::publish(&t),
+            };
+            cmd.exec_async(&mut connection).await?;
         }
         Ok(())
     }

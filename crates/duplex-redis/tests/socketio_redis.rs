@@ -10,9 +10,10 @@ mod common;
 
 use common::{Redis, redis};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use duplex_redis::{Emitter, RedisAdapter, RedisAdapterConfig, RedisMode, SubscriptionMode};
+use duplex_redis::{Emitter, RedisAdapter, RedisMode, SubscriptionMode};
 use duplex_tokio::socketio::client::{ClientConfig, ClientEvent, ClientSocket, Manager};
 use duplex_tokio::socketio::{
     AckSender, Args, NamespaceHandlers, Socket, SocketData, SocketIo, SocketIoConfig, Value,
@@ -21,10 +22,10 @@ use duplex_tokio::socketio::{
 const WAIT: Duration = Duration::from_secs(5);
 
 /// How many `note`s other servers sent, over every server of the process.
-static NOTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static NOTES: AtomicUsize = AtomicUsize::new(0);
 
 /// How many `emitter-note`s an [`Emitter`] sent, over every server.
-static EMITTER_NOTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static EMITTER_NOTES: AtomicUsize = AtomicUsize::new(0);
 
 fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     ns.on_server_side("hello", |args, reply| {
@@ -33,11 +34,11 @@ fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
         }
     })
     .on_server_side("emitter-note", |_, _| {
-        EMITTER_NOTES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        EMITTER_NOTES.fetch_add(1, Ordering::SeqCst);
     })
     .on_server_side("note", |_, reply| {
         assert!(reply.is_none(), "no ack was asked for");
-        NOTES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        NOTES.fetch_add(1, Ordering::SeqCst);
     })
     .on_connect(|socket: Socket| {
         let name = socket
@@ -51,12 +52,7 @@ fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     .on(
         "fetch",
         |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let room = args
-                .first()
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let op = socket.broadcast().to(&room);
+            let op = socket.broadcast().to(&room(&args));
             tokio::spawn(async move {
                 let reply = match op.fetch_sockets().await {
                     Ok(sockets) => sockets
@@ -77,17 +73,7 @@ fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
             });
         },
     )
-    .on(
-        "join",
-        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            if let Some(room) = args.first().and_then(Value::as_str) {
-                socket.join(room);
-            }
-            if let Some(ack) = ack {
-                let _ = ack.send_args(vec![]);
-            }
-        },
-    )
+    .on("join", common::join)
     .on(
         "shout",
         |socket: Socket, Args(args): Args, _: Option<AckSender>| {
@@ -103,60 +89,72 @@ fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
     .on(
         "all-join",
         |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            let room = args
-                .first()
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            socket.broadcast().sockets_join(&[&room]);
-            if let Some(ack) = ack {
-                let _ = ack.send_args(vec![]);
-            }
+            socket.broadcast().sockets_join(&[&room(&args)]);
+            common::acked(ack);
         },
     )
     .on(
         "kick-room",
         |socket: Socket, Args(args): Args, _: Option<AckSender>| {
-            let room = args
-                .first()
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            socket.to(&room).disconnect_sockets();
+            socket.to(&room(&args)).disconnect_sockets();
         },
     )
     .on(
         "to-room",
         |socket: Socket, Args(args): Args, _: Option<AckSender>| {
-            let room = args
-                .first()
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let _ = socket.to(&room).emit_args("in-room", args);
+            let _ = socket.to(&room(&args)).emit_args("in-room", args);
         },
     )
 }
 
-/// A duplex server in the cluster of `redis`: its URL and adapter.
-async fn server(redis: &Redis) -> (String, RedisAdapter, SocketIo) {
-    server_in(redis, RedisMode::Classic).await
+/// The room an event's first argument names (`""` when it names none).
+fn room(args: &[Value]) -> String {
+    args.first()
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A duplex server in the cluster of a Redis.
+struct Server {
+    url: String,
+    adapter: RedisAdapter,
+    io: SocketIo,
 }
 
 /// A duplex server in the cluster of `redis`, speaking `mode`.
-async fn server_in(redis: &Redis, mode: RedisMode) -> (String, RedisAdapter, SocketIo) {
+async fn server(redis: &Redis, mode: RedisMode) -> Server {
     let io = SocketIo::builder(SocketIoConfig::default())
         .namespace("/", handlers)
         .build();
-    let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
-    config.mode = mode;
-    let adapter = common::attach(&io, config).await;
+    let adapter = common::attach(&io, redis.config(mode)).await;
     let addr = common::serve(io.clone()).await;
-    (format!("http://{addr}"), adapter, io)
+    Server {
+        url: format!("http://{addr}"),
+        adapter,
+        io,
+    }
+}
+
+/// Two duplex servers in the cluster of `redis`, speaking `mode`.
+async fn two_servers(redis: &Redis, mode: RedisMode) -> (Server, Server) {
+    (server(redis, mode).await, server(redis, mode).await)
 }
 
 async fn client(url: &str) -> (Manager, ClientSocket) {
     named(url, None).await
+}
+
+/// A client of each of `urls`, connected, in that order.
+async fn clients<const N: usize>(urls: [&str; N]) -> [(Manager, ClientSocket); N] {
+    let mut all = Vec::with_capacity(N);
+    for url in urls {
+        all.push(client(url).await);
+    }
+    let Ok(all) = all.try_into() else {
+        unreachable!("one client per URL")
+    };
+    all
 }
 
 async fn named(url: &str, auth: Option<Value>) -> (Manager, ClientSocket) {
@@ -167,6 +165,11 @@ async fn named(url: &str, auth: Option<Value>) -> (Manager, ClientSocket) {
         other => panic!("expected a connect, got {other:?}"),
     }
     (m, s)
+}
+
+/// The handshake's `auth` of a client called `name`.
+fn auth(name: &str) -> Option<Value> {
+    Some(Value::Object(vec![("name".to_owned(), Value::from(name))]))
 }
 
 /// The next event named `name`, within `wait`.
@@ -181,14 +184,63 @@ async fn event(s: &mut ClientSocket, name: &str, wait: Duration) -> Option<Vec<V
     }
 }
 
+/// How long a client is watched for an event that must not come.
+const QUIET: Duration = Duration::from_millis(300);
+
 /// Exactly one `name` arrives, with `args`, and no second one.
 async fn exactly_once(s: &mut ClientSocket, name: &str, args: &[Value]) {
     assert_eq!(event(s, name, WAIT).await.as_deref(), Some(args));
-    assert_eq!(
-        event(s, name, Duration::from_millis(300)).await,
-        None,
-        "a second {name}"
-    );
+    assert_eq!(event(s, name, QUIET).await, None, "a second {name}");
+}
+
+/// No `name` arrives.
+async fn never(s: &mut ClientSocket, name: &str) {
+    assert_eq!(event(s, name, QUIET).await, None, "an unexpected {name}");
+}
+
+/// `from` emits `event` with the one argument `arg`; each of `to` gets
+/// `name` with that argument exactly once.
+async fn reaches(
+    from: &ClientSocket,
+    event: &str,
+    arg: &str,
+    name: &str,
+    to: &mut [&mut ClientSocket],
+) {
+    let args = vec![Value::from(arg)];
+    from.emit(event, args.clone());
+    for s in to {
+        exactly_once(s, name, &args).await;
+    }
+}
+
+/// `s` joins `room` (acked).
+async fn join(s: &ClientSocket, room: &str) {
+    s.emit_with_ack("join", vec![Value::from(room)], Some(WAIT))
+        .await
+        .unwrap();
+}
+
+/// `s` is disconnected by the server within the wait (other events may
+/// come first).
+async fn disconnected(s: &mut ClientSocket) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, s.next_event()).await {
+            Ok(Some(ClientEvent::Disconnect { .. })) => return,
+            Ok(Some(_)) => {}
+            other => panic!("expected a disconnect, got {other:?}"),
+        }
+    }
+}
+
+/// How many more than `before` `counter` reaches: waits (bounded) for
+/// `expected`, then a moment more for any extra.
+async fn counted(counter: &AtomicUsize, before: usize, expected: usize) -> usize {
+    let got = || counter.load(Ordering::SeqCst) - before;
+    common::eventually(Duration::from_secs(2), || got() >= expected).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    got()
 }
 
 #[tokio::test]
@@ -196,38 +248,21 @@ async fn broadcasts_reach_the_clients_of_both_servers_exactly_once() {
     let Some(redis) = redis().await else {
         return;
     };
-    let (url_a, adapter_a, _io_a) = server(&redis).await;
-    let (url_b, adapter_b, _io_b) = server(&redis).await;
-    assert_ne!(adapter_a.uid(), adapter_b.uid());
-    let (_m1, mut c1) = client(&url_a).await;
-    let (_m2, mut c2) = client(&url_a).await;
-    let (_m3, mut c3) = client(&url_b).await;
+    let (a, b) = two_servers(&redis, RedisMode::Classic).await;
+    assert_ne!(a.adapter.uid(), b.adapter.uid());
+    let [(_m1, mut c1), (_m2, mut c2), (_m3, mut c3)] = clients([&a.url, &a.url, &b.url]).await;
 
-    let args = vec![Value::from("hello")];
-    c1.emit("shout", args.clone());
-    exactly_once(&mut c2, "shouted", &args).await;
-    exactly_once(&mut c3, "shouted", &args).await;
-    assert_eq!(
-        event(&mut c1, "shouted", Duration::from_millis(200)).await,
-        None
-    );
+    reaches(&c1, "shout", "hello", "shouted", &mut [&mut c2, &mut c3]).await;
+    never(&mut c1, "shouted").await;
 
     // A room with a member on each server, the sender on neither side of it.
-    for c in [&mut c2, &mut c3] {
-        c.emit_with_ack("join", vec![Value::from("room")], Some(WAIT))
-            .await
-            .unwrap();
+    for c in [&c2, &c3] {
+        join(c, "room").await;
     }
-    let args = vec![Value::from("room")];
-    c1.emit("to-room", args.clone());
-    exactly_once(&mut c2, "in-room", &args).await;
-    exactly_once(&mut c3, "in-room", &args).await;
-    assert_eq!(
-        event(&mut c1, "in-room", Duration::from_millis(200)).await,
-        None
-    );
-    assert!(adapter_a.published() >= 2 && adapter_b.received() >= 2);
-    assert_eq!(adapter_a.dropped() + adapter_b.dropped(), 0);
+    reaches(&c1, "to-room", "room", "in-room", &mut [&mut c2, &mut c3]).await;
+    never(&mut c1, "in-room").await;
+    assert!(a.adapter.published() >= 2 && b.adapter.received() >= 2);
+    assert_eq!(a.adapter.dropped() + b.adapter.dropped(), 0);
 }
 
 #[tokio::test]
@@ -235,43 +270,28 @@ async fn local_delivery_goes_on_while_redis_is_away_and_the_adapter_reconnects()
     let Some(mut redis) = redis().await else {
         return;
     };
-    let (url_a, adapter_a, _io_a) = server(&redis).await;
-    let (url_b, adapter_b, _io_b) = server(&redis).await;
-    let (_m1, c1) = client(&url_a).await;
-    let (_m2, mut c2) = client(&url_a).await;
-    let (_m3, mut c3) = client(&url_b).await;
+    let (a, b) = two_servers(&redis, RedisMode::Classic).await;
+    let [(_m1, c1), (_m2, mut c2), (_m3, mut c3)] = clients([&a.url, &a.url, &b.url]).await;
 
     redis.stop();
-    for _ in 0..100 {
-        if !adapter_a.is_connected() && !adapter_b.is_connected() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let args = vec![Value::from("alone")];
-    c1.emit("shout", args.clone());
-    exactly_once(&mut c2, "shouted", &args).await;
-    assert_eq!(
-        event(&mut c3, "shouted", Duration::from_millis(300)).await,
-        None
-    );
+    // Whether or not the adapters noticed yet, delivery stays local.
+    let _ = common::eventually(Duration::from_secs(2), || {
+        !a.adapter.is_connected() && !b.adapter.is_connected()
+    })
+    .await;
+    reaches(&c1, "shout", "alone", "shouted", &mut [&mut c2]).await;
+    never(&mut c3, "shouted").await;
 
     // Redis back on the same port: both adapters reconnect by themselves.
     redis.restart();
-    for _ in 0..200 {
-        if adapter_a.is_connected() && adapter_b.is_connected() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert!(
-        adapter_a.is_connected() && adapter_b.is_connected(),
+        common::eventually(Duration::from_secs(10), || {
+            a.adapter.is_connected() && b.adapter.is_connected()
+        })
+        .await,
         "reconnected"
     );
-    let args = vec![Value::from("together")];
-    c1.emit("shout", args.clone());
-    exactly_once(&mut c2, "shouted", &args).await;
-    exactly_once(&mut c3, "shouted", &args).await;
+    reaches(&c1, "shout", "together", "shouted", &mut [&mut c2, &mut c3]).await;
 }
 
 #[tokio::test]
@@ -279,46 +299,25 @@ async fn local_broadcasts_stay_and_room_operations_apply_on_every_server() {
     let Some(redis) = redis().await else {
         return;
     };
-    let (url_a, _adapter_a, _io_a) = server(&redis).await;
-    let (url_b, _adapter_b, _io_b) = server(&redis).await;
-    let (_m1, mut c1) = client(&url_a).await;
-    let (_m2, mut c2) = client(&url_a).await;
-    let (_m3, mut c3) = client(&url_b).await;
+    let (a, b) = two_servers(&redis, RedisMode::Classic).await;
+    let [(_m1, mut c1), (_m2, mut c2), (_m3, mut c3)] = clients([&a.url, &a.url, &b.url]).await;
 
-    let args = vec![Value::from("here")];
-    c1.emit("local-shout", args.clone());
-    exactly_once(&mut c2, "shouted", &args).await;
-    assert_eq!(
-        event(&mut c3, "shouted", Duration::from_millis(300)).await,
-        None
-    );
+    reaches(&c1, "local-shout", "here", "shouted", &mut [&mut c2]).await;
+    never(&mut c3, "shouted").await;
 
     // socketsJoin from server A puts c2 and c3 (not the sender) in "team".
     c1.emit_with_ack("all-join", vec![Value::from("team")], Some(WAIT))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
-    let args = vec![Value::from("team")];
-    c1.emit("to-room", args.clone());
-    exactly_once(&mut c2, "in-room", &args).await;
-    exactly_once(&mut c3, "in-room", &args).await;
+    reaches(&c1, "to-room", "team", "in-room", &mut [&mut c2, &mut c3]).await;
 
     // disconnectSockets from server A reaches c3 on server B.
     c1.emit("kick-room", vec![Value::from("team")]);
     for c in [&mut c2, &mut c3] {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            match tokio::time::timeout_at(deadline, c.next_event()).await {
-                Ok(Some(ClientEvent::Disconnect { .. })) => break,
-                Ok(Some(_)) => {}
-                other => panic!("expected a disconnect, got {other:?}"),
-            }
-        }
+        disconnected(c).await;
     }
-    assert_eq!(
-        event(&mut c1, "in-room", Duration::from_millis(200)).await,
-        None
-    );
+    never(&mut c1, "in-room").await;
 }
 
 #[tokio::test]
@@ -326,16 +325,12 @@ async fn fetch_sockets_sees_the_sockets_and_data_of_every_server() {
     let Some(redis) = redis().await else {
         return;
     };
-    let (url_a, _adapter_a, io_a) = server(&redis).await;
-    let (url_b, _adapter_b, _io_b) = server(&redis).await;
-    let auth = |name: &str| Some(Value::Object(vec![("name".to_owned(), Value::from(name))]));
-    let (_m1, c1) = named(&url_a, auth("one")).await;
-    let (_m2, c2) = named(&url_a, auth("two")).await;
-    let (_m3, c3) = named(&url_b, auth("three")).await;
+    let (a, b) = two_servers(&redis, RedisMode::Classic).await;
+    let (_m1, c1) = named(&a.url, auth("one")).await;
+    let (_m2, c2) = named(&a.url, auth("two")).await;
+    let (_m3, c3) = named(&b.url, auth("three")).await;
     for c in [&c2, &c3] {
-        c.emit_with_ack("join", vec![Value::from("team")], Some(WAIT))
-            .await
-            .unwrap();
+        join(c, "team").await;
     }
     let reply = c1
         .emit_with_ack("fetch", vec![Value::from("team")], Some(WAIT))
@@ -366,7 +361,7 @@ async fn fetch_sockets_sees_the_sockets_and_data_of_every_server() {
     assert_eq!(names, ["three", "two"]);
 
     // allRooms from server A lists server B's rooms too, each once.
-    let rooms = io_a.all_rooms("/").await.unwrap();
+    let rooms = a.io.all_rooms("/").await.unwrap();
     assert_eq!(rooms.iter().filter(|r| *r == "team").count(), 1);
     assert_eq!(rooms.len(), 4, "three socket-id rooms and team: {rooms:?}");
 }
@@ -376,14 +371,13 @@ async fn server_side_emits_reach_the_other_servers_and_collect_their_answers() {
     let Some(redis) = redis().await else {
         return;
     };
-    let (_url_a, _adapter_a, io_a) = server(&redis).await;
-    let (_url_b, _adapter_b, _io_b) = server(&redis).await;
-    let (_url_c, _adapter_c, _io_c) = server(&redis).await;
+    let (a, _b) = two_servers(&redis, RedisMode::Classic).await;
+    let _c = server(&redis, RedisMode::Classic).await;
 
-    let answers = io_a
-        .server_side_emit_with_ack("/", "hello", vec![Value::from("x")])
-        .await
-        .unwrap();
+    let answers =
+        a.io.server_side_emit_with_ack("/", "hello", vec![Value::from("x")])
+            .await
+            .unwrap();
     // One answer from each other server, none from the sender itself.
     assert_eq!(
         answers,
@@ -393,22 +387,9 @@ async fn server_side_emits_reach_the_other_servers_and_collect_their_answers() {
         ]
     );
 
-    let before = NOTES.load(std::sync::atomic::Ordering::SeqCst);
-    io_a.server_side_emit("/", "note", vec![]);
-    let mut got = 0;
-    for _ in 0..100 {
-        got = NOTES.load(std::sync::atomic::Ordering::SeqCst) - before;
-        if got >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        NOTES.load(std::sync::atomic::Ordering::SeqCst) - before,
-        2,
-        "{got}"
-    );
+    let before = NOTES.load(Ordering::SeqCst);
+    a.io.server_side_emit("/", "note", vec![]);
+    assert_eq!(counted(&NOTES, before, 2).await, 2);
 }
 
 /// One RESP element of a subscriber connection: a bulk string's bytes, or
@@ -470,9 +451,8 @@ async fn another_nodes_broadcast_with_acks_gets_the_client_count_and_every_ack()
     let Some(redis) = redis().await else {
         return;
     };
-    let (url_b, _adapter_b, _io_b) = server(&redis).await;
-    let (_m1, mut c1) = client(&url_b).await;
-    let (_m2, mut c2) = client(&url_b).await;
+    let b = server(&redis, RedisMode::Classic).await;
+    let [(_m1, mut c1), (_m2, mut c2)] = clients([&b.url, &b.url]).await;
 
     // A pretend Node server, speaking through raw RESP.
     let mut node = ClusterNode::new(
@@ -558,10 +538,9 @@ async fn broadcasts_with_acks_collect_every_clients_answer_across_servers() {
     let Some(redis) = redis().await else {
         return;
     };
-    let (url_a, _adapter_a, io_a) = server(&redis).await;
-    let (url_b, _adapter_b, _io_b) = server(&redis).await;
+    let (a, b) = two_servers(&redis, RedisMode::Classic).await;
     let mut managers = Vec::new();
-    for (url, answer) in [(&url_a, "a1"), (&url_b, "b1"), (&url_b, "b2")] {
+    for (url, answer) in [(&a.url, "a1"), (&b.url, "b1"), (&b.url, "b2")] {
         let (m, mut c) = client(url).await;
         managers.push(m);
         tokio::spawn(async move {
@@ -580,11 +559,11 @@ async fn broadcasts_with_acks_collect_every_clients_answer_across_servers() {
         });
     }
     let started = std::time::Instant::now();
-    let mut answers = io_a
-        .of("/")
-        .emit_with_acks("ask", vec![], Duration::from_secs(3))
-        .await
-        .unwrap();
+    let mut answers =
+        a.io.of("/")
+            .emit_with_acks("ask", vec![], Duration::from_secs(3))
+            .await
+            .unwrap();
     answers.sort_by_key(|v| v.as_str().map(str::to_owned));
     assert_eq!(
         answers,
@@ -592,12 +571,12 @@ async fn broadcasts_with_acks_collect_every_clients_answer_across_servers() {
     );
 
     // An empty room completes at once, not at the timeout.
-    let none = io_a
-        .of("/")
-        .to("nobody")
-        .emit_with_acks("ask", vec![], Duration::from_secs(3))
-        .await
-        .unwrap();
+    let none =
+        a.io.of("/")
+            .to("nobody")
+            .emit_with_acks("ask", vec![], Duration::from_secs(3))
+            .await
+            .unwrap();
     assert!(none.is_empty());
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -611,43 +590,23 @@ async fn sharded_servers_share_broadcasts_rooms_and_fetches() {
     let Some(redis) = redis().await else {
         return;
     };
-    let mode = RedisMode::Sharded(SubscriptionMode::Dynamic);
-    let (url_a, adapter_a, _io_a) = server_in(&redis, mode).await;
-    let (url_b, adapter_b, _io_b) = server_in(&redis, mode).await;
+    let (a, b) = two_servers(&redis, RedisMode::Sharded(SubscriptionMode::Dynamic)).await;
     assert_eq!(
-        adapter_a.uid().len(),
+        a.adapter.uid().len(),
         16,
         "Node's sharded uids are 16 hex digits"
     );
-    let (_m1, c1) = named(
-        &url_a,
-        Some(Value::Object(vec![("name".into(), "one".into())])),
-    )
-    .await;
-    let (_m2, mut c2) = named(
-        &url_b,
-        Some(Value::Object(vec![("name".into(), "two".into())])),
-    )
-    .await;
-    let (_m3, mut c3) = client(&url_b).await;
+    let (_m1, c1) = named(&a.url, auth("one")).await;
+    let (_m2, mut c2) = named(&b.url, auth("two")).await;
+    let (_m3, mut c3) = client(&b.url).await;
 
-    let args = vec![Value::from("hello")];
-    c1.emit("shout", args.clone());
-    exactly_once(&mut c2, "shouted", &args).await;
-    exactly_once(&mut c3, "shouted", &args).await;
+    reaches(&c1, "shout", "hello", "shouted", &mut [&mut c2, &mut c3]).await;
 
     // A public room: the dynamic mode's own channel, subscribed on join.
-    c2.emit_with_ack("join", vec![Value::from("team")], Some(WAIT))
-        .await
-        .unwrap();
+    join(&c2, "team").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let args = vec![Value::from("team")];
-    c1.emit("to-room", args.clone());
-    exactly_once(&mut c2, "in-room", &args).await;
-    assert_eq!(
-        event(&mut c3, "in-room", Duration::from_millis(300)).await,
-        None
-    );
+    reaches(&c1, "to-room", "team", "in-room", &mut [&mut c2]).await;
+    never(&mut c3, "in-room").await;
 
     let fetched = c1
         .emit_with_ack("fetch", vec![Value::from("team")], Some(WAIT))
@@ -661,8 +620,26 @@ async fn sharded_servers_share_broadcasts_rooms_and_fetches() {
         matches!(&list[0], Value::Array(f) if f.get(1) == Some(&Value::from("two"))),
         "{list:?}"
     );
-    assert!(adapter_a.published() >= 2 && adapter_b.received() >= 2);
-    assert_eq!(adapter_a.dropped() + adapter_b.dropped(), 0);
+    assert!(a.adapter.published() >= 2 && b.adapter.received() >= 2);
+    assert_eq!(a.adapter.dropped() + b.adapter.dropped(), 0);
+}
+
+/// An emit of `in-room` with the room's name to `room` by `emitter`
+/// reaches `member` exactly once and not `outsider`.
+async fn emitted_to_room(
+    emitter: &Emitter,
+    room: &str,
+    member: &mut ClientSocket,
+    outsider: &mut ClientSocket,
+) {
+    let args = vec![Value::from(room)];
+    emitter
+        .to(room)
+        .emit("in-room", args.clone())
+        .await
+        .unwrap();
+    exactly_once(member, "in-room", &args).await;
+    never(outsider, "in-room").await;
 }
 
 #[tokio::test]
@@ -671,20 +648,18 @@ async fn the_emitter_publishes_into_classic_and_sharded_clusters() {
         RedisMode::Classic,
         RedisMode::Sharded(SubscriptionMode::Dynamic),
     ] {
+        eprintln!("in {mode:?}");
         let Some(redis) = redis().await else {
             return;
         };
-        let (url_a, _adapter_a, _io_a) = server_in(&redis, mode).await;
-        let (url_b, _adapter_b, _io_b) = server_in(&redis, mode).await;
-        let (_m1, mut c1) = client(&url_a).await;
-        let (_m2, mut c2) = client(&url_b).await;
-        c2.emit_with_ack("join", vec![Value::from("team")], Some(WAIT))
-            .await
-            .unwrap();
+        let (a, b) = two_servers(&redis, mode).await;
+        let [(_m1, mut c1), (_m2, mut c2)] = clients([&a.url, &b.url]).await;
+        join(&c2, "team").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
 
-        let url = format!("redis://127.0.0.1:{}", redis.port);
-        let emitter = Emitter::connect(&url, mode, "socket.io").await.unwrap();
+        let emitter = Emitter::connect(&redis.url(), mode, "socket.io")
+            .await
+            .unwrap();
         assert!(matches!(
             emitter.emit("connect", vec![]).await,
             Err(duplex_redis::Error::ReservedEvent(_))
@@ -695,18 +670,7 @@ async fn the_emitter_publishes_into_classic_and_sharded_clusters() {
         exactly_once(&mut c1, "shouted", &args).await;
         exactly_once(&mut c2, "shouted", &args).await;
 
-        let args = vec![Value::from("team only")];
-        emitter
-            .to("team")
-            .emit("in-room", args.clone())
-            .await
-            .unwrap();
-        exactly_once(&mut c2, "in-room", &args).await;
-        assert_eq!(
-            event(&mut c1, "in-room", Duration::from_millis(300)).await,
-            None,
-            "{mode:?}"
-        );
+        emitted_to_room(&emitter, "team", &mut c2, &mut c1).await;
 
         // Every socket but the team's joins `others`, on both servers.
         emitter
@@ -715,47 +679,21 @@ async fn the_emitter_publishes_into_classic_and_sharded_clusters() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let args = vec![Value::from("others")];
-        emitter
-            .to("others")
-            .emit("in-room", args.clone())
-            .await
-            .unwrap();
-        exactly_once(&mut c1, "in-room", &args).await;
-        assert_eq!(
-            event(&mut c2, "in-room", Duration::from_millis(300)).await,
-            None,
-            "{mode:?}"
-        );
+        emitted_to_room(&emitter, "others", &mut c1, &mut c2).await;
 
-        let before = EMITTER_NOTES.load(std::sync::atomic::Ordering::SeqCst);
+        let before = EMITTER_NOTES.load(Ordering::SeqCst);
         emitter
             .server_side_emit("emitter-note", vec![])
             .await
             .unwrap();
-        for _ in 0..100 {
-            if EMITTER_NOTES.load(std::sync::atomic::Ordering::SeqCst) - before >= 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
-            EMITTER_NOTES.load(std::sync::atomic::Ordering::SeqCst) - before,
+            counted(&EMITTER_NOTES, before, 2).await,
             2,
-            "both servers heard the emitter once ({mode:?})"
+            "both servers heard the emitter once"
         );
 
         // Disconnecting the team's sockets, cluster-wide.
         emitter.to("team").disconnect_sockets(false).await.unwrap();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut gone = false;
-        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, c2.next_event()).await {
-            if matches!(e, ClientEvent::Disconnect { .. }) {
-                gone = true;
-                break;
-            }
-        }
-        assert!(gone, "the team's socket was disconnected ({mode:?})");
+        disconnected(&mut c2).await;
     }
 }

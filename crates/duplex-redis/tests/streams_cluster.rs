@@ -16,7 +16,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Redis, redis};
-use duplex_redis::{RedisAdapter, RedisAdapterConfig, RedisMode, StreamsOptions, StreamsVersion};
+use duplex_redis::{RedisAdapter, RedisMode, StreamsOptions, StreamsVersion};
 use duplex_tokio::socketio::client::{ClientConfig, ClientEvent, ClientSocket, Manager};
 use duplex_tokio::socketio::{NamespaceHandlers, SocketIo, SocketIoConfig, Value};
 
@@ -34,8 +34,7 @@ async fn server(redis: &Redis, streams: &StreamsOptions) -> (String, RedisAdapte
     let io = SocketIo::builder(SocketIoConfig::default())
         .namespace("/", handlers)
         .build();
-    let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
-    config.mode = RedisMode::Streams;
+    let mut config = redis.config(RedisMode::Streams);
     config.streams = streams.clone();
     let adapter = common::attach(&io, config).await;
     let addr = common::serve(io.clone()).await;
@@ -178,7 +177,7 @@ async fn v0_3_sharded_pubsub_and_four_streams_requests_cross_servers() {
     let Some(redis) = checked(streams).await else {
         return;
     };
-    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let len: usize = redis::cmd("XLEN")
         .arg("socket.io-3")

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{Redis, redis};
-use duplex_redis::{RedisAdapter, RedisAdapterConfig, RedisMode};
+use duplex_redis::{RedisAdapter, RedisMode};
 use duplex_socketio::recovery::RecoveryConfig;
 use duplex_tokio::socketio::{NamespaceHandlers, SocketIo, SocketIoConfig};
 use http_body_util::{BodyExt, Full};
@@ -37,8 +37,7 @@ async fn server_with(
     let io = SocketIo::builder(config)
         .namespace("/", |ns: NamespaceHandlers| ns)
         .build();
-    let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
-    config.mode = RedisMode::Streams;
+    let mut config = redis.config(RedisMode::Streams);
     config.max_restores = max_restores;
     let adapter = common::attach(&io, config).await;
     (adapter, io)
@@ -96,7 +95,7 @@ async fn connect_with(io: &SocketIo, connect: &str) -> (String, String) {
 }
 
 async fn session_keys(redis: &Redis) -> usize {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("sio:session:*")
@@ -217,7 +216,7 @@ async fn emits_per_second_through_the_streams_loop() {
 
 /// The ids of the clients with subscriptions of `field` (`sub`, `ssub`).
 async fn subscribers(redis: &Redis, field: &str) -> Vec<String> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")
@@ -250,13 +249,12 @@ async fn a_lost_subscriber_connection_is_noticed_and_resubscribed() {
         let io = SocketIo::builder(SocketIoConfig::default())
             .namespace("/", |ns: NamespaceHandlers| ns)
             .build();
-        let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
-        config.mode = RedisMode::Streams;
+        let mut config = redis.config(RedisMode::Streams);
         config.streams.sharded_pubsub = sharded;
         let adapter = common::attach(&io, config).await;
         let before = subscribers(&redis, field).await;
         assert_eq!(before.len(), 1, "one {field} subscriber: {before:?}");
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+        let client = redis::Client::open(redis.url()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let _: redis::Value = redis::cmd("CLIENT")
             .arg("KILL")

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use duplex_redis::{RedisAdapter, RedisAdapterConfig, RedisMode};
+use duplex_redis::{RedisAdapter, RedisMode};
 use duplex_socketio::recovery::RecoveryConfig;
 use duplex_tokio::socketio::client::{
     ClientConfig, ClientEvent, ClientSocket, ClientTransports, Manager,
@@ -26,18 +26,7 @@ use duplex_tokio::socketio::{
 const WAIT: Duration = Duration::from_secs(10);
 
 fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on(
-        "join",
-        |socket: Socket, Args(args): Args, ack: Option<AckSender>| {
-            if let Some(room) = args.first().and_then(Value::as_str) {
-                socket.join(room);
-            }
-            if let Some(ack) = ack {
-                let _ = ack.send_args(vec![]);
-            }
-        },
-    )
-    .on(
+    ns.on("join", common::join).on(
         "ping-me",
         |socket: Socket, _: Args, _: Option<AckSender>| {
             let _ = socket.emit_args("tick", vec![Value::from(0)]);
@@ -54,9 +43,7 @@ async fn server(redis: &Redis) -> (SocketAddr, RedisAdapter, SocketIo) {
         ..SocketIoConfig::default()
     };
     let io = SocketIo::builder(config).namespace("/", handlers).build();
-    let mut config = RedisAdapterConfig::new(format!("redis://127.0.0.1:{}", redis.port));
-    config.mode = RedisMode::Streams;
-    let adapter = common::attach(&io, config).await;
+    let adapter = common::attach(&io, redis.config(RedisMode::Streams)).await;
     let addr = common::serve(io.clone()).await;
     (addr, adapter, io)
 }
@@ -124,6 +111,25 @@ async fn ticks(s: &mut ClientSocket, wait: Duration) -> Vec<i64> {
     out
 }
 
+/// `s` reconnects (other events may come first), recovered: with the
+/// session `sid` it had.
+async fn reconnected_and_recovered(s: &mut ClientSocket, sid: &str) {
+    loop {
+        match next(s).await {
+            Some(ClientEvent::Connect {
+                sid: again,
+                recovered,
+            }) => {
+                assert!(recovered, "recovered on the other server");
+                assert_eq!(again, sid);
+                return;
+            }
+            Some(_) => {}
+            None => panic!("no reconnection"),
+        }
+    }
+}
+
 /// A WebSocket client through `addr`, fresh, in `room1`, holding an
 /// offset (a first event came through the stream), that reconnects fast.
 async fn joined_client(addr: SocketAddr) -> (Manager, ClientSocket, String) {
@@ -168,20 +174,7 @@ async fn a_client_cut_from_one_server_is_recovered_by_the_other_with_nothing_los
         .emit_args("tick", vec![Value::from(4)]);
 
     // Back, through server b.
-    loop {
-        match next(&mut s).await {
-            Some(ClientEvent::Connect {
-                sid: again,
-                recovered,
-            }) => {
-                assert!(recovered, "recovered on the other server");
-                assert_eq!(again, sid);
-                break;
-            }
-            Some(_) => {}
-            None => panic!("no reconnection"),
-        }
-    }
+    reconnected_and_recovered(&mut s, &sid).await;
     assert_eq!(ticks(&mut s, Duration::from_millis(1500)).await, [1, 2, 4]);
     // Its room came back with it: live events from either server reach it once.
     let _ = a.to("/", "room1").emit_args("tick", vec![Value::from(5)]);
@@ -214,14 +207,13 @@ async fn local_delivery_goes_on_while_redis_is_away_and_both_servers_come_back()
 
     // Redis comes back on the same port: both reconnect, b reaches a's client again.
     redis.restart();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !(a_adapter.is_connected() && b_adapter.is_connected()) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the adapters reconnect"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        common::eventually(Duration::from_secs(15), || {
+            a_adapter.is_connected() && b_adapter.is_connected()
+        })
+        .await,
+        "the adapters reconnect"
+    );
     let _ = b.of("/").emit_args("tick", vec![Value::from(2)]);
     assert_eq!(ticks(&mut s, Duration::from_millis(1500)).await, [2]);
     assert!(
@@ -247,7 +239,7 @@ async fn a_lost_restorer_connection_is_replaced() {
 
     // Kill the connections that are neither reader, writer, subscriber
     // nor this one: the restorers.
-    let client = ::redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let client = ::redis::Client::open(redis.url()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let list: String = ::redis::cmd("CLIENT")
         .arg("LIST")
@@ -291,18 +283,5 @@ async fn a_lost_restorer_connection_is_replaced() {
     proxy.cut_to(b_addr);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let _ = a.to("/", "room1").emit_args("tick", vec![Value::from(1)]);
-    loop {
-        match next(&mut s).await {
-            Some(ClientEvent::Connect {
-                sid: again,
-                recovered,
-            }) => {
-                assert!(recovered, "recovered on the other server");
-                assert_eq!(again, sid);
-                break;
-            }
-            Some(_) => {}
-            None => panic!("no reconnection"),
-        }
-    }
+    reconnected_and_recovered(&mut s, &sid).await;
 }

@@ -19,6 +19,8 @@ use duplex_tokio::axum::WebSocketUpgrade;
 use duplex_tokio::ws::DeflateConfig;
 use futures_util::{SinkExt, StreamExt};
 
+mod support;
+
 /// Echoes every message; refuses pages from other sites before upgrading.
 async fn echo(ws: WebSocketUpgrade) -> Response {
     if ws
@@ -45,13 +47,10 @@ async fn echo(ws: WebSocketUpgrade) -> Response {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:3000".into());
     let app = Router::new()
         .route("/", get(|| async { "WebSocket echo at /ws\n" }))
         .route("/ws", get(echo));
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = support::listener().await?;
     println!("listening on http://{}/", listener.local_addr()?);
     axum::serve(listener, app).await
 }

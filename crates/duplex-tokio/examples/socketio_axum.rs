@@ -13,6 +13,8 @@ use axum::Router;
 use axum::routing::get;
 use duplex_tokio::socketio::{AckSender, Args, Socket, SocketIo, SocketIoConfig};
 
+mod support;
+
 fn socket_io() -> SocketIo {
     SocketIo::builder(SocketIoConfig::default())
         .namespace("/", |ns| {
@@ -33,9 +35,6 @@ fn socket_io() -> SocketIo {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:3000".into());
     let app = Router::new()
         .route(
             "/",
@@ -43,7 +42,7 @@ async fn main() -> std::io::Result<()> {
         )
         // Engine.IO requests all go to /socket.io/ (the rest is the query).
         .route_service("/socket.io/", socket_io());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = support::listener().await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await
 }

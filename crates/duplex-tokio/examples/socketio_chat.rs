@@ -18,6 +18,8 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
+mod support;
+
 /// The room a socket is in, kept in its extensions.
 #[derive(Clone)]
 struct Room(String);
@@ -61,11 +63,8 @@ fn chat() -> SocketIo {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:3000".into());
     let io = chat();
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = support::listener().await?;
     println!(
         "chat on http://{}/ (Socket.IO at /socket.io/)",
         listener.local_addr()?

@@ -18,34 +18,8 @@ use duplex_tokio::socketio::{
     AckSender, Data, DisconnectReason, RecoveryConfig, Socket, SocketIo, SocketIoConfig, State,
     Value,
 };
+use socketio_common::probe::Probe;
 use socketio_common::*;
-use tokio::sync::mpsc;
-
-/// What the test sees of the server's sockets.
-struct Probe {
-    /// Each socket handed to the connect handler, with `recovered()`.
-    connects: mpsc::UnboundedReceiver<(Socket, bool)>,
-    /// Each disconnect handler's reason.
-    disconnects: mpsc::UnboundedReceiver<DisconnectReason>,
-    /// How many times the middleware ran.
-    middleware_runs: Arc<AtomicUsize>,
-}
-
-impl Probe {
-    async fn connect(&mut self) -> (Socket, bool) {
-        tokio::time::timeout(WAIT, self.connects.recv())
-            .await
-            .expect("no connect handler call in time")
-            .unwrap()
-    }
-
-    async fn disconnect(&mut self) -> DisconnectReason {
-        tokio::time::timeout(WAIT, self.disconnects.recv())
-            .await
-            .expect("no disconnect handler call in time")
-            .unwrap()
-    }
-}
 
 async fn server(window: Duration, ping: Duration) -> (SocketIo, std::net::SocketAddr, Probe) {
     server_with(window, ping, ping).await
@@ -57,9 +31,7 @@ async fn server_with(
     ping_interval: Duration,
     ping_timeout: Duration,
 ) -> (SocketIo, std::net::SocketAddr, Probe) {
-    let (connect_tx, connects) = mpsc::unbounded_channel();
-    let (disconnect_tx, disconnects) = mpsc::unbounded_channel();
-    let middleware_runs = Arc::new(AtomicUsize::new(0));
+    let (probe, feed) = Probe::new();
     let config = SocketIoConfig {
         ping_interval,
         ping_timeout,
@@ -70,19 +42,12 @@ async fn server_with(
         ..SocketIoConfig::default()
     };
     let io = SocketIo::builder(config)
-        .with_state(middleware_runs.clone())
+        .with_state(probe.middleware_runs.clone())
         .namespace("/", move |ns| {
-            ns.use_middleware(|State(runs): State<Arc<AtomicUsize>>| {
+            feed.handlers(ns.use_middleware(|State(runs): State<Arc<AtomicUsize>>| {
                 runs.fetch_add(1, Ordering::SeqCst);
                 Ok(())
-            })
-            .on_connect(move |socket: Socket| {
-                let recovered = socket.recovered();
-                let _ = connect_tx.send((socket, recovered));
-            })
-            .on_disconnect(move |reason: DisconnectReason| {
-                let _ = disconnect_tx.send(reason);
-            })
+            }))
             .on(
                 "join",
                 |socket: Socket, Data(room): Data<String>, ack: AckSender| {
@@ -108,11 +73,6 @@ async fn server_with(
         })
         .build();
     let addr = serve(io.clone()).await;
-    let probe = Probe {
-        connects,
-        disconnects,
-        middleware_runs,
-    };
     (io, addr, probe)
 }
 /// A fresh WebSocket client whose socket got one event (`e`, 0), so that
@@ -429,7 +389,7 @@ async fn a_connect_naming_a_live_socket_gets_a_fresh_session_once_its_connection
     assert_eq!(me[0], serde_json::json!(sid));
     assert_eq!(me[1], serde_json::json!(false));
     assert!(socket.connected());
-    assert!(probe.disconnects.try_recv().is_err());
+    assert!(probe.disconnects().is_empty());
 }
 
 /// Issue #16 through the adapter: the client's connection died without the

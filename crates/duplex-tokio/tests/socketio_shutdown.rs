@@ -14,37 +14,14 @@ use std::time::Duration;
 use duplex_tokio::socketio::client::{
     ClientConfig, ClientEvent, ClientSocket, ClientTransports, Manager,
 };
-use duplex_tokio::socketio::{
-    DisconnectReason, RecoveryConfig, Socket, SocketIo, SocketIoConfig, Value,
-};
+use duplex_tokio::socketio::{DisconnectReason, RecoveryConfig, SocketIo, SocketIoConfig, Value};
+use socketio_common::probe::Probe;
 use socketio_common::*;
-use tokio::sync::mpsc;
-
-/// The server's sockets as its handlers see them.
-struct Probe {
-    connects: mpsc::UnboundedReceiver<(Socket, bool)>,
-    disconnects: mpsc::UnboundedReceiver<DisconnectReason>,
-}
-
-impl Probe {
-    async fn connect(&mut self) -> (Socket, bool) {
-        tokio::time::timeout(WAIT, self.connects.recv())
-            .await
-            .expect("no connect handler call in time")
-            .unwrap()
-    }
-
-    /// The disconnect reasons already reported.
-    fn disconnects(&mut self) -> Vec<DisconnectReason> {
-        std::iter::from_fn(|| self.disconnects.try_recv().ok()).collect()
-    }
-}
 
 /// A server with recovery on (10 s), pings every 30 s so that none gets
 /// in the way.
 async fn server() -> (SocketIo, std::net::SocketAddr, Probe) {
-    let (connect_tx, connects) = mpsc::unbounded_channel();
-    let (disconnect_tx, disconnects) = mpsc::unbounded_channel();
+    let (probe, feed) = Probe::new();
     let config = SocketIoConfig {
         ping_interval: Duration::from_secs(30),
         ping_timeout: Duration::from_secs(30),
@@ -55,25 +32,10 @@ async fn server() -> (SocketIo, std::net::SocketAddr, Probe) {
         ..SocketIoConfig::default()
     };
     let io = SocketIo::builder(config)
-        .namespace("/", move |ns| {
-            ns.on_connect(move |socket: Socket| {
-                let recovered = socket.recovered();
-                let _ = connect_tx.send((socket, recovered));
-            })
-            .on_disconnect(move |reason: DisconnectReason| {
-                let _ = disconnect_tx.send(reason);
-            })
-        })
+        .namespace("/", move |ns| feed.handlers(ns))
         .build();
     let addr = serve(io.clone()).await;
-    (
-        io,
-        addr,
-        Probe {
-            connects,
-            disconnects,
-        },
-    )
+    (io, addr, probe)
 }
 
 /// `{"sid","pid"}` of a CONNECT answer.

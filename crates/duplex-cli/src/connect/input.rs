@@ -17,6 +17,10 @@ pub(crate) struct Input<'a> {
     lines: Option<Lines<BufReader<Stdin>>>,
     interrupt: Pin<Box<dyn Future<Output = ()>>>,
     interrupted: bool,
+    /// How long after the end of input the run ends, when it does.
+    end_after_eof: Option<Duration>,
+    /// Armed at the end of input for `end_after_eof`.
+    ending: Linger,
 }
 
 /// What the user did.
@@ -28,6 +32,9 @@ pub(crate) enum UserEvent {
     Eof,
     /// Ctrl-C.
     Interrupt,
+    /// The wait after the end of input passed (see
+    /// [`Input::ending_after_eof`]).
+    Ended,
 }
 
 impl<'a> Input<'a> {
@@ -46,7 +53,17 @@ impl<'a> Input<'a> {
                 }
             }),
             interrupted: false,
+            end_after_eof: None,
+            ending: Linger::new(),
         }
+    }
+
+    /// Makes the end of input end the run: `wait` later (the `--wait`
+    /// linger, during which arrivals still come), [`UserEvent::Ended`].
+    /// `None`: the end of input ends nothing.
+    pub(crate) fn ending_after_eof(mut self, wait: Option<Duration>) -> Self {
+        self.end_after_eof = wait;
+        self
     }
 
     /// Whether stdin has ended.
@@ -67,6 +84,8 @@ impl<'a> Input<'a> {
             interrupted,
             prompt,
             prompted,
+            end_after_eof,
+            ending,
         } = self;
         let seen = *interrupted;
         let interrupt = async {
@@ -82,6 +101,10 @@ impl<'a> Input<'a> {
             }
         };
         tokio::select! {
+            () = ending.done() => {
+                ending.disarm();
+                UserEvent::Ended
+            }
             () = interrupt => {
                 *interrupted = true;
                 if let Some(out) = prompt {
@@ -100,6 +123,9 @@ impl<'a> Input<'a> {
                     }
                     Ok(None) | Err(_) => {
                         *lines = None;
+                        if let Some(wait) = *end_after_eof {
+                            ending.arm(wait);
+                        }
                         if let Some(out) = prompt {
                             out.drop_prompt();
                         }

@@ -8,7 +8,7 @@ use duplex_tokio::socketio::client::{
 };
 use serde_json::json;
 
-use super::input::{Input, Linger, UserEvent};
+use super::input::{Input, UserEvent};
 use super::{AckArg, Args, Failure, Out, Transport};
 
 /// Runs the Socket.IO client until input ends (and acks are in), the
@@ -101,13 +101,9 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         emit(&socket, out, &event, values, want_acks, timeout).await?;
     }
 
-    let mut input = Input::new(out);
-    let mut linger = Linger::new();
+    let mut input = Input::new(out).ending_after_eof(args.eof_closes().then_some(wait));
     let mut received = 0u64;
     let result = loop {
-        if input.ended() && args.eof_closes() {
-            linger.arm(wait);
-        }
         tokio::select! {
             event = socket.next_event() => match event {
                 Some(ClientEvent::Event { name, args: values, ack }) => {
@@ -157,9 +153,8 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
                     }
                 }
                 UserEvent::Eof => {}
-                UserEvent::Interrupt => break Ok(()),
+                UserEvent::Interrupt | UserEvent::Ended => break Ok(()),
             },
-            () = linger.done() => break Ok(()),
         }
     };
     socket.disconnect();

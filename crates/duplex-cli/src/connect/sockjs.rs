@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_rustls::rustls;
 
-use super::input::{Input, Linger, UserEvent};
+use super::input::{Input, UserEvent};
 use super::{Args, Failure, Out, Transport};
 
 type HttpClient = super::http::HttpClient<Full<Bytes>>;
@@ -42,13 +42,9 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
         json!({"url": args.url, "transport": conn.transport_name()}),
         &format!("connected to {} ({})", args.url, conn.transport_name()),
     );
-    let mut input = Input::new(out);
-    let mut linger = Linger::new();
+    let mut input = Input::new(out).ending_after_eof(args.eof_closes().then_some(wait));
     let mut received = 0u64;
     let result = loop {
-        if input.ended() && args.eof_closes() {
-            linger.arm(wait);
-        }
         tokio::select! {
             event = conn.next_event() => match event {
                 Ok(SockJsClientEvent::Message(text)) => {
@@ -76,9 +72,8 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
                     }
                 }
                 UserEvent::Eof => {}
-                UserEvent::Interrupt => break Ok(()),
+                UserEvent::Interrupt | UserEvent::Ended => break Ok(()),
             },
-            () = linger.done() => break Ok(()),
         }
     };
     conn.close().await;

@@ -125,7 +125,7 @@ pub(super) async fn run(args: &Args, out: &Out) -> Result<(), Failure> {
                     pending.insert(receipt);
                 }
                 UserEvent::Eof => {}
-                UserEvent::Interrupt => break Ok(()),
+                UserEvent::Interrupt | UserEvent::Ended => break Ok(()),
             },
             () = linger.done() => break Ok(()),
             () = receipt_deadline.done() => {

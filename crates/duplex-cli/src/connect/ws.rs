@@ -116,7 +116,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 UserEvent::Eof if !args.eof_closes() => {}
                 UserEvent::Eof if !wait.is_zero() => linger.arm(wait),
-                UserEvent::Eof | UserEvent::Interrupt => {
+                UserEvent::Eof | UserEvent::Interrupt | UserEvent::Ended => {
                     start_close(&mut ws, close_code, &args.close_reason, &mut close_deadline, timeout).await?;
                 }
             },

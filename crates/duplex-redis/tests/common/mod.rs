@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
+use duplex_tokio::socketio::{AckSender, Args, Socket, Value};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
@@ -105,6 +106,46 @@ impl Redis {
     pub fn restart(&mut self) {
         self.child = spawn_redis(self.port);
     }
+
+    /// Its URL, as the adapters and clients take it.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// An adapter configuration for this server, speaking `mode`.
+    pub fn config(&self, mode: duplex_redis::RedisMode) -> duplex_redis::RedisAdapterConfig {
+        let mut config = duplex_redis::RedisAdapterConfig::new(self.url());
+        config.mode = mode;
+        config
+    }
+}
+
+/// Whether `done` comes true within `wait` (polled every 20 ms).
+pub async fn eventually(wait: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    while !done() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+/// The tests' `join` event: the socket joins the room its first argument
+/// names, then acks with no arguments (when asked to).
+pub fn join(socket: Socket, Args(args): Args, ack: Option<AckSender>) {
+    if let Some(room) = args.first().and_then(Value::as_str) {
+        socket.join(room);
+    }
+    acked(ack);
+}
+
+/// Acks with no arguments, if the client asked for an ack.
+pub fn acked(ack: Option<AckSender>) {
+    if let Some(ack) = ack {
+        let _ = ack.send_args(vec![]);
+    }
 }
 
 /// Attaches a Redis adapter made of `config` to `io` and waits (bounded)
@@ -114,12 +155,9 @@ pub async fn attach(
     config: duplex_redis::RedisAdapterConfig,
 ) -> duplex_redis::RedisAdapter {
     let adapter = duplex_redis::RedisAdapter::attach(io, config).unwrap();
-    for _ in 0..100 {
-        if adapter.is_connected() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(adapter.is_connected(), "the adapter connects to Redis");
+    assert!(
+        eventually(Duration::from_secs(2), || adapter.is_connected()).await,
+        "the adapter connects to Redis"
+    );
     adapter
 }

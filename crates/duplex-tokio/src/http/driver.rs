@@ -4,11 +4,7 @@
 //! streaming responses and upgraded WebSockets. See the module docs of
 //! [`crate::http`] for the concurrency model.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -76,14 +72,6 @@ pub struct PollingService<E, A> {
     shared: Arc<Shared<E, A>>,
 }
 
-impl<E, A> Clone for PollingService<E, A> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-        }
-    }
-}
-
 impl<E, A> std::fmt::Debug for PollingService<E, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PollingService")
@@ -96,14 +84,6 @@ impl<E, A> std::fmt::Debug for PollingService<E, A> {
 /// hand out handles to themselves).
 pub struct WeakPollingService<E, A> {
     shared: Weak<Shared<E, A>>,
-}
-
-impl<E, A> Clone for WeakPollingService<E, A> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-        }
-    }
 }
 
 impl<E, A> std::fmt::Debug for WeakPollingService<E, A> {
@@ -120,6 +100,8 @@ impl<E, A> WeakPollingService<E, A> {
             .map(|shared| PollingService { shared })
     }
 }
+
+super::macros::clone_handles!(PollingService, WeakPollingService);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic under the lock leaves the machines in a state they reached
@@ -523,39 +505,11 @@ where
     }
 }
 
-impl<E, A, B> hyper::service::Service<http::Request<B>> for PollingService<E, A>
-where
-    E: Endpoint + Send + 'static,
-    A: Application<E>,
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: std::fmt::Display,
-{
-    type Response = http::Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn call(&self, req: http::Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
-    }
-}
-
-impl<E, A, B> tower::Service<http::Request<B>> for PollingService<E, A>
-where
-    E: Endpoint + Send + 'static,
-    A: Application<E>,
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: std::fmt::Display,
-{
-    type Response = http::Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        hyper::service::Service::call(self, req)
-    }
-}
+super::service_via_handle!(
+    tower [E, A] PollingService<E, A> => ResponseBody,
+    where
+        E: Endpoint + Send + 'static,
+        A: Application<E>,
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: std::fmt::Display,
+);

@@ -46,6 +46,7 @@ mod app;
 mod body;
 mod core;
 mod driver;
+mod macros;
 mod serve;
 // Sessions handed to a handler task: the SockJS and SSE dialects.
 #[cfg(any(feature = "sockjs", feature = "sse"))]
@@ -64,6 +65,9 @@ pub use driver::{PollingService, ResponseBody, WeakPollingService};
 /// session and socket ids the server generated, which a client can only
 /// look up.
 pub(crate) use duplex_core::FastMap;
+#[cfg(any(feature = "sockjs", feature = "sse"))]
+pub(crate) use macros::mounted_service_accessors;
+pub(crate) use macros::service_via_handle;
 pub use serve::{HttpProtocol, HttpServerConfig, serve_http};
 #[cfg(any(feature = "sockjs", feature = "sse"))]
 pub(crate) use spawn::SessionSpawner;

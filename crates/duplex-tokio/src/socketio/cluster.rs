@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use duplex_polling::EngineIoServer;
 use duplex_polling::SessionId;
@@ -114,11 +114,9 @@ impl RestoreTicket {
     }
 
     fn send(&self, found: Option<RemoteSession>) {
-        let Some(service) = self.io.upgrade() else {
-            return;
-        };
-        service.with(|eio, app, now, deferred| {
-            app.restore_answer(eio, &self.session, &self.namespace, found, now, deferred);
+        // The CONNECT goes on with the answer.
+        cluster_input(&self.io, |server, _| {
+            server.restore_answer(&self.session, &self.namespace, found);
         });
     }
 }
@@ -167,6 +165,20 @@ impl ClusterConfig {
 }
 
 type Weak = WeakPollingService<EngineIoServer, SocketIoApp>;
+
+/// Hands the Socket.IO machine of the server behind `io` an input from
+/// the cluster transport ([`SocketIoApp::cluster_input`]); false once the
+/// server is gone.
+fn cluster_input(
+    io: &Weak,
+    input: impl FnOnce(&mut duplex_socketio::server::Server<SessionId, super::AckCallback>, Instant),
+) -> bool {
+    let Some(service) = io.upgrade() else {
+        return false;
+    };
+    service.with(|eio, app, now, deferred| app.cluster_input(eio, now, deferred, input));
+    true
+}
 
 /// The server's end of a cluster transport: what to subscribe to and
 /// publish, and where received messages go. The transport owns it (in its
@@ -224,41 +236,34 @@ impl ClusterPort {
     /// Hands `payload`, received on `channel`, to the node of
     /// `namespace`; false once the server is gone.
     pub fn deliver(&self, namespace: &str, channel: &str, payload: &[u8]) -> bool {
-        let Some(service) = self.io.upgrade() else {
-            return false;
-        };
-        service.with(|eio, app, now, deferred| {
-            app.cluster_receive(eio, namespace, channel, payload, now, deferred);
-        });
-        true
+        cluster_input(&self.io, |server, _| {
+            if let Err(e) = server.cluster_receive(namespace, channel, payload) {
+                // Another node's malformed message: nothing changed here.
+                tracing::debug!(error = %e, channel, "cluster: message ignored");
+            }
+        })
     }
 
     /// Hands a stream entry read from the stream (streams protocol) to
     /// the node of its namespace (its `nsp` field); false once the server
     /// is gone.
     pub fn deliver_entry(&self, id: &str, fields: &[(String, String)]) -> bool {
-        let Some(service) = self.io.upgrade() else {
-            return false;
-        };
         let Some(namespace) = fields.iter().find(|(k, _)| k == "nsp").map(|(_, v)| v) else {
-            return true;
+            return self.io.upgrade().is_some();
         };
-        service.with(|eio, app, now, deferred| {
-            app.cluster_receive_entry(eio, namespace, id, fields, now, deferred);
-        });
-        true
+        cluster_input(&self.io, |server, now| {
+            if let Err(e) = server.cluster_receive_entry(namespace, id, fields, now) {
+                tracing::debug!(error = %e, id, "cluster: stream entry ignored");
+            }
+        })
     }
 
     /// The `XADD` of the broadcast `token` of `namespace` returned `id`
     /// (`None`: it failed): the local sockets get it now.
     pub fn published(&self, namespace: &str, token: u64, id: Option<&str>) -> bool {
-        let Some(service) = self.io.upgrade() else {
-            return false;
-        };
-        service.with(|eio, app, now, deferred| {
-            app.cluster_published(eio, namespace, token, id, now, deferred);
-        });
-        true
+        cluster_input(&self.io, |server, _| {
+            server.cluster_published(namespace, token, id);
+        })
     }
 
     pub(crate) fn ticket(io: Weak, session: SessionId, namespace: String) -> RestoreTicket {
@@ -314,6 +319,12 @@ pub struct SocketData(pub duplex_socketio::Value);
 /// A socket of any server of the cluster, as `fetch_sockets` gives it.
 pub use duplex_socketio::cluster::FetchedSocket as RemoteSocket;
 
+/// Where the caller of a cluster request waits for every server's
+/// answer, or for why they did not all come.
+pub(crate) type PendingAnswers = tokio::sync::oneshot::Receiver<
+    Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
+>;
+
 /// A listener of other servers' `server_side_emit`.
 pub(crate) type ServerSideHandler =
     Arc<dyn Fn(Vec<duplex_socketio::Value>, Option<ServerSideReply>) + Send + Sync>;
@@ -359,6 +370,22 @@ impl super::NamespaceHandlers {
 }
 
 impl SocketIo {
+    /// How many servers a request about `namespace` goes to: asked of the
+    /// transport in a cluster, 1 without one or for a `local` operation.
+    ///
+    /// [`Error::Cluster`] when the transport cannot tell.
+    async fn servers(&self, namespace: &str, local: bool) -> Result<usize, Error> {
+        let count = self
+            .service
+            .with(|_, app, _, _| app.server_count(namespace, local));
+        match count {
+            Some(rx) => rx
+                .await
+                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable)),
+            None => Ok(1),
+        }
+    }
+
     /// Sends `event` with `args` to the server-side listeners
     /// ([`NamespaceHandlers::on_server_side`](super::NamespaceHandlers::on_server_side))
     /// of every other server of the cluster (Node's `serverSideEmit`).
@@ -386,25 +413,14 @@ impl SocketIo {
         event: &str,
         args: Vec<duplex_socketio::Value>,
     ) -> Result<Vec<duplex_socketio::Value>, Error> {
-        let count = self
-            .service
-            .with(|_, app, _, _| app.server_count(namespace, false));
-        let servers = match count {
-            Some(rx) => rx
-                .await
-                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable))?,
-            None => 1,
-        };
+        let servers = self.servers(namespace, false).await?;
         let mut data = vec![duplex_socketio::Value::from(event)];
         data.extend(args);
         let rx = self.service.with(|eio, app, now, deferred| {
             app.server_side_emit(eio, namespace, data, Some(servers), now, deferred)
         });
         let answers = match rx {
-            Some(rx) => rx
-                .await
-                .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
-                .map_err(Error::Cluster)?,
+            Some(rx) => answers(rx).await?,
             None => Vec::new(),
         };
         Ok(answers
@@ -423,23 +439,12 @@ impl SocketIo {
     /// [`Error::Cluster`] when the transport is down or a server did not answer
     /// in time.
     pub async fn all_rooms(&self, namespace: &str) -> Result<Vec<String>, Error> {
-        let count = self
-            .service
-            .with(|_, app, _, _| app.server_count(namespace, false));
-        let servers = match count {
-            Some(rx) => rx
-                .await
-                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable))?,
-            None => 1,
-        };
+        let servers = self.servers(namespace, false).await?;
         let rx = self
             .service
             .with(|eio, app, now, deferred| app.all_rooms(eio, namespace, servers, now, deferred));
-        let answers = rx
-            .await
-            .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
-            .map_err(Error::Cluster)?;
-        let mut rooms: Vec<String> = answers
+        let mut rooms: Vec<String> = answers(rx)
+            .await?
             .into_iter()
             .flat_map(|a| match a {
                 duplex_socketio::cluster::Answer::Rooms(r) => r,
@@ -466,19 +471,11 @@ impl super::Operator {
         args: Vec<duplex_socketio::Value>,
         timeout: Duration,
     ) -> Result<Vec<duplex_socketio::Value>, (Error, Vec<duplex_socketio::Value>)> {
-        let count = self
+        let servers = self
             .io
-            .service
-            .with(|_, app, _, _| app.server_count(&self.namespace, self.local));
-        let servers = match count {
-            Some(rx) => rx.await.map_err(|_| {
-                (
-                    Error::Cluster(crate::ClusterFailure::Unavailable),
-                    Vec::new(),
-                )
-            })?,
-            None => 1,
-        };
+            .servers(&self.namespace, self.local)
+            .await
+            .map_err(|e| (e, Vec::new()))?;
         let (request_id, rx) = self.io.service.with(|eio, app, now, deferred| {
             app.broadcast_with_acks(
                 eio,
@@ -513,16 +510,7 @@ impl super::Operator {
     /// [`Error::Cluster`] when the transport is down or a server did not answer
     /// in time.
     pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, Error> {
-        let count = self
-            .io
-            .service
-            .with(|_, app, _, _| app.server_count(&self.namespace, self.local));
-        let servers = match count {
-            Some(rx) => rx
-                .await
-                .map_err(|_| Error::Cluster(crate::ClusterFailure::Unavailable))?,
-            None => 1,
-        };
+        let servers = self.io.servers(&self.namespace, self.local).await?;
         let rx = self.io.service.with(|eio, app, now, deferred| {
             app.fetch_sockets(
                 eio,
@@ -534,11 +522,8 @@ impl super::Operator {
                 deferred,
             )
         });
-        let answers = rx
-            .await
-            .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
-            .map_err(Error::Cluster)?;
-        Ok(answers
+        Ok(answers(rx)
+            .await?
             .into_iter()
             .flat_map(|a| match a {
                 duplex_socketio::cluster::Answer::Sockets(s) => s,
@@ -546,4 +531,14 @@ impl super::Operator {
             })
             .collect())
     }
+}
+
+/// The answers of every server to a request, once all came.
+///
+/// [`Error::Cluster`] when a server did not answer in time or the request
+/// was dropped.
+async fn answers(rx: PendingAnswers) -> Result<Vec<duplex_socketio::cluster::Answer>, Error> {
+    rx.await
+        .map_err(|_| Error::Cluster(crate::ClusterFailure::ServerGone))?
+        .map_err(Error::Cluster)
 }

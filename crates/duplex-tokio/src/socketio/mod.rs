@@ -74,11 +74,7 @@ mod mailbox;
 mod socket;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -608,34 +604,9 @@ pub fn to_json(value: &Value) -> serde_json::Value {
     value.to_json()
 }
 
-impl<B> hyper::service::Service<http::Request<B>> for SocketIo
-where
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: std::fmt::Display,
-{
-    type Response = http::Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn call(&self, req: http::Request<B>) -> Self::Future {
-        hyper::service::Service::call(&self.service, req)
-    }
-}
-
-impl<B> tower::Service<http::Request<B>> for SocketIo
-where
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: std::fmt::Display,
-{
-    type Response = http::Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        hyper::service::Service::call(&self.service, req)
-    }
-}
+crate::http::service_via_handle!(
+    tower [] SocketIo => ResponseBody,
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: std::fmt::Display,
+);

@@ -3,9 +3,7 @@
 //! application as a [`SockJsSocket`] in a task of its own. Every protocol
 //! decision (status codes, framing, heartbeats, expiry) is the machine's.
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -85,26 +83,7 @@ impl SockJsService {
         SockJsService { driver }
     }
 
-    /// The prefix the service is mounted at.
-    pub fn prefix(&self) -> &str {
-        self.driver.mount()
-    }
-
-    /// Whether `path` is under this service's prefix.
-    pub fn matches(&self, path: &str) -> bool {
-        self.driver.matches(path)
-    }
-
-    /// Runs `f` on the endpoint (between two inputs) and returns its
-    /// result. For statistics and tests (`session_count`,
-    /// `connection_count`). Always `Some` (it was `None` when the endpoint
-    /// was a task that could be gone).
-    pub async fn inspect<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&SockJsServer) -> R + Send + 'static,
-    ) -> Option<R> {
-        Some(self.driver.with(|server, _, _, _| f(server)))
-    }
+    crate::http::mounted_service_accessors!(SockJsServer);
 
     /// Closes every open session with `code` and `reason` (what is queued
     /// goes out first, then `c[code,"reason"]`) and returns how many there
@@ -131,17 +110,9 @@ impl SockJsService {
     }
 }
 
-impl<B> hyper::service::Service<http::Request<B>> for SockJsService
-where
-    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: std::fmt::Display,
-{
-    type Response = http::Response<HttpBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn call(&self, req: http::Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
-    }
-}
+crate::http::service_via_handle!(
+    [] SockJsService => HttpBody,
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: std::fmt::Display,
+);

@@ -35,7 +35,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -94,26 +93,7 @@ impl SseService {
         SseService { driver }
     }
 
-    /// The prefix the service is mounted at.
-    pub fn prefix(&self) -> &str {
-        self.driver.mount()
-    }
-
-    /// Whether `path` is under this service's prefix.
-    pub fn matches(&self, path: &str) -> bool {
-        self.driver.matches(path)
-    }
-
-    /// Runs `f` on the endpoint (between two inputs) and returns its
-    /// result. For statistics and tests (`session_count`,
-    /// `connection_count`). Always `Some` (it was `None` when the endpoint
-    /// was a task that could be gone).
-    pub async fn inspect<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&SseServer) -> R + Send + 'static,
-    ) -> Option<R> {
-        Some(self.driver.with(|server, _, _, _| f(server)))
-    }
+    crate::http::mounted_service_accessors!(SseServer);
 
     /// Closes every open session (what is queued is written first, then
     /// each stream ends and reconnecting clients get 204) and returns how
@@ -140,16 +120,4 @@ impl SseService {
     }
 }
 
-impl<B> hyper::service::Service<http::Request<B>> for SseService
-where
-    B: Send + 'static,
-{
-    type Response = http::Response<SseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn call(&self, req: http::Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
-    }
-}
+crate::http::service_via_handle!([] SseService => SseBody, where B: Send + 'static);

@@ -21,6 +21,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 mod http_common;
 pub(crate) use http_common::serve;
 
+pub mod probe;
+
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
     base: String,

@@ -16,6 +16,40 @@
 
   // ---- transports ----------------------------------------------------------
 
+  // POSTs `body` to `url`; anything but 204 is a failed send.
+  async function post(url, body, type) {
+    const r = await fetch(url, { method: 'POST', body, headers: { 'Content-Type': type } });
+    if (r.status !== 204) throw new Error('HTTP ' + r.status);
+  }
+
+  // The messages an HTTP transport has yet to send: once started (the
+  // session is open), `send(batch)` takes everything queued, one call at a
+  // time so that messages arrive in order; a failed send ends the
+  // transport through `failed(why)`.
+  class Outbox {
+    constructor(send, failed) {
+      this.sendBatch = send;
+      this.failed = failed;
+      this.queue = [];
+      this.started = false;
+      this.sending = false;
+    }
+    push(text) { this.queue.push(text); this.flush(); }
+    start() { this.started = true; this.flush(); }
+    async flush() {
+      if (this.sending || !this.started || this.queue.length === 0) return;
+      this.sending = true;
+      const batch = this.queue.splice(0);
+      try {
+        await this.sendBatch(batch);
+      } catch (e) {
+        this.failed('send failed: ' + e.message);
+      }
+      this.sending = false;
+      this.flush();
+    }
+  }
+
   class WebSocketTransport {
     constructor(handlers) {
       this.h = handlers;
@@ -39,10 +73,11 @@
       this.name = 'polling';
       const session = Math.random().toString(36).slice(2, 10);
       this.base = '/poll/000/' + session;
-      this.open = false;
       this.done = false;
-      this.outbox = [];
-      this.sending = false;
+      // The xhr_send transport carries a JSON array of messages.
+      this.outbox = new Outbox(
+        (batch) => post(this.base + '/xhr_send', JSON.stringify(batch), 'text/plain'),
+        (why) => this.finish(why));
       this.abort = new AbortController();
       this.poll();
     }
@@ -63,9 +98,8 @@
     frame(frame) {
       const kind = frame.charAt(0);
       if (kind === 'o') {
-        this.open = true;
         this.h.open('long-polling at /poll (SockJS xhr frames, one POST per poll)');
-        this.flush();
+        this.outbox.start();
       } else if (kind === 'a') {
         for (const m of JSON.parse(frame.slice(1))) this.h.message(m);
       } else if (kind === 'c') {
@@ -74,23 +108,7 @@
       }
       // 'h' is a heartbeat: poll again.
     }
-    send(text) { this.outbox.push(text); this.flush(); }
-    async flush() {
-      // One send at a time, so that messages arrive in order.
-      if (this.sending || !this.open || this.outbox.length === 0) return;
-      this.sending = true;
-      const batch = this.outbox.splice(0);
-      try {
-        const r = await fetch(this.base + '/xhr_send', {
-          method: 'POST', body: JSON.stringify(batch), headers: { 'Content-Type': 'text/plain' },
-        });
-        if (r.status !== 204) throw new Error('HTTP ' + r.status);
-      } catch (e) {
-        this.finish('send failed: ' + e.message);
-      }
-      this.sending = false;
-      this.flush();
-    }
+    send(text) { this.outbox.push(text); }
     finish(why) {
       if (this.done) return;
       this.done = true;
@@ -104,14 +122,17 @@
       this.h = handlers;
       this.name = 'sse';
       this.session = null;
-      this.outbox = [];
-      this.sending = false;
       this.done = false;
+      // One message per POST, naming the session.
+      this.outbox = new Outbox(async (batch) => {
+        const url = '/sse/send?session=' + encodeURIComponent(this.session);
+        for (const text of batch) await post(url, text, 'application/json');
+      }, (why) => this.finish(why));
       this.es = new EventSource('/sse/events');
       this.es.addEventListener('session', (e) => {
         this.session = JSON.parse(e.data).session;
         this.h.open('Server-Sent Events from /sse/events, POST to /sse/send');
-        this.flush();
+        this.outbox.start();
       });
       this.es.onmessage = (e) => {
         this.h.message(e.data);
@@ -125,22 +146,7 @@
         if (this.es.readyState === EventSource.CLOSED) this.finish('stream closed');
       };
     }
-    send(text) { this.outbox.push(text); this.flush(); }
-    async flush() {
-      if (this.sending || !this.session || this.outbox.length === 0) return;
-      this.sending = true;
-      const text = this.outbox.shift();
-      try {
-        const r = await fetch('/sse/send?session=' + encodeURIComponent(this.session), {
-          method: 'POST', body: text, headers: { 'Content-Type': 'application/json' },
-        });
-        if (r.status !== 204) throw new Error('HTTP ' + r.status);
-      } catch (e) {
-        this.finish('send failed: ' + e.message);
-      }
-      this.sending = false;
-      this.flush();
-    }
+    send(text) { this.outbox.push(text); }
     finish(why) {
       if (this.done) return;
       this.done = true;

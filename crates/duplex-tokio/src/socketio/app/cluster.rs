@@ -6,6 +6,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::socketio::cluster::PendingAnswers;
 
 impl SocketIoApp {
     /// Puts `namespaces` in a cluster through `tx`; returns the
@@ -54,67 +55,18 @@ impl SocketIoApp {
         std::iter::from_fn(|| self.server.poll_cluster_subscription()).collect()
     }
 
-    /// A message the transport delivered on `channel` for `namespace`'s node.
-    pub(crate) fn cluster_receive(
+    /// Hands the server's Socket.IO machine an input from the cluster
+    /// transport (`input` gets the machine and the time: a message, a
+    /// stream entry, the outcome of an `XADD`, the answer to a restore),
+    /// then runs what it caused.
+    pub(crate) fn cluster_input(
         &mut self,
         eio: &mut EngineIoServer,
-        namespace: &str,
-        channel: &str,
-        payload: &[u8],
         now: Instant,
         deferred: &mut Deferred,
+        input: impl FnOnce(&mut Server<SessionId, AckCallback>, Instant),
     ) {
-        if let Err(e) = self.server.cluster_receive(namespace, channel, payload) {
-            // Another node's malformed message: nothing changed here.
-            tracing::debug!(error = %e, channel, "cluster: message ignored");
-        }
-        self.run(eio, now, deferred);
-    }
-
-    /// An entry read from the stream (streams protocol), for `namespace`'s node.
-    pub(crate) fn cluster_receive_entry(
-        &mut self,
-        eio: &mut EngineIoServer,
-        namespace: &str,
-        id: &str,
-        fields: &[(String, String)],
-        now: Instant,
-        deferred: &mut Deferred,
-    ) {
-        if let Err(e) = self
-            .server
-            .cluster_receive_entry(namespace, id, fields, now)
-        {
-            tracing::debug!(error = %e, id, "cluster: stream entry ignored");
-        }
-        self.run(eio, now, deferred);
-    }
-
-    /// The `XADD` of a broadcast came back (streams protocol).
-    pub(crate) fn cluster_published(
-        &mut self,
-        eio: &mut EngineIoServer,
-        namespace: &str,
-        token: u64,
-        id: Option<&str>,
-        now: Instant,
-        deferred: &mut Deferred,
-    ) {
-        self.server.cluster_published(namespace, token, id);
-        self.run(eio, now, deferred);
-    }
-
-    /// The answer to a restore the machine asked for; the CONNECT goes on.
-    pub(crate) fn restore_answer(
-        &mut self,
-        eio: &mut EngineIoServer,
-        session: &SessionId,
-        namespace: &str,
-        found: Option<duplex_socketio::cluster::streams::RemoteSession>,
-        now: Instant,
-        deferred: &mut Deferred,
-    ) {
-        self.server.restore_answer(session, namespace, found);
+        input(&mut self.server, now);
         self.run(eio, now, deferred);
     }
 
@@ -299,10 +251,7 @@ impl SocketIoApp {
         servers: usize,
         now: Instant,
         deferred: &mut Deferred,
-    ) -> tokio::sync::oneshot::Receiver<
-        Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
-    > {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+    ) -> PendingAnswers {
         let ids = self
             .server
             .recipients(namespace, target)
@@ -310,17 +259,13 @@ impl SocketIoApp {
             .map(|s| s.as_str().to_owned())
             .collect();
         let mine = self.fetched(namespace, ids);
-        let request_id = random_id();
+        if !self.in_cluster(namespace) {
+            return answered(duplex_socketio::cluster::Answer::Sockets(mine));
+        }
         let opts = selection(target, local);
-        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
-        else {
-            let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Sockets(mine)]));
-            return rx;
-        };
-        let started = node.fetch_sockets(&request_id, &opts, mine, servers, now);
-        link.park(started, request_id, tx);
-        self.run(eio, now, deferred);
-        rx
+        self.ask_cluster(eio, namespace, now, deferred, |node, request_id| {
+            node.fetch_sockets(request_id, &opts, mine, servers, now)
+        })
     }
 
     /// Starts an `allRooms` over `servers` servers; the answer comes on the
@@ -332,13 +277,8 @@ impl SocketIoApp {
         servers: usize,
         now: Instant,
         deferred: &mut Deferred,
-    ) -> tokio::sync::oneshot::Receiver<
-        Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
-    > {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let request_id = random_id();
-        let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
-        else {
+    ) -> PendingAnswers {
+        if !self.in_cluster(namespace) {
             let mut rooms: Vec<String> = self
                 .server
                 .recipients(namespace, &Broadcast::all())
@@ -347,12 +287,41 @@ impl SocketIoApp {
                 .collect();
             rooms.sort();
             rooms.dedup();
-            let _ = tx.send(Ok(vec![duplex_socketio::cluster::Answer::Rooms(rooms)]));
-            return rx;
-        };
-        let started = node.all_rooms(&request_id, servers, now);
-        link.park(started, request_id, tx);
-        self.run(eio, now, deferred);
+            return answered(duplex_socketio::cluster::Answer::Rooms(rooms));
+        }
+        self.ask_cluster(eio, namespace, now, deferred, |node, request_id| {
+            node.all_rooms(request_id, servers, now)
+        })
+    }
+
+    /// Whether `namespace` is in a cluster that is attached.
+    fn in_cluster(&mut self, namespace: &str) -> bool {
+        self.cluster.is_some() && self.server.cluster_mut(namespace).is_some()
+    }
+
+    /// Has `namespace`'s node `start` a request (under a fresh id) and
+    /// parks the caller until the other servers answer it; then runs what
+    /// the request transmitted. Outside a cluster (see `in_cluster`), the
+    /// receiver fails at once.
+    fn ask_cluster(
+        &mut self,
+        eio: &mut EngineIoServer,
+        namespace: &str,
+        now: Instant,
+        deferred: &mut Deferred,
+        start: impl FnOnce(
+            &mut duplex_socketio::cluster::ClusterNode,
+            &str,
+        ) -> Result<(), duplex_socketio::cluster::Error>,
+    ) -> PendingAnswers {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let request_id = random_id();
+        if let (Some(node), Some(link)) =
+            (self.server.cluster_mut(namespace), self.cluster.as_mut())
+        {
+            link.park(start(node, &request_id), request_id, tx);
+            self.run(eio, now, deferred);
+        }
         rx
     }
 
@@ -366,11 +335,7 @@ impl SocketIoApp {
         servers: Option<usize>,
         now: Instant,
         deferred: &mut Deferred,
-    ) -> Option<
-        tokio::sync::oneshot::Receiver<
-            Result<Vec<duplex_socketio::cluster::Answer>, crate::ClusterFailure>,
-        >,
-    > {
+    ) -> Option<PendingAnswers> {
         let request_id = random_id();
         let (Some(node), Some(link)) = (self.server.cluster_mut(namespace), self.cluster.as_mut())
         else {
@@ -464,36 +429,59 @@ impl SocketIoApp {
                 reply: tx,
             },
         );
-        if let Some(io) = self.io() {
-            for sid in sockets {
-                let Some(session) = self.server.session_of(namespace, &sid).cloned() else {
-                    continue;
-                };
-                let (io, id) = (io.clone(), request_id.clone());
-                let callback: AckCallback = Box::new(move |result| {
-                    let Ok(args) = result else {
-                        return;
-                    };
-                    let value = args
-                        .into_iter()
-                        .next()
-                        .unwrap_or(duplex_socketio::Value::Null);
-                    io.service
-                        .with(|_, app, _, _| app.ack_broadcast_answer(&id, None, Some(value)));
-                });
-                let _ = self.server.emit_with_ack(
-                    &session,
-                    namespace,
-                    event,
-                    args,
-                    Some(now + timeout),
-                    callback,
-                );
-            }
-        }
+        let id = request_id.clone();
+        self.emit_with_first_acks(
+            namespace,
+            sockets,
+            event,
+            args,
+            Some(now + timeout),
+            move |app, _, _, value| app.ack_broadcast_answer(&id, None, Some(value)),
+        );
         self.ack_broadcast_answer(&request_id, None, None);
         self.run(eio, now, deferred);
         (request_id, rx)
+    }
+
+    /// Emits `event` with `args` to each of `sockets` of `namespace` with
+    /// an ack: the first argument of each client's ack goes to `answer`,
+    /// under the server's lock. A socket gone meanwhile is skipped; an ack
+    /// that fails or times out gives nothing.
+    fn emit_with_first_acks(
+        &mut self,
+        namespace: &str,
+        sockets: impl IntoIterator<Item = SocketId>,
+        event: &str,
+        args: &[duplex_socketio::Value],
+        deadline: Option<Instant>,
+        answer: impl Fn(&mut SocketIoApp, &mut EngineIoServer, Instant, duplex_socketio::Value)
+        + Clone
+        + Send
+        + 'static,
+    ) {
+        let Some(io) = self.io() else {
+            return;
+        };
+        for sid in sockets {
+            let Some(session) = self.server.session_of(namespace, &sid).cloned() else {
+                continue;
+            };
+            let (io, answer) = (io.clone(), answer.clone());
+            let callback: AckCallback = Box::new(move |result| {
+                let Ok(args) = result else {
+                    return;
+                };
+                let value = args
+                    .into_iter()
+                    .next()
+                    .unwrap_or(duplex_socketio::Value::Null);
+                io.service
+                    .with(|eio, app, now, _| answer(app, eio, now, value));
+            });
+            let _ = self
+                .server
+                .emit_with_ack(&session, namespace, event, args, deadline, callback);
+        }
     }
 
     /// A server's client count or a client's ack for broadcast
@@ -564,9 +552,6 @@ impl SocketIoApp {
                 if let Some(node) = self.server.cluster_mut(&namespace) {
                     node.answer_client_count(&requester, &request_id, sockets.len() as u64);
                 }
-                let Some(io) = self.io() else {
-                    return;
-                };
                 let name = packet.event_name().unwrap_or_default().to_owned();
                 let args = packet.data.get(1..).unwrap_or_default().to_vec();
                 let timeout = duplex_socketio::cluster::Opts {
@@ -575,36 +560,21 @@ impl SocketIoApp {
                 }
                 .timeout_ms();
                 let deadline = timeout.map(|ms| now + std::time::Duration::from_millis(ms));
-                for sid in sockets {
-                    let sid = SocketId::from(sid);
-                    let Some(session) = self.server.session_of(&namespace, &sid).cloned() else {
-                        continue;
-                    };
-                    let (io, ns, requester, request_id) = (
-                        io.clone(),
-                        namespace.clone(),
-                        requester.clone(),
-                        request_id.clone(),
-                    );
-                    let callback: AckCallback = Box::new(move |result| {
-                        let Ok(args) = result else {
-                            return;
-                        };
-                        let value = args
-                            .into_iter()
-                            .next()
-                            .unwrap_or(duplex_socketio::Value::Null);
-                        io.service.with(|eio, app, now, _| {
-                            if let Some(node) = app.server.cluster_mut(&ns) {
-                                node.answer_client_ack(&requester, &request_id, value);
-                            }
-                            app.write_transmits(eio, now);
-                        });
-                    });
-                    let _ = self
-                        .server
-                        .emit_with_ack(&session, &namespace, &name, &args, deadline, callback);
-                }
+                let sockets = sockets.into_iter().map(SocketId::from);
+                let ns = namespace.clone();
+                self.emit_with_first_acks(
+                    &namespace,
+                    sockets,
+                    &name,
+                    &args,
+                    deadline,
+                    move |app, eio, now, value| {
+                        if let Some(node) = app.server.cluster_mut(&ns) {
+                            node.answer_client_ack(&requester, &request_id, value);
+                        }
+                        app.write_transmits(eio, now);
+                    },
+                );
             }
             NodeEvent::Local(LocalAction::ServerSideEmit { mut data, reply }) => {
                 let handler = data
@@ -669,6 +639,13 @@ impl SocketIoApp {
             }
         }
     }
+}
+
+/// A receiver that already holds `answer`, this server's alone.
+fn answered(answer: duplex_socketio::cluster::Answer) -> PendingAnswers {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let _ = tx.send(Ok(vec![answer]));
+    rx
 }
 
 /// A request id of this server (random: Node's are too).
