@@ -36,6 +36,8 @@ use crate::polling::{Application, Deferred, WeakPollingService};
 mod cluster;
 mod commands;
 mod connect;
+#[cfg(feature = "cluster")]
+mod requests;
 
 /// What a socket's handles carry beyond its id.
 struct SocketMeta {
