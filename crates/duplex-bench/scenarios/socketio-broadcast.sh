@@ -15,8 +15,10 @@
 # more client asks for B broadcasts (default 100) of SIZE characters
 # (default 64), at most W not yet delivered to every client at a time, for
 # each W in <windows> (default "1 0": 1 is each emit's fan-out alone, 0 all
-# B back to back). It prints deliveries/s (first request to last delivery)
-# and the request-to-last-delivery times. WORKERS=N runs the two Rust
+# B back to back). It prints deliveries/s (first request to last delivery),
+# the request-to-last-delivery times and the server's CPU time per delivery
+# over the same span (steadier than the rates on a shared machine: the
+# clients, on one thread, can be the limit of the rates). WORKERS=N runs the two Rust
 # servers on N-worker multi-thread runtimes instead.
 #
 # Servers start once (with a warm-up run each, not recorded); each round
@@ -41,15 +43,17 @@ if [[ -z "${DUPLEX_BENCH_BIN:-}" ]]; then
     (cd "$root" && cargo build --release -q -p duplex-bench)
 fi
 
-declare -A port
+declare -A port pid
 port[node]="$(free_port)"
 (cd "$cache" && exec node socketio-echo-server.mjs "${port[node]}" 25000 20000 --rooms) \
     >"$cache/broadcast-node.log" 2>&1 &
+pid[node]=$!
 pids+=($!)
 for impl in duplex socketioxide; do
     port[$impl]="$(free_port)"
     "$bench" sio-server --impl "$impl" --workers "$workers" --rooms \
         --addr "127.0.0.1:${port[$impl]}" --max-seconds 3600 >"$cache/broadcast-$impl.log" 2>&1 &
+    pid[$impl]=$!
     pids+=($!)
 done
 for server in node duplex socketioxide; do
@@ -66,7 +70,8 @@ for ((round = 1; round <= rounds; round++)); do
     for window in $windows; do
         for server in ${orders[$(((round - 1) % 3))]}; do
             line="$(timeout 300 "$bench" cluster-load --node "127.0.0.1:${port[$server]}" \
-                --clients "$clients" --broadcasts "$broadcasts" --size "$size" --window "$window")"
+                --clients "$clients" --broadcasts "$broadcasts" --size "$size" --window "$window" \
+                --server-pid "${pid[$server]}")"
             echo "{\"server\":\"$server\",\"round\":$round,${line#\{}" | tee -a "$results"
             # Let the server close this run's sessions.
             sleep 1
@@ -79,7 +84,7 @@ echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 node - "$results" <<'JS'
 const lines = require("fs").readFileSync(process.argv[2], "utf8").trim().split("\n").map(JSON.parse);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-console.log("window | server | deliveries/s | p50 ms | p99 ms | short clients");
+console.log("window | server | deliveries/s | p50 ms | p99 ms | server CPU us/delivery | short clients");
 const rate = {};
 for (const w of [...new Set(lines.map((l) => l.window))]) {
   for (const server of ["duplex", "socketioxide", "node"]) {
@@ -88,7 +93,8 @@ for (const w of [...new Set(lines.map((l) => l.window))]) {
     const r = median(of.map((l) => l.deliveries_per_s));
     rate[`${w} ${server}`] = r;
     const ms = (k) => (median(of.map((l) => l[k])) / 1000).toFixed(1);
-    console.log(`${w} | ${server} | ${r} | ${ms("p50_us")} | ${ms("p99_us")} | ${of.reduce((a, l) => a + l.short_clients, 0)}`);
+    const cpu = median(of.map((l) => l.server_cpu_us_per_delivery ?? NaN));
+    console.log(`${w} | ${server} | ${r} | ${ms("p50_us")} | ${ms("p99_us")} | ${cpu.toFixed(2)} | ${of.reduce((a, l) => a + l.short_clients, 0)}`);
   }
   const d = rate[`${w} duplex`];
   console.log(`${w} | duplex ÷ socketioxide ${(d / rate[`${w} socketioxide`]).toFixed(2)}, duplex ÷ node ${(d / rate[`${w} node`]).toFixed(2)}`);

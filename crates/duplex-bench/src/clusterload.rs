@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::loadgen::{Error, Percentiles, ensure_loopback};
-use crate::sioload::WsSession;
+use crate::sioload::{TICKS_PER_SEC, WsSession, cpu_ticks};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -42,6 +42,8 @@ pub struct ClusterLoadConfig {
     /// most; 0 requests all of them back to back. 1 measures one emit's
     /// fan-out alone.
     pub window: usize,
+    /// A server process whose CPU time to report (a lone server's).
+    pub server_pid: Option<u32>,
     /// The whole run's limit.
     pub timeout: Duration,
 }
@@ -63,6 +65,10 @@ pub struct ClusterLoadReport {
     /// From each broadcast's request to its last delivery, over the
     /// broadcasts every client got.
     pub latency: Percentiles,
+    /// CPU seconds `server_pid` spent from the first request until every
+    /// broadcast was delivered (or the deadline): steadier than the rates
+    /// on a shared machine.
+    pub server_cpu_s: Option<f64>,
 }
 
 impl ClusterLoadReport {
@@ -225,6 +231,7 @@ pub async fn run(config: &ClusterLoadConfig) -> Result<ClusterLoadReport, Error>
 
     let mut driver = WsSession::connect(first, &first.to_string()).await?;
     let mut acked = 0;
+    let ticks_before = config.server_pid.and_then(cpu_ticks);
     let start = Instant::now();
     'requests: for n in 0..config.broadcasts {
         // Wait for room in the window, answering the node on the way.
@@ -252,6 +259,15 @@ pub async fn run(config: &ClusterLoadConfig) -> Result<ClusterLoadReport, Error>
         };
         read_reply(&mut driver, packet, &mut acked).await?;
     }
+    // The server's work ends with the last delivery, not the clients' closes.
+    while lock(&tally).complete < config.broadcasts && Instant::now() < deadline {
+        let _ = tokio::time::timeout_at(deadline.into(), done.notified()).await;
+    }
+    let server_cpu_s = config
+        .server_pid
+        .and_then(cpu_ticks)
+        .zip(ticks_before)
+        .map(|(after, before)| after.saturating_sub(before) as f64 / TICKS_PER_SEC);
 
     let mut deliveries = 0u64;
     let mut short_clients = 0;
@@ -273,6 +289,7 @@ pub async fn run(config: &ClusterLoadConfig) -> Result<ClusterLoadReport, Error>
         elapsed: end.saturating_duration_since(start),
         short_clients,
         latency: Percentiles::of(&mut latencies),
+        server_cpu_s,
     })
 }
 
@@ -354,10 +371,12 @@ mod tests {
                 broadcasts: 20,
                 size: 32,
                 window,
+                server_pid: Some(std::process::id()),
                 timeout: Duration::from_secs(20),
             };
             let r = run(&config).await.unwrap();
             assert_eq!((r.deliveries, r.short_clients), (160, 0), "window {window}");
+            assert!(r.server_cpu_s.is_some_and(|s| s >= 0.0));
             assert!(r.latency.p50 <= r.latency.p99 && r.latency.p99 <= r.latency.max);
             assert!(r.latency.max > Duration::ZERO);
         }

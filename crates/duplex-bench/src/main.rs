@@ -286,6 +286,10 @@ enum Command {
         /// requested back to back).
         #[arg(long, default_value_t = 0)]
         window: usize,
+        /// The server's process id (a lone server), to report its CPU time
+        /// per delivery.
+        #[arg(long)]
+        server_pid: Option<u32>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 120)]
         timeout_secs: u64,
@@ -650,6 +654,7 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             broadcasts,
             size,
             window,
+            server_pid,
             timeout_secs,
         } => {
             let config = clusterload::ClusterLoadConfig {
@@ -658,13 +663,14 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 broadcasts,
                 size,
                 window,
+                server_pid,
                 timeout: Duration::from_secs(timeout_secs),
             };
             let r = clusterload::run(&config)
                 .await
                 .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
             println!(
-                "{{\"clients\":{},\"broadcasts\":{},\"window\":{window},\"deliveries\":{},\"seconds\":{:.3},\"deliveries_per_s\":{:.0},\"short_clients\":{},\"p50_us\":{:.0},\"p99_us\":{:.0}}}",
+                "{{\"clients\":{},\"broadcasts\":{},\"window\":{window},\"deliveries\":{},\"seconds\":{:.3},\"deliveries_per_s\":{:.0},\"short_clients\":{},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_delivery\":{}}}",
                 r.clients,
                 r.broadcasts,
                 r.deliveries,
@@ -673,6 +679,12 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 r.short_clients,
                 micros(r.latency.p50),
                 micros(r.latency.p99),
+                r.server_cpu_s
+                    .filter(|_| r.deliveries > 0)
+                    .map_or("null".into(), |s| format!(
+                        "{:.3}",
+                        s * 1e6 / r.deliveries as f64
+                    )),
             );
         }
         Command::SioIdle {

@@ -295,7 +295,7 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 
 /// Clock ticks per second of /proc/PID/stat: `USER_HZ`, 100 on every
 /// Linux architecture tokio runs on.
-const TICKS_PER_SEC: f64 = 100.0;
+pub const TICKS_PER_SEC: f64 = 100.0;
 
 /// One client's Engine.IO and Socket.IO handshake over `transport`,
 /// bounded by `limit`.
