@@ -40,7 +40,8 @@ npm_ci_once "$helpers" @socket.io/redis-adapter
 if ! command -v redis-server >/dev/null 2>&1; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >>"$cache/install.log" 2>&1
 fi
-cp "$helpers/reference-node.mjs" "$cache/"
+# reference-node.mjs imports js/cluster-handlers.mjs: copy_mjs brings both.
+copy_mjs "$cache" "$helpers"
 if [[ -z "${DUPLEX_BENCH_BIN:-}" || -z "${DUPLEX_BIN:-}" ]]; then
     (cd "$root" && cargo build --release -q -p duplex-bench -p duplex-cli)
 fi
