@@ -11,10 +11,15 @@
 # all alike) for each case "connections size messages". Every process is
 # bounded in time; only 127.0.0.1 is used. Besides the load client's rates
 # and latencies, each line ends with the server's CPU time for that case.
+#
+# The multi-core row of docs/benchmarks.md (issue #19) is this script with
+# every server on a 2-worker multi-thread runtime (the client keeps one
+# thread):
+#   WORKERS=2 IMPLS="duplex fastwebsockets tungstenite" \
+#     CASES="100 16 2000;100 1024 2000;100 65536 200" bash crates/duplex-bench/run-echo-large.sh 3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BIN=${BIN:-target/release/duplex-bench}
 ROUNDS=${1:-3}
 PORT=${PORT:-9401}
 IMPLS=${IMPLS:-duplex duplex-copy fastwebsockets tungstenite}

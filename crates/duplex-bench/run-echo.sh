@@ -16,22 +16,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BIN=${BIN:-target/release/duplex-bench}
-ROUNDS=${1:-3}
-IDLE=${IDLE:-10000}
-PORT=${PORT:-9301}
-# 10,000 idle connections need 10,000 descriptors in the server and the client.
-ulimit -n "$(ulimit -Hn)"
-
 SERVER_CPU=()
 CLIENT_CPU=()
 if [ "${PIN:-0}" = 1 ]; then
     SERVER_CPU=(taskset -c 0)
     CLIENT_CPU=(taskset -c 1)
 fi
-
+# BIN and WORKERS: see echo-server.sh.
 # shellcheck source=echo-server.sh
 source crates/duplex-bench/echo-server.sh
+ROUNDS=${1:-3}
+IDLE=${IDLE:-10000}
+PORT=${PORT:-9301}
+# 10,000 idle connections need 10,000 descriptors in the server and the client.
+ulimit -n "$(ulimit -Hn)"
 
 for round in $(seq "$ROUNDS"); do
     for impl in duplex tungstenite fastwebsockets; do

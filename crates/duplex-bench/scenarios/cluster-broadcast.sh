@@ -25,42 +25,26 @@
 # /tmp/duplex-heavy.lock around it (flock) on a shared machine.
 set -euo pipefail
 
-clients="${1:-1000}"
-broadcasts="${2:-50}"
-rounds="${3:-3}"
+clients="${1:-1000}" broadcasts="${2:-50}" rounds="${3:-3}"
 mode="${MODE:-classic}"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
+# shellcheck source=socketio-setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/socketio-setup.sh" cluster
 helpers="$root/scripts/conformance/socketio-cluster"
-cache="$root/.cache/bench/cluster"
-target="${CARGO_TARGET_DIR:-$root/target}"
-bench="${DUPLEX_BENCH_BIN:-$target/release/duplex-bench}"
 duplex="${DUPLEX_BIN:-$target/release/duplex}"
-# shellcheck source=../../../scripts/conformance/lib.sh
-source "$root/scripts/conformance/lib.sh"
 # lib.sh's cleanup kills every pid it was given, some already stopped; under
 # set -e its first failed kill would end it there (leaving the rest running)
 # and make the run's status 1.
 trap 'set +e; cleanup' EXIT
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || echo "could not raise ulimit -n above $(ulimit -n)" >&2
-
-mkdir -p "$cache"
-ensure_node "$cache/install.log"
+npm_ci_once "$helpers" @socket.io/redis-adapter
 if ! command -v redis-server >/dev/null 2>&1; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >>"$cache/install.log" 2>&1
 fi
-if [[ ! -d "$cache/node_modules/@socket.io/redis-adapter" ]]; then
-    cp "$helpers/package.json" "$helpers/package-lock.json" "$cache/"
-    (cd "$cache" && timeout 600 npm ci --no-audit --no-fund >/dev/null)
-fi
-cp "$helpers/reference-node.mjs" "$cache/"
+# reference-node.mjs imports js/cluster-handlers.mjs: copy_mjs brings both.
+copy_mjs "$cache" "$helpers"
 if [[ -z "${DUPLEX_BENCH_BIN:-}" || -z "${DUPLEX_BIN:-}" ]]; then
     (cd "$root" && cargo build --release -q -p duplex-bench -p duplex-cli)
 fi
-
-# shellcheck source=ports.sh
-source "$here/ports.sh"
 
 rport="$(free_port)"
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$cache/redis.log" 2>&1 &

@@ -34,30 +34,16 @@
 # (flock) on a shared machine.
 set -euo pipefail
 
-seconds="${1:-5}"
-rounds="${2:-2}"
-counts="${3:-1 100 1000}"
+seconds="${1:-5}" rounds="${2:-2}" counts="${3:-1 100 1000}"
 client="${CLIENT:-rust}"
 ping_interval="${PING_INTERVAL:-25000}"
 ping_timeout="${PING_TIMEOUT:-20000}"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-helpers="$root/scripts/conformance/socketio"
-cache="$root/.cache/bench/socketio"
-bench="${DUPLEX_BENCH_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/duplex-bench}"
-# shellcheck source=../../../scripts/conformance/lib.sh
-source "$root/scripts/conformance/lib.sh"
-
 # A thousand polling clients hold two connections each, in the client and
-# in the server.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || echo "could not raise ulimit -n above $(ulimit -n)" >&2
-
-mkdir -p "$cache"
-ensure_node "$cache/install.log"
-if [[ ! -d "$cache/node_modules/socket.io-client" ]]; then
-    cp "$helpers/package.json" "$helpers/package-lock.json" "$cache/"
-    (cd "$cache" && timeout 600 npm ci --no-audit --no-fund >/dev/null)
-fi
+# in the server: socketio-setup.sh raises the descriptor limit.
+# shellcheck source=socketio-setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/socketio-setup.sh" socketio
+helpers="$root/scripts/conformance/socketio"
+npm_ci_once "$helpers" socket.io-client
 cp "$here/socketio-echo-server.mjs" "$here/socketio-echo-client.mjs" "$cache/"
 
 if [[ -z "${DUPLEX_BENCH_BIN:-}" ]]; then
@@ -68,9 +54,6 @@ fi
 cpu_ticks() {
     awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
-
-# shellcheck source=ports.sh
-source "$here/ports.sh"
 
 node_port="$(free_port)"
 (cd "$cache" && exec node socketio-echo-server.mjs "$node_port" "$ping_interval" "$ping_timeout") \

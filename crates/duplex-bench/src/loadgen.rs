@@ -453,16 +453,47 @@ async fn load_inner(config: &LoadConfig) -> Result<LoadReport, Error> {
     }
     // Messages are counted up to the last echo, not the closing handshakes.
     let elapsed = start.elapsed();
-    all.sort_unstable();
-    let pick = |q: usize| all.get(all.len() * q / 100).copied().unwrap_or_default();
+    let messages = all.len() as u64;
+    let Percentiles { p50, p99, max } = Percentiles::of(&mut all);
     Ok(LoadReport {
         connections: config.connections,
-        messages: all.len() as u64,
+        messages,
         elapsed,
-        p50: pick(50),
-        p99: pick(99),
-        max: all.last().copied().unwrap_or_default(),
+        p50,
+        p99,
+        max,
     })
+}
+
+/// The median, 99th percentile and largest of a set of durations (zero
+/// for an empty set): the latency columns every load run reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Percentiles {
+    /// The median.
+    pub p50: Duration,
+    /// The 99th percentile.
+    pub p99: Duration,
+    /// The largest.
+    pub max: Duration,
+}
+
+impl Percentiles {
+    /// Sorts `samples` and reads the percentiles off them (the sample at
+    /// index `len * q / 100`).
+    pub fn of(samples: &mut [Duration]) -> Self {
+        samples.sort_unstable();
+        let pick = |q: usize| {
+            samples
+                .get(samples.len() * q / 100)
+                .copied()
+                .unwrap_or_default()
+        };
+        Self {
+            p50: pick(50),
+            p99: pick(99),
+            max: samples.last().copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// What an idle-connection run measured.
@@ -563,6 +594,17 @@ mod tests {
             Target::parse("http://127.0.0.1:80/"),
             Err(Error::BadUrl(_))
         ));
+    }
+
+    #[test]
+    fn percentiles_pick_the_sorted_samples() {
+        let ms = Duration::from_millis;
+        let mut samples: Vec<Duration> = (1..=200).rev().map(ms).collect();
+        let p = Percentiles::of(&mut samples);
+        // Index 100 and 198 of 1..=200 ms, sorted.
+        assert_eq!((p.p50, p.p99, p.max), (ms(101), ms(199), ms(200)));
+        assert_eq!(Percentiles::of(&mut []), Percentiles::default());
+        assert_eq!(Percentiles::of(&mut [ms(7)]).p99, ms(7));
     }
 
     #[test]

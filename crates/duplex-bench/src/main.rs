@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! duplex-bench echo-server --impl duplex --addr 127.0.0.1:9001
+//! duplex-bench echo-server --impl fastwebsockets --workers 2 --addr 127.0.0.1:9002
 //! duplex-bench load --url ws://127.0.0.1:9001/ --connections 100 --messages 2000 --size 16
 //! duplex-bench idle --url ws://127.0.0.1:9001/ --connections 10000 --server-pid PID
 //! duplex-bench idle --url ws://127.0.0.1:9001/ --connections 1000000 --source-addrs 64 \
@@ -14,11 +15,14 @@
 //! duplex-bench sio-load --url http://127.0.0.1:3000 --transport polling --clients 1000 --seconds 5
 //! duplex-bench sio-idle --url http://127.0.0.1:3000 --transport websocket --clients 10000 --server-pid PID
 //! duplex-bench cluster-load --node 127.0.0.1:3001 --node 127.0.0.1:3002 --clients 1000 --broadcasts 50
+//! duplex-bench sio-server --rooms --addr 127.0.0.1:3000
+//! duplex-bench cluster-load --node 127.0.0.1:3000 --clients 1000 --broadcasts 100 --window 1
 //! ```
 //!
-//! Each runs on one tokio current-thread runtime (but `sio-server --workers
-//! N` with N > 1, on a multi-thread runtime of N workers); every loop is
-//! bounded in count and time, and only loopback addresses are accepted.
+//! Each runs on one tokio current-thread runtime (but `sio-server` and
+//! `echo-server` with `--workers N`, N > 1, on a multi-thread runtime of N
+//! workers); every loop is bounded in count and time, and only loopback
+//! addresses are accepted.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -39,11 +43,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs an echo server on one current-thread runtime.
+    /// Runs an echo server on one current-thread runtime, or a
+    /// multi-thread one with --workers N.
     EchoServer {
         /// Which WebSocket implementation serves.
         #[arg(long = "impl", value_enum)]
         implementation: Impl,
+        /// Runtime worker threads: 1 is a current-thread runtime, N > 1 a
+        /// multi-thread runtime of N workers (the same for every --impl).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
         /// A loopback address to listen on.
         #[arg(long, default_value = "127.0.0.1:9001")]
         addr: SocketAddr,
@@ -167,7 +176,8 @@ enum Command {
     },
     /// Serves Socket.IO at /socket.io/ (duplex-tokio, or socketioxide) on
     /// one current-thread runtime, or a multi-thread one with --workers N;
-    /// `message-with-ack` acks with its arguments.
+    /// `message-with-ack` acks with its arguments (and with --rooms, `join`
+    /// and `to-room` serve the broadcast load).
     SioServer {
         /// Which Socket.IO server: duplex-tokio's or socketioxide's, both
         /// behind the same hyper accept loop.
@@ -189,6 +199,10 @@ enum Command {
         /// Stop accepting and exit after this many seconds.
         #[arg(long, default_value_t = 600)]
         max_seconds: u64,
+        /// Also serve `join` (into the room named) and `to-room` (emit
+        /// `room-msg` to the room), both acked "ok", for `cluster-load`.
+        #[arg(long)]
+        rooms: bool,
     },
     /// C Socket.IO clients on one transport, each emitting
     /// `message-with-ack` and awaiting its ack for S seconds; prints one
@@ -251,9 +265,10 @@ enum Command {
         server_pid: Option<u32>,
     },
     /// C WebSocket clients spread over the nodes of a Socket.IO cluster
-    /// (servers of the cluster contract sharing one Redis), all in one
-    /// room; B broadcasts to the room asked of the first node; prints the
-    /// deliveries per second as one JSON line.
+    /// (servers of the cluster contract sharing one Redis), or on one
+    /// server, all in one room; B broadcasts to the room asked of the first
+    /// node; prints the deliveries per second and the request to last
+    /// delivery times as one JSON line.
     ClusterLoad {
         /// A node, 127.0.0.1:PORT (repeat for each).
         #[arg(long = "node", required = true)]
@@ -267,6 +282,14 @@ enum Command {
         /// Characters in each broadcast.
         #[arg(long, default_value_t = 64)]
         size: usize,
+        /// Broadcasts not yet delivered to every client, at most (0: all
+        /// requested back to back).
+        #[arg(long, default_value_t = 0)]
+        window: usize,
+        /// The server's process id (a lone server), to report its CPU time
+        /// per delivery.
+        #[arg(long)]
+        server_pid: Option<u32>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 120)]
         timeout_secs: u64,
@@ -324,14 +347,23 @@ enum Impl {
     Fastwebsockets,
 }
 
+impl Command {
+    /// The runtime's worker threads: only the servers are measured on more
+    /// than one (issues #18, #19); the clients keep one current-thread
+    /// runtime, so that the harness is the same for every server.
+    fn workers(&self) -> usize {
+        match *self {
+            Command::SioServer { workers, .. } | Command::EchoServer { workers, .. } => {
+                workers.max(1)
+            }
+            _ => 1,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Only the Socket.IO server is measured on more than one worker (issue
-    // #18); everything else keeps the one current-thread runtime.
-    let workers = match cli.command {
-        Command::SioServer { workers, .. } => workers.max(1),
-        _ => 1,
-    };
+    let workers = cli.command.workers();
     let mut builder = if workers > 1 {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(workers);
@@ -396,6 +428,7 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
         }
         Command::EchoServer {
             implementation,
+            workers,
             addr,
             max_seconds,
             backlog,
@@ -427,9 +460,10 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 _ => None,
             };
             println!(
-                "{imp:?} echo server on {}://{}/ (pid {}, stops after {max_seconds} s, backlog {backlog}, nofile {})",
+                "{imp:?} echo server on {}://{}/ ({} worker(s), pid {}, stops after {max_seconds} s, backlog {backlog}, nofile {})",
                 if tls.is_some() { "wss" } else { "ws" },
                 listener.local_addr()?,
+                workers.max(1),
                 std::process::id(),
                 limit(soft),
             );
@@ -586,6 +620,7 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
             ping_interval_ms,
             ping_timeout_ms,
             max_seconds,
+            rooms,
         } => {
             // Ten thousand idle polling clients hold two connections each.
             fdlimit::raise_nofile(Some(65_536));
@@ -600,31 +635,26 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 workers.max(1),
                 std::process::id()
             );
-            let (ping_interval, ping_timeout, run_for) = (
-                Duration::from_millis(ping_interval_ms),
-                Duration::from_millis(ping_timeout_ms),
-                Duration::from_secs(max_seconds),
-            );
+            let config = sioload::ServeConfig {
+                ping_interval: Duration::from_millis(ping_interval_ms),
+                ping_timeout: Duration::from_millis(ping_timeout_ms),
+                run_for: Duration::from_secs(max_seconds),
+                rooms,
+            };
             match server {
-                SioImpl::Duplex => {
-                    sioload::echo_server(listener, ping_interval, ping_timeout, run_for).await?;
-                }
+                SioImpl::Duplex => sioload::echo_server(listener, config).await?,
                 SioImpl::Socketioxide => {
-                    sioload::socketioxide_echo_server(
-                        listener,
-                        ping_interval,
-                        ping_timeout,
-                        run_for,
-                    )
-                    .await?;
+                    sioload::socketioxide_echo_server(listener, config).await?
                 }
-            }
+            };
         }
         Command::ClusterLoad {
             nodes,
             clients,
             broadcasts,
             size,
+            window,
+            server_pid,
             timeout_secs,
         } => {
             let config = clusterload::ClusterLoadConfig {
@@ -632,19 +662,29 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 clients,
                 broadcasts,
                 size,
+                window,
+                server_pid,
                 timeout: Duration::from_secs(timeout_secs),
             };
             let r = clusterload::run(&config)
                 .await
                 .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
             println!(
-                "{{\"clients\":{},\"broadcasts\":{},\"deliveries\":{},\"seconds\":{:.3},\"deliveries_per_s\":{:.0},\"short_clients\":{}}}",
+                "{{\"clients\":{},\"broadcasts\":{},\"window\":{window},\"deliveries\":{},\"seconds\":{:.3},\"deliveries_per_s\":{:.0},\"short_clients\":{},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_delivery\":{}}}",
                 r.clients,
                 r.broadcasts,
                 r.deliveries,
                 r.elapsed.as_secs_f64(),
                 r.rate(),
-                r.short_clients
+                r.short_clients,
+                micros(r.latency.p50),
+                micros(r.latency.p99),
+                r.server_cpu_s
+                    .filter(|_| r.deliveries > 0)
+                    .map_or("null".into(), |s| format!(
+                        "{:.3}",
+                        s * 1e6 / r.deliveries as f64
+                    )),
             );
         }
         Command::SioIdle {
@@ -901,4 +941,38 @@ fn print_report(r: &RampReport, server_pid: Option<u32>) {
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("duplex-bench").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    }
+
+    /// `--workers` reaches the runtime for both servers, and only for them.
+    #[test]
+    fn servers_take_their_worker_count() {
+        let echo = ["echo-server", "--impl", "fastwebsockets"];
+        assert_eq!(parse(&echo).workers(), 1);
+        assert_eq!(
+            parse(&[&echo[..], &["--workers", "2"]].concat()).workers(),
+            2
+        );
+        assert_eq!(parse(&["sio-server", "--workers", "3"]).workers(), 3);
+        assert_eq!(parse(&["sio-server", "--workers", "0"]).workers(), 1);
+        assert_eq!(parse(&["load", "--url", "ws://127.0.0.1:1/"]).workers(), 1);
+        assert!(matches!(
+            parse(&["sio-server", "--rooms"]),
+            Command::SioServer { rooms: true, .. }
+        ));
+        assert!(matches!(
+            parse(&["cluster-load", "--node", "127.0.0.1:1", "--window", "4"]),
+            Command::ClusterLoad { window: 4, .. }
+        ));
+    }
 }

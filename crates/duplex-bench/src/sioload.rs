@@ -22,7 +22,9 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use duplex_tokio::socketio::{AckSender, Args, SocketIo, SocketIoConfig};
+use duplex_tokio::socketio::{
+    AckSender, Args, NamespaceHandlers, Socket, SocketIo, SocketIoConfig, Value,
+};
 use duplex_ws::{FrameHeader, OpCode, apply_mask};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -30,32 +32,47 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::loadgen::{Error, ensure_loopback, rss_kib};
+use crate::loadgen::{Error, Percentiles, ensure_loopback, rss_kib};
 
-/// Serves Socket.IO at `/socket.io/` on `listener` with the given
+/// How the harness's Socket.IO servers (duplex's and socketioxide's) run.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeConfig {
+    /// Engine.IO `pingInterval`.
+    pub ping_interval: Duration,
+    /// Engine.IO `pingTimeout`.
+    pub ping_timeout: Duration,
+    /// Stop accepting after this.
+    pub run_for: Duration,
+    /// Also serve the broadcast scenario's handlers, those of the cluster
+    /// contract (shared/conformance/socketio-cluster.md) that
+    /// [`crate::clusterload`] drives: `join` puts the socket in the room
+    /// its argument names, `to-room` emits `room-msg` with its payload to
+    /// the room; both ack `"ok"`. Off for the echo and idle rows:
+    /// socketioxide and Node register handlers per socket, and two more
+    /// would weigh on their idle memory.
+    pub rooms: bool,
+}
+
+/// Serves Socket.IO at `/socket.io/` on `listener` with `config`'s
 /// heartbeat, `message-with-ack` acking its arguments (the handler of the
-/// Node reference echo server), until `run_for` has passed. Returns how
-/// many TCP connections it accepted.
-pub async fn echo_server(
-    listener: TcpListener,
-    ping_interval: Duration,
-    ping_timeout: Duration,
-    run_for: Duration,
-) -> Result<u64, Error> {
+/// Node reference echo server), and the room handlers if asked, until
+/// `run_for` has passed. Returns how many TCP connections it accepted.
+pub async fn echo_server(listener: TcpListener, config: ServeConfig) -> Result<u64, Error> {
     ensure_loopback(listener.local_addr()?)?;
-    let config = SocketIoConfig {
-        ping_interval,
-        ping_timeout,
+    let io_config = SocketIoConfig {
+        ping_interval: config.ping_interval,
+        ping_timeout: config.ping_timeout,
         ..SocketIoConfig::default()
     };
-    let io = SocketIo::builder(config)
+    let io = SocketIo::builder(io_config)
         .namespace("/", |ns| {
-            ns.on("message-with-ack", |Args(args): Args, ack: AckSender| {
+            let ns = ns.on("message-with-ack", |Args(args): Args, ack: AckSender| {
                 ack.send_args(args)
-            })
+            });
+            if config.rooms { room_handlers(ns) } else { ns }
         })
         .build();
-    Ok(accept_until(listener, run_for, |tcp| {
+    Ok(accept_until(listener, config.run_for, |tcp| {
         let io = io.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -69,6 +86,31 @@ pub async fn echo_server(
         });
     })
     .await)
+}
+
+/// `join` and `to-room` (see [`ServeConfig::rooms`]) on duplex's server:
+/// the broadcast goes through `Operator::emit_args`, the path a handler
+/// of any duplex application takes.
+fn room_handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
+    ns.on(
+        "join",
+        |socket: Socket, Args(args): Args, ack: AckSender| {
+            if let Some(room) = args.first().and_then(Value::as_str) {
+                socket.join(room);
+            }
+            ack.send(&"ok")
+        },
+    )
+    .on(
+        "to-room",
+        |socket: Socket, Args(args): Args, ack: AckSender| {
+            let mut args = args.into_iter();
+            if let (Some(Value::String(room)), Some(payload)) = (args.next(), args.next()) {
+                let _ = socket.within(&room).emit_args("room-msg", vec![payload]);
+            }
+            ack.send(&"ok")
+        },
+    )
 }
 
 /// The accept loop both echo servers share, so that they are compared
@@ -103,38 +145,57 @@ async fn accept_until(
 
 /// socketioxide's Socket.IO server (its hyper service) behind the same
 /// accept loop as [`echo_server`], with the same heartbeat and the same
-/// handler: `message-with-ack` acks its argument. The peer Rust users
-/// compare duplex with (issues #18, #19). Returns how many TCP connections
-/// it accepted once `run_for` has passed.
+/// handlers: `message-with-ack` acks its argument, and `join` / `to-room`
+/// if asked. The peer Rust users compare duplex with (issues #18, #19).
+/// Returns how many TCP connections it accepted once `run_for` has passed.
 pub async fn socketioxide_echo_server(
     listener: TcpListener,
-    ping_interval: Duration,
-    ping_timeout: Duration,
-    run_for: Duration,
+    config: ServeConfig,
 ) -> Result<u64, Error> {
     use socketioxide::extract::{AckSender as SxAck, Data, SocketRef};
     use socketioxide::handler::ConnectHandler;
 
     ensure_loopback(listener.local_addr()?)?;
     let (svc, io) = socketioxide::SocketIo::builder()
-        .ping_interval(ping_interval)
-        .ping_timeout(ping_timeout)
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
         .build_svc();
     // The client sends one string argument: `Data<Value>` is that string and
     // the ack carries it back as `43<id>["…"]`, the bytes duplex sends.
     async fn on_message(Data(data): Data<serde_json::Value>, ack: SxAck) {
         let _ = ack.send(&data);
     }
+    async fn join(socket: SocketRef, Data(room): Data<String>, ack: SxAck) {
+        socket.join(room);
+        let _ = ack.send(&"ok");
+    }
+    async fn to_room(
+        socket: SocketRef,
+        Data((room, payload)): Data<(String, serde_json::Value)>,
+        ack: SxAck,
+    ) {
+        let _ = socket.within(room).emit("room-msg", &payload).await;
+        let _ = ack.send(&"ok");
+    }
     // socketioxide spawns the connect handler after it has sent CONNECT, so
     // a client's first event can arrive before an `on` made there and be
     // dropped unanswered (seen in CI: a 10 s ack timeout). A middleware is
-    // awaited before CONNECT is sent: the handler is registered there.
+    // awaited before CONNECT is sent: the handlers are registered there.
     async fn register(socket: SocketRef) -> Result<(), std::convert::Infallible> {
         socket.on("message-with-ack", on_message);
         Ok(())
     }
-    io.ns("/", { async |_: SocketRef| {} }.with(register));
-    Ok(accept_until(listener, run_for, |tcp| {
+    async fn register_rooms(socket: SocketRef) -> Result<(), std::convert::Infallible> {
+        socket.on("join", join);
+        socket.on("to-room", to_room);
+        register(socket).await
+    }
+    if config.rooms {
+        io.ns("/", { async |_: SocketRef| {} }.with(register_rooms));
+    } else {
+        io.ns("/", { async |_: SocketRef| {} }.with(register));
+    }
+    Ok(accept_until(listener, config.run_for, |tcp| {
         let svc = svc.clone();
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
@@ -234,7 +295,7 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 
 /// Clock ticks per second of /proc/PID/stat: `USER_HZ`, 100 on every
 /// Linux architecture tokio runs on.
-const TICKS_PER_SEC: f64 = 100.0;
+pub const TICKS_PER_SEC: f64 = 100.0;
 
 /// One client's Engine.IO and Socket.IO handshake over `transport`,
 /// bounded by `limit`.
@@ -319,14 +380,13 @@ pub async fn run_load(config: &LoadConfig) -> Result<LoadReport, Error> {
         .map(|(&pid, before)| usage(before, pid))
         .collect();
     let server_rss_kib = pids.iter().map(|&p| rss_kib(p)).collect();
-    all.sort_unstable();
-    let pick = |q: usize| all.get(all.len() * q / 100).copied().unwrap_or_default();
+    let spread = Percentiles::of(&mut all);
     Ok(LoadReport {
         clients: config.clients,
         acks: all.len() as u64,
         elapsed,
-        p50: pick(50),
-        p99: pick(99),
+        p50: spread.p50,
+        p99: spread.p99,
         wrong,
         dropped,
         client_cpu,
@@ -1020,7 +1080,7 @@ impl PollSession {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1049,23 +1109,36 @@ mod tests {
         assert!(open_sid(b"40{\"sid\":\"abc\"}").is_err());
     }
 
-    /// Starts `server` on a loopback port (pinging every 100 ms) and runs
-    /// a short load of five clients on each transport against it (its
-    /// pings answered too): every ack comes back right, nobody is
-    /// dropped, and the percentiles are in order.
-    async fn load_both_transports<F, S>(server: S, server_pids: Vec<u32>)
+    /// Serves `server` on a loopback port for 30 s at most, pinging every
+    /// 100 ms (answered within 1 s), with the room handlers if `rooms`.
+    pub(crate) async fn spawn_server<F, S>(
+        server: S,
+        rooms: bool,
+    ) -> (SocketAddr, tokio::task::JoinHandle<Result<u64, Error>>)
     where
-        S: FnOnce(TcpListener, Duration, Duration, Duration) -> F,
+        S: FnOnce(TcpListener, ServeConfig) -> F,
         F: Future<Output = Result<u64, Error>> + Send + 'static,
     {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(server(
-            listener,
-            Duration::from_millis(100),
-            Duration::from_millis(1000),
-            Duration::from_secs(30),
-        ));
+        let config = ServeConfig {
+            ping_interval: Duration::from_millis(100),
+            ping_timeout: Duration::from_millis(1000),
+            run_for: Duration::from_secs(30),
+            rooms,
+        };
+        (addr, tokio::spawn(server(listener, config)))
+    }
+
+    /// Starts `server` and runs a short load of five clients on each
+    /// transport against it (its pings answered too): every ack comes
+    /// back right, nobody is dropped, and the percentiles are in order.
+    async fn load_both_transports<F, S>(server: S, server_pids: Vec<u32>)
+    where
+        S: FnOnce(TcpListener, ServeConfig) -> F,
+        F: Future<Output = Result<u64, Error>> + Send + 'static,
+    {
+        let (addr, server) = spawn_server(server, false).await;
         for transport in [Transport::WebSocket, Transport::Polling] {
             let config = LoadConfig {
                 addr,
@@ -1091,14 +1164,7 @@ mod tests {
     /// server's resident set is read at each point.
     #[tokio::test(flavor = "current_thread")]
     async fn idle_clients_answer_pings_over_both_transports() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(echo_server(
-            listener,
-            Duration::from_millis(100),
-            Duration::from_millis(1000),
-            Duration::from_secs(30),
-        ));
+        let (addr, server) = spawn_server(echo_server, false).await;
         for transport in [Transport::WebSocket, Transport::Polling] {
             let config = IdleConfig {
                 addr,
