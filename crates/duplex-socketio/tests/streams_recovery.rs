@@ -683,3 +683,28 @@ fn a_server_delivers_an_own_broadcast_never_read_back_at_the_deadline() {
         [serde_json::json!("tick"), 1.into(), "99-0".into()]
     );
 }
+
+/// A broadcast whose `XADD` the transport could not even queue (its queue
+/// full) still reaches the local socket at once, without an offset, as
+/// after a failed `XADD`: nothing waits for an id that will never come.
+#[test]
+fn a_broadcast_the_transport_refused_reaches_the_local_sockets_without_an_offset() {
+    let now = Instant::now();
+    let mut redis = Redis::default();
+    let mut a = node(1, now);
+    connect(&mut a, "c1", "", now);
+    accept_pending(&mut a).unwrap();
+    pump(&mut redis, &mut [&mut a], now);
+    a.broadcast_opts("/", &Opts::default(), &tick(1));
+    let (ns, t) = a.poll_cluster_transmit().unwrap();
+    assert!(a.poll_transmit().is_none(), "waits for its id");
+    a.cluster_transmit_refused(&ns, &t);
+    let Some(Transmit::Packet { session, packet }) = a.poll_transmit() else {
+        panic!("delivered once refused");
+    };
+    assert_eq!(session, "c1");
+    assert_eq!(
+        args_of(packet.text.as_str()),
+        [serde_json::json!("tick"), 1.into()]
+    );
+}

@@ -133,6 +133,21 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         }
     }
 
+    /// A transmit of `namespace`'s node that the transport could not take
+    /// (its queue full, or the transport gone): a broadcast waiting for its
+    /// stream id reaches the local sockets without one, as after a failed
+    /// `XADD`; anything else is lost to the other servers only, which is
+    /// what a cluster without a transport means.
+    pub fn cluster_transmit_refused(
+        &mut self,
+        namespace: &str,
+        transmit: &crate::cluster::Transmit,
+    ) {
+        if let Some(token) = transmit.stream.as_ref().and_then(|s| s.token) {
+            self.cluster_published(namespace, token, None);
+        }
+    }
+
     /// Whether `namespace`'s adapter is a cluster node that keeps sessions
     /// (the streams protocol with recovery on): direct emits then go
     /// through it, to the socket's own room, whether or not the socket is

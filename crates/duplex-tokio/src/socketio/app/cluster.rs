@@ -153,11 +153,8 @@ impl SocketIoApp {
         }
         for message in refused {
             match message {
-                // A broadcast waits for its id: it goes out without one.
                 ClusterOut::Append(namespace, t) => {
-                    if let Some(token) = t.stream.and_then(|s| s.token) {
-                        self.server.cluster_published(&namespace, token, None);
-                    }
+                    self.server.cluster_transmit_refused(&namespace, &t);
                 }
                 // The CONNECT goes on as a fresh one (the ticket cannot
                 // be answered from inside the lock: answer directly).
