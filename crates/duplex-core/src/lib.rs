@@ -55,6 +55,7 @@ pub use utf8::{InvalidUtf8, Utf8Validator};
 /// Only for keys a peer cannot choose freely, as those ids are (the servers
 /// or their callers generate them; a client can only look one up, never
 /// insert a key of its choosing, so it cannot build a chain of colliding
-/// keys). The seed is random per map, so neither the iteration order nor
+/// keys), or keys the application admits first (Socket.IO namespaces: a
+/// client names one, but only those the application accepts are stored). The seed is random per map, so neither the iteration order nor
 /// the collisions repeat across maps or processes.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -63,7 +63,6 @@ fn connect(
     (id, out)
 }
 
-/// The `pid` of a CONNECT answer.
 /// Opens `session` and sends a CONNECT to `/` with `auth`.
 fn request_connect(s: &mut Srv, session: &'static str, auth: &str, now: Instant) {
     s.open(session, ProtocolVersion::V5, now);
@@ -86,6 +85,7 @@ fn events(s: &mut Srv) -> Vec<ServerEvent<&'static str, ()>> {
     std::iter::from_fn(|| s.poll_event()).collect()
 }
 
+/// The `pid` of a CONNECT answer.
 fn pid_of(answer: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(answer.strip_prefix('0').unwrap()).unwrap();
     v["pid"].as_str().unwrap().to_owned()

@@ -291,8 +291,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Gives back the buffers kept from the last messages once they are
     /// empty: the connection's, and the written-out queues here (their
     /// capacity stayed with an idle connection, issue #19). Called when a
-    /// read has to wait, so a busy connection allocates them once per
-    /// burst, not once per message.
+    /// read has to wait: a connection that keeps receiving allocates them
+    /// once per burst; one that answers a message at a time (an echo)
+    /// once per message, which the echo benchmarks measured as within
+    /// their noise (docs/benchmarks-protocols.md).
     fn release_idle_buffers(&mut self) {
         self.conn.release_idle_buffers();
         if self.chunks.is_empty() {

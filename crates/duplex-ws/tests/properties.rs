@@ -1379,8 +1379,6 @@ fn check_commands(role: Role, commands: &[Command]) -> Result<(), TestCaseError>
     Ok(())
 }
 
-/// Compares a result with the one expected, ignoring the text of
-/// `FrameSequence` errors.
 /// What the model expects of a command: `Closed` once a close was sent or
 /// received, else the command's own `refusal` if it has one.
 fn expected(closed: bool, refusal: Option<Error>) -> Result<(), Error> {
@@ -1390,6 +1388,8 @@ fn expected(closed: bool, refusal: Option<Error>) -> Result<(), Error> {
     refusal.map_or(Ok(()), Err)
 }
 
+/// Compares a result with the one expected, ignoring the text of
+/// `FrameSequence` errors.
 fn check_result(got: &Result<(), Error>, want: &Result<(), Error>) -> Result<(), TestCaseError> {
     let same = match (got, want) {
         (Err(Error::FrameSequence(_)), Err(Error::FrameSequence(_))) => true,

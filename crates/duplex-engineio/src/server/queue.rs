@@ -85,8 +85,10 @@ impl SendQueue {
 
     /// Takes everything, oldest first. The queue's buffer goes with it
     /// (a `Vec` from a `VecDeque` reuses its allocation): an idle session
-    /// keeps no buffer, and a busy one allocates once per flush, as
-    /// collecting into a new `Vec` did.
+    /// keeps no buffer. The queue then grows again from nothing: one
+    /// allocation for a flush of up to four packets (the collect into a
+    /// new `Vec` this replaced made one per flush too), a few more as it
+    /// doubles for a larger one.
     pub(crate) fn drain(&mut self) -> Vec<Packet> {
         self.messages = 0;
         self.bytes = 0;

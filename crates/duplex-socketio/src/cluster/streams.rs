@@ -165,7 +165,7 @@ pub fn encode_entry(message: &ClusterMessage) -> Fields {
         ("nsp".to_owned(), message.nsp.clone()),
         (
             "type".to_owned(),
-            (message.body.message_type() as u8).to_string(),
+            message.body.message_type().id().to_string(),
         ),
     ];
     if let Some(data) = message.body.data() {
