@@ -637,7 +637,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 );
             }
             Received::Message if packet.packet_type.is_event() => {
-                self.on_event(session, namespace, packet);
+                // Read from the connection at hand rather than looked up again.
+                let socket = conn.sockets.get(&namespace).map(|s| s.id.clone());
+                self.on_event(session, namespace, packet, socket);
             }
             Received::Message => {
                 let Some(state) = conn.sockets.get_mut(&namespace) else {
@@ -660,22 +662,25 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         }
     }
 
-    fn on_event(&mut self, session: &K, namespace: String, packet: Packet) {
+    /// An EVENT for `socket`, the session's socket in `namespace` if any.
+    fn on_event(
+        &mut self,
+        session: &K,
+        namespace: String,
+        packet: Packet,
+        socket: Option<SocketId>,
+    ) {
         let mut args = match packet.value() {
             Ok(Some(Value::Array(items))) => items,
             _ => return self.close(session, DisconnectReason::ParseError),
         };
-        let name = match args.first() {
-            Some(Value::String(name)) => name.clone(),
+        // Moved out of the arguments rather than copied.
+        let name = match args.first_mut() {
+            Some(Value::String(name)) => std::mem::take(name),
             _ => return self.close(session, DisconnectReason::ParseError),
         };
         args.remove(0);
-        let Some(socket) = self
-            .connections
-            .get(session)
-            .and_then(|c| c.sockets.get(&namespace))
-            .map(|s| s.id.clone())
-        else {
+        let Some(socket) = socket else {
             // Connected on the wire but never accepted (v4's default
             // namespace left unanswered): nobody to hand it to.
             return;
