@@ -997,6 +997,21 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .recovery_mut()
             .and_then(|store| store.store(packet, opts))
             .map(|(encoded, _)| encoded);
+        let volatile = opts.flag("volatile").is_some();
+        if let Adapter::InMemory(rooms) = &space.adapter {
+            // The recipients as the adapter's own ids, each looked up once:
+            // no id copied nor built per recipient.
+            let encoded = stored.unwrap_or_else(|| packet.encode());
+            let before = self.transmits.len();
+            let sockets = &space.sockets;
+            let transmits = &mut self.transmits;
+            rooms.for_each_selected(opts, |sid| {
+                if let Some(session) = sockets.get(sid) {
+                    transmits.push_back(recipient(session, &encoded, volatile));
+                }
+            });
+            return self.transmits.len() - before;
+        }
         let sockets = match &mut space.adapter {
             Adapter::InMemory(rooms) => rooms.select(opts),
             adapter => {
@@ -1015,7 +1030,6 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             }
         };
         let encoded = stored.unwrap_or_else(|| packet.encode());
-        let volatile = opts.flag("volatile").is_some();
         self.send_to(namespace, &sockets, &encoded, volatile)
     }
 
@@ -1031,13 +1045,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         };
         let before = self.transmits.len();
         for socket in sockets {
-            if let Some(session) = space.sockets.get(&SocketId::from(socket.as_str())) {
-                let (session, packet) = (session.clone(), encoded.clone());
-                self.transmits.push_back(if volatile {
-                    Transmit::Volatile { session, packet }
-                } else {
-                    Transmit::Packet { session, packet }
-                });
+            if let Some(session) = space.sockets.get(socket.as_str()) {
+                self.transmits
+                    .push_back(recipient(session, encoded, volatile));
             }
         }
         self.transmits.len() - before
@@ -1651,6 +1661,17 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             socket: state.id,
             reason,
         });
+    }
+}
+
+/// A broadcast's transmit to one recipient: the shared encoding, marked
+/// droppable when the broadcast is volatile.
+fn recipient<K: Clone>(session: &K, encoded: &crate::EncodedPacket, volatile: bool) -> Transmit<K> {
+    let (session, packet) = (session.clone(), encoded.clone());
+    if volatile {
+        Transmit::Volatile { session, packet }
+    } else {
+        Transmit::Packet { session, packet }
     }
 }
 
