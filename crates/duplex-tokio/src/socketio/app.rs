@@ -413,7 +413,8 @@ impl SocketIoApp {
                     return;
                 };
                 let mailbox = meta.mailbox.clone();
-                let Some(handle) = self.handle_of(&session, namespace_str(&namespace), &socket, meta)
+                let Some(handle) =
+                    self.handle_of(&session, namespace_str(&namespace), &socket, meta)
                 else {
                     return;
                 };
