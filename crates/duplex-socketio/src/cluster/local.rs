@@ -703,6 +703,36 @@ mod tests {
     }
 
     #[test]
+    fn a_selection_gives_each_member_once_minus_the_excepted() {
+        let mut a = InMemoryAdapter::new();
+        for sid in ["s1", "s2", "s3"] {
+            own(&mut a, sid);
+        }
+        a.add_all("s1", &["vip".into(), "s2".into()]);
+        a.add_all("s3", &["vip".into()]);
+        let borrowed = |opts: &Opts| {
+            let mut out = Vec::new();
+            a.for_each_selected(opts, |sid| out.push(sid.to_owned()));
+            out
+        };
+        let cases = [
+            (Opts::rooms(["vip"]), vec!["s1", "s3"]),
+            // The one-room path: the owner of a room named by its id,
+            // then its other members, each once.
+            (Opts::rooms(["s2"]), vec!["s1", "s2"]),
+            (Opts::rooms(["vip", "s2", "s1"]), vec!["s1", "s2", "s3"]),
+            (Opts::rooms(["vip"]).except(["s2"]), vec!["s3"]),
+            (Opts::default().except(["vip"]), vec!["s2"]),
+            (Opts::default(), vec!["s1", "s2", "s3"]),
+        ];
+        for (opts, expected) in cases {
+            let selected = a.select(&opts);
+            assert_eq!(selected, borrowed(&opts), "{opts:?}");
+            assert_eq!(sorted(selected), expected, "{opts:?}");
+        }
+    }
+
+    #[test]
     fn joining_another_sockets_room_before_it_connects_creates_it_once() {
         let mut a = InMemoryAdapter::new();
         own(&mut a, "s2");
