@@ -3,18 +3,21 @@
 //! every session. Engine.IO, Socket.IO and the polling dialects each keep one
 //! deadline per session (the earliest of that session's timers) in it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::Hash;
 use std::time::Instant;
 
 /// One deadline per key (a session id, a connection id), earliest first.
+/// Keys are hashed as [`FastMap`](crate::FastMap)'s are: ids the server
+/// generates, never keys a peer chooses.
 ///
 /// The set holds no clock: the machine that owns it is told the time and
 /// asks for what is due.
 #[derive(Debug)]
 pub struct Deadlines<K> {
     by_time: BTreeSet<(Instant, K)>,
-    by_key: HashMap<K, Instant>,
+    /// Looked up on every packet: a session's deadline moves with it.
+    by_key: crate::FastMap<K, Instant>,
 }
 
 impl<K> Default for Deadlines<K> {
@@ -22,7 +25,7 @@ impl<K> Default for Deadlines<K> {
     fn default() -> Self {
         Self {
             by_time: BTreeSet::new(),
-            by_key: HashMap::new(),
+            by_key: crate::FastMap::default(),
         }
     }
 }
@@ -31,12 +34,24 @@ impl<K: Clone + Eq + Hash + Ord> Deadlines<K> {
     /// Sets (or with `None` clears) the deadline of `key`, replacing the one
     /// it had.
     pub fn set(&mut self, key: &K, at: Option<Instant>) {
-        if let Some(old) = self.by_key.get(key).copied() {
+        // One lookup when the key has a deadline already (the usual case:
+        // a session's deadline moves on every packet).
+        if let Some(slot) = self.by_key.get_mut(key) {
+            let old = *slot;
             if Some(old) == at {
                 return;
             }
             self.by_time.remove(&(old, key.clone()));
-            self.by_key.remove(key);
+            match at {
+                Some(at) => {
+                    *slot = at;
+                    self.by_time.insert((at, key.clone()));
+                }
+                None => {
+                    self.by_key.remove(key);
+                }
+            }
+            return;
         }
         if let Some(at) = at {
             self.by_time.insert((at, key.clone()));

@@ -19,7 +19,6 @@
 //! server creates it as `RequestedByPeer` and grants it at once (sending
 //! `0`), a v4 client creates it as `RequestedByLocal`.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::{DEFAULT_NAMESPACE, Error, Packet, PacketType, ProtocolVersion, Str};
@@ -114,11 +113,43 @@ pub enum NamespacesEvent {
 #[derive(Debug)]
 pub struct Namespaces {
     config: NamespacesConfig,
-    states: HashMap<Str, NamespaceState>,
+    states: States,
     connect_deadline: Option<Instant>,
     timed_out: bool,
     timeout_reported: bool,
     transmit: Option<Packet>,
+}
+
+/// A connection's namespace states, in the order they began: a vector
+/// searched in full, since a connection has one namespace or a few (at
+/// most `max_namespaces`, 64 by default), where a map hashed the name
+/// with SipHash (its keys are the peer's) on every packet received and
+/// sent.
+#[derive(Debug, Default)]
+struct States(Vec<(Str, NamespaceState)>);
+
+impl States {
+    fn get(&self, namespace: &str) -> Option<&NamespaceState> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.as_str() == namespace)
+            .map(|(_, s)| s)
+    }
+
+    fn insert(&mut self, namespace: Str, state: NamespaceState) {
+        match self.0.iter_mut().find(|(n, _)| *n == namespace) {
+            Some((_, slot)) => *slot = state,
+            None => self.0.push((namespace, state)),
+        }
+    }
+
+    fn remove(&mut self, namespace: &str) {
+        self.0.retain(|(n, _)| n.as_str() != namespace);
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl Namespaces {
@@ -126,7 +157,7 @@ impl Namespaces {
     pub fn new(config: NamespacesConfig, now: Instant) -> Self {
         let mut this = Self {
             config,
-            states: HashMap::new(),
+            states: States::default(),
             connect_deadline: config.connect_timeout.map(|t| now + t),
             timed_out: false,
             timeout_reported: false,
@@ -163,8 +194,9 @@ impl Namespaces {
     /// The connected namespaces.
     pub fn connected(&self) -> impl Iterator<Item = &Str> {
         self.states
+            .0
             .iter()
-            .filter(|(_, s)| **s == NamespaceState::Connected)
+            .filter(|(_, s)| *s == NamespaceState::Connected)
             .map(|(n, _)| n)
     }
 
@@ -177,8 +209,7 @@ impl Namespaces {
     /// Applies a received packet.
     pub fn handle_packet(&mut self, packet: &Packet) -> Result<Received, Error> {
         use NamespaceState as S;
-        let key = self.key(packet);
-        let state = self.states.get(key.as_str()).copied();
+        let state = self.states.get(self.key_str(packet)).copied();
         Ok(match (packet.packet_type, state) {
             (PacketType::Connect, None) => {
                 if self.states.len() >= self.config.max_namespaces {
@@ -186,22 +217,22 @@ impl Namespaces {
                         limit: self.config.max_namespaces,
                     });
                 }
-                self.states.insert(key, S::RequestedByPeer);
+                self.states.insert(self.key(packet), S::RequestedByPeer);
                 Received::ConnectRequest
             }
             (PacketType::Connect, Some(S::RequestedByLocal)) => {
-                self.set_connected(key);
+                self.set_connected(self.key(packet));
                 Received::Connected
             }
             (PacketType::Connect, Some(S::RequestedByPeer | S::Connected)) => {
                 return Err(Error::DuplicateConnect);
             }
             (PacketType::ConnectError, Some(S::RequestedByLocal)) => {
-                self.states.remove(key.as_str());
+                self.states.remove(self.key_str(packet));
                 Received::Refused
             }
             (PacketType::Disconnect, Some(_)) => {
-                self.states.remove(key.as_str());
+                self.states.remove(self.key_str(packet));
                 Received::Disconnected
             }
             (t, Some(S::Connected)) if t.is_event() || t.is_ack() => Received::Message,
@@ -212,19 +243,18 @@ impl Namespaces {
     /// Checks and records a packet this side is about to send.
     pub fn prepare_send(&mut self, packet: &Packet) -> Result<(), Error> {
         use NamespaceState as S;
-        let key = self.key(packet);
-        let state = self.states.get(key.as_str()).copied();
+        let state = self.states.get(self.key_str(packet)).copied();
         match (packet.packet_type, state) {
             (PacketType::Connect, None) => {
                 if self.states.len() >= self.config.max_namespaces {
                     return Err(Error::InvalidState);
                 }
-                self.states.insert(key, S::RequestedByLocal);
+                self.states.insert(self.key(packet), S::RequestedByLocal);
             }
-            (PacketType::Connect, Some(S::RequestedByPeer)) => self.set_connected(key),
+            (PacketType::Connect, Some(S::RequestedByPeer)) => self.set_connected(self.key(packet)),
             (PacketType::ConnectError, Some(S::RequestedByPeer))
             | (PacketType::Disconnect, Some(_)) => {
-                self.states.remove(key.as_str());
+                self.states.remove(self.key_str(packet));
             }
             // The reference refuses unknown namespaces that never entered any state.
             (PacketType::ConnectError, None) => {}
@@ -261,6 +291,15 @@ impl Namespaces {
         Ok(packet)
     }
 
+    /// The namespace a packet is for, to look it up: no copy, no clone.
+    fn key_str<'a>(&self, packet: &'a Packet) -> &'a str {
+        if self.config.version == ProtocolVersion::V4 {
+            return packet.namespace_and_query().0;
+        }
+        packet.namespace.as_str()
+    }
+
+    /// The namespace a packet is for, to keep as a key.
     fn key(&self, packet: &Packet) -> Str {
         if self.config.version == ProtocolVersion::V4 {
             let (path, query) = packet.namespace_and_query();
@@ -282,8 +321,9 @@ impl Namespaces {
             // As the reference: checked once, at the deadline.
             if !self
                 .states
-                .values()
-                .any(|s| *s == NamespaceState::Connected)
+                .0
+                .iter()
+                .any(|(_, s)| *s == NamespaceState::Connected)
             {
                 self.timed_out = true;
             }

@@ -643,8 +643,12 @@ impl<C: Copy + Eq + Hash> Server<C> {
     /// with [`Error::QueueFull`] when its queue is full (the session is then
     /// also closed under [`QueueLimits::close_on_overflow`]).
     pub fn send(&mut self, sid: &str, message: WsMessage, now: Instant) -> Result<(), Error> {
-        // One message is a group of one: the same checks, the same queueing.
-        self.send_all(sid, vec![message], now)
+        // One message is a group of one: the same checks, the same
+        // queueing, without a vector to carry it (one allocation fewer on
+        // every message the server sends).
+        let (sid, s) = self.open_session(sid, now)?;
+        let fits = s.queue.fits(1, ws_len(&message));
+        self.queue_all(&sid, fits, std::iter::once(message))
     }
 
     /// Queues several messages that only make sense together (a Socket.IO
@@ -1092,7 +1096,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
         &mut self,
         sid: &SessionId,
         fits: bool,
-        messages: Vec<WsMessage>,
+        messages: impl IntoIterator<Item = WsMessage>,
     ) -> Result<(), Error> {
         let Some(s) = self.sessions.get_mut(sid) else {
             return Err(Error::NoSuchSession);
@@ -1252,7 +1256,8 @@ impl<C: Copy + Eq + Hash> Server<C> {
 
     /// Moves queued packets to whatever carries each session.
     fn flush(&mut self) {
-        for sid in std::mem::take(&mut self.dirty) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for sid in dirty.drain(..) {
             let Some(s) = self.sessions.get_mut(&sid) else {
                 continue;
             };
@@ -1274,6 +1279,12 @@ impl<C: Copy + Eq + Hash> Server<C> {
                 None => {}
             }
             self.reschedule(&sid);
+        }
+        // The list's buffer serves the next flush: one allocation fewer per
+        // message sent. Sessions marked during this flush wait for the next
+        // one, as before.
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
         }
     }
 

@@ -184,6 +184,36 @@ impl InMemoryAdapter {
         }
     }
 
+    /// [`LocalAdapter::select`] without copying the ids: `f` gets each
+    /// selected local socket once, in the same order. A broadcast to one
+    /// room (the usual one) needs no set of the sockets seen: a room's
+    /// members are each in it once.
+    pub fn for_each_selected<'a>(&'a self, opts: &Opts, mut f: impl FnMut(&'a str)) {
+        let except = self.except_sids(&opts.except);
+        match opts.rooms.as_slice() {
+            [] => self
+                .sids
+                .keys()
+                .map(String::as_str)
+                .filter(|sid| !except.contains(sid))
+                .for_each(f),
+            [room] => self
+                .members(room)
+                .filter(|sid| !except.contains(sid))
+                .for_each(f),
+            rooms => {
+                let mut seen: HashSet<&str> = HashSet::new();
+                for room in rooms {
+                    for sid in self.members(room) {
+                        if !except.contains(sid) && seen.insert(sid) {
+                            f(sid);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn except_sids(&self, except: &[String]) -> HashSet<&str> {
         except.iter().flat_map(|room| self.members(room)).collect()
     }
@@ -247,24 +277,8 @@ impl LocalAdapter for InMemoryAdapter {
     }
 
     fn select(&self, opts: &Opts) -> Vec<String> {
-        let except = self.except_sids(&opts.except);
-        if opts.rooms.is_empty() {
-            return self
-                .sids
-                .keys()
-                .filter(|sid| !except.contains(sid.as_str()))
-                .cloned()
-                .collect();
-        }
-        let mut seen: HashSet<&str> = HashSet::new();
         let mut out = Vec::new();
-        for room in &opts.rooms {
-            for sid in self.members(room) {
-                if !except.contains(sid) && seen.insert(sid) {
-                    out.push(sid.to_owned());
-                }
-            }
-        }
+        self.for_each_selected(opts, |sid| out.push(sid.to_owned()));
         out
     }
 
@@ -686,6 +700,36 @@ mod tests {
         changes.sort_by_key(|c| format!("{c:?}"));
         assert_eq!(changes, [RoomChange::Deleted("s2".into())]);
         assert!(a.all_rooms().is_empty());
+    }
+
+    #[test]
+    fn a_selection_gives_each_member_once_minus_the_excepted() {
+        let mut a = InMemoryAdapter::new();
+        for sid in ["s1", "s2", "s3"] {
+            own(&mut a, sid);
+        }
+        a.add_all("s1", &["vip".into(), "s2".into()]);
+        a.add_all("s3", &["vip".into()]);
+        let borrowed = |opts: &Opts| {
+            let mut out = Vec::new();
+            a.for_each_selected(opts, |sid| out.push(sid.to_owned()));
+            out
+        };
+        let cases = [
+            (Opts::rooms(["vip"]), vec!["s1", "s3"]),
+            // The one-room path: the owner of a room named by its id,
+            // then its other members, each once.
+            (Opts::rooms(["s2"]), vec!["s1", "s2"]),
+            (Opts::rooms(["vip", "s2", "s1"]), vec!["s1", "s2", "s3"]),
+            (Opts::rooms(["vip"]).except(["s2"]), vec!["s3"]),
+            (Opts::default().except(["vip"]), vec!["s2"]),
+            (Opts::default(), vec!["s1", "s2", "s3"]),
+        ];
+        for (opts, expected) in cases {
+            let selected = a.select(&opts);
+            assert_eq!(selected, borrowed(&opts), "{opts:?}");
+            assert_eq!(sorted(selected), expected, "{opts:?}");
+        }
     }
 
     #[test]

@@ -637,7 +637,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 );
             }
             Received::Message if packet.packet_type.is_event() => {
-                self.on_event(session, namespace, packet);
+                // Read from the connection at hand rather than looked up again.
+                let socket = conn.sockets.get(&namespace).map(|s| s.id.clone());
+                self.on_event(session, namespace, packet, socket);
             }
             Received::Message => {
                 let Some(state) = conn.sockets.get_mut(&namespace) else {
@@ -660,22 +662,25 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         }
     }
 
-    fn on_event(&mut self, session: &K, namespace: String, packet: Packet) {
+    /// An EVENT for `socket`, the session's socket in `namespace` if any.
+    fn on_event(
+        &mut self,
+        session: &K,
+        namespace: String,
+        packet: Packet,
+        socket: Option<SocketId>,
+    ) {
         let mut args = match packet.value() {
             Ok(Some(Value::Array(items))) => items,
             _ => return self.close(session, DisconnectReason::ParseError),
         };
-        let name = match args.first() {
-            Some(Value::String(name)) => name.clone(),
+        // Moved out of the arguments rather than copied.
+        let name = match args.first_mut() {
+            Some(Value::String(name)) => std::mem::take(name),
             _ => return self.close(session, DisconnectReason::ParseError),
         };
         args.remove(0);
-        let Some(socket) = self
-            .connections
-            .get(session)
-            .and_then(|c| c.sockets.get(&namespace))
-            .map(|s| s.id.clone())
-        else {
+        let Some(socket) = socket else {
             // Connected on the wire but never accepted (v4's default
             // namespace left unanswered): nobody to hand it to.
             return;
@@ -992,6 +997,21 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             .recovery_mut()
             .and_then(|store| store.store(packet, opts))
             .map(|(encoded, _)| encoded);
+        let volatile = opts.flag("volatile").is_some();
+        if let Adapter::InMemory(rooms) = &space.adapter {
+            // The recipients as the adapter's own ids, each looked up once:
+            // no id copied nor built per recipient.
+            let encoded = stored.unwrap_or_else(|| packet.encode());
+            let before = self.transmits.len();
+            let sockets = &space.sockets;
+            let transmits = &mut self.transmits;
+            rooms.for_each_selected(opts, |sid| {
+                if let Some(session) = sockets.get(sid) {
+                    transmits.push_back(recipient(session, &encoded, volatile));
+                }
+            });
+            return self.transmits.len() - before;
+        }
         let sockets = match &mut space.adapter {
             Adapter::InMemory(rooms) => rooms.select(opts),
             adapter => {
@@ -1010,7 +1030,6 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             }
         };
         let encoded = stored.unwrap_or_else(|| packet.encode());
-        let volatile = opts.flag("volatile").is_some();
         self.send_to(namespace, &sockets, &encoded, volatile)
     }
 
@@ -1026,13 +1045,9 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         };
         let before = self.transmits.len();
         for socket in sockets {
-            if let Some(session) = space.sockets.get(&SocketId::from(socket.as_str())) {
-                let (session, packet) = (session.clone(), encoded.clone());
-                self.transmits.push_back(if volatile {
-                    Transmit::Volatile { session, packet }
-                } else {
-                    Transmit::Packet { session, packet }
-                });
+            if let Some(session) = space.sockets.get(socket.as_str()) {
+                self.transmits
+                    .push_back(recipient(session, encoded, volatile));
             }
         }
         self.transmits.len() - before
@@ -1646,6 +1661,17 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             socket: state.id,
             reason,
         });
+    }
+}
+
+/// A broadcast's transmit to one recipient: the shared encoding, marked
+/// droppable when the broadcast is volatile.
+fn recipient<K: Clone>(session: &K, encoded: &crate::EncodedPacket, volatile: bool) -> Transmit<K> {
+    let (session, packet) = (session.clone(), encoded.clone());
+    if volatile {
+        Transmit::Volatile { session, packet }
+    } else {
+        Transmit::Packet { session, packet }
     }
 }
 

@@ -104,6 +104,15 @@ impl From<&str> for SocketId {
     }
 }
 
+/// Maps keyed by socket id are looked up by the `&str` a room selection
+/// gives, without building an id (an allocation) per recipient. The hash
+/// and equality are the text's, as the derived ones of the `Arc<str>` are.
+impl std::borrow::Borrow<str> for SocketId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for SocketId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

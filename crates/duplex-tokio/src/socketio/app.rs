@@ -148,17 +148,34 @@ fn send_encoded(
     packet: EncodedPacket,
     now: Instant,
 ) -> Result<(), SendError> {
-    let messages = packet_messages(packet)
-        .into_iter()
-        .map(|m| match m {
-            WsMessage::Text(text) => Message::Text(text),
-            WsMessage::Binary(data) => Message::Binary(data),
-        })
-        .collect();
-    eio.send_all(session, messages, now).map_err(|e| match e {
+    let sent = if packet.attachments.is_empty() {
+        // The usual packet, one text message: no vectors to carry it
+        // (three allocations per packet sent, per broadcast recipient too).
+        eio.send(session, Message::Text(packet.text), now)
+    } else {
+        let messages = packet_messages(packet)
+            .into_iter()
+            .map(|m| match m {
+                WsMessage::Text(text) => Message::Text(text),
+                WsMessage::Binary(data) => Message::Binary(data),
+            })
+            .collect();
+        eio.send_all(session, messages, now)
+    };
+    sent.map_err(|e| match e {
         duplex_polling::Error::QueueFull => SendError::QueueFull,
         _ => SendError::Closed,
     })
+}
+
+/// A namespace as the handles carry it: the default one, by far the most
+/// used, without a copy (nor the shared buffer its first clone would make).
+fn namespace_str(namespace: &str) -> duplex_socketio::Str {
+    if namespace == duplex_socketio::DEFAULT_NAMESPACE {
+        duplex_socketio::Str::from_static(duplex_socketio::DEFAULT_NAMESPACE)
+    } else {
+        duplex_socketio::Str::copy_from_str(namespace)
+    }
 }
 
 /// A machine refusal as the handles report it.
@@ -223,10 +240,21 @@ impl SocketIoApp {
 
     fn socket_handle(&self, session: &SessionId, namespace: &str, id: &SocketId) -> Option<Socket> {
         let meta = self.sockets.get(id)?;
+        self.handle_of(session, namespace_str(namespace), id, meta)
+    }
+
+    /// The handle of a socket whose entry the caller has looked up already.
+    fn handle_of(
+        &self,
+        session: &SessionId,
+        namespace: duplex_socketio::Str,
+        id: &SocketId,
+        meta: &SocketMeta,
+    ) -> Option<Socket> {
         Some(Socket {
             io: self.io()?,
             session: session.clone(),
-            namespace: duplex_socketio::Str::copy_from_str(namespace),
+            namespace,
             id: id.clone(),
             handshake: meta.handshake.clone(),
             extensions: SocketExtensions(meta.extensions.clone()),
@@ -254,6 +282,17 @@ impl SocketIoApp {
         let Some(mailbox) = self.sockets.get(socket).map(|m| m.mailbox.clone()) else {
             return true;
         };
+        self.dispatch_to(&mailbox, handler, parts, force)
+    }
+
+    /// [`Self::dispatch`] to a mailbox the caller has looked up already.
+    fn dispatch_to(
+        &mut self,
+        mailbox: &Arc<Mailbox>,
+        handler: BoxedHandler,
+        parts: Parts,
+        force: bool,
+    ) -> bool {
         let Some(runtime) = self.runtime() else {
             tracing::error!("no tokio runtime to run the Socket.IO handlers on");
             return true;
@@ -369,7 +408,14 @@ impl SocketIoApp {
                 let Some(handler) = handler else {
                     return;
                 };
-                let Some(handle) = self.socket_handle(&session, &namespace, &socket) else {
+                // The socket's entry once, for its handle and its mailbox.
+                let Some(meta) = self.sockets.get(&socket) else {
+                    return;
+                };
+                let mailbox = meta.mailbox.clone();
+                let Some(handle) =
+                    self.handle_of(&session, namespace_str(&namespace), &socket, meta)
+                else {
                     return;
                 };
                 let mut parts = self.parts(&handle);
@@ -378,7 +424,7 @@ impl SocketIoApp {
                 parts.ack = ack_id.map(|id| AckSender {
                     target: Some((handle, id)),
                 });
-                if !self.dispatch(&socket, handler, parts, false) {
+                if !self.dispatch_to(&mailbox, handler, parts, false) {
                     // The client sends faster than its handlers finish:
                     // it leaves the namespace rather than grow the queue.
                     tracing::warn!(

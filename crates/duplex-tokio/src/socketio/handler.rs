@@ -382,6 +382,9 @@ where
     H: Handler<M>,
     H::Output: HandlerOutput,
 {
+    // Shared by the calls rather than copied into each (an allocation
+    // per event).
+    let name: Arc<str> = Arc::from(name);
     Arc::new(move |parts| {
         let future = handler.call(parts)?;
         let name = name.clone();

@@ -326,8 +326,11 @@ impl AckSender {
         let Some((socket, id)) = self.target else {
             return Ok(());
         };
-        let packet =
-            Packet::ack_with(socket.namespace.clone(), &args, id).map_err(|_| SendError::Encode)?;
+        // The arguments are ours: encoded as they are, not copied first
+        // as `Packet::ack_with` must.
+        let (data, attachments) = Value::Array(args).encode();
+        let packet = Packet::ack(socket.namespace.clone(), data, attachments, id)
+            .map_err(|_| SendError::Encode)?;
         socket
             .io
             .service
