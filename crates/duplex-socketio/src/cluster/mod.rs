@@ -47,7 +47,9 @@ pub use message::{FetchedSocket, Format, Opts, WirePacket};
 pub use node::{
     ClusterNode, NodeEvent, Protocol, StreamAdd, StreamsOptions, Subscription, Transmit,
 };
-pub use requests::{Answer, Expected, RequestEvent, RequestKind, Requests, RequestsConfig};
+pub use requests::{
+    Answer, BroadcastAcks, Expected, RequestEvent, RequestKind, Requests, RequestsConfig,
+};
 pub use streams::StreamsVersion;
 
 /// Why a request to the other nodes ended without every answer; its text

@@ -115,6 +115,55 @@ pub enum RequestEvent {
     },
 }
 
+/// The acks of one broadcast with acks across the cluster, as
+/// socket.io-adapter's `broadcastWithAck` counts them: complete once every
+/// other server has said how many of its clients the broadcast reached
+/// ([`RequestEvent::ClientCount`]) and that many acks, plus the local
+/// clients' ones, arrived ([`RequestEvent::ClientAck`], or the local acks).
+/// The broadcast's timeout ends it with what arrived
+/// ([`BroadcastAcks::into_responses`]).
+#[derive(Debug)]
+pub struct BroadcastAcks {
+    /// Other servers whose client count is still awaited.
+    remaining_servers: usize,
+    /// Acks expected: the local clients and every counted remote one.
+    expected: u64,
+    responses: Vec<Value>,
+}
+
+impl BroadcastAcks {
+    /// A broadcast that reached `local_clients` here and went to
+    /// `other_servers` more (0 for a `local` broadcast or no cluster).
+    pub fn new(other_servers: usize, local_clients: usize) -> Self {
+        Self {
+            remaining_servers: other_servers,
+            expected: local_clients as u64,
+            responses: Vec::new(),
+        }
+    }
+
+    /// Another server's count of the clients the broadcast reached there.
+    pub fn handle_client_count(&mut self, client_count: u64) {
+        self.remaining_servers = self.remaining_servers.saturating_sub(1);
+        self.expected = self.expected.saturating_add(client_count);
+    }
+
+    /// One client's ack (the first argument of its callback).
+    pub fn handle_ack(&mut self, value: Value) {
+        self.responses.push(value);
+    }
+
+    /// Whether every server counted and every counted ack arrived.
+    pub fn is_complete(&self) -> bool {
+        self.remaining_servers == 0 && self.responses.len() as u64 >= self.expected
+    }
+
+    /// The acks so far, in arrival order.
+    pub fn into_responses(self) -> Vec<Value> {
+        self.responses
+    }
+}
+
 #[derive(Debug)]
 struct Pending {
     kind: RequestKind,
@@ -409,5 +458,41 @@ fn set_extend(
                 all.push(item);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Node's rule: not complete while a server has not counted, even when
+    /// the acks so far match what was expected; complete once the counts
+    /// and the acks they announce are in, whatever their order.
+    #[test]
+    fn broadcast_acks_complete_when_every_server_counted_and_every_ack_came() {
+        let mut acks = BroadcastAcks::new(2, 1);
+        assert!(!acks.is_complete());
+        acks.handle_ack(Value::from(1));
+        assert!(!acks.is_complete(), "two servers have not counted");
+        acks.handle_client_count(0);
+        assert!(!acks.is_complete(), "one server has not counted");
+        acks.handle_ack(Value::from(2));
+        acks.handle_client_count(2);
+        assert!(!acks.is_complete(), "one counted ack is missing");
+        acks.handle_ack(Value::from(3));
+        assert!(acks.is_complete());
+        assert_eq!(
+            acks.into_responses(),
+            [Value::from(1), Value::from(2), Value::from(3)]
+        );
+    }
+
+    /// A broadcast that reached nobody and went to no other server is
+    /// complete at once, with nothing.
+    #[test]
+    fn broadcast_acks_to_nobody_complete_at_once() {
+        let acks = BroadcastAcks::new(0, 0);
+        assert!(acks.is_complete());
+        assert!(acks.into_responses().is_empty());
     }
 }

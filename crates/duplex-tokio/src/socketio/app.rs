@@ -114,14 +114,11 @@ struct ClusterLink {
     io: WeakPollingService<EngineIoServer, SocketIoApp>,
 }
 
-/// A broadcast with acks of this server.
+/// A broadcast with acks of this server: its acks (counted by the
+/// cluster machine's rule) and where they go once complete.
 #[cfg(feature = "cluster")]
 struct AckBroadcast {
-    /// Other servers whose client count is still awaited.
-    remaining_servers: usize,
-    /// Acks expected: the local clients and every counted remote one.
-    expected: u64,
-    responses: Vec<duplex_socketio::Value>,
+    acks: duplex_socketio::cluster::BroadcastAcks,
     reply: tokio::sync::oneshot::Sender<Vec<duplex_socketio::Value>>,
 }
 

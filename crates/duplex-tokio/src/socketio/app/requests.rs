@@ -223,13 +223,14 @@ impl SocketIoApp {
         link.ack_broadcasts.insert(
             request_id.clone(),
             AckBroadcast {
-                remaining_servers: if in_cluster {
-                    servers.saturating_sub(1)
-                } else {
-                    0
-                },
-                expected: sockets.len() as u64,
-                responses: Vec::new(),
+                acks: duplex_socketio::cluster::BroadcastAcks::new(
+                    if in_cluster {
+                        servers.saturating_sub(1)
+                    } else {
+                        0
+                    },
+                    sockets.len(),
+                ),
                 reply: tx,
             },
         );
@@ -303,13 +304,14 @@ impl SocketIoApp {
             return;
         };
         if let Some(count) = count {
-            state.remaining_servers = state.remaining_servers.saturating_sub(1);
-            state.expected += count;
+            state.acks.handle_client_count(count);
         }
-        state.responses.extend(value);
-        if state.remaining_servers == 0 && state.responses.len() as u64 >= state.expected {
+        if let Some(value) = value {
+            state.acks.handle_ack(value);
+        }
+        if state.acks.is_complete() {
             if let Some(state) = link.ack_broadcasts.remove(request_id) {
-                let _ = state.reply.send(state.responses);
+                let _ = state.reply.send(state.acks.into_responses());
             }
         }
     }
@@ -319,7 +321,7 @@ impl SocketIoApp {
         self.cluster
             .as_mut()
             .and_then(|l| l.ack_broadcasts.remove(request_id))
-            .map(|s| s.responses)
+            .map(|s| s.acks.into_responses())
             .unwrap_or_default()
     }
 }
