@@ -1191,6 +1191,18 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         self.socket_id(session, namespace) == Some(socket)
     }
 
+    /// Every room of `namespace` on this server, sorted (the reference's
+    /// local `allRooms`: each socket's own room included).
+    pub fn all_rooms(&self, namespace: &str) -> Vec<String> {
+        let mut rooms: Vec<String> = self
+            .spaces
+            .get(namespace)
+            .map(|s| s.adapter.rooms().all_rooms())
+            .unwrap_or_default();
+        rooms.sort();
+        rooms
+    }
+
     /// The rooms `socket` of `namespace` is in (including the one named by
     /// its id), sorted.
     pub fn rooms_of(&self, namespace: &str, socket: &SocketId) -> Vec<String> {

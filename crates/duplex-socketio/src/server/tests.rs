@@ -917,3 +917,24 @@ fn shutdown_disconnects_every_socket_with_server_shutting_down_and_closes_every_
     connected(&mut s, "d", "/", now);
     assert_eq!(s.connection_count(), 1);
 }
+
+/// `all_rooms` is every room of the namespace on this server, sorted, each
+/// once: the sockets' own rooms and the rooms they joined, shared or not.
+#[test]
+fn all_rooms_lists_each_room_of_the_namespace_once_sorted() {
+    let now = Instant::now();
+    let mut s = server();
+    let a = connected(&mut s, "a", "/", now);
+    let b = connected(&mut s, "b", "/", now);
+    s.join("/", &a, ["lobby", "chat"]);
+    s.join("/", &b, ["chat"]);
+    let mut expected = vec![
+        a.as_str().to_owned(),
+        b.as_str().to_owned(),
+        "chat".to_owned(),
+        "lobby".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(s.all_rooms("/"), expected);
+    assert!(s.all_rooms("/admin").is_empty());
+}

@@ -83,14 +83,7 @@ impl SocketIoApp {
         deferred: &mut Deferred,
     ) -> PendingAnswers {
         if !self.in_cluster(namespace) {
-            let mut rooms: Vec<String> = self
-                .server
-                .recipients(namespace, &Broadcast::all())
-                .iter()
-                .flat_map(|s| self.server.rooms_of(namespace, s))
-                .collect();
-            rooms.sort();
-            rooms.dedup();
+            let rooms = self.server.all_rooms(namespace);
             return answered(duplex_socketio::cluster::Answer::Rooms(rooms));
         }
         self.ask_cluster(eio, namespace, now, deferred, |node, request_id| {
