@@ -19,17 +19,7 @@ use crate::mask::{apply_mask, extend_unmasked};
 /// 256 KiB rather than more: the allocator may serve a large buffer from
 /// heap pages already resident, so a peer that announces big frames and
 /// stalls costs this much memory per connection, not only address space.
-/// (Plus [`RESERVE_SLACK`] once the reservation covers the whole frame.)
 const RESERVE_WHOLE: usize = 256 << 10;
-
-/// Room kept past the end of a frame whose whole room is reserved: the
-/// next frame's first bytes usually arrive in the same read as this one's
-/// last, and without room for them `bytes` grows the allocation, copying
-/// the whole frame a second time (two thirds of a copy per 1 MiB frame
-/// read 64 KiB at a time, and a 16 KiB frame per read at 16 KiB). One
-/// large socket read (64 KiB) is enough to take them in place. At most
-/// the frame's payload size, for small frames.
-const RESERVE_SLACK: usize = 64 << 10;
 
 /// Which end of the connection this is. A server receives masked frames
 /// and sends unmasked ones; a client the reverse.
@@ -167,20 +157,13 @@ impl FrameDecoder {
             self.pending = Some(pending);
             // A 14-byte header must not reserve 16 MiB on its own: the
             // whole frame up to RESERVE_WHOLE, eight times what has
-            // arrived past it (see RESERVE_WHOLE); once that is the whole
-            // frame, the next frame's first bytes too (RESERVE_SLACK).
+            // arrived past it (see RESERVE_WHOLE).
             let arrived = buf.len().saturating_sub(pending.header_len);
-            let grown = arrived
+            let room = arrived
                 .saturating_mul(8)
                 .max(RESERVE_WHOLE)
-                .saturating_add(pending.header_len);
-            let room = if grown >= total {
-                // The payload's size at most: a small frame's second copy
-                // is cheap, and the buffer stays within twice the frame.
-                total.saturating_add(RESERVE_SLACK.min(payload_len))
-            } else {
-                grown
-            };
+                .saturating_add(pending.header_len)
+                .min(total);
             make_room(buf, room);
             return Ok(None);
         }
@@ -567,53 +550,5 @@ mod tests {
             }
         }
         panic!("frame never completed");
-    }
-
-    /// A masked binary frame of `len` payload bytes and its payload.
-    fn masked_binary(len: usize, key: [u8; 4]) -> (Vec<u8>, Vec<u8>) {
-        let payload: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
-        let mut wire = BytesMut::new();
-        FrameHeader::new(OpCode::Binary, true, Some(key), len as u64).encode(&mut wire);
-        let mut masked = payload.clone();
-        apply_mask(&mut masked, key, 0);
-        wire.extend_from_slice(&masked);
-        (wire.to_vec(), payload)
-    }
-
-    #[test]
-    fn a_large_frame_is_not_moved_by_the_next_frames_first_bytes() {
-        // Read 64 KiB at a time, the read that ends a frame also brings
-        // the next one's start. Once the decoder has reserved the whole
-        // frame, those bytes must fit after it: with room for the frame
-        // alone, `bytes` grew the buffer and copied the frame again.
-        for len in [16 << 10, 300 << 10, 1 << 20] {
-            let (mut wire, payload) = masked_binary(len, [1, 2, 3, 4]);
-            let (next, _) = masked_binary(len, [5, 6, 7, 8]);
-            let frame_len = wire.len();
-            wire.extend_from_slice(&next[..8 << 10]);
-            let mut dec = FrameDecoder::new(Role::Server, 16 << 20);
-            let mut buf = BytesMut::new();
-            let mut whole_room_at = None;
-            let mut frame = None;
-            // A 16 KiB frame straddles two reads too.
-            for read in wire.chunks((64 << 10).min(frame_len * 5 / 8)) {
-                dec.extend_unmasking(&mut buf, read);
-                if let Some(f) = dec.decode(&mut buf).unwrap() {
-                    frame = Some(f);
-                    break;
-                }
-                if buf.capacity() >= frame_len {
-                    whole_room_at.get_or_insert(buf.as_ptr());
-                }
-            }
-            let frame = frame.expect("the frame completes");
-            assert_eq!(&frame.payload[..], &payload[..], "len {len}");
-            let start = whole_room_at.expect("the whole frame's room was reserved");
-            assert_eq!(
-                frame.payload.as_ptr(),
-                start.wrapping_add(frame_len - len),
-                "len {len}: the frame was moved after its room was reserved"
-            );
-        }
     }
 }
