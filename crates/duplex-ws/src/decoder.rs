@@ -51,6 +51,12 @@ pub struct FrameDecoder {
     max_frame_size: usize,
     allow_rsv1: bool,
     pending: Option<PendingFrame>,
+    /// A frame completed by [`FrameDecoder::extend_unmasking`] and taken
+    /// out of the buffer there, so that the bytes after it could start a
+    /// new allocation instead of growing (and copying) the frame's; the
+    /// next [`FrameDecoder::decode`] returns it. `pending` stays set
+    /// meanwhile.
+    ready: Option<Frame>,
 }
 
 impl FrameDecoder {
@@ -62,6 +68,7 @@ impl FrameDecoder {
             max_frame_size,
             allow_rsv1: false,
             pending: None,
+            ready: None,
         }
     }
 
@@ -72,6 +79,9 @@ impl FrameDecoder {
 
     /// The header of the frame whose payload is still arriving, if any.
     pub fn pending_header(&self) -> Option<&FrameHeader> {
+        if self.ready.is_some() {
+            return None;
+        }
         self.pending.as_ref().map(|p| &p.header)
     }
 
@@ -144,6 +154,10 @@ impl FrameDecoder {
     }
 
     fn decode_general(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        if let Some(frame) = self.ready.take() {
+            self.pending = None;
+            return Ok(Some(frame));
+        }
         let pending = match self.pending {
             Some(p) => p,
             None => match self.parse_header(buf)? {
@@ -187,6 +201,9 @@ impl FrameDecoder {
     /// arrived since the last call, and returns them. Lets a text message be
     /// validated before its frame is complete.
     pub fn unmask_partial<'a>(&mut self, buf: &'a mut BytesMut) -> &'a [u8] {
+        if self.ready.is_some() {
+            return &[];
+        }
         let Some(pending) = self.pending.as_mut() else {
             return &[];
         };
@@ -209,10 +226,20 @@ impl FrameDecoder {
     /// copy and then an XOR in place. The same bytes as
     /// `buf.extend_from_slice(data)` as far as [`FrameDecoder::decode`] is
     /// concerned; for a large frame arriving over many reads, most of them.
+    ///
+    /// When `data` completes the pending frame and the bytes after it do
+    /// not fit in `buf`'s room, and the frame is the larger of the two,
+    /// the frame is taken out of `buf` here (the next `decode` returns it)
+    /// and those bytes start a new allocation: growing `buf` would copy
+    /// the whole frame, up to the frame limit, for the sake of a few bytes
+    /// of the next one.
     #[inline(never)]
     pub fn extend_unmasking(&mut self, buf: &mut BytesMut, data: &[u8]) {
         let mut rest = data;
-        if let Some(pending) = self.pending.as_mut() {
+        let mut completed = None;
+        // A frame taken out (`ready`) leaves `buf` holding what follows it.
+        let taken_out = self.ready.is_some();
+        if let Some(pending) = self.pending.as_mut().filter(|_| !taken_out) {
             if let Some(key) = pending.header.mask {
                 let arrived_end = buf.len();
                 let payload_end =
@@ -230,14 +257,35 @@ impl FrameDecoder {
                         extend_unmasked(buf, fresh, key, pending.unmasked);
                         pending.unmasked += n;
                         rest = after;
+                        // Only when the frame is the larger copy.
+                        if n as u64 == want
+                            && rest.len() > buf.capacity() - buf.len()
+                            && buf.len() > rest.len()
+                        {
+                            completed = Some(*pending);
+                        }
                     }
                 }
             }
         }
+        if let Some(pending) = completed {
+            // Unmasked whole just above; `buf` holds this frame and
+            // nothing else (it was pending). `pending` stays set until
+            // `decode` hands the frame out, so that the connection keeps
+            // to its general path (`has_pending`) until then.
+            let mut payload = buf.split_to(buf.len()).freeze();
+            payload.advance(pending.header_len);
+            self.ready = Some(Frame {
+                header: pending.header,
+                payload,
+            });
+        }
         buf.extend_from_slice(rest);
     }
 
-    /// Whether a frame's payload is still arriving.
+    /// Whether a frame's payload is still arriving, or a frame taken out
+    /// by [`FrameDecoder::extend_unmasking`] waits for `decode`: either
+    /// way the buffer does not start with the next frame.
     #[inline]
     pub(crate) fn has_pending(&self) -> bool {
         self.pending.is_some()
@@ -550,5 +598,88 @@ mod tests {
             }
         }
         panic!("frame never completed");
+    }
+
+    /// A masked binary frame of `len` payload bytes and its payload.
+    fn masked_binary(len: usize, key: [u8; 4]) -> (Vec<u8>, Vec<u8>) {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+        let mut wire = BytesMut::new();
+        FrameHeader::new(OpCode::Binary, true, Some(key), len as u64).encode(&mut wire);
+        let mut masked = payload.clone();
+        apply_mask(&mut masked, key, 0);
+        wire.extend_from_slice(&masked);
+        (wire.to_vec(), payload)
+    }
+
+    #[test]
+    fn a_large_frame_is_not_moved_by_the_next_frames_first_bytes() {
+        // Read 64 KiB at a time, the read that ends a frame also brings
+        // the next one's start. Once the decoder has reserved the whole
+        // frame, those bytes must not move it: appending them to a buffer
+        // with room for the frame alone made `bytes` grow it and copy the
+        // frame again.
+        for len in [16 << 10, 300 << 10, 1 << 20] {
+            let (mut wire, payload) = masked_binary(len, [1, 2, 3, 4]);
+            let (next, _) = masked_binary(len, [5, 6, 7, 8]);
+            let frame_len = wire.len();
+            wire.extend_from_slice(&next[..8 << 10]);
+            let mut dec = FrameDecoder::new(Role::Server, 16 << 20);
+            let mut buf = BytesMut::new();
+            let mut whole_room_at = None;
+            let mut frame = None;
+            // A 16 KiB frame straddles two reads too.
+            for read in wire.chunks((64 << 10).min(frame_len * 5 / 8)) {
+                dec.extend_unmasking(&mut buf, read);
+                if let Some(f) = dec.decode(&mut buf).unwrap() {
+                    frame = Some(f);
+                    break;
+                }
+                if buf.capacity() >= frame_len {
+                    whole_room_at.get_or_insert(buf.as_ptr());
+                }
+            }
+            let frame = frame.expect("the frame completes");
+            assert_eq!(&frame.payload[..], &payload[..], "len {len}");
+            let start = whole_room_at.expect("the whole frame's room was reserved");
+            assert_eq!(
+                frame.payload.as_ptr(),
+                start.wrapping_add(frame_len - len),
+                "len {len}: the frame was moved after its room was reserved"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_taken_out_comes_first_whatever_is_appended_after_it() {
+        // The read that completes a frame brings more than the buffer's
+        // room: the frame is taken out, and what follows (this read's
+        // tail, a later read, bytes appended straight to the buffer) must
+        // come after it, with nothing unmasked twice or skipped.
+        let (mut wire, first) = masked_binary(40_000, [1, 2, 3, 4]);
+        let (second_wire, second) = masked_binary(3000, [5, 6, 7, 8]);
+        let (third_wire, third) = masked_binary(20, [9, 8, 7, 6]);
+        let first_len = wire.len();
+        wire.extend_from_slice(&second_wire);
+        wire.extend_from_slice(&third_wire);
+        let mut dec = FrameDecoder::new(Role::Server, 1 << 20);
+        let mut buf = BytesMut::new();
+        dec.extend_unmasking(&mut buf, &wire[..1000]);
+        assert!(dec.decode(&mut buf).unwrap().is_none());
+        let room = buf.capacity();
+        // Up to 10 bytes past the room: more than fits, less than the frame.
+        let (a, rest) = wire[1000..].split_at(room + 10 - 1000);
+        dec.extend_unmasking(&mut buf, a);
+        assert_eq!(dec.pending_header(), None, "the frame is whole");
+        assert!(dec.unmask_partial(&mut buf).is_empty());
+        let (b, c) = rest.split_at(5);
+        dec.extend_unmasking(&mut buf, b);
+        buf.extend_from_slice(c);
+        let mut got = Vec::new();
+        while let Some(f) = dec.decode(&mut buf).unwrap() {
+            got.push(f.payload.to_vec());
+        }
+        assert!(room + 10 > first_len, "the read completes the first frame");
+        assert_eq!(got, [first, second, third]);
+        assert!(buf.is_empty());
     }
 }
