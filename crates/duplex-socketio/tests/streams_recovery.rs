@@ -649,10 +649,9 @@ fn an_own_broadcast_never_read_back_is_delivered_after_the_deadline() {
     assert_eq!(node.poll_timeout(), None);
 }
 
-/// Finding 5 through the server machine: the broadcast released at the
-/// deadline reaches the socket at `Server::handle_timeout`, with its id.
-#[test]
-fn a_server_delivers_an_own_broadcast_never_read_back_at_the_deadline() {
+/// A node with one socket (`c1`) that has just broadcast `tick(1)`: the
+/// broadcast's `XADD`, taken from the node and not yet answered.
+fn own_broadcast_on_its_way() -> (Instant, Srv, String, duplex_socketio::cluster::Transmit) {
     let now = Instant::now();
     let mut redis = Redis::default();
     let mut a = node(1, now);
@@ -661,6 +660,14 @@ fn a_server_delivers_an_own_broadcast_never_read_back_at_the_deadline() {
     pump(&mut redis, &mut [&mut a], now);
     a.broadcast_opts("/", &Opts::default(), &tick(1));
     let (ns, t) = a.poll_cluster_transmit().unwrap();
+    (now, a, ns, t)
+}
+
+/// Finding 5 through the server machine: the broadcast released at the
+/// deadline reaches the socket at `Server::handle_timeout`, with its id.
+#[test]
+fn a_server_delivers_an_own_broadcast_never_read_back_at_the_deadline() {
+    let (now, mut a, ns, t) = own_broadcast_on_its_way();
     // The XADD answered, but the entry is gone before the reader gets it.
     a.cluster_published(&ns, t.stream.unwrap().token.unwrap(), Some("99-0"));
     assert!(a.poll_transmit().is_none(), "waits for its entry");
@@ -689,14 +696,7 @@ fn a_server_delivers_an_own_broadcast_never_read_back_at_the_deadline() {
 /// after a failed `XADD`: nothing waits for an id that will never come.
 #[test]
 fn a_broadcast_the_transport_refused_reaches_the_local_sockets_without_an_offset() {
-    let now = Instant::now();
-    let mut redis = Redis::default();
-    let mut a = node(1, now);
-    connect(&mut a, "c1", "", now);
-    accept_pending(&mut a).unwrap();
-    pump(&mut redis, &mut [&mut a], now);
-    a.broadcast_opts("/", &Opts::default(), &tick(1));
-    let (ns, t) = a.poll_cluster_transmit().unwrap();
+    let (_, mut a, ns, t) = own_broadcast_on_its_way();
     assert!(a.poll_transmit().is_none(), "waits for its id");
     a.cluster_transmit_refused(&ns, &t);
     let Some(Transmit::Packet { session, packet }) = a.poll_transmit() else {
