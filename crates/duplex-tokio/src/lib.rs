@@ -101,6 +101,11 @@ pub use client::{ClientConfig, ClientIo, client_handshake, connect, connect_with
 /// SSE, Engine.IO): the `cors` field of their configs.
 #[cfg(feature = "polling")]
 pub use duplex_polling::Cors;
+/// Whether a request asks for a WebSocket (HTTP/1.1 upgrade or HTTP/2
+/// CONNECT): duplex-ws decides it; re-exported where the adapter's users
+/// route requests.
+#[cfg(feature = "ws")]
+pub use duplex_ws::handshake::wants_websocket;
 #[cfg(feature = "cluster")]
 pub use error::ClusterFailure;
 #[cfg(feature = "ws")]
@@ -114,7 +119,7 @@ pub use limits::HttpLimits;
 #[cfg(feature = "ws")]
 pub use server::{
     Acceptance, Opening, Rejection, ServerConfig, Upgrade, UpgradedIo, accept, accept_with,
-    offered_protocols, upgrade, wants_websocket,
+    offered_protocols, upgrade,
 };
 #[cfg(feature = "ws")]
 pub use stream::{StreamConfig, WebSocketStream};

@@ -190,7 +190,7 @@ pub fn upgrade<B>(
     protocol: Option<&str>,
 ) -> Result<(http::Response<()>, Upgrade), HandshakeError> {
     #[cfg(feature = "http2")]
-    if is_http2_request(req) {
+    if duplex_ws::handshake::is_rfc8441_opening(req) {
         let request = ConnectRequest::from_http(req, connect_protocol(req))?;
         let deflate = negotiate_offers(&request.extension_offers(), config.deflate.as_ref());
         let response = request.accept_http(
@@ -237,12 +237,6 @@ pub(crate) fn accept_upgrade(
 }
 
 #[cfg(feature = "http2")]
-/// Whether `req` came over HTTP/2 (or is a CONNECT, which only HTTP/2's
-/// extended form turns into a WebSocket): its handshake is RFC 8441's.
-fn is_http2_request<B>(req: &http::Request<B>) -> bool {
-    req.version() == http::Version::HTTP_2 || req.method() == http::Method::CONNECT
-}
-
 #[cfg(feature = "http2")]
 /// The `:protocol` pseudo-header of an HTTP/2 request, which hyper carries
 /// as a request extension.
@@ -252,26 +246,12 @@ fn connect_protocol<B>(req: &http::Request<B>) -> Option<&str> {
         .map(hyper::ext::Protocol::as_str)
 }
 
-/// Whether `req` asks for a WebSocket, in either opening: `Upgrade:
-/// websocket` (HTTP/1.1) or a CONNECT (HTTP/2, RFC 8441). Whether the
-/// handshake is valid is [`upgrade`]'s to decide; a CONNECT is counted
-/// here even without `:protocol`, so that it is refused with the
-/// handshake's status (405) rather than served as a plain request.
-pub fn wants_websocket<B>(req: &http::Request<B>) -> bool {
-    req.method() == http::Method::CONNECT
-        || req
-            .headers()
-            .get_all(http::header::UPGRADE)
-            .iter()
-            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
-}
-
 /// The subprotocols a WebSocket request offers, in the client's order,
 /// whichever its opening (HTTP/1.1 upgrade or HTTP/2 extended CONNECT);
 /// for choosing the `protocol` argument of [`upgrade`].
 pub fn offered_protocols<B>(req: &http::Request<B>) -> Result<Vec<String>, HandshakeError> {
     #[cfg(feature = "http2")]
-    if is_http2_request(req) {
+    if duplex_ws::handshake::is_rfc8441_opening(req) {
         return Ok(ConnectRequest::from_http(req, connect_protocol(req))?.protocols());
     }
     Ok(Request::from_http(req)?.protocols())

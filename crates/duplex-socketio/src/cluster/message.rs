@@ -54,6 +54,26 @@ impl Opts {
         }
     }
 
+    /// Marks the selection volatile (Node's `volatile` flag): a packet
+    /// that may be dropped, never stored nor offset by recovery.
+    #[must_use]
+    pub fn volatile(mut self) -> Self {
+        self.set_flag("volatile", Value::Bool(true));
+        self
+    }
+
+    /// Sets the flag `name` to `value`, replacing one of that name and
+    /// keeping the others.
+    pub fn set_flag(&mut self, name: &str, value: Value) {
+        let mut all = match self.flags.take() {
+            Some(Value::Object(fields)) => fields,
+            _ => Vec::new(),
+        };
+        all.retain(|(k, _)| k != name);
+        all.push((name.to_owned(), value));
+        self.flags = Some(Value::Object(all));
+    }
+
     /// The flag named `name`, if the flags hold it.
     pub fn flag(&self, name: &str) -> Option<&Value> {
         self.flags.as_ref().and_then(|f| f.get(name))
@@ -179,6 +199,18 @@ pub struct FetchedSocket {
 }
 
 impl FetchedSocket {
+    /// A socket of this server as a fetch answers it: its handshake holds
+    /// the one field a Rust server keeps of it, `auth` (the CONNECT
+    /// payload); Node's other fields (headers, address, ...) are absent.
+    pub fn local(id: String, rooms: Vec<String>, auth: Value, data: Value) -> Self {
+        Self {
+            id,
+            handshake: Value::Object(vec![("auth".to_owned(), auth)]),
+            rooms,
+            data,
+        }
+    }
+
     /// The `auth` of the handshake (the CONNECT payload).
     pub fn auth(&self) -> Option<&Value> {
         self.handshake.get("auth")
@@ -313,5 +345,39 @@ pub(crate) fn rooms_field(v: &Value, key: &'static str) -> Result<Vec<String>, E
             .map(|r| room(r).ok_or(Error::Field(key)))
             .collect(),
         Some(_) => Err(Error::Field(key)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_set_once_each_and_keep_the_others() {
+        let mut opts = Opts::rooms(["r"]);
+        opts.set_flag("local", Value::Bool(true));
+        let opts = opts.volatile().volatile();
+        assert!(opts.is_local());
+        assert_eq!(opts.flag("volatile"), Some(&Value::Bool(true)));
+        assert_eq!(
+            opts.flags,
+            Some(Value::Object(vec![
+                ("local".to_owned(), Value::Bool(true)),
+                ("volatile".to_owned(), Value::Bool(true)),
+            ]))
+        );
+    }
+
+    #[test]
+    fn a_local_fetched_socket_carries_its_auth_in_the_handshake() {
+        let auth = Value::Object(vec![("token".to_owned(), Value::String("t".to_owned()))]);
+        let socket = FetchedSocket::local(
+            "a".to_owned(),
+            vec!["a".to_owned()],
+            auth.clone(),
+            Value::Null,
+        );
+        assert_eq!(socket.auth(), Some(&auth));
+        assert_eq!(socket.rooms, ["a"]);
     }
 }

@@ -179,21 +179,30 @@ pub fn encode_entry(message: &ClusterMessage) -> Fields {
     fields
 }
 
+/// The namespace a stream entry is for (its `nsp` field), which picks the
+/// node that reads it; `None` for an entry that is not the adapter's.
+pub fn entry_namespace<K: AsRef<str>, V: AsRef<str>>(fields: &[(K, V)]) -> Option<&str> {
+    entry_field(fields, "nsp").filter(|n| !n.is_empty())
+}
+
+fn entry_field<'a, K: AsRef<str>, V: AsRef<str>>(
+    fields: &'a [(K, V)],
+    name: &str,
+) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k.as_ref() == name)
+        .map(|(_, v)| v.as_ref())
+}
+
 /// The message of a stream entry. Entries without `nsp` are not the
 /// adapter's (Node skips them): [`Error::Field`].
 pub fn decode_entry<K: AsRef<str>, V: AsRef<str>>(
     fields: &[(K, V)],
 ) -> Result<ClusterMessage, Error> {
-    let field = |name: &'static str| {
-        fields
-            .iter()
-            .find(|(k, _)| k.as_ref() == name)
-            .map(|(_, v)| v.as_ref())
-    };
+    let field = |name: &'static str| entry_field(fields, name);
     let uid = field("uid").ok_or(Error::Field("uid"))?;
-    let nsp = field("nsp")
-        .filter(|n| !n.is_empty())
-        .ok_or(Error::Field("nsp"))?;
+    let nsp = entry_namespace(fields).ok_or(Error::Field("nsp"))?;
     // `parseInt`: leading digits.
     let ty = field("type")
         .map(|t| t.trim_start())
@@ -560,6 +569,16 @@ mod tests {
         assert_eq!(opts.rooms, vec!["r".to_owned()]);
         let again = encode_entry(&message);
         assert_eq!(again.get(3).map(|(_, v)| v.as_str()), Some(node));
+    }
+
+    #[test]
+    fn entry_namespace_is_the_nsp_field_when_set() {
+        assert_eq!(
+            entry_namespace(&[("uid", "n"), ("nsp", "/chat")]),
+            Some("/chat")
+        );
+        assert_eq!(entry_namespace(&[("uid", "n"), ("nsp", "")]), None);
+        assert_eq!(entry_namespace(&[("uid", "n"), ("type", "3")]), None);
     }
 
     #[test]

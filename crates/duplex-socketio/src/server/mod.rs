@@ -253,7 +253,7 @@ impl<K> Space<K> {
 pub fn selection(target: &Broadcast<SocketId>, local: bool) -> Opts {
     let mut opts = opts_of(target);
     if local {
-        opts.flags = Some(Value::Object(vec![("local".to_owned(), Value::Bool(true))]));
+        opts.set_flag("local", Value::Bool(true));
     }
     opts
 }

@@ -248,7 +248,7 @@ impl ClusterPort {
     /// the node of its namespace (its `nsp` field); false once the server
     /// is gone.
     pub fn deliver_entry(&self, id: &str, fields: &[(String, String)]) -> bool {
-        let Some(namespace) = fields.iter().find(|(k, _)| k == "nsp").map(|(_, v)| v) else {
+        let Some(namespace) = duplex_socketio::cluster::streams::entry_namespace(fields) else {
             return self.io.upgrade().is_some();
         };
         cluster_input(&self.io, |server, now| {

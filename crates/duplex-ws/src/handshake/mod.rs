@@ -24,6 +24,37 @@ pub fn accept_key(key: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
+/// Whether `req` asks for a WebSocket, in either opening: `Upgrade:
+/// websocket` (HTTP/1.1) or a CONNECT (HTTP/2, RFC 8441). Whether the
+/// handshake is valid is [`Request::from_http`]'s or
+/// [`h2::ConnectRequest::from_http`]'s to decide; a CONNECT is counted
+/// here even without `:protocol`, so that it is refused with the
+/// handshake's status (405) rather than served as a plain request.
+///
+/// ```
+/// let req = http::Request::get("/chat")
+///     .header("upgrade", "WebSocket")
+///     .body(())
+///     .unwrap();
+/// assert!(duplex_ws::handshake::wants_websocket(&req));
+/// assert!(!duplex_ws::handshake::wants_websocket(&http::Request::get("/").body(()).unwrap()));
+/// ```
+pub fn wants_websocket<B>(req: &http::Request<B>) -> bool {
+    req.method() == http::Method::CONNECT
+        || req
+            .headers()
+            .get_all(http::header::UPGRADE)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
+/// Whether a WebSocket request's handshake is RFC 8441's extended CONNECT
+/// rather than RFC 6455's upgrade: it came over HTTP/2, or it is a CONNECT
+/// (which only HTTP/2's extended form turns into a WebSocket).
+pub fn is_rfc8441_opening<B>(req: &http::Request<B>) -> bool {
+    req.version() == http::Version::HTTP_2 || req.method() == http::Method::CONNECT
+}
+
 /// Bounds on the handshake head, with safe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandshakeLimits {

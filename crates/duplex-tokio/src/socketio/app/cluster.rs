@@ -192,12 +192,8 @@ impl SocketIoApp {
                             .map(|d| d.0.clone())
                     })
                     .unwrap_or(Value::Null);
-                duplex_socketio::cluster::FetchedSocket {
-                    rooms: self.server.rooms_of(namespace, &sid),
-                    id,
-                    handshake: Value::Object(vec![("auth".to_owned(), auth)]),
-                    data,
-                }
+                let rooms = self.server.rooms_of(namespace, &sid);
+                duplex_socketio::cluster::FetchedSocket::local(id, rooms, auth, data)
             })
             .collect()
     }

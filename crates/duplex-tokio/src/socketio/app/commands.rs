@@ -62,13 +62,7 @@ impl SocketIoApp {
     ) -> usize {
         let mut opts = selection(target, flags.local);
         if flags.volatile {
-            // Never stored nor offset by recovery (Node's `volatile`).
-            let mut all = match opts.flags.take() {
-                Some(Value::Object(fields)) => fields,
-                _ => Vec::new(),
-            };
-            all.push(("volatile".to_owned(), Value::Bool(true)));
-            opts.flags = Some(Value::Object(all));
+            opts = opts.volatile();
         }
         self.server.broadcast_opts(namespace, &opts, packet);
         self.write_transmits(eio, now).sent
