@@ -26,26 +26,45 @@ use tokio::task::JoinSet;
 use crate::loadgen::{Error, Percentiles, ensure_loopback};
 use crate::sioload::{TICKS_PER_SEC, WsSession, cpu_ticks};
 
-/// What to run.
-#[derive(Clone, Debug)]
+/// What to run; also the `cluster-load` command's options, so that the
+/// command line and the library take the same settings under one name.
+#[derive(Clone, Debug, clap::Args)]
 pub struct ClusterLoadConfig {
-    /// The nodes (127.0.0.1:PORT); clients go round-robin, the
-    /// broadcasting client to the first. One node: a lone server.
+    /// The nodes (127.0.0.1:PORT, `--node` once for each); clients go
+    /// round-robin, the broadcasting client to the first. One node: a lone
+    /// server.
+    #[arg(long = "node", required = true)]
     pub nodes: Vec<SocketAddr>,
     /// Clients in the room, over all nodes.
+    #[arg(long, default_value_t = 1000)]
     pub clients: usize,
     /// Broadcasts to the room.
+    #[arg(long, default_value_t = 50)]
     pub broadcasts: usize,
     /// Bytes of text in each broadcast.
+    #[arg(long, default_value_t = 64)]
     pub size: usize,
     /// Broadcasts requested and not yet delivered to every client, at
     /// most; 0 requests all of them back to back. 1 measures one emit's
     /// fan-out alone.
+    #[arg(long, default_value_t = 0)]
     pub window: usize,
     /// A server process whose CPU time to report (a lone server's).
+    #[arg(long)]
     pub server_pid: Option<u32>,
-    /// The whole run's limit.
+    /// The whole run's limit (whole seconds on the command line).
+    #[arg(
+        long = "timeout-secs",
+        value_name = "SECS",
+        default_value = "120",
+        value_parser = whole_seconds
+    )]
     pub timeout: Duration,
+}
+
+/// `--timeout-secs`: a whole number of seconds.
+fn whole_seconds(text: &str) -> Result<Duration, std::num::ParseIntError> {
+    text.parse().map(Duration::from_secs)
 }
 
 /// What a run gave.

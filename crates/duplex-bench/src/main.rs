@@ -269,31 +269,7 @@ enum Command {
     /// server, all in one room; B broadcasts to the room asked of the first
     /// node; prints the deliveries per second and the request to last
     /// delivery times as one JSON line.
-    ClusterLoad {
-        /// A node, 127.0.0.1:PORT (repeat for each).
-        #[arg(long = "node", required = true)]
-        nodes: Vec<SocketAddr>,
-        /// Clients in the room, over all nodes.
-        #[arg(long, default_value_t = 1000)]
-        clients: usize,
-        /// Broadcasts to the room.
-        #[arg(long, default_value_t = 50)]
-        broadcasts: usize,
-        /// Characters in each broadcast.
-        #[arg(long, default_value_t = 64)]
-        size: usize,
-        /// Broadcasts not yet delivered to every client, at most (0: all
-        /// requested back to back).
-        #[arg(long, default_value_t = 0)]
-        window: usize,
-        /// The server's process id (a lone server), to report its CPU time
-        /// per delivery.
-        #[arg(long)]
-        server_pid: Option<u32>,
-        /// Give up after this many seconds.
-        #[arg(long, default_value_t = 120)]
-        timeout_secs: u64,
-    },
+    ClusterLoad(clusterload::ClusterLoadConfig),
     /// A mix of clients (WebSocket echo, STOMP over WebSocket and TCP with
     /// client acks, Socket.IO over WebSocket, polling and upgrades with
     /// acks) against one `duplex serve` for S seconds, some killed
@@ -648,24 +624,8 @@ async fn run(command: Command) -> Result<(), loadgen::Error> {
                 }
             };
         }
-        Command::ClusterLoad {
-            nodes,
-            clients,
-            broadcasts,
-            size,
-            window,
-            server_pid,
-            timeout_secs,
-        } => {
-            let config = clusterload::ClusterLoadConfig {
-                nodes,
-                clients,
-                broadcasts,
-                size,
-                window,
-                server_pid,
-                timeout: Duration::from_secs(timeout_secs),
-            };
+        Command::ClusterLoad(config) => {
+            let window = config.window;
             let r = clusterload::run(&config)
                 .await
                 .map_err(|e| loadgen::Error::Io(std::io::Error::other(e)))?;
@@ -972,7 +932,7 @@ mod tests {
         ));
         assert!(matches!(
             parse(&["cluster-load", "--node", "127.0.0.1:1", "--window", "4"]),
-            Command::ClusterLoad { window: 4, .. }
+            Command::ClusterLoad(c) if c.window == 4
         ));
     }
 }

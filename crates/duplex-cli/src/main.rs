@@ -9,6 +9,7 @@ mod demo;
 mod heap_trim;
 mod http_server;
 mod socketio;
+mod socketio_suites;
 mod sockjs_stomp;
 
 use std::net::SocketAddr;

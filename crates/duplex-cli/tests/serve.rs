@@ -19,6 +19,10 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 mod common;
+// The head-limit helpers duplex-tokio's own tests use, so that both check
+// the same heads the same way.
+#[path = "../../duplex-tokio/tests/http_common/heads.rs"]
+mod heads;
 
 use common::Server;
 
@@ -502,7 +506,7 @@ async fn serve_answers_every_endpoint_then_closes_every_client_on_sigint() {
     assert!(interrupted.elapsed() < Duration::from_secs(12));
 }
 
-/// Sends a request head with `lines` extra header lines of `value_len`
+/// Sends a `GET path` head with `lines` extra header lines of `value_len`
 /// bytes each (as a WebSocket upgrade if `upgrade`); returns the status and
 /// whether the server closed the connection afterwards.
 async fn head_status(
@@ -512,44 +516,8 @@ async fn head_status(
     lines: usize,
     value_len: usize,
 ) -> (u16, bool) {
-    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
-    if upgrade {
-        head.push_str(
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
-        );
-    }
-    let value = "v".repeat(value_len);
-    for i in 0..lines {
-        head.push_str(&format!("X-Filler-{i}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    // Refused early, the rest of the head may not be taken: that is fine.
-    let _ = tcp.write_all(head.as_bytes()).await;
-    let mut seen = Vec::new();
-    let head_end = loop {
-        if let Some(i) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut buf = [0u8; 4096];
-        let n = timeout(STEP, tcp.read(&mut buf))
-            .await
-            .expect("an answer in time")
-            .unwrap_or(0);
-        assert!(n > 0, "{path}: closed without an answer");
-        seen.extend_from_slice(&buf[..n]);
-    };
-    let status = parse_response(&seen[..head_end + 4]).status;
-    let mut rest = [0u8; 4096];
-    let closed = loop {
-        match timeout(Duration::from_secs(1), tcp.read(&mut rest)).await {
-            Ok(Ok(0) | Err(_)) => break true,
-            Ok(Ok(_)) => continue,
-            Err(_) => break false,
-        }
-    };
-    (status, closed)
+    let head = heads::head(addr, path, upgrade, lines, value_len);
+    heads::status_of(addr, &head).await
 }
 
 /// Issue #20: a 64 KiB request head was upgraded to a WebSocket (hyper's

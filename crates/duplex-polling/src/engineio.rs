@@ -445,20 +445,9 @@ impl EngineIoServer {
             return self.refuse(&request, ServerErrorCode::Forbidden);
         }
         if request.method == Method::OPTIONS && self.config.cors.enabled && !request.websocket {
-            let mut headers = HeaderMap::new();
-            self.config.cors.apply(&request, &mut headers, false);
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("86400"),
-            );
-            return self.respond(
-                request.id,
-                Response::new(StatusCode::NO_CONTENT, headers, Bytes::new()),
-            );
+            let cors = &self.config.cors;
+            let response = cors.preflight(&request, HeaderMap::new(), "GET, POST", "86400");
+            return self.respond(request.id, response);
         }
         let query = match HandshakeQuery::parse(&request.query) {
             Ok(q) => q,

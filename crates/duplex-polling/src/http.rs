@@ -450,6 +450,28 @@ impl Cors {
             out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, wanted.clone());
         }
     }
+
+    /// The `204` answer to an `OPTIONS` preflight: `headers` (what the
+    /// dialect adds of its own) with the CORS headers, the `methods` the
+    /// path takes, and how many seconds the browser may cache the answer.
+    pub(crate) fn preflight(
+        &self,
+        request: &Request,
+        mut headers: HeaderMap,
+        methods: &'static str,
+        max_age: &'static str,
+    ) -> Response {
+        self.apply(request, &mut headers, false);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(methods),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static(max_age),
+        );
+        Response::new(StatusCode::NO_CONTENT, headers, Bytes::new())
+    }
 }
 
 /// One year, the cache lifetime of long-lived responses.

@@ -12,26 +12,19 @@ use std::time::Instant;
 use rand::RngCore;
 
 use crate::http::Response;
-use crate::session::SessionCore;
+use crate::queue::QueueConfig;
+use crate::session::{SessionCore, Timing};
 use crate::{Error, Event, HttpTransmit, RequestId, SessionId};
 use duplex_core::Deadlines;
 
-/// A dialect's session: it has a [`SessionCore`], and may have timers of
-/// its own.
-pub(crate) trait DialectSession {
-    /// What its queue holds.
-    type Item;
-
-    /// The shared part.
-    fn core(&self) -> &SessionCore<Self::Item>;
-
-    /// The shared part, to change.
-    fn core_mut(&mut self) -> &mut SessionCore<Self::Item>;
-
-    /// When the session next needs `handle_timeout`.
-    fn deadline(&self) -> Option<Instant> {
-        self.core().deadline()
-    }
+/// A dialect's session: the shared [`SessionCore`] (lifecycle, receiver,
+/// queue, timers), and `dialect`, what only that dialect keeps per session.
+#[derive(Debug)]
+pub(crate) struct Session<T, X> {
+    /// The shared part, which only `session.rs` moves between states.
+    pub(crate) core: SessionCore<T>,
+    /// The dialect's own per-session state.
+    pub(crate) dialect: X,
 }
 
 // The tables looked up on every request and WebSocket message: sessions
@@ -39,11 +32,10 @@ pub(crate) trait DialectSession {
 // only look up (see `FastMap` for the HashDoS argument).
 pub(crate) use duplex_core::FastMap;
 
-/// The tables and queues of one endpoint, with sessions `S` and, per
-/// request or connection id, `C`.
-#[derive(Debug)]
-pub(crate) struct Shell<S, C> {
-    pub(crate) sessions: FastMap<SessionId, S>,
+/// The tables and queues of one endpoint, with sessions that queue `T` and
+/// keep `X` of their own and, per request or connection id, `C`.
+pub(crate) struct Shell<T, X, C> {
+    pub(crate) sessions: FastMap<SessionId, Session<T, X>>,
     pub(crate) connections: FastMap<RequestId, C>,
     pub(crate) timers: Deadlines<SessionId>,
     /// Sessions whose queue may have something for their receiver.
@@ -54,7 +46,17 @@ pub(crate) struct Shell<S, C> {
     pub(crate) now: Option<Instant>,
 }
 
-impl<S, C> Default for Shell<S, C> {
+/// Counts only: a dump of every queued message would say little and be long.
+impl<T, X, C> std::fmt::Debug for Shell<T, X, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell")
+            .field("sessions", &self.sessions.len())
+            .field("connections", &self.connections.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, X, C> Default for Shell<T, X, C> {
     fn default() -> Self {
         Self {
             sessions: FastMap::default(),
@@ -68,7 +70,7 @@ impl<S, C> Default for Shell<S, C> {
     }
 }
 
-impl<S: DialectSession, C> Shell<S, C> {
+impl<T, X, C> Shell<T, X, C> {
     /// Records the time an input carried; the clock never runs backwards.
     pub(crate) fn touch(&mut self, now: Instant) {
         self.now = Some(self.now.map_or(now, |t| t.max(now)));
@@ -83,30 +85,44 @@ impl<S: DialectSession, C> Shell<S, C> {
         sid
     }
 
+    /// Opens a session under a new id from `rng`: open, no receiver, its
+    /// disconnect delay counting from `now`.
+    pub(crate) fn open(
+        &mut self,
+        rng: &mut dyn RngCore,
+        timing: Timing,
+        queue: QueueConfig,
+        dialect: X,
+        now: Instant,
+    ) -> SessionId {
+        let sid = self.new_session_id(rng);
+        let core = SessionCore::new(timing, queue, now);
+        self.sessions.insert(sid.clone(), Session { core, dialect });
+        sid
+    }
+
     /// Whether `session` is open.
     pub(crate) fn is_open(&self, session: &SessionId) -> bool {
-        self.sessions
-            .get(session)
-            .is_some_and(|s| s.core().is_open())
+        self.sessions.get(session).is_some_and(|s| s.core.is_open())
     }
 
     /// How many more messages `session` can queue.
     pub(crate) fn send_capacity(&self, session: &SessionId) -> Option<usize> {
         self.sessions
             .get(session)
-            .filter(|s| s.core().is_open())
-            .map(|s| s.core().queue.free_slots())
+            .filter(|s| s.core.is_open())
+            .map(|s| s.core.queue.free_slots())
     }
 
     /// Detaches `session`'s receiver, if it has one: the request to end.
     pub(crate) fn detach(&mut self, session: &SessionId, now: Instant) -> Option<RequestId> {
-        let receiver = self.sessions.get_mut(session)?.core_mut().detach(now)?;
+        let receiver = self.sessions.get_mut(session)?.core.detach(now)?;
         Some(receiver.request())
     }
 
     /// Files `session` under its next deadline (or none).
     pub(crate) fn reschedule(&mut self, session: &SessionId) {
-        let deadline = self.sessions.get(session).and_then(S::deadline);
+        let deadline = self.sessions.get(session).and_then(|s| s.core.deadline());
         self.timers.set(session, deadline);
     }
 
@@ -127,13 +143,13 @@ impl<S: DialectSession, C> Shell<S, C> {
 /// `session` in a shell's `sessions`, if open: commands refuse a closed
 /// one. It takes the field, not the shell, so that the rest of the shell
 /// stays free to use while the session is held.
-pub(crate) fn open_session<'a, S: DialectSession>(
-    sessions: &'a mut FastMap<SessionId, S>,
+pub(crate) fn open_session<'a, T, X>(
+    sessions: &'a mut FastMap<SessionId, Session<T, X>>,
     session: &SessionId,
-) -> Result<&'a mut S, Error> {
+) -> Result<&'a mut Session<T, X>, Error> {
     sessions
         .get_mut(session)
-        .filter(|s| s.core().is_open())
+        .filter(|s| s.core.is_open())
         .ok_or(Error::NoSuchSession)
 }
 
@@ -265,38 +281,22 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
-    use crate::queue::QueueConfig;
-    use crate::session::Timing;
-
-    struct Plain(SessionCore<u8>);
-
-    impl DialectSession for Plain {
-        type Item = u8;
-        fn core(&self) -> &SessionCore<u8> {
-            &self.0
-        }
-        fn core_mut(&mut self) -> &mut SessionCore<u8> {
-            &mut self.0
-        }
-    }
 
     #[test]
     fn clock_never_runs_back_and_dirty_waits_for_the_first_input() {
         let t0 = Instant::now();
-        let mut shell = Shell::<Plain, ()>::default();
+        let mut shell = Shell::<u8, (), ()>::default();
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let sid = shell.new_session_id(&mut rng);
-        shell.dirty.push(sid.clone());
-        assert!(shell.take_dirty().is_none(), "no time yet");
-        shell.touch(t0 + Duration::from_secs(2));
-        shell.touch(t0);
         let timing = Timing {
             disconnect_delay: Some(Duration::from_secs(5)),
             heartbeat: None,
             stream_limit: usize::MAX,
         };
-        let core = SessionCore::new(timing, QueueConfig::default(), t0);
-        shell.sessions.insert(sid.clone(), Plain(core));
+        let sid = shell.open(&mut rng, timing, QueueConfig::default(), (), t0);
+        shell.dirty.push(sid.clone());
+        assert!(shell.take_dirty().is_none(), "no time yet");
+        shell.touch(t0 + Duration::from_secs(2));
+        shell.touch(t0);
         assert_ne!(shell.new_session_id(&mut rng), sid);
         assert_eq!(
             shell.take_dirty(),

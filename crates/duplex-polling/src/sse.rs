@@ -28,8 +28,8 @@ use rand::{RngCore, SeedableRng, rngs::StdRng};
 
 use crate::http::{Cors, OpenInfo, Response, query_param, text_response};
 use crate::queue::{Full, OverflowPolicy, QueueConfig};
-use crate::session::{Due, Receiver, SessionCore, Timing};
-use crate::shell::{DialectSession, Shell, open_session};
+use crate::session::{Due, Receiver, Timing};
+use crate::shell::{Shell, open_session};
 use crate::{
     CloseReason, Error, Event, HttpTransmit, Message, Request, RequestId, SessionId, TransportName,
 };
@@ -140,21 +140,10 @@ impl SseEvent {
     }
 }
 
-impl DialectSession for SseSession {
-    type Item = SseEvent;
-
-    fn core(&self) -> &SessionCore<SseEvent> {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut SessionCore<SseEvent> {
-        &mut self.core
-    }
-}
-
+/// What a Server-Sent Events session keeps beside the shared core.
 #[derive(Debug)]
-struct SseSession {
-    core: SessionCore<SseEvent>,
+struct SseState {
+    /// The number the next event gets.
     next_seq: u64,
     /// The highest sequence number written to some stream.
     written_upto: u64,
@@ -179,20 +168,11 @@ struct SseSession {
 /// let Some(HttpTransmit::StreamChunk { data, .. }) = server.poll_transmit() else { panic!() };
 /// assert_eq!(data, format!("id: {session}:1\ndata: hello\n\n"));
 /// ```
+#[derive(Debug)]
 pub struct SseServer {
     config: SseConfig,
     /// Sessions, and the session of each open stream.
-    shell: Shell<SseSession, SessionId>,
-}
-
-impl std::fmt::Debug for SseServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SseServer")
-            .field("config", &self.config)
-            .field("sessions", &self.shell.sessions.len())
-            .field("streams", &self.shell.connections.len())
-            .finish_non_exhaustive()
-    }
+    shell: Shell<SseEvent, SseState, SessionId>,
 }
 
 impl SseServer {
@@ -221,20 +201,9 @@ impl SseServer {
             return self.respond(id, text_response(StatusCode::FORBIDDEN, "Forbidden"));
         }
         if request.method == Method::OPTIONS && self.config.cors.enabled {
-            let mut headers = HeaderMap::new();
-            self.config.cors.apply(&request, &mut headers, false);
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, OPTIONS"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("86400"),
-            );
-            return self.respond(
-                id,
-                Response::new(StatusCode::NO_CONTENT, headers, Bytes::new()),
-            );
+            let cors = &self.config.cors;
+            let response = cors.preflight(&request, HeaderMap::new(), "GET, OPTIONS", "86400");
+            return self.respond(id, response);
         }
         if request.method != Method::GET {
             let mut headers = HeaderMap::new();
@@ -324,14 +293,14 @@ impl SseServer {
         self.touch(now);
         let s = open_session(&mut self.shell.sessions, session)?;
         let item = SseEvent {
-            seq: s.next_seq,
+            seq: s.dialect.next_seq,
             event,
             data,
         };
         let weight = item.weight();
         match s.core.queue.push(item, weight) {
             Ok(()) => {
-                s.next_seq += 1;
+                s.dialect.next_seq += 1;
                 self.shell.dirty.push(session.clone());
                 Ok(())
             }
@@ -372,21 +341,18 @@ impl SseServer {
                 text_response(StatusCode::SERVICE_UNAVAILABLE, "Too many sessions"),
             );
         }
-        let sid = self.shell.new_session_id(self.config.rng.as_mut());
         let timing = Timing {
             disconnect_delay: Some(self.config.disconnect_delay),
             heartbeat: Some(self.config.heartbeat_interval),
             stream_limit: self.config.response_limit,
         };
-        self.shell.sessions.insert(
-            sid.clone(),
-            SseSession {
-                core: SessionCore::new(timing, self.config.queue, now),
-                next_seq: 1,
-                written_upto: 0,
-                replay: VecDeque::new(),
-            },
-        );
+        let state = SseState {
+            next_seq: 1,
+            written_upto: 0,
+            replay: VecDeque::new(),
+        };
+        let (rng, queue) = (self.config.rng.as_mut(), self.config.queue);
+        let sid = self.shell.open(rng, timing, queue, state, now);
         self.shell.events.push_back(Event::Opened {
             session: sid.clone(),
             info: OpenInfo::from_request(TransportName::ServerSentEvents, request),
@@ -398,12 +364,15 @@ impl SseServer {
         let Some(s) = self.shell.sessions.get_mut(&sid) else {
             return self.open(request, now);
         };
-        if seen >= s.next_seq {
+        if seen >= s.dialect.next_seq {
             // An id this session never gave out.
             return self.open(request, now);
         }
-        let gap =
-            seen < s.written_upto && s.replay.front().is_none_or(|first| first.seq > seen + 1);
+        let gap = seen < s.dialect.written_upto
+            && s.dialect
+                .replay
+                .front()
+                .is_none_or(|first| first.seq > seen + 1);
         if gap {
             if s.core.is_open() {
                 self.close_with(&sid, CloseReason::ReplayGap, now);
@@ -412,13 +381,13 @@ impl SseServer {
         }
         // Put what the client missed back in front of what it never got.
         let mut missed = Vec::new();
-        while s.replay.back().is_some_and(|e| e.seq > seen) {
-            if let Some(e) = s.replay.pop_back() {
+        while s.dialect.replay.back().is_some_and(|e| e.seq > seen) {
+            if let Some(e) = s.dialect.replay.pop_back() {
                 missed.push(e);
             }
         }
         missed.reverse();
-        s.written_upto = s.written_upto.min(seen);
+        s.dialect.written_upto = s.dialect.written_upto.min(seen);
         s.core.queue.requeue_front(missed.into_iter().map(|e| {
             let w = e.weight();
             (e, w)
@@ -548,10 +517,10 @@ impl SseServer {
             let before = chunk.len();
             event.encode(sid, &mut chunk);
             limit_reached = s.core.wrote(chunk.len() - before);
-            s.written_upto = event.seq;
-            s.replay.push_back(event);
-            while s.replay.len() > capacity {
-                s.replay.pop_front();
+            s.dialect.written_upto = event.seq;
+            s.dialect.replay.push_back(event);
+            while s.dialect.replay.len() > capacity {
+                s.dialect.replay.pop_front();
             }
         }
         if !chunk.is_empty() {

@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Driver, MS, rng};
+use common::{Driver, Ledger, MS, rng};
 use duplex_engineio::{Limits, Packet, PayloadFormat, decode_payload_vec};
 use duplex_polling::{
     EngineIoConfig, EngineIoServer, HttpTransmit, Message, QueueConfig, RequestId,
@@ -58,7 +58,7 @@ struct Client {
     sid: String,
     parked: Vec<RequestId>,
     ws: Option<RequestId>,
-    received: Vec<String>,
+    ledger: Ledger,
 }
 
 impl Client {
@@ -96,7 +96,7 @@ impl Client {
     fn take(&mut self, packets: Vec<Packet>) {
         for p in packets {
             if let Packet::Message(text) = p {
-                self.received.push(text.as_str().to_owned());
+                self.ledger.received.push(text.as_str().to_owned());
             }
         }
     }
@@ -140,25 +140,16 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         sid,
         parked: Vec::new(),
         ws: None,
-        received: Vec::new(),
+        ledger: Ledger::default(),
     };
     let poll_path = format!("/?EIO=4&transport=polling&sid={}", client.sid);
     let ws_path = format!("/?EIO=4&transport=websocket&sid={}", client.sid);
-    let mut sent: Vec<String> = Vec::new();
-    let mut counter = 0u32;
     for op in ops {
         let now = d.now;
         match op {
-            Op::Send => {
-                counter += 1;
-                let text = format!("m{counter}");
-                if d.machine
-                    .send(&session, Message::text(text.clone()), now)
-                    .is_ok()
-                {
-                    sent.push(text);
-                }
-            }
+            Op::Send => client
+                .ledger
+                .send_next(|m| d.machine.send(&session, m, now)),
             Op::Poll => {
                 let r = d.request(http::Method::GET, &poll_path);
                 client.parked.push(r.id);
@@ -208,12 +199,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         step(&mut d, &mut log);
         client.read(&mut log);
-        prop_assert!(
-            sent.starts_with(&client.received),
-            "received {:?} is not a prefix of sent {:?}",
-            client.received,
-            sent
-        );
+        client.ledger.check_prefix()?;
     }
     // Drain: a still-open session delivers everything that was sent.
     if d.machine.is_open(&session) {
@@ -224,7 +210,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             step(&mut d, &mut log);
             client.read(&mut log);
         }
-        prop_assert_eq!(&client.received, &sent);
+        prop_assert_eq!(&client.ledger.received, &client.ledger.sent);
     } else {
         // Closed: after the close timeout nothing is left.
         d.now += Duration::from_secs(60);

@@ -11,8 +11,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Driver, rng};
-use duplex_polling::{HttpTransmit, Message, RequestId, SessionId, SockJsConfig, SockJsServer};
+use common::{Driver, Ledger, rng};
+use duplex_polling::{HttpTransmit, RequestId, SessionId, SockJsConfig, SockJsServer};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -60,21 +60,15 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     ));
     let mut open: Vec<RequestId> = Vec::new();
     let mut session: Option<SessionId> = None;
-    let mut sent: Vec<String> = Vec::new();
-    let mut received: Vec<String> = Vec::new();
-    let mut counter = 0;
+    let mut ledger = Ledger::default();
     let first = d.request(http::Method::POST, "/0/key/xhr");
     d.machine.handle_request(first, d.now);
     for op in ops {
         let now = d.now;
         match op {
             Op::Send => {
-                counter += 1;
-                let text = format!("m{counter}");
                 if let Some(s) = &session {
-                    if d.machine.send(s, Message::text(text.clone()), now).is_ok() {
-                        sent.push(text);
-                    }
+                    ledger.send_next(|m| d.machine.send(s, m, now));
                 }
             }
             Op::Poll | Op::Stream => {
@@ -123,16 +117,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             for frame in frames_of(&t) {
                 if let Some(array) = frame.strip_prefix('a') {
                     let batch: Vec<String> = serde_json::from_str(array).unwrap();
-                    received.extend(batch.into_iter().filter(|m| m.starts_with('m')));
+                    let ours = batch.into_iter().filter(|m| m.starts_with('m'));
+                    ledger.received.extend(ours);
                 }
             }
         }
-        prop_assert!(
-            sent.starts_with(&received),
-            "received {:?} is not a prefix of sent {:?}",
-            received,
-            sent
-        );
+        ledger.check_prefix()?;
     }
     if let Some(s) = session.clone().filter(|s| d.machine.is_open(s)) {
         let r = d.request(http::Method::POST, "/0/key/xhr");
@@ -141,11 +131,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             for frame in frames_of(&t) {
                 if let Some(array) = frame.strip_prefix('a') {
                     let batch: Vec<String> = serde_json::from_str(array).unwrap();
-                    received.extend(batch.into_iter().filter(|m| m.starts_with('m')));
+                    let ours = batch.into_iter().filter(|m| m.starts_with('m'));
+                    ledger.received.extend(ours);
                 }
             }
         }
-        prop_assert_eq!(&received, &sent, "session {} still open", s);
+        prop_assert_eq!(&ledger.received, &ledger.sent, "session {} still open", s);
     }
     // Everything ends: clients go away, delays pass.
     let now = d.now;

@@ -17,6 +17,11 @@ use hyper::{Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "http_common/heads.rs"]
+mod heads;
+
+use heads::status_of;
+
 /// Every wait is bounded by this.
 const STEP: Duration = Duration::from_secs(10);
 
@@ -66,58 +71,9 @@ async fn serve(limits: HttpLimits) -> SocketAddr {
     addr
 }
 
-/// A request head with `extra` header lines of `value_len` bytes each.
+/// A `GET /ws` head with `extra` header lines of `value_len` bytes each.
 fn head(upgrade: bool, extra: usize, value_len: usize) -> String {
-    let mut head = String::from("GET /ws HTTP/1.1\r\nHost: t\r\n");
-    if upgrade {
-        head.push_str(
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
-        );
-    }
-    let value = "v".repeat(value_len);
-    for i in 0..extra {
-        head.push_str(&format!("X-Filler-{i}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    head
-}
-
-/// Sends `head` and returns the status of the answer and whether the
-/// server then closed the connection (within a second).
-async fn status_of(addr: SocketAddr, head: &str) -> (u16, bool) {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    // The server may answer and close before it has read everything: a
-    // failed write is part of the refusal, not of the test.
-    let _ = tcp.write_all(head.as_bytes()).await;
-    let mut seen = Vec::new();
-    let head_end = loop {
-        if let Some(i) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut buf = [0u8; 4096];
-        let n = tokio::time::timeout(STEP, tcp.read(&mut buf))
-            .await
-            .expect("an answer in time")
-            .unwrap_or(0);
-        assert!(n > 0, "closed without an answer: {seen:?}");
-        seen.extend_from_slice(&buf[..n]);
-    };
-    let text = String::from_utf8_lossy(&seen[..head_end]).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text:?}"));
-    let mut rest = [0u8; 4096];
-    let closed = loop {
-        match tokio::time::timeout(Duration::from_secs(1), tcp.read(&mut rest)).await {
-            Ok(Ok(0) | Err(_)) => break true,
-            Ok(Ok(_)) => continue,
-            Err(_) => break false,
-        }
-    };
-    (status, closed)
+    heads::head("t", "/ws", upgrade, extra, value_len)
 }
 
 #[tokio::test]

@@ -11,42 +11,29 @@ mod socketio_common;
 #[path = "../examples/socketio_client_interop.rs"]
 mod interop;
 
+#[allow(dead_code)]
+#[path = "../../duplex-cli/src/socketio_suites.rs"]
+mod suites;
+
 use std::time::Duration;
 
 use duplex_polling::TransportName;
 use duplex_tokio::socketio::client::ClientTransports;
-use duplex_tokio::socketio::{
-    AckSender, Args, NamespaceHandlers, Socket, SocketIo, SocketIoConfig,
-};
+use duplex_tokio::socketio::{AckSender, NamespaceHandlers, Socket, SocketIo, SocketIoConfig};
 
-/// The conformance handlers plus `transport` and `kill`, as the reference
-/// server of the conformance script has them.
+/// The conformance server's handlers plus `transport` and `kill`, as the
+/// reference server of the conformance script has them.
 fn handlers(ns: NamespaceHandlers) -> NamespaceHandlers {
-    ns.on_connect(|socket: Socket| {
-        let auth = socket.handshake().auth.clone();
-        let _ = socket.emit_args("auth", vec![auth]);
-    })
-    .on("message", |socket: Socket, Args(args): Args| {
-        let _ = socket.emit_args("message-back", args);
-    })
-    .on("message-with-ack", |Args(args): Args, ack: AckSender| {
-        let _ = ack.send_args(args);
-    })
-    .on("server-ack", async |socket: Socket, Args(args): Args| {
-        let reply = socket.emit_args_with_ack("please-ack", args, Some(Duration::from_secs(5)));
-        if let Ok(reply) = reply.await {
-            let _ = socket.emit_args("client-acked", reply);
-        }
-    })
-    .on("transport", |socket: Socket, ack: AckSender| {
-        let name = match socket.transport() {
-            Some(TransportName::Polling) => "polling",
-            Some(TransportName::WebSocket) => "websocket",
-            _ => "unknown",
-        };
-        let _ = ack.send(name);
-    })
-    .on("kill", |socket: Socket| socket.close_connection())
+    suites::conformance_handlers(ns)
+        .on("transport", |socket: Socket, ack: AckSender| {
+            let name = match socket.transport() {
+                Some(TransportName::Polling) => "polling",
+                Some(TransportName::WebSocket) => "websocket",
+                _ => "unknown",
+            };
+            let _ = ack.send(name);
+        })
+        .on("kill", |socket: Socket| socket.close_connection())
 }
 
 async fn server() -> String {

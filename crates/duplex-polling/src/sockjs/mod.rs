@@ -39,8 +39,8 @@ use crate::http::{
     Cors, NO_CACHE, OpenInfo, Response, cache_for_a_year, form_pairs, query_param, text_response,
 };
 use crate::queue::{Full, OverflowPolicy, QueueConfig};
-use crate::session::{Attach, Due, Lifecycle, Receiver, SessionCore, Timing};
-use crate::shell::{DialectSession, Shell, open_session};
+use crate::session::{Attach, Due, Lifecycle, Receiver, Timing};
+use crate::shell::{Shell, open_session};
 use crate::{
     CloseReason, Error, Event, HttpTransmit, Message, Request, RequestId, SessionId, TransportName,
 };
@@ -217,21 +217,9 @@ fn is_iframe(name: &str) -> bool {
     chars.all(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || matches!(c, '-' | '.' | '_'))
 }
 
-impl DialectSession for SjsSession {
-    type Item = Utf8Bytes;
-
-    fn core(&self) -> &SessionCore<Utf8Bytes> {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut SessionCore<Utf8Bytes> {
-        &mut self.core
-    }
-}
-
+/// What a SockJS session keeps beside the shared core.
 #[derive(Debug)]
-struct SjsSession {
-    core: SessionCore<Utf8Bytes>,
+struct SjsState {
     /// The client's session key (polling transports only).
     key: Option<String>,
     /// Set once closing: repeated to every later receiving request.
@@ -273,7 +261,7 @@ struct Conn {
 /// ```
 pub struct SockJsServer {
     config: SockJsConfig,
-    shell: Shell<SjsSession, Conn>,
+    shell: Shell<Utf8Bytes, SjsState, Conn>,
     by_key: HashMap<String, SessionId>,
     iframe: Bytes,
     iframe_etag: HeaderValue,
@@ -283,8 +271,7 @@ impl std::fmt::Debug for SockJsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SockJsServer")
             .field("config", &self.config)
-            .field("sessions", &self.shell.sessions.len())
-            .field("connections", &self.shell.connections.len())
+            .field("shell", &self.shell)
             .finish_non_exhaustive()
     }
 }
@@ -397,13 +384,13 @@ impl SockJsServer {
             // A request that was never the receiver (a 2010 answer).
             return;
         }
-        if s.key.is_none() {
+        if s.dialect.key.is_none() {
             // WebSocket sessions live and die with their connection.
             self.remove(&sid, Some(CloseReason::Client));
         } else if s.core.close() {
             // As sockjs-node: the session is over, and later requests learn
             // why until it expires.
-            s.close_frame = Some(INTERRUPTED.to_owned());
+            s.dialect.close_frame = Some(INTERRUPTED.to_owned());
             self.shell.events.push_back(Event::Closed {
                 session: sid.clone(),
                 reason: CloseReason::Interrupted,
@@ -713,7 +700,7 @@ impl SockJsServer {
                 self.end_request(id);
             }
             Attach::Attached if s.core.lifecycle() == Lifecycle::Closing => {
-                let frame = s.close_frame.clone().unwrap_or_default();
+                let frame = s.dialect.close_frame.clone().unwrap_or_default();
                 self.write_queued(&sid, now);
                 self.write_frame(&sid, &frame, now);
                 if let Some(r) = self.shell.detach(&sid, now) {
@@ -859,7 +846,6 @@ impl SockJsServer {
     }
 
     fn new_session(&mut self, key: Option<String>, now: Instant) -> SessionId {
-        let sid = self.shell.new_session_id(self.config.rng.as_mut());
         let raw_websocket = key.is_none();
         let timing = Timing {
             // WebSocket sessions end with their connection, not by a timer.
@@ -867,17 +853,15 @@ impl SockJsServer {
             heartbeat: Some(self.config.heartbeat_delay),
             stream_limit: self.config.response_limit,
         };
-        if let Some(key) = &key {
-            self.by_key.insert(key.clone(), sid.clone());
+        let state = SjsState {
+            key: key.clone(),
+            close_frame: None,
+        };
+        let (rng, queue) = (self.config.rng.as_mut(), self.config.queue);
+        let sid = self.shell.open(rng, timing, queue, state, now);
+        if let Some(key) = key {
+            self.by_key.insert(key, sid.clone());
         }
-        self.shell.sessions.insert(
-            sid.clone(),
-            SjsSession {
-                core: SessionCore::new(timing, self.config.queue, now),
-                key,
-                close_frame: None,
-            },
-        );
         sid
     }
 
@@ -897,12 +881,12 @@ impl SockJsServer {
         if !s.core.close() {
             return;
         }
-        s.close_frame = Some(close_frame(code, reason));
+        s.dialect.close_frame = Some(close_frame(code, reason));
         self.shell.events.push_back(Event::Closed {
             session: sid.clone(),
             reason: why,
         });
-        if s.key.is_none() {
+        if s.dialect.key.is_none() {
             // A WebSocket session: say goodbye on the socket and forget it.
             if let Some(Receiver::WebSocket(conn)) = s.core.receiver() {
                 let raw = self
@@ -974,7 +958,7 @@ impl SockJsServer {
         let Some(s) = self.shell.sessions.remove(sid) else {
             return;
         };
-        if let Some(key) = &s.key {
+        if let Some(key) = &s.dialect.key {
             self.by_key.remove(key);
         }
         if let Some(r) = s.core.receiver() {
@@ -1122,17 +1106,12 @@ impl SockJsServer {
     fn options(&self, request: &Request, methods: &'static str) -> Response {
         let mut headers = HeaderMap::new();
         self.set_cookie(request, &mut headers);
-        self.config.cors.apply(request, &mut headers, false);
         cache_for_a_year(request, &mut headers);
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static(methods),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("31536000"),
-        );
-        Response::new(StatusCode::NO_CONTENT, headers, Bytes::new())
+        // As long as the one-year cache of the answer itself.
+        let max_age = "31536000";
+        self.config
+            .cors
+            .preflight(request, headers, methods, max_age)
     }
 
     fn iframe_response(&self, request: &Request) -> Response {

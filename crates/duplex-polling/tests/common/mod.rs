@@ -21,6 +21,41 @@ pub fn rng() -> StdRng {
     StdRng::seed_from_u64(0x5eed)
 }
 
+/// The messages a property test sent, numbered `m1`, `m2`..., and those
+/// that reached its client: delivery keeps their order and repeats none.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// What the endpoint accepted, in order.
+    pub sent: Vec<String>,
+    /// What the client read, in order.
+    pub received: Vec<String>,
+    counter: u32,
+}
+
+impl Ledger {
+    /// Hands the next numbered message to `send`; it counts as sent once
+    /// the endpoint accepted it.
+    pub fn send_next<E>(&mut self, send: impl FnOnce(Message) -> Result<(), E>) {
+        self.counter += 1;
+        let text = format!("m{}", self.counter);
+        if send(Message::text(text.clone())).is_ok() {
+            self.sent.push(text);
+        }
+    }
+
+    /// Fails unless what arrived so far is what was sent, in order and
+    /// without repeats, up to some point.
+    pub fn check_prefix(&self) -> Result<(), proptest::test_runner::TestCaseError> {
+        proptest::prop_assert!(
+            self.sent.starts_with(&self.received),
+            "received {:?} is not a prefix of sent {:?}",
+            self.received,
+            self.sent
+        );
+        Ok(())
+    }
+}
+
 /// What the adapter would have written for one request or connection.
 #[derive(Debug, Default, Clone)]
 pub struct Written {
