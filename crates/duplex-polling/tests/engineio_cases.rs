@@ -399,6 +399,19 @@ fn cors_headers_preflight_and_origin_allow_list() {
         d.response(id).header("access-control-allow-headers"),
         Some("content-type")
     );
+    // The preflight's own answer, as engine.io's cors middleware gives it.
+    assert_eq!(
+        d.response(id).header("access-control-allow-methods"),
+        Some("GET, POST")
+    );
+    assert_eq!(
+        d.response(id).header("access-control-max-age"),
+        Some("86400")
+    );
+    assert_eq!(
+        d.response(id).header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
     let r = d
         .request(Method::GET, "/?EIO=4&transport=polling")
         .header("Origin", "https://evil.example");
