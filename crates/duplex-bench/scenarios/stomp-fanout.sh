@@ -21,6 +21,9 @@ rounds="${3:-2}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 export DUPLEX_OUT="${DUPLEX_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/duplex-stomp-fanout.XXXXXX")}"
+# Without DUPLEX_BIN the binary is built (a no-op when it is up to date) on
+# every run, so that the figures are never a stale binary's.
+bin_given="${DUPLEX_BIN:+yes}"
 say() { echo "stomp-fanout: $*" >&2; }
 # shellcheck source=../../../scripts/conformance/lib.sh
 source "$root/scripts/conformance/lib.sh"
@@ -28,9 +31,10 @@ out="$DUPLEX_OUT/stomp-fanout"
 mkdir -p "$out"
 
 start_rabbitmq "$out/rabbitmq" "duplex-bench@localhost" "$out/rabbitmq.log" 61663 25682 24379 || exit 1
-if [[ ! -x "$DUPLEX_BIN" ]]; then
+if [[ -z "$bin_given" ]]; then
     (cd "$root" && cargo build --release -q -p duplex-cli) || exit 1
 fi
+[[ -x "$DUPLEX_BIN" ]] || { say "no duplex binary at $DUPLEX_BIN"; exit 1; }
 duplex_stomp="$(free_port)"
 start_duplex duplex "$(free_port)" --stomp-addr "127.0.0.1:$duplex_stomp" || exit 1
 wait_port "$spawned" "$duplex_stomp" 30 || { say "duplex's STOMP port did not open"; exit 1; }

@@ -3,8 +3,9 @@
 //! shared/conformance/socketio-recovery.md §2 (`recovery_handlers`).
 //!
 //! Written once for `duplex conformance-server` and for duplex-tokio's
-//! client tests (`tests/socketio_client*.rs` include this file by path), so
-//! that the tests run against the handlers the conformance server serves.
+//! client tests (`tests/socketio_client.rs` and
+//! `tests/socketio_client_recovery.rs` include this file by path), so that
+//! the tests run against the handlers the conformance server serves.
 //! It uses only duplex-tokio's public API, serde_json and tokio.
 
 use std::time::Duration;

@@ -281,6 +281,16 @@ fn bad_requests() {
         .header("Origin", "https://a.example");
     let id = d.send_request(r);
     assert_eq!(d.status(id), 204);
+    let preflight = d.response(id);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("https://a.example")
+    );
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("GET, OPTIONS")
+    );
+    assert_eq!(preflight.header("access-control-max-age"), Some("86400"));
     assert_eq!(d.machine.session_count(), 0);
     open(&mut d);
     let id = d.get("/");

@@ -237,7 +237,6 @@ pub(crate) fn accept_upgrade(
 }
 
 #[cfg(feature = "http2")]
-#[cfg(feature = "http2")]
 /// The `:protocol` pseudo-header of an HTTP/2 request, which hyper carries
 /// as a request extension.
 fn connect_protocol<B>(req: &http::Request<B>) -> Option<&str> {

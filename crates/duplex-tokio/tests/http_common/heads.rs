@@ -38,6 +38,8 @@ pub(crate) fn head(
 /// Sends `head` and returns the status of the answer and whether the
 /// server then closed the connection (within a second).
 pub(crate) async fn status_of(addr: impl ToSocketAddrs, head: &str) -> (u16, bool) {
+    // Named in every failure: one test sends many heads.
+    let request_line = head.lines().next().unwrap_or_default();
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     // The server may answer and close before it has read everything: a
     // failed write is part of the refusal, not of the test.
@@ -50,9 +52,9 @@ pub(crate) async fn status_of(addr: impl ToSocketAddrs, head: &str) -> (u16, boo
         let mut buf = [0u8; 4096];
         let n = tokio::time::timeout(ANSWER_WITHIN, tcp.read(&mut buf))
             .await
-            .expect("an answer in time")
+            .unwrap_or_else(|_| panic!("{request_line}: no answer in time"))
             .unwrap_or(0);
-        assert!(n > 0, "closed without an answer: {seen:?}");
+        assert!(n > 0, "{request_line}: closed without an answer: {seen:?}");
         seen.extend_from_slice(&buf[..n]);
     };
     let text = String::from_utf8_lossy(&seen[..head_end]).into_owned();

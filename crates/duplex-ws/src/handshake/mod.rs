@@ -369,6 +369,37 @@ mod tests {
     }
 
     #[test]
+    fn which_requests_ask_for_a_websocket_and_in_which_opening() {
+        let request = |method: http::Method, version: http::Version, upgrades: &[&str]| {
+            let mut b = http::Request::builder().method(method).version(version);
+            for u in upgrades {
+                b = b.header(http::header::UPGRADE, *u);
+            }
+            b.body(()).unwrap()
+        };
+        let (h1, h2) = (http::Version::HTTP_11, http::Version::HTTP_2);
+        let (get, connect) = (http::Method::GET, http::Method::CONNECT);
+        // (request, asks for a WebSocket, RFC 8441's opening)
+        let cases = [
+            (request(get.clone(), h1, &[]), false, false),
+            (request(get.clone(), h1, &["websocket"]), true, false),
+            // Any of several Upgrade lines, in any case.
+            (request(get.clone(), h1, &["h2c", "WebSocket"]), true, false),
+            (request(get.clone(), h1, &["h2c"]), false, false),
+            // A CONNECT, even without `:protocol` or over HTTP/1.1, is
+            // the handshake's to refuse.
+            (request(connect.clone(), h1, &[]), true, true),
+            (request(connect, h2, &[]), true, true),
+            (request(get, h2, &[]), false, true),
+        ];
+        for (req, wants, rfc8441) in cases {
+            let line = (req.method().clone(), req.version(), req.headers().clone());
+            assert_eq!(wants_websocket(&req), wants, "{line:?}");
+            assert_eq!(is_rfc8441_opening(&req), rfc8441, "{line:?}");
+        }
+    }
+
+    #[test]
     fn extension_offers_split_outside_quotes() {
         let mut headers = HeaderMap::new();
         headers.append(
