@@ -70,7 +70,7 @@ use crate::cluster::{
 };
 use crate::recovery::{Reserved, Session, SessionStore, random_id};
 use crate::{
-    Acks, Broadcast, DEFAULT_NAMESPACE, Decoder, DecoderConfig, Error, Namespaces,
+    Acks, Broadcast, DEFAULT_NAMESPACE, Decoder, DecoderConfig, EncodedAck, Error, Namespaces,
     NamespacesConfig, NamespacesEvent, Packet, ProtocolVersion, Received, Role, Str, Value,
 };
 use timers::Timers;
@@ -911,6 +911,26 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         self.transmits.push_back(Transmit::Packet {
             session: session.clone(),
             packet: packet.encode(),
+        });
+        Ok(())
+    }
+
+    /// Queues an ACK encoded with [`Packet::encode_ack`]: what
+    /// [`Server::send`] does with the same ACK as a [`Packet`], without
+    /// encoding it here (so not under a caller's lock either).
+    /// [`Error::InvalidState`] if its namespace is not connected on
+    /// `session`.
+    pub fn send_ack(&mut self, session: &K, ack: EncodedAck) -> Result<(), Error> {
+        let conn = self
+            .connections
+            .get_mut(session)
+            .ok_or(Error::InvalidState)?;
+        // The header is all the namespace check reads.
+        let header = Packet::ack(ack.namespace, Str::default(), Vec::new(), 0)?;
+        conn.namespaces.prepare_send(&header)?;
+        self.transmits.push_back(Transmit::Packet {
+            session: session.clone(),
+            packet: ack.packet,
         });
         Ok(())
     }

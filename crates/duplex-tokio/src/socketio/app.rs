@@ -21,7 +21,7 @@ use duplex_engineio::{ProtocolVersion as EngineIoVersion, WsMessage};
 use duplex_polling::{EngineIoServer, Event, Message, SessionId};
 use duplex_socketio::engineio_binding::{disconnect_reason, packet_messages, socketio_version};
 use duplex_socketio::server::{Server, ServerConfig, ServerEvent, Transmit, selection};
-use duplex_socketio::{Broadcast, EncodedPacket, Packet};
+use duplex_socketio::{Broadcast, EncodedAck, EncodedPacket, Packet};
 
 use super::handler::{BoxFuture, BoxedHandler, Parts, SocketExtensions};
 use super::mailbox::Mailbox;
