@@ -389,7 +389,7 @@ impl SocketIoApp {
                 args,
                 ack_id,
             } => {
-                let Some(handlers) = self.handlers.get(&namespace) else {
+                let Some(handlers) = self.handlers.get(namespace.as_str()) else {
                     return;
                 };
                 let handler = handlers
@@ -421,7 +421,7 @@ impl SocketIoApp {
                     // it leaves the namespace rather than grow the queue.
                     tracing::warn!(
                         socket = socket.as_str(),
-                        namespace,
+                        namespace = namespace.as_str(),
                         "too many events waiting for their handlers; disconnecting the socket"
                     );
                     self.server.disconnect(&session, &namespace);
