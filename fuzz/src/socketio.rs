@@ -343,11 +343,11 @@ fn drain_server(s: &mut Server<u8, u64>, m: &mut ServerModel, input: &mut Input<
                 ..
             } => {
                 assert!(
-                    m.live.contains(&(socket, namespace.clone())),
+                    m.live.contains(&(socket, namespace.to_string())),
                     "an event from a socket not live"
                 );
                 if let Some(id) = ack_id {
-                    m.acks_owed.push((session, namespace, id));
+                    m.acks_owed.push((session, namespace.to_string(), id));
                 }
             }
             ServerEvent::Ack { token, .. } => ack_outcome(&mut m.outcomes, token),

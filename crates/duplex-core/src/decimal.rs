@@ -1,11 +1,12 @@
 //! Writing a number in decimal without a formatter: the length prefixes,
 //! ids and `content-length` headers every encoder writes on its hot path.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BufMut;
 
-/// Appends `n` in ASCII decimal to `out`, without allocating.
+/// Appends `n` in ASCII decimal to `out` (a `BytesMut`, a `Vec<u8>`),
+/// without allocating.
 #[inline]
-pub fn put_decimal(out: &mut BytesMut, n: u64) {
+pub fn put_decimal<B: BufMut + ?Sized>(out: &mut B, n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;
@@ -26,6 +27,7 @@ pub fn put_decimal(out: &mut BytesMut, n: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
 
     #[test]
     fn writes_every_width_as_display_does() {

@@ -73,5 +73,7 @@ pub use decoder::{Decoder, DecoderConfig};
 /// checked UTF-8 byte type; `Str` is its old name here.
 pub use duplex_core::{Utf8Bytes, Utf8Bytes as Str};
 pub use error::{AckFailure, Error};
-pub use packet::{DEFAULT_NAMESPACE, EncodedPacket, Packet, PacketType, ProtocolVersion};
+pub use packet::{
+    DEFAULT_NAMESPACE, EncodedAck, EncodedPacket, Packet, PacketType, ProtocolVersion,
+};
 pub use value::Value;

@@ -8,7 +8,10 @@ use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 
 use crate::{Error, Str, Value};
 
+mod ack;
 mod json;
+
+pub use ack::EncodedAck;
 
 use json::{Shape, shape};
 

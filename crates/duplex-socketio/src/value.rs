@@ -143,13 +143,31 @@ impl Value {
     pub fn encode_event(name: &str, args: &[Value]) -> (Str, Vec<Bytes>) {
         let buffers = RefCell::new(Vec::new());
         let json = serde_json::to_vec(&EventArgs {
-            name,
+            name: Some(name),
             args,
             buffers: &buffers,
         })
         .unwrap_or_default();
         let text = Str::from_utf8(Bytes::from(json)).unwrap_or_default();
         (text, buffers.into_inner())
+    }
+
+    /// Appends `items` to `out` as a JSON array, deconstructed: returns the
+    /// binary attachments, in the order of their placeholders. Written in
+    /// place after what `out` holds, so that a packet's header and its
+    /// payload share one buffer (an ACK's, see `Packet::encode_ack`).
+    pub(crate) fn encode_array_into(items: &[Value], out: &mut Vec<u8>) -> Vec<Bytes> {
+        let buffers = RefCell::new(Vec::new());
+        // Writing into a Vec cannot fail for this tree (keys are strings).
+        let _ = serde_json::to_writer(
+            out,
+            &EventArgs {
+                name: None,
+                args: items,
+                buffers: &buffers,
+            },
+        );
+        buffers.into_inner()
     }
 
     /// Parses JSON text and puts `attachments` back in place of their
@@ -269,16 +287,21 @@ impl Serialize for Deconstruct<'_> {
     }
 }
 
+/// An event's array `[name, ...args]`, or without a name a plain array of
+/// `args` (an ACK's).
 struct EventArgs<'a> {
-    name: &'a str,
+    name: Option<&'a str>,
     args: &'a [Value],
     buffers: &'a RefCell<Vec<Bytes>>,
 }
 
 impl Serialize for EventArgs<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(1 + self.args.len()))?;
-        seq.serialize_element(self.name)?;
+        let named = usize::from(self.name.is_some());
+        let mut seq = s.serialize_seq(Some(named + self.args.len()))?;
+        if let Some(name) = self.name {
+            seq.serialize_element(name)?;
+        }
         for value in self.args {
             seq.serialize_element(&Deconstruct {
                 value,

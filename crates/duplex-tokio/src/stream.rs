@@ -206,11 +206,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Takes what the connection has to send: as chunks when the transport
-    /// writes vectored (a TCP stream does), so that large payloads go out
-    /// uncopied; flattened into one buffer otherwise, since writing a
-    /// header on its own would cost a packet or a TLS record.
+    /// writes vectored (a TCP stream does) and payloads wait uncopied, so
+    /// that large payloads go out uncopied; flattened into one buffer
+    /// otherwise, since writing a header on its own would cost a packet or
+    /// a TLS record. Small messages only (their frames already copied into
+    /// the connection's buffer) take that buffer whole: a chunk queue for
+    /// them cost an allocation per message once idle connections gave
+    /// theirs back. Chunks still waiting keep later bytes behind them.
     fn take_transmit(&mut self) {
-        if self.io.is_write_vectored() {
+        if self.io.is_write_vectored()
+            && (self.conn.has_shared_payloads() || !self.chunks.is_empty())
+        {
             self.conn.poll_transmit_chunks(&mut self.chunks);
         } else {
             self.conn.poll_transmit(&mut self.out);

@@ -407,6 +407,43 @@ async fn typed_handlers_and_per_socket_state() {
     assert_eq!(next(&mut ws).await.unwrap(), r#"435["3,4"]"#);
 }
 
+/// `Args` takes the arguments only when no later parameter reads them:
+/// one before `Data` or another `Args` leaves them there, and one before
+/// the socket and the ack (the echo handler's shape) still has them all.
+#[tokio::test]
+async fn args_before_other_readers_of_the_arguments_leaves_them_there() {
+    let io = SocketIo::builder(config())
+        .namespace("/", |ns| {
+            ns.on(
+                "args-then-data",
+                |Args(args): Args, Data(n): Data<u32>, ack: AckSender| {
+                    let _ = ack.send_args(vec![Value::from(args.len()), Value::from(n)]);
+                },
+            )
+            .on(
+                "args-twice",
+                |Args(first): Args, Args(second): Args, ack: AckSender| {
+                    let _ = ack.send_args([first, second].concat());
+                },
+            )
+            .on(
+                "args-then-socket",
+                |Args(args): Args, _socket: Socket, ack: AckSender| {
+                    let _ = ack.send_args(args);
+                },
+            )
+        })
+        .build();
+    let addr = serve(io.clone()).await;
+    let (mut ws, _) = sio_connect(addr).await;
+    send(&mut ws, r#"421["args-then-data",7]"#).await;
+    assert_eq!(next(&mut ws).await.unwrap(), r#"431[1,7]"#);
+    send(&mut ws, r#"422["args-twice","a",2]"#).await;
+    assert_eq!(next(&mut ws).await.unwrap(), r#"432["a",2,"a",2]"#);
+    send(&mut ws, r#"423["args-then-socket","b",{"c":3}]"#).await;
+    assert_eq!(next(&mut ws).await.unwrap(), r#"433["b",{"c":3}]"#);
+}
+
 #[tokio::test]
 async fn engineio_v3_clients_get_socketio_v4_with_the_implicit_default_namespace() {
     let (_io, addr) = conformance_server(SocketIoConfig {

@@ -812,6 +812,15 @@ impl Connection {
         n
     }
 
+    /// Whether payloads wait uncopied (large ones a server sent as
+    /// [`Bytes`]): [`Connection::poll_transmit`] would copy them, so a
+    /// vectored writer takes them with [`Connection::poll_transmit_chunks`];
+    /// without them, `poll_transmit` into an empty buffer hands over the
+    /// connection's own buffer with no copy and nothing to allocate.
+    pub fn has_shared_payloads(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
     /// Whether [`Connection::poll_transmit`] has bytes to hand out.
     pub fn has_pending_transmit(&self) -> bool {
         !self.write_buf.is_empty() || !self.queued.is_empty()

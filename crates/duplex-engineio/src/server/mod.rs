@@ -1265,6 +1265,10 @@ impl<C: Copy + Eq + Hash> Server<C> {
                 continue;
             }
             let version = s.version;
+            // Sending moves none of the session's timers (nor does taking
+            // its poll): its deadline is read here rather than the session
+            // looked up again afterwards.
+            let deadline = s.deadline();
             match s.receiver {
                 Some(Receiver::Poll(poll)) => {
                     let packets = s.queue.drain();
@@ -1278,7 +1282,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
                 }
                 None => {}
             }
-            self.reschedule(&sid);
+            self.deadlines.set(&sid, deadline);
         }
         // The list's buffer serves the next flush: one allocation fewer per
         // message sent. Sessions marked during this flush wait for the next

@@ -70,7 +70,7 @@ use crate::cluster::{
 };
 use crate::recovery::{Reserved, Session, SessionStore, random_id};
 use crate::{
-    Acks, Broadcast, DEFAULT_NAMESPACE, Decoder, DecoderConfig, Error, Namespaces,
+    Acks, Broadcast, DEFAULT_NAMESPACE, Decoder, DecoderConfig, EncodedAck, Error, Namespaces,
     NamespacesConfig, NamespacesEvent, Packet, ProtocolVersion, Received, Role, Str, Value,
 };
 use timers::Timers;
@@ -192,11 +192,13 @@ impl<K, T> Connection<K, T> {
             .min()
     }
 
-    /// The namespace a packet is for (v4 namespaces may carry a query).
-    fn namespace_of(&self, packet: &Packet) -> String {
+    /// The namespace a packet is for (v4 namespaces may carry a query):
+    /// the packet's own bytes, shared rather than copied (a `String` per
+    /// packet was one allocation per event).
+    fn namespace_of(&self, packet: &Packet) -> Str {
         match self.version {
-            ProtocolVersion::V4 => packet.namespace_and_query().0.to_owned(),
-            ProtocolVersion::V5 => packet.namespace.as_str().to_owned(),
+            ProtocolVersion::V4 => packet.namespace.slice_ref(packet.namespace_and_query().0),
+            ProtocolVersion::V5 => packet.namespace.clone(),
         }
     }
 }
@@ -595,7 +597,8 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             // closes on what its parser refuses.
             return self.close(session, DisconnectReason::ParseError);
         };
-        let namespace = conn.namespace_of(&packet);
+        let shared = conn.namespace_of(&packet);
+        let namespace = shared.as_str();
         match received {
             Received::ConnectRequest => {
                 let auth = match packet.value() {
@@ -603,15 +606,15 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                     Ok(None) => Value::Object(Vec::new()),
                     Err(_) => return self.close(session, DisconnectReason::ParseError),
                 };
-                if self.defer_connect(session, &namespace, &auth)
-                    || self.hold_connect(session, &namespace, &auth)
+                if self.defer_connect(session, namespace, &auth)
+                    || self.hold_connect(session, namespace, &auth)
                 {
                     return;
                 }
-                self.reserve_session(session, &namespace, &auth);
+                self.reserve_session(session, namespace, &auth);
                 self.events.push_back(ServerEvent::ConnectRequest {
                     session: session.clone(),
-                    namespace,
+                    namespace: namespace.to_owned(),
                     auth,
                     implicit: false,
                 });
@@ -620,29 +623,29 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
                 if namespace == DEFAULT_NAMESPACE {
                     conn.implicit_pending = false;
                 }
-                conn.awaiting.remove(&namespace);
-                let remote = conn.remote.remove(&namespace);
-                let held = conn.held.remove(&namespace);
-                if let Some(reserved) = conn.restoring.remove(&namespace) {
-                    self.unreserve(&namespace, reserved);
+                conn.awaiting.remove(namespace);
+                let remote = conn.remote.remove(namespace);
+                let held = conn.held.remove(namespace);
+                if let Some(reserved) = conn.restoring.remove(namespace) {
+                    self.unreserve(namespace, reserved);
                 }
                 if let Some((_, old)) = held {
-                    self.unhold(session, &namespace, &old);
+                    self.unhold(session, namespace, &old);
                 }
-                self.give_back_remote(remote, &namespace);
+                self.give_back_remote(remote, namespace);
                 self.remove_socket(
                     session,
-                    &namespace,
+                    namespace,
                     DisconnectReason::ClientNamespaceDisconnect,
                 );
             }
             Received::Message if packet.packet_type.is_event() => {
                 // Read from the connection at hand rather than looked up again.
-                let socket = conn.sockets.get(&namespace).map(|s| s.id.clone());
-                self.on_event(session, namespace, packet, socket);
+                let socket = conn.sockets.get(namespace).map(|s| s.id.clone());
+                self.on_event(session, shared.clone(), packet, socket);
             }
             Received::Message => {
-                let Some(state) = conn.sockets.get_mut(&namespace) else {
+                let Some(state) = conn.sockets.get_mut(namespace) else {
                     return;
                 };
                 // Unknown, answered or expired ids are ignored, as the reference does.
@@ -663,13 +666,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
     }
 
     /// An EVENT for `socket`, the session's socket in `namespace` if any.
-    fn on_event(
-        &mut self,
-        session: &K,
-        namespace: String,
-        packet: Packet,
-        socket: Option<SocketId>,
-    ) {
+    fn on_event(&mut self, session: &K, namespace: Str, packet: Packet, socket: Option<SocketId>) {
         let mut args = match packet.value() {
             Ok(Some(Value::Array(items))) => items,
             _ => return self.close(session, DisconnectReason::ParseError),
@@ -894,7 +891,7 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
             && packet.ack_id.is_none()
         {
             let namespace = conn.namespace_of(packet);
-            let session_aware = self.spaces.get(&namespace).is_some_and(|s| {
+            let session_aware = self.spaces.get(namespace.as_str()).is_some_and(|s| {
                 s.adapter.recovery().is_some()
                     || matches!(&s.adapter, Adapter::Cluster(n) if n.keeps_sessions())
             });
@@ -911,6 +908,26 @@ impl<K: Clone + Eq + Hash + Ord, T> Server<K, T> {
         self.transmits.push_back(Transmit::Packet {
             session: session.clone(),
             packet: packet.encode(),
+        });
+        Ok(())
+    }
+
+    /// Queues an ACK encoded with [`Packet::encode_ack`]: what
+    /// [`Server::send`] does with the same ACK as a [`Packet`], without
+    /// encoding it here (so not under a caller's lock either).
+    /// [`Error::InvalidState`] if its namespace is not connected on
+    /// `session`.
+    pub fn send_ack(&mut self, session: &K, ack: EncodedAck) -> Result<(), Error> {
+        let conn = self
+            .connections
+            .get_mut(session)
+            .ok_or(Error::InvalidState)?;
+        // The header is all the namespace check reads.
+        let header = Packet::ack(ack.namespace, Str::default(), Vec::new(), 0)?;
+        conn.namespaces.prepare_send(&header)?;
+        self.transmits.push_back(Transmit::Packet {
+            session: session.clone(),
+            packet: ack.packet,
         });
         Ok(())
     }

@@ -99,7 +99,7 @@ fn v5_connect_is_answered_with_the_sid_and_events_flow() {
         events(&mut s),
         [ServerEvent::Event {
             session: "a",
-            namespace: "/admin".to_owned(),
+            namespace: "/admin".into(),
             socket: id.clone(),
             name: "hello".to_owned(),
             args: vec![Value::from(1), Value::from(serde_json::json!({"x": true}))],

@@ -190,8 +190,9 @@ pub enum ServerEvent<K, T> {
     Event {
         /// The connection.
         session: K,
-        /// The namespace.
-        namespace: String,
+        /// The namespace: the packet's bytes, shared (v4's without its
+        /// query).
+        namespace: crate::Str,
         /// The socket.
         socket: SocketId,
         /// The event's name.

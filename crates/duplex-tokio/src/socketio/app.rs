@@ -21,7 +21,7 @@ use duplex_engineio::{ProtocolVersion as EngineIoVersion, WsMessage};
 use duplex_polling::{EngineIoServer, Event, Message, SessionId};
 use duplex_socketio::engineio_binding::{disconnect_reason, packet_messages, socketio_version};
 use duplex_socketio::server::{Server, ServerConfig, ServerEvent, Transmit, selection};
-use duplex_socketio::{Broadcast, EncodedPacket, Packet};
+use duplex_socketio::{Broadcast, EncodedAck, EncodedPacket, Packet};
 
 use super::handler::{BoxFuture, BoxedHandler, Parts, SocketExtensions};
 use super::mailbox::Mailbox;
@@ -294,15 +294,9 @@ impl SocketIoApp {
             tracing::error!("no tokio runtime to run the Socket.IO handlers on");
             return true;
         };
-        let job: BoxFuture<()> = Box::pin(async move {
-            // The extraction (and a sync handler) runs here, in the
-            // socket's task, not under the server's lock.
-            match handler(parts) {
-                Ok(future) => future.await,
-                Err(e) => log_rejection(&e),
-            }
-        });
-        mailbox.push(job, force, &runtime).is_ok()
+        // The extraction (and a sync handler) runs in the socket's task,
+        // not under the server's lock: `handler` only builds the future.
+        mailbox.push(handler(parts), force, &runtime).is_ok()
     }
 
     /// What handlers of a socket are given.
@@ -314,6 +308,7 @@ impl SocketIoApp {
             extensions: socket.extensions.clone(),
             event: None,
             args: Vec::new(),
+            args_read_later: true,
             ack: None,
             reason: None,
         }
@@ -394,7 +389,7 @@ impl SocketIoApp {
                 args,
                 ack_id,
             } => {
-                let Some(handlers) = self.handlers.get(&namespace) else {
+                let Some(handlers) = self.handlers.get(namespace.as_str()) else {
                     return;
                 };
                 let handler = handlers
@@ -426,7 +421,7 @@ impl SocketIoApp {
                     // it leaves the namespace rather than grow the queue.
                     tracing::warn!(
                         socket = socket.as_str(),
-                        namespace,
+                        namespace = namespace.as_str(),
                         "too many events waiting for their handlers; disconnecting the socket"
                     );
                     self.server.disconnect(&session, &namespace);
@@ -523,16 +518,5 @@ impl Application<EngineIoServer> for SocketIoApp {
             self.run(eio, now, deferred);
         }
         any
-    }
-}
-
-/// Logs why a handler was skipped: the client's fault at debug level, the
-/// application's (state or an extension never given) as an error.
-fn log_rejection(error: &crate::Error) {
-    match error {
-        crate::Error::InvalidPayload(e) => {
-            tracing::debug!("event arguments do not fit the handler: {e}");
-        }
-        other => tracing::error!("handler not run: {other}"),
     }
 }

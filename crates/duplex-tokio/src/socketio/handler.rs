@@ -37,6 +37,10 @@ pub struct Parts {
     pub(crate) extensions: SocketExtensions,
     pub(crate) event: Option<String>,
     pub(crate) args: Vec<Value>,
+    /// An extractor after the one being extracted reads `args` (see
+    /// [`FromParts::READS_ARGS`]): [`Args`] copies them rather than
+    /// taking them.
+    pub(crate) args_read_later: bool,
     pub(crate) ack: Option<AckSender>,
     pub(crate) reason: Option<DisconnectReason>,
 }
@@ -87,9 +91,19 @@ pub trait FromParts: Sized {
     /// Takes `Self` from `parts`; an `Err` skips the handler (and refuses
     /// the connection, in middleware).
     fn from_parts(parts: &mut Parts) -> Result<Self, Error>;
+
+    /// Whether extracting `Self` reads the event's arguments
+    /// ([`Parts::args`]). An [`Args`] earlier in a handler's parameters
+    /// takes the arguments (no copy) only when no later parameter reads
+    /// them, so this stays true, the default, for any extractor that
+    /// might; the extractors of the socket, the ack or the server say
+    /// false.
+    const READS_ARGS: bool = true;
 }
 
 impl FromParts for Socket {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         parts
             .socket
@@ -99,18 +113,24 @@ impl FromParts for Socket {
 }
 
 impl FromParts for SocketIo {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         Ok(parts.io.clone())
     }
 }
 
 impl FromParts for Handshake {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         Ok(Handshake::clone(&parts.handshake))
     }
 }
 
 impl FromParts for Arc<Handshake> {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         Ok(parts.handshake.clone())
     }
@@ -119,6 +139,8 @@ impl FromParts for Arc<Handshake> {
 /// The ack of the event. When the client did not ask for one, sending on
 /// it does nothing: take `Option<AckSender>` to tell.
 impl FromParts for AckSender {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         match parts.ack.take() {
             Some(ack) => Ok(ack),
@@ -129,6 +151,8 @@ impl FromParts for AckSender {
 
 /// The ack of the event, `Some` only if the client asked for one.
 impl FromParts for Option<AckSender> {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         Ok(parts.ack.take())
     }
@@ -136,6 +160,8 @@ impl FromParts for Option<AckSender> {
 
 /// Why the socket left: disconnect handlers only.
 impl FromParts for DisconnectReason {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         parts.reason.ok_or(Error::NotExtractable(
             "DisconnectReason (outside on_disconnect)",
@@ -178,7 +204,14 @@ pub struct Args(pub Vec<Value>);
 
 impl FromParts for Args {
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
-        Ok(Args(parts.args.clone()))
+        // Taken when nothing after this reads them: an echo handler's
+        // `Args` then costs no copy of the arguments (two allocations per
+        // event for one string).
+        if parts.args_read_later {
+            Ok(Args(parts.args.clone()))
+        } else {
+            Ok(Args(std::mem::take(&mut parts.args)))
+        }
     }
 }
 
@@ -187,6 +220,8 @@ impl FromParts for Args {
 pub struct Event(pub String);
 
 impl FromParts for Event {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         parts
             .event
@@ -205,6 +240,8 @@ impl FromParts for Event {
 pub struct State<T>(pub T);
 
 impl<T: Clone + Send + Sync + 'static> FromParts for State<T> {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         parts
             .io
@@ -222,6 +259,8 @@ impl<T: Clone + Send + Sync + 'static> FromParts for State<T> {
 pub struct Extension<T>(pub T);
 
 impl<T: Clone + Send + Sync + 'static> FromParts for Extension<T> {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         parts
             .extensions
@@ -232,12 +271,16 @@ impl<T: Clone + Send + Sync + 'static> FromParts for Extension<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> FromParts for Option<Extension<T>> {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         Ok(parts.extensions.get::<T>().map(Extension))
     }
 }
 
 impl FromParts for SocketExtensions {
+    const READS_ARGS: bool = false;
+
     fn from_parts(parts: &mut Parts) -> Result<Self, Error> {
         Ok(parts.extensions.clone())
     }
@@ -324,7 +367,7 @@ pub trait Handler<M>: Send + std::marker::Sync + 'static {
 
 macro_rules! handler_impls {
     ($($arg:ident),*) => {
-        #[allow(non_snake_case, unused_mut, unused_variables)]
+        #[allow(non_snake_case, unused_mut, unused_variables, unused_assignments)]
         impl<F, R, $($arg,)*> Handler<(SyncMarker, $($arg,)*)> for F
         where
             F: Fn($($arg),*) -> R + Send + std::marker::Sync + 'static,
@@ -335,12 +378,18 @@ macro_rules! handler_impls {
             type Future = std::future::Ready<R>;
 
             fn call(&self, mut parts: Parts) -> Result<Self::Future, Error> {
-                $(let $arg = $arg::from_parts(&mut parts)?;)*
+                let reads: &[bool] = &[$($arg::READS_ARGS),*];
+                let mut next = 0;
+                $(
+                    next += 1;
+                    parts.args_read_later = reads.get(next..).is_some_and(|r| r.contains(&true));
+                    let $arg = $arg::from_parts(&mut parts)?;
+                )*
                 Ok(std::future::ready(self($($arg),*)))
             }
         }
 
-        #[allow(non_snake_case, unused_mut, unused_variables)]
+        #[allow(non_snake_case, unused_mut, unused_variables, unused_assignments)]
         impl<F, Fut, $($arg,)*> Handler<(AsyncMarker, $($arg,)*)> for F
         where
             F: Fn($($arg),*) -> Fut + Send + std::marker::Sync + 'static,
@@ -352,7 +401,13 @@ macro_rules! handler_impls {
             type Future = Fut;
 
             fn call(&self, mut parts: Parts) -> Result<Self::Future, Error> {
-                $(let $arg = $arg::from_parts(&mut parts)?;)*
+                let reads: &[bool] = &[$($arg::READS_ARGS),*];
+                let mut next = 0;
+                $(
+                    next += 1;
+                    parts.args_read_later = reads.get(next..).is_some_and(|r| r.contains(&true));
+                    let $arg = $arg::from_parts(&mut parts)?;
+                )*
                 Ok(self($($arg),*))
             }
         }
@@ -369,27 +424,48 @@ handler_impls!(A1, A2, A3, A4, A5, A6);
 handler_impls!(A1, A2, A3, A4, A5, A6, A7);
 handler_impls!(A1, A2, A3, A4, A5, A6, A7, A8);
 
-/// An event, connect or disconnect handler with its types erased.
-pub(crate) type BoxedHandler = Arc<dyn Fn(Parts) -> Result<BoxFuture<()>, Error> + Send + Sync>;
+/// An event, connect or disconnect handler with its types erased: the
+/// call, extraction included, as one future (one allocation per call;
+/// the extraction still runs in the socket's task, not under the lock).
+pub(crate) type BoxedHandler = Arc<dyn Fn(Parts) -> BoxFuture<()> + Send + Sync>;
 
 /// A connect middleware with its types erased.
 pub(crate) type BoxedMiddleware =
     Arc<dyn Fn(Parts) -> Result<BoxFuture<Result<(), ConnectRefusal>>, Error> + Send + Sync>;
 
-/// Erases `handler`; its failures are logged under `name`.
+/// Erases `handler`; its failures are logged under `name`, and arguments
+/// it cannot take skip it with a log line.
 pub(crate) fn boxed<M, H>(name: String, handler: H) -> BoxedHandler
 where
     H: Handler<M>,
     H::Output: HandlerOutput,
 {
     // Shared by the calls rather than copied into each (an allocation
-    // per event).
+    // per event); the handler too, so that each call's future owns what
+    // it runs without a second box around the handler's own future.
     let name: Arc<str> = Arc::from(name);
+    let handler = Arc::new(handler);
     Arc::new(move |parts| {
-        let future = handler.call(parts)?;
+        let handler = handler.clone();
         let name = name.clone();
-        Ok(Box::pin(async move { future.await.report(&name) }))
+        Box::pin(async move {
+            match handler.call(parts) {
+                Ok(future) => future.await.report(&name),
+                Err(e) => log_rejection(&e),
+            }
+        })
     })
+}
+
+/// Logs why a handler was skipped: the client's fault at debug level, the
+/// application's (state or an extension never given) as an error.
+fn log_rejection(error: &Error) {
+    match error {
+        Error::InvalidPayload(e) => {
+            tracing::debug!("event arguments do not fit the handler: {e}");
+        }
+        other => tracing::error!("handler not run: {other}"),
+    }
 }
 
 /// Erases a middleware.

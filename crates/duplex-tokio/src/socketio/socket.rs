@@ -326,15 +326,14 @@ impl AckSender {
         let Some((socket, id)) = self.target else {
             return Ok(());
         };
-        // The arguments are ours: encoded as they are, not copied first
-        // as `Packet::ack_with` must.
-        let (data, attachments) = Value::Array(args).encode();
-        let packet = Packet::ack(socket.namespace.clone(), data, attachments, id)
+        // Encoded here, outside the lock, header and arguments in one
+        // buffer (not copied into a `Value::Array` first either).
+        let ack = Packet::encode_ack(socket.namespace.clone(), id, &args)
             .map_err(|_| SendError::Encode)?;
         socket
             .io
             .service
-            .with(|eio, app, now, _| app.send_packet(eio, &socket.session, &packet, now))
+            .with(|eio, app, now, _| app.send_ack(eio, &socket.session, ack, now))
     }
 }
 

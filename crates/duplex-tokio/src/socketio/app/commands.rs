@@ -18,10 +18,31 @@ impl SocketIoApp {
         self.server
             .send(session, packet)
             .map_err(|e| send_error(&e))?;
+        self.flush_written(eio, now)
+    }
+
+    /// Writes what the machine queued; the endpoint's first refusal.
+    fn flush_written(&mut self, eio: &mut EngineIoServer, now: Instant) -> Result<(), SendError> {
         match self.write_transmits(eio, now).error {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Sends an ACK encoded outside the lock ([`AckSender`]'s).
+    ///
+    /// [`AckSender`]: super::AckSender
+    pub(crate) fn send_ack(
+        &mut self,
+        eio: &mut EngineIoServer,
+        session: &SessionId,
+        ack: EncodedAck,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        self.server
+            .send_ack(session, ack)
+            .map_err(|e| send_error(&e))?;
+        self.flush_written(eio, now)
     }
 
     /// Sends an event that wants an ack; `callback` gets the ack, or an error

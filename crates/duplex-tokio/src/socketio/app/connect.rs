@@ -63,6 +63,7 @@ impl SocketIoApp {
                     extensions: SocketExtensions(extensions.clone()),
                     event: None,
                     args: vec![handshake.auth.clone()],
+                    args_read_later: true,
                     ack: None,
                     reason: None,
                 };
