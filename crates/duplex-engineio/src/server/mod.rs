@@ -1107,14 +1107,24 @@ impl<C: Copy + Eq + Hash> Server<C> {
             }
             return Err(Error::QueueFull);
         }
+        // A WebSocket session with nothing queued: the messages go out now,
+        // in the order a flush would have sent them (nothing is ahead of
+        // them, and a `close` after them still follows them). The queue's
+        // buffer, its drain at the flush, the session's entry in the dirty
+        // list and the flush's lookup of it are saved per message: a room
+        // broadcast pays them once per recipient (issue #19). Sending moves
+        // none of the session's timers, so its deadline stays as it is.
+        if let (Some(conn), true) = (s.websocket(), s.queue.is_empty()) {
+            let version = s.version;
+            for message in messages {
+                self.ws_send(conn, &ws_packet(message), version);
+            }
+            return Ok(());
+        }
         for message in messages {
             let len = ws_len(&message);
-            let packet = match message {
-                WsMessage::Text(t) => Packet::Message(t),
-                WsMessage::Binary(b) => Packet::Binary(b),
-            };
             // Fits: checked for all of them above.
-            s.queue.push(packet, len);
+            s.queue.push(ws_packet(message), len);
         }
         // Goes out at the next flush: a `close` right after still sees the
         // message queued and sends it before the `1`, in the same answer.
@@ -1322,6 +1332,14 @@ impl<C: Copy + Eq + Hash> Server<C> {
     fn close_websocket(&mut self, connection: C, code: u16) {
         self.transmits
             .push_back(ServerTransmit::CloseWebSocket { connection, code });
+    }
+}
+
+/// The Engine.IO packet that carries an application message.
+fn ws_packet(message: WsMessage) -> Packet {
+    match message {
+        WsMessage::Text(t) => Packet::Message(t),
+        WsMessage::Binary(b) => Packet::Binary(b),
     }
 }
 
