@@ -646,9 +646,9 @@ impl<C: Copy + Eq + Hash> Server<C> {
         // One message is a group of one: the same checks, the same
         // queueing, without a vector to carry it (one allocation fewer on
         // every message the server sends).
-        let (sid, s) = self.open_session(sid, now)?;
-        let fits = s.queue.fits(1, ws_len(&message));
-        self.queue_all(&sid, fits, std::iter::once(message))
+        self.advance(now);
+        let bytes = ws_len(&message);
+        self.queue_all(sid, 1, bytes, std::iter::once(message))
     }
 
     /// Queues several messages that only make sense together (a Socket.IO
@@ -661,10 +661,9 @@ impl<C: Copy + Eq + Hash> Server<C> {
         messages: Vec<WsMessage>,
         now: Instant,
     ) -> Result<(), Error> {
-        let (sid, s) = self.open_session(sid, now)?;
+        self.advance(now);
         let bytes = messages.iter().map(ws_len).sum();
-        let fits = s.queue.fits(messages.len(), bytes);
-        self.queue_all(&sid, fits, messages)
+        self.queue_all(sid, messages.len(), bytes, messages)
     }
 
     /// Asks whether the client of `sid` is still there, by the rule the
@@ -1092,18 +1091,26 @@ impl<C: Copy + Eq + Hash> Server<C> {
         self.sessions.contains_key(sid)
     }
 
+    /// Queues `count` messages of `bytes` bytes in all for the open
+    /// session `sid`, all or none, or sends them at once when nothing is
+    /// queued ahead of them on its WebSocket. One lookup of the session
+    /// (a hash of its id) on that path, the one every broadcast recipient
+    /// takes, and no copy of its id (issue #19).
     fn queue_all(
         &mut self,
-        sid: &SessionId,
-        fits: bool,
+        sid: &str,
+        count: usize,
+        bytes: usize,
         messages: impl IntoIterator<Item = WsMessage>,
     ) -> Result<(), Error> {
-        let Some(s) = self.sessions.get_mut(sid) else {
+        let Some(s) = self.sessions.get_mut(sid).filter(|s| s.open) else {
             return Err(Error::NoSuchSession);
         };
-        if !fits {
+        if !s.queue.fits(count, bytes) {
             if s.queue.close_on_overflow() {
-                self.close_session(sid, CloseReason::QueueOverflow);
+                if let Some(sid) = self.session_key(sid) {
+                    self.close_session(&sid, CloseReason::QueueOverflow);
+                }
             }
             return Err(Error::QueueFull);
         }
@@ -1128,8 +1135,15 @@ impl<C: Copy + Eq + Hash> Server<C> {
         }
         // Goes out at the next flush: a `close` right after still sees the
         // message queued and sends it before the `1`, in the same answer.
-        self.dirty.push(sid.clone());
+        if let Some(sid) = self.session_key(sid) {
+            self.dirty.push(sid);
+        }
         Ok(())
+    }
+
+    /// The table's own id of session `sid`, shared rather than copied.
+    fn session_key(&self, sid: &str) -> Option<SessionId> {
+        self.sessions.get_key_value(sid).map(|(k, _)| k.clone())
     }
 
     fn drain_heartbeat(&mut self, sid: &SessionId) {
