@@ -51,6 +51,7 @@
 //! assert_eq!(server.poll_timeout(), Some(t0 + Duration::from_secs(25)));
 //! ```
 
+mod encoded;
 mod queue;
 
 use std::collections::VecDeque;
@@ -60,6 +61,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
+use self::encoded::EncodedCache;
 pub use self::queue::QueueLimits;
 use self::queue::SendQueue;
 use crate::{
@@ -405,6 +407,8 @@ pub struct Server<C> {
     /// one entry per session, so bounded by `max_sessions`.
     alive: VecDeque<SessionId>,
     now: Option<Instant>,
+    /// A broadcast's WebSocket message, made once for all its recipients.
+    encoded: EncodedCache,
 }
 
 impl<C> std::fmt::Debug for Server<C> {
@@ -430,6 +434,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
             events: VecDeque::new(),
             alive: VecDeque::new(),
             now: None,
+            encoded: EncodedCache::default(),
         }
     }
 
@@ -614,7 +619,13 @@ impl<C: Copy + Eq + Hash> Server<C> {
     /// The next thing to write.
     pub fn poll_transmit(&mut self) -> Option<ServerTransmit<C>> {
         self.flush();
-        self.transmits.pop_front()
+        let transmit = self.transmits.pop_front();
+        if transmit.is_none() {
+            // Everything is handed out: a broadcast's message is not kept
+            // past its burst.
+            self.encoded.clear();
+        }
+        transmit
     }
 
     /// The next application event.
@@ -1339,7 +1350,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
         }
         self.transmits.push_back(ServerTransmit::Send {
             connection,
-            message: packet.to_websocket(version),
+            message: self.encoded.websocket_message(packet, version),
         });
     }
 
