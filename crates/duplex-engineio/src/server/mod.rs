@@ -1291,6 +1291,10 @@ impl<C: Copy + Eq + Hash> Server<C> {
 
     /// Moves queued packets to whatever carries each session.
     fn flush(&mut self) {
+        // Called on every poll_transmit: nothing to do most times.
+        if self.dirty.is_empty() {
+            return;
+        }
         let mut dirty = std::mem::take(&mut self.dirty);
         for sid in dirty.drain(..) {
             let Some(s) = self.sessions.get_mut(&sid) else {
