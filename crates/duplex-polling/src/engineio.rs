@@ -329,8 +329,21 @@ impl EngineIoServer {
             if let Some(t) = self.transmits.pop_front() {
                 return Some(t);
             }
-            let t = self.engine.poll_transmit()?;
-            self.render(t);
+            match self.engine.poll_transmit()? {
+                // The one transmit per message a WebSocket session is sent
+                // (per recipient of a broadcast): handed out as it comes,
+                // not through the queue (issue #19).
+                ServerTransmit::Send {
+                    connection,
+                    message,
+                } => {
+                    return Some(HttpTransmit::WebSocketMessage {
+                        connection,
+                        message: from_ws(message),
+                    });
+                }
+                t => self.render(t),
+            }
         }
     }
 
@@ -574,6 +587,8 @@ impl EngineIoServer {
                     headers,
                 });
             }
+            // poll_transmit hands these out directly; kept here so that
+            // render stays total.
             ServerTransmit::Send {
                 connection,
                 message,

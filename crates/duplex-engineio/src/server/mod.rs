@@ -51,6 +51,7 @@
 //! assert_eq!(server.poll_timeout(), Some(t0 + Duration::from_secs(25)));
 //! ```
 
+mod encoded;
 mod queue;
 
 use std::collections::VecDeque;
@@ -60,6 +61,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
+use self::encoded::EncodedCache;
 pub use self::queue::QueueLimits;
 use self::queue::SendQueue;
 use crate::{
@@ -405,6 +407,8 @@ pub struct Server<C> {
     /// one entry per session, so bounded by `max_sessions`.
     alive: VecDeque<SessionId>,
     now: Option<Instant>,
+    /// A broadcast's WebSocket message, made once for all its recipients.
+    encoded: EncodedCache,
 }
 
 impl<C> std::fmt::Debug for Server<C> {
@@ -430,6 +434,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
             events: VecDeque::new(),
             alive: VecDeque::new(),
             now: None,
+            encoded: EncodedCache::default(),
         }
     }
 
@@ -614,7 +619,13 @@ impl<C: Copy + Eq + Hash> Server<C> {
     /// The next thing to write.
     pub fn poll_transmit(&mut self) -> Option<ServerTransmit<C>> {
         self.flush();
-        self.transmits.pop_front()
+        let transmit = self.transmits.pop_front();
+        if transmit.is_none() {
+            // Everything is handed out: a broadcast's message is not kept
+            // past its burst.
+            self.encoded.clear();
+        }
+        transmit
     }
 
     /// The next application event.
@@ -646,9 +657,9 @@ impl<C: Copy + Eq + Hash> Server<C> {
         // One message is a group of one: the same checks, the same
         // queueing, without a vector to carry it (one allocation fewer on
         // every message the server sends).
-        let (sid, s) = self.open_session(sid, now)?;
-        let fits = s.queue.fits(1, ws_len(&message));
-        self.queue_all(&sid, fits, std::iter::once(message))
+        self.advance(now);
+        let bytes = ws_len(&message);
+        self.queue_all(sid, 1, bytes, std::iter::once(message))
     }
 
     /// Queues several messages that only make sense together (a Socket.IO
@@ -661,10 +672,9 @@ impl<C: Copy + Eq + Hash> Server<C> {
         messages: Vec<WsMessage>,
         now: Instant,
     ) -> Result<(), Error> {
-        let (sid, s) = self.open_session(sid, now)?;
+        self.advance(now);
         let bytes = messages.iter().map(ws_len).sum();
-        let fits = s.queue.fits(messages.len(), bytes);
-        self.queue_all(&sid, fits, messages)
+        self.queue_all(sid, messages.len(), bytes, messages)
     }
 
     /// Asks whether the client of `sid` is still there, by the rule the
@@ -1092,34 +1102,59 @@ impl<C: Copy + Eq + Hash> Server<C> {
         self.sessions.contains_key(sid)
     }
 
+    /// Queues `count` messages of `bytes` bytes in all for the open
+    /// session `sid`, all or none, or sends them at once when nothing is
+    /// queued ahead of them on its WebSocket. One lookup of the session
+    /// (a hash of its id) on that path, the one every broadcast recipient
+    /// takes, and no copy of its id (issue #19).
     fn queue_all(
         &mut self,
-        sid: &SessionId,
-        fits: bool,
+        sid: &str,
+        count: usize,
+        bytes: usize,
         messages: impl IntoIterator<Item = WsMessage>,
     ) -> Result<(), Error> {
-        let Some(s) = self.sessions.get_mut(sid) else {
+        let Some(s) = self.sessions.get_mut(sid).filter(|s| s.open) else {
             return Err(Error::NoSuchSession);
         };
-        if !fits {
+        if !s.queue.fits(count, bytes) {
             if s.queue.close_on_overflow() {
-                self.close_session(sid, CloseReason::QueueOverflow);
+                if let Some(sid) = self.session_key(sid) {
+                    self.close_session(&sid, CloseReason::QueueOverflow);
+                }
             }
             return Err(Error::QueueFull);
         }
+        // A WebSocket session with nothing queued: the messages go out now,
+        // in the order a flush would have sent them (nothing is ahead of
+        // them, and a `close` after them still follows them). The queue's
+        // buffer, its drain at the flush, the session's entry in the dirty
+        // list and the flush's lookup of it are saved per message: a room
+        // broadcast pays them once per recipient (issue #19). Sending moves
+        // none of the session's timers, so its deadline stays as it is.
+        if let (Some(conn), true) = (s.websocket(), s.queue.is_empty()) {
+            let version = s.version;
+            for message in messages {
+                self.ws_send(conn, &ws_packet(message), version);
+            }
+            return Ok(());
+        }
         for message in messages {
             let len = ws_len(&message);
-            let packet = match message {
-                WsMessage::Text(t) => Packet::Message(t),
-                WsMessage::Binary(b) => Packet::Binary(b),
-            };
             // Fits: checked for all of them above.
-            s.queue.push(packet, len);
+            s.queue.push(ws_packet(message), len);
         }
         // Goes out at the next flush: a `close` right after still sees the
         // message queued and sends it before the `1`, in the same answer.
-        self.dirty.push(sid.clone());
+        if let Some(sid) = self.session_key(sid) {
+            self.dirty.push(sid);
+        }
         Ok(())
+    }
+
+    /// The table's own id of session `sid`, shared rather than copied.
+    fn session_key(&self, sid: &str) -> Option<SessionId> {
+        self.sessions.get_key_value(sid).map(|(k, _)| k.clone())
     }
 
     fn drain_heartbeat(&mut self, sid: &SessionId) {
@@ -1256,6 +1291,10 @@ impl<C: Copy + Eq + Hash> Server<C> {
 
     /// Moves queued packets to whatever carries each session.
     fn flush(&mut self) {
+        // Called on every poll_transmit: nothing to do most times.
+        if self.dirty.is_empty() {
+            return;
+        }
         let mut dirty = std::mem::take(&mut self.dirty);
         for sid in dirty.drain(..) {
             let Some(s) = self.sessions.get_mut(&sid) else {
@@ -1315,13 +1354,21 @@ impl<C: Copy + Eq + Hash> Server<C> {
         }
         self.transmits.push_back(ServerTransmit::Send {
             connection,
-            message: packet.to_websocket(version),
+            message: self.encoded.websocket_message(packet, version),
         });
     }
 
     fn close_websocket(&mut self, connection: C, code: u16) {
         self.transmits
             .push_back(ServerTransmit::CloseWebSocket { connection, code });
+    }
+}
+
+/// The Engine.IO packet that carries an application message.
+fn ws_packet(message: WsMessage) -> Packet {
+    match message {
+        WsMessage::Text(t) => Packet::Message(t),
+        WsMessage::Binary(b) => Packet::Binary(b),
     }
 }
 

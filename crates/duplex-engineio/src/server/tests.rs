@@ -612,3 +612,46 @@ fn a_probe_unanswered_within_the_ping_timeout_closes_the_session() {
     );
     assert_eq!(s.poll_alive(), None);
 }
+
+#[test]
+fn a_websocket_message_goes_out_behind_what_is_queued_and_before_a_close() {
+    let mut s = server();
+    let t0 = Instant::now();
+    let sid = open_websocket(&mut s, 1, t0);
+    // Nothing queued: out at once, with no flush needed to carry it.
+    s.send(sid.as_str(), text("a"), t0).unwrap();
+    // The ping due at 300 ms is queued by the clock `send` brings along,
+    // ahead of the message sent with it.
+    s.send(sid.as_str(), text("b"), t0 + 300 * MS).unwrap();
+    s.send(sid.as_str(), text("c"), t0 + 300 * MS).unwrap();
+    s.close(sid.as_str(), t0 + 300 * MS).unwrap();
+    assert_eq!(
+        transmits(&mut s),
+        [
+            ServerTransmit::Send {
+                connection: 1,
+                message: text("4a")
+            },
+            ServerTransmit::Send {
+                connection: 1,
+                message: text("2")
+            },
+            ServerTransmit::Send {
+                connection: 1,
+                message: text("4b")
+            },
+            ServerTransmit::Send {
+                connection: 1,
+                message: text("4c")
+            },
+            ServerTransmit::CloseWebSocket {
+                connection: 1,
+                code: 1000
+            },
+        ]
+    );
+    assert!(matches!(
+        s.send(sid.as_str(), text("d"), t0 + 300 * MS),
+        Err(Error::NoSuchSession)
+    ));
+}
