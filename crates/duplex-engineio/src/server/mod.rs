@@ -519,7 +519,8 @@ impl<C: Copy + Eq + Hash> Server<C> {
             }
     }
 
-    /// How many more messages `sid` can queue before `send` overflows.
+    /// How many more messages `sid` can queue before `send` overflows
+    /// (until the next flush: see [`QueueLimits`]).
     pub fn send_capacity(&self, sid: &str) -> Option<usize> {
         self.sessions
             .get(sid)
