@@ -363,6 +363,10 @@ struct Session<C> {
     close_deadline: Option<Instant>,
     /// [`Server::probe`] asked for a sign of life not seen yet.
     probed: bool,
+    /// Messages and bytes sent at once (not queued) since flush number
+    /// `.0`: they count against the queue's bounds until the next flush,
+    /// as they did when every message waited in the queue for it.
+    direct: (u64, usize, usize),
 }
 
 impl<C: Copy> Session<C> {
@@ -370,6 +374,14 @@ impl<C: Copy> Session<C> {
         match self.receiver {
             Some(Receiver::WebSocket(c)) => Some(c),
             _ => None,
+        }
+    }
+
+    /// Messages and bytes sent at once since flush number `flushes`.
+    fn held(&self, flushes: u64) -> (usize, usize) {
+        match self.direct {
+            (at, messages, bytes) if at == flushes => (messages, bytes),
+            _ => (0, 0),
         }
     }
 
@@ -409,6 +421,9 @@ pub struct Server<C> {
     now: Option<Instant>,
     /// A broadcast's WebSocket message, made once for all its recipients.
     encoded: EncodedCache,
+    /// Flushes so far: a session's messages sent at once count against its
+    /// queue's bounds until the next one ([`Session::held`]).
+    flushes: u64,
 }
 
 impl<C> std::fmt::Debug for Server<C> {
@@ -435,6 +450,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
             alive: VecDeque::new(),
             now: None,
             encoded: EncodedCache::default(),
+            flushes: 0,
         }
     }
 
@@ -503,12 +519,13 @@ impl<C: Copy + Eq + Hash> Server<C> {
             }
     }
 
-    /// How many more messages `sid` can queue before `send` overflows.
+    /// How many more messages `sid` can queue before `send` overflows
+    /// (until the next flush: see [`QueueLimits`]).
     pub fn send_capacity(&self, sid: &str) -> Option<usize> {
         self.sessions
             .get(sid)
             .filter(|s| s.open)
-            .map(|s| s.queue.free_slots())
+            .map(|s| s.queue.free_slots().saturating_sub(s.held(self.flushes).0))
     }
 
     // ---- inputs ------------------------------------------------------------
@@ -883,6 +900,7 @@ impl<C: Copy + Eq + Hash> Server<C> {
                 upgrade: None,
                 close_deadline: None,
                 probed: false,
+                direct: (0, 0, 0),
             }),
         );
         self.events.push_back(ServerEvent::Opened {
@@ -1117,7 +1135,14 @@ impl<C: Copy + Eq + Hash> Server<C> {
         let Some(s) = self.sessions.get_mut(sid).filter(|s| s.open) else {
             return Err(Error::NoSuchSession);
         };
-        if !s.queue.fits(count, bytes) {
+        // What went out at once since the last flush still counts, as it
+        // would have waited in the queue for that flush (review9b: without
+        // it an idle WebSocket session took any number of messages).
+        let (held, held_bytes) = s.held(self.flushes);
+        if !s
+            .queue
+            .fits(count.saturating_add(held), bytes.saturating_add(held_bytes))
+        {
             if s.queue.close_on_overflow() {
                 if let Some(sid) = self.session_key(sid) {
                     self.close_session(&sid, CloseReason::QueueOverflow);
@@ -1134,6 +1159,11 @@ impl<C: Copy + Eq + Hash> Server<C> {
         // none of the session's timers, so its deadline stays as it is.
         if let (Some(conn), true) = (s.websocket(), s.queue.is_empty()) {
             let version = s.version;
+            s.direct = (
+                self.flushes,
+                held.saturating_add(count),
+                held_bytes.saturating_add(bytes),
+            );
             for message in messages {
                 self.ws_send(conn, &ws_packet(message), version);
             }
@@ -1291,6 +1321,8 @@ impl<C: Copy + Eq + Hash> Server<C> {
 
     /// Moves queued packets to whatever carries each session.
     fn flush(&mut self) {
+        // Messages sent at once before now stop counting against bounds.
+        self.flushes = self.flushes.wrapping_add(1);
         // Called on every poll_transmit: nothing to do most times.
         if self.dirty.is_empty() {
             return;

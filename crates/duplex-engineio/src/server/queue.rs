@@ -5,7 +5,11 @@ use std::collections::VecDeque;
 use crate::Packet;
 
 /// Bounds of a session's send queue: packets the application sent that no
-/// poll or WebSocket has carried yet.
+/// poll or WebSocket has carried yet. They bound what is sent between two
+/// flushes (each `poll_transmit`): a message an idle WebSocket session
+/// takes at once, without waiting in the queue, counts until the next
+/// flush all the same. What was handed out is the caller's to bound (its
+/// write buffer; [`Server::writable`](super::Server::writable)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueLimits {
     /// Most application messages waiting. Default 1024.

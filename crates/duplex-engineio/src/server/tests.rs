@@ -655,3 +655,37 @@ fn a_websocket_message_goes_out_behind_what_is_queued_and_before_a_close() {
         Err(Error::NoSuchSession)
     ));
 }
+
+#[test]
+fn a_websocket_session_sent_to_at_once_keeps_its_queue_bounds() {
+    // The bounds hold between two flushes whichever way a message goes:
+    // through the queue, or out at once to an idle WebSocket (review9b).
+    let mut s = Server::new(ServerConfig {
+        queue: QueueLimits {
+            max_messages: 2,
+            max_bytes: 5,
+            close_on_overflow: false,
+        },
+        ..ServerConfig::default()
+    });
+    let t0 = Instant::now();
+    let sid = open_websocket(&mut s, 1, t0);
+    s.send(sid.as_str(), text("a"), t0).unwrap();
+    assert_eq!(s.send_capacity(sid.as_str()), Some(1));
+    s.send(sid.as_str(), text("b"), t0).unwrap();
+    assert!(matches!(
+        s.send(sid.as_str(), text("c"), t0),
+        Err(Error::QueueFull)
+    ));
+    assert_eq!(s.send_capacity(sid.as_str()), Some(0));
+    assert_eq!(transmits(&mut s).len(), 2);
+    // Handed out: room again, and the bytes bound counts too.
+    assert_eq!(s.send_capacity(sid.as_str()), Some(2));
+    s.send(sid.as_str(), text("dddd"), t0).unwrap();
+    assert!(matches!(
+        s.send_all(sid.as_str(), vec![text("ee")], t0),
+        Err(Error::QueueFull)
+    ));
+    s.send(sid.as_str(), text("f"), t0).unwrap();
+    assert_eq!(transmits(&mut s).len(), 2);
+}
